@@ -1,0 +1,40 @@
+# immunolab: the two commands a new user types are `make demo` and `make test`.
+# Everything else (setup, lint, bench, reliability) is here too; each target sets itself up.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_STORE ?= demo-store
+
+.PHONY: setup demo test lint typecheck bench reliability clean-demo fuzz
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python sample_data/generate.py --out sample_data --if-absent
+	$(BIN)/immunolab ingest sample_data/flow sample_data/plates \
+	    --store $(DEMO_STORE) --manifest sample_data/manifest.csv --subjects sample_data/subjects.csv
+	$(BIN)/immunolab store info --store $(DEMO_STORE) --per-visit
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check immunolab assays tests benchmarks sample_data
+	$(BIN)/mypy immunolab assays
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+reliability: setup
+	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability -m "reliability or not reliability"
+
+clean-demo:
+	rm -rf $(DEMO_STORE)

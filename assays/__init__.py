@@ -1,0 +1,1 @@
+"""In-tree assay plugins of immunolab (installed as ``immunolab_assays``)."""

@@ -1,0 +1,34 @@
+"""immunolab: turn an immunology lab's raw instrument files into analysis-ready trial data.
+
+Heavy libraries (flowkit, scanpy, anndata, statsmodels, matplotlib) are imported lazily inside
+the functions that need them, so ``import immunolab`` and the CLI start instantly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "ingest", "open_store", "to_anndata"]
+
+
+def open_store(path: Any, **kwargs: Any) -> Any:
+    """Open the store at ``path`` (see :class:`immunolab.store.Store`)."""
+    from immunolab.store import open_store as _open
+
+    return _open(path, **kwargs)
+
+
+def ingest(paths: Any, **kwargs: Any) -> Any:
+    """Ingest files into a store (see :func:`immunolab.ingest.ingest_paths`)."""
+    from immunolab.ingest import ingest_paths
+
+    return ingest_paths(paths, **kwargs)
+
+
+def to_anndata(store: Any, kind: str = "summary", **kwargs: Any) -> Any:
+    """Build an AnnData object from a store (see :mod:`immunolab.anndata_io`)."""
+    from immunolab.anndata_io import to_anndata as _to
+
+    return _to(store, kind=kind, **kwargs)

@@ -1,0 +1,1 @@
+"""immunolab.cytokine package."""

@@ -1,0 +1,191 @@
+"""Error tree of immunolab: every failure a user can meet carries a stable code, a path and a hint.
+
+Codes look like ``IML-FCS-003``: a fixed prefix, a family and a number. A code, once released,
+keeps its meaning forever; tests pin every code in ``ERROR_CODES``.
+
+Exit codes (DESIGN section 6): input errors 1, store errors 3, plugin errors 4, internal 70.
+
+Messages must never contain patient-identifying text: name files by their display label
+(see :func:`immunolab.identity.display_label`), never by free text read from inside a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ERROR_CODES",
+    "AmbiguousInputError",
+    "IdentityError",
+    "ImmunolabError",
+    "InconsistentInputError",
+    "InputError",
+    "InternalError",
+    "MalformedInputError",
+    "PluginError",
+    "StoreError",
+    "StoreLockedError",
+    "UnrecognizedInputError",
+]
+
+
+class ImmunolabError(Exception):
+    """Base of every error immunolab raises on purpose.
+
+    ``code`` is stable (``IML-<FAMILY>-<NNN>``), ``path`` names the file (display label, not
+    necessarily the on-disk path), ``hint`` tells the user the way out.
+    """
+
+    exit_code: int = 1
+    kind: str = "error"
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """Render ``CODE path: message. hint`` on one line."""
+        head = f"{self.code} {self.path}: " if self.path else f"{self.code} "
+        text = head + self.message.rstrip()
+        if self.hint:
+            if not text.endswith((".", "!", "?")):
+                text += "."
+            text += " " + self.hint.rstrip()
+        return text
+
+    def with_path(self, path: str | Path) -> ImmunolabError:
+        """Return this error with ``path`` set (used when a parser did not know the file label)."""
+        self.path = str(path)
+        self.args = (self.format(),)
+        return self
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        """Return a JSON-ready description (for ``--json`` output and the audit record)."""
+        return {
+            "code": self.code,
+            "kind": type(self).__name__,
+            "exit_code": self.exit_code,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class InputError(ImmunolabError):
+    """The input is wrong in a way the technician can fix (exit 1)."""
+
+    exit_code = 1
+
+
+class UnrecognizedInputError(InputError):
+    """No installed assay plugin claims the file."""
+
+
+class AmbiguousInputError(InputError):
+    """Several assay plugins claim the file and no ``--assay`` was given."""
+
+
+class MalformedInputError(InputError):
+    """The file does not follow its format (truncated, bad offsets, bad numbers...)."""
+
+
+class InconsistentInputError(InputError):
+    """The file is well-formed but contradicts itself or the study (counts, channels, units)."""
+
+
+class IdentityError(InputError):
+    """Patient/visit cannot be resolved from the manifest and subjects files."""
+
+
+class StoreError(ImmunolabError):
+    """The store is missing, locked, damaged or cannot be written (exit 3)."""
+
+    exit_code = 3
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store lock longer than the allowed wait."""
+
+
+class PluginError(ImmunolabError):
+    """An assay plugin failed to load or broke its contract (exit 4)."""
+
+    exit_code = 4
+
+
+class InternalError(ImmunolabError):
+    """A bug in immunolab or a plugin (exit 70, please report)."""
+
+    exit_code = 70
+
+
+#: Every code in use, with a one-line meaning. Tests check that each code raised exists here
+#: and that each code here is raised by at least one malformed-input test.
+ERROR_CODES: dict[str, str] = {
+    # generic input
+    "IML-IN-001": "path does not exist or is not readable",
+    "IML-IN-002": "no assay plugin recognises the file",
+    "IML-IN-003": "several assay plugins claim the file",
+    "IML-IN-004": "--assay names a plugin that is not installed",
+    "IML-IN-005": "file is empty",
+    # identity / manifest / subjects
+    "IML-ID-001": "file is not listed in the sample manifest",
+    "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",
+    "IML-ID-003": "duplicate rows in the manifest or subjects file",
+    "IML-ID-004": "manifest names a patient that is not in the subjects file",
+    "IML-ID-005": "visit day is not a protocol visit",
+    "IML-ID-006": "patient age is outside the 18-70 inclusion range",
+    "IML-ID-007": "bad value in the manifest or subjects file (arm, sex, day, id)",
+    "IML-ID-008": "sample names on a plate are not in the manifest",
+    "IML-ID-009": "no subjects file given and none found beside the manifest",
+    "IML-ID-010": "filename rule does not match the file name",
+    # FCS
+    "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
+    "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",
+    "IML-FCS-003": "$TOT disagrees with the size of DATA",
+    "IML-FCS-004": "TEXT segment cannot be parsed (delimiter, escaping, odd keyword count)",
+    "IML-FCS-005": "required keyword missing or invalid",
+    "IML-FCS-006": "unsupported $DATATYPE / $PnB / $BYTEORD / $MODE combination",
+    "IML-FCS-007": "file is truncated: DATA extends beyond the end of the file",
+    "IML-FCS-008": "file holds several data sets; choose one with --dataset",
+    "IML-FCS-009": "HEADER and TEXT disagree on DATA offsets",
+    "IML-FCS-010": "file holds zero events",
+    "IML-FCS-011": "channel required by the panel or gating strategy is missing",
+    "IML-FCS-012": "spillover matrix is malformed or names unknown channels",
+    "IML-FCS-013": "gating strategy file cannot be read or is invalid",
+    "IML-FCS-014": "a data-driven gate found no population (density has no valley)",
+    "IML-FCS-015": "compensation matrix file cannot be read",
+    # cytokine plates
+    "IML-CYT-001": "plate export cannot be parsed (structure / block grammar)",
+    "IML-CYT-002": "plate export lacks a required section or column",
+    "IML-CYT-003": "bad number in a plate export",
+    "IML-CYT-004": "duplicate well / analyte rows in a plate export",
+    "IML-CYT-005": "standard curve cannot be fitted",
+    "IML-CYT-006": "plate has too few standards for a curve",
+    "IML-CYT-007": "spreadsheet cannot be opened",
+    "IML-CYT-008": "unknown analyte name (no canonical mapping)",
+    # store
+    "IML-STORE-001": "store folder missing or not an immunolab store",
+    "IML-STORE-002": "store lock not obtained in time",
+    "IML-STORE-003": "store write failed (disk full, permissions, I/O error)",
+    "IML-STORE-004": "store verification found a problem",
+    "IML-STORE-005": "store schema version is newer than this immunolab",
+    "IML-STORE-006": "supersede names an unknown or already superseded ingest",
+    "IML-STORE-007": "table name unknown",
+    "IML-STORE-008": "table rows fail schema validation",
+    # plugins
+    "IML-PLUGIN-001": "plugin failed to load",
+    "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",
+    # internal
+    "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
+}

@@ -1,0 +1,1 @@
+"""immunolab.store package."""
