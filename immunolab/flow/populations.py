@@ -1,0 +1,105 @@
+"""Population statistics from per-event gate membership: counts and frequencies in percent.
+
+Every gating route (the built-in template, GatingML 2.0, FlowJo workspaces) ends here, so the
+``flow_populations`` table means the same thing whatever produced it.
+
+Gate paths are population names joined by ``/`` from the root, e.g.
+``/Lymphocytes/Singlets/CD45+/T cells/CD4+ T``; the root (all events) has the path ``/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_table"]
+
+
+@dataclass(frozen=True)
+class PopulationStat:
+    """Count and frequencies (0-100 %) of one gated population."""
+
+    gate_path: str
+    population: str
+    parent: str | None
+    count: int
+    parent_count: int
+    total_count: int
+    pct_parent: float
+    pct_total: float
+    pct_lymphocytes: float | None
+
+
+def parent_path(gate_path: str) -> str | None:
+    """Return the parent path of ``gate_path`` (``/`` for top-level gates, None for the root)."""
+    if gate_path == "/":
+        return None
+    head = gate_path.rstrip("/").rsplit("/", 1)[0]
+    return head or "/"
+
+
+def _pct(num: int, den: int) -> float:
+    return float("nan") if den == 0 else 100.0 * num / den
+
+
+def population_stats(
+    masks: Mapping[str, np.ndarray],
+    *,
+    n_total: int,
+    lymphocyte_path: str | None = None,
+) -> list[PopulationStat]:
+    """Return one :class:`PopulationStat` per gate path in ``masks``.
+
+    ``masks`` maps a gate path to a boolean array over all events that already includes the
+    parent's membership (an event in ``/A/B`` is in ``/A``). ``pct_lymphocytes`` is relative to
+    ``lymphocyte_path`` and given only for that population and its descendants.
+    """
+    counts = {path: int(np.count_nonzero(m)) for path, m in masks.items()}
+    counts["/"] = n_total
+    lymph_count = counts.get(lymphocyte_path) if lymphocyte_path else None
+    out: list[PopulationStat] = []
+    for path in masks:
+        if path == "/":
+            continue
+        parent = parent_path(path)
+        parent_count = counts.get(parent or "/", n_total)
+        below_lymph = (
+            lymphocyte_path is not None
+            and lymph_count is not None
+            and (path == lymphocyte_path or path.startswith(lymphocyte_path.rstrip("/") + "/"))
+        )
+        out.append(
+            PopulationStat(
+                gate_path=path,
+                population=path.rstrip("/").rsplit("/", 1)[-1],
+                parent=parent,
+                count=counts[path],
+                parent_count=parent_count,
+                total_count=n_total,
+                pct_parent=_pct(counts[path], parent_count),
+                pct_total=_pct(counts[path], n_total),
+                pct_lymphocytes=_pct(counts[path], lymph_count) if below_lymph and lymph_count is not None else None,
+            )
+        )
+    return out
+
+
+def stats_table(stats: list[PopulationStat], *, strategy_id: str, strategy_name: str) -> pa.Table:
+    """Return ``stats`` as ``flow_populations`` rows (key columns are filled in by ingest)."""
+    cols: dict[str, list[object]] = {
+        "strategy_id": [strategy_id] * len(stats),
+        "strategy_name": [strategy_name] * len(stats),
+        "gate_path": [s.gate_path for s in stats],
+        "population": [s.population for s in stats],
+        "parent": [s.parent for s in stats],
+        "count": [s.count for s in stats],
+        "parent_count": [s.parent_count for s in stats],
+        "total_count": [s.total_count for s in stats],
+        "pct_parent": [s.pct_parent for s in stats],
+        "pct_total": [s.pct_total for s in stats],
+        "pct_lymphocytes": [s.pct_lymphocytes for s in stats],
+    }
+    return pa.table(cols)

@@ -1,0 +1,25 @@
+"""Shared fixtures: where the real instrument files of ../shared/data are, and skip when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("IMMUNOLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Return a path under ../shared/data, skipping the test when that folder is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared instrument data not available: {p} (set IMMUNOLAB_SHARED_DATA)")
+    return p
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Return ../shared/data, skipping the test when it is absent."""
+    return shared_path()
