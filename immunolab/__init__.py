@@ -6,7 +6,10 @@ the functions that need them, so ``import immunolab`` and the CLI start instantl
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+logging.getLogger("immunolab").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

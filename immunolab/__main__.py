@@ -1,0 +1,5 @@
+"""Allow ``python -m immunolab``."""
+
+from immunolab.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""Helpers shared by CLI commands: error rendering, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from immunolab.errors import ImmunolabError, InternalError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["debug_option", "echo_json", "handle_errors", "json_option", "store_option"]
+
+store_option = click.option(
+    "--store", "store", required=True, type=click.Path(file_okay=False, path_type=str),
+    help="Store folder (created by the first ingest).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")
+debug_option = click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
+
+
+def echo_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def handle_errors(func: F) -> F:
+    """Turn ImmunolabErrors into one coded line on stderr and the right exit code (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return func(*args, **kwargs)
+        except ImmunolabError as exc:
+            _report(exc, as_json)
+            sys.exit(exc.exit_code)
+        except (click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            err = InternalError(
+                "IML-INTERNAL-001",
+                f"unexpected {type(exc).__name__}",
+                hint="Please report this; re-run with --debug to see the traceback.",
+            )
+            _report(err, as_json)
+            sys.exit(err.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _report(exc: ImmunolabError, as_json: bool) -> None:
+    if as_json:
+        echo_json({"error": exc.to_dict()})
+    else:
+        click.echo(f"ERROR {exc.format()}", err=True)

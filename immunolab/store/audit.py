@@ -1,0 +1,228 @@
+"""The hash-chained audit log: one JSON line per ingest attempt, never rewritten.
+
+Each record carries ``prev_hash`` (the previous record's hash) and ``record_hash`` = SHA-256 of
+its canonical JSON without ``record_hash``. Changing, inserting or deleting a record breaks the
+chain, which ``immunolab verify`` reports. Appends happen under the store lock; a torn last line
+left by a crash is cut off (and said so) before the next append.
+
+Records hold no patient-identifying text: files are named by PHI-safe labels and hashes, and
+commands by their option names only.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from immunolab.schema import SCHEMA_VERSION, TABLES
+from immunolab.store import fsops
+
+__all__ = ["GENESIS", "AuditLog", "ChainProblem", "new_record", "record_hash"]
+
+GENESIS = "0" * 64
+OUTCOMES = ("COMMITTED", "SKIP", "FAIL")
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """Return the SHA-256 of ``record``'s canonical JSON, excluding ``record_hash``."""
+    body = {k: v for k, v in record.items() if k != "record_hash"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def new_record(
+    *,
+    ingest_id: str,
+    outcome: str,
+    source_sha256: str | None,
+    source_label: str,
+    source_bytes: int | None,
+    command: str,
+    plugin: str | None = None,
+    plugin_version: str | None = None,
+    options: dict[str, Any] | None = None,
+    rows: dict[str, int] | None = None,
+    files: dict[str, str] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    supersedes: str | None = None,
+    supersede_reason: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Return an audit record (without chain fields) for one ingest attempt."""
+    from immunolab import __version__
+
+    assert outcome in OUTCOMES
+    return {
+        "ingest_id": ingest_id,
+        "attempted_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "outcome": outcome,
+        "source_sha256": source_sha256,
+        "source_label": source_label,
+        "source_bytes": source_bytes,
+        "plugin": plugin,
+        "plugin_version": plugin_version,
+        "immunolab_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "user": _user(),
+        "host": socket.gethostname(),
+        "command": command,
+        "options": options or {},
+        "rows": rows or {},
+        "files": files or {},
+        "error_code": error_code,
+        "error_message": error_message,
+        "supersedes": supersedes,
+        "supersede_reason": supersede_reason,
+        "note": note,
+    }
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One break in the audit chain found by :meth:`AuditLog.check_chain`."""
+
+    line: int
+    message: str
+
+
+class AuditLog:
+    """Append-only, hash-chained JSONL log of ingest attempts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cache: list[dict[str, Any]] = []
+        self._offset = 0
+        self._head = b""
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return every complete record in order (a torn last line is ignored).
+
+        The log only grows, so records already read are cached and only new bytes are parsed;
+        a log that shrank or whose beginning changed is read again from the start.
+        """
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(256)
+                size = os.fstat(fh.fileno()).st_size
+                if size < self._offset or head[: len(self._head)] != self._head:
+                    self._cache, self._offset = [], 0
+                fh.seek(self._offset)
+                data = fh.read()
+        except FileNotFoundError:
+            self._cache, self._offset, self._head = [], 0, b""
+            return []
+        end = data.rfind(b"\n") + 1  # a torn last line (crash during append) is ignored
+        for ln in data[:end].split(b"\n"):
+            if not ln.strip():
+                continue
+            try:
+                self._cache.append(json.loads(ln))
+            except ValueError:
+                self._cache.append({"_unreadable": True})
+        self._offset += end
+        self._head = head[: min(len(head), self._offset)]
+        return list(self._cache)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records())
+
+    def _repair_torn_tail(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as fh:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Chain ``record`` to the last one, append it durably and return it (lock held)."""
+        self._repair_torn_tail()
+        recs = self.records()
+        prev = recs[-1].get("record_hash", GENESIS) if recs else GENESIS
+        rec = dict(record)
+        rec["seq"] = (recs[-1].get("seq", len(recs) - 1) + 1) if recs else 0
+        rec["prev_hash"] = prev
+        rec["record_hash"] = record_hash(rec)
+        line = (json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fsops.FAULTS.tick("write")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            fsops.FAULTS.tick("fsync")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return rec
+
+    def check_chain(self) -> list[ChainProblem]:
+        """Return every place where the hash chain is broken (empty list: intact)."""
+        problems: list[ChainProblem] = []
+        prev = GENESIS
+        for i, rec in enumerate(self.records(), start=1):
+            if rec.get("_unreadable"):
+                problems.append(ChainProblem(i, "record is not valid JSON (edited by hand?)"))
+                prev = "?"
+                continue
+            if rec.get("prev_hash") != prev and prev != "?":
+                problems.append(ChainProblem(i, "record does not follow the previous one (a record was removed or inserted)"))
+            if record_hash(rec) != rec.get("record_hash"):
+                problems.append(ChainProblem(i, "record content does not match its hash (the record was altered)"))
+            prev = rec.get("record_hash", "?")
+        return problems
+
+    def committed(self) -> dict[str, dict[str, Any]]:
+        """Return COMMITTED records by ingest_id, with ``superseded_by`` filled in."""
+        recs = [r for r in self.records() if r.get("outcome") == "COMMITTED"]
+        by_id = {r["ingest_id"]: dict(r, superseded_by=None) for r in recs}
+        for r in recs:
+            old = r.get("supersedes")
+            if old and old in by_id:
+                by_id[old]["superseded_by"] = r["ingest_id"]
+        return by_id
+
+    def to_table(self) -> pa.Table:
+        """Return the log as the ``ingests`` table (superseded_by derived)."""
+        recs = [r for r in self.records() if not r.get("_unreadable")]
+        superseded: dict[str, str] = {}
+        for r in recs:
+            if r.get("outcome") == "COMMITTED" and r.get("supersedes"):
+                superseded[r["supersedes"]] = r["ingest_id"]
+        schema = TABLES["ingests"].schema
+        cols: dict[str, list[Any]] = {f.name: [] for f in schema}
+        for r in recs:
+            for f in schema:
+                if f.name == "attempted_at":
+                    v: Any = datetime.fromisoformat(r["attempted_at"]) if r.get("attempted_at") else None
+                elif f.name == "options_json":
+                    v = json.dumps(r.get("options") or {}, sort_keys=True)
+                elif f.name == "rows_json":
+                    v = json.dumps(r.get("rows") or {}, sort_keys=True)
+                elif f.name == "superseded_by":
+                    v = superseded.get(r.get("ingest_id", "")) if r.get("outcome") == "COMMITTED" else None
+                else:
+                    v = r.get(f.name)
+                cols[f.name].append(v)
+        return pa.table(cols, schema=schema)

@@ -1,0 +1,247 @@
+"""Stage, commit, publish and recover ingests: nothing half-written is ever visible.
+
+Protocol (DESIGN section 4):
+
+1. ``stage`` (no lock): write every table of the ingest as Parquet into
+   ``.staging/<ingest_id>/``, copy the raw input beside them, fsync everything.
+2. ``commit`` (store lock held): re-check that the bytes are not already committed, write the
+   ``_ingest.json`` record, then **one atomic rename** ``.staging/<id>`` -> ``commits/<id>``:
+   this is the commit point. Then publish: move each table file to
+   ``tables/<table>/<id>.parquet`` and the raw copy to ``raw/<sha256>`` (read-only), append the
+   audit record, remove the emptied ``commits/<id>``.
+3. ``recover`` (lock held, run before every commit and by ``verify``): finish publishing any
+   ``commits/<id>`` left by a crash (roll forward) and delete staging folders of dead processes
+   (roll back). A crash at any instant therefore leaves either no trace of the ingest or the
+   whole ingest, once the next writer or ``verify`` has run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from immunolab.errors import StoreError
+from immunolab.store import fsops
+from immunolab.store.audit import AuditLog
+from immunolab.store.layout import StorePaths
+
+__all__ = ["StagedIngest", "commit", "new_ingest_id", "recover", "refresh_ingests_table", "stage"]
+
+RAW_NAME = "raw.bin"
+RECORD_NAME = "_ingest.json"
+OWNER_NAME = "_owner.json"
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def new_ingest_id() -> str:
+    """Return a new, time-sortable, never-numeric ingest id (``ing-20261125T112512-3f9a2b1c``)."""
+    return f"ing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 22) -> str:
+    """Return the hex SHA-256 of a file's bytes (streamed, 4 MiB at a time)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class StagedIngest:
+    """An ingest written to its staging folder, ready to commit."""
+
+    ingest_id: str
+    folder: Path
+    source_sha256: str
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    has_raw: bool = False
+
+
+def _io_error(exc: OSError, where: Path) -> StoreError:
+    return StoreError(
+        "IML-STORE-003",
+        f"writing the store failed ({exc.strerror or exc})",
+        path=where,
+        hint="Check free disk space and permissions, then re-run: nothing was committed.",
+    )
+
+
+def stage(
+    paths: StorePaths,
+    ingest_id: str,
+    tables: dict[str, pa.Table],
+    *,
+    source: Path,
+    source_sha256: str,
+) -> StagedIngest:
+    """Write ``tables`` and a raw copy of ``source`` into a fresh staging folder (no lock needed)."""
+    folder = paths.staging / ingest_id
+    staged = StagedIngest(ingest_id, folder, source_sha256)
+    try:
+        folder.mkdir(parents=True)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        (folder / OWNER_NAME).write_text(json.dumps(owner))
+        for name, table in tables.items():
+            target = folder / f"{name}.parquet"
+            fsops.write_file(target, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+            staged.rows[name] = table.num_rows
+            staged.files[name] = file_sha256(target)
+        if not paths.raw_file(source_sha256).exists():
+            raw = folder / RAW_NAME
+            fsops.write_file(raw, lambda p: shutil.copyfile(source, p))
+            if file_sha256(raw) != source_sha256:
+                raise StoreError(
+                    "IML-STORE-003",
+                    "the input file changed while it was being ingested",
+                    path=folder.name,
+                    hint="Wait until the instrument has finished writing the file, then re-run.",
+                )
+            staged.has_raw = True
+        fsops.fsync_dir(folder)
+    except OSError as exc:
+        discard(folder)
+        raise _io_error(exc, paths.root) from None
+    except BaseException:
+        discard(folder)
+        raise
+    return staged
+
+
+def discard(folder: Path) -> None:
+    """Delete a staging folder (best effort; leftovers are swept by :func:`recover`)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def commit(paths: StorePaths, staged: StagedIngest, record: dict[str, Any], log: AuditLog) -> dict[str, Any]:
+    """Commit a staged ingest with the store lock held; return the appended audit record."""
+    record = dict(record, rows=staged.rows, files=staged.files)
+    final = paths.commits / staged.ingest_id
+    try:
+        fsops.write_bytes(staged.folder / RECORD_NAME, json.dumps(record, sort_keys=True, default=str).encode())
+        fsops.fsync_dir(staged.folder)
+        fsops.rename(staged.folder, final)  # the commit point
+    except OSError as exc:
+        discard(staged.folder)
+        raise _io_error(exc, paths.root) from None
+    try:
+        fsops.fsync_dir(paths.commits)
+        fsops.fsync_dir(paths.staging)
+        return _publish(paths, final, log)
+    except OSError as exc:
+        # committed but not fully published: the next writer or `verify` rolls it forward
+        raise StoreError(
+            "IML-STORE-003",
+            f"the ingest was committed but publishing its files failed ({exc.strerror or exc})",
+            path=paths.root,
+            hint="Free disk space or fix permissions, then run `immunolab verify`; "
+            "the ingest will be completed, not lost or duplicated.",
+        ) from None
+
+
+def _publish(paths: StorePaths, folder: Path, log: AuditLog, *, note: str | None = None) -> dict[str, Any]:
+    """Move a committed folder's files to their final places and audit it (idempotent)."""
+    record = json.loads((folder / RECORD_NAME).read_text())
+    ingest_id = record["ingest_id"]
+    touched: set[Path] = set()
+    for name in record.get("files", {}):
+        src = folder / f"{name}.parquet"
+        if src.exists():
+            dst_dir = paths.table_dir(name)
+            dst_dir.mkdir(parents=True, exist_ok=True)
+            fsops.rename(src, paths.table_file(name, ingest_id))
+            touched.add(dst_dir)
+    raw = folder / RAW_NAME
+    if raw.exists():
+        dst = paths.raw_file(record["source_sha256"])
+        if dst.exists():
+            raw.unlink()
+        else:
+            os.chmod(raw, 0o444)
+            fsops.rename(raw, dst)
+            touched.add(paths.raw)
+    for d in touched:
+        fsops.fsync_dir(d)
+    committed = log.committed()
+    if ingest_id in committed:
+        rec = committed[ingest_id]
+    else:
+        if note:
+            record["note"] = note
+        rec = log.append(record)
+    shutil.rmtree(folder, ignore_errors=True)
+    fsops.fsync_dir(paths.commits)
+    return rec
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(paths: StorePaths, log: AuditLog) -> list[str]:
+    """Roll forward interrupted commits and sweep dead staging folders (lock held).
+
+    Returns one PHI-free line per action taken.
+    """
+    actions: list[str] = []
+    if paths.commits.is_dir():
+        for folder in sorted(paths.commits.iterdir()):
+            if not folder.is_dir():
+                continue
+            if not (folder / RECORD_NAME).exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                actions.append(f"removed incomplete commit folder {folder.name}")
+                continue
+            _publish(paths, folder, log, note="published by recovery after an interrupted ingest")
+            actions.append(f"completed interrupted commit {folder.name}")
+    if paths.staging.is_dir():
+        host = socket.gethostname()
+        now = time.time()
+        for folder in sorted(paths.staging.iterdir()):
+            try:
+                owner = json.loads((folder / OWNER_NAME).read_text())
+            except (OSError, ValueError):
+                owner = None
+            age = now - folder.stat().st_mtime if folder.exists() else 0.0
+            dead = (
+                (owner is None and age > 3600)
+                or (owner is not None and owner.get("host") == host and not _pid_alive(int(owner.get("pid", -1))))
+                or age > STALE_STAGING_SECONDS
+            )
+            if dead:
+                discard(folder)
+                actions.append(f"removed abandoned staging folder {folder.name}")
+    tmp_marker = [p for p in paths.tables.glob("*/.*.tmp")]
+    for p in tmp_marker:
+        p.unlink(missing_ok=True)
+    return actions
+
+
+def refresh_ingests_table(paths: StorePaths, log: AuditLog) -> None:
+    """Rewrite ``tables/ingests/ingests.parquet`` from the audit log (atomic replace, lock held)."""
+    d = paths.table_dir("ingests")
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / ".ingests.parquet.tmp"
+    table = log.to_table()
+    fsops.write_file(tmp, lambda p: pq.write_table(table, p, compression="zstd"))
+    fsops.rename(tmp, d / "ingests.parquet")
+    fsops.fsync_dir(d)

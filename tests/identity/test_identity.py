@@ -1,0 +1,99 @@
+"""Identity specifications: subjects and manifest are checked with clear, coded errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from immunolab.errors import IdentityError
+from immunolab.identity import load_identity
+
+SUBJECTS = "patient_id,arm,site,age,sex,day0_date\n001,MSC,A,40,F,2026-03-01\n002,control,A,70,M,\n"
+MANIFEST = "file,sample_id,patient_id,visit_day,specimen,panel\n"
+
+
+def write(tmp: Path, subjects: str = SUBJECTS, manifest_rows: str = "") -> Path:
+    (tmp / "subjects.csv").write_text(subjects)
+    (tmp / "manifest.csv").write_text(MANIFEST + manifest_rows)
+    return tmp / "manifest.csv"
+
+
+def code_of(tmp: Path, **kw) -> str:
+    with pytest.raises(IdentityError) as exc:
+        load_identity(write(tmp, **kw))
+    return exc.value.code
+
+
+def test_valid_files_resolve_file_and_plate_samples(tmp_path: Path) -> None:
+    m = write(tmp_path, manifest_rows="a.fcs,001-D0,001,0,PBMC,T\nplate.csv,,,,,cyto\n,S1,002,3,serum,\n")
+    ident = load_identity(m)
+    e = ident.require_file(tmp_path / "sub" / "a.fcs", "label")
+    assert (e.patient_id, e.visit_day, e.sample_id) == ("001", 0, "001-D0")
+    assert ident.resolve_sample_refs(["S1"], "plate")["S1"].patient_id == "002"
+    assert ident.study_day_for(e)(date(2026, 3, 15)) == 14
+
+
+def test_ids_stay_strings_with_leading_zeros(tmp_path: Path) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows="a.fcs,,001,0,,\n"))
+    assert "001" in ident.subjects
+    assert ident.require_file(tmp_path / "a.fcs", "x").sample_id == "001-D000-row2"
+
+
+def test_unknown_patient_is_iml_id_004(tmp_path: Path) -> None:
+    assert code_of(tmp_path, manifest_rows="a.fcs,,007,0,,\n") == "IML-ID-004"
+
+
+def test_duplicate_manifest_file_is_iml_id_003(tmp_path: Path) -> None:
+    assert code_of(tmp_path, manifest_rows="a.fcs,,001,0,,\na.fcs,,001,3,,\n") == "IML-ID-003"
+
+
+def test_duplicate_sample_id_is_iml_id_003(tmp_path: Path) -> None:
+    assert code_of(tmp_path, manifest_rows="a.fcs,X1,001,0,,\nb.fcs,X1,001,3,,\n") == "IML-ID-003"
+
+
+def test_duplicate_subject_is_iml_id_003(tmp_path: Path) -> None:
+    assert code_of(tmp_path, subjects=SUBJECTS + "001,MSC,A,41,F,\n") == "IML-ID-003"
+
+
+def test_visit_outside_protocol_is_iml_id_005(tmp_path: Path) -> None:
+    assert code_of(tmp_path, manifest_rows="a.fcs,,001,7,,\n") == "IML-ID-005"
+
+
+@pytest.mark.parametrize("age", ["17", "71", "5"])
+def test_patient_outside_inclusion_ages_is_iml_id_006(tmp_path: Path, age: str) -> None:
+    assert code_of(tmp_path, subjects=f"patient_id,arm,site,age,sex\n001,MSC,A,{age},F\n") == "IML-ID-006"
+
+
+def test_missing_columns_is_iml_id_002(tmp_path: Path) -> None:
+    assert code_of(tmp_path, subjects="patient_id,arm\n001,MSC\n") == "IML-ID-002"
+
+
+@pytest.mark.parametrize("row", ["001,placebo,A,40,F", "001,MSC,A,forty,F", "001,MSC,A,40,Q", "John Smith,MSC,A,40,F"])
+def test_bad_subject_values_are_iml_id_007(tmp_path: Path, row: str) -> None:
+    assert code_of(tmp_path, subjects=f"patient_id,arm,site,age,sex\n{row}\n") == "IML-ID-007"
+
+
+def test_missing_subjects_file_is_iml_id_009(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text(MANIFEST)
+    with pytest.raises(IdentityError) as exc:
+        load_identity(tmp_path / "manifest.csv")
+    assert exc.value.code == "IML-ID-009"
+
+
+def test_filename_rule_is_opt_in_and_checked(tmp_path: Path) -> None:
+    m = write(tmp_path)
+    ident = load_identity(m, filename_rule=r"(?P<patient_id>\d{3})_D(?P<visit_day>\d+)")
+    assert ident.entry_for_file(tmp_path / "001_D14_tube.fcs").visit_day == 14
+    assert ident.entry_for_file(tmp_path / "001_D15_tube.fcs") is None
+    assert load_identity(m).entry_for_file(tmp_path / "001_D14_tube.fcs") is None
+    with pytest.raises(IdentityError) as exc:
+        load_identity(m, filename_rule=r"(?P<patient_id>\d+)")
+    assert exc.value.code == "IML-ID-010"
+
+
+def test_error_message_names_line_but_not_file_cell(tmp_path: Path) -> None:
+    with pytest.raises(IdentityError) as exc:
+        load_identity(write(tmp_path, manifest_rows="Jane_Roe_D0.fcs,,009,0,,\n"))
+    assert "line 2" in exc.value.message and "Jane" not in exc.value.format()
