@@ -1,0 +1,491 @@
+"""Read Bio-Plex Manager Excel exports (one sheet per analyte, ``.xls`` and ``.xlsx``) into plates.
+
+Layouts recognised (all seen in real exports):
+
+``summary`` (Bio-Plex Manager 4.x)
+    One row per replicate group (``Well`` = ``C1,D1``), an ``Outlier`` column, no bead count.
+``per_well`` (Bio-Plex Manager 5/6)
+    One row per well with ``Bead Count``; a sheet may hold a summary block *and* a per-well
+    block (``RawAndSummary``): per-well rows win and the summary rows they cover are dropped.
+``wide`` (one sheet, one column per analyte)
+    A row of analyte names above a ``Type | Well | Description | FI | FI ...`` header, one block
+    per data type (``FI``, ``Bead Count``, ...).
+
+Every analyte sheet starts with ``Key: value`` lines (analyte, acquisition date, reader serial
+number, plate ID ...) and ends with the legend and, in the long layouts, the printed curve
+(``Regression Type``, ``Std. Curve``, ``FitProb.``). Only allowlisted facts are kept: file
+paths, "Signed By", document IDs and free-text comments never leave this module.
+
+Units: FI is the median bead fluorescence (instrument units); concentrations are in the units
+of the standards (``Project Template`` ``UNITS`` when present, else unknown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from immunolab.cytokine.bioplex_curve import (
+    PrintedCurve,
+    parse_fit_statistics,
+    parse_std_curve,
+)
+from immunolab.cytokine.bioplex_records import PlateRecord, WellReading, sample_type_from_code
+from immunolab.cytokine.bioplex_tokens import (
+    FLAG_OUTLIER,
+    cell_number,
+    cell_text,
+    parse_reported_conc,
+    parse_signal,
+)
+from immunolab.cytokine.bioplex_workbook import Sheet, read_workbook
+from immunolab.errors import InconsistentInputError, MalformedInputError
+
+__all__ = [
+    "SAMPLING_ERRORS",
+    "parse_acquisition_date",
+    "read_bioplex_workbook",
+]
+
+SOFTWARE = "Bio-Plex Manager"
+
+#: Bio-Plex "Sampling Errors" codes (legend of the export) -> qc flag.
+SAMPLING_ERRORS = {
+    "1": "low_bead_count",
+    "2": "aggregated_beads",
+    "3": "classify_pct",
+    "4": "region_selection",
+    "5": "platform_temperature",
+}
+
+_COLUMNS = {
+    "analyte": "analyte",
+    "type": "type",
+    "well": "well",
+    "outlier": "outlier",
+    "description": "description",
+    "fi": "fi",
+    "fi - bkgd": "fi_bkgd",
+    "fi-bkgd": "fi_bkgd",
+    "obs conc": "obs_conc",
+    "exp conc": "exp_conc",
+    "dilution": "dilution",
+    "bead count": "bead_count",
+    "sampling errors": "sampling_errors",
+}
+#: preamble keys kept (others, e.g. File Name, Signed By, Document ID, are never stored)
+_PREAMBLE_KEYS = {
+    "analyte": "analyte",
+    "acquisition date": "acquisition_date",
+    "reader serial number": "reader_serial",
+    "plate id": "plate_id",
+    "standard lot": "standard_lot",
+    "rp1 pmt (volts)": "rp1_pmt_volts",
+    "rp1 target": "rp1_target",
+    "file name": "file_name",  # used only to tell plates apart (hashed), never stored
+}
+_TEMPLATE_FIELDS = {"SOFTWARE", "UNITS", "CATALOG", "KITMFR", "STDLOT", "BEADLOT", "CURVEFIT", "WEIGHTED"}
+_WELL = re.compile(r"^[A-Pa-p](?:[1-9]|1\d|2[0-4])$")
+_TYPE = re.compile(r"^[A-Za-z]{1,3}\d{0,4}$")
+_DATE_FORMATS = ("%d-%b-%Y, %I:%M %p", "%d-%b-%Y %I:%M %p", "%d-%b-%Y", "%d-%b-%y")
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).split()).lower() if text is not None else ""
+
+
+def parse_acquisition_date(text: str | None) -> date | None:
+    """Return the calendar date of a Bio-Plex ``Acquisition Date`` value, or None if unreadable."""
+    if not text:
+        return None
+    value = " ".join(text.split())
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class _SheetData:
+    name: str
+    preamble: dict[str, str] = field(default_factory=dict)
+    readings: list[WellReading] = field(default_factory=list)
+    curves: list[PrintedCurve] = field(default_factory=list)
+    layout: str = ""
+    block_layouts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _preamble(sheet: Sheet, stop: int) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for r in range(stop):
+        first = sheet.cell(r, 0)
+        if not isinstance(first, str) or ":" not in first:
+            continue
+        key, _, value = first.partition(":")
+        name = _PREAMBLE_KEYS.get(_norm(key))
+        if name and name not in found:
+            if name == "standard_lot":  # "Standard1 Expiration Date: <none>"
+                value = value.split("Expiration Date")[0]
+            found[name] = value.strip()
+    return found
+
+
+def _footer(sheet: Sheet, analyte: str) -> PrintedCurve | None:
+    regression: str | None = None
+    equation: str | None = None
+    stats: tuple[float | None, float | None] = (None, None)
+    for row in sheet.rows:
+        first = row[0] if row else None
+        if not isinstance(first, str):
+            continue
+        text = first.strip()
+        low = text.lower()
+        if low.startswith("regression type"):
+            regression = text.split(":", 1)[1].strip() if ":" in text else None
+        elif low.startswith("std. curve") or low.startswith("std curve"):
+            equation = text
+        elif low.startswith("fitprob"):
+            stats = parse_fit_statistics(text)
+    if regression is None and equation is None:
+        return None
+    params = parse_std_curve(equation) if equation else None
+    if params is None:
+        message = "printed curve is not a logistic equation" if equation else "no curve printed"
+        return PrintedCurve(analyte, regression, None, None, None, None, None,
+                            stats[0], stats[1], valid=False, message=message)
+    a, b, c, d, f = params
+    return PrintedCurve(analyte, regression, a, b, c, d, f, stats[0], stats[1])
+
+
+def _header_row(row: Sequence[Any]) -> dict[str, int] | None:
+    names = [_norm(c) for c in row]
+    if "type" not in names or "well" not in names:
+        return None
+    cols: dict[str, int] = {}
+    for i, n in enumerate(names):
+        key = _COLUMNS.get(n)
+        if key and key not in cols:
+            cols[key] = i
+    return cols
+
+
+def _well_text(value: Any, *, label: str, where: str) -> str:
+    text = cell_text(value) or ""
+    wells = [w.strip().upper() for w in text.split(",")]
+    if not wells or not all(_WELL.match(w) for w in wells):
+        raise MalformedInputError(
+            "IML-CYT-001", f"{where}: the Well cell is not a plate well (A1..P24)", path=label,
+            hint="The sheet was probably edited by hand; re-export it from Bio-Plex Manager.",
+        )
+    return ",".join(wells)
+
+
+def _type_code(value: Any, *, label: str, where: str) -> str:
+    text = cell_text(value) or ""
+    if not _TYPE.match(text):
+        raise MalformedInputError(
+            "IML-CYT-001", f"{where}: the Type cell is not a Bio-Plex sample code (B, S1, C1, X1 ...)",
+            path=label,
+            hint="The sheet was probably edited by hand; re-export it from Bio-Plex Manager.",
+        )
+    return text.upper()
+
+
+def _sample_type(code: str, warnings: list[str]) -> str:
+    kind = sample_type_from_code(code)
+    if kind is None:
+        msg = f"sample type code {code[:1]!r} is not a Bio-Plex Manager type; read as unknown samples"
+        if msg not in warnings:
+            warnings.append(msg)
+        return "unknown"
+    return kind
+
+
+def _sampling_flags(value: Any) -> list[str]:
+    text = cell_text(value)
+    if not text:
+        return []
+    codes = re.findall(r"\d", text)
+    return [SAMPLING_ERRORS.get(c, f"sampling_error_{c}") for c in codes]
+
+
+def _is_blank_row(row: Sequence[Any]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in row)
+
+
+def _long_block(
+    sheet: Sheet, start: int, cols: dict[str, int], analyte: str, label: str, data: _SheetData
+) -> int:
+    """Read data rows after a long header at ``start``; return the index after the block."""
+    if "fi" not in cols:
+        raise MalformedInputError(
+            "IML-CYT-002", f"sheet {data.name!r}: the header row has no FI column", path=label,
+            hint="Export the per-analyte report with the FI column from Bio-Plex Manager.",
+        )
+    r = start + 1
+    first = len(data.readings)
+    while r < len(sheet.rows):
+        row = sheet.rows[r]
+        if _is_blank_row(row) or _header_row(row) is not None:
+            break
+        where = f"sheet {data.name!r} row {r + 1}"
+        if sheet.cell(r, cols["type"]) is None and sheet.cell(r, cols["well"]) is None:
+            break
+        code = _type_code(sheet.cell(r, cols["type"]), label=label, where=where)
+        well = _well_text(sheet.cell(r, cols["well"]), label=label, where=where)
+
+        def get(name: str, _r: int = r) -> Any:
+            return sheet.cell(_r, cols[name]) if name in cols else None
+
+        fi, fi_outlier = parse_signal(get("fi"), label=label, where=f"{where} FI")
+        net, net_outlier = parse_signal(get("fi_bkgd"), label=label, where=f"{where} FI - Bkgd")
+        flags: list[str] = []
+        outlier_cell = cell_number(get("outlier"), label=label, where=f"{where} Outlier")
+        if fi_outlier or net_outlier or (outlier_cell is not None and outlier_cell != 0):
+            flags.append(FLAG_OUTLIER)
+        flags += _sampling_flags(get("sampling_errors"))
+        bead = cell_number(get("bead_count"), label=label, where=f"{where} Bead Count")
+        reading = WellReading(
+            well=well,
+            type_code=code,
+            sample_type=_sample_type(code, data.warnings),
+            sample_name=cell_text(get("description")),
+            analyte_reported=cell_text(get("analyte")) or analyte,
+            signal=fi,
+            net_signal=net,
+            bead_count=round(bead) if bead is not None else None,
+            dilution=cell_number(get("dilution"), label=label, where=f"{where} Dilution"),
+            expected_conc=cell_number(get("exp_conc"), label=label, where=f"{where} Exp Conc"),
+            reported=parse_reported_conc(get("obs_conc"), label=label, where=f"{where} Obs Conc"),
+            qc_flags=flags,
+            replicate_group="," in well,
+        )
+        data.readings.append(reading)
+        r += 1
+    block = data.readings[first:]
+    summary = "bead_count" not in cols and any(x.replicate_group for x in block)
+    data.block_layouts.append("summary" if summary else "per_well")
+    return r
+
+
+def _wide_block(
+    sheet: Sheet, start: int, label: str, data: _SheetData, merged: dict[tuple[str, str], WellReading]
+) -> int:
+    """Read one wide block (analyte names above a Type/Well/Description/<datatype> header)."""
+    header = [_norm(c) for c in sheet.rows[start]]
+    names_row = sheet.rows[start - 1] if start > 0 else []
+    t_col, w_col = header.index("type"), header.index("well")
+    d_col = header.index("description") if "description" in header else None
+    value_cols = [
+        (i, _COLUMNS.get(h), cell_text(names_row[i]) if i < len(names_row) else None)
+        for i, h in enumerate(header)
+        if i not in (t_col, w_col, d_col) and h
+    ]
+    r = start + 1
+    while r < len(sheet.rows):
+        row = sheet.rows[r]
+        if _is_blank_row(row) or _header_row(row) is not None:
+            break
+        where = f"sheet {data.name!r} row {r + 1}"
+        code = _type_code(sheet.cell(r, t_col), label=label, where=where)
+        well = _well_text(sheet.cell(r, w_col), label=label, where=where)
+        description = cell_text(sheet.cell(r, d_col)) if d_col is not None else None
+        for col, kind, analyte in value_cols:
+            if kind is None or analyte is None:
+                continue
+            key = (well, analyte)
+            reading = merged.get(key)
+            if reading is None:
+                reading = WellReading(
+                    well=well, type_code=code, sample_type=_sample_type(code, data.warnings),
+                    sample_name=description, analyte_reported=analyte, signal=None,
+                    net_signal=None, replicate_group="," in well,
+                )
+                merged[key] = reading
+                data.readings.append(reading)
+            value = sheet.cell(r, col)
+            cell_where = f"{where} {analyte} {kind}"
+            if kind == "fi":
+                reading.signal, outlier = parse_signal(value, label=label, where=cell_where)
+                if outlier and FLAG_OUTLIER not in reading.qc_flags:
+                    reading.qc_flags.append(FLAG_OUTLIER)
+            elif kind == "fi_bkgd":
+                reading.net_signal, _ = parse_signal(value, label=label, where=cell_where)
+            elif kind == "bead_count":
+                bead = cell_number(value, label=label, where=cell_where)
+                reading.bead_count = round(bead) if bead is not None else None
+            elif kind == "obs_conc":
+                reading.reported = parse_reported_conc(value, label=label, where=cell_where)
+            elif kind == "exp_conc":
+                reading.expected_conc = cell_number(value, label=label, where=cell_where)
+            elif kind == "dilution":
+                reading.dilution = cell_number(value, label=label, where=cell_where)
+        r += 1
+    return r
+
+
+def _is_wide(sheet: Sheet, header_index: int, cols: dict[str, int]) -> bool:
+    if "analyte" in cols or header_index == 0:
+        return False
+    above = sheet.rows[header_index - 1]
+    first_value_col = max(cols.get("type", 0), cols.get("well", 0), cols.get("description", 0)) + 1
+    return any(c is not None for c in above[first_value_col:])
+
+
+def _parse_sheet(sheet: Sheet, label: str) -> _SheetData | None:
+    headers = [(i, cols) for i, row in enumerate(sheet.rows) if (cols := _header_row(row)) is not None]
+    if not headers:
+        return None
+    data = _SheetData(sheet.name)
+    data.preamble = _preamble(sheet, headers[0][0])
+    analyte = data.preamble.get("analyte") or sheet.name.strip()
+    merged: dict[tuple[str, str], WellReading] = {}
+    for index, cols in headers:
+        if _is_wide(sheet, index, cols):
+            data.layout = "wide"
+            _wide_block(sheet, index, label, data, merged)
+        else:
+            _long_block(sheet, index, cols, analyte, label, data)
+    if data.layout != "wide":
+        data.layout = "+".join(sorted(set(data.block_layouts)))
+        curve = _footer(sheet, analyte)
+        if curve is not None:
+            data.curves.append(curve)
+    return data
+
+
+def _template_facts(sheet: Sheet) -> dict[str, str]:
+    """Return allowlisted fields of a LabKey/SCHARP ``Project Template`` sheet."""
+    if not sheet.rows:
+        return {}
+    header = [_norm(c) for c in sheet.rows[0]]
+    if "scharp field name" not in header or "value" not in header:
+        return {}
+    key_col, value_col = header.index("scharp field name"), header.index("value")
+    facts: dict[str, str] = {}
+    for r in range(1, len(sheet.rows)):
+        key = cell_text(sheet.cell(r, key_col))
+        value = cell_text(sheet.cell(r, value_col))
+        if key in _TEMPLATE_FIELDS and value:
+            facts[key] = value
+    return facts
+
+
+def _resolve_replicates(readings: list[WellReading], label: str) -> tuple[list[WellReading], int]:
+    """Prefer per-well rows; drop summary rows whose wells all have per-well rows; check duplicates."""
+    per_well: dict[tuple[str, str], WellReading] = {}
+    for r in readings:
+        if r.replicate_group:
+            continue
+        key = (r.analyte_reported, r.well)
+        if key in per_well:
+            raise InconsistentInputError(
+                "IML-CYT-004", f"well {r.well} appears twice for analyte {r.analyte_reported!r}",
+                path=label,
+                hint="The workbook holds the same well twice; re-export it from Bio-Plex Manager.",
+            )
+        per_well[key] = r
+    kept: list[WellReading] = []
+    dropped = 0
+    seen_groups: set[tuple[str, str]] = set()
+    for r in readings:
+        if not r.replicate_group:
+            kept.append(r)
+            continue
+        if all((r.analyte_reported, w) in per_well for w in r.member_wells):
+            dropped += 1
+            continue
+        key = (r.analyte_reported, r.well)
+        if key in seen_groups:
+            raise InconsistentInputError(
+                "IML-CYT-004", f"wells {r.well} appear twice for analyte {r.analyte_reported!r}",
+                path=label,
+                hint="The workbook holds the same replicate group twice; re-export it.",
+            )
+        seen_groups.add(key)
+        if "replicate_mean" not in r.qc_flags:
+            r.qc_flags.append("replicate_mean")
+        kept.append(r)
+    return kept, dropped
+
+
+def _software_version(template: dict[str, str]) -> str | None:
+    value = template.get("SOFTWARE")
+    if not value:
+        return None
+    m = re.search(r"(\d+(?:\.\d+)*)", value)
+    return m.group(1) if m else None
+
+
+def read_bioplex_workbook(path: Path, label: str) -> list[PlateRecord]:
+    """Return the plates of a Bio-Plex Manager Excel export (``.xls`` or ``.xlsx``).
+
+    Raises IML-CYT-007 when the workbook cannot be opened, IML-CYT-002 when no sheet holds a
+    Bio-Plex ``Type | Well | ... FI`` table, IML-CYT-001 / -003 / -004 for bad rows.
+    """
+    kind, sheets = read_workbook(path, label)
+    template: dict[str, str] = {}
+    parsed: list[_SheetData] = []
+    for sheet in sheets:
+        template.update(_template_facts(sheet))
+        data = _parse_sheet(sheet, label)
+        if data is not None:
+            parsed.append(data)
+    parsed = [p for p in parsed if p.readings]
+    if not parsed:
+        raise MalformedInputError(
+            "IML-CYT-002",
+            "no sheet holds a Bio-Plex Manager table (a Type | Well | ... | FI header with rows)",
+            path=label,
+            hint="Export the plate from Bio-Plex Manager with 'Report > Export to Excel' "
+            "(one sheet per analyte).",
+        )
+    groups: dict[tuple[str, str], list[_SheetData]] = {}
+    for p in parsed:
+        key = (p.preamble.get("file_name", ""), p.preamble.get("plate_id", ""))
+        groups.setdefault(key, []).append(p)
+    plates: list[PlateRecord] = []
+    for index, members in enumerate(groups.values()):
+        readings = [r for m in members for r in m.readings]
+        readings, dropped = _resolve_replicates(readings, label)
+        layouts = sorted({m.layout for m in members})
+        pre = members[0].preamble
+        plate = PlateRecord(
+            plate_index=index,
+            software=SOFTWARE,
+            software_version=_software_version(template),
+            layout="+".join(layouts),
+            instrument="Bio-Plex / Luminex reader",
+            instrument_serial=pre.get("reader_serial") or None,
+            kit=template.get("CATALOG"),
+            lot=template.get("STDLOT") or pre.get("standard_lot") or None,
+            units=template.get("UNITS"),
+            run_date=parse_acquisition_date(pre.get("acquisition_date")),
+            readings=readings,
+        )
+        for m in members:
+            for curve in m.curves:
+                plate.curves[curve.analyte_reported] = curve
+            for w in m.warnings:
+                if w not in plate.warnings:
+                    plate.warnings.append(w)
+        if pre.get("acquisition_date") and plate.run_date is None:
+            plate.warnings.append("acquisition date not readable; run study day left empty")
+        plate.facts = {
+            "workbook": kind,
+            "n_sheets": len(members),
+            "summary_rows_superseded_by_wells": dropped,
+            "plate_key": hashlib.sha256("|".join(k for k in (pre.get("file_name", ""), pre.get("plate_id", ""))).encode()).hexdigest()[:12],
+            "rp1_pmt_volts": pre.get("rp1_pmt_volts"),
+            "curve_fit_template": template.get("CURVEFIT"),
+        }
+        plates.append(plate)
+    return plates

@@ -1,0 +1,292 @@
+"""Read a Bio-Plex Manager 6.x XML export (``<bpm:BioPlexManager>``) into one plate.
+
+The XML holds three views of a run; immunolab reads them as follows:
+
+``Samples`` (``Blanks`` / ``Controls`` / ``Standards`` / ``Unknowns``)
+    Each sample has a ``Label`` (``S1``, ``X3`` ...), a ``Description``, a ``Dilution``, per
+    analyte an ``ExpectedConc``, and ``MemberWells``: per well and analyte the ``Reading``
+    (FI, with ``OutlierType``) and ``MWObsConc`` (with ``ReadingOK`` / ``ReadError``).
+    These give one :class:`WellReading` per member well and analyte.
+``Wells``
+    Per acquired well the bead regions with ``RegionCount`` (bead count) and ``Median``; used
+    for the bead count, and for the run facts (plate ID, acquisition time, reader serial).
+``StandardCurves/Interpolators``
+    One per region: ``IsValid``, regression type, ``LogisticWeighting`` (model and
+    coefficients, e.g. Power Law Variance with B = 1.8) and ``EquationErr``. Curves that are
+    not valid become instrument curves without parameters whose message is ``EquationErr``.
+
+``FI - Bkgd`` is not in the XML: immunolab computes it like Bio-Plex Manager, Reading minus
+the mean Reading of the blank wells for that region (the sample ``Mean`` = ``RawMean`` minus
+the blank mean in the file), or the Reading itself when the plate has no blank.
+
+Author, user, document paths and export user never leave this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from immunolab.cytokine.bioplex_curve import PrintedCurve
+from immunolab.cytokine.bioplex_records import PlateRecord, WellReading
+from immunolab.cytokine.bioplex_tokens import (
+    FLAG_NOT_AVAILABLE,
+    FLAG_OUTLIER,
+    ReportedConc,
+    cell_text,
+)
+from immunolab.errors import InconsistentInputError, MalformedInputError
+
+__all__ = ["XML_NAMESPACE", "read_bioplex_xml"]
+
+XML_NAMESPACE = "http://www.Bio-Rad.com/XMLschema/2010/Bio-Plex_5"
+_SAMPLE_GROUPS = {
+    "Blanks": ("Blank", "blank"),
+    "Controls": ("Control", "control"),
+    "Standards": ("Standard", "standard"),
+    "Unknowns": ("Unknown", "unknown"),
+}
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child(el: Any, name: str) -> Any:
+    for c in el:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _children(el: Any, name: str) -> list[Any]:
+    return [c for c in el if _local(c.tag) == name] if el is not None else []
+
+
+def _text(el: Any) -> str | None:
+    if el is None or el.text is None:
+        return None
+    return el.text.strip() or None
+
+
+def _float(text: str | None, *, label: str, where: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise MalformedInputError(
+            "IML-CYT-003", f"{where} is not a number", path=label,
+            hint="The XML was probably edited by hand; export it again from Bio-Plex Manager.",
+        ) from None
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return value
+
+
+def _int_attr(el: Any, name: str, *, label: str, where: str) -> int:
+    raw = el.get(name)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise MalformedInputError(
+            "IML-CYT-001", f"{where} lacks a numeric {name} attribute", path=label,
+            hint="The XML was probably edited by hand; export it again from Bio-Plex Manager.",
+        ) from None
+
+
+def _well_name(row: int, col: int, *, label: str, where: str) -> str:
+    if not (1 <= row <= 16 and 1 <= col <= 24):
+        raise MalformedInputError(
+            "IML-CYT-001", f"{where} names row {row} column {col}, outside a 384-well plate", path=label,
+            hint="The XML was probably edited by hand; export it again from Bio-Plex Manager.",
+        )
+    return f"{chr(ord('A') + row - 1)}{col}"
+
+
+def _parse_tree(path: Path, label: str) -> Any:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        return etree.parse(str(path), parser).getroot()
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise MalformedInputError(
+            "IML-CYT-001", f"the XML cannot be parsed ({type(exc).__name__})", path=label,
+            hint="The file is truncated or damaged; export it again from Bio-Plex Manager.",
+        ) from None
+
+
+def _run_facts(root: Any, label: str) -> tuple[dict[str, Any], dict[str, dict[int, int]]]:
+    facts: dict[str, Any] = {}
+    bead_counts: dict[str, dict[int, int]] = {}
+    plate_ids: set[str] = set()
+    dates: list[date] = []
+    for well in _children(_child(root, "Wells"), "Well"):
+        where = "a <Well> element"
+        name = _well_name(_int_attr(well, "RowNo", label=label, where=where),
+                          _int_attr(well, "ColNo", label=label, where=where), label=label, where=where)
+        if (pid := _text(_child(well, "PlateID"))) is not None:
+            plate_ids.add(pid)
+        acq = _text(_child(well, "AcquisitionTime"))
+        if acq:
+            with contextlib.suppress(ValueError):
+                dates.append(datetime.fromisoformat(acq.replace("Z", "+00:00")).date())
+        machine = _child(well, "MachineInfo")
+        if machine is not None and "serial" not in facts:
+            facts["serial"] = _text(_child(machine, "SerialNumber"))
+        counts: dict[int, int] = {}
+        for region in _children(_child(well, "BeadRegions"), "BeadRegion"):
+            number = _int_attr(region, "RegionNumber", label=label, where=f"well {name} <BeadRegion>")
+            count = _float(_text(_child(region, "RegionCount")), label=label, where=f"well {name} RegionCount")
+            if count is not None:
+                counts[number] = round(count)
+        bead_counts[name] = counts
+    if len(plate_ids) > 1:
+        raise InconsistentInputError(
+            "IML-CYT-004", f"the XML holds wells of {len(plate_ids)} different plates", path=label,
+            hint="Export each plate to its own XML file from Bio-Plex Manager.",
+        )
+    facts["run_date"] = min(dates) if dates else None
+    return facts, bead_counts
+
+
+def _curves(root: Any, label: str) -> dict[int, PrintedCurve]:
+    curves: dict[int, PrintedCurve] = {}
+    interpolators = _child(_child(root, "StandardCurves"), "Interpolators")
+    for it in _children(interpolators, "Interpolator"):
+        region = _int_attr(it, "RegionNumber", label=label, where="an <Interpolator>")
+        weighting_el = _child(it, "LogisticWeighting")
+        weighting = None
+        if weighting_el is not None:
+            model = _text(_child(weighting_el, "LogisticWeightingModel"))
+            coef_a = _text(_child(weighting_el, "LogisticWeightingCoefficientA"))
+            coef_b = _text(_child(weighting_el, "LogisticWeightingCoefficientB"))
+            parts = [model or "unknown"]
+            if coef_a is not None:
+                parts.append(f"A={float(coef_a):g}")
+            if coef_b is not None:
+                parts.append(f"B={float(coef_b):g}")
+            weighting = " ".join(parts)
+        valid = (it.get("IsValid") or "").lower() == "true"
+        error = _text(_child(it, "EquationErr"))
+        message = error if not valid else "valid curve in XML; its parameters are not exported in a documented form"
+        curves[region] = PrintedCurve(
+            analyte_reported=_text(_child(it, "AnalyteName")) or f"Region {region}",
+            regression=_text(_child(it, "Regression")),
+            a=None, b=None, c=None, d=None, f=None,
+            weighting=weighting, valid=False, message=message,
+        )
+    return curves
+
+
+def read_bioplex_xml(path: Path, label: str) -> PlateRecord:
+    """Return the plate of a Bio-Plex Manager XML export (readings per member well and analyte).
+
+    Raises IML-CYT-001 (not parseable / not a Bio-Plex Manager document), IML-CYT-002 (no
+    ``Samples`` readings), IML-CYT-003 (bad number), IML-CYT-004 (a well twice).
+    """
+    root = _parse_tree(path, label)
+    if _local(root.tag) != "BioPlexManager":
+        raise MalformedInputError(
+            "IML-CYT-001", "the XML root is not a Bio-Plex Manager document", path=label,
+            hint="Export the plate from Bio-Plex Manager with 'Export > XML'.",
+        )
+    facts, bead_counts = _run_facts(root, label)
+    curves = _curves(root, label)
+    samples = _child(root, "Samples")
+    if samples is None:
+        raise MalformedInputError(
+            "IML-CYT-002", "the XML has no <Samples> section", path=label,
+            hint="Export the plate again from Bio-Plex Manager including the sample results.",
+        )
+    blank_sum: dict[int, list[float]] = {}
+    pending: list[tuple[WellReading, int]] = []
+    seen: set[tuple[str, int]] = set()
+    units: set[str] = set()
+    for group_name, (item_name, sample_type) in _SAMPLE_GROUPS.items():
+        for sample in _children(_child(samples, group_name), item_name):
+            code = (_text(_child(sample, "Label")) or "").upper()
+            description = _text(_child(sample, "Description"))
+            dilution = _float(_text(_child(sample, "Dilution")), label=label, where=f"sample {code} Dilution")
+            expected: dict[int, float | None] = {}
+            for an in _children(_child(sample, "Analytes"), "Analyte"):
+                region = _int_attr(an, "RegionNumber", label=label, where=f"sample {code} <Analyte>")
+                expected[region] = _float(_text(_child(an, "ExpectedConc")), label=label,
+                                          where=f"sample {code} region {region} ExpectedConc")
+            for mw in _children(_child(sample, "MemberWells"), "MemberWell"):
+                where = f"sample {code} <MemberWell>"
+                well = _well_name(_int_attr(mw, "RowNo", label=label, where=where),
+                                  _int_attr(mw, "ColNo", label=label, where=where), label=label, where=where)
+                for mwa in _children(_child(mw, "MWAnalytes"), "MWAnalyte"):
+                    region = _int_attr(mwa, "RegionNumber", label=label, where=f"well {well} <MWAnalyte>")
+                    if (well, region) in seen:
+                        raise InconsistentInputError(
+                            "IML-CYT-004", f"well {well} region {region} appears twice", path=label,
+                            hint="Export the plate again from Bio-Plex Manager.",
+                        )
+                    seen.add((well, region))
+                    reading_el = _child(mwa, "Reading")
+                    fi = _float(_text(reading_el), label=label, where=f"well {well} region {region} Reading")
+                    flags: list[str] = []
+                    if reading_el is not None:
+                        if (reading_el.get("OutlierType") or "None") != "None":
+                            flags.append(FLAG_OUTLIER)
+                        if (reading_el.get("Valid") or "true").lower() != "true":
+                            flags.append("invalid_reading")
+                    reported = _mw_obs_conc(_child(mwa, "MWObsConc"), label=label, where=f"well {well} region {region}")
+                    if sample_type == "blank" and fi is not None:
+                        blank_sum.setdefault(region, []).append(fi)
+                    reading = WellReading(
+                        well=well, type_code=code, sample_type=sample_type,
+                        sample_name=description if description else code,
+                        analyte_reported=_text(_child(mwa, "AnalyteName")) or f"Region {region}",
+                        signal=fi, net_signal=None,
+                        bead_count=bead_counts.get(well, {}).get(region),
+                        dilution=dilution, expected_conc=expected.get(region) if sample_type == "standard" else None,
+                        reported=reported, qc_flags=flags,
+                    )
+                    pending.append((reading, region))
+    if not pending:
+        raise MalformedInputError(
+            "IML-CYT-002", "the XML <Samples> section holds no member-well readings", path=label,
+            hint="Export the plate again from Bio-Plex Manager including the sample results.",
+        )
+    blank_mean = {r: sum(v) / len(v) for r, v in blank_sum.items() if v}
+    for reading, region in pending:
+        if reading.signal is not None:
+            reading.net_signal = reading.signal - blank_mean.get(region, 0.0)
+    plate = PlateRecord(
+        plate_index=0,
+        software="Bio-Plex Manager",
+        software_version=root.get("BioPlexManagerVersion"),
+        layout="xml",
+        instrument="Bio-Plex / Luminex reader",
+        instrument_serial=facts.get("serial"),
+        units=next(iter(units)) if len(units) == 1 else None,
+        run_date=facts.get("run_date"),
+        readings=[r for r, _ in pending],
+    )
+    for region, curve in curves.items():
+        name = curve.analyte_reported
+        plate.curves[name] = curve
+        if region not in blank_mean and any(rg == region for _, rg in pending):
+            plate.warnings.append(f"no blank well for region {region}; FI - Bkgd = FI")
+    missing = sorted({r.well for r in plate.readings if r.bead_count is None})
+    if missing:
+        plate.warnings.append(f"{len(missing)} well(s) have no <Well> bead data; bead count left empty")
+    plate.facts = {"workbook": "xml", "n_curves": len(curves), "n_valid_curves": 0}
+    return plate
+
+
+def _mw_obs_conc(el: Any, *, label: str, where: str) -> ReportedConc:
+    if el is None:
+        return ReportedConc(None, None, None)
+    ok = (el.get("ReadingOK") or "true").lower() == "true"
+    if not ok:
+        return ReportedConc(cell_text(el.get("ReadError")) or "not available", None, FLAG_NOT_AVAILABLE)
+    text = _text(el)
+    return ReportedConc(text, _float(text, label=label, where=f"{where} MWObsConc"), None)
