@@ -174,6 +174,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-CYT-006": "plate has too few standards for a curve",
     "IML-CYT-007": "spreadsheet cannot be opened",
     "IML-CYT-008": "unknown analyte name (no canonical mapping)",
+    "IML-CYT-009": "invalid plate analysis option (curve model, weighting, substitution rule, ranges)",
     # store
     "IML-STORE-001": "store folder missing or not an immunolab store",
     "IML-STORE-002": "store lock not obtained in time",
