@@ -1,0 +1,48 @@
+"""Luminex xPONENT batch CSV exports (FLEXMAP 3D, Luminex 100/200, MAGPIX) as cytokine plates.
+
+Detection is structural: a ``Program`` row naming xPONENT (and not an INTELLIFLEX instrument,
+which :mod:`immunolab_assays.luminex_intelliflex` claims), or ``DataType:`` sections with a
+``Location, Sample`` header. Parsing lives in :mod:`immunolab.cytokine.xponent`; curves,
+concentrations and QC in :mod:`immunolab.cytokine.assemble`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from immunolab.plugins import Detection, ParseContext, ParsedAssay
+
+__all__ = ["XponentPlugin"]
+
+PRODUCES = ("cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results")
+
+
+class XponentPlugin:
+    """Assay plugin for xPONENT batch CSV exports."""
+
+    name = "luminex_xponent"
+    version = "0.1.0"
+    assay_kind = "cytokine"
+    file_extensions = (".csv", ".txt")
+    produces = PRODUCES
+
+    def detect(self, head: bytes, filename: str) -> Detection | None:
+        """Claim xPONENT batch exports (never INTELLIFLEX, MSD, Bio-Plex or LEGENDplex tables)."""
+        try:
+            from immunolab.cytokine.sniff import luminex_format
+
+            kind = luminex_format(head)
+        except Exception:  # detect never raises
+            return None
+        if kind == "xponent":
+            return Detection(self.name, "xPONENT batch CSV", "Program row names xPONENT / DataType: sections")
+        return None
+
+    def parse(self, path: Path, ctx: ParseContext) -> ParsedAssay:
+        """Return the plate, well, curve and result tables of one xPONENT export."""
+        from immunolab.cytokine.parsed import parsed_assay_from_plates
+        from immunolab.cytokine.xponent import parse_xponent_bytes
+
+        data = Path(path).read_bytes()
+        plates = parse_xponent_bytes(data, label=ctx.label, options=ctx.options)
+        return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")

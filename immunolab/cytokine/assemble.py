@@ -1,0 +1,504 @@
+"""Turn parsed plates into the four cytokine store tables: net MFI, curves, concentrations, QC.
+
+Every plate plugin (xPONENT, INTELLIFLEX, Bio-Plex, MSD ...) ends here, so the tables mean the
+same thing whatever the instrument::
+
+    plates = parse_xponent_bytes(data, label=ctx.label)          # -> list[Plate]
+    tables, warnings = plate_tables(plates, label=ctx.label, source_id=sha256,
+                                    study_day=ctx.study_day,
+                                    settings=PlateSettings.from_options(ctx.options))
+
+Per plate and analyte (:func:`analyse_plate`):
+
+1. Net MFI = the instrument's printed Net MFI when the export has it; otherwise Median - mean
+   Median of the Background (blank) wells (the xPONENT definition); otherwise the Median.
+2. The standard curve is refitted (5PL, weights 1/y^2 on the Net MFI of every standard well by
+   default: the xPONENT recipe) and, when the export prints its own curve, that one is kept
+   too (``source="instrument"``). A curve that cannot be fitted is recorded with
+   ``converged=False`` and its error code, and the analyte's results become ``not_available``
+   (the plate is not rejected).
+3. Every well is back-calculated (inverse curve x dilution); unknown samples' replicates are
+   averaged, censored against LLOQ / ULOQ and substituted (:mod:`immunolab.cytokine.censoring`).
+4. QC (:mod:`immunolab.cytokine.qc`) flags wells, results and the plate.
+
+Units: concentrations are converted to pg/mL when the export prints ng/mL, µg/mL or fg/mL.
+Rows of unknown samples carry the raw sample name only in the private ``_sample_ref`` column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from immunolab.cytokine.censoring import ABOVE_RULES, BELOW_RULES, censor_replicates
+from immunolab.cytokine.curves import (
+    MODELS,
+    WEIGHTINGS,
+    StandardCurve,
+    curve_fit_id,
+    fit_standard_curve,
+    quantification_limits,
+    standard_recovery,
+)
+from immunolab.cytokine.plate import Plate
+from immunolab.cytokine.qc import QcThresholds, bead_count_flag, plate_status, replicate_cv
+from immunolab.errors import InputError
+from immunolab.plugins import SAMPLE_REF
+
+__all__ = [
+    "PlateAnalysis",
+    "PlateSettings",
+    "analyse_plate",
+    "plate_id_for",
+    "plate_tables",
+    "unit_factor",
+]
+
+_UNIT_FACTORS = {"pg/ml": 1.0, "": 1.0, "ng/ml": 1e3, "ug/ml": 1e6, "µg/ml": 1e6, "μg/ml": 1e6, "fg/ml": 1e-3}
+
+
+def unit_factor(unit: str | None) -> float | None:
+    """Return the factor that converts ``unit`` to pg/mL (None when the unit is not a mass/volume)."""
+    key = "".join((unit or "").lower().split())
+    return _UNIT_FACTORS.get(key)
+
+
+@dataclass(frozen=True)
+class PlateSettings:
+    """How concentrations are computed: curve model, weighting, substitution rules, QC limits.
+
+    Options (``ctx.options`` keys read by :meth:`from_options`): ``curve_model`` (5PL / 4PL),
+    ``curve_weighting`` (1/y^2, 1/y, none, 1/x, 1/x^2), ``curve_source`` (immunolab /
+    instrument: which curve gives the concentrations), ``below_rule`` (LLOQ/2 ...),
+    ``above_rule`` (ULOQ / none), ``control_ranges`` ({"Control1": {"IL-6": [low, high]}}),
+    and the QC limits of :class:`~immunolab.cytokine.qc.QcThresholds` by field name.
+    """
+
+    model: str = "5PL"
+    weighting: str = "1/y^2"
+    curve_source: str = "immunolab"
+    below_rule: str = "LLOQ/2"
+    above_rule: str = "ULOQ"
+    thresholds: QcThresholds = field(default_factory=QcThresholds)
+    control_ranges: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> PlateSettings:
+        """Return settings from user options; unknown values raise ValueError naming the choices."""
+        opts = dict(options or {})
+        model = str(opts.get("curve_model", "5PL")).upper()
+        weighting = str(opts.get("curve_weighting", "1/y^2"))
+        source = str(opts.get("curve_source", "immunolab"))
+        below = str(opts.get("below_rule", "LLOQ/2"))
+        above = str(opts.get("above_rule", "ULOQ"))
+        for value, allowed, what in (
+            (model, MODELS, "curve_model"),
+            (weighting, tuple(WEIGHTINGS), "curve_weighting"),
+            (source, ("immunolab", "instrument"), "curve_source"),
+            (below, BELOW_RULES, "below_rule"),
+            (above, ABOVE_RULES, "above_rule"),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{what}={value!r} is not one of {', '.join(allowed)}")
+        fields = {k: opts[k] for k in QcThresholds.__dataclass_fields__ if k in opts}
+        thresholds = QcThresholds(**fields) if fields else QcThresholds()
+        ranges: dict[tuple[str, str], tuple[float, float]] = {}
+        raw = opts.get("control_ranges") or {}
+        if isinstance(raw, Mapping):
+            for ctrl, per in raw.items():
+                if isinstance(per, Mapping):
+                    for analyte, lohi in per.items():
+                        lo, hi = lohi
+                        ranges[(str(ctrl), str(analyte))] = (float(lo), float(hi))
+        return cls(model, weighting, source, below, above, thresholds, ranges)
+
+
+@dataclass
+class PlateAnalysis:
+    """A plate after net MFI, curves, back-calculation, replicate summaries and QC."""
+
+    plate: Plate
+    plate_id: str
+    wells: pd.DataFrame
+    curves: list[StandardCurve]
+    curve_analytes: list[str]
+    results: pd.DataFrame
+    qc: dict[str, Any]
+    status: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def plate_id_for(source_id: str, plate_index: int) -> str:
+    """Return the PHI-free id of plate ``plate_index`` of the file hashed ``source_id``."""
+    return f"{source_id[:16]}-p{plate_index}"
+
+
+def _instrument_fit_id(curve: StandardCurve) -> str:
+    blob = json.dumps({"source": "instrument", **{k: f"{v:.10g}" for k, v in curve.params().items()}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _net_mfi(wells: pd.DataFrame) -> tuple[pd.Series, dict[str, float]]:
+    """Return per-row Net MFI and the mean blank Median per analyte.
+
+    The instrument's printed net value wins where present (it is what the instrument's own
+    curve used, and only the instrument knows which wells it typed as background: a well
+    named ``B`` may be an unknown to xPONENT); otherwise Median - mean Median of the blank
+    wells (the xPONENT definition); otherwise the Median itself.
+    """
+    blanks = wells[(wells["sample_type"] == "blank") & wells["median_mfi"].notna()]
+    background = blanks.groupby("analyte")["median_mfi"].mean().to_dict()
+    bg = wells["analyte"].map(background)
+    computed = (wells["median_mfi"] - bg).where(bg.notna(), wells["median_mfi"])
+    net = wells["net_mfi_reported"].where(wells["net_mfi_reported"].notna(), computed)
+    return net.astype(float), {k: float(v) for k, v in background.items()}
+
+
+def _failed_curve(analyte: str, exc: InputError, model: str, weighting: str, x: np.ndarray, y: np.ndarray) -> StandardCurve:
+    return StandardCurve(
+        model=model, a=float("nan"), b=float("nan"), c=float("nan"), d=float("nan"), f=float("nan"),
+        weighting=weighting, n_points=int(np.isfinite(y).sum()), converged=False,
+        message=f"{exc.code}: {exc.message}", source="immunolab",
+        fit_id=curve_fit_id(x, y, model=model, weighting=weighting),
+        lowest_standard=float(np.nanmin(x)) if x.size else None,
+        highest_standard=float(np.nanmax(x)) if x.size else None,
+    )
+
+
+def _round(v: float | None, digits: int = 4) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return float(f"{v:.{digits}g}")
+
+
+def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label: str = "") -> PlateAnalysis:
+    """Return the :class:`PlateAnalysis` of one plate (no store tables yet)."""
+    th = settings.thresholds
+    wells = plate.wells.copy().reset_index(drop=True)
+    warnings: list[str] = []
+    # units -> pg/mL
+    factors = {}
+    unit_notes: dict[str, str] = {}
+    for analyte in wells["analyte"].unique():
+        unit = plate.units.get(analyte)
+        f = unit_factor(unit)
+        if f is None:
+            unit_notes[analyte] = str(unit)
+            f = 1.0
+        factors[analyte] = f
+    fac = wells["analyte"].map(factors).astype(float)
+    wells["expected_conc"] = wells["expected_conc"].astype(float) * fac
+    wells["reported_conc"] = wells["reported_conc"].astype(float) * fac
+    wells["net_mfi"], background = _net_mfi(wells)
+    wells["conc"] = np.nan
+    wells["well_censor"] = "not_available"
+    flags_per_row: list[list[str]] = [[] for _ in range(len(wells))]
+    for i, (count, med, warn) in enumerate(zip(wells["bead_count"], wells["median_mfi"], wells.get("instrument_warnings", pd.Series(0, index=wells.index)), strict=True)):
+        fl = bead_count_flag(None if pd.isna(count) else float(count), th)
+        if fl:
+            flags_per_row[i].append(fl)
+        if pd.isna(med):
+            flags_per_row[i].append("mfi_missing")
+        if warn and not pd.isna(warn) and int(warn) > 0:
+            flags_per_row[i].append("instrument_warning")
+
+    curves: list[StandardCurve] = []
+    curve_analytes: list[str] = []
+    analyte_qc: dict[str, dict[str, Any]] = {}
+    result_rows: list[dict[str, Any]] = []
+    controls_qc: list[dict[str, Any]] = []
+    for analyte, idx in wells.groupby("analyte", sort=False).groups.items():
+        sub = wells.loc[idx]
+        info: dict[str, Any] = {
+            "flags": [], "background_mfi": _round(background.get(analyte)),
+            "net_mfi_source": "instrument" if sub["net_mfi_reported"].notna().any() else "computed",
+        }
+        if analyte in unit_notes:
+            info["flags"].append("unit_not_convertible")
+            info["unit"] = unit_notes[analyte]
+        known = bool(sub["analyte_known"].iloc[0]) if "analyte_known" in sub else True
+        if not known:
+            info["flags"].append("analyte_not_canonical")
+        std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] > 0)]
+        x = std["expected_conc"].to_numpy(dtype=float)
+        y = std["net_mfi"].to_numpy(dtype=float)
+        refit: StandardCurve | None = None
+        chosen: StandardCurve | None = None
+        if len(std):
+            try:
+                refit = fit_standard_curve(x, y, model=settings.model, weighting=settings.weighting, label=label, analyte=analyte)
+            except InputError as exc:
+                refit = _failed_curve(analyte, exc, settings.model, settings.weighting, x, y)
+                info["flags"].append("curve_failed")
+                warnings.append(f"plate {plate.plate_index}: {analyte}: {exc.code} {exc.message}")
+            curves.append(refit)
+            curve_analytes.append(analyte)
+        printed = plate.instrument_curves.get(analyte)
+        if printed is not None:
+            printed = replace(printed, fit_id=_instrument_fit_id(printed))
+            if printed.c > 0 and len(std):
+                lloq, uloq = quantification_limits(printed, x, y)
+                printed = replace(
+                    printed, lloq=lloq, uloq=uloq, n_points=int(np.isfinite(y).sum()),
+                    lowest_standard=float(x.min()), highest_standard=float(x.max()),
+                )
+            curves.append(printed)
+            curve_analytes.append(analyte)
+        if settings.curve_source == "instrument" and printed is not None:
+            chosen = printed
+        elif refit is not None and refit.converged:
+            chosen = refit
+        if refit is None and printed is None:
+            info["curve"] = None
+            analyte_qc[analyte] = info
+            continue  # nothing to quantify against: MFI-only analyte
+        if chosen is not None:
+            info["curve"] = {
+                "source": chosen.source, "fit_id": chosen.fit_id, "model": chosen.model,
+                "r_squared": _round(chosen.r_squared, 6), "lloq": _round(chosen.lloq), "uloq": _round(chosen.uloq),
+                "n_points": chosen.n_points,
+            }
+            if chosen.r_squared is not None and math.isfinite(chosen.r_squared) and chosen.r_squared < th.r_squared_min:
+                info["flags"].append("r_squared_low")
+            back, censor = chosen.inverse(sub["net_mfi"].to_numpy(dtype=float))
+            dil = sub["dilution"].to_numpy(dtype=float)
+            dil = np.where(np.isfinite(dil) & (dil > 0), dil, 1.0)
+            wells.loc[idx, "conc"] = back * dil
+            wells.loc[idx, "well_censor"] = censor
+            # standards: recovery and replicate CV per level
+            if len(std):
+                levels, rec = standard_recovery(chosen, x, y)
+                std_info = []
+                for lv, r in zip(levels, rec, strict=True):
+                    mfis = y[x == lv]
+                    cv = replicate_cv(mfis)
+                    entry = {"expected": _round(float(lv)), "recovery_pct": _round(float(r)), "cv_pct": _round(cv), "n": int(mfis.size)}
+                    if not (math.isfinite(r) and th.recovery_low_pct <= r <= th.recovery_high_pct):
+                        entry["flag"] = "recovery_out_of_range"
+                    if cv is not None and cv > th.cv_standard_pct:
+                        entry["flag_cv"] = "cv_high"
+                        if "standard_cv_high" not in info["flags"]:
+                            info["flags"].append("standard_cv_high")
+                    std_info.append(entry)
+                info["standards"] = std_info
+                n_bad = sum(1 for e in std_info if "flag" in e)
+                if n_bad:
+                    info["flags"].append("standard_recovery_out_of_range")
+                if chosen.lloq is None:
+                    info["flags"].append("no_quantification_range")
+        else:
+            info["curve"] = {"source": "immunolab", "converged": False, "message": refit.message if refit else ""}
+        lloq = chosen.lloq if chosen is not None else None
+        uloq = chosen.uloq if chosen is not None else None
+        if chosen is not None and lloq is None:
+            lloq, uloq = chosen.lowest_standard, chosen.highest_standard
+        # controls
+        ctrl = wells.loc[idx][wells.loc[idx, "sample_type"] == "control"]
+        for lbl, g in ctrl.groupby("well_label", sort=True, dropna=False):
+            vals = g["conc"].to_numpy(dtype=float)
+            conc_mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
+            rng = plate.control_ranges.get((str(lbl), analyte)) or settings.control_ranges.get((str(lbl), analyte))
+            entry: dict[str, Any] = {
+                "label": None if pd.isna(lbl) else str(lbl), "analyte": analyte,
+                "concentration": _round(conc_mean, 6), "n": len(g), "cv_pct": _round(replicate_cv(vals)),
+                "low": _round(rng[0], 6) if rng else None, "high": _round(rng[1], 6) if rng else None,
+                "in_range": None,
+            }
+            if rng is not None and conc_mean is not None:
+                lo, hi = rng
+                ok = (not math.isfinite(lo) or conc_mean >= lo) and (not math.isfinite(hi) or conc_mean <= hi)
+                entry["in_range"] = bool(ok)
+                if not ok and "control_out_of_range" not in info["flags"]:
+                    info["flags"].append("control_out_of_range")
+            controls_qc.append(entry)
+        # unknown samples
+        unk = wells.loc[idx][wells.loc[idx, "sample_type"] == "unknown"]
+        fit_id = chosen.fit_id if chosen is not None else (refit.fit_id if refit is not None else None)
+        cv_fail = 0
+        for sample, g in unk.groupby("sample_name", sort=False):
+            cv_val = censor_replicates(
+                g["conc"].to_numpy(dtype=float), list(g["well_censor"]), g["dilution"].to_numpy(dtype=float),
+                lloq=lloq, uloq=uloq, below=settings.below_rule, above=settings.above_rule,
+            )
+            qflags = list(cv_val.flags)
+            for i in g.index:
+                for fl in flags_per_row[int(i)]:
+                    if fl.startswith("bead_count") and fl not in qflags:
+                        qflags.append(fl)
+            if cv_val.cv_pct is not None and cv_val.cv_pct > th.cv_unknown_pct:
+                qflags.append("cv_high")
+                cv_fail += 1
+            if chosen is None:
+                qflags.append("curve_failed")
+            else:
+                for fl in ("r_squared_low", "no_quantification_range", "analyte_not_canonical", "unit_not_convertible"):
+                    if fl in info["flags"]:
+                        qflags.append(fl)
+            result_rows.append(
+                {
+                    "plate_id": plate_id, "analyte": analyte, "fit_id": fit_id,
+                    "concentration": cv_val.concentration, "concentration_raw": cv_val.concentration_raw,
+                    "unit": unit_notes.get(analyte, "pg/mL"),
+                    "n_replicates": cv_val.n_replicates, "cv_pct": cv_val.cv_pct, "censor": cv_val.censor,
+                    "substitution_rule": cv_val.substitution_rule, "lloq": cv_val.lloq, "uloq": cv_val.uloq,
+                    "qc_flags": qflags, SAMPLE_REF: sample,
+                }
+            )
+        if cv_fail:
+            info["unknown_cv_high"] = cv_fail
+            info["flags"].append("unknown_cv_high")
+        analyte_qc[analyte] = info
+
+    wells["qc_flags"] = flags_per_row
+    n_read = int(wells["bead_count"].notna().sum())
+    n_fail = sum(1 for fl in flags_per_row if "bead_count_fail" in fl)
+    n_warn = sum(1 for fl in flags_per_row if "bead_count_warn" in fl)
+    fail_fraction = (n_fail / n_read) if n_read else 0.0
+    status = plate_status(analyte_qc, bead_fail_fraction=fail_fraction, thresholds=th)
+    if status == "pass" and n_fail + n_warn:
+        status = "warn"
+    qc = {
+        "status": status,
+        "thresholds": th.to_dict(),
+        "curve_settings": {"model": settings.model, "weighting": settings.weighting, "source": settings.curve_source,
+                           "below_rule": settings.below_rule, "above_rule": settings.above_rule},
+        "bead_count": {"readings": n_read, "fail": n_fail, "warn": n_warn, "fail_fraction": _round(fail_fraction)},
+        "instrument_warnings": int(plate.instrument_warnings),
+        "analytes": analyte_qc,
+        "controls": controls_qc,
+    }
+    results = pd.DataFrame.from_records(result_rows)
+    return PlateAnalysis(plate, plate_id, wells, curves, curve_analytes, results, qc, status, warnings)
+
+
+def _curve_rows(analysis: PlateAnalysis) -> list[dict[str, Any]]:
+    rows = []
+    for analyte, c in zip(analysis.curve_analytes, analysis.curves, strict=True):
+        def fin(v: float | None) -> float | None:
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        rows.append(
+            {
+                "plate_id": analysis.plate_id, "analyte": analyte, "fit_id": c.fit_id, "source": c.source,
+                "model": c.model, "weighting": c.weighting, "a": fin(c.a), "b": fin(c.b), "c": fin(c.c),
+                "d": fin(c.d), "f": fin(c.f), "r_squared": fin(c.r_squared), "n_points": c.n_points,
+                "lloq": fin(c.lloq), "uloq": fin(c.uloq), "lowest_standard": fin(c.lowest_standard),
+                "highest_standard": fin(c.highest_standard), "converged": c.converged, "message": c.message,
+            }
+        )
+    return rows
+
+
+def _to_table(name: str, records: Sequence[dict[str, Any]], extra: Sequence[str] = ()) -> pa.Table:
+    from immunolab.schema import table_spec
+
+    schema = table_spec(name).schema
+    fields = [f for f in schema if f.name not in ("patient_id", "visit_day", "sample_id", "source_sha256", "ingest_id")]
+    arrays = []
+    for f in fields:
+        arrays.append(pa.array([r.get(f.name) for r in records], type=f.type))
+    names = [f.name for f in fields]
+    for col in extra:
+        arrays.append(pa.array([r.get(col) for r in records], type=pa.string()))
+        names.append(col)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _clean(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if math.isnan(float(v)) else float(v)
+    return v
+
+
+def _json_safe(obj: Any) -> Any:
+    """Return ``obj`` with NaN / numpy scalars replaced by JSON-ready values."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return _clean(obj)
+
+
+def plate_tables(
+    plates: Sequence[Plate],
+    *,
+    label: str,
+    source_id: str,
+    study_day: Callable[[date], int | None] = lambda _d: None,
+    settings: PlateSettings | None = None,
+) -> tuple[dict[str, pa.Table], list[str], list[PlateAnalysis]]:
+    """Return (tables by name, warnings, analyses) for the plates of one file.
+
+    Tables: ``cytokine_plates``, ``cytokine_wells``, ``standard_curves`` and
+    ``cytokine_results`` (store schemas without the key columns, which ingest fills).
+    ``cytokine_results`` rows and the ``cytokine_wells`` rows of unknown samples carry the raw
+    sample name in ``_sample_ref`` (null for standards, controls and blanks). ``source_id`` is
+    the file's SHA-256 (plate ids derive from it); ``study_day`` converts the run date.
+    """
+    cfg = settings or PlateSettings()
+    analyses: list[PlateAnalysis] = []
+    plate_rows: list[dict[str, Any]] = []
+    well_rows: list[dict[str, Any]] = []
+    curve_rows: list[dict[str, Any]] = []
+    result_rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for plate in plates:
+        pid = plate_id_for(source_id, plate.plate_index)
+        an = analyse_plate(plate, plate_id=pid, settings=cfg, label=label)
+        analyses.append(an)
+        warnings.extend(an.warnings)
+        w = an.wells
+        plate_rows.append(
+            {
+                "plate_id": pid, "plate_index": plate.plate_index, "instrument": plate.instrument,
+                "instrument_serial": plate.instrument_serial, "software": plate.software,
+                "software_version": plate.software_version, "kit": plate.kit, "lot": plate.lot,
+                "run_study_day": study_day(plate.run_date) if plate.run_date is not None else None,
+                "n_wells": int(w["well"].nunique()), "n_analytes": int(w["analyte"].nunique()),
+                "qc_status": an.status, "qc_json": json.dumps(_json_safe(an.qc), sort_keys=True, allow_nan=False),
+            }
+        )
+        for rec in w.to_dict("records"):
+            count = _clean(rec.get("bead_count"))
+            well_rows.append(
+                {
+                    "plate_id": pid, "well": rec["well"], "location": rec.get("location"),
+                    "sample_type": rec["sample_type"], "well_label": _clean(rec.get("well_label")),
+                    "analyte": rec["analyte"], "analyte_reported": rec.get("analyte_reported"),
+                    "bead_region": _clean(rec.get("bead_region")), "median_mfi": _clean(rec.get("median_mfi")),
+                    "net_mfi": _clean(rec.get("net_mfi")),
+                    "bead_count": None if count is None else round(float(count)),
+                    "dilution": _clean(rec.get("dilution")), "expected_conc": _clean(rec.get("expected_conc")),
+                    "reported_conc_text": _clean(rec.get("reported_conc_text")),
+                    "reported_conc": _clean(rec.get("reported_conc")), "reported_flag": _clean(rec.get("reported_flag")),
+                    "qc_flags": list(rec.get("qc_flags") or []),
+                    SAMPLE_REF: rec["sample_name"] if rec["sample_type"] == "unknown" else None,
+                }
+            )
+        curve_rows.extend(_curve_rows(an))
+        for rec in an.results.to_dict("records"):
+            result_rows.append({k: _clean(v) if k != "qc_flags" else list(v) for k, v in rec.items()})
+    tables = {
+        "cytokine_plates": _to_table("cytokine_plates", plate_rows),
+        "cytokine_wells": _to_table("cytokine_wells", well_rows, extra=[SAMPLE_REF]),
+        "standard_curves": _to_table("standard_curves", curve_rows),
+        "cytokine_results": _to_table("cytokine_results", result_rows, extra=[SAMPLE_REF]),
+    }
+    return tables, warnings, analyses

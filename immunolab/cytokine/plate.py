@@ -1,0 +1,154 @@
+"""The format-neutral plate every multiplex parser produces, and the well-name conventions.
+
+A parser (xPONENT, INTELLIFLEX, Bio-Plex, MSD ...) turns one export into a list of
+:class:`Plate`; :func:`immunolab.cytokine.assemble.plate_tables` turns those into the four
+store tables (net MFI, curves, concentrations, QC). A plate holds one row per well x analyte
+in :attr:`Plate.wells`, a pandas DataFrame with the columns of :data:`WELL_COLUMNS`:
+
+=====================  ======================================================================
+column                 meaning
+=====================  ======================================================================
+well                   ``A1`` ... ``P24``
+location               the location as printed (``1(1,A1)``), PHI-free
+acquisition_order      order of acquisition (int) when printed, else None
+sample_name            the raw sample name (private: only ever leaves as ``_sample_ref``)
+sample_type            ``standard`` / ``control`` / ``blank`` / ``unknown``
+well_label             ``Standard3`` / ``Control1`` / ``Background0``; None for unknowns
+standard_level         the standard's number (1 = most concentrated), else None
+analyte                canonical analyte id (:mod:`immunolab.cytokine.analytes`)
+analyte_reported       the analyte name as printed
+bead_region            bead region (int) or None
+analyte_known          False when the analyte name has no canonical mapping
+median_mfi             median fluorescence intensity (MFI)
+net_mfi_reported       the instrument's Net MFI / background-subtracted MFI, if printed
+bead_count             beads counted for this analyte in this well
+dilution               the well's dilution factor (None when not printed)
+expected_conc          expected concentration of standards / controls (pg/mL)
+reported_conc_text     the instrument's concentration cell, verbatim
+reported_conc          its number (None for tokens such as ``< 2.44`` or ``***``)
+reported_flag          None, ``below_curve``, ``above_curve``, ``not_available``,
+                       ``extrapolated``, ``outlier`` or an instrument token (``OOR<``)
+=====================  ======================================================================
+
+Sample names are classified by :func:`classify_sample`; its rules are the xPONENT defaults
+(``Background0``, ``Standard1``, ``Control1``, ``Unknown1``) plus the usual lab spellings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from immunolab.cytokine.curves import StandardCurve
+
+__all__ = [
+    "SAMPLE_TYPES",
+    "WELL_COLUMNS",
+    "Plate",
+    "classify_sample",
+    "empty_wells",
+    "well_sort_key",
+]
+
+SAMPLE_TYPES = ("standard", "control", "blank", "unknown")
+
+WELL_COLUMNS: dict[str, str] = {
+    "well": "object",
+    "location": "object",
+    "acquisition_order": "Int64",
+    "sample_name": "object",
+    "sample_type": "object",
+    "well_label": "object",
+    "standard_level": "Int64",
+    "analyte": "object",
+    "analyte_reported": "object",
+    "bead_region": "Int64",
+    "analyte_known": "bool",
+    "median_mfi": "float64",
+    "net_mfi_reported": "float64",
+    "bead_count": "float64",
+    "dilution": "float64",
+    "expected_conc": "float64",
+    "reported_conc_text": "object",
+    "reported_conc": "float64",
+    "reported_flag": "object",
+}
+
+_BLANK = re.compile(r"^(?:(?:background|blank|bkgd?|buffer|diluent|nsb)[\s_-]*(\d*)|b|bg)$", re.IGNORECASE)
+_BLANK_SUFFIX = re.compile(r"(?:^|[\s_-])(?:background|blank)[\s_-]*(\d*)$", re.IGNORECASE)
+_STANDARD = re.compile(r"^(?:(?:standard|std|calibrator)[\s_-]*(\d*)|s)$", re.IGNORECASE)
+_STANDARD_SUFFIX = re.compile(r"(?:^|[\s_-])(?:standard|std)[\s_-]*(\d+)$", re.IGNORECASE)
+_CONTROL = re.compile(r"^(?:(?:control|ctrl|qc|positive|negative)[\s_-]*(\d*)|c|pos|neg)$", re.IGNORECASE)
+_CONTROL_WORD = re.compile(r"(?:^|[\s_-])(?:control|ctrl|qc)(?:[\s_-]|\d|$)", re.IGNORECASE)
+_TRAILING_NUMBER = re.compile(r"(\d+)\s*$")
+
+
+def classify_sample(name: str | None) -> tuple[str, int | None]:
+    """Return (sample type, number) for a sample name printed on a plate.
+
+    ``Background0`` / ``Blank`` / ``B`` -> blank; ``Standard1`` / ``Std 3`` / ``S`` /
+    ``Mix-Standard01`` -> standard; ``Control1`` / ``QC2`` / ``Pos`` / ``*-control-*`` ->
+    control; anything else (including ``Unknown12`` and lab accessions such as ``S0001``) ->
+    unknown: single letters count only on their own, never followed by digits. The number is
+    the trailing integer of the name (the standard level, control number), or None.
+    """
+    text = " ".join((name or "").split())
+    if not text:
+        return "unknown", None
+    for pattern, kind in ((_BLANK, "blank"), (_STANDARD, "standard"), (_CONTROL, "control")):
+        m = pattern.match(text)
+        if m:
+            return kind, int(m.group(1)) if m.group(1) else None
+    m = _STANDARD_SUFFIX.search(text)
+    if m:
+        return "standard", int(m.group(1))
+    m = _BLANK_SUFFIX.search(text)
+    if m:
+        return "blank", int(m.group(1)) if m.group(1) else None
+    if _CONTROL_WORD.search(text):
+        m = _TRAILING_NUMBER.search(text)
+        return "control", int(m.group(1)) if m else None
+    return "unknown", None
+
+
+def well_sort_key(well: str) -> tuple[int, int]:
+    """Return (column, row) so that wells sort in xPONENT acquisition order (A1, B1, ... H1, A2)."""
+    m = re.match(r"^([A-Pa-p])(\d{1,2})$", well or "")
+    if not m:
+        return (999, 999)
+    return (int(m.group(2)), ord(m.group(1).upper()) - ord("A"))
+
+
+def empty_wells() -> pd.DataFrame:
+    """Return a zero-row wells frame with the columns and dtypes of :data:`WELL_COLUMNS`."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in WELL_COLUMNS.items()})
+
+
+@dataclass
+class Plate:
+    """One plate (batch) of a multiplex export, before curves, concentrations and QC.
+
+    ``run_date`` is private to the plugin run: :func:`~immunolab.cytokine.assemble.plate_tables`
+    turns it into a study day and it is never written anywhere. ``instrument_curves`` are the
+    curves the instrument printed (analyte -> curve, ``source="instrument"``).
+    ``control_ranges`` maps (control label, analyte) to the expected (low, high) in pg/mL.
+    """
+
+    plate_index: int
+    wells: pd.DataFrame
+    instrument: str | None = None
+    instrument_serial: str | None = None
+    software: str | None = None
+    software_version: str | None = None
+    kit: str | None = None
+    lot: str | None = None
+    run_date: date | None = None
+    units: dict[str, str] = field(default_factory=dict)
+    instrument_curves: dict[str, StandardCurve] = field(default_factory=dict)
+    control_ranges: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    min_bead_count: int | None = None
+    instrument_warnings: int = 0
+    notes: list[str] = field(default_factory=list)
