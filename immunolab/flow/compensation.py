@@ -46,13 +46,23 @@ class SpilloverMatrix:
     channels: tuple[str, ...]
     matrix: np.ndarray
     source: str = "fcs"
+    #: optional fluorochrome names, one per channel (GatingML ``spectrumMatrix``); gate
+    #: dimensions may name a fluorochrome instead of its detector.
+    fluorochromes: tuple[str, ...] = ()
     _inverse: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         m = np.asarray(self.matrix, dtype=np.float64)
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
         object.__setattr__(self, "matrix", m)
+        object.__setattr__(self, "fluorochromes", tuple(str(f) for f in self.fluorochromes))
         n = len(self.channels)
+        if self.fluorochromes and len(self.fluorochromes) != n:
+            raise MalformedInputError(
+                "IML-FCS-012",
+                f"spillover matrix names {len(self.fluorochromes)} fluorochromes for {n} detectors",
+                hint="Give one fluorochrome per detector, or none.",
+            )
         if m.shape != (n, n):
             raise MalformedInputError(
                 "IML-FCS-012",
@@ -96,16 +106,24 @@ class SpilloverMatrix:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready record (channels, row-major matrix, source)."""
-        return {
+        out: dict[str, Any] = {
             "channels": list(self.channels),
             "matrix": [[float(v) for v in row] for row in self.matrix],
             "source": self.source,
         }
+        if self.fluorochromes:
+            out["fluorochromes"] = list(self.fluorochromes)
+        return out
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> SpilloverMatrix:
         """Rebuild a matrix from :meth:`to_dict` output."""
-        return cls(tuple(record["channels"]), np.asarray(record["matrix"], dtype=np.float64), record.get("source", "fcs"))
+        return cls(
+            tuple(record["channels"]),
+            np.asarray(record["matrix"], dtype=np.float64),
+            record.get("source", "fcs"),
+            tuple(record.get("fluorochromes", ())),
+        )
 
     def digest(self) -> str:
         """Return the sha256 (hex) of the channels and values, for provenance records."""

@@ -1,0 +1,341 @@
+"""Gating strategies (a tree of gates with their transforms and matrices) and their evaluation.
+
+A :class:`Strategy` is what every gating route produces (built-in template, Gating-ML 2.0,
+FlowJo workspace): gate nodes in parent-before-child order, each hanging under a population
+path (``/`` = all events; paths follow :mod:`immunolab.flow.populations`), plus the transforms
+and compensation matrices its dimensions refer to by id. ``strategy_id`` is the first 16 hex
+digits of the sha256 of the canonical JSON of the content (gates, transforms, matrices; the
+name is a label and is not hashed), so a derived result can be keyed by the exact gates used.
+
+:func:`gate_events` evaluates a strategy on one sample's events matrix: it compensates only the
+channels the gates read (one matrix product per compensation reference), transforms only the
+gated dimensions (each distinct channel/compensation/transform once) and returns
+``{gate_path: bool mask}`` with parent membership included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from immunolab.errors import InconsistentInputError, InputError
+from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
+from immunolab.flow.gates import (
+    UNCOMPENSATED,
+    BooleanGate,
+    Dimension,
+    Gate,
+    QuadrantGate,
+    gate_from_dict,
+)
+from immunolab.flow.populations import population_stats, stats_table
+from immunolab.flow.transforms import Ratio, Transform, transform_from_dict
+
+__all__ = [
+    "FCS_COMPENSATION",
+    "GateNode",
+    "Strategy",
+    "child_path",
+    "gate_events",
+    "gate_population_table",
+]
+
+#: Compensation reference meaning "the spillover matrix stored in the FCS file".
+FCS_COMPENSATION = "FCS"
+
+
+def child_path(parent: str, name: str) -> str:
+    """Return the population path of ``name`` under ``parent`` (``/`` is all events)."""
+    return ("" if parent == "/" else parent.rstrip("/")) + "/" + name
+
+
+@dataclass(frozen=True)
+class GateNode:
+    """A gate hanging under the population ``parent`` (a gate path, ``/`` for all events)."""
+
+    parent: str
+    gate: Gate
+
+    def population_paths(self) -> list[str]:
+        """Return the paths of the populations this node defines (one per quadrant for quadrant gates)."""
+        if isinstance(self.gate, QuadrantGate):
+            return [child_path(self.parent, q.id) for q in self.gate.quadrants]
+        return [child_path(self.parent, self.gate.name)]
+
+
+def _invalid(message: str, label: str | None) -> InconsistentInputError:
+    return InconsistentInputError(
+        "IML-FCS-013",
+        message,
+        path=label,
+        hint="Fix the gating strategy file (or re-export it from the analysis software).",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Strategy:
+    """A named gating strategy: gate nodes (parents first), transforms and matrices by id."""
+
+    name: str
+    nodes: tuple[GateNode, ...]
+    transforms: Mapping[str, Transform] = field(default_factory=dict)
+    matrices: Mapping[str, SpilloverMatrix] = field(default_factory=dict)
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "transforms", dict(self.transforms))
+        object.__setattr__(self, "matrices", dict(self.matrices))
+        self._validate()
+
+    def _validate(self) -> None:
+        known = {"/"}
+        for node in self.nodes:
+            if node.parent not in known:
+                raise _invalid(
+                    f"gate {node.gate.name!r} hangs under {node.parent!r}, which is not defined before it",
+                    self.label,
+                )
+            if isinstance(node.gate, BooleanGate):
+                for ref, _ in node.gate.refs:
+                    if ref not in known or ref == "/":
+                        raise _invalid(f"boolean gate {node.gate.name!r} refers to unknown population {ref!r}", self.label)
+            for dim in node.gate.dims:
+                self._check_dimension(node.gate.name, dim)
+            gate = node.gate
+            names = [q.id for q in gate.quadrants] if isinstance(gate, QuadrantGate) else [gate.name]
+            for name in names:
+                if not name or "/" in name or name != name.strip():
+                    raise _invalid(f"population name {name!r} is empty, padded or holds '/'", self.label)
+            for path in node.population_paths():
+                if path in known:
+                    raise _invalid(f"population {path!r} is defined twice", self.label)
+                known.add(path)
+
+    def _check_dimension(self, gate_name: str, dim: Dimension) -> None:
+        if dim.transform is not None and dim.transform not in self.transforms:
+            raise _invalid(f"gate {gate_name!r} uses undefined transform {dim.transform!r}", self.label)
+        if dim.compensation not in (UNCOMPENSATED, FCS_COMPENSATION) and dim.compensation not in self.matrices:
+            raise _invalid(f"gate {gate_name!r} uses undefined compensation {dim.compensation!r}", self.label)
+        if dim.ratio is not None and (
+            dim.denominator is None or not isinstance(self.transforms.get(dim.ratio), Ratio)
+        ):
+            raise _invalid(f"gate {gate_name!r} uses ratio {dim.ratio!r}, which is not a defined ratio", self.label)
+
+    # --- identity --------------------------------------------------------------------------
+
+    def content_dict(self) -> dict[str, Any]:
+        """Return the hashed content: nodes, transforms and matrices (JSON-ready)."""
+        return {
+            "nodes": [{"parent": n.parent, "gate": n.gate.to_dict()} for n in self.nodes],
+            "transforms": {k: self.transforms[k].to_dict() for k in sorted(self.transforms)},
+            "matrices": {k: self.matrices[k].to_dict() for k in sorted(self.matrices)},
+        }
+
+    def canonical_json(self) -> str:
+        """Return the content as canonical JSON (sorted keys, no spaces)."""
+        return json.dumps(self.content_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @property
+    def strategy_id(self) -> str:
+        """Return the 16-hex-digit content hash (sha256 of :meth:`canonical_json`)."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return name, strategy id and content (JSON-ready)."""
+        return {"name": self.name, "strategy_id": self.strategy_id, **self.content_dict()}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Strategy:
+        """Rebuild a strategy from :meth:`to_dict` output."""
+        nodes = tuple(GateNode(n["parent"], gate_from_dict(n["gate"])) for n in record["nodes"])
+        transforms = {k: transform_from_dict(v) for k, v in record.get("transforms", {}).items()}
+        matrices = {k: SpilloverMatrix.from_dict(v) for k, v in record.get("matrices", {}).items()}
+        return cls(str(record["name"]), nodes, transforms, matrices)
+
+    # --- structure -------------------------------------------------------------------------
+
+    def population_paths(self) -> list[str]:
+        """Return every population path, parents before children."""
+        return [p for node in self.nodes for p in node.population_paths()]
+
+    def dimensions(self) -> list[Dimension]:
+        """Return the distinct dimensions read by the gates, in first-use order."""
+        seen: dict[Dimension, None] = {}
+        for node in self.nodes:
+            for dim in node.gate.dims:
+                seen.setdefault(dim, None)
+        return list(seen)
+
+
+class _SampleColumns:
+    """Compensated, transformed columns of one sample, computed once per distinct dimension."""
+
+    def __init__(
+        self,
+        events: np.ndarray,
+        channel_names: Sequence[str],
+        strategy: Strategy,
+        spillover: SpilloverMatrix | None,
+        channel_labels: Sequence[str | None] | None,
+        label: str | None,
+    ) -> None:
+        self.events = events
+        self.names = list(channel_names)
+        self.strategy = strategy
+        self.spillover = spillover
+        self.label = label
+        self.index: dict[str, int] = {}
+        for i, name in enumerate(self.names):
+            self.index.setdefault(name, i)
+        for i, pns in enumerate(channel_labels or ()):
+            if pns:
+                self.index.setdefault(pns, i)
+        for i, name in enumerate(self.names):
+            self.index.setdefault(name.replace("/", "_"), i)
+        self.compensated: dict[tuple[str, str], np.ndarray] = {}
+        self.cache: dict[Dimension, np.ndarray] = {}
+        self._compensate(strategy.dimensions())
+
+    def matrix(self, ref: str) -> SpilloverMatrix | None:
+        if ref == UNCOMPENSATED:
+            return None
+        if ref == FCS_COMPENSATION:
+            return self.spillover  # Gating-ML 2.0: no spillover in the file means uncompensated
+        return self.strategy.matrices[ref]
+
+    def resolve(self, channel: str, comp_ref: str) -> str:
+        """Return the PnN name of the sample channel a dimension names (``IML-FCS-011`` if none)."""
+        if channel in self.index:
+            return self.names[self.index[channel]]
+        matrix = self.matrix(comp_ref)
+        if matrix is not None and channel in matrix.fluorochromes:
+            detector = matrix.channels[matrix.fluorochromes.index(channel)]
+            if detector in self.index:
+                return self.names[self.index[detector]]
+        raise InconsistentInputError(
+            "IML-FCS-011",
+            f"gating strategy {self.strategy.name!r} reads channel {channel!r}, which the sample lacks; "
+            f"its channels are {', '.join(self.names)}",
+            path=self.label,
+            hint="The strategy was probably made for another panel: use a strategy for this panel, "
+            "or check the channel names ($PnN) of the file.",
+        )
+
+    def _compensate(self, dims: Sequence[Dimension]) -> None:
+        wanted: dict[str, list[str]] = {}
+        for dim in dims:
+            matrix = self.matrix(dim.compensation)
+            if matrix is None:
+                continue
+            for channel in (dim.channel, dim.denominator):
+                if channel is None:
+                    continue
+                name = self.resolve(channel, dim.compensation)
+                if name in matrix.channels and name not in wanted.setdefault(dim.compensation, []):
+                    wanted[dim.compensation].append(name)
+        for ref, names in wanted.items():
+            matrix = self.matrix(ref)
+            assert matrix is not None
+            cols = compensate_columns(self.events, self.names, matrix, names, label=self.label)
+            for name, values in cols.items():
+                self.compensated[(ref, name)] = values
+
+    def channel_values(self, channel: str, comp_ref: str) -> np.ndarray:
+        name = self.resolve(channel, comp_ref)
+        values = self.compensated.get((comp_ref, name))
+        if values is None:
+            values = np.asarray(self.events[:, self.index[name]], dtype=np.float64)
+        return values
+
+    def __call__(self, dim: Dimension) -> np.ndarray:
+        values = self.cache.get(dim)
+        if values is not None:
+            return values
+        if dim.ratio is not None and dim.denominator is not None:
+            ratio = self.strategy.transforms[dim.ratio]
+            assert isinstance(ratio, Ratio)
+            values = ratio.apply_pair(
+                self.channel_values(dim.channel, dim.compensation),
+                self.channel_values(dim.denominator, dim.compensation),
+            )
+        else:
+            values = self.channel_values(dim.channel, dim.compensation)
+        if dim.transform is not None:
+            values = self.strategy.transforms[dim.transform].apply(values)
+        self.cache[dim] = values
+        return values
+
+
+def _as_spillover(spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None) -> SpilloverMatrix | None:
+    if spillover is None or isinstance(spillover, SpilloverMatrix):
+        return spillover
+    names, matrix = spillover
+    return SpilloverMatrix(tuple(names), np.asarray(matrix, dtype=np.float64), source="fcs")
+
+
+def gate_events(
+    events: np.ndarray,
+    channel_names: Sequence[str],
+    strategy: Strategy,
+    spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None = None,
+    *,
+    channel_labels: Sequence[str | None] | None = None,
+    label: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Return ``{gate_path: membership}`` of every population of ``strategy`` over ``events``.
+
+    ``events`` is n_events x n_channels in data units (raw, uncompensated), ``channel_names``
+    the PnN names, ``spillover`` the file's own matrix (a :class:`SpilloverMatrix` or the FCS
+    reader's ``(names, matrix)``) used by dimensions compensated with ``"FCS"``; without it such
+    dimensions are read uncompensated, as Gating-ML 2.0 specifies. ``channel_labels`` (PnS)
+    lets dimensions name a channel by its stain. Masks include parent membership.
+    """
+    data = np.asarray(events)
+    if data.ndim != 2 or data.shape[1] != len(channel_names):
+        raise InconsistentInputError(
+            "IML-FCS-011",
+            f"events are shaped {data.shape} but {len(channel_names)} channel names were given",
+            path=label,
+            hint="Pass the events matrix with one column per named channel.",
+        )
+    try:
+        columns = _SampleColumns(data, channel_names, strategy, _as_spillover(spillover), channel_labels, label)
+    except InputError as exc:
+        raise exc.with_path(label) if label and not exc.path else exc from None
+    n = data.shape[0]
+    masks: dict[str, np.ndarray] = {}
+    everything = np.ones(n, dtype=bool)
+    for node in strategy.nodes:
+        parent = everything if node.parent == "/" else masks[node.parent]
+        gate = node.gate
+        if isinstance(gate, QuadrantGate):
+            for q_id, mask in gate.evaluate_quadrants(columns, n).items():
+                masks[child_path(node.parent, q_id)] = mask & parent
+        elif isinstance(gate, BooleanGate):
+            masks[child_path(node.parent, gate.name)] = gate.combine(masks) & parent
+        else:
+            masks[child_path(node.parent, gate.name)] = gate.evaluate(columns, n) & parent  # type: ignore[attr-defined]
+    return masks
+
+
+def gate_population_table(
+    events: np.ndarray,
+    channel_names: Sequence[str],
+    strategy: Strategy,
+    spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None = None,
+    *,
+    lymphocyte_path: str | None = None,
+    channel_labels: Sequence[str | None] | None = None,
+    label: str | None = None,
+) -> pa.Table:
+    """Gate ``events`` and return the ``flow_populations`` rows (counts and percentages)."""
+    masks = gate_events(events, channel_names, strategy, spillover, channel_labels=channel_labels, label=label)
+    stats = population_stats(masks, n_total=int(np.asarray(events).shape[0]), lymphocyte_path=lymphocyte_path)
+    return stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=strategy.name)
