@@ -16,6 +16,11 @@ number, plate ID ...) and ends with the legend and, in the long layouts, the pri
 (``Regression Type``, ``Std. Curve``, ``FitProb.``). Only allowlisted facts are kept: file
 paths, "Signed By", document IDs and free-text comments never leave this module.
 
+Bio-Plex prints an expected concentration of 0 for wells where none was entered (controls,
+unset standards); such zeros are read as "no expected concentration". Unknown samples without
+a ``Description`` are named by their type code (``X12``), which Bio-Plex shares between the
+replicate wells of one sample.
+
 Units: FI is the median bead fluorescence (instrument units); concentrations are in the units
 of the standards (``Project Template`` ``UNITS`` when present, else unknown).
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -209,6 +214,11 @@ def _sample_type(code: str, warnings: list[str]) -> str:
     return kind
 
 
+def _expected(value: float | None) -> float | None:
+    """Return an expected concentration; Bio-Plex prints 0 when none was entered (-> None)."""
+    return None if value is not None and value == 0 else value
+
+
 def _sampling_flags(value: Any) -> list[str]:
     text = cell_text(value)
     if not text:
@@ -257,13 +267,13 @@ def _long_block(
             well=well,
             type_code=code,
             sample_type=_sample_type(code, data.warnings),
-            sample_name=cell_text(get("description")),
+            sample_name=cell_text(get("description")) or code,
             analyte_reported=cell_text(get("analyte")) or analyte,
             signal=fi,
             net_signal=net,
             bead_count=round(bead) if bead is not None else None,
             dilution=cell_number(get("dilution"), label=label, where=f"{where} Dilution"),
-            expected_conc=cell_number(get("exp_conc"), label=label, where=f"{where} Exp Conc"),
+            expected_conc=_expected(cell_number(get("exp_conc"), label=label, where=f"{where} Exp Conc")),
             reported=parse_reported_conc(get("obs_conc"), label=label, where=f"{where} Obs Conc"),
             qc_flags=flags,
             replicate_group="," in well,
@@ -306,7 +316,7 @@ def _wide_block(
             if reading is None:
                 reading = WellReading(
                     well=well, type_code=code, sample_type=_sample_type(code, data.warnings),
-                    sample_name=description, analyte_reported=analyte, signal=None,
+                    sample_name=description or code, analyte_reported=analyte, signal=None,
                     net_signal=None, replicate_group="," in well,
                 )
                 merged[key] = reading
@@ -325,7 +335,7 @@ def _wide_block(
             elif kind == "obs_conc":
                 reading.reported = parse_reported_conc(value, label=label, where=cell_where)
             elif kind == "exp_conc":
-                reading.expected_conc = cell_number(value, label=label, where=cell_where)
+                reading.expected_conc = _expected(cell_number(value, label=label, where=cell_where))
             elif kind == "dilution":
                 reading.dilution = cell_number(value, label=label, where=cell_where)
         r += 1
@@ -473,6 +483,8 @@ def read_bioplex_workbook(path: Path, label: str) -> list[PlateRecord]:
         )
         for m in members:
             for curve in m.curves:
+                if curve.weighting is None and template.get("WEIGHTED", "").upper() in ("N", "NO"):
+                    curve = replace(curve, weighting="none")
                 plate.curves[curve.analyte_reported] = curve
             for w in m.warnings:
                 if w not in plate.warnings:

@@ -246,7 +246,7 @@ def read_bioplex_xml(path: Path, label: str) -> PlateRecord:
                         analyte_reported=_text(_child(mwa, "AnalyteName")) or f"Region {region}",
                         signal=fi, net_signal=None,
                         bead_count=bead_counts.get(well, {}).get(region),
-                        dilution=dilution, expected_conc=expected.get(region) if sample_type == "standard" else None,
+                        dilution=dilution, expected_conc=expected.get(region) or None,  # 0 = never entered
                         reported=reported, qc_flags=flags,
                     )
                     pending.append((reading, region))

@@ -52,7 +52,7 @@ def test_every_expected_obs_conc_row_is_read_with_its_fi_dilution_and_tokens(nam
             (r.net_signal, _float(e["FI_bkgd"])),
             (r.reported.value, _float(e["obs_conc_value"])),
             (r.dilution, _float(e["dilution"])),
-            (r.expected_conc, _float(e["exp_conc"])),
+            (r.expected_conc, _float(e["exp_conc"]) or None),  # Bio-Plex 0 = never entered
             (r.bead_count, _float(e["bead_count"])),
         ):
             assert (value is None) == (want is None), (e, r)

@@ -1,0 +1,49 @@
+"""Parse a Bio-Plex Manager export (``.xls`` / ``.xlsx`` workbook or 6.x XML) into store tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from immunolab.cytokine.bioplex import read_bioplex_workbook
+from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head
+from immunolab.cytokine.bioplex_tables import records_to_parsed
+from immunolab.cytokine.bioplex_xml import read_bioplex_xml
+from immunolab.errors import MalformedInputError, UnrecognizedInputError
+from immunolab.plugins import HEAD_BYTES, ParseContext, ParsedAssay
+
+__all__ = ["parse_bioplex"]
+
+
+def parse_bioplex(path: Path, ctx: ParseContext, *, plugin: str, version: str) -> ParsedAssay:
+    """Return the tables of the Bio-Plex export at ``path`` (also when forced with ``--assay``).
+
+    The container decides the reader (OLE2 / zip -> workbook, ``<`` -> XML), not the name.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        raise UnrecognizedInputError(
+            "IML-IN-001", "the file cannot be read", path=ctx.label,
+            hint="Check that the file exists and is readable.",
+        ) from None
+    if not head:
+        raise UnrecognizedInputError(
+            "IML-IN-005", "the file is empty (0 bytes)", path=ctx.label,
+            hint="Export the plate again from Bio-Plex Manager.",
+        )
+    verdict = classify_head(head)
+    if head.startswith((XLS_MAGIC, ZIP_MAGIC)):
+        records = read_bioplex_workbook(path, ctx.label)
+        fmt = verdict[0] if verdict and verdict[0].startswith("bioplex_") else ("bioplex_xls" if head.startswith(XLS_MAGIC) else "bioplex_xlsx")
+    elif head.lstrip()[:1] == b"<" or head.startswith(b"\xef\xbb\xbf<"):
+        records = [read_bioplex_xml(path, ctx.label)]
+        fmt = "bioplex_xml"
+    else:
+        raise MalformedInputError(
+            "IML-CYT-001", "the file is neither an Excel workbook nor an XML document", path=ctx.label,
+            hint="Bio-Plex Manager exports are .xls / .xlsx workbooks or XML; choose another --assay.",
+        )
+    parsed = records_to_parsed(records, ctx, fmt=fmt, path=path)
+    parsed.metadata.update({"plugin": plugin, "plugin_version": version})
+    return parsed
