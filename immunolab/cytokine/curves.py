@@ -265,29 +265,44 @@ def fit_standard_curve(
         lower.append(0.05)
         upper.append(20.0)
 
+    def _parts(p: np.ndarray) -> tuple[float, float, float, float, float, np.ndarray, np.ndarray]:
+        a, b, lc, d = (float(v) for v in p[:4])
+        f = float(p[4]) if model == "5PL" else 1.0
+        t = d * (lx - lc)
+        log_u = np.logaddexp(0.0, t)  # log(1 + (x / C)^D), overflow-free
+        return a, b, lc, d, f, t, log_u
+
     def residuals(p: np.ndarray) -> np.ndarray:
-        a, b, lc, d = p[:4]
-        f = p[4] if model == "5PL" else 1.0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            pred = a + (b - a) / np.power(1.0 + np.exp(d * (lx - lc)), f)
+        a, b, _lc, _d, f, _t, log_u = _parts(p)
+        pred = a + (b - a) * np.exp(-f * log_u)
         r = sw * scale * (pred - yn)
         return np.where(np.isfinite(r), r, 1e12)
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        a, b, lc, d, f, t, log_u = _parts(p)
+        g = np.exp(-f * log_u)  # (1 + E)^-F
+        h = np.exp(t - (f + 1.0) * log_u)  # E (1 + E)^(-F-1)
+        cols = [1.0 - g, g, (b - a) * f * d * h, -(b - a) * f * (lx - lc) * h]
+        if model == "5PL":
+            cols.append(-(b - a) * log_u * g)
+        jac = np.column_stack(cols) * (sw * scale)[:, None]
+        return np.where(np.isfinite(jac), jac, 0.0)
 
     mid = float(np.median(lx))
     c_starts = sorted({mid, float(lx[order][len(x) // 4]), float(lx[order][(3 * len(x)) // 4])})
     starts: list[list[float]] = []
     a0 = lo_n - 0.01 * spn if rising else hi_n + 0.01 * spn
     b0 = hi_n + 0.2 * spn if rising else lo_n - 0.2 * spn
+    shapes = ((-1.0, 1.0), (-2.0, 0.5), (-0.6, 2.0)) if model == "5PL" else ((-1.0, 1.0), (-2.0, 1.0), (-0.6, 1.0))
     for lc0 in c_starts:
-        for d0 in (-1.0, -2.0, -0.6):
-            for f0 in ((1.0, 0.5, 2.0) if model == "5PL" else (1.0,)):
-                p = [a0, b0, lc0, d0] + ([f0] if model == "5PL" else [])
-                starts.append([min(max(v, lo + 1e-9), hi - 1e-9) for v, lo, hi in zip(p, lower, upper, strict=True)])
+        for d0, f0 in shapes:
+            p = [a0, b0, lc0, d0] + ([f0] if model == "5PL" else [])
+            starts.append([min(max(v, lo + 1e-9), hi - 1e-9) for v, lo, hi in zip(p, lower, upper, strict=True)])
     best = None
     for p0 in starts:
         try:
             res = least_squares(
-                residuals, np.asarray(p0), bounds=(lower, upper), method="trf",
+                residuals, np.asarray(p0), jac=jacobian, bounds=(lower, upper), method="trf",
                 x_scale="jac", max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12,
             )
         except (ValueError, FloatingPointError):
