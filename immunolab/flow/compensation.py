@@ -32,6 +32,7 @@ from immunolab.errors import ImmunolabError, InconsistentInputError, MalformedIn
 
 __all__ = [
     "SpilloverMatrix",
+    "blockwise_matmul",
     "compensate",
     "compensate_columns",
     "parse_spill_keyword",
@@ -155,6 +156,20 @@ class SpilloverMatrix:
         return out
 
 
+#: Rows per block of :func:`blockwise_matmul`: below OpenBLAS's threading threshold for the
+#: narrow matrices of compensation, so no worker threads are woken (on a busy machine waking
+#: them cost 20-30 ms per call against 0.2 ms for 50k events x 4 channels in blocks).
+_MATMUL_BLOCK = 4096
+
+
+def blockwise_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``a @ b`` computed in row blocks (single-threaded BLAS; same result as ``a @ b``)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    for start in range(0, a.shape[0], _MATMUL_BLOCK):
+        np.matmul(a[start : start + _MATMUL_BLOCK], b, out=out[start : start + _MATMUL_BLOCK])
+    return out
+
+
 def compensate_columns(
     events: np.ndarray,
     channel_names: Sequence[str],
@@ -176,7 +191,7 @@ def compensate_columns(
     cols = [spill.channels.index(c) for c in want]
     inv = spill.inverse()[:, cols].astype(dtype, copy=False)
     observed = np.asarray(events)[:, idx].astype(dtype, copy=False)
-    product = observed @ inv
+    product = blockwise_matmul(observed, inv)
     return {c: product[:, k] for k, c in enumerate(want)}
 
 
@@ -201,7 +216,7 @@ def compensate(
         raise exc.with_path(label) if label else exc from None
     out = np.array(events, dtype=dtype, copy=True)
     idx = spill.channel_indices(channel_names, label=label)
-    out[:, idx] = out[:, idx] @ spill.inverse().astype(dtype, copy=False)
+    out[:, idx] = blockwise_matmul(out[:, idx], spill.inverse().astype(dtype, copy=False))
     return out
 
 

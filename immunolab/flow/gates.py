@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from immunolab.flow.compensation import blockwise_matmul
+
 __all__ = [
     "UNCOMPENSATED",
     "BooleanGate",
@@ -115,7 +117,7 @@ def points_in_ellipsoid(
 ) -> np.ndarray:
     """Return True for rows of ``points`` (n x d) within squared Mahalanobis distance (inclusive)."""
     centred = points - mean
-    rotated = centred @ np.linalg.inv(covariance)
+    rotated = blockwise_matmul(centred, np.linalg.inv(covariance))
     rotated *= centred
     if rotated.shape[1] > 8:
         return rotated.sum(axis=1) <= distance_square

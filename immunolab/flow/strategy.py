@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +40,8 @@ from immunolab.flow.transforms import Ratio, Transform, transform_from_dict
 __all__ = [
     "FCS_COMPENSATION",
     "GateNode",
+    "SpilloverLike",
+    "SpilloverSource",
     "Strategy",
     "child_path",
     "gate_events",
@@ -273,10 +275,23 @@ class _SampleColumns:
         return values
 
 
-def _as_spillover(spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None) -> SpilloverMatrix | None:
+class SpilloverLike(Protocol):
+    """Anything with ``channels`` and ``matrix`` (e.g. the FCS reader's ``Spillover``)."""
+
+    channels: Sequence[str]
+    matrix: np.ndarray
+
+
+SpilloverSource = SpilloverMatrix | SpilloverLike | tuple[Sequence[str], np.ndarray] | None
+
+
+def _as_spillover(spillover: SpilloverSource) -> SpilloverMatrix | None:
     if spillover is None or isinstance(spillover, SpilloverMatrix):
         return spillover
-    names, matrix = spillover
+    if isinstance(spillover, tuple):
+        names, matrix = spillover
+    else:
+        names, matrix = spillover.channels, spillover.matrix
     return SpilloverMatrix(tuple(names), np.asarray(matrix, dtype=np.float64), source="fcs")
 
 
@@ -284,7 +299,7 @@ def gate_events(
     events: np.ndarray,
     channel_names: Sequence[str],
     strategy: Strategy,
-    spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None = None,
+    spillover: SpilloverSource = None,
     *,
     channel_labels: Sequence[str | None] | None = None,
     label: str | None = None,
@@ -292,8 +307,8 @@ def gate_events(
     """Return ``{gate_path: membership}`` of every population of ``strategy`` over ``events``.
 
     ``events`` is n_events x n_channels in data units (raw, uncompensated), ``channel_names``
-    the PnN names, ``spillover`` the file's own matrix (a :class:`SpilloverMatrix` or the FCS
-    reader's ``(names, matrix)``) used by dimensions compensated with ``"FCS"``; without it such
+    the PnN names, ``spillover`` the file's own matrix (a :class:`SpilloverMatrix`, the FCS
+    reader's ``Spillover`` or a ``(names, matrix)`` pair) used by dimensions compensated with ``"FCS"``; without it such
     dimensions are read uncompensated, as Gating-ML 2.0 specifies. ``channel_labels`` (PnS)
     lets dimensions name a channel by its stain. Masks include parent membership.
     """
@@ -329,7 +344,7 @@ def gate_population_table(
     events: np.ndarray,
     channel_names: Sequence[str],
     strategy: Strategy,
-    spillover: SpilloverMatrix | tuple[Sequence[str], np.ndarray] | None = None,
+    spillover: SpilloverSource = None,
     *,
     lymphocyte_path: str | None = None,
     channel_labels: Sequence[str | None] | None = None,

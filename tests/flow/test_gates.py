@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -137,6 +139,8 @@ def test_transformed_and_compensated_dimensions_are_read_through_their_reference
     assert gate_events(ev, NAMES, strategy, spill)["/R"].tolist() == [False, True]
     assert gate_events(ev, NAMES, strategy, None)["/R"].tolist() == [True, True]
     assert gate_events(ev, NAMES, strategy, (["X", "Y"], spill.matrix))["/R"].tolist() == [False, True]
+    reader_like = SimpleNamespace(channels=["X", "Y"], matrix=spill.matrix)
+    assert gate_events(ev, NAMES, strategy, reader_like)["/R"].tolist() == [False, True]  # type: ignore[arg-type]
 
 
 def test_ratio_dimension_divides_two_channels() -> None:

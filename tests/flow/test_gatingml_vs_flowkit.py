@@ -49,7 +49,20 @@ def _compare(doc: str, tmp_path: Path, events: np.ndarray, *, spill: bool = True
         theirs = results.get_gate_membership(name)  # type: ignore[attr-defined]
         differing = int(np.count_nonzero(mask != theirs))
         assert differing == 0, f"{path}: {differing} events differ (ours {mask.sum()}, FlowKit {theirs.sum()})"
+    _check_with_inhouse_reader(fcs, strategy, ours)
     return strategy, ours
+
+
+def _check_with_inhouse_reader(fcs: Path, strategy: Strategy, expected: dict[str, np.ndarray]) -> None:
+    """Gate again from immunolab's own FCS reader (when present) and expect the same masks."""
+    try:
+        from immunolab.fcs.reader import read_fcs
+    except ImportError:
+        return
+    data = read_fcs(fcs)
+    again = gate_events(data.preprocessed(), data.pnn, strategy, data.spillover())
+    for path, mask in expected.items():
+        assert np.array_equal(again[path], mask), path
 
 
 @pytest.fixture(scope="module")
