@@ -217,3 +217,23 @@ def test_population_table_reports_counts_and_parent_percentages() -> None:
     assert rows["/A"]["count"] == 2 and rows["/A"]["pct_total"] == 50.0
     assert rows["/A/B"]["count"] == 1 and rows["/A/B"]["pct_parent"] == 50.0
     assert set(table.column("strategy_id").to_pylist()) == {strategy.strategy_id}
+
+
+def test_polygon_and_ellipse_tests_equal_flowutils_on_grid_points_with_many_boundary_hits() -> None:
+    gating = pytest.importorskip("flowutils.gating")
+    rng = np.random.default_rng(11)
+    grid = np.array([(x, y) for x in range(-1, 12) for y in range(-1, 12)], dtype=float)
+    for _ in range(60):
+        k = int(rng.integers(3, 9))
+        vertices = rng.integers(0, 11, size=(k, 2)).astype(float)
+        ours = points_in_polygon(grid[:, 0], grid[:, 1], vertices)
+        theirs = gating.points_in_polygon(vertices, grid)
+        assert np.array_equal(ours, theirs), vertices.tolist()
+    for _ in range(30):
+        a = rng.normal(size=(2, 2))
+        cov = a @ a.T + np.eye(2) * 0.5
+        mean = rng.uniform(2, 8, 2)
+        d2 = float(rng.uniform(1, 20))
+        gate = EllipsoidGate("E", (X, Y), tuple(mean), tuple(map(tuple, cov)), d2)
+        ours = gate_events(np.column_stack([grid, np.zeros(len(grid))]), NAMES, Strategy("s", (GateNode("/", gate),)))["/E"]
+        assert np.array_equal(ours, gating.points_in_ellipsoid(cov, mean, d2, grid))
