@@ -61,10 +61,12 @@ def _open_error(label: str, kind: str, exc: BaseException) -> MalformedInputErro
 
 
 def _read_xls(path: Path, label: str) -> list[Sheet]:
+    import io
+
     import xlrd
 
-    try:
-        book = xlrd.open_workbook(str(path), on_demand=False, formatting_info=False)
+    try:  # xlrd writes its warnings to stdout unless given a log file
+        book = xlrd.open_workbook(str(path), on_demand=False, formatting_info=False, logfile=io.StringIO())
     except Exception as exc:  # xlrd raises many unrelated types for damaged files
         raise _open_error(label, "xls", exc) from None
     sheets: list[Sheet] = []

@@ -56,6 +56,8 @@ def _local(tag: Any) -> str:
 
 
 def _child(el: Any, name: str) -> Any:
+    if el is None:
+        return None
     for c in el:
         if _local(c.tag) == name:
             return c
@@ -166,10 +168,10 @@ def _curves(root: Any, label: str) -> dict[int, PrintedCurve]:
             coef_a = _text(_child(weighting_el, "LogisticWeightingCoefficientA"))
             coef_b = _text(_child(weighting_el, "LogisticWeightingCoefficientB"))
             parts = [model or "unknown"]
-            if coef_a is not None:
-                parts.append(f"A={float(coef_a):g}")
-            if coef_b is not None:
-                parts.append(f"B={float(coef_b):g}")
+            for letter, raw in (("A", coef_a), ("B", coef_b)):
+                value = _float(raw, label=label, where=f"region {region} weighting coefficient {letter}")
+                if value is not None:
+                    parts.append(f"{letter}={value:g}")
             weighting = " ".join(parts)
         valid = (it.get("IsValid") or "").lower() == "true"
         error = _text(_child(it, "EquationErr"))

@@ -71,7 +71,7 @@ def test_tokens_become_flags_beside_the_verbatim_text() -> None:
     assert flags["OOR<"] == 24 and flags["OOR>"] == 12 and flags["extrapolated"] == 2
     extrapolated = [r for r in plate.readings if r.reported.flag == "extrapolated"]
     assert {r.reported.text for r in extrapolated} == {"*404.19889", "*530.66932"}
-    assert sorted(r.reported.value for r in extrapolated) == [404.19889, 530.66932]
+    assert sorted(r.reported.value or 0.0 for r in extrapolated) == [404.19889, 530.66932]
     assert all(r.reported.value is None for r in plate.readings if r.reported.flag in ("OOR<", "OOR>"))
 
 
