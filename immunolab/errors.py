@@ -165,6 +165,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-013": "gating strategy file cannot be read or is invalid",
     "IML-FCS-014": "a data-driven gate found no population (density has no valley)",
     "IML-FCS-015": "compensation matrix file cannot be read",
+    "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
+    "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
     # cytokine plates
     "IML-CYT-001": "plate export cannot be parsed (structure / block grammar)",
     "IML-CYT-002": "plate export lacks a required section or column",

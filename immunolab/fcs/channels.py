@@ -1,0 +1,310 @@
+"""Describe FCS channels from TEXT keywords, and undo log amplification, gain and time scaling.
+
+A channel's facts come from ``$PnN`` (name), ``$PnS`` (stain / marker, may hold free text),
+``$PnB`` (bits), ``$PnR`` (range), ``$PnE`` (``decades,log_zero`` of log amplification),
+``$PnG`` (amplifier gain) and, in FCS 3.2, ``$PnDATATYPE``.
+
+:func:`preprocess_events` reproduces FlowIO/FlowKit preprocessing (and so their published truth
+arrays): the time channel (``$PnN`` equal to ``Time``, any case) is multiplied by
+``$TIMESTEP`` and never divided by a gain; log channels become ``10 ** (decades * x / range)
+* log_zero`` (``log_zero`` 0 read as 1, per the standard); then values are divided by
+``$PnG`` when it is neither 0 nor 1. Output is float64 in instrument units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from immunolab.errors import MalformedInputError
+from immunolab.fcs.decode import ChannelLayout, DataLayout, integer_mask
+from immunolab.fcs.segments import fcs_error
+
+__all__ = [
+    "FcsChannel",
+    "build_channels",
+    "byte_order",
+    "preprocess_events",
+    "time_channel_index",
+    "timestep",
+]
+
+_REEXPORT = "Re-export the file from the acquisition software"
+
+
+@dataclass(frozen=True)
+class FcsChannel:
+    """One parameter of an FCS data set.
+
+    ``index`` is the parameter number n of ``$PnN`` (1-based; the events column is
+    ``index - 1``). ``bits`` is None for delimited ASCII (``$PnB`` = ``*``). ``range`` is None
+    only for float channels without ``$PnR``. ``decades``/``log_zero`` come from ``$PnE``
+    (0, 0 = linear); ``gain`` is ``$PnG`` (1.0 when absent); ``datatype`` is I, F, D or A.
+    ``pns`` may hold free text typed by the operator: it is kept because marker names live
+    there, but it must be treated as potentially identifying when displayed.
+    """
+
+    index: int
+    pnn: str
+    pns: str | None
+    bits: int | None
+    range: float | None
+    decades: float
+    log_zero: float
+    gain: float
+    datatype: str
+    voltage: float | None = None
+
+    @property
+    def amplification(self) -> str:
+        """Return ``$PnE`` as ``decades,log_zero`` (``0,0`` = linear)."""
+        return f"{self.decades:g},{self.log_zero:g}"
+
+    @property
+    def is_log(self) -> bool:
+        """Return True when the channel was stored with log amplification (``$PnE`` decades > 0)."""
+        return self.decades > 0
+
+
+def _bad(label: str, key: str, what: str) -> MalformedInputError:
+    err = fcs_error(
+        "IML-FCS-005",
+        f"keyword {key} {what}",
+        label,
+        f"The TEXT segment is incomplete or damaged. {_REEXPORT}.",
+    )
+    assert isinstance(err, MalformedInputError)
+    return err
+
+
+def _number(value: str | None, label: str, key: str, *, allow_inf: bool = False) -> float | None:
+    """Parse a finite float keyword, None when absent; raise IML-FCS-005 when not a number.
+
+    ``allow_inf`` accepts +infinity (a ``$PnR`` too large for a float only means "no mask").
+    """
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise _bad(label, key, "is not a number") from None
+    if not math.isfinite(number) and not (allow_inf and number == math.inf):
+        raise _bad(label, key, "is not a finite number")
+    return number
+
+
+def byte_order(keywords: Mapping[str, str], label: str, *, required: bool) -> str:
+    """Return ``<`` or ``>`` from ``$BYTEORD`` (ascending = little-endian, descending = big-endian)."""
+    raw = keywords.get("$BYTEORD")
+    if raw is None or raw.strip() == "":
+        if required:
+            raise _bad(label, "$BYTEORD", "is missing; it is required for multi-byte values")
+        return "<"
+    try:
+        order = [int(p) for p in raw.replace(" ", "").split(",")]
+    except ValueError:
+        raise fcs_error(
+            "IML-FCS-006", "$BYTEORD is not a list of byte numbers", label, f"{_REEXPORT}."
+        ) from None
+    n = len(order)
+    if order == list(range(1, n + 1)):
+        return "<"
+    if order == list(range(n, 0, -1)):
+        return ">"
+    raise fcs_error(
+        "IML-FCS-006",
+        f"$BYTEORD {','.join(map(str, order))} is a mixed byte order, which is not supported",
+        label,
+        f"{_REEXPORT} with little- (1,2,3,4) or big-endian (4,3,2,1) byte order.",
+    )
+
+
+def _datatype(value: str | None, label: str, key: str) -> str:
+    if value is None or value.strip() == "":
+        raise _bad(label, key, "is missing")
+    kind = value.strip().upper()
+    if kind not in ("I", "F", "D", "A"):
+        raise fcs_error(
+            "IML-FCS-006",
+            f"{key} '{kind[:8]}' is not one of I, F, D, A",
+            label,
+            f"{_REEXPORT} with integer or float data.",
+        )
+    return kind
+
+
+def _width(kind: str, bits_text: str | None, n: int, label: str) -> tuple[int | None, int]:
+    """Return (bits, stored bytes) of channel n; bytes 0 means delimited ASCII."""
+    key = f"$P{n}B"
+    if bits_text is None:
+        raise _bad(label, key, "is missing")
+    text = bits_text.strip()
+    if kind == "A" and text == "*":
+        return None, 0
+    if not text.isdigit() or not text.isascii():
+        raise _bad(label, key, "is not a whole number of bits")
+    bits = int(text)
+    if kind == "A":
+        if bits < 1 or bits > 64:
+            raise fcs_error("IML-FCS-006", f"{key} gives {bits} ASCII characters", label, f"{_REEXPORT}.")
+        return bits, bits
+    expected = {"F": 32, "D": 64}.get(kind)
+    if expected is not None and bits != expected:
+        raise fcs_error(
+            "IML-FCS-006",
+            f"{key} is {bits} but data type {kind} stores {expected}-bit values",
+            label,
+            f"{_REEXPORT}; $PnB must be 32 for F and 64 for D data.",
+        )
+    if kind == "I" and (bits == 0 or bits % 8 or bits > 64):
+        raise fcs_error(
+            "IML-FCS-006",
+            f"{key} is {bits}: integer widths must be whole bytes from 8 to 64 bits (bit-packed data is not supported)",
+            label,
+            f"{_REEXPORT} with byte-aligned integer or float data.",
+        )
+    return bits, bits // 8
+
+
+def build_channels(
+    keywords: Mapping[str, str], version: str, label: str
+) -> tuple[list[FcsChannel], DataLayout, list[str]]:
+    """Return the channels, the DATA layout and warnings of a data set from its keywords.
+
+    Raises IML-FCS-005 for missing or invalid channel keywords and IML-FCS-006 for layouts
+    that cannot be decoded.
+    """
+    warnings: list[str] = []
+    par_text = keywords.get("$PAR")
+    if par_text is None:
+        raise _bad(label, "$PAR", "is missing")
+    if not par_text.strip().isdigit() or int(par_text.strip()) < 1:
+        raise _bad(label, "$PAR", "is not a positive whole number")
+    n_par = int(par_text.strip())
+    if n_par > 100_000:
+        raise _bad(label, "$PAR", f"claims {n_par} channels, which no cytometer records")
+    base_kind = _datatype(keywords.get("$DATATYPE"), label, "$DATATYPE")
+    mode = keywords.get("$MODE", "").strip().upper()
+    if mode == "" and version < "3.2":
+        warnings.append("$MODE is missing; list mode (L) assumed")
+    elif mode not in ("", "L"):
+        raise fcs_error(
+            "IML-FCS-006",
+            f"$MODE is '{mode[:4]}': only list mode (L) data can be read, not histograms",
+            label,
+            f"{_REEXPORT} as list-mode data.",
+        )
+    channels: list[FcsChannel] = []
+    layouts: list[ChannelLayout] = []
+    unnamed: list[int] = []
+    pne_missing: list[int] = []
+    for n in range(1, n_par + 1):
+        kind = base_kind
+        if f"$P{n}DATATYPE" in keywords:
+            kind = _datatype(keywords[f"$P{n}DATATYPE"], label, f"$P{n}DATATYPE")
+        bits, width = _width(kind, keywords.get(f"$P{n}B"), n, label)
+        pnn = keywords.get(f"$P{n}N")
+        if pnn is None or pnn.strip() == "":
+            if version != "2.0":
+                raise _bad(label, f"$P{n}N", "is missing (FCS 3.x requires a name for every channel)")
+            unnamed.append(n)
+            pnn = f"P{n}"
+        pnr = _number(keywords.get(f"$P{n}R"), label, f"$P{n}R", allow_inf=True)
+        if pnr is None and kind in ("I", "A"):
+            raise _bad(label, f"$P{n}R", "is missing (it sets the range of integer data)")
+        if pnr is not None and pnr <= 0:
+            raise _bad(label, f"$P{n}R", "must be positive")
+        decades, log_zero = 0.0, 0.0
+        pne = keywords.get(f"$P{n}E")
+        if pne is None:
+            pne_missing.append(n)
+        else:
+            parts = pne.split(",")
+            values = [_number(p, label, f"$P{n}E") for p in parts] if len(parts) == 2 else []
+            if len(values) != 2 or any(v is None or v < 0 for v in values):
+                raise _bad(label, f"$P{n}E", "must be two non-negative numbers 'decades,log_zero'")
+            decades, log_zero = float(values[0] or 0.0), float(values[1] or 0.0)
+            if decades > 0 and pnr is None:
+                raise _bad(label, f"$P{n}R", "is missing but the channel is log-amplified")
+        gain = _number(keywords.get(f"$P{n}G"), label, f"$P{n}G")
+        if gain is not None and gain < 0:
+            raise _bad(label, f"$P{n}G", "is negative")
+        voltage_text = keywords.get(f"$P{n}V")
+        voltage: float | None
+        try:
+            voltage = float(voltage_text) if voltage_text is not None else None
+            if voltage is not None and not math.isfinite(voltage):
+                voltage = None
+        except ValueError:
+            voltage = None  # $PnV is descriptive; a bad value does not block reading
+        pns = keywords.get(f"$P{n}S")
+        channels.append(
+            FcsChannel(
+                index=n,
+                pnn=pnn.strip(),
+                pns=pns.strip() if pns is not None and pns.strip() else None,
+                bits=bits,
+                range=pnr,
+                decades=decades,
+                log_zero=log_zero,
+                gain=1.0 if gain is None else gain,
+                datatype=kind,
+                voltage=voltage,
+            )
+        )
+        mask = integer_mask(bits, pnr) if kind == "I" and bits and pnr is not None else None
+        layouts.append(ChannelLayout(kind, width, mask))
+    if unnamed:
+        warnings.append(f"{len(unnamed)} channel(s) have no $PnN; named P<n>")
+    if pne_missing:
+        warnings.append(f"{len(pne_missing)} channel(s) have no $PnE; linear amplification assumed")
+    names = [c.pnn for c in channels]
+    if len(set(names)) != len(names):
+        warnings.append("$PnN channel names are not unique; select channels by index")
+    multibyte = any(lay.width > 1 and lay.kind != "A" for lay in layouts)
+    order = byte_order(keywords, label, required=multibyte)
+    return channels, DataLayout(tuple(layouts), order), warnings
+
+
+def time_channel_index(channels: list[FcsChannel]) -> int | None:
+    """Return the events column of the time channel (``$PnN`` 'Time', any case), or None."""
+    for j, ch in enumerate(channels):
+        if ch.pnn.strip().lower() == "time":
+            return j
+    return None
+
+
+def timestep(keywords: Mapping[str, str]) -> float | None:
+    """Return ``$TIMESTEP`` in seconds per tick, 1.0 when blank, None when absent or not a number."""
+    raw = keywords.get("$TIMESTEP")
+    if raw is None:
+        return None
+    if raw.strip() == "":
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def preprocess_events(
+    events: np.ndarray, channels: list[FcsChannel], keywords: Mapping[str, str]
+) -> np.ndarray:
+    """Return float64 events with log amplification, gain and time step undone (see module doc)."""
+    out = np.array(events, dtype=np.float64, copy=True)
+    t_idx = time_channel_index(channels)
+    step = timestep(keywords)
+    if t_idx is not None and step is not None:
+        out[:, t_idx] *= step
+    for j, ch in enumerate(channels):
+        if ch.decades > 0 and ch.range:
+            log_zero = ch.log_zero if ch.log_zero != 0 else 1.0
+            out[:, j] = 10.0 ** (ch.decades * out[:, j] / ch.range) * log_zero
+        gain = 1.0 if j == t_idx else ch.gain
+        if gain not in (0.0, 1.0):
+            out[:, j] /= gain
+    return out
