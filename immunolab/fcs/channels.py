@@ -129,7 +129,7 @@ def _datatype(value: str | None, label: str, key: str) -> str:
     if kind not in ("I", "F", "D", "A"):
         raise fcs_error(
             "IML-FCS-006",
-            f"{key} '{kind[:8]}' is not one of I, F, D, A",
+            f"{key} is not one of I, F, D, A",
             label,
             f"{_REEXPORT} with integer or float data.",
         )
@@ -193,7 +193,7 @@ def build_channels(
     elif mode not in ("", "L"):
         raise fcs_error(
             "IML-FCS-006",
-            f"$MODE is '{mode[:4]}': only list mode (L) data can be read, not histograms",
+            f"$MODE is {mode if mode in ('C', 'U') else 'not L'}: only list mode (L) data can be read, not histograms",
             label,
             f"{_REEXPORT} as list-mode data.",
         )

@@ -280,3 +280,12 @@ def test_time_channel_is_scaled_by_timestep_and_never_divided_by_its_gain() -> N
     spec = FcsSpec(events, names=["FSC-A", "Time"], extra=[("$TIMESTEP", "0.01"), ("$P2G", "0.01"), ("$P1G", "2")])
     pre = read_fcs(build_fcs(spec)).preprocessed()
     np.testing.assert_allclose(pre, [[5.0, 1.0], [10.0, 2.0]])
+
+
+@pytest.mark.parametrize("key", ["$DATATYPE", "$MODE", "$BYTEORD", "$TOT", "$PAR", "$P1B", "$P1R", "$P1E", "$P1G",
+                                 "$NEXTDATA", "$BEGINDATA", "$ENDDATA", "$BEGINSTEXT", "$P1DATATYPE"])
+def test_error_messages_never_echo_keyword_values(key: str) -> None:
+    blob = build_fcs(_spec(override={key: "SMITH JOHN"}))
+    with pytest.raises(InputError) as info:
+        read_fcs(blob, label="tube.fcs")
+    assert "SMITH" not in str(info.value) and "JOHN" not in str(info.value)
