@@ -16,7 +16,9 @@ Per plate and analyte (:func:`analyse_plate`):
    default: the xPONENT recipe) and, when the export prints its own curve, that one is kept
    too (``source="instrument"``). A curve that cannot be fitted is recorded with
    ``converged=False`` and its error code, and the analyte's results become ``not_available``
-   (the plate is not rejected).
+   (the plate is not rejected) - unless no analyte of a plate meant to be quantitative gets
+   a curve (``Plate.quantitative``), or ``strict_curves`` is set: then the file is rejected
+   with IML-CYT-005 / IML-CYT-006.
 3. Every well is back-calculated (inverse curve x dilution); unknown samples' replicates are
    averaged, censored against LLOQ / ULOQ and substituted (:mod:`immunolab.cytokine.censoring`).
 4. QC (:mod:`immunolab.cytokine.qc`) flags wells, results and the plate.
@@ -51,7 +53,7 @@ from immunolab.cytokine.curves import (
 )
 from immunolab.cytokine.plate import Plate
 from immunolab.cytokine.qc import QcThresholds, bead_count_flag, plate_status, replicate_cv
-from immunolab.errors import InputError
+from immunolab.errors import InconsistentInputError, InputError
 from immunolab.plugins import SAMPLE_REF
 
 __all__ = [
@@ -80,7 +82,9 @@ class PlateSettings:
     ``curve_weighting`` (1/y^2, 1/y, none, 1/x, 1/x^2), ``curve_source`` (immunolab /
     instrument: which curve gives the concentrations), ``below_rule`` (LLOQ/2 ...),
     ``above_rule`` (ULOQ / none), ``control_ranges`` ({"Control1": {"IL-6": [low, high]}}),
-    and the QC limits of :class:`~immunolab.cytokine.qc.QcThresholds` by field name.
+    ``strict_curves`` (true: any curve that cannot be fitted rejects the file with its
+    IML-CYT-005/006 error instead of being recorded), and the QC limits of
+    :class:`~immunolab.cytokine.qc.QcThresholds` by field name.
     """
 
     model: str = "5PL"
@@ -90,6 +94,7 @@ class PlateSettings:
     above_rule: str = "ULOQ"
     thresholds: QcThresholds = field(default_factory=QcThresholds)
     control_ranges: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    strict_curves: bool = False
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> PlateSettings:
@@ -119,7 +124,10 @@ class PlateSettings:
                     for analyte, lohi in per.items():
                         lo, hi = lohi
                         ranges[(str(ctrl), str(analyte))] = (float(lo), float(hi))
-        return cls(model, weighting, source, below, above, thresholds, ranges)
+        strict = opts.get("strict_curves", False)
+        if not isinstance(strict, bool):
+            raise ValueError(f"strict_curves={strict!r} is not true or false")
+        return cls(model, weighting, source, below, above, thresholds, ranges, strict)
 
 
 @dataclass
@@ -216,6 +224,7 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
     analyte_qc: dict[str, dict[str, Any]] = {}
     result_rows: list[dict[str, Any]] = []
     controls_qc: list[dict[str, Any]] = []
+    curve_errors: list[InputError] = []
     for analyte, idx in wells.groupby("analyte", sort=False).groups.items():
         sub = wells.loc[idx]
         info: dict[str, Any] = {
@@ -237,6 +246,9 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
             try:
                 refit = fit_standard_curve(x, y, model=settings.model, weighting=settings.weighting, label=label, analyte=analyte)
             except InputError as exc:
+                if settings.strict_curves:
+                    raise
+                curve_errors.append(exc)
                 refit = _failed_curve(analyte, exc, settings.model, settings.weighting, x, y)
                 info["flags"].append("curve_failed")
                 warnings.append(f"plate {plate.plate_index}: {analyte}: {exc.code} {exc.message}")
@@ -358,6 +370,17 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
             info["flags"].append("unknown_cv_high")
         analyte_qc[analyte] = info
 
+    if plate.quantitative and not any(c.converged for c in curves):
+        if curve_errors:
+            raise curve_errors[0]
+        raise InconsistentInputError(
+            "IML-CYT-006",
+            f"plate {plate.plate_index} reports concentrations but no analyte has standards with "
+            "expected concentrations",
+            path=label or None,
+            hint="The standard wells or their expected concentrations are missing; re-export the "
+            "plate with its standards, or give them with the standard_concentrations option.",
+        )
     wells["qc_flags"] = flags_per_row
     n_read = int(wells["bead_count"].notna().sum())
     n_fail = sum(1 for fl in flags_per_row if "bead_count_fail" in fl)
@@ -373,6 +396,7 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
                            "below_rule": settings.below_rule, "above_rule": settings.above_rule},
         "bead_count": {"readings": n_read, "fail": n_fail, "warn": n_warn, "fail_fraction": _round(fail_fraction)},
         "instrument_warnings": int(plate.instrument_warnings),
+        "export_crc": plate.export_crc,
         "analytes": analyte_qc,
         "controls": controls_qc,
     }

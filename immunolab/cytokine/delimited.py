@@ -106,7 +106,7 @@ def parse_number(cell: str | None, *, decimal: str = ".") -> float | None:
     if is_missing(cell):
         return None
     assert cell is not None
-    text = cell.strip().replace("\u00a0", "").replace(" ", "")
+    text = cell.strip()
     if decimal == ",":
         if _THOUSANDS_COMMA_DECIMAL.match(text):
             text = text.replace(".", "").replace(",", ".")

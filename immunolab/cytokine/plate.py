@@ -135,6 +135,11 @@ class Plate:
     turns it into a study day and it is never written anywhere. ``instrument_curves`` are the
     curves the instrument printed (analyte -> curve, ``source="instrument"``).
     ``control_ranges`` maps (control label, analyte) to the expected (low, high) in pg/mL.
+    ``quantitative`` says the export was meant to give concentrations (it prints results, an
+    analysis type or standard concentrations): if no analyte of such a plate gets a standard
+    curve, :func:`~immunolab.cytokine.assemble.analyse_plate` raises IML-CYT-005/006 instead
+    of returning MFI only. ``export_crc`` is ``ok`` / ``mismatch`` (the file was edited after
+    export, e.g. re-saved by Excel) / ``absent`` when the format carries a checksum.
     """
 
     plate_index: int
@@ -152,3 +157,5 @@ class Plate:
     min_bead_count: int | None = None
     instrument_warnings: int = 0
     notes: list[str] = field(default_factory=list)
+    quantitative: bool = False
+    export_crc: str | None = None

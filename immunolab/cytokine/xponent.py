@@ -17,6 +17,11 @@ Cells may be quoted or not, padded, ``,`` or ``;`` delimited with decimal commas
 ``1(1,A1)`` (acquisition order, plate number, well) or ``1,A1``; the plate number splits a
 batch into plates. The Audit Logs section (user names) is never read.
 
+Every batch must end with the ``-- CRC --`` / ``CRC32: XXXXXXXX`` trailer (a missing trailer
+means the file was cut: IML-CYT-001, unless the option ``accept_missing_crc`` is set). The
+checksum is xPONENT's CRC-32 of the bytes before the trailer; a mismatch (the file was edited
+or re-saved after export) is recorded in ``Plate.export_crc``, not rejected.
+
 The sections immunolab uses: Median (required), Net MFI, Count, Dilution Factor, Units,
 Per Bead Count, Result, Expected Result (standard / control expected concentrations), Control
 Range - Low / High, Analysis Types (curve model and, when printed, curve coefficients),
@@ -92,6 +97,8 @@ class Batch:
     line: int
     header: dict[str, list[str]] = field(default_factory=dict)
     sections: dict[str, Section] = field(default_factory=dict)
+    crc_line: int | None = None
+    crc_value: str | None = None
 
 
 def _norm_key(cell: str) -> str:
@@ -172,6 +179,11 @@ def _split_batches(rows: list[list[str]], label: str) -> list[Batch]:
             else:
                 continue
         if key.startswith(_END_MARKERS):
+            if key.startswith("-- crc --"):
+                current.crc_line = i
+            else:
+                m = re.search(r"([0-9a-fA-F]{8})", " ".join(cells))
+                current.crc_value = m.group(1).upper() if m else None
             section = None
             in_header = False
             continue
@@ -558,6 +570,12 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             lo, hi = control_ranges.get((lbl, canon), (float("nan"), float("nan")))
             control_ranges[(lbl, canon)] = (v, hi) if idx == 0 else (lo, v)
 
+    kinds = [k.lower() for k in _analyte_rows(batch.sections["analysis types"]).get("analysistype", [])] if "analysis types" in batch.sections else []
+    quantitative = (
+        "result" in batch.sections
+        or any(k and k != "none" for k in kinds)
+        or bool(frame.loc[frame["sample_type"] == "standard", "expected_conc"].notna().any())
+    )
     run_date = _parse_date_of(batch, delimiter)
     instrument = _header_value(batch, "program", index=2)
     software = _header_value(batch, "program", index=0)
@@ -584,6 +602,7 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
                 instrument_curves=dict(curves),
                 control_ranges={k: v for k, v in control_ranges.items()},
                 min_bead_count=min_beads,
+                quantitative=quantitative,
                 instrument_warnings=sum(
                     n for k, n in warnings_per_well.items() if k.startswith(f"{plate_no}:")
                 ),
@@ -612,9 +631,40 @@ def parse_xponent_bytes(data: bytes, *, label: str, options: Mapping[str, object
             path=label,
             hint="This does not look like an xPONENT CSV export; choose the right --assay.",
         )
+    crcs = _crc_status(data, batches)
     plates: list[Plate] = []
-    for batch in batches:
+    for batch, crc in zip(batches, crcs, strict=True):
+        if batch.crc_line is None and not opts.get("accept_missing_crc", False):
+            raise MalformedInputError(
+                "IML-CYT-001",
+                f"the batch starting at line {batch.line} ends without the '-- CRC --' trailer "
+                "that xPONENT writes last",
+                path=label,
+                hint="The file was probably cut while copying; re-export it from xPONENT, or pass "
+                "the option accept_missing_crc if the trailer was removed on purpose.",
+            )
         for plate in _batch_to_plates(batch, label, dt.decimal, dt.delimiter, opts):
             plate.plate_index = len(plates) + 1
+            plate.export_crc = crc
             plates.append(plate)
     return plates
+
+
+def _crc_status(data: bytes, batches: list[Batch]) -> list[str]:
+    """Return ``ok`` / ``mismatch`` / ``absent`` per batch: CRC32 of the bytes before ``-- CRC --``."""
+    import zlib
+
+    out: list[str] = []
+    starts = [m.start() for m in re.finditer(rb"-- CRC --", data)]
+    prev_end = 0
+    for k, batch in enumerate(batches):
+        if batch.crc_line is None or batch.crc_value is None or k >= len(starts):
+            out.append("absent")
+            continue
+        segment = data[prev_end : starts[k]]
+        if k > 0:
+            segment = segment.lstrip(b"\r\n")
+        out.append("ok" if f"{zlib.crc32(segment):08X}" == batch.crc_value else "mismatch")
+        nl = data.find(b"\n", data.find(b"CRC32", starts[k]))
+        prev_end = len(data) if nl < 0 else nl + 1
+    return out

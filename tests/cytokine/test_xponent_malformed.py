@@ -1,0 +1,93 @@
+"""Malformed xPONENT exports: every variant is rejected with a coded InputError, never a traceback."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from immunolab.cytokine.parsed import parsed_assay_from_plates
+from immunolab.cytokine.xponent import parse_xponent_bytes
+from immunolab.errors import ERROR_CODES, InputError
+from immunolab.plugins import ParseContext
+
+from .factories import malformed_exports, plate_text
+
+
+def _ingest_like(data: bytes) -> None:
+    ctx = ParseContext(label="plate_07.csv")
+    plates = parse_xponent_bytes(data, label=ctx.label)
+    parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+
+
+def test_the_malformed_factory_yields_at_least_150_distinct_variants() -> None:
+    names = [name for name, _ in malformed_exports()]
+    assert len(names) >= 150
+    assert len(set(names)) == len(names)
+
+
+def test_every_malformed_variant_is_a_coded_input_error_and_nothing_else() -> None:
+    codes: Counter[str] = Counter()
+    other: list[str] = []
+    silent: list[str] = []
+    for name, data in malformed_exports():
+        try:
+            _ingest_like(data)
+        except InputError as exc:
+            assert exc.code in ERROR_CODES, exc.code
+            assert exc.path == "plate_07.csv"
+            assert exc.hint
+            codes[exc.code] += 1
+        except Exception as exc:  # the property under test: no non-immunolab exception
+            other.append(f"{name}: {type(exc).__name__}: {exc}")
+        else:
+            silent.append(name)
+    assert other == []
+    assert silent == []
+    for code in ("IML-CYT-001", "IML-CYT-002", "IML-CYT-003", "IML-CYT-004", "IML-CYT-005", "IML-CYT-006", "IML-IN-005"):
+        assert codes[code] > 0, f"no variant raised {code}"
+
+
+@pytest.mark.parametrize(
+    ("variant", "code"),
+    [
+        ("cut_at_20_of_41", "IML-CYT-001"),
+        ("trailer_removed", "IML-CYT-001"),
+        ("row_missing_Count", "IML-CYT-001"),
+        ("median_section_missing", "IML-CYT-002"),
+        ("header_row_missing_Median", "IML-CYT-002"),
+        ("bad_number_Median_12a", "IML-CYT-003"),
+        ("impossible_Dilution Factor_0", "IML-CYT-003"),
+        ("duplicate_row_Median", "IML-CYT-004"),
+        ("duplicate_section_Median", "IML-CYT-004"),
+        ("duplicate_analyte_2_3", "IML-CYT-004"),
+        ("flat_standards", "IML-CYT-005"),
+        ("no_standard_wells", "IML-CYT-006"),
+        ("no_expected_concentrations", "IML-CYT-006"),
+        ("empty", "IML-IN-005"),
+    ],
+)
+def test_each_kind_of_damage_has_its_own_code(variant: str, code: str) -> None:
+    found = {name: data for name, data in malformed_exports()}
+    key = variant if variant in found else next(k for k in found if k.startswith(variant))
+    with pytest.raises(InputError) as exc:
+        _ingest_like(found[key])
+    assert exc.value.code == code
+
+
+def test_messages_never_quote_sample_names_from_the_file() -> None:
+    for name, data in malformed_exports():
+        try:
+            _ingest_like(data)
+        except InputError as exc:
+            text = exc.format()
+            assert "S0001" not in text and "S0002" not in text, name
+
+
+def test_missing_trailer_is_accepted_when_asked_for() -> None:
+    text = plate_text()
+    cut = "\r\n".join(ln for ln in text.splitlines() if not ln.startswith(("-- CRC --", "CRC32"))) + "\r\n"
+    with pytest.raises(InputError):
+        parse_xponent_bytes(cut.encode(), label="p.csv")
+    plates = parse_xponent_bytes(cut.encode(), label="p.csv", options={"accept_missing_crc": True})
+    assert plates[0].export_crc == "absent"
