@@ -189,6 +189,12 @@ ERROR_CODES: dict[str, str] = {
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",
+    # analysis, export and report
+    "IML-ANA-001": "arm comparison needs exactly two arms in the data",
+    "IML-ANA-002": "no measurements match the requested features / measures",
+    "IML-ANA-003": "analysis window is not a pair of observed visit days (start < end)",
+    "IML-ANA-004": "the store holds no per-event flow data (flow_events) for an events export",
+    "IML-ANA-005": "measurements table lacks required columns",
     # internal
     "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
 }

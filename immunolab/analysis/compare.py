@@ -1,0 +1,341 @@
+"""Compare the two trial arms feature by feature, with effects and confidence intervals.
+
+For every assay x feature x measure of the measurements view:
+
+1. **Mixed model** (primary): ``log10(value) ~ arm * C(visit) + (1 | patient)`` by REML
+   (statsmodels MixedLM), see :mod:`immunolab.analysis.mixed_model`. The omnibus table holds
+   the arm x visit interaction (do the arms' trajectories differ?) and the "arm at any visit"
+   test (arm main effect + interaction), both Wald F tests with Satterthwaite (Fai-Cornelius)
+   denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
+   on the log10 scale with a t-based 95 % CI (Satterthwaite df) and as a geometric mean ratio.
+   A feature with more than ``censor_threshold`` of all its values censored is not modelled
+   (its substituted values are not measurements); its per-visit Fisher tests stand instead.
+2. **Per-visit rank tests** (sensitivity, no distributional assumption): Mann-Whitney on the
+   values (on log10, which does not change ranks) with the Hodges-Lehmann shift and its Moses
+   CI, reported as a ratio ``10 ** shift``. When more than ``censor_threshold`` (default half)
+   of a visit's values are censored, ranks would be mostly ties among substituted values, so
+   the visit is compared by the proportion detectable (or above the ULOQ when most censored
+   values are above) per arm with Fisher's exact test, the difference in proportions
+   (Newcombe CI) and the conditional odds ratio (exact CI). Benjamini-Hochberg q-values are
+   given within each feature (over visits) and over the whole table.
+3. **AUC**: per-patient time-averaged AUC over the window (trapezoid over observed visits, see
+   :mod:`immunolab.analysis.trajectories`), compared by Mann-Whitney with the Hodges-Lehmann
+   shift and Moses CI in the measure's units.
+
+Censored values enter 1-3 as the plugin substituted them (LLOQ/2 below, ULOQ above, recorded in
+``cytokine_results.substitution_rule``); the share censored is reported beside every result.
+Every row carries a ``method`` saying which test was used and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
+from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
+from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
+from immunolab.analysis.trajectories import (
+    FEATURE_KEYS,
+    check_window,
+    patient_auc,
+    trajectory_summary,
+)
+from immunolab.errors import InputError
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+
+__all__ = [
+    "DEFAULT_MEASURES",
+    "ArmComparison",
+    "choose_arms",
+    "compare_arms",
+    "compare_store",
+    "write_comparison",
+]
+
+#: measures compared by default (when present): flow frequency of parent, cytokine concentration
+DEFAULT_MEASURES = ("pct_parent", "concentration")
+MODEL_TEXT = "LMM log10(value) ~ arm * C(visit) + (1|patient), REML (statsmodels MixedLM)"
+
+
+@dataclass
+class ArmComparison:
+    """Tidy result tables of :func:`compare_arms` and the settings that produced them."""
+
+    omnibus: pd.DataFrame
+    visit_effects: pd.DataFrame
+    visit_tests: pd.DataFrame
+    auc: pd.DataFrame
+    auc_tests: pd.DataFrame
+    summary: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return every result table by name (file stem used by :func:`write_comparison`)."""
+        return {
+            "omnibus": self.omnibus,
+            "visit_effects": self.visit_effects,
+            "visit_tests": self.visit_tests,
+            "auc": self.auc,
+            "auc_tests": self.auc_tests,
+            "trajectory_summary": self.summary,
+        }
+
+
+def choose_arms(arms: Sequence[str], reference: str | None = None) -> tuple[str, str]:
+    """Return (treated, reference) among exactly two arms; ``control`` is the default reference."""
+    uniq = sorted({a for a in arms if isinstance(a, str)})
+    if len(uniq) != 2:
+        raise InputError(
+            "IML-ANA-001",
+            f"the arm comparison needs exactly two arms, the data hold {len(uniq)} ({', '.join(uniq) or 'none'})",
+            hint="Check the arm column of subjects.csv, or filter the measurements to two arms.",
+        )
+    if reference is None:
+        lower = {a.lower(): a for a in uniq}
+        reference = lower.get("control") or lower.get("placebo") or uniq[0]
+    if reference not in uniq:
+        raise InputError("IML-ANA-001", f"reference arm {reference!r} is not in the data ({', '.join(uniq)})",
+                         hint="Pass one of the arms present.")
+    treated = uniq[1] if uniq[0] == reference else uniq[0]
+    return treated, reference
+
+
+def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
+    out = view
+    if features is not None:
+        out = out[out["feature"].isin(list(features))]
+    if measures is None:
+        present = [m for m in DEFAULT_MEASURES if m in set(out["measure"])]
+        if present:
+            out = out[out["measure"].isin(present)]
+    else:
+        out = out[out["measure"].isin(list(measures))]
+    if out.empty:
+        raise InputError(
+            "IML-ANA-002",
+            "no measurements match the requested features/measures",
+            hint=f"Features present: {', '.join(sorted(set(view['feature']))[:20]) or 'none'}; "
+            f"measures present: {', '.join(sorted(set(view['measure']))) or 'none'}.",
+        )
+    return out
+
+
+def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: float) -> list[dict[str, Any]]:
+    notes = list(res.notes)
+    if pct_censored > 0 and res.error is None:
+        notes.append(f"{pct_censored:.0f} % of values censored (plugin-substituted values modelled as observed)")
+    rows = []
+    for test, ft, why in (
+        ("arm x visit interaction", res.interaction, "do the arms' trajectories differ over the visits?"),
+        ("arm at any visit", res.arm_any_visit, "do the arms differ at any visit (main effect + interaction)?"),
+    ):
+        icc = res.tau2 / (res.tau2 + res.sigma2) if np.isfinite(res.tau2) and res.tau2 + res.sigma2 > 0 else np.nan
+        rows.append({
+            **key, "test": test, "treated": res.treated, "reference": res.reference,
+            "f": ft.f if ft else np.nan, "num_df": ft.num_df if ft else np.nan,
+            "den_df": ft.den_df if ft else np.nan, "p": ft.p if ft else np.nan,
+            "n_obs": res.n_obs, "n_patients": res.n_patients, "visits": ",".join(map(str, res.visits)),
+            "tau2_log10": res.tau2, "sigma2_log10": res.sigma2, "icc": icc, "pct_censored": pct_censored,
+            "method": (f"{MODEL_TEXT}; {ft.df_method}; {why} Small-sample df because patients are few "
+                       "and visits irregular/missing") if ft else f"not tested: {res.error}",
+            "notes": "; ".join(notes),
+        })
+    return rows
+
+
+def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+    rows = []
+    for visit, c in res.visit_differences.items():
+        rows.append({
+            **key, "visit_day": visit, "treated": res.treated, "reference": res.reference,
+            "n_treated": counts.get((res.treated, visit), 0), "n_reference": counts.get((res.reference, visit), 0),
+            "estimate_log10": c.estimate, "se_log10": c.se, "ci_low_log10": c.ci_low, "ci_high_log10": c.ci_high,
+            "ratio": 10 ** c.estimate, "ratio_ci_low": 10 ** c.ci_low, "ratio_ci_high": 10 ** c.ci_high,
+            "t": c.t, "df": c.df, "p": c.p,
+            "method": f"{MODEL_TEXT}; arm difference at this visit, t test with {c.df_method} df; "
+                      "ratio = geometric mean ratio treated/reference",
+        })
+    return rows
+
+
+def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: str, reference: str,
+                    threshold: float, alpha: float) -> dict[str, Any]:
+    g = g[np.isfinite(g["value"].to_numpy(dtype=float))]
+    gt, gr = g[g["arm"] == treated], g[g["arm"] == reference]
+    n_cens = int(g["censored"].sum())
+    frac = n_cens / len(g) if len(g) else np.nan
+    row: dict[str, Any] = {
+        **key, "visit_day": visit, "treated": treated, "reference": reference,
+        "n_treated": len(gt), "n_reference": len(gr),
+        "n_censored_treated": int(gt["censored"].sum()), "n_censored_reference": int(gr["censored"].sum()),
+        "pct_censored": 100.0 * frac if len(g) else np.nan,
+    }
+    empty = dict.fromkeys(("estimate", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
+                           "pct_treated", "pct_reference", "odds_ratio", "or_ci_low", "or_ci_high", "p"), np.nan)
+    row.update(empty)
+    if len(gt) == 0 or len(gr) == 0:
+        row.update(test="none", effect="", method="not tested: an arm has no value at this visit")
+        return row
+    if frac > threshold:
+        below = g["censor"].isin(NONDETECT_FLAGS)
+        mostly_below = int(below.sum()) >= n_cens - int(below.sum())
+        if mostly_below:
+            kt, kr = int((~gt["censor"].isin(NONDETECT_FLAGS)).sum()), int((~gr["censor"].isin(NONDETECT_FLAGS)).sum())
+            what = "detectable (>= LLOQ)"
+        else:
+            kt, kr = int(gt["censor"].isin({"above_uloq", "above_curve"}).sum()), int(gr["censor"].isin({"above_uloq", "above_curve"}).sum())
+            what = "above the ULOQ"
+        fr = fisher_detectable(kt, len(gt), kr, len(gr), alpha=alpha)
+        row.update(
+            test="Fisher exact", effect=f"difference in % {what} (treated - reference, percentage points)",
+            estimate=100 * fr.diff, ci_low=100 * fr.diff_ci_low, ci_high=100 * fr.diff_ci_high,
+            pct_treated=100 * kt / len(gt), pct_reference=100 * kr / len(gr),
+            odds_ratio=fr.odds_ratio, or_ci_low=fr.or_ci_low, or_ci_high=fr.or_ci_high, p=fr.p,
+            method=(f"Fisher exact on % {what}: {n_cens}/{len(g)} values censored (> {100 * threshold:.0f} %), "
+                    "so ranks would be mostly ties; Newcombe CI for the difference, exact conditional CI for the OR"),
+        )
+        return row
+    sr = mann_whitney_hl(gt["log10_value"].to_numpy(), gr["log10_value"].to_numpy(), alpha=alpha)
+    cens_note = (f"; {n_cens}/{len(g)} censored values ranked at their substituted value" if n_cens else "")
+    row.update(
+        test="Mann-Whitney", effect="Hodges-Lehmann shift of log10(value) (treated - reference)",
+        estimate=sr.shift, ci_low=sr.ci_low, ci_high=sr.ci_high,
+        ratio=10 ** sr.shift, ratio_ci_low=10 ** sr.ci_low, ratio_ci_high=10 ** sr.ci_high, p=sr.p,
+        method=f"{sr.method}, on log10(value) (ranks unchanged; shift read as a ratio){cens_note}",
+    )
+    return row
+
+
+def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
+                  window: tuple[int, int]) -> dict[str, Any]:
+    ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
+    xt = ok.loc[ok["arm"] == treated, "auc_mean"].to_numpy(dtype=float)
+    xr = ok.loc[ok["arm"] == reference, "auc_mean"].to_numpy(dtype=float)
+    sr = mann_whitney_hl(xt, xr, alpha=alpha)
+    excluded = auc[~auc.index.isin(ok.index)]
+    reasons = excluded["auc_status"].value_counts().to_dict()
+    return {
+        **key, "window": f"{window[0]}-{window[1]}", "treated": treated, "reference": reference,
+        "n_treated": int(xt.size), "n_reference": int(xr.size), "n_excluded": len(excluded),
+        "excluded_reasons": "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
+        "median_treated": float(np.median(xt)) if xt.size else np.nan,
+        "median_reference": float(np.median(xr)) if xr.size else np.nan,
+        "shift": sr.shift, "ci_low": sr.ci_low, "ci_high": sr.ci_high, "p": sr.p,
+        "method": (f"{sr.method}, on the time-averaged AUC (trapezoid over observed visits of days "
+                   f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
+                   "window ends excluded"),
+    }
+
+
+def compare_arms(
+    view: pd.DataFrame,
+    *,
+    features: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
+    window: tuple[int, int] = (0, 28),
+    alpha: float = 0.05,
+    censor_threshold: float = 0.5,
+    reference_arm: str | None = None,
+    min_per_arm: int = 2,
+) -> ArmComparison:
+    """Return the arm comparison tables for a measurements view (see module doc).
+
+    ``view`` is the output of :func:`measurements_view` (a raw ``measurements`` DataFrame is
+    turned into one first). ``measures`` defaults to :data:`DEFAULT_MEASURES` when present.
+    ``window`` is the AUC window in days (both ends must be visit days).
+    """
+    if "log10_value" not in view.columns:
+        view = measurements_view(view)
+    no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
+    view = view[view["arm"].notna()]
+    data = _select(view, features, measures)
+    treated, reference = choose_arms(list(data["arm"].unique()), reference_arm)
+    check_window(data, window)
+    omnibus: list[dict[str, Any]] = []
+    effects: list[dict[str, Any]] = []
+    tests: list[dict[str, Any]] = []
+    auc_rows: list[dict[str, Any]] = []
+    aucs = patient_auc(data, window)
+    for fkey, g in data.groupby(FEATURE_KEYS, sort=True):
+        key = dict(zip(FEATURE_KEYS, fkey, strict=True))
+        key["unit"] = g["unit"].dropna().iloc[0] if g["unit"].notna().any() else None
+        finite = g[np.isfinite(g["value"].to_numpy(dtype=float))]
+        pct_cens = 100.0 * float(finite["censored"].mean()) if len(finite) else 0.0
+        if pct_cens > 100.0 * censor_threshold:
+            res = MixedModelResult(None, None, {}, sorted(int(v) for v in g["visit_day"].unique()), treated, reference,
+                                   len(finite), int(finite["patient_id"].nunique()), np.nan, np.nan, False)
+            res.error = (f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would treat "
+                         "substituted values as measurements; see the per-visit Fisher tests of % detectable")
+        else:
+            res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha)
+        omnibus.extend(_omnibus_rows(key, res, pct_cens))
+        counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
+        effects.extend(_visit_effect_rows(key, res, counts))
+        feature_tests = [
+            _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha)
+            for v in sorted(int(d) for d in g["visit_day"].unique())
+        ]
+        q = bh_adjust([r["p"] for r in feature_tests])
+        for r, qv in zip(feature_tests, q, strict=True):
+            r["q_bh_feature"] = qv
+        tests.extend(feature_tests)
+        fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
+        auc_rows.append(_auc_test_row(key, fa, treated, reference, alpha, window))
+    omnibus_df = pd.DataFrame(omnibus)
+    for test in omnibus_df["test"].unique():
+        sel = omnibus_df["test"] == test
+        omnibus_df.loc[sel, "q_bh"] = bh_adjust(omnibus_df.loc[sel, "p"].to_numpy())
+    tests_df = pd.DataFrame(tests)
+    tests_df["q_bh_all"] = bh_adjust(tests_df["p"].to_numpy())
+    auc_tests = pd.DataFrame(auc_rows)
+    auc_tests["q_bh"] = bh_adjust(auc_tests["p"].to_numpy())
+    settings = {
+        "treated": treated, "reference": reference, "window_days": list(window), "alpha": alpha,
+        "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
+        "measures": sorted(set(data["measure"])), "n_features": int(data.groupby(FEATURE_KEYS).ngroups),
+        "rows_without_arm_excluded": no_arm, "model": MODEL_TEXT,
+        "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
+                          f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
+        "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
+        "multiplicity": "Benjamini-Hochberg within feature over visits (q_bh_feature), over the whole table (q_bh_all), "
+                        "over features for omnibus and AUC tests (q_bh)",
+    }
+    return ArmComparison(
+        omnibus=omnibus_df,
+        visit_effects=pd.DataFrame(effects),
+        visit_tests=tests_df,
+        auc=aucs,
+        auc_tests=auc_tests,
+        summary=trajectory_summary(data),
+        settings=settings,
+    )
+
+
+def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
+    """Return :func:`compare_arms` of the store's measurements view (same keyword arguments)."""
+    return compare_arms(measurements_view(store), **kwargs)
+
+
+def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:
+    """Write every table as CSV and Parquet plus ``settings.json`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, df in result.tables().items():
+        csv_path, pq_path = out / f"{name}.csv", out / f"{name}.parquet"
+        df.to_csv(csv_path, index=False)
+        df.to_parquet(pq_path, index=False)
+        written += [csv_path, pq_path]
+    settings = out / "settings.json"
+    settings.write_text(json.dumps(result.settings, indent=2, sort_keys=True) + "\n")
+    written.append(settings)
+    return written

@@ -1,0 +1,166 @@
+"""Fit log10(value) ~ arm * C(visit) + (1 | patient) by REML and test the arm effects.
+
+The design is built here (no formula parser) so contrasts are explicit: columns are the
+intercept, one dummy per non-reference visit, the treated-arm dummy and the treated-arm x visit
+dummies. The reference arm is ``control`` when present; the reference visit is the first
+(baseline) visit. Estimates are on the log10 scale: an arm difference ``d`` is a geometric
+mean ratio ``10 ** d`` (treated / reference).
+
+Fitting: statsmodels ``MixedLM`` (REML, random intercept per patient; optimisers tried in the
+order of :data:`OPTIMISERS` until one converges). Inference: t and F tests with Satterthwaite df
+(:mod:`immunolab.analysis.satterthwaite`), which a 10-per-arm trial needs: normal-theory Wald
+tests would be anti-conservative.
+
+Visits where either arm has fewer than ``min_per_arm`` observations are left out of the model
+(the interaction dummy would be unestimable) and listed in ``notes``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from immunolab.analysis.satterthwaite import ContrastTest, FTest, SatterthwaiteModel
+
+__all__ = ["OPTIMISERS", "MixedModelResult", "fit_arm_visit_model"]
+
+#: statsmodels optimisers tried in turn; the first converged REML fit is used (lbfgs, the
+#: statsmodels default, fails on small log-scale variances, so bfgs goes first)
+OPTIMISERS = ("bfgs", "lbfgs", "powell", "cg", "nm")
+
+
+@dataclass
+class MixedModelResult:
+    """Outcome of one feature's mixed model: omnibus tests, per-visit arm differences, notes."""
+
+    interaction: FTest | None
+    arm_any_visit: FTest | None
+    visit_differences: dict[int, ContrastTest]
+    visits: list[int]
+    treated: str
+    reference: str
+    n_obs: int
+    n_patients: int
+    tau2: float
+    sigma2: float
+    converged: bool
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _design(df: pd.DataFrame, visits: list[int], treated: str) -> tuple[np.ndarray, list[str]]:
+    cols: list[np.ndarray] = [np.ones(len(df))]
+    names = ["Intercept"]
+    is_treated = (df["arm"] == treated).to_numpy(dtype=float)
+    day = df["visit_day"].to_numpy()
+    for v in visits[1:]:
+        cols.append((day == v).astype(float))
+        names.append(f"visit[{v}]")
+    cols.append(is_treated)
+    names.append(f"arm[{treated}]")
+    for v in visits[1:]:
+        cols.append(is_treated * (day == v))
+        names.append(f"arm[{treated}]:visit[{v}]")
+    return np.column_stack(cols), names
+
+
+def _fit_mixedlm(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> tuple[float, float, bool, list[str]]:
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    model = MixedLM(y, X, groups=groups)
+    failures: list[str] = []
+    best: tuple[float, Any, str, list[str]] | None = None
+    for method in OPTIMISERS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit = model.fit(reml=True, method=method)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+                failures.append(f"{method}: {type(exc).__name__}")
+                continue
+        texts = sorted({f"statsmodels ({method}): {str(w.message).splitlines()[0]}" for w in caught})
+        if fit.converged and np.isfinite(fit.llf):
+            return float(np.asarray(fit.cov_re)[0, 0]), float(fit.scale), True, texts
+        if np.isfinite(fit.llf) and (best is None or fit.llf > best[0]):
+            best = (float(fit.llf), fit, method, texts)
+    if best is None:
+        raise np.linalg.LinAlgError("every optimiser failed (" + ", ".join(failures) + ")")
+    _llf, fit, method, texts = best
+    return float(np.asarray(fit.cov_re)[0, 0]), float(fit.scale), False, [*texts, f"best non-converged fit ({method})"]
+
+
+def fit_arm_visit_model(
+    data: pd.DataFrame,
+    *,
+    treated: str,
+    reference: str,
+    response: str = "log10_value",
+    min_per_arm: int = 2,
+    alpha: float = 0.05,
+) -> MixedModelResult:
+    """Fit the model to one feature's rows (columns patient_id, arm, visit_day, ``response``)."""
+    df = data[np.isfinite(data[response].to_numpy(dtype=float))]
+    notes: list[str] = []
+    counts = df.groupby(["visit_day", "arm"]).size().unstack(fill_value=0)
+    for arm in (treated, reference):
+        if arm not in counts.columns:
+            counts[arm] = 0
+    ok_visits = [int(v) for v in counts.index if min(counts.loc[v, treated], counts.loc[v, reference]) >= min_per_arm]
+    dropped = sorted(set(int(v) for v in counts.index) - set(ok_visits))
+    if dropped:
+        notes.append(f"visits {', '.join(map(str, dropped))} left out (< {min_per_arm} values in an arm)")
+    df = df[df["visit_day"].isin(ok_visits)]
+    empty = MixedModelResult(None, None, {}, ok_visits, treated, reference, len(df), int(df["patient_id"].nunique()),
+                             np.nan, np.nan, False, notes)
+    if len(ok_visits) < 2:
+        empty.error = "fewer than two visits with values in both arms"
+        return empty
+    X, _names = _design(df, ok_visits, treated)
+    y = df[response].to_numpy(dtype=float)
+    groups = df["patient_id"].astype(str).to_numpy()
+    if np.linalg.matrix_rank(X) < X.shape[1] or len(y) <= X.shape[1] + 1:
+        empty.error = "design is not estimable (too few values)"
+        return empty
+    try:
+        tau2, sigma2, converged, fit_notes = _fit_mixedlm(y, X, groups)
+        model = SatterthwaiteModel(X, y, groups, tau2, sigma2)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        empty.error = f"mixed model could not be fitted ({type(exc).__name__}: {str(exc)[:120]})"
+        return empty
+    notes.extend(fit_notes)
+    if not converged:
+        notes.append("MixedLM did not report convergence; estimates may be unreliable")
+    k = len(ok_visits) - 1
+    p = X.shape[1]
+    arm_col = 1 + k
+    L_inter = np.zeros((k, p))
+    for i in range(k):
+        L_inter[i, arm_col + 1 + i] = 1.0
+    L_any = np.zeros((k + 1, p))
+    L_any[0, arm_col] = 1.0
+    L_any[1:] = L_inter
+    diffs: dict[int, ContrastTest] = {}
+    for i, v in enumerate(ok_visits):
+        vec = np.zeros(p)
+        vec[arm_col] = 1.0
+        if i > 0:
+            vec[arm_col + i] = 1.0
+        diffs[v] = model.contrast(vec, alpha=alpha)
+    return MixedModelResult(
+        interaction=model.f_test(L_inter),
+        arm_any_visit=model.f_test(L_any),
+        visit_differences=diffs,
+        visits=ok_visits,
+        treated=treated,
+        reference=reference,
+        n_obs=len(y),
+        n_patients=int(np.unique(groups).size),
+        tau2=model.tau2,
+        sigma2=model.sigma2,
+        converged=converged,
+        notes=notes,
+    )

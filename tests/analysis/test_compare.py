@@ -1,0 +1,113 @@
+"""Arm comparison: finds simulated arm x time effects, not null features; every result has a CI and a method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from immunolab.analysis.compare import ArmComparison, compare_arms, write_comparison
+from immunolab.analysis.measurements_view import measurements_view
+from immunolab.errors import InputError
+from tests.analysis import synthetic as syn
+
+SEEDS = (0, 1, 2, 3, 4)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[int, ArmComparison]:
+    return {seed: compare_arms(measurements_view(syn.measurements(seed))) for seed in SEEDS}
+
+
+def interaction(res: ArmComparison) -> pd.DataFrame:
+    return res.omnibus[res.omnibus["test"] == "arm x visit interaction"].set_index("feature")
+
+
+def test_every_simulated_arm_x_time_effect_is_found_in_every_seed(results: dict[int, ArmComparison]) -> None:
+    for seed, res in results.items():
+        o = interaction(res)
+        for f in syn.EFFECT_FEATURES:
+            assert o.loc[f, "q_bh"] < 0.05, (seed, f, o.loc[f, "p"])
+
+
+def test_null_features_are_rarely_significant(results: dict[int, ArmComparison]) -> None:
+    ps = [interaction(res).loc[f, "p"] for res in results.values() for f in syn.NULL_FEATURES if f != "IL-10"]
+    assert len(ps) == 25 and np.isfinite(ps).all()
+    assert sum(p < 0.05 for p in ps) <= 4  # ~5 % expected; deterministic seeds
+    assert all(interaction(res).loc[f, "q_bh"] > 0.05 for res in results.values() for f in syn.NULL_FEATURES
+               if f != "IL-10")
+
+
+def test_the_direction_of_an_effect_is_right_and_has_a_confidence_interval(results: dict[int, ArmComparison]) -> None:
+    e = results[0].visit_effects
+    treg = e[(e["feature"] == "Treg") & (e["visit_day"] == 14)].iloc[0]
+    assert treg["treated"] == "MSC" and treg["reference"] == "control"
+    assert treg["ratio"] > 1 and treg["ratio_ci_low"] < treg["ratio"] < treg["ratio_ci_high"]
+    assert treg["ratio"] == pytest.approx(10 ** treg["estimate_log10"])
+    il6 = e[(e["feature"] == "IL-6") & (e["visit_day"] == 14)].iloc[0]
+    assert il6["ratio"] < 1
+    assert (e["ci_low_log10"] <= e["estimate_log10"]).all() and (e["estimate_log10"] <= e["ci_high_log10"]).all()
+
+
+def test_a_mostly_censored_feature_is_compared_by_percent_detectable_with_fisher(results: dict[int, ArmComparison]) -> None:
+    res = results[0]
+    t = res.visit_tests[res.visit_tests["feature"] == "IL-10"]
+    fisher = t[t["test"] == "Fisher exact"]
+    assert len(fisher) >= 5
+    assert fisher["method"].str.contains(r"values censored \(> 50 %\)").all()
+    assert fisher[["ci_low", "ci_high", "pct_treated", "pct_reference"]].notna().all().all()
+    o = interaction(res).loc["IL-10"]
+    assert np.isnan(o["p"]) and "per-visit Fisher tests" in o["method"]
+
+
+def test_rank_tests_report_a_ratio_with_ci_and_bh_q_values(results: dict[int, ArmComparison]) -> None:
+    t = results[0].visit_tests
+    mw = t[t["test"] == "Mann-Whitney"]
+    assert len(mw) > 40
+    assert (mw["ratio_ci_low"] <= mw["ratio"]).all() and (mw["ratio"] <= mw["ratio_ci_high"]).all()
+    assert (mw["q_bh_feature"] >= mw["p"]).all() and mw["q_bh_all"].notna().all()
+    assert mw["method"].str.contains("Hodges-Lehmann").all()
+
+
+def test_auc_comparison_excludes_patients_without_both_window_ends_and_says_why(results: dict[int, ArmComparison]) -> None:
+    a = results[0].auc_tests.set_index("feature")
+    assert (a["n_excluded"] >= 1).all()  # patient 003 never has Day 28
+    assert a.loc["Treg", "excluded_reasons"].startswith("NaN: no Day 28 value")
+    assert a.loc["Treg", "shift"] > 0 and a.loc["Treg", "ci_low"] <= a.loc["Treg", "shift"] <= a.loc["Treg", "ci_high"]
+    per_patient = results[0].auc
+    assert np.isnan(per_patient.set_index(["feature", "patient_id"]).loc[("Treg", "003"), "auc"])
+
+
+def test_every_result_row_names_its_method(results: dict[int, ArmComparison]) -> None:
+    for name, table in results[0].tables().items():
+        if "method" in table:
+            assert table["method"].astype(bool).all(), name
+
+
+def test_measures_default_to_frequency_of_parent_and_concentration(results: dict[int, ArmComparison]) -> None:
+    assert set(results[0].omnibus["measure"]) == {"pct_parent", "concentration"}
+    assert results[0].settings["treated"] == "MSC" and results[0].settings["window_days"] == [0, 28]
+
+
+def test_more_than_two_arms_is_rejected_with_iml_ana_001() -> None:
+    m = syn.measurements(0)
+    m.loc[m["patient_id"] == "001", "arm"] = "low dose"
+    with pytest.raises(InputError) as err:
+        compare_arms(measurements_view(m))
+    assert err.value.code == "IML-ANA-001"
+
+
+def test_unknown_features_are_rejected_with_iml_ana_002() -> None:
+    with pytest.raises(InputError) as err:
+        compare_arms(measurements_view(syn.measurements(0)), features=["IL-99"])
+    assert err.value.code == "IML-ANA-002" and "Treg" in (err.value.hint or "")
+
+
+def test_write_comparison_writes_csv_parquet_and_settings(tmp_path: Path, results: dict[int, ArmComparison]) -> None:
+    paths = write_comparison(results[0], tmp_path / "out")
+    names = {p.name for p in paths}
+    assert {"omnibus.csv", "omnibus.parquet", "visit_tests.csv", "auc_tests.parquet", "settings.json"} <= names
+    back = pd.read_parquet(tmp_path / "out" / "omnibus.parquet")
+    assert len(back) == len(results[0].omnibus)
