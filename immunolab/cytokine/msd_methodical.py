@@ -8,8 +8,9 @@ row (``A`` .. ``H`` or ``P``) with the ECL signal of every well. ``Processing``,
 diagnostics and are skipped. A plate (``Plate #`` + ``Barcode1``) may have one section per spot.
 
 The reader knows neither sample names nor layout nor analyte names: every well is read as an
-``unknown`` sample whose ``_sample_ref`` is its well (``C3``), so a manifest maps plate wells to
-samples, and the analyte is ``Spot <n>`` with the spot number in ``bead_region``. Signals go to
+``unknown`` sample whose ``_sample_ref`` is ``<barcode>-<well>`` (``22M0TALA85N-C3``; without a
+barcode ``plate<#>-<well>``), unique across plates and a valid manifest ``sample_id``, so a
+manifest maps plate wells to samples, and the analyte is ``Spot <n>`` with the spot number in ``bead_region``. Signals go to
 ``median_mfi`` (ECL counts); there is no background-adjusted signal and no concentration.
 ``User``, ``FileName`` and ``Comments`` never leave this module.
 """
@@ -168,14 +169,15 @@ def read_reader_text(path: Path, label: str) -> list[PlateRecord]:
             plate.facts = {"barcode": barcode, "plate_type": h.get("plate_type")}
             plates[key] = plate
         analyte = f"Spot {spot}" if spot is not None else f"Spot {spot_text or 'all'}"
+        prefix = barcode if barcode and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", barcode) else f"plate{key[0] or plate.plate_index + 1}"
         for well, signal in sec.grid.items():
             plate.readings.append(
                 WellReading(
-                    well=well, type_code="", sample_type="unknown", sample_name=well,
+                    well=well, type_code="", sample_type="unknown", sample_name=f"{prefix}-{well}",
                     analyte_reported=analyte, signal=signal, net_signal=None, spot=spot,
                 )
             )
     out = list(plates.values())
     for plate in out:
-        plate.warnings.append("reader text has no plate layout: every well is read as an unknown sample named by its well")
+        plate.warnings.append("reader text has no plate layout: every well is read as an unknown sample named <barcode>-<well>")
     return out

@@ -51,7 +51,7 @@ def test_reader_text_wells_are_unknowns_named_by_well_and_keep_no_user(tmp_path:
     assert len(wells) == 2 * 96
     assert {w["analyte_reported"] for w in wells} == {"Spot 1", "Spot 4"}
     c3 = next(w for w in wells if w["well"] == "C3" and w["bead_region"] == 4)
-    assert c3["median_mfi"] == 4000 + 20 + 3 and c3[SAMPLE_REF] == "C3"
+    assert c3["median_mfi"] == 4000 + 20 + 3 and c3[SAMPLE_REF] == "SYN0001-C3"
     plate = parsed.tables["cytokine_plates"].to_pylist()[0]
     assert plate["run_study_day"] == 7 and plate["instrument_serial"] == "42"
     text = _all_text(parsed)

@@ -88,7 +88,8 @@ def test_reader_text_gives_one_plate_per_plate_number_and_one_analyte_per_spot(
         assert len(plate.wells) == n_wells
         assert plate.analytes_reported == spots
         assert len(plate.readings) == n_wells * len(spots)
-        assert all(r.sample_type == "unknown" and r.sample_name == r.well for r in plate.readings)
+        prefix = plate.facts["barcode"]
+        assert all(r.sample_type == "unknown" and r.sample_name == f"{prefix}-{r.well}" for r in plate.readings)
         assert plate.run_date is not None
 
 
