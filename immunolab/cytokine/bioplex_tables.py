@@ -2,7 +2,8 @@
 
 Both the ``bioplex`` and the ``msd`` plugins end here. The records become the shared
 :class:`~immunolab.cytokine.plate.Plate` (:mod:`immunolab.cytokine.bioplex_plate`) and go
-through :func:`immunolab.cytokine.assemble.plate_tables`, which computes net MFI, refits the
+through :func:`immunolab.cytokine.parsed.parsed_assay_from_plates` (options, IML-CYT-008/-009)
+and :func:`immunolab.cytokine.assemble.plate_tables`, which computes net MFI, refits the
 standard curves (source ``immunolab``) beside the printed ones (source ``instrument``),
 back-calculates, censors and runs QC exactly as for xPONENT. The reader's own well flags
 (``outlier``, Bio-Plex sampling errors, ``replicate_mean`` ...) are then added to
@@ -15,30 +16,14 @@ software versions; never sample names, file paths, users or dates.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from immunolab.cytokine.bioplex_plate import record_qc_flags, record_to_plate
 from immunolab.cytokine.bioplex_records import PlateRecord
-from immunolab.errors import InputError
 from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["records_to_parsed"]
-
-
-def _settings(ctx: ParseContext) -> Any:
-    from immunolab.cytokine.assemble import PlateSettings
-
-    try:
-        return PlateSettings.from_options(ctx.options)
-    except (ValueError, TypeError) as exc:
-        raise InputError(
-            "IML-CYT-009", f"invalid plate analysis option: {exc}", path=ctx.label,
-            hint="Use curve_model 5PL/4PL, curve_weighting 1/y^2, 1/y, none, 1/x or 1/x^2, "
-            "curve_source immunolab/instrument, below_rule LLOQ/2, LLOQ/sqrt2, LLOQ, zero or none, "
-            "above_rule ULOQ or none.",
-        ) from None
 
 
 def _merge_reader_flags(wells: pa.Table, records: list[PlateRecord], plate_ids: list[str]) -> pa.Table:
@@ -63,42 +48,36 @@ def _merge_reader_flags(wells: pa.Table, records: list[PlateRecord], plate_ids: 
     return wells.set_column(index, wells.schema.field(index), pa.array(merged, type=pa.list_(pa.string())))
 
 
-def records_to_parsed(
-    records: list[PlateRecord], ctx: ParseContext, *, fmt: str, path: Path, source_id: str | None = None
-) -> ParsedAssay:
+def records_to_parsed(records: list[PlateRecord], ctx: ParseContext, *, fmt: str, path: Path) -> ParsedAssay:
     """Return the :class:`ParsedAssay` of the plates read from one export.
 
-    ``fmt`` names the recognised format (``bioplex_xls`` ...); ``source_id`` defaults to
-    ``ctx.source_sha256`` and, when that is empty (tests, direct calls), to the SHA-256 of the
-    file, so plate ids are always derived from the file's bytes.
+    ``fmt`` names the recognised format (``bioplex_xls`` ...). Analysis options, the
+    ``require_known_analytes`` check (IML-CYT-008) and the tables come from the shared
+    :func:`immunolab.cytokine.parsed.parsed_assay_from_plates`; plate ids derive from
+    ``ctx.source_sha256`` or, when that is empty (direct calls), from the file's SHA-256.
     """
-    from immunolab.cytokine.assemble import plate_id_for, plate_tables
+    import hashlib
 
-    settings = _settings(ctx)
-    sid = source_id or ctx.source_sha256
-    if not sid:
-        import hashlib
+    from immunolab.cytokine.assemble import plate_id_for
+    from immunolab.cytokine.parsed import parsed_assay_from_plates
 
-        sid = hashlib.sha256(path.read_bytes()).hexdigest()
+    data = path.read_bytes()
     plates = [record_to_plate(r) for r in records]
-    tables, warnings, analyses = plate_tables(
-        plates, label=ctx.label, source_id=sid, study_day=ctx.study_day, settings=settings
-    )
+    parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=fmt)
+    sid = ctx.source_sha256 or hashlib.sha256(data).hexdigest()
     plate_ids = [plate_id_for(sid, p.plate_index) for p in plates]
-    tables["cytokine_wells"] = _merge_reader_flags(tables["cytokine_wells"], records, plate_ids)
+    parsed.tables["cytokine_wells"] = _merge_reader_flags(parsed.tables["cytokine_wells"], records, plate_ids)
     notes: list[str] = []
     for r in records:
         notes.extend(f"plate {r.plate_index + 1}: {w}" for w in r.warnings)
-    metadata: dict[str, Any] = {
-        "format": fmt,
-        "layouts": sorted({r.layout for r in records}),
-        "software": sorted({r.software for r in records}),
-        "software_versions": sorted({r.software_version for r in records if r.software_version}),
-        "n_plates": len(records),
-        "n_wells": sum(len(r.wells) for r in records),
-        "n_readings": sum(len(r.readings) for r in records),
-        "analytes": sorted({str(a) for p in plates for a in p.wells["analyte"].unique()}),
-        "plate_qc": [a.status for a in analyses],
-        "n_instrument_curves": sum(len(p.instrument_curves) for p in plates),
-    }
-    return ParsedAssay(tables=tables, metadata=metadata, warnings=notes + warnings)
+    parsed.warnings[:0] = notes
+    parsed.metadata.update(
+        {
+            "layouts": sorted({r.layout for r in records}),
+            "software": sorted({r.software for r in records}),
+            "software_versions": sorted({r.software_version for r in records if r.software_version}),
+            "n_readings": sum(len(r.readings) for r in records),
+            "n_instrument_curves": sum(len(p.instrument_curves) for p in plates),
+        }
+    )
+    return parsed

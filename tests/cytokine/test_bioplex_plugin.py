@@ -166,3 +166,20 @@ def test_every_shared_bioplex_export_parses_into_valid_tables(
     text = _all_text(parsed)
     for secret in ("Elizabeth", "Josh Eckels", "Core Immunology", "WNV-HIV", "waldo", "foobar", "Signed By"):
         assert secret not in text
+
+
+def test_require_known_analytes_rejects_a_plate_with_an_unmapped_analyte(tmp_path: Path) -> None:
+    from immunolab.errors import InputError
+
+    def rename(sheets: dict[str, list[list[object]]]) -> None:
+        sheets["TNF-alpha (40)"] = [
+            [c.replace("TNF-alpha", "Zorblin") if isinstance(c, str) else c for c in row]
+            for row in sheets["TNF-alpha (40)"]
+        ]
+
+    path = make_bioplex_xlsx(tmp_path, mutate=rename)
+    with pytest.raises(InputError) as info:
+        BioplexPlugin().parse(path, _ctx("plate.xlsx", require_known_analytes=True))
+    assert info.value.code == "IML-CYT-008"
+    parsed = BioplexPlugin().parse(path, _ctx("plate.xlsx", curve_model="4PL"))
+    assert "ZORBLIN" in parsed.metadata["analytes"]  # kept (normalised) when not required
