@@ -23,3 +23,7 @@ def shared_path(*parts: str) -> Path:
 def shared_data() -> Path:
     """Return ../shared/data, skipping the test when it is absent."""
     return shared_path()
+
+
+# The demo trial (generated once per session) is available to every test as ``demo_trial``.
+from tests.demo.trial_fixture import demo_trial  # noqa: E402, F401

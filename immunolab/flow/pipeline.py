@@ -1,0 +1,198 @@
+"""The per-sample flow pipeline called by the FCS plugin: gate one file, return its store tables.
+
+Strategy choice (``--strategy``): none = the built-in trial template
+(:mod:`immunolab.flow.template`, data-driven thresholds); ``.yaml``/``.yml`` = another template;
+``.xml`` = Gating-ML 2.0 (:mod:`immunolab.flow.gatingml`); ``.wsp`` = a FlowJo 10 workspace
+(:mod:`immunolab.flow.flowjo`; the workspace sample whose data file is this FCS file, or the
+only sample). Every route ends in :mod:`immunolab.flow.populations`, so ``flow_populations``
+means the same whatever gated it, keyed by the strategy's content hash.
+
+With ``write_events`` the compensated, transformed channels (float32) and each event's leaf
+population go to ``flow_events``. Only one sample's events are ever in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.flow.populations import population_stats, stats_table
+
+if TYPE_CHECKING:
+    from immunolab.fcs.reader import FcsData
+    from immunolab.flow.strategy import Strategy
+    from immunolab.flow.template import Template
+    from immunolab.plugins import ParseContext
+
+__all__ = ["GatingResult", "LoadedStrategy", "analyze_sample", "gate_fcs", "load_strategy"]
+
+LYMPHOCYTE_NAMES = {"lymphocytes", "lymphocyte", "lymphs", "lymph"}
+
+
+@dataclass(frozen=True)
+class LoadedStrategy:
+    """A gating strategy ready to apply: a data-driven template or a fixed gate tree."""
+
+    kind: str  # "template" | "gatingml" | "flowjo"
+    name: str
+    template: Template | None = None
+    strategy: Strategy | None = None
+    workspace: tuple[Any, ...] = ()
+
+    @property
+    def strategy_id(self) -> str:
+        if self.template is not None:
+            return self.template.strategy_id
+        if self.strategy is not None:
+            return self.strategy.strategy_id
+        return ""
+
+
+@dataclass
+class GatingResult:
+    """Masks, statistics table and the strategy used for one sample."""
+
+    masks: dict[str, np.ndarray]
+    populations: pa.Table
+    strategy_id: str
+    strategy_name: str
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> LoadedStrategy:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        from immunolab.flow.template import load_template
+
+        tpl = load_template(p)
+        return LoadedStrategy("template", getattr(tpl, "name", p.stem) or p.stem, template=tpl)
+    if suffix == ".xml":
+        from immunolab.flow.gatingml import read_gatingml
+
+        return LoadedStrategy("gatingml", p.stem, strategy=read_gatingml(p, name=p.stem, label=p.name))
+    if suffix == ".wsp":
+        from immunolab.flow.flowjo import read_flowjo_workspace
+
+        samples = read_flowjo_workspace(p, name=p.stem, label=p.name)
+        return LoadedStrategy("flowjo", p.stem, workspace=tuple(samples))
+    raise MalformedInputError(
+        "IML-FCS-013",
+        f"the gating strategy file has an unknown type ({suffix or 'no extension'})",
+        path=p.name,
+        hint="Use a template (.yaml), a Gating-ML 2.0 file (.xml) or a FlowJo 10 workspace (.wsp).",
+    )
+
+
+def load_strategy(path: str | Path | None) -> LoadedStrategy:
+    """Return the strategy in ``path`` (None: the built-in trial template); cached per process."""
+    if path is None:
+        from immunolab.flow.template import load_template
+
+        tpl = load_template()
+        return LoadedStrategy("template", "trial-panel", template=tpl)
+    p = Path(path)
+    if not p.is_file():
+        raise MalformedInputError("IML-FCS-013", "the gating strategy file does not exist", path=p.name,
+                                  hint="Check the --strategy path.")
+    return _load_cached(str(p.resolve()), os.stat(p).st_mtime_ns)
+
+
+def _lymphocyte_path(paths: list[str]) -> str | None:
+    for path in paths:
+        if path.rstrip("/").rsplit("/", 1)[-1].casefold() in LYMPHOCYTE_NAMES:
+            return path
+    return None
+
+
+def _workspace_strategy(loaded: LoadedStrategy, fcs: FcsData, label: str) -> Strategy:
+    samples = list(loaded.workspace)
+    fil = (fcs.keywords.get("$FIL") or "").strip()
+    match = [s for s in samples if fil and Path(s.file_name).name == Path(fil).name]
+    if len(match) == 1:
+        return match[0].strategy
+    if len(samples) == 1:
+        return samples[0].strategy
+    raise InconsistentInputError(
+        "IML-FCS-013",
+        f"the FlowJo workspace holds {len(samples)} samples and none is unambiguously this file",
+        path=label,
+        hint="Export a workspace with this sample's gates only, or a Gating-ML file, and pass it with --strategy.",
+    )
+
+
+def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str) -> GatingResult:
+    """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows."""
+    events = fcs.preprocessed()
+    spill = fcs.spillover()
+    n = int(events.shape[0])
+    if loaded.template is not None:
+        from immunolab.flow.template import gate_sample
+
+        masks, stats = gate_sample(events, fcs.channels, spill, loaded.template, label=label)
+        table = stats_table(stats, strategy_id=loaded.template.strategy_id, strategy_name=loaded.name)
+        return GatingResult(masks, table, loaded.template.strategy_id, loaded.name)
+    from immunolab.flow.strategy import gate_events
+
+    strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
+    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,
+                        channel_labels=[c.pns for c in fcs.channels], label=label)
+    stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
+    table = stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=loaded.name)
+    return GatingResult(masks, table, strategy.strategy_id, loaded.name)
+
+
+def leaf_labels(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Return each event's deepest population name (``ungated`` when in none); ties: later gate wins."""
+    labels = np.full(n, "ungated", dtype=object)
+    for path in sorted(masks, key=lambda p: p.count("/")):
+        labels[masks[path]] = path.rstrip("/").rsplit("/", 1)[-1]
+    return labels
+
+
+def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy) -> pa.Table:
+    """Return ``flow_events`` rows: compensated, transformed channels (float32) and leaf population."""
+    from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
+    from immunolab.flow.transforms import Linear, Logicle, is_scatter_or_time
+
+    events = fcs.preprocessed()
+    pnn = [c.pnn for c in fcs.channels]
+    spill = fcs.spillover()
+    matrix = SpilloverMatrix(tuple(spill.channels), np.asarray(spill.matrix, dtype=np.float64)) if spill else None
+    fluor = [p for p in pnn if not is_scatter_or_time(p)]
+    comp = compensate_columns(events, pnn, matrix, [p for p in fluor if matrix and p in matrix.channels]) if matrix else {}
+    tpl = loaded.template
+    fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
+    sc_t = tpl.scatter_transform if tpl is not None else Linear()
+    cols: dict[str, Any] = {
+        "strategy_id": pa.array([result.strategy_id] * events.shape[0], pa.string()),
+        "event_index": pa.array(np.arange(events.shape[0], dtype=np.int64)),
+        "population": pa.array(leaf_labels(result.masks, events.shape[0]).tolist(), pa.string()),
+    }
+    used: set[str] = set(cols)
+    for i, ch in enumerate(fcs.channels):
+        if ch.pnn.casefold() == "time":
+            continue
+        data = comp.get(ch.pnn, events[:, i])
+        t = sc_t if is_scatter_or_time(ch.pnn) else fl_t
+        name = ch.pns.strip() if ch.pns and ch.pns.strip() and ch.pns.strip() not in used else ch.pnn
+        used.add(name)
+        cols[name] = pa.array(np.asarray(t.apply(np.asarray(data, dtype=np.float64)), dtype=np.float32))
+    return pa.table(cols)
+
+
+def analyze_sample(fcs: FcsData, ctx: ParseContext) -> dict[str, pa.Table]:
+    """Gate one sample for the FCS plugin; return ``flow_populations`` (and ``flow_events``)."""
+    loaded = load_strategy(ctx.option("strategy"))
+    result = gate_fcs(fcs, loaded, label=ctx.label)
+    out = {"flow_populations": result.populations}
+    if ctx.option("write_events"):
+        out["flow_events"] = events_table(fcs, result, loaded)
+    return out

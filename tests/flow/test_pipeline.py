@@ -1,0 +1,111 @@
+"""The FCS plugin's flow pipeline: gating at ingest, strategy choice, per-event output, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import immunolab
+from immunolab.cli import main
+from immunolab.ingest import ingest_paths
+
+TEMPLATE_POPULATIONS = {
+    "Lymphocytes", "Singlets", "CD45+", "T cells", "CD4+ T", "CD8+ T", "B cells", "NK cells", "Treg",
+    "HLA-DR+ CD4 T", "HLA-DR+ CD8 T",
+}
+
+
+def _two_files(trial: Path, tmp_path: Path) -> tuple[Path, list[Path]]:
+    files = sorted((trial / "flow").glob("*.fcs"))[:2]
+    rows = [ln for ln in (trial / "manifest.csv").read_text().splitlines()[1:] if ln.split(",")[0] in {f.name for f in files}]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,sample_id,patient_id,visit_day,specimen,panel\n" + "\n".join(rows) + "\n")
+    (tmp_path / "subjects.csv").write_text((trial / "subjects.csv").read_text())
+    return manifest, files
+
+
+def test_ingest_gates_each_fcs_file_with_the_built_in_template(demo_trial: Path, tmp_path: Path) -> None:
+    manifest, files = _two_files(demo_trial, tmp_path)
+    report = ingest_paths(files, store=tmp_path / "s", manifest=manifest)
+    assert report.counts["OK"] == 2, [o.message for o in report.outcomes]
+    pops = immunolab.open_store(tmp_path / "s").to_pandas("flow_populations")
+    assert set(pops["population"]) == TEMPLATE_POPULATIONS
+    assert pops["strategy_id"].nunique() == 1
+    lymph = pops[pops.population == "Lymphocytes"]
+    assert (lymph["pct_lymphocytes"] == 100).all()
+    meas = immunolab.open_store(tmp_path / "s").to_pandas("measurements")
+    assert set(meas["measure"]) == {"pct_parent", "pct_total", "pct_lymphocytes", "count"}
+
+
+def test_events_flag_stores_compensated_transformed_events_with_leaf_population(demo_trial: Path, tmp_path: Path) -> None:
+    manifest, files = _two_files(demo_trial, tmp_path)
+    ingest_paths(files[:1], store=tmp_path / "s", manifest=manifest, write_events=True)
+    s = immunolab.open_store(tmp_path / "s")
+    ev = s.table("flow_events")
+    fcs = s.table("fcs_files").to_pylist()[0]
+    assert ev.num_rows == fcs["n_events"]
+    assert {"CD3", "CD4", "CD8", "FSC-A"} <= set(ev.column_names)
+    assert str(ev.schema.field("CD3").type) == "float"
+    pops = s.to_pandas("flow_populations").set_index("population")
+    labels = ev.column("population").to_pandas().value_counts()
+    # a Treg is a leaf below CD4+ T: the leaf labels never exceed the gated counts
+    assert labels.get("Treg", 0) <= pops.loc["Treg", "count"]
+    assert labels.sum() == fcs["n_events"]
+
+
+def test_a_gatingml_strategy_replaces_the_template(demo_trial: Path, tmp_path: Path) -> None:
+    manifest, files = _two_files(demo_trial, tmp_path)
+    gml = tmp_path / "lymph.xml"
+    gml.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<gating:Gating-ML xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
+  xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">
+  <gating:RectangleGate gating:id="Lymphocytes">
+    <gating:dimension gating:min="20000" gating:max="120000">
+      <data-type:fcs-dimension data-type:name="FSC-A"/></gating:dimension>
+    <gating:dimension gating:min="0" gating:max="60000">
+      <data-type:fcs-dimension data-type:name="SSC-A"/></gating:dimension>
+  </gating:RectangleGate>
+</gating:Gating-ML>""")
+    report = ingest_paths(files[:1], store=tmp_path / "s", manifest=manifest, strategy=gml)
+    assert report.counts["OK"] == 1, report.outcomes[0].message
+    pops = immunolab.open_store(tmp_path / "s").to_pandas("flow_populations")
+    assert list(pops["population"]) == ["Lymphocytes"]
+    assert pops["strategy_name"].iloc[0] == "lymph"
+    assert 0 < pops["pct_parent"].iloc[0] < 100
+
+
+def test_flow_gate_prints_the_population_table_without_a_store(demo_trial: Path, tmp_path: Path) -> None:
+    f = sorted((demo_trial / "flow").glob("*.fcs"))[0]
+    r = CliRunner().invoke(main, ["flow", "gate", str(f), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert {row["population"] for row in out["populations"]} == TEMPLATE_POPULATIONS
+    text = CliRunner().invoke(main, ["flow", "gate", str(f)]).output
+    assert "/Lymphocytes/Singlets/CD45+/T cells/CD4+ T/Treg" in text
+    assert f.name not in text
+
+
+def test_flow_gate_on_a_file_lacking_the_panel_is_a_coded_error(tmp_path: Path) -> None:
+    import numpy as np
+
+    from immunolab.fcs.writer import write_fcs
+
+    f = write_fcs(tmp_path / "x.fcs", np.ones((50, 2), dtype="f4") * 100, ["FSC-H", "SSC-H"])
+    r = CliRunner().invoke(main, ["flow", "gate", str(f)])
+    assert r.exit_code == 1
+    assert "IML-FCS-011" in r.output
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".wsp"])
+def test_unknown_or_broken_strategy_files_are_iml_fcs_013(tmp_path: Path, suffix: str) -> None:
+    from immunolab.errors import InputError
+    from immunolab.flow.pipeline import load_strategy
+
+    p = tmp_path / f"s{suffix}"
+    p.write_text("not a strategy")
+    with pytest.raises(InputError) as exc:
+        load_strategy(p)
+    assert exc.value.code == "IML-FCS-013"
