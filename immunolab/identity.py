@@ -8,10 +8,13 @@ data file, which hold patient names in real files):
     first infusion, used only to turn acquisition dates into study days; it never leaves this
     module). No names.
 ``manifest.csv``
-    ``file, sample_id, patient_id, visit_day, specimen, panel``. A row with ``file`` names an
-    instrument file by its base name; a flow tube row also carries the patient and visit. A
-    plate row carries only ``file`` (and ``panel``); the samples on the plate get one row each
-    keyed by ``sample_id`` = the name written on the plate.
+    ``file, sample_id, patient_id, visit_day, specimen, panel`` and optionally ``sample_name``.
+    A row with ``file`` names an instrument file by its base name; a flow tube row also carries
+    the patient and visit. A plate row carries only ``file`` (and ``panel``, optionally a plate
+    code in ``sample_id``); the samples on the plate get one row each, matched by the name
+    written on the plate: ``sample_name`` when given (any text, e.g. ``PT-001 D0``; it is a
+    lookup key only and never stored), otherwise ``sample_id``. ``sample_id`` is what the store
+    keeps, so it must be a short pseudonymous code.
 
 A filename rule (a regular expression with named groups ``patient_id`` and ``visit_day``) is an
 explicit opt-in for labs that encode identity in file names.
@@ -82,6 +85,7 @@ class ManifestEntry:
     visit_day: int | None
     specimen: str | None
     panel: str | None
+    sample_name: str | None = field(default=None, repr=False)
 
     @property
     def is_patient_sample(self) -> bool:
@@ -224,6 +228,7 @@ def load_manifest(
     entries: list[ManifestEntry] = []
     seen_files: dict[str, int] = {}
     seen_samples: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
     for line, row in rows:
         file = row.get("file") or None
         sample_id = row.get("sample_id") or None
@@ -291,10 +296,20 @@ def load_manifest(
                     hint="Sample ids must be unique.",
                 )
             seen_samples[sample_id] = line
+        name = (row.get("sample_name") or "").strip() or None
+        if name is not None:
+            if name in seen_names:
+                raise IdentityError(
+                    "IML-ID-003",
+                    f"lines {seen_names[name]} and {line} use the same sample_name",
+                    path=path,
+                    hint="Each name written on a plate must map to one sample.",
+                )
+            seen_names[name] = line
         if sample_id is None and pid is not None and visit is not None:
             sample_id = f"{pid}-D{visit:03d}-row{line}"
         entries.append(
-            ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None)
+            ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None, name)
         )
     return entries
 
@@ -312,6 +327,7 @@ class StudyIdentity:
     def __post_init__(self) -> None:
         self.by_file = {e.file: e for e in self.entries if e.file}
         self.by_sample = {e.sample_id: e for e in self.entries if e.sample_id}
+        self.by_name = {e.sample_name: e for e in self.entries if e.sample_name}
 
     def entry_for_file(self, path: Path) -> ManifestEntry | None:
         """Return the manifest row of file ``path`` (by base name), the filename rule's, or None."""
@@ -358,7 +374,8 @@ class StudyIdentity:
         out: dict[str, ManifestEntry] = {}
         unknown: list[str] = []
         for ref in refs:
-            entry = self.by_sample.get(ref) or self.by_sample.get(ref.strip())
+            key = ref.strip()
+            entry = self.by_name.get(ref) or self.by_name.get(key) or self.by_sample.get(ref) or self.by_sample.get(key)
             if entry is None or not entry.is_patient_sample:
                 unknown.append(ref)
             else:
@@ -373,7 +390,8 @@ class StudyIdentity:
                 f"{len(unknown)} sample name(s) on this plate are not in the manifest"
                 + (f" (wells {shown}{', ...' if len(set(where)) > 12 else ''})" if shown else ""),
                 path=label,
-                hint="Add one manifest row per plate sample (sample_id = the name on the plate, with patient_id and visit_day).",
+                hint="Add one manifest row per plate sample: sample_name (or sample_id) = the name on the plate, "
+                "with sample_id, patient_id and visit_day.",
             )
         return out
 

@@ -97,3 +97,21 @@ def test_error_message_names_line_but_not_file_cell(tmp_path: Path) -> None:
     with pytest.raises(IdentityError) as exc:
         load_identity(write(tmp_path, manifest_rows="Jane_Roe_D0.fcs,,009,0,,\n"))
     assert "line 2" in exc.value.message and "Jane" not in exc.value.format()
+
+
+def test_plate_names_with_spaces_map_through_sample_name_and_are_not_stored(tmp_path: Path) -> None:
+    m = write(tmp_path, manifest_rows=",S-7,001,14,serum,\n")
+    (tmp_path / "manifest.csv").write_text(
+        "file,sample_id,patient_id,visit_day,specimen,panel,sample_name\n,S-7,001,14,serum,,PT-001 D14 | serum\n")
+    ident = load_identity(m)
+    e = ident.resolve_sample_refs(["PT-001 D14 | serum"], "plate")["PT-001 D14 | serum"]
+    assert (e.sample_id, e.patient_id, e.visit_day) == ("S-7", "001", 14)
+
+
+def test_duplicate_sample_names_are_iml_id_003(tmp_path: Path) -> None:
+    (tmp_path / "subjects.csv").write_text(SUBJECTS)
+    (tmp_path / "manifest.csv").write_text(
+        "file,sample_id,patient_id,visit_day,specimen,panel,sample_name\n,S1,001,0,,,A\n,S2,001,3,,,A\n")
+    with pytest.raises(IdentityError) as exc:
+        load_identity(tmp_path / "manifest.csv")
+    assert exc.value.code == "IML-ID-003"
