@@ -61,8 +61,8 @@ def _document() -> str:
     )
 
 
-def main(n_events: int = 50_000, repeats: int = 5) -> None:
-    """Time both engines and print counts and the speed ratio."""
+def measure(n_events: int = 50_000, repeats: int = 5) -> dict[str, object]:
+    """Time both engines on identical gates; return times, per-gate counts and the worst difference."""
     warnings.simplefilter("ignore")
     import flowkit as fk
 
@@ -97,17 +97,44 @@ def main(n_events: int = 50_000, repeats: int = 5) -> None:
 
     fk_counts = {str(r.gate_name): int(r["count"]) for _, r in report.iterrows()}
     worst = 0.0
-    print(f"{'population':40s} {'immunolab':>10s} {'FlowKit':>10s}")
+    counts = {}
     for path, mask in masks.items():
         name = path.rsplit("/", 1)[-1]
         ours, theirs = int(mask.sum()), fk_counts[name]
         worst = max(worst, abs(ours - theirs) / max(theirs, 1))
+        counts[path] = (ours, theirs)
+    return {"flowkit_s": min(fk_times), "immunolab_s": min(ours_times), "counts": counts, "worst": worst,
+            "n_events": n_events}
+
+
+def main(n_events: int = 50_000, repeats: int = 5) -> None:
+    """Time both engines and print counts and the speed ratio."""
+    m = measure(n_events, repeats)
+    print(f"{'population':40s} {'immunolab':>10s} {'FlowKit':>10s}")
+    for path, (ours, theirs) in m["counts"].items():  # type: ignore[attr-defined]
         print(f"{path:40s} {ours:10d} {theirs:10d}")
-    t_fk, t_ours = min(fk_times), min(ours_times)
+    t_fk, t_ours = m["flowkit_s"], m["immunolab_s"]
     print(f"events: {n_events}, repeats: {repeats} (best of)")
     print(f"FlowKit Session.analyze_samples: {t_fk * 1e3:8.1f} ms")
     print(f"immunolab parse + gate_events:   {t_ours * 1e3:8.1f} ms")
-    print(f"speed ratio (FlowKit / immunolab): {t_fk / t_ours:.1f}x; largest relative count difference: {worst:.2e}")
+    print(f"speed ratio (FlowKit / immunolab): {t_fk / t_ours:.1f}x; largest relative count difference: {m['worst']:.2e}")
+
+
+def run(work: Path) -> dict[str, object]:
+    """(b) Per-sample pipeline vs FlowKit Session on identical gates (benchmarks.run entry)."""
+    m = measure(200_000, 3)
+    ratio = m["flowkit_s"] / m["immunolab_s"]  # type: ignore[operator]
+    ok_counts = m["worst"] <= 1e-4  # type: ignore[operator]
+    return {
+        "title": "(b) per-sample pipeline vs FlowKit (200k events, comp + logicle + 9 gates)",
+        "ours": f"{m['immunolab_s'] * 1e3:.1f} ms",  # type: ignore[operator]
+        "anchor": f"FlowKit Session {m['flowkit_s'] * 1e3:.0f} ms",  # type: ignore[operator]
+        "ratio": ratio,
+        "ratio_text": f"{ratio:.1f}x faster; worst count difference {m['worst']:.1e}",
+        "target": ">= 3x faster, counts within 0.01 %",
+        "met": ratio >= 3 and ok_counts,
+        "lines": [f"{p}: {o} vs FlowKit {t}" for p, (o, t) in m["counts"].items()],  # type: ignore[attr-defined]
+    }
 
 
 if __name__ == "__main__":

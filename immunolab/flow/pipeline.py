@@ -91,13 +91,17 @@ def _load_cached(path: str, mtime_ns: int) -> LoadedStrategy:
     )
 
 
+@lru_cache(maxsize=1)
+def _builtin() -> LoadedStrategy:
+    from immunolab.flow.template import load_template
+
+    return LoadedStrategy("template", "trial-panel", template=load_template())
+
+
 def load_strategy(path: str | Path | None) -> LoadedStrategy:
     """Return the strategy in ``path`` (None: the built-in trial template); cached per process."""
     if path is None:
-        from immunolab.flow.template import load_template
-
-        tpl = load_template()
-        return LoadedStrategy("template", "trial-panel", template=tpl)
+        return _builtin()
     p = Path(path)
     if not p.is_file():
         raise MalformedInputError("IML-FCS-013", "the gating strategy file does not exist", path=p.name,

@@ -1,0 +1,158 @@
+"""Run every benchmark, print ratios against anchors measured in the same run, save results.json.
+
+Benchmarks are not tests: they time immunolab and its anchor side by side on this machine and
+report the ratio, which is what the targets are about (absolute times depend on the machine).
+
+    python -m benchmarks.run            # all
+    python -m benchmarks.run fcs_read   # one (fcs_read, gating, ingest, memory, analysis)
+
+Results go to ``benchmarks/results.json``; ``--readme`` also rewrites the performance table in
+README.md between the ``bench:start``/``bench:end`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "benchmarks" / "_work"
+RESULTS = REPO / "benchmarks" / "results.json"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def machine() -> dict[str, Any]:
+    """Describe this machine (CPU model, cores, memory, Python)."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        import psutil
+
+        mem_gib = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Return (best wall time in seconds, last result) of ``repeats`` calls."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+BENCHMARKS = {
+    "fcs_read": "benchmarks.bench_fcs_read",
+    "gating": "benchmarks.bench_gating",
+    "ingest": "benchmarks.bench_ingest",
+    "memory": "benchmarks.bench_memory",
+    "analysis": "benchmarks.bench_analysis",
+}
+
+
+def _registry() -> dict[str, Callable[[Path], dict[str, Any]]]:
+    import importlib
+
+    def loader(module: str) -> Callable[[Path], dict[str, Any]]:
+        def call(work: Path) -> dict[str, Any]:
+            fn: Callable[[Path], dict[str, Any]] = importlib.import_module(module).run
+            return fn(work)
+
+        return call
+
+    return {name: loader(mod) for name, mod in BENCHMARKS.items()}
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """Return the Markdown performance table for README.md."""
+    m = results["machine"]
+    lines = [
+        f"Measured by `make bench` on {results['date']}: {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, Python {m['python']}.",
+        "",
+        "| benchmark | immunolab | anchor | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results["benchmarks"].items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error']} | | | | no |")
+            continue
+        lines.append(
+            f"| {r['title']} | {r['ours']} | {r['anchor']} | {r['ratio_text']} | {r['target']} | "
+            f"{'yes' if r['met'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(results: dict[str, Any]) -> None:
+    """Replace the README's performance table with the one from ``results``."""
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start not in text or end not in text:
+        return
+    head, rest = text.split(start, 1)
+    _old, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + render_table(results) + "\n" + end + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmarks and report."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README performance table")
+    args = parser.parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    registry = _registry()
+    names = args.names or list(registry)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmarks": {}}
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+               "benchmarks": dict(previous.get("benchmarks", {}))}
+    for name in names:
+        print(f"== {name}", flush=True)
+        try:
+            r = registry[name](WORK)
+        except Exception as exc:  # a broken benchmark must not hide the others
+            r = {"error": f"{type(exc).__name__}: {exc}"}
+        results["benchmarks"][name] = r
+        for line in r.get("lines", []):
+            print("   " + line)
+        if "error" in r:
+            print(f"   ERROR {r['error']}")
+        else:
+            print(f"   {r['title']}: {r['ratio_text']} (target {r['target']}) -> {'met' if r['met'] else 'NOT MET'}")
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    print()
+    print(render_table(results))
+    if args.readme:
+        update_readme(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
