@@ -1,0 +1,312 @@
+"""Data-driven gate thresholds: density valleys (1-D) and density basins (2-D).
+
+These are the methods of the gating template (:mod:`immunolab.flow.template`). They work on
+display-scale values (logicle 0-1 for fluorescence, linear 0-1 for scatter), so one set of
+arguments serves every sample: the threshold moves with each sample's own populations.
+
+- :func:`mindensity_cut`: the lowest point of a smoothed 1-D density between its two largest
+  modes (in the spirit of openCyto's ``mindensity``). Modes are ranked by mass, not height, so
+  a broad negative population competes fairly with a tight positive one; wiggles whose valley
+  is shallow merge into one mode.
+- :func:`ratio_cut`: the valley below the main mode of ``log(y / x)``; singlets (FSC-H close to
+  FSC-A) sit in the main mode, doublets (area grows faster than height) below it.
+- :func:`density_basin_mask`: a 2-D population as the density basin of the peak nearest to a
+  target location: a smoothed 2-D histogram is split by steepest ascent into basins, basins
+  separated by a shallow saddle are merged (persistence, as in ToMATo clustering), and the
+  chosen basin is cut at a low fraction of its peak density.
+
+A density without the expected valley raises :class:`NoValleyError`; the template turns it
+into ``IML-FCS-014`` naming the file, the population and the channel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage, signal
+
+__all__ = [
+    "NoValleyError",
+    "density_basin_mask",
+    "density_modes",
+    "mindensity_cut",
+    "ratio_cut",
+    "smoothed_density",
+]
+
+_GRID = 512
+_MIN_EVENTS = 20
+_BACKGROUND = 1e-4  # 2-D bins below this fraction of the highest density belong to no basin
+
+
+class NoValleyError(ValueError):
+    """A density has no valley where the gate expects one (reason in the message)."""
+
+
+def _bandwidth(x: np.ndarray, adjust: float, floor: float) -> float:
+    """Return a Silverman-style bandwidth from the IQR (robust to a second population)."""
+    q25, q75 = np.percentile(x, [25, 75])
+    spread = min(float(np.std(x)), float(q75 - q25) / 1.34)
+    if spread <= 0:
+        spread = float(np.std(x))
+    bw = 0.9 * spread * len(x) ** -0.2
+    return max(bw * adjust, floor)
+
+
+def smoothed_density(
+    x: np.ndarray, *, adjust: float = 1.0, floor: float = 0.012, grid: int = _GRID
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(grid_points, density)``: a Gaussian-smoothed histogram of finite ``x``.
+
+    The grid spans the 0.05-99.95 % quantiles widened by 10 %; the bandwidth is Silverman's
+    rule on the IQR times ``adjust``, at least ``floor`` (display units). Density integrates
+    to ~1 over the grid.
+    """
+    x = x[np.isfinite(x)]
+    if len(x) < _MIN_EVENTS:
+        raise NoValleyError(f"only {len(x)} events to estimate a density from")
+    lo, hi = np.percentile(x, [0.05, 99.95])
+    pad = 0.1 * max(hi - lo, 1e-6)
+    lo, hi = lo - pad, hi + pad
+    counts, edges = np.histogram(x, bins=grid, range=(lo, hi))
+    step = edges[1] - edges[0]
+    bw = _bandwidth(x, adjust, floor)
+    dens = ndimage.gaussian_filter1d(counts.astype(np.float64), bw / step, mode="constant")
+    dens /= len(x) * step
+    return (edges[:-1] + edges[1:]) / 2, dens
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One mode of a 1-D density: peak index, bounds (valley indices) and mass (0-1)."""
+
+    peak: int
+    left: int
+    right: int
+    mass: float
+
+
+def _flat_argmin(dens: np.ndarray, a: int, b: int) -> int:
+    """Return the index of the lowest density in ``[a, b]`` (the middle of a flat bottom)."""
+    seg = dens[a : b + 1]
+    low = float(seg.min())
+    tol = low + 1e-3 * (float(seg.max()) - low)
+    flat = np.flatnonzero(seg <= tol)
+    runs = np.split(flat, np.flatnonzero(np.diff(flat) > 1) + 1)
+    run = max(runs, key=len)
+    return a + int(run[len(run) // 2])
+
+
+def density_modes(dens: np.ndarray, step: float, *, merge: float = 0.5) -> list[Mode]:
+    """Return the modes of a 1-D density after merging shallow ones, left to right.
+
+    Two neighbouring modes merge when the valley between them is higher than ``1 - merge``
+    times the lower of their two peaks (a wiggle, not a gap between populations).
+    """
+    found, _ = signal.find_peaks(np.concatenate([[0.0], dens, [0.0]]))
+    peaks = [int(p) - 1 for p in found]
+    if not peaks:
+        return []
+    valleys = [_flat_argmin(dens, peaks[i], peaks[i + 1]) for i in range(len(peaks) - 1)]
+    while valleys:
+        ratios = [
+            dens[v] / max(min(dens[peaks[i]], dens[peaks[i + 1]]), 1e-300) for i, v in enumerate(valleys)
+        ]
+        i = int(np.argmax(ratios))
+        if ratios[i] <= 1.0 - merge:
+            break
+        keep = peaks[i] if dens[peaks[i]] >= dens[peaks[i + 1]] else peaks[i + 1]
+        peaks[i : i + 2] = [keep]
+        del valleys[i]
+    bounds = [0, *valleys, len(dens) - 1]
+    cum = np.concatenate([[0.0], np.cumsum(dens) * step])
+    return [
+        Mode(p, bounds[i], bounds[i + 1], float(cum[bounds[i + 1] + 1] - cum[bounds[i]]))
+        for i, p in enumerate(peaks)
+    ]
+
+
+def mindensity_cut(
+    x: np.ndarray,
+    *,
+    search_range: tuple[float, float] | None = None,
+    adjust: float = 1.0,
+    min_mass: float = 0.005,
+    merge: float = 0.5,
+) -> float:
+    """Return the threshold at the lowest density between the two largest modes of ``x``.
+
+    Modes under ``min_mass`` (share of events) are ignored. ``search_range`` (display units)
+    restricts where the cut may fall. Raises :class:`NoValleyError` when fewer than two modes
+    exist.
+    """
+    grid, dens = smoothed_density(x, adjust=adjust)
+    modes = [m for m in density_modes(dens, grid[1] - grid[0], merge=merge) if m.mass >= min_mass]
+    if len(modes) < 2:
+        raise NoValleyError(
+            f"the density has {len(modes)} population(s) holding {min_mass:.1%} of events or more, "
+            "so there is no valley between populations"
+        )
+    two = sorted(sorted(modes, key=lambda m: -m.mass)[:2], key=lambda m: m.peak)
+    a, b = two[0].peak, two[1].peak
+    if search_range is not None:
+        inside = np.flatnonzero((grid >= search_range[0]) & (grid <= search_range[1]))
+        a, b = max(a, int(inside.min(initial=len(grid)))), min(b, int(inside.max(initial=-1)))
+        if a >= b:
+            raise NoValleyError("no valley between the two main populations lies inside the search range")
+    return float(grid[_flat_argmin(dens, a, b)])
+
+
+def ratio_cut(
+    x: np.ndarray, y: np.ndarray, *, adjust: float = 1.0, min_mass: float = 0.005, merge: float = 0.5
+) -> float:
+    """Return the cut on ``log(y / x)`` at the valley below its main mode (singlets vs doublets).
+
+    Events with a non-positive ``x`` or ``y`` are ignored. Raises :class:`NoValleyError` when
+    no mode holding ``min_mass`` of the events lies below the main one.
+    """
+    ok = (x > 0) & (y > 0)
+    ratio = np.log(y[ok] / x[ok])
+    grid, dens = smoothed_density(ratio, adjust=adjust, floor=0.005)
+    modes = density_modes(dens, grid[1] - grid[0], merge=merge)
+    if not modes:
+        raise NoValleyError("the height/area ratio has no peak")
+    main = max(modes, key=lambda m: m.mass)
+    below = [m for m in modes if m.peak < main.peak and m.mass >= min_mass]
+    if not below:
+        raise NoValleyError("no doublet population below the singlet height/area ratio (no valley)")
+    second = max(below, key=lambda m: m.mass)
+    return float(grid[_flat_argmin(dens, second.peak, main.peak)])
+
+
+def _basins(dens: np.ndarray) -> np.ndarray:
+    """Return, for every bin, the flat index of the local maximum reached by steepest ascent."""
+    ny, nx = dens.shape
+    padded = np.pad(dens, 1, mode="constant", constant_values=-1.0)
+    # neighbour offsets; the bin itself comes first so ties keep the bin (no cycles)
+    offsets = [(0, 0)] + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    stack = np.stack([padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx] for dy, dx in offsets])
+    best = np.argmax(stack, axis=0)
+    dy = np.array([o[0] for o in offsets])[best]
+    dx = np.array([o[1] for o in offsets])[best]
+    iy, ix = np.indices((ny, nx))
+    pointer = ((iy + dy) * nx + (ix + dx)).ravel()
+    for _ in range(64):  # pointer jumping: depth halves each round
+        nxt = pointer[pointer]
+        if np.array_equal(nxt, pointer):
+            break
+        pointer = nxt
+    return pointer
+
+
+def _saddles(dens: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (basin a, basin b, saddle height) for every pair of touching basins.
+
+    The saddle of two basins is the highest ``min(density)`` over pairs of neighbouring bins
+    (8-connectivity) that straddle their border. Background bins (label -1) are ignored.
+    """
+    lab2 = label.reshape(dens.shape)
+    keys, heights = [], []
+    for sl_a, sl_b in (
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+        ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+        ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None))),
+        ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+    ):
+        la, lb = lab2[sl_a].ravel(), lab2[sl_b].ravel()
+        edge = (la != lb) & (la >= 0) & (lb >= 0)
+        lo, hi = np.minimum(la[edge], lb[edge]), np.maximum(la[edge], lb[edge])
+        keys.append(lo * label.size + hi)
+        heights.append(np.minimum(dens[sl_a].ravel()[edge], dens[sl_b].ravel()[edge]))
+    key = np.concatenate(keys)
+    height = np.concatenate(heights)
+    if not len(key):
+        empty = np.array([], dtype=np.int64)
+        return empty, empty, np.array([], dtype=np.float64)
+    order = np.lexsort((height, key))
+    key, height = key[order], height[order]
+    last = np.flatnonzero(np.r_[key[1:] != key[:-1], True])  # highest saddle per pair
+    return key[last] // label.size, key[last] % label.size, height[last]
+
+
+def _merge_shallow(dens: np.ndarray, label: np.ndarray, merge: float) -> np.ndarray:
+    """Merge basins whose saddle to a higher basin is within ``merge`` x their own peak."""
+    flat = dens.ravel()
+    a_arr, b_arr, s_arr = _saddles(dens, label)
+    parent: dict[int, int] = {}
+
+    def find(m: int) -> int:
+        root = m
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while m != root:  # path compression
+            parent[m], m = root, parent.get(m, m)
+        return root
+
+    # ToMATo-style sweep over saddles from high to low
+    for i in np.argsort(-s_arr, kind="stable").tolist():
+        ra, rb = find(int(a_arr[i])), find(int(b_arr[i]))
+        if ra == rb:
+            continue
+        hi, lo = (ra, rb) if flat[ra] >= flat[rb] else (rb, ra)
+        if flat[lo] - s_arr[i] < merge * flat[lo]:
+            parent[lo] = hi
+    if not parent:
+        return label
+    uniq, inv = np.unique(label, return_inverse=True)
+    mapped = np.array([find(int(u)) if u >= 0 else -1 for u in uniq.tolist()], dtype=np.int64)
+    return mapped[inv]
+
+
+def density_basin_mask(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    target: tuple[float, float],
+    extent: tuple[tuple[float, float], tuple[float, float]],
+    bins: int = 256,
+    smooth: float = 0.01,
+    merge: float = 0.5,
+    level: float = 0.005,
+    min_mass: float = 0.01,
+) -> np.ndarray:
+    """Return the events of the 2-D density basin whose peak is nearest ``target``.
+
+    ``x``, ``y`` and ``target`` are display-scale values over ``extent``; ``bins`` per axis,
+    ``smooth`` the Gaussian kernel SD in display units (at least one bin); basins whose saddle is within ``merge`` x their peak of
+    it are merged; only basins holding at least ``min_mass`` of the events compete; bins below
+    ``level`` x the basin's peak density are left out. Raises :class:`NoValleyError` when no
+    basin qualifies.
+    """
+    (x0, x1), (y0, y1) = extent
+    if len(x) < _MIN_EVENTS:
+        raise NoValleyError(f"only {len(x)} events to estimate a 2-D density from")
+    ix = np.floor((x - x0) / (x1 - x0) * bins).astype(np.int64)
+    iy = np.floor((y - y0) / (y1 - y0) * bins).astype(np.int64)
+    inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins) & np.isfinite(x) & np.isfinite(y)
+    counts = np.bincount(iy[inside] * bins + ix[inside], minlength=bins * bins).astype(np.float64)
+    sigma = (max(smooth * bins / (y1 - y0), 1.0), max(smooth * bins / (x1 - x0), 1.0))
+    dens = ndimage.gaussian_filter(counts.reshape(bins, bins), sigma, mode="constant")
+    flat_dens = dens.ravel()
+    label = _basins(dens)
+    label[flat_dens <= _BACKGROUND * flat_dens.max()] = -1
+    label = _merge_shallow(dens, label, merge)
+    event_bin = np.where(inside, iy * bins + ix, 0)
+    n_in = int(inside.sum())
+    roots, event_counts = np.unique(label[event_bin[inside]], return_counts=True)
+    tx = (target[0] - x0) / (x1 - x0) * bins
+    ty = (target[1] - y0) / (y1 - y0) * bins
+    best, best_d = -1, math.inf
+    for root, c in zip(roots.tolist(), event_counts.tolist(), strict=True):
+        if root < 0 or c < min_mass * n_in:
+            continue
+        ry, rx = divmod(root, bins)
+        d = math.hypot(rx + 0.5 - tx, ry + 0.5 - ty)
+        if d < best_d:
+            best, best_d = root, d
+    if best < 0:
+        raise NoValleyError(f"no 2-D population holds at least {min_mass:.1%} of the events")
+    keep_bin = (label == best) & (flat_dens >= level * flat_dens[best])
+    return inside & keep_bin[event_bin]

@@ -1,0 +1,465 @@
+"""Gate a sample with a readable, data-driven gating template (openCyto-style YAML).
+
+A template lists populations (name, parent, channels, method, arguments) and the scale
+transforms. Channels are marker names resolved through ``$PnS`` (``CD3``) or detector names
+matched to ``$PnN`` (``FSC-A``). Thresholds are found in each sample's own data by the methods
+of :mod:`immunolab.flow.density_gates`, so one template serves every patient and visit.
+
+Pipeline of :func:`gate_sample`: compensate the fluorescence channels with the file's spillover
+(:mod:`immunolab.flow.compensation`), transform (:mod:`immunolab.flow.transforms`: logicle for
+fluorescence, linear for scatter), apply the populations parent first, and summarise with
+:func:`immunolab.flow.populations.population_stats` (lymphocyte-relative percentages from the
+template's lymphocyte population).
+
+``Template.strategy_id`` is the first 16 hex digits of the sha256 of the template's canonical
+content (engine version, transforms, populations with every default filled in), so a result in
+the store names exactly how it was gated; comments and the description do not count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
+from immunolab.flow.density_gates import (
+    NoValleyError,
+    density_basin_mask,
+    mindensity_cut,
+    ratio_cut,
+)
+from immunolab.flow.populations import PopulationStat, population_stats
+from immunolab.flow.transforms import (
+    Transform,
+    TransformParameterError,
+    is_scatter_or_time,
+    transform_from_dict,
+)
+
+__all__ = [
+    "ENGINE_VERSION",
+    "METHODS",
+    "GatingRun",
+    "PopulationSpec",
+    "Template",
+    "apply_template",
+    "gate_fcs_file",
+    "gate_sample",
+    "load_template",
+    "template_from_dict",
+]
+
+#: Bumped whenever a method's algorithm changes, so strategy IDs change with it.
+ENGINE_VERSION = "immunolab-template/1"
+ROOT = "root"
+
+Channels = Sequence[Any]  # (pnn, pns) pairs, or objects with .pnn / .pns (FcsChannel)
+#: a SpilloverMatrix, the FCS reader's Spillover (.channels / .matrix), (names, matrix) or None
+SpilloverLike = Any
+
+
+@dataclass(frozen=True)
+class _Method:
+    n_channels: int
+    defaults: Mapping[str, Any]
+    required: tuple[str, ...] = ()
+
+
+#: Gate methods: channel count, arguments with their defaults, required arguments.
+METHODS: dict[str, _Method] = {
+    "mindensity": _Method(1, {"positive": True, "range": None, "adjust": 1.0, "min_mass": 0.005}),
+    "quadrant": _Method(2, {"signs": ["+", "+"], "adjust": 1.0, "min_mass": 0.005}),
+    "singlet_ratio": _Method(2, {"adjust": 1.0, "min_mass": 0.005}),
+    "density_basin": _Method(
+        2,
+        {"target": None, "bins": 256, "smooth": 0.01, "merge": 0.5, "level": 0.005, "min_mass": 0.01},
+        required=("target",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """One population of a template; ``arguments`` has every default filled in."""
+
+    name: str
+    parent: str
+    channels: tuple[str, ...]
+    method: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed, validated gating template."""
+
+    name: str
+    version: str
+    description: str
+    scatter_transform: Transform
+    fluorescence_transform: Transform
+    populations: tuple[PopulationSpec, ...]
+    lymphocytes: str | None
+    source: str = "<template>"
+    gate_paths: Mapping[str, str] = field(default_factory=dict)
+
+    def canonical(self) -> dict[str, Any]:
+        """Return the content that defines the gating (hashed into :attr:`strategy_id`)."""
+        return {
+            "engine": ENGINE_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "lymphocytes": self.lymphocytes,
+            "transforms": {
+                "scatter": self.scatter_transform.to_dict(),
+                "fluorescence": self.fluorescence_transform.to_dict(),
+            },
+            "populations": [
+                {
+                    "name": p.name,
+                    "parent": p.parent,
+                    "channels": list(p.channels),
+                    "method": p.method,
+                    "arguments": dict(p.arguments),
+                }
+                for p in self.populations
+            ],
+        }
+
+    @property
+    def strategy_id(self) -> str:
+        """Return the first 16 hex digits of the sha256 of :meth:`canonical` (sorted JSON)."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def lymphocyte_path(self) -> str | None:
+        """Return the gate path of the lymphocyte population (None when the template has none)."""
+        return self.gate_paths.get(self.lymphocytes) if self.lymphocytes else None
+
+
+def _bad(source: str, fact: str) -> MalformedInputError:
+    return MalformedInputError(
+        "IML-FCS-013",
+        f"gating template is invalid: {fact}",
+        path=source,
+        hint="Fix the template (see immunolab/flow/templates/trial_panel.yaml for the format).",
+    )
+
+
+def _parse_population(raw: Any, index: int, source: str) -> PopulationSpec:
+    if not isinstance(raw, Mapping):
+        raise _bad(source, f"population #{index + 1} is not a mapping")
+    unknown = set(raw) - {"name", "parent", "channels", "method", "arguments"}
+    if unknown:
+        raise _bad(source, f"population #{index + 1} has unknown key(s) {sorted(unknown)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or "/" in name:
+        raise _bad(source, f"population #{index + 1} needs a name without '/'")
+    method = raw.get("method")
+    if method not in METHODS:
+        raise _bad(source, f"population {name!r}: unknown method {method!r}; known: {sorted(METHODS)}")
+    spec = METHODS[method]
+    channels = raw.get("channels")
+    if (
+        not isinstance(channels, list)
+        or len(channels) != spec.n_channels
+        or not all(isinstance(c, str) and c.strip() for c in channels)
+    ):
+        raise _bad(source, f"population {name!r}: method {method} needs {spec.n_channels} channel name(s)")
+    args = raw.get("arguments") or {}
+    if not isinstance(args, Mapping):
+        raise _bad(source, f"population {name!r}: arguments must be a mapping")
+    unknown = set(args) - set(spec.defaults)
+    if unknown:
+        raise _bad(source, f"population {name!r}: unknown argument(s) {sorted(unknown)} for {method}")
+    missing = [a for a in spec.required if args.get(a) is None]
+    if missing:
+        raise _bad(source, f"population {name!r}: method {method} needs argument(s) {missing}")
+    merged = {**spec.defaults, **args}
+    _check_arguments(name, method, merged, source)
+    parent = raw.get("parent", ROOT)
+    if not isinstance(parent, str):
+        raise _bad(source, f"population {name!r}: parent must be a population name or 'root'")
+    return PopulationSpec(name.strip(), parent.strip(), tuple(c.strip() for c in channels), method, merged)
+
+
+def _check_arguments(name: str, method: str, args: Mapping[str, Any], source: str) -> None:
+    def pair(key: str) -> bool:
+        v = args.get(key)
+        return isinstance(v, list) and len(v) == 2 and all(isinstance(e, int | float) for e in v)
+
+    if method == "mindensity" and args["range"] is not None and not pair("range"):
+        raise _bad(source, f"population {name!r}: range must be [low, high] in data units")
+    if method == "density_basin" and not pair("target"):
+        raise _bad(source, f"population {name!r}: target must be [x, y] in data units")
+    if method == "quadrant":
+        signs = args["signs"]
+        if not isinstance(signs, list) or len(signs) != 2 or not all(s in ("+", "-") for s in signs):
+            raise _bad(source, f'population {name!r}: signs must be two of "+" / "-"')
+    for key in ("adjust", "smooth", "merge", "level", "min_mass", "bins"):
+        if key in args and (not isinstance(args[key], int | float) or args[key] <= 0):
+            raise _bad(source, f"population {name!r}: {key} must be a positive number")
+
+
+def template_from_dict(data: Any, *, source: str = "<template>") -> Template:
+    """Validate a parsed template document and return a :class:`Template` (``IML-FCS-013``)."""
+    if not isinstance(data, Mapping):
+        raise _bad(source, "the document is not a mapping")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _bad(source, "a template needs a name")
+    raw_pops = data.get("populations")
+    if not isinstance(raw_pops, list) or not raw_pops:
+        raise _bad(source, "a template needs a non-empty list of populations")
+    transforms = data.get("transforms") or {}
+    try:
+        scatter = transform_from_dict(transforms.get("scatter", {"kind": "linear", "t": 262144, "a": 0}))
+        fluor = transform_from_dict(
+            transforms.get("fluorescence", {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0})
+        )
+    except (TransformParameterError, AttributeError, TypeError) as exc:
+        raise _bad(source, f"bad transform: {exc}") from None
+    pops = [_parse_population(p, i, source) for i, p in enumerate(raw_pops)]
+    paths: dict[str, str] = {}
+    for p in pops:
+        if p.name in paths or p.name == ROOT:
+            raise _bad(source, f"population name {p.name!r} is used twice or reserved")
+        if p.parent == ROOT:
+            paths[p.name] = "/" + p.name
+        elif p.parent in paths:
+            paths[p.name] = paths[p.parent] + "/" + p.name
+        else:
+            raise _bad(source, f"population {p.name!r}: parent {p.parent!r} must be defined above it")
+    lymph = data.get("lymphocytes")
+    if lymph is not None and lymph not in paths:
+        raise _bad(source, f"lymphocytes names {lymph!r}, which is not a population")
+    return Template(
+        name=name.strip(),
+        version=str(data.get("version", "1")),
+        description=str(data.get("description", "")),
+        scatter_transform=scatter,
+        fluorescence_transform=fluor,
+        populations=tuple(pops),
+        lymphocytes=lymph,
+        source=source,
+        gate_paths=paths,
+    )
+
+
+def load_template(path: str | Path | None = None) -> Template:
+    """Read a YAML gating template; without ``path``, the built-in trial panel."""
+    import yaml
+
+    if path is None:
+        source = "trial_panel.yaml (built-in)"
+        text = resources.files("immunolab.flow").joinpath("templates/trial_panel.yaml").read_text("utf-8")
+    else:
+        source = Path(path).name
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _bad(source, f"the file cannot be read ({type(exc).__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" near line {mark.line + 1}" if mark is not None else ""
+        raise _bad(source, f"the YAML cannot be parsed{where}") from None
+    return template_from_dict(data, source=source)
+
+
+@dataclass
+class GatingRun:
+    """Per-event masks by gate path, and the data-driven thresholds each gate chose."""
+
+    masks: dict[str, np.ndarray]
+    thresholds: dict[str, dict[str, float]]
+
+
+def _resolve(name: str, pnn: list[str], pns: list[str | None], *, label: str, population: str) -> int:
+    if name in pnn:
+        return pnn.index(name)
+    hits = [i for i, s in enumerate(pns) if s is not None and s.strip().casefold() == name.casefold()]
+    if len(hits) == 1:
+        return hits[0]
+    fact = "is carried by several channels" if hits else "is missing"
+    raise InconsistentInputError(
+        "IML-FCS-011",
+        f"channel {name!r} needed by gate {population!r} {fact}; the file's detectors are {', '.join(pnn)}",
+        path=label,
+        hint="Check that the file was stained with this panel and that $PnS names the markers; "
+        "or edit the template to name the detector ($PnN) directly.",
+    )
+
+
+def _as_spillover(spillover: SpilloverLike) -> SpilloverMatrix | None:
+    if spillover is None or isinstance(spillover, SpilloverMatrix):
+        return spillover
+    if isinstance(spillover, tuple):
+        names, matrix = spillover
+    else:
+        names, matrix = spillover.channels, spillover.matrix
+    return SpilloverMatrix(tuple(names), np.asarray(matrix, dtype=np.float64), source="fcs")
+
+
+def _channel_names(channels: Channels) -> tuple[list[str], list[str | None]]:
+    pnn: list[str] = []
+    pns: list[str | None] = []
+    for c in channels:
+        name, marker = (c.pnn, c.pns) if hasattr(c, "pnn") else (c[0], c[1])
+        pnn.append(str(name))
+        pns.append(str(marker) if marker else None)
+    return pnn, pns
+
+
+def _to_display(transform: Transform, value: float) -> float:
+    return float(transform.apply(np.array([float(value)]))[0])
+
+
+def _gate(
+    pop: PopulationSpec, values: list[np.ndarray], transforms: list[Transform]
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Return the mask over the parent's events and the thresholds chosen (display scale)."""
+    a = pop.arguments
+    if pop.method == "mindensity":
+        rng = a["range"]
+        search = None if rng is None else (_to_display(transforms[0], rng[0]), _to_display(transforms[0], rng[1]))
+        cut = mindensity_cut(values[0], search_range=search, adjust=a["adjust"], min_mass=a["min_mass"])
+        mask = values[0] > cut if a["positive"] else values[0] <= cut
+        return mask, {pop.channels[0]: cut}
+    if pop.method == "quadrant":
+        cuts = []
+        for channel, v in zip(pop.channels, values, strict=True):
+            try:
+                cuts.append(mindensity_cut(v, adjust=a["adjust"], min_mass=a["min_mass"]))
+            except NoValleyError as exc:
+                raise NoValleyError(f"{channel}: {exc}") from None
+        mask = np.ones(len(values[0]), dtype=bool)
+        for v, cut, sign in zip(values, cuts, a["signs"], strict=True):
+            mask &= (v > cut) if sign == "+" else (v <= cut)
+        return mask, dict(zip(pop.channels, cuts, strict=True))
+    if pop.method == "singlet_ratio":
+        cut = ratio_cut(values[0], values[1], adjust=a["adjust"], min_mass=a["min_mass"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.log(values[1] / values[0])
+        mask = (values[0] > 0) & (values[1] > 0) & (ratio > cut)
+        return mask, {"log_ratio": cut}
+    # density_basin
+    target = (_to_display(transforms[0], a["target"][0]), _to_display(transforms[1], a["target"][1]))
+    extent = []
+    for v, t in zip(values, target, strict=True):
+        lo, hi = np.percentile(v, [0.05, 99.95]) if len(v) else (0.0, 1.0)
+        lo, hi = min(lo, t), max(hi, t)
+        pad = 0.02 * max(hi - lo, 1e-6)
+        extent.append((float(lo - pad), float(hi + pad)))
+    mask = density_basin_mask(
+        values[0],
+        values[1],
+        target=target,
+        extent=(extent[0], extent[1]),
+        bins=int(a["bins"]),
+        smooth=float(a["smooth"]),
+        merge=float(a["merge"]),
+        level=float(a["level"]),
+        min_mass=float(a["min_mass"]),
+    )
+    return mask, {}
+
+
+def apply_template(
+    events: np.ndarray,
+    channels: Channels,
+    spillover: SpilloverLike,
+    template: Template,
+    *,
+    label: str = "sample",
+) -> GatingRun:
+    """Compensate, transform and gate ``events`` (n_events x n_channels, raw data units)."""
+    pnn, pns = _channel_names(channels)
+    events = np.asarray(events)
+    if events.ndim != 2 or events.shape[1] != len(pnn):
+        raise ValueError("events must be n_events x len(channels)")
+    cols = {
+        name: _resolve(name, pnn, pns, label=label, population=p.name)
+        for p in template.populations
+        for name in p.channels
+    }
+    fluor = sorted({pnn[i] for i in cols.values() if not is_scatter_or_time(pnn[i])})
+    spill = _as_spillover(spillover)
+    compensated = compensate_columns(events, pnn, spill, fluor, label=label) if spill is not None else {}
+    display: dict[int, np.ndarray] = {}
+    transform_of: dict[int, Transform] = {}
+    for i in sorted(set(cols.values())):
+        scatter = is_scatter_or_time(pnn[i])
+        transform_of[i] = template.scatter_transform if scatter else template.fluorescence_transform
+        data = compensated.get(pnn[i], events[:, i])
+        display[i] = transform_of[i].apply(np.asarray(data, dtype=np.float64))
+
+    n = events.shape[0]
+    masks: dict[str, np.ndarray] = {}
+    thresholds: dict[str, dict[str, float]] = {}
+    for pop in template.populations:
+        path = template.gate_paths[pop.name]
+        parent = np.ones(n, dtype=bool) if pop.parent == ROOT else masks[template.gate_paths[pop.parent]]
+        idx = np.flatnonzero(parent)
+        values = [display[cols[c]][idx] for c in pop.channels]
+        try:
+            sub, cuts = _gate(pop, values, [transform_of[cols[c]] for c in pop.channels])
+        except NoValleyError as exc:
+            raise InconsistentInputError(
+                "IML-FCS-014",
+                f"gate {pop.name!r} ({pop.method} on {', '.join(pop.channels)}, {len(idx)} parent events) "
+                f"found no population: {exc}",
+                path=label,
+                hint="The sample may lack this population or be poorly stained or acquired; look at "
+                f"{', '.join(pop.channels)} within {pop.parent}, then gate this file with a hand-made "
+                "strategy (GatingML or FlowJo workspace) or exclude it.",
+            ) from None
+        full = np.zeros(n, dtype=bool)
+        full[idx[sub]] = True
+        masks[path] = full
+        thresholds[path] = cuts
+    return GatingRun(masks, thresholds)
+
+
+def gate_sample(
+    events: np.ndarray,
+    channels: Channels,
+    spillover: SpilloverLike,
+    template: Template | None = None,
+    *,
+    label: str = "sample",
+) -> tuple[dict[str, np.ndarray], list[PopulationStat]]:
+    """Gate one sample and return ``({gate_path: mask}, population statistics)``.
+
+    ``events`` are raw (uncompensated) values, ``channels`` the ($PnN, $PnS) pairs in column
+    order (or the FCS reader's channels), ``spillover`` the file's matrix (a
+    :class:`SpilloverMatrix`, the reader's ``Spillover`` or ``(names, matrix)``; None skips
+    compensation). ``label`` names the file in error messages. Statistics are in
+    percent; ``pct_lymphocytes`` is relative to the template's lymphocyte population.
+    """
+    tpl = template or load_template()
+    run = apply_template(events, channels, spillover, tpl, label=label)
+    stats = population_stats(run.masks, n_total=int(np.asarray(events).shape[0]), lymphocyte_path=tpl.lymphocyte_path)
+    return run.masks, stats
+
+
+
+
+def gate_fcs_file(
+    path: str | Path, template: Template | None = None, *, label: str | None = None
+) -> tuple[dict[str, np.ndarray], list[PopulationStat]]:
+    """Read an FCS file with :func:`immunolab.fcs.reader.read_fcs` and gate it with ``template``."""
+    from immunolab.fcs.reader import read_fcs
+
+    data = read_fcs(path, label=label)
+    return gate_sample(data.preprocessed(), data.channels, data.spillover(), template, label=data.label)

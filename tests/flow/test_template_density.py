@@ -1,0 +1,111 @@
+"""Density-valley and density-basin methods behind the gating template."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from immunolab.flow.density_gates import (
+    NoValleyError,
+    density_basin_mask,
+    density_modes,
+    mindensity_cut,
+    ratio_cut,
+    smoothed_density,
+)
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def test_mindensity_cuts_in_the_valley_between_two_populations() -> None:
+    r = _rng()
+    x = np.concatenate([r.normal(0.15, 0.04, 6000), r.normal(0.65, 0.04, 4000)])
+    cut = mindensity_cut(x)
+    assert 0.3 < cut < 0.5
+    assert abs((x > cut).mean() - 0.4) < 0.002
+
+
+def test_mindensity_ranks_modes_by_mass_so_a_broad_small_negative_counts() -> None:
+    r = _rng(1)
+    broad_negative = r.normal(0.1, 0.07, 300)  # 3 %, low and wide
+    tight_positive = r.normal(0.73, 0.015, 9700)
+    x = np.concatenate([broad_negative, tight_positive])
+    cut = mindensity_cut(x)
+    assert 0.35 < cut < 0.68
+    assert (x <= cut).sum() == pytest.approx(300, abs=3)
+
+
+def test_mindensity_ignores_a_third_population_smaller_than_the_other_two() -> None:
+    r = _rng(2)
+    x = np.concatenate([r.normal(0.1, 0.03, 5000), r.normal(0.5, 0.03, 4000), r.normal(0.9, 0.02, 200)])
+    cut = mindensity_cut(x)
+    assert 0.2 < cut < 0.4
+
+
+def test_unimodal_density_raises_no_valley() -> None:
+    with pytest.raises(NoValleyError, match="no valley"):
+        mindensity_cut(_rng(3).normal(0.4, 0.05, 5000))
+
+
+def test_too_few_events_raise_no_valley() -> None:
+    with pytest.raises(NoValleyError, match="only 5 events"):
+        mindensity_cut(np.array([0.1, 0.2, 0.3, 0.8, 0.9]))
+
+
+def test_search_range_keeps_the_cut_inside_it() -> None:
+    r = _rng(4)
+    x = np.concatenate([r.normal(0.1, 0.03, 5000), r.normal(0.6, 0.03, 5000)])
+    assert 0.3 <= mindensity_cut(x, search_range=(0.3, 0.32)) <= 0.32
+    with pytest.raises(NoValleyError, match="search range"):
+        mindensity_cut(x, search_range=(0.8, 0.9))
+
+
+def test_shallow_wiggles_merge_into_one_mode() -> None:
+    grid = np.linspace(0, 1, 512)
+    dens = np.exp(-((grid - 0.5) ** 2) / 0.01) * (1 + 0.05 * np.sin(grid * 200))
+    modes = density_modes(dens, grid[1] - grid[0])
+    assert len(modes) == 1
+    assert modes[0].mass == pytest.approx(dens.sum() * (grid[1] - grid[0]))
+
+
+def test_smoothed_density_integrates_to_one() -> None:
+    grid, dens = smoothed_density(_rng(5).normal(0, 1, 4000))
+    assert dens.sum() * (grid[1] - grid[0]) == pytest.approx(1.0, abs=0.01)
+
+
+def test_ratio_cut_separates_doublets_below_the_singlet_ratio() -> None:
+    r = _rng(6)
+    area = r.normal(50000, 6000, 10000)
+    height = area * np.where(np.arange(10000) < 9500, r.normal(0.88, 0.025, 10000), r.normal(0.55, 0.03, 10000))
+    cut = ratio_cut(area, height)
+    assert np.log(0.6) < cut < np.log(0.8)
+    assert (np.log(height / area) > cut).sum() == pytest.approx(9500, abs=10)
+
+
+def test_ratio_cut_without_doublets_raises_no_valley() -> None:
+    r = _rng(7)
+    area = r.normal(50000, 6000, 5000)
+    with pytest.raises(NoValleyError, match="doublet"):
+        ratio_cut(area, area * r.normal(0.88, 0.02, 5000))
+
+
+def test_density_basin_returns_the_cluster_nearest_the_target() -> None:
+    r = _rng(8)
+    a = np.column_stack([r.normal(0.2, 0.02, 3000), r.normal(0.05, 0.01, 3000)])
+    b = np.column_stack([r.normal(0.4, 0.04, 2000), r.normal(0.2, 0.04, 2000)])
+    c = np.column_stack([r.normal(0.45, 0.03, 5000), r.normal(0.55, 0.06, 5000)])
+    pts = np.concatenate([a, b, c])
+    extent = ((0.0, 1.0), (0.0, 1.0))
+    for target, expect in (((0.21, 0.06), slice(0, 3000)), ((0.4, 0.22), slice(3000, 5000)), ((0.5, 0.6), slice(5000, None))):
+        mask = density_basin_mask(pts[:, 0], pts[:, 1], target=target, extent=extent)
+        truth = np.zeros(len(pts), dtype=bool)
+        truth[expect] = True
+        assert (mask != truth).mean() < 0.01
+
+
+def test_density_basin_without_a_large_enough_cluster_raises_no_valley() -> None:
+    x = np.linspace(0, 1, 30)
+    with pytest.raises(NoValleyError, match="holds at least"):
+        density_basin_mask(x, x, target=(0.5, 0.5), extent=((0, 1), (0, 1)), min_mass=0.5)
