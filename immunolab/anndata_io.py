@@ -1,0 +1,350 @@
+"""Build AnnData objects from a store: per-sample summary and per-event flow data.
+
+``kind="summary"`` (:func:`summary_anndata`)
+    obs = one row per patient x visit (index ``001|D14``; columns ``patient_id``, ``arm``,
+    ``visit_day``, ``specimen``), var = one row per feature x measure (flow population
+    frequencies ``pct_parent`` / ``pct_total`` / ``pct_lymphocytes``, cytokine
+    ``concentration``...; columns ``feature`` (original name), ``measure``, ``assay``, ``unit``,
+    ``parent`` and ``gate_path`` for flow, ``lloq`` / ``lloq_min`` / ``lloq_max`` in pg/mL for
+    cytokines), X = values in natural units (NaN where not measured). Layers: ``log10`` (the
+    measurements view's log10, values <= 0 floored as recorded in ``uns``), ``censored`` (bool:
+    the value is a substitution / cap; False where not measured) and ``count`` (event count of
+    the flow population behind the var; NaN for other assays).
+``kind="events"`` (:func:`events_anndata`)
+    obs = events of one or several samples from the optional ``flow_events`` table (columns
+    ``sample`` = ``001|D14`` (``#2``... when a visit has several flow samples), ``sample_id``,
+    ``patient_id``, ``visit_day``, ``arm``, ``population`` (categorical), ``strategy_id``,
+    ``event_index``), var = channels (compensated and transformed, float32; ``channel`` and
+    ``marker`` columns). Ready for scanpy (``sc.pp.pca``, ``sc.pp.neighbors``, ``sc.tl.umap``).
+
+Name encoding: var names are ``<feature>|<measure>`` (events: the channel name) with ``%``
+written ``%25`` and ``/`` written ``%2F`` (percent-encoding of these two characters only), so a
+name never contains ``/`` (HDF5 path separator, refused by ``.h5ad`` in keys); the original
+name stays in ``var['feature']`` / ``var['channel']`` and :func:`decode_name` inverts it.
+
+Provenance goes to ``uns['immunolab']`` (versions, rules) and ``uns['ingests']`` (one row per
+ingest in use: id, plugin, versions, raw-file SHA-256); no file names, users, hosts or dates.
+anndata is imported inside the functions (start-up stays instant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from immunolab.errors import InputError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from immunolab.store.read import Store
+
+__all__ = [
+    "EVENT_KEY_COLUMNS",
+    "FREQUENCY_MEASURES",
+    "build_events",
+    "build_summary",
+    "decode_name",
+    "encode_name",
+    "events_anndata",
+    "obs_name",
+    "summary_anndata",
+    "to_anndata",
+    "write_h5ad",
+]
+
+#: flow measures that become vars; the ``count`` measure feeds the ``count`` layer instead
+FREQUENCY_MEASURES = ("pct_parent", "pct_total", "pct_lymphocytes")
+#: non-channel columns of ``flow_events``
+EVENT_KEY_COLUMNS = ("patient_id", "visit_day", "sample_id", "source_sha256", "ingest_id",
+                     "strategy_id", "event_index", "population")
+NAME_ENCODING = "var names: '%' -> '%25', '/' -> '%2F' (percent-encoding); original in var['feature'] / var['channel']"
+
+
+def encode_name(name: str) -> str:
+    """Return ``name`` with ``%`` and ``/`` percent-encoded (safe as an HDF5 key)."""
+    return name.replace("%", "%25").replace("/", "%2F")
+
+
+def decode_name(name: str) -> str:
+    """Invert :func:`encode_name`."""
+    return name.replace("%2F", "/").replace("%25", "%")
+
+
+def obs_name(patient_id: str, visit_day: int) -> str:
+    """Return the obs name of a patient's visit, e.g. ``001|D14``."""
+    return f"{patient_id}|D{int(visit_day)}"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _specimens(samples: pd.DataFrame | None) -> dict[tuple[str, int], str]:
+    if samples is None or samples.empty or "specimen" not in samples:
+        return {}
+    s = samples.dropna(subset=["patient_id", "visit_day"])
+    out: dict[tuple[str, int], str] = {}
+    for (pid, day), g in s.groupby(["patient_id", "visit_day"]):
+        out[(str(pid), int(str(day)))] = "; ".join(sorted({str(x) for x in g["specimen"].dropna()}))
+    return out
+
+
+def _var_table(view: pd.DataFrame, lloq: pd.DataFrame | None) -> pd.DataFrame:
+    from immunolab.analysis.measurements_view import gate_path_of
+    from immunolab.flow.populations import parent_path
+
+    keys = ["assay", "feature", "measure"]
+    first = view.groupby(keys, sort=True).agg(unit=("unit", "first"), lineage_key=("lineage_key", "first"),
+                                              n_obs=("value", "count")).reset_index()
+    gate = [gate_path_of(k) if a == "flow" else None for a, k in zip(first["assay"], first["lineage_key"], strict=True)]
+    first["gate_path"] = gate
+    first["parent"] = [parent_path(g) if g else None for g in gate]
+    if lloq is not None and not lloq.empty:
+        stats = lloq.dropna(subset=["lloq"]).groupby("analyte")["lloq"].agg(["median", "min", "max"])
+        first["lloq"] = first["feature"].map(stats["median"]).where(first["assay"] == "cytokine")
+        first["lloq_min"] = first["feature"].map(stats["min"]).where(first["assay"] == "cytokine")
+        first["lloq_max"] = first["feature"].map(stats["max"]).where(first["assay"] == "cytokine")
+    else:
+        first["lloq"] = first["lloq_min"] = first["lloq_max"] = np.nan
+    first.index = [encode_name(f"{f}|{m}") for f, m in zip(first["feature"], first["measure"], strict=True)]
+    if first.index.duplicated().any():  # same feature and measure from two assays
+        first.index = [encode_name(f"{a}|{f}|{m}") for a, f, m in
+                       zip(first["assay"], first["feature"], first["measure"], strict=True)]
+    cols = ["feature", "measure", "assay", "unit", "parent", "gate_path", "lloq", "lloq_min", "lloq_max", "n_obs"]
+    out = first[cols].copy()
+    for c in ("feature", "measure", "assay", "unit", "parent", "gate_path"):
+        out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+    return out
+
+
+def build_summary(
+    view: pd.DataFrame,
+    *,
+    samples: pd.DataFrame | None = None,
+    lloq: pd.DataFrame | None = None,
+    ingests: pd.DataFrame | None = None,
+) -> AnnData:
+    """Return the summary AnnData of a measurements view (see module doc).
+
+    ``samples`` (the store's ``samples`` table) gives specimens, ``lloq`` (columns ``analyte``,
+    ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``.
+    """
+    import anndata as ad
+
+    view = view[view["patient_id"].notna()]
+    counts = view[(view["assay"] == "flow") & (view["measure"] == "count")]
+    values = view[~((view["assay"] == "flow") & (view["measure"] == "count"))]
+    if values.empty:
+        raise InputError("IML-ANA-002", "the store holds no measurements to export",
+                         hint="Ingest flow or cytokine files first (immunolab ingest ...).")
+    obs_keys = values[["patient_id", "visit_day", "arm"]].drop_duplicates(["patient_id", "visit_day"])
+    obs_keys = obs_keys.sort_values(["patient_id", "visit_day"]).reset_index(drop=True)
+    specimen = _specimens(samples)
+    obs = pd.DataFrame({
+        "patient_id": obs_keys["patient_id"].astype(str).to_numpy(),
+        "arm": obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str).to_numpy(),
+        "visit_day": obs_keys["visit_day"].astype("int64").to_numpy(),
+        "specimen": [specimen.get((str(p), int(d)), "") for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)],
+    }, index=[obs_name(p, d) for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)])
+    var = _var_table(values, lloq)
+    row = pd.Series(np.arange(len(obs)), index=obs.index)
+    var_pos = {(a, f, m): i for i, (a, f, m) in enumerate(zip(var["assay"], var["feature"], var["measure"], strict=True))}
+    r = row.loc[[obs_name(p, d) for p, d in zip(values["patient_id"], values["visit_day"], strict=True)]].to_numpy()
+    c = np.array([var_pos[(a, f, m)] for a, f, m in zip(values["assay"], values["feature"], values["measure"], strict=True)])
+    shape = (len(obs), len(var))
+    X = np.full(shape, np.nan)
+    X[r, c] = values["value"].to_numpy(dtype=float)
+    log10 = np.full(shape, np.nan)
+    log10[r, c] = values["log10_value"].to_numpy(dtype=float)
+    censored = np.zeros(shape, dtype=bool)
+    censored[r, c] = values["censored"].to_numpy(dtype=bool)
+    count = np.full(shape, np.nan)
+    if not counts.empty:
+        cmap = {(p, int(d), f): v for p, d, f, v in
+                zip(counts["patient_id"], counts["visit_day"], counts["feature"], counts["value"], strict=True)}
+        flow_vars = [(j, f) for j, (a, f) in enumerate(zip(var["assay"], var["feature"], strict=True)) if a == "flow"]
+        for i, (p, d) in enumerate(zip(obs["patient_id"], obs["visit_day"], strict=True)):
+            for j, f in flow_vars:
+                count[i, j] = cmap.get((p, int(d), f), np.nan)
+    adata = ad.AnnData(X=X, obs=obs, var=var)
+    adata.layers["log10"] = log10
+    adata.layers["censored"] = censored
+    adata.layers["count"] = count
+    adata.uns["immunolab"] = _uns_header("summary", extra={
+        "measures": sorted(set(values["measure"])),
+        "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
+        "censor_rule": "censored values are the plugin's substitution (LLOQ/2 below, ULOQ above by default)",
+        "count_layer": "event count of the flow population of each var (NaN for other assays)",
+    })
+    if ingests is not None:
+        adata.uns["ingests"] = ingests.reset_index(drop=True).astype(
+            {c: str for c in ingests.columns if ingests[c].dtype == object})
+    return adata
+
+
+def _uns_header(kind: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    from immunolab import __version__
+    from immunolab.schema import SCHEMA_VERSION
+
+    return {"kind": kind, "immunolab_version": __version__, "schema_version": SCHEMA_VERSION,
+            "name_encoding": NAME_ENCODING, **(extra or {})}
+
+
+def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> AnnData:
+    """Return the summary AnnData of a store (superseded ingests excluded)."""
+    from immunolab.analysis.measurements_view import measurements_view
+    from immunolab.report.provenance import provenance_table
+
+    view = measurements_view(store)
+    if measures is not None:
+        view = view[view["measure"].isin([*measures, "count"])]
+    samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])
+    lloq = store.to_pandas("cytokine_results", columns=["analyte", "lloq"])
+    prov = provenance_table(store)
+    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]])
+
+
+# --------------------------------------------------------------------------- events
+
+
+def build_events(
+    events: pd.DataFrame,
+    *,
+    arms: dict[str, str] | None = None,
+    markers: dict[str, str] | None = None,
+    ingests: pd.DataFrame | None = None,
+) -> AnnData:
+    """Return the events AnnData of a ``flow_events`` frame (see module doc).
+
+    ``arms`` maps patient_id to arm, ``markers`` channel to marker ($PnS) name.
+    """
+    import anndata as ad
+
+    if events.empty:
+        raise InputError("IML-ANA-004", "no flow events to export",
+                         hint="Ingest FCS files with `immunolab ingest --events`, or check the sample selection.")
+    channels = [c for c in events.columns if c not in EVENT_KEY_COLUMNS]
+    ev = events.sort_values(["patient_id", "visit_day", "sample_id", "event_index"], kind="stable").reset_index(drop=True)
+    sample_key = {}
+    for (pid, day), g in ev.groupby(["patient_id", "visit_day"], sort=True):
+        for k, sid in enumerate(sorted(g["sample_id"].unique())):
+            sample_key[sid] = obs_name(str(pid), int(str(day))) + (f"#{k + 1}" if k else "")
+    obs = pd.DataFrame({
+        "sample": pd.Categorical(ev["sample_id"].map(sample_key).astype(str)),
+        "sample_id": ev["sample_id"].astype(str).to_numpy(),
+        "patient_id": ev["patient_id"].astype(str).to_numpy(),
+        "visit_day": ev["visit_day"].astype("int64").to_numpy(),
+        "arm": ev["patient_id"].map(arms or {}).fillna("").astype(str).to_numpy(),
+        "population": pd.Categorical(ev["population"].fillna("ungated").astype(str)),
+        "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
+        "event_index": ev["event_index"].astype("int64").to_numpy(),
+    }, index=[f"{s}:{i}" for s, i in zip(ev["sample_id"], ev["event_index"], strict=True)])
+    var = pd.DataFrame({
+        "channel": channels,
+        "marker": [(markers or {}).get(c, "") or "" for c in channels],
+    }, index=[encode_name(c) for c in channels])
+    X = ev[channels].to_numpy(dtype=np.float32)
+    adata = ad.AnnData(X=X, obs=obs, var=var)
+    adata.uns["immunolab"] = _uns_header("events", extra={
+        "values": "compensated and transformed channel values as stored in flow_events (float32)",
+        "n_samples": int(obs["sample_id"].nunique()),
+    })
+    if ingests is not None:
+        adata.uns["ingests"] = ingests.reset_index(drop=True)
+    return adata
+
+
+def _markers(store: Store, sample_ids: set[str]) -> dict[str, str]:
+    files = store.to_pandas("fcs_files", columns=["sample_id", "channels"])
+    out: dict[str, str] = {}
+    for sid, chans in zip(files["sample_id"], files["channels"], strict=True):
+        if sid not in sample_ids or chans is None:
+            continue
+        for ch in chans:
+            if ch.get("pnn") and ch.get("pns") and ch["pnn"] not in out:
+                out[ch["pnn"]] = ch["pns"]
+    return out
+
+
+def events_anndata(
+    store: Store,
+    *,
+    samples: Sequence[str] | None = None,
+    strategy_id: str | None = None,
+    max_events_per_sample: int | None = None,
+    seed: int = 0,
+) -> AnnData:
+    """Return the events AnnData of selected samples (all by default).
+
+    ``samples`` are sample ids or ``patient|Dday`` names; ``strategy_id`` picks one gating
+    strategy when several were stored; ``max_events_per_sample`` draws a reproducible random
+    subset (``seed``) of each sample's events.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from immunolab.report.provenance import provenance_table
+
+    files = store.table_files("flow_events")
+    if not files:
+        raise InputError("IML-ANA-004", "the store holds no per-event flow data (flow_events)", path=store.root,
+                         hint="Ingest FCS files with `immunolab ingest --events`, or export --kind summary.")
+    wanted_ids: set[str] | None = None
+    if samples is not None:
+        meta = store.to_pandas("samples", columns=["sample_id", "patient_id", "visit_day"])
+        by_name: dict[str, set[str]] = {}
+        for sid, pid, day in zip(meta["sample_id"], meta["patient_id"], meta["visit_day"], strict=True):
+            by_name.setdefault(obs_name(pid, day), set()).add(sid)
+        wanted_ids = set().union(*(by_name.get(s, {s}) for s in samples))
+    parts = []
+    for f in files:
+        filters = [("sample_id", "in", sorted(wanted_ids))] if wanted_ids else None
+        t = pq.read_table(f, filters=filters)
+        if strategy_id is not None:
+            t = t.filter(pc.equal(t.column("strategy_id"), strategy_id))
+        if t.num_rows:
+            parts.append(t)
+    if not parts:
+        raise InputError("IML-ANA-004", "no flow events match the selected samples / strategy", path=store.root,
+                         hint="List samples with `immunolab store info --per-visit`.")
+    events = pa.concat_tables(parts, promote_options="permissive").to_pandas()
+    if max_events_per_sample is not None:
+        rng = np.random.default_rng(seed)
+        keep = []
+        for _sid, idx in events.groupby("sample_id", sort=True).indices.items():
+            keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, idx.size), replace=False)))
+        events = events.iloc[np.concatenate(keep)]
+    arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
+    arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
+    prov = provenance_table(store)
+    return build_events(events, arms=arms, markers=_markers(store, set(events["sample_id"])),
+                        ingests=prov[prov["in_use"]])
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def to_anndata(store: Store | str | Path, kind: str = "summary", **kwargs: Any) -> AnnData:
+    """Return the ``summary`` or ``events`` AnnData of a store (path or :class:`Store`)."""
+    from immunolab.store.read import Store as _Store
+    from immunolab.store.read import open_store
+
+    s = store if isinstance(store, _Store) else open_store(store)
+    if kind == "summary":
+        return summary_anndata(s, **kwargs)
+    if kind == "events":
+        return events_anndata(s, **kwargs)
+    raise ValueError(f"kind must be 'summary' or 'events', not {kind!r}")
+
+
+def write_h5ad(adata: AnnData, path: str | Path) -> Path:
+    """Write ``adata`` to ``path`` (gzip-compressed .h5ad) and return the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(p, compression="gzip")
+    return p

@@ -1,0 +1,70 @@
+"""Events AnnData: events x channels with population and sample, ready for scanpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import immunolab
+from immunolab.anndata_io import events_anndata, write_h5ad
+from immunolab.errors import InputError
+from tests.analysis.synthetic_store import CHANNELS, SynthStudy, build_store, registered
+
+
+@pytest.fixture(scope="module")
+def events(synth: SynthStudy):
+    return immunolab.to_anndata(str(synth.store), kind="events")
+
+
+def test_events_have_channels_population_and_sample(events) -> None:
+    assert events.n_obs == 900 and list(events.var["channel"]) == list(CHANNELS)
+    assert events.X.dtype == np.float32
+    assert set(events.obs["population"].cat.categories) == {"T cells", "B cells", "NK cells"}
+    assert events.obs["sample"].iloc[0] == "001|D0"
+    assert events.obs["patient_id"].iloc[0] == "001" and events.obs["arm"].iloc[0] == "MSC"
+    assert events.var.loc["FITC-A", "marker"] == "CD3"
+    assert events.uns["immunolab"]["kind"] == "events"
+
+
+def test_one_sample_can_be_selected_by_visit_name_and_subsampled(synth: SynthStudy) -> None:
+    store = immunolab.open_store(synth.store)
+    one = events_anndata(store, samples=["002|D0"], max_events_per_sample=50, seed=1)
+    assert one.n_obs == 50 and set(one.obs["sample_id"]) == {"002-D000-FLOW"}
+    again = events_anndata(store, samples=["002-D000-FLOW"], max_events_per_sample=50, seed=1)
+    assert list(again.obs_names) == list(one.obs_names)
+
+
+def test_a_store_without_events_is_rejected_with_iml_ana_004(tmp_path: Path) -> None:
+    gen = registered()
+    next(gen)
+    try:
+        study = build_store(tmp_path / "noevents", events=False)
+    finally:
+        gen.close()
+    with pytest.raises(InputError) as err:
+        immunolab.to_anndata(study.store, kind="events")
+    assert err.value.code == "IML-ANA-004" and "--events" in (err.value.hint or "")
+
+
+@pytest.mark.slow
+def test_scanpy_pca_neighbors_umap_and_plot_run_on_the_events(events, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import scanpy as sc
+
+    adata = events.copy()
+    sc.pp.pca(adata, n_comps=4)
+    sc.pp.neighbors(adata, n_neighbors=10)
+    sc.tl.umap(adata, random_state=0)
+    ax = sc.pl.umap(adata, color="population", show=False)
+    assert adata.obsm["X_umap"].shape == (900, 2) and ax is not None
+    # clusters separate: each population's UMAP centroid is nearer its own events than the others'
+    umap = adata.obsm["X_umap"]
+    pops = adata.obs["population"].to_numpy()
+    centroids = {p: umap[pops == p].mean(axis=0) for p in set(pops)}
+    nearest = [min(centroids, key=lambda c: np.linalg.norm(u - centroids[c])) for u in umap]
+    assert np.mean(np.asarray(nearest) == pops) > 0.95
+    write_h5ad(adata, tmp_path / "events.h5ad")
