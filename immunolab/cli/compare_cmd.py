@@ -1,0 +1,94 @@
+"""``immunolab compare``: compare the arms and write the result tables and trajectory plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+
+if TYPE_CHECKING:
+    from immunolab.analysis.compare import ArmComparison
+
+EXAMPLE = """
+\b
+Examples:
+  immunolab compare --store trial-store --out results/
+  immunolab compare --store trial-store --features IL-6 --features Treg --window 0-14 --out results/
+"""
+
+
+@click.command(epilog=EXAMPLE)
+@store_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the tables (CSV + Parquet), settings.json and plots/ (PNG).")
+@click.option("--features", multiple=True, metavar="NAME",
+              help="Feature to compare (population or analyte name, exact); repeat for several. Default: all.")
+@click.option("--measures", multiple=True, metavar="NAME",
+              help="Measure to compare (pct_parent, pct_lymphocytes, pct_total, count, concentration); "
+                   "repeat for several. Default: pct_parent and concentration.")
+@click.option("--window", default="0-28", show_default=True, metavar="START-END",
+              help="AUC window in study days; both ends must be visit days.")
+@click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
+@click.option("--no-plots", is_flag=True, help="Write the tables only.")
+@json_option
+@debug_option
+@handle_errors
+def compare(store: str, out_dir: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
+            reference_arm: str | None, no_plots: bool, as_json: bool, debug: bool) -> None:
+    """Compare the two arms feature by feature; write tables and trajectory plots.
+
+    Per feature: a mixed model on log10 values (arm x visit interaction F test and per-visit
+    geometric mean ratios with 95 % CIs, Satterthwaite df), per-visit Mann-Whitney (Fisher exact
+    on % detectable when most values are censored) with Benjamini-Hochberg q-values, and the AUC
+    over WINDOW compared by Mann-Whitney with a Hodges-Lehmann shift. Every table row names the
+    test used and why (column `method`).
+    """
+    from immunolab.analysis.compare import compare_store, write_comparison
+    from immunolab.analysis.trajectories import parse_window
+    from immunolab.store import open_store
+
+    s = open_store(store)
+    result = compare_store(s, features=list(features) or None, measures=list(measures) or None,
+                           window=parse_window(window), reference_arm=reference_arm)
+    written = write_comparison(result, out_dir)
+    plots = [] if no_plots else _write_plots(result, Path(out_dir) / "plots")
+    inter = result.omnibus[result.omnibus["test"] == "arm x visit interaction"]
+    if as_json:
+        echo_json({
+            "out": out_dir, "tables": [p.name for p in written], "plots": [p.name for p in plots],
+            "settings": result.settings,
+            "interaction": inter[["assay", "feature", "measure", "f", "num_df", "den_df", "p", "q_bh"]]
+            .to_dict(orient="records"),
+        })
+        return
+    click.echo(f"{result.settings['treated']} vs {result.settings['reference']}: "
+               f"{result.settings['n_features']} feature(s), AUC window {window}")
+    for rec in inter.to_dict(orient="records"):
+        status = (f"F={rec['f']:.2f} ({rec['num_df']:.0f}, {rec['den_df']:.1f}) p={rec['p']:.3g} q={rec['q_bh']:.3g}"
+                  if rec["p"] == rec["p"] else "not modelled")
+        click.echo(f"  {rec['feature']!s:<24} {rec['measure']!s:<16} arm x visit {status}")
+    click.echo(f"wrote {len(written)} table file(s) and {len(plots)} plot(s) to {out_dir}")
+
+
+def _write_plots(result: ArmComparison, folder: Path) -> list[Path]:
+    """Write one trajectory PNG per feature x measure; return the paths."""
+    from immunolab.identity import DEFAULT_PROTOCOL
+    from immunolab.report.plots import file_slug, save_png, trajectory_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arms = (result.settings["treated"], result.settings["reference"])
+    paths: list[Path] = []
+    used: set[str] = set()
+    for (_assay, feature, measure), s in result.summary.groupby(["assay", "feature", "measure"], sort=True):
+        unit = s["unit"].dropna().iloc[0] if s["unit"].notna().any() else ""
+        fig = trajectory_figure(s, title=f"{feature} - {measure} ({unit})", arms=arms,
+                                infusion_days=DEFAULT_PROTOCOL.infusion_days)
+        stem = file_slug(f"{feature}_{measure}")
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        paths.append(save_png(fig, folder / f"{stem}.png"))
+    return paths

@@ -1,0 +1,83 @@
+"""``immunolab export``: export a store for analysis tools (AnnData for scanpy)."""
+
+from __future__ import annotations
+
+import click
+
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+
+GROUP_EXAMPLE = """
+\b
+Example:
+  immunolab export anndata --store trial-store --out trial.h5ad
+"""
+
+ANNDATA_EXAMPLE = """
+\b
+Examples:
+  immunolab export anndata --store trial-store --out trial.h5ad
+      (writes trial.h5ad = per-sample summary and trial.events.h5ad = flow events)
+  immunolab export anndata --store trial-store --out trial.h5ad --kind summary
+  immunolab export anndata --store trial-store --out d0.h5ad --kind events --samples "001|D0" --max-events 20000
+"""
+
+
+@click.group(epilog=GROUP_EXAMPLE)
+def export() -> None:
+    """Export a store for analysis tools."""
+
+
+@export.command(epilog=ANNDATA_EXAMPLE)
+@store_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Output .h5ad; with --kind both the events go to the sibling <name>.events.h5ad.")
+@click.option("--kind", type=click.Choice(["summary", "events", "both"]), default="both", show_default=True,
+              help="summary: samples x features; events: flow events x channels; both: two files.")
+@click.option("--samples", multiple=True, metavar="ID",
+              help="Events: sample id or patient|Dday (e.g. 001|D14); repeat for several. Default: all.")
+@click.option("--max-events", type=click.IntRange(min=1), metavar="N",
+              help="Events: keep a reproducible random subset of N events per sample.")
+@json_option
+@debug_option
+@handle_errors
+def anndata(store: str, out: str, kind: str, samples: tuple[str, ...], max_events: int | None,
+            as_json: bool, debug: bool) -> None:
+    """Write AnnData (.h5ad) files ready for scanpy.
+
+    The summary holds one row per patient visit and one column per feature x measure in natural
+    units (layers log10, censored, count). The events file holds the stored flow events
+    (compensated, transformed) with population and sample in obs; it needs an ingest with
+    --events. Feature names have '/' written as %2F (original in var['feature']).
+    """
+    from pathlib import Path
+
+    from immunolab.anndata_io import events_anndata, summary_anndata, write_h5ad
+    from immunolab.errors import InputError
+    from immunolab.store import open_store
+
+    s = open_store(store)
+    target = Path(out)
+    written: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    if kind in ("summary", "both"):
+        summary = summary_anndata(s)
+        written["summary"] = str(write_h5ad(summary, target))
+        if not as_json:
+            click.echo(f"wrote {target} (summary: {summary.n_obs} samples x {summary.n_vars} features)")
+    if kind in ("events", "both"):
+        events_path = target if kind == "events" else target.with_suffix(".events.h5ad")
+        try:
+            events = events_anndata(s, samples=list(samples) or None, max_events_per_sample=max_events)
+        except InputError as exc:
+            if kind == "events" or exc.code != "IML-ANA-004":
+                raise
+            skipped["events"] = exc.format()
+            if not as_json:
+                click.echo(f"SKIP events: {exc.message} (ingest FCS files with --events to export them)")
+        else:
+            written["events"] = str(write_h5ad(events, events_path))
+            if not as_json:
+                click.echo(f"wrote {events_path} (events: {events.n_obs} events x {events.n_vars} channels, "
+                           f"{events.obs['sample'].nunique()} sample(s))")
+    if as_json:
+        echo_json({"written": written, "skipped": skipped})

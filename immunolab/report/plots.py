@@ -1,0 +1,135 @@
+"""Draw report figures with matplotlib's non-GUI Agg backend and encode them for inline HTML.
+
+Trajectory figure: per arm, the median over patients at each visit (line and markers) and the
+interquartile range (shaded band), x = study day on a square-root axis (so Day 0-14 stay
+readable beside Day 180), infusion days as dotted vertical lines, the LLOQ as a dashed line
+when known. Percentages use a linear y axis, other units a log axis.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ARM_COLOURS",
+    "events_per_sample_figure",
+    "figure_png_base64",
+    "file_slug",
+    "save_png",
+    "trajectory_figure",
+]
+
+#: colour-blind safe (Okabe-Ito): reference arm blue, treated arm vermillion
+ARM_COLOURS = ("#D55E00", "#0072B2")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def trajectory_figure(
+    summary: pd.DataFrame,
+    *,
+    title: str,
+    arms: Sequence[str],
+    infusion_days: Sequence[int] = (0, 3, 6),
+    lloq: float | None = None,
+    subtitle: str | None = None,
+) -> Figure:
+    """Return the trajectory figure of one feature from its rows of :func:`trajectory_summary`.
+
+    ``arms`` orders the arms as (treated, reference); colours follow :data:`ARM_COLOURS`.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 3.3), dpi=100, layout="constrained")
+    unit = str(summary["unit"].dropna().iloc[0]) if summary["unit"].notna().any() else ""
+    days = sorted({int(d) for d in summary["visit_day"]})
+    for arm, colour in zip(arms, ARM_COLOURS, strict=False):
+        s = summary[summary["arm"] == arm].sort_values("visit_day")
+        s = s[s["n"] > 0]
+        if s.empty:
+            continue
+        x = s["visit_day"].to_numpy(dtype=float)
+        ax.fill_between(x, s["q1"].to_numpy(dtype=float), s["q3"].to_numpy(dtype=float), color=colour, alpha=0.18,
+                        linewidth=0)
+        ax.plot(x, s["median"].to_numpy(dtype=float), "-o", color=colour, markersize=3.5, linewidth=1.6,
+                label=f"{arm} (median, IQR)")
+    for k, day in enumerate(infusion_days):
+        ax.axvline(day, color="0.45", linestyle=":", linewidth=1.0, label="infusion days" if k == 0 else None)
+    if lloq is not None and np.isfinite(lloq):
+        ax.axhline(lloq, color="0.3", linestyle="--", linewidth=0.8, label="LLOQ")
+    # sqrt(day + 1): Day 0 sits inside the axes, early visits stay apart
+    ax.set_xscale("function", functions=(lambda d: np.sqrt(np.clip(d + 1.0, 0, None)), lambda r: np.square(r) - 1.0))
+    ax.set_xticks(days)
+    ax.set_xticklabels([str(d) for d in days], fontsize=8)
+    ax.set_xlim(-0.6, max(days) * 1.05 if days else 1)
+    positive = summary[["q1", "median"]].to_numpy(dtype=float)
+    if unit != "%" and np.all(positive[np.isfinite(positive)] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("study day (square-root axis)", fontsize=8)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.grid(alpha=0.25, linewidth=0.5)
+    return fig
+
+
+def events_per_sample_figure(events: pd.DataFrame, *, arms: Sequence[str]) -> Figure:
+    """Return a strip plot of total events per flow sample by visit and arm (columns visit_day, arm, total_count)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 2.8), dpi=100, layout="constrained")
+    days = sorted({int(d) for d in events["visit_day"]})
+    pos = {d: i for i, d in enumerate(days)}
+    rng = np.random.default_rng(0)
+    for k, (arm, colour) in enumerate(zip(arms, ARM_COLOURS, strict=False)):
+        s = events[events["arm"] == arm]
+        x = np.array([pos[int(d)] for d in s["visit_day"]], dtype=float) + (k - 0.5) * 0.3
+        ax.scatter(x + rng.uniform(-0.08, 0.08, len(x)), s["total_count"], s=10, color=colour, alpha=0.8, label=arm)
+    ax.set_xticks(range(len(days)))
+    ax.set_xticklabels([f"D{d}" for d in days], fontsize=8)
+    ax.set_ylabel("events acquired", fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_title("Events per flow sample", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.25, linewidth=0.5)
+    return fig
+
+
+def figure_png_base64(fig: Figure) -> str:
+    """Return ``fig`` as a base64 PNG string (for ``<img src="data:image/png;base64,...">``) and close it."""
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG file (100 dpi), close it and return the path."""
+    plt = _pyplot()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def file_slug(name: str) -> str:
+    """Return a file-name-safe slug of a feature name (``+`` becomes ``pos``; letters, digits, ``.``, ``_``, ``-``)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("+", "pos")).strip("_")
+    return slug or "feature"

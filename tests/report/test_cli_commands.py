@@ -1,0 +1,94 @@
+"""CLI: compare, report and export anndata write their outputs and fail with codes, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from immunolab.cli import main
+from tests.analysis.synthetic_store import SynthStudy, build_store, registered
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_compare_writes_tables_and_plots(synth: SynthStudy, tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    r = invoke("compare", "--store", str(synth.store), "--out", str(out), "--features", "Treg", "--features", "IL-6")
+    assert r.exit_code == 0, r.output
+    assert "Treg" in r.output and "arm x visit" in r.output
+    for name in ("omnibus", "visit_effects", "visit_tests", "auc", "auc_tests", "trajectory_summary"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.parquet").is_file()
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["IL-6_concentration.png", "Treg_pct_parent.png"]
+    omnibus = pd.read_csv(out / "omnibus.csv")
+    assert set(omnibus["feature"]) == {"Treg", "IL-6"} and omnibus["method"].notna().all()
+    assert json.loads((out / "settings.json").read_text())["window_days"] == [0, 28]
+
+
+def test_compare_json_reports_the_interaction_tests(synth: SynthStudy, tmp_path: Path) -> None:
+    r = invoke("compare", "--store", str(synth.store), "--out", str(tmp_path / "c"), "--no-plots", "--json",
+               "--features", "Treg")
+    out = json.loads(r.output)
+    assert out["interaction"][0]["feature"] == "Treg" and out["interaction"][0]["p"] < 0.05
+    assert out["plots"] == []
+
+
+def test_a_bad_window_is_a_coded_error_without_traceback(synth: SynthStudy, tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["compare", "--store", str(synth.store), "--out", str(tmp_path / "c"),
+                                  "--window", "0-30"])
+    assert r.exit_code == 1
+    assert "IML-ANA-003" in r.output and "Traceback" not in r.output
+
+
+def test_compare_on_a_folder_that_is_not_a_store_exits_3(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["compare", "--store", str(tmp_path), "--out", str(tmp_path / "c")])
+    assert r.exit_code == 3 and "IML-STORE-001" in r.output
+
+
+def test_report_writes_one_html_file(synth: SynthStudy, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    r = invoke("report", "--store", str(synth.store), "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    assert info["figures"] == 11 and info["tables"] >= 10
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_export_anndata_writes_summary_and_sibling_events_file(synth: SynthStudy, tmp_path: Path) -> None:
+    import anndata as ad
+
+    out = tmp_path / "trial.h5ad"
+    r = invoke("export", "anndata", "--store", str(synth.store), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    summary, events = ad.read_h5ad(out), ad.read_h5ad(tmp_path / "trial.events.h5ad")
+    assert summary.n_obs == 144 and "IL-12%2FIL-23p40|concentration" in summary.var_names
+    assert events.n_obs == 900 and "population" in events.obs
+
+
+def test_export_of_chosen_samples_subsamples_events(synth: SynthStudy, tmp_path: Path) -> None:
+    import anndata as ad
+
+    out = tmp_path / "d0.h5ad"
+    r = invoke("export", "anndata", "--store", str(synth.store), "--out", str(out), "--kind", "events",
+               "--samples", "001|D0", "--max-events", "40")
+    assert r.exit_code == 0, r.output
+    assert ad.read_h5ad(out).n_obs == 40
+
+
+def test_export_without_events_skips_them_for_both_and_fails_for_events(tmp_path: Path) -> None:
+    gen = registered()
+    next(gen)
+    try:
+        study = build_store(tmp_path / "noev", events=False)
+    finally:
+        gen.close()
+    both = invoke("export", "anndata", "--store", str(study.store), "--out", str(tmp_path / "x.h5ad"))
+    assert both.exit_code == 0 and "SKIP events" in both.output
+    assert (tmp_path / "x.h5ad").is_file() and not (tmp_path / "x.events.h5ad").exists()
+    only = CliRunner().invoke(main, ["export", "anndata", "--store", str(study.store), "--out",
+                                     str(tmp_path / "y.h5ad"), "--kind", "events"])
+    assert only.exit_code == 1 and "IML-ANA-004" in only.output
