@@ -168,7 +168,7 @@ def _net_mfi(wells: pd.DataFrame) -> tuple[pd.Series, dict[str, float]]:
     bg = wells["analyte"].map(background)
     computed = (wells["median_mfi"] - bg).where(bg.notna(), wells["median_mfi"])
     net = wells["net_mfi_reported"].where(wells["net_mfi_reported"].notna(), computed)
-    return net.astype(float), {k: float(v) for k, v in background.items()}
+    return net.astype(float), {str(k): float(v) for k, v in background.items()}
 
 
 def _failed_curve(analyte: str, exc: InputError, model: str, weighting: str, x: np.ndarray, y: np.ndarray) -> StandardCurve:
@@ -176,7 +176,7 @@ def _failed_curve(analyte: str, exc: InputError, model: str, weighting: str, x: 
         model=model, a=float("nan"), b=float("nan"), c=float("nan"), d=float("nan"), f=float("nan"),
         weighting=weighting, n_points=int(np.isfinite(y).sum()), converged=False,
         message=f"{exc.code}: {exc.message}", source="immunolab",
-        fit_id=curve_fit_id(x, y, model=model, weighting=weighting),
+        fit_id=curve_fit_id(x.tolist(), y.tolist(), model=model, weighting=weighting),
         lowest_standard=float(np.nanmin(x)) if x.size else None,
         highest_standard=float(np.nanmax(x)) if x.size else None,
     )
@@ -225,7 +225,8 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
     result_rows: list[dict[str, Any]] = []
     controls_qc: list[dict[str, Any]] = []
     curve_errors: list[InputError] = []
-    for analyte, idx in wells.groupby("analyte", sort=False).groups.items():
+    for analyte_key, idx in wells.groupby("analyte", sort=False).groups.items():
+        analyte = str(analyte_key)
         sub = wells.loc[idx]
         info: dict[str, Any] = {
             "flags": [], "background_mfi": _round(background.get(analyte)),
@@ -293,14 +294,14 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
                 for lv, r in zip(levels, rec, strict=True):
                     mfis = y[x == lv]
                     cv = replicate_cv(mfis)
-                    entry = {"expected": _round(float(lv)), "recovery_pct": _round(float(r)), "cv_pct": _round(cv), "n": int(mfis.size)}
+                    level: dict[str, Any] = {"expected": _round(float(lv)), "recovery_pct": _round(float(r)), "cv_pct": _round(cv), "n": int(mfis.size)}
                     if not (math.isfinite(r) and th.recovery_low_pct <= r <= th.recovery_high_pct):
-                        entry["flag"] = "recovery_out_of_range"
+                        level["flag"] = "recovery_out_of_range"
                     if cv is not None and cv > th.cv_standard_pct:
-                        entry["flag_cv"] = "cv_high"
+                        level["flag_cv"] = "cv_high"
                         if "standard_cv_high" not in info["flags"]:
                             info["flags"].append("standard_cv_high")
-                    std_info.append(entry)
+                    std_info.append(level)
                 info["standards"] = std_info
                 n_bad = sum(1 for e in std_info if "flag" in e)
                 if n_bad:
@@ -518,7 +519,7 @@ def plate_tables(
             )
         curve_rows.extend(_curve_rows(an))
         for rec in an.results.to_dict("records"):
-            result_rows.append({k: _clean(v) if k != "qc_flags" else list(v) for k, v in rec.items()})
+            result_rows.append({str(k): _clean(v) if k != "qc_flags" else list(v) for k, v in rec.items()})
     tables = {
         "cytokine_plates": _to_table("cytokine_plates", plate_rows),
         "cytokine_wells": _to_table("cytokine_wells", well_rows, extra=[SAMPLE_REF]),

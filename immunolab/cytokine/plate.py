@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -55,7 +56,7 @@ __all__ = [
 
 SAMPLE_TYPES = ("standard", "control", "blank", "unknown")
 
-WELL_COLUMNS: dict[str, str] = {
+WELL_COLUMNS: dict[str, Any] = {
     "well": "object",
     "location": "object",
     "acquisition_order": "Int64",

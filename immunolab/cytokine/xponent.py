@@ -526,7 +526,7 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             if expected is None and stype == "standard" and isinstance(std_conc, Mapping) and number is not None:
                 levels = std_conc.get(canon)
                 if isinstance(levels, Mapping):
-                    expected = levels.get(number)  # type: ignore[assignment]
+                    expected = levels.get(number)
                 elif isinstance(levels, Sequence) and 1 <= number <= len(levels):
                     expected = float(levels[number - 1])
             rtext, rval, rflag = parse_reported_conc(values.get("result", {}).get((key, canon)), decimal=decimal)
@@ -559,16 +559,16 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
     frame = pd.DataFrame.from_records(records)
     for skey, idx in _CONTROL_RANGE_SECTIONS.items():
         for (key, canon), txt in values.get(skey, {}).items():
-            v = _number(txt, decimal=decimal, label=label, where=f"a {skey} cell")
-            if v is None:
+            bound = _number(txt, decimal=decimal, label=label, where=f"a {skey} cell")
+            if bound is None:
                 continue
-            plate_no, well = key.split(":")
-            hit = frame[(frame["plate_number"] == int(plate_no)) & (frame["well"] == well) & (frame["analyte"] == canon)]
+            pno, wname = key.split(":")
+            hit = frame[(frame["plate_number"] == int(pno)) & (frame["well"] == wname) & (frame["analyte"] == canon)]
             if hit.empty or hit["sample_type"].iloc[0] != "control":
                 continue
-            lbl = str(hit["well_label"].iloc[0])
-            lo, hi = control_ranges.get((lbl, canon), (float("nan"), float("nan")))
-            control_ranges[(lbl, canon)] = (v, hi) if idx == 0 else (lo, v)
+            ctrl = str(hit["well_label"].iloc[0])
+            low, high = control_ranges.get((ctrl, canon), (float("nan"), float("nan")))
+            control_ranges[(ctrl, canon)] = (bound, high) if idx == 0 else (low, bound)
 
     kinds = [k.lower() for k in _analyte_rows(batch.sections["analysis types"]).get("analysistype", [])] if "analysis types" in batch.sections else []
     quantitative = (
@@ -582,7 +582,8 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
     kit = redact_free_text(_header_value(batch, "panelname", "protocolname", "kit", "kitname"))
     lot = redact_free_text(_header_value(batch, "kitlot", "kit lot", "lot", "standardlot", "panellot"))
     plates: list[Plate] = []
-    for plate_no, part in frame.groupby("plate_number", sort=True):
+    for plate_key, part in frame.groupby("plate_number", sort=True):
+        plate_no = int(str(plate_key))
         wells = part.drop(columns=["plate_number"]).reset_index(drop=True)
         for col, dtype in WELL_COLUMNS.items():
             if col in wells:

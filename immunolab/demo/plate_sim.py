@@ -145,11 +145,11 @@ def _true_concentrations(samples: pd.DataFrame, rng: np.random.Generator) -> pd.
     patients = sorted(samples["patient_id"].astype(str).unique())
     effects = {(p, m.name): float(rng.normal(0.0, _PATIENT_SD)) for p in patients for m in ANALYTES}
     rows = []
-    for rec in samples.itertuples(index=False):
+    for pid, arm, day, name in zip(samples["patient_id"], samples["arm"], samples["visit_day"], samples["sample_name"], strict=True):
         for m in ANALYTES:
-            log_c = m.mean_log(str(rec.arm), int(rec.visit_day)) + effects[(str(rec.patient_id), m.name)]
+            log_c = m.mean_log(str(arm), int(day)) + effects[(str(pid), m.name)]
             log_c += float(rng.normal(0.0, _VISIT_SD))
-            rows.append((str(rec.sample_name), m.name, math.exp(log_c)))
+            rows.append((str(name), m.name, math.exp(log_c)))
     return pd.DataFrame(rows, columns=["sample_name", "analyte", "conc"])
 
 
@@ -181,9 +181,9 @@ def _well_name(i: int) -> str:
 def _simulate_plate(
     index: int, names: list[str], truth: pd.DataFrame, rng: np.random.Generator
 ) -> tuple[XponentExport, dict[str, object]]:
-    layout: list[tuple[str, float | None, float]] = [("Background0", None, 1.0)] * 2
-    for level in range(1, N_STANDARDS + 1):
-        layout += [(f"Standard{level}", float(level), 1.0)] * 2
+    layout: list[tuple[str, int | None, float]] = [("Background0", None, 1.0)] * 2
+    for std_level in range(1, N_STANDARDS + 1):
+        layout += [(f"Standard{std_level}", std_level, 1.0)] * 2
     layout += [("Control1", None, 1.0)] * 2 + [("Control2", None, 1.0)] * 2
     for name in names:
         layout += [(name, None, SAMPLE_DILUTION)] * 2
@@ -199,6 +199,7 @@ def _simulate_plate(
         plate_params.append(params)
         background = float(rng.uniform(8.0, 25.0))
         for i, (sample, level, dil) in enumerate(layout):
+            x: float
             if sample.startswith("Background"):
                 x = 0.0
             elif level is not None:
@@ -221,9 +222,7 @@ def _simulate_plate(
     curves: dict[str, str] = {}
     fitted: list[tuple[float, float, float, float, float] | None] = []
     for j, m in enumerate(ANALYTES):
-        x = well_conc[std_rows, j]
-        y = net[std_rows, j]
-        fit = _instrument_fit(x, y)
+        fit = _instrument_fit(well_conc[std_rows, j], net[std_rows, j])
         fitted.append(fit)
         if fit is not None:
             a, b, c, d, f = fit
@@ -299,9 +298,10 @@ def simulate_plates(samples: pd.DataFrame, out_dir: Path, rng: np.random.Generat
         info["file"] = fname
         info["samples"] = len(names)
         plate_info.append(info)
-    for rec in samples.sort_values("sample_name").itertuples(index=False):
+    ordered = samples.sort_values("sample_name")
+    for name, pid, day in zip(ordered["sample_name"], ordered["patient_id"], ordered["visit_day"], strict=True):
         manifest_rows.append(
-            {"file": None, "sample_id": rec.sample_name, "patient_id": rec.patient_id, "visit_day": int(rec.visit_day), "specimen": "serum", "panel": None}
+            {"file": None, "sample_id": name, "patient_id": pid, "visit_day": int(day), "specimen": "serum", "panel": None}
         )
     manifest = pd.DataFrame(manifest_rows, columns=["file", "sample_id", "patient_id", "visit_day", "specimen", "panel"])
     manifest["visit_day"] = manifest["visit_day"].astype("Int64")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from immunolab.cytokine.curves import logistic
 from immunolab.cytokine.xponent_writer import (
@@ -22,6 +23,17 @@ from immunolab.cytokine.xponent_writer import (
 )
 
 ROWS = "ABCDEFGH"
+VISITS = (0, 3, 6, 10, 14, 28, 90, 180)
+
+
+def trial_samples(n_patients: int) -> pd.DataFrame:
+    """Return serum samples of ``n_patients`` patients (arms alternate) at every visit."""
+    rows = []
+    for p in range(1, n_patients + 1):
+        for day in VISITS:
+            rows.append((f"{p:03d}", "MSC" if p % 2 else "control", day, f"S{len(rows) + 1:04d}"))
+    return pd.DataFrame(rows, columns=["patient_id", "arm", "visit_day", "sample_name"])
+
 
 
 @dataclass
@@ -44,6 +56,8 @@ class PlateSpec:
     plate_number: int = 1
     instrument: str = "FLEXMAP 3D"
     with_results: bool = True
+    round_mfi: bool = True  # xPONENT prints medians to 0.5 MFI; False keeps them exact
+    print_curves: bool = False  # add the Net MFI curves (0, B - A, C, D, F) as "Std. Curve" rows
 
     @property
     def standards(self) -> list[float]:
@@ -67,7 +81,7 @@ def build_export(spec: PlateSpec | None = None, *, seed: int = 0, decimal: str =
             y = float(logistic(np.array([concs[j]]), *p)[0]) if concs[j] > 0 else p[0]
             if s.noise:
                 y *= 1.0 + s.noise * rng.standard_normal()
-            medians[i, j] = round(2.0 * (s.background + y)) / 2.0
+            medians[i, j] = round(2.0 * (s.background + y)) / 2.0 if s.round_mfi else s.background + y
     bg = medians[:2].mean(axis=0)
     net = medians - bg
     wells = []
@@ -96,6 +110,10 @@ def build_export(spec: PlateSpec | None = None, *, seed: int = 0, decimal: str =
         analytes=list(s.analytes), bead_regions=[int(re.sub(r"\D", "", a) or 0) for a in s.analytes], wells=wells,
         instrument=s.instrument, serial="FM3DD00000001", batch="PLATE_TEST", protocol="Test kit",
         run_start=s.run_start, plate_number=s.plate_number,
+        curves={
+            name: f"A=0; B={b - a:.8g}; C={c:.8g}; D={d:.8g}; E={f:.8g}; R^2=1"
+            for name, (a, b, c, d, f) in zip(s.analytes, s.params, strict=True)
+        } if s.print_curves else {},
         control_ranges={("Control1", a): (s.top_standard / 100.0 * 0.7, s.top_standard / 100.0 * 1.3) for a in s.analytes},
     )
 
