@@ -17,7 +17,7 @@ duplicate, then patient samples in duplicate at dilution 2; all visits of a pati
 plate (arms interleaved), so plate effects never confound a patient's trajectory. Per plate,
 each analyte's signal is a 5PL ``y = A + (B - A) / (1 + (x / C)^D)^F`` with plate-to-plate
 variation; the Median adds a background and heteroscedastic noise (4 % multiplicative +
-2 MFI); bead counts are mostly 50-100 with about 3 % low (20-49).
+1.5 MFI); bead counts are mostly 50-100 with about 3 % low (20-49).
 
 The instrument-like Result / Avg Result / %CV Replicates sections are computed the xPONENT way
 by a fitter independent of :mod:`immunolab.cytokine.curves` (``scipy.optimize.curve_fit``,
@@ -46,6 +46,7 @@ N_STANDARDS = 7
 DILUTION_STEP = 4.0
 SAMPLE_DILUTION = 2.0
 WELLS_PER_PLATE = 96
+MODEL_FILE = ".truth_cytokine_model.json"
 _ROWS = "ABCDEFGH"
 
 
@@ -79,9 +80,9 @@ class AnalyteModel:
 
 ANALYTES: tuple[AnalyteModel, ...] = (
     AnalyteModel("IL-6", "IL-6 (25)", 25, 10000.0, 4.0, 21000.0, 900.0, -1.10, 0.80, 45.0, (math.log(0.12), math.log(0.45)), (4.0, 14.0)),
-    AnalyteModel("IL-10", "IL-10 (22)", 22, 10000.0, 3.0, 18000.0, 1400.0, -1.05, 0.90, 9.0, (math.log(2.6), math.log(0.8)), (3.0, 10.0)),
+    AnalyteModel("IL-10", "IL-10 (22)", 22, 10000.0, 3.0, 18000.0, 1000.0, -1.05, 0.90, 9.0, (math.log(2.6), math.log(0.8)), (3.0, 10.0)),
     AnalyteModel("TNF-a", "TNF-a (45)", 45, 10000.0, 5.0, 24000.0, 1100.0, -1.15, 0.75, 16.0, (math.log(0.30), math.log(0.65)), (5.0, 15.0)),
-    AnalyteModel("IFN-g", "IFN-g (43)", 43, 10000.0, 6.0, 16000.0, 1600.0, -1.00, 0.95, 14.0, (math.log(0.25), math.log(0.55)), (5.0, 14.0)),
+    AnalyteModel("IFN-g", "IFN-g (43)", 43, 10000.0, 6.0, 20000.0, 900.0, -1.00, 0.95, 14.0, (math.log(0.25), math.log(0.55)), (5.0, 14.0)),
     AnalyteModel("IL-1b", "IL-1b (28)", 28, 10000.0, 3.0, 20000.0, 1000.0, -1.10, 0.85, 5.0, (math.log(0.5), math.log(0.5)), (10.0, 10.0)),
     AnalyteModel("IL-8", "IL-8 (27)", 27, 10000.0, 5.0, 22000.0, 800.0, -1.20, 0.80, 35.0, (math.log(0.6), math.log(0.6)), (12.0, 12.0)),
     AnalyteModel("MCP-1", "MCP-1 (53)", 53, 20000.0, 8.0, 25000.0, 2500.0, -1.05, 0.85, 420.0, (math.log(0.5), math.log(0.5)), (8.0, 8.0)),
@@ -90,7 +91,7 @@ ANALYTES: tuple[AnalyteModel, ...] = (
 _PATIENT_SD = 0.45
 _VISIT_SD = 0.20
 _MULT_NOISE = 0.04
-_ADD_NOISE = 2.0
+_ADD_NOISE = 1.5
 _CONTROL_FRACTIONS = (1.0 / 150.0, 1.0 / 12.0)  # of the top standard
 _CONTROL_TOLERANCE = 0.30
 
@@ -272,8 +273,8 @@ def simulate_plates(samples: pd.DataFrame, out_dir: Path, rng: np.random.Generat
     one row per plate file (``file`` and ``panel`` only) and one per sample (``sample_id`` =
     sample name, ``patient_id``, ``visit_day``, ``specimen`` = serum); the truth has one row
     per sample x analyte (``assay`` cytokine, ``measure`` concentration, pg/mL in serum).
-    ``truth.attrs["cytokine_model"]`` and ``out_dir/truth_cytokine_model.json`` say which
-    analytes carry an arm effect.
+    ``truth.attrs["cytokine_model"]`` and ``out_dir/.truth_cytokine_model.json`` hold the model;
+    ``["analytes"][name]["arm_effect"]`` says which analytes carry an arm effect.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -328,7 +329,8 @@ def simulate_plates(samples: pd.DataFrame, out_dir: Path, rng: np.random.Generat
         },
         "plates": plate_info,
     }
-    (out / "truth_cytokine_model.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n", "utf-8")
-    truth.attrs["cytokine_model"] = {m.name: {"arm_effect": m.arm_effect} for m in ANALYTES}
+    # hidden, so that `immunolab ingest plates/` sees only the plate exports
+    (out / MODEL_FILE).write_text(json.dumps(model, indent=2, sort_keys=True) + "\n", "utf-8")
+    truth.attrs["cytokine_model"] = model
     return manifest, truth
 

@@ -50,9 +50,10 @@ def test_truth_rows_cover_every_sample_and_analyte(sim) -> None:
 
 def test_arm_effects_are_recorded_and_present_in_the_truth(sim) -> None:
     out, samples, _manifest, truth = sim
-    model = json.loads((out / "truth_cytokine_model.json").read_text())
+    model = json.loads((out / ".truth_cytokine_model.json").read_text())
     effects = {k: v["arm_effect"] for k, v in model["analytes"].items()}
-    assert truth.attrs["cytokine_model"] == {k: {"arm_effect": v} for k, v in effects.items()}
+    assert truth.attrs["cytokine_model"]["analytes"] == model["analytes"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(p.name for p in out.glob("*.csv"))
     assert effects["IL-6"] and effects["TNF-a"] and effects["IFN-g"] and effects["IL-10"]
     assert not all(effects.values())
     t = truth.merge(samples[["patient_id", "arm"]].drop_duplicates(), on="patient_id")
