@@ -15,7 +15,8 @@
     ``sample`` = ``001|D14`` (``#2``... when a visit has several flow samples), ``sample_id``,
     ``patient_id``, ``visit_day``, ``arm``, ``population`` (categorical), ``strategy_id``,
     ``event_index``), var = channels (compensated and transformed, float32; ``channel`` and
-    ``marker`` columns). Ready for scanpy (``sc.pp.pca``, ``sc.pp.neighbors``, ``sc.tl.umap``).
+    ``marker`` ($PnS) and ``detector`` ($PnN) columns). Ready for scanpy (``sc.pp.pca``,
+    ``sc.pp.neighbors``, ``sc.tl.umap``).
 
 Name encoding: var names are ``<feature>|<measure>`` (events: the channel name) with ``%``
 written ``%25`` and ``/`` written ``%2F`` (percent-encoding of these two characters only), so a
@@ -215,12 +216,13 @@ def build_events(
     events: pd.DataFrame,
     *,
     arms: dict[str, str] | None = None,
-    markers: dict[str, str] | None = None,
+    channel_names: dict[str, tuple[str, str]] | None = None,
     ingests: pd.DataFrame | None = None,
 ) -> AnnData:
     """Return the events AnnData of a ``flow_events`` frame (see module doc).
 
-    ``arms`` maps patient_id to arm, ``markers`` channel to marker ($PnS) name.
+    ``arms`` maps patient_id to arm, ``channel_names`` a stored channel column to its
+    (marker $PnS, detector $PnN) pair.
     """
     import anndata as ad
 
@@ -243,9 +245,11 @@ def build_events(
         "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
         "event_index": ev["event_index"].astype("int64").to_numpy(),
     }, index=[f"{s}:{i}" for s, i in zip(ev["sample_id"], ev["event_index"], strict=True)])
+    names = channel_names or {}
     var = pd.DataFrame({
         "channel": channels,
-        "marker": [(markers or {}).get(c, "") or "" for c in channels],
+        "marker": [names.get(c, ("", ""))[0] for c in channels],
+        "detector": [names.get(c, ("", c))[1] or c for c in channels],
     }, index=[encode_name(c) for c in channels])
     X = ev[channels].to_numpy(dtype=np.float32)
     adata = ad.AnnData(X=X, obs=obs, var=var)
@@ -258,15 +262,18 @@ def build_events(
     return adata
 
 
-def _markers(store: Store, sample_ids: set[str]) -> dict[str, str]:
+def _channel_names(store: Store, sample_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """Return {stored column name: (marker $PnS, detector $PnN)} from the samples' fcs_files rows."""
     files = store.to_pandas("fcs_files", columns=["sample_id", "channels"])
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for sid, chans in zip(files["sample_id"], files["channels"], strict=True):
         if sid not in sample_ids or chans is None:
             continue
         for ch in chans:
-            if ch.get("pnn") and ch.get("pns") and ch["pnn"] not in out:
-                out[ch["pnn"]] = ch["pns"]
+            pnn, pns = ch.get("pnn") or "", ch.get("pns") or ""
+            for key in (pnn, pns):  # events columns are named by detector or by marker
+                if key and key not in out:
+                    out[key] = (pns, pnn)
     return out
 
 
@@ -322,7 +329,7 @@ def events_anndata(
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
     arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
     prov = provenance_table(store)
-    return build_events(events, arms=arms, markers=_markers(store, set(events["sample_id"])),
+    return build_events(events, arms=arms, channel_names=_channel_names(store, set(events["sample_id"])),
                         ingests=prov[prov["in_use"]])
 
 

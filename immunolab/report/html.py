@@ -34,7 +34,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;marg
 color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 h3{margin-top:1.4em}.meta{color:#666;font-size:.9em}
-table.tbl{border-collapse:collapse;font-size:.82em;margin:.6em 0}
+table.tbl{border-collapse:collapse;font-size:.82em;margin:.6em 0;display:block;overflow-x:auto;max-width:100%}
 table.tbl th,table.tbl td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 table.tbl th{background:#f3f3f3}table.tbl tr:nth-child(even) td{background:#fafafa}
 .figs{display:flex;flex-wrap:wrap;gap:12px}.figs figure{margin:0;border:1px solid #eee;padding:4px}
@@ -68,9 +68,10 @@ def _num(x: Any, digits: int = 3) -> str:
     if isinstance(x, int | np.integer):
         return str(int(x))
     try:
-        return f"{float(x):.{digits}g}"
+        v = float(x)
     except (TypeError, ValueError):
         return str(x)
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
 
 
 def _p(x: Any) -> str:

@@ -81,7 +81,12 @@ def trajectory_figure(
     ax.set_xlim(-0.6, max(days) * 1.05 if days else 1)
     positive = summary[["q1", "median"]].to_numpy(dtype=float)
     if unit != "%" and np.all(positive[np.isfinite(positive)] > 0):
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("study day (square-root axis)", fontsize=8)
     ax.set_ylabel(unit, fontsize=8)
     ax.tick_params(axis="y", labelsize=8)

@@ -24,7 +24,7 @@ def test_events_have_channels_population_and_sample(events) -> None:
     assert set(events.obs["population"].cat.categories) == {"T cells", "B cells", "NK cells"}
     assert events.obs["sample"].iloc[0] == "001|D0"
     assert events.obs["patient_id"].iloc[0] == "001" and events.obs["arm"].iloc[0] == "MSC"
-    assert events.var.loc["FITC-A", "marker"] == "CD3"
+    assert events.var.loc["FITC-A", "marker"] == "CD3" and events.var.loc["FITC-A", "detector"] == "FITC-A"
     assert events.uns["immunolab"]["kind"] == "events"
 
 
