@@ -25,7 +25,7 @@ import pandas as pd
 from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.dates import parse_instrument_date, pick_date_order
 from immunolab.cytokine.delimited import decode_bytes, is_missing, parse_number, read_rows
-from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample
+from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
 from immunolab.cytokine.xponent import parse_reported_conc, redact_free_text
 from immunolab.errors import InconsistentInputError, MalformedInputError
 
@@ -190,7 +190,7 @@ def parse_intelliflex_flat_bytes(data: bytes, *, label: str, options: Mapping[st
     starts = [plate_meta[k]["start"] for k in plate_order]
     order = pick_date_order(starts, european=dt.delimiter == ";")
     for index, key in enumerate(plate_order, start=1):
-        part = frame[frame["plate_key"] == key].drop(columns=["plate_key"]).reset_index(drop=True)
+        part = label_unnumbered_controls(frame[frame["plate_key"] == key].drop(columns=["plate_key"]).reset_index(drop=True))
         part["acquisition_order"] = part["well"].map({w: i for i, w in enumerate(pd.unique(part["well"]), start=1)})
         for c, dtype in WELL_COLUMNS.items():
             if c in part and dtype != "object":

@@ -51,6 +51,7 @@ __all__ = [
     "Plate",
     "classify_sample",
     "empty_wells",
+    "label_unnumbered_controls",
     "well_sort_key",
 ]
 
@@ -113,6 +114,23 @@ def classify_sample(name: str | None) -> tuple[str, int | None]:
         m = _TRAILING_NUMBER.search(text)
         return "control", int(m.group(1)) if m else None
     return "unknown", None
+
+
+def label_unnumbered_controls(wells: pd.DataFrame) -> pd.DataFrame:
+    """Return ``wells`` with distinct unnumbered controls labelled ``ControlA``, ``ControlB`` ...
+
+    Two controls named ``Healthy-control-negative`` and ``Positive control`` must not share the
+    label ``Control`` (their Levey-Jennings series would mix); the letter follows the order of
+    first appearance on the plate. Raw names never become labels.
+    """
+    mask = (wells["sample_type"] == "control") & (wells["well_label"] == "Control")
+    if not mask.any():
+        return wells
+    names = list(dict.fromkeys(wells.loc[mask, "sample_name"]))
+    letters = {name: f"Control{chr(ord('A') + i) if i < 26 else i + 1}" for i, name in enumerate(names)}
+    out = wells.copy()
+    out.loc[mask, "well_label"] = out.loc[mask, "sample_name"].map(letters)
+    return out
 
 
 def well_sort_key(well: str) -> tuple[int, int]:

@@ -41,7 +41,7 @@ from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.curves import StandardCurve
 from immunolab.cytokine.dates import parse_instrument_date, pick_date_order
 from immunolab.cytokine.delimited import decode_bytes, is_missing, parse_number, read_rows
-from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample
+from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
 from immunolab.errors import InconsistentInputError, MalformedInputError
 
 __all__ = [
@@ -556,7 +556,7 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
                 }
             )
     control_ranges: dict[tuple[str, str], tuple[float, float]] = {}
-    frame = pd.DataFrame.from_records(records)
+    frame = label_unnumbered_controls(pd.DataFrame.from_records(records))
     for skey, idx in _CONTROL_RANGE_SECTIONS.items():
         for (key, canon), txt in values.get(skey, {}).items():
             bound = _number(txt, decimal=decimal, label=label, where=f"a {skey} cell")

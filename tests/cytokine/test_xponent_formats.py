@@ -200,3 +200,16 @@ def test_plugin_tables_are_schema_valid_and_keep_sample_names_and_dates_private(
     wells = parsed.tables["cytokine_wells"].to_pandas()
     assert wells.loc[wells.sample_type != "unknown", SAMPLE_REF].isna().all()
     assert wells.loc[wells.sample_type == "unknown", SAMPLE_REF].notna().all()
+
+
+def test_distinct_unnumbered_controls_get_distinct_labels_and_never_their_names() -> None:
+    text = plate_text().replace('"Control1"', '"Healthy-control-negative"')
+    lines = text.splitlines()
+    # make the second replicate a different control
+    i = next(k for k, ln in enumerate(lines) if ln.startswith('"DataType:","Median"'))
+    j = [k for k in range(i, len(lines)) if '"Healthy-control-negative"' in lines[k]][1]
+    lines[j] = lines[j].replace('"Healthy-control-negative"', '"Positive control"')
+    plates = parse_xponent_bytes(("\r\n".join(lines) + "\r\n").encode(), label="p.csv", options={"accept_missing_crc": True})
+    w = plates[0].wells
+    labels = w.loc[w.sample_type == "control"].drop_duplicates("well")["well_label"].tolist()
+    assert labels == ["ControlA", "ControlB"]
