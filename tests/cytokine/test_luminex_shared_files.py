@@ -168,3 +168,15 @@ def test_instrument_warnings_are_counted_per_well_without_their_text() -> None:
     plate = parsed.tables["cytokine_plates"].to_pylist()[0]
     assert "did not reach" not in plate["qc_json"]
     assert json.loads(plate["qc_json"])["instrument_warnings"] > 0
+
+
+def test_exactly_one_installed_plugin_claims_each_luminex_export() -> None:
+    from immunolab.plugins import get_registry
+
+    registry = get_registry()
+    for rel in XPONENT:
+        path = _xp(rel)
+        assert [d.plugin for d in registry.claims(path.read_bytes()[: 64 * 1024], path.name)] == ["luminex_xponent"], rel
+    for rel in INTELLIFLEX:
+        path = _ix(rel)
+        assert [d.plugin for d in registry.claims(path.read_bytes()[: 64 * 1024], path.name)] == ["luminex_intelliflex"], rel
