@@ -20,7 +20,7 @@ class IntelliflexPlugin:
     """Assay plugin for INTELLIFLEX exports (xPONENT-style and flat CSV)."""
 
     name = "luminex_intelliflex"
-    version = "0.1.0"
+    version = "1.0.0"
     assay_kind = "cytokine"
     file_extensions = (".csv",)
     produces = PRODUCES

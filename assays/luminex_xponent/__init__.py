@@ -21,7 +21,7 @@ class XponentPlugin:
     """Assay plugin for xPONENT batch CSV exports."""
 
     name = "luminex_xponent"
-    version = "0.1.0"
+    version = "1.0.0"
     assay_kind = "cytokine"
     file_extensions = (".csv", ".txt")
     produces = PRODUCES
