@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_STORE ?= demo-store
 
-.PHONY: setup demo test lint typecheck bench reliability clean-demo fuzz
+.PHONY: setup demo test lint typecheck bench reliability clean-demo fuzz browser
 
 setup: $(STAMP)
 
@@ -22,8 +22,19 @@ demo: setup
 	$(BIN)/immunolab ingest sample_data/flow sample_data/plates \
 	    --store $(DEMO_STORE) --manifest sample_data/manifest.csv --subjects sample_data/subjects.csv
 	$(BIN)/immunolab store info --store $(DEMO_STORE) --per-visit
+	$(BIN)/immunolab report --store $(DEMO_STORE) --out demo-report.html
+	@echo "report: $(CURDIR)/demo-report.html"
 
-test: setup
+# Headless Chromium renders the HTML report in one test; installed from Debian when possible
+# (root + apt-get), otherwise that single test is skipped with a message.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  echo "note: chromium could not be installed; the browser rendering test will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 lint: setup
