@@ -270,7 +270,7 @@ def simulate_plates(samples: pd.DataFrame, out_dir: Path, rng: np.random.Generat
     """Write the serum samples' plates as xPONENT CSVs into ``out_dir``; return (manifest, truth).
 
     ``samples`` has the columns ``patient_id, arm, visit_day, sample_name``. The manifest has
-    one row per plate file (``file`` and ``panel`` only) and one per sample (``sample_id`` =
+    one row per plate file (``file``, a plate code in ``sample_id``, ``panel``) and one per sample (``sample_id`` =
     sample name, ``patient_id``, ``visit_day``, ``specimen`` = serum); the truth has one row
     per sample x analyte (``assay`` cytokine, ``measure`` concentration, pg/mL in serum).
     ``truth.attrs["cytokine_model"]`` and ``out_dir/.truth_cytokine_model.json`` hold the model;
@@ -295,7 +295,7 @@ def simulate_plates(samples: pd.DataFrame, out_dir: Path, rng: np.random.Generat
         tmp = out / (fname + ".tmp")
         tmp.write_bytes(text.encode("utf-8"))
         tmp.replace(out / fname)
-        manifest_rows.append({"file": fname, "sample_id": None, "patient_id": None, "visit_day": None, "specimen": None, "panel": PANEL})
+        manifest_rows.append({"file": fname, "sample_id": f"PLATE-{index:02d}", "patient_id": None, "visit_day": None, "specimen": None, "panel": PANEL})
         info["file"] = fname
         info["samples"] = len(names)
         plate_info.append(info)

@@ -28,7 +28,8 @@ def test_manifest_has_plate_rows_and_sample_rows(sim) -> None:
     out, samples, manifest, _truth = sim
     assert list(manifest.columns) == ["file", "sample_id", "patient_id", "visit_day", "specimen", "panel"]
     plates = manifest[manifest["file"].notna()]
-    assert plates[["sample_id", "patient_id", "visit_day", "specimen"]].isna().all().all()
+    assert plates[["patient_id", "visit_day", "specimen"]].isna().all().all()
+    assert list(plates["sample_id"]) == [f"PLATE-{i:02d}" for i in range(1, len(plates) + 1)]
     assert plates["panel"].notna().all()
     assert sorted(p.name for p in out.glob("*.csv")) == sorted(plates["file"])
     rows = manifest[manifest["file"].isna()]
