@@ -15,7 +15,12 @@ PROPORTIONS = {
 
 def write_panel_file(path: Path, n_events: int, seed: int) -> Path:
     """Simulate one TBNK-Treg tube of ``n_events`` events and write it as FCS 3.1."""
-    from immunolab.demo.flow_sim import SampleSpec, channel_names, simulate_events, spillover_keyword
+    from immunolab.demo.flow_sim import (
+        SampleSpec,
+        channel_names,
+        simulate_events,
+        spillover_keyword,
+    )
     from immunolab.fcs.writer import write_fcs
 
     sample = simulate_events(SampleSpec.from_proportions(n_events, "PBMC", PROPORTIONS), np.random.default_rng(seed))

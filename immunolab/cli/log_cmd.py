@@ -24,7 +24,7 @@ def log_(store: str, outcome: str | None, limit: int, as_json: bool) -> None:
     if limit:
         recs = recs[-limit:]
     if as_json:
-        echo_json([dict(r, superseded_by=superseded.get(r.get("ingest_id"))) for r in recs])
+        echo_json([dict(r, superseded_by=superseded.get(str(r.get("ingest_id")))) for r in recs])
         return
     for r in recs:
         when = str(r.get("attempted_at", ""))[:19].replace("T", " ")
@@ -32,7 +32,7 @@ def log_(store: str, outcome: str | None, limit: int, as_json: bool) -> None:
         line = f"{r.get('seq', '?'):>5} {when} {what:<9} {r.get('ingest_id')} {r.get('source_label')}"
         if what == "COMMITTED":
             line += f" {r.get('plugin')} {r.get('plugin_version')} rows={sum((r.get('rows') or {}).values())}"
-            if superseded.get(r.get("ingest_id")):
+            if superseded.get(str(r.get("ingest_id"))):
                 line += f" [superseded by {superseded[r['ingest_id']]}]"
             if r.get("supersedes"):
                 line += f" [supersedes {r['supersedes']}: {r.get('supersede_reason')}]"

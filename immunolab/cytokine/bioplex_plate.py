@@ -121,7 +121,7 @@ def record_to_plate(record: PlateRecord) -> Plate:
     wells = pd.DataFrame.from_records(rows, columns=list(WELL_COLUMNS))
     for col, dtype in WELL_COLUMNS.items():
         if dtype != "object":
-            wells[col] = wells[col].astype(dtype)  # type: ignore[call-overload]
+            wells[col] = wells[col].astype(dtype)
     curves: dict[str, StandardCurve] = {}
     for reported, printed in record.curves.items():
         canonical = resolve_analyte(reported).canonical

@@ -146,7 +146,7 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str) -> GatingResul
     from immunolab.flow.strategy import gate_events
 
     strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
-    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,
+    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,  # type: ignore[arg-type]
                         channel_labels=[c.pns for c in fcs.channels], label=label)
     stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
     table = stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=loaded.name)

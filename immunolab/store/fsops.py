@@ -43,7 +43,7 @@ class FaultInjector:
 FAULTS = FaultInjector()
 
 
-def write_file(path: Path, writer: Callable[[Path], None]) -> None:
+def write_file(path: Path, writer: Callable[[Path], object]) -> None:
     """Create ``path`` with ``writer(path)`` (e.g. a Parquet writer), then fsync it."""
     FAULTS.tick("write")
     writer(path)
