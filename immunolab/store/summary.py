@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from immunolab.store.read import Store
 
-__all__ = ["per_visit_table", "render_grid"]
+__all__ = ["flow_qc_rows", "per_visit_table", "plate_qc_rows", "render_grid"]
 
 _KIND_LETTER = {"flow": "F", "cytokine": "C"}
 
@@ -47,3 +47,56 @@ def render_grid(grid: pd.DataFrame) -> str:
     lines.append("  ".join(f"{v:<{widths[c]}}" for v, c in zip(footer, cols, strict=True)))
     lines.append("F = flow cytometry sample, C = cytokine plate sample; empty = no sample (missed visit or not yet ingested)")
     return "\n".join(lines)
+
+
+def plate_qc_rows(store: Store) -> list[dict[str, Any]]:
+    """Return one PHI-free QC summary per committed plate (status, curves, flags)."""
+    import json
+
+    plates = store.to_pandas("cytokine_plates")
+    out = []
+    for row in plates.sort_values(["run_study_day", "plate_id"], na_position="last").itertuples(index=False):
+        qc = json.loads(row.qc_json) if isinstance(row.qc_json, str) and row.qc_json else {}
+        analytes = []
+        for name, a in sorted((qc.get("analytes") or {}).items()):
+            curve = a.get("curve") or {}
+            analytes.append({
+                "analyte": name,
+                "r_squared": float(curve.get("r_squared") or float("nan")),
+                "lloq": float(curve.get("lloq") or float("nan")),
+                "uloq": float(curve.get("uloq") or float("nan")),
+                "flags": list(a.get("flags") or []),
+            })
+        out.append({
+            "plate": row.plate_id,
+            "status": row.qc_status or "?",
+            "instrument": row.instrument,
+            "run_study_day": None if row.run_study_day is None or row.run_study_day != row.run_study_day else int(row.run_study_day),
+            "n_analytes": int(row.n_analytes or 0),
+            "n_wells": int(row.n_wells or 0),
+            "analytes": analytes,
+        })
+    return out
+
+
+def flow_qc_rows(store: Store, *, min_events: int = 10_000, min_lymph_pct: float = 5.0) -> list[dict[str, Any]]:
+    """Return one QC row per gated flow sample: events, lymphocyte share, flags."""
+    pops = store.to_pandas("flow_populations")
+    if pops.empty:
+        return []
+    out = []
+    for (sample_id, strategy), g in pops.groupby(["sample_id", "strategy_id"], sort=True):
+        total = int(g["total_count"].max())
+        lymph = g[g["population"].str.casefold() == "lymphocytes"]
+        pct = float(lymph["pct_total"].iloc[0]) if len(lymph) else float("nan")
+        flags = []
+        if total < min_events:
+            flags.append(f"fewer than {min_events:,} events")
+        if pct == pct and pct < min_lymph_pct:
+            flags.append(f"lymphocytes below {min_lymph_pct:g} % of events")
+        empty = sorted(g.loc[g["count"] == 0, "population"])
+        if empty:
+            flags.append("empty populations: " + ", ".join(empty))
+        out.append({"sample_id": sample_id, "strategy_id": strategy, "n_events": total,
+                    "pct_lymphocytes_of_total": pct, "flags": flags})
+    return out
