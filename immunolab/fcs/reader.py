@@ -35,6 +35,7 @@ float32 file costs about one raw read of its DATA segment.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,9 @@ from immunolab.errors import InconsistentInputError, InputError, MalformedInputE
 from immunolab.fcs.channels import (
     FcsChannel,
     build_channels,
+    needs_preprocessing,
     preprocess_events,
+    preprocess_in_place,
     time_channel_index,
     timestep,
 )
@@ -120,6 +123,20 @@ class FcsData:
         if self.events is None:
             raise ValueError("events were not read (read_fcs(..., events=False))")
         return preprocess_events(self.events, self.channels, self.keywords)
+
+    def preprocess_block(self, block: np.ndarray, columns: Sequence[int]) -> None:
+        """Apply what :meth:`preprocessed` applies, in place, to a float64 block of events.
+
+        Column ``k`` of ``block`` holds channel ``columns[k]``: the flow pipeline preprocesses
+        only the channels it gates on, a few thousand events at a time, instead of copying
+        the whole matrix to float64.
+        """
+        preprocess_in_place(block, columns, self.channels, self.keywords)
+
+    def needs_preprocessing(self, columns: Sequence[int] | None = None) -> bool:
+        """Return True when :meth:`preprocessed` changes any of ``columns`` (default: all)."""
+        cols = range(self.n_channels) if columns is None else columns
+        return needs_preprocessing(self.channels, self.keywords, cols)
 
     def spillover(self) -> Spillover | None:
         """Return the file's spillover matrix (see :func:`immunolab.fcs.spillover.spillover_from_keywords`) or None."""

@@ -39,6 +39,7 @@ __all__ = [
 _GRID = 512
 _MIN_EVENTS = 20
 _BACKGROUND = 1e-4  # 2-D bins below this fraction of the highest density belong to no basin
+_EVENT_BLOCK = 1 << 16  # events binned per step of density_basin_mask (bounded temporaries)
 
 
 class NoValleyError(ValueError):
@@ -48,9 +49,10 @@ class NoValleyError(ValueError):
 def _bandwidth(x: np.ndarray, adjust: float, floor: float) -> float:
     """Return a Silverman-style bandwidth from the IQR (robust to a second population)."""
     q25, q75 = np.percentile(x, [25, 75])
-    spread = min(float(np.std(x)), float(q75 - q25) / 1.34)
+    sd = float(np.std(x, dtype=np.float64))
+    spread = min(sd, float(q75 - q25) / 1.34)
     if spread <= 0:
-        spread = float(np.std(x))
+        spread = sd
     bw = 0.9 * spread * len(x) ** -0.2
     return max(bw * adjust, floor)
 
@@ -62,12 +64,15 @@ def smoothed_density(
 
     The grid spans the 0.05-99.95 % quantiles widened by 10 %; the bandwidth is Silverman's
     rule on the IQR times ``adjust``, at least ``floor`` (display units). Density integrates
-    to ~1 over the grid.
+    to ~1 over the grid. ``x`` may be float32; the histogram bins in float64.
     """
-    x = x[np.isfinite(x)]
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = x[finite]
+    del finite
     if len(x) < _MIN_EVENTS:
         raise NoValleyError(f"only {len(x)} events to estimate a density from")
-    lo, hi = np.percentile(x, [0.05, 99.95])
+    lo, hi = (np.float64(v) for v in np.percentile(x, [0.05, 99.95]))
     pad = 0.1 * max(hi - lo, 1e-6)
     lo, hi = lo - pad, hi + pad
     counts, edges = np.histogram(x, bins=grid, range=(lo, hi))
@@ -281,21 +286,34 @@ def density_basin_mask(
     basin qualifies.
     """
     (x0, x1), (y0, y1) = extent
-    if len(x) < _MIN_EVENTS:
-        raise NoValleyError(f"only {len(x)} events to estimate a 2-D density from")
-    ix = np.floor((x - x0) / (x1 - x0) * bins).astype(np.int64)
-    iy = np.floor((y - y0) / (y1 - y0) * bins).astype(np.int64)
-    inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins) & np.isfinite(x) & np.isfinite(y)
-    counts = np.bincount(iy[inside] * bins + ix[inside], minlength=bins * bins).astype(np.float64)
+    n = len(x)
+    if n < _MIN_EVENTS:
+        raise NoValleyError(f"only {n} events to estimate a 2-D density from")
+    # bin the events a block at a time: one int32 bin number per event (-1 = outside the grid)
+    event_bin = np.empty(n, dtype=np.int32)
+    counts = np.zeros(bins * bins, dtype=np.int64)
+    for start in range(0, n, _EVENT_BLOCK):
+        rows = slice(start, start + _EVENT_BLOCK)
+        xb = np.asarray(x[rows], dtype=np.float64)
+        yb = np.asarray(y[rows], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((xb - x0) / (x1 - x0) * bins).astype(np.int64)
+            iy = np.floor((yb - y0) / (y1 - y0) * bins).astype(np.int64)
+        inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins) & np.isfinite(xb) & np.isfinite(yb)
+        flat = np.where(inside, iy * bins + ix, -1)
+        counts += np.bincount(flat[inside], minlength=bins * bins)
+        event_bin[rows] = flat
     sigma = (max(smooth * bins / (y1 - y0), 1.0), max(smooth * bins / (x1 - x0), 1.0))
-    dens = ndimage.gaussian_filter(counts.reshape(bins, bins), sigma, mode="constant")
+    dens = ndimage.gaussian_filter(counts.astype(np.float64).reshape(bins, bins), sigma, mode="constant")
     flat_dens = dens.ravel()
     label = _basins(dens)
     label[flat_dens <= _BACKGROUND * flat_dens.max()] = -1
     label = _merge_shallow(dens, label, merge)
-    event_bin = np.where(inside, iy * bins + ix, 0)
-    n_in = int(inside.sum())
-    roots, event_counts = np.unique(label[event_bin[inside]], return_counts=True)
+    n_in = int(counts.sum())
+    in_basin = label >= 0
+    per_root = np.bincount(label[in_basin], weights=counts[in_basin], minlength=bins * bins)
+    roots = np.flatnonzero(per_root)
+    event_counts = per_root[roots].astype(np.int64)
     tx = (target[0] - x0) / (x1 - x0) * bins
     ty = (target[1] - y0) / (y1 - y0) * bins
     best, best_d = -1, math.inf
@@ -308,5 +326,9 @@ def density_basin_mask(
             best, best_d = root, d
     if best < 0:
         raise NoValleyError(f"no 2-D population holds at least {min_mass:.1%} of the events")
-    keep_bin = (label == best) & (flat_dens >= level * flat_dens[best])
-    return inside & keep_bin[event_bin]
+    keep_bin = np.append((label == best) & (flat_dens >= level * flat_dens[best]), False)
+    mask = np.empty(n, dtype=bool)
+    for start in range(0, n, _EVENT_BLOCK):
+        rows = slice(start, start + _EVENT_BLOCK)
+        mask[rows] = keep_bin[event_bin[rows]]  # bin -1 (outside the grid) reads the appended False
+    return mask

@@ -133,17 +133,26 @@ def _workspace_strategy(loaded: LoadedStrategy, fcs: FcsData, label: str) -> Str
 
 
 def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str) -> GatingResult:
-    """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows."""
-    events = fcs.preprocessed()
+    """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows.
+
+    A template reads the events as stored and preprocesses only the channels it gates on, a
+    block at a time (no float64 copy of the whole sample); a fixed gate tree (Gating-ML,
+    FlowJo) gets the float64 preprocessed events, as FlowKit does.
+    """
     spill = fcs.spillover()
-    n = int(events.shape[0])
     if loaded.template is not None:
         from immunolab.flow.template import gate_sample
 
-        masks, stats = gate_sample(events, fcs.channels, spill, loaded.template, label=label)
+        if fcs.events is None:
+            raise ValueError("events were not read (read_fcs(..., events=False))")
+        masks, stats = gate_sample(fcs.events, fcs.channels, spill, loaded.template, label=label,
+                                   preprocess=fcs.preprocess_block)
         table = stats_table(stats, strategy_id=loaded.template.strategy_id, strategy_name=loaded.name)
         return GatingResult(masks, table, loaded.template.strategy_id, loaded.name)
     from immunolab.flow.strategy import gate_events
+
+    events = fcs.preprocessed()
+    n = int(events.shape[0])
 
     strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
     masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,  # type: ignore[arg-type]
