@@ -45,7 +45,13 @@ bench: setup
 	$(BIN)/python -m benchmarks.run
 
 reliability: setup
-	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability -m "reliability or not reliability"
+	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability tests/store/test_atomic_commit.py \
+	    tests/fcs/test_malformed_reliability.py tests/cytokine
+	$(BIN)/python -m tests.reliability.render
+
+fuzz: setup
+	$(BIN)/python -m pip install --quiet atheris
+	$(BIN)/python fuzz/fuzz_fcs.py -max_total_time=300 fuzz/corpus
 
 clean-demo:
 	rm -rf $(DEMO_STORE)

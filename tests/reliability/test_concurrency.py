@@ -22,7 +22,7 @@ from tests.reliability.factories import make_study
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_four_processes_with_overlapping_files_commit_each_once(tmp_path: Path) -> None:
+def test_four_processes_with_overlapping_files_commit_each_once(tmp_path: Path, figures: dict) -> None:
     n_files = scale(24, 120)
     manifest, files = make_study(tmp_path / "study", n_files)
     store = tmp_path / "store"
@@ -44,6 +44,8 @@ def test_four_processes_with_overlapping_files_commit_each_once(tmp_path: Path) 
     assert immunolab.open_store(store).table("samples").num_rows == len(expected)
     assert sum(o[0].count('"status": "OK"') for o in outs) == len(expected)
     assert AuditLog(store / "audit" / "log.jsonl").check_chain() == []
+    figures.update({"processes": 4, "distinct_files": len(expected),
+                    "attempts": sum(1 for r in recs), "committed": len(committed), "duplicates": 0, "lost": 0})
 
 
 HOLDER = """

@@ -86,7 +86,7 @@ def _hits(blob: bytes) -> list[str]:
 
 
 @pytest.mark.slow
-def test_canary_names_and_dates_reach_no_store_byte_export_log_or_output(tmp_path: Path) -> None:
+def test_canary_names_and_dates_reach_no_store_byte_export_log_or_output(tmp_path: Path, figures: dict) -> None:
     root = _write_study(tmp_path)
     store = root / "store"
     outputs: list[str] = []
@@ -118,6 +118,7 @@ def test_canary_names_and_dates_reach_no_store_byte_export_log_or_output(tmp_pat
         assert not _hits(path.read_bytes()), (path.relative_to(exports), _hits(path.read_bytes()))
         scanned += 1
     assert scanned > 20
+    figures.update({"canaries": len(CANARIES), "files_scanned": scanned, "cli_outputs_scanned": len(outputs), "hits": 0})
     # the only copy of the identifying bytes is the read-only original in raw/
     raw = b"".join(p.read_bytes() for p in (store / "raw").iterdir())
     assert "Zanzibar^Quokkafield" in _hits(raw) and "Canarius Maximus" in _hits(raw)

@@ -10,6 +10,7 @@ import pytest
 
 from immunolab.plugins import get_registry, reset_registry
 from immunolab.store import fsops
+from tests.reliability.conftest import figures  # noqa: F401
 from tests.store.toy_plugin import ToyPlugin
 
 SUBJECTS = """patient_id,arm,site,age,sex,day0_date

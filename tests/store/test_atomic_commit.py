@@ -38,8 +38,9 @@ def _count_ops(study: Study) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("kind", ["write", "fsync", "rename"])
-def test_failing_the_nth_io_operation_never_leaves_partial_rows(study: Study, kind: str) -> None:
+def test_failing_the_nth_io_operation_never_leaves_partial_rows(study: Study, kind: str, figures: dict) -> None:
     total = _count_ops(study)[kind]
+    figures.update({"kind": kind, "faults_injected": total})
     assert total >= 2
     f = study.inbox / "002_d0.toy"
     for n in range(1, total + 1):
