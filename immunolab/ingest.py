@@ -3,12 +3,19 @@
 :func:`ingest_file` is the per-file worker: self-contained and picklable, so the same function
 runs sequentially, in a process pool, or on a Dask cluster. Each file is its own ingest: one
 bad file never stops or corrupts the others, and every attempt leaves an audit record.
+
+The audit log (``audit/log.jsonl``) is the source of truth of what is committed; readers through
+the API (:class:`immunolab.store.read.Store`) read it directly. Its Parquet mirror
+``tables/ingests/ingests.parquet`` is rebuilt once at the end of each batch (and by
+``immunolab verify``), not after every commit: rewriting it per commit under the store lock made
+a batch O(N^2) and serialised the workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +43,7 @@ from immunolab.store.commit import (
     new_ingest_id,
     recover,
     refresh_ingests_table,
+    seal,
     stage,
 )
 from immunolab.store.layout import StorePaths, check_store, create_store_dirs
@@ -292,14 +300,25 @@ def _safe_parse(plugin: AssayPlugin, path: Path, ctx: ParseContext) -> Any:
         ) from exc
 
 
+_AUDIT_LOGS: dict[Path, AuditLog] = {}
+_AUDIT_LOGS_LOCK = threading.Lock()
+
+
+def _audit_log(paths: StorePaths) -> AuditLog:
+    """Return this process's audit-log reader of the store (kept, so each call parses only new lines)."""
+    with _AUDIT_LOGS_LOCK:
+        log_ = _AUDIT_LOGS.get(paths.audit_log)
+        if log_ is None:
+            log_ = _AUDIT_LOGS[paths.audit_log] = AuditLog(paths.audit_log)
+        return log_
+
+
 def _audit(paths: StorePaths, opts: IngestOptions, record: dict[str, Any]) -> dict[str, Any] | None:
     """Append a SKIP/FAIL record under the lock (best effort when the lock cannot be had)."""
-    log_ = AuditLog(paths.audit_log)
+    log_ = _audit_log(paths)
     try:
         with store_lock(paths.root, timeout=opts.lock_timeout):
-            rec = log_.append(record)
-            _refresh_quietly(paths, log_)
-            return rec
+            return log_.append(record)
     except (StoreError, OSError) as exc:
         log.warning("could not write the audit record: %s", exc)
         return None
@@ -332,7 +351,7 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
     except StoreError as exc:
         outcome.code, outcome.message, outcome.hint, outcome.exit_code = exc.code, exc.message, exc.hint, exc.exit_code
         return outcome
-    log_ = AuditLog(paths.audit_log)
+    log_ = _audit_log(paths)
     staged = None
     try:
         if not p.is_file() or not os.access(p, os.R_OK):
@@ -388,8 +407,9 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
             command=opts.command, plugin=plugin.name, plugin_version=plugin.version,
             options=opts.plugin_options(), supersedes=opts.supersede, supersede_reason=opts.reason,
         )
+        seal(paths, staged, record)  # the record's fsyncs happen before the lock, not under it
         with store_lock(paths.root, timeout=opts.lock_timeout):
-            recover(paths, log_)
+            recover(paths, log_, quick=True)
             active = _active_shas(log_)
             if sha in active and supersede_sha != sha:  # another worker committed the same bytes meanwhile
                 discard(staged.folder)
@@ -398,7 +418,6 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
                 log_.append(new_record(
                     ingest_id=ingest_id, outcome="SKIP", source_sha256=sha, source_label=label, source_bytes=n_bytes,
                     command=opts.command, options=opts.plugin_options(), note=f"already committed as {active[sha]}"))
-                _refresh_quietly(paths, log_)
                 outcome.seconds = time.perf_counter() - t0
                 return outcome
             if opts.supersede:
@@ -410,7 +429,6 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
                                      hint="Pick a committed ingest from `immunolab log`.")
             commit(paths, staged, record, log_)
             staged = None
-            _refresh_quietly(paths, log_)
         outcome.status = "OK"
         outcome.rows = {k: v.num_rows for k, v in tables.items()}
         outcome.seconds = time.perf_counter() - t0
@@ -557,8 +575,9 @@ def ingest_paths(
     if opts.supersede and not opts.reason:
         raise InputError("IML-IN-001", "--supersede needs --reason", hint='Add --reason "why the old ingest is wrong".')
     paths_ = check_store(root)
+    log_ = _audit_log(paths_)
     with store_lock(root, timeout=opts.lock_timeout):
-        recover(paths_, AuditLog(paths_.audit_log))
+        recover(paths_, log_)
     outcomes: list[FileOutcome] = []
     if executor and executor.startswith(("dask://", "tcp://")):
         address = executor.replace("dask://", "tcp://", 1)
@@ -571,4 +590,14 @@ def ingest_paths(
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+    _refresh_after_batch(paths_, log_, opts.lock_timeout)
     return IngestReport(outcomes, time.perf_counter() - t0, jobs, label)
+
+
+def _refresh_after_batch(paths: StorePaths, log_: AuditLog, lock_timeout: float) -> None:
+    """Rebuild the ingests Parquet mirror once for the whole batch (best effort; verify rebuilds it)."""
+    try:
+        with store_lock(paths.root, timeout=lock_timeout):
+            _refresh_quietly(paths, log_)
+    except StoreError as exc:
+        log.warning("ingests table not refreshed (%s); `immunolab verify` rebuilds it", exc.message)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,13 +105,21 @@ class ChainProblem:
 
 
 class AuditLog:
-    """Append-only, hash-chained JSONL log of ingest attempts."""
+    """Append-only, hash-chained JSONL log of ingest attempts.
+
+    One instance may be kept for the life of a process (ingest keeps one per store) and shared
+    by threads (a Dask worker runs several tasks at once): reads are incremental and locked.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cache: list[dict[str, Any]] = []
         self._offset = 0
         self._head = b""
+        self._file_id: tuple[int, int] = (0, 0)  # (device, inode): a re-created log is read afresh
+        self._generation = 0  # bumped whenever the cached records change
+        self._committed: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
+        self._lock = threading.RLock()
 
     def records(self) -> list[dict[str, Any]]:
         """Return every complete record in order (a torn last line is ignored).
@@ -118,18 +127,33 @@ class AuditLog:
         The log only grows, so records already read are cached and only new bytes are parsed;
         a log that shrank or whose beginning changed is read again from the start.
         """
+        with self._lock:
+            self._refresh()
+            return list(self._cache)
+
+    def _refresh(self) -> None:
+        """Parse the bytes appended since the last read into the cache (lock held)."""
         try:
             with open(self.path, "rb") as fh:
                 head = fh.read(256)
-                size = os.fstat(fh.fileno()).st_size
-                if size < self._offset or head[: len(self._head)] != self._head:
-                    self._cache, self._offset = [], 0
+                st = os.fstat(fh.fileno())
+                size, file_id = st.st_size, (st.st_dev, st.st_ino)
+                if size < self._offset or head[: len(self._head)] != self._head or file_id != self._file_id:
+                    self._cache, self._offset, self._head = [], 0, b""
+                    self._file_id = file_id
+                    self._generation += 1
+                if size == self._offset:
+                    return
                 fh.seek(self._offset)
                 data = fh.read()
         except FileNotFoundError:
+            if self._offset or self._cache:
+                self._generation += 1
             self._cache, self._offset, self._head = [], 0, b""
-            return []
+            return
         end = data.rfind(b"\n") + 1  # a torn last line (crash during append) is ignored
+        if end == 0:
+            return
         for ln in data[:end].split(b"\n"):
             if not ln.strip():
                 continue
@@ -139,30 +163,48 @@ class AuditLog:
                 self._cache.append({"_unreadable": True})
         self._offset += end
         self._head = head[: min(len(head), self._offset)]
-        return list(self._cache)
+        self._generation += 1
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records())
 
     def _repair_torn_tail(self) -> None:
+        """Cut a torn last line (crash during append); reads only the tail of the log."""
         try:
-            data = self.path.read_bytes()
+            fh = open(self.path, "r+b")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             return
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as fh:
-                fh.truncate(keep)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            keep, pos, block = 0, size, 1 << 16
+            while pos > 0:  # find the last complete line, reading backwards
+                start = max(0, pos - block)
+                fh.seek(start)
+                chunk = fh.read(pos - start)
+                nl = chunk.rfind(b"\n")
+                if nl >= 0:
+                    keep = start + nl + 1
+                    break
+                pos = start
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain ``record`` to the last one, append it durably and return it (lock held)."""
         self._repair_torn_tail()
-        recs = self.records()
-        prev = recs[-1].get("record_hash", GENESIS) if recs else GENESIS
+        with self._lock:
+            self._refresh()
+            last = self._cache[-1] if self._cache else None
+            count = len(self._cache)
+        prev = last.get("record_hash", GENESIS) if last else GENESIS
         rec = dict(record)
-        rec["seq"] = (recs[-1].get("seq", len(recs) - 1) + 1) if recs else 0
+        rec["seq"] = (last.get("seq", count - 1) + 1) if last else 0
         rec["prev_hash"] = prev
         rec["record_hash"] = record_hash(rec)
         line = (json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode()
@@ -194,14 +236,23 @@ class AuditLog:
         return problems
 
     def committed(self) -> dict[str, dict[str, Any]]:
-        """Return COMMITTED records by ingest_id, with ``superseded_by`` filled in."""
-        recs = [r for r in self.records() if r.get("outcome") == "COMMITTED"]
-        by_id = {r["ingest_id"]: dict(r, superseded_by=None) for r in recs}
-        for r in recs:
-            old = r.get("supersedes")
-            if old and old in by_id:
-                by_id[old]["superseded_by"] = r["ingest_id"]
-        return by_id
+        """Return COMMITTED records by ingest_id, with ``superseded_by`` filled in.
+
+        Computed once per change of the log (the store lock makes it O(new records) per commit,
+        not O(all records)); the returned dict is a fresh copy, the records in it are shared.
+        """
+        with self._lock:
+            self._refresh()
+            generation, cached = self._committed
+            if generation != self._generation:
+                recs = [r for r in self._cache if r.get("outcome") == "COMMITTED"]
+                cached = {r["ingest_id"]: dict(r, superseded_by=None) for r in recs}
+                for r in recs:
+                    old = r.get("supersedes")
+                    if old and old in cached:
+                        cached[old]["superseded_by"] = r["ingest_id"]
+                self._committed = (self._generation, cached)
+            return dict(cached)
 
     def to_table(self) -> pa.Table:
         """Return the log as the ``ingests`` table (superseded_by derived)."""

@@ -3,9 +3,10 @@
 Protocol (DESIGN section 4):
 
 1. ``stage`` (no lock): write every table of the ingest as Parquet into
-   ``.staging/<ingest_id>/``, copy the raw input beside them, fsync everything.
+   ``.staging/<ingest_id>/``, copy the raw input beside them, fsync everything; ``seal``
+   (no lock, optional) writes the ``_ingest.json`` record there too.
 2. ``commit`` (store lock held): re-check that the bytes are not already committed, write the
-   ``_ingest.json`` record, then **one atomic rename** ``.staging/<id>`` -> ``commits/<id>``:
+   ``_ingest.json`` record unless sealed, then **one atomic rename** ``.staging/<id>`` -> ``commits/<id>``:
    this is the commit point. Then publish: move each table file to
    ``tables/<table>/<id>.parquet`` and the raw copy to ``raw/<sha256>`` (read-only), append the
    audit record, remove the emptied ``commits/<id>``.
@@ -17,6 +18,7 @@ Protocol (DESIGN section 4):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +39,7 @@ from immunolab.store import fsops
 from immunolab.store.audit import AuditLog
 from immunolab.store.layout import StorePaths
 
-__all__ = ["StagedIngest", "commit", "new_ingest_id", "recover", "refresh_ingests_table", "stage"]
+__all__ = ["StagedIngest", "commit", "new_ingest_id", "recover", "refresh_ingests_table", "seal", "stage"]
 
 RAW_NAME = "raw.bin"
 RECORD_NAME = "_ingest.json"
@@ -69,6 +71,7 @@ class StagedIngest:
     rows: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     has_raw: bool = False
+    sealed: dict[str, Any] | None = None
 
 
 def _io_error(exc: OSError, where: Path) -> StoreError:
@@ -97,7 +100,7 @@ def stage(
         (folder / OWNER_NAME).write_text(json.dumps(owner))
         for name, table in tables.items():
             target = folder / f"{name}.parquet"
-            fsops.write_file(target, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+            fsops.write_file(target, functools.partial(_write_parquet, table))
             staged.rows[name] = table.num_rows
             staged.files[name] = file_sha256(target)
         if not paths.raw_file(source_sha256).exists():
@@ -121,18 +124,43 @@ def stage(
     return staged
 
 
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd")
+
+
 def discard(folder: Path) -> None:
     """Delete a staging folder (best effort; leftovers are swept by :func:`recover`)."""
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def commit(paths: StorePaths, staged: StagedIngest, record: dict[str, Any], log: AuditLog) -> dict[str, Any]:
-    """Commit a staged ingest with the store lock held; return the appended audit record."""
+def seal(paths: StorePaths, staged: StagedIngest, record: dict[str, Any]) -> None:
+    """Write the ingest's record into its staging folder, durably, before the lock is taken.
+
+    Optional: :func:`commit` does it itself when it was not done. A sealed staging folder is
+    still staging (swept if its process dies); it only saves the commit two fsyncs under the
+    store lock, where every writer waits for them.
+    """
     record = dict(record, rows=staged.rows, files=staged.files)
-    final = paths.commits / staged.ingest_id
     try:
         fsops.write_bytes(staged.folder / RECORD_NAME, json.dumps(record, sort_keys=True, default=str).encode())
         fsops.fsync_dir(staged.folder)
+    except OSError as exc:
+        discard(staged.folder)
+        raise _io_error(exc, paths.root) from None
+    staged.sealed = record
+
+
+def commit(paths: StorePaths, staged: StagedIngest, record: dict[str, Any], log: AuditLog) -> dict[str, Any]:
+    """Commit a staged ingest with the store lock held; return the appended audit record.
+
+    ``record`` must be the one given to :func:`seal` when the ingest was sealed.
+    """
+    final = paths.commits / staged.ingest_id
+    try:
+        if staged.sealed is None:
+            record = dict(record, rows=staged.rows, files=staged.files)
+            fsops.write_bytes(staged.folder / RECORD_NAME, json.dumps(record, sort_keys=True, default=str).encode())
+            fsops.fsync_dir(staged.folder)
         fsops.rename(staged.folder, final)  # the commit point
     except OSError as exc:
         discard(staged.folder)
@@ -182,8 +210,9 @@ def _publish(paths: StorePaths, folder: Path, log: AuditLog, *, note: str | None
         if note:
             record["note"] = note
         rec = log.append(record)
+    # No fsync of commits/ for this removal: should a crash undo it, the folder comes back
+    # holding only its record, and the next recover() publishes it again as a no-op.
     shutil.rmtree(folder, ignore_errors=True)
-    fsops.fsync_dir(paths.commits)
     return rec
 
 
@@ -197,10 +226,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def recover(paths: StorePaths, log: AuditLog) -> list[str]:
+def recover(paths: StorePaths, log: AuditLog, *, quick: bool = False) -> list[str]:
     """Roll forward interrupted commits and sweep dead staging folders (lock held).
 
-    Returns one PHI-free line per action taken.
+    Returns one PHI-free line per action taken. ``quick`` (before each commit) looks for an
+    interrupted ingests-table rewrite only in ``tables/ingests``, where it is written, instead
+    of listing every table folder (which grows by one file per ingest).
     """
     actions: list[str] = []
     if paths.commits.is_dir():
@@ -230,14 +261,19 @@ def recover(paths: StorePaths, log: AuditLog) -> list[str]:
             if dead:
                 discard(folder)
                 actions.append(f"removed abandoned staging folder {folder.name}")
-    tmp_marker = [p for p in paths.tables.glob("*/.*.tmp")]
+    pattern = "ingests/.*.tmp" if quick else "*/.*.tmp"
+    tmp_marker = list(paths.tables.glob(pattern))
     for p in tmp_marker:
         p.unlink(missing_ok=True)
     return actions
 
 
 def refresh_ingests_table(paths: StorePaths, log: AuditLog) -> None:
-    """Rewrite ``tables/ingests/ingests.parquet`` from the audit log (atomic replace, lock held)."""
+    """Rewrite ``tables/ingests/ingests.parquet`` from the audit log (atomic replace, lock held).
+
+    The audit log is the source of truth; this Parquet mirror (for plain readers) is rebuilt at
+    the end of every ingest batch and by ``verify``, so it may lag a batch that is still running.
+    """
     d = paths.table_dir("ingests")
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / ".ingests.parquet.tmp"
