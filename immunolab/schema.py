@@ -152,6 +152,24 @@ _add(
 
 _add(
     TableSpec(
+        "flow_strategies",
+        _schema(
+            [
+                pa.field("strategy_id", pa.string()),
+                pa.field("strategy_name", pa.string()),
+                pa.field("kind", pa.string()),
+                pa.field("compensation", pa.string()),
+                pa.field("definition_json", pa.string()),
+            ]
+        ),
+        "The gating strategy each sample was gated with: kind, compensation source, full definition "
+        "(gates, transforms and their parameters) as canonical JSON; strategy_id is its hash.",
+        requires_patient=True,
+    )
+)
+
+_add(
+    TableSpec(
         "flow_events",
         _schema(
             [

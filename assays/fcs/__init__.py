@@ -29,7 +29,7 @@ class FcsPlugin:
     version = "1.0.0"
     assay_kind = "flow"
     file_extensions = (".fcs", ".lmd")
-    produces = ("fcs_files", "flow_populations", "flow_events")
+    produces = ("fcs_files", "flow_populations", "flow_strategies", "flow_events")
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim a file whose first bytes are an FCS HEADER; pure and never raises."""

@@ -24,13 +24,15 @@ def flow() -> None:
 @click.argument("fcs_file", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="Template (.yaml), Gating-ML 2.0 (.xml) or FlowJo workspace (.wsp); default: built-in template.")
+@click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="FlowJo-style compensation matrix CSV to use instead of the file's spillover keyword.")
 @click.option("--dataset", type=int, help="Data set of a multi-data-set file (0-based).")
 @click.option("--accept-offset-error", is_flag=True, help="Tolerate HEADER/TEXT DATA offset disagreements.")
 @click.option("--accept-tot-mismatch", is_flag=True, help="Read the events DATA holds when $TOT disagrees.")
 @json_option
 @debug_option
 @handle_errors
-def gate(fcs_file: str, strategy: str | None, dataset: int | None, accept_offset_error: bool,
+def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | None, accept_offset_error: bool,
          accept_tot_mismatch: bool, as_json: bool, debug: bool) -> None:
     """Gate one FCS file and print its population table (count, % of parent, % of total, % of lymphocytes).
 
@@ -43,13 +45,14 @@ def gate(fcs_file: str, strategy: str | None, dataset: int | None, accept_offset
     fcs = read_fcs(fcs_file, label=label, dataset=dataset, accept_offset_error=accept_offset_error,
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
-    result = gate_fcs(fcs, loaded, label=label)
+    result = gate_fcs(fcs, loaded, label=label, comp=comp)
     rows = result.populations.to_pylist()
     if as_json:
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
-                   "n_events": fcs.n_events, "populations": rows})
+                   "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})
         return
-    click.echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events")
+    click.echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
+               f"compensation: {result.compensation}")
     width = max([len(r["gate_path"]) for r in rows] + [10])
     click.echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
     for r in rows:

@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from immunolab.flow.template import Template
     from immunolab.plugins import ParseContext
 
-__all__ = ["GatingResult", "LoadedStrategy", "analyze_sample", "gate_fcs", "load_strategy"]
+__all__ = [
+    "GatingResult",
+    "LoadedStrategy",
+    "analyze_sample",
+    "gate_fcs",
+    "load_compensation",
+    "load_strategy",
+    "strategies_table",
+]
 
 LYMPHOCYTE_NAMES = {"lymphocytes", "lymphocyte", "lymphs", "lymph"}
 
@@ -63,6 +71,9 @@ class GatingResult:
     populations: pa.Table
     strategy_id: str
     strategy_name: str
+    kind: str = "template"
+    definition_json: str = "{}"
+    compensation: str = "none"
 
 
 @lru_cache(maxsize=8)
@@ -132,14 +143,38 @@ def _workspace_strategy(loaded: LoadedStrategy, fcs: FcsData, label: str) -> Str
     )
 
 
-def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str) -> GatingResult:
+def load_compensation(path: str | Path, *, label: str | None = None) -> Any:
+    """Read a FlowJo-style compensation matrix CSV (cached per process by path and mtime)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MalformedInputError("IML-FCS-015", "the compensation matrix file does not exist", path=p.name,
+                                  hint="Check the --comp path.")
+    return _load_comp_cached(str(p.resolve()), os.stat(p).st_mtime_ns, label or p.name)
+
+
+@lru_cache(maxsize=4)
+def _load_comp_cached(path: str, mtime_ns: int, label: str) -> Any:
+    from immunolab.flow.compensation import read_matrix_csv
+
+    return read_matrix_csv(path, label=label)
+
+
+def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Path | None = None) -> GatingResult:
     """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows.
 
+    ``comp`` names a FlowJo-style matrix CSV that replaces the file's own spillover matrix.
     A template reads the events as stored and preprocesses only the channels it gates on, a
     block at a time (no float64 copy of the whole sample); a fixed gate tree (Gating-ML,
     FlowJo) gets the float64 preprocessed events, as FlowKit does.
     """
-    spill = fcs.spillover()
+    import json
+
+    if comp is not None:
+        spill: Any = load_compensation(comp)
+        comp_source = f"matrix file {Path(comp).name}"
+    else:
+        spill = fcs.spillover()
+        comp_source = "file spillover keyword" if spill is not None else "none"
     if loaded.template is not None:
         from immunolab.flow.template import gate_sample
 
@@ -148,18 +183,31 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str) -> GatingResul
         masks, stats = gate_sample(fcs.events, fcs.channels, spill, loaded.template, label=label,
                                    preprocess=fcs.preprocess_block)
         table = stats_table(stats, strategy_id=loaded.template.strategy_id, strategy_name=loaded.name)
-        return GatingResult(masks, table, loaded.template.strategy_id, loaded.name)
+        definition = json.dumps(loaded.template.canonical(), sort_keys=True, default=str)
+        return GatingResult(masks, table, loaded.template.strategy_id, loaded.name, "template", definition, comp_source)
     from immunolab.flow.strategy import gate_events
 
     events = fcs.preprocessed()
     n = int(events.shape[0])
 
     strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
-    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,  # type: ignore[arg-type]
+    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,
                         channel_labels=[c.pns for c in fcs.channels], label=label)
     stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
     table = stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=loaded.name)
-    return GatingResult(masks, table, strategy.strategy_id, loaded.name)
+    return GatingResult(masks, table, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
+                        comp_source)
+
+
+def strategies_table(result: GatingResult) -> pa.Table:
+    """Return the one-row ``flow_strategies`` table describing how this sample was gated."""
+    return pa.table({
+        "strategy_id": [result.strategy_id],
+        "strategy_name": [result.strategy_name],
+        "kind": [result.kind],
+        "compensation": [result.compensation],
+        "definition_json": [result.definition_json],
+    })
 
 
 def leaf_labels(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -170,17 +218,20 @@ def leaf_labels(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
     return labels
 
 
-def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy) -> pa.Table:
+def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, comp: str | Path | None = None) -> pa.Table:
     """Return ``flow_events`` rows: compensated, transformed channels (float32) and leaf population."""
     from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
     from immunolab.flow.transforms import Linear, Logicle, is_scatter_or_time
 
     events = fcs.preprocessed()
     pnn = [c.pnn for c in fcs.channels]
-    spill = fcs.spillover()
-    matrix = SpilloverMatrix(tuple(spill.channels), np.asarray(spill.matrix, dtype=np.float64)) if spill else None
+    if comp is not None:
+        matrix = load_compensation(comp)
+    else:
+        spill = fcs.spillover()
+        matrix = SpilloverMatrix(tuple(spill.channels), np.asarray(spill.matrix, dtype=np.float64)) if spill else None
     fluor = [p for p in pnn if not is_scatter_or_time(p)]
-    comp = compensate_columns(events, pnn, matrix, [p for p in fluor if matrix and p in matrix.channels]) if matrix else {}
+    compensated = compensate_columns(events, pnn, matrix, [p for p in fluor if matrix and p in matrix.channels]) if matrix else {}
     tpl = loaded.template
     fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
     sc_t = tpl.scatter_transform if tpl is not None else Linear()
@@ -193,7 +244,7 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy) -> 
     for i, ch in enumerate(fcs.channels):
         if ch.pnn.casefold() == "time":
             continue
-        data = comp.get(ch.pnn, events[:, i])
+        data = compensated.get(ch.pnn, events[:, i])
         t = sc_t if is_scatter_or_time(ch.pnn) else fl_t
         name = ch.pns.strip() if ch.pns and ch.pns.strip() and ch.pns.strip() not in used else ch.pnn
         used.add(name)
@@ -204,8 +255,8 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy) -> 
 def analyze_sample(fcs: FcsData, ctx: ParseContext) -> dict[str, pa.Table]:
     """Gate one sample for the FCS plugin; return ``flow_populations`` (and ``flow_events``)."""
     loaded = load_strategy(ctx.option("strategy"))
-    result = gate_fcs(fcs, loaded, label=ctx.label)
-    out = {"flow_populations": result.populations}
+    result = gate_fcs(fcs, loaded, label=ctx.label, comp=ctx.option("comp"))
+    out = {"flow_populations": result.populations, "flow_strategies": strategies_table(result)}
     if ctx.option("write_events"):
-        out["flow_events"] = events_table(fcs, result, loaded)
+        out["flow_events"] = events_table(fcs, result, loaded, comp=ctx.option("comp"))
     return out

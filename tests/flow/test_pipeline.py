@@ -109,3 +109,35 @@ def test_unknown_or_broken_strategy_files_are_iml_fcs_013(tmp_path: Path, suffix
     with pytest.raises(InputError) as exc:
         load_strategy(p)
     assert exc.value.code == "IML-FCS-013"
+
+
+def test_a_flowjo_matrix_file_replaces_the_file_spillover(demo_trial: Path, tmp_path: Path) -> None:
+    from immunolab.fcs.reader import read_fcs
+
+    f = sorted((demo_trial / "flow").glob("*.fcs"))[0]
+    spill = read_fcs(f).spillover()
+    names = list(spill.channels)
+    matrix = tmp_path / "comp.csv"
+    matrix.write_text(",".join(names) + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in spill.matrix) + "\n")
+    same = json.loads(CliRunner().invoke(main, ["flow", "gate", str(f), "--json", "--comp", str(matrix)]).output)
+    own = json.loads(CliRunner().invoke(main, ["flow", "gate", str(f), "--json"]).output)
+    assert same["compensation"] == "matrix file comp.csv" and own["compensation"] == "file spillover keyword"
+    assert [r["count"] for r in same["populations"]] == [r["count"] for r in own["populations"]]
+    under = tmp_path / "under.csv"  # spillover under-estimated by half: gating sees different data
+    under.write_text(",".join(names) + "\n" + "\n".join(
+        ",".join(f"{v if i == j else v / 2:.6g}" for j, v in enumerate(row)) for i, row in enumerate(spill.matrix)) + "\n")
+    other = json.loads(CliRunner().invoke(main, ["flow", "gate", str(f), "--json", "--comp", str(under)]).output)
+    assert [r["count"] for r in other["populations"]] != [r["count"] for r in own["populations"]]
+
+
+def test_each_ingest_records_its_strategy_definition_and_compensation(demo_trial: Path, tmp_path: Path) -> None:
+    manifest, files = _two_files(demo_trial, tmp_path)
+    ingest_paths(files[:1], store=tmp_path / "s", manifest=manifest)
+    s = immunolab.open_store(tmp_path / "s")
+    strategies = s.to_pandas("flow_strategies")
+    assert len(strategies) == 1
+    row = strategies.iloc[0]
+    assert row["strategy_id"] == s.to_pandas("flow_populations")["strategy_id"].iloc[0]
+    assert row["kind"] == "template" and row["compensation"] == "file spillover keyword"
+    definition = json.loads(row["definition_json"])
+    assert "logicle" in json.dumps(definition).lower()
