@@ -1,4 +1,4 @@
-"""(c) Ingest of a 200-file batch with 1 and with 2 worker processes."""
+"""(c) Ingest of a 200-file batch with 1 and with 2 worker processes (best of two runs each)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,26 @@ def _ingest(files: list[Path], manifest: Path, store: Path, jobs: int) -> tuple[
 
 
 def run(work: Path) -> dict[str, Any]:
-    """Ingest the batch into fresh stores with 1 and 2 workers; return the speed-up."""
+    """Ingest the batch into fresh stores with 1 and 2 workers (twice each, interleaved); return the speed-up.
+
+    The 2-process speed-up of a pure-CPU loop is measured before and after: about 2.0 on a
+    quiet 2-core machine, less when other programs use the cores (then no ingest can scale).
+    """
     import os
 
+    from benchmarks.run import parallel_headroom
     from benchmarks.trial_files import make_batch
 
     manifest, files = make_batch(work / "batch200", N_FILES, N_EVENTS)
     _ingest(files[:4], manifest, work / "store-warm", 1)  # warm the page cache and imports
-    t1, r1 = _ingest(files, manifest, work / "store-j1", 1)
-    t2, r2 = _ingest(files, manifest, work / "store-j2", 2)
-    ok = r1.counts["OK"] == N_FILES and r2.counts["OK"] == N_FILES
+    headroom = [parallel_headroom()]
+    runs: dict[int, list[tuple[float, Any]]] = {1: [], 2: []}
+    for jobs in (1, 2, 2, 1):
+        runs[jobs].append(_ingest(files, manifest, work / f"store-j{jobs}", jobs))
+    headroom.append(parallel_headroom())
+    t1, r1 = min(runs[1], key=lambda tr: tr[0])
+    t2, r2 = min(runs[2], key=lambda tr: tr[0])
+    ok = all(r.counts["OK"] == N_FILES for rs in runs.values() for _t, r in rs)
     speedup = t1 / t2
     cores = os.cpu_count() or 1
     return {
@@ -41,5 +51,9 @@ def run(work: Path) -> dict[str, Any]:
         "target": ">= 1.7x on 2 cores",
         "met": speedup >= 1.7 and ok,
         "all_committed": ok,
-        "lines": [r1.summary_line(), r2.summary_line()],
+        "cpu_headroom": headroom,
+        "seconds": {"1": [t for t, _r in runs[1]], "2": [t for t, _r in runs[2]]},
+        "lines": [r1.summary_line(), r2.summary_line(),
+                  f"2-process speed-up of a pure-CPU loop before / after: {headroom[0]:.2f}x / {headroom[1]:.2f}x "
+                  "(~2.0 = the 2 cores were free)"],
     }

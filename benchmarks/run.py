@@ -56,6 +56,40 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_average() -> float | None:
+    """Return the 1-minute load average (runnable processes), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _burn(n: int) -> float:
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i * i
+    return time.perf_counter() - t0
+
+
+def parallel_headroom(workers: int = 2, n: int = 5_000_000) -> float:
+    """Return the speed-up of ``workers`` processes over one on a pure-CPU loop, measured now.
+
+    About ``workers`` on a quiet machine; less when other programs use the cores. Speed-up
+    benchmarks report it beside their result so that a reader can tell a busy machine.
+    """
+    import multiprocessing as mp
+
+    serial = sum(_burn(n) for _ in range(workers))
+    method = "fork" if "fork" in mp.get_all_start_methods() else None
+    with mp.get_context(method).Pool(workers) as pool:
+        pool.map(_burn, [1000] * workers)  # start the workers outside the timing
+        t0 = time.perf_counter()
+        pool.map(_burn, [n] * workers)
+        parallel = time.perf_counter() - t0
+    return round(serial / parallel, 2)
+
+
 def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Return (best wall time in seconds, last result) of ``repeats`` calls."""
     best, result = float("inf"), None
@@ -134,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
                "benchmarks": dict(previous.get("benchmarks", {}))}
     for name in names:
-        print(f"== {name}", flush=True)
+        load = load_average()
+        print(f"== {name} (1-min load average {load})", flush=True)
         try:
             r = registry[name](WORK)
         except Exception as exc:  # a broken benchmark must not hide the others
             r = {"error": f"{type(exc).__name__}: {exc}"}
+        r["load_average"] = [load, load_average()]
         results["benchmarks"][name] = r
         for line in r.get("lines", []):
             print("   " + line)
