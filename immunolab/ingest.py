@@ -334,7 +334,7 @@ def _refresh_quietly(paths: StorePaths, log_: AuditLog) -> None:
 
 def _active_shas(log_: AuditLog) -> dict[str, str]:
     """Return sha256 -> ingest id of committed, not superseded ingests."""
-    return {r["source_sha256"]: i for i, r in log_.committed().items() if not r.get("superseded_by")}
+    return log_.active_sources()
 
 
 def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:

@@ -117,9 +117,15 @@ class AuditLog:
         self._offset = 0
         self._head = b""
         self._file_id: tuple[int, int] = (0, 0)  # (device, inode): a re-created log is read afresh
-        self._generation = 0  # bumped whenever the cached records change
-        self._committed: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
         self._lock = threading.RLock()
+        self._reset_index()
+
+    def _reset_index(self) -> None:
+        """Forget the derived views (committed records, active sources); rebuilt from the cache."""
+        self._indexed = 0  # records of the cache folded into the views below
+        self._committed: dict[str, dict[str, Any]] = {}
+        self._pending_supersede: dict[str, str] = {}  # superseded id seen before its own record
+        self._active: dict[str, str] = {}  # source sha256 -> committed, not superseded ingest id
 
     def records(self) -> list[dict[str, Any]]:
         """Return every complete record in order (a torn last line is ignored).
@@ -141,14 +147,14 @@ class AuditLog:
                 if size < self._offset or head[: len(self._head)] != self._head or file_id != self._file_id:
                     self._cache, self._offset, self._head = [], 0, b""
                     self._file_id = file_id
-                    self._generation += 1
+                    self._reset_index()
                 if size == self._offset:
                     return
                 fh.seek(self._offset)
                 data = fh.read()
         except FileNotFoundError:
             if self._offset or self._cache:
-                self._generation += 1
+                self._reset_index()
             self._cache, self._offset, self._head = [], 0, b""
             return
         end = data.rfind(b"\n") + 1  # a torn last line (crash during append) is ignored
@@ -163,7 +169,37 @@ class AuditLog:
                 self._cache.append({"_unreadable": True})
         self._offset += end
         self._head = head[: min(len(head), self._offset)]
-        self._generation += 1
+
+    def _index(self) -> None:
+        """Fold records read since the last call into the committed and active views (lock held)."""
+        for r in self._cache[self._indexed :]:
+            if r.get("outcome") != "COMMITTED":
+                continue
+            rid = r["ingest_id"]
+            previous = self._committed.get(rid)
+            entry = dict(r, superseded_by=self._pending_supersede.pop(rid, None))
+            if previous is not None and previous["superseded_by"] and not entry["superseded_by"]:
+                entry["superseded_by"] = previous["superseded_by"]
+            self._committed[rid] = entry
+            old = r.get("supersedes")
+            if old and old in self._committed:
+                # a new dict, so that views handed out earlier never change under their holder
+                self._committed[old] = dict(self._committed[old], superseded_by=rid)
+                self._rebuild_active(self._committed[old].get("source_sha256"))
+            elif old:
+                self._pending_supersede[old] = rid
+            if self._committed[rid]["superseded_by"]:
+                self._rebuild_active(entry.get("source_sha256"))
+            else:
+                self._active[entry.get("source_sha256")] = rid  # type: ignore[index]
+        self._indexed = len(self._cache)
+
+    def _rebuild_active(self, sha: str | None) -> None:
+        """Recompute the active ingest of one source (rare: after a supersede)."""
+        self._active.pop(sha, None)  # type: ignore[arg-type]
+        for rid, rec in self._committed.items():
+            if rec.get("source_sha256") == sha and not rec["superseded_by"]:
+                self._active[sha] = rid  # type: ignore[index]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records())
@@ -238,21 +274,20 @@ class AuditLog:
     def committed(self) -> dict[str, dict[str, Any]]:
         """Return COMMITTED records by ingest_id, with ``superseded_by`` filled in.
 
-        Computed once per change of the log (the store lock makes it O(new records) per commit,
-        not O(all records)); the returned dict is a fresh copy, the records in it are shared.
+        Maintained incrementally as the log grows (O(new records) per call, plus a copy of
+        the dict); the record dicts in it are shared and must not be modified.
         """
         with self._lock:
             self._refresh()
-            generation, cached = self._committed
-            if generation != self._generation:
-                recs = [r for r in self._cache if r.get("outcome") == "COMMITTED"]
-                cached = {r["ingest_id"]: dict(r, superseded_by=None) for r in recs}
-                for r in recs:
-                    old = r.get("supersedes")
-                    if old and old in cached:
-                        cached[old]["superseded_by"] = r["ingest_id"]
-                self._committed = (self._generation, cached)
-            return dict(cached)
+            self._index()
+            return dict(self._committed)
+
+    def active_sources(self) -> dict[str, str]:
+        """Return source sha256 -> ingest id of committed ingests that are not superseded."""
+        with self._lock:
+            self._refresh()
+            self._index()
+            return dict(self._active)
 
     def to_table(self) -> pa.Table:
         """Return the log as the ``ingests`` table (superseded_by derived)."""
