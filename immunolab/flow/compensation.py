@@ -182,7 +182,8 @@ def compensate_columns(
     """Return ``{channel: compensated column}`` for the matrix channels in ``needed`` only.
 
     ``needed`` defaults to every matrix channel; names in it that the matrix does not cover are
-    ignored (they need no compensation). One matrix product per call.
+    ignored (they need no compensation). The matrix product runs a block of rows at a time,
+    gathering the detector columns per block, so no copy of the observed columns is made.
     """
     idx = spill.channel_indices(channel_names, label=label)
     want = [c for c in (spill.channels if needed is None else needed) if c in spill.channels]
@@ -190,8 +191,15 @@ def compensate_columns(
         return {}
     cols = [spill.channels.index(c) for c in want]
     inv = spill.inverse()[:, cols].astype(dtype, copy=False)
-    observed = np.asarray(events)[:, idx].astype(dtype, copy=False)
-    product = blockwise_matmul(observed, inv)
+    events = np.asarray(events)
+    n = events.shape[0]
+    product = np.empty((len(want), n), dtype=np.result_type(dtype, inv)).T  # columns contiguous
+    block = np.empty((min(n, _MATMUL_BLOCK), len(idx)), dtype=dtype)
+    for start in range(0, n, _MATMUL_BLOCK):
+        rows = slice(start, min(start + _MATMUL_BLOCK, n))
+        observed = block[: rows.stop - rows.start]
+        observed[...] = events[rows][:, idx]  # gather and cast into the reused block
+        product[rows] = observed @ inv
     return {c: product[:, k] for k, c in enumerate(want)}
 
 
