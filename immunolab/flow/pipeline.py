@@ -212,43 +212,69 @@ def strategies_table(result: GatingResult) -> pa.Table:
 
 def leaf_labels(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
     """Return each event's deepest population name (``ungated`` when in none); ties: later gate wins."""
-    labels = np.full(n, "ungated", dtype=object)
+    names, codes = _leaf_codes(masks, n)
+    return np.asarray(names, dtype=object)[codes]
+
+
+def _leaf_codes(masks: dict[str, np.ndarray], n: int) -> tuple[list[str], np.ndarray]:
+    """Return (population names, per-event index into them) of :func:`leaf_labels` (no strings per event)."""
+    names = ["ungated"]
+    codes = np.zeros(n, dtype=np.int32)
     for path in sorted(masks, key=lambda p: p.count("/")):
-        labels[masks[path]] = path.rstrip("/").rsplit("/", 1)[-1]
-    return labels
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if name not in names:
+            names.append(name)
+        codes[masks[path]] = names.index(name)
+    return names, codes
+
+
+def _constant_strings(value: str, n: int) -> pa.Array:
+    """Return a string array of ``n`` times ``value`` built inside Arrow (no Python list of n items)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8)), pa.array([value])).cast(pa.string())
 
 
 def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, comp: str | Path | None = None) -> pa.Table:
-    """Return ``flow_events`` rows: compensated, transformed channels (float32) and leaf population."""
-    from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
-    from immunolab.flow.transforms import Linear, Logicle, is_scatter_or_time
+    """Return ``flow_events`` rows: compensated, transformed channels (float32) and leaf population.
 
-    events = fcs.preprocessed()
+    The channels are computed from the stored events a block of rows at a time
+    (:class:`immunolab.flow.display.DisplayColumns`): no float64 copy of the sample is made,
+    and the float32 columns become the Arrow columns without another copy.
+    """
+    from immunolab.flow.compensation import SpilloverMatrix
+    from immunolab.flow.display import DisplayColumns
+    from immunolab.flow.transforms import Linear, Logicle, Transform, is_scatter_or_time
+
+    if fcs.events is None:
+        raise ValueError("events were not read (read_fcs(..., events=False))")
+    n = int(fcs.events.shape[0])
     pnn = [c.pnn for c in fcs.channels]
     if comp is not None:
         matrix = load_compensation(comp)
     else:
         spill = fcs.spillover()
         matrix = SpilloverMatrix(tuple(spill.channels), np.asarray(spill.matrix, dtype=np.float64)) if spill else None
-    fluor = [p for p in pnn if not is_scatter_or_time(p)]
-    compensated = compensate_columns(events, pnn, matrix, [p for p in fluor if matrix and p in matrix.channels]) if matrix else {}
     tpl = loaded.template
     fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
     sc_t = tpl.scatter_transform if tpl is not None else Linear()
+    keep = [i for i, ch in enumerate(fcs.channels) if ch.pnn.casefold() != "time"]
+    transforms: dict[int, Transform] = {i: sc_t if is_scatter_or_time(pnn[i]) else fl_t for i in keep}
+    display = DisplayColumns(fcs.events, pnn, transforms, matrix, {i: 1 for i in keep},
+                             compensate=[i for i in keep if not is_scatter_or_time(pnn[i])],
+                             preprocess=fcs.preprocess_block)
+    names, codes = _leaf_codes(result.masks, n)
     cols: dict[str, Any] = {
-        "strategy_id": pa.array([result.strategy_id] * events.shape[0], pa.string()),
-        "event_index": pa.array(np.arange(events.shape[0], dtype=np.int64)),
-        "population": pa.array(leaf_labels(result.masks, events.shape[0]).tolist(), pa.string()),
+        "strategy_id": _constant_strings(result.strategy_id, n),
+        "event_index": pa.array(np.arange(n, dtype=np.int64)),
+        "population": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)).cast(pa.string()),
     }
+    del codes
     used: set[str] = set(cols)
-    for i, ch in enumerate(fcs.channels):
-        if ch.pnn.casefold() == "time":
-            continue
-        data = compensated.get(ch.pnn, events[:, i])
-        t = sc_t if is_scatter_or_time(ch.pnn) else fl_t
+    for i, values in zip(keep, display.get(keep), strict=True):
+        ch = fcs.channels[i]
         name = ch.pns.strip() if ch.pns and ch.pns.strip() and ch.pns.strip() not in used else ch.pnn
         used.add(name)
-        cols[name] = pa.array(np.asarray(t.apply(np.asarray(data, dtype=np.float64)), dtype=np.float32))
+        cols[name] = pa.array(values)  # float32, zero-copy
+    display.release(keep)
     return pa.table(cols)
 
 
