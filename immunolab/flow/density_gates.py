@@ -46,9 +46,9 @@ class NoValleyError(ValueError):
     """A density has no valley where the gate expects one (reason in the message)."""
 
 
-def _bandwidth(x: np.ndarray, adjust: float, floor: float) -> float:
+def _bandwidth(x: np.ndarray, adjust: float, floor: float, quartiles: tuple[float, float] | None = None) -> float:
     """Return a Silverman-style bandwidth from the IQR (robust to a second population)."""
-    q25, q75 = np.percentile(x, [25, 75])
+    q25, q75 = np.percentile(x, [25, 75]) if quartiles is None else quartiles
     sd = float(np.std(x, dtype=np.float64))
     spread = min(sd, float(q75 - q25) / 1.34)
     if spread <= 0:
@@ -72,12 +72,12 @@ def smoothed_density(
     del finite
     if len(x) < _MIN_EVENTS:
         raise NoValleyError(f"only {len(x)} events to estimate a density from")
-    lo, hi = (np.float64(v) for v in np.percentile(x, [0.05, 99.95]))
+    lo, q25, q75, hi = (np.float64(v) for v in np.percentile(x, [0.05, 25, 75, 99.95]))  # one partition
     pad = 0.1 * max(hi - lo, 1e-6)
     lo, hi = lo - pad, hi + pad
     counts, edges = np.histogram(x, bins=grid, range=(lo, hi))
     step = edges[1] - edges[0]
-    bw = _bandwidth(x, adjust, floor)
+    bw = _bandwidth(x, adjust, floor, (q25, q75))
     dens = ndimage.gaussian_filter1d(counts.astype(np.float64), bw / step, mode="constant")
     dens /= len(x) * step
     return (edges[:-1] + edges[1:]) / 2, dens
