@@ -69,20 +69,32 @@ class IngestOptions:
     accept_tot_mismatch: bool = False
     dataset: int | None = None
     strategy: Path | None = None
+    comp: Path | None = None
     write_events: bool = False
+    plate_options: dict[str, Any] = field(default_factory=dict)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     command: str = "python-api"
 
     def plugin_options(self) -> dict[str, Any]:
-        """Return the options passed to plugins (and recorded in the audit record)."""
+        """Return the options passed to plugins."""
         return {
             "accept_offset_error": self.accept_offset_error,
             "accept_tot_mismatch": self.accept_tot_mismatch,
             "dataset": self.dataset,
             "strategy": str(self.strategy) if self.strategy else None,
+            "comp": str(self.comp) if self.comp else None,
             "write_events": self.write_events,
             "assay": self.assay,
+            **self.plate_options,
         }
+
+    def audit_options(self) -> dict[str, Any]:
+        """Return the options as recorded in the audit trail (file names only, never folders)."""
+        opts = self.plugin_options()
+        for key in ("strategy", "comp"):
+            if opts.get(key):
+                opts[key] = Path(opts[key]).name
+        return opts
 
 
 @dataclass
@@ -104,6 +116,7 @@ class FileOutcome:
     n_bytes: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    qc: str | None = None
 
     def line(self, *, show_paths: bool = False) -> str:
         """Return the one-line CLI report of this file."""
@@ -113,7 +126,8 @@ class FileOutcome:
         if self.status == "SKIP":
             return f"SKIP {who}: already ingested as {self.ingest_id}"
         total = sum(self.rows.values())
-        return f"OK   {who}: {self.plugin}, {total} rows, ingest {self.ingest_id}"
+        qc = f", plate QC {self.qc}" if self.qc else ""
+        return f"OK   {who}: {self.plugin}, {total} rows{qc}, ingest {self.ingest_id}"
 
     def to_dict(self, *, show_paths: bool = False) -> dict[str, Any]:
         """Return a JSON-ready dict (the path only when ``show_paths``)."""
@@ -375,7 +389,7 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
             outcome.status, outcome.ingest_id = "SKIP", active[sha]
             _audit(paths, opts, new_record(
                 ingest_id=ingest_id, outcome="SKIP", source_sha256=sha, source_label=label, source_bytes=n_bytes,
-                command=opts.command, options=opts.plugin_options(), note=f"already committed as {active[sha]}"))
+                command=opts.command, options=opts.audit_options(), note=f"already committed as {active[sha]}"))
             outcome.seconds = time.perf_counter() - t0
             return outcome
 
@@ -399,13 +413,16 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
         parsed = _safe_parse(plugin, p, ctx)
         outcome.n_events = int(getattr(parsed, "n_events", 0) or 0)
         outcome.warnings = list(getattr(parsed, "warnings", []) or [])
+        qc_status = (getattr(parsed, "metadata", None) or {}).get("qc_status")
+        if qc_status:
+            outcome.qc = ",".join(str(q) for q in qc_status)
         tables = resolve_tables(parsed.tables, entry=entry, identity=opts.identity, plugin=plugin,
                                 label=label, sha=sha, ingest_id=ingest_id)
         staged = stage(paths, ingest_id, tables, source=p, source_sha256=sha)
         record = new_record(
             ingest_id=ingest_id, outcome="COMMITTED", source_sha256=sha, source_label=label, source_bytes=n_bytes,
             command=opts.command, plugin=plugin.name, plugin_version=plugin.version,
-            options=opts.plugin_options(), supersedes=opts.supersede, supersede_reason=opts.reason,
+            options=opts.audit_options(), supersedes=opts.supersede, supersede_reason=opts.reason,
         )
         seal(paths, staged, record)  # the record's fsyncs happen before the lock, not under it
         with store_lock(paths.root, timeout=opts.lock_timeout):
@@ -417,7 +434,7 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
                 outcome.status, outcome.ingest_id = "SKIP", active[sha]
                 log_.append(new_record(
                     ingest_id=ingest_id, outcome="SKIP", source_sha256=sha, source_label=label, source_bytes=n_bytes,
-                    command=opts.command, options=opts.plugin_options(), note=f"already committed as {active[sha]}"))
+                    command=opts.command, options=opts.audit_options(), note=f"already committed as {active[sha]}"))
                 outcome.seconds = time.perf_counter() - t0
                 return outcome
             if opts.supersede:
@@ -450,7 +467,7 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
     _audit(paths, opts, new_record(
         ingest_id=ingest_id, outcome="FAIL", source_sha256=sha, source_label=outcome.label, source_bytes=n_bytes,
         command=opts.command, plugin=plugin.name if plugin else None,
-        plugin_version=plugin.version if plugin else None, options=opts.plugin_options(),
+        plugin_version=plugin.version if plugin else None, options=opts.audit_options(),
         error_code=err.code, error_message=err.message, supersedes=opts.supersede, supersede_reason=opts.reason))
     outcome.seconds = time.perf_counter() - t0
     return outcome

@@ -44,7 +44,22 @@ def _command_line(opts: dict[str, Any]) -> str:
 @click.option("--dataset", type=int, help="FCS/LMD: which data set of a multi-data-set file (0-based).")
 @click.option("--strategy", type=click.Path(dir_okay=False, path_type=str),
               help="Gating strategy (template YAML, GatingML 2.0 XML or FlowJo .wsp) instead of the built-in template.")
+@click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="FCS: FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event flow data (flow_events).")
+@click.option("--curve-model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True,
+              help="Plates: standard curve model.")
+@click.option("--curve-weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2"]), default="1/y^2",
+              show_default=True, help="Plates: least-squares weights (1/y^2 reproduces xPONENT).")
+@click.option("--curve-source", type=click.Choice(["immunolab", "instrument"]), default="immunolab",
+              show_default=True, help="Plates: back-calculate with immunolab's refit or the instrument's printed curve.")
+@click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
+              show_default=True, help="Plates: substitution for values below the LLOQ (recorded on every row).")
+@click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True,
+              help="Plates: substitution for values above the ULOQ (recorded on every row).")
+@click.option("--strict-curves", is_flag=True, help="Plates: refuse a plate when any analyte's curve cannot be fitted.")
+@click.option("--require-known-analytes", is_flag=True,
+              help="Plates: refuse analyte names without a canonical mapping (IML-CYT-008).")
 @click.option("--filename-rule", metavar="REGEX",
               help="Opt-in: take patient/visit from file names matching REGEX with groups patient_id, visit_day.")
 @click.option("--lock-timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for the store lock.")
@@ -55,7 +70,9 @@ def _command_line(opts: dict[str, Any]) -> str:
 def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | None, assay: str | None,
            supersede: str | None, reason: str | None, jobs: int | None, executor: str | None,
            accept_offset_error: bool, accept_tot_mismatch: bool, dataset: int | None, strategy: str | None,
-           write_events: bool, filename_rule: str | None, lock_timeout: float, show_paths: bool,
+           comp: str | None, write_events: bool, curve_model: str, curve_weighting: str, curve_source: str,
+           below_rule: str, above_rule: str, strict_curves: bool, require_known_analytes: bool,
+           filename_rule: str | None, lock_timeout: float, show_paths: bool,
            as_json: bool, debug: bool) -> None:
     """Ingest instrument files (FCS, plate exports) and folders into a store.
 
@@ -95,13 +112,17 @@ def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | No
 
     opts = dict(assay=assay, supersede=supersede, reason=reason, accept_offset_error=accept_offset_error,
                 accept_tot_mismatch=accept_tot_mismatch, dataset=dataset,
-                strategy=Path(strategy) if strategy else None, write_events=write_events)
+                strategy=Path(strategy) if strategy else None, comp=Path(comp) if comp else None,
+                write_events=write_events)
+    plate_options = {"curve_model": curve_model, "curve_weighting": curve_weighting, "curve_source": curve_source,
+                     "below_rule": below_rule, "above_rule": above_rule, "strict_curves": strict_curves,
+                     "require_known_analytes": require_known_analytes}
     command = _command_line(dict(opts, jobs=jobs, executor=executor, subjects=subjects, manifest=manifest,
                                  store=store, filename_rule=filename_rule, json=as_json))
     try:
         report = ingest_paths(paths, store=store, manifest=manifest, subjects=subjects, jobs=n_jobs,
                               executor=executor, on_outcome=on_outcome, filename_rule=filename_rule,
-                              lock_timeout=lock_timeout, command=command, **opts)
+                              lock_timeout=lock_timeout, command=command, plate_options=plate_options, **opts)
     finally:
         if bar is not None:
             bar.close()

@@ -121,3 +121,28 @@ def test_missing_manifest_is_a_coded_error_without_traceback(tmp_path: Path) -> 
 def test_store_info_on_a_non_store_exits_3(tmp_path: Path) -> None:
     r = subprocess.run([*IMMUNOLAB, "store", "info", "--store", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 3 and "IML-STORE-001" in r.stderr
+
+
+def test_plate_and_comp_options_reach_the_plugins_and_the_audit_names_files_only(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    plate = sorted((sample / "plates").glob("*.csv"))[0]
+    r = CliRunner().invoke(main, ["ingest", str(plate), "--store", str(tmp_path / "s"), "--manifest",
+                                  str(sample / "manifest.csv"), "--curve-model", "4PL", "--below-rule", "LLOQ",
+                                  "--json"])
+    out = json.loads(r.output)
+    assert out["counts"]["OK"] == 1, r.output
+    import immunolab
+
+    s = immunolab.open_store(tmp_path / "s")
+    assert set(s.to_pandas("standard_curves").query("source == 'immunolab'")["model"]) == {"4PL"}
+    results = s.to_pandas("cytokine_results")
+    assert set(results["substitution_rule"].dropna()) <= {"LLOQ", "none"}
+    opts = json.loads(s.to_pandas("ingests")["options_json"].iloc[-1])
+    assert opts["curve_model"] == "4PL" and opts["below_rule"] == "LLOQ"
+
+
+def test_plate_ingest_line_shows_the_plate_qc_status(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    plate = sorted((sample / "plates").glob("*.csv"))[0]
+    r = invoke("ingest", str(plate), "--store", str(tmp_path / "s"), "--manifest", str(sample / "manifest.csv"))
+    assert "OK   PLATE-01: luminex_xponent" in r.output and "plate QC " in r.output
