@@ -54,6 +54,7 @@ __all__ = ["FileOutcome", "IngestOptions", "IngestReport", "collect_files", "ing
 log = logging.getLogger("immunolab.ingest")
 
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+PLATE_LEVEL_TABLES = ("cytokine_plates", "standard_curves")
 
 
 @dataclass
@@ -163,7 +164,9 @@ def _fill_keys(
     elif entry.is_patient_sample:
         pids, days, sids = [entry.patient_id] * n, [entry.visit_day] * n, [entry.sample_id] * n
     else:
-        pids, days, sids = [None] * n, [None] * n, [None] * n
+        # plate-level rows (plates, curves) carry the plate's own code from the manifest, if any
+        code = entry.sample_id if name in PLATE_LEVEL_TABLES else None
+        pids, days, sids = [None] * n, [None] * n, [code] * n
     if TABLES[name].requires_patient and any(p is None for p in pids):
         raise IdentityError(
             "IML-ID-001",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -41,6 +42,11 @@ def handle_errors(func: F) -> F:
         except ImmunolabError as exc:
             _report(exc, as_json)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except (click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:

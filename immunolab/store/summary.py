@@ -68,7 +68,8 @@ def plate_qc_rows(store: Store) -> list[dict[str, Any]]:
                 "flags": list(a.get("flags") or []),
             })
         out.append({
-            "plate": row.plate_id,
+            "plate": row.sample_id if isinstance(row.sample_id, str) and row.sample_id else row.plate_id,
+            "plate_id": row.plate_id,
             "status": row.qc_status or "?",
             "instrument": row.instrument,
             "run_study_day": None if row.run_study_day is None or row.run_study_day != row.run_study_day else int(row.run_study_day),
