@@ -1,4 +1,10 @@
-"""(d) Peak memory (RSS) of ingesting one 1,000,000-event file vs its float32 event matrix."""
+"""(d) Peak memory (RSS) of ingesting one 1,000,000-event file vs its float32 event matrix.
+
+A fresh process loads every module and the gating template on a small file, notes its RSS,
+resets the kernel's peak-RSS mark (``/proc/self/clear_refs``; where that is not possible, the
+peak since the process started is used) and ingests the large file; the growth of the peak
+over the noted RSS is compared with the size of the file's float32 event matrix.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +27,23 @@ work, big, small, manifest = map(Path, sys.argv[1:5])
 shutil.rmtree(work / "mem-warm", ignore_errors=True)
 ingest_paths([small], store=work / "mem-warm", manifest=manifest)
 meta = read_fcs(big, events=False)
-base = psutil.Process().memory_info().rss
 shutil.rmtree(work / "mem-store", ignore_errors=True)
+base = psutil.Process().memory_info().rss
+# reset the kernel's peak-RSS mark (VmHWM) so that it covers this ingest only, not the warm-up
+try:
+    Path("/proc/self/clear_refs").write_text("5")
+    hwm_reset = True
+except OSError:
+    hwm_reset = False
 report = ingest_paths([big], store=work / "mem-store", manifest=manifest)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"base": base, "peak": peak, "n_events": meta.n_events, "n_channels": meta.n_channels,
+since_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = since_start
+if hwm_reset:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+print(json.dumps({"base": base, "peak": peak, "since_start": since_start, "hwm_reset": hwm_reset,
+                  "n_events": meta.n_events, "n_channels": meta.n_channels,
                   "status": report.outcomes[0].status, "message": report.outcomes[0].message}))
 """
 
@@ -59,4 +77,7 @@ def run(work: Path) -> dict[str, Any]:
         "target": "<= 3x the float32 event matrix",
         "met": ratio <= 3.0 and m["status"] == "OK",
         "status": m["status"],
+        "peak_is": "VmHWM reset before the ingest" if m["hwm_reset"] else "ru_maxrss since process start",
+        "lines": [f"peak RSS growth {growth / 2**20:.0f} MiB ({'VmHWM reset before the ingest' if m['hwm_reset'] else 'ru_maxrss'}); "
+                  f"ru_maxrss since the process started: +{(m['since_start'] - m['base']) / 2**20:.0f} MiB"],
     }
