@@ -91,6 +91,7 @@ class DisplayColumns:
                 self._done.pop(i, None)
 
     def _compute(self, columns: list[int]) -> None:
+        """Build the display values of ``columns`` in one pass over the events, a block of rows at a time."""
         comp = [i for i in columns if i in self._matrix_pos]
         plain = [i for i in columns if i not in self._matrix_pos]
         out = {i: np.empty(self.n, dtype=DISPLAY_DTYPE) for i in columns}
