@@ -53,10 +53,12 @@ def plate_qc_rows(store: Store) -> list[dict[str, Any]]:
     """Return one PHI-free QC summary per committed plate (status, curves, flags)."""
     import json
 
+    import pandas as pd
+
     plates = store.to_pandas("cytokine_plates")
     out = []
-    for row in plates.sort_values(["run_study_day", "plate_id"], na_position="last").itertuples(index=False):
-        qc = json.loads(row.qc_json) if isinstance(row.qc_json, str) and row.qc_json else {}
+    for row in plates.sort_values(["run_study_day", "plate_id"], na_position="last").to_dict(orient="records"):
+        qc = json.loads(row["qc_json"]) if isinstance(row["qc_json"], str) and row["qc_json"] else {}
         analytes = []
         for name, a in sorted((qc.get("analytes") or {}).items()):
             curve = a.get("curve") or {}
@@ -68,13 +70,13 @@ def plate_qc_rows(store: Store) -> list[dict[str, Any]]:
                 "flags": list(a.get("flags") or []),
             })
         out.append({
-            "plate": row.sample_id if isinstance(row.sample_id, str) and row.sample_id else row.plate_id,
-            "plate_id": row.plate_id,
-            "status": row.qc_status or "?",
-            "instrument": row.instrument,
-            "run_study_day": None if row.run_study_day is None or row.run_study_day != row.run_study_day else int(row.run_study_day),
-            "n_analytes": int(row.n_analytes or 0),
-            "n_wells": int(row.n_wells or 0),
+            "plate": row["sample_id"] if isinstance(row["sample_id"], str) and row["sample_id"] else row["plate_id"],
+            "plate_id": row["plate_id"],
+            "status": row["qc_status"] or "?",
+            "instrument": row["instrument"],
+            "run_study_day": None if pd.isna(row["run_study_day"]) else int(row["run_study_day"]),
+            "n_analytes": 0 if pd.isna(row["n_analytes"]) else int(row["n_analytes"]),
+            "n_wells": 0 if pd.isna(row["n_wells"]) else int(row["n_wells"]),
             "analytes": analytes,
         })
     return out
