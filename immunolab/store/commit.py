@@ -124,8 +124,13 @@ def stage(
     return staged
 
 
+#: tables below this many rows are written with snappy: zstd's per-column set-up costs more
+#: than it saves on a few rows (0.35 ms per table, ~1.4 ms per ingested tube)
+ZSTD_MIN_ROWS = 10_000
+
+
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd")
+    pq.write_table(table, path, compression="zstd" if table.num_rows >= ZSTD_MIN_ROWS else "snappy")
 
 
 def discard(folder: Path) -> None:
