@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from immunolab.errors import StoreError
@@ -71,12 +72,13 @@ class Store:
         if not files:
             t = spec.schema.empty_table()
             return t.select(columns) if columns else t
-        parts = [pq.read_table(f, columns=columns) for f in files]
         if spec.extra_column_type is not None:
+            parts = [pq.read_table(f, columns=columns) for f in files]
             return pa.concat_tables(parts, promote_options="permissive")
         try:
-            return pa.concat_tables(parts)
-        except pa.ArrowInvalid as exc:
+            # one dataset scan over every file, with the declared schema (IDs stay strings)
+            return ds.dataset([str(f) for f in files], schema=spec.schema, format="parquet").to_table(columns=columns)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise StoreError(
                 "IML-STORE-004",
                 f"table {name} has files with different schemas ({exc})",

@@ -182,3 +182,18 @@ def test_store_reader_rejects_a_folder_that_is_not_a_store(tmp_path) -> None:
     with pytest.raises(immunolab.errors.StoreError) as exc:
         immunolab.open_store(tmp_path)
     assert exc.value.code == "IML-STORE-001"
+
+
+def test_a_table_file_rewritten_with_another_schema_still_reads_typed_and_verify_flags_it(study: Study) -> None:
+    import pyarrow as pa
+
+    from immunolab.store.verify import verify_store
+
+    run(study)
+    victim = next((study.store / "tables" / "samples").glob("*.parquet"))
+    victim.chmod(0o644)
+    pq.write_table(pa.table({"patient_id": pa.array([1, 2], pa.int64())}), victim)
+    t = immunolab.open_store(study.store).table("samples")
+    assert t.schema.field("patient_id").type == pa.string()
+    problems = verify_store(study.store).problems
+    assert any(victim.name in p and "altered" in p for p in problems)
