@@ -42,7 +42,7 @@ lint: setup
 	$(BIN)/mypy immunolab assays
 
 bench: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --readme
 
 reliability: setup
 	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability tests/store/test_atomic_commit.py \
