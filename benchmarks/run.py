@@ -132,7 +132,7 @@ def render_table(results: dict[str, Any]) -> str:
         "| benchmark | immunolab | anchor | ratio | target | met |",
         "|---|---|---|---|---|---|",
     ]
-    for name, r in results["benchmarks"].items():
+    for name, r in sorted(results["benchmarks"].items(), key=lambda kv: str(kv[1].get("title", kv[0]))):
         if "error" in r:
             lines.append(f"| {name} | error: {r['error']} | | | | no |")
             continue
