@@ -27,10 +27,10 @@ def _store(work: Path) -> Path:
     if (store / "tables" / "measurements").is_dir():
         return store
     from benchmarks.bench_ingest import N_EVENTS, N_FILES
-    from benchmarks.trial_files import make_batch
+    from immunolab.demo.tubes import write_tube_batch
     from immunolab.ingest import ingest_paths
 
-    manifest, files = make_batch(work / "batch200", N_FILES, N_EVENTS)
+    manifest, files = write_tube_batch(work / "batch200", N_FILES, N_EVENTS, seed=1000)
     report = ingest_paths(files, store=store, manifest=manifest, jobs=2)
     if report.counts["OK"] != N_FILES:
         raise RuntimeError(f"building the analysis store failed: {report.summary_line()}")

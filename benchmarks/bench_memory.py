@@ -50,15 +50,15 @@ print(json.dumps({"base": base, "peak": peak, "since_start": since_start, "hwm_r
 
 def run(work: Path) -> dict[str, Any]:
     """Ingest one 1M-event file in a fresh process; compare peak RSS growth with the float32 matrix."""
-    from benchmarks.trial_files import write_panel_file
+    from immunolab.demo.tubes import write_tube
 
     folder = work / "mem"
     folder.mkdir(parents=True, exist_ok=True)
     big, small = folder / "big_1M.fcs", folder / "small.fcs"
     if not big.exists():
-        write_panel_file(big, N_EVENTS, seed=7)
+        write_tube(big, N_EVENTS, seed=7)
     if not small.exists():
-        write_panel_file(small, 20_000, seed=8)
+        write_tube(small, 20_000, seed=8)
     (folder / "subjects.csv").write_text("patient_id,arm,site,age,sex\n001,MSC,A,40,F\n")
     (folder / "manifest.csv").write_text(
         "file,sample_id,patient_id,visit_day,specimen,panel\nbig_1M.fcs,001-D000,001,0,PBMC,T\nsmall.fcs,001-D003,001,3,PBMC,T\n")

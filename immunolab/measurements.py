@@ -24,26 +24,33 @@ FLOW_MEASURES: dict[str, tuple[str, str]] = {
 }
 
 
+def _keys(t: pa.Table, arm_of: Mapping[str, str], assay: str) -> dict[str, pa.Array | pa.ChunkedArray]:
+    """Return the key, arm and assay columns every measurement row starts with."""
+    return {
+        "patient_id": t.column("patient_id"),
+        "visit_day": t.column("visit_day"),
+        "sample_id": t.column("sample_id"),
+        "source_sha256": t.column("source_sha256"),
+        "ingest_id": t.column("ingest_id"),
+        "arm": pa.array([arm_of.get(p) for p in t.column("patient_id").to_pylist()], pa.string()),
+        "assay": pa.array([assay] * t.num_rows, pa.string()),
+    }
+
+
 def _flow_rows(t: pa.Table, arm_of: Mapping[str, str]) -> pa.Table | None:
     if t.num_rows == 0:
         return None
+    n = t.num_rows
+    keys = _keys(t, arm_of, "flow")
     parts = []
     for column, (measure, unit) in FLOW_MEASURES.items():
-        values = pc.cast(t.column(column), pa.float64())
-        n = t.num_rows
         parts.append(
             pa.table(
                 {
-                    "patient_id": t.column("patient_id"),
-                    "visit_day": t.column("visit_day"),
-                    "sample_id": t.column("sample_id"),
-                    "source_sha256": t.column("source_sha256"),
-                    "ingest_id": t.column("ingest_id"),
-                    "arm": pa.array([arm_of.get(p) for p in t.column("patient_id").to_pylist()], pa.string()),
-                    "assay": pa.array(["flow"] * n, pa.string()),
+                    **keys,
                     "feature": t.column("population"),
                     "measure": pa.array([measure] * n, pa.string()),
-                    "value": values,
+                    "value": pc.cast(t.column(column), pa.float64()),
                     "unit": pa.array([unit] * n, pa.string()),
                     "censor": pa.array(["none"] * n, pa.string()),
                     "lineage_table": pa.array(["flow_populations"] * n, pa.string()),
@@ -62,13 +69,7 @@ def _cytokine_rows(t: pa.Table, arm_of: Mapping[str, str]) -> pa.Table | None:
     n = t.num_rows
     return pa.table(
         {
-            "patient_id": t.column("patient_id"),
-            "visit_day": t.column("visit_day"),
-            "sample_id": t.column("sample_id"),
-            "source_sha256": t.column("source_sha256"),
-            "ingest_id": t.column("ingest_id"),
-            "arm": pa.array([arm_of.get(p) for p in t.column("patient_id").to_pylist()], pa.string()),
-            "assay": pa.array(["cytokine"] * n, pa.string()),
+            **_keys(t, arm_of, "cytokine"),
             "feature": t.column("analyte"),
             "measure": pa.array(["concentration"] * n, pa.string()),
             "value": pc.cast(t.column("concentration"), pa.float64()),

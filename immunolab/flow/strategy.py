@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from immunolab.errors import InconsistentInputError, InputError
-from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
+from immunolab.flow.compensation import SpilloverMatrix, as_spillover_matrix, compensate_columns
 from immunolab.flow.gates import (
     UNCOMPENSATED,
     BooleanGate,
@@ -285,16 +285,6 @@ class SpilloverLike(Protocol):
 SpilloverSource = SpilloverMatrix | SpilloverLike | tuple[Sequence[str], np.ndarray] | None
 
 
-def _as_spillover(spillover: SpilloverSource) -> SpilloverMatrix | None:
-    if spillover is None or isinstance(spillover, SpilloverMatrix):
-        return spillover
-    if isinstance(spillover, tuple):
-        names, matrix = spillover
-    else:
-        names, matrix = spillover.channels, spillover.matrix
-    return SpilloverMatrix(tuple(names), np.asarray(matrix, dtype=np.float64), source="fcs")
-
-
 def gate_events(
     events: np.ndarray,
     channel_names: Sequence[str],
@@ -321,7 +311,7 @@ def gate_events(
             hint="Pass the events matrix with one column per named channel.",
         )
     try:
-        columns = _SampleColumns(data, channel_names, strategy, _as_spillover(spillover), channel_labels, label)
+        columns = _SampleColumns(data, channel_names, strategy, as_spillover_matrix(spillover), channel_labels, label)
     except InputError as exc:
         raise exc.with_path(label) if label and not exc.path else exc from None
     n = data.shape[0]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from immunolab.errors import InconsistentInputError, MalformedInputError
-from immunolab.flow.compensation import SpilloverMatrix
+from immunolab.flow.compensation import as_spillover_matrix
 from immunolab.flow.density_gates import (
     NoValleyError,
     density_basin_mask,
@@ -304,16 +304,6 @@ def _resolve(name: str, pnn: list[str], pns: list[str | None], *, label: str, po
     )
 
 
-def _as_spillover(spillover: SpilloverLike) -> SpilloverMatrix | None:
-    if spillover is None or isinstance(spillover, SpilloverMatrix):
-        return spillover
-    if isinstance(spillover, tuple):
-        names, matrix = spillover
-    else:
-        names, matrix = spillover.channels, spillover.matrix
-    return SpilloverMatrix(tuple(names), np.asarray(matrix, dtype=np.float64), source="fcs")
-
-
 def _channel_names(channels: Channels) -> tuple[list[str], list[str | None]]:
     pnn: list[str] = []
     pns: list[str | None] = []
@@ -410,7 +400,7 @@ def apply_template(
         transform_of[i] = template.scatter_transform if scatter else template.fluorescence_transform
     uses = Counter(cols[c] for p in template.populations for c in p.channels)
     display = DisplayColumns(
-        events, pnn, transform_of, _as_spillover(spillover), uses,
+        events, pnn, transform_of, as_spillover_matrix(spillover), uses,
         compensate=[i for i in transform_of if not is_scatter_or_time(pnn[i])],
         preprocess=preprocess, label=label,
     )

@@ -11,10 +11,10 @@ import pytest
 
 import immunolab
 import immunolab.ingest as ingest_module
+from immunolab.demo.tubes import write_tube_batch as write_batch
 from immunolab.ingest import ingest_paths
 from immunolab.store.audit import AuditLog, new_record
 from immunolab.store.verify import verify_store
-from tests.perf.factories import write_batch
 
 
 @pytest.fixture(scope="module")

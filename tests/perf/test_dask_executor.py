@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import immunolab
+from immunolab.demo.tubes import write_tube_batch as write_batch
 from immunolab.identity import load_identity
 from immunolab.ingest import IngestOptions, ingest_paths
 from immunolab.store.audit import AuditLog
 from immunolab.store.verify import verify_store
-from tests.perf.factories import write_batch
 
 distributed = pytest.importorskip("distributed")
 

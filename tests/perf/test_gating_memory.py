@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from immunolab.demo.tubes import write_tube
 from immunolab.fcs.channels import preprocess_events, preprocess_in_place
 from immunolab.fcs.reader import read_fcs
 from immunolab.fcs.writer import write_fcs
@@ -15,7 +16,6 @@ from immunolab.flow.display import DISPLAY_DTYPE, DisplayColumns
 from immunolab.flow.pipeline import gate_fcs, load_strategy
 from immunolab.flow.template import gate_sample
 from immunolab.flow.transforms import Linear, Logicle
-from tests.perf.factories import write_tube
 
 
 def test_block_preprocessing_of_any_columns_equals_preprocessing_the_whole_matrix(tmp_path: Path) -> None:
