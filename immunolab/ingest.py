@@ -123,7 +123,10 @@ class FileOutcome:
         """Return the one-line CLI report of this file."""
         who = f"{self.label} ({self.path})" if show_paths else self.label
         if self.status == "FAIL":
-            return f"FAIL {self.code} {who}: {self.message}" + (f" {self.hint}" if self.hint else "")
+            text = (self.message or "").rstrip()
+            if self.hint:
+                text += ("" if text.endswith((".", "!", "?")) else ".") + " " + self.hint.rstrip()
+            return f"FAIL {self.code} {who}: {text}"
         if self.status == "SKIP":
             return f"SKIP {who}: already ingested as {self.ingest_id}"
         total = sum(self.rows.values())
