@@ -96,9 +96,12 @@ def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | No
         from immunolab.ingest import collect_files
 
         total = len(collect_files(paths))
+        import shutil
+
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False, dynamic_ncols=True)
+        width = shutil.get_terminal_size((100, 20)).columns or 100  # a bare pty reports 0 columns
+        bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False, ncols=min(width, 120))
 
     def on_outcome(o: FileOutcome) -> None:
         if as_json:
