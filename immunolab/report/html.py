@@ -237,8 +237,30 @@ def _plate_qc(inp: ReportInputs) -> str:
         return "<h2 id='plate-qc'>Plate QC</h2><p class='meta'>No cytokine plates in the store.</p>"
     return (
         "<h2 id='plate-qc'>Plate QC</h2>" + _table(qc_tables.plate_qc_table(inp.plates))
+        + _levey_jennings(inp)
         + "<h3>Well QC flags</h3>" + _table(qc_tables.well_flag_table(inp.wells))
     )
+
+
+def _levey_jennings(inp: ReportInputs) -> str:
+    """Return Levey-Jennings charts of every control across plates (none with fewer than 3 plates)."""
+    from immunolab.cytokine.qc import levey_jennings
+    from immunolab.report.plots import figure_png_base64, levey_jennings_figure
+
+    lj = levey_jennings(inp.plates)
+    if lj.empty or lj["plate_id"].nunique() < 3:
+        return ""
+    figs = []
+    for control in sorted(lj["control"].dropna().unique()):
+        fig = levey_jennings_figure(lj, control=str(control))
+        figs.append(f"<figure><img alt='{_e('Levey-Jennings chart of ' + str(control))}' "
+                    f"src='data:image/png;base64,{figure_png_base64(fig)}'><figcaption>{_e(control)}: "
+                    "z-score of each analyte per plate; dashed +-2 SD, dotted +-3 SD; red circles: Westgard "
+                    "rule violations.</figcaption></figure>")
+    flagged = lj[lj["westgard"].astype(str).str.len() > 0]
+    note = (f"<p class='meta'>{len(flagged)} control value(s) violate a Westgard rule.</p>" if len(flagged)
+            else "<p class='meta'>No Westgard rule violated.</p>")
+    return "<h3>Controls across plates (Levey-Jennings)</h3><div class='figs'>" + "".join(figs) + "</div>" + note
 
 
 def _gating_qc(inp: ReportInputs) -> str:

@@ -117,6 +117,35 @@ def events_per_sample_figure(events: pd.DataFrame, *, arms: Sequence[str]) -> Fi
     return fig
 
 
+def levey_jennings_figure(lj: pd.DataFrame, *, control: str) -> Figure:
+    """Return Levey-Jennings charts of one control: z-score per analyte over plates in run order.
+
+    ``lj`` is :func:`immunolab.cytokine.qc.levey_jennings` output; dashed lines mark the mean
+    +-2 SD (warning) and +-3 SD (rejection) limits; Westgard violations are drawn in red.
+    """
+    plt = _pyplot()
+    data = lj[lj["control"] == control]
+    analytes = sorted(data["analyte"].dropna().unique())
+    fig, ax = plt.subplots(figsize=(5.6, 3.0), dpi=100, layout="constrained")
+    for k, analyte in enumerate(analytes):
+        g = data[data["analyte"] == analyte].sort_values("run_order")
+        x = g["run_order"].to_numpy(dtype=float) + (k - (len(analytes) - 1) / 2) * 0.05
+        z = g["z_score"].to_numpy(dtype=float)
+        ax.plot(x, z, marker="o", markersize=3, linewidth=0.8, label=analyte)
+        bad = g["westgard"].astype(str).str.len().to_numpy() > 0
+        if bad.any():
+            ax.scatter(x[bad], z[bad], s=40, facecolors="none", edgecolors="red", linewidths=1.2)
+    for level, style in ((0, "-"), (2, "--"), (-2, "--"), (3, ":"), (-3, ":")):
+        ax.axhline(level, color="grey", linestyle=style, linewidth=0.8)
+    ax.set_ylim(-4, 4)
+    ax.set_xlabel("plate (run order)", fontsize=8)
+    ax.set_ylabel("z-score (SD from mean)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.set_title(f"Levey-Jennings: {control}", fontsize=9)
+    ax.legend(fontsize=6, frameon=False, ncol=2, loc="upper right")
+    return fig
+
+
 def figure_png_base64(fig: Figure) -> str:
     """Return ``fig`` as a base64 PNG string (for ``<img src="data:image/png;base64,...">``) and close it."""
     plt = _pyplot()
