@@ -12,6 +12,7 @@ Examples:
   immunolab flow gate tube.fcs                           # built-in trial template
   immunolab flow gate tube.fcs --strategy panel.xml      # Gating-ML 2.0
   immunolab flow gate tube.fcs --strategy lab.wsp --json # FlowJo 10 workspace
+  immunolab flow gate tube.fcs --plot gates.png          # look at every gate
 """
 
 
@@ -29,11 +30,13 @@ def flow() -> None:
 @click.option("--dataset", type=int, help="Data set of a multi-data-set file (0-based).")
 @click.option("--accept-offset-error", is_flag=True, help="Tolerate HEADER/TEXT DATA offset disagreements.")
 @click.option("--accept-tot-mismatch", is_flag=True, help="Read the events DATA holds when $TOT disagrees.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write a PNG with one panel per gate (parent's events on the gate's axes).")
 @json_option
 @debug_option
 @handle_errors
 def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | None, accept_offset_error: bool,
-         accept_tot_mismatch: bool, as_json: bool, debug: bool) -> None:
+         accept_tot_mismatch: bool, plot: str | None, as_json: bool, debug: bool) -> None:
     """Gate one FCS file and print its population table (count, % of parent, % of total, % of lymphocytes).
 
     For a technician checking gates before ingest: nothing is written anywhere.
@@ -47,6 +50,11 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
     rows = result.populations.to_pylist()
+    if plot:
+        from immunolab.flow.gate_plot import write_gating_plot
+        from immunolab.flow.pipeline import load_compensation
+
+        write_gating_plot(fcs, loaded, result, plot, spill=load_compensation(comp) if comp else None)
     if as_json:
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})

@@ -74,6 +74,7 @@ class GatingResult:
     kind: str = "template"
     definition_json: str = "{}"
     compensation: str = "none"
+    strategy: Any = None  # the fixed gate tree used (Gating-ML / FlowJo), None for a template
 
 
 @lru_cache(maxsize=8)
@@ -196,7 +197,7 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Pa
     stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
     table = stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=loaded.name)
     return GatingResult(masks, table, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
-                        comp_source)
+                        comp_source, strategy)
 
 
 def strategies_table(result: GatingResult) -> pa.Table:

@@ -141,3 +141,23 @@ def test_each_ingest_records_its_strategy_definition_and_compensation(demo_trial
     assert row["kind"] == "template" and row["compensation"] == "file spillover keyword"
     definition = json.loads(row["definition_json"])
     assert "logicle" in json.dumps(definition).lower()
+
+
+def test_flow_gate_plot_draws_one_panel_per_gate(demo_trial: Path, tmp_path: Path) -> None:
+    from immunolab.fcs.reader import read_fcs
+    from immunolab.flow.gate_plot import gating_figure, population_axes
+    from immunolab.flow.pipeline import gate_fcs, load_strategy
+
+    f = sorted((demo_trial / "flow").glob("*.fcs"))[0]
+    r = CliRunner().invoke(main, ["flow", "gate", str(f), "--plot", str(tmp_path / "g.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fcs = read_fcs(f)
+    loaded = load_strategy(None)
+    result = gate_fcs(fcs, loaded, label="x")
+    axes = population_axes(loaded, result)
+    assert axes["/Lymphocytes"] == ("FSC-A", "SSC-A") and axes["/Lymphocytes/Singlets/CD45+/T cells"] == ("CD3",)
+    fig = gating_figure(fcs, loaded, result)
+    drawn = [ax for ax in fig.axes if ax.get_title()]
+    assert len(drawn) == len(TEMPLATE_POPULATIONS)
+    assert any(ax.get_title().startswith("Treg: ") and "% of CD4+ T" in ax.get_title() for ax in drawn)
