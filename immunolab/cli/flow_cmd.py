@@ -52,9 +52,8 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
     rows = result.populations.to_pylist()
     if plot:
         from immunolab.flow.gate_plot import write_gating_plot
-        from immunolab.flow.pipeline import load_compensation
 
-        write_gating_plot(fcs, loaded, result, plot, spill=load_compensation(comp) if comp else None)
+        write_gating_plot(fcs, loaded, result, plot, comp=comp)
     if as_json:
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})

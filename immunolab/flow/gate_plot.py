@@ -44,39 +44,30 @@ def population_axes(loaded: LoadedStrategy, result: GatingResult) -> dict[str, t
     return axes
 
 
-def _display_columns(fcs: FcsData, channels: set[str], loaded: LoadedStrategy, spill: Any) -> dict[str, np.ndarray]:
-    """Return compensated, transformed values of ``channels`` (PnN or marker names)."""
-    from immunolab.flow.compensation import as_spillover_matrix, compensate_columns
-    from immunolab.flow.transforms import Linear, Logicle, is_scatter_or_time
+def _display_columns(fcs: FcsData, channels: set[str], loaded: LoadedStrategy,
+                     comp: str | Path | None) -> dict[str, np.ndarray]:
+    """Return display values (as the pipeline computes them) of ``channels`` (PnN or marker names)."""
+    from immunolab.flow.pipeline import display_values, spillover_for
 
-    events = fcs.preprocessed()
     pnn = [c.pnn for c in fcs.channels]
-    by_marker = {(c.pns or "").strip().casefold(): c.pnn for c in fcs.channels if c.pns}
-    resolved = {ch: ch if ch in pnn else by_marker.get(ch.casefold(), "") for ch in channels}
-    matrix = as_spillover_matrix(spill)
-    fluor = [p for p in resolved.values() if p and not is_scatter_or_time(p)]
-    comp = compensate_columns(events, pnn, matrix, [p for p in fluor if p in matrix.channels]) if matrix else {}
-    tpl = loaded.template
-    fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
-    sc_t = tpl.scatter_transform if tpl is not None else Linear()
-    out: dict[str, np.ndarray] = {}
-    for name, p in resolved.items():
-        if not p:
-            continue
-        data = np.asarray(comp.get(p, events[:, pnn.index(p)]), dtype=np.float64)
-        out[name] = np.asarray((sc_t if is_scatter_or_time(p) else fl_t).apply(data))
-    return out
+    by_marker = {(c.pns or "").strip().casefold(): i for i, c in enumerate(fcs.channels) if c.pns}
+    index = {ch: pnn.index(ch) if ch in pnn else by_marker.get(ch.casefold()) for ch in channels}
+    wanted = {ch: i for ch, i in index.items() if i is not None}
+    columns = sorted(set(wanted.values()))
+    matrix, _source = spillover_for(fcs, comp)
+    values = dict(zip(columns, display_values(fcs, loaded, matrix, columns), strict=True))
+    return {ch: values[i] for ch, i in wanted.items()}
 
 
-def gating_figure(fcs: FcsData, loaded: LoadedStrategy, result: GatingResult, *, spill: Any = None) -> Figure:
+def gating_figure(fcs: FcsData, loaded: LoadedStrategy, result: GatingResult, *,
+                  comp: str | Path | None = None) -> Figure:
     """Return a figure with one panel per gated population (see the module doc)."""
     from immunolab.report.plots import _pyplot
 
     plt = _pyplot()
     axes_of = population_axes(loaded, result)
     paths = [p for p in result.masks if axes_of.get(p)]
-    values = _display_columns(fcs, {c for p in paths for c in axes_of[p]}, loaded,
-                              spill if spill is not None else fcs.spillover())
+    values = _display_columns(fcs, {c for p in paths for c in axes_of[p]}, loaded, comp)
     n = len(next(iter(result.masks.values()))) if result.masks else 0
     cols = 4
     rows = max(1, -(-len(paths) // cols))
@@ -120,8 +111,8 @@ def gating_figure(fcs: FcsData, loaded: LoadedStrategy, result: GatingResult, *,
 
 
 def write_gating_plot(fcs: FcsData, loaded: LoadedStrategy, result: GatingResult, out: str | Path, *,
-                      spill: Any = None) -> Path:
-    """Write the gating figure as a PNG and return its path."""
+                      comp: str | Path | None = None) -> Path:
+    """Write the gating figure as a PNG and return its path (``comp`` as in ``gate_fcs``)."""
     from immunolab.report.plots import save_png
 
-    return save_png(gating_figure(fcs, loaded, result, spill=spill), out)
+    return save_png(gating_figure(fcs, loaded, result, comp=comp), out)

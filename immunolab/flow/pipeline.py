@@ -35,9 +35,11 @@ __all__ = [
     "GatingResult",
     "LoadedStrategy",
     "analyze_sample",
+    "display_values",
     "gate_fcs",
     "load_compensation",
     "load_strategy",
+    "spillover_for",
     "strategies_table",
 ]
 
@@ -160,6 +162,43 @@ def _load_comp_cached(path: str, mtime_ns: int, label: str) -> Any:
     return read_matrix_csv(path, label=label)
 
 
+def spillover_for(fcs: FcsData, comp: str | Path | None) -> tuple[Any, str]:
+    """Return the matrix that compensates ``fcs`` and where it came from.
+
+    ``comp`` (a FlowJo-style matrix CSV) replaces the file's own spillover keyword.
+    """
+    from immunolab.flow.compensation import as_spillover_matrix
+
+    if comp is not None:
+        return load_compensation(comp), f"matrix file {Path(comp).name}"
+    matrix = as_spillover_matrix(fcs.spillover())
+    return matrix, "file spillover keyword" if matrix is not None else "none"
+
+
+def display_values(fcs: FcsData, loaded: LoadedStrategy, matrix: Any, columns: list[int]) -> list[np.ndarray]:
+    """Return float32 display values of event ``columns``: compensated fluorescence, scale-transformed.
+
+    Scatter/time are linear, fluorescence logicle (the template's transforms when ``loaded`` is a
+    template); computed block-wise from the stored events (:class:`immunolab.flow.display.DisplayColumns`).
+    """
+    from immunolab.flow.display import DisplayColumns
+    from immunolab.flow.transforms import Linear, Logicle, Transform, is_scatter_or_time
+
+    if fcs.events is None:
+        raise ValueError("events were not read (read_fcs(..., events=False))")
+    pnn = [c.pnn for c in fcs.channels]
+    tpl = loaded.template
+    fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
+    sc_t = tpl.scatter_transform if tpl is not None else Linear()
+    transforms: dict[int, Transform] = {i: sc_t if is_scatter_or_time(pnn[i]) else fl_t for i in columns}
+    display = DisplayColumns(fcs.events, pnn, transforms, matrix, {i: 1 for i in columns},
+                             compensate=[i for i in columns if not is_scatter_or_time(pnn[i])],
+                             preprocess=fcs.preprocess_block)
+    values = display.get(columns)
+    display.release(columns)
+    return values
+
+
 def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Path | None = None) -> GatingResult:
     """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows.
 
@@ -170,12 +209,7 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Pa
     """
     import json
 
-    if comp is not None:
-        spill: Any = load_compensation(comp)
-        comp_source = f"matrix file {Path(comp).name}"
-    else:
-        spill = fcs.spillover()
-        comp_source = "file spillover keyword" if spill is not None else "none"
+    spill, comp_source = spillover_for(fcs, comp)
     if loaded.template is not None:
         from immunolab.flow.template import gate_sample
 
@@ -241,27 +275,11 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, com
     (:class:`immunolab.flow.display.DisplayColumns`): no float64 copy of the sample is made,
     and the float32 columns become the Arrow columns without another copy.
     """
-    from immunolab.flow.compensation import SpilloverMatrix
-    from immunolab.flow.display import DisplayColumns
-    from immunolab.flow.transforms import Linear, Logicle, Transform, is_scatter_or_time
-
     if fcs.events is None:
         raise ValueError("events were not read (read_fcs(..., events=False))")
     n = int(fcs.events.shape[0])
-    pnn = [c.pnn for c in fcs.channels]
-    if comp is not None:
-        matrix = load_compensation(comp)
-    else:
-        spill = fcs.spillover()
-        matrix = SpilloverMatrix(tuple(spill.channels), np.asarray(spill.matrix, dtype=np.float64)) if spill else None
-    tpl = loaded.template
-    fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
-    sc_t = tpl.scatter_transform if tpl is not None else Linear()
+    matrix, _source = spillover_for(fcs, comp)
     keep = [i for i, ch in enumerate(fcs.channels) if ch.pnn.casefold() != "time"]
-    transforms: dict[int, Transform] = {i: sc_t if is_scatter_or_time(pnn[i]) else fl_t for i in keep}
-    display = DisplayColumns(fcs.events, pnn, transforms, matrix, {i: 1 for i in keep},
-                             compensate=[i for i in keep if not is_scatter_or_time(pnn[i])],
-                             preprocess=fcs.preprocess_block)
     names, codes = _leaf_codes(result.masks, n)
     cols: dict[str, Any] = {
         "strategy_id": _constant_strings(result.strategy_id, n),
@@ -270,12 +288,11 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, com
     }
     del codes
     used: set[str] = set(cols)
-    for i, values in zip(keep, display.get(keep), strict=True):
+    for i, values in zip(keep, display_values(fcs, loaded, matrix, keep), strict=True):
         ch = fcs.channels[i]
         name = ch.pns.strip() if ch.pns and ch.pns.strip() and ch.pns.strip() not in used else ch.pnn
         used.add(name)
         cols[name] = pa.array(values)  # float32, zero-copy
-    display.release(keep)
     return pa.table(cols)
 
 
