@@ -39,7 +39,7 @@ from immunolab.store.audit import AuditLog, new_record
 from immunolab.store.commit import (
     commit,
     discard,
-    file_sha256,
+    hash_file,
     new_ingest_id,
     recover,
     refresh_ingests_table,
@@ -379,9 +379,7 @@ def ingest_file(path: str | Path, opts: IngestOptions) -> FileOutcome:
                              hint="Check the path and the file's permissions.")
         n_bytes = p.stat().st_size
         outcome.n_bytes = n_bytes
-        sha = file_sha256(p)
-        with open(p, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
+        sha, head = hash_file(p, head=HEAD_BYTES)
         entry = opts.identity.entry_for_file(p)
         outcome.label = label = display_label(p, sha, entry)
         outcome.source_sha256 = sha

@@ -18,6 +18,7 @@ Protocol (DESIGN section 4):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -52,13 +53,30 @@ def new_ingest_id() -> str:
     return f"ing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
 
 
-def file_sha256(path: Path, *, chunk: int = 1 << 22) -> str:
-    """Return the hex SHA-256 of a file's bytes (streamed, 4 MiB at a time)."""
+CHUNK = 1 << 22
+
+
+def hash_file(path: Path, *, head: int = 0, copy_to: Path | None = None) -> tuple[str, bytes]:
+    """Return the hex SHA-256 of a file and its first ``head`` bytes, reading it once.
+
+    With ``copy_to`` the bytes are written there as they are hashed, so the digest is that of
+    the copy (streamed 4 MiB at a time).
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
+    first = b""
+    with open(path, "rb") as fh, (open(copy_to, "wb") if copy_to is not None else contextlib.nullcontext()) as out:
+        while block := fh.read(CHUNK):
+            if len(first) < head:
+                first += block[: head - len(first)]
             h.update(block)
-    return h.hexdigest()
+            if out is not None:
+                out.write(block)
+    return h.hexdigest(), first
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes (streamed, 4 MiB at a time)."""
+    return hash_file(path)[0]
 
 
 @dataclass
@@ -105,8 +123,9 @@ def stage(
             staged.files[name] = file_sha256(target)
         if not paths.raw_file(source_sha256).exists():
             raw = folder / RAW_NAME
-            fsops.write_file(raw, lambda p: shutil.copyfile(source, p))
-            if file_sha256(raw) != source_sha256:
+            copied: list[str] = []
+            fsops.write_file(raw, lambda p: copied.append(hash_file(source, copy_to=p)[0]))
+            if copied[0] != source_sha256:
                 raise StoreError(
                     "IML-STORE-003",
                     "the input file changed while it was being ingested",

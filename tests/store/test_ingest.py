@@ -197,3 +197,20 @@ def test_a_table_file_rewritten_with_another_schema_still_reads_typed_and_verify
     assert t.schema.field("patient_id").type == pa.string()
     problems = verify_store(study.store).problems
     assert any(victim.name in p and "altered" in p for p in problems)
+
+
+def test_a_file_rewritten_during_ingest_is_refused_and_nothing_is_committed(study: Study, monkeypatch) -> None:
+    import immunolab.ingest as ingest_mod
+
+    f = study.inbox / "002_d0.toy"
+    real = ingest_mod.resolve_tables
+
+    def rewrite_then_resolve(*args, **kwargs):
+        f.write_text(f.read_text() + "NK cells,40\n")  # the instrument is still writing
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_mod, "resolve_tables", rewrite_then_resolve)
+    o = run(study, f).outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-STORE-003") and "changed while" in o.message
+    assert immunolab.open_store(study.store).table("samples").num_rows == 0
+    assert not list((study.store / "raw").iterdir())
