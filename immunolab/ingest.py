@@ -575,6 +575,7 @@ def ingest_paths(
     jobs: int = 1,
     executor: str | None = None,
     on_outcome: Callable[[FileOutcome], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
     filename_rule: str | None = None,
     **options: Any,
 ) -> IngestReport:
@@ -590,6 +591,8 @@ def ingest_paths(
     opts = IngestOptions(store=root, identity=identity, **options)
     exclude = [Path(manifest)] + ([Path(subjects)] if subjects else [Path(manifest).parent / "subjects.csv"])
     files = collect_files(paths, exclude=exclude)
+    if on_start is not None:
+        on_start(len(files))
     if opts.supersede and len(files) != 1:
         raise InputError("IML-IN-001", f"--supersede corrects exactly one file, {len(files)} were given",
                          hint="Ingest the corrected file alone with --supersede INGEST_ID --reason TEXT.")

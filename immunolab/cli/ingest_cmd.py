@@ -91,17 +91,16 @@ def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | No
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     tty = sys.stderr.isatty() and not as_json
     bar: Any = None
-    total = 0
-    if tty:
-        from immunolab.ingest import collect_files
 
-        total = len(collect_files(paths))
-        import shutil
+    def on_start(total: int) -> None:
+        nonlocal bar
+        if tty:
+            import shutil
 
-        from tqdm import tqdm
+            from tqdm import tqdm
 
-        width = shutil.get_terminal_size((100, 20)).columns or 100  # a bare pty reports 0 columns
-        bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False, ncols=min(width, 120))
+            width = shutil.get_terminal_size((100, 20)).columns or 100  # a bare pty reports 0 columns
+            bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False, ncols=min(width, 120))
 
     def on_outcome(o: FileOutcome) -> None:
         if as_json:
@@ -124,7 +123,7 @@ def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | No
                                  store=store, filename_rule=filename_rule, json=as_json))
     try:
         report = ingest_paths(paths, store=store, manifest=manifest, subjects=subjects, jobs=n_jobs,
-                              executor=executor, on_outcome=on_outcome, filename_rule=filename_rule,
+                              executor=executor, on_outcome=on_outcome, on_start=on_start, filename_rule=filename_rule,
                               lock_timeout=lock_timeout, command=command, plate_options=plate_options, **opts)
     finally:
         if bar is not None:
