@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from immunolab.cytokine.bioplex import read_bioplex_workbook
-from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head
+from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
 from immunolab.cytokine.bioplex_tables import records_to_parsed
 from immunolab.cytokine.bioplex_xml import read_bioplex_xml
-from immunolab.errors import MalformedInputError, UnrecognizedInputError
-from immunolab.plugins import HEAD_BYTES, ParseContext, ParsedAssay
+from immunolab.errors import MalformedInputError
+from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["parse_bioplex"]
 
@@ -19,19 +19,7 @@ def parse_bioplex(path: Path, ctx: ParseContext, *, plugin: str, version: str) -
 
     The container decides the reader (OLE2 / zip -> workbook, ``<`` -> XML), not the name.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
-        raise UnrecognizedInputError(
-            "IML-IN-001", "the file cannot be read", path=ctx.label,
-            hint="Check that the file exists and is readable.",
-        ) from None
-    if not head:
-        raise UnrecognizedInputError(
-            "IML-IN-005", "the file is empty (0 bytes)", path=ctx.label,
-            hint="Export the plate again from Bio-Plex Manager.",
-        )
+    head = read_export_head(path, ctx.label, software="Bio-Plex Manager")
     verdict = classify_head(head)
     if head.startswith((XLS_MAGIC, ZIP_MAGIC)):
         records = read_bioplex_workbook(path, ctx.label)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head
+from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
 from immunolab.cytokine.bioplex_tables import records_to_parsed
 from immunolab.cytokine.msd_methodical import read_reader_text
 from immunolab.cytokine.msd_workbench import read_workbench_csv, read_workbench_xlsx
-from immunolab.errors import UnrecognizedInputError
-from immunolab.plugins import HEAD_BYTES, ParseContext, ParsedAssay
+from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["parse_msd"]
 
@@ -20,19 +19,7 @@ def parse_msd(path: Path, ctx: ParseContext, *, plugin: str, version: str) -> Pa
     Spreadsheets go to the Workbench table reader; text with a ``==========Data`` banner to
     the reader-text parser; any other text to the Workbench CSV reader.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
-        raise UnrecognizedInputError(
-            "IML-IN-001", "the file cannot be read", path=ctx.label,
-            hint="Check that the file exists and is readable.",
-        ) from None
-    if not head:
-        raise UnrecognizedInputError(
-            "IML-IN-005", "the file is empty (0 bytes)", path=ctx.label,
-            hint="Export the plate again from the MSD software.",
-        )
+    head = read_export_head(path, ctx.label, software="the MSD software")
     verdict = classify_head(head)
     if head.startswith((XLS_MAGIC, ZIP_MAGIC)):
         records = read_workbench_xlsx(path, ctx.label)

@@ -41,11 +41,16 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from pathlib import Path
+
+from immunolab.errors import UnrecognizedInputError
+from immunolab.plugins import HEAD_BYTES
 
 __all__ = [
     "BIOPLEX_MARKERS",
     "MSD_MARKERS",
     "classify_head",
+    "read_export_head",
     "xlsx_head_members",
 ]
 
@@ -269,3 +274,24 @@ def classify_head(head: bytes) -> tuple[str, str] | None:
     except Exception:  # detection must never raise
         return None
     return None
+
+
+def read_export_head(path: Path, label: str, *, software: str) -> bytes:
+    """Return the first 64 KiB of an export; raise IML-IN-001 (unreadable) or IML-IN-005 (empty).
+
+    Used by the Bio-Plex and MSD parsers, which also run when forced with ``--assay`` (no detection).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        raise UnrecognizedInputError(
+            "IML-IN-001", "the file cannot be read", path=label,
+            hint="Check that the file exists and is readable.",
+        ) from None
+    if not head:
+        raise UnrecognizedInputError(
+            "IML-IN-005", "the file is empty (0 bytes)", path=label,
+            hint=f"Export the plate again from {software}.",
+        )
+    return head
