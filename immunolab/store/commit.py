@@ -118,7 +118,7 @@ def stage(
         (folder / OWNER_NAME).write_text(json.dumps(owner))
         for name, table in tables.items():
             target = folder / f"{name}.parquet"
-            fsops.write_file(target, functools.partial(_write_parquet, table))
+            fsops.write_file(target, functools.partial(_write_parquet, table, always_zstd=name in ALWAYS_ZSTD))
             staged.rows[name] = table.num_rows
             staged.files[name] = file_sha256(target)
         if not paths.raw_file(source_sha256).exists():
@@ -148,8 +148,13 @@ def stage(
 ZSTD_MIN_ROWS = 10_000
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd" if table.num_rows >= ZSTD_MIN_ROWS else "snappy")
+#: per-event tables are always zstd (issue #3), whatever their size
+ALWAYS_ZSTD = frozenset({"flow_events"})
+
+
+def _write_parquet(table: pa.Table, path: Path, *, always_zstd: bool = False) -> None:
+    zstd = always_zstd or table.num_rows >= ZSTD_MIN_ROWS
+    pq.write_table(table, path, compression="zstd" if zstd else "snappy")
 
 
 def discard(folder: Path) -> None:

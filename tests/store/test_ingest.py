@@ -214,3 +214,20 @@ def test_a_file_rewritten_during_ingest_is_refused_and_nothing_is_committed(stud
     assert (o.status, o.code) == ("FAIL", "IML-STORE-003") and "changed while" in o.message
     assert immunolab.open_store(study.store).table("samples").num_rows == 0
     assert not list((study.store / "raw").iterdir())
+
+
+def test_per_event_tables_are_zstd_even_when_small_and_small_fact_tables_snappy(tmp_path) -> None:
+    import pyarrow as pa
+
+    from immunolab.store.commit import stage
+    from immunolab.store.layout import create_store_dirs
+
+    paths = create_store_dirs(tmp_path / "s")
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x")
+    tiny = pa.table({"event_index": pa.array(range(10), pa.int64())})
+    staged = stage(paths, "ing-t", {"flow_events": tiny, "samples": tiny}, source=src,
+                   source_sha256="2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
+    codec = {n: pq.ParquetFile(staged.folder / f"{n}.parquet").metadata.row_group(0).column(0).compression
+             for n in ("flow_events", "samples")}
+    assert codec == {"flow_events": "ZSTD", "samples": "SNAPPY"}
