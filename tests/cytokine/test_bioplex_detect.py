@@ -24,6 +24,8 @@ BIOPLEX_FILES = {
     "bioplex_manager/labkey/RawAndSummary.xlsx": "bioplex_xlsx",
     "bioplex_manager/serolyzer/synthetic_bioplex.xlsx": "bioplex_xlsx",
     "bioplex_manager/allotropy_xml/bio-rad_bio-plex_manager_example_01.xml": "bioplex_xml",
+    "bioplex_manager/labkey_iga/02-14A22-IgA-Biotin.xls": "bioplex_xls",
+    "bioplex_manager/labkey_iga/03-31A82-IgA-Biotin.xls": "bioplex_xls",
 }
 MSD_FILES = {
     "msd/allotropy_workbench/msd_workbench_test_1.csv": "msd_workbench_csv",
@@ -32,6 +34,7 @@ MSD_FILES = {
     "msd/allotropy_methodical_mind/methodical_mind_384_wells.txt": "msd_reader_text",
     "msd/allotropy_methodical_mind/methodical_test_1.txt": "msd_reader_text",
     "msd/allotropy_methodical_mind/methodical_test_5_mulitple_spot_tables.txt": "msd_reader_text",
+    "msd/labkey_3plate/3plateMSD.csv": "msd_workbench_csv",
 }
 
 
