@@ -8,14 +8,23 @@ A plugin is a class with the attributes ``name``, ``version``, ``assay_kind``,
     imports heavy libraries. Exactly one installed plugin must claim a file.
 
 ``parse(path, ctx) -> ParsedAssay``
-    Returns named pyarrow tables valid against :mod:`immunolab.schema` (key columns may be left
-    out: ingest fills them), plus allowlisted metadata. May raise only
-    :class:`~immunolab.errors.InputError` subclasses; anything else is wrapped by ingest as an
-    internal error naming the plugin and its version.
+    Returns the FACTS of one file: named pyarrow tables of the fact tables it ``produces``,
+    valid against :mod:`immunolab.schema` (the key columns ``commit_id``, ``source_sha256``,
+    ``ingest_id`` are filled by ingest), plus allowlisted metadata. Gating, curve fitting and
+    QC are derivations the core runs afterwards for every plugin alike (each fact table
+    declares them). May raise only :class:`~immunolab.errors.InputError` subclasses; anything
+    else is wrapped by ingest as an internal error naming the plugin and its version.
+
+``options`` (optional): a tuple of :class:`PluginOption`, typed; ``immunolab ingest`` builds a
+flag for each (``--<name>``) and passes the value in ``ctx.options``. No plugin option is
+hard-coded in the core.
+
+``tables`` (optional): :class:`~immunolab.schema.TableSpec` of fact tables the plugin adds to
+the store (e.g. a hospital lab table), each with its measurement mapping.
 
 Rows of multi-sample files (plates) carry a private ``_sample_ref`` column (the sample name as
-written on the plate) instead of patient keys; ingest resolves it through the manifest and drops
-it before anything is written, so raw sample names never reach the store.
+written on the plate); ingest resolves it through the manifest, replaces it by a keyed hash
+(``sample_key``) and never writes the name anywhere.
 
 The in-tree assays register through the same entry-point group as third-party plugins.
 """
@@ -40,6 +49,7 @@ from immunolab.errors import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PluginOption",
     "HEAD_BYTES",
     "SAMPLE_REF",
     "AssayPlugin",
@@ -65,6 +75,26 @@ class Detection:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class PluginOption:
+    """A typed option a plugin declares; the CLI offers it as ``--<name>`` (``_`` -> ``-``).
+
+    ``type`` is ``bool`` (a flag), ``int``, ``float``, ``str``, ``path`` (an existing file; only
+    its base name is ever recorded) or ``choice`` (one of ``choices``).
+    """
+
+    name: str
+    type: str
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        """Return the command-line flag, e.g. ``--accept-tot-mismatch``."""
+        return "--" + self.name.replace("_", "-")
+
+
 @dataclass
 class ParseContext:
     """What a plugin may know while parsing one file.
@@ -83,6 +113,7 @@ class ParseContext:
     panel: str | None = None
     specimen: str | None = None
     deid_log: Callable[[str], None] = lambda _msg: None
+    entry: Any = None  # the file's manifest row (immunolab.identity.ManifestEntry) when there is one
 
     def option(self, name: str, default: Any = None) -> Any:
         """Return user option ``name`` or ``default``."""
@@ -97,6 +128,9 @@ class ParsedAssay:
     metadata: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     n_events: int = 0
+    #: in-memory objects the core's derivations may reuse in the same worker (e.g. the read FCS
+    #: events, so gating does not read the file again); never pickled, never stored
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @runtime_checkable
@@ -145,14 +179,18 @@ class PluginRegistry:
                 f"plugin {origin} lacks {', '.join(missing)}",
                 hint="A plugin needs name, version, assay_kind, file_extensions, produces, detect() and parse().",
             )
-        from immunolab.schema import TABLES
+        from immunolab.schema import TABLES, register_table
 
-        unknown = [t for t in obj.produces if t not in TABLES]
+        for spec in getattr(obj, "tables", ()) or ():
+            register_table(spec)
+        unknown = [t for t in obj.produces if t not in TABLES or TABLES[t].layer != "fact"]
         if unknown:
             raise PluginError(
                 "IML-PLUGIN-002",
                 f"plugin {obj.name} declares unknown tables {unknown}",
-                hint=f"Tables are: {', '.join(sorted(TABLES))}.",
+                hint="A plugin produces fact tables only: "
+                + ", ".join(sorted(n for n, t in TABLES.items() if t.layer == "fact"))
+                + " (or its own, declared in `tables`).",
             )
         if obj.name in self.plugins:
             raise PluginError(
@@ -239,6 +277,7 @@ class PluginRegistry:
                     "assay_kind": p.assay_kind,
                     "file_extensions": list(p.file_extensions),
                     "produces": list(p.produces),
+                    "options": [o.flag for o in getattr(p, "options", ()) or ()],
                     "origin": self.origins.get(name, ""),
                     "status": "ok",
                 }
@@ -251,6 +290,7 @@ class PluginRegistry:
                     "assay_kind": None,
                     "file_extensions": [],
                     "produces": [],
+                    "options": [],
                     "origin": f.target,
                     "status": f"load error: {f.message}",
                 }

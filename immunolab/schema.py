@@ -1,63 +1,118 @@
-"""Pyarrow schema of every store table, and the validation every table passes before commit.
+"""Pyarrow schema of every store table, the layer it belongs to, and validation before commit.
 
-Every fact row carries the key columns ``patient_id``, ``visit_day``, ``sample_id``,
-``source_sha256`` and ``ingest_id``. IDs are strings (``"001"`` stays ``"001"``); ``visit_day``
-is the protocol day (Day 0 = first infusion) as int32. Plate-level rows (standards, blanks,
-controls, curves) have null patient keys; ``requires_patient`` says which tables forbid that.
+The store has three layers (DESIGN section 1), each a set of Delta Lake tables:
 
-Units: concentrations in pg/mL, MFI in instrument units, percentages in 0-100.
+* **facts**: what an instrument file says, immutable, keyed by ``source_sha256``
+  (``sources``, ``fcs_files``, ``cytokine_plates``, ``cytokine_wells``, ``instrument_curves``,
+  ``bead_wells``, ``clinical_results``, ``adverse_events``, ``outcomes``);
+* **identity**: who a file or a plate sample belongs to (``identity_samples``) and each
+  patient's arm and covariates (``identity_subjects``); versioned, latest record per key wins;
+* **derivations**: results computed from facts + identity + settings, keyed by a derivation id
+  (``flow_strategies``, ``flow_gating``, ``flow_populations``, ``flow_events``, ``flow_clusters``,
+  ``curve_fits``, ``cytokine_results``, ``plate_qc``, ``cytokine_derivations``), plus the
+  **decisions** of which derivation is active (``derivation_choices``) and which values are
+  excluded (``qc_decisions``).
 
-Bump ``SCHEMA_VERSION`` on any change that an older reader could misread; adding a nullable
-column at the end of a table does not require a bump.
+``samples`` and ``measurements`` are views computed from them (:mod:`immunolab.derive.views`).
+
+Every row carries ``commit_id``: the unit of work that wrote it (an ingest id for the facts of one
+file and what was derived from them at ingest; a derive, identity or QC run id otherwise). A row
+is visible only once a store version lists its ``commit_id`` (:mod:`immunolab.store.versions`).
+
+IDs are strings (``"001"`` stays ``"001"``); ``visit_day`` is the protocol day (Day 0 = first
+infusion) as int32. Concentrations in pg/mL, MFI in instrument units, percentages 0-100.
+Plate sample names and file names never reach a table: they are kept only as keyed hashes
+(``sample_key``, ``file_key``; :mod:`immunolab.identity.keys`) so a corrected manifest can be
+matched to what is stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from immunolab.errors import PluginError
 
 __all__ = [
-    "KEY_FIELDS",
+    "FORMAT_VERSION",
     "SCHEMA_VERSION",
     "TABLES",
+    "VIEWS",
+    "MeasureMap",
     "TableSpec",
     "conform",
     "empty_table",
+    "fact_schema",
     "table_spec",
 ]
 
-SCHEMA_VERSION = 1
+#: Layout of the store (1: Parquet files + audit log, 2: Delta Lake tables + store versions).
+FORMAT_VERSION = 2
+#: Bumped on any table change an older reader could misread (adding a nullable column at the end does not).
+SCHEMA_VERSION = 2
 
-KEY_FIELDS: list[pa.Field] = [
-    pa.field("patient_id", pa.string()),
-    pa.field("visit_day", pa.int32()),
-    pa.field("sample_id", pa.string()),
-    pa.field("source_sha256", pa.string(), nullable=False),
-    pa.field("ingest_id", pa.string(), nullable=False),
-]
-KEY_NAMES = [f.name for f in KEY_FIELDS]
+LAYERS = ("fact", "identity", "derivation", "decision")
+
+COMMIT = pa.field("commit_id", pa.string(), nullable=False)
+SOURCE = pa.field("source_sha256", pa.string(), nullable=False)
+INGEST = pa.field("ingest_id", pa.string(), nullable=False)
+#: columns ingest fills in every fact row (plugins leave them out)
+FACT_KEYS = ("commit_id", "source_sha256", "ingest_id")
+
+
+@dataclass(frozen=True)
+class MeasureMap:
+    """How rows of a table become ``measurements`` rows (so the view never branches on an assay).
+
+    ``identity`` says how a row finds its patient and visit: ``sample`` through
+    ``identity_samples`` on (``source_sha256``, ``sample_key``; ``""`` when the table has no
+    sample_key), ``patient`` through its own ``patient_id`` and ``visit_day`` columns.
+    ``measures`` maps value columns to (measure name, unit); ``unit_column`` overrides the unit.
+    ``derivation_kind`` names the choice (``gating`` / ``curves``) that selects the active rows.
+    """
+
+    assay: str
+    feature: str
+    measures: dict[str, tuple[str, str]]
+    identity: str = "sample"
+    unit_column: str | None = None
+    censor_column: str | None = None
+    derivation_column: str | None = None
+    derivation_kind: str | None = None
+    flags_column: str | None = None
+    lineage: tuple[str, ...] = ()
+    assay_column: str | None = None
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One store table: its schema and the rules :func:`conform` enforces."""
+    """One store table: its schema, layer, natural key and measurement mapping."""
 
     name: str
     schema: pa.Schema
     description: str
-    requires_patient: bool = False
-    #: extra columns beyond ``schema`` are allowed and must have this type (e.g. event channels)
+    layer: str
+    #: natural key; for identity/decision tables the latest record per key wins
+    key: tuple[str, ...] = ()
+    #: extra columns beyond ``schema`` are allowed and must have this type (event channels)
     extra_column_type: pa.DataType | None = None
-    #: written by the store itself (audit), not by plugins
-    internal: bool = False
+    measure: MeasureMap | None = None
+    #: compression of its data files
+    compression: str = "zstd"
+    #: derivations the core runs on a file that has rows in this fact table (immunolab.derive.registry)
+    derivations: tuple[str, ...] = field(default=())
 
 
-def _schema(fields: Iterable[pa.Field], *, keys: bool = True) -> pa.Schema:
-    return pa.schema([*(KEY_FIELDS if keys else []), *fields])
+def _schema(fields: Iterable[pa.Field], *, fact: bool = False) -> pa.Schema:
+    head = [COMMIT, SOURCE, INGEST] if fact else [COMMIT]
+    return pa.schema([*head, *fields])
+
+
+def fact_schema(name: str) -> pa.Schema:
+    """Return the columns a plugin writes for fact table ``name`` (without the keys ingest fills)."""
+    return pa.schema([f for f in table_spec(name).schema if f.name not in FACT_KEYS])
 
 
 CHANNEL_TYPE = pa.struct(
@@ -71,282 +126,324 @@ CHANNEL_TYPE = pa.struct(
         pa.field("gain", pa.float64()),
     ]
 )
+FLAGS = pa.list_(pa.string())
 
 TABLES: dict[str, TableSpec] = {}
 
 
 def _add(spec: TableSpec) -> None:
+    if spec.layer not in LAYERS:
+        raise ValueError(spec.layer)
     TABLES[spec.name] = spec
 
 
-_add(
-    TableSpec(
-        "samples",
-        _schema(
-            [
-                pa.field("arm", pa.string()),
-                pa.field("site", pa.string()),
-                pa.field("sex", pa.string()),
-                pa.field("age", pa.int32()),
-                pa.field("specimen", pa.string()),
-                pa.field("panel", pa.string()),
-                pa.field("assay_kind", pa.string()),
-                pa.field("plugin", pa.string()),
-                pa.field("plate_id", pa.string()),
-            ]
-        ),
-        "One row per biological sample seen in an ingest (a flow tube, a plate sample).",
-        requires_patient=True,
-    )
-)
+# ------------------------------------------------------------------------------------- facts
 
-_add(
-    TableSpec(
-        "fcs_files",
-        _schema(
-            [
-                pa.field("fcs_version", pa.string()),
-                pa.field("cytometer", pa.string()),
-                pa.field("n_events", pa.int64()),
-                pa.field("n_channels", pa.int32()),
-                pa.field("channels", pa.list_(CHANNEL_TYPE)),
-                pa.field("datatype", pa.string()),
-                pa.field("byteord", pa.string()),
-                pa.field("has_spillover", pa.bool_()),
-                pa.field("spillover_keyword", pa.string()),
-                pa.field("acquisition_study_day", pa.int32()),
-                pa.field("dataset_index", pa.int32()),
-                pa.field("n_datasets", pa.int32()),
-                pa.field("tolerances", pa.list_(pa.string())),
-                pa.field("keywords_json", pa.string()),
-                pa.field("dropped_keywords", pa.list_(pa.string())),
-            ]
-        ),
-        "One row per FCS data set: allowlisted header facts; never $FIL, $SRC, operator or free text.",
-        requires_patient=True,
-    )
-)
+_add(TableSpec("sources", _schema([
+    pa.field("plugin", pa.string()),
+    pa.field("plugin_version", pa.string()),
+    pa.field("format", pa.string()),
+    pa.field("assay_kind", pa.string()),
+    pa.field("n_bytes", pa.int64()),
+    pa.field("n_events", pa.int64()),
+    pa.field("label", pa.string()),
+    pa.field("file_key", pa.string()),
+    pa.field("warnings", FLAGS),
+    pa.field("metadata_json", pa.string()),
+    pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+    pa.field("immunolab_version", pa.string()),
+], fact=True), "One row per committed instrument or clinical file: plugin, format, size, PHI-free label.",
+    "fact", key=("source_sha256",)))
 
-_add(
-    TableSpec(
-        "flow_populations",
-        _schema(
-            [
-                pa.field("strategy_id", pa.string()),
-                pa.field("strategy_name", pa.string()),
-                pa.field("gate_path", pa.string()),
-                pa.field("population", pa.string()),
-                pa.field("parent", pa.string()),
-                pa.field("count", pa.int64()),
-                pa.field("parent_count", pa.int64()),
-                pa.field("total_count", pa.int64()),
-                pa.field("pct_parent", pa.float64()),
-                pa.field("pct_total", pa.float64()),
-                pa.field("pct_lymphocytes", pa.float64()),
-            ]
-        ),
-        "Counts and frequencies (0-100 %) per sample and gate path, keyed by the strategy hash.",
-        requires_patient=True,
-    )
-)
+_add(TableSpec("fcs_files", _schema([
+    pa.field("fcs_version", pa.string()),
+    pa.field("cytometer", pa.string()),
+    pa.field("n_events", pa.int64()),
+    pa.field("n_channels", pa.int32()),
+    pa.field("channels", pa.list_(CHANNEL_TYPE)),
+    pa.field("datatype", pa.string()),
+    pa.field("byteord", pa.string()),
+    pa.field("has_spillover", pa.bool_()),
+    pa.field("spillover_keyword", pa.string()),
+    pa.field("acquisition_study_day", pa.int32()),
+    pa.field("dataset_index", pa.int32()),
+    pa.field("n_datasets", pa.int32()),
+    pa.field("tolerances", FLAGS),
+    pa.field("keywords_json", pa.string()),
+    pa.field("dropped_keywords", FLAGS),
+], fact=True), "One row per FCS data set: allowlisted header facts; never $FIL, $SRC, operator or free text.",
+    "fact", key=("source_sha256",), derivations=("gating",)))
 
-_add(
-    TableSpec(
-        "flow_strategies",
-        _schema(
-            [
-                pa.field("strategy_id", pa.string()),
-                pa.field("strategy_name", pa.string()),
-                pa.field("kind", pa.string()),
-                pa.field("compensation", pa.string()),
-                pa.field("definition_json", pa.string()),
-            ]
-        ),
-        "The gating strategy each sample was gated with: kind, compensation source, full definition "
-        "(gates, transforms and their parameters) as canonical JSON; strategy_id is its hash.",
-        requires_patient=True,
-    )
-)
+_add(TableSpec("cytokine_plates", _schema([
+    pa.field("plate_id", pa.string()),
+    pa.field("plate_index", pa.int32()),
+    pa.field("export_format", pa.string()),
+    pa.field("instrument", pa.string()),
+    pa.field("instrument_serial", pa.string()),
+    pa.field("software", pa.string()),
+    pa.field("software_version", pa.string()),
+    pa.field("kit", pa.string()),
+    pa.field("lot", pa.string()),
+    pa.field("run_study_day", pa.int32()),
+    pa.field("n_wells", pa.int32()),
+    pa.field("n_analytes", pa.int32()),
+    pa.field("units_json", pa.string()),
+    pa.field("control_ranges_json", pa.string()),
+    pa.field("min_bead_count", pa.int32()),
+    pa.field("instrument_warnings", pa.int32()),
+    pa.field("export_crc", pa.string()),
+    pa.field("quantitative", pa.bool_()),
+    pa.field("notes", FLAGS),
+], fact=True), "One row per plate (batch) of a multiplex export or bead-array run, as the instrument wrote it.",
+    "fact", key=("source_sha256", "plate_id"), derivations=("curves",)))
 
-_add(
-    TableSpec(
-        "flow_events",
-        _schema(
-            [
-                pa.field("strategy_id", pa.string()),
-                pa.field("event_index", pa.int64()),
-                pa.field("population", pa.string()),
-            ]
-        ),
-        "Optional per-event table: compensated + transformed float32 channels and leaf population.",
-        requires_patient=True,
-        extra_column_type=pa.float32(),
-    )
-)
+_add(TableSpec("cytokine_wells", _schema([
+    pa.field("plate_id", pa.string()),
+    pa.field("well", pa.string()),
+    pa.field("location", pa.string()),
+    pa.field("acquisition_order", pa.int32()),
+    pa.field("sample_type", pa.string()),
+    pa.field("well_label", pa.string()),
+    pa.field("standard_level", pa.int32()),
+    pa.field("sample_key", pa.string()),
+    pa.field("analyte", pa.string()),
+    pa.field("analyte_reported", pa.string()),
+    pa.field("analyte_known", pa.bool_()),
+    pa.field("bead_region", pa.int32()),
+    pa.field("median_mfi", pa.float64()),
+    pa.field("net_mfi_reported", pa.float64()),
+    pa.field("bead_count", pa.float64()),
+    pa.field("dilution", pa.float64()),
+    pa.field("expected_conc", pa.float64()),
+    pa.field("reported_conc_text", pa.string()),
+    pa.field("reported_conc", pa.float64()),
+    pa.field("reported_flag", pa.string()),
+    pa.field("reader_flags", FLAGS),
+], fact=True), "One row per well x analyte: signal, bead count, dilution, expected and instrument-reported "
+    "concentration (pg/mL) exactly as exported.", "fact", key=("source_sha256", "plate_id", "well", "analyte")))
 
-_add(
-    TableSpec(
-        "cytokine_plates",
-        _schema(
-            [
-                pa.field("plate_id", pa.string()),
-                pa.field("plate_index", pa.int32()),
-                pa.field("instrument", pa.string()),
-                pa.field("instrument_serial", pa.string()),
-                pa.field("software", pa.string()),
-                pa.field("software_version", pa.string()),
-                pa.field("kit", pa.string()),
-                pa.field("lot", pa.string()),
-                pa.field("run_study_day", pa.int32()),
-                pa.field("n_wells", pa.int32()),
-                pa.field("n_analytes", pa.int32()),
-                pa.field("qc_status", pa.string()),
-                pa.field("qc_json", pa.string()),
-            ]
-        ),
-        "One row per plate (batch) in a multiplex export; QC summary as JSON.",
-    )
-)
+_add(TableSpec("instrument_curves", _schema([
+    pa.field("plate_id", pa.string()),
+    pa.field("analyte", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("weighting", pa.string()),
+    pa.field("a", pa.float64()),
+    pa.field("b", pa.float64()),
+    pa.field("c", pa.float64()),
+    pa.field("d", pa.float64()),
+    pa.field("f", pa.float64()),
+    pa.field("r_squared", pa.float64()),
+    pa.field("lowest_standard", pa.float64()),
+    pa.field("highest_standard", pa.float64()),
+], fact=True), "Standard curves the instrument software printed, y = a + (b - a) / (1 + (x / c)^d)^f.",
+    "fact", key=("source_sha256", "plate_id", "analyte")))
 
-_add(
-    TableSpec(
-        "cytokine_wells",
-        _schema(
-            [
-                pa.field("plate_id", pa.string()),
-                pa.field("well", pa.string()),
-                pa.field("location", pa.string()),
-                pa.field("sample_type", pa.string()),
-                pa.field("well_label", pa.string()),
-                pa.field("analyte", pa.string()),
-                pa.field("analyte_reported", pa.string()),
-                pa.field("bead_region", pa.int32()),
-                pa.field("median_mfi", pa.float64()),
-                pa.field("net_mfi", pa.float64()),
-                pa.field("bead_count", pa.int32()),
-                pa.field("dilution", pa.float64()),
-                pa.field("expected_conc", pa.float64()),
-                pa.field("reported_conc_text", pa.string()),
-                pa.field("reported_conc", pa.float64()),
-                pa.field("reported_flag", pa.string()),
-                pa.field("qc_flags", pa.list_(pa.string())),
-            ]
-        ),
-        "One row per well x analyte: raw signal, expected and instrument-reported concentration.",
-    )
-)
+# ------------------------------------------------------------------------------------- identity
 
-_add(
-    TableSpec(
-        "standard_curves",
-        _schema(
-            [
-                pa.field("plate_id", pa.string()),
-                pa.field("analyte", pa.string()),
-                pa.field("fit_id", pa.string()),
-                pa.field("source", pa.string()),
-                pa.field("model", pa.string()),
-                pa.field("weighting", pa.string()),
-                pa.field("a", pa.float64()),
-                pa.field("b", pa.float64()),
-                pa.field("c", pa.float64()),
-                pa.field("d", pa.float64()),
-                pa.field("f", pa.float64()),
-                pa.field("r_squared", pa.float64()),
-                pa.field("n_points", pa.int32()),
-                pa.field("lloq", pa.float64()),
-                pa.field("uloq", pa.float64()),
-                pa.field("lowest_standard", pa.float64()),
-                pa.field("highest_standard", pa.float64()),
-                pa.field("converged", pa.bool_()),
-                pa.field("message", pa.string()),
-            ]
-        ),
-        "Fitted (or instrument-printed) standard curves, y = a + (b - a) / (1 + (x / c)^d)^f.",
-    )
-)
+_add(TableSpec("identity_samples", _schema([
+    SOURCE,
+    pa.field("sample_key", pa.string(), nullable=False),
+    pa.field("file_key", pa.string()),
+    pa.field("sample_id", pa.string()),
+    pa.field("patient_id", pa.string()),
+    pa.field("visit_day", pa.int32()),
+    pa.field("specimen", pa.string()),
+    pa.field("panel", pa.string()),
+    pa.field("assay", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("replicate_of", pa.string()),
+    pa.field("manifest_sha256", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
+]), "Who a file (sample_key '') or a plate sample belongs to: patient, visit, specimen, panel; status "
+    "active / replicate / superseded / withdrawn. Versioned: the latest record per key is current.",
+    "identity", key=("source_sha256", "sample_key")))
 
-_add(
-    TableSpec(
-        "cytokine_results",
-        _schema(
-            [
-                pa.field("plate_id", pa.string()),
-                pa.field("analyte", pa.string()),
-                pa.field("fit_id", pa.string()),
-                pa.field("concentration", pa.float64()),
-                pa.field("concentration_raw", pa.float64()),
-                pa.field("unit", pa.string()),
-                pa.field("n_replicates", pa.int32()),
-                pa.field("cv_pct", pa.float64()),
-                pa.field("censor", pa.string()),
-                pa.field("substitution_rule", pa.string()),
-                pa.field("lloq", pa.float64()),
-                pa.field("uloq", pa.float64()),
-                pa.field("qc_flags", pa.list_(pa.string())),
-            ]
-        ),
-        "Concentration per sample x analyte (pg/mL) with censoring and the substitution applied.",
-        requires_patient=True,
-    )
-)
+_add(TableSpec("identity_subjects", _schema([
+    pa.field("patient_id", pa.string(), nullable=False),
+    pa.field("arm", pa.string()),
+    pa.field("site", pa.string()),
+    pa.field("sex", pa.string()),
+    pa.field("age", pa.int32()),
+    pa.field("severity", pa.string()),
+    pa.field("covariates_json", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("subjects_sha256", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
+]), "Each patient's arm and covariates (no names, no dates). Versioned: latest record per patient is current.",
+    "identity", key=("patient_id",)))
 
-_add(
-    TableSpec(
-        "measurements",
-        _schema(
-            [
-                pa.field("arm", pa.string()),
-                pa.field("assay", pa.string()),
-                pa.field("feature", pa.string()),
-                pa.field("measure", pa.string()),
-                pa.field("value", pa.float64()),
-                pa.field("unit", pa.string()),
-                pa.field("censor", pa.string()),
-                pa.field("lineage_table", pa.string()),
-                pa.field("lineage_key", pa.string()),
-                pa.field("derivation_id", pa.string()),
-            ]
-        ),
-        "Long analysis view: one value per patient x visit x feature x measure, with lineage.",
-        requires_patient=True,
-    )
-)
+# ------------------------------------------------------------------------------------- derivations
 
-_add(
-    TableSpec(
-        "ingests",
-        pa.schema(
-            [
-                pa.field("seq", pa.int64(), nullable=False),
-                pa.field("ingest_id", pa.string(), nullable=False),
-                pa.field("attempted_at", pa.timestamp("us", tz="UTC")),
-                pa.field("outcome", pa.string()),
-                pa.field("source_sha256", pa.string()),
-                pa.field("source_label", pa.string()),
-                pa.field("source_bytes", pa.int64()),
-                pa.field("plugin", pa.string()),
-                pa.field("plugin_version", pa.string()),
-                pa.field("immunolab_version", pa.string()),
-                pa.field("schema_version", pa.int32()),
-                pa.field("user", pa.string()),
-                pa.field("host", pa.string()),
-                pa.field("command", pa.string()),
-                pa.field("options_json", pa.string()),
-                pa.field("rows_json", pa.string()),
-                pa.field("error_code", pa.string()),
-                pa.field("error_message", pa.string()),
-                pa.field("supersedes", pa.string()),
-                pa.field("supersede_reason", pa.string()),
-                pa.field("superseded_by", pa.string()),
-                pa.field("prev_hash", pa.string()),
-                pa.field("record_hash", pa.string()),
-            ]
-        ),
-        "Audit trail: one row per ingest attempt (COMMITTED / SKIP / FAIL), hash-chained.",
-        internal=True,
-    )
-)
+_add(TableSpec("flow_strategies", _schema([
+    pa.field("strategy_id", pa.string()),
+    pa.field("derivation_id", pa.string()),
+    pa.field("strategy_name", pa.string()),
+    pa.field("kind", pa.string()),
+    pa.field("definition_json", pa.string()),
+]), "Gating strategies (template, Gating-ML, FlowJo): full canonical definition; strategy_id is its hash.",
+    "derivation", key=("strategy_id",)))
+
+_add(TableSpec("flow_gating", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("strategy_id", pa.string()),
+    pa.field("compensation", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("error_code", pa.string()),
+    pa.field("message", pa.string()),
+    pa.field("n_events", pa.int64()),
+    pa.field("qc_flags", FLAGS),
+]), "One row per FCS file x strategy: gated or failed (code, message), compensation source, QC flags.",
+    "derivation", key=("source_sha256", "derivation_id")))
+
+_add(TableSpec("flow_populations", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("strategy_id", pa.string()),
+    pa.field("gate_path", pa.string()),
+    pa.field("population", pa.string()),
+    pa.field("parent", pa.string()),
+    pa.field("count", pa.int64()),
+    pa.field("parent_count", pa.int64()),
+    pa.field("total_count", pa.int64()),
+    pa.field("pct_parent", pa.float64()),
+    pa.field("pct_total", pa.float64()),
+    pa.field("pct_lymphocytes", pa.float64()),
+    pa.field("qc_flags", FLAGS),
+]), "Counts and frequencies (0-100 %) per FCS file, strategy and gate path.", "derivation",
+    key=("source_sha256", "derivation_id", "gate_path"),
+    measure=MeasureMap(
+        assay="flow", feature="population",
+        measures={"pct_parent": ("pct_parent", "%"), "pct_lymphocytes": ("pct_lymphocytes", "%"),
+                  "pct_total": ("pct_total", "%"), "count": ("count", "events")},
+        derivation_column="derivation_id", derivation_kind="gating", flags_column="qc_flags",
+        lineage=("strategy_id", "gate_path"))))
+
+_add(TableSpec("flow_events", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("strategy_id", pa.string()),
+    pa.field("event_index", pa.int64()),
+    pa.field("population", pa.string()),
+]), "Optional per-event rows: compensated + transformed float32 channels and leaf population.",
+    "derivation", key=("source_sha256", "derivation_id", "event_index"), extra_column_type=pa.float32()))
+
+_add(TableSpec("cytokine_derivations", _schema([
+    pa.field("derivation_id", pa.string()),
+    pa.field("kind", pa.string()),
+    pa.field("settings_json", pa.string()),
+]), "Concentration derivations: 'instrument' (the software's own numbers) or a refit with its settings.",
+    "derivation", key=("derivation_id",)))
+
+_add(TableSpec("curve_fits", _schema([
+    SOURCE,
+    pa.field("plate_id", pa.string()),
+    pa.field("derivation_id", pa.string()),
+    pa.field("analyte", pa.string()),
+    pa.field("fit_id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("weighting", pa.string()),
+    pa.field("a", pa.float64()),
+    pa.field("b", pa.float64()),
+    pa.field("c", pa.float64()),
+    pa.field("d", pa.float64()),
+    pa.field("f", pa.float64()),
+    pa.field("r_squared", pa.float64()),
+    pa.field("n_points", pa.int32()),
+    pa.field("lloq", pa.float64()),
+    pa.field("uloq", pa.float64()),
+    pa.field("lowest_standard", pa.float64()),
+    pa.field("highest_standard", pa.float64()),
+    pa.field("converged", pa.bool_()),
+    pa.field("message", pa.string()),
+]), "Standard curves used by a derivation (refitted, or the instrument's), with LLOQ/ULOQ.", "derivation",
+    key=("source_sha256", "plate_id", "derivation_id", "analyte")))
+
+_add(TableSpec("cytokine_results", _schema([
+    SOURCE,
+    pa.field("plate_id", pa.string()),
+    pa.field("derivation_id", pa.string()),
+    pa.field("sample_key", pa.string(), nullable=False),
+    pa.field("analyte", pa.string()),
+    pa.field("fit_id", pa.string()),
+    pa.field("concentration", pa.float64()),
+    pa.field("concentration_raw", pa.float64()),
+    pa.field("instrument_conc", pa.float64()),
+    pa.field("unit", pa.string()),
+    pa.field("n_replicates", pa.int32()),
+    pa.field("cv_pct", pa.float64()),
+    pa.field("censor", pa.string()),
+    pa.field("substitution_rule", pa.string()),
+    pa.field("lloq", pa.float64()),
+    pa.field("uloq", pa.float64()),
+    pa.field("wells", FLAGS),
+    pa.field("qc_flags", FLAGS),
+]), "Concentration per plate sample x analyte (pg/mL) with censoring and substitution, per derivation.",
+    "derivation", key=("source_sha256", "plate_id", "derivation_id", "sample_key", "analyte"),
+    measure=MeasureMap(
+        assay="cytokine", feature="analyte", measures={"concentration": ("concentration", "pg/mL")},
+        unit_column="unit", censor_column="censor", derivation_column="derivation_id",
+        derivation_kind="curves", flags_column="qc_flags", lineage=("plate_id", "analyte", "derivation_id"))))
+
+_add(TableSpec("plate_qc", _schema([
+    SOURCE,
+    pa.field("plate_id", pa.string()),
+    pa.field("derivation_id", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("qc_json", pa.string()),
+]), "Plate QC of a derivation: pass / warn / fail and the checks behind it (typed rows: immunolab.derive.qc).",
+    "derivation", key=("source_sha256", "plate_id", "derivation_id")))
+
+# ------------------------------------------------------------------------------------- decisions
+
+_add(TableSpec("derivation_choices", _schema([
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("scope", pa.string(), nullable=False),
+    pa.field("derivation_id", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("user", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
+]), "Which derivation is active: kind gating (scope = panel) or curves (scope = plate id or '*').",
+    "decision", key=("kind", "scope")))
+
+_add(TableSpec("qc_decisions", _schema([
+    pa.field("target_kind", pa.string(), nullable=False),
+    pa.field("target", pa.string(), nullable=False),
+    pa.field("analyte", pa.string(), nullable=False),
+    pa.field("action", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("user", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
+]), "QC decisions: exclude / include a sample, well, plate or file (analyte '' = all), with a reason.",
+    "decision", key=("target_kind", "target", "analyte")))
+
+#: computed views (not stored): name -> description
+VIEWS: dict[str, str] = {
+    "samples": "one row per current biological sample: patient, visit, arm, covariates, specimen, panel, assay",
+    "measurements": "long analysis view: patient x visit x feature x measure, with QC flags, exclusions, lineage",
+}
+
+
+def register_table(spec: TableSpec) -> None:
+    """Add a table declared outside the core (an assay plugin's fact table) to :data:`TABLES`."""
+    existing = TABLES.get(spec.name)
+    if existing is not None and existing != spec:
+        raise PluginError("IML-PLUGIN-002", f"table {spec.name!r} is declared twice with different schemas",
+                          hint="Rename the plugin's table.")
+    if COMMIT.name not in spec.schema.names:
+        raise PluginError("IML-PLUGIN-002", f"table {spec.name!r} lacks the commit_id column",
+                          hint="Build fact tables with immunolab.schema.fact_table_spec().")
+    TABLES[spec.name] = spec
+
+
+def fact_table_spec(name: str, fields: Iterable[pa.Field], description: str, *, key: tuple[str, ...] = (),
+                    measure: MeasureMap | None = None) -> TableSpec:
+    """Return the spec of a plugin's own fact table (the fact key columns are added)."""
+    return TableSpec(name, _schema(fields, fact=True), description, "fact",
+                     key=("source_sha256", *key), measure=measure)
 
 
 def table_spec(name: str) -> TableSpec:
@@ -359,7 +456,7 @@ def table_spec(name: str) -> TableSpec:
         raise StoreError(
             "IML-STORE-007",
             f"unknown table {name!r}",
-            hint=f"Known tables: {', '.join(sorted(TABLES))}.",
+            hint=f"Known tables: {', '.join(sorted([*TABLES, *VIEWS]))}.",
         ) from None
 
 
@@ -369,42 +466,40 @@ def empty_table(name: str) -> pa.Table:
 
 
 def conform(name: str, table: pa.Table, *, who: str = "immunolab") -> pa.Table:
-    """Cast ``table`` to the schema of ``name`` (column order, types) or raise.
+    """Cast ``table`` to the schema of ``name`` (column order, types) or raise IML-PLUGIN-002.
 
-    Missing nullable columns are added as nulls; unknown columns are an error unless the
-    table allows extra columns of one type. ``who`` names the producer (plugin name and
-    version) so a contract violation points at the right code.
+    Missing nullable columns are added as nulls; unknown columns are an error unless the table
+    allows extra columns of one type. ``who`` names the producer (plugin name and version) so a
+    contract violation points at the right code.
     """
     spec = table_spec(name)
-    target = spec.schema
     problems: list[str] = []
     columns: list[pa.Array | pa.ChunkedArray] = []
     fields: list[pa.Field] = []
     n = table.num_rows
-    for field in target:
-        if field.name in table.column_names:
-            col = table.column(field.name)
-            if not col.type.equals(field.type):
+    for fld in spec.schema:
+        if fld.name in table.column_names:
+            col = table.column(fld.name)
+            if not col.type.equals(fld.type):
                 try:
-                    col = col.cast(field.type)
+                    col = col.cast(fld.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    problems.append(f"column {field.name}: cannot cast {col.type} to {field.type} ({exc})")
+                    problems.append(f"column {fld.name}: cannot cast {col.type} to {fld.type} ({exc})")
                     continue
         else:
-            col = pa.nulls(n, type=field.type)
-        if (not field.nullable or (spec.requires_patient and field.name in ("patient_id", "visit_day", "sample_id"))) and col.null_count:
-            problems.append(f"column {field.name}: {col.null_count} null value(s) not allowed")
+            col = pa.nulls(n, type=fld.type)
+        if not fld.nullable and col.null_count:
+            problems.append(f"column {fld.name}: {col.null_count} null value(s) not allowed")
         columns.append(col)
-        fields.append(field)
-    extra = [c for c in table.column_names if c not in target.names]
+        fields.append(fld)
+    extra = [c for c in table.column_names if c not in spec.schema.names]
     if extra:
         if spec.extra_column_type is None:
             problems.append(f"unexpected column(s): {', '.join(extra)}")
         else:
             for c in extra:
-                col = table.column(c)
                 try:
-                    col = col.cast(spec.extra_column_type)
+                    col = table.column(c).cast(spec.extra_column_type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     problems.append(f"column {c}: must be {spec.extra_column_type}")
                     continue

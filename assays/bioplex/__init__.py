@@ -22,7 +22,7 @@ class BioplexPlugin:
     version = "1.0.0"
     assay_kind = "cytokine"
     file_extensions = (".xls", ".xlsx", ".xml")
-    produces = ("cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results")
+    produces = ("cytokine_plates", "cytokine_wells", "instrument_curves")
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim Bio-Plex Manager Excel and XML exports from their first 64 KiB; never raise."""

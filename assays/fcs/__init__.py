@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from immunolab.plugins import Detection, ParseContext, ParsedAssay
+from immunolab.plugins import Detection, ParseContext, ParsedAssay, PluginOption
 
 __all__ = ["FcsPlugin"]
 
@@ -29,7 +29,12 @@ class FcsPlugin:
     version = "1.0.0"
     assay_kind = "flow"
     file_extensions = (".fcs", ".lmd")
-    produces = ("fcs_files", "flow_populations", "flow_strategies", "flow_events")
+    produces = ("fcs_files",)
+    options = (
+        PluginOption("accept_offset_error", "bool", "FCS: tolerate HEADER/TEXT DATA offset disagreements (recorded)."),
+        PluginOption("accept_tot_mismatch", "bool", "FCS: read the events DATA holds when $TOT disagrees (recorded)."),
+        PluginOption("dataset", "int", "FCS/LMD: which data set of a multi-data-set file (0-based)."),
+    )
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim a file whose first bytes are an FCS HEADER; pure and never raises."""

@@ -1,22 +1,15 @@
-"""Turn one FCS file into an ``fcs_files`` row, then hand the events to the flow pipeline if installed.
+"""Turn one FCS file into its facts: one ``fcs_files`` row (the events stay in the raw vault).
 
 The row holds only allowlisted facts (:mod:`immunolab.fcs.keywords`): version, cytometer,
 counts, channels, data type, spillover presence, the acquisition *study day* (never the date),
-the data set chosen, the tolerances applied and the names of dropped keywords. Key columns
-(patient, visit, sample, hashes) are filled by ingest.
-
-Flow analysis (compensation, gating, population statistics) is added by
-``immunolab.flow.pipeline.analyze_sample(fcs, ctx) -> dict[str, pa.Table]``: when that module
-exists, its tables are merged into the result; when it does not, only ``fcs_files`` is produced.
+the data set chosen, the tolerances applied and the names of dropped keywords. Key columns are
+filled by ingest. Gating is a derivation the core runs next (``fcs_files`` declares it); the
+read events are handed to it in ``ParsedAssay.payload`` so the file is read once.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +20,13 @@ from immunolab.fcs.keywords import deidentify
 from immunolab.fcs.reader import FcsData, read_fcs
 from immunolab.fcs.spillover import find_spillover_keyword
 from immunolab.plugins import ParseContext, ParsedAssay
-from immunolab.schema import KEY_NAMES, TABLES
+from immunolab.schema import fact_schema
 
-__all__ = ["fcs_files_row", "fcs_files_table", "flow_pipeline", "parse_fcs_file"]
-
-PIPELINE_MODULE = "immunolab.flow.pipeline"
+__all__ = ["fcs_files_row", "fcs_files_table", "parse_fcs_file"]
 
 
 def _bool_option(ctx: ParseContext, name: str) -> bool:
     return bool(ctx.option(name, False))
-
-
-def flow_pipeline() -> Callable[[FcsData, ParseContext], dict[str, pa.Table]] | None:
-    """Return ``analyze_sample`` from the flow pipeline module, or None while that module does not exist.
-
-    Only the absence of the module is tolerated; an import error inside it propagates (a bug).
-    """
-    module = sys.modules.get(PIPELINE_MODULE)
-    if module is None:
-        try:
-            spec = importlib.util.find_spec(PIPELINE_MODULE)
-        except ModuleNotFoundError:
-            return None
-        if spec is None:
-            return None
-        module = importlib.import_module(PIPELINE_MODULE)
-    analyze: Callable[[FcsData, ParseContext], dict[str, pa.Table]] = module.analyze_sample
-    return analyze
 
 
 def fcs_files_row(fcs: FcsData, ctx: ParseContext) -> tuple[dict[str, Any], list[str]]:
@@ -103,7 +76,7 @@ def fcs_files_row(fcs: FcsData, ctx: ParseContext) -> tuple[dict[str, Any], list
 
 def fcs_files_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Return ``rows`` as a pyarrow table with the ``fcs_files`` schema minus the key columns."""
-    schema = pa.schema([f for f in TABLES["fcs_files"].schema if f.name not in KEY_NAMES])
+    schema = fact_schema("fcs_files")
     columns = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -119,9 +92,6 @@ def parse_fcs_file(path: Path, ctx: ParseContext, *, plugin_version: str = "") -
     )
     row, deid_warnings = fcs_files_row(fcs, ctx)
     tables: dict[str, pa.Table] = {"fcs_files": fcs_files_table([row])}
-    analyze = flow_pipeline()
-    if analyze is not None:
-        tables.update(analyze(fcs, ctx))
     warnings = [*fcs.warnings, *(f"tolerance applied: {t}" for t in fcs.tolerances), *deid_warnings]
     metadata = {
         "format": f"FCS{fcs.version}",
@@ -130,6 +100,6 @@ def parse_fcs_file(path: Path, ctx: ParseContext, *, plugin_version: str = "") -
         "dataset_index": fcs.dataset_index,
         "n_datasets": fcs.n_datasets,
         "tolerances": list(fcs.tolerances),
-        "flow_pipeline": analyze is not None,
     }
-    return ParsedAssay(tables=tables, metadata=metadata, warnings=warnings, n_events=fcs.n_events)
+    return ParsedAssay(tables=tables, metadata=metadata, warnings=warnings, n_events=fcs.n_events,
+                       payload={"fcs": fcs})

@@ -60,7 +60,7 @@ class LegendplexTablePlugin:
     version = "1.0.0"
     assay_kind = "cytokine"
     file_extensions = (".csv", ".txt")
-    produces = ("cytokine_plates", "cytokine_results")
+    produces = ("cytokine_plates", "cytokine_wells")
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim LEGENDplex processed tables from their header line; never raise."""

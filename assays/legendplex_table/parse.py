@@ -115,9 +115,9 @@ def _settings(ctx: ParseContext) -> tuple[str, str]:
 
 
 def _table(name: str, records: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> pa.Table:
-    from immunolab.schema import KEY_NAMES, table_spec
+    from immunolab.schema import fact_schema
 
-    fields = [f for f in table_spec(name).schema if f.name not in KEY_NAMES]
+    fields = list(fact_schema(name))
     arrays = [pa.array([r.get(f.name) for r in records], type=f.type) for f in fields]
     names = [f.name for f in fields]
     for col in extra:
@@ -128,8 +128,6 @@ def _table(name: str, records: list[dict[str, Any]], extra: tuple[str, ...] = ()
 
 def parse_legendplex_table(path: Path, ctx: ParseContext, *, plugin: str, version: str) -> ParsedAssay:
     """Return the plate and result tables of a LEGENDplex processed table at ``path``."""
-    from immunolab.cytokine.censoring import substitute
-
     label = ctx.label
     below_rule, above_rule = _settings(ctx)
     rows = _read_rows(path, label)
@@ -192,67 +190,36 @@ def parse_legendplex_table(path: Path, ctx: ParseContext, *, plugin: str, versio
     sid = ctx.source_sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
     plate_id = f"{sid[:16]}-p1"
     known = {c[2]: c[4] for c in analyte_cols}
-    results: list[dict[str, Any]] = []
+    reported = {c[2]: c[1] for c in analyte_cols}
+    wells: list[dict[str, Any]] = []
     n_duplicated = 0
-    for ref in order:
+    for i, ref in enumerate(order, start=1):
         for analyte in canon:
-            entries = groups[(ref, analyte)]
-            numeric = [v for c, v, _ in entries if c == "none" and v is not None]
-            censors = {c for c, _, _ in entries}
-            limits_low = [lim for c, _, lim in entries if c == "below_lloq" and lim is not None]
-            limits_high = [lim for c, _, lim in entries if c == "above_uloq" and lim is not None]
-            flags: list[str] = ["concentration_from_export"]
-            if len(entries) > 1:
-                flags.append("duplicate_rows_averaged")
-            if not known[analyte]:
-                flags.append("analyte_not_canonical")
-            lloq = max(limits_low) if limits_low else None
-            uloq = min(limits_high) if limits_high else None
-            cv = None
-            if numeric:
-                raw = statistics.fmean(numeric)
-                censor = "none"
-                if len(numeric) > 1 and raw > 0:
-                    cv = 100.0 * statistics.stdev(numeric) / raw
-                if censors - {"none"}:
-                    flags.append("mixed_censoring")
-            elif censors == {"below_lloq"}:
-                raw, censor = None, "below_lloq"
-            elif censors == {"above_uloq"}:
-                raw, censor = None, "above_uloq"
-            else:
-                raw, censor = None, "not_available"
-            value, rule = substitute(censor, raw, lloq, uloq, below=below_rule, above=above_rule)
-            results.append(
-                {
-                    "plate_id": plate_id, "analyte": analyte, "fit_id": None,
-                    "concentration": value, "concentration_raw": raw, "unit": "pg/mL",
-                    "n_replicates": len(numeric) if numeric else len(entries), "cv_pct": cv,
-                    "censor": censor, "substitution_rule": rule, "lloq": lloq, "uloq": uloq,
-                    "qc_flags": flags, SAMPLE_REF: ref,
-                }
-            )
+            for j, (censor, value, limit) in enumerate(groups[(ref, analyte)], start=1):
+                text = None if censor == "none" else (f"<{limit:g}" if censor == "below_lloq" and limit is not None
+                                                      else f">{limit:g}" if limit is not None else censor)
+                flag = {"below_lloq": "below_curve", "above_uloq": "above_curve"}.get(censor)
+                wells.append({
+                    "plate_id": plate_id, "well": f"R{i}.{j}", "location": None, "sample_type": "unknown",
+                    "analyte": analyte, "analyte_reported": reported[analyte], "analyte_known": known[analyte],
+                    "reported_conc": value, "reported_conc_text": text if text else (None if value is None else f"{value:g}"),
+                    "reported_flag": flag if value is None and censor != "not_available" else (
+                        "not_available" if value is None else None),
+                    "reader_flags": ["concentration_from_export"], SAMPLE_REF: ref,
+                })
         n_duplicated += int(any(len(groups[(ref, a)]) > 1 for a in canon))
-    not_canonical = sorted(a for a, k in known.items() if not k)
-    qc = {
-        "source": "LEGENDplex processed concentration table (no wells, signals or curves)",
-        "rows": n_rows, "samples": len(order), "samples_with_duplicate_rows": n_duplicated,
-        "analytes_not_canonical": not_canonical,
-        "substitution": {"below_rule": below_rule, "above_rule": above_rule},
-    }
-    status = "warn" if n_duplicated or not_canonical else "pass"
     plate = {
-        "plate_id": plate_id, "plate_index": 1, "instrument": None, "instrument_serial": None,
-        "software": "LEGENDplex (processed table)", "software_version": None, "kit": None, "lot": None,
-        "run_study_day": None, "n_wells": None, "n_analytes": len(canon), "qc_status": status,
-        "qc_json": json.dumps(qc, sort_keys=True),
+        "plate_id": plate_id, "plate_index": 1, "export_format": "legendplex_processed_csv",
+        "software": "LEGENDplex (processed table)", "n_wells": len(order), "n_analytes": len(canon),
+        "quantitative": True, "notes": ["processed concentration table: no signals or curves"],
     }
+    del below_rule, above_rule
     warnings = []
     if n_duplicated:
-        warnings.append(f"{n_duplicated} sample(s) appear on several rows; their values were averaged")
+        warnings.append(f"{n_duplicated} sample(s) appear on several rows; their values are averaged")
     tables = {
         "cytokine_plates": _table("cytokine_plates", [plate]),
-        "cytokine_results": _table("cytokine_results", results, extra=(SAMPLE_REF,)),
+        "cytokine_wells": _table("cytokine_wells", wells, extra=(SAMPLE_REF,)),
     }
     metadata = {
         "format": "legendplex_processed_csv", "plugin": plugin, "plugin_version": version,

@@ -13,7 +13,7 @@ from immunolab.plugins import Detection, ParseContext, ParsedAssay
 
 __all__ = ["IntelliflexPlugin"]
 
-PRODUCES = ("cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results")
+PRODUCES = ("cytokine_plates", "cytokine_wells", "instrument_curves")
 
 
 class IntelliflexPlugin:

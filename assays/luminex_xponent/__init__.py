@@ -14,7 +14,7 @@ from immunolab.plugins import Detection, ParseContext, ParsedAssay
 
 __all__ = ["XponentPlugin"]
 
-PRODUCES = ("cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results")
+PRODUCES = ("cytokine_plates", "cytokine_wells", "instrument_curves")
 
 
 class XponentPlugin:

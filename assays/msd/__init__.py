@@ -23,7 +23,7 @@ class MsdPlugin:
     version = "1.0.0"
     assay_kind = "cytokine"
     file_extensions = (".csv", ".xlsx", ".xls", ".txt")
-    produces = ("cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results")
+    produces = ("cytokine_plates", "cytokine_wells", "instrument_curves")
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim MSD Workbench CSV/XLSX and reader text exports from their first 64 KiB; never raise."""

@@ -3,11 +3,8 @@
 Both the ``bioplex`` and the ``msd`` plugins end here. The records become the shared
 :class:`~immunolab.cytokine.plate.Plate` (:mod:`immunolab.cytokine.bioplex_plate`) and go
 through :func:`immunolab.cytokine.parsed.parsed_assay_from_plates` (options, IML-CYT-008/-009)
-and :func:`immunolab.cytokine.assemble.plate_tables`, which computes net MFI, refits the
-standard curves (source ``immunolab``) beside the printed ones (source ``instrument``),
-back-calculates, censors and runs QC exactly as for xPONENT. The reader's own well flags
-(``outlier``, Bio-Plex sampling errors, ``replicate_mean`` ...) are then added to
-``cytokine_wells.qc_flags``.
+(the plate facts, printed curves included). The reader's own well flags (``outlier``,
+Bio-Plex sampling errors, ``replicate_mean`` ...) are facts too: ``cytokine_wells.reader_flags``.
 
 Metadata is PHI-free by construction: counts, formats, layouts, canonical analyte names and
 software versions; never sample names, file paths, users or dates.
@@ -36,7 +33,7 @@ def _merge_reader_flags(wells: pa.Table, records: list[PlateRecord], plate_ids: 
     pids = wells.column("plate_id").to_pylist()
     well_names = wells.column("well").to_pylist()
     analytes = wells.column("analyte_reported").to_pylist()
-    current = wells.column("qc_flags").to_pylist()
+    current = wells.column("reader_flags").to_pylist()
     merged: list[list[str]] = []
     for pid, well, analyte, have in zip(pids, well_names, analytes, current, strict=True):
         out = list(have or [])
@@ -44,7 +41,7 @@ def _merge_reader_flags(wells: pa.Table, records: list[PlateRecord], plate_ids: 
             if fl not in out:
                 out.append(fl)
         merged.append(out)
-    index = wells.schema.get_field_index("qc_flags")
+    index = wells.schema.get_field_index("reader_flags")
     return wells.set_column(index, wells.schema.field(index), pa.array(merged, type=pa.list_(pa.string())))
 
 
@@ -58,7 +55,7 @@ def records_to_parsed(records: list[PlateRecord], ctx: ParseContext, *, fmt: str
     """
     import hashlib
 
-    from immunolab.cytokine.assemble import plate_id_for
+    from immunolab.cytokine.facts import plate_id_for
     from immunolab.cytokine.parsed import parsed_assay_from_plates
 
     data = path.read_bytes()

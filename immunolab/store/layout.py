@@ -1,121 +1,126 @@
-"""Where everything lives inside a store folder, and how a store is created and recognised.
+"""What a store contains, how one is created, recognised and opened for writing.
 
 ::
 
     <store>/
-      immunolab-store.json      marker: format, schema version
-      tables/<table>/<ingest_id>.parquet
-                                what readers read (pandas, DuckDB, Polars, Spark, R arrow)
-      tables/ingests/ingests.parquet
-                                the audit trail as a table (rebuilt from audit/log.jsonl)
-      raw/<sha256>              read-only copy of every committed input file
-      audit/log.jsonl           hash-chained record of every attempt (COMMITTED/SKIP/FAIL)
-      commits/<ingest_id>/      commit markers (_ingest.json); a commit is one atomic rename
-      .staging/<ingest_id>/     work in progress (hidden; readers never look here)
-      .lock, .lock.holder       the writer lock
+      immunolab-store.json     marker: format (2 = Delta Lake), schema version, creation time
+      store.key                secret key of the name hashes (sample_key, file_key); restrict like raw/
+      versions/                Delta table: one row per store version (the commit log, hash-chained)
+      tables/<table>/          one Delta Lake table per store table (facts, identity, derivations)
+      raw/<sha256>             read-only copy of every committed input file (the original record)
+      pending/<batch>.json     intent markers of batches being committed (crash recovery)
 
-Tables are flat folders of Parquet files, one file per ingest, never hive-partitioned, so IDs
-such as ``"001"`` are never re-typed by a reader's partition inference.
+A format-1 store (the first release: Parquet files + ``audit/log.jsonl``) is recognised and
+refused with IML-STORE-009 until ``immunolab store upgrade`` converts it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
+import secrets
+from datetime import UTC, datetime
+from typing import Any
 
 from immunolab.errors import StoreError
-from immunolab.schema import SCHEMA_VERSION
+from immunolab.schema import FORMAT_VERSION, SCHEMA_VERSION
+from immunolab.store.location import StoreLocation
 
-__all__ = ["MARKER", "StorePaths", "check_store", "create_store_dirs"]
+__all__ = ["KEY_FILE", "MARKER", "create_store", "read_marker", "require_store", "store_key"]
 
 MARKER = "immunolab-store.json"
+KEY_FILE = "store.key"
 
 
-@dataclass(frozen=True)
-class StorePaths:
-    """Paths of one store folder."""
-
-    root: Path
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    @property
-    def raw(self) -> Path:
-        return self.root / "raw"
-
-    @property
-    def audit_log(self) -> Path:
-        return self.root / "audit" / "log.jsonl"
-
-    @property
-    def commits(self) -> Path:
-        return self.root / "commits"
-
-    @property
-    def staging(self) -> Path:
-        return self.root / ".staging"
-
-    def table_dir(self, name: str) -> Path:
-        return self.tables / name
-
-    def table_file(self, name: str, ingest_id: str) -> Path:
-        return self.tables / name / f"{ingest_id}.parquet"
-
-    def raw_file(self, sha256: str) -> Path:
-        return self.raw / sha256
-
-
-def create_store_dirs(root: Path) -> StorePaths:
-    """Create an empty store at ``root`` (idempotent) and return its paths."""
-    paths = StorePaths(root)
-    if root.exists() and not root.is_dir():
-        raise StoreError("IML-STORE-001", "the store path exists and is not a folder", path=root,
-                         hint="Choose a folder for --store.")
-    marker = root / MARKER
-    if root.is_dir() and any(root.iterdir()) and not marker.exists():
-        raise StoreError(
-            "IML-STORE-001",
-            "the folder is not empty and is not an immunolab store",
-            path=root,
-            hint="Point --store at an existing store or at a new, empty folder.",
-        )
+def read_marker(loc: StoreLocation) -> dict[str, Any] | None:
+    """Return the store marker, or None when ``loc`` holds no store."""
     try:
-        for d in (paths.tables, paths.raw, paths.audit_log.parent, paths.commits, paths.staging):
-            d.mkdir(parents=True, exist_ok=True)
-        if not marker.exists():
-            tmp = root / (MARKER + ".tmp")
-            tmp.write_text(json.dumps({"format": "immunolab-store", "schema_version": SCHEMA_VERSION}, indent=1))
-            tmp.replace(marker)
+        if not loc.exists(MARKER):
+            return None
+        return dict(json.loads(loc.read_bytes(MARKER)))
+    except (ValueError, UnicodeDecodeError):
+        raise StoreError("IML-STORE-004", "the store marker file is damaged", path=loc.uri,
+                         hint=f"Restore {MARKER} from a backup, then run `immunolab verify`.") from None
+    except PermissionError as exc:
+        raise _os_error(exc, loc, "read") from None
     except OSError as exc:
-        raise StoreError("IML-STORE-003", f"cannot create the store ({exc.strerror})", path=root,
-                         hint="Check the folder's permissions and free space.") from None
-    return paths
+        raise _os_error(exc, loc, "read") from None
 
 
-def check_store(root: Path) -> StorePaths:
-    """Return the paths of the existing store at ``root`` or raise IML-STORE-001/005."""
-    marker = root / MARKER
-    if not marker.is_file():
-        raise StoreError(
-            "IML-STORE-001",
-            "no immunolab store here",
-            path=root,
-            hint="Check --store; `immunolab ingest` creates a store on first use.",
-        )
+def _os_error(exc: OSError, loc: StoreLocation, what: str) -> StoreError:
+    """Return the coded store error of an OS failure (read-only, full disk, permissions, network)."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "The store is read-only for you: ask for write access, or read it with `open_store` / `export`."
+        return StoreError("IML-STORE-010", f"cannot {what} the store ({reason})", path=loc.uri, hint=hint)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StoreError("IML-STORE-003", f"cannot {what} the store: the disk is full ({reason})", path=loc.uri,
+                          hint="Free disk space, then re-run: nothing was committed.")
+    return StoreError("IML-STORE-003", f"cannot {what} the store ({reason})", path=loc.uri,
+                      hint="Check the folder, permissions and free space (or the object store's credentials).")
+
+
+def require_store(loc: StoreLocation) -> dict[str, Any]:
+    """Return the marker of the format-2 store at ``loc`` or raise IML-STORE-001/005/009."""
+    marker = read_marker(loc)
+    if marker is None:
+        raise StoreError("IML-STORE-001", "no immunolab store here", path=loc.uri,
+                         hint="Check --store; `immunolab ingest` creates a store on first use.")
+    fmt = int(marker.get("format_version", 1))
+    if fmt < FORMAT_VERSION:
+        raise StoreError("IML-STORE-009", f"this store was written by immunolab 0.1 (store format {fmt})",
+                         path=loc.uri,
+                         hint=f"Convert it once with `immunolab store upgrade --store {loc.uri}` "
+                         "(nothing is lost; the old files are kept until you delete them).")
+    if fmt > FORMAT_VERSION or int(marker.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise StoreError("IML-STORE-005",
+                         f"the store has format {fmt} / schema {marker.get('schema_version')}, this immunolab reads "
+                         f"up to format {FORMAT_VERSION} / schema {SCHEMA_VERSION}", path=loc.uri,
+                         hint="Upgrade immunolab (pip install -U immunolab).")
+    return marker
+
+
+def create_store(loc: StoreLocation) -> dict[str, Any]:
+    """Create an empty format-2 store at ``loc`` (idempotent) and return its marker."""
+    marker = read_marker(loc)
+    if marker is not None:
+        return require_store(loc)
+    if loc.is_local:
+        root = loc.local_root
+        if root.exists() and not root.is_dir():
+            raise StoreError("IML-STORE-001", "the store path exists and is not a folder", path=loc.uri,
+                             hint="Choose a folder for --store.")
+        if root.is_dir() and any(p.name != ".DS_Store" for p in root.iterdir()):
+            raise StoreError("IML-STORE-001", "the folder is not empty and is not an immunolab store", path=loc.uri,
+                             hint="Point --store at an existing store or at a new, empty folder.")
+    from immunolab.store.versions import create_versions_table
+
     try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        raise StoreError("IML-STORE-004", "the store marker file is damaged", path=marker,
-                         hint="Run `immunolab verify` and restore the marker from a backup.") from None
-    version = int(meta.get("schema_version", 0))
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            "IML-STORE-005",
-            f"the store has schema version {version}, this immunolab reads up to {SCHEMA_VERSION}",
-            path=root,
-            hint="Upgrade immunolab (pip install -U immunolab).",
-        )
-    return StorePaths(root)
+        if loc.is_local:
+            loc.local_root.mkdir(parents=True, exist_ok=True)
+        if not loc.exists(KEY_FILE):
+            loc.write_bytes(secrets.token_hex(32).encode(), KEY_FILE)
+            if loc.is_local:
+                (loc.local_root / KEY_FILE).chmod(0o600)
+        create_versions_table(loc)
+        marker = {"format": "immunolab-store", "format_version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION,
+                  "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        loc.write_bytes(json.dumps(marker, indent=1).encode(), MARKER)
+    except OSError as exc:
+        raise _os_error(exc, loc, "create") from None
+    return marker
+
+
+def store_key(loc: StoreLocation) -> bytes:
+    """Return the store's secret key for name hashes (see :mod:`immunolab.identity.keys`)."""
+    try:
+        return loc.read_bytes(KEY_FILE).strip()
+    except FileNotFoundError:
+        raise StoreError("IML-STORE-004", f"the store has no {KEY_FILE}", path=loc.uri,
+                         hint="Restore it from a backup: without it corrected manifests cannot be matched.") from None
+    except OSError as exc:
+        raise _os_error(exc, loc, "read") from None
+
+
+os_error = _os_error

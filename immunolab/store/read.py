@@ -1,28 +1,32 @@
-"""Read a store: committed tables as pyarrow / pandas, the audit trail, and a summary.
+"""Read a store at one store version, consistently across all tables.
 
-Readers see only committed ingests (files whose ingest has a COMMITTED audit record), and by
-default not the superseded ones. Every table can also be read without immunolab::
+``open_store(S)`` reads the latest store version; ``open_store(S, version=N)`` or
+``open_store(S, as_of=datetime)`` an older one (Delta time travel to the table versions that
+store version recorded). A row is visible when its ``commit_id`` was committed at or before the
+version read, so a batch whose commit record was never written (a crash between table commits,
+a concurrent writer still at work) is invisible through this API, whatever the tables hold.
 
-    pandas.read_parquet("store/tables/samples")
-    duckdb.sql("SELECT * FROM read_parquet('store/tables/samples/*.parquet')")
-
-(join ``tables/ingests`` on ``ingest_id`` and drop rows whose ingest has ``superseded_by`` set
-to see exactly what :meth:`Store.table` returns).
+Every table is also readable without immunolab (``deltalake``, Polars, DuckDB, Spark); such
+readers see the tables' latest Delta versions, including rows of a batch not yet committed or
+rolled back. ``immunolab export parquet`` writes the exact current view for them.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from immunolab.errors import StoreError
-from immunolab.schema import TABLES, table_spec
-from immunolab.store.audit import AuditLog
-from immunolab.store.layout import StorePaths, check_store, create_store_dirs
+from immunolab.schema import TABLES, VIEWS, table_spec
+from immunolab.store.layout import require_store
+from immunolab.store.location import StoreLocation, location_for
+from immunolab.store.tables import open_table, table_exists
+from immunolab.store.versions import VersionRecord, read_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,91 +35,175 @@ __all__ = ["Store", "open_store"]
 
 
 class Store:
-    """A store folder opened for reading (writes go through :mod:`immunolab.ingest`)."""
+    """A store opened for reading at one store version (an immutable snapshot)."""
 
-    def __init__(self, paths: StorePaths) -> None:
-        self.paths = paths
-        self.root = paths.root
-        self.log = AuditLog(paths.audit_log)
+    def __init__(self, loc: StoreLocation, records: list[VersionRecord], version: int) -> None:
+        self.loc = loc
+        self.version = version
+        self.records = [r for r in records if r.store_version <= version]
+        self._cache: dict[tuple[str, bool], pa.Table] = {}
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({self.loc.uri!r}, version={self.version})"
 
-    def committed(self, *, include_superseded: bool = False) -> dict[str, dict[str, Any]]:
-        """Return COMMITTED audit records by ingest id (``superseded_by`` filled in)."""
-        recs = self.log.committed()
-        if include_superseded:
-            return recs
-        return {k: v for k, v in recs.items() if not v.get("superseded_by")}
+    @property
+    def root(self) -> Path | str:
+        """Return the local folder (or the URI of an object-store store)."""
+        return self.loc.local_root if self.loc.is_local else self.loc.uri
 
-    def table_files(self, name: str, *, include_superseded: bool = False) -> list[Path]:
-        """Return the Parquet files of table ``name`` that belong to committed ingests."""
-        table_spec(name)
-        d = self.paths.table_dir(name)
-        if not d.is_dir():
-            return []
-        ok = self.committed(include_superseded=include_superseded)
-        return sorted(p for p in d.glob("*.parquet") if p.stem in ok)
+    # ---------------------------------------------------------------- versions
 
-    def tables(self) -> list[str]:
-        """Return the names of tables holding at least one committed row, plus ``ingests``."""
-        names = [n for n in TABLES if n != "ingests" and self.table_files(n, include_superseded=True)]
-        return sorted([*names, "ingests"])
+    @cached_property
+    def commit_version(self) -> dict[str, int]:
+        """Return commit_id -> the store version that made it visible."""
+        out: dict[str, int] = {}
+        for rec in self.records:
+            for cid in rec.commit_ids:
+                out.setdefault(cid, rec.store_version)
+        return out
 
-    def table(self, name: str, *, include_superseded: bool = False, columns: list[str] | None = None) -> pa.Table:
-        """Return table ``name`` as one pyarrow Table with its declared schema."""
+    @cached_property
+    def table_versions(self) -> dict[str, int]:
+        """Return table -> the Delta version to read (the latest recorded up to this store version)."""
+        out: dict[str, int] = {}
+        for rec in self.records:
+            for name, v in rec.tables.items():
+                out[name] = max(out.get(name, -1), int(v))
+        return out
+
+    def versions(self) -> list[VersionRecord]:
+        """Return the store versions up to the one read, oldest first."""
+        return list(self.records)
+
+    # ---------------------------------------------------------------- tables
+
+    def _read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """Return every committed row of table ``name`` (all derivations, all identity versions)."""
+        import pyarrow.dataset as ds
+
         spec = table_spec(name)
-        if name == "ingests":
-            t = self.log.to_table()
-            return t.select(columns) if columns else t
-        files = self.table_files(name, include_superseded=include_superseded)
-        if not files:
-            t = spec.schema.empty_table()
-            return t.select(columns) if columns else t
-        if spec.extra_column_type is not None:
-            parts = [pq.read_table(f, columns=columns) for f in files]
-            return pa.concat_tables(parts, promote_options="permissive")
+        version = self.table_versions.get(name)
+        if version is None or not table_exists(self.loc, name):
+            empty = spec.schema.empty_table()
+            return empty.select(columns) if columns else empty
         try:
-            # one dataset scan over every file, with the declared schema (IDs stay strings)
-            return ds.dataset([str(f) for f in files], schema=spec.schema, format="parquet").to_table(columns=columns)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise StoreError(
-                "IML-STORE-004",
-                f"table {name} has files with different schemas ({exc})",
-                path=self.root,
-                hint="Run `immunolab verify`.",
-            ) from None
+            dataset = open_table(self.loc, name, version).to_pyarrow_dataset()
+        except Exception as exc:
+            raise StoreError("IML-STORE-004", f"table {name} cannot be read at its version {version} ({type(exc).__name__})",
+                             path=self.loc.uri, hint="Run `immunolab verify`; if old versions were vacuumed, "
+                             "read the latest store version instead.") from None
+        visible = pa.array(sorted(self.commit_version), pa.string())
+        cols = None if columns is None else list(dict.fromkeys([*columns]))
+        table = dataset.to_table(columns=cols, filter=ds.field("commit_id").isin(visible))
+        if spec.extra_column_type is None and columns is None:
+            table = table.select([n for n in spec.schema.names if n in table.column_names])
+        return table
+
+    def table(self, name: str, *, columns: list[str] | None = None, history: bool = False) -> pa.Table:
+        """Return table or view ``name`` as seen at this store version.
+
+        Facts and derivations: every committed row (derivations of every strategy / fit; the
+        views choose the active ones). Identity and decisions: the current record per key, or
+        every version of it with ``history=True``. Views (``samples``, ``measurements``) are
+        computed (:mod:`immunolab.derive.views`).
+        """
+        if name in VIEWS:
+            from immunolab.derive import views
+
+            t = views.view(self, name)
+            return t.select(columns) if columns else t
+        key = (name, history)
+        if key not in self._cache:
+            spec = table_spec(name)
+            t = self._read(name)
+            if spec.layer in ("identity", "decision") and not history:
+                t = latest_per_key(t, spec.key, self.commit_version)
+            self._cache[key] = t
+        t = self._cache[key]
+        return t.select(columns) if columns else t
 
     def to_pandas(self, name: str, **kwargs: Any) -> pd.DataFrame:
-        """Return table ``name`` as a pandas DataFrame (IDs stay strings)."""
+        """Return table or view ``name`` as a pandas DataFrame (IDs stay strings)."""
         return self.table(name, **kwargs).to_pandas()
 
+    def tables(self) -> list[str]:
+        """Return the names of the stored tables holding rows at this version, plus the views."""
+        names = [n for n in TABLES if n in self.table_versions and self.table(n, columns=["commit_id"]).num_rows]
+        return sorted([*names, *VIEWS])
+
+    def measurements(self, **kwargs: Any) -> pa.Table:
+        """Return the measurements view (see :func:`immunolab.derive.views.measurements`)."""
+        from immunolab.derive import views
+
+        return views.measurements(self, **kwargs)
+
     def summary(self) -> dict[str, Any]:
-        """Return a PHI-free summary: rows per table, ingests by outcome, patients and visits."""
-        recs = self.log.records()
-        outcomes: dict[str, int] = {}
-        for r in recs:
-            outcomes[r.get("outcome", "?")] = outcomes.get(r.get("outcome", "?"), 0) + 1
-        rows = {}
-        for name in self.tables():
-            if name == "ingests":
-                rows[name] = len(recs)
-            else:
-                rows[name] = sum(pq.ParquetFile(f).metadata.num_rows for f in self.table_files(name))
-        samples = self.table("samples", columns=["patient_id", "visit_day", "arm", "assay_kind"])
+        """Return a PHI-free summary: rows per table, versions, files, patients and samples."""
+        rows = {n: self.table(n).num_rows for n in self.tables() if n != "measurements"}
+        samples = self.table("samples")
+        attempts: dict[str, int] = {}
+        for rec in self.records:
+            for a in rec.attempts:
+                attempts[a.get("outcome", "?")] = attempts.get(a.get("outcome", "?"), 0) + 1
         return {
-            "store": str(self.root),
+            "store": self.loc.uri,
+            "store_version": self.version,
             "tables": rows,
-            "attempts": outcomes,
-            "committed_ingests": len(self.committed()),
-            "superseded_ingests": len(self.committed(include_superseded=True)) - len(self.committed()),
-            "patients": len(set(samples.column("patient_id").to_pylist())),
+            "attempts": attempts,
+            "sources": self.table("sources", columns=["source_sha256"]).num_rows,
+            "patients": len(set(samples.column("patient_id").drop_null().to_pylist())),
             "samples": samples.num_rows,
         }
 
 
-def open_store(path: str | Path, *, create: bool = False) -> Store:
-    """Open the store at ``path`` (``create=True`` makes an empty one if absent)."""
-    root = Path(path)
-    paths = create_store_dirs(root) if create else check_store(root)
-    return Store(paths)
+def latest_per_key(table: pa.Table, key: tuple[str, ...], commit_version: dict[str, int]) -> pa.Table:
+    """Return the last record per ``key`` by store version (then by row order within a commit)."""
+    if table.num_rows == 0:
+        return table
+    versions = pa.array([commit_version.get(c, 0) for c in table.column("commit_id").to_pylist()], pa.int64())
+    order = pa.array(range(table.num_rows), pa.int64())
+    t = table.append_column("__v", versions).append_column("__i", order)
+    t = t.sort_by([("__v", "ascending"), ("__i", "ascending")])
+    keys = list(zip(*[t.column(k).to_pylist() for k in key], strict=True)) if key else [()] * t.num_rows
+    last: dict[tuple[Any, ...], int] = {}
+    for i, k in enumerate(keys):
+        last[k] = i
+    idx = pa.array(sorted(last.values()), pa.int64())
+    return t.take(idx).drop_columns(["__v", "__i"])
+
+
+def open_store(path: str | Path | StoreLocation, *, version: int | None = None, as_of: datetime | str | None = None,
+               storage_options: dict[str, str] | None = None, create: bool = False) -> Store:
+    """Open the store at ``path`` (folder or ``s3://``/``gs://``/``az://`` URI) for reading.
+
+    ``version`` reads that store version, ``as_of`` the last version committed at or before
+    that time; by default the latest. ``create=True`` creates an empty store if there is none.
+    """
+    loc = location_for(path, storage_options)
+    if create:
+        from immunolab.store.layout import create_store
+
+        create_store(loc)
+    require_store(loc)
+    records = read_versions(loc)
+    latest = records[-1].store_version if records else 0
+    chosen = latest
+    if version is not None:
+        if not 0 <= int(version) <= latest:
+            raise StoreError("IML-STORE-011", f"store version {version} does not exist (latest is {latest})",
+                             path=loc.uri, hint="List versions with `immunolab log --store S`.")
+        chosen = int(version)
+    elif as_of is not None:
+        when = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        if when.tzinfo is None:
+            from datetime import UTC
+
+            when = when.replace(tzinfo=UTC)
+        older = [r.store_version for r in records if r.created_at is not None and r.created_at <= when]
+        chosen = older[-1] if older else 0
+    return Store(loc, records, chosen)
+
+
+def filter_in(table: pa.Table, column: str, values: list[Any] | set[Any]) -> pa.Table:
+    """Return the rows of ``table`` whose ``column`` is in ``values``."""
+    return table.filter(pc.is_in(table.column(column), value_set=pa.array(sorted(values), table.schema.field(column).type)))

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from immunolab.store.audit import AuditLog
-from immunolab.store.commit import file_sha256, recover, refresh_ingests_table
-from immunolab.store.layout import check_store
-from immunolab.store.lock import store_lock
+from immunolab.store.legacy.audit import AuditLog
+from immunolab.store.legacy.commit import file_sha256, recover, refresh_ingests_table
+from immunolab.store.legacy.layout import check_store
+from immunolab.store.legacy.lock import store_lock
 
 __all__ = ["VerifyResult", "verify_store"]
 

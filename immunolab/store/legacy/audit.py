@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from immunolab.schema import SCHEMA_VERSION, TABLES
+from immunolab.store.legacy.schema_v1 import SCHEMA_VERSION, TABLES
 from immunolab.store import fsops
 
 __all__ = ["GENESIS", "AuditLog", "ChainProblem", "new_record", "record_hash"]

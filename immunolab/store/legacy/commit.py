@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 
 from immunolab.errors import StoreError
 from immunolab.store import fsops
-from immunolab.store.audit import AuditLog
-from immunolab.store.layout import StorePaths
+from immunolab.store.legacy.audit import AuditLog
+from immunolab.store.legacy.layout import StorePaths
 
 __all__ = ["StagedIngest", "commit", "new_ingest_id", "recover", "refresh_ingests_table", "seal", "stage"]
 

@@ -1,0 +1,78 @@
+"""Which derivation is active: recorded decisions, and the defaults where none was made.
+
+* gating, per panel: the strategy chosen with ``immunolab derive gating --activate`` or
+  ``immunolab derive activate gating``; without a decision, each file's ingest-time gating.
+* curves, per plate (or ``*`` for every plate): the refit chosen with ``immunolab derive curves
+  --activate``; without a decision, the instrument's own results where the export has them,
+  otherwise the ingest-time refit.
+
+Decisions are rows of ``derivation_choices`` (who, when, why); the latest per (kind, scope) is
+current, so switching back is one more decision and the history stays readable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from immunolab.derive.curves import INSTRUMENT
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+
+__all__ = ["active_curves", "active_gating", "choice_table"]
+
+
+def choice_table(store: Store) -> pd.DataFrame:
+    """Return the current decisions (kind, scope, derivation_id, reason, user, recorded_at)."""
+    return store.to_pandas("derivation_choices")
+
+
+def _decided(store: Store, kind: str) -> dict[str, str]:
+    c = choice_table(store)
+    c = c[c["kind"] == kind]
+    return dict(zip(c["scope"], c["derivation_id"], strict=True))
+
+
+def active_gating(store: Store, gating: pd.DataFrame, panel_of: dict[str, str | None]) -> pd.DataFrame:
+    """Return the ``flow_gating`` rows of the active derivation of each source.
+
+    ``gating`` holds every committed ``flow_gating`` row; ``panel_of`` maps source -> panel.
+    """
+    if gating.empty:
+        return gating
+    decided = _decided(store, "gating")
+    ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
+    g = gating.copy()
+    g["panel"] = g["source_sha256"].map(panel_of)
+    g["chosen"] = g["panel"].map(lambda p: decided.get(p) if p is not None else None)
+    g["chosen"] = g["chosen"].where(g["chosen"].notna(), g["panel"].map(lambda _p: decided.get("*")))
+    at_ingest = g["commit_id"] == g["source_sha256"].map(ingest_of)
+    keep = (g["derivation_id"] == g["chosen"]) | (g["chosen"].isna() & at_ingest)
+    return g[keep].drop(columns=["chosen"])
+
+
+def active_curves(store: Store, results: pd.DataFrame) -> pd.DataFrame:
+    """Return the ``cytokine_results`` rows of the active derivation of each plate."""
+    if results.empty:
+        return results
+    decided = _decided(store, "curves")
+    ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
+    r = results.copy()
+    available = r.groupby("plate_id")["derivation_id"].agg(lambda s: set(s)).to_dict()
+    at_ingest = r[r["commit_id"] == r["source_sha256"].map(ingest_of)]
+    ingest_refit = at_ingest[at_ingest["derivation_id"] != INSTRUMENT].groupby("plate_id")["derivation_id"].first().to_dict()
+
+    def pick(plate: str) -> str | None:
+        have = available.get(plate, set())
+        for scope in (plate, "*"):
+            want = decided.get(scope)
+            if want is not None and want in have:
+                return want
+        if INSTRUMENT in have:
+            return INSTRUMENT
+        return ingest_refit.get(plate) or (sorted(have)[0] if have else None)
+
+    chosen = {p: pick(p) for p in available}
+    return r[r["derivation_id"] == r["plate_id"].map(chosen)]

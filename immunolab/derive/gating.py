@@ -1,0 +1,161 @@
+"""The gating derivation: FCS facts + a strategy -> flow_gating, flow_populations, flow_strategies (+ events).
+
+A derivation is keyed by its ``derivation_id``: the strategy's content hash for a template or a
+Gating-ML file, the hash of every sample's gate tree for a FlowJo workspace (whose gates differ
+per sample). Gating that fails for one file (no spillover matrix, a gate that finds no
+population) is recorded in ``flow_gating`` with its code and message: the file's facts are
+kept, and re-gating it later is one ``immunolab derive gating`` away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from immunolab.errors import ImmunolabError, InputError
+
+if TYPE_CHECKING:
+    from immunolab.fcs.reader import FcsData
+    from immunolab.flow.pipeline import LoadedStrategy
+
+__all__ = ["GatingSettings", "GatingSpec", "gate_source", "gating_spec", "spec_from_definition"]
+
+#: a population with fewer events than this gets the QC flag ``low_event_count``
+MIN_POPULATION_EVENTS = 50
+#: a sample with fewer events than this gets the QC flag ``low_total_events``
+MIN_SAMPLE_EVENTS = 10_000
+
+
+@dataclass(frozen=True)
+class GatingSettings:
+    """How to gate at ingest (picklable): strategy file, compensation file, per-event output."""
+
+    strategy: str | None = None
+    comp: str | None = None
+    write_events: bool = False
+    #: panel -> (kind, definition_json, name) of the active re-applicable strategy in the store
+    active: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatingSpec:
+    """A strategy ready to apply and the id of the derivation it produces."""
+
+    loaded: LoadedStrategy
+    derivation_id: str
+    kind: str
+    name: str
+    reusable: bool  # can be re-applied to new files (template, Gating-ML), unlike a FlowJo workspace
+
+
+def _workspace_id(loaded: LoadedStrategy) -> str:
+    blob = json.dumps(sorted(s.strategy.canonical_json() for s in loaded.workspace)).encode()
+    return "wsp-" + hashlib.sha256(blob).hexdigest()[:12]
+
+
+def gating_spec(strategy: str | Path | None) -> GatingSpec:
+    """Return the spec of a strategy file (None: the built-in trial template)."""
+    from immunolab.flow.pipeline import load_strategy
+
+    loaded = load_strategy(strategy)
+    if loaded.kind == "flowjo":
+        return GatingSpec(loaded, _workspace_id(loaded), "flowjo", loaded.name, False)
+    return GatingSpec(loaded, loaded.strategy_id, loaded.kind, loaded.name, True)
+
+
+def spec_from_definition(kind: str, definition_json: str, name: str) -> GatingSpec:
+    """Rebuild a re-applicable strategy stored in ``flow_strategies`` (template or fixed gate tree)."""
+    from immunolab.flow.pipeline import LoadedStrategy
+
+    data = json.loads(definition_json)
+    if kind == "template":
+        from immunolab.flow.template import template_from_dict
+
+        tpl = template_from_dict(data, source=name)
+        loaded = LoadedStrategy("template", name, template=tpl)
+    else:
+        from immunolab.flow.strategy import Strategy
+
+        loaded = LoadedStrategy(kind, name, strategy=Strategy.from_dict({"name": name, **data}))
+    return GatingSpec(loaded, loaded.strategy_id, kind, name, True)
+
+
+def definition_of(spec: GatingSpec, strategy: Any = None) -> str:
+    """Return the canonical JSON stored in ``flow_strategies`` for the strategy actually applied."""
+    if spec.loaded.template is not None:
+        return json.dumps(spec.loaded.template.canonical(), sort_keys=True, default=str)
+    tree = strategy if strategy is not None else spec.loaded.strategy
+    return json.dumps(tree.content_dict(), sort_keys=True) if tree is not None else "{}"
+
+
+def _flags(populations: pa.Table, n_total: int) -> pa.Table:
+    counts = populations.column("count").to_pylist()
+    flags = [["low_event_count"] if (c is not None and c < MIN_POPULATION_EVENTS) else [] for c in counts]
+    if n_total < MIN_SAMPLE_EVENTS:
+        flags = [[*f, "low_total_events"] for f in flags]
+    return populations.append_column("qc_flags", pa.array(flags, pa.list_(pa.string())))
+
+
+def _with(table: pa.Table, **columns: Any) -> pa.Table:
+    n = table.num_rows
+    for name, value in columns.items():
+        table = table.append_column(name, pa.array([value] * n, pa.string()))
+    return table
+
+
+def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: str | None = None,
+                write_events: bool = False) -> tuple[dict[str, pa.Table], list[str]]:
+    """Gate one read FCS file; return (derivation tables without commit_id, warnings).
+
+    A coded input error while gating becomes a ``flow_gating`` row with status ``failed``.
+    """
+    from immunolab.flow.pipeline import _constant_strings, events_table, gate_fcs
+
+    n = int(fcs.n_events)
+    try:
+        result = gate_fcs(fcs, spec.loaded, label=label, comp=comp)
+    except InputError as exc:
+        row = {"source_sha256": sha, "derivation_id": spec.derivation_id, "strategy_id": None,
+               "compensation": None, "status": "failed", "error_code": exc.code, "message": exc.message,
+               "n_events": n, "qc_flags": ["gating_failed"]}
+        return {"flow_gating": pa.Table.from_pylist([row])}, [f"gating failed: {exc.code} {exc.message}"]
+    pops = result.populations.drop_columns([c for c in ("strategy_name",) if c in result.populations.column_names])
+    pops = _flags(pops, n)
+    pops = _with(pops, source_sha256=sha, derivation_id=spec.derivation_id)
+    low = [p for p, c in zip(pops.column("population").to_pylist(), pops.column("count").to_pylist(), strict=True)
+           if c is not None and c < MIN_POPULATION_EVENTS]
+    gating_flags = (["low_event_count"] if low else []) + (["low_total_events"] if n < MIN_SAMPLE_EVENTS else [])
+    tables = {
+        "flow_gating": pa.Table.from_pylist([{
+            "source_sha256": sha, "derivation_id": spec.derivation_id, "strategy_id": result.strategy_id,
+            "compensation": result.compensation, "status": "ok", "error_code": None, "message": None,
+            "n_events": n, "qc_flags": gating_flags}]),
+        "flow_populations": pops,
+        "flow_strategies": pa.Table.from_pylist([{
+            "strategy_id": result.strategy_id, "derivation_id": spec.derivation_id,
+            "strategy_name": spec.name, "kind": spec.kind,
+            "definition_json": definition_of(spec, result.strategy)}]),
+    }
+    if write_events:
+        ev = events_table(fcs, result, spec.loaded, comp=comp)
+        ev = ev.append_column("source_sha256", _constant_strings(sha, ev.num_rows))
+        ev = ev.append_column("derivation_id", _constant_strings(spec.derivation_id, ev.num_rows))
+        tables["flow_events"] = ev
+    warnings = [f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else []
+    return tables, warnings
+
+
+def safe_gate(fcs: FcsData, spec: GatingSpec, **kw: Any) -> tuple[dict[str, pa.Table], list[str]]:
+    """Like :func:`gate_source`, but any coded error (including a bad strategy file) becomes a failed row."""
+    try:
+        return gate_source(fcs, spec, **kw)
+    except ImmunolabError as exc:
+        row = {"source_sha256": kw["sha"], "derivation_id": spec.derivation_id, "status": "failed",
+               "error_code": exc.code, "message": exc.message, "n_events": int(fcs.n_events),
+               "qc_flags": ["gating_failed"]}
+        return {"flow_gating": pa.Table.from_pylist([row])}, [f"gating failed: {exc.code} {exc.message}"]

@@ -1,0 +1,270 @@
+"""The computed views of a store: ``samples`` and ``measurements``.
+
+``samples``: one row per current biological sample (identity record with status ``active`` or
+``replicate``): patient, visit, arm, covariates, specimen, panel, assay, plate code, exclusion.
+
+``measurements``: the long analysis table. Built for every table that declares a
+:class:`~immunolab.schema.MeasureMap` (flow populations, cytokine results, plugins' own tables)
+from the *active* derivation (:mod:`immunolab.derive.choices`), joined to the *current* identity,
+with QC flags and QC decisions. One row per patient x visit x specimen x panel x feature x
+measure: technical replicates (identity status ``replicate``) are combined by the arithmetic
+mean of their values (``n_replicates`` says how many; ``censor`` is kept when every replicate
+shares it, else ``mixed``). Excluded values stay in the view with ``excluded = True`` and the
+reason; analyses leave them out by default and count them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from immunolab.schema import TABLES, MeasureMap
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+
+__all__ = ["MEASUREMENT_COLUMNS", "measurements", "plate_codes", "samples", "view", "visit_label"]
+
+MEASUREMENT_COLUMNS: dict[str, pa.DataType] = {
+    "patient_id": pa.string(), "visit_day": pa.int32(), "visit": pa.string(), "sample_id": pa.string(),
+    "source_sha256": pa.string(), "ingest_id": pa.string(), "arm": pa.string(), "site": pa.string(),
+    "sex": pa.string(), "age": pa.int32(), "severity": pa.string(), "specimen": pa.string(), "panel": pa.string(),
+    "assay": pa.string(), "feature": pa.string(), "measure": pa.string(), "value": pa.float64(), "unit": pa.string(),
+    "censor": pa.string(), "n_replicates": pa.int32(), "qc_flags": pa.list_(pa.string()), "excluded": pa.bool_(),
+    "exclusion_reason": pa.string(), "derivation_id": pa.string(), "plate_code": pa.string(),
+    "lineage_table": pa.string(), "lineage_key": pa.string(),
+}
+SAMPLE_COLUMNS: dict[str, pa.DataType] = {
+    "patient_id": pa.string(), "visit_day": pa.int32(), "visit": pa.string(), "sample_id": pa.string(),
+    "source_sha256": pa.string(), "sample_key": pa.string(), "ingest_id": pa.string(), "arm": pa.string(),
+    "site": pa.string(), "sex": pa.string(), "age": pa.int32(), "severity": pa.string(),
+    "covariates_json": pa.string(), "specimen": pa.string(), "panel": pa.string(), "assay_kind": pa.string(),
+    "plugin": pa.string(), "assay": pa.string(), "status": pa.string(), "replicate_of": pa.string(),
+    "plate_code": pa.string(), "excluded": pa.bool_(), "exclusion_reason": pa.string(),
+}
+
+
+def visit_label(day: Any) -> str | None:
+    """Return ``D0`` ... ``D180`` for a protocol day (None stays None)."""
+    if day is None or (isinstance(day, float) and np.isnan(day)) or day is pd.NA:
+        return None
+    return f"D{int(day)}"
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get) if False else table.to_pandas()
+
+
+def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
+    arrays = []
+    for name, typ in columns.items():
+        values = df[name] if name in df.columns else pd.Series([None] * len(df), dtype=object)
+        if pa.types.is_integer(typ):
+            arr = pa.array(pd.array(values, dtype="Int64"), type=typ) if len(values) else pa.array([], typ)
+        elif pa.types.is_floating(typ):
+            arr = pa.array(pd.to_numeric(values, errors="coerce").astype(float), type=typ, from_pandas=True)
+        elif pa.types.is_boolean(typ):
+            arr = pa.array(values.fillna(False).astype(bool), type=typ)
+        elif pa.types.is_list(typ):
+            arr = pa.array([list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values], type=typ)
+        else:
+            arr = pa.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
+                            for v in values], type=typ)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def plate_codes(store: Store) -> dict[str, str]:
+    """Return plate_id -> the lab's plate code (the manifest's sample_id of the plate file)."""
+    plates = store.to_pandas("cytokine_plates", columns=["source_sha256", "plate_id", "plate_index"])
+    if plates.empty:
+        return {}
+    ident = store.to_pandas("identity_samples", columns=["source_sha256", "sample_key", "sample_id"])
+    code_of = ident[ident["sample_key"] == ""].set_index("source_sha256")["sample_id"].to_dict()
+    labels = store.to_pandas("sources", columns=["source_sha256", "label"]).set_index("source_sha256")["label"].to_dict()
+    n_per_file = plates.groupby("source_sha256")["plate_id"].transform("count")
+    out = {}
+    for (sha, pid, idx), n in zip(plates[["source_sha256", "plate_id", "plate_index"]].itertuples(index=False),
+                                  n_per_file, strict=True):
+        code = code_of.get(sha) or labels.get(sha) or pid
+        out[str(pid)] = str(code) if n == 1 else f"{code}-p{idx}"
+    return out
+
+
+def _exclusions(store: Store) -> pd.DataFrame:
+    d = store.to_pandas("qc_decisions")
+    return d[d["action"] == "exclude"] if not d.empty else d
+
+
+def _subjects(store: Store) -> pd.DataFrame:
+    s = store.to_pandas("identity_subjects", columns=["patient_id", "arm", "site", "sex", "age", "severity",
+                                                      "covariates_json", "status"])
+    return s[s["status"].fillna("active") != "removed"].drop(columns=["status"])
+
+
+def samples(store: Store) -> pa.Table:
+    """Return the ``samples`` view (see the module docstring)."""
+    ident = store.to_pandas("identity_samples")
+    ident = ident[ident["status"].isin(["active", "replicate"]) & ident["patient_id"].notna()]
+    if ident.empty:
+        return _typed(pd.DataFrame(), SAMPLE_COLUMNS)
+    src = store.to_pandas("sources", columns=["source_sha256", "ingest_id", "plugin", "assay_kind"])
+    df = ident.drop(columns=["commit_id"]).merge(src, on="source_sha256", how="left")
+    df = df.merge(_subjects(store), on="patient_id", how="left")
+    df["visit"] = df["visit_day"].map(visit_label)
+    codes = plate_codes(store)
+    if codes:
+        wells = store.to_pandas("cytokine_wells", columns=["source_sha256", "plate_id", "sample_key"]).dropna()
+        first = wells.drop_duplicates(["source_sha256", "sample_key"]).set_index(["source_sha256", "sample_key"])["plate_id"]
+        keys = list(zip(df["source_sha256"], df["sample_key"], strict=True))
+        df["plate_code"] = [codes.get(str(first.get(k)), None) if k in first.index else None for k in keys]
+    excl = _exclusions(store)
+    df["excluded"] = False
+    df["exclusion_reason"] = None
+    if not excl.empty:
+        by_sample = excl[(excl["target_kind"] == "sample") & (excl["analyte"] == "")].set_index("target")["reason"]
+        by_source = excl[(excl["target_kind"] == "source") & (excl["analyte"] == "")].set_index("target")["reason"]
+        reasons = df["sample_id"].map(by_sample).fillna(df["source_sha256"].map(by_source)).fillna(
+            df["ingest_id"].map(by_source))
+        df["excluded"] = reasons.notna()
+        df["exclusion_reason"] = reasons
+    df = df.sort_values(["patient_id", "visit_day", "sample_id"], kind="stable")
+    return _typed(df, SAMPLE_COLUMNS)
+
+
+def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes: dict[str, str]) -> pd.DataFrame:
+    """Return the measurement rows of table ``name`` (active derivation, current identity)."""
+    from immunolab.derive import choices
+
+    t = store.to_pandas(name)
+    if t.empty:
+        return pd.DataFrame()
+    if mm.derivation_kind == "gating":
+        panel_of = smp[smp["sample_key"] == ""].set_index("source_sha256")["panel"].to_dict()
+        g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
+        act = choices.active_gating(store, g[g["status"] == "ok"], panel_of)
+        keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
+        t = t[[k in keep for k in zip(t["source_sha256"], t["derivation_id"], t["commit_id"], strict=True)]]
+    elif mm.derivation_kind == "curves":
+        t = choices.active_curves(store, t)
+    if mm.identity == "sample":
+        key = t["sample_key"] if "sample_key" in t.columns else pd.Series("", index=t.index)
+        t = t.assign(sample_key=key.fillna(""))
+        ids = smp.drop(columns=[c for c in ("ingest_id",) if c in smp.columns])
+        t = t.drop(columns=[c for c in ("patient_id", "visit_day", "sample_id") if c in t.columns])
+        t = t.merge(ids, on=["source_sha256", "sample_key"], how="inner", suffixes=("", "_id"))
+    else:
+        subj = smp.drop_duplicates("patient_id")[["patient_id", "arm", "site", "sex", "age", "severity"]]
+        t = t.merge(subj, on="patient_id", how="inner")
+        t["visit"] = t["visit_day"].map(visit_label)
+    if t.empty:
+        return pd.DataFrame()
+    ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
+    parts = []
+    for column, (measure, unit) in mm.measures.items():
+        part = pd.DataFrame({
+            "patient_id": t["patient_id"], "visit_day": t["visit_day"], "visit": t["visit"], "sample_id": t["sample_id"],
+            "source_sha256": t["source_sha256"], "ingest_id": t["source_sha256"].map(ingest_of),
+            "arm": t["arm"], "site": t["site"], "sex": t["sex"], "age": t["age"], "severity": t["severity"],
+            "specimen": t.get("specimen"), "panel": t.get("panel"),
+            "assay": t[mm.assay_column] if mm.assay_column else mm.assay,
+            "feature": t[mm.feature], "measure": measure, "value": pd.to_numeric(t[column], errors="coerce"),
+            "unit": t[mm.unit_column].fillna(unit) if mm.unit_column else unit,
+            "censor": t[mm.censor_column].fillna("none") if mm.censor_column else "none",
+            "qc_flags": t[mm.flags_column] if mm.flags_column else [[] for _ in range(len(t))],
+            "derivation_id": t[mm.derivation_column] if mm.derivation_column else None,
+            "plate_code": t["plate_id"].map(codes) if "plate_id" in t.columns else None,
+            "plate_id": t["plate_id"] if "plate_id" in t.columns else None,
+            "wells": t["wells"] if "wells" in t.columns else None,
+            "status": t.get("status"),
+            "lineage_table": name,
+            "lineage_key": t[list(mm.lineage)].astype(str).agg(":".join, axis=1) if mm.lineage else None,
+            "sample_excluded": t.get("excluded"), "sample_reason": t.get("exclusion_reason"),
+        })
+        parts.append(part[part["value"].notna() | (part["censor"] != "none")])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
+    excl = _exclusions(store)
+    m["excluded"] = m["sample_excluded"].fillna(False).astype(bool)
+    m["exclusion_reason"] = m["sample_reason"]
+    if excl.empty or m.empty:
+        return m
+    for row in excl.itertuples(index=False):
+        scope = m["feature"] == row.analyte if row.analyte else pd.Series(True, index=m.index)
+        if row.target_kind == "sample":
+            hit = m["sample_id"] == row.target
+        elif row.target_kind == "plate":
+            hit = (m["plate_code"] == row.target) | (m["plate_id"] == row.target)
+        elif row.target_kind == "well":
+            plate, _, well = str(row.target).rpartition(":")
+            on_plate = (m["plate_code"] == plate) | (m["plate_id"] == plate)
+            hit = on_plate & m["wells"].map(lambda ws, w=well: isinstance(ws, (list, np.ndarray)) and w in list(ws))
+        else:
+            hit = (m["source_sha256"] == row.target) | (m["ingest_id"] == row.target)
+        hit = hit & scope
+        m.loc[hit, "excluded"] = True
+        m.loc[hit & m["exclusion_reason"].isna(), "exclusion_reason"] = row.reason
+    return m
+
+
+def _combine_replicates(m: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per natural key: replicates averaged (documented in the module docstring)."""
+    key = ["patient_id", "visit_day", "specimen", "panel", "assay", "feature", "measure"]
+    k = m[key].astype(str).agg("\x1f".join, axis=1)
+    dup = k.duplicated(keep=False)
+    m["n_replicates"] = 1
+    if not dup.any():
+        return m
+    single = m[~dup]
+    groups = []
+    for _, g in m[dup].groupby(k[dup], sort=False):
+        use = g[~g["excluded"]] if (~g["excluded"]).any() else g
+        row = use.iloc[0].copy()
+        row["value"] = float(use["value"].mean()) if use["value"].notna().any() else np.nan
+        censors = set(use["censor"])
+        row["censor"] = censors.pop() if len(censors) == 1 else "mixed"
+        row["n_replicates"] = len(use)
+        row["qc_flags"] = sorted({f for fl in use["qc_flags"] for f in (list(fl) if fl is not None else [])})
+        row["sample_id"] = "+".join(sorted(map(str, use["sample_id"])))
+        row["excluded"] = bool(g["excluded"].all())
+        groups.append(row)
+    return pd.concat([single, pd.DataFrame(groups)], ignore_index=True)
+
+
+def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
+    """Return the ``measurements`` view (see the module docstring)."""
+    smp = store.to_pandas("samples")
+    if smp.empty:
+        return _typed(pd.DataFrame(), MEASUREMENT_COLUMNS)
+    codes = plate_codes(store)
+    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in TABLES.items()
+             if spec.measure is not None and name in store.table_versions]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return _typed(pd.DataFrame(), MEASUREMENT_COLUMNS)
+    m = pd.concat(parts, ignore_index=True)
+    m = _apply_exclusions(m, store)
+    m = _combine_replicates(m)
+    if not include_excluded:
+        m = m[~m["excluded"]]
+    m = m.sort_values(["patient_id", "visit_day", "assay", "feature", "measure"], kind="stable")
+    return _typed(m, MEASUREMENT_COLUMNS)
+
+
+def view(store: Store, name: str) -> pa.Table:
+    """Return view ``name`` (cached on the store snapshot)."""
+    cache = store.__dict__.setdefault("_views", {})
+    if name not in cache:
+        cache[name] = samples(store) if name == "samples" else measurements(store)
+    return cache[name]
+
+
+def covariates(row_json: str | None) -> dict[str, str]:
+    """Return the extra covariates of a subject (decoded ``covariates_json``)."""
+    return dict(json.loads(row_json)) if row_json else {}

@@ -1,0 +1,247 @@
+"""Read the lab's subjects and manifest CSV files, checking every line and collecting every problem.
+
+``subjects.csv``: ``patient_id, arm, age, sex`` and optionally ``site``, ``severity``,
+``day0_date`` (ISO date of the first infusion; used only to turn dates into study days, never
+stored) and any further columns, kept as covariates (``bmi``, ``diabetes`` ...). No names.
+
+``manifest.csv``: ``file, sample_id, patient_id, visit_day`` and optionally ``specimen``,
+``panel``, ``sample_name`` (the name written on a plate; a lookup key only, never stored),
+``assay`` (the plugin that reads the file, for formats several plugins share) and further
+columns some assays use (``run``, ``well_role``, ``volume_ul`` ...). Headers are matched without
+case, spaces or punctuation (``Sample ID`` = ``sample_id``).
+
+A bad line does not stop the reading: every line's problems are collected (:class:`Problem`), so
+one run reports them all, and only files whose own lines are bad are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+from immunolab.errors import IdentityError
+from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
+
+__all__ = ["load_manifest", "load_subjects", "normalise_header", "read_table"]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SEXES = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M", "U": "U", "UNKNOWN": "U", "X": "X"}
+SUBJECT_COLUMNS = ("patient_id", "arm", "site", "age", "sex", "day0_date", "severity")
+MANIFEST_COLUMNS = ("file", "sample_id", "patient_id", "visit_day", "specimen", "panel", "sample_name", "assay")
+_ALIASES = {"patient": "patient_id", "subject_id": "patient_id", "subjid": "patient_id", "sample": "sample_id",
+            "visit": "visit_day", "day": "visit_day", "filename": "file", "file_name": "file",
+            "treatment_arm": "arm", "group": "arm", "gender": "sex"}
+
+
+def normalise_header(name: str) -> str:
+    """Return a header as a column id: ``Sample ID`` -> ``sample_id``, ``Visit-Day`` -> ``visit_day``."""
+    text = re.sub(r"[^0-9a-z]+", "_", (name or "").strip().lower()).strip("_")
+    return _ALIASES.get(text, text)
+
+
+def read_table(path: Path, required: Iterable[str], what: str) -> list[tuple[int, dict[str, str]]]:
+    """Read a CSV into (line number, row) pairs with stripped cells; refuse missing required columns."""
+    if not path.is_file():
+        raise IdentityError("IML-ID-002", f"the {what} file does not exist", path=path,
+                            hint=f"Pass the lab's {what} CSV (see `immunolab ingest --help`).")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise IdentityError("IML-ID-002", f"the {what} file is not UTF-8 text", path=path,
+                            hint="Save it as CSV UTF-8 from your spreadsheet program.") from None
+    except OSError as exc:
+        raise IdentityError("IML-ID-002", f"the {what} file cannot be read ({exc.strerror})", path=path,
+                            hint="Check the path and permissions.") from None
+    sample = text[:4096]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ("\t" if sample.count("\t") > sample.count(",") else ",")
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    try:
+        header = [normalise_header(h) for h in next(reader)]
+    except StopIteration:
+        header = []
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise IdentityError("IML-ID-002",
+                            f"the {what} file lacks column(s) {', '.join(missing)} (it has: {', '.join(h for h in header if h) or 'none'})",
+                            path=path, hint=f"The {what} needs the columns {', '.join(required)}.")
+    rows: list[tuple[int, dict[str, str]]] = []
+    for i, cells in enumerate(reader, start=2):
+        row = {h: (cells[j] if j < len(cells) else "").strip() for j, h in enumerate(header) if h}
+        if any(row.values()):
+            rows.append((i, row))
+    return rows
+
+
+def _id_problem(value: str, what: str, file: str, line: int) -> Problem | None:
+    if _ID_RE.match(value):
+        return None
+    return Problem("IML-ID-007", file, line,
+                   f"{what} must be a short code of letters, digits, '.', '_' or '-' (got {len(value)} characters)",
+                   "Use pseudonymous study codes such as 001 or P-017, never names.")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d-%b-%Y", "%d %b %Y", "%Y%m%d")
+
+
+def parse_date(value: str, file: str, line: int, column: str) -> tuple[date | None, Problem | None]:
+    """Return an unambiguous date, or a problem: ``05/02/2020`` could be May or February and is refused."""
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date(), None
+        except ValueError:
+            continue
+    ambiguous = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})", value)
+    if ambiguous:
+        return None, Problem("IML-ID-007", file, line, f"{column} {value!r} is ambiguous (day/month or month/day)",
+                             "Write dates as YYYY-MM-DD (e.g. 2020-02-05); immunolab never guesses the order.")
+    return None, Problem("IML-ID-007", file, line, f"{column} is not a date", "Write dates as YYYY-MM-DD.")
+
+
+def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[dict[str, Subject], list[Problem], set[str]]:
+    """Load ``subjects.csv``; return the valid subjects, the problems of the other lines and their patient ids."""
+    rows = read_table(path, ("patient_id", "arm", "age", "sex"), "subjects")
+    arms = {a.lower(): a for a in protocol.arms}
+    out: dict[str, Subject] = {}
+    problems: list[Problem] = []
+    bad: set[str] = set()
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        found: list[Problem] = []
+        pid = row.get("patient_id", "")
+        bad_id = _id_problem(pid, "patient_id", "subjects", line)
+        if bad_id:
+            found.append(bad_id)
+        elif pid in first_line:
+            found.append(Problem("IML-ID-003", "subjects", line, f"patient_id {pid} appears twice (also line {first_line[pid]})",
+                                 "Keep one row per patient."))
+        arm = arms.get(row.get("arm", "").lower())
+        if arm is None:
+            found.append(Problem("IML-ID-007", "subjects", line,
+                                 f"arm {row.get('arm', '')!r} is not one of {', '.join(protocol.arms)}",
+                                 "Use the arm names of the protocol."))
+        age = -1
+        try:
+            age = int(row.get("age", ""))
+            if not protocol.min_age <= age <= protocol.max_age:
+                found.append(Problem("IML-ID-006", "subjects", line,
+                                     f"patient {pid} is {age} years old, outside the {protocol.min_age}-{protocol.max_age} inclusion range",
+                                     "Check the age; patients outside the inclusion range cannot be in this trial."))
+        except ValueError:
+            found.append(Problem("IML-ID-007", "subjects", line, "age is not a whole number",
+                                 "Give the age in whole years at enrolment."))
+        sex = _SEXES.get(row.get("sex", "").upper())
+        if sex is None:
+            found.append(Problem("IML-ID-007", "subjects", line, "sex must be F, M, U or X", "Use F, M, U (unknown) or X."))
+        day0 = None
+        if row.get("day0_date"):
+            day0, p = parse_date(row["day0_date"], "subjects", line, "day0_date")
+            if p:
+                found.append(p)
+        if found:
+            problems.extend(found)
+            first_line.setdefault(pid, line)
+            bad.add(pid)
+            continue
+        first_line[pid] = line
+        extra = tuple(sorted((k, v) for k, v in row.items() if k not in SUBJECT_COLUMNS and v))
+        assert arm is not None and sex is not None
+        out[pid] = Subject(pid, arm, row.get("site", "") or "", age, sex, day0, row.get("severity") or None, extra)
+    if not rows:
+        raise IdentityError("IML-ID-002", "the subjects file has no rows", path=path, hint="Add one row per patient.")
+    return out, problems, bad - set(out)
+
+
+def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
+    if pid.isdigit():
+        padded = [s for s in subjects if s.isdigit() and s.lstrip("0") == pid.lstrip("0") and s != pid]
+        if padded:
+            return (f"Did you mean {padded[0]}? Patient ids keep their leading zeros; a spreadsheet may have "
+                    "dropped them (format the column as text).")
+    return "Add the patient to subjects.csv or correct the patient_id."
+
+
+def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Problem | None]:
+    try:
+        visit = int(float(day_text.upper().lstrip("D")))
+    except ValueError:
+        return None, Problem("IML-ID-007", "manifest", line, "visit_day is not a number",
+                             "Give the protocol day as a whole number (0, 3, 6, ...).")
+    if visit not in protocol.visit_days:
+        return visit, Problem("IML-ID-005", "manifest", line,
+                              f"visit day {visit} is not a protocol visit ({', '.join(map(str, protocol.visit_days))})",
+                              "Use the nominal protocol day of the visit, not the calendar offset.")
+    return visit, None
+
+
+def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], protocol: Protocol,
+                 bad_patients: set[str] | frozenset[str] = frozenset()) -> ManifestEntry:
+    """Return the entry of one manifest row with the problems of that row alone."""
+    found: list[Problem] = []
+    file = row.get("file") or None
+    sample_id = row.get("sample_id") or None
+    pid = row.get("patient_id") or None
+    if file is None and sample_id is None:
+        found.append(Problem("IML-ID-007", "manifest", line, "neither file nor sample_id is given",
+                             "Each row names a file, a sample, or both."))
+    if file is not None and ("/" in file or "\\" in file):
+        file = re.split(r"[\\/]", file)[-1]
+    if sample_id is not None:
+        p = _id_problem(sample_id, "sample_id", "manifest", line)
+        if p:
+            found.append(p)
+    visit: int | None = None
+    if row.get("visit_day"):
+        visit, p = _visit(row["visit_day"], line, protocol)
+        if p:
+            found.append(p)
+    if pid is not None:
+        p = _id_problem(pid, "patient_id", "manifest", line)
+        if p:
+            found.append(p)
+        elif pid in bad_patients:
+            found.append(Problem("IML-ID-004", "manifest", line, f"patient {pid}'s line in the subjects file has a problem",
+                                 "Fix that subjects line (listed with this run's problems)."))
+        elif pid not in subjects:
+            found.append(Problem("IML-ID-004", "manifest", line, f"patient {pid} is not in the subjects file",
+                                 _leading_zero_hint(pid, subjects)))
+        if visit is None and not row.get("visit_day"):
+            found.append(Problem("IML-ID-007", "manifest", line, f"patient {pid} has no visit_day",
+                                 "Give the protocol day of the visit."))
+    elif row.get("visit_day"):
+        found.append(Problem("IML-ID-007", "manifest", line, "visit_day given without patient_id",
+                             "Give the patient_id too, or leave both empty for a plate row."))
+    if sample_id is None and pid is not None and visit is not None:
+        sample_id = f"{pid}-D{visit:03d}-row{line}"
+    extra = tuple(sorted((k, v) for k, v in row.items() if k not in MANIFEST_COLUMNS and v))
+    return ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None,
+                         (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found))
+
+
+def load_manifest(path: Path, subjects: dict[str, Subject], protocol: Protocol = DEFAULT_PROTOCOL,
+                  *, bad_patients: set[str] | frozenset[str] = frozenset()) -> list[ManifestEntry]:
+    """Load the manifest; each entry carries its own problems (duplicates included), none is dropped."""
+    rows = read_table(path, ("file", "sample_id", "patient_id", "visit_day"), "manifest")
+    entries = [manifest_row(line, row, subjects, protocol, bad_patients) for line, row in rows]
+    dup: dict[int, list[Problem]] = {}
+    for attr, what, hint in (("file", "name the same file", "Keep one row per file (correct a file with --supersede)."),
+                             ("sample_id", "use the same sample_id", "Sample ids must be unique."),
+                             ("sample_name", "use the same sample_name", "Each name written on a plate must map to one sample.")):
+        seen: dict[str, int] = {}
+        for e in entries:
+            value = getattr(e, attr)
+            if value is None:
+                continue
+            if value in seen:
+                for ln in (seen[value], e.line):
+                    dup.setdefault(ln, []).append(Problem("IML-ID-003", "manifest", ln,
+                                                          f"lines {seen[value]} and {e.line} {what}", hint))
+            else:
+                seen[value] = e.line
+    if dup:
+        from dataclasses import replace
+
+        entries = [replace(e, problems=(*e.problems, *dup.get(e.line, ()))) if e.line in dup else e for e in entries]
+    return entries

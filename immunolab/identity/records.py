@@ -1,0 +1,184 @@
+"""Identity records for the store, and the changes a corrected manifest or subjects file makes.
+
+An identity record assigns one stored file (``sample_key`` ``""``) or one plate sample
+(``sample_key`` = keyed hash of its name) to a sample id, patient, visit, specimen, panel and
+assay, with a status (``active``, ``replicate``, ``superseded``, ``withdrawn``). Subjects records
+give each patient's arm and covariates. Records are never overwritten: a correction is a new
+record, the latest per key is current and the history stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from immunolab.identity.keys import file_key, sample_key
+from immunolab.identity.model import ManifestEntry, Subject
+from immunolab.identity.study import StudyIdentity
+from immunolab.schema import table_spec
+
+__all__ = [
+    "SAMPLE_FIELDS",
+    "Change",
+    "IdentityPlan",
+    "diff_samples",
+    "diff_subjects",
+    "sample_record",
+    "subject_record",
+    "to_table",
+]
+
+#: identity_samples columns a correction may change
+SAMPLE_FIELDS = ("sample_id", "patient_id", "visit_day", "specimen", "panel", "assay", "status", "replicate_of")
+SUBJECT_FIELDS = ("arm", "site", "sex", "age", "severity", "covariates_json", "status")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sample_record(sha: str, key: str, fkey: str | None, entry: ManifestEntry | None, *, status: str = "active",
+                  assay: str | None = None, panel: str | None = None, specimen: str | None = None,
+                  replicate_of: str | None = None, manifest_sha256: str | None = None,
+                  reason: str | None = None) -> dict[str, Any]:
+    """Return one ``identity_samples`` record (without ``commit_id``)."""
+    return {
+        "source_sha256": sha, "sample_key": key, "file_key": fkey,
+        "sample_id": entry.sample_id if entry else None,
+        "patient_id": entry.patient_id if entry else None,
+        "visit_day": entry.visit_day if entry else None,
+        "specimen": (entry.specimen if entry and entry.specimen else specimen),
+        "panel": (entry.panel if entry and entry.panel else panel),
+        "assay": assay or (entry.assay if entry else None),
+        "status": status, "replicate_of": replicate_of,
+        "manifest_sha256": manifest_sha256, "reason": reason, "recorded_at": _now(),
+    }
+
+
+def subject_record(s: Subject, *, subjects_sha256: str | None, reason: str | None, status: str = "active") -> dict[str, Any]:
+    """Return one ``identity_subjects`` record (without ``commit_id``); no dates, no names."""
+    return {
+        "patient_id": s.patient_id, "arm": s.arm, "site": s.site or None, "sex": s.sex, "age": s.age,
+        "severity": s.severity, "covariates_json": json.dumps(s.covariate_dict(), sort_keys=True) if s.covariates else None,
+        "status": status, "subjects_sha256": subjects_sha256, "reason": reason, "recorded_at": _now(),
+    }
+
+
+def to_table(name: str, records: Sequence[Mapping[str, Any]], commit_id: str) -> pa.Table:
+    """Return ``records`` as a table of ``name`` with ``commit_id`` set."""
+    schema = table_spec(name).schema
+    rows = [{**r, "commit_id": commit_id} for r in records]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@dataclass
+class Change:
+    """One identity change, printed as ``RELABEL 010-D014-WB patient 012 -> 010``."""
+
+    kind: str
+    text: str
+    record: dict[str, Any]
+    table: str
+
+
+@dataclass
+class IdentityPlan:
+    """The identity changes a manifest/subjects pair makes to the store, ready to commit."""
+
+    changes: list[Change] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Return the change lines (PHI-free: sample ids, patient ids, field values)."""
+        return [c.text for c in self.changes]
+
+    def records(self, table: str) -> list[dict[str, Any]]:
+        """Return the new records for ``table``."""
+        return [c.record for c in self.changes if c.table == table]
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or v == "" else str(v)
+
+
+def _describe(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]:
+    label = new.get("sample_id") or old.get("sample_id") or f"file:{str(new['source_sha256'])[:12]}"
+    parts = [f"{f.replace('_id', '').replace('_', ' ')} {_fmt(old.get(f))} -> {_fmt(new.get(f))}"
+             for f in SAMPLE_FIELDS if _fmt(old.get(f)) != _fmt(new.get(f)) and f != "status"]
+    kind = "RELABEL" if any(f in ("sample_id", "patient_id", "visit_day") for f in SAMPLE_FIELDS
+                            if _fmt(old.get(f)) != _fmt(new.get(f))) else "UPDATE"
+    return kind, f"{kind} {label} " + ", ".join(parts)
+
+
+def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, reason: str | None,
+                 file_names: Mapping[str, str] | None = None) -> IdentityPlan:
+    """Return the changes the manifest makes to the current ``identity_samples`` records.
+
+    Stored files are matched to manifest rows by the keyed hash of their base name (``file_key``)
+    or, for files of this run, by ``file_names`` (sha256 -> base name); plate samples by the keyed
+    hash of their sample name. Statuses (superseded, replicate) are kept; rows with problems and
+    files the manifest does not list are left as they are.
+    """
+    plan = IdentityPlan()
+    by_fkey = {file_key(secret, e.file): e for e in identity.entries if e.file and e.ok}
+    name_keys: dict[str, ManifestEntry] = {}
+    for e in identity.entries:
+        if not e.ok or not e.is_patient_sample:
+            continue
+        for name in (e.sample_name, e.sample_id):
+            if name:
+                name_keys.setdefault(sample_key(secret, name), e)
+    names = dict(file_names or {})
+    for old in current.to_pylist():
+        sha, key = old["source_sha256"], old["sample_key"]
+        if key == "":
+            entry = by_fkey.get(old.get("file_key") or "")
+            if entry is None and sha in names:
+                entry = identity.by_file.get(names[sha])
+                entry = entry if entry is not None and entry.ok else None
+            if entry is None:
+                continue
+            new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",
+                                assay=entry.assay or old.get("assay"), panel=old.get("panel"), specimen=old.get("specimen"),
+                                replicate_of=old.get("replicate_of"), manifest_sha256=identity.manifest_sha256, reason=reason)
+            if not entry.is_patient_sample:  # a plate file row keeps no patient
+                new.update(patient_id=None, visit_day=None)
+        else:
+            entry = name_keys.get(key)
+            if entry is None:
+                continue
+            new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",
+                                assay=old.get("assay"), panel=old.get("panel"), specimen=old.get("specimen"),
+                                replicate_of=old.get("replicate_of"), manifest_sha256=identity.manifest_sha256, reason=reason)
+        if any(_fmt(old.get(f)) != _fmt(new.get(f)) for f in SAMPLE_FIELDS):
+            kind, text = _describe(old, new)
+            plan.changes.append(Change(kind, text, new, "identity_samples"))
+    return plan
+
+
+def diff_subjects(current: pa.Table, subjects: Iterable[Subject], *, subjects_sha256: str | None,
+                  reason: str | None) -> IdentityPlan:
+    """Return the changes the subjects file makes (new patients, arm or covariate corrections)."""
+    plan = IdentityPlan()
+    now = {r["patient_id"]: r for r in current.to_pylist()}
+    for s in subjects:
+        new = subject_record(s, subjects_sha256=subjects_sha256, reason=reason)
+        old = now.get(s.patient_id)
+        if old is None:
+            plan.changes.append(Change("SUBJECT", f"NEW {s.patient_id} arm {s.arm}", new, "identity_subjects"))
+            continue
+        diffs = [f for f in SUBJECT_FIELDS if _fmt(old.get(f)) != _fmt(new.get(f))]
+        if not diffs:
+            continue
+        if diffs == ["arm"]:
+            text = f"ARM {s.patient_id} {_fmt(old.get('arm'))} -> {s.arm}"
+            kind = "ARM"
+        else:
+            text = f"SUBJECT {s.patient_id} " + ", ".join(f"{f} {_fmt(old.get(f))} -> {_fmt(new.get(f))}" for f in diffs)
+            kind = "ARM" if "arm" in diffs else "SUBJECT"
+        plan.changes.append(Change(kind, text, new, "identity_subjects"))
+    return plan

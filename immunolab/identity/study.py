@@ -1,0 +1,211 @@
+"""The study's identity as the lab's files give it: which file and plate sample is which patient and visit.
+
+Identity never comes from ``$FIL``, ``$SRC`` or free text inside a data file (they hold patient
+names in real files): only from the manifest, or from a filename rule the lab opts into.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from immunolab.errors import IdentityError
+from immunolab.identity.files import load_manifest, load_subjects
+from immunolab.identity.model import (
+    DEFAULT_PROTOCOL,
+    ManifestEntry,
+    Problem,
+    Protocol,
+    Subject,
+    problems_error,
+)
+
+__all__ = ["StudyIdentity", "load_identity"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class StudyIdentity:
+    """Subjects and manifest, indexed for lookups during ingest; problems are kept per line."""
+
+    subjects: dict[str, Subject]
+    entries: list[ManifestEntry]
+    protocol: Protocol = DEFAULT_PROTOCOL
+    filename_rule: re.Pattern[str] | None = None
+    manifest_path: Path | None = None
+    subject_problems: list[Problem] = field(default_factory=list)
+    manifest_sha256: str | None = None
+    subjects_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        self.by_file = {e.file: e for e in self.entries if e.file}
+        self.by_sample = {e.sample_id: e for e in self.entries if e.sample_id}
+        self.by_name = {e.sample_name: e for e in self.entries if e.sample_name}
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Return every problem of the subjects file and the manifest, in file and line order."""
+        return [*self.subject_problems, *(p for e in self.entries for p in e.problems)]
+
+    def check(self) -> None:
+        """Raise one error listing every problem of both files (for commands that need them clean)."""
+        if self.problems:
+            raise problems_error(self.problems, self.manifest_path.name if self.manifest_path else None)
+
+    def _rule_entry(self, name: str) -> ManifestEntry | None:
+        assert self.filename_rule is not None
+        m = self.filename_rule.search(name)
+        if m is None:
+            return None
+        groups = m.groupdict()
+        pid, day = groups.get("patient_id"), groups.get("visit_day")
+        problems: list[Problem] = []
+        visit: int | None = None
+        try:
+            visit = int(day) if day is not None else None
+        except ValueError:
+            problems.append(Problem("IML-ID-010", "filename rule", 0, "the visit_day group is not a number",
+                                    "Fix the rule's visit_day group."))
+        if pid is None or pid not in self.subjects:
+            problems.append(Problem("IML-ID-004", "filename rule", 0,
+                                    f"the file name gives patient {pid}, who is not in the subjects file",
+                                    "Add the patient to subjects.csv or rename the file."))
+        if visit is not None and visit not in self.protocol.visit_days:
+            problems.append(Problem("IML-ID-005", "filename rule", 0,
+                                    f"the file name gives visit day {visit}, not a protocol visit "
+                                    f"({', '.join(map(str, self.protocol.visit_days))})",
+                                    "Rename the file or list it in the manifest with its protocol day."))
+        sample_id = f"{pid}-D{(visit or 0):03d}-{groups.get('panel') or 'F'}" if not problems else None
+        return ManifestEntry(0, name, sample_id, pid, visit, groups.get("specimen"), groups.get("panel"),
+                             problems=tuple(problems))
+
+    def entry_for_file(self, path: Path | str) -> ManifestEntry | None:
+        """Return the manifest row of file ``path`` (by base name), the filename rule's, or None."""
+        name = Path(path).name
+        entry = self.by_file.get(name)
+        if entry is not None:
+            return entry
+        if self.filename_rule is not None:
+            return self._rule_entry(name)
+        return None
+
+    def require_file(self, path: Path | str, label: str) -> ManifestEntry:
+        """Return the clean manifest row of ``path``, or raise IML-ID-001 / the row's own problems."""
+        entry = self.entry_for_file(path)
+        if entry is None:
+            where = f" ({self.manifest_path.name})" if self.manifest_path else ""
+            raise IdentityError(
+                "IML-ID-001", f"this file is not listed in the sample manifest{where}", path=label,
+                hint="Add a row with its file name, patient_id and visit_day to the manifest and re-run "
+                "(use --show-paths to see file names on this terminal; they are never logged).")
+        if entry.problems:
+            raise problems_error(list(entry.problems), label)
+        return entry
+
+    def lookup_name(self, ref: str) -> ManifestEntry | None:
+        """Return the manifest row of a sample name written on a plate (by sample_name, then sample_id)."""
+        key = " ".join(ref.split())
+        return self.by_name.get(ref) or self.by_name.get(key) or self.by_sample.get(ref) or self.by_sample.get(key)
+
+    def resolve_sample_refs(self, refs: Iterable[str], label: str,
+                            wells: dict[str, list[str]] | None = None) -> dict[str, ManifestEntry]:
+        """Map sample names written on a plate to clean manifest rows; unknown names raise IML-ID-008.
+
+        The error lists the wells of unknown samples, never the names (they may be patient names).
+        Names whose rows have problems raise those problems, all at once.
+        """
+        out: dict[str, ManifestEntry] = {}
+        unknown: list[str] = []
+        bad: list[Problem] = []
+        for ref in refs:
+            entry = self.lookup_name(ref)
+            if entry is None or (not entry.is_patient_sample and not entry.problems):
+                unknown.append(ref)
+            elif entry.problems:
+                bad.extend(p for p in entry.problems if p not in bad)
+            else:
+                out[ref] = entry
+        if bad:
+            raise problems_error(bad, label)
+        if unknown:
+            where: list[str] = []
+            for ref in unknown:
+                where.extend((wells or {}).get(ref, []))
+            shown = ", ".join(sorted(set(where))[:12]) if where else ""
+            raise IdentityError(
+                "IML-ID-008",
+                f"{len(unknown)} sample name(s) on this plate are not in the manifest"
+                + (f" (wells {shown}{', ...' if len(set(where)) > 12 else ''})" if shown else ""),
+                path=label,
+                hint="Add one manifest row per plate sample: sample_name (or sample_id) = the name on the plate, "
+                "with sample_id, patient_id and visit_day.")
+        return out
+
+    def subject(self, patient_id: str) -> Subject:
+        """Return subject ``patient_id`` (it exists: the manifest row was checked)."""
+        return self.subjects[patient_id]
+
+    def study_day_for(self, entry: ManifestEntry | None) -> Callable[[date], int | None]:
+        """Return a function turning a calendar date into a study day (None when no anchor is known).
+
+        For a patient's sample, days count from that patient's Day 0; for a plate, from the
+        earliest Day 0 of the trial (study start).
+        """
+        anchor: date | None = None
+        if entry is not None and entry.patient_id is not None and entry.patient_id in self.subjects:
+            anchor = self.subjects[entry.patient_id].day0_date
+        else:
+            dates = [s.day0_date for s in self.subjects.values() if s.day0_date is not None]
+            anchor = min(dates) if dates else None
+
+        def to_study_day(d: date) -> int | None:
+            return None if anchor is None else (d - anchor).days
+
+        return to_study_day
+
+    def patient_study_day(self, patient_id: str, d: date) -> int | None:
+        """Return the study day of date ``d`` for ``patient_id`` (None when unknown)."""
+        s = self.subjects.get(patient_id)
+        return None if s is None or s.day0_date is None else (d - s.day0_date).days
+
+
+def load_identity(
+    manifest: Path | str,
+    subjects: Path | str | None = None,
+    *,
+    protocol: Protocol = DEFAULT_PROTOCOL,
+    filename_rule: str | None = None,
+) -> StudyIdentity:
+    """Load subjects and manifest (subjects default: ``subjects.csv`` beside the manifest).
+
+    Unreadable files and missing columns raise at once; problems of single lines are collected
+    in :attr:`StudyIdentity.problems` and refuse only the files they concern.
+    """
+    manifest = Path(manifest)
+    if subjects is None:
+        candidate = manifest.parent / "subjects.csv"
+        if not candidate.is_file():
+            raise IdentityError("IML-ID-009", "no subjects file was given and there is no subjects.csv beside the manifest",
+                                path=manifest.name, hint="Pass --subjects subjects.csv (patient_id, arm, site, age, sex).")
+        subjects = candidate
+    subjects = Path(subjects)
+    subs, sub_problems, bad = load_subjects(subjects, protocol)
+    entries = load_manifest(manifest, subs, protocol, bad_patients=bad)
+    rule = None
+    if filename_rule:
+        try:
+            rule = re.compile(filename_rule)
+        except re.error as exc:
+            raise IdentityError("IML-ID-010", f"the filename rule is not a valid regular expression ({exc.msg})",
+                                hint="Use named groups, e.g. (?P<patient_id>\\d{3})_D(?P<visit_day>\\d+).") from None
+        if not {"patient_id", "visit_day"} <= set(rule.groupindex):
+            raise IdentityError("IML-ID-010", "the filename rule needs named groups patient_id and visit_day",
+                                hint="e.g. (?P<patient_id>\\d{3})_D(?P<visit_day>\\d+)")
+    return StudyIdentity(subs, entries, protocol, rule, manifest, sub_problems, _sha256(manifest), _sha256(subjects))

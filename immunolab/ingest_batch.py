@@ -1,0 +1,224 @@
+"""Run one ingest batch: check identity, dispatch the workers, commit their results in groups.
+
+The batch starts from one store version (the snapshot every check is made against), applies the
+identity corrections first (only with ``--reason``), then commits the workers' results in chunks
+of ``chunk_files`` files: per chunk one Delta commit per table and one store version. When
+another writer committed the same bytes meanwhile, the store version's build step sees it and
+reports those files as SKIP instead of committing them twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from immunolab.derive.gating import GatingSettings
+from immunolab.derive.registry import DeriveSettings
+from immunolab.errors import InputError, StoreError
+from immunolab.identity import StudyIdentity
+from immunolab.identity.apply import commit_identity, plan_identity, require_reason, subject_table
+from immunolab.ingest import CHUNK_FILES, FileOutcome, IngestOptions, IngestReport, WorkerResult, natural_key
+from immunolab.store.layout import create_store, store_key
+from immunolab.store.location import StoreLocation
+from immunolab.store.read import Store, filter_in, open_store
+from immunolab.store.versions import VersionRecord
+from immunolab.store.writer import Batch, new_id, recover
+
+__all__ = ["run_batch"]
+
+
+def _known_and_taken(store: Store) -> tuple[dict[str, str], dict[tuple[str, int, str, str], tuple[str, str, str]]]:
+    src = store.table("sources", columns=["source_sha256", "ingest_id"]).to_pylist()
+    known = {r["source_sha256"]: r["ingest_id"] for r in src}
+    taken = {}
+    for r in store.table("samples").to_pylist():
+        key = natural_key(r["patient_id"], r["visit_day"], r["specimen"], r["panel"])
+        taken.setdefault(key, (r["sample_id"], r["ingest_id"], r["source_sha256"]))
+    return known, taken
+
+
+def _active_strategies(store: Store) -> dict[str, tuple[str, str, str]]:
+    """Return panel -> (kind, definition, name) of re-applicable active gating decisions."""
+    choices = store.to_pandas("derivation_choices")
+    if choices.empty:
+        return {}
+    strategies = store.to_pandas("flow_strategies").drop_duplicates("derivation_id")
+    out = {}
+    for row in choices[choices["kind"] == "gating"].itertuples(index=False):
+        s = strategies[strategies["derivation_id"] == row.derivation_id]
+        if len(s) and s.iloc[0]["kind"] in ("template", "gatingml"):
+            out[str(row.scope)] = (str(s.iloc[0]["kind"]), str(s.iloc[0]["definition_json"]), str(s.iloc[0]["strategy_name"]))
+    return out
+
+
+def _supersede(store: Store, ingest_id: str | None, reason: str | None, n_files: int) -> tuple[str | None, list[dict[str, Any]]]:
+    if not ingest_id:
+        return None, []
+    if n_files != 1:
+        raise InputError("IML-IN-001", f"--supersede corrects exactly one file, {n_files} were given",
+                         hint="Ingest the corrected file alone with --supersede INGEST_ID --reason TEXT.")
+    if not reason:
+        raise InputError("IML-IN-001", "--supersede needs --reason", hint='Add --reason "why the old ingest is wrong".')
+    src = filter_in(store.table("sources", columns=["source_sha256", "ingest_id"]), "ingest_id", [ingest_id])
+    if src.num_rows == 0:
+        raise StoreError("IML-STORE-006", f"ingest {ingest_id} does not exist", hint="Pick a committed ingest from `immunolab log`.")
+    sha = src.column("source_sha256")[0].as_py()
+    rows = filter_in(store.table("identity_samples"), "source_sha256", [sha]).drop_columns(["commit_id"]).to_pylist()
+    if rows and all(r["status"] == "superseded" for r in rows):
+        raise StoreError("IML-STORE-006", f"ingest {ingest_id} is already superseded",
+                         hint="Pick the ingest that is current (`immunolab log`).")
+    return sha, rows
+
+
+def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: Sequence[Path],
+             options: dict[str, Any]) -> IngestOptions:
+    from immunolab.cytokine.parsed import settings_from_options
+
+    plates = settings_from_options(options.get("plate_options") or {})
+    strategy, comp = options.get("strategy"), options.get("comp")
+    gating = GatingSettings(strategy=str(strategy) if strategy else None, comp=str(comp) if comp else None,
+                            write_events=bool(options.get("write_events")), active=_active_strategies(store))
+    if strategy:
+        from immunolab.derive.gating import gating_spec
+
+        gating_spec(strategy)  # a bad strategy file is one error for the batch, before any work
+    known, taken = _known_and_taken(store)
+    sup_sha, sup_rows = _supersede(store, options.get("supersede"), options.get("reason"), len(files))
+    return IngestOptions(
+        loc=loc, identity=identity, secret=store_key(loc), assay=options.get("assay"),
+        supersede=options.get("supersede"), supersede_sha=sup_sha, reason=options.get("reason"),
+        replicate=bool(options.get("replicate")), plugin_options=dict(options.get("plugin_options") or {}),
+        derive=DeriveSettings(gating=gating, plates=plates), command=options.get("command", "python-api"),
+        known=known, taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
+
+
+def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch) -> list[str]:
+    """Commit identity corrections (reason required) now; queue new subjects into the batch."""
+    update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
+    require_reason(update, opts.reason)
+    lines = update.corrections.lines()
+    if update.corrections.changes:
+        corrections = type(update)(new_subjects=[], corrections=update.corrections)
+        commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command)
+    if update.new_subjects:
+        cid = new_id("idn")
+        batch.expect([cid])
+        batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
+        batch.__dict__.setdefault("extra_ids", []).append(cid)
+    return lines
+
+
+class _Committer:
+    """Collect worker results and commit them in chunks (see the module docstring)."""
+
+    def __init__(self, batch: Batch, opts: IngestOptions, chunk: int,
+                 on_outcome: Callable[[FileOutcome], None] | None = None) -> None:
+        self.batch, self.opts, self.chunk = batch, opts, chunk
+        self.on_outcome = on_outcome
+        self.pending: list[WorkerResult] = []
+        self.versions: list[int] = []
+        self.keys: dict[tuple[str, int, str, str], str] = {}
+
+    def add(self, res: WorkerResult) -> None:
+        o = res.outcome
+        if o.status == "OK":
+            clash = next((k for k in res.keys if k in self.keys), None)
+            if clash is not None and not self.opts.replicate:
+                for f in res.files:
+                    self.opts.loc.delete("tables", f.table, f.path)
+                o.status, o.code, o.exit_code = "FAIL", "IML-ID-013", 1
+                o.message = (f"another file of this run ({self.keys[clash]}) is the same sample "
+                             f"(patient {clash[0]}, day {clash[1]}, panel {clash[3] or '-'})")
+                o.hint = "Keep one file per sample, or pass --replicate for technical replicates."
+                res.tables, res.files = {}, []
+            else:
+                for k in res.keys:
+                    self.keys.setdefault(k, o.label)
+        if o.status in ("OK", "FAIL"):
+            self.pending.append(res)
+        if o.status != "OK" and self.on_outcome is not None:
+            self.on_outcome(o)
+        if len(self.pending) >= self.chunk:
+            self.flush(final=False)
+
+    def flush(self, *, final: bool) -> None:
+        if not self.pending and not self.batch.rows:
+            if final:
+                self.batch.finish()
+            return
+        chunk, self.pending = self.pending, []
+        ok = [r for r in chunk if r.outcome.status == "OK"]
+        for r in ok:
+            for name, t in r.tables.items():
+                self.batch.add_rows(name, t)
+            for f in r.files:
+                self.batch.add_file(f)
+        extra = self.batch.__dict__.pop("extra_ids", [])
+
+        def build(since: Sequence[VersionRecord]) -> VersionRecord | None:
+            done = {a.get("sha256"): a.get("ingest_id") for rec in since for a in rec.attempts if a.get("outcome") == "OK"}
+            for r in ok:
+                o = r.outcome
+                if o.status == "OK" and o.source_sha256 in done:  # another writer committed it first
+                    o.status, o.ingest_id = "SKIP", done[o.source_sha256]
+            ids = [r.outcome.ingest_id for r in ok if r.outcome.status == "OK"] + extra
+            attempts = [r.outcome.attempt() for r in chunk if r.outcome.status in ("OK", "FAIL")]
+            if not ids and not attempts:
+                return None
+            n_ok = sum(1 for a in attempts if a["outcome"] == "OK")
+            return VersionRecord(0, "ingest", summary=f"{n_ok} file(s) committed, {len(attempts) - n_ok} failed",
+                                 reason=self.opts.reason, commit_ids=[i for i in ids if i], attempts=attempts,
+                                 inputs={"manifest_sha256": self.opts.identity.manifest_sha256,
+                                         "subjects_sha256": self.opts.identity.subjects_sha256,
+                                         "options": self.opts.audit_options()})
+
+        rec = self.batch.commit(build, final=final)
+        if rec is not None:
+            self.versions.append(rec.store_version)
+        for r in ok:
+            if self.on_outcome is not None:
+                self.on_outcome(r.outcome)
+
+
+def _dispatch(files: Sequence[Path], opts: IngestOptions, jobs: int, executor: str | None) -> tuple[Any, str]:
+    from immunolab.ingest import _run_dask, _run_local
+
+    work = [(f, new_id("ing")) for f in files]
+    if executor and executor.startswith(("dask://", "tcp://")):
+        address = executor.replace("dask://", "tcp://", 1)
+        return _run_dask(work, opts, address), f"dask {address}"
+    return _run_local(work, opts, jobs), "local processes" if jobs > 1 and len(files) > 1 else "in-process"
+
+
+def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdentity, jobs: int,
+              executor: str | None, on_outcome: Callable[[FileOutcome], None] | None, t0: float,
+              options: dict[str, Any], on_progress: Callable[[FileOutcome], None] | None = None) -> IngestReport:
+    """Ingest ``files`` as one batch (see the module docstring)."""
+    create_store(loc)
+    recover(loc)
+    store = open_store(loc)
+    opts = _options(loc, identity, store, files, options)
+    batch = Batch(loc, "ingest", command=opts.command, batch_id=opts.batch_id, seen=store.version)
+    try:
+        changes = _identity_first(store, opts, files, batch)
+        if changes:
+            store = open_store(loc)
+            opts.known, opts.taken = _known_and_taken(store)
+            batch.seen = store.version
+        batch.begin([*batch.commit_ids])
+        committer = _Committer(batch, opts, int(options.get("chunk_files") or CHUNK_FILES), on_outcome)
+        results, label = _dispatch(files, opts, jobs, executor)
+        outcomes: list[FileOutcome] = []
+        for res in results:
+            committer.add(res)
+            outcomes.append(res.outcome)
+            if on_progress is not None:
+                on_progress(res.outcome)
+        committer.flush(final=True)
+    except BaseException:
+        batch.abort()
+        raise
+    return IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+

@@ -1,0 +1,157 @@
+"""Delta Lake tables of a store: data files written by workers, committed in groups, read at a version.
+
+Workers write Parquet data files straight into a table's folder (:func:`write_data_file`), named
+``part-<batch>-<unit>-<n>.parquet``; they are invisible to every Delta reader until
+:func:`commit_files` adds them to the table's log in one transaction per table and batch. The
+SHA-256 of each data file goes into the store version that commits it, so ``verify`` can re-hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from immunolab.errors import StoreError
+from immunolab.schema import table_spec
+from immunolab.store.location import StoreLocation
+
+__all__ = ["DataFile", "commit_files", "delta_error", "ensure_table", "open_table", "table_exists", "write_data_file"]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file written into a table's folder, not yet (or already) committed."""
+
+    table: str
+    path: str  # relative to the table folder
+    size: int
+    rows: int
+    sha256: str
+    mtime_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record stored in the store version (for ``verify``)."""
+        return {"table": self.table, "path": self.path, "size": self.size, "rows": self.rows, "sha256": self.sha256}
+
+
+def delta_error(exc: BaseException, loc: StoreLocation, what: str) -> StoreError:
+    """Return the coded store error for a failure of delta-rs or the file system while doing ``what``."""
+    import errno
+
+    from immunolab.store.layout import os_error
+
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os_error(exc, loc, what)
+    text = str(exc)
+    low = text.lower()
+    if "read-only" in low or "permission denied" in low or "os error 30" in low or "os error 13" in low:
+        return os_error(OSError(errno.EROFS, text.splitlines()[0][:200]), loc, what)
+    if "no space" in low or "os error 28" in low or "file too large" in low or "os error 27" in low:
+        return os_error(OSError(errno.ENOSPC, text.splitlines()[0][:200]), loc, what)
+    return StoreError("IML-STORE-003", f"cannot {what} ({type(exc).__name__}: {text.splitlines()[0][:200]})",
+                      path=loc.uri, hint="Check the store's disk, permissions or object-store credentials; "
+                      "nothing half-written is visible, and the next writer rolls it back.")
+
+
+def table_exists(loc: StoreLocation, name: str) -> bool:
+    """Return True when the Delta table ``name`` exists."""
+    return loc.exists("tables", name, "_delta_log")
+
+
+def ensure_table(loc: StoreLocation, name: str) -> None:
+    """Create the Delta table ``name`` with its declared schema unless it exists."""
+    from deltalake import DeltaTable
+
+    from immunolab.schema import SCHEMA_VERSION
+
+    if table_exists(loc, name):
+        return
+    spec = table_spec(name)
+    try:
+        DeltaTable.create(loc.table_uri(name), schema=spec.schema, mode="ignore", name=name,
+                          description=json.dumps({"immunolab_table": name, "layer": spec.layer,
+                                                  "schema_version": SCHEMA_VERSION, "about": spec.description}),
+                          storage_options=loc.delta_options())
+    except Exception as exc:  # delta-rs raises its own error types for I/O problems
+        raise delta_error(exc, loc, f"create table {name}") from None
+
+
+def open_table(loc: StoreLocation, name: str, version: int | None = None) -> Any:
+    """Return the ``deltalake.DeltaTable`` of ``name`` (at ``version``)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(loc.table_uri(name), version=version, storage_options=loc.delta_options())
+
+
+def write_data_file(loc: StoreLocation, name: str, table: pa.Table, *, batch: str, unit: str) -> DataFile:
+    """Write ``table`` as one Parquet data file into table ``name``'s folder (not committed yet)."""
+    import pyarrow.parquet as pq
+
+    spec = table_spec(name)
+    buf = pa.BufferOutputStream()
+    compression = "zstd" if (table.num_rows >= 10_000 or spec.compression == "zstd") else "snappy"
+    pq.write_table(table, buf, compression=compression)
+    data = buf.getvalue()
+    rel = f"part-{batch}-{unit}-{uuid.uuid4().hex[:8]}.parquet"
+    try:
+        if loc.is_local:
+            from immunolab.store import fsops
+
+            target = loc.local_root / "tables" / name / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fsops.write_bytes(target, data.to_pybytes())
+        else:
+            with loc.fs.open_output_stream(loc.fs_path("tables", name, rel)) as fh:
+                fh.write(data)
+    except OSError as exc:
+        from immunolab.store.layout import os_error
+
+        raise os_error(exc, loc, f"write table {name}") from None
+    digest = hashlib.sha256(memoryview(data)).hexdigest()
+    return DataFile(name, rel, data.size, table.num_rows, digest, int(time.time() * 1000))
+
+
+def _add_missing_columns(dt: Any, schema: pa.Schema) -> None:
+    """Add columns of ``schema`` missing from the table (per-event channel columns) to its Delta schema."""
+    from deltalake.schema import Field, PrimitiveType
+
+    current = set(_arrow_schema(dt).names)
+    new = [f for f in schema if f.name not in current]
+    if not new:
+        return
+    types = {pa.float32(): "float", pa.float64(): "double", pa.string(): "string", pa.int64(): "long"}
+    dt.alter.add_columns([Field(f.name, PrimitiveType(types[f.type]), nullable=True) for f in new])
+
+
+def _arrow_schema(dt: Any) -> pa.Schema:
+    return pa.schema(dt.schema().to_arrow())
+
+
+def commit_files(loc: StoreLocation, name: str, files: list[DataFile], schema: pa.Schema, *, batch: str) -> int:
+    """Add ``files`` to table ``name`` in one Delta transaction; return a table version that includes them."""
+    from deltalake.transaction import AddAction, CommitProperties
+
+    if not files:
+        raise ValueError("no files to commit")
+    ensure_table(loc, name)
+    try:
+        dt = open_table(loc, name)
+        if table_spec(name).extra_column_type is not None:
+            _add_missing_columns(dt, schema)
+            dt.update_incremental()
+        actions = [AddAction(f.path, f.size, {}, f.mtime_ms, True, json.dumps({"numRecords": f.rows})) for f in files]
+        dt.create_write_transaction(actions, mode="append", schema=_arrow_schema(dt),
+                                    commit_properties=CommitProperties(custom_metadata={"immunolab_batch": batch},
+                                                                       max_commit_retries=50))
+        dt.update_incremental()
+        return int(dt.version())
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise delta_error(exc, loc, f"commit table {name}") from None
