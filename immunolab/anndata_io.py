@@ -262,12 +262,12 @@ def build_events(
     return adata
 
 
-def _channel_names(store: Store, sample_ids: set[str]) -> dict[str, tuple[str, str]]:
-    """Return {stored column name: (marker $PnS, detector $PnN)} from the samples' fcs_files rows."""
-    files = store.to_pandas("fcs_files", columns=["sample_id", "channels"])
+def _channel_names(store: Store, shas: set[str]) -> dict[str, tuple[str, str]]:
+    """Return {stored column name: (marker $PnS, detector $PnN)} from the files' fcs_files rows."""
+    files = store.to_pandas("fcs_files", columns=["source_sha256", "channels"])
     out: dict[str, tuple[str, str]] = {}
-    for sid, chans in zip(files["sample_id"], files["channels"], strict=True):
-        if sid not in sample_ids or chans is None:
+    for sha, chans in zip(files["source_sha256"], files["channels"], strict=True):
+        if sha not in shas or chans is None:
             continue
         for ch in chans:
             pnn, pns = ch.get("pnn") or "", ch.get("pns") or ""
@@ -275,6 +275,17 @@ def _channel_names(store: Store, sample_ids: set[str]) -> dict[str, tuple[str, s
                 if key and key not in out:
                     out[key] = (pns, pnn)
     return out
+
+
+def _active_event_keys(store: Store) -> set[tuple[str, str]]:
+    """Return (source, derivation) pairs of the active gating of each current file."""
+    from immunolab.derive import choices
+
+    smp = store.to_pandas("samples")
+    files = smp[smp["sample_key"] == ""]
+    g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
+    act = choices.active_gating(store, g[g["status"] == "ok"], files.set_index("source_sha256")["panel"].to_dict())
+    return set(zip(act["source_sha256"], act["derivation_id"], strict=True))
 
 
 def events_anndata(
@@ -285,51 +296,53 @@ def events_anndata(
     max_events_per_sample: int | None = None,
     seed: int = 0,
 ) -> AnnData:
-    """Return the events AnnData of selected samples (all by default).
+    """Return the events AnnData of selected samples (all by default), gated by the active derivation.
 
-    ``samples`` are sample ids or ``patient|Dday`` names; ``strategy_id`` picks one gating
-    strategy when several were stored; ``max_events_per_sample`` draws a reproducible random
+    ``samples`` are sample ids or ``patient|Dday`` names; ``strategy_id`` picks another stored
+    derivation instead of the active one; ``max_events_per_sample`` draws a reproducible random
     subset (``seed``) of each sample's events.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as ds
 
     from immunolab.report.provenance import provenance_table
 
-    files = store.table_files("flow_events")
-    if not files:
-        raise InputError("IML-ANA-004", "the store holds no per-event flow data (flow_events)", path=store.root,
-                         hint="Ingest FCS files with `immunolab ingest --events`, or export --kind summary.")
-    wanted_ids: set[str] | None = None
+    if "flow_events" not in store.table_versions:
+        raise InputError("IML-ANA-004", "the store holds no per-event flow data (flow_events)", path=str(store.root),
+                         hint="Ingest FCS files with `immunolab ingest --events` (or `derive gating --events`), "
+                         "or export --kind summary.")
+    meta = store.to_pandas("samples")
+    meta = meta[meta["sample_key"] == ""]
     if samples is not None:
-        meta = store.to_pandas("samples", columns=["sample_id", "patient_id", "visit_day"])
-        by_name: dict[str, set[str]] = {}
-        for sid, pid, day in zip(meta["sample_id"], meta["patient_id"], meta["visit_day"], strict=True):
-            by_name.setdefault(obs_name(pid, day), set()).add(sid)
-        wanted_ids = set().union(*(by_name.get(s, {s}) for s in samples))
-    parts = []
-    for f in files:
-        filters = [("sample_id", "in", sorted(wanted_ids))] if wanted_ids else None
-        t = pq.read_table(f, filters=filters)
-        if strategy_id is not None:
-            t = t.filter(pc.equal(t.column("strategy_id"), strategy_id))
-        if t.num_rows:
-            parts.append(t)
-    if not parts:
-        raise InputError("IML-ANA-004", "no flow events match the selected samples / strategy", path=store.root,
-                         hint="List samples with `immunolab store info --per-visit`.")
-    events = pa.concat_tables(parts, promote_options="permissive").to_pandas()
+        names = {obs_name(p, d): sid for sid, p, d in zip(meta["sample_id"], meta["patient_id"], meta["visit_day"], strict=True)}
+        wanted = {names.get(s, s) for s in samples}
+        meta = meta[meta["sample_id"].isin(wanted)]
+    keys = _active_event_keys(store)
+    if strategy_id is not None:
+        pairs = {(sha, strategy_id) for sha in meta["source_sha256"]}
+    else:
+        pairs = {k for k in keys if k[0] in set(meta["source_sha256"])}
+    shas = sorted({p[0] for p in pairs})
+    t = store.scan("flow_events", filter=ds.field("source_sha256").isin(shas)) if shas else None
+    events = t.to_pandas() if t is not None and t.num_rows else pd.DataFrame()
+    if not events.empty:
+        ok = [(a, b) in pairs for a, b in zip(events["source_sha256"], events["derivation_id"], strict=True)]
+        events = events[ok]
+    if events.empty:
+        raise InputError("IML-ANA-004", "no flow events match the selected samples / strategy", path=str(store.root),
+                         hint="List samples with `immunolab store info --per-visit`; ingest with --events.")
+    ident = meta.set_index("source_sha256")[["sample_id", "patient_id", "visit_day"]]
+    events = events.join(ident, on="source_sha256")
     if max_events_per_sample is not None:
         rng = np.random.default_rng(seed)
         keep = []
         for _sid, idx in events.groupby("sample_id", sort=True).indices.items():
             keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, idx.size), replace=False)))
         events = events.iloc[np.concatenate(keep)]
+    events = events.drop(columns=[c for c in ("commit_id", "source_sha256", "derivation_id") if c in events.columns])
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
     arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
     prov = provenance_table(store)
-    return build_events(events, arms=arms, channel_names=_channel_names(store, set(events["sample_id"])),
+    return build_events(events, arms=arms, channel_names=_channel_names(store, set(shas)),
                         ingests=prov[prov["in_use"]])
 
 

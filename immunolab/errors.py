@@ -138,6 +138,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-003": "several assay plugins claim the file",
     "IML-IN-004": "--assay names a plugin that is not installed",
     "IML-IN-005": "file is empty",
+    "IML-IN-006": "a --storage-option is not KEY=VALUE",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",
@@ -148,7 +149,10 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-007": "bad value in the manifest or subjects file (arm, sex, day, id)",
     "IML-ID-008": "sample names on a plate are not in the manifest",
     "IML-ID-009": "no subjects file given and none found beside the manifest",
-    "IML-ID-010": "filename rule does not match the file name",
+    "IML-ID-010": "filename rule is invalid or gives an invalid value",
+    "IML-ID-011": "several problems in the manifest or subjects file (all listed at once)",
+    "IML-ID-012": "the manifest or subjects file changes stored identity: a --reason is required",
+    "IML-ID-013": "the sample (patient, visit, specimen, panel) already has a current result",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",
@@ -186,6 +190,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-006": "supersede names an unknown or already superseded ingest",
     "IML-STORE-007": "table name unknown",
     "IML-STORE-008": "table rows fail schema validation",
+    "IML-STORE-009": "store written by immunolab 0.1 (format 1): run `immunolab store upgrade`",
+    "IML-STORE-010": "the store is read-only for this user or mount",
+    "IML-STORE-011": "the requested store version does not exist",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",
@@ -195,6 +202,10 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-003": "analysis window is not a pair of observed visit days (start < end)",
     "IML-ANA-004": "the store holds no per-event flow data (flow_events) for an events export",
     "IML-ANA-005": "measurements table lacks required columns",
+    # derivations and QC decisions
+    "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
+    "IML-DER-002": "the derivation to activate is not in the store",
+    "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
     # internal
     "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
 }

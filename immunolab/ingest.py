@@ -331,7 +331,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
         rec["status"], rec["replicate_of"], rec["assay"] = status, replicate_of, plugin.name
     ident = [file_record, *sample_records]
     if opts.supersede_sha:
-        ident.extend(_superseded_records(opts, sha))
+        ident.extend(_superseded_records(opts, ingest_id))
     dctx = DeriveContext(sha=sha, label=label, panel=entry.panel, settings=opts.derive, payload=parsed.payload, raw_path=p)
     derived, dwarn = run_derivations(facts, dctx)
     parsed.payload.clear()
@@ -354,14 +354,14 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
                                                                         entry.panel)] if entry.is_patient_sample else []))
 
 
-def _superseded_records(opts: IngestOptions, new_sha: str) -> list[dict[str, Any]]:
+def _superseded_records(opts: IngestOptions, new_ingest: str) -> list[dict[str, Any]]:
     """Return identity records marking every sample of the superseded file as superseded."""
     from datetime import UTC, datetime
 
     rows = []
     for rec in opts.superseded_rows:
         rows.append({**rec, "status": "superseded", "reason": opts.reason, "recorded_at": datetime.now(UTC),
-                     "replicate_of": new_sha[:12]})
+                     "superseded_by": new_ingest})
     return rows
 
 

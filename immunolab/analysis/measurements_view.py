@@ -12,6 +12,9 @@ superseded ingests already excluded by :meth:`Store.table`), with these derived 
     The Day 0 value of the same patient, assay, feature and measure (NaN when Day 0 is missing),
     ``value - baseline_value`` (measure units) and ``100 * change / baseline_value`` (%; NaN when
     the baseline is 0).
+Values a QC decision excluded (``excluded`` in the store's view) are left out unless
+``include_excluded``; how many is in ``view.attrs["n_excluded"]``.
+
 ``log10_value``, ``log10_substituted``, ``log10_change``
     ``log10(value)``. A value <= 0 (a flow population with no events, a ``zero`` substitution)
     has no logarithm: it is replaced by half the smallest positive value of the same assay,
@@ -163,6 +166,7 @@ def measurements_view(
     measures: Sequence[str] | None = None,
     assays: Sequence[str] | None = None,
     baseline_day: int = BASELINE_DAY,
+    include_excluded: bool = False,
 ) -> pd.DataFrame:
     """Return the long measurements view with baseline, change and log10 columns (see module doc).
 
@@ -173,6 +177,11 @@ def measurements_view(
     """
     raw = source if isinstance(source, pd.DataFrame) else source.to_pandas("measurements")
     _check_columns(raw)
+    n_excluded = 0
+    if "excluded" in raw.columns and not include_excluded:
+        mask = raw["excluded"].fillna(False).astype(bool)
+        n_excluded = int(mask.sum())
+        raw = raw[~mask]
     df = _normalise(raw)
     df = _disambiguate_flow_names(df)
     df = _select(_select(_select(df, "feature", features), "measure", measures), "assay", assays)
@@ -185,7 +194,9 @@ def measurements_view(
     df = _add_baseline_columns(df, baseline_day)
     df = df.sort_values(["assay", "feature", "measure", "arm", "patient_id", "visit_day"], kind="stable")
     extra = [c for c in df.columns if c not in VIEW_COLUMNS]
-    return df[VIEW_COLUMNS + extra].reset_index(drop=True)
+    out = df[VIEW_COLUMNS + extra].reset_index(drop=True)
+    out.attrs["n_excluded"] = n_excluded
+    return out
 
 
 def _dtype(column: str) -> Any:

@@ -20,13 +20,16 @@ __all__ = ["main"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": ("immunolab.cli.ingest_cmd", "ingest", "Ingest instrument files into a store."),
     "plugins": ("immunolab.cli.plugins_cmd", "plugins", "List installed assay plugins and load errors."),
-    "store": ("immunolab.cli.store_cmd", "store", "Inspect a store (info)."),
-    "log": ("immunolab.cli.log_cmd", "log_", "Show the audit trail of ingest attempts."),
-    "verify": ("immunolab.cli.verify_cmd", "verify", "Re-hash raw files, check tables and the audit chain."),
+    "store": ("immunolab.cli.store_cmd", "store", "Inspect and maintain a store (info, qc, compact, vacuum, recover, upgrade)."),
+    "log": ("immunolab.cli.log_cmd", "log_", "Show the store versions (every commit) and file attempts."),
+    "verify": ("immunolab.cli.verify_cmd", "verify", "Re-hash raw and data files, check the commit log (--repair)."),
+    "identity": ("immunolab.cli.identity_cmd", "identity", "Apply manifest/subjects corrections; show identity history."),
+    "derive": ("immunolab.cli.derive_cmd", "derive", "Re-gate panels, refit plates, choose active derivations."),
+    "qc": ("immunolab.cli.qc_cmd", "qc", "Exclude / include values with a reason (recorded)."),
     "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools (gate a file without a store)."),
     "compare": ("immunolab.cli.compare_cmd", "compare", "Compare the arms: trajectories and statistics."),
     "report": ("immunolab.cli.report_cmd", "report", "Write the self-contained HTML report."),
-    "export": ("immunolab.cli.export_cmd", "export", "Export AnnData / Parquet for analysis."),
+    "export": ("immunolab.cli.export_cmd", "export", "Export AnnData, a plain-Parquet snapshot, ADaM tables."),
 }
 
 

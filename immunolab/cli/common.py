@@ -15,12 +15,44 @@ from immunolab.errors import ImmunolabError, InternalError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["debug_option", "echo_json", "handle_errors", "json_option", "store_option"]
+__all__ = ["debug_option", "echo_json", "handle_errors", "json_option", "open_store_cli", "storage_options",
+           "store_option"]
 
-store_option = click.option(
-    "--store", "store", required=True, type=click.Path(file_okay=False, path_type=str),
-    help="Store folder (created by the first ingest).",
+_store = click.option(
+    "--store", "store", required=True, type=str, metavar="DIR|URI",
+    help="Store folder, or s3://bucket/prefix, gs://..., az://... (created by the first ingest).",
 )
+_storage = click.option(
+    "--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
+    help="Object-store option for delta-rs/pyarrow (e.g. AWS_ENDPOINT_URL=http://host:9000); "
+    "also read from AWS_*/GOOGLE_*/AZURE_* environment variables. Never logged.",
+)
+
+
+def store_option(func: F) -> F:
+    """Add ``--store`` and ``--storage-option`` to a command."""
+    return _store(_storage(func))  # type: ignore[return-value]
+
+
+def storage_options(pairs: tuple[str, ...] | list[str] | None) -> dict[str, str]:
+    """Return ``KEY=VALUE`` pairs as a dict (IML-IN-006 for a pair without ``=``)."""
+    from immunolab.errors import InputError
+
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError("IML-IN-006", "a --storage-option is not KEY=VALUE",
+                             hint="Write e.g. --storage-option AWS_REGION=eu-west-1.")
+        out[key.strip()] = value
+    return out
+
+
+def open_store_cli(store: str, pairs: tuple[str, ...] | list[str] | None = (), **kwargs: Any) -> Any:
+    """Open ``--store`` with its ``--storage-option`` pairs (for read commands)."""
+    from immunolab.store import open_store
+
+    return open_store(store, storage_options=storage_options(pairs), **kwargs)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")
 debug_option = click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
 

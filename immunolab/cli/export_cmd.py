@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
 
 GROUP_EXAMPLE = """
 \b
-Example:
+Examples:
   immunolab export anndata --store trial-store --out trial.h5ad
+  immunolab export parquet --store trial-store --out snapshot/
+"""
+
+PARQUET_EXAMPLE = """
+\b
+Examples:
+  immunolab export parquet --store trial-store --out snapshot/
+  immunolab export parquet --store trial-store --out v3/ --version 3
+  python -c "import pandas as pd; print(pd.read_parquet('snapshot/measurements').head())"
 """
 
 ANNDATA_EXAMPLE = """
@@ -27,6 +36,33 @@ def export() -> None:
     """Export a store for analysis tools."""
 
 
+@export.command(epilog=PARQUET_EXAMPLE)
+@store_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Output folder (one sub-folder of Parquet per table and view).")
+@click.option("--version", "version", type=int, help="Export this store version instead of the latest.")
+@click.option("--history", is_flag=True, help="Identity and decision tables with every record, not only current ones.")
+@json_option
+@handle_errors
+def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int | None, history: bool,
+            as_json: bool) -> None:
+    """Write a plain-Parquet snapshot of the current view for readers without Delta Lake support.
+
+    One folder per table (facts, identity, derivations, decisions) and per view (samples,
+    measurements), exactly as the Python API returns them at that store version; IDs are strings.
+    """
+    from immunolab.store.export import export_parquet
+
+    s = open_store_cli(store, storage_options, version=version)
+    written = export_parquet(s, out, history=history)
+    if as_json:
+        echo_json({"store_version": s.version, "tables": written})
+        return
+    for name, n in written.items():
+        click.echo(f"  {name:<20} {n:>9,} rows")
+    click.echo(f"wrote store version {s.version} to {out}")
+
+
 @export.command(epilog=ANNDATA_EXAMPLE)
 @store_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
@@ -40,8 +76,8 @@ def export() -> None:
 @json_option
 @debug_option
 @handle_errors
-def anndata(store: str, out: str, kind: str, samples: tuple[str, ...], max_events: int | None,
-            as_json: bool, debug: bool) -> None:
+def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, samples: tuple[str, ...],
+            max_events: int | None, as_json: bool, debug: bool) -> None:
     """Write AnnData (.h5ad) files ready for scanpy.
 
     The summary holds one row per patient visit and one column per feature x measure in natural
@@ -53,9 +89,8 @@ def anndata(store: str, out: str, kind: str, samples: tuple[str, ...], max_event
 
     from immunolab.anndata_io import events_anndata, summary_anndata, write_h5ad
     from immunolab.errors import InputError
-    from immunolab.store import open_store
 
-    s = open_store(store)
+    s = open_store_cli(store, storage_options)
     target = Path(out)
     written: dict[str, str] = {}
     skipped: dict[str, str] = {}

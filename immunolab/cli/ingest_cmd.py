@@ -1,14 +1,20 @@
-"""``immunolab ingest``: ingest files and folders into a store, one line per file."""
+"""``immunolab ingest``: ingest files and folders into a store, one line per file.
+
+The plugins' own options (``PluginOption``) become flags here: nothing assay-specific is
+hard-coded besides the core's derivations (gating, curve fits) and identity.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import storage_options as _opts
 
 EXAMPLE = """
 \b
@@ -16,7 +22,11 @@ Examples:
   immunolab ingest runs/day14/ --store trial-store --manifest manifest.csv
   immunolab ingest P07_D14.fcs --store trial-store --manifest manifest.csv \\
       --supersede ing-20261125T101500-3f9a2b1c --reason "wrong tube was exported"
+  immunolab ingest runs/day14/ --store trial-store --manifest manifest.csv \\
+      --reason "patient 010's D14 tube was typed as 012"      (applies manifest corrections)
   immunolab ingest plates/ --store trial-store --manifest manifest.csv --json --jobs 2
+  immunolab ingest runs/ --store s3://lab-bucket/trial --manifest manifest.csv \\
+      --storage-option AWS_REGION=eu-west-1
 """
 
 
@@ -26,60 +36,116 @@ def _command_line(opts: dict[str, Any]) -> str:
     return "immunolab ingest " + " ".join(flags)
 
 
+def _plugin_option_decorators() -> list[Callable[[Any], Any]]:
+    """Return one click option per option the installed plugins declare (deduplicated by name)."""
+    from immunolab.plugins import get_registry
+
+    seen: dict[str, Any] = {}
+    for plugin in get_registry().plugins.values():
+        for opt in getattr(plugin, "options", ()) or ():
+            if opt.name in seen or opt.name in _CORE:
+                continue
+            seen[opt.name] = (opt, plugin.name)
+    out = []
+    for name, (opt, owner) in sorted(seen.items()):
+        help_text = f"{opt.help} [plugin {owner}]"
+        if opt.type == "bool":
+            out.append(click.option(opt.flag, name, is_flag=True, default=False, help=help_text))
+        elif opt.type == "choice":
+            out.append(click.option(opt.flag, name, type=click.Choice(list(opt.choices)), default=opt.default,
+                                    help=help_text))
+        else:
+            typ = {"int": int, "float": float, "path": click.Path(exists=True, dir_okay=False)}.get(opt.type, str)
+            out.append(click.option(opt.flag, name, type=typ, default=opt.default, help=help_text))
+    return out
+
+
+_CORE = {"store", "manifest", "subjects", "assay", "supersede", "reason", "replicate", "jobs", "executor",
+         "strategy", "comp", "write_events", "curve_model", "curve_weighting", "below_rule", "above_rule",
+         "strict_curves", "filename_rule", "show_paths", "quiet", "storage_options", "chunk_files"}
+_PLATE = ("curve_model", "curve_weighting", "below_rule", "above_rule", "strict_curves")
+
+
+def _with_plugin_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for deco in reversed(_plugin_option_decorators()):
+        func = deco(func)
+    return func
+
+
+def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callable[[Any], None], Callable[[], None], Any]:
+    tty = sys.stderr.isatty() and not as_json and not quiet
+    state: dict[str, Any] = {"bar": None}
+
+    def on_start(total: int) -> None:
+        if tty:
+            import shutil
+
+            from tqdm import tqdm
+
+            width = shutil.get_terminal_size((100, 20)).columns or 100  # a bare pty reports 0 columns
+            state["bar"] = tqdm(total=total, unit="file", file=sys.stderr, leave=False, ncols=min(width, 120))
+
+    def on_progress(_o: Any) -> None:
+        if state["bar"] is not None:
+            state["bar"].update(1)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return on_start, on_progress, close, state
+
+
 @click.command(epilog=EXAMPLE)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--store", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Store folder; created on first use.")
+@store_option
 @click.option("--manifest", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Sample manifest CSV: file, sample_id, patient_id, visit_day, specimen, panel.")
+              help="Sample manifest CSV: file, sample_id, patient_id, visit_day, specimen, panel (+ sample_name, assay).")
 @click.option("--subjects", type=click.Path(dir_okay=False, path_type=str),
               help="Subjects CSV (patient_id, arm, site, age, sex); default: subjects.csv beside the manifest.")
 @click.option("--assay", help="Force the assay plugin (see `immunolab plugins`) instead of detecting it.")
-@click.option("--supersede", metavar="INGEST_ID", help="Correct a committed ingest; both stay readable.")
-@click.option("--reason", help="Why the superseded ingest was wrong (required with --supersede).")
+@click.option("--supersede", metavar="INGEST_ID", help="This file replaces a committed ingest; both stay readable.")
+@click.option("--replicate", is_flag=True, help="Keep files of an already measured sample as technical replicates.")
+@click.option("--reason", help="Why: required with --supersede and to apply manifest/subjects corrections.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the workers on a Dask cluster.")
-@click.option("--accept-offset-error", is_flag=True, help="FCS: tolerate HEADER/TEXT DATA offset disagreements.")
-@click.option("--accept-tot-mismatch", is_flag=True, help="FCS: read the events DATA holds when $TOT disagrees.")
-@click.option("--dataset", type=int, help="FCS/LMD: which data set of a multi-data-set file (0-based).")
 @click.option("--strategy", type=click.Path(dir_okay=False, path_type=str),
-              help="Gating strategy (template YAML, GatingML 2.0 XML or FlowJo .wsp) instead of the built-in template.")
+              help="Gating strategy: a template (.yaml, see the README), Gating-ML 2.0 (.xml) or FlowJo workspace "
+              "(.wsp/.xml) instead of the panel's active strategy or the built-in template.")
 @click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="FCS: FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event flow data (flow_events).")
 @click.option("--curve-model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True,
-              help="Plates: standard curve model.")
+              help="Plates: model of immunolab's refit (stored beside the instrument's own results).")
 @click.option("--curve-weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2"]), default="1/y^2",
-              show_default=True, help="Plates: least-squares weights (1/y^2 reproduces xPONENT).")
-@click.option("--curve-source", type=click.Choice(["immunolab", "instrument"]), default="immunolab",
-              show_default=True, help="Plates: back-calculate with immunolab's refit or the instrument's printed curve.")
+              show_default=True, help="Plates: least-squares weights of the refit (1/y^2 reproduces xPONENT).")
 @click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
-              show_default=True, help="Plates: substitution for values below the LLOQ (recorded on every row).")
+              show_default=True, help="Plates: substitution below the LLOQ (recorded on every row).")
 @click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True,
-              help="Plates: substitution for values above the ULOQ (recorded on every row).")
-@click.option("--strict-curves", is_flag=True, help="Plates: refuse a plate when any analyte's curve cannot be fitted.")
-@click.option("--require-known-analytes", is_flag=True,
-              help="Plates: refuse analyte names without a canonical mapping (IML-CYT-008).")
+              help="Plates: substitution above the ULOQ (recorded on every row).")
+@click.option("--strict-curves", is_flag=True, help="Plates: a curve that cannot be fitted fails the plate's QC.")
 @click.option("--filename-rule", metavar="REGEX",
               help="Opt-in: take patient/visit from file names matching REGEX with groups patient_id, visit_day.")
-@click.option("--lock-timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for the store lock.")
+@click.option("--chunk-files", type=click.IntRange(min=1), default=None,
+              help="Files per store version in a large batch (default 500).")
 @click.option("--show-paths", is_flag=True, help="Show file paths on this terminal (never logged; may hold names).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only FAIL lines and the summary (no warnings, no bar).")
+@_with_plugin_options
 @json_option
 @debug_option
 @handle_errors
-def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | None, assay: str | None,
-           supersede: str | None, reason: str | None, jobs: int | None, executor: str | None,
-           accept_offset_error: bool, accept_tot_mismatch: bool, dataset: int | None, strategy: str | None,
-           comp: str | None, write_events: bool, curve_model: str, curve_weighting: str, curve_source: str,
-           below_rule: str, above_rule: str, strict_curves: bool, require_known_analytes: bool,
-           filename_rule: str | None, lock_timeout: float, show_paths: bool,
-           as_json: bool, debug: bool) -> None:
-    """Ingest instrument files (FCS, plate exports) and folders into a store.
+def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...], manifest: str, subjects: str | None,
+           assay: str | None, supersede: str | None, replicate: bool, reason: str | None, jobs: int | None,
+           executor: str | None, strategy: str | None, comp: str | None, write_events: bool, filename_rule: str | None,
+           chunk_files: int | None, show_paths: bool, quiet: bool, as_json: bool, debug: bool, **kwargs: Any) -> None:
+    """Ingest instrument files (FCS, plate exports, clinical tables) and folders into a store.
 
-    Each file is detected by exactly one assay plugin, tied to a patient and visit through the
-    manifest, de-identified, validated and committed atomically. Prints one line per file:
-    OK, SKIP (same bytes already ingested) or FAIL <code> <message>, then a summary. Exit code 0
-    when nothing failed, 1 for input errors, 3 store, 4 plugin, 70 internal.
+    Each file is detected by exactly one assay plugin (or routed by the manifest's assay
+    column), tied to a patient and visit through the manifest, de-identified, validated; its
+    facts and what is derived from them (gating, curve fits) are committed with the batch.
+    Prints one line per file: OK, SKIP (same bytes already ingested), IGNORED (not an
+    instrument file and not in the manifest) or FAIL <code> <message>, then a summary.
+    Exit code 0 when nothing failed, 1 for input errors, 3 store, 4 plugin, 70 internal.
     """
     import logging
     from pathlib import Path
@@ -89,53 +155,47 @@ def ingest(paths: tuple[str, ...], store: str, manifest: str, subjects: str | No
     if debug:
         logging.basicConfig(level=logging.DEBUG)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    tty = sys.stderr.isatty() and not as_json
-    bar: Any = None
-
-    def on_start(total: int) -> None:
-        nonlocal bar
-        if tty:
-            import shutil
-
-            from tqdm import tqdm
-
-            width = shutil.get_terminal_size((100, 20)).columns or 100  # a bare pty reports 0 columns
-            bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False, ncols=min(width, 120))
+    on_start, on_progress, close, state = _progress(as_json, quiet)
 
     def on_outcome(o: FileOutcome) -> None:
-        if as_json:
+        if as_json or (quiet and o.status != "FAIL"):
             return
         line = o.line(show_paths=show_paths)
-        if bar is not None:
-            bar.write(line, file=sys.stdout)
-            bar.update(1)
+        if state["bar"] is not None:
+            state["bar"].write(line, file=sys.stdout)
         else:
             click.echo(line)
 
-    opts = dict(assay=assay, supersede=supersede, reason=reason, accept_offset_error=accept_offset_error,
-                accept_tot_mismatch=accept_tot_mismatch, dataset=dataset,
+    plate_options = {k: kwargs.pop(k) for k in _PLATE if k in kwargs}
+    plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
+    opts = dict(assay=assay, supersede=supersede, reason=reason, replicate=replicate,
                 strategy=Path(strategy) if strategy else None, comp=Path(comp) if comp else None,
-                write_events=write_events)
-    plate_options = {"curve_model": curve_model, "curve_weighting": curve_weighting, "curve_source": curve_source,
-                     "below_rule": below_rule, "above_rule": above_rule, "strict_curves": strict_curves,
-                     "require_known_analytes": require_known_analytes}
+                write_events=write_events, chunk_files=chunk_files)
     command = _command_line(dict(opts, jobs=jobs, executor=executor, subjects=subjects, manifest=manifest,
-                                 store=store, filename_rule=filename_rule, json=as_json))
+                                 store=store, filename_rule=filename_rule, json=as_json, **plugin_options))
     try:
-        report = ingest_paths(paths, store=store, manifest=manifest, subjects=subjects, jobs=n_jobs,
-                              executor=executor, on_outcome=on_outcome, on_start=on_start, filename_rule=filename_rule,
-                              lock_timeout=lock_timeout, command=command, plate_options=plate_options, **opts)
+        report = ingest_paths(paths, store=store, storage_options=_opts(storage_options),
+                              manifest=manifest, subjects=subjects, jobs=n_jobs, executor=executor,
+                              on_outcome=on_outcome, on_start=on_start, on_progress=on_progress,
+                              filename_rule=filename_rule, command=command, plate_options=plate_options,
+                              plugin_options=plugin_options, **opts)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     if as_json:
         echo_json({
             "files": [o.to_dict(show_paths=show_paths) for o in report.outcomes],
-            "counts": report.counts,
-            "seconds": report.seconds,
-            "events": report.n_events,
+            "counts": report.counts, "seconds": report.seconds, "events": report.n_events,
+            "store_versions": report.store_versions, "identity_changes": report.identity_changes,
             "exit_code": report.exit_code,
         })
     else:
+        for line in report.identity_changes:
+            click.echo(line)
+        if not quiet:
+            for o in report.outcomes:
+                for w in o.warnings:
+                    click.echo(f"WARN {o.label}: {w}", err=True)
         click.echo(report.summary_line())
     sys.exit(report.exit_code)
+
+

@@ -1,43 +1,52 @@
-"""``immunolab log``: the audit trail of ingest attempts."""
+"""``immunolab log``: the store versions (every commit) and the file attempts they record."""
 
 from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.text import safe
 
 
 @click.command("log", epilog="\b\nExamples:\n  immunolab log --store trial-store\n"
-               "  immunolab log --store trial-store --outcome FAIL --limit 20 --json")
+               "  immunolab log --store trial-store --files --outcome FAIL --json\n"
+               "  immunolab log --store trial-store --kind identity")
 @store_option
-@click.option("--outcome", type=click.Choice(["COMMITTED", "SKIP", "FAIL"]), help="Only attempts with this outcome.")
-@click.option("--limit", type=int, default=50, show_default=True, help="Show the last N attempts (0: all).")
+@click.option("--files", is_flag=True, help="List the file attempts (OK / FAIL) of each version.")
+@click.option("--outcome", type=click.Choice(["OK", "FAIL"]), help="Only file attempts with this outcome (implies --files).")
+@click.option("--kind", help="Only versions of this kind (ingest, identity, derive, choice, qc, recover, compact, upgrade).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Show the last N versions (0: all).")
 @json_option
 @handle_errors
-def log_(store: str, outcome: str | None, limit: int, as_json: bool) -> None:
-    """Show who ingested what, when, with which versions, and what happened."""
-    from immunolab.store import open_store
-
-    s = open_store(store)
-    superseded = {i: r.get("superseded_by") for i, r in s.log.committed().items()}
-    recs = [r for r in s.log.records() if not outcome or r.get("outcome") == outcome]
+def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str | None, kind: str | None, limit: int,
+         as_json: bool) -> None:
+    """Show every store version: who committed what, when, why, with which software; and the files' outcomes."""
+    s = open_store_cli(store, storage_options)
+    recs = [r for r in s.versions() if kind is None or r.kind == kind]
     if limit:
         recs = recs[-limit:]
+    files = files or outcome is not None
     if as_json:
-        echo_json([dict(r, superseded_by=superseded.get(str(r.get("ingest_id")))) for r in recs])
+        out = []
+        for r in recs:
+            d = r.to_dict()
+            d.pop("files", None)
+            if outcome:
+                d["attempts"] = [a for a in r.attempts if a.get("outcome") == outcome]
+            out.append(d)
+        echo_json(out)
         return
     for r in recs:
-        when = str(r.get("attempted_at", ""))[:19].replace("T", " ")
-        what = r.get("outcome", "?")
-        line = f"{r.get('seq', '?'):>5} {when} {what:<9} {r.get('ingest_id')} {r.get('source_label')}"
-        if what == "COMMITTED":
-            line += f" {r.get('plugin')} {r.get('plugin_version')} rows={sum((r.get('rows') or {}).values())}"
-            if superseded.get(str(r.get("ingest_id"))):
-                line += f" [superseded by {superseded[r['ingest_id']]}]"
-            if r.get("supersedes"):
-                line += f" [supersedes {r['supersedes']}: {r.get('supersede_reason')}]"
-        elif what == "FAIL":
-            line += f" {r.get('error_code')} {r.get('error_message')}"
-        else:
-            line += f" {r.get('note') or ''}"
-        click.echo(line + f" by {r.get('user')}@{r.get('host')}")
+        when = r.created_at.isoformat(timespec="seconds").replace("+00:00", "Z") if r.created_at else "?"
+        reason = f" - {safe(r.reason)}" if r.reason else ""
+        click.echo(f"v{r.store_version:<5} {when} {r.kind:<9} {safe(r.summary)}{reason} "
+                   f"[{r.user}@{r.host}, immunolab {r.immunolab_version}]")
+        for line in r.actions[:20]:
+            click.echo(f"        {safe(line)}")
+        if files:
+            for a in r.attempts:
+                if outcome and a.get("outcome") != outcome:
+                    continue
+                tail = f"{a.get('code')} {safe(a.get('message'))}" if a.get("outcome") == "FAIL" else \
+                    f"{a.get('plugin')} {sum((a.get('rows') or {}).values())} rows"
+                click.echo(f"        {a.get('outcome'):<4} {safe(a.get('label'))} {a.get('ingest_id')} {tail}")

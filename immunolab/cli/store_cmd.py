@@ -1,29 +1,33 @@
-"""``immunolab store``: inspect a store."""
+"""``immunolab store``: inspect and maintain a store (info, qc, compact, vacuum, recover, upgrade)."""
 
 from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import storage_options as _opts
+from immunolab.cli.text import safe
 
 
-@click.group(epilog="\b\nExample:\n  immunolab store info --store trial-store --per-visit")
+@click.group(epilog="\b\nExamples:\n  immunolab store info --store trial-store --per-visit\n"
+             "  immunolab store qc --store trial-store\n  immunolab store compact --store trial-store")
 def store() -> None:
-    """Inspect a store."""
+    """Inspect and maintain a store: info, qc, compact, vacuum, recover, upgrade."""
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store info --store trial-store\n"
-               "  immunolab store info --store trial-store --per-visit --json")
+               "  immunolab store info --store trial-store --per-visit --json\n"
+               "  immunolab store info --store trial-store --version 3")
 @store_option
 @click.option("--per-visit", is_flag=True, help="Also print patients x visits with what was measured.")
+@click.option("--version", "version", type=int, help="Read this store version instead of the latest.")
 @json_option
 @handle_errors
-def info(store: str, per_visit: bool, as_json: bool) -> None:
-    """Summarise a store: rows per table, ingest outcomes, and per patient and visit what it holds."""
-    from immunolab.store import open_store
+def info(store: str, storage_options: tuple[str, ...], per_visit: bool, version: int | None, as_json: bool) -> None:
+    """Summarise a store: store version, rows per table, attempts, and per patient and visit what it holds."""
     from immunolab.store.summary import per_visit_table
 
-    s = open_store(store)
+    s = open_store_cli(store, storage_options, version=version)
     summary = s.summary()
     grid = per_visit_table(s) if per_visit else None
     if as_json:
@@ -31,14 +35,13 @@ def info(store: str, per_visit: bool, as_json: bool) -> None:
             summary["per_visit"] = grid.to_dict(orient="records")
         echo_json(summary)
         return
-    click.echo(f"store {store}")
-    click.echo(f"  ingests: {summary['committed_ingests']} committed"
-               f" ({summary['superseded_ingests']} superseded); attempts "
-               + ", ".join(f"{k} {v}" for k, v in sorted(summary["attempts"].items())))
+    click.echo(f"store {store} (store version {summary['store_version']})")
+    click.echo(f"  files: {summary['sources']} committed; attempts "
+               + (", ".join(f"{k} {v}" for k, v in sorted(summary["attempts"].items())) or "none"))
     click.echo(f"  patients: {summary['patients']}, samples: {summary['samples']}")
     click.echo("  tables:")
     for name, n in summary["tables"].items():
-        click.echo(f"    {name:<18} {n:>9,} rows")
+        click.echo(f"    {name:<20} {n:>9,} rows")
     if grid is not None:
         from immunolab.store.summary import render_grid
 
@@ -46,33 +49,105 @@ def info(store: str, per_visit: bool, as_json: bool) -> None:
         click.echo(render_grid(grid))
 
 
-@store.command(epilog="\b\nExamples:\n  immunolab store qc --store trial-store\n  immunolab store qc --store trial-store --json")
+@store.command(epilog="\b\nExamples:\n  immunolab store qc --store trial-store\n"
+               "  immunolab store qc --store trial-store --all --json")
+@store_option
+@click.option("--all", "show_all", is_flag=True, help="Also list the checks that passed.")
+@json_option
+@handle_errors
+def qc(store: str, storage_options: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """Show quality control of the current view: plates (curves, recovery, controls, beads, CVs) and flow samples."""
+    from immunolab.derive.qc import qc_checks
+
+    s = open_store_cli(store, storage_options)
+    checks = qc_checks(s)
+    if as_json:
+        echo_json([c.to_dict() for c in checks])
+        return
+    for scope in ("plate", "sample"):
+        mine = [c for c in checks if c.scope == scope]
+        bad = [c for c in mine if c.status != "pass"]
+        targets = sorted({c.target for c in mine})
+        click.echo(f"{scope}s: {len(targets)} checked, {len({c.target for c in bad})} with warnings or failures")
+        for c in (mine if show_all else bad):
+            what = f"{c.analyte} " if c.analyte else ""
+            click.echo(f"  {safe(c.target):<14} {c.status:<4} {safe(what)}{c.check}: {safe(c.detail)}")
+
+
+@store.command(epilog="\b\nExample:\n  immunolab store compact --store trial-store")
 @store_option
 @json_option
 @handle_errors
-def qc(store: str, as_json: bool) -> None:
-    """Show quality control: per plate (curves, recovery, bead counts, CVs) and per gated flow sample."""
-    from immunolab.store import open_store
-    from immunolab.store.summary import flow_qc_rows, plate_qc_rows
+def compact(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
+    """Rewrite each table's many small data files into few large ones (Delta OPTIMIZE); results unchanged."""
+    from immunolab.store.location import location_for
+    from immunolab.store.maintenance import compact as run
 
-    s = open_store(store)
-    plates = plate_qc_rows(s)
-    flow = flow_qc_rows(s)
+    rep = run(location_for(store, _opts(storage_options)))
     if as_json:
-        echo_json({"plates": plates, "flow": flow})
+        echo_json({"tables": rep.tables, "store_version": rep.store_version})
         return
-    click.echo(f"plates: {len(plates)}")
-    for p in plates:
-        click.echo(f"  {p['plate']:<12} {p['status']:<5} {p['instrument'] or '?'}; run day {p['run_study_day']}; "
-                   f"{p['n_analytes']} analytes, {p['n_wells']} wells")
-        for a in p["analytes"]:
-            if a["flags"]:
-                click.echo(f"      {a['analyte']:<10} R2 {a['r_squared']:.4f}  LLOQ {a['lloq']:g}  ULOQ {a['uloq']:g}  "
-                           f"flags: {', '.join(a['flags'])}")
-    click.echo(f"flow samples: {len(flow)}")
-    flagged = [f for f in flow if f["flags"]]
-    for f in flagged:
-        click.echo(f"  {f['sample_id']:<14} {f['n_events']:>8,} events  lymphocytes {f['pct_lymphocytes_of_total']:.1f} %  "
-                   f"flags: {', '.join(f['flags'])}")
-    if not flagged:
-        click.echo("  no flow sample flagged (>= 10,000 events, lymphocytes >= 5 % of events, every population gated)")
+    for line in rep.lines():
+        click.echo(line)
+    click.echo(f"store version {rep.store_version}" if rep.store_version else "nothing to compact")
+
+
+@store.command(epilog="\b\nExamples:\n  immunolab store vacuum --store trial-store --retain-days 30 --dry-run\n"
+               "  immunolab store vacuum --store trial-store --retain-days 30")
+@store_option
+@click.option("--retain-days", type=click.IntRange(min=0), required=True,
+              help="Keep every data file a table version of the last N days needs.")
+@click.option("--dry-run", is_flag=True, help="Only list how many files would be deleted.")
+@json_option
+@handle_errors
+def vacuum(store: str, storage_options: tuple[str, ...], retain_days: int, dry_run: bool, as_json: bool) -> None:
+    """Delete data files no recent table version uses (Delta VACUUM); older store versions may become unreadable."""
+    from immunolab.store.location import location_for
+    from immunolab.store.maintenance import vacuum as run
+
+    rep = run(location_for(store, _opts(storage_options)), retain_days=retain_days, dry_run=dry_run)
+    if as_json:
+        echo_json({"tables": rep.tables, "store_version": rep.store_version, "dry_run": dry_run})
+        return
+    for line in rep.lines():
+        click.echo(line)
+
+
+@store.command(epilog="\b\nExamples:\n  immunolab store recover --store trial-store\n"
+               "  immunolab store recover --store trial-store --force   (the writer is known to be gone)")
+@store_option
+@click.option("--force", is_flag=True, help="Also roll back batches whose writer still looks alive.")
+@json_option
+@handle_errors
+def recover(store: str, storage_options: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Roll back batches whose writer died before committing, and rows no store version lists (recorded)."""
+    from immunolab.store.location import location_for
+    from immunolab.store.maintenance import purge_orphans
+    from immunolab.store.writer import recover as run
+
+    loc = location_for(store, _opts(storage_options))
+    actions = run(loc, force=force, command="store recover")
+    actions += purge_orphans(loc).lines()
+    if as_json:
+        echo_json({"actions": actions})
+        return
+    for line in actions:
+        click.echo(line)
+    click.echo(f"{len(actions)} action(s)" if actions else "nothing to recover")
+
+
+@store.command(epilog="\b\nExample:\n  immunolab store upgrade --store old-trial-store")
+@click.option("--store", required=True, type=click.Path(file_okay=False, path_type=str), help="A format-1 store folder.")
+@json_option
+@handle_errors
+def upgrade(store: str, as_json: bool) -> None:
+    """Convert a store written by immunolab 0.1 into the Delta Lake store; nothing is lost (old files kept)."""
+    from immunolab.store.upgrade import upgrade_store
+
+    out = upgrade_store(store)
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"upgraded {out['ingests']} ingests; the old files are in {out['legacy_folder']}")
+    for name, n in sorted(out["tables"].items()):
+        click.echo(f"  {name:<20} {n:>9,} rows")

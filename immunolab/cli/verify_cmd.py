@@ -1,4 +1,4 @@
-"""``immunolab verify``: check a store end to end."""
+"""``immunolab verify``: check the store end to end; repair only when asked."""
 
 from __future__ import annotations
 
@@ -7,26 +7,35 @@ import sys
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import storage_options as _opts
+from immunolab.cli.text import safe
 
 
-@click.command(epilog="\b\nExample:\n  immunolab verify --store trial-store")
+@click.command(epilog="\b\nExamples:\n  immunolab verify --store trial-store\n"
+               "  immunolab verify --store trial-store --repair     (rolls back interrupted batches; recorded)")
 @store_option
+@click.option("--repair", is_flag=True, help="Roll back interrupted batches, drop rows and files no store version "
+              "records; every action is recorded as a store version.")
 @json_option
 @handle_errors
-def verify(store: str, as_json: bool) -> None:
-    """Finish interrupted commits, sweep leftovers, re-hash raw files and table files, check the audit chain.
+def verify(store: str, storage_options: tuple[str, ...], repair: bool, as_json: bool) -> None:
+    """Re-hash raw files and table data files, check the commit log's hash chain and one result per sample.
 
-    Exit code 0 when the store is intact, 3 when a problem was found (each listed with what to do).
+    Changes nothing unless --repair is given. Exit code 0 when every check passed, 3 otherwise.
     """
     from immunolab.store.verify import verify_store
 
-    result = verify_store(store)
+    res = verify_store(store, repair=repair, storage_options=_opts(storage_options))
     if as_json:
-        echo_json(result.to_dict())
+        echo_json(res.to_dict())
     else:
-        for a in result.actions:
-            click.echo(f"REPAIRED {a}")
-        for p in result.problems:
-            click.echo(f"PROBLEM {p}")
-        click.echo(result.summary_line())
-    sys.exit(0 if result.ok else 3)
+        for name, state in res.checks.items():
+            click.echo(f"check {name:<24} {state}")
+        for a in res.actions:
+            click.echo(f"REPAIRED {safe(a)}")
+        for n in res.notes:
+            click.echo(f"NOTE {safe(n)}")
+        for p in res.problems:
+            click.echo(f"PROBLEM {safe(p)}")
+        click.echo(res.summary_line())
+    sys.exit(0 if res.ok else 3)

@@ -81,12 +81,15 @@ def require_store(loc: StoreLocation) -> dict[str, Any]:
     return marker
 
 
-def create_store(loc: StoreLocation) -> dict[str, Any]:
-    """Create an empty format-2 store at ``loc`` (idempotent) and return its marker."""
+def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any]:
+    """Create an empty format-2 store at ``loc`` (idempotent) and return its marker.
+
+    ``in_place`` allows a folder that already holds files (the upgrade of a format-1 store).
+    """
     marker = read_marker(loc)
     if marker is not None:
         return require_store(loc)
-    if loc.is_local:
+    if loc.is_local and not in_place:
         root = loc.local_root
         if root.exists() and not root.is_dir():
             raise StoreError("IML-STORE-001", "the store path exists and is not a folder", path=loc.uri,

@@ -77,7 +77,11 @@ class Store:
 
     # ---------------------------------------------------------------- tables
 
-    def _read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+    def scan(self, name: str, *, filter: Any = None, columns: list[str] | None = None) -> pa.Table:
+        """Return committed rows of ``name`` matching a pyarrow dataset ``filter`` (read only what is needed)."""
+        return self._read(name, columns, filter)
+
+    def _read(self, name: str, columns: list[str] | None = None, extra: Any = None) -> pa.Table:
         """Return every committed row of table ``name`` (all derivations, all identity versions)."""
         import pyarrow.dataset as ds
 
@@ -94,7 +98,10 @@ class Store:
                              "read the latest store version instead.") from None
         visible = pa.array(sorted(self.commit_version), pa.string())
         cols = None if columns is None else list(dict.fromkeys([*columns]))
-        table = dataset.to_table(columns=cols, filter=ds.field("commit_id").isin(visible))
+        expr = ds.field("commit_id").isin(visible)
+        if extra is not None:
+            expr = expr & extra
+        table = dataset.to_table(columns=cols, filter=expr)
         if spec.extra_column_type is None and columns is None:
             table = table.select([n for n in spec.schema.names if n in table.column_names])
         return table

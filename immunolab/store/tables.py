@@ -21,7 +21,8 @@ from immunolab.errors import StoreError
 from immunolab.schema import table_spec
 from immunolab.store.location import StoreLocation
 
-__all__ = ["DataFile", "commit_files", "delta_error", "ensure_table", "open_table", "table_exists", "write_data_file"]
+__all__ = ["DataFile", "active_files", "commit_files", "delta_error", "describe_files", "ensure_table", "open_table",
+           "table_exists", "write_data_file"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,22 @@ def commit_files(loc: StoreLocation, name: str, files: list[DataFile], schema: p
         raise
     except Exception as exc:
         raise delta_error(exc, loc, f"commit table {name}") from None
+
+
+def active_files(dt: Any) -> set[str]:
+    """Return the names of the data files of a table's current version."""
+    return {uri.rsplit("/", 1)[-1] for uri in dt.file_uris()}
+
+
+def describe_files(loc: StoreLocation, name: str, rels: set[str] | list[str]) -> list[dict[str, Any]]:
+    """Return the store-version records (size, rows unknown, SHA-256) of data files delta-rs wrote itself."""
+    out = []
+    for rel in sorted(rels):
+        h = hashlib.sha256()
+        size = 0
+        with loc.fs.open_input_stream(loc.fs_path("tables", name, rel)) as fh:
+            while block := fh.read(1 << 22):
+                h.update(block)
+                size += len(block)
+        out.append({"table": name, "path": rel, "size": size, "sha256": h.hexdigest()})
+    return out

@@ -156,7 +156,13 @@ class Batch:
                 from immunolab.store.read import open_store
 
                 committed = set(open_store(self.loc).commit_version)
-                _roll_back(self.loc, self.batch_id, [c for c in self.commit_ids if c not in committed])
+                rewritten: tuple[dict[str, int], list[dict[str, Any]]] = ({}, [])
+                done = _roll_back(self.loc, self.batch_id, [c for c in self.commit_ids if c not in committed], rewritten)
+                if done:
+                    rec = VersionRecord(0, "recover", summary=f"rolled back failed batch {self.batch_id}",
+                                        reason="the batch failed before its commit record", actions=done,
+                                        tables=rewritten[0], files=rewritten[1])
+                    append_version(self.loc, lambda _s: rec, seen=latest_version(self.loc), command=self.command)
                 self.exposed.clear()
             except Exception:  # leave the marker: recovery finishes the job
                 return
@@ -233,19 +239,26 @@ def recover(loc: StoreLocation, *, force: bool = False, command: str = "recover"
     for marker in dead:
         batch = str(marker.get("batch_id"))
         ids = [c for c in marker.get("commit_ids", []) if c not in committed]
-        actions.extend(_roll_back(loc, batch, ids))
-        if ids or actions:
+        rewritten: tuple[dict[str, int], list[dict[str, Any]]] = ({}, [])
+        done = _roll_back(loc, batch, ids, rewritten)
+        actions.extend(done)
+        if done:
             rec = VersionRecord(store_version=0, kind="recover",
                                 summary=f"rolled back interrupted batch {batch} ({len(ids)} unit(s))",
-                                reason="the writer died before its commit record", actions=list(actions))
+                                reason="the writer died before its commit record", actions=done,
+                                tables=rewritten[0], files=rewritten[1])
             append_version(loc, lambda _since, r=rec: r, seen=latest_version(loc), command=command)
         loc.delete(PENDING, f"{batch}.json")
     return actions
 
 
-def _roll_back(loc: StoreLocation, batch: str, ids: list[str]) -> list[str]:
-    """Delete the rows of ``ids`` and the untracked data files of ``batch`` from every table."""
-    from immunolab.store.tables import open_table, table_exists
+def _roll_back(loc: StoreLocation, batch: str, ids: list[str],
+               record: tuple[dict[str, int], list[dict[str, Any]]] | None = None) -> list[str]:
+    """Delete the rows of ``ids`` and the untracked data files of ``batch`` from every table.
+
+    ``record`` (tables, files) receives each rewritten table's Delta version and new data files.
+    """
+    from immunolab.store.tables import active_files, describe_files, open_table, table_exists
 
     actions: list[str] = []
     tables = sorted({rel.split("/", 1)[0] for rel, _s, _m in loc.list_files("tables", recursive=True) if "/" in rel})
@@ -257,10 +270,15 @@ def _roll_back(loc: StoreLocation, batch: str, ids: list[str]) -> list[str]:
             tracked = set(dt.file_uris())
             if ids:
                 quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+                old = active_files(dt)
                 metrics = dt.delete(f"commit_id IN ({quoted})")
                 n = int(metrics.get("num_deleted_rows", 0) or 0)
                 if n:
+                    dt.update_incremental()
                     actions.append(f"deleted {n} uncommitted row(s) of batch {batch} from table {name}")
+                    if record is not None:
+                        record[0][name] = int(dt.version())
+                        record[1].extend(describe_files(loc, name, active_files(dt) - old))
         except Exception as exc:
             raise delta_error(exc, loc, f"roll back table {name}") from None
         for rel, _size, _mtime in loc.list_files("tables", name):

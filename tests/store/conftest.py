@@ -1,4 +1,4 @@
-"""Fixtures for store and ingest tests: a tiny study with toy-assay files."""
+"""Fixtures for store and ingest tests: a tiny study with toy-assay files (and the toy plugin)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,10 @@ class Study:
         p = self.inbox / name
         p.write_text("TOYASSAY v1\n" + body)
         return p
+
+    def rewrite(self, which: str, text: str) -> None:
+        """Replace the manifest or subjects file (a lab correcting its lists)."""
+        (self.manifest if which == "manifest" else self.subjects).write_text(text)
 
 
 @pytest.fixture(autouse=True)

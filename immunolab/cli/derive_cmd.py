@@ -1,0 +1,137 @@
+"""``immunolab derive``: re-analyse stored files (re-gate, refit), switch and list active derivations."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.text import safe
+
+GROUP_EXAMPLE = """
+\b
+Examples:
+  immunolab derive gating --store S --panel TBNK-Treg --strategy panel.xml
+  immunolab derive gating --store S --panel TBNK-Treg --strategy panel.xml --activate --reason "expert gates"
+  immunolab derive curves --store S --model 4PL --weighting 1/y --plate PLATE-03
+  immunolab derive activate --store S --kind curves --scope '*' --derivation instrument --reason "back to instrument"
+  immunolab derive list --store S
+"""
+
+
+@click.group(epilog=GROUP_EXAMPLE)
+def derive() -> None:
+    """Re-analyse stored files without re-ingesting them; choose which results analyses use."""
+
+
+@derive.command(epilog="\b\nExamples:\n  immunolab derive gating --store S --panel TBNK-Treg --strategy expert.xml\n"
+                "  immunolab derive gating --store S --panel TBNK-Treg --strategy lab_template.yaml --activate "
+                "--reason \"lab template v2\"")
+@store_option
+@click.option("--panel", required=True, help="Panel (as in the manifest) whose current FCS files are gated.")
+@click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="Template (.yaml), Gating-ML 2.0 (.xml) or FlowJo workspace; default: the built-in template.")
+@click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
+@click.option("--events", "write_events", is_flag=True, help="Also store per-event rows (flow_events).")
+@click.option("--activate", is_flag=True, help="Make these results the active gating of the panel (needs --reason).")
+@click.option("--reason", help="Why (recorded with the decision).")
+@click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the gating on a Dask cluster.")
+@json_option
+@debug_option
+@handle_errors
+def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: str | None, comp: str | None,
+           write_events: bool, activate: bool, reason: str | None, jobs: int | None, executor: str | None,
+           as_json: bool, debug: bool) -> None:
+    """Gate every current FCS file of a panel with a strategy; results are new rows keyed by its id."""
+    from immunolab.derive.run import derive_gating
+
+    s = open_store_cli(store, storage_options)
+
+    def on_file(label: str, warnings: list[str]) -> None:
+        if not as_json:
+            for w in warnings:
+                click.echo(f"WARN {safe(label)}: {safe(w)}", err=True)
+
+    rep = derive_gating(s, panel=panel, strategy=strategy, comp=comp, write_events=write_events, activate=activate,
+                        reason=reason, jobs=jobs or os.cpu_count() or 1, executor=executor, on_file=on_file)
+    if as_json:
+        echo_json(rep.__dict__)
+    else:
+        click.echo(rep.line())
+
+
+@derive.command(epilog="\b\nExamples:\n  immunolab derive curves --store S                       (default refit of every plate)\n"
+                "  immunolab derive curves --store S --model 4PL --weighting none --plate PLATE-02 --activate "
+                "--reason \"4PL per kit insert\"")
+@store_option
+@click.option("--plate", "plates", multiple=True, help="Plate code (or id); repeat; default: every plate.")
+@click.option("--model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True)
+@click.option("--weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2"]), default="1/y^2",
+              show_default=True)
+@click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
+              show_default=True)
+@click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True)
+@click.option("--strict-curves", is_flag=True, help="A curve that cannot be fitted fails the plate's QC.")
+@click.option("--activate", is_flag=True, help="Make this refit active for these plates (all: '*'); needs --reason.")
+@click.option("--reason", help="Why (recorded with the decision).")
+@json_option
+@handle_errors
+def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...], model: str, weighting: str,
+           below_rule: str, above_rule: str, strict_curves: bool, activate: bool, reason: str | None,
+           as_json: bool) -> None:
+    """Refit stored plates' standard curves with other settings; results are new rows keyed by the settings."""
+    from immunolab.cytokine.parsed import settings_from_options
+    from immunolab.derive.run import derive_curves
+
+    settings = settings_from_options({"curve_model": model, "curve_weighting": weighting, "below_rule": below_rule,
+                                      "above_rule": above_rule, "strict_curves": strict_curves})
+    rep = derive_curves(open_store_cli(store, storage_options), settings=settings, plates=plates, activate=activate,
+                        reason=reason)
+    if as_json:
+        echo_json(rep.__dict__)
+    else:
+        click.echo(rep.line())
+
+
+@derive.command(epilog="\b\nExamples:\n  immunolab derive activate --store S --kind gating --scope TBNK-Treg "
+                "--derivation 6a162a595e0e1c8f --reason \"back to the template\"\n"
+                "  immunolab derive activate --store S --kind curves --scope PLATE-03 --derivation instrument --reason \"...\"")
+@store_option
+@click.option("--kind", type=click.Choice(["gating", "curves"]), required=True)
+@click.option("--scope", required=True, help="Gating: a panel. Curves: a plate code, or '*' for every plate.")
+@click.option("--derivation", "derivation_id", required=True, help="Derivation id (see `immunolab derive list`).")
+@click.option("--reason", required=True, help="Why (recorded with the decision).")
+@json_option
+@handle_errors
+def activate(store: str, storage_options: tuple[str, ...], kind: str, scope: str, derivation_id: str, reason: str,
+             as_json: bool) -> None:
+    """Switch which derivation analyses use (reversible: switching back is one more decision)."""
+    from immunolab.derive.run import activate as run
+
+    rec = run(open_store_cli(store, storage_options), kind=kind, scope=scope, derivation_id=derivation_id, reason=reason)
+    if as_json:
+        echo_json({"store_version": rec.store_version, "summary": rec.summary})
+    else:
+        click.echo(f"{rec.summary} (store version {rec.store_version})")
+
+
+@derive.command("list", epilog="\b\nExample:\n  immunolab derive list --store S")
+@store_option
+@json_option
+@handle_errors
+def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
+    """List the stored derivations per panel and plate, and which one is active."""
+    from immunolab.derive.summary import derivation_rows
+
+    rows = derivation_rows(open_store_cli(store, storage_options))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        mark = "*" if r["active"] else " "
+        click.echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+                   f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
+    click.echo("* = active (used by compare, AnnData and the report)")

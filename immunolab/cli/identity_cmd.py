@@ -1,0 +1,99 @@
+"""``immunolab identity``: apply a corrected manifest / subjects file to a store; show identity history."""
+
+from __future__ import annotations
+
+import click
+
+from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.text import safe
+
+EXAMPLE = """
+\b
+Examples:
+  immunolab identity apply --store S --manifest manifest.csv --subjects subjects.csv
+      (lists the changes; stops with IML-ID-012 when stored records would change)
+  immunolab identity apply --store S --manifest manifest.csv --subjects subjects.csv \\
+      --reason "patient 003 was randomised to MSC (CRF correction 2026-11-30)"
+  immunolab identity history --store S --sample 010-D014-WB
+"""
+
+
+@click.group(epilog=EXAMPLE)
+def identity() -> None:
+    """Identity of stored files and samples: apply corrections, show their history."""
+
+
+@identity.command(epilog=EXAMPLE)
+@store_option
+@click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--subjects", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="Default: subjects.csv beside the manifest.")
+@click.option("--reason", help="Why the stored identity changes (required when it does).")
+@click.option("--dry-run", is_flag=True, help="Only list the changes.")
+@json_option
+@handle_errors
+def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects: str | None, reason: str | None,
+          dry_run: bool, as_json: bool) -> None:
+    """Compare the manifest and subjects file with every stored file's identity and apply the changes."""
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import commit_identity, plan_identity, require_reason
+    from immunolab.store.layout import store_key
+
+    s = open_store_cli(store, storage_options)
+    ident = load_identity(manifest, subjects)
+    update = plan_identity(s, ident, store_key(s.loc), reason=reason)
+    lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
+    if dry_run or update.empty:
+        if as_json:
+            echo_json({"changes": lines, "applied": False})
+        else:
+            for line in lines:
+                click.echo(safe(line))
+            click.echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
+        return
+    require_reason(update, reason)
+    rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
+    if as_json:
+        echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None})
+        return
+    for line in lines:
+        click.echo(safe(line))
+    click.echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
+
+
+@identity.command(epilog=EXAMPLE)
+@store_option
+@click.option("--sample", help="Only this sample id.")
+@click.option("--patient", help="Only this patient.")
+@json_option
+@handle_errors
+def history(store: str, storage_options: tuple[str, ...], sample: str | None, patient: str | None, as_json: bool) -> None:
+    """Show every identity record (oldest first) of samples and subjects, with the version and reason."""
+    s = open_store_cli(store, storage_options)
+    version_of = s.commit_version
+    smp = s.to_pandas("identity_samples", history=True)
+    subj = s.to_pandas("identity_subjects", history=True)
+    if sample:
+        keys = set(zip(smp.loc[smp["sample_id"] == sample, "source_sha256"], smp.loc[smp["sample_id"] == sample, "sample_key"],
+                       strict=True))
+        smp = smp[[k in keys for k in zip(smp["source_sha256"], smp["sample_key"], strict=True)]]
+        subj = subj.iloc[0:0]
+    if patient:
+        smp = smp[smp["patient_id"] == patient]
+        subj = subj[subj["patient_id"] == patient]
+    rows = []
+    for r in smp.to_dict("records"):
+        rows.append({"version": version_of.get(r["commit_id"]), "record": "sample", "sample_id": r["sample_id"],
+                     "patient_id": r["patient_id"], "visit_day": r["visit_day"], "status": r["status"],
+                     "reason": r["reason"]})
+    for r in subj.to_dict("records"):
+        rows.append({"version": version_of.get(r["commit_id"]), "record": "subject", "patient_id": r["patient_id"],
+                     "arm": r["arm"], "status": r["status"], "reason": r["reason"]})
+    rows.sort(key=lambda r: (r["version"] or 0))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        body = (f"sample {r['sample_id']} patient {r['patient_id']} day {r['visit_day']} {r['status']}"
+                if r["record"] == "sample" else f"subject {r['patient_id']} arm {r['arm']} {r['status']}")
+        click.echo(f"v{r['version']:<4} {safe(body)}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))

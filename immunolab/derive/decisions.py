@@ -1,0 +1,77 @@
+"""QC decisions: exclude or include a sample, well, plate or file (optionally one analyte), with a reason.
+
+A decision is a row of ``qc_decisions`` (who, when, why) committed as a store version of kind
+``qc``; the latest decision per (target, analyte) is current, so ``include`` undoes ``exclude``
+and the history stays readable. Excluded values stay in the measurements view, flagged; compare,
+AnnData and the report leave them out by default and say how many.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from immunolab.errors import InputError
+from immunolab.schema import table_spec
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+    from immunolab.store.versions import VersionRecord
+
+__all__ = ["TARGET_KINDS", "decide"]
+
+TARGET_KINDS = ("sample", "well", "plate", "file")
+
+
+def _check_target(store: Store, kind: str, target: str) -> tuple[str, str]:
+    """Return (stored target kind, normalised target) or raise IML-DER-003."""
+    from immunolab.derive.views import plate_codes
+
+    if kind == "sample":
+        ids = set(store.to_pandas("samples", columns=["sample_id"])["sample_id"])
+        if target not in ids:
+            raise InputError("IML-DER-003", f"no current sample is called {target!r}",
+                             hint="Sample ids are in `immunolab store info --per-visit` and the measurements view.")
+        return "sample", target
+    codes = plate_codes(store)
+    by_code = {c: p for p, c in codes.items()}
+    if kind == "plate":
+        pid = by_code.get(target, target)
+        if pid not in codes:
+            raise InputError("IML-DER-003", f"no stored plate is called {target!r}",
+                             hint=f"Plates: {', '.join(sorted(codes.values())) or 'none'}.")
+        return "plate", codes[pid]
+    if kind == "well":
+        plate, _, well = target.rpartition(":")
+        pid = by_code.get(plate, plate)
+        wells = store.to_pandas("cytokine_wells", columns=["plate_id", "well"])
+        if pid not in codes or not ((wells["plate_id"] == pid) & (wells["well"] == well)).any():
+            raise InputError("IML-DER-003", f"no stored well {target!r}", hint="Write PLATE:WELL, e.g. PLATE-03:B7.")
+        return "well", f"{codes[pid]}:{well}"
+    src = store.to_pandas("sources", columns=["source_sha256", "ingest_id"])
+    hit = src[(src["ingest_id"] == target) | (src["source_sha256"] == target)]
+    if hit.empty:
+        raise InputError("IML-DER-003", f"no committed file has ingest id or SHA-256 {target!r}",
+                         hint="Ingest ids are listed by `immunolab log --files`.")
+    return "source", str(hit.iloc[0]["ingest_id"])
+
+
+def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | None, reason: str,
+           command: str = "qc") -> VersionRecord:
+    """Record one QC decision (``exclude`` / ``include``) as a store version."""
+    from immunolab.derive.run import _commit, _user
+    from immunolab.store.writer import new_id
+
+    if not reason:
+        raise InputError("IML-IN-001", "a QC decision needs --reason", hint='Add --reason "why".')
+    stored_kind, norm = _check_target(store, kind, target)
+    commit_id = new_id("qcd")
+    row = {"commit_id": commit_id, "target_kind": stored_kind, "target": norm, "analyte": analyte or "",
+           "action": action, "reason": reason, "user": _user(), "recorded_at": datetime.now(UTC)}
+    table = pa.Table.from_pylist([row], schema=table_spec("qc_decisions").schema)
+    what = f"{norm}" + (f" ({analyte})" if analyte else "")
+    rec = _commit(store, "qc", {"qc_decisions": [table]}, f"{action} {kind} {what}", reason, {}, command, commit_id)
+    assert rec is not None
+    return rec

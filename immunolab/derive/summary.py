@@ -1,0 +1,47 @@
+"""Which derivations a store holds per panel and plate, and which one is active (``derive list``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+
+__all__ = ["derivation_rows"]
+
+
+def derivation_rows(store: Store) -> list[dict[str, Any]]:
+    """Return one row per (kind, scope, derivation): what it is, files/plates covered, active or not."""
+    from immunolab.derive import choices
+    from immunolab.derive.views import plate_codes
+
+    out: list[dict[str, Any]] = []
+    decided = choices.choice_table(store)
+    reasons = {(r.kind, r.scope, r.derivation_id): r.reason for r in decided.itertuples(index=False)}
+    smp = store.to_pandas("samples")
+    files = smp[smp["sample_key"] == ""]
+    panel_of = files.set_index("source_sha256")["panel"].to_dict()
+    gating = store.to_pandas("flow_gating")
+    if not gating.empty:
+        ok = gating[gating["status"] == "ok"]
+        active = choices.active_gating(store, ok, panel_of)
+        active_keys = set(zip(active["panel"], active["derivation_id"], strict=True))
+        strategies = store.to_pandas("flow_strategies").drop_duplicates("derivation_id").set_index("derivation_id")
+        ok = ok.assign(panel=ok["source_sha256"].map(panel_of))
+        for (panel, did), g in ok.groupby(["panel", "derivation_id"], dropna=False):
+            what = f"{strategies.loc[did, 'kind']} {strategies.loc[did, 'strategy_name']}" if did in strategies.index else ""
+            out.append({"kind": "gating", "scope": panel, "derivation_id": did, "what": what,
+                        "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,
+                        "reason": reasons.get(("gating", panel, did))})
+    results = store.to_pandas("cytokine_results", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
+    if not results.empty:
+        active = choices.active_curves(store, results)
+        active_keys = set(zip(active["plate_id"], active["derivation_id"], strict=True))
+        codes = plate_codes(store)
+        kinds = store.to_pandas("cytokine_derivations").drop_duplicates("derivation_id").set_index("derivation_id")
+        for (pid, did), _g in results.groupby(["plate_id", "derivation_id"]):
+            out.append({"kind": "curves", "scope": codes.get(pid, pid), "derivation_id": did,
+                        "what": str(kinds.loc[did, "kind"]) if did in kinds.index else "", "n": 1,
+                        "active": (pid, did) in active_keys,
+                        "reason": reasons.get(("curves", pid, did)) or reasons.get(("curves", "*", did))})
+    return sorted(out, key=lambda r: (r["kind"], str(r["scope"]), not r["active"], r["derivation_id"]))

@@ -1,0 +1,138 @@
+"""Keep a store small and fast: compact data files, vacuum old ones, purge rows nothing commits.
+
+* ``compact`` rewrites each table's many small data files into few large ones (Delta
+  OPTIMIZE); the rows, and therefore every query result, are unchanged. It is recorded as a
+  store version (kind ``compact``) with each table's new Delta version.
+* ``vacuum`` deletes data files no table version newer than ``retain_days`` needs (Delta
+  VACUUM). Store versions older than that may no longer be readable afterwards; it says so.
+* ``purge`` deletes rows whose ``commit_id`` no store version lists and no running batch owns
+  (rows of a concurrent duplicate, or of an interrupted batch), with Delta DELETE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from immunolab.schema import TABLES
+from immunolab.store.location import StoreLocation
+from immunolab.store.tables import active_files, delta_error, describe_files, open_table, table_exists
+from immunolab.store.versions import VersionRecord, append_version, latest_version
+
+__all__ = ["MaintenanceReport", "compact", "purge_orphans", "vacuum"]
+
+#: target size of a compacted data file
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+
+
+@dataclass
+class MaintenanceReport:
+    """What a maintenance command did, per table."""
+
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    store_version: int | None = None
+
+    def lines(self) -> list[str]:
+        """Return one PHI-free line per table."""
+        return [f"{name}: " + ", ".join(f"{k} {v}" for k, v in info.items()) for name, info in sorted(self.tables.items())]
+
+
+def _tables(loc: StoreLocation) -> list[str]:
+    return [n for n in TABLES if table_exists(loc, n)]
+
+
+def files_per_table(loc: StoreLocation) -> dict[str, int]:
+    """Return the number of active data files of every table."""
+    return {n: len(open_table(loc, n).file_uris()) for n in _tables(loc)}
+
+
+def compact(loc: StoreLocation, *, command: str = "store compact") -> MaintenanceReport:
+    """Compact every table's small files (Delta OPTIMIZE) and record it as a store version."""
+    rep = MaintenanceReport()
+    versions: dict[str, int] = {}
+    files: list[dict[str, Any]] = []
+    for name in _tables(loc):
+        try:
+            dt = open_table(loc, name)
+            old = active_files(dt)
+            metrics = dt.optimize.compact(target_size=TARGET_FILE_BYTES)
+            dt.update_incremental()
+            new = active_files(dt)
+        except Exception as exc:
+            raise delta_error(exc, loc, f"compact table {name}") from None
+        if metrics.get("numFilesRemoved", 0):
+            versions[name] = int(dt.version())
+            files.extend(describe_files(loc, name, new - old))
+        rep.tables[name] = {"files before": len(old), "files after": len(new)}
+    if versions:
+        rec = VersionRecord(0, "compact", summary=f"compacted {len(versions)} table(s)", tables=versions,
+                            actions=rep.lines(), files=files)
+        done = append_version(loc, lambda _s: rec, seen=latest_version(loc), command=command)
+        rep.store_version = done.store_version if done else None
+    return rep
+
+
+def vacuum(loc: StoreLocation, *, retain_days: int, dry_run: bool = False, command: str = "store vacuum") -> MaintenanceReport:
+    """Delete data files older than ``retain_days`` that no current table version uses (Delta VACUUM)."""
+    rep = MaintenanceReport()
+    removed_total = 0
+    for name in _tables(loc):
+        try:
+            dt = open_table(loc, name)
+            removed = dt.vacuum(retention_hours=int(retain_days * 24), dry_run=dry_run,
+                                enforce_retention_duration=False)
+        except Exception as exc:
+            raise delta_error(exc, loc, f"vacuum table {name}") from None
+        removed_total += len(removed)
+        rep.tables[name] = {"files deleted" if not dry_run else "files that would be deleted": len(removed)}
+    if removed_total and not dry_run:
+        rec = VersionRecord(0, "vacuum", summary=f"vacuumed {removed_total} file(s) older than {retain_days} day(s)",
+                            actions=rep.lines(), inputs={"retain_days": retain_days})
+        done = append_version(loc, lambda _s: rec, seen=latest_version(loc), command=command)
+        rep.store_version = done.store_version if done else None
+    return rep
+
+
+def orphan_commit_ids(loc: StoreLocation) -> dict[str, set[str]]:
+    """Return table -> commit ids present in the table but listed by no store version nor live batch."""
+    import pyarrow.compute as pc
+
+    from immunolab.store.read import open_store
+    from immunolab.store.writer import pending_batches
+
+    store = open_store(loc)
+    committed = set(store.commit_version)
+    live = {c for m, alive in pending_batches(loc) if alive for c in m.get("commit_ids", [])}
+    out: dict[str, set[str]] = {}
+    for name in _tables(loc):
+        ids = pc.unique(open_table(loc, name).to_pyarrow_dataset().to_table(columns=["commit_id"]).column("commit_id"))
+        extra = {i for i in ids.to_pylist() if i not in committed and i not in live}
+        if extra:
+            out[name] = extra
+    return out
+
+
+def purge_orphans(loc: StoreLocation, *, command: str = "store recover") -> MaintenanceReport:
+    """Delete rows no store version lists (see the module docstring); record it as a store version."""
+    rep = MaintenanceReport()
+    orphans = orphan_commit_ids(loc)
+    versions: dict[str, int] = {}
+    files: list[dict[str, Any]] = []
+    for name, ids in orphans.items():
+        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(ids))
+        try:
+            dt = open_table(loc, name)
+            old = active_files(dt)
+            metrics = dt.delete(f"commit_id IN ({quoted})")
+            dt.update_incremental()
+            files.extend(describe_files(loc, name, active_files(dt) - old))
+        except Exception as exc:
+            raise delta_error(exc, loc, f"purge table {name}") from None
+        versions[name] = int(dt.version())
+        rep.tables[name] = {"rows deleted": int(metrics.get("num_deleted_rows", 0) or 0), "commit ids": len(ids)}
+    if versions:
+        rec = VersionRecord(0, "recover", summary="deleted rows no store version lists", tables=versions,
+                            actions=rep.lines(), files=files)
+        done = append_version(loc, lambda _s: rec, seen=latest_version(loc), command=command)
+        rep.store_version = done.store_version if done else None
+    return rep

@@ -1,0 +1,250 @@
+"""Verify a store end to end; change nothing unless asked (``--repair``, which is recorded).
+
+Checks, each reported even when another fails (a read-only or full disk does not stop them):
+
+1. the commit log: store versions numbered 1..N without gaps, each row the only row of its
+   Delta version, the hash chain intact (an edited, inserted or deleted record breaks it);
+2. every table: its Delta commits are all covered by store versions (a commit no version
+   records means an interrupted batch, or a commit log whose tail was deleted);
+3. every active data file of every table is recorded by a store version and still hashes to the
+   SHA-256 recorded then; files in a table's folder that no table version references are stray;
+4. rows whose ``commit_id`` no store version lists (an interrupted or duplicate batch);
+5. the raw vault: every committed source's original exists and hashes to its name; originals
+   no store version committed are reported;
+6. one current result per sample: (patient, visit, specimen, panel) unique among current
+   samples, technical replicates aside.
+
+``repair=True`` rolls back interrupted batches, deletes orphan rows and stray files, and records
+what it did as a store version (kind ``repair``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from immunolab.errors import ImmunolabError
+from immunolab.schema import TABLES
+from immunolab.store.layout import require_store
+from immunolab.store.location import StoreLocation, location_for
+from immunolab.store.tables import open_table, table_exists
+from immunolab.store.versions import GENESIS, VersionRecord, read_versions, record_hash
+
+__all__ = ["VerifyResult", "verify_store"]
+
+
+@dataclass
+class VerifyResult:
+    """What verify found (``problems``), noted (``notes``) and repaired (``actions``)."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    checks: dict[str, str] = field(default_factory=dict)
+    versions: int = 0
+    data_files: int = 0
+    raw_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary_line(self) -> str:
+        state = "OK" if self.ok else f"{len(self.problems)} PROBLEM(S)"
+        return (f"verify {state}: {self.versions} store versions, {self.data_files} data files, "
+                f"{self.raw_files} raw files checked; {len(self.actions)} repair(s)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems, "notes": self.notes, "actions": self.actions,
+                "checks": self.checks, "versions": self.versions, "data_files": self.data_files,
+                "raw_files": self.raw_files}
+
+
+def _sha_of(loc: StoreLocation, *parts: str) -> str:
+    h = hashlib.sha256()
+    with loc.fs.open_input_stream(loc.fs_path(*parts)) as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check(res: VerifyResult, name: str, func: Any, *args: Any) -> Any:
+    """Run one check; an error in it is a problem of that check, and the others still run."""
+    before = len(res.problems)
+    try:
+        out = func(res, *args)
+    except ImmunolabError as exc:
+        res.problems.append(f"{name}: {exc.message}. {exc.hint or ''}".strip())
+        out = None
+    except OSError as exc:
+        res.problems.append(f"{name}: cannot be checked ({exc.strerror or exc}).")
+        out = None
+    res.checks[name] = "ok" if len(res.problems) == before else "problems"
+    return out
+
+
+def _chain(res: VerifyResult, records: list[VersionRecord], delta_version: int) -> None:
+    res.versions = len(records)
+    prev = GENESIS
+    for i, rec in enumerate(records, start=1):
+        if rec.store_version != i:
+            res.problems.append(f"store version {i} is missing (found {rec.store_version} next): the commit log "
+                                "was edited. Restore versions/ from a backup and investigate who changed it.")
+            break
+        if rec.prev_hash != prev or record_hash(rec) != rec.record_hash:
+            res.problems.append(f"store version {i} does not match its hash chain: the commit log was tampered with. "
+                                "Restore versions/ from a backup and investigate who changed it.")
+            break
+        prev = rec.record_hash
+    if records and delta_version != records[-1].store_version:
+        res.problems.append(f"the commit log has {delta_version} Delta versions but {len(records)} store versions: "
+                            "records were added or removed outside immunolab. Restore versions/ from a backup.")
+
+
+def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord], live: set[str],
+            dead: set[str]) -> None:
+    recorded_files = {(f["table"], f["path"]): f.get("sha256") for r in records for f in r.files}
+    max_version: dict[str, int] = {}
+    for r in records:
+        for name, v in r.tables.items():
+            max_version[name] = max(max_version.get(name, -1), int(v))
+    for name in [n for n in TABLES if table_exists(loc, n)]:
+        dt = open_table(loc, name)
+        latest = int(dt.version())
+        recorded = max_version.get(name, 0)
+        if latest > recorded:
+            batches = {str(h.get("immunolab_batch")) for h in dt.history(latest - recorded) if h.get("immunolab_batch")}
+            unknown = batches - live - dead
+            if batches & dead:
+                res.problems.append(f"table {name}: an interrupted batch left commits no store version records. "
+                                    "Run `immunolab store recover` (or `verify --repair`) to roll it back.")
+            elif unknown or not batches:
+                res.problems.append(f"table {name} has {latest - recorded} Delta commit(s) no store version records: "
+                                    "the tail of the commit log was deleted, or something else wrote the table. "
+                                    "Restore versions/ from a backup; `verify --repair` removes the unrecorded rows.")
+            else:
+                res.notes.append(f"table {name}: a batch is being committed right now")
+        active = {uri.rsplit("/", 1)[-1] for uri in dt.file_uris()}
+        for rel in sorted(active):
+            res.data_files += 1
+            digest = recorded_files.get((name, rel))
+            if digest is None:
+                res.problems.append(f"tables/{name}/{rel} is in the table but no store version recorded it. "
+                                    "Restore the table from a backup, or `verify --repair` to drop unrecorded rows.")
+            elif _sha_of(loc, "tables", name, rel) != digest:
+                res.problems.append(f"tables/{name}/{rel} no longer matches the SHA-256 recorded when it was committed "
+                                    "(it was altered). Restore it from a backup.")
+        known = _all_paths(loc, name, dt)
+        for rel, _size, _mtime in loc.list_files("tables", name):
+            if not rel.endswith(".parquet") or rel in known or rel in active:
+                continue
+            batch = rel.split("-", 3)[1:3]
+            if "-".join(batch) and any(b.startswith("-".join(batch)) for b in live):
+                continue
+            res.problems.append(f"tables/{name}/{rel} is a stray data file no table version references. "
+                                "Remove it (`verify --repair` does, and records it).")
+
+
+def _all_paths(loc: StoreLocation, name: str, dt: Any) -> set[str]:
+    """Return every data file path the table's log mentions (active, removed or compacted away)."""
+    import json
+
+    paths = {uri.rsplit("/", 1)[-1] for uri in dt.file_uris()}
+    for rel, _size, _mtime in loc.list_files("tables", name, "_delta_log"):
+        if not rel.endswith(".json"):
+            continue
+        for line in loc.read_bytes("tables", name, "_delta_log", rel).decode().splitlines():
+            try:
+                action = json.loads(line)
+            except ValueError:
+                continue
+            for key in ("add", "remove"):
+                if isinstance(action.get(key), dict) and "path" in action[key]:
+                    paths.add(str(action[key]["path"]).rsplit("/", 1)[-1])
+    return paths
+
+
+def _raw(res: VerifyResult, loc: StoreLocation, store: Any) -> None:
+    shas = set(store.table("sources", columns=["source_sha256"]).column("source_sha256").to_pylist())
+    on_disk = {rel for rel, _s, _m in loc.list_files("raw") if not rel.startswith(".")}
+    for sha in sorted(shas):
+        if sha not in on_disk:
+            res.problems.append(f"raw/{sha} (original of a committed file) is missing. Restore it from a backup.")
+    for rel in sorted(on_disk):
+        res.raw_files += 1
+        if _sha_of(loc, "raw", rel) != rel:
+            res.problems.append(f"raw/{rel} no longer hashes to its name: the original file was altered. "
+                                "Restore it from a backup; the store's tables still describe the original bytes.")
+        elif rel not in shas:
+            res.notes.append(f"raw/{rel} belongs to no committed file (an interrupted or failed ingest); "
+                             "harmless, removed by `verify --repair`.")
+
+
+def _orphans(res: VerifyResult, loc: StoreLocation) -> None:
+    from immunolab.store.maintenance import orphan_commit_ids
+
+    for name, ids in sorted(orphan_commit_ids(loc).items()):
+        res.problems.append(f"table {name} holds rows of {len(ids)} unit(s) of work no store version lists "
+                            "(an interrupted or duplicate batch; invisible to the API). Run `immunolab store recover`.")
+
+
+def _unique(res: VerifyResult, store: Any) -> None:
+    s = store.to_pandas("samples")
+    if s.empty:
+        return
+    s = s[s["status"] == "active"]
+    keys = Counter(zip(s["patient_id"], s["visit_day"], s["specimen"].fillna(""), s["panel"].fillna(""), strict=True))
+    for key, n in sorted(keys.items(), key=lambda kv: str(kv[0])):
+        if n > 1:
+            res.problems.append(f"patient {key[0]} day {key[1]} {key[2] or '-'} panel {key[3] or '-'} has {n} current "
+                                "samples: supersede one (`immunolab ingest --supersede`) or mark them replicates.")
+
+
+def verify_store(store: str | Any, *, repair: bool = False, storage_options: dict[str, str] | None = None) -> VerifyResult:
+    """Verify (and with ``repair``, repair and record) the store at ``store``."""
+    from immunolab.store.read import open_store
+    from immunolab.store.writer import pending_batches
+
+    loc = location_for(store, storage_options)
+    require_store(loc)
+    res = VerifyResult()
+    if repair:
+        _repair(loc, res)
+    from immunolab.store.versions import _open
+
+    pend = pending_batches(loc)
+    live = {str(m.get("batch_id")) for m, alive in pend if alive}
+    dead = {str(m.get("batch_id")) for m, alive in pend if not alive}
+    records = _check(res, "commit log", lambda r: read_versions(loc)) or []
+    _check(res, "commit chain", lambda r: _chain(r, records, int(_open(loc).version())))
+    _check(res, "tables", lambda r: _tables(r, loc, records, live, dead))
+    _check(res, "uncommitted rows", lambda r: _orphans(r, loc))
+    st = _check(res, "snapshot", lambda r: open_store(loc))
+    if st is not None:
+        _check(res, "raw vault", lambda r: _raw(r, loc, st))
+        _check(res, "one result per sample", lambda r: _unique(r, st))
+    return res
+
+
+def _repair(loc: StoreLocation, res: VerifyResult) -> None:
+    """Roll back interrupted batches, purge orphan rows, remove stray files; record it."""
+    from immunolab.store.maintenance import purge_orphans
+    from immunolab.store.versions import append_version, latest_version
+    from immunolab.store.writer import recover
+
+    res.actions.extend(recover(loc, command="verify --repair"))
+    res.actions.extend(purge_orphans(loc, command="verify --repair").lines())
+    stray: list[str] = []
+    for name in [n for n in TABLES if table_exists(loc, n)]:
+        dt = open_table(loc, name)
+        known = _all_paths(loc, name, dt)
+        for rel, _size, _mtime in loc.list_files("tables", name):
+            if rel.endswith(".parquet") and rel not in known:
+                loc.delete("tables", name, rel)
+                stray.append(f"removed stray data file tables/{name}/{rel}")
+    if stray:
+        rec = VersionRecord(0, "repair", summary=f"removed {len(stray)} stray data file(s)", actions=stray)
+        append_version(loc, lambda _s: rec, seen=latest_version(loc), command="verify --repair")
+    res.actions.extend(stray)
