@@ -20,11 +20,11 @@ Shared building blocks (import the module, never this package, to keep start-up 
   tail: options, IML-CYT-008/009, tables, metadata).
 - :mod:`~immunolab.cytokine.censoring` - censor flags and substitution rules (LLOQ/2 ...).
 - :mod:`~immunolab.cytokine.qc` - ``QcThresholds``, ``levey_jennings``, ``westgard_flags``.
-- :mod:`~immunolab.cytokine.delimited`, :mod:`~immunolab.cytokine.dates` - tolerant CSV
-  reading (BOM, ``;`` + decimal commas, missing tokens) and instrument date styles.
+- :mod:`~immunolab.cytokine.standards` - checks that the standards' expected concentrations
+  form the kit's dilution series; repairs a lost decimal separator / power of ten (recorded).
+- :mod:`~immunolab.cytokine.plate_builder` - ``plate_from_readings`` (row-oriented readers).
 
-Formats: :mod:`~immunolab.cytokine.xponent` (xPONENT and xPONENT-style INTELLIFLEX),
-:mod:`~immunolab.cytokine.intelliflex` (flat INTELLIFLEX CSV), ``bioplex*`` and ``msd*``;
-:mod:`~immunolab.cytokine.sniff` recognises Luminex heads for ``detect`` (stdlib only);
-:mod:`~immunolab.cytokine.xponent_writer` writes xPONENT exports (demo trial, tests).
+Readers live in their plugins (``assays/<format>/``: xPONENT, INTELLIFLEX, Bio-Plex, MSD,
+LEGENDplex table) and build on the neutral :mod:`immunolab.io` helpers (delimited text,
+workbooks, dates, tokens); the demo xPONENT writer is :mod:`immunolab.demo.xponent_writer`.
 """

@@ -12,7 +12,7 @@ The file is read as a block grammar, never by matching whole lines::
               | other        (Audit Logs, Warnings/Errors)
 
 Cells may be quoted or not, padded, ``,`` or ``;`` delimited with decimal commas (see
-:mod:`immunolab.cytokine.delimited`); section order does not matter; unknown DataTypes (Mean,
+:mod:`immunolab.io.delimited`); section order does not matter; unknown DataTypes (Mean,
 %CV, Peak, Acquisition Time, Trimmed ...) are read and ignored. Locations look like
 ``1(1,A1)`` (acquisition order, plate number, well) or ``1,A1``; the plate number splits a
 batch into plates. The Audit Logs section (user names) is never read.
@@ -39,10 +39,10 @@ import pandas as pd
 
 from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.curves import StandardCurve
-from immunolab.cytokine.dates import parse_instrument_date, pick_date_order
-from immunolab.cytokine.delimited import decode_bytes, is_missing, parse_number, read_rows
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
 from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.dates import parse_instrument_date, pick_date_order
+from immunolab.io.delimited import decode_bytes, is_missing, parse_number, read_rows
 
 __all__ = [
     "parse_reported_conc",
