@@ -13,10 +13,12 @@ level number. Two export accidents break that and are caught here:
   intact and only a second source can reveal it: the instrument's own results for the standard
   wells, which were computed from the correct expected values (recovery near 100 %).
 
-The repair is applied only when it is unique: the step ratio is consistent, and either the
-instrument's results of the standards pin the scale, or exactly one choice of scale leaves at
-least one printed value unchanged (the values a locale cannot damage: integers such as
-``4000``). Otherwise the plate is refused with ``IML-CYT-010``. Concentrations are in the
+The repair is applied only when it is unique: the step ratio is consistent and the
+instrument's results of the standards pin the scale. Without results the digits alone cannot
+tell ``2505`` (250.5 with a lost separator) from an intact ``2505``, so a broken series is
+refused with ``IML-CYT-010`` (give the concentrations with the ``standard_concentrations``
+option), and a series shifted by a constant power of ten is undetectable (it is still a
+dilution series). Concentrations are in the
 units of the standards (pg/mL, AU/mL ...); nothing is converted.
 """
 
@@ -144,10 +146,6 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
         ]
         if scored and min(scored, key=lambda x: x[0])[0] < 0.3:
             chosen, evidence = min(scored, key=lambda x: x[0])[1], "the instrument's results of the standards"
-    if chosen is None:
-        unchanged = [tl for tl, n in candidates if n > 0]
-        if len(unchanged) == 1:
-            chosen, evidence = unchanged[0], "the values printed without decimals"
     if chosen is None:
         return SeriesCheck(
             "refused", dict(items), 10 ** shape[0],
