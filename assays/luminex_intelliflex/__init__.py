@@ -42,6 +42,7 @@ class IntelliflexPlugin:
     def parse(self, path: Path, ctx: ParseContext) -> ParsedAssay:
         """Return the plate, well, curve and result tables of one INTELLIFLEX export."""
         from immunolab.cytokine.parsed import parsed_assay_from_plates
+        from immunolab.cytokine.reader_flags import with_reader_facts
         from immunolab.io.sniff_luminex import luminex_format
 
         data = Path(path).read_bytes()
@@ -54,4 +55,5 @@ class IntelliflexPlugin:
             from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
             plates = parse_xponent_bytes(data, label=ctx.label, options=ctx.options)
-        return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=kind or "intelliflex")
+        parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=kind or "intelliflex")
+        return with_reader_facts(parsed, plates, data=data, ctx=ctx)

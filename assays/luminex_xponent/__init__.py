@@ -43,7 +43,9 @@ class XponentPlugin:
         from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
         from immunolab.cytokine.parsed import parsed_assay_from_plates
+        from immunolab.cytokine.reader_flags import with_reader_facts
 
         data = Path(path).read_bytes()
         plates = parse_xponent_bytes(data, label=ctx.label, options=ctx.options)
-        return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+        parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+        return with_reader_facts(parsed, plates, data=data, ctx=ctx)
