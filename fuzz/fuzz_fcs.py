@@ -16,7 +16,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from immunolab.cytokine.xponent import parse_xponent_bytes
+    from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
     from immunolab.errors import InputError
     from immunolab.fcs.reader import read_fcs
 

@@ -181,6 +181,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-CYT-007": "spreadsheet cannot be opened",
     "IML-CYT-008": "unknown analyte name (no canonical mapping)",
     "IML-CYT-009": "invalid plate analysis option (curve model, weighting, substitution rule, ranges)",
+    "IML-CYT-010": "standards' expected concentrations are not a dilution series and cannot be repaired uniquely",
     # store
     "IML-STORE-001": "store folder missing or not an immunolab store",
     "IML-STORE-002": "store lock not obtained in time",

@@ -1,7 +1,7 @@
 """Bio-Plex Manager plugin: Excel exports (``.xls`` / ``.xlsx``, one sheet per analyte) and 6.x XML.
 
 Detection is content-based (never the file name): OLE2 / zip magic plus Bio-Plex markers, or
-the XML root ``BioPlexManager``; see :mod:`immunolab.cytokine.bioplex_sniff` for the exact rules
+the XML root ``BioPlexManager``; see :mod:`immunolab.io.sniff_spreadsheet` for the exact rules
 shared with the ``msd`` plugin so that exactly one of the two claims a spreadsheet.
 Parsing lives in :mod:`immunolab_assays.bioplex.parse` (imported only by :meth:`parse`).
 """
@@ -27,7 +27,7 @@ class BioplexPlugin:
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim Bio-Plex Manager Excel and XML exports from their first 64 KiB; never raise."""
         try:
-            from immunolab.cytokine.bioplex_sniff import classify_head
+            from immunolab.io.sniff_spreadsheet import classify_head
 
             verdict = classify_head(head)
         except Exception:

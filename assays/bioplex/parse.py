@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immunolab.cytokine.bioplex import read_bioplex_workbook
-from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
-from immunolab.cytokine.bioplex_tables import records_to_parsed
-from immunolab.cytokine.bioplex_xml import read_bioplex_xml
+from immunolab_assays.bioplex.workbook import read_bioplex_workbook
+from immunolab_assays.bioplex.xml_export import read_bioplex_xml
+
+from immunolab.cytokine.parsed import parsed_assay_from_plates
 from immunolab.errors import MalformedInputError
+from immunolab.io.sniff_spreadsheet import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
 from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["parse_bioplex"]
@@ -22,16 +23,17 @@ def parse_bioplex(path: Path, ctx: ParseContext, *, plugin: str, version: str) -
     head = read_export_head(path, ctx.label, software="Bio-Plex Manager")
     verdict = classify_head(head)
     if head.startswith((XLS_MAGIC, ZIP_MAGIC)):
-        records = read_bioplex_workbook(path, ctx.label)
+        plates = read_bioplex_workbook(path, ctx.label)
         fmt = verdict[0] if verdict and verdict[0].startswith("bioplex_") else ("bioplex_xls" if head.startswith(XLS_MAGIC) else "bioplex_xlsx")
     elif head.lstrip()[:1] == b"<" or head.startswith(b"\xef\xbb\xbf<"):
-        records = [read_bioplex_xml(path, ctx.label)]
+        plates = [read_bioplex_xml(path, ctx.label)]
         fmt = "bioplex_xml"
     else:
         raise MalformedInputError(
             "IML-CYT-001", "the file is neither an Excel workbook nor an XML document", path=ctx.label,
             hint="Bio-Plex Manager exports are .xls / .xlsx workbooks or XML; choose another --assay.",
         )
-    parsed = records_to_parsed(records, ctx, fmt=fmt, path=path)
+    data = path.read_bytes()
+    parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=fmt)
     parsed.metadata.update({"plugin": plugin, "plugin_version": version})
     return parsed

@@ -37,8 +37,7 @@ def fcs_files_row(fcs: FcsData, ctx: ParseContext) -> tuple[dict[str, Any], list
     has_spill = False
     if spill_key is not None:
         try:
-            fcs.spillover()
-            has_spill = True
+            has_spill = fcs.spillover() is not None
         except InputError as exc:
             warnings.append(f"{exc.code}: {exc.message}; the embedded spillover matrix cannot be used")
     channels = [

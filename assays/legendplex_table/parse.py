@@ -21,10 +21,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 import re
-import statistics
 import unicodedata
 from pathlib import Path
 from typing import Any

@@ -2,7 +2,7 @@
 
 Detection is structural: an xPONENT ``Program`` row naming an Intelliflex instrument, or a
 flat header with ``WELL LOCATION`` and ``R<region>: RP<n> ...`` columns. Parsing lives in
-:mod:`immunolab.cytokine.xponent` and :mod:`immunolab.cytokine.intelliflex`.
+:mod:`immunolab_assays.luminex_xponent.reader` and :mod:`immunolab_assays.luminex_intelliflex.flat`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class IntelliflexPlugin:
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim INTELLIFLEX exports only."""
         try:
-            from immunolab.cytokine.sniff import luminex_format
+            from immunolab.io.sniff_luminex import luminex_format
 
             kind = luminex_format(head)
         except Exception:  # detect never raises
@@ -42,16 +42,17 @@ class IntelliflexPlugin:
     def parse(self, path: Path, ctx: ParseContext) -> ParsedAssay:
         """Return the plate, well, curve and result tables of one INTELLIFLEX export."""
         from immunolab.cytokine.parsed import parsed_assay_from_plates
-        from immunolab.cytokine.sniff import luminex_format
+        from immunolab.io.sniff_luminex import luminex_format
 
         data = Path(path).read_bytes()
         kind = luminex_format(data[: 64 * 1024])
         if kind == "intelliflex_flat":
-            from immunolab.cytokine.intelliflex import parse_intelliflex_flat_bytes
+            from immunolab_assays.luminex_intelliflex.flat import parse_intelliflex_flat_bytes
 
             plates = parse_intelliflex_flat_bytes(data, label=ctx.label, options=ctx.options)
         else:
-            from immunolab.cytokine.xponent import parse_xponent_bytes
+            from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
             plates = parse_xponent_bytes(data, label=ctx.label, options=ctx.options)
-        return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=kind or "intelliflex")
+        parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=kind or "intelliflex")
+        return parsed

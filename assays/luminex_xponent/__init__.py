@@ -2,7 +2,7 @@
 
 Detection is structural: a ``Program`` row naming xPONENT (and not an INTELLIFLEX instrument,
 which :mod:`immunolab_assays.luminex_intelliflex` claims), or ``DataType:`` sections with a
-``Location, Sample`` header. Parsing lives in :mod:`immunolab.cytokine.xponent`; curves,
+``Location, Sample`` header. Parsing lives in :mod:`immunolab_assays.luminex_xponent.reader`; curves,
 concentrations and QC in :mod:`immunolab.cytokine.assemble`.
 """
 
@@ -29,7 +29,7 @@ class XponentPlugin:
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim xPONENT batch exports (never INTELLIFLEX, MSD, Bio-Plex or LEGENDplex tables)."""
         try:
-            from immunolab.cytokine.sniff import luminex_format
+            from immunolab.io.sniff_luminex import luminex_format
 
             kind = luminex_format(head)
         except Exception:  # detect never raises
@@ -40,9 +40,11 @@ class XponentPlugin:
 
     def parse(self, path: Path, ctx: ParseContext) -> ParsedAssay:
         """Return the plate, well, curve and result tables of one xPONENT export."""
+        from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
+
         from immunolab.cytokine.parsed import parsed_assay_from_plates
-        from immunolab.cytokine.xponent import parse_xponent_bytes
 
         data = Path(path).read_bytes()
         plates = parse_xponent_bytes(data, label=ctx.label, options=ctx.options)
-        return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+        parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+        return parsed

@@ -2,8 +2,8 @@
 
 MSD measures electrochemiluminescence (ECL): the signal goes to ``median_mfi`` and the
 adjusted signal to ``net_mfi`` of ``cytokine_wells``, the spot number to ``bead_region`` (see
-:mod:`immunolab.cytokine.msd_workbench`). Detection is content-based and shared with the
-``bioplex`` plugin (:mod:`immunolab.cytokine.bioplex_sniff`). Parsing lives in
+:mod:`immunolab_assays.msd.workbench`). Detection is content-based and shared with the
+``bioplex`` plugin (:mod:`immunolab.io.sniff_spreadsheet`). Parsing lives in
 :mod:`immunolab_assays.msd.parse` (imported only by :meth:`parse`).
 """
 
@@ -28,7 +28,7 @@ class MsdPlugin:
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim MSD Workbench CSV/XLSX and reader text exports from their first 64 KiB; never raise."""
         try:
-            from immunolab.cytokine.bioplex_sniff import classify_head
+            from immunolab.io.sniff_spreadsheet import classify_head
 
             verdict = classify_head(head)
         except Exception:

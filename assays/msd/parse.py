@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immunolab.cytokine.bioplex_sniff import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
-from immunolab.cytokine.bioplex_tables import records_to_parsed
-from immunolab.cytokine.msd_methodical import read_reader_text
-from immunolab.cytokine.msd_workbench import read_workbench_csv, read_workbench_xlsx
+from immunolab_assays.msd.methodical import read_reader_text
+from immunolab_assays.msd.workbench import read_workbench_csv, read_workbench_xlsx
+
+from immunolab.cytokine.parsed import parsed_assay_from_plates
+from immunolab.io.sniff_spreadsheet import XLS_MAGIC, ZIP_MAGIC, classify_head, read_export_head
 from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["parse_msd"]
@@ -22,14 +23,15 @@ def parse_msd(path: Path, ctx: ParseContext, *, plugin: str, version: str) -> Pa
     head = read_export_head(path, ctx.label, software="the MSD software")
     verdict = classify_head(head)
     if head.startswith((XLS_MAGIC, ZIP_MAGIC)):
-        records = read_workbench_xlsx(path, ctx.label)
+        plates = read_workbench_xlsx(path, ctx.label)
         fmt = "msd_xls" if head.startswith(XLS_MAGIC) else "msd_xlsx"
     elif (verdict is not None and verdict[0] == "msd_reader_text") or b"==========Data" in head:
-        records = read_reader_text(path, ctx.label)
+        plates = read_reader_text(path, ctx.label)
         fmt = "msd_reader_text"
     else:
-        records = read_workbench_csv(path, ctx.label)
+        plates = read_workbench_csv(path, ctx.label)
         fmt = "msd_workbench_csv"
-    parsed = records_to_parsed(records, ctx, fmt=fmt, path=path)
+    data = path.read_bytes()
+    parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format=fmt)
     parsed.metadata.update({"plugin": plugin, "plugin_version": version})
     return parsed

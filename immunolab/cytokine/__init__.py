@@ -2,7 +2,8 @@
 
 Pipeline (one direction)::
 
-    export bytes --(format parser)--> list[Plate] --(assemble.plate_tables)--> four store tables
+    export bytes --(reader in assays/<format>)--> list[Plate] --(facts.plate_fact_tables)--> fact tables
+    fact tables --(facts.plates_from_facts)--> Plate --(assemble.analyse_plate)--> curves, results, QC
 
 Shared building blocks (import the module, never this package, to keep start-up light):
 
@@ -14,17 +15,18 @@ Shared building blocks (import the module, never this package, to keep start-up 
   Parameterisation: ``y = A + (B - A) / (1 + (x / C)^D)^F``.
 - :mod:`~immunolab.cytokine.plate` - ``Plate`` and ``WELL_COLUMNS`` (what a parser fills),
   ``classify_sample`` (standard / control / blank / unknown from a well's sample name).
-- :mod:`~immunolab.cytokine.assemble` - ``PlateSettings.from_options``, ``analyse_plate``,
-  ``plate_tables`` (net MFI, refit, back-calculation, censoring, QC -> tables).
+- :mod:`~immunolab.cytokine.assemble` - ``PlateSettings.from_options``, ``analyse_plate``
+  (net MFI, refit, back-calculation, censoring, QC).
+- :mod:`~immunolab.cytokine.facts` - plates <-> store fact tables.
 - :mod:`~immunolab.cytokine.parsed` - ``parsed_assay_from_plates`` (a plugin's ``parse``
-  tail: options, IML-CYT-008/009, tables, metadata).
+  tail: IML-CYT-008, fact tables, reader flags, metadata).
 - :mod:`~immunolab.cytokine.censoring` - censor flags and substitution rules (LLOQ/2 ...).
 - :mod:`~immunolab.cytokine.qc` - ``QcThresholds``, ``levey_jennings``, ``westgard_flags``.
-- :mod:`~immunolab.cytokine.delimited`, :mod:`~immunolab.cytokine.dates` - tolerant CSV
-  reading (BOM, ``;`` + decimal commas, missing tokens) and instrument date styles.
+- :mod:`~immunolab.cytokine.standards` - checks that the standards' expected concentrations
+  form the kit's dilution series; repairs a lost decimal separator / power of ten (recorded).
+- :mod:`~immunolab.cytokine.plate_builder` - ``plate_from_readings`` (row-oriented readers).
 
-Formats: :mod:`~immunolab.cytokine.xponent` (xPONENT and xPONENT-style INTELLIFLEX),
-:mod:`~immunolab.cytokine.intelliflex` (flat INTELLIFLEX CSV), ``bioplex*`` and ``msd*``;
-:mod:`~immunolab.cytokine.sniff` recognises Luminex heads for ``detect`` (stdlib only);
-:mod:`~immunolab.cytokine.xponent_writer` writes xPONENT exports (demo trial, tests).
+Readers live in their plugins (``assays/<format>/``: xPONENT, INTELLIFLEX, Bio-Plex, MSD,
+LEGENDplex table) and build on the neutral :mod:`immunolab.io` helpers (delimited text,
+workbooks, dates, tokens); the demo xPONENT writer is :mod:`immunolab.demo.xponent_writer`.
 """

@@ -1,14 +1,12 @@
-"""Turn parsed plates into the four cytokine store tables: net MFI, curves, concentrations, QC.
+"""Analyse one plate: net MFI, standard curves, back-calculated concentrations, censoring and QC.
 
-Every plate plugin (xPONENT, INTELLIFLEX, Bio-Plex, MSD ...) ends here, so the tables mean the
-same thing whatever the instrument::
+The core's curve derivation (:mod:`immunolab.derive.curves`) calls :func:`analyse_plate` on
+plates rebuilt from stored facts, whatever instrument wrote them, so results mean the same
+thing for xPONENT, Bio-Plex, MSD or a bead array::
 
-    plates = parse_xponent_bytes(data, label=ctx.label)          # -> list[Plate]
-    tables, warnings = plate_tables(plates, label=ctx.label, source_id=sha256,
-                                    study_day=ctx.study_day,
-                                    settings=PlateSettings.from_options(ctx.options))
+    analysis = analyse_plate(plate, plate_id=pid, settings=PlateSettings.from_options(options))
 
-Per plate and analyte (:func:`analyse_plate`):
+Per plate and analyte:
 
 1. Net MFI = the instrument's printed Net MFI when the export has it; otherwise Median - mean
    Median of the Background (blank) wells (the xPONENT definition); otherwise the Median.
@@ -17,14 +15,15 @@ Per plate and analyte (:func:`analyse_plate`):
    too (``source="instrument"``). A curve that cannot be fitted is recorded with
    ``converged=False`` and its error code, and the analyte's results become ``not_available``
    (the plate is not rejected) - unless no analyte of a plate meant to be quantitative gets
-   a curve (``Plate.quantitative``), or ``strict_curves`` is set: then the file is rejected
-   with IML-CYT-005 / IML-CYT-006.
+   a curve (``Plate.quantitative``), or ``strict_curves`` is set: then the analysis raises
+   IML-CYT-005 / IML-CYT-006 and the derivation records the plate's QC as failed.
 3. Every well is back-calculated (inverse curve x dilution); unknown samples' replicates are
    averaged, censored against LLOQ / ULOQ and substituted (:mod:`immunolab.cytokine.censoring`).
 4. QC (:mod:`immunolab.cytokine.qc`) flags wells, results and the plate.
 
 Units: concentrations are converted to pg/mL when the export prints ng/mL, µg/mL or fg/mL.
-Rows of unknown samples carry the raw sample name only in the private ``_sample_ref`` column.
+Result rows carry the plate sample's identifier (its ``sample_key`` when rebuilt from the
+store) in the private ``_sample_ref`` column.
 """
 
 from __future__ import annotations
@@ -32,14 +31,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from immunolab.cytokine.censoring import ABOVE_RULES, BELOW_RULES, censor_replicates
 from immunolab.cytokine.curves import (
@@ -60,8 +57,6 @@ __all__ = [
     "PlateAnalysis",
     "PlateSettings",
     "analyse_plate",
-    "plate_id_for",
-    "plate_tables",
     "unit_factor",
 ]
 
@@ -143,11 +138,6 @@ class PlateAnalysis:
     qc: dict[str, Any]
     status: str
     warnings: list[str] = field(default_factory=list)
-
-
-def plate_id_for(source_id: str, plate_index: int) -> str:
-    """Return the PHI-free id of plate ``plate_index`` of the file hashed ``source_id``."""
-    return f"{source_id[:16]}-p{plate_index}"
 
 
 def _instrument_fit_id(curve: StandardCurve) -> str:
@@ -405,39 +395,6 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
     return PlateAnalysis(plate, plate_id, wells, curves, curve_analytes, results, qc, status, warnings)
 
 
-def _curve_rows(analysis: PlateAnalysis) -> list[dict[str, Any]]:
-    rows = []
-    for analyte, c in zip(analysis.curve_analytes, analysis.curves, strict=True):
-        def fin(v: float | None) -> float | None:
-            return None if v is None or not math.isfinite(v) else float(v)
-
-        rows.append(
-            {
-                "plate_id": analysis.plate_id, "analyte": analyte, "fit_id": c.fit_id, "source": c.source,
-                "model": c.model, "weighting": c.weighting, "a": fin(c.a), "b": fin(c.b), "c": fin(c.c),
-                "d": fin(c.d), "f": fin(c.f), "r_squared": fin(c.r_squared), "n_points": c.n_points,
-                "lloq": fin(c.lloq), "uloq": fin(c.uloq), "lowest_standard": fin(c.lowest_standard),
-                "highest_standard": fin(c.highest_standard), "converged": c.converged, "message": c.message,
-            }
-        )
-    return rows
-
-
-def _to_table(name: str, records: Sequence[dict[str, Any]], extra: Sequence[str] = ()) -> pa.Table:
-    from immunolab.schema import table_spec
-
-    schema = table_spec(name).schema
-    fields = [f for f in schema if f.name not in ("patient_id", "visit_day", "sample_id", "source_sha256", "ingest_id")]
-    arrays = []
-    for f in fields:
-        arrays.append(pa.array([r.get(f.name) for r in records], type=f.type))
-    names = [f.name for f in fields]
-    for col in extra:
-        arrays.append(pa.array([r.get(col) for r in records], type=pa.string()))
-        names.append(col)
-    return pa.Table.from_arrays(arrays, names=names)
-
-
 def _clean(v: Any) -> Any:
     if v is None:
         return None
@@ -459,71 +416,3 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
     return _clean(obj)
-
-
-def plate_tables(
-    plates: Sequence[Plate],
-    *,
-    label: str,
-    source_id: str,
-    study_day: Callable[[date], int | None] = lambda _d: None,
-    settings: PlateSettings | None = None,
-) -> tuple[dict[str, pa.Table], list[str], list[PlateAnalysis]]:
-    """Return (tables by name, warnings, analyses) for the plates of one file.
-
-    Tables: ``cytokine_plates``, ``cytokine_wells``, ``standard_curves`` and
-    ``cytokine_results`` (store schemas without the key columns, which ingest fills).
-    ``cytokine_results`` rows and the ``cytokine_wells`` rows of unknown samples carry the raw
-    sample name in ``_sample_ref`` (null for standards, controls and blanks). ``source_id`` is
-    the file's SHA-256 (plate ids derive from it); ``study_day`` converts the run date.
-    """
-    cfg = settings or PlateSettings()
-    analyses: list[PlateAnalysis] = []
-    plate_rows: list[dict[str, Any]] = []
-    well_rows: list[dict[str, Any]] = []
-    curve_rows: list[dict[str, Any]] = []
-    result_rows: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    for plate in plates:
-        pid = plate_id_for(source_id, plate.plate_index)
-        an = analyse_plate(plate, plate_id=pid, settings=cfg, label=label)
-        analyses.append(an)
-        warnings.extend(an.warnings)
-        w = an.wells
-        plate_rows.append(
-            {
-                "plate_id": pid, "plate_index": plate.plate_index, "instrument": plate.instrument,
-                "instrument_serial": plate.instrument_serial, "software": plate.software,
-                "software_version": plate.software_version, "kit": plate.kit, "lot": plate.lot,
-                "run_study_day": study_day(plate.run_date) if plate.run_date is not None else None,
-                "n_wells": int(w["well"].nunique()), "n_analytes": int(w["analyte"].nunique()),
-                "qc_status": an.status, "qc_json": json.dumps(_json_safe(an.qc), sort_keys=True, allow_nan=False),
-            }
-        )
-        for rec in w.to_dict("records"):
-            count = _clean(rec.get("bead_count"))
-            well_rows.append(
-                {
-                    "plate_id": pid, "well": rec["well"], "location": rec.get("location"),
-                    "sample_type": rec["sample_type"], "well_label": _clean(rec.get("well_label")),
-                    "analyte": rec["analyte"], "analyte_reported": rec.get("analyte_reported"),
-                    "bead_region": _clean(rec.get("bead_region")), "median_mfi": _clean(rec.get("median_mfi")),
-                    "net_mfi": _clean(rec.get("net_mfi")),
-                    "bead_count": None if count is None else round(float(count)),
-                    "dilution": _clean(rec.get("dilution")), "expected_conc": _clean(rec.get("expected_conc")),
-                    "reported_conc_text": _clean(rec.get("reported_conc_text")),
-                    "reported_conc": _clean(rec.get("reported_conc")), "reported_flag": _clean(rec.get("reported_flag")),
-                    "qc_flags": list(rec.get("qc_flags") or []),
-                    SAMPLE_REF: rec["sample_name"] if rec["sample_type"] == "unknown" else None,
-                }
-            )
-        curve_rows.extend(_curve_rows(an))
-        for rec in an.results.to_dict("records"):
-            result_rows.append({str(k): _clean(v) if k != "qc_flags" else list(v) for k, v in rec.items()})
-    tables = {
-        "cytokine_plates": _to_table("cytokine_plates", plate_rows),
-        "cytokine_wells": _to_table("cytokine_wells", well_rows, extra=[SAMPLE_REF]),
-        "standard_curves": _to_table("standard_curves", curve_rows),
-        "cytokine_results": _to_table("cytokine_results", result_rows, extra=[SAMPLE_REF]),
-    }
-    return tables, warnings, analyses

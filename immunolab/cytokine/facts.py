@@ -71,7 +71,9 @@ def _plate_row(plate: Plate, pid: str, export_format: str, study_day: Callable[[
         "units_json": json.dumps(plate.units, sort_keys=True) if plate.units else None,
         "control_ranges_json": json.dumps(_clean_json(ranges), sort_keys=True) if ranges else None,
         "min_bead_count": plate.min_bead_count, "instrument_warnings": plate.instrument_warnings,
-        "export_crc": plate.export_crc, "quantitative": bool(plate.quantitative), "notes": list(plate.notes),
+        "export_crc": plate.export_crc, "quantitative": bool(plate.quantitative),
+        "notes": [*plate.warnings, *(f"{k}: {v}" for k, v in sorted(plate.facts.items())),
+                  *(f"standards repaired for {a}: {v}" for a, v in sorted(plate.standards_repair.items()))],
     }
 
 
@@ -98,7 +100,7 @@ def _well_rows(plate: Plate, pid: str) -> list[dict[str, Any]]:
             "expected_conc": _clean(rec.get("expected_conc")),
             "reported_conc_text": _clean(rec.get("reported_conc_text")),
             "reported_conc": _clean(rec.get("reported_conc")), "reported_flag": _clean(rec.get("reported_flag")),
-            "reader_flags": [],
+            "reader_flags": list(plate.reader_flags.get((rec["well"], rec.get("analyte_reported")), [])),
             SAMPLE_REF: _clean(rec.get("sample_name")) if rec["sample_type"] == "unknown" else None,
         })
     return rows
@@ -163,7 +165,7 @@ def plates_from_facts(plates: pa.Table, wells: pa.Table, curves: pa.Table | None
             software_version=row["software_version"], kit=row["kit"], lot=row["lot"],
             units=json.loads(row.get("units_json") or "{}"), instrument_curves=instrument, control_ranges=ranges,
             min_bead_count=row.get("min_bead_count"), instrument_warnings=int(row.get("instrument_warnings") or 0),
-            notes=list(row.get("notes") or []), quantitative=bool(row.get("quantitative")),
+            warnings=list(row.get("notes") or []), quantitative=bool(row.get("quantitative")),
             export_crc=row.get("export_crc"))
         out.append((pid, plate))
     return out

@@ -7,7 +7,8 @@ Usage inside a plugin's ``parse``::
     return parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
 
 It enforces ``require_known_analytes`` (``IML-CYT-008``) and returns the fact tables
-(:func:`immunolab.cytokine.facts.plate_fact_tables`). Curves, concentrations and QC are
+(:func:`immunolab.cytokine.facts.plate_fact_tables`), the readers' own well flags included
+(``cytokine_wells.reader_flags``), their PHI-free warnings and the recognised layouts. Curves, concentrations and QC are
 derivations the core computes afterwards (:mod:`immunolab.derive.curves`), with the settings of
 :class:`~immunolab.cytokine.assemble.PlateSettings`.
 """
@@ -51,11 +52,16 @@ def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: Parse
                 )
     source_id = ctx.source_sha256 or hashlib.sha256(data).hexdigest()
     tables = plate_fact_tables(plates, source_id=source_id, export_format=export_format, study_day=ctx.study_day)
-    warnings = [f"plate {p.plate_index}: {note}" for p in plates for note in p.notes if note.startswith("warning")]
+    warnings = [f"plate {p.plate_index}: {w}" for p in plates for w in p.warnings]
     metadata = {
         "format": export_format,
         "n_plates": len(plates),
         "n_wells": int(sum(p.wells["well"].nunique() for p in plates)),
         "analytes": sorted({str(a) for p in plates for a in p.wells["analyte"].unique()}),
+        "layouts": sorted({p.layout for p in plates if p.layout}),
+        "software": sorted({p.software for p in plates if p.software}),
+        "software_versions": sorted({p.software_version for p in plates if p.software_version}),
+        "n_instrument_curves": sum(len(p.instrument_curves) for p in plates),
+        "standards_repaired": sorted({a for p in plates for a in p.standards_repair}),
     }
     return ParsedAssay(tables=tables, metadata=metadata, warnings=warnings)

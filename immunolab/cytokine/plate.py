@@ -148,17 +148,30 @@ def empty_wells() -> pd.DataFrame:
 
 @dataclass
 class Plate:
-    """One plate (batch) of a multiplex export, before curves, concentrations and QC.
+    """One plate (batch) of a multiplex export: every fact the export states, nothing computed.
 
-    ``run_date`` is private to the plugin run: :func:`~immunolab.cytokine.assemble.plate_tables`
-    turns it into a study day and it is never written anywhere. ``instrument_curves`` are the
-    curves the instrument printed (analyte -> curve, ``source="instrument"``).
-    ``control_ranges`` maps (control label, analyte) to the expected (low, high) in pg/mL.
-    ``quantitative`` says the export was meant to give concentrations (it prints results, an
-    analysis type or standard concentrations): if no analyte of such a plate gets a standard
-    curve, :func:`~immunolab.cytokine.assemble.analyse_plate` raises IML-CYT-005/006 instead
-    of returning MFI only. ``export_crc`` is ``ok`` / ``mismatch`` (the file was edited after
-    export, e.g. re-saved by Excel) / ``absent`` when the format carries a checksum.
+    This is the one intermediate plate model: every reader (xPONENT, INTELLIFLEX, Bio-Plex,
+    MSD) returns ``list[Plate]``. Fields beyond :attr:`wells`:
+
+    - ``run_date`` is private to the plugin run: it becomes a study day and is never written.
+    - ``instrument_curves``: the curves the instrument printed (canonical analyte -> curve,
+      ``source="instrument"``) with the instrument's model (``5PL`` / ``4PL``) and weighting
+      (``1/y^2`` for xPONENT "Weighted", ``none``, ``power law variance (B=1.8)`` ...) as printed.
+    - ``control_ranges`` maps (control label, analyte) to the expected (low, high).
+    - ``quantitative`` says the export was meant to give concentrations (it prints results, an
+      analysis type or standard concentrations): if no analyte of such a plate gets a standard
+      curve, :func:`~immunolab.cytokine.assemble.analyse_plate` raises IML-CYT-005/006.
+    - ``export_crc`` is ``ok`` / ``mismatch`` (edited after export, e.g. re-saved by Excel) /
+      ``absent`` when the format carries a checksum.
+    - ``layout`` names the export layout the reader recognised (``xponent_4_reagent_tables``,
+      ``bioplex_wide`` ...), for metadata and the reader coverage report.
+    - ``facts``: other PHI-free scalars the export states (curve-fit template, barcode present ...).
+    - ``warnings``: PHI-free sentences for the ingest report (an optional section the reader
+      does not know, a repaired standard series ...); they never stop the file.
+    - ``standards_repair``: one entry per analyte whose expected standard concentrations were
+      repaired by :mod:`immunolab.cytokine.standards` (analyte -> what was done, factor).
+    - ``reader_flags``: {(well, analyte as printed): [flags]} the reader itself set
+      (``outlier``, sampling errors, ``replicate_mean`` ...), merged into ``qc_flags``.
     """
 
     plate_index: int
@@ -175,6 +188,10 @@ class Plate:
     control_ranges: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     min_bead_count: int | None = None
     instrument_warnings: int = 0
-    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     quantitative: bool = False
     export_crc: str | None = None
+    layout: str = ""
+    facts: dict[str, str | int | float | bool | None] = field(default_factory=dict)
+    standards_repair: dict[str, str] = field(default_factory=dict)
+    reader_flags: dict[tuple[str, str], list[str]] = field(default_factory=dict)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from immunolab.cytokine.xponent_writer import WellRecord, XponentExport, render_xponent_csv
+from immunolab.demo.xponent_writer import WellRecord, XponentExport, render_xponent_csv
 
 __all__ = ["ANALYTES", "PANEL", "AnalyteModel", "simulate_plates"]
 

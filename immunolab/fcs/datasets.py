@@ -29,6 +29,7 @@ __all__ = [
     "MISREAD_CODES",
     "DataSetHead",
     "ambiguous_delimiter",
+    "binary_kind",
     "check_conflicts",
     "choose_dataset",
     "merge_supplemental",
@@ -164,6 +165,27 @@ def choose_dataset(heads: list[DataSetHead], dataset: Any, label: str, warnings:
     )
 
 
+_MAGIC = ((b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "gzip data"), (b"%PDF", "a PDF document"),
+          (b"\x89PNG", "a PNG image"), (b"<?xml", "XML"))
+
+
+def binary_kind(raw: bytes) -> str | None:
+    """Return what a supplemental TEXT segment holds when it is not TEXT (``a ZIP archive`` ...), else None.
+
+    TEXT opens with a delimiter that is not a letter or digit and holds printable text; a
+    segment that starts with a known file signature or a NUL byte, or whose bytes
+    are more than 5 % control characters (other than tab, line ends and the delimiter) is binary.
+    """
+    for magic, what in _MAGIC:
+        if raw.startswith(magic):
+            return what
+    if not raw or raw[:1] == b"\x00":
+        return "binary data"
+    d = raw[0]
+    control = sum(1 for b in raw if (b < 32 and b not in (9, 10, 13, d)) or b == 127)
+    return "binary data" if control > 0.05 * len(raw) else None
+
+
 def merge_supplemental(src: ByteSource, head: DataSetHead, label: str, accept_offset_error: bool,
                         tolerances: list[str], warnings: list[str]) -> dict[str, str]:
     """Return the data set's keywords with those of its supplemental TEXT (primary wins)."""
@@ -188,7 +210,14 @@ def merge_supplemental(src: ByteSource, head: DataSetHead, label: str, accept_of
             label,
             f"{_REEXPORT}, or pass --accept-offset-error to ignore the supplemental TEXT.",
         )
-    extra = parse_text(src.read(base + begin, end - begin + 1), label=label, segment="supplemental TEXT")
+    raw = src.read(base + begin, end - begin + 1)
+    kind = binary_kind(raw)
+    if kind is not None:
+        note = f"supplemental TEXT ($BEGINSTEXT-$ENDSTEXT, {len(raw)} bytes) holds {kind}, not keywords; it was skipped"
+        warnings.append(note)
+        tolerances.append(f"supplemental_text_not_text: {note}")
+        return keywords
+    extra = parse_text(raw, label=label, segment="supplemental TEXT")
     warnings.extend(extra.warnings)
     clash = [k for k, v in extra.keywords.items() if k in keywords and keywords[k] != v]
     if clash:

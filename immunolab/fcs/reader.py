@@ -64,6 +64,7 @@ from immunolab.fcs.decode import DataLayout, decode_events
 from immunolab.fcs.extent import DataSpan, data_span, event_count
 from immunolab.fcs.segments import fcs_error, int_keyword
 from immunolab.fcs.source import ByteSource
+from immunolab.fcs.spillover import names_only_spillover
 
 if TYPE_CHECKING:
     from immunolab.fcs.spillover import Spillover
@@ -229,6 +230,9 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
         )
     if timestep(keywords) is None and "$TIMESTEP" in keywords and time_channel_index(channels) is not None:
         warnings.append("$TIMESTEP is not a number; the time channel stays in instrument ticks when preprocessed")
+    spill_names = names_only_spillover(keywords)
+    if spill_names is not None:
+        warnings.append(f"{spill_names} lists channel names but no matrix values: the file carries no spillover matrix")
     matrix = None
     if want_events:
         matrix = _decode(src, span, n_events, layout, label)

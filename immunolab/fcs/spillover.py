@@ -18,7 +18,14 @@ import numpy as np
 
 from immunolab.errors import MalformedInputError
 
-__all__ = ["SPILLOVER_KEYWORDS", "Spillover", "find_spillover_keyword", "parse_spillover", "spillover_from_keywords"]
+__all__ = [
+    "SPILLOVER_KEYWORDS",
+    "Spillover",
+    "find_spillover_keyword",
+    "names_only_spillover",
+    "parse_spillover",
+    "spillover_from_keywords",
+]
 
 #: keywords holding a spillover matrix, in order of preference
 SPILLOVER_KEYWORDS: tuple[str, ...] = ("$SPILLOVER", "SPILL", "$SPILL")
@@ -120,12 +127,35 @@ def _match_channels(names: list[str], channel_names: Sequence[str], keyword: str
     return out
 
 
+def names_only_spillover(keywords: Mapping[str, str]) -> str | None:
+    """Return the spillover keyword when it lists channel names but no matrix values, else None.
+
+    MACSQuant (FCS 3.1) writes ``$SPILLOVER`` as ``n,name_1,...,name_n`` with no numbers: FlowIO
+    and fcsparser read such files, and immunolab treats them as carrying no matrix (a warning
+    when reading; gating then asks for a matrix with ``--comp``).
+    """
+    key = find_spillover_keyword(keywords)
+    if key is None:
+        return None
+    fields = [f.strip() for f in keywords[key].split(",")]
+    while len(fields) > 1 and fields[-1] == "":
+        fields.pop()
+    head = fields[0] if fields else ""
+    if not (head.isdigit() and head.isascii()) or int(head) < 1:
+        return None
+    names = fields[1:]
+    return key if len(names) == int(head) and all(names) else None
+
+
 def spillover_from_keywords(keywords: Mapping[str, str], channels: Sequence[Any], *, label: str | None = None) -> Spillover | None:
     """Return the parsed spillover of a data set (checked against its channels), or None when absent.
+
+    A keyword that lists channel names without matrix values (:func:`names_only_spillover`)
+    counts as absent.
 
     ``channels`` are :class:`~immunolab.fcs.channels.FcsChannel` objects (anything with ``pnn``).
     """
     key = find_spillover_keyword(keywords)
-    if key is None:
+    if key is None or names_only_spillover(keywords) is not None:
         return None
     return parse_spillover(keywords[key], keyword=key, label=label, channel_names=[c.pnn for c in channels])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from immunolab.cytokine.curves import logistic
-from immunolab.cytokine.xponent_writer import (
+from immunolab.demo.xponent_writer import (
     WellRecord,
     XponentExport,
     format_number,

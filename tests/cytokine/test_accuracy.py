@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from immunolab_assays.luminex_xponent import XponentPlugin
+from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
 from immunolab.cytokine.assemble import PlateSettings, analyse_plate
-from immunolab.cytokine.xponent import parse_xponent_bytes
 from immunolab.demo.plate_sim import simulate_plates
 from immunolab.plugins import ParseContext
 

@@ -12,7 +12,7 @@ import pytest
 from immunolab_assays.bioplex import BioplexPlugin
 from immunolab_assays.msd import MsdPlugin
 
-from immunolab.cytokine.bioplex_sniff import classify_head, xlsx_head_members
+from immunolab.io.sniff_spreadsheet import classify_head, xlsx_head_members
 from immunolab.plugins import HEAD_BYTES, get_registry
 from tests.conftest import SHARED_DATA, shared_path
 

@@ -220,12 +220,12 @@ def test_the_synthetic_curve_inverts_exactly() -> None:
 
 
 def test_the_factories_write_files_the_readers_accept(tmp_path: Path) -> None:
-    from immunolab.cytokine.bioplex import read_bioplex_workbook
-    from immunolab.cytokine.bioplex_xml import read_bioplex_xml
-    from immunolab.cytokine.msd_methodical import read_reader_text
-    from immunolab.cytokine.msd_workbench import read_workbench_csv
+    from immunolab_assays.bioplex.workbook import read_bioplex_workbook
+    from immunolab_assays.bioplex.xml_export import read_bioplex_xml
+    from immunolab_assays.msd.methodical import read_reader_text
+    from immunolab_assays.msd.workbench import read_workbench_csv
 
-    assert len(read_bioplex_workbook(make_bioplex_xlsx(tmp_path), "p.xlsx")[0].readings) == 2 * (2 + 16 + 8 + 2)
-    assert len(read_bioplex_xml(make_bioplex_xml(tmp_path), "p.xml").readings) == 2
-    assert len(read_workbench_csv(make_workbench_csv(tmp_path), "m.csv")[0].readings) == 14 + 2 + 8
-    assert len(read_reader_text(make_reader_text(tmp_path), "r.txt")[0].readings) == 96
+    assert len(read_bioplex_workbook(make_bioplex_xlsx(tmp_path), "p.xlsx")[0].wells) == 2 * (2 + 16 + 8 + 2)
+    assert len(read_bioplex_xml(make_bioplex_xml(tmp_path), "p.xml").wells) == 2
+    assert len(read_workbench_csv(make_workbench_csv(tmp_path), "m.csv")[0].wells) == 14 + 2 + 8
+    assert len(read_reader_text(make_reader_text(tmp_path), "r.txt")[0].wells) == 96

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from immunolab_assays.bioplex import BioplexPlugin
+from immunolab_assays.bioplex.workbook import read_bioplex_workbook
+from immunolab_assays.bioplex.xml_export import read_bioplex_xml
 
-from immunolab.cytokine.bioplex import read_bioplex_workbook
-from immunolab.cytokine.bioplex_tokens import parse_reported_conc
-from immunolab.cytokine.bioplex_xml import read_bioplex_xml
 from immunolab.errors import ERROR_CODES, InputError
+from immunolab.io.tokens import parse_reported_conc
 from immunolab.plugins import ParseContext
 from tests.conftest import shared_path
 from tests.cytokine.test_bioplex_factories import (

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
 from immunolab.cytokine.assemble import PlateSettings, analyse_plate, plate_tables
 from immunolab.cytokine.censoring import censor_replicates, substitute
@@ -19,7 +20,6 @@ from immunolab.cytokine.qc import (
     replicate_cv,
     westgard_flags,
 )
-from immunolab.cytokine.xponent import parse_xponent_bytes
 from immunolab.errors import InputError
 from immunolab.plugins import SAMPLE_REF, ParseContext
 

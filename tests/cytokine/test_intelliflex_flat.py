@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from immunolab_assays.luminex_intelliflex import IntelliflexPlugin
+from immunolab_assays.luminex_intelliflex.flat import parse_intelliflex_flat_bytes
 from immunolab_assays.luminex_xponent import XponentPlugin
 
-from immunolab.cytokine.intelliflex import parse_intelliflex_flat_bytes
 from immunolab.errors import ERROR_CODES, InputError
 
 HEADER = (

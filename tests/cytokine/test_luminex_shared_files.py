@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from immunolab_assays.luminex_intelliflex import IntelliflexPlugin
+from immunolab_assays.luminex_intelliflex.flat import parse_intelliflex_flat_bytes
 from immunolab_assays.luminex_xponent import XponentPlugin
+from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
-from immunolab.cytokine.intelliflex import parse_intelliflex_flat_bytes
-from immunolab.cytokine.xponent import parse_xponent_bytes
 from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
 

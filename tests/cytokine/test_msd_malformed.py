@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from immunolab_assays.msd import MsdPlugin
+from immunolab_assays.msd.methodical import read_reader_text
+from immunolab_assays.msd.workbench import read_workbench_csv, read_workbench_xlsx
 
-from immunolab.cytokine.msd_methodical import read_reader_text
-from immunolab.cytokine.msd_workbench import read_workbench_csv, read_workbench_xlsx
 from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
 from tests.conftest import shared_path

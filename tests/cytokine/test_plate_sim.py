@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from immunolab_assays.luminex_intelliflex import IntelliflexPlugin
 from immunolab_assays.luminex_xponent import XponentPlugin
+from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
-from immunolab.cytokine.xponent import parse_xponent_bytes
 from immunolab.demo.plate_sim import ANALYTES, simulate_plates
 
 from .factories import trial_samples

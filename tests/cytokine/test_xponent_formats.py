@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from immunolab_assays.luminex_intelliflex import IntelliflexPlugin
 from immunolab_assays.luminex_xponent import XponentPlugin
-
-from immunolab.cytokine.xponent import (
+from immunolab_assays.luminex_xponent.reader import (
     parse_reported_conc,
     parse_xponent_bytes,
     parse_xponent_location,
 )
+
 from immunolab.plugins import SAMPLE_REF, ParseContext
 
 from .factories import PlateSpec, excel_resaved, plate_text

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
 from immunolab.cytokine.parsed import parsed_assay_from_plates
-from immunolab.cytokine.xponent import parse_xponent_bytes
 from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
 

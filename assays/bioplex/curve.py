@@ -15,12 +15,17 @@ well (before multiplying by the dilution).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
 
+from immunolab.cytokine.curves import StandardCurve
+
 __all__ = [
     "PrintedCurve",
+    "instrument_curve",
     "inverse_printed_curve",
     "parse_fit_statistics",
     "parse_std_curve",
@@ -116,3 +121,35 @@ def inverse_printed_curve(curve: PrintedCurve, signal: float) -> float | None:
     if inner <= 0:
         return None
     return c * inner ** (1.0 / d)
+
+
+def instrument_curve(curve: PrintedCurve, analyte: str) -> StandardCurve:
+    """Return the printed curve as a :class:`StandardCurve` (``source="instrument"``)."""
+    payload = json.dumps(
+        {"analyte": analyte, "params": [curve.a, curve.b, curve.c, curve.d, curve.f],
+         "regression": curve.regression, "weighting": curve.weighting, "source": "instrument"},
+        sort_keys=True,
+    ).encode()
+    fit_id = hashlib.sha256(payload).hexdigest()[:16]
+    nan = float("nan")
+    params = [curve.a, curve.b, curve.c, curve.d, curve.f]
+    usable = curve.valid and all(p is not None and math.isfinite(p) for p in params)
+    extras: dict[str, float] = {}
+    if curve.fit_prob is not None:
+        extras["fit_prob"] = curve.fit_prob
+    if curve.res_var is not None:
+        extras["res_var"] = curve.res_var
+    return StandardCurve(
+        model=curve.model,
+        a=curve.a if usable and curve.a is not None else nan,
+        b=curve.b if usable and curve.b is not None else nan,
+        c=curve.c if usable and curve.c is not None else nan,
+        d=curve.d if usable and curve.d is not None else nan,
+        f=curve.f if usable and curve.f is not None else nan,
+        weighting=curve.weighting or "printed (weighting not stated)",
+        converged=usable,
+        message=(curve.message or "printed by the instrument software") if usable else (curve.message or "no usable curve"),
+        source="instrument",
+        fit_id=fit_id,
+        extras=extras,
+    )

@@ -39,8 +39,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from immunolab.cytokine.bioplex_records import PlateRecord, WellReading
-from immunolab.cytokine.bioplex_tokens import (
+from immunolab.cytokine.plate import Plate
+from immunolab.cytokine.plate_builder import plate_from_readings
+from immunolab.cytokine.readings import WellReading
+from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.tokens import (
     FLAG_NOT_AVAILABLE,
     FLAG_OOR_HIGH,
     FLAG_OOR_LOW,
@@ -48,8 +51,7 @@ from immunolab.cytokine.bioplex_tokens import (
     cell_number,
     cell_text,
 )
-from immunolab.cytokine.bioplex_workbook import read_workbook
-from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.workbook import read_workbook
 
 __all__ = [
     "DETECTION_RANGE_FLAGS",
@@ -181,8 +183,8 @@ def _blocks(rows: Sequence[Sequence[Any]], label: str) -> Iterable[tuple[str | N
 def _plate(
     index: int, barcode: str | None, cols: dict[str, int], data: list[tuple[int, Sequence[Any]]],
     label: str, layout: str,
-) -> PlateRecord:
-    plate = PlateRecord(plate_index=index, software=SOFTWARE, layout=layout, instrument="MSD reader")
+) -> Plate:
+    readings: list[WellReading] = []
     seen: set[tuple[str, int, str]] = set()
     for line, row in data:
         where = f"line {line}"
@@ -210,7 +212,7 @@ def _plate(
         expected = _number(get("concentration"), label=label, where=f"{where} Concentration")
         name = cell_text(get("sample"))
         kind = msd_sample_type(name, expected, cell_text(get("sample_type")))
-        plate.readings.append(
+        readings.append(
             WellReading(
                 well=well,
                 type_code=(name or "") if kind != "unknown" else "",
@@ -226,19 +228,18 @@ def _plate(
                 spot=spot,
             )
         )
-    if not plate.readings:
+    if not readings:
         raise MalformedInputError(
             "IML-CYT-002", f"plate block {index + 1} has a header but no rows", path=label,
             hint="The export is empty or truncated; export the plate again from Discovery Workbench.",
         )
-    plate.facts = {"plate_barcode_present": barcode is not None}
-    plate.lot = None
-    plate.kit = None
-    plate.facts["barcode"] = barcode
-    return plate
+    return plate_from_readings(
+        readings, plate_index=index + 1, software=SOFTWARE, layout=layout, instrument="MSD reader",
+        facts={"plate_barcode_present": barcode is not None, "barcode": barcode},
+    )
 
 
-def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str) -> list[PlateRecord]:
+def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str) -> list[Plate]:
     plates = [
         _plate(i, barcode, cols, data, label, layout)
         for i, (barcode, cols, data) in enumerate(_blocks(rows, label))
@@ -253,7 +254,7 @@ def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str) -> list[P
     return plates
 
 
-def read_workbench_csv(path: Path, label: str) -> list[PlateRecord]:
+def read_workbench_csv(path: Path, label: str) -> list[Plate]:
     """Return the plates of a Discovery Workbench CSV export (UTF-8 with or without BOM, or Latin-1)."""
     raw = path.read_bytes()
     try:
@@ -298,7 +299,7 @@ def _reader_facts(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     return found
 
 
-def read_workbench_xlsx(path: Path, label: str) -> list[PlateRecord]:
+def read_workbench_xlsx(path: Path, label: str) -> list[Plate]:
     """Return the plates of a Discovery Workbench Excel export (the sheet holding the data table).
 
     A reader sheet beside it (``Key :`` / value rows, as in ``MSD Data``) gives the read date,

@@ -20,9 +20,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from immunolab.cytokine.bioplex_records import PlateRecord, WellReading
-from immunolab.cytokine.msd_workbench import parse_msd_date
+from immunolab_assays.msd.workbench import parse_msd_date
+
+from immunolab.cytokine.plate import Plate
+from immunolab.cytokine.plate_builder import plate_from_readings
+from immunolab.cytokine.readings import WellReading
 from immunolab.errors import InconsistentInputError, MalformedInputError
 
 __all__ = ["read_reader_text"]
@@ -124,7 +128,7 @@ def _sections(lines: list[str], label: str) -> list[_Section]:
     return sections
 
 
-def read_reader_text(path: Path, label: str) -> list[PlateRecord]:
+def read_reader_text(path: Path, label: str) -> list[Plate]:
     """Return one plate per ``Plate #`` / barcode of an MSD reader text export.
 
     Raises IML-CYT-001 for a broken grid, IML-CYT-002 when no ``Data`` grid is present,
@@ -138,7 +142,8 @@ def read_reader_text(path: Path, label: str) -> list[PlateRecord]:
             "IML-CYT-002", "no ==========Data grid with well signals found", path=label,
             hint="Export the plate from the MSD reader software as a text file with its data.",
         )
-    plates: dict[tuple[str, str], PlateRecord] = {}
+    meta: dict[tuple[str, str], dict[str, Any]] = {}
+    readings: dict[tuple[str, str], list[WellReading]] = {}
     seen: set[tuple[str, str, str]] = set()
     for sec in sections:
         h = sec.header
@@ -154,30 +159,30 @@ def read_reader_text(path: Path, label: str) -> list[PlateRecord]:
                 hint="The export holds the same plate read twice; keep one read per file.",
             )
         seen.add((key[0], key[1], spot_text))
-        plate = plates.get(key)
-        if plate is None:
+        if key not in meta:
             version = h.get("version", "")
-            plate = PlateRecord(
-                plate_index=len(plates),
-                software=SOFTWARE,
-                software_version=version.split()[-1] if version else None,
-                layout="reader_text",
-                instrument=f"MSD {h['model']}" if h.get("model") else "MSD reader",
-                instrument_serial=h.get("serial") or None,
-                run_date=parse_msd_date(h.get("read_time")),
-            )
-            plate.facts = {"barcode": barcode, "plate_type": h.get("plate_type")}
-            plates[key] = plate
+            meta[key] = {
+                "software": SOFTWARE,
+                "software_version": version.split()[-1] if version else None,
+                "layout": "reader_text",
+                "instrument": f"MSD {h['model']}" if h.get("model") else "MSD reader",
+                "instrument_serial": h.get("serial") or None,
+                "run_date": parse_msd_date(h.get("read_time")),
+                "facts": {"barcode": barcode, "plate_type": h.get("plate_type")},
+            }
+            readings[key] = []
         analyte = f"Spot {spot}" if spot is not None else f"Spot {spot_text or 'all'}"
-        prefix = barcode if barcode and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", barcode) else f"plate{key[0] or plate.plate_index + 1}"
+        number = list(meta).index(key) + 1
+        prefix = barcode if barcode and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", barcode) else f"plate{key[0] or number}"
         for well, signal in sec.grid.items():
-            plate.readings.append(
+            readings[key].append(
                 WellReading(
                     well=well, type_code="", sample_type="unknown", sample_name=f"{prefix}-{well}",
                     analyte_reported=analyte, signal=signal, net_signal=None, spot=spot,
                 )
             )
-    out = list(plates.values())
-    for plate in out:
-        plate.warnings.append("reader text has no plate layout: every well is read as an unknown sample named <barcode>-<well>")
-    return out
+    note = "reader text has no plate layout: every well is read as an unknown sample named <barcode>-<well>"
+    return [
+        plate_from_readings(readings[key], plate_index=i + 1, warnings=[note], **fields)
+        for i, (key, fields) in enumerate(meta.items())
+    ]

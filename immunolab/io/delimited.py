@@ -6,8 +6,8 @@ text (undecodable bytes become U+FFFD), ``,`` / ``;`` / tab delimiters, quoted o
 cells padded with spaces or trailing empty cells, decimal commas when the delimiter is ``;``,
 and the many spellings of "no value" (``NaN``, ``N/A``, ``#N/A``, empty ...).
 
-Nothing here knows a file format; :mod:`immunolab.cytokine.xponent` and
-:mod:`immunolab.cytokine.intelliflex` build their grammars on :func:`read_rows`.
+Nothing here knows a file format; :mod:`immunolab_assays.luminex_xponent.reader` and
+:mod:`immunolab_assays.luminex_intelliflex.flat` build their grammars on :func:`read_rows`.
 """
 
 from __future__ import annotations

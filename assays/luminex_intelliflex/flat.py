@@ -12,7 +12,7 @@ Columns are found by name (any order, any case); the reporter channel is RP1 unl
 sample type (unknown / standard level / blank / control); without it the sample id is
 classified like xPONENT names. Rows are grouped into plates by ``PLATE NAME`` (never stored).
 A trailing ``--DOCUMENT SIGNATURE--`` block ends the table.
-The xPONENT-style INTELLIFLEX export is read by :mod:`immunolab.cytokine.xponent`.
+The xPONENT-style INTELLIFLEX export is read by :mod:`immunolab_assays.luminex_xponent.reader`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+from immunolab_assays.luminex_xponent.reader import parse_reported_conc, redact_free_text
 
 from immunolab.cytokine.analytes import resolve_analyte
-from immunolab.cytokine.dates import parse_instrument_date, pick_date_order
-from immunolab.cytokine.delimited import decode_bytes, is_missing, parse_number, read_rows
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
-from immunolab.cytokine.xponent import parse_reported_conc, redact_free_text
 from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.dates import parse_instrument_date, pick_date_order
+from immunolab.io.delimited import decode_bytes, is_missing, parse_number, read_rows
 
 __all__ = ["parse_intelliflex_flat_bytes"]
 

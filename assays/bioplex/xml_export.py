@@ -30,15 +30,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from immunolab.cytokine.bioplex_curve import PrintedCurve
-from immunolab.cytokine.bioplex_records import PlateRecord, WellReading
-from immunolab.cytokine.bioplex_tokens import (
+from immunolab_assays.bioplex.curve import PrintedCurve, instrument_curve
+
+from immunolab.cytokine.analytes import resolve_analyte
+from immunolab.cytokine.curves import StandardCurve
+from immunolab.cytokine.plate import Plate
+from immunolab.cytokine.plate_builder import plate_from_readings
+from immunolab.cytokine.readings import WellReading
+from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.tokens import (
     FLAG_NOT_AVAILABLE,
     FLAG_OUTLIER,
     ReportedConc,
     cell_text,
 )
-from immunolab.errors import InconsistentInputError, MalformedInputError
 
 __all__ = ["XML_NAMESPACE", "read_bioplex_xml"]
 
@@ -185,7 +190,7 @@ def _curves(root: Any, label: str) -> dict[int, PrintedCurve]:
     return curves
 
 
-def read_bioplex_xml(path: Path, label: str) -> PlateRecord:
+def read_bioplex_xml(path: Path, label: str) -> Plate:
     """Return the plate of a Bio-Plex Manager XML export (readings per member well and analyte).
 
     Raises IML-CYT-001 (not parseable / not a Bio-Plex Manager document), IML-CYT-002 (no
@@ -261,27 +266,30 @@ def read_bioplex_xml(path: Path, label: str) -> PlateRecord:
     for reading, region in pending:
         if reading.signal is not None:
             reading.net_signal = reading.signal - blank_mean.get(region, 0.0)
-    plate = PlateRecord(
-        plate_index=0,
+    readings = [r for r, _ in pending]
+    warnings: list[str] = []
+    printed: dict[str, StandardCurve] = {}
+    for region, curve in curves.items():
+        printed[curve.analyte_reported] = instrument_curve(curve, resolve_analyte(curve.analyte_reported).canonical)
+        if region not in blank_mean and any(rg == region for _, rg in pending):
+            warnings.append(f"no blank well for region {region}; FI - Bkgd = FI")
+    missing = sorted({r.well for r in readings if r.bead_count is None})
+    if missing:
+        warnings.append(f"{len(missing)} well(s) have no <Well> bead data; bead count left empty")
+    return plate_from_readings(
+        readings,
+        plate_index=1,
+        curves=printed,
+        units=next(iter(units)) if len(units) == 1 else None,
         software="Bio-Plex Manager",
         software_version=root.get("BioPlexManagerVersion"),
         layout="xml",
         instrument="Bio-Plex / Luminex reader",
         instrument_serial=facts.get("serial"),
-        units=next(iter(units)) if len(units) == 1 else None,
         run_date=facts.get("run_date"),
-        readings=[r for r, _ in pending],
+        warnings=warnings,
+        facts={"workbook": "xml", "n_curves": len(curves), "n_valid_curves": 0},
     )
-    for region, curve in curves.items():
-        name = curve.analyte_reported
-        plate.curves[name] = curve
-        if region not in blank_mean and any(rg == region for _, rg in pending):
-            plate.warnings.append(f"no blank well for region {region}; FI - Bkgd = FI")
-    missing = sorted({r.well for r in plate.readings if r.bead_count is None})
-    if missing:
-        plate.warnings.append(f"{len(missing)} well(s) have no <Well> bead data; bead count left empty")
-    plate.facts = {"workbook": "xml", "n_curves": len(curves), "n_valid_curves": 0}
-    return plate
 
 
 def _mw_obs_conc(el: Any, *, label: str, where: str) -> ReportedConc:

@@ -35,21 +35,27 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from immunolab.cytokine.bioplex_curve import (
+from immunolab_assays.bioplex.curve import (
     PrintedCurve,
+    instrument_curve,
     parse_fit_statistics,
     parse_std_curve,
 )
-from immunolab.cytokine.bioplex_records import PlateRecord, WellReading, sample_type_from_code
-from immunolab.cytokine.bioplex_tokens import (
+
+from immunolab.cytokine.analytes import resolve_analyte
+from immunolab.cytokine.curves import StandardCurve
+from immunolab.cytokine.plate import Plate
+from immunolab.cytokine.plate_builder import plate_from_readings
+from immunolab.cytokine.readings import WellReading, sample_type_from_code
+from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.tokens import (
     FLAG_OUTLIER,
     cell_number,
     cell_text,
     parse_reported_conc,
     parse_signal,
 )
-from immunolab.cytokine.bioplex_workbook import Sheet, read_workbook
-from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.io.workbook import Sheet, read_workbook
 
 __all__ = [
     "SAMPLING_ERRORS",
@@ -435,7 +441,7 @@ def _software_version(template: dict[str, str]) -> str | None:
     return m.group(1) if m else None
 
 
-def read_bioplex_workbook(path: Path, label: str) -> list[PlateRecord]:
+def read_bioplex_workbook(path: Path, label: str) -> list[Plate]:
     """Return the plates of a Bio-Plex Manager Excel export (``.xls`` or ``.xlsx``).
 
     Raises IML-CYT-007 when the workbook cannot be opened, IML-CYT-002 when no sheet holds a
@@ -462,42 +468,45 @@ def read_bioplex_workbook(path: Path, label: str) -> list[PlateRecord]:
     for p in parsed:
         key = (p.preamble.get("file_name", ""), p.preamble.get("plate_id", ""))
         groups.setdefault(key, []).append(p)
-    plates: list[PlateRecord] = []
-    for index, members in enumerate(groups.values()):
-        readings = [r for m in members for r in m.readings]
-        readings, dropped = _resolve_replicates(readings, label)
-        layouts = sorted({m.layout for m in members})
-        pre = members[0].preamble
-        plate = PlateRecord(
-            plate_index=index,
-            software=SOFTWARE,
-            software_version=_software_version(template),
-            layout="+".join(layouts),
-            instrument="Bio-Plex / Luminex reader",
-            instrument_serial=pre.get("reader_serial") or None,
-            kit=template.get("CATALOG"),
-            lot=template.get("STDLOT") or pre.get("standard_lot") or None,
-            units=template.get("UNITS"),
-            run_date=parse_acquisition_date(pre.get("acquisition_date")),
-            readings=readings,
-        )
-        for m in members:
-            for curve in m.curves:
-                if curve.weighting is None and template.get("WEIGHTED", "").upper() in ("N", "NO"):
-                    curve = replace(curve, weighting="none")
-                plate.curves[curve.analyte_reported] = curve
-            for w in m.warnings:
-                if w not in plate.warnings:
-                    plate.warnings.append(w)
-        if pre.get("acquisition_date") and plate.run_date is None:
-            plate.warnings.append("acquisition date not readable; run study day left empty")
-        plate.facts = {
+    return [_plate_of(index, members, template, kind, label) for index, members in enumerate(groups.values())]
+
+
+def _plate_of(index: int, members: list[_SheetData], template: dict[str, str], kind: str, label: str) -> Plate:
+    """Return the :class:`Plate` of the sheets of one Bio-Plex plate (``index`` is 0-based)."""
+    readings, dropped = _resolve_replicates([r for m in members for r in m.readings], label)
+    pre = members[0].preamble
+    curves: dict[str, StandardCurve] = {}
+    warnings: list[str] = []
+    for m in members:
+        for curve in m.curves:
+            if curve.weighting is None and template.get("WEIGHTED", "").upper() in ("N", "NO"):
+                curve = replace(curve, weighting="none")
+            curves[curve.analyte_reported] = instrument_curve(curve, resolve_analyte(curve.analyte_reported).canonical)
+        warnings.extend(w for w in m.warnings if w not in warnings)
+    run_date = parse_acquisition_date(pre.get("acquisition_date"))
+    if pre.get("acquisition_date") and run_date is None:
+        warnings.append("acquisition date not readable; run study day left empty")
+    plate_key = "|".join(k for k in (pre.get("file_name", ""), pre.get("plate_id", "")))
+    return plate_from_readings(
+        readings,
+        plate_index=index + 1,
+        curves=curves,
+        units=template.get("UNITS"),
+        software=SOFTWARE,
+        software_version=_software_version(template),
+        layout="+".join(sorted({m.layout for m in members})),
+        instrument="Bio-Plex / Luminex reader",
+        instrument_serial=pre.get("reader_serial") or None,
+        kit=template.get("CATALOG"),
+        lot=template.get("STDLOT") or pre.get("standard_lot") or None,
+        run_date=run_date,
+        warnings=warnings,
+        facts={
             "workbook": kind,
             "n_sheets": len(members),
             "summary_rows_superseded_by_wells": dropped,
-            "plate_key": hashlib.sha256("|".join(k for k in (pre.get("file_name", ""), pre.get("plate_id", ""))).encode()).hexdigest()[:12],
+            "plate_key": hashlib.sha256(plate_key.encode()).hexdigest()[:12],
             "rp1_pmt_volts": pre.get("rp1_pmt_volts"),
             "curve_fit_template": template.get("CURVEFIT"),
-        }
-        plates.append(plate)
-    return plates
+        },
+    )
