@@ -182,10 +182,10 @@ class _Committer:
                 self.on_outcome(r.outcome)
 
 
-def _dispatch(files: Sequence[Path], opts: IngestOptions, jobs: int, executor: str | None) -> tuple[Any, str]:
+def _dispatch(work: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int, executor: str | None) -> tuple[Any, str]:
     from immunolab.ingest import _run_dask, _run_local
 
-    work = [(f, new_id("ing")) for f in files]
+    files = [f for f, _ in work]
     if executor and executor.startswith(("dask://", "tcp://")):
         address = executor.replace("dask://", "tcp://", 1)
         return _run_dask(work, opts, address), f"dask {address}"
@@ -207,9 +207,10 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             store = open_store(loc)
             opts.known, opts.taken = _known_and_taken(store)
             batch.seen = store.version
-        batch.begin([*batch.commit_ids])
+        work = [(f, new_id("ing")) for f in files]
+        batch.begin([*batch.commit_ids, *(i for _, i in work)])  # the marker names every unit before any write
         committer = _Committer(batch, opts, int(options.get("chunk_files") or CHUNK_FILES), on_outcome)
-        results, label = _dispatch(files, opts, jobs, executor)
+        results, label = _dispatch(work, opts, jobs, executor)
         outcomes: list[FileOutcome] = []
         for res in results:
             committer.add(res)

@@ -180,6 +180,9 @@ def derive_plate(plate: Plate, *, sha: str, plate_id: str, settings: PlateSettin
     """
     derivation_id = settings_id(settings, kind)
     source = INSTRUMENT if kind == INSTRUMENT and plate.instrument_curves else "immunolab"
+    if kind == INSTRUMENT:  # the instrument's numbers need no curve of ours: the analysis only adds QC
+        plate = replace(plate, quantitative=False)
+        settings = replace(settings, strict_curves=False)
     try:
         an = analyse_plate(plate, plate_id=plate_id, settings=replace(settings, curve_source=source), label=label)
     except InputError as exc:

@@ -44,8 +44,12 @@ def normalise_header(name: str) -> str:
 
 def read_table(path: Path, required: Iterable[str], what: str) -> list[tuple[int, dict[str, str]]]:
     """Read a CSV into (line number, row) pairs with stripped cells; refuse missing required columns."""
-    if not path.is_file():
-        raise IdentityError("IML-ID-002", f"the {what} file does not exist", path=path,
+    try:
+        exists = path.is_file()
+    except OSError:
+        exists = False
+    if not exists:
+        raise IdentityError("IML-ID-002", f"the {what} file does not exist or cannot be reached", path=path,
                             hint=f"Pass the lab's {what} CSV (see `immunolab ingest --help`).")
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -106,7 +106,7 @@ def _fmt(v: Any) -> str:
 
 
 def _describe(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]:
-    label = new.get("sample_id") or old.get("sample_id") or f"file:{str(new['source_sha256'])[:12]}"
+    label = old.get("sample_id") or new.get("sample_id") or f"file:{str(new['source_sha256'])[:12]}"
     parts = [f"{f.replace('_id', '').replace('_', ' ')} {_fmt(old.get(f))} -> {_fmt(new.get(f))}"
              for f in SAMPLE_FIELDS if _fmt(old.get(f)) != _fmt(new.get(f)) and f != "status"]
     kind = "RELABEL" if any(f in ("sample_id", "patient_id", "visit_day") for f in SAMPLE_FIELDS

@@ -191,7 +191,11 @@ def load_identity(
     manifest = Path(manifest)
     if subjects is None:
         candidate = manifest.parent / "subjects.csv"
-        if not candidate.is_file():
+        try:
+            present = candidate.is_file()
+        except OSError:
+            present = False
+        if not present:
             raise IdentityError("IML-ID-009", "no subjects file was given and there is no subjects.csv beside the manifest",
                                 path=manifest.name, hint="Pass --subjects subjects.csv (patient_id, arm, site, age, sex).")
         subjects = candidate

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from immunolab.schema import TABLES
 from immunolab.store.location import StoreLocation
-from immunolab.store.tables import active_files, delta_error, describe_files, open_table, table_exists
+from immunolab.store.tables import active_files, delta_error, describe_files, open_table, stored_tables
 from immunolab.store.versions import VersionRecord, append_version, latest_version
 
 __all__ = ["MaintenanceReport", "compact", "purge_orphans", "vacuum"]
@@ -38,7 +37,7 @@ class MaintenanceReport:
 
 
 def _tables(loc: StoreLocation) -> list[str]:
-    return [n for n in TABLES if table_exists(loc, n)]
+    return stored_tables(loc)
 
 
 def files_per_table(loc: StoreLocation) -> dict[str, int]:

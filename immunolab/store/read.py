@@ -123,8 +123,9 @@ class Store:
         if key not in self._cache:
             spec = table_spec(name)
             t = self._read(name)
-            if spec.layer in ("identity", "decision") and not history:
-                t = latest_per_key(t, spec.key, self.commit_version)
+            if spec.layer in ("identity", "decision"):
+                t = latest_per_key(t, spec.key, self.commit_version) if not history else \
+                    in_version_order(t, self.commit_version)
             self._cache[key] = t
         t = self._cache[key]
         return t.select(columns) if columns else t
@@ -161,6 +162,16 @@ class Store:
             "patients": len(set(samples.column("patient_id").drop_null().to_pylist())),
             "samples": samples.num_rows,
         }
+
+
+def in_version_order(table: pa.Table, commit_version: dict[str, int]) -> pa.Table:
+    """Return ``table`` sorted by the store version of each row's commit (stable within a commit)."""
+    if table.num_rows == 0:
+        return table
+    versions = pa.array([commit_version.get(c, 0) for c in table.column("commit_id").to_pylist()], pa.int64())
+    order = pa.array(range(table.num_rows), pa.int64())
+    t = table.append_column("__v", versions).append_column("__i", order)
+    return t.sort_by([("__v", "ascending"), ("__i", "ascending")]).drop_columns(["__v", "__i"])
 
 
 def latest_per_key(table: pa.Table, key: tuple[str, ...], commit_version: dict[str, int]) -> pa.Table:

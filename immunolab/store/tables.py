@@ -158,6 +158,13 @@ def commit_files(loc: StoreLocation, name: str, files: list[DataFile], schema: p
         raise delta_error(exc, loc, f"commit table {name}") from None
 
 
+def stored_tables(loc: StoreLocation) -> list[str]:
+    """Return the names of every Delta table in the store (plugins' own tables included)."""
+    names = {rel.split("/", 1)[0] for rel, _s, _m in loc.list_files("tables", recursive=True)
+             if "/_delta_log/" in rel}
+    return sorted(names)
+
+
 def active_files(dt: Any) -> set[str]:
     """Return the names of the data files of a table's current version."""
     return {uri.rsplit("/", 1)[-1] for uri in dt.file_uris()}

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from immunolab.errors import ImmunolabError
-from immunolab.schema import TABLES
 from immunolab.store.layout import require_store
 from immunolab.store.location import StoreLocation, location_for
-from immunolab.store.tables import open_table, table_exists
+from immunolab.store.tables import open_table, stored_tables
 from immunolab.store.versions import GENESIS, VersionRecord, read_versions, record_hash
 
 __all__ = ["VerifyResult", "verify_store"]
@@ -110,7 +109,7 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
     for r in records:
         for name, v in r.tables.items():
             max_version[name] = max(max_version.get(name, -1), int(v))
-    for name in [n for n in TABLES if table_exists(loc, n)]:
+    for name in stored_tables(loc):
         dt = open_table(loc, name)
         latest = int(dt.version())
         recorded = max_version.get(name, 0)
@@ -237,7 +236,7 @@ def _repair(loc: StoreLocation, res: VerifyResult) -> None:
     res.actions.extend(recover(loc, command="verify --repair"))
     res.actions.extend(purge_orphans(loc, command="verify --repair").lines())
     stray: list[str] = []
-    for name in [n for n in TABLES if table_exists(loc, n)]:
+    for name in stored_tables(loc):
         dt = open_table(loc, name)
         known = _all_paths(loc, name, dt)
         for rel, _size, _mtime in loc.list_files("tables", name):

@@ -258,13 +258,10 @@ def _roll_back(loc: StoreLocation, batch: str, ids: list[str],
 
     ``record`` (tables, files) receives each rewritten table's Delta version and new data files.
     """
-    from immunolab.store.tables import active_files, describe_files, open_table, table_exists
+    from immunolab.store.tables import active_files, describe_files, open_table, stored_tables
 
     actions: list[str] = []
-    tables = sorted({rel.split("/", 1)[0] for rel, _s, _m in loc.list_files("tables", recursive=True) if "/" in rel})
-    for name in tables:
-        if not table_exists(loc, name):
-            continue
+    for name in stored_tables(loc):
         try:
             dt = open_table(loc, name)
             tracked = set(dt.file_uris())

@@ -1,0 +1,175 @@
+"""Corrections without re-ingest: relabels, arm changes, re-exports, replicates, QC exclusions.
+
+Each scenario checks the current view, the history and ``verify``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import immunolab
+from immunolab.analysis.measurements_view import measurements_view
+from immunolab.errors import IdentityError
+from immunolab.ingest import ingest_paths
+from immunolab.store.verify import verify_store
+from tests.store.conftest import MANIFEST, SUBJECTS, Study
+
+
+def run(study: Study, *paths, **kw):
+    return ingest_paths(paths or [study.inbox], store=study.store, manifest=study.manifest, **kw)
+
+
+def _sample(study: Study, sample_id: str) -> dict:
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    return s[s["sample_id"] == sample_id].iloc[0].to_dict()
+
+
+def test_a_mistyped_patient_is_relabelled_with_a_reason_and_the_history_kept(study: Study) -> None:
+    study.rewrite("manifest", MANIFEST.replace("002_d0.toy,002-D000-TBNK,002,0", "002_d0.toy,002-D000-TBNK,003,0"))
+    run(study, study.inbox / "002_d0.toy")
+    assert _sample(study, "002-D000-TBNK")["patient_id"] == "003"
+    study.rewrite("manifest", MANIFEST)  # the lab fixes the typo
+    with pytest.raises(IdentityError) as exc:
+        run(study, study.inbox / "002_d0.toy")
+    assert exc.value.code == "IML-ID-012"
+    assert "RELABEL 002-D000-TBNK patient 003 -> 002" in exc.value.message
+    assert _sample(study, "002-D000-TBNK")["patient_id"] == "003"  # nothing applied without a reason
+    report = run(study, study.inbox / "002_d0.toy", reason="patient number mistyped on the tube list")
+    assert report.identity_changes == ["RELABEL 002-D000-TBNK patient 003 -> 002"]
+    assert [o.status for o in report.outcomes] == ["SKIP"]
+    s = immunolab.open_store(study.store)
+    assert _sample(study, "002-D000-TBNK")["patient_id"] == "002"
+    assert [v.kind for v in s.versions()] == ["ingest", "identity"]
+    assert s.versions()[-1].reason == "patient number mistyped on the tube list"
+    history = s.to_pandas("identity_samples", history=True)
+    assert sorted(history.loc[history["sample_id"] == "002-D000-TBNK", "patient_id"]) == ["002", "003"]
+    m = s.to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "002-D000-TBNK", "patient_id"]) == {"002"}
+    assert verify_store(study.store).ok
+
+
+def test_an_arm_corrected_in_the_subjects_file_reaches_the_analysis(study: Study) -> None:
+    run(study)
+    study.rewrite("subjects", SUBJECTS.replace("001,MSC,Wuhan-1,41", "001,control,Wuhan-1,41"))
+    with pytest.raises(IdentityError) as exc:
+        run(study)
+    assert "ARM 001 MSC -> control" in exc.value.message
+    report = run(study, reason="randomisation list corrected")
+    assert "ARM 001 MSC -> control" in report.identity_changes
+    s = immunolab.open_store(study.store)
+    assert set(s.to_pandas("measurements").query("patient_id == '001'")["arm"]) == {"control"}
+    adata = immunolab.to_anndata(s, kind="summary")
+    assert set(adata.obs.loc[adata.obs["patient_id"] == "001", "arm"]) == {"control"}
+    subj = s.to_pandas("identity_subjects", history=True)
+    assert sorted(subj.loc[subj["patient_id"] == "001", "arm"]) == ["MSC", "control"]
+
+
+def test_a_new_patient_in_the_subjects_file_needs_no_reason(study: Study) -> None:
+    run(study)
+    study.rewrite("subjects", SUBJECTS + "004,control,Wuhan-2,55,M,2026-02-20\n")
+    report = run(study)
+    assert report.exit_code == 0 and report.identity_changes == []
+    assert "004" in set(immunolab.open_store(study.store).to_pandas("identity_subjects")["patient_id"])
+
+
+def _reexport(study: Study) -> None:
+    study.rewrite("manifest", MANIFEST + "002_d0_reexport.toy,002-D000-TBNK-R,002,0,PBMC,TBNK\n")
+    study.file("002_d0_reexport.toy", "Lymphocytes,900\nT cells,500\nB cells,90\nNK cells,60\n")
+
+
+def test_a_second_file_for_the_same_sample_is_refused_naming_the_ingest_and_the_ways_out(study: Study) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    _reexport(study)
+    o = run(study, study.inbox / "002_d0_reexport.toy").outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-013")
+    assert first.ingest_id in o.message and "--supersede" in o.hint and "--replicate" in o.hint
+    s = immunolab.open_store(study.store)
+    assert s.table("samples").num_rows == 1
+    assert len(measurements_view(s)) == 3
+    assert verify_store(study.store).ok
+
+
+def test_a_re_export_supersedes_the_old_file_and_both_stay_readable(study: Study) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    _reexport(study)
+    new = run(study, study.inbox / "002_d0_reexport.toy", supersede=first.ingest_id, reason="re-exported: NK gate").outcomes[0]
+    assert new.status == "OK"
+    s = immunolab.open_store(study.store)
+    assert list(s.to_pandas("samples")["sample_id"]) == ["002-D000-TBNK-R"]
+    view = measurements_view(s)
+    assert set(view["feature"]) == {"Lymphocytes", "T cells", "B cells", "NK cells"}
+    history = s.to_pandas("identity_samples", history=True)
+    old = history[history["source_sha256"] == first.source_sha256]
+    assert list(old["status"]) == ["active", "superseded"]
+    assert old.iloc[-1]["superseded_by"] == new.ingest_id
+    assert verify_store(study.store).ok
+
+
+def test_technical_replicates_are_kept_and_combined_by_their_mean(study: Study) -> None:
+    run(study, study.inbox / "002_d0.toy")
+    _reexport(study)
+    study.file("002_d0_reexport.toy", "Lymphocytes,1100\nT cells,700\nB cells,110\n")
+    o = run(study, study.inbox / "002_d0_reexport.toy", replicate=True).outcomes[0]
+    assert o.status == "OK"
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    t = m[(m["feature"] == "T cells") & (m["patient_id"] == "002")]
+    assert len(t) == 1
+    assert (t.iloc[0]["value"], t.iloc[0]["n_replicates"]) == (600.0, 2)
+    assert verify_store(study.store).ok
+
+
+def test_a_truncated_copy_then_the_good_copy_is_resolved_by_supersede(study: Study) -> None:
+    study.file("002_d0.toy", "Lymphocytes,900\n")  # the instrument PC copied half the file
+    bad = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    study.file("002_d0.toy", "Lymphocytes,900\nT cells,500\nB cells,90\n")
+    refused = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    assert refused.code == "IML-ID-013"
+    good = run(study, study.inbox / "002_d0.toy", supersede=bad.ingest_id, reason="truncated copy").outcomes[0]
+    assert good.status == "OK"
+    view = measurements_view(immunolab.open_store(study.store))
+    assert sorted(view["feature"]) == ["B cells", "Lymphocytes", "T cells"]
+
+
+def test_a_qc_exclusion_leaves_values_out_of_the_analysis_and_counts_them(study: Study) -> None:
+    from immunolab.derive.decisions import decide
+
+    run(study)
+    s = immunolab.open_store(study.store)
+    before = len(measurements_view(s))
+    decide(s, action="exclude", kind="sample", target="S0001", analyte=None, reason="haemolysed serum")
+    s = immunolab.open_store(study.store)
+    m = s.to_pandas("measurements")
+    assert m.loc[m["sample_id"] == "S0001", "excluded"].all()
+    assert set(m.loc[m["sample_id"] == "S0001", "exclusion_reason"]) == {"haemolysed serum"}
+    view = measurements_view(s)
+    assert len(view) == before - 1 and view.attrs["n_excluded"] == 1
+    decide(s, action="include", kind="sample", target="S0001", analyte=None, reason="re-checked, fine")
+    s = immunolab.open_store(study.store)
+    assert len(measurements_view(s)) == before
+    assert [v.kind for v in s.versions()][-2:] == ["qc", "qc"]
+    assert len(s.to_pandas("qc_decisions", history=True)) == 2
+
+
+def test_a_qc_decision_on_an_unknown_target_is_a_coded_error(study: Study) -> None:
+    from immunolab.derive.decisions import decide
+    from immunolab.errors import InputError
+
+    run(study)
+    with pytest.raises(InputError) as exc:
+        decide(immunolab.open_store(study.store), action="exclude", kind="sample", target="nope", analyte=None,
+               reason="x")
+    assert exc.value.code == "IML-DER-003"
+
+
+def test_identity_apply_corrects_stored_files_without_their_files(study: Study) -> None:
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import commit_identity, plan_identity
+    from immunolab.store.layout import store_key
+
+    run(study)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D006-TBNK,001,6"))
+    s = immunolab.open_store(study.store)
+    update = plan_identity(s, load_identity(study.manifest), store_key(s.loc), reason="visit day was wrong")
+    assert update.corrections.lines() == ["RELABEL 001-D003-TBNK sample 001-D003-TBNK -> 001-D006-TBNK, visit day 3 -> 6"]
+    commit_identity(s, update, reason="visit day was wrong", identity=load_identity(study.manifest), command="test")
+    assert _sample(study, "001-D006-TBNK")["visit_day"] == 6
