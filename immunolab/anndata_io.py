@@ -302,8 +302,6 @@ def events_anndata(
     derivation instead of the active one; ``max_events_per_sample`` draws a reproducible random
     subset (``seed``) of each sample's events.
     """
-    import pyarrow.dataset as ds
-
     from immunolab.report.provenance import provenance_table
 
     if "flow_events" not in store.table_versions:
@@ -322,7 +320,7 @@ def events_anndata(
     else:
         pairs = {k for k in keys if k[0] in set(meta["source_sha256"])}
     shas = sorted({p[0] for p in pairs})
-    t = store.scan("flow_events", filter=ds.field("source_sha256").isin(shas)) if shas else None
+    t = store.scan("flow_events", where={"source_sha256": shas}) if shas else None
     events = t.to_pandas() if t is not None and t.num_rows else pd.DataFrame()
     if not events.empty:
         ok = [(a, b) in pairs for a, b in zip(events["source_sha256"], events["derivation_id"], strict=True)]

@@ -143,6 +143,18 @@ class _Committer:
         if len(self.pending) >= self.chunk:
             self.flush(final=False)
 
+    def _drop(self, ids: list[str]) -> None:
+        """Delete the rows of files another writer committed first (recorded as a store version)."""
+        from immunolab.store.versions import append_version, latest_version
+        from immunolab.store.writer import _roll_back
+
+        rewritten: tuple[dict[str, int], list[dict[str, Any]]] = ({}, [])
+        done = _roll_back(self.opts.loc, self.batch.batch_id, ids, rewritten, sweep=False)
+        if done:
+            rec = VersionRecord(0, "recover", summary=f"dropped {len(ids)} file(s) another writer committed first",
+                                actions=done, tables=rewritten[0], files=rewritten[1])
+            append_version(self.opts.loc, lambda _s: rec, seen=latest_version(self.opts.loc), command=self.opts.command)
+
     def flush(self, *, final: bool) -> None:
         if not self.pending and not self.batch.rows:
             if final:
@@ -156,12 +168,14 @@ class _Committer:
             for f in r.files:
                 self.batch.add_file(f)
         extra = self.batch.__dict__.pop("extra_ids", [])
+        raced: list[str] = []
 
         def build(since: Sequence[VersionRecord]) -> VersionRecord | None:
             done = {a.get("sha256"): a.get("ingest_id") for rec in since for a in rec.attempts if a.get("outcome") == "OK"}
             for r in ok:
                 o = r.outcome
                 if o.status == "OK" and o.source_sha256 in done:  # another writer committed it first
+                    raced.append(str(o.ingest_id))  # our rows of it are dropped below, theirs stay
                     o.status, o.ingest_id = "SKIP", done[o.source_sha256]
             ids = [r.outcome.ingest_id for r in ok if r.outcome.status == "OK"] + extra
             attempts = [r.outcome.attempt() for r in chunk if r.outcome.status in ("OK", "FAIL")]
@@ -174,9 +188,13 @@ class _Committer:
                                          "subjects_sha256": self.opts.identity.subjects_sha256,
                                          "options": self.opts.audit_options()})
 
-        rec = self.batch.commit(build, final=final)
+        rec = self.batch.commit(build, final=False)
         if rec is not None:
             self.versions.append(rec.store_version)
+        if raced:
+            self._drop(raced)
+        if final:
+            self.batch.finish()
         for r in ok:
             if self.on_outcome is not None:
                 self.on_outcome(r.outcome)

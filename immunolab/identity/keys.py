@@ -3,7 +3,7 @@
 File names and the sample names written on plates may hold patient names, so they never reach
 the store. What is stored is ``HMAC-SHA256(store key, kind + name)``: the same name always gives
 the same key in one store, so a corrected manifest row can be matched to what was ingested,
-but the name cannot be read back from the key without the store's secret ``store.key``.
+but the name cannot be read back from the key without the store's secret key (the ``key/`` table of the store).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 
     <store>/
       immunolab-store.json     marker: format (2 = Delta Lake), schema version, creation time
-      store.key                secret key of the name hashes (sample_key, file_key); restrict like raw/
+      key/                     secret key of the name hashes (sample_key, file_key), a one-row Delta
+                               table (its creation is atomic, so concurrent creators agree); restrict like raw/
       versions/                Delta table: one row per store version (the commit log, hash-chained)
       tables/<table>/          one Delta Lake table per store table (facts, identity, derivations)
       raw/<sha256>             read-only copy of every committed input file (the original record)
@@ -28,7 +29,9 @@ from immunolab.store.location import StoreLocation
 __all__ = ["KEY_FILE", "MARKER", "create_store", "read_marker", "require_store", "store_key"]
 
 MARKER = "immunolab-store.json"
-KEY_FILE = "store.key"
+KEY_FILE = "key"
+#: what a store being created by another process already holds
+_CREATING = {"versions", "key", "tables", "raw", "pending", ".DS_Store"}
 
 
 def read_marker(loc: StoreLocation) -> dict[str, Any] | None:
@@ -94,7 +97,7 @@ def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any
         if root.exists() and not root.is_dir():
             raise StoreError("IML-STORE-001", "the store path exists and is not a folder", path=loc.uri,
                              hint="Choose a folder for --store.")
-        if root.is_dir() and any(p.name != ".DS_Store" for p in root.iterdir()):
+        if root.is_dir() and any(p.name not in _CREATING and not p.name.startswith(".") for p in root.iterdir()):
             raise StoreError("IML-STORE-001", "the folder is not empty and is not an immunolab store", path=loc.uri,
                              hint="Point --store at an existing store or at a new, empty folder.")
     from immunolab.store.versions import create_versions_table
@@ -102,10 +105,7 @@ def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any
     try:
         if loc.is_local:
             loc.local_root.mkdir(parents=True, exist_ok=True)
-        if not loc.exists(KEY_FILE):
-            loc.write_bytes(secrets.token_hex(32).encode(), KEY_FILE)
-            if loc.is_local:
-                (loc.local_root / KEY_FILE).chmod(0o600)
+        _create_key(loc)
         create_versions_table(loc)
         marker = {"format": "immunolab-store", "format_version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION,
                   "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -115,15 +115,33 @@ def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any
     return marker
 
 
+def _create_key(loc: StoreLocation) -> None:
+    """Create the key table with a random key unless it exists (the first creator wins atomically)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    if loc.exists(KEY_FILE, "_delta_log"):
+        return
+    table = pa.table({"key": [secrets.token_hex(32)]})
+    try:
+        write_deltalake(loc.join(KEY_FILE), table, mode="error", storage_options=loc.delta_options())
+    except Exception as exc:  # another process created it first: keep theirs
+        if not loc.exists(KEY_FILE, "_delta_log"):
+            raise OSError(str(exc)) from None
+    if loc.is_local:
+        (loc.local_root / KEY_FILE).chmod(0o700)
+
+
 def store_key(loc: StoreLocation) -> bytes:
     """Return the store's secret key for name hashes (see :mod:`immunolab.identity.keys`)."""
+    from deltalake import DeltaTable
+
     try:
-        return loc.read_bytes(KEY_FILE).strip()
-    except FileNotFoundError:
-        raise StoreError("IML-STORE-004", f"the store has no {KEY_FILE}", path=loc.uri,
+        rows = DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).to_pyarrow_table().column("key")
+        return str(rows[0].as_py()).encode()
+    except Exception:
+        raise StoreError("IML-STORE-004", f"the store's {KEY_FILE}/ table is missing or damaged", path=loc.uri,
                          hint="Restore it from a backup: without it corrected manifests cannot be matched.") from None
-    except OSError as exc:
-        raise _os_error(exc, loc, "read") from None
 
 
 os_error = _os_error

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from immunolab.store.location import StoreLocation
-from immunolab.store.tables import active_files, delta_error, describe_files, open_table, stored_tables
+from immunolab.store.tables import (
+    active_files,
+    delta_error,
+    describe_files,
+    open_table,
+    retry_conflicts,
+    stored_tables,
+)
 from immunolab.store.versions import VersionRecord, append_version, latest_version
 
 __all__ = ["MaintenanceReport", "compact", "purge_orphans", "vacuum"]
@@ -52,9 +59,14 @@ def compact(loc: StoreLocation, *, command: str = "store compact") -> Maintenanc
     files: list[dict[str, Any]] = []
     for name in _tables(loc):
         try:
-            dt = open_table(loc, name)
-            old = active_files(dt)
-            metrics = dt.optimize.compact(target_size=TARGET_FILE_BYTES)
+            seen: dict[str, set[str]] = {}
+
+            def _compact(d: Any, s: dict[str, set[str]] = seen) -> Any:
+                s["old"] = active_files(d)
+                return d.optimize.compact(target_size=TARGET_FILE_BYTES)
+
+            dt, metrics = retry_conflicts(loc, name, _compact)
+            old = seen["old"]
             dt.update_incremental()
             new = active_files(dt)
         except Exception as exc:
@@ -120,11 +132,15 @@ def purge_orphans(loc: StoreLocation, *, command: str = "store recover") -> Main
     for name, ids in orphans.items():
         quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(ids))
         try:
-            dt = open_table(loc, name)
-            old = active_files(dt)
-            metrics = dt.delete(f"commit_id IN ({quoted})")
+            seen: dict[str, set[str]] = {}
+
+            def _delete(d: Any, q: str = quoted, s: dict[str, set[str]] = seen) -> Any:
+                s["old"] = active_files(d)
+                return d.delete(f"commit_id IN ({q})")
+
+            dt, metrics = retry_conflicts(loc, name, _delete)
             dt.update_incremental()
-            files.extend(describe_files(loc, name, active_files(dt) - old))
+            files.extend(describe_files(loc, name, active_files(dt) - seen["old"]))
         except Exception as exc:
             raise delta_error(exc, loc, f"purge table {name}") from None
         versions[name] = int(dt.version())

@@ -77,32 +77,40 @@ class Store:
 
     # ---------------------------------------------------------------- tables
 
-    def scan(self, name: str, *, filter: Any = None, columns: list[str] | None = None) -> pa.Table:
-        """Return committed rows of ``name`` matching a pyarrow dataset ``filter`` (read only what is needed)."""
-        return self._read(name, columns, filter)
+    def scan(self, name: str, *, where: dict[str, list[Any]] | None = None, columns: list[str] | None = None) -> pa.Table:
+        """Return committed rows of ``name`` whose columns hold one of the given values (read only those).
 
-    def _read(self, name: str, columns: list[str] | None = None, extra: Any = None) -> pa.Table:
-        """Return every committed row of table ``name`` (all derivations, all identity versions)."""
-        import pyarrow.dataset as ds
+        ``where`` maps a column to its wanted values, e.g. ``{"source_sha256": [...]}``; the filter
+        is pushed down to the Delta scan, so a few samples' events are read without the others.
+        """
+        return self._read(name, columns, where)
 
+    def _read(self, name: str, columns: list[str] | None = None, where: dict[str, list[Any]] | None = None) -> pa.Table:
+        """Return every committed row of table ``name`` (all derivations, all identity versions).
+
+        Files rewritten by Delta operations (compaction, rollback) may store strings as
+        ``string_view``: rows are read without a pushed-down filter on them (pyarrow cannot
+        compare the two in statistics), cast to the declared schema, then filtered in memory.
+        """
         spec = table_spec(name)
         version = self.table_versions.get(name)
         if version is None or not table_exists(self.loc, name):
             empty = spec.schema.empty_table()
             return empty.select(columns) if columns else empty
         try:
-            dataset = open_table(self.loc, name, version).to_pyarrow_dataset()
+            dt = open_table(self.loc, name, version)
+            table = _query(dt, columns, where) if where else dt.to_pyarrow_dataset().to_table(
+                columns=None if columns is None else list(dict.fromkeys([*columns, "commit_id"])))
         except Exception as exc:
             raise StoreError("IML-STORE-004", f"table {name} cannot be read at its version {version} ({type(exc).__name__})",
                              path=self.loc.uri, hint="Run `immunolab verify`; if old versions were vacuumed, "
                              "read the latest store version instead.") from None
+        table = _plain_strings(table, spec)
         visible = pa.array(sorted(self.commit_version), pa.string())
-        cols = None if columns is None else list(dict.fromkeys([*columns]))
-        expr = ds.field("commit_id").isin(visible)
-        if extra is not None:
-            expr = expr & extra
-        table = dataset.to_table(columns=cols, filter=expr)
-        if spec.extra_column_type is None and columns is None:
+        table = table.filter(pc.is_in(table.column("commit_id"), value_set=visible))
+        if columns is not None:
+            return table.select(columns)
+        if spec.extra_column_type is None:
             table = table.select([n for n in spec.schema.names if n in table.column_names])
         return table
 
@@ -162,6 +170,31 @@ class Store:
             "patients": len(set(samples.column("patient_id").drop_null().to_pylist())),
             "samples": samples.num_rows,
         }
+
+
+def _plain_strings(table: pa.Table, spec: Any) -> pa.Table:
+    """Return ``table`` with view types cast back to the declared types (``string_view`` -> ``string``)."""
+    declared = {f.name: f.type for f in spec.schema}
+    for i, f in enumerate(table.schema):
+        want = declared.get(f.name)
+        if want is None and pa.types.is_string_view(f.type):
+            want = pa.string()
+        if want is not None and not f.type.equals(want):
+            table = table.set_column(i, pa.field(f.name, want), table.column(i).cast(want))
+    return table
+
+
+def _query(dt: Any, columns: list[str] | None, where: dict[str, list[Any]]) -> pa.Table:
+    """Return the rows of ``dt`` matching ``where`` through DataFusion (filter pushed down)."""
+    from deltalake import QueryBuilder
+
+    def lit(v: Any) -> str:
+        return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
+
+    cond = " AND ".join(f'"{col}" IN ({", ".join(lit(v) for v in values)})' for col, values in where.items() if values)
+    cols = "*" if columns is None else ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, "commit_id"]))
+    result = QueryBuilder().register("t", dt).execute(f"SELECT {cols} FROM t" + (f" WHERE {cond}" if cond else ""))
+    return pa.table(result.read_all()) if hasattr(result, "read_all") else pa.Table.from_batches(list(result))
 
 
 def in_version_order(table: pa.Table, commit_version: dict[str, int]) -> pa.Table:

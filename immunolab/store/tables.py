@@ -80,6 +80,8 @@ def ensure_table(loc: StoreLocation, name: str) -> None:
                                                   "schema_version": SCHEMA_VERSION, "about": spec.description}),
                           storage_options=loc.delta_options())
     except Exception as exc:  # delta-rs raises its own error types for I/O problems
+        if table_exists(loc, name):  # another writer created it at the same moment
+            return
         raise delta_error(exc, loc, f"create table {name}") from None
 
 
@@ -182,3 +184,29 @@ def describe_files(loc: StoreLocation, name: str, rels: set[str] | list[str]) ->
                 size += len(block)
         out.append({"table": name, "path": rel, "size": size, "sha256": h.hexdigest()})
     return out
+
+
+def retry_conflicts(loc: StoreLocation, name: str, operation: Any, *, attempts: int = 60) -> Any:
+    """Run ``operation(dt)`` on a freshly loaded table, again after each commit conflict.
+
+    DELETE and OPTIMIZE read the whole table: a concurrent writer's append makes their commit fail
+    (Delta's serializable check). The rows they target never belong to a running batch, so
+    re-running on the new version is always correct.
+    """
+    import random
+
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    for attempt in range(attempts):
+        dt = open_table(loc, name)
+        try:
+            return dt, operation(dt)
+        except CommitFailedError:
+            pass
+        except DeltaError as exc:  # a file read while a concurrent writer replaced it, a version race
+            text = str(exc).lower()
+            if not any(w in text for w in ("commit", "concurrent", "version", "not found", "no such file")):
+                raise
+        time.sleep(random.uniform(0.01, 0.1) * min(attempt + 1, 10))
+    raise StoreError("IML-STORE-002", f"table {name} kept changing under concurrent writers", path=loc.uri,
+                     hint="Run the command again when fewer writers are active.")

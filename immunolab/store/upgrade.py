@@ -180,7 +180,7 @@ def upgrade_store(store: str | Path, *, command: str = "store upgrade") -> dict[
 
 def _restore(root: Path, legacy: Path) -> None:
     """Undo a failed upgrade: remove what was created, move the old files back."""
-    for name in ("versions", "tables", "pending", "store.key", "immunolab-store.json"):
+    for name in ("versions", "tables", "pending", "key", "immunolab-store.json"):
         p = root / name
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)

@@ -7,7 +7,9 @@ Checks, each reported even when another fails (a read-only or full disk does not
 2. every table: its Delta commits are all covered by store versions (a commit no version
    records means an interrupted batch, or a commit log whose tail was deleted);
 3. every active data file of every table is recorded by a store version and still hashes to the
-   SHA-256 recorded then; files in a table's folder that no table version references are stray;
+   SHA-256 recorded then; files in a table's folder that no table version references are stray
+   (except the leftovers of a Delta rewrite that lost a commit race and was retried, recognised
+   by delta-rs's file naming: noted, and removed by ``store vacuum`` / ``--repair``);
 4. rows whose ``commit_id`` no store version lists (an interrupted or duplicate batch);
 5. the raw vault: every committed source's original exists and hashes to its name; originals
    no store version committed are reported;
@@ -21,6 +23,7 @@ what it did as a store version (kind ``repair``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,10 @@ from immunolab.store.tables import open_table, stored_tables
 from immunolab.store.versions import GENESIS, VersionRecord, read_versions, record_hash
 
 __all__ = ["VerifyResult", "verify_store"]
+
+#: file names delta-rs gives the files it rewrites (DELETE, OPTIMIZE); one left behind by a commit
+#: conflict is garbage for VACUUM, not tampering
+_DELTA_LEFTOVER = re.compile(r"^part-\d{5}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-c\d{3}(\.[a-z0-9]+)?\.parquet$")
 
 
 @dataclass
@@ -139,8 +146,11 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
         for rel, _size, _mtime in loc.list_files("tables", name):
             if not rel.endswith(".parquet") or rel in known or rel in active:
                 continue
-            batch = rel.split("-", 3)[1:3]
-            if "-".join(batch) and any(b.startswith("-".join(batch)) for b in live):
+            if any(rel.startswith(f"part-{b}-") for b in live):
+                continue  # a batch being written right now
+            if _DELTA_LEFTOVER.match(rel):
+                res.notes.append(f"tables/{name}/{rel} was written by a Delta operation that lost a commit race and "
+                                 "was retried; no version uses it (`store vacuum` or `verify --repair` removes it).")
                 continue
             res.problems.append(f"tables/{name}/{rel} is a stray data file no table version references. "
                                 "Remove it (`verify --repair` does, and records it).")

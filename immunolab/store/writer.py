@@ -253,33 +253,45 @@ def recover(loc: StoreLocation, *, force: bool = False, command: str = "recover"
 
 
 def _roll_back(loc: StoreLocation, batch: str, ids: list[str],
-               record: tuple[dict[str, int], list[dict[str, Any]]] | None = None) -> list[str]:
+               record: tuple[dict[str, int], list[dict[str, Any]]] | None = None, *, sweep: bool = True) -> list[str]:
     """Delete the rows of ``ids`` and the untracked data files of ``batch`` from every table.
 
     ``record`` (tables, files) receives each rewritten table's Delta version and new data files.
     """
-    from immunolab.store.tables import active_files, describe_files, open_table, stored_tables
+    from immunolab.store.tables import active_files, describe_files, open_table, retry_conflicts, stored_tables
 
     actions: list[str] = []
-    for name in stored_tables(loc):
-        try:
-            dt = open_table(loc, name)
-            tracked = set(dt.file_uris())
-            if ids:
-                quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
-                old = active_files(dt)
-                metrics = dt.delete(f"commit_id IN ({quoted})")
-                n = int(metrics.get("num_deleted_rows", 0) or 0)
-                if n:
-                    dt.update_incremental()
-                    actions.append(f"deleted {n} uncommitted row(s) of batch {batch} from table {name}")
-                    if record is not None:
-                        record[0][name] = int(dt.version())
-                        record[1].extend(describe_files(loc, name, active_files(dt) - old))
-        except Exception as exc:
-            raise delta_error(exc, loc, f"roll back table {name}") from None
-        for rel, _size, _mtime in loc.list_files("tables", name):
-            if rel.startswith(f"part-{batch}-") and not any(u.endswith(rel) for u in tracked):
+    folders = sorted({rel.split("/", 1)[0] for rel, _s, _m in loc.list_files("tables", recursive=True) if "/" in rel})
+    delta = set(stored_tables(loc))
+    for name in folders:
+        tracked: set[str] = set()
+        if name in delta:
+            try:
+                dt = open_table(loc, name)
+                tracked = active_files(dt)
+                if ids:
+                    quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+                    before: dict[str, set[str]] = {}
+
+                    def _delete(d: Any, q: str = quoted, b: dict[str, set[str]] = before) -> Any:
+                        b["files"] = active_files(d)
+                        return d.delete(f"commit_id IN ({q})")
+
+                    dt, metrics = retry_conflicts(loc, name, _delete)
+                    tracked = before["files"]
+                    n = int(metrics.get("num_deleted_rows", 0) or 0)
+                    if n:
+                        dt.update_incremental()
+                        new_files = active_files(dt)
+                        actions.append(f"deleted {n} uncommitted row(s) of batch {batch} from table {name}")
+                        if record is not None:
+                            record[0][name] = int(dt.version())
+                            record[1].extend(describe_files(loc, name, new_files - tracked))
+                        tracked = new_files
+            except Exception as exc:
+                raise delta_error(exc, loc, f"roll back table {name}") from None
+        for rel, _size, _mtime in loc.list_files("tables", name) if sweep else ():
+            if rel.startswith(f"part-{batch}-") and rel not in tracked:
                 loc.delete("tables", name, rel)
                 actions.append(f"removed uncommitted data file tables/{name}/{rel}")
     return actions

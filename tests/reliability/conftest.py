@@ -40,3 +40,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "exit_status": int(exitstatus),
             "figures": FIGURES,
         }, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@pytest.fixture(autouse=True)
+def toy_plugin_registered() -> Any:
+    """Register the toy plugin (and its fact table) in this process, as the driver does in its own."""
+    from immunolab.plugins import get_registry, reset_registry
+    from tests.store.toy_plugin import ToyPlugin
+
+    reset_registry()
+    get_registry([ToyPlugin()])
+    yield
+    reset_registry()
