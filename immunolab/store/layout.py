@@ -92,6 +92,8 @@ def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any
     marker = read_marker(loc)
     if marker is not None:
         return require_store(loc)
+    if loc.is_local and not in_place and loc.local_root.is_dir():
+        _clear_failed_creation(loc.local_root)
     if loc.is_local and not in_place:
         root = loc.local_root
         if root.exists() and not root.is_dir():
@@ -115,19 +117,31 @@ def create_store(loc: StoreLocation, *, in_place: bool = False) -> dict[str, Any
     return marker
 
 
+def _clear_failed_creation(root: Any) -> None:
+    """Remove what an interrupted creation left (no marker, a Delta log without its version 0)."""
+    import shutil
+
+    for name in ("versions", KEY_FILE):
+        log = root / name / "_delta_log"
+        if log.is_dir() and not any(p.suffix == ".json" and p.stat().st_size > 0 for p in log.iterdir()):
+            shutil.rmtree(root / name, ignore_errors=True)
+
+
 def _create_key(loc: StoreLocation) -> None:
     """Create the key table with a random key unless it exists (the first creator wins atomically)."""
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    if loc.exists(KEY_FILE, "_delta_log"):
-        return
+    from deltalake import DeltaTable
+
     table = pa.table({"key": [secrets.token_hex(32)]})
     try:
         write_deltalake(loc.join(KEY_FILE), table, mode="error", storage_options=loc.delta_options())
-    except Exception as exc:  # another process created it first: keep theirs
-        if not loc.exists(KEY_FILE, "_delta_log"):
-            raise OSError(str(exc)) from None
+    except Exception as exc:  # another process created it first (keep theirs), or the disk is full
+        try:
+            DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).to_pyarrow_table()
+        except Exception:
+            raise OSError(f"cannot create the store key ({exc})") from None
     if loc.is_local:
         (loc.local_root / KEY_FILE).chmod(0o700)
 

@@ -141,14 +141,14 @@ def create_versions_table(loc: StoreLocation) -> None:
     """Create the empty ``versions`` Delta table (store version 0) unless it exists."""
     from deltalake import DeltaTable
 
-    if loc.exists(VERSIONS_DIR, "_delta_log"):
-        return
     try:
         DeltaTable.create(_uri(loc), schema=VERSIONS_SCHEMA, mode="ignore", name="versions",
                           description='{"immunolab":"store versions"}', storage_options=loc.delta_options())
-    except Exception:  # another process created it at the same moment
-        if not loc.exists(VERSIONS_DIR, "_delta_log"):
-            raise
+    except Exception as exc:  # another process created it at the same moment, or the disk is full
+        try:
+            DeltaTable(_uri(loc), storage_options=loc.delta_options())
+        except Exception:
+            raise OSError(f"cannot create the versions table ({exc})") from None
 
 
 def _open(loc: StoreLocation, version: int | None = None) -> Any:

@@ -39,7 +39,7 @@ def test_writes_failing_at_every_size_never_report_a_file_ok_that_is_not_committ
         if code != 0:
             failed_runs += 1
             assert code == 3 and any(o.get("error", o.get("code", "")).startswith("IML-STORE") for o in lines), lines[-3:]
-        if (store / "versions").exists():
+        if (store / "immunolab-store.json").exists():
             committed = set(immunolab.open_store(store).table("sources").column("source_sha256").to_pylist())
             assert reported_ok <= committed, "a file was reported OK but is not committed"
         code, lines = _run(store, manifest, inbox, None)  # disk space is back
