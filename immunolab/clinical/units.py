@@ -352,7 +352,10 @@ def converter(test: ClinicalTest, unit_reported: str | None, *, label: str | Non
     if test.basis == "FEU" and re.search(r"ddu\s*$", text, flags=re.IGNORECASE):
         raise _unit_error(test, text, label, "D-dimer in DDU cannot be converted to FEU by a fixed factor "
                           "(about 2, assay-specific). Report FEU, or convert with the assay's own factor first")
-    symbol = normalise_unit(re.sub(r"\s*feu\s*$", " FEU", text, flags=re.IGNORECASE)) if text else normalise_unit(None)
+    if not text.strip() and test.unit in ("1", "score"):
+        symbol: str | None = test.unit  # scores and ratios are written without a unit
+    else:
+        symbol = normalise_unit(re.sub(r"\s*feu\s*$", " FEU", text, flags=re.IGNORECASE)) if text else None
     if symbol is None:
         raise _unit_error(test, text, label, "the unit is not in immunolab's unit table "
                           f"(canonical unit of {test.code}: {test.unit}); write it as one of "
