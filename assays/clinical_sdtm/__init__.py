@@ -12,11 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-
-from immunolab.clinical.context import ReadContext
-from immunolab.clinical.parsed import ClinicalRead
-from immunolab.clinical.results import UnknownTests, normalise_results
-from immunolab.clinical.schema import clinical_table
 from immunolab_assays.clinical_sdtm import domains
 from immunolab_assays.clinical_sdtm.files import (
     SDTM_DOMAINS,
@@ -24,6 +19,11 @@ from immunolab_assays.clinical_sdtm.files import (
     study_day_from_dm,
     subject_map_from_dm,
 )
+
+from immunolab.clinical.context import ReadContext
+from immunolab.clinical.parsed import ClinicalRead
+from immunolab.clinical.results import UnknownTests, normalise_results
+from immunolab.clinical.schema import clinical_table
 
 __all__ = ["SDTM_DOMAINS", "read_dataset", "read_sdtm", "study_day_from_dm", "subject_map_from_dm"]
 

@@ -24,13 +24,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from immunolab_assays.clinical_sdtm.files import require, subject_id
 
 from immunolab.clinical.context import ReadContext
 from immunolab.clinical.days import parse_date
 from immunolab.clinical.parsed import SkippedRow
-from immunolab.clinical.vocab import bad_value, parse_ae_outcome, parse_event, parse_grade, parse_int_day, parse_yes_no
+from immunolab.clinical.vocab import (
+    bad_value,
+    parse_ae_outcome,
+    parse_event,
+    parse_grade,
+    parse_int_day,
+    parse_yes_no,
+)
 from immunolab.errors import InputError
-from immunolab_assays.clinical_sdtm.files import require, subject_id
 
 __all__ = ["adverse_events", "demographics", "disposition", "results"]
 
@@ -39,7 +46,7 @@ _RELATED = {"y", "yes", "related", "possible", "possibly related", "probable", "
 _UNRELATED = {"n", "no", "not related", "none", "unlikely", "unlikely related", "remote", "unrelated"}
 
 
-def _day(ctx: ReadContext, pid: str, rec: Mapping[str, Any], dtc: str, dy: str, row: int) -> int | None:
+def _day(ctx: ReadContext, pid: str, rec: Mapping[Any, Any], dtc: str, dy: str, row: int) -> int | None:
     text = rec.get(dtc)
     if ctx.study_day is not None and text is not None:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from immunolab.clinical.days import StudyDay, clean_id, parse_date, study_day_from_day0
-from immunolab.clinical.tabular import read_frame
+from immunolab.clinical.tabular import clean_cell, read_frame
 from immunolab.errors import InconsistentInputError, InputError, MalformedInputError
 
 __all__ = ["SDTM_DOMAINS", "read_dataset", "require", "study_day_from_dm", "subject_id", "subject_map_from_dm"]
@@ -25,8 +25,7 @@ SDTM_DOMAINS = ("DM", "LB", "VS", "QS", "AE", "DS")
 
 
 def _clean(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.astype(object).where(df.notna(), None)
-    df = df.map(lambda v: None if isinstance(v, str) and not v.strip() else v)
+    df = df.astype(object).map(clean_cell)
     df.columns = [str(c).strip().upper() for c in df.columns]
     return df
 
@@ -84,7 +83,7 @@ def subject_map_from_dm(dm: pd.DataFrame) -> dict[str, str]:
             if u is not None and s is not None}
 
 
-def subject_id(record: Mapping[str, Any], usubjid_map: Mapping[str, str] | None) -> Any:
+def subject_id(record: Mapping[Any, Any], usubjid_map: Mapping[str, str] | None) -> Any:
     """Return the patient id of one record: SUBJID, else USUBJID mapped through DM, else its last part."""
     subjid = record.get("SUBJID")
     if subjid is not None:

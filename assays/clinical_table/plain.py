@@ -26,16 +26,22 @@ from immunolab.clinical.parsed import ClinicalRead, SkippedRow
 from immunolab.clinical.results import UnknownTests, normalise_results
 from immunolab.clinical.schema import clinical_table
 from immunolab.clinical.tabular import find_column, read_frame, require_column
-from immunolab.clinical.vocab import bad_value, parse_ae_outcome, parse_event, parse_grade, parse_yes_no
+from immunolab.clinical.vocab import (
+    bad_value,
+    parse_ae_outcome,
+    parse_event,
+    parse_grade,
+    parse_yes_no,
+)
 from immunolab.errors import InputError
 
 __all__ = [
     "COLUMNS",
     "detect_layout",
+    "read_clinical_table",
     "read_plain_adverse_events",
     "read_plain_events",
     "read_plain_results",
-    "read_clinical_table",
 ]
 
 #: accepted headers of each column (first = documented name)

@@ -34,7 +34,7 @@ from immunolab.clinical.days import clean_id
 from immunolab.clinical.parsed import ClinicalRead, SkippedRow
 from immunolab.clinical.results import UnknownTests, normalise_results
 from immunolab.clinical.schema import clinical_table
-from immunolab.clinical.tabular import read_frame
+from immunolab.clinical.tabular import clean_cell, read_frame
 from immunolab.clinical.vocab import bad_value
 from immunolab.errors import InconsistentInputError, InputError
 
@@ -178,7 +178,7 @@ def read_lab_time_series(path: str | Path, ctx: ReadContext | None = None, *,
         "source_domain": profile.name, "source_row": rows_idx + 1,
     })
     raw["unit_reported"] = raw["test_reported"].map(profile.units)
-    raw["study_day"] = raw["study_day"].astype(object).where(raw["study_day"].notna(), None)
+    raw["study_day"] = raw["study_day"].astype(object).map(clean_cell)
     has_result = np.zeros(len(df), dtype=bool)
     has_result[rows_idx] = True
     skipped = [SkippedRow(int(i) + 1, str(df["_pid"].iloc[i]), "no test result in the row")

@@ -158,7 +158,7 @@ def dual_platform_counts(
             "lym_day_offset": offset, "n_lym_results": n, "formula": DUAL_FORMULA,
             "note": None if n else f"no clinical {lymphocyte_code} result within +-{window_days} day(s) of the visit",
         })
-    cols = _OUT + ["pct_lymphocytes", "lymphocytes_per_ul", "lym_day_offset", "n_lym_results", "formula", "note"]
+    cols = [*_OUT, "pct_lymphocytes", "lymphocytes_per_ul", "lym_day_offset", "n_lym_results", "formula", "note"]
     out = pd.DataFrame(rows, columns=cols)
     out["lym_day_offset"] = out["lym_day_offset"].astype("Int64")
     return out

@@ -32,7 +32,7 @@ import pyarrow as pa
 from immunolab.analysis.survival import time_to_event
 from immunolab.errors import InputError
 
-__all__ = ["ADSL_LABELS", "ADLB_LABELS", "build_adlb", "build_adsl", "neutralise_csv_cell", "write_adam", "xpt_name"]
+__all__ = ["ADLB_LABELS", "ADSL_LABELS", "build_adlb", "build_adsl", "neutralise_csv_cell", "write_adam", "xpt_name"]
 
 ADSL_LABELS = {
     "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
@@ -165,8 +165,8 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
         "PARAM": [f"{f} ({m}{', ' + u if isinstance(u, str) and u else ''})"
                   for f, m, u in zip(v["feature"], v["measure"], unit, strict=True)],
         "AVAL": v["value"].astype(float), "AVALU": unit,
-        "BASE": v["baseline_value"] if "baseline_value" in v else np.nan,
-        "CHG": v["change"] if "change" in v else np.nan, "PCHG": v["pct_change"] if "pct_change" in v else np.nan,
+        "BASE": v.get("baseline_value", np.nan),
+        "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
         "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": np.where(day >= 0, day + 1, day),
         "ABLFL": np.where(day == baseline_day, "Y", ""), "ANL01FL": np.where(v["value"].notna(), "Y", ""),
         "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),

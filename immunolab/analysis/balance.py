@@ -18,6 +18,7 @@ joins subject-level columns onto the view for ``compare_arms(..., adjust=[...])`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -71,7 +72,7 @@ def _multinomial_cov(p: np.ndarray) -> np.ndarray:
 
 
 def _banded(values: pd.Series, bands: Sequence[int]) -> pd.Series:
-    labels = [f"{lo}-{hi - 1}" for lo, hi in zip(bands[:-1], bands[1:], strict=True)]
+    labels = [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(bands)]
     return pd.cut(values, bins=list(bands), right=False, labels=labels).astype(str).replace("nan", "missing")
 
 
@@ -105,7 +106,7 @@ def covariate_balance(
         one_arm = [str(lv) for lv, rec in table.iterrows() if (rec[treated] == 0) != (rec[reference] == 0)] \
             if not _is_numeric(subj[cov]) else []
         reasons = []
-        if np.isfinite(value) and abs(value) > smd_threshold or np.isinf(value):
+        if (np.isfinite(value) and abs(value) > smd_threshold) or np.isinf(value):
             reasons.append(f"|SMD| {abs(value):.2f} > {smd_threshold}")
         if one_arm:
             reasons.append(f"level(s) {', '.join(one_arm)} in one arm only")

@@ -166,8 +166,9 @@ def immune_by_survival(view: pd.DataFrame, subjects: pd.DataFrame | pa.Table, ou
         later = g[g["visit_day"] == change_day].set_index("patient_id")["log10_value"]
         change = (later - base.reindex(later.index)).dropna()
         for what, series in (("baseline log10(value)", base), (f"change to day {change_day}, log10 fold", change)):
-            d = series[series.index.map(status) == "died"].to_numpy(dtype=float)
-            s = series[series.index.map(status) == "survived"].to_numpy(dtype=float)
+            groups = status.reindex(series.index).to_numpy()
+            d = series.to_numpy(dtype=float)[groups == "died"]
+            s = series.to_numpy(dtype=float)[groups == "survived"]
             sr = mann_whitney_hl(d, s, alpha=alpha)
             rows.append({
                 "assay": assay, "feature": feature, "measure": measure, "quantity": what,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -129,8 +129,10 @@ def normalise_results(raw: pd.DataFrame, *, label: str | None = None,
     groups = raw.groupby(["test_code_hint", "test_reported", raw["unit_reported"].map(_text).fillna("")],
                          sort=False, dropna=False).indices
     row_test: dict[int, tuple[str, str, str, str | None, str | None]] = {}
-    for (hint, name, unit_text), idx in groups.items():
+    for key, idx in groups.items():
+        hint, name, unit_text = cast("tuple[str, str, str]", key)
         test = tests[(hint, name)]
+        info: tuple[str, str, str, str | None, str | None]
         if test is None:
             unit = normalise_unit(unit_text) if unit_text else None
             info = (hint or _slug(name), name, _CATEGORY.get(str(raw["source_domain"].iloc[idx[0]]), "lab"),

@@ -16,7 +16,7 @@ import pandas as pd
 
 from immunolab.errors import InputError, MalformedInputError
 
-__all__ = ["column_key", "find_column", "read_frame", "require_column"]
+__all__ = ["clean_cell", "column_key", "find_column", "read_frame", "require_column"]
 
 _EXCEL = (".xlsx", ".xlsm", ".xls")
 
@@ -43,13 +43,21 @@ def read_frame(path: str | Path, *, label: str | None = None, sheet: str | int =
             "IML-CLIN-001", f"the clinical file cannot be read ({type(exc).__name__}: {str(exc)[:120]})", path=shown,
             hint="Save it as UTF-8 CSV or XLSX with one header row (docs/clinical.md).",
         ) from None
-    df = df.astype(object).where(df.notna(), None)
-    df = df.map(lambda v: None if isinstance(v, str) and not v.strip() else v)
-    df = df.dropna(how="all")
+    df = df.astype(object).map(clean_cell).dropna(how="all")
     if df.empty:
         raise MalformedInputError("IML-CLIN-001", "the clinical file holds no data row", path=shown,
                                   hint="Export the table with its rows, one header row first.")
     return df
+
+
+def clean_cell(value: Any) -> Any:
+    """Return None for an empty cell (NaN, NaT, None, blank text), else the value unchanged."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return None if bool(pd.isna(value)) else value
+    except (TypeError, ValueError):
+        return value
 
 
 def find_column(df: pd.DataFrame, names: Sequence[str]) -> str | None:

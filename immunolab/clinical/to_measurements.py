@@ -13,6 +13,7 @@ canonical unit, ``censor`` as read, ``lineage_table`` ``clinical_results`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,8 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
     res = res[res["visit_day"].notna()].assign(visit_day=lambda d: d["visit_day"].astype(int))
     res["offset"] = (res["study_day"] - res["visit_day"]).abs()
     rows = []
-    for (pid, visit, code), g in res.groupby(["patient_id", "visit_day", "test_code"], sort=True):
+    for key, g in res.groupby(["patient_id", "visit_day", "test_code"], sort=True):
+        pid, visit, code = cast("tuple[str, int, str]", key)
         g = g[g["offset"] == g["offset"].min()]
         g = g[g["study_day"] == g["study_day"].min()]
         censored = g["censor"][g["censor"] != "none"]

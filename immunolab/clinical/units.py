@@ -33,13 +33,13 @@ from immunolab.errors import InconsistentInputError
 __all__ = [
     "TESTS",
     "UNITS",
-    "Conversion",
     "ClinicalTest",
+    "Conversion",
     "UnitDef",
     "converter",
+    "get_test",
     "lookup_test",
     "normalise_unit",
-    "get_test",
 ]
 
 

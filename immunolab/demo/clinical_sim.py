@@ -26,6 +26,7 @@ SDTM), plus ``clinical_truth.json`` (model and realised outcomes).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -38,23 +39,40 @@ import pandas as pd
 from immunolab.demo.cohort import Subject, Visit
 from immunolab.demo.truth_model import TruthModel
 
-__all__ = ["ClinicalSummary", "LAB_MODEL", "draw_outcomes", "generate_clinical", "visits_alive"]
+__all__ = ["LAB_MODEL", "ClinicalSummary", "draw_outcomes", "generate_clinical", "visits_alive"]
 
 STUDYID = "MSC-COVID"
 _STREAM_OUTCOMES, _STREAM_LABS, _STREAM_AE = 40, 41, 42
 _BASE_DEATH, _SEVERITY_LOG_OR, _MSC_OR = 0.22, 0.9, 0.35
-#: per lab: unit, (ref low, ref high), baseline (canonical-ish unit), log-scale delta by arm, tau by arm (days)
-LAB_MODEL: dict[str, dict[str, object]] = {
-    "CRP": {"unit": "mg/L", "ref": (0.0, 5.0), "base": 60.0, "delta": {"MSC": -3.0, "control": -2.0},
-            "tau": {"MSC": 5.0, "control": 12.0}, "sd": (0.5, 0.3)},
-    "IL-6": {"unit": "pg/mL", "ref": (0.0, 7.0), "base": 35.0, "delta": {"MSC": -2.2, "control": -1.2},
-             "tau": {"MSC": 4.0, "control": 14.0}, "sd": (0.5, 0.3)},
-    "D-dimer": {"unit": "ug/mL FEU", "ref": (0.0, 0.55), "base": 1.8, "delta": {"MSC": -1.2, "control": -0.8},
-                "tau": {"MSC": 8.0, "control": 15.0}, "sd": (0.6, 0.3)},
-    "Ferritin": {"unit": "ng/mL", "ref": (30.0, 400.0), "base": 800.0, "delta": {"MSC": -1.1, "control": -0.7},
-                 "tau": {"MSC": 10.0, "control": 20.0}, "sd": (0.5, 0.2)},
-    "LDH": {"unit": "U/L", "ref": (120.0, 250.0), "base": 380.0, "delta": {"MSC": -0.5, "control": -0.35},
-            "tau": {"MSC": 7.0, "control": 14.0}, "sd": (0.2, 0.1)},
+
+
+@dataclass(frozen=True)
+class LabModel:
+    """One hospital lab: unit, reference range, baseline and arm-specific log-scale course (days)."""
+
+    unit: str
+    ref: tuple[float, float]
+    base: float
+    delta: dict[str, float]
+    tau: dict[str, float]
+    patient_sd: float
+    visit_sd: float
+
+    def log_mean(self, arm: str, day: int) -> float:
+        """Return the population-mean natural log of the lab value at ``day`` in ``arm``."""
+        return math.log(self.base) + self.delta[arm] * (1 - math.exp(-day / self.tau[arm]))
+
+
+#: the simulated labs (log-scale course; inflammation falls faster and further under MSC)
+LAB_MODEL: dict[str, LabModel] = {
+    "CRP": LabModel("mg/L", (0.0, 5.0), 60.0, {"MSC": -3.0, "control": -2.0}, {"MSC": 5.0, "control": 12.0}, 0.5, 0.3),
+    "IL-6": LabModel("pg/mL", (0.0, 7.0), 35.0, {"MSC": -2.2, "control": -1.2}, {"MSC": 4.0, "control": 14.0}, 0.5, 0.3),
+    "D-dimer": LabModel("ug/mL FEU", (0.0, 0.55), 1.8, {"MSC": -1.2, "control": -0.8}, {"MSC": 8.0, "control": 15.0},
+                        0.6, 0.3),
+    "Ferritin": LabModel("ng/mL", (30.0, 400.0), 800.0, {"MSC": -1.1, "control": -0.7}, {"MSC": 10.0, "control": 20.0},
+                         0.5, 0.2),
+    "LDH": LabModel("U/L", (120.0, 250.0), 380.0, {"MSC": -0.5, "control": -0.35}, {"MSC": 7.0, "control": 14.0},
+                    0.2, 0.1),
 }
 
 
@@ -112,11 +130,19 @@ def _who_score(base: int, arm: str, day: int, died: bool, death_day: int) -> int
     return max(1, round(base - (base - 1) * (1 - math.exp(-day / tau))))
 
 
+def _outcome_maps(outcomes: pd.DataFrame) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
+    """Return event, event day and baseline severity per patient."""
+    event = {str(p): str(e) for p, e in zip(outcomes["patient_id"], outcomes["event"], strict=True)}
+    day = {str(p): int(d) for p, d in zip(outcomes["patient_id"], outcomes["study_day"], strict=True)}
+    severity = {str(p): int(b) for p, b in zip(outcomes["patient_id"], outcomes["baseline_severity"], strict=True)}
+    return event, day, severity
+
+
 def _lab_rows(subjects: list[Subject], visits: list[Visit], model: TruthModel, outcomes: pd.DataFrame,
               rng: np.random.Generator) -> list[dict[str, object]]:
     by_id = {s.patient_id: s for s in subjects}
-    out = outcomes.set_index("patient_id")
-    effects = {(p, lab): rng.normal(0, float(m["sd"][0])) for p in by_id for lab, m in LAB_MODEL.items()}  # type: ignore[index]
+    event, event_day, severity = _outcome_maps(outcomes)
+    effects = {(p, lab): float(rng.normal(0, m.patient_sd)) for p in by_id for lab, m in LAB_MODEL.items()}
     rows: list[dict[str, object]] = []
     for v in visits:
         s = by_id[v.subject.patient_id]
@@ -124,24 +150,23 @@ def _lab_rows(subjects: list[Subject], visits: list[Visit], model: TruthModel, o
         date = (s.day0_date + dt.timedelta(days=day)).isoformat()
         wbc = float(np.exp(rng.normal(math.log(7.0), 0.25)))
         share = model.proportion(s.patient_id, v.visit_day, "lymphocyte_share")
-        values = {"White blood cell count": (round(wbc, 2), "10^9/L", (3.5, 9.5)),
-                  "Lymphocyte count": (round(wbc * share, 2), "10^9/L", (1.1, 3.2))}
+        values: dict[str, tuple[float, str, tuple[float | None, float | None]]] = {
+            "White blood cell count": (round(wbc, 2), "10^9/L", (3.5, 9.5)),
+            "Lymphocyte count": (round(wbc * share, 2), "10^9/L", (1.1, 3.2)),
+        }
         for lab, m in LAB_MODEL.items():
-            delta, tau = m["delta"][s.arm], m["tau"][s.arm]  # type: ignore[index]
-            log_y = math.log(float(m["base"])) + effects[(s.patient_id, lab)] + delta * (1 - math.exp(-v.visit_day / tau))  # type: ignore[operator]
-            y = float(np.exp(log_y + rng.normal(0, float(m["sd"][1]))))  # type: ignore[index]
-            unit, ref = str(m["unit"]), m["ref"]
+            y = float(np.exp(m.log_mean(s.arm, v.visit_day) + effects[(s.patient_id, lab)] + rng.normal(0, m.visit_sd)))
+            unit, ref = m.unit, m.ref
             if lab == "CRP" and s.site == "SITE-B":
                 y, unit, ref = y / 10.0, "mg/dL", (0.0, 0.5)
-            values[lab] = (round(y, 3), unit, ref)  # type: ignore[assignment]
-        died = out.loc[s.patient_id, "event"] == "death"
-        score = _who_score(int(out.loc[s.patient_id, "baseline_severity"]), s.arm, v.visit_day, bool(died),
-                           int(out.loc[s.patient_id, "study_day"]))
+            values[lab] = (round(y, 3), unit, ref)
+        pid = s.patient_id
+        score = _who_score(severity[pid], s.arm, v.visit_day, event[pid] == "death", event_day[pid])
         spo2 = min(99, max(80, round(float(rng.normal(88 + 2 * (6 - score), 1.5)))))
         values["SpO2"] = (spo2, "%", (94, 100))
         values["WHO ordinal scale"] = (score, "score", (None, None))
         for test, (value, unit, (lo, hi)) in values.items():
-            rows.append({"patient_id": s.patient_id, "date": date, "test": test, "value": value, "unit": unit,
+            rows.append({"patient_id": pid, "date": date, "test": test, "value": value, "unit": unit,
                          "ref_low": lo, "ref_high": hi})
     return rows
 
@@ -154,10 +179,11 @@ _AE_TERMS = (("Fever", "Pyrexia", "General disorders"), ("Headache", "Headache",
 
 
 def _ae_rows(subjects: list[Subject], outcomes: pd.DataFrame, rng: np.random.Generator) -> list[dict[str, object]]:
-    out = outcomes.set_index("patient_id")
+    event, event_day, _severity = _outcome_maps(outcomes)
     rows: list[dict[str, object]] = []
     for s in subjects:
-        end = int(out.loc[s.patient_id, "study_day"]) if out.loc[s.patient_id, "event"] == "death" else 28
+        died = event[s.patient_id] == "death"
+        end = event_day[s.patient_id] if died else 28
         for _ in range(int(rng.poisson(1.2))):
             term, decod, soc = _AE_TERMS[int(rng.integers(len(_AE_TERMS)))]
             start = int(rng.integers(0, max(1, min(end, 28))))
@@ -171,8 +197,8 @@ def _ae_rows(subjects: list[Subject], outcomes: pd.DataFrame, rng: np.random.Gen
                          "decod": "Infusion related reaction", "body_system": "Injury and procedural complications",
                          "start_day": 0, "end_day": 1, "grade": 1, "serious": "N", "related": "Y",
                          "outcome": "RECOVERED/RESOLVED"})
-        if out.loc[s.patient_id, "event"] == "death":
-            day = int(out.loc[s.patient_id, "study_day"])
+        if died:
+            day = event_day[s.patient_id]
             rows.append({"patient_id": s.patient_id, "term": "Respiratory failure", "decod": "Respiratory failure",
                          "body_system": "Respiratory disorders", "start_day": max(0, day - 3), "end_day": day,
                          "grade": 5, "serious": "Y", "related": "N", "outcome": "FATAL"})
@@ -191,7 +217,7 @@ def _sdtm(subjects: list[Subject], labs: pd.DataFrame, ae: pd.DataFrame, outcome
 
     by_id = {s.patient_id: s for s in subjects}
     usub = {p: f"{STUDYID}-{s.site}-{p}" for p, s in by_id.items()}
-    out = outcomes.set_index("patient_id")
+    event, event_day, _severity = _outcome_maps(outcomes)
 
     def dtc(pid: str, day: int) -> str:
         return (by_id[pid].day0_date + dt.timedelta(days=int(day))).isoformat()
@@ -199,9 +225,9 @@ def _sdtm(subjects: list[Subject], labs: pd.DataFrame, ae: pd.DataFrame, outcome
     dm = pd.DataFrame([{"STUDYID": STUDYID, "DOMAIN": "DM", "USUBJID": usub[s.patient_id], "SUBJID": s.patient_id,
                         "RFSTDTC": s.day0_date.isoformat(), "SITEID": s.site, "AGE": s.age, "AGEU": "YEARS",
                         "SEX": s.sex, "ARM": s.arm,
-                        "DTHFL": "Y" if out.loc[s.patient_id, "event"] == "death" else "",
-                        "DTHDTC": dtc(s.patient_id, out.loc[s.patient_id, "study_day"])
-                        if out.loc[s.patient_id, "event"] == "death" else ""} for s in subjects])
+                        "DTHFL": "Y" if event[s.patient_id] == "death" else "",
+                        "DTHDTC": dtc(s.patient_id, event_day[s.patient_id])
+                        if event[s.patient_id] == "death" else ""} for s in subjects])
     frames: dict[str, list[dict[str, object]]] = {"LB": [], "VS": [], "QS": []}
     for rec in labs.to_dict("records"):
         code = lookup_test(str(rec["test"]))
@@ -246,7 +272,7 @@ def generate_clinical(out_dir: str | Path, subjects: list[Subject], visits: list
     deaths = {a: sum(1 for p in death if arm[p] == a) for a in sorted(set(arm.values()))}
     truth = {"seed": seed, "death_model": {"base_probability_score5_control": _BASE_DEATH,
                                            "log_or_per_score_point": _SEVERITY_LOG_OR, "msc_odds_ratio": _MSC_OR},
-             "lab_model": {k: {kk: vv for kk, vv in m.items()} for k, m in LAB_MODEL.items()},
+             "lab_model": {k: dataclasses.asdict(m) for k, m in LAB_MODEL.items()},
              "outcomes": outcomes.to_dict("records"), "deaths_by_arm": deaths}
     (root / "clinical_truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
     return ClinicalSummary(sorted([*files, "clinical_truth.json"]), len(labs), len(ae), deaths)

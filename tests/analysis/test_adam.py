@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunolab.analysis.adam import build_adlb, build_adsl, neutralise_csv_cell, write_adam, xpt_name
+from immunolab.analysis.adam import (
+    build_adlb,
+    build_adsl,
+    neutralise_csv_cell,
+    write_adam,
+    xpt_name,
+)
 from immunolab.analysis.measurements_view import measurements_view
 from immunolab.errors import InputError
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunolab.analysis.balance import add_covariates, arm_crosstab, covariate_balance, side_by_side, smd
+from immunolab.analysis.balance import (
+    add_covariates,
+    arm_crosstab,
+    covariate_balance,
+    side_by_side,
+    smd,
+)
 from immunolab.analysis.compare import compare_arms
 from immunolab.analysis.measurements_view import measurements_view
 from immunolab.errors import InputError

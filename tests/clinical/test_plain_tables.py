@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from immunolab.clinical.context import ReadContext
-from immunolab.errors import InputError
 from immunolab_assays.clinical_table import (
     detect_layout,
     read_clinical_table,
@@ -16,6 +13,9 @@ from immunolab_assays.clinical_table import (
     read_plain_events,
     read_plain_results,
 )
+
+from immunolab.clinical.context import ReadContext
+from immunolab.errors import InputError
 from tests.clinical import factories as fx
 
 

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from immunolab_assays.clinical_sdtm import (
+    read_dataset,
+    read_sdtm,
+    study_day_from_dm,
+    subject_map_from_dm,
+)
 
 from immunolab.clinical.context import ReadContext
 from immunolab.errors import InputError
-from immunolab_assays.clinical_sdtm import read_dataset, read_sdtm, study_day_from_dm, subject_map_from_dm
 from tests.clinical import factories as fx
 
 

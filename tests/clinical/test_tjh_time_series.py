@@ -7,10 +7,10 @@ import time
 
 import pandas as pd
 import pytest
+from immunolab_assays.clinical_table import read_lab_time_series
 
 from immunolab.clinical.parsed import ClinicalRead
 from immunolab.errors import InputError
-from immunolab_assays.clinical_table import read_lab_time_series
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.shared_data

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from immunolab.clinical.units import TESTS, UNITS, converter, lookup_test, normalise_unit, get_test
+from immunolab.clinical.units import TESTS, UNITS, converter, get_test, lookup_test, normalise_unit
 from immunolab.errors import ERROR_CODES, InputError
 
 

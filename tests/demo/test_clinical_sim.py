@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from immunolab_assays.clinical_sdtm import read_sdtm
+from immunolab_assays.clinical_table import read_clinical_table
 
 from immunolab.analysis.adam import build_adsl
 from immunolab.analysis.outcomes import ae_summary, mortality_by_arm
@@ -17,8 +19,6 @@ from immunolab.demo.clinical_sim import draw_outcomes, generate_clinical, visits
 from immunolab.demo.cohort import draw_subjects, draw_visits, subjects_frame
 from immunolab.demo.trial import DEFAULT_SEED
 from immunolab.demo.truth_model import TruthModel, draw_truth_model
-from immunolab_assays.clinical_sdtm import read_sdtm
-from immunolab_assays.clinical_table import read_clinical_table
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_a_death_before_an_attended_visit_is_refused(cohort: tuple[list, list, T
 
 
 def test_the_demo_feeds_the_outcome_analyses_and_adsl(cohort: tuple[list, list, TruthModel], written: Path) -> None:
-    subjects, visits, model = cohort
+    subjects, _visits, _model = cohort
     subj = subjects_frame(subjects)
     events = read_clinical_table(written / "events.csv", _ctx(cohort, "events.csv")).table("outcomes")
     ae = read_clinical_table(written / "adverse_events.csv", _ctx(cohort, "ae.csv")).table("adverse_events")
