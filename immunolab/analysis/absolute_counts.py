@@ -116,14 +116,16 @@ def _lymphocyte_results(clinical: pd.DataFrame, code: str) -> pd.DataFrame:
     return lym.assign(study_day=lym["study_day"].astype(int), patient_id=lym["patient_id"].astype(str))
 
 
-def _match(lym: pd.DataFrame, patient: str, day: int, window: int) -> tuple[float, int | None, int]:
-    cand = lym[(lym["patient_id"] == patient) & ((lym["study_day"] - day).abs() <= window)]
-    if cand.empty:
+def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int
+           ) -> tuple[float, int | None, int]:
+    days, values = lym.get(patient, (np.empty(0, dtype=int), np.empty(0)))
+    offsets = days - day
+    near = np.abs(offsets) <= window
+    if not near.any():
         return np.nan, None, 0
-    offsets = cand["study_day"] - day
-    best = min(set(offsets), key=lambda o: (abs(o), o))  # nearest day, the earlier one on a tie
-    chosen = cand[offsets == best]
-    return float(chosen["value"].median()), int(best), len(chosen)
+    best = min(set(offsets[near].tolist()), key=lambda o: (abs(o), o))  # nearest day, the earlier one on a tie
+    chosen = values[offsets == best]
+    return float(np.median(chosen)), int(best), int(chosen.size)
 
 
 def dual_platform_counts(
@@ -146,7 +148,9 @@ def dual_platform_counts(
     _require(df, ["patient_id", "visit_day", "sample_id", "feature", "pct_lymphocytes"], "flow measurements")
     if window_days < 0:
         raise _count_error(f"window_days must be >= 0, not {window_days}", "Pass 0 (same day) or 1 (+-1 day).")
-    lym = _lymphocyte_results(_frame(clinical), lymphocyte_code)
+    lym_rows = _lymphocyte_results(_frame(clinical), lymphocyte_code)
+    lym = {str(p): (g["study_day"].to_numpy(dtype=int), g["value"].to_numpy(dtype=float))
+           for p, g in lym_rows.groupby("patient_id")}
     rows = []
     for rec in df.to_dict("records"):
         value, offset, n = _match(lym, str(rec["patient_id"]), int(rec["visit_day"]), window_days)

@@ -97,3 +97,24 @@ def test_the_chinese_header_original_is_refused_with_the_missing_profile_columns
         read_lab_time_series(original)
     assert info.value.code == "IML-CLIN-002" and "'Admission time'" in info.value.message
     assert info.value.path == "time_series_375_prerpocess.xlsx"
+
+
+def test_dual_platform_formula_reproduces_the_hospital_lymphocyte_count(tjh: tuple[ClinicalRead, float]) -> None:
+    """On real data: lymphocytes/uL = (% lymphocytes of WBC) / 100 x WBC/uL, matched on the same study day."""
+    from immunolab.analysis.absolute_counts import dual_platform_counts
+
+    res = tjh[0].table("clinical_results").to_pandas()
+    res = res[res["test_code"].isin(["WBC", "LYM", "LYMPCT"]) & res["study_day"].notna()]
+    per_day = res.groupby(["patient_id", "study_day", "test_code"]).size().unstack(fill_value=0)
+    single = per_day[(per_day[["WBC", "LYM", "LYMPCT"]] == 1).all(axis=1)].index
+    res = res.set_index(["patient_id", "study_day"]).loc[single].reset_index()
+    pct = res[res["test_code"] == "LYMPCT"].rename(columns={"study_day": "visit_day", "value": "pct_lymphocytes"})
+    pct = pct.assign(sample_id=pct["patient_id"] + "-" + pct["visit_day"].astype(str), feature="Lymphocytes")
+    predicted = dual_platform_counts(pct, res, window_days=0, lymphocyte_code="WBC")
+    measured = res[res["test_code"] == "LYM"].set_index(["patient_id", "study_day"])["value"]
+    got = predicted.set_index(["patient_id", "visit_day"])["value"]
+    both = pd.concat([got.rename("predicted"), measured.rename("measured")], axis=1).dropna()
+    both = both[both["measured"] >= 200]  # 0.2 x 10^9/L: below, the 2-digit rounding dominates
+    assert len(both) > 500
+    rel = (both["predicted"] / both["measured"] - 1).abs()
+    assert rel.median() < 0.01 and (rel < 0.05).mean() > 0.98
