@@ -217,3 +217,12 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                                    column_labels={c: labels.get(c, c)[:40] for c in df.columns})
             written.append(path)
     return written
+
+
+def export_adam(out_dir: str | Path, view: pd.DataFrame, subjects: pd.DataFrame,
+                outcomes: pd.DataFrame | pa.Table | None = None, adverse_events: pd.DataFrame | pa.Table | None = None,
+                *, studyid: str = "IMMUNOLAB", xpt: bool = True) -> list[Path]:
+    """Build ADSL and ADLB from the trial's tables and write them (what ``immunolab export adam`` runs)."""
+    adsl = build_adsl(subjects, outcomes, adverse_events, studyid=studyid)
+    adlb = build_adlb(view, subjects, studyid=studyid)
+    return write_adam(out_dir, adsl, adlb, xpt=xpt)

@@ -117,3 +117,11 @@ def test_names_or_values_that_break_xpt_v5_are_iml_ana_009(tmp_path: Path) -> No
         write_adam(tmp_path, adsl.assign(SEX="x" * 201), build_adlb(_view()))
     assert info.value.code == "IML-ANA-009" and "200 bytes" in info.value.message
     assert not np.isnan(adsl["TTDTH28"]).any()
+
+
+def test_export_adam_writes_both_datasets_from_the_trial_tables(tmp_path: Path) -> None:
+    from immunolab.analysis.adam import export_adam
+
+    paths = export_adam(tmp_path, _view(), _subjects(), _outcomes(), _ae(), studyid="MSC01", xpt=False)
+    assert sorted(p.name for p in paths) == ["adlb.csv", "adlb.parquet", "adsl.csv", "adsl.parquet"]
+    assert pd.read_parquet(tmp_path / "adsl.parquet")["USUBJID"].tolist()[0] == "MSC01-001"
