@@ -31,6 +31,7 @@ __all__ = [
     "clean_id",
     "parse_date",
     "patient_resolver",
+    "shown_id",
     "study_day_from_day0",
     "study_day_from_subjects",
 ]
@@ -136,11 +137,22 @@ def patient_resolver(subjects: pd.DataFrame | None = None, *, source_column: str
     return lambda pid: mapping.get(pid)
 
 
+_ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9._-]{1,24}$")
+
+
+def shown_id(pid: str) -> str:
+    """Return ``pid`` quoted when it looks like an id (has a digit, no spaces); else a neutral phrase.
+
+    A patient column that holds names by mistake must not put them into a message or a log.
+    """
+    return repr(pid) if _ID_LIKE.match(pid) else "(a value that is not an id; not shown, it may be a name)"
+
+
 def unknown_patient(pid: str, label: str | None, row: int | None) -> IdentityError:
-    """Return the ``IML-CLIN-006`` error for an id the subjects file does not know (id only, no name)."""
+    """Return the ``IML-CLIN-006`` error for an id the subjects file does not know (never a name)."""
     where = f" (data row {row})" if row is not None else ""
     return IdentityError(
-        "IML-CLIN-006", f"patient {pid!r}{where} is not in the subjects file", path=label,
+        "IML-CLIN-006", f"patient {shown_id(pid)}{where} is not in the subjects file", path=label,
         hint="Use the trial's pseudonymous patient ids in the clinical file, or map the hospital's ids "
              "through a subjects column (source_column).",
     )
@@ -149,6 +161,6 @@ def unknown_patient(pid: str, label: str | None, row: int | None) -> IdentityErr
 def no_day0(pid: str, label: str | None) -> IdentityError:
     """Return the ``IML-CLIN-006`` error for a patient whose Day 0 date is unknown."""
     return IdentityError(
-        "IML-CLIN-006", f"patient {pid!r} has no Day 0 date, so its dates cannot become study days", path=label,
+        "IML-CLIN-006", f"patient {shown_id(pid)} has no Day 0 date, so its dates cannot become study days", path=label,
         hint="Add day0_date for this patient to the subjects file, or give study days in the clinical file.",
     )

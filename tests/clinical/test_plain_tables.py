@@ -178,3 +178,10 @@ def test_a_table_of_no_known_layout_is_iml_clin_002(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         read_clinical_table(path)
     assert info.value.code == "IML-CLIN-002"
+
+
+def test_a_name_in_the_patient_column_is_never_echoed_in_the_error(tmp_path: Path) -> None:
+    frame = fx.lab_results_frame().iloc[:1].assign(patient_id="Jane DOE")
+    with pytest.raises(InputError) as info:
+        _results(tmp_path, frame)
+    assert info.value.code == "IML-CLIN-006" and "DOE" not in str(info.value) and "not shown" in str(info.value)
