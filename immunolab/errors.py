@@ -207,6 +207,19 @@ ERROR_CODES: dict[str, str] = {
     "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
     "IML-DER-002": "the derivation to activate is not in the store",
     "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
+    "IML-ANA-006": "a covariate named for adjustment or balance is not in the data",
+    "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
+    "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",
+    "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
+    # clinical data (hospital lab, CRF, SDTM)
+    "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
+    "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",
+    "IML-CLIN-003": "clinical test name has no canonical test code",
+    "IML-CLIN-004": "unit unknown or not convertible for the clinical test",
+    "IML-CLIN-005": "date in a clinical file is not ISO 8601 or is incomplete",
+    "IML-CLIN-006": "patient is not in the subjects file or has no Day 0 date",
+    "IML-CLIN-007": "bad value in a clinical file (grade, Y/N flag, study day, event)",
+    "IML-CLIN-008": "SDTM dataset is not the domain it was read as",
     # internal
     "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
 }

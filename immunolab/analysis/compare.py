@@ -22,6 +22,13 @@ For every assay x feature x measure of the measurements view:
    :mod:`immunolab.analysis.trajectories`), compared by Mann-Whitney with the Hodges-Lehmann
    shift and Moses CI in the measure's units.
 
+**Covariate adjustment** (``adjust=["site", "specimen", "age"]``): the mixed model gains those
+fixed effects (:mod:`immunolab.analysis.mixed_model`; aliased columns are left out and named)
+and the AUC comparison gains an ANCOVA (OLS of the time-averaged AUC on arm + covariates, t CI
+of the arm coefficient) beside the unadjusted Hodges-Lehmann shift. Every row says what it was
+adjusted for in ``adjusted_for``; rank and Fisher tests are never adjusted and say so.
+Covariates are columns of the view (see :func:`immunolab.analysis.balance.add_covariates`).
+
 Censored values enter 1-3 as the plugin substituted them (LLOQ/2 below, ULOQ above, recorded in
 ``cytokine_results.substitution_rule``); the share censored is reported beside every result.
 Every row carries a ``method`` saying which test was used and why.
@@ -54,10 +61,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MEASURES",
+    "UNADJUSTED",
     "ArmComparison",
+    "check_covariates",
     "choose_arms",
     "compare_arms",
     "compare_store",
+    "model_text",
     "write_comparison",
 ]
 
@@ -129,7 +139,34 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
     return out
 
 
-def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: float) -> list[dict[str, Any]]:
+UNADJUSTED = "none (rank or Fisher test: unadjusted)"
+
+
+def model_text(adjust: Sequence[str] = ()) -> str:
+    """Return the model formula in words, with the covariates when adjusted."""
+    if not adjust:
+        return MODEL_TEXT
+    return (f"LMM log10(value) ~ arm * C(visit) + {' + '.join(adjust)} + (1|patient), REML (statsmodels MixedLM); "
+            "numeric covariates centred, categorical as dummies vs the most frequent level")
+
+
+def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
+    """Raise ``IML-ANA-006`` when a covariate named for adjustment is not a column of the view."""
+    missing = [c for c in adjust if c not in view.columns]
+    if missing:
+        raise InputError(
+            "IML-ANA-006", f"covariate(s) {', '.join(missing)} are not in the data",
+            hint="Add them from the subjects table (immunolab.analysis.balance.add_covariates); columns present: "
+                 + ", ".join(c for c in view.columns if c not in ("value", "log10_value"))[:300] + ".",
+        )
+
+
+def _adjusted_label(res: MixedModelResult) -> str:
+    return ",".join(res.adjusted_for) if res.adjusted_for else "none"
+
+
+def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: float,
+                  text: str = MODEL_TEXT) -> list[dict[str, Any]]:
     notes = list(res.notes)
     if pct_censored > 0 and res.error is None:
         notes.append(f"{pct_censored:.0f} % of values censored (plugin-substituted values modelled as observed)")
@@ -145,14 +182,16 @@ def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: floa
             "den_df": ft.den_df if ft else np.nan, "p": ft.p if ft else np.nan,
             "n_obs": res.n_obs, "n_patients": res.n_patients, "visits": ",".join(map(str, res.visits)),
             "tau2_log10": res.tau2, "sigma2_log10": res.sigma2, "icc": icc, "pct_censored": pct_censored,
-            "method": (f"{MODEL_TEXT}; {ft.df_method}; {why} Small-sample df because patients are few "
+            "method": (f"{text}; {ft.df_method}; {why} Small-sample df because patients are few "
                        "and visits irregular/missing") if ft else f"not tested: {res.error}",
+            "adjusted_for": _adjusted_label(res),
             "notes": "; ".join(notes),
         })
     return rows
 
 
-def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[tuple[str, int], int],
+                       text: str = MODEL_TEXT) -> list[dict[str, Any]]:
     rows = []
     for visit, c in res.visit_differences.items():
         rows.append({
@@ -161,8 +200,9 @@ def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[
             "estimate_log10": c.estimate, "se_log10": c.se, "ci_low_log10": c.ci_low, "ci_high_log10": c.ci_high,
             "ratio": 10 ** c.estimate, "ratio_ci_low": 10 ** c.ci_low, "ratio_ci_high": 10 ** c.ci_high,
             "t": c.t, "df": c.df, "p": c.p,
-            "method": f"{MODEL_TEXT}; arm difference at this visit, t test with {c.df_method} df; "
+            "method": f"{text}; arm difference at this visit, t test with {c.df_method} df; "
                       "ratio = geometric mean ratio treated/reference",
+            "adjusted_for": _adjusted_label(res),
         })
     return rows
 
@@ -177,7 +217,7 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
         **key, "visit_day": visit, "treated": treated, "reference": reference,
         "n_treated": len(gt), "n_reference": len(gr),
         "n_censored_treated": int(gt["censored"].sum()), "n_censored_reference": int(gr["censored"].sum()),
-        "pct_censored": 100.0 * frac if len(g) else np.nan,
+        "pct_censored": 100.0 * frac if len(g) else np.nan, "adjusted_for": UNADJUSTED,
     }
     empty = dict.fromkeys(("estimate", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
                            "pct_treated", "pct_reference", "odds_ratio", "or_ci_low", "or_ci_high", "p"), np.nan)
@@ -236,6 +276,46 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
     }
 
 
+def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
+                alpha: float) -> dict[str, Any]:
+    """Return the arm coefficient of OLS auc_mean ~ arm + covariates (patient-level covariates)."""
+    import statsmodels.api as sm
+
+    from immunolab.analysis.mixed_model import covariate_columns
+
+    ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))].merge(covs, on="patient_id", how="left")
+    ok = ok.dropna(subset=list(adjust))
+    out: dict[str, Any] = dict.fromkeys(("adjusted_shift", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p"), np.nan)
+    X = np.column_stack([np.ones(len(ok)), (ok["arm"] == treated).to_numpy(dtype=float)])
+    used, left_out = [], []
+    for cov in adjust:
+        for col, label in zip(*covariate_columns(ok, cov), strict=True):
+            trial = np.column_stack([X, col])
+            if np.linalg.matrix_rank(trial) > np.linalg.matrix_rank(X):
+                X = trial
+                if cov not in used:
+                    used.append(cov)
+            else:
+                left_out.append(label)
+    if len(ok) <= X.shape[1] + 1 or np.linalg.matrix_rank(X) < X.shape[1]:
+        out["adjusted_method"] = "ANCOVA not estimable (too few patients for the covariates)"
+        out["adjusted_for"] = "none"
+        return out
+    fit = sm.OLS(ok["auc_mean"].to_numpy(dtype=float), X).fit()
+    lo, hi = fit.conf_int(alpha=alpha)[1]
+    out.update(adjusted_shift=float(fit.params[1]), adjusted_ci_low=float(lo), adjusted_ci_high=float(hi),
+               adjusted_p=float(fit.pvalues[1]), adjusted_for=",".join(used) or "none",
+               adjusted_method=("ANCOVA: OLS of the time-averaged AUC on arm + " + " + ".join(adjust)
+                                + f" (n = {len(ok)}); arm coefficient (treated - reference, measure units) with t CI"
+                                + (f"; left out as aliased: {', '.join(left_out)}" if left_out else "")))
+    return out
+
+
+def _patient_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> pd.DataFrame:
+    """Return one row per patient with the first non-missing value of each covariate."""
+    return data.groupby("patient_id", sort=True)[list(adjust)].first().reset_index()
+
+
 def compare_arms(
     view: pd.DataFrame,
     *,
@@ -246,15 +326,23 @@ def compare_arms(
     censor_threshold: float = 0.5,
     reference_arm: str | None = None,
     min_per_arm: int = 2,
+    adjust: Sequence[str] | None = None,
 ) -> ArmComparison:
     """Return the arm comparison tables for a measurements view (see module doc).
 
     ``view`` is the output of :func:`measurements_view` (a raw ``measurements`` DataFrame is
     turned into one first). ``measures`` defaults to :data:`DEFAULT_MEASURES` when present.
-    ``window`` is the AUC window in days (both ends must be visit days).
+    ``window`` is the AUC window in days (both ends must be visit days). ``adjust`` names
+    covariate columns of the view to add as fixed effects (``IML-ANA-006`` when absent).
     """
+    adjust = list(adjust or [])
+    check_covariates(view, adjust)
     if "log10_value" not in view.columns:
+        extra = view[["patient_id", *adjust]].drop_duplicates("patient_id") if adjust else None
         view = measurements_view(view)
+        if extra is not None:
+            view = view.drop(columns=[c for c in adjust if c in view.columns]).merge(extra, on="patient_id", how="left")
+    text = model_text(adjust)
     no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
     view = view[view["arm"].notna()]
     data = _select(view, features, measures)
@@ -276,10 +364,11 @@ def compare_arms(
             res.error = (f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would treat "
                          "substituted values as measurements; see the per-visit Fisher tests of % detectable")
         else:
-            res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha)
-        omnibus.extend(_omnibus_rows(key, res, pct_cens))
+            res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
+                                      covariates=adjust)
+        omnibus.extend(_omnibus_rows(key, res, pct_cens, text))
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
-        effects.extend(_visit_effect_rows(key, res, counts))
+        effects.extend(_visit_effect_rows(key, res, counts, text))
         feature_tests = [
             _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha)
             for v in sorted(int(d) for d in g["visit_day"].unique())
@@ -289,7 +378,11 @@ def compare_arms(
             r["q_bh_feature"] = qv
         tests.extend(feature_tests)
         fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
-        auc_rows.append(_auc_test_row(key, fa, treated, reference, alpha, window))
+        auc_row = _auc_test_row(key, fa, treated, reference, alpha, window)
+        auc_row["adjusted_for"] = "none"
+        if adjust:
+            auc_row.update(_auc_ancova(fa, _patient_covariates(g, adjust), treated, adjust, alpha))
+        auc_rows.append(auc_row)
     omnibus_df = pd.DataFrame(omnibus)
     for test in omnibus_df["test"].unique():
         sel = omnibus_df["test"] == test
@@ -302,7 +395,7 @@ def compare_arms(
         "treated": treated, "reference": reference, "window_days": list(window), "alpha": alpha,
         "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
         "measures": sorted(set(data["measure"])), "n_features": int(data.groupby(FEATURE_KEYS).ngroups),
-        "rows_without_arm_excluded": no_arm, "model": MODEL_TEXT,
+        "rows_without_arm_excluded": no_arm, "model": text, "adjust": adjust,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",

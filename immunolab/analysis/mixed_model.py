@@ -13,6 +13,14 @@ tests would be anti-conservative.
 
 Visits where either arm has fewer than ``min_per_arm`` observations are left out of the model
 (the interaction dummy would be unestimable) and listed in ``notes``.
+
+Covariates (``covariates=["site", "specimen", "age"]``) add fixed effects after the arm x
+visit columns, so the arm contrasts keep their positions: a numeric covariate enters centred
+on its mean (one column), a categorical one as treatment dummies against its most frequent
+level (ties: first in sort order). A covariate column that adds no rank (e.g. specimen when
+site decides it, or one level per patient arm) is left out and named in ``notes``; rows with
+a missing covariate value are left out and counted in ``notes``. ``adjusted_for`` lists the
+covariates that entered the model.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import pandas as pd
 
 from immunolab.analysis.satterthwaite import ContrastTest, FTest, SatterthwaiteModel
 
-__all__ = ["OPTIMISERS", "MixedModelResult", "fit_arm_visit_model"]
+__all__ = ["OPTIMISERS", "MixedModelResult", "covariate_columns", "fit_arm_visit_model"]
 
 #: statsmodels optimisers tried in turn; the first converged REML fit is used (lbfgs, the
 #: statsmodels default, fails on small log-scale variances, so bfgs goes first)
@@ -50,6 +58,43 @@ class MixedModelResult:
     converged: bool
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    adjusted_for: list[str] = field(default_factory=list)
+
+
+def covariate_columns(df: pd.DataFrame, name: str) -> tuple[list[np.ndarray], list[str]]:
+    """Return the design columns of one covariate: centred numeric, or dummies vs its most frequent level."""
+    col = df[name]
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        values = col.to_numpy(dtype=float)
+        return [values - values.mean()], [f"{name} (centred)"]
+    text = col.astype(str)
+    counts = text.value_counts()
+    reference = sorted(counts[counts == counts.max()].index)[0]
+    levels = [lv for lv in sorted(counts.index) if lv != reference]
+    return [(text == lv).to_numpy(dtype=float) for lv in levels], [f"{name}[{lv}] vs {reference}" for lv in levels]
+
+
+def _add_covariates(X: np.ndarray, names: list[str], df: pd.DataFrame, covariates: list[str]
+                    ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Append covariate columns that add rank; return X, names, covariates used, notes."""
+    used: list[str] = []
+    notes: list[str] = []
+    rank = np.linalg.matrix_rank(X)
+    for cov in covariates:
+        cols, labels = covariate_columns(df, cov)
+        kept = 0
+        for c, label in zip(cols, labels, strict=True):
+            trial = np.column_stack([X, c])
+            new_rank = np.linalg.matrix_rank(trial)
+            if new_rank > rank:
+                X, rank = trial, new_rank
+                names.append(label)
+                kept += 1
+            else:
+                notes.append(f"covariate column {label} left out: aliased with arm, visit or an earlier covariate")
+        if kept:
+            used.append(cov)
+    return X, names, used, notes
 
 
 def _design(df: pd.DataFrame, visits: list[int], treated: str) -> tuple[np.ndarray, list[str]]:
@@ -101,10 +146,16 @@ def fit_arm_visit_model(
     response: str = "log10_value",
     min_per_arm: int = 2,
     alpha: float = 0.05,
+    covariates: list[str] | tuple[str, ...] = (),
 ) -> MixedModelResult:
-    """Fit the model to one feature's rows (columns patient_id, arm, visit_day, ``response``)."""
+    """Fit the model to one feature's rows (columns patient_id, arm, visit_day, ``response``, covariates)."""
     df = data[np.isfinite(data[response].to_numpy(dtype=float))]
     notes: list[str] = []
+    if covariates:
+        missing = df[list(covariates)].isna().any(axis=1)
+        if missing.any():
+            notes.append(f"{int(missing.sum())} value(s) left out: a covariate ({', '.join(covariates)}) is missing")
+            df = df[~missing]
     counts = df.groupby(["visit_day", "arm"]).size().unstack(fill_value=0)
     for arm in (treated, reference):
         if arm not in counts.columns:
@@ -119,7 +170,11 @@ def fit_arm_visit_model(
     if len(ok_visits) < 2:
         empty.error = "fewer than two visits with values in both arms"
         return empty
-    X, _names = _design(df, ok_visits, treated)
+    X, names = _design(df, ok_visits, treated)
+    used: list[str] = []
+    if covariates:
+        X, names, used, cov_notes = _add_covariates(X, names, df, list(covariates))
+        notes.extend(cov_notes)
     y = df[response].to_numpy(dtype=float)
     groups = df["patient_id"].astype(str).to_numpy()
     if np.linalg.matrix_rank(X) < X.shape[1] or len(y) <= X.shape[1] + 1:
@@ -163,4 +218,5 @@ def fit_arm_visit_model(
         sigma2=model.sigma2,
         converged=converged,
         notes=notes,
+        adjusted_for=used,
     )

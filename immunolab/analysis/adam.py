@@ -1,0 +1,228 @@
+"""ADaM-style analysis datasets for trial statisticians: ADSL (one row per subject) and ADLB (long).
+
+ADSL (:func:`build_adsl`): STUDYID, USUBJID (``STUDYID-SUBJID``), SUBJID, SITEID, ARM, TRT01P,
+TRT01A (= planned: the trial records no crossover), AGE, AGEU, SEX, every other subjects column
+as a covariate variable (upper-case, at most 8 characters), ITTFL / SAFFL, death (DTHFL,
+DTHDY), 28-day mortality (DTH28FL) and its time-to-event (TTDTH28 days, CNSDTH28 = 1 censored /
+0 event, ADaM convention), discharge (DISCHFL, DISCHDY) and adverse events (AENUM events,
+AEMAXGR worst grade, AEGR3FL grade >= 3, SAEFL serious). Flags are ``Y`` / ``N``.
+
+ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters, unique per
+assay x feature x measure), PARAM, PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
+(``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (ADaM study day: AVISITN + 1
+from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record), ANL01FL (``Y`` on the
+record analysed: one per subject x parameter x visit with a value), DTYPE (``BLQ`` / ``ALQ`` when
+AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
+
+:func:`write_adam` writes each as Parquet, CSV (cells neutralised against spreadsheet formula
+injection) and SAS transport v5 ``.xpt`` (pyreadstat), checking the v5 rules: names <= 8
+characters, labels <= 40, character values <= 200 bytes (``IML-ANA-009``). Dates never appear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from immunolab.analysis.survival import time_to_event
+from immunolab.errors import InputError
+
+__all__ = ["ADLB_LABELS", "ADSL_LABELS", "build_adlb", "build_adsl", "neutralise_csv_cell", "write_adam", "xpt_name"]
+
+ADSL_LABELS = {
+    "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
+    "SITEID": "Study Site Identifier", "ARM": "Description of Planned Arm", "TRT01P": "Planned Treatment for Period 01",
+    "TRT01A": "Actual Treatment for Period 01", "AGE": "Age", "AGEU": "Age Units", "SEX": "Sex",
+    "ITTFL": "Intent-To-Treat Population Flag", "SAFFL": "Safety Population Flag", "DTHFL": "Subject Death Flag",
+    "DTHDY": "Study Day of Death (Day 0 = infusion)", "DTH28FL": "Death by Day 28 Flag",
+    "TTDTH28": "Time to Death or Censoring by Day 28", "CNSDTH28": "Censor (1) or Event (0) by Day 28",
+    "DISCHFL": "Discharged Alive Flag", "DISCHDY": "Study Day of Discharge", "AENUM": "Number of Adverse Events",
+    "AEMAXGR": "Worst Adverse Event Grade", "AEGR3FL": "Any Adverse Event Grade >= 3 Flag",
+    "SAEFL": "Any Serious Adverse Event Flag",
+}
+ADLB_LABELS = {
+    "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
+    "SITEID": "Study Site Identifier", "TRTP": "Planned Treatment", "PARCAT1": "Parameter Category 1 (assay)",
+    "PARAMCD": "Parameter Code", "PARAM": "Parameter", "AVAL": "Analysis Value", "AVALU": "Analysis Value Unit",
+    "BASE": "Baseline Value", "CHG": "Change from Baseline", "PCHG": "Percent Change from Baseline",
+    "AVISIT": "Analysis Visit", "AVISITN": "Analysis Visit (N), protocol day", "ADY": "Analysis Relative Day",
+    "ABLFL": "Baseline Record Flag", "ANL01FL": "Analysis Flag 01", "DTYPE": "Derivation Type",
+}
+_CORE = {"patient_id", "arm", "site", "age", "sex", "day0_date"}
+_CENSOR_DTYPE = {"below_lloq": "BLQ", "below_curve": "BLQ", "above_uloq": "ALQ", "above_curve": "ALQ"}
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _frame(data: pd.DataFrame | pa.Table | None) -> pd.DataFrame:
+    if data is None:
+        return pd.DataFrame()
+    return data.to_pandas() if isinstance(data, pa.Table) else data.copy()
+
+
+def _adam_error(message: str, hint: str) -> InputError:
+    return InputError("IML-ANA-009", message, hint=hint)
+
+
+def xpt_name(column: str) -> str:
+    """Return a SAS v5 variable name for a column: upper case, letters/digits/_, <= 8 characters."""
+    name = re.sub(r"[^A-Z0-9_]", "", column.upper().replace(" ", "_"))
+    if not name or name[0].isdigit():
+        name = "V" + name
+    return name[:8]
+
+
+def _yn(flag: bool) -> str:
+    return "Y" if flag else "N"
+
+
+def _ae_columns(pid: str, ae: pd.DataFrame) -> dict[str, object]:
+    mine = ae[ae["patient_id"] == pid] if not ae.empty else ae
+    grade = pd.to_numeric(mine["grade"], errors="coerce") if len(mine) else pd.Series(dtype=float)
+    serious = mine["serious"].astype("boolean").fillna(False) if len(mine) else pd.Series(dtype=bool)
+    return {"AENUM": len(mine), "AEMAXGR": float(grade.max()) if grade.notna().any() else np.nan,
+            "AEGR3FL": _yn(bool((grade >= 3).any())), "SAEFL": _yn(bool(serious.any()))}
+
+
+def build_adsl(subjects: pd.DataFrame, outcomes: pd.DataFrame | pa.Table | None = None,
+               ae: pd.DataFrame | pa.Table | None = None, *, studyid: str = "IMMUNOLAB", horizon: int = 28) -> pd.DataFrame:
+    """Return ADSL: one row per subject with arm, covariates, death, 28-day time-to-event and AE summary."""
+    subj = subjects.assign(patient_id=subjects["patient_id"].astype(str))
+    out = _frame(outcomes)
+    if out.empty:
+        out = pd.DataFrame(columns=["patient_id", "event", "study_day"])
+    out = out.assign(patient_id=out["patient_id"].astype(str))
+    events = _frame(ae)
+    if not events.empty:
+        events = events.assign(patient_id=events["patient_id"].astype(str))
+    tte = time_to_event(subj, out, horizon=horizon).set_index("patient_id")
+    extra = [c for c in subj.columns if c not in _CORE]
+    rows = []
+    for rec in subj.to_dict("records"):
+        pid = rec["patient_id"]
+        mine = out[(out["patient_id"] == pid) & out["study_day"].notna()]
+        death = mine.loc[mine["event"] == "death", "study_day"]
+        discharge = mine.loc[mine["event"] == "discharge", "study_day"]
+        row: dict[str, object] = {
+            "STUDYID": studyid, "USUBJID": f"{studyid}-{pid}", "SUBJID": pid, "SITEID": rec.get("site"),
+            "ARM": rec["arm"], "TRT01P": rec["arm"], "TRT01A": rec["arm"], "AGE": rec.get("age"), "AGEU": "YEARS",
+            "SEX": rec.get("sex"), **{xpt_name(c): rec[c] for c in extra}, "ITTFL": "Y", "SAFFL": "Y",
+            "DTHFL": _yn(not death.empty), "DTHDY": float(death.min()) if not death.empty else np.nan,
+            "DTH28FL": _yn(bool(tte.loc[pid, "event"])), "TTDTH28": float(tte.loc[pid, "time"]),
+            "CNSDTH28": 1 - int(tte.loc[pid, "event"]),
+            "DISCHFL": _yn(not discharge.empty), "DISCHDY": float(discharge.min()) if not discharge.empty else np.nan,
+        }
+        row.update(_ae_columns(pid, events))
+        rows.append(row)
+    adsl = pd.DataFrame(rows)
+    names = [xpt_name(c) for c in extra]
+    clash = sorted({n for n in names if names.count(n) > 1 or n in ADSL_LABELS})
+    if clash:
+        raise _adam_error(f"subjects columns shorten to the same ADaM name(s) {', '.join(clash)}",
+                          "Rename the subjects columns so their first 8 letters differ and avoid ADSL names.")
+    return adsl
+
+
+def _paramcds(keys: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """Return a unique <= 8-character PARAMCD per (assay, feature, measure)."""
+    suffix = {"pct_parent": "P", "pct_lymphocytes": "L", "cells_per_uL": "C", "concentration": "",
+              "count": "N", "pct_total": "T"}
+    codes: dict[tuple[str, str, str], str] = {}
+    used: set[str] = set()
+    for assay, feature, measure in keys.itertuples(index=False):
+        stem = re.sub(r"[^A-Z0-9]", "", str(feature).upper().replace("+", "P")) or "X"
+        end = suffix.get(str(measure), str(measure)[:1].upper())
+        code = (stem[: 8 - len(end)] + end)[:8]
+        n = 1
+        while code in used:
+            tail = f"{n}"
+            code = (stem[: 8 - len(end) - len(tail)] + end + tail)[:8]
+            n += 1
+        used.add(code)
+        codes[(assay, feature, measure)] = code
+    return codes
+
+
+def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, studyid: str = "IMMUNOLAB",
+               baseline_day: int = 0) -> pd.DataFrame:
+    """Return ADLB-like long data from the measurements view (see the module doc for every variable)."""
+    v = view.assign(patient_id=view["patient_id"].astype(str))
+    site = {} if subjects is None or "site" not in subjects else \
+        dict(zip(subjects["patient_id"].astype(str), subjects["site"], strict=True))
+    keys = v[["assay", "feature", "measure"]].drop_duplicates().sort_values(["assay", "feature", "measure"])
+    codes = _paramcds(keys)
+    code = [codes[k] for k in zip(v["assay"], v["feature"], v["measure"], strict=True)]
+    unit = v["unit"] if "unit" in v else pd.Series(None, index=v.index)
+    censor = v["censor"] if "censor" in v else pd.Series("none", index=v.index)
+    day = v["visit_day"].astype(int)
+    adlb = pd.DataFrame({
+        "STUDYID": studyid, "USUBJID": studyid + "-" + v["patient_id"], "SUBJID": v["patient_id"],
+        "SITEID": v["patient_id"].map(site), "TRTP": v["arm"], "PARCAT1": v["assay"], "PARAMCD": code,
+        "PARAM": [f"{f} ({m}{', ' + u if isinstance(u, str) and u else ''})"
+                  for f, m, u in zip(v["feature"], v["measure"], unit, strict=True)],
+        "AVAL": v["value"].astype(float), "AVALU": unit,
+        "BASE": v.get("baseline_value", np.nan),
+        "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
+        "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": np.where(day >= 0, day + 1, day),
+        "ABLFL": np.where(day == baseline_day, "Y", ""), "ANL01FL": np.where(v["value"].notna(), "Y", ""),
+        "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),
+    })
+    return adlb.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)
+
+
+def neutralise_csv_cell(value: object) -> object:
+    """Return ``value`` with a leading ``'`` when it is text starting with = + - @ tab or CR and is not a number."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.match(value.strip()):
+        return "'" + value
+    return value
+
+
+def _check_xpt(name: str, df: pd.DataFrame, labels: dict[str, str]) -> None:
+    bad = [c for c in df.columns if len(c) > 8 or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", c)]
+    if bad:
+        raise _adam_error(f"{name}: variable name(s) {', '.join(bad)} break the SAS v5 rule (<= 8 letters/digits)",
+                          "Rename the columns (immunolab.analysis.adam.xpt_name shows the rule).")
+    long_labels = [c for c in df.columns if len(labels.get(c, c)) > 40]
+    if long_labels:
+        raise _adam_error(f"{name}: label(s) of {', '.join(long_labels)} exceed 40 characters", "Shorten the labels.")
+    for c in df.columns:
+        if df[c].dtype == object:
+            longest = df[c].dropna().astype(str).map(lambda s: len(s.encode("utf-8"))).max()
+            if isinstance(longest, (int, np.integer)) and longest > 200:
+                raise _adam_error(f"{name}: variable {c} holds values longer than 200 bytes",
+                                  "Shorten the values (SAS v5 character limit).")
+
+
+def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
+               xpt: bool = True, names: Sequence[str] = ("adsl", "adlb")) -> list[Path]:
+    """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, df, labels in zip(names, (adsl, adlb), (ADSL_LABELS, ADLB_LABELS), strict=True):
+        _check_xpt(name.upper(), df, labels)
+        pq, csv = out / f"{name}.parquet", out / f"{name}.csv"
+        df.to_parquet(pq, index=False)
+        df.map(neutralise_csv_cell).to_csv(csv, index=False)
+        written += [pq, csv]
+        if xpt:
+            import pyreadstat
+
+            path = out / f"{name}.xpt"
+            pyreadstat.write_xport(df, str(path), table_name=name.upper(), file_format_version=5,
+                                   column_labels={c: labels.get(c, c)[:40] for c in df.columns})
+            written.append(path)
+    return written
+
+
+def export_adam(out_dir: str | Path, view: pd.DataFrame, subjects: pd.DataFrame,
+                outcomes: pd.DataFrame | pa.Table | None = None, adverse_events: pd.DataFrame | pa.Table | None = None,
+                *, studyid: str = "IMMUNOLAB", xpt: bool = True) -> list[Path]:
+    """Build ADSL and ADLB from the trial's tables and write them (what ``immunolab export adam`` runs)."""
+    adsl = build_adsl(subjects, outcomes, adverse_events, studyid=studyid)
+    adlb = build_adlb(view, subjects, studyid=studyid)
+    return write_adam(out_dir, adsl, adlb, xpt=xpt)

@@ -1,0 +1,56 @@
+"""Turn ``clinical_results`` into measurement rows (assay ``clinical``) at the protocol visits.
+
+A clinical result belongs to the protocol visit whose day is nearest to its study day within
+``window_days`` (default 1; the earlier visit wins a tie); results outside every window are
+not measurements of a visit and are counted in the returned note, not dropped silently. When
+several results of one test fall on the chosen visit, the one on the day nearest to it is used
+(the median of several on that day; ``n_results`` says how many). Each row: ``assay``
+``clinical``, ``feature`` = canonical test code, ``measure`` ``result``, ``value`` in the
+canonical unit, ``censor`` as read, ``lineage_table`` ``clinical_results`` and
+``lineage_key`` ``<test_code>:<study_day>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+__all__ = ["clinical_measurements"]
+
+
+def _nearest_visit(day: int, visits: Sequence[int], window: int) -> int | None:
+    best = min(visits, key=lambda v: (abs(v - day), v))
+    return int(best) if abs(best - day) <= window else None
+
+
+def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFrame, *,
+                          visit_days: Sequence[int], window_days: int = 1) -> tuple[pd.DataFrame, str]:
+    """Return (measurement rows, note) of clinical results matched to protocol visits (see module doc)."""
+    res = results.to_pandas() if isinstance(results, pa.Table) else results.copy()
+    res = res[res["study_day"].notna() & res["value"].notna()].copy()
+    arm = dict(zip(subjects["patient_id"].astype(str), subjects["arm"], strict=True))
+    res["patient_id"] = res["patient_id"].astype(str)
+    res["study_day"] = res["study_day"].astype(int)
+    res["visit_day"] = [_nearest_visit(d, visit_days, window_days) for d in res["study_day"]]
+    outside = int(res["visit_day"].isna().sum())
+    res = res[res["visit_day"].notna()].assign(visit_day=lambda d: d["visit_day"].astype(int))
+    res["offset"] = (res["study_day"] - res["visit_day"]).abs()
+    rows = []
+    for key, g in res.groupby(["patient_id", "visit_day", "test_code"], sort=True):
+        pid, visit, code = cast("tuple[str, int, str]", key)
+        g = g[g["offset"] == g["offset"].min()]
+        g = g[g["study_day"] == g["study_day"].min()]
+        censored = g["censor"][g["censor"] != "none"]
+        rows.append({
+            "patient_id": pid, "visit_day": int(visit), "sample_id": None, "arm": arm.get(pid), "assay": "clinical",
+            "feature": code, "measure": "result", "value": float(np.median(g["value"])), "unit": g["unit"].iloc[0],
+            "censor": censored.iloc[0] if len(censored) == len(g) else "none", "lineage_table": "clinical_results",
+            "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "derivation_id": None, "n_results": len(g),
+        })
+    note = (f"{outside} clinical result(s) more than {window_days} day(s) from every protocol visit are not "
+            "visit measurements") if outside else ""
+    return pd.DataFrame(rows), note

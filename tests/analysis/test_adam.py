@@ -1,0 +1,127 @@
+"""ADaM export: ADSL and ADLB variables follow the rules; Parquet, CSV and XPT v5 round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from immunolab.analysis.adam import (
+    build_adlb,
+    build_adsl,
+    neutralise_csv_cell,
+    write_adam,
+    xpt_name,
+)
+from immunolab.analysis.measurements_view import measurements_view
+from immunolab.errors import InputError
+
+
+def _subjects() -> pd.DataFrame:
+    return pd.DataFrame({"patient_id": ["001", "002", "003", "004"], "arm": ["MSC", "control", "MSC", "control"],
+                         "site": ["A", "B", "A", "B"], "age": [50, 61, 44, 38], "sex": ["M", "F", "M", "F"],
+                         "day0_date": ["2020-02-03"] * 4, "baseline_severity": [5, 6, 5, 4],
+                         "specimen": ["whole blood", "PBMC", "whole blood", "PBMC"]})
+
+
+def _outcomes() -> pd.DataFrame:
+    return pd.DataFrame({"patient_id": ["002", "001", "004"], "event": ["death", "discharge", "death"],
+                         "study_day": [12, 9, 40]})
+
+
+def _ae() -> pd.DataFrame:
+    return pd.DataFrame({"patient_id": ["001", "002", "002"], "grade": [1, 3, 5], "serious": [False, False, True],
+                         "term": ["Fever", "Hypoxia", "Respiratory failure"]})
+
+
+def _view() -> pd.DataFrame:
+    rows = []
+    for pid, arm in (("001", "MSC"), ("002", "control")):
+        for day, il6, cd4 in ((0, 40.0, 20.0), (6, 10.0, 30.0), (14, 2.0, 35.0)):
+            rows.append({"patient_id": pid, "visit_day": day, "arm": arm, "assay": "cytokine", "feature": "IL-6",
+                         "measure": "concentration", "value": il6, "unit": "pg/mL",
+                         "censor": "below_lloq" if il6 == 2.0 else "none"})
+            rows.append({"patient_id": pid, "visit_day": day, "arm": arm, "assay": "flow", "feature": "CD4+ T",
+                         "measure": "pct_parent", "value": cd4, "unit": "%", "censor": "none"})
+            rows.append({"patient_id": pid, "visit_day": day, "arm": arm, "assay": "flow", "feature": "CD4+ T",
+                         "measure": "pct_lymphocytes", "value": cd4 / 2, "unit": "%", "censor": "none"})
+    return measurements_view(pd.DataFrame(rows))
+
+
+def test_adsl_has_one_row_per_subject_with_covariates_death_time_to_event_and_aes() -> None:
+    adsl = build_adsl(_subjects(), _outcomes(), _ae(), studyid="MSC01").set_index("SUBJID")
+    assert len(adsl) == 4 and adsl.loc["002", "USUBJID"] == "MSC01-002"
+    assert adsl.loc["002", ["DTHFL", "DTHDY", "DTH28FL", "TTDTH28", "CNSDTH28"]].tolist() == ["Y", 12.0, "Y", 12.0, 0]
+    assert adsl.loc["004", ["DTHFL", "DTH28FL", "TTDTH28", "CNSDTH28"]].tolist() == ["Y", "N", 28.0, 1]
+    assert adsl.loc["001", ["DISCHFL", "DISCHDY", "AENUM", "AEMAXGR", "AEGR3FL"]].tolist() == ["Y", 9.0, 1, 1.0, "N"]
+    assert adsl.loc["002", ["AENUM", "AEMAXGR", "AEGR3FL", "SAEFL"]].tolist() == [2, 5.0, "Y", "Y"]
+    assert adsl.loc["003", ["AENUM", "AEGR3FL"]].tolist() == [0, "N"]
+    assert adsl.loc["001", "BASELINE"] == 5 and adsl.loc["002", "SPECIMEN"] == "PBMC"  # extra subjects columns
+    assert "day0_date" not in adsl.columns and "DAY0DATE" not in adsl.columns
+
+
+def test_adlb_carries_baseline_change_visits_flags_and_censoring_type() -> None:
+    adlb = build_adlb(_view(), _subjects(), studyid="MSC01")
+    assert adlb["PARAMCD"].str.len().max() <= 8
+    assert adlb.groupby("PARAMCD")["PARAM"].nunique().max() == 1 and adlb["PARAMCD"].nunique() == 3
+    il6 = adlb[(adlb["PARAM"].str.startswith("IL-6")) & (adlb["SUBJID"] == "001")].set_index("AVISITN")
+    assert il6.loc[6, ["AVAL", "BASE", "CHG", "PCHG"]].tolist() == [10.0, 40.0, -30.0, -75.0]
+    assert il6.loc[0, "ABLFL"] == "Y" and il6.loc[6, "ABLFL"] == ""
+    assert il6.loc[14, "DTYPE"] == "BLQ" and il6.loc[6, "DTYPE"] == ""
+    assert il6.loc[14, ["AVISIT", "ADY"]].tolist() == ["Day 14", 15] and il6.loc[0, "ADY"] == 1
+    assert (adlb["ANL01FL"] == "Y").all() and set(adlb["SITEID"]) == {"A", "B"}
+
+
+def test_csv_cells_that_could_run_as_formulas_are_neutralised() -> None:
+    assert neutralise_csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert neutralise_csv_cell("@SUM(A1)") == "'@SUM(A1)" and neutralise_csv_cell("+1+1") == "'+1+1"
+    assert neutralise_csv_cell("-3.5") == "-3.5" and neutralise_csv_cell("+4") == "+4"
+    assert neutralise_csv_cell("\tx") == "'\tx" and neutralise_csv_cell(-2.0) == -2.0
+    assert neutralise_csv_cell("CD4+ T") == "CD4+ T"
+
+
+def test_write_adam_round_trips_through_parquet_csv_and_xpt_v5(tmp_path: Path) -> None:
+    import pyreadstat
+
+    subj = _subjects()
+    subj.loc[0, "specimen"] = "=cmd|' /C calc'!A0"
+    adsl, adlb = build_adsl(subj, _outcomes(), _ae()), build_adlb(_view(), subj)
+    paths = write_adam(tmp_path, adsl, adlb)
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in ("adsl", "adlb") for e in ("parquet", "csv", "xpt"))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "adlb.parquet"), adlb)
+    back, meta = pyreadstat.read_xport(str(tmp_path / "adlb.xpt"))
+    assert list(back.columns) == list(adlb.columns) and len(back) == len(adlb)
+    assert back["AVAL"].to_numpy() == pytest.approx(adlb["AVAL"].to_numpy())
+    assert back["PARAMCD"].tolist() == adlb["PARAMCD"].tolist()
+    assert meta.column_names_to_labels["ANL01FL"] == "Analysis Flag 01"
+    sl, _ = pyreadstat.read_xport(str(tmp_path / "adsl.xpt"))
+    assert sl["SUBJID"].tolist() == adsl["SUBJID"].tolist() and sl["TTDTH28"].tolist() == adsl["TTDTH28"].tolist()
+    assert pd.read_sas(tmp_path / "adsl.xpt", format="xport", encoding="utf-8")["DTHFL"].tolist() == adsl["DTHFL"].tolist()
+    csv = pd.read_csv(tmp_path / "adsl.csv", dtype=str)
+    assert csv.loc[0, "SPECIMEN"].startswith("'=")
+
+
+def test_names_or_values_that_break_xpt_v5_are_iml_ana_009(tmp_path: Path) -> None:
+    assert xpt_name("baseline severity") == "BASELINE" and xpt_name("7day") == "V7DAY"
+    subj = _subjects().assign(baseline_sofa=[1, 2, 3, 4])
+    with pytest.raises(InputError) as info:
+        build_adsl(subj, _outcomes(), _ae())
+    assert info.value.code == "IML-ANA-009" and "BASELINE" in info.value.message
+    adsl = build_adsl(_subjects(), _outcomes(), _ae())
+    with pytest.raises(InputError) as info:
+        write_adam(tmp_path, adsl.assign(TOOLONGNAME=1), build_adlb(_view()))
+    assert info.value.code == "IML-ANA-009" and "TOOLONGNAME" in info.value.message
+    with pytest.raises(InputError) as info:
+        write_adam(tmp_path, adsl.assign(SEX="x" * 201), build_adlb(_view()))
+    assert info.value.code == "IML-ANA-009" and "200 bytes" in info.value.message
+    assert not np.isnan(adsl["TTDTH28"]).any()
+
+
+def test_export_adam_writes_both_datasets_from_the_trial_tables(tmp_path: Path) -> None:
+    from immunolab.analysis.adam import export_adam
+
+    paths = export_adam(tmp_path, _view(), _subjects(), _outcomes(), _ae(), studyid="MSC01", xpt=False)
+    assert sorted(p.name for p in paths) == ["adlb.csv", "adlb.parquet", "adsl.csv", "adsl.parquet"]
+    assert pd.read_parquet(tmp_path / "adsl.parquet")["USUBJID"].tolist()[0] == "MSC01-001"

@@ -1,0 +1,23 @@
+"""Clinical results become visit measurements (assay clinical) by the nearest-visit rule."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from immunolab.analysis.measurements_view import measurements_view
+from immunolab.clinical.to_measurements import clinical_measurements
+
+
+def test_results_join_the_nearest_protocol_visit_within_one_day() -> None:
+    res = pd.DataFrame({
+        "patient_id": ["001"] * 6, "study_day": [0, 2, 4, 6, 6, 20], "test_code": ["CRP"] * 6,
+        "value": [50.0, 40.0, 30.0, 10.0, 14.0, 1.0], "unit": ["mg/L"] * 6, "censor": ["none"] * 6,
+    })
+    subj = pd.DataFrame({"patient_id": ["001"], "arm": ["MSC"]})
+    rows, note = clinical_measurements(res, subj, visit_days=(0, 3, 6, 10, 14, 28))
+    got = rows.set_index("visit_day")
+    assert got["value"].to_dict() == {0: 50.0, 3: 40.0, 6: 12.0}  # day 2 and 4 tie for visit 3: the earlier wins
+    assert got.loc[6, "n_results"] == 2 and set(rows["assay"]) == {"clinical"} and set(rows["arm"]) == {"MSC"}
+    assert "1 clinical result(s)" in note
+    view = measurements_view(rows)
+    assert view.set_index("visit_day").loc[6, "change"] == -38.0
