@@ -56,6 +56,7 @@ __all__ = [
     "PopulationSpec",
     "Template",
     "apply_template",
+    "display_values",
     "gate_fcs_file",
     "gate_sample",
     "load_template",
@@ -523,6 +524,34 @@ def apply_template(
         if outcome.flag:
             run.flags[path] = outcome.flag
     return run
+
+
+def display_values(
+    events: np.ndarray,
+    channels: Channels,
+    spillover: SpilloverLike,
+    template: Template,
+    names: Sequence[str],
+    *,
+    label: str = "sample",
+    preprocess: Preprocess | None = None,
+) -> dict[str, np.ndarray]:
+    """Return the display-scale values (as the gates saw them) of channels ``names`` (PnN or marker)."""
+    pnn, pns = _channel_names(channels)
+    events = np.asarray(events)
+    cols = {name: _resolve(name, pnn, pns, label=label, population="plot") for name in names}
+    channel_objs = list(channels)
+    transform_of: dict[int, Transform] = {}
+    for i in sorted(set(cols.values())):
+        kind = "scatter" if is_scatter_or_time(pnn[i]) else "fluorescence"
+        meta = channel_objs[i] if hasattr(channel_objs[i], "pnn") else None
+        transform_of[i] = resolve_transform(template.transform_specs[kind], meta, None if meta else np.asarray(events[:, i]))
+    display = DisplayColumns(events, pnn, transform_of, as_spillover_matrix(spillover), dict.fromkeys(transform_of, 1),
+                             compensate=[i for i in transform_of if not is_scatter_or_time(pnn[i])],
+                             preprocess=preprocess, label=label)
+    order = sorted(transform_of)
+    values = dict(zip(order, display.get(order), strict=True))
+    return {name: values[i] for name, i in cols.items()}
 
 
 def gate_sample(
