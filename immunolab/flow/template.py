@@ -65,7 +65,8 @@ __all__ = [
 
 #: Bumped whenever a method's algorithm changes, so strategy IDs change with it. (Display values
 #: became float32 instead of float64 without a bump: identical counts on 201 test files.)
-ENGINE_VERSION = "immunolab-template/1"
+#: /2: 1-D cuts above the lowest population with a mixture fallback, rule statuses, t: auto.
+ENGINE_VERSION = "immunolab-template/2"
 ROOT = "root"
 
 Channels = Sequence[Any]  # (pnn, pns) pairs, or objects with .pnn / .pns (FcsChannel)
