@@ -171,6 +171,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-015": "compensation matrix file cannot be read",
     "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
+    # gating, workspaces, clustering
+    "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates
     "IML-CYT-001": "plate export cannot be parsed (structure / block grammar)",
     "IML-CYT-002": "plate export lacks a required section or column",

@@ -139,7 +139,11 @@ def _datatype(value: str | None, label: str, key: str) -> str:
 
 
 def _width(kind: str, bits_text: str | None, n: int, label: str) -> tuple[int | None, int]:
-    """Return (bits, stored bytes) of channel n; bytes 0 means delimited ASCII."""
+    """Return (bits, bytes) of channel n; bytes 0 means delimited ASCII.
+
+    A bit-packed integer channel (``$PnB`` not a multiple of 8) returns the bytes its decoded
+    value needs; :func:`build_channels` marks it packed.
+    """
     key = f"$P{n}B"
     if bits_text is None:
         raise _bad(label, key, "is missing")
@@ -161,14 +165,14 @@ def _width(kind: str, bits_text: str | None, n: int, label: str) -> tuple[int | 
             label,
             f"{_REEXPORT}; $PnB must be 32 for F and 64 for D data.",
         )
-    if kind == "I" and (bits == 0 or bits % 8 or bits > 64):
+    if kind == "I" and (bits == 0 or bits > 64):
         raise fcs_error(
             "IML-FCS-006",
-            f"{key} is {bits}: integer widths must be whole bytes from 8 to 64 bits (bit-packed data is not supported)",
+            f"{key} is {bits}: integer widths must be 1 to 64 bits",
             label,
-            f"{_REEXPORT} with byte-aligned integer or float data.",
+            f"{_REEXPORT} with integer or float data.",
         )
-    return bits, bits // 8
+    return bits, -(-bits // 8)
 
 
 def build_channels(
@@ -258,7 +262,8 @@ def build_channels(
             )
         )
         mask = integer_mask(bits, pnr) if kind == "I" and bits and pnr is not None else None
-        layouts.append(ChannelLayout(kind, width, mask))
+        packed_bits = bits if kind == "I" and bits and bits % 8 else 0
+        layouts.append(ChannelLayout(kind, width, mask, packed_bits))
     if unnamed:
         warnings.append(f"{len(unnamed)} channel(s) have no $PnN; named P<n>")
     if pne_missing:
@@ -266,7 +271,7 @@ def build_channels(
     names = [c.pnn for c in channels]
     if len(set(names)) != len(names):
         warnings.append("$PnN channel names are not unique; select channels by index")
-    multibyte = any(lay.width > 1 and lay.kind != "A" for lay in layouts)
+    multibyte = any(lay.width > 1 and lay.kind != "A" and not lay.bits for lay in layouts)
     order = byte_order(keywords, label, required=multibyte)
     return channels, DataLayout(tuple(layouts), order), warnings
 

@@ -3,7 +3,8 @@
 Supported layouts (list mode only):
 
 * ``$DATATYPE`` F (float32), D (float64), I (unsigned integers of any whole-byte width 8-64,
-  e.g. 24-bit FlowJo CE files) and A (ASCII: fixed width per ``$PnB``, or ``*`` = delimited);
+  e.g. 24-bit FlowJo CE files, or bit-packed widths that are not a multiple of 8, as FCS 2.0
+  allows) and A (ASCII: fixed width per ``$PnB``, or ``*`` = delimited);
 * FCS 3.2 per-channel ``$PnDATATYPE`` (mixed integer and float channels);
 * ``$BYTEORD`` ascending (``1,2,3,4`` little-endian) or descending (``4,3,2,1`` big-endian),
   of any length.
@@ -12,6 +13,14 @@ Uniform standard widths are read with one ``np.fromfile`` (or ``np.frombuffer`` 
 files) into the final array; big-endian data are byte-swapped in place. Integers are masked to
 the bits implied by ``$PnR`` (the next power of two at or above the range, when that is below
 ``2**$PnB``), as FCS 3.1 section 3.3.36 prescribes.
+
+Bit-packed integers (``$PnB`` 1-63 and not a multiple of 8, e.g. the 9-bit ``$PnR=512``
+files FlowJo's tutorial ships) form one continuous bit stream with no padding between values
+or events. Each value is read least-significant bit first from the stream (bit ``k`` of the
+stream is bit ``k % 8`` of byte ``k // 8``). That order is what reproduces FlowJo 7.6.5's own
+rectangle and quadrant counts on those files exactly; the most-significant-bit-first reading
+gives a structureless histogram and counts 40-60 % off. ``$BYTEORD`` does not apply inside a
+packed stream.
 
 The output dtype is the channels' common type: float32 / float64 / uint8-64 for uniform data;
 the smallest unsigned type that holds every width for mixed integer widths; float64 when
@@ -33,11 +42,16 @@ _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 @dataclass(frozen=True)
 class ChannelLayout:
-    """How one channel is stored: ``kind`` I/F/D/A, ``width`` in bytes (0 = ASCII delimited)."""
+    """How one channel is stored: ``kind`` I/F/D/A, ``width`` in bytes (0 = ASCII delimited).
+
+    ``bits`` is set (1-63) only for a bit-packed integer channel; ``width`` is then the bytes
+    its decoded value needs, not what it occupies in DATA.
+    """
 
     kind: str
     width: int
     mask: int | None = None
+    bits: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,11 +62,26 @@ class DataLayout:
     order: str
 
     @property
+    def packed(self) -> bool:
+        """Return True when some channel is a bit-packed integer (DATA is a bit stream)."""
+        return any(c.bits for c in self.channels)
+
+    @property
     def row_bytes(self) -> int:
-        """Return the bytes per event (0 for delimited ASCII, whose rows have no fixed size)."""
+        """Return the bytes per event (0 for delimited ASCII, whose rows have no fixed size).
+
+        For bit-packed data an event need not end on a byte boundary: use :attr:`row_bits`.
+        """
         if any(c.kind == "A" and c.width == 0 for c in self.channels):
             return 0
         return sum(c.width for c in self.channels)
+
+    @property
+    def row_bits(self) -> int:
+        """Return the bits per event in DATA (0 for delimited ASCII)."""
+        if self.row_bytes == 0:
+            return 0
+        return sum(c.bits or 8 * c.width for c in self.channels)
 
     @property
     def output_dtype(self) -> np.dtype:
@@ -69,7 +98,7 @@ class DataLayout:
     def uniform_dtype(self) -> np.dtype | None:
         """Return the on-disk dtype when every channel shares one standard type, else None."""
         first = self.channels[0]
-        if any(c.kind != first.kind or c.width != first.width for c in self.channels):
+        if self.packed or any(c.kind != first.kind or c.width != first.width for c in self.channels):
             return None
         if first.kind == "F" and first.width == 4:
             return np.dtype(f"{self.order}f4")
@@ -159,6 +188,30 @@ def _column_from_bytes(raw: np.ndarray, start: int, ch: ChannelLayout, order: st
     return value
 
 
+_PACKED_BLOCK = 1 << 15  # events unpacked per step (one byte per bit while unpacking)
+
+
+def _decode_packed(src: BinaryIO | memoryview, offset: int, n_events: int, layout: DataLayout) -> np.ndarray:
+    """Decode a bit-packed integer stream (least-significant bit first; see the module doc)."""
+    row_bits = layout.row_bits
+    raw = _read_array(src, offset, np.dtype(np.uint8), -(-n_events * row_bits // 8))
+    out = np.empty((n_events, len(layout.channels)), dtype=layout.output_dtype)
+    starts = np.cumsum([0, *(c.bits or 8 * c.width for c in layout.channels)])
+    for first in range(0, n_events, _PACKED_BLOCK):
+        n = min(_PACKED_BLOCK, n_events - first)
+        lo_bit = first * row_bits  # a multiple of 8 because _PACKED_BLOCK is
+        stream = np.unpackbits(raw[lo_bit // 8 : -(-(lo_bit + n * row_bits) // 8)], bitorder="little")
+        rows = stream[: n * row_bits].reshape(n, row_bits)
+        for j, ch in enumerate(layout.channels):
+            width = ch.bits or 8 * ch.width
+            weights = np.left_shift(np.uint64(1), np.arange(width, dtype=np.uint64))
+            value = rows[:, starts[j] : starts[j] + width].astype(np.uint64) @ weights
+            if ch.mask is not None:
+                value &= np.uint64(ch.mask)
+            out[first : first + n, j] = value
+    return out
+
+
 def _ascii_to_float(text: np.ndarray) -> np.ndarray:
     """Convert fixed-width ASCII numbers (bytes array) to float64; raise ValueError when not numbers."""
     stripped = np.char.strip(text)
@@ -185,6 +238,8 @@ def decode_events(
         if values.size != n_events * n_par:
             raise ValueError("delimited ASCII DATA holds fewer values than $TOT x $PAR")
         return values.reshape(n_events, n_par)
+    if layout.packed:
+        return _decode_packed(src, offset, n_events, layout)
     dtype = layout.uniform_dtype()
     if dtype is not None:
         events = _to_native(_read_array(src, offset, dtype, n_events * n_par)).reshape(n_events, n_par)

@@ -9,6 +9,11 @@
   events in DATA)``.
 * DATA beyond the end of the file is IML-FCS-007; ``accept_tot_mismatch`` reads the whole
   events present.
+* Sizes are counted in bits per event, so bit-packed FCS 2.0 data (events that do not end on a
+  byte boundary) is checked like any other: DATA must hold ``ceil($TOT x bits / 8)`` bytes.
+* FCS 2.0 does not define ``$BEGINDATA``/``$ENDDATA``; when an FCS 2.0 file carries them
+  unreadable (FlowJo's tutorial files say ``768I``) and HEADER gives the offsets, HEADER is
+  used and a warning says so. In FCS 3.x they are required and must be whole numbers.
 """
 
 from __future__ import annotations
@@ -31,17 +36,31 @@ class DataSpan:
     source: str
 
 
-def data_span(src: ByteSource, head: DataSetHead, keywords: dict[str, str], label: str, row: int,
-               tot: int | None, accept_offset_error: bool, tolerances: list[str]) -> DataSpan | None:
-    """Return where DATA lies, cross-checking HEADER and TEXT offsets; None when there is no DATA."""
+def data_bytes(n_events: int, row_bits: int) -> int:
+    """Return the bytes ``n_events`` events of ``row_bits`` bits each occupy in DATA."""
+    return -(-n_events * row_bits // 8)
+
+
+def data_span(src: ByteSource, head: DataSetHead, keywords: dict[str, str], label: str, row_bits: int,
+              tot: int | None, accept_offset_error: bool, tolerances: list[str],
+              warnings: list[str] | None = None) -> DataSpan | None:
+    """Return where DATA lies, cross-checking HEADER and TEXT offsets; None when there is no DATA.
+
+    ``row_bits`` is the size of one event in bits (0 for delimited ASCII).
+    """
     h = head.header
+    from_header = (h.data_begin, h.data_end) if h.data_begin and h.data_end else None
     try:
         tb = int_keyword(keywords, "$BEGINDATA")
         te = int_keyword(keywords, "$ENDDATA")
     except ValueError:
-        raise fcs_error("IML-FCS-005", "keyword $BEGINDATA or $ENDDATA is not a whole number", label,
-                        f"{_REEXPORT}.") from None
-    from_header = (h.data_begin, h.data_end) if h.data_begin and h.data_end else None
+        if h.version != "2.0" or from_header is None:
+            raise fcs_error("IML-FCS-005", "keyword $BEGINDATA or $ENDDATA is not a whole number", label,
+                            f"{_REEXPORT}.") from None
+        tb = te = None
+        if warnings is not None:
+            warnings.append("$BEGINDATA/$ENDDATA are not whole numbers (FCS 2.0 does not define them); "
+                            "HEADER DATA offsets used")
     from_text = (tb, te) if tb is not None and te is not None and (tb, te) != (0, 0) else None
     chosen: tuple[str, tuple[int, int]] | None = None
     if from_header and from_text and from_header != from_text:
@@ -56,7 +75,7 @@ def data_span(src: ByteSource, head: DataSetHead, keywords: dict[str, str], labe
                 InconsistentInputError,
             )
         candidates = [("TEXT", from_text), ("HEADER", from_header)]
-        need = (tot or 0) * row
+        need = data_bytes(tot or 0, row_bits)
         for name, (b, e) in candidates:
             declared = e - b + 1
             fits = b >= HEADER_BYTES and e >= b and h.dataset_offset + b + need <= src.size
@@ -95,12 +114,12 @@ def _overlaps_text(h: FcsHeader, b: int, e: int) -> bool:
     return b <= h.text_end and e >= h.text_begin
 
 
-def event_count(span: DataSpan | None, src: ByteSource, tot: int | None, row: int, label: str,
-                 accept_tot_mismatch: bool, tolerances: list[str], warnings: list[str]) -> int:
-    """Return how many events to read, after checking $TOT against the DATA size."""
+def event_count(span: DataSpan | None, src: ByteSource, tot: int | None, row_bits: int, label: str,
+                accept_tot_mismatch: bool, tolerances: list[str], warnings: list[str]) -> int:
+    """Return how many events to read, after checking $TOT against the DATA size (``row_bits`` per event)."""
     declared = span.declared if span else 0
     available = max(0, min(declared, src.size - span.begin)) if span else 0
-    if row == 0:  # delimited ASCII: sizes cannot be cross-checked before decoding
+    if row_bits == 0:  # delimited ASCII: sizes cannot be cross-checked before decoding
         if tot is None:
             raise fcs_error("IML-FCS-005", "keyword $TOT is missing (required for delimited ASCII data)", label,
                             f"{_REEXPORT}.")
@@ -108,13 +127,16 @@ def event_count(span: DataSpan | None, src: ByteSource, tot: int | None, row: in
             raise fcs_error("IML-FCS-007", f"DATA runs to byte {span.begin + declared - 1} but the file ends at "
                             f"byte {src.size - 1}", label, "Copy the file again from the instrument PC.")
         return tot
-    whole, rest = divmod(available, row)
+    whole, rest_bits = divmod(available * 8, row_bits)
+    rest = rest_bits // 8
+    size = f"{row_bits // 8}-byte" if row_bits % 8 == 0 else f"{row_bits}-bit"
     if tot is None:
-        count, extra = divmod(declared, row)
+        count = declared * 8 // row_bits
+        extra = declared - data_bytes(count, row_bits)
         if extra not in (0, 1):
             raise fcs_error(
                 "IML-FCS-003",
-                f"$TOT is missing and DATA ({declared} bytes) is not a whole number of {row}-byte events",
+                f"$TOT is missing and DATA ({declared} bytes) is not a whole number of {size} events",
                 label,
                 f"{_REEXPORT}.",
                 InconsistentInputError,
@@ -123,7 +145,7 @@ def event_count(span: DataSpan | None, src: ByteSource, tot: int | None, row: in
         tot = count
         if extra == 1:
             tolerances.append("data_end_off_by_one: DATA end offset is one byte past the last event; extra byte ignored")
-    need = tot * row
+    need = data_bytes(tot, row_bits)
     if tot == 0 and declared <= 1:
         return 0
     if declared in (need, need + 1) and tot > 0:
@@ -142,10 +164,12 @@ def event_count(span: DataSpan | None, src: ByteSource, tot: int | None, row: in
                 f"or pass --accept-tot-mismatch to read the {whole} complete events.",
             )
     elif not accept_tot_mismatch:
-        d_whole, d_rest = divmod(declared, row)
+        d_whole, d_rest = divmod(declared * 8, row_bits)
+        d_rest //= 8
+        per_event = f"{row_bits // 8} bytes" if row_bits % 8 == 0 else f"{row_bits} bits"
         raise fcs_error(
             "IML-FCS-003",
-            f"$TOT says {tot} events ({need} bytes at {row} bytes per event) but DATA holds {declared} bytes "
+            f"$TOT says {tot} events ({need} bytes at {per_event} per event) but DATA holds {declared} bytes "
             f"({d_whole} whole events" + (f" + {d_rest} bytes)" if d_rest else ")"),
             label,
             "The file was probably exported before acquisition finished, or its offsets are wrong. Re-export it, "

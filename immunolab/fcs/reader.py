@@ -206,8 +206,8 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
         if tot is None and version != "2.0":
             raise fcs_error("IML-FCS-005", f"keyword $TOT is missing (required in FCS {version})", label,
                             f"{_REEXPORT}.")
-        row = layout.row_bytes
-        span = data_span(src, head, keywords, label, row, tot, accept_offset_error, tolerances)
+        row_bits = layout.row_bits
+        span = data_span(src, head, keywords, label, row_bits, tot, accept_offset_error, tolerances, warnings)
     except InputError as exc:
         if head.text.delimiter_is_ambiguous and exc.code in MISREAD_CODES:
             raise ambiguous_delimiter(head.text.delimiter, exc.code, label) from None
@@ -219,7 +219,7 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
             label,
             f"{_REEXPORT}.",
         )
-    n_events = event_count(span, src, tot, row, label, accept_tot_mismatch, tolerances, warnings)
+    n_events = event_count(span, src, tot, row_bits, label, accept_tot_mismatch, tolerances, warnings)
     if n_events == 0 and not allow_empty:
         raise fcs_error(
             "IML-FCS-010",

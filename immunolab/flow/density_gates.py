@@ -15,6 +15,13 @@ arguments serves every sample: the threshold moves with each sample's own popula
   separated by a shallow saddle are merged (persistence, as in ToMATo clustering), and the
   chosen basin is cut at a low fraction of its peak density.
 
+- :func:`split_above_lowest`: the cut between the lowest population of a 1-D density and the
+  next one up (the negative population is the lowest one, whatever the stain brightness),
+  falling back to a two-component Gaussian mixture when the populations overlap so much that
+  the density has no valley (a dim or smeared population).
+- :func:`density_basins` / :func:`basin_mask`: the 2-D basins once, so a rule can pick one by
+  its position relative to the others (e.g. the lowest-SSC cell cluster).
+
 A density without the expected valley raises :class:`NoValleyError`; the template turns it
 into ``IML-FCS-014`` naming the file, the population and the channel.
 """
@@ -28,12 +35,19 @@ import numpy as np
 from scipy import ndimage, signal
 
 __all__ = [
+    "Basins",
+    "Mixture",
     "NoValleyError",
+    "Split",
+    "basin_mask",
     "density_basin_mask",
+    "density_basins",
     "density_modes",
     "mindensity_cut",
     "ratio_cut",
     "smoothed_density",
+    "split_above_lowest",
+    "two_gaussian_mixture",
 ]
 
 _GRID = 512
@@ -331,4 +345,186 @@ def density_basin_mask(
     for start in range(0, n, _EVENT_BLOCK):
         rows = slice(start, start + _EVENT_BLOCK)
         mask[rows] = keep_bin[event_bin[rows]]  # bin -1 (outside the grid) reads the appended False
+    return mask
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Two 1-D Gaussian components (low first): weights, means, SDs, Ashman's D and the cut.
+
+    ``cut`` is where the weighted component densities cross between the two means.
+    """
+
+    weights: tuple[float, float]
+    means: tuple[float, float]
+    sds: tuple[float, float]
+    separation: float
+    cut: float
+
+
+def two_gaussian_mixture(x: np.ndarray, *, iterations: int = 200, sample: int = 50_000) -> Mixture | None:
+    """Fit two Gaussians to ``x`` by expectation-maximisation; None when the fit degenerates.
+
+    Starts from the lower and upper thirds of the data; at most ``sample`` evenly spaced
+    sorted values are used (deterministic). Separation is Ashman's D,
+    ``sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2)``: above 2 the two components are clearly distinct.
+    """
+    v = np.sort(np.asarray(x, dtype=np.float64)[np.isfinite(x)])
+    if len(v) < 3 * _MIN_EVENTS:
+        return None
+    if len(v) > sample:
+        v = v[np.linspace(0, len(v) - 1, sample).astype(np.int64)]
+    third = len(v) // 3
+    mu = np.array([v[:third].mean(), v[-third:].mean()])
+    sd = np.array([max(v[:third].std(), 1e-6), max(v[-third:].std(), 1e-6)])
+    w = np.array([0.5, 0.5])
+    floor = 1e-4 * max(float(v[-1] - v[0]), 1e-9)
+    for _ in range(iterations):
+        dens = w / (sd * math.sqrt(2 * math.pi)) * np.exp(-0.5 * ((v[:, None] - mu) / sd) ** 2)
+        total = dens.sum(axis=1, keepdims=True)
+        total[total == 0] = 1e-300
+        resp = dens / total
+        nk = resp.sum(axis=0)
+        if (nk < 1).any():
+            return None
+        new_mu = (resp * v[:, None]).sum(axis=0) / nk
+        sd = np.maximum(np.sqrt((resp * (v[:, None] - new_mu) ** 2).sum(axis=0) / nk), floor)
+        w = nk / len(v)
+        done = np.allclose(new_mu, mu, atol=1e-7)
+        mu = new_mu
+        if done:
+            break
+    order = np.argsort(mu)
+    mu, sd, w = mu[order], sd[order], w[order]
+    grid = np.linspace(mu[0], mu[1], 513)
+    diff = w[0] / sd[0] * np.exp(-0.5 * ((grid - mu[0]) / sd[0]) ** 2) - w[1] / sd[1] * np.exp(
+        -0.5 * ((grid - mu[1]) / sd[1]) ** 2
+    )
+    crossing = np.flatnonzero(np.diff(np.sign(diff)) != 0)
+    cut = float(grid[crossing[0]]) if len(crossing) else float((mu[0] + mu[1]) / 2)
+    separation = float(math.sqrt(2) * abs(mu[1] - mu[0]) / math.sqrt(sd[0] ** 2 + sd[1] ** 2))
+    return Mixture((float(w[0]), float(w[1])), (float(mu[0]), float(mu[1])), (float(sd[0]), float(sd[1])),
+                   separation, cut)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A 1-D threshold, how it was found (``valley`` or ``mixture``), and where the lowest population peaks."""
+
+    cut: float
+    how: str
+    low_peak: float
+
+
+def split_above_lowest(
+    x: np.ndarray,
+    *,
+    adjust: float = 1.0,
+    min_mass: float = 0.004,
+    merge: float = 0.5,
+    separation: float = 2.0,
+) -> Split:
+    """Return the cut between the lowest population of ``x`` and the next one up.
+
+    Populations are density modes holding at least ``min_mass`` of the events; the cut is the
+    lowest density between the lowest mode and the next (``valley``). Without a valley, a
+    two-Gaussian mixture whose components are separated by Ashman's D >= ``separation`` and
+    each hold ``min_mass`` gives the crossing point (``mixture``: a dim or smeared population).
+    Raises :class:`NoValleyError` when ``x`` holds one population only.
+    """
+    grid, dens = smoothed_density(x, adjust=adjust)
+    modes = [m for m in density_modes(dens, grid[1] - grid[0], merge=merge) if m.mass >= min_mass]
+    if len(modes) >= 2:
+        return Split(float(grid[_flat_argmin(dens, modes[0].peak, modes[1].peak)]), "valley", float(grid[modes[0].peak]))
+    mix = two_gaussian_mixture(x)
+    if mix is not None and mix.separation >= separation and min(mix.weights) >= min_mass:
+        return Split(mix.cut, "mixture", mix.means[0])
+    where = f" at {grid[modes[0].peak]:.3f}" if modes else ""
+    raise NoValleyError(
+        f"the density has one population{where} (no second mode holding {min_mass:.1%} of events, "
+        f"and no two-component mixture separated by Ashman's D >= {separation:g}), so there is no valley"
+    )
+
+
+@dataclass
+class Basins:
+    """2-D density basins of a set of events (see :func:`density_basins`).
+
+    ``label``: per bin, the flat index of its basin's peak (-1 background); ``event_bin``: per
+    event, its bin (-1 outside the grid); ``mass``: basin peak -> share of the gridded events;
+    ``density``: the smoothed 2-D histogram (bins_y x bins_x); ``extent``: ((x0, x1), (y0, y1)).
+    """
+
+    label: np.ndarray
+    event_bin: np.ndarray
+    mass: dict[int, float]
+    density: np.ndarray
+    extent: tuple[tuple[float, float], tuple[float, float]]
+
+    @property
+    def bins(self) -> int:
+        """Return the bins per axis."""
+        return int(self.density.shape[0])
+
+    def peak_xy(self, root: int) -> tuple[float, float]:
+        """Return the display-scale (x, y) of a basin's peak."""
+        (x0, x1), (y0, y1) = self.extent
+        ry, rx = divmod(root, self.bins)
+        return x0 + (rx + 0.5) / self.bins * (x1 - x0), y0 + (ry + 0.5) / self.bins * (y1 - y0)
+
+    def roots(self, min_mass: float) -> list[int]:
+        """Return the basins holding at least ``min_mass`` of the events, largest first."""
+        return [r for r, m in sorted(self.mass.items(), key=lambda kv: -kv[1]) if m >= min_mass]
+
+
+def density_basins(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    extent: tuple[tuple[float, float], tuple[float, float]],
+    bins: int = 256,
+    smooth: float = 0.01,
+    merge: float = 0.5,
+) -> Basins:
+    """Return the 2-D density basins of (x, y) over ``extent`` (display units; see the module doc)."""
+    (x0, x1), (y0, y1) = extent
+    n = len(x)
+    if n < _MIN_EVENTS:
+        raise NoValleyError(f"only {n} events to estimate a 2-D density from")
+    event_bin = np.empty(n, dtype=np.int32)
+    counts = np.zeros(bins * bins, dtype=np.int64)
+    for start in range(0, n, _EVENT_BLOCK):
+        rows = slice(start, start + _EVENT_BLOCK)
+        xb = np.asarray(x[rows], dtype=np.float64)
+        yb = np.asarray(y[rows], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((xb - x0) / (x1 - x0) * bins).astype(np.int64)
+            iy = np.floor((yb - y0) / (y1 - y0) * bins).astype(np.int64)
+        inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins) & np.isfinite(xb) & np.isfinite(yb)
+        flat = np.where(inside, iy * bins + ix, -1)
+        counts += np.bincount(flat[inside], minlength=bins * bins)
+        event_bin[rows] = flat
+    sigma = (max(smooth * bins / (y1 - y0), 1.0), max(smooth * bins / (x1 - x0), 1.0))
+    dens = ndimage.gaussian_filter(counts.astype(np.float64).reshape(bins, bins), sigma, mode="constant")
+    flat_dens = dens.ravel()
+    label = _basins(dens)
+    label[flat_dens <= _BACKGROUND * flat_dens.max()] = -1
+    label = _merge_shallow(dens, label, merge)
+    in_basin = label >= 0
+    n_in = max(int(counts.sum()), 1)
+    per_root = np.bincount(label[in_basin], weights=counts[in_basin], minlength=bins * bins)
+    mass = {int(r): float(per_root[r]) / n_in for r in np.flatnonzero(per_root)}
+    return Basins(label, event_bin, mass, dens, ((x0, x1), (y0, y1)))
+
+
+def basin_mask(basins: Basins, roots: list[int], *, level: float = 0.005) -> np.ndarray:
+    """Return the events in the basins ``roots``, bins under ``level`` x each basin's peak left out."""
+    flat_dens = basins.density.ravel()
+    keep = np.zeros(flat_dens.size + 1, dtype=bool)  # index -1 (outside the grid) reads False
+    for root in roots:
+        keep[:-1] |= (basins.label == root) & (flat_dens >= level * flat_dens[root])
+    mask = np.empty(len(basins.event_bin), dtype=bool)
+    for start in range(0, len(mask), _EVENT_BLOCK):
+        rows = slice(start, start + _EVENT_BLOCK)
+        mask[rows] = keep[basins.event_bin[rows]]
     return mask

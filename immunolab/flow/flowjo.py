@@ -1,4 +1,4 @@
-"""Import FlowJo 10 workspaces (``.wsp``) into one immunolab :class:`Strategy` per sample.
+"""Import FlowJo workspaces into one immunolab :class:`Strategy` per sample (10.x here; 7-9 in flowjo_legacy).
 
 FlowJo stores, per sample, the channel transforms (``linear``, ``log``, ``biex``, ``logicle``,
 ``fasinh``), an optional spillover matrix (gate dimensions named with its prefix, e.g.
@@ -181,6 +181,8 @@ class _Context:
     transforms: dict[str, Transform]
     comp: _Comp | None
     used_transforms: dict[str, Transform] = field(default_factory=dict)
+    #: FlowJo 7-9 rectangles hold min < v <= max: an event on a bound belongs below it
+    lower_half_owns_divider: bool = False
 
     def dimension(self, raw_name: str) -> tuple[Dimension, Transform | None]:
         """Return the engine dimension of a FlowJo gate axis and its transform."""
@@ -210,6 +212,8 @@ def _axis_names(gate_el: Any) -> list[str]:
     names = []
     for dim in gate_el.findall(_G + "dimension"):
         fcs = dim.find(_D + "fcs-dimension")
+        if fcs is None:  # FlowJo 7 (Gating-ML 1.5 shaped) names the channel <data-type:parameter>
+            fcs = dim.find(_D + "parameter")
         if fcs is None or fcs.get(_D + "name") is None:
             raise _Bad(f"gate dimension without a channel name{_line(dim)}")
         names.append(str(fcs.get(_D + "name")))
@@ -227,7 +231,8 @@ def _display_scale(xform: Transform | None) -> float:
     return 1.0 / _DISPLAY_BINS
 
 
-def _ellipse(name: str, gate_el: Any, dims: list[Dimension], xforms: list[Transform | None]) -> Gate:
+def _ellipse(name: str, gate_el: Any, dims: list[Dimension], xforms: list[Transform | None],
+             complement: bool = False) -> Gate:
     if len(dims) != 2:
         raise _Bad(f"ellipse {name!r} must have 2 dimensions{_line(gate_el)}")
     foci_el = gate_el.find(_G + "foci")
@@ -257,7 +262,8 @@ def _ellipse(name: str, gate_el: Any, dims: list[Dimension], xforms: list[Transf
     scale = np.array([_display_scale(x) for x in xforms])
     mean = centre * scale
     cov = cov_display * np.outer(scale, scale)
-    return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])), tuple(tuple(float(v) for v in r) for r in cov), 1.0)
+    return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])),
+                         tuple(tuple(float(v) for v in r) for r in cov), 1.0, complement)
 
 
 def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:
@@ -272,12 +278,16 @@ def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:
     dims = [d for d, _ in axes]
     xforms = [x for _, x in axes]
     if kind == "RectangleGate":
-        mins, maxs = [], []
+        mins: list[float | None] = []
+        maxs: list[float | None] = []
         for dim_el, xform in zip(gate_el.findall(_G + "dimension"), xforms, strict=True):
             lo = _opt_num(dim_el, _G + "min")
             hi = _opt_num(dim_el, _G + "max")
             mins.append(None if lo is None else _map(xform, lo))
             maxs.append(None if hi is None else _map(xform, hi))
+        if ctx.lower_half_owns_divider:  # FlowJo <= 9: min < v <= max (events on a bound go below it)
+            mins = [None if v is None else float(np.nextafter(v, np.inf)) for v in mins]
+            maxs = [None if v is None else float(np.nextafter(v, np.inf)) for v in maxs]
         return RectangleGate(name, tuple(dims), tuple(mins), tuple(maxs), complement)
     if kind == "PolygonGate":
         if len(dims) != 2:
@@ -290,9 +300,7 @@ def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:
             vertices.append((_map(xforms[0], xy[0]), _map(xforms[1], xy[1])))
         return PolygonGate(name, (dims[0], dims[1]), tuple(vertices), complement)
     if kind == "EllipsoidGate":
-        if complement:
-            raise _Bad(f"ellipse {name!r} selects the outside, which is not supported{_line(gate_el)}")
-        return _ellipse(name, gate_el, dims, xforms)
+        return _ellipse(name, gate_el, dims, xforms, complement)
     raise _Bad(f"FlowJo gate type {kind!r} of population {name!r} is not supported{_line(gate_el)}")
 
 
@@ -365,7 +373,8 @@ def _resolve_booleans(nodes: list[GateNode], pending: list[tuple[str, Any, str]]
     return ordered
 
 
-def _parse_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
+def _parse_sample(sample_el: Any, name: str, label: str, *, transforms: dict[str, Transform] | None = None,
+                  comp: _Comp | None = None, legacy: bool = False) -> WorkspaceSample:
     dataset = sample_el.find("DataSet")
     node = sample_el.find("SampleNode")
     if dataset is None or node is None:
@@ -373,7 +382,8 @@ def _parse_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
     uri = dataset.get("uri") or ""
     file_name = re.split(r"[/\\]", uri)[-1].replace("%20", " ")
     sample_id = str(dataset.get("sampleID") or node.get("sampleID") or "")
-    ctx = _Context(_parse_transforms(sample_el), _parse_matrix(sample_el))
+    ctx = _Context(_parse_transforms(sample_el) if transforms is None else transforms,
+                   _parse_matrix(sample_el) if comp is None else comp, lower_half_owns_divider=legacy)
     nodes: list[GateNode] = []
     counts: dict[str, int] = {}
     pending: list[tuple[str, Any, str]] = []
@@ -386,26 +396,41 @@ def _parse_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
 
 
 def parse_flowjo_workspace(data: bytes, *, name: str = "flowjo", label: str | None = None) -> list[WorkspaceSample]:
-    """Return one :class:`WorkspaceSample` per sample of a FlowJo 10 workspace given as bytes."""
+    """Return one :class:`WorkspaceSample` per sample of a FlowJo workspace given as bytes.
+
+    FlowJo 10.x ``.wsp`` is read here; FlowJo 7.x PC ``.wsp`` and Mac 8-9 ``.xml`` by
+    :mod:`immunolab.flow.flowjo_legacy`.
+    """
     from lxml import etree
+
+    from immunolab.flow import flowjo_legacy
 
     shown = label or name
     try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     except etree.XMLSyntaxError as exc:
         raise MalformedInputError(
             "IML-FCS-013", f"workspace is not well-formed XML (line {exc.lineno})", path=shown,
-            hint="Save the workspace again in FlowJo 10.",
+            hint="Save the workspace again in FlowJo.",
         ) from None
     version = root.get("flowJoVersion") or ""
     major = version.split(".")[0]
-    if root.tag != "Workspace" or not major.isdigit() or int(major) < 10:
+    known = root.tag == "Workspace" and major.isdigit()
+    mac = known and root.find("Samples") is not None
+    pc7 = known and int(major) in (7, 8) and b"Gating-ML/v1.5" in data[:4096]
+    if not known or not (int(major) >= 10 or mac or pc7):
         raise MalformedInputError(
-            "IML-FCS-013", f"not a FlowJo 10 workspace (root {_local(root.tag)!r}, version {version or 'absent'})",
-            path=shown, hint="Open and save the workspace in FlowJo 10 or later.",
+            "IML-FCS-013", f"not a FlowJo workspace this version reads (root {_local(root.tag)!r}, "
+            f"version {version or 'absent'}); FlowJo 7.x PC, 8-9 Mac and 10.x are read",
+            path=shown, hint="Open and save the workspace in FlowJo 10, or export the strategy as Gating-ML 2.0.",
         )
     try:
-        samples = [_parse_sample(el, name, shown) for el in root.iter("Sample") if el.getparent().tag == "SampleList"]
+        if mac:
+            samples = flowjo_legacy.parse_v9(root, name, shown)
+        elif pc7:
+            samples = flowjo_legacy.parse_v7(data, name, shown)
+        else:
+            samples = [_parse_sample(el, name, shown) for el in root.iter("Sample") if el.getparent().tag == "SampleList"]
     except (_Bad, ValueError, np.linalg.LinAlgError) as exc:
         raise MalformedInputError(
             "IML-FCS-013", f"workspace cannot be imported: {exc}", path=shown,
@@ -417,7 +442,7 @@ def parse_flowjo_workspace(data: bytes, *, name: str = "flowjo", label: str | No
 
 
 def read_flowjo_workspace(path: str | Path, *, name: str | None = None, label: str | None = None) -> list[WorkspaceSample]:
-    """Read a FlowJo 10 ``.wsp`` file; strategies are named after the file stem unless ``name``."""
+    """Read a FlowJo workspace (10.x / 7.x ``.wsp``, 8-9 ``.xml``); strategies are named after the file stem unless ``name``."""
     p = Path(path)
     shown = label or p.name
     try:

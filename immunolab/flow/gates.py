@@ -233,13 +233,17 @@ class PolygonGate(Gate):
 
 @dataclass(frozen=True)
 class EllipsoidGate(Gate):
-    """Ellipse/ellipsoid: squared Mahalanobis distance from ``mean`` under ``covariance``."""
+    """Ellipse/ellipsoid: squared Mahalanobis distance from ``mean`` under ``covariance``.
+
+    ``complement`` selects the outside (FlowJo's inverted ellipse; not part of Gating-ML 2.0).
+    """
 
     name: str
     dimensions: tuple[Dimension, ...]
     mean: tuple[float, ...]
     covariance: tuple[tuple[float, ...], ...]
     distance_square: float
+    complement: bool = False
     kind = "ellipsoid"
 
     def __post_init__(self) -> None:
@@ -257,16 +261,19 @@ class EllipsoidGate(Gate):
     def evaluate(self, column: ColumnSource, n_events: int) -> np.ndarray:
         """Return membership (parent not applied) of every event."""
         points = np.column_stack([column(d) for d in self.dimensions])
-        return points_in_ellipsoid(
+        inside = points_in_ellipsoid(
             points,
             np.asarray(self.mean, dtype=np.float64),
             np.asarray(self.covariance, dtype=np.float64),
             float(self.distance_square),
         )
+        if self.complement:
+            return ~inside & np.isfinite(points).all(axis=1)
+        return inside
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready record."""
-        return {
+        """Return a JSON-ready record (``complement`` only when set, so older ids are unchanged)."""
+        out: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
             "dimensions": [d.to_dict() for d in self.dimensions],
@@ -274,6 +281,9 @@ class EllipsoidGate(Gate):
             "covariance": [[float(v) for v in row] for row in self.covariance],
             "distance_square": float(self.distance_square),
         }
+        if self.complement:
+            out["complement"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -394,7 +404,7 @@ def gate_from_dict(record: Mapping[str, Any]) -> Gate:
         d = _dims(record["dimensions"])
         return PolygonGate(record["name"], (d[0], d[1]), tuple((float(a), float(b)) for a, b in record["vertices"]), bool(record.get("complement", False)))
     if kind == "ellipsoid":
-        return EllipsoidGate(record["name"], _dims(record["dimensions"]), tuple(record["mean"]), tuple(tuple(r) for r in record["covariance"]), float(record["distance_square"]))
+        return EllipsoidGate(record["name"], _dims(record["dimensions"]), tuple(record["mean"]), tuple(tuple(r) for r in record["covariance"]), float(record["distance_square"]), bool(record.get("complement", False)))
     if kind == "quadrant":
         dividers = tuple(QuadrantDivider(d["id"], Dimension.from_dict(d["dimension"]), tuple(d["values"])) for d in record["dividers"])
         quadrants = tuple(Quadrant(q["id"], tuple((r[0], r[1], r[2]) for r in q["ranges"])) for q in record["quadrants"])

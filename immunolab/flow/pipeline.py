@@ -88,6 +88,8 @@ def _load_cached(path: str, mtime_ns: int) -> LoadedStrategy:
 
         tpl = load_template(p)
         return LoadedStrategy("template", getattr(tpl, "name", p.stem) or p.stem, template=tpl)
+    if suffix == ".xml" and _is_flowjo_workspace(p):  # FlowJo 8-9 (Mac) save workspaces as .xml
+        suffix = ".wsp"
     if suffix == ".xml":
         from immunolab.flow.gatingml import read_gatingml
 
@@ -101,8 +103,18 @@ def _load_cached(path: str, mtime_ns: int) -> LoadedStrategy:
         "IML-FCS-013",
         f"the gating strategy file has an unknown type ({suffix or 'no extension'})",
         path=p.name,
-        hint="Use a template (.yaml), a Gating-ML 2.0 file (.xml) or a FlowJo 10 workspace (.wsp).",
+        hint="Use a template (.yaml), a Gating-ML 2.0 file (.xml) or a FlowJo 7-10 workspace (.wsp, or .xml from FlowJo 8-9).",
     )
+
+
+def _is_flowjo_workspace(path: Path) -> bool:
+    """Return True when an .xml file is a FlowJo workspace (its root names a flowJoVersion)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b"<Workspace" in head and b"flowJoVersion" in head
 
 
 @lru_cache(maxsize=1)
@@ -188,9 +200,15 @@ def display_values(fcs: FcsData, loaded: LoadedStrategy, matrix: Any, columns: l
         raise ValueError("events were not read (read_fcs(..., events=False))")
     pnn = [c.pnn for c in fcs.channels]
     tpl = loaded.template
-    fl_t = tpl.fluorescence_transform if tpl is not None else Logicle()
-    sc_t = tpl.scatter_transform if tpl is not None else Linear()
-    transforms: dict[int, Transform] = {i: sc_t if is_scatter_or_time(pnn[i]) else fl_t for i in columns}
+    transforms: dict[int, Transform] = {}
+    for i in columns:
+        kind = "scatter" if is_scatter_or_time(pnn[i]) else "fluorescence"
+        if tpl is not None:  # the scale the template's gates used for this channel ($PnR, log data)
+            from immunolab.flow.template import resolve_transform
+
+            transforms[i] = resolve_transform(tpl.transform_specs[kind], fcs.channels[i])
+        else:
+            transforms[i] = Linear() if kind == "scatter" else Logicle()
     display = DisplayColumns(fcs.events, pnn, transforms, matrix, {i: 1 for i in columns},
                              compensate=[i for i in columns if not is_scatter_or_time(pnn[i])],
                              preprocess=fcs.preprocess_block)

@@ -18,8 +18,10 @@ the store names exactly how it was gated; comments and the description do not co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +37,11 @@ from immunolab.flow.density_gates import (
     NoValleyError,
     density_basin_mask,
     mindensity_cut,
-    ratio_cut,
+    split_above_lowest,
 )
 from immunolab.flow.display import DisplayColumns, Preprocess
 from immunolab.flow.populations import PopulationStat, population_stats
+from immunolab.flow.template_rules import Outcome, gate_population
 from immunolab.flow.transforms import (
     Transform,
     TransformParameterError,
@@ -53,6 +56,7 @@ __all__ = [
     "PopulationSpec",
     "Template",
     "apply_template",
+    "display_values",
     "gate_fcs_file",
     "gate_sample",
     "load_template",
@@ -61,7 +65,8 @@ __all__ = [
 
 #: Bumped whenever a method's algorithm changes, so strategy IDs change with it. (Display values
 #: became float32 instead of float64 without a bump: identical counts on 201 test files.)
-ENGINE_VERSION = "immunolab-template/1"
+#: /2: 1-D cuts above the lowest population with a mixture fallback, rule statuses, t: auto.
+ENGINE_VERSION = "immunolab-template/2"
 ROOT = "root"
 
 Channels = Sequence[Any]  # (pnn, pns) pairs, or objects with .pnn / .pns (FcsChannel)
@@ -76,11 +81,21 @@ class _Method:
     required: tuple[str, ...] = ()
 
 
-#: Gate methods: channel count, arguments with their defaults, required arguments.
+_CLUSTER = {"bins": 256, "smooth": 0.007, "merge": 0.4, "level": 0.004}
+
+#: Gate methods: channel count, arguments with their defaults, required arguments. Defaults are
+#: algorithm settings on the display scale (0-1) or shares of the parent's events, never a
+#: position of a population in data units (see :mod:`immunolab.flow.template_rules`).
 METHODS: dict[str, _Method] = {
-    "mindensity": _Method(1, {"positive": True, "range": None, "adjust": 1.0, "min_mass": 0.005}),
-    "quadrant": _Method(2, {"signs": ["+", "+"], "adjust": 1.0, "min_mass": 0.005}),
-    "singlet_ratio": _Method(2, {"adjust": 1.0, "min_mass": 0.005}),
+    "mindensity": _Method(
+        1, {"positive": True, "range": None, "adjust": 1.0, "min_mass": 0.004, "positive_by_definition": False}
+    ),
+    "quadrant": _Method(2, {"signs": ["+", "+"], "adjust": 1.0, "min_mass": 0.004}),
+    "singlet_ratio": _Method(2, {"adjust": 1.0, "min_mass": 0.004}),
+    "lowest_cluster": _Method(2, {**_CLUSTER, "min_mass": 0.035, "debris_ratio": 0.4}),
+    "off_main_cluster": _Method(
+        2, {**_CLUSTER, "bins": 128, "smooth": 0.022, "min_mass": 0.004, "direction": ["-", "+"], "adjust": 1.0}
+    ),
     "density_basin": _Method(
         2,
         {"target": None, "bins": 256, "smooth": 0.01, "merge": 0.5, "level": 0.005, "min_mass": 0.01},
@@ -100,19 +115,65 @@ class PopulationSpec:
     arguments: Mapping[str, Any]
 
 
+#: top of scale assumed when ``t: auto`` meets a channel of unknown range and no events (2**18,
+#: the range of most digital cytometers); a file's $PnR or its data always take precedence
+FALLBACK_TOP = 262144.0
+
+
+def _top_of_scale(channel: Any, column: np.ndarray | None) -> float:
+    """Return the top of a channel's scale in preprocessed data units ($PnR / $PnG, or the data)."""
+    rng = getattr(channel, "range", None)
+    if rng:
+        gain = getattr(channel, "gain", 1.0) or 1.0
+        return float(rng) / (gain if getattr(channel, "decades", 0.0) == 0 else 1.0)
+    if column is not None and len(column):
+        top = float(np.nanmax(np.abs(column)))
+        if np.isfinite(top) and top > FALLBACK_TOP:
+            return float(2.0 ** math.ceil(math.log2(top)))
+    return FALLBACK_TOP
+
+
+def resolve_transform(spec: Mapping[str, Any], channel: Any = None, column: np.ndarray | None = None) -> Transform:
+    """Return the transform of ``spec`` for one channel, filling ``t: auto`` from the file.
+
+    A log-amplified FCS 2.0 channel ($PnE decades > 0) is always shown on a log scale over its
+    own decades (its values are already exponential channel numbers). ``t: auto`` takes the
+    channel's $PnR (divided by $PnG for linear channels); when the range is unknown (bare
+    channel names), :data:`FALLBACK_TOP`, or the next power of two above the largest value in
+    ``column`` if the data exceed it.
+    """
+    decades = float(getattr(channel, "decades", 0.0) or 0.0)
+    if decades > 0:
+        log_zero = float(getattr(channel, "log_zero", 0.0) or 1.0)
+        return transform_from_dict({"kind": "log", "t": log_zero * 10.0**decades, "m": decades})
+    params = dict(spec)
+    if params.get("t") == "auto":
+        params["t"] = _top_of_scale(channel, column)
+    return transform_from_dict(params)
+
+
 @dataclass(frozen=True)
 class Template:
-    """A parsed, validated gating template."""
+    """A parsed, validated gating template (transforms as specs: ``t`` may be ``"auto"``)."""
 
     name: str
     version: str
     description: str
-    scatter_transform: Transform
-    fluorescence_transform: Transform
+    transform_specs: Mapping[str, Mapping[str, Any]]
     populations: tuple[PopulationSpec, ...]
     lymphocytes: str | None
     source: str = "<template>"
     gate_paths: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def scatter_transform(self) -> Transform:
+        """Return the scatter transform for a channel of unknown range (``auto`` -> 2**18)."""
+        return resolve_transform(self.transform_specs["scatter"])
+
+    @property
+    def fluorescence_transform(self) -> Transform:
+        """Return the fluorescence transform for a channel of unknown range (``auto`` -> 2**18)."""
+        return resolve_transform(self.transform_specs["fluorescence"])
 
     def canonical(self) -> dict[str, Any]:
         """Return the content that defines the gating (hashed into :attr:`strategy_id`)."""
@@ -121,10 +182,7 @@ class Template:
             "name": self.name,
             "version": self.version,
             "lymphocytes": self.lymphocytes,
-            "transforms": {
-                "scatter": self.scatter_transform.to_dict(),
-                "fluorescence": self.fluorescence_transform.to_dict(),
-            },
+            "transforms": {k: dict(v) for k, v in sorted(self.transform_specs.items())},
             "populations": [
                 {
                     "name": p.name,
@@ -204,13 +262,20 @@ def _check_arguments(name: str, method: str, args: Mapping[str, Any], source: st
         raise _bad(source, f"population {name!r}: range must be [low, high] in data units")
     if method == "density_basin" and not pair("target"):
         raise _bad(source, f"population {name!r}: target must be [x, y] in data units")
-    if method == "quadrant":
-        signs = args["signs"]
-        if not isinstance(signs, list) or len(signs) != 2 or not all(s in ("+", "-") for s in signs):
-            raise _bad(source, f'population {name!r}: signs must be two of "+" / "-"')
-    for key in ("adjust", "smooth", "merge", "level", "min_mass", "bins"):
+    for key in ("signs", "direction"):
+        signs = args.get(key)
+        if key in args and (not isinstance(signs, list) or len(signs) != 2 or not all(s in ("+", "-") for s in signs)):
+            raise _bad(source, f'population {name!r}: {key} must be two of "+" / "-"')
+    for key in ("positive", "positive_by_definition"):
+        if key in args and not isinstance(args[key], bool):
+            raise _bad(source, f"population {name!r}: {key} must be true or false")
+    for key in ("adjust", "smooth", "merge", "level", "min_mass", "bins", "debris_ratio"):
         if key in args and (not isinstance(args[key], int | float) or args[key] <= 0):
             raise _bad(source, f"population {name!r}: {key} must be a positive number")
+
+
+_DEFAULT_SCATTER: dict[str, Any] = {"kind": "linear", "t": "auto", "a": 0}
+_DEFAULT_FLUORESCENCE: dict[str, Any] = {"kind": "logicle", "t": "auto", "w": 0.72, "m": 4.5, "a": 0}
 
 
 def template_from_dict(data: Any, *, source: str = "<template>") -> Template:
@@ -224,13 +289,16 @@ def template_from_dict(data: Any, *, source: str = "<template>") -> Template:
     if not isinstance(raw_pops, list) or not raw_pops:
         raise _bad(source, "a template needs a non-empty list of populations")
     transforms = data.get("transforms") or {}
-    try:
-        scatter = transform_from_dict(transforms.get("scatter", {"kind": "linear", "t": 262144, "a": 0}))
-        fluor = transform_from_dict(
-            transforms.get("fluorescence", {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0})
-        )
-    except (TransformParameterError, AttributeError, TypeError) as exc:
-        raise _bad(source, f"bad transform: {exc}") from None
+    if not isinstance(transforms, Mapping) or set(transforms) - {"scatter", "fluorescence"}:
+        raise _bad(source, "transforms must be a mapping with 'scatter' and/or 'fluorescence'")
+    specs: dict[str, dict[str, Any]] = {}
+    for key, default in (("scatter", _DEFAULT_SCATTER), ("fluorescence", _DEFAULT_FLUORESCENCE)):
+        spec = transforms.get(key, default)
+        try:
+            specs[key] = transform_from_dict(dict(spec)).to_dict() if spec.get("t") != "auto" else dict(spec)
+            resolve_transform(specs[key])  # checks the other parameters with a nominal range
+        except (TransformParameterError, AttributeError, TypeError, ValueError) as exc:
+            raise _bad(source, f"bad transform: {exc}") from None
     pops = [_parse_population(p, i, source) for i, p in enumerate(raw_pops)]
     paths: dict[str, str] = {}
     for p in pops:
@@ -249,8 +317,7 @@ def template_from_dict(data: Any, *, source: str = "<template>") -> Template:
         name=name.strip(),
         version=str(data.get("version", "1")),
         description=str(data.get("description", "")),
-        scatter_transform=scatter,
-        fluorescence_transform=fluor,
+        transform_specs=specs,
         populations=tuple(pops),
         lymphocytes=lymph,
         source=source,
@@ -282,10 +349,18 @@ def load_template(path: str | Path | None = None) -> Template:
 
 @dataclass
 class GatingRun:
-    """Per-event masks by gate path, and the data-driven thresholds each gate chose."""
+    """Per-event masks by gate path, the thresholds each gate chose, how it decided, QC flags.
+
+    ``status`` per gate path: ``found``, ``mixture``, ``tail``, ``not_needed``, ``keep_all``,
+    ``all_positive``, ``all_negative``, ``quadrant_fallback`` or ``too_few_events`` (see
+    :mod:`immunolab.flow.template_rules`); ``flags`` holds a sentence for every gate a human
+    should look at (the report draws those samples' gates).
+    """
 
     masks: dict[str, np.ndarray]
     thresholds: dict[str, dict[str, float]]
+    status: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
 
 
 def _resolve(name: str, pnn: list[str], pns: list[str | None], *, label: str, population: str) -> int:
@@ -318,35 +393,15 @@ def _to_display(transform: Transform, value: float) -> float:
     return float(transform.apply(np.array([float(value)]))[0])
 
 
-def _gate(
-    pop: PopulationSpec, values: list[np.ndarray], transforms: list[Transform]
-) -> tuple[np.ndarray, dict[str, float]]:
-    """Return the mask over the parent's events and the thresholds chosen (display scale)."""
+def _legacy_gate(pop: PopulationSpec, values: list[np.ndarray], transforms: list[Transform]) -> Outcome:
+    """Apply the two methods that take positions in data units (a lab's own ``range`` / ``target``)."""
     a = pop.arguments
     if pop.method == "mindensity":
         rng = a["range"]
-        search = None if rng is None else (_to_display(transforms[0], rng[0]), _to_display(transforms[0], rng[1]))
+        search = (_to_display(transforms[0], rng[0]), _to_display(transforms[0], rng[1]))
         cut = mindensity_cut(values[0], search_range=search, adjust=a["adjust"], min_mass=a["min_mass"])
         mask = values[0] > np.float64(cut) if a["positive"] else values[0] <= np.float64(cut)
-        return mask, {pop.channels[0]: cut}
-    if pop.method == "quadrant":
-        cuts = []
-        for channel, v in zip(pop.channels, values, strict=True):
-            try:
-                cuts.append(mindensity_cut(v, adjust=a["adjust"], min_mass=a["min_mass"]))
-            except NoValleyError as exc:
-                raise NoValleyError(f"{channel}: {exc}") from None
-        mask = np.ones(len(values[0]), dtype=bool)
-        for v, cut, sign in zip(values, cuts, a["signs"], strict=True):
-            mask &= (v > np.float64(cut)) if sign == "+" else (v <= np.float64(cut))
-        return mask, dict(zip(pop.channels, cuts, strict=True))
-    if pop.method == "singlet_ratio":
-        cut = ratio_cut(values[0], values[1], adjust=a["adjust"], min_mass=a["min_mass"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.log(values[1] / values[0])
-        mask = (values[0] > 0) & (values[1] > 0) & (ratio > np.float64(cut))
-        return mask, {"log_ratio": cut}
-    # density_basin
+        return Outcome(mask, {pop.channels[0]: cut})
     target = (_to_display(transforms[0], a["target"][0]), _to_display(transforms[1], a["target"][1]))
     extent = []
     for v, t in zip(values, target, strict=True):
@@ -355,17 +410,49 @@ def _gate(
         pad = 0.02 * max(hi - lo, 1e-6)
         extent.append((float(lo - pad), float(hi + pad)))
     mask = density_basin_mask(
-        values[0],
-        values[1],
-        target=target,
-        extent=(extent[0], extent[1]),
-        bins=int(a["bins"]),
-        smooth=float(a["smooth"]),
-        merge=float(a["merge"]),
-        level=float(a["level"]),
-        min_mass=float(a["min_mass"]),
+        values[0], values[1], target=target, extent=(extent[0], extent[1]), bins=int(a["bins"]),
+        smooth=float(a["smooth"]), merge=float(a["merge"]), level=float(a["level"]), min_mass=float(a["min_mass"]),
     )
-    return mask, {}
+    return Outcome(mask)
+
+
+@dataclass
+class _FileCuts:
+    """Per-channel cut over all events of the file (the landmark a one-population gate is compared with)."""
+
+    display: DisplayColumns
+    adjust: float
+    min_mass: float
+    cache: dict[int, float | None] = field(default_factory=dict)
+
+    def __call__(self, column: int) -> float | None:
+        if column not in self.cache:
+            (values,) = self.display.get([column])
+            try:
+                self.cache[column] = split_above_lowest(values, adjust=self.adjust, min_mass=self.min_mass).cut
+            except NoValleyError:
+                self.cache[column] = None
+            finally:
+                del values
+                self.display.release([column])
+        return self.cache[column]
+
+
+def _column_cut(file_cuts: _FileCuts, used: list[int], k: int) -> float | None:
+    return file_cuts(used[k])
+
+
+def _gate_error(pop: PopulationSpec, n_parent: int, exc: Exception, label: str) -> InconsistentInputError:
+    return InconsistentInputError(
+        "IML-FCS-014",
+        f"gate {pop.name!r} ({pop.method} on {', '.join(pop.channels)}, {n_parent} parent events) "
+        f"found no population: {exc}",
+        path=label,
+        hint="The sample may lack this population or be poorly stained or acquired; look at "
+        f"{', '.join(pop.channels)} within {pop.parent} (--plot draws every gate), then gate this file "
+        "with a hand-made strategy (Gating-ML, a FlowJo workspace, or your own YAML template passed "
+        "to --strategy) or exclude it.",
+    )
 
 
 def apply_template(
@@ -383,7 +470,8 @@ def apply_template(
     stored in the file and only the gated channels are preprocessed, a block of events at a
     time. Display values are float32 and built per channel on first use
     (:class:`immunolab.flow.display.DisplayColumns`), so the peak memory stays near the
-    size of ``events`` itself.
+    size of ``events`` itself. Transforms with ``t: auto`` take each channel's range from
+    ``channels`` (FCS reader channels) or, for (PnN, PnS) pairs, from the data.
     """
     pnn, pns = _channel_names(channels)
     events = np.asarray(events)
@@ -394,49 +482,77 @@ def apply_template(
         for p in template.populations
         for name in p.channels
     }
+    channel_objs = list(channels)
     transform_of: dict[int, Transform] = {}
     for i in sorted(set(cols.values())):
-        scatter = is_scatter_or_time(pnn[i])
-        transform_of[i] = template.scatter_transform if scatter else template.fluorescence_transform
+        kind = "scatter" if is_scatter_or_time(pnn[i]) else "fluorescence"
+        meta = channel_objs[i] if hasattr(channel_objs[i], "pnn") else None
+        column = None if meta is not None else np.asarray(events[:, i])
+        transform_of[i] = resolve_transform(template.transform_specs[kind], meta, column)
     uses = Counter(cols[c] for p in template.populations for c in p.channels)
     display = DisplayColumns(
         events, pnn, transform_of, as_spillover_matrix(spillover), uses,
         compensate=[i for i in transform_of if not is_scatter_or_time(pnn[i])],
         preprocess=preprocess, label=label,
     )
-
-    masks: dict[str, np.ndarray] = {}
-    thresholds: dict[str, dict[str, float]] = {}
+    file_cuts = _FileCuts(display, adjust=1.0, min_mass=METHODS["mindensity"].defaults["min_mass"])
+    run = GatingRun({}, {})
     for pop in template.populations:
         path = template.gate_paths[pop.name]
         used = [cols[c] for c in pop.channels]
         columns = display.get(used)
-        parent = None if pop.parent == ROOT else masks[template.gate_paths[pop.parent]]
+        parent = None if pop.parent == ROOT else run.masks[template.gate_paths[pop.parent]]
         values = columns if parent is None else [v[parent] for v in columns]
         del columns
         display.release(used)
         try:
-            sub, cuts = _gate(pop, values, [transform_of[i] for i in used])
+            if pop.method == "density_basin" or (pop.method == "mindensity" and pop.arguments["range"] is not None):
+                outcome = _legacy_gate(pop, values, [transform_of[i] for i in used])
+            else:
+                outcome = gate_population(pop.method, pop.channels, values, pop.arguments,
+                                          functools.partial(_column_cut, file_cuts, used))
         except NoValleyError as exc:
-            n_parent = len(values[0])
-            raise InconsistentInputError(
-                "IML-FCS-014",
-                f"gate {pop.name!r} ({pop.method} on {', '.join(pop.channels)}, {n_parent} parent events) "
-                f"found no population: {exc}",
-                path=label,
-                hint="The sample may lack this population or be poorly stained or acquired; look at "
-                f"{', '.join(pop.channels)} within {pop.parent}, then gate this file with a hand-made "
-                "strategy (GatingML or FlowJo workspace) or exclude it.",
-            ) from None
+            raise _gate_error(pop, len(values[0]), exc, label) from None
         del values
         if parent is None:
-            full = np.asarray(sub, dtype=bool)
+            full = np.asarray(outcome.mask, dtype=bool)
         else:
             full = parent.copy()
-            full[parent] = sub
-        masks[path] = full
-        thresholds[path] = cuts
-    return GatingRun(masks, thresholds)
+            full[parent] = outcome.mask
+        run.masks[path] = full
+        run.thresholds[path] = outcome.thresholds
+        run.status[path] = outcome.status
+        if outcome.flag:
+            run.flags[path] = outcome.flag
+    return run
+
+
+def display_values(
+    events: np.ndarray,
+    channels: Channels,
+    spillover: SpilloverLike,
+    template: Template,
+    names: Sequence[str],
+    *,
+    label: str = "sample",
+    preprocess: Preprocess | None = None,
+) -> dict[str, np.ndarray]:
+    """Return the display-scale values (as the gates saw them) of channels ``names`` (PnN or marker)."""
+    pnn, pns = _channel_names(channels)
+    events = np.asarray(events)
+    cols = {name: _resolve(name, pnn, pns, label=label, population="plot") for name in names}
+    channel_objs = list(channels)
+    transform_of: dict[int, Transform] = {}
+    for i in sorted(set(cols.values())):
+        kind = "scatter" if is_scatter_or_time(pnn[i]) else "fluorescence"
+        meta = channel_objs[i] if hasattr(channel_objs[i], "pnn") else None
+        transform_of[i] = resolve_transform(template.transform_specs[kind], meta, None if meta else np.asarray(events[:, i]))
+    display = DisplayColumns(events, pnn, transform_of, as_spillover_matrix(spillover), dict.fromkeys(transform_of, 1),
+                             compensate=[i for i in transform_of if not is_scatter_or_time(pnn[i])],
+                             preprocess=preprocess, label=label)
+    order = sorted(transform_of)
+    values = dict(zip(order, display.get(order), strict=True))
+    return {name: values[i] for name, i in cols.items()}
 
 
 def gate_sample(

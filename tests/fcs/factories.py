@@ -50,10 +50,24 @@ class FcsSpec:
         return list(self.bits) if isinstance(self.bits, list) else [self.bits] * n
 
 
+def pack_bits(events: np.ndarray, widths: list[int]) -> bytes:
+    """Return integer ``events`` as one bit stream, least-significant bit first (FCS 2.0 packing)."""
+    n = events.shape[0]
+    fields = []
+    for j, bits in enumerate(widths):
+        vals = np.asarray(events[:, j]).astype(np.uint64)
+        fields.append(((vals[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8))
+    stream = np.concatenate(fields, axis=1).reshape(-1) if n else np.zeros(0, dtype=np.uint8)
+    return np.packbits(stream, bitorder="little").tobytes()
+
+
 def encode_data(spec: FcsSpec) -> bytes:
-    """Return the DATA bytes of ``spec`` (row-major; any whole-byte integer width)."""
+    """Return the DATA bytes of ``spec`` (row-major; whole-byte widths, or a bit stream when a
+    width is not a multiple of 8)."""
     events = np.asarray(spec.events)
     n, p = events.shape
+    if spec.datatype == "I" and any(b % 8 for b in spec.widths):
+        return pack_bits(events, spec.widths) if n else b""
     little = spec.byteord.replace(" ", "").startswith("1")
     kinds = spec.channel_datatypes or [spec.datatype] * p
     cols: list[np.ndarray] = []

@@ -92,8 +92,10 @@ def test_strategy_id_ignores_description_and_explicit_defaults_but_not_arguments
         (lambda d: d["populations"][3].update(method="magic"), "unknown method"),
         (lambda d: d["populations"][3].update(parent="Nowhere"), "must be defined above"),
         (lambda d: d["populations"][3].update(channels=["CD3", "CD4"]), "needs 1 channel"),
-        (lambda d: d["populations"][3]["arguments"].update(colour="red"), "unknown argument"),
-        (lambda d: d["populations"][0]["arguments"].pop("target"), "needs argument"),
+        (lambda d: d["populations"][3].update(arguments={"colour": "red"}), "unknown argument"),
+        (lambda d: d["populations"][0].update(method="density_basin", arguments={}), "needs argument"),
+        (lambda d: d["populations"][3].update(arguments={"positive_by_definition": "yes"}), "true or false"),
+        (lambda d: d["populations"][8]["arguments"].update(direction=["up", "+"]), "two of"),
         (lambda d: d["populations"][4].update(name="T cells"), "used twice"),
         (lambda d: d["populations"][8]["arguments"].update(smooth=-1), "positive number"),
         (lambda d: d.update(lymphocytes="Monocytes"), "not a population"),
@@ -160,15 +162,27 @@ def test_missing_marker_is_rejected_with_iml_fcs_011_naming_the_file() -> None:
     assert "'CD56'" in info.value.message and "NK cells" in info.value.message
 
 
-def test_sample_without_b_cells_fails_the_b_gate_with_iml_fcs_014() -> None:
+def test_sample_without_b_cells_reports_zero_b_cells_with_a_qc_flag() -> None:
     sample = _sample(seed=4, b_share_non_t=0.0)
+    run = apply_template(sample.raw, _channels(), SPILL, load_template(), label="P12_D3.fcs")
+    path = "/Lymphocytes/Singlets/CD45+/B cells"
+    assert int(run.masks[path].sum()) == 0
+    assert run.status[path] == "all_negative"
+    assert "CD19" in run.flags[path] and "negative" in run.flags[path]
+
+
+def test_a_scatter_plot_without_any_cell_cluster_fails_with_iml_fcs_014_naming_what_was_sought() -> None:
+    sample = _sample(seed=4, n=4000)
+    rng = np.random.default_rng(0)
+    sample.raw[:, 0] = rng.uniform(0, 262144, len(sample.raw))  # FSC-A and SSC-A: featureless noise
+    sample.raw[:, 2] = rng.uniform(0, 262144, len(sample.raw))
     with pytest.raises(InconsistentInputError) as info:
         gate_sample(sample.raw, _channels(), SPILL, label="P12_D3.fcs")
     err = info.value
     assert err.code == "IML-FCS-014" and "IML-FCS-014" in ERROR_CODES
     assert err.path == "P12_D3.fcs"
-    assert "'B cells'" in err.message and "CD19" in err.message
-    assert err.hint and "hand-made strategy" in err.hint
+    assert "'Lymphocytes'" in err.message and "no cell cluster on FSC-A x SSC-A" in err.message
+    assert err.hint and "--plot" in err.hint and "YAML template" in err.hint
 
 
 def test_gating_is_deterministic_for_the_same_events() -> None:
@@ -197,7 +211,10 @@ def test_gate_fcs_file_reads_and_gates_a_written_file(tmp_path: Path) -> None:
 
     sample = _sample(seed=7, n=8000)
     pnn, pns = channel_names()
-    path = write_fcs(tmp_path / "tube.fcs", sample.raw, pnn, pns=pns, keywords={"$SPILLOVER": spillover_keyword()})
+    # the instrument's range ($PnR) sets the top of the display scale ("t: auto"); bare channel
+    # names fall back to 2**18, so the file states that range for the two routes to agree
+    path = write_fcs(tmp_path / "tube.fcs", sample.raw, pnn, pns=pns, pnr=[262144.0] * len(pnn),
+                     keywords={"$SPILLOVER": spillover_keyword()})
     masks, stats = gate_fcs_file(path)
     assert read_fcs(path).n_events == 8000
     direct, _ = gate_sample(sample.raw, _channels(), SPILL)

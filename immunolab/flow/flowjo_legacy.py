@@ -1,0 +1,239 @@
+"""Import FlowJo 7 (PC ``.wsp``) and FlowJo 8-9 (Mac ``.xml``) workspaces.
+
+Both return the :class:`~immunolab.flow.flowjo.WorkspaceSample` structures of the FlowJo 10
+reader, so the same gating engine applies them.
+
+- **FlowJo 7.x** writes Gating-ML 1.5 shaped gates (``gating:RectangleGate``, ``PolygonGate``,
+  ``EllipsoidGate`` with foci and edge points on the 256-bin display grid; ``NotNode`` /
+  ``AndNode`` / ``OrNode`` with ``Dependents``). Its namespaces are mapped to Gating-ML 2.0 and
+  the FlowJo 10 parser reads the tree. Its compensation matrix (``comp:spilloverMatrix`` in
+  the compensation editor) applies to gate dimensions named with its prefix (``Comp-FL1``).
+- **FlowJo 8-9 (Mac)** nests ``Population`` elements; a gate is a ``PolygonGate`` holding one
+  shape: ``PolyRect`` (a rectangle drawn as 4 vertices: quadrants too), ``Polygon``, ``Range``
+  (1-D, bifurcate halves too) or ``Ellipse`` (end points of two conjugate diameters, in data
+  units); a
+  ``BooleanGate`` combines ``GatePaths`` by a ``specification`` such as ``G1 & ! G0``.
+
+Neither version stores channel scales: the display scale of a channel comes from the keywords
+the workspace saved for the sample (``$PnE`` log amplification: log over its decades, as FlowJo
+shows FCS 2.0 log data; otherwise linear over ``$PnR / $PnG``). Polygons and ellipses are
+evaluated on that scale. FlowJo <= 9 rectangles, ranges and bifurcates hold ``min < v <= max``
+(an event exactly on a bound belongs below it; FlowJo 7.6.5's counts on gates whose bounds fall
+on a channel of the 9-bit data show it), where Gating-ML and FlowJo 10 hold ``min <= v < max``.
+Compensation matrices of FlowJo 8-9 workspaces are not read (``Comp-`` dimensions then fail
+with ``IML-FCS-011``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from immunolab.flow.compensation import SpilloverMatrix
+from immunolab.flow.flowjo import (
+    WorkspaceSample,
+    _Bad,
+    _Comp,
+    _Context,
+    _line,
+    _parse_sample,
+    _resolve_booleans,
+)
+from immunolab.flow.gates import BooleanGate, EllipsoidGate, Gate, PolygonGate, RectangleGate
+from immunolab.flow.strategy import GateNode, Strategy, child_path
+from immunolab.flow.transforms import Linear, Log, Transform
+
+__all__ = ["keyword_transforms", "parse_v7", "parse_v9"]
+
+_V15 = "http://www.isac-net.org/std/Gating-ML/v1.5/"
+_V20 = "http://www.isac-net.org/std/Gating-ML/v2.0/"
+
+
+def keyword_transforms(keywords: dict[str, str]) -> dict[str, Transform]:
+    """Return each channel's ($PnN) display scale from its FCS keywords (see the module doc)."""
+    out: dict[str, Transform] = {}
+    n = 1
+    while f"$P{n}N" in keywords:
+        name = keywords[f"$P{n}N"].strip()
+        try:
+            rng = float(keywords.get(f"$P{n}R", "0") or 0)
+            gain = float(keywords.get(f"$P{n}G", "1") or 1) or 1.0
+            parts = [float(p) for p in keywords.get(f"$P{n}E", "0,0").split(",")]
+        except ValueError:
+            raise _Bad(f"keywords of channel {name!r} ($P{n}R/$P{n}G/$P{n}E) are not numbers") from None
+        decades, log_zero = [*parts, 0.0, 0.0][:2]
+        if decades > 0:
+            out[name] = Log(t=(log_zero or 1.0) * 10.0**decades, m=decades)
+        elif rng > 0:
+            out[name] = Linear(t=rng / gain)
+        n += 1
+    return out
+
+
+def _keywords(sample_el: Any) -> dict[str, str]:
+    holder = sample_el.find("Keywords")
+    return {str(k.get("name")): str(k.get("value") or "") for k in (holder if holder is not None else ()) if k.get("name")}
+
+
+# --- FlowJo 7 ---------------------------------------------------------------------------------
+
+
+def _v7_matrix(root: Any) -> _Comp | None:
+    """Return the first compensation matrix of a FlowJo 7 workspace, or None."""
+    ns = _V15 + "compensation"
+    el = next(root.iter(f"{{{ns}}}spilloverMatrix"), None)
+    if el is None:
+        return None
+    rows: dict[str, dict[str, float]] = {}
+    for spill in el.findall(f"{{{ns}}}spillover"):
+        row = str(spill.get(f"{{{ns}}}parameter"))
+        rows[row] = {str(c.get(f"{{{ns}}}parameter")): float(c.get(f"{{{ns}}}value") or 0)
+                     for c in spill.findall(f"{{{ns}}}coefficient")}
+    names = list(rows)
+    try:
+        values = np.array([[rows[r][c] for c in names] for r in names], dtype=np.float64)
+    except KeyError as exc:
+        raise _Bad(f"compensation matrix lacks a coefficient for {exc.args[0]!r}{_line(el)}") from None
+    matrix_id = f"flowjo:{el.get(f'{{{ns}}}id') or 'matrix'}"
+    return _Comp(matrix_id, SpilloverMatrix(tuple(names), values, source=matrix_id), el.get("prefix") or "", el.get("suffix") or "")
+
+
+def parse_v7(data: bytes, name: str, label: str) -> list[WorkspaceSample]:
+    """Return the samples of a FlowJo 7 (PC) workspace given as bytes."""
+    from lxml import etree
+
+    mapped = data.replace(_V15.encode() + b"gating", _V20.encode() + b"gating")
+    mapped = mapped.replace(_V15.encode() + b"transformations", _V20.encode() + b"transformations")
+    mapped = mapped.replace(_V15.encode() + b"datatypes", _V20.encode() + b"datatypes")
+    root = etree.fromstring(mapped, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    comp = _v7_matrix(root)
+    samples = []
+    for el in root.iter("Sample"):
+        if el.getparent().tag != "SampleList":
+            continue
+        samples.append(_parse_sample(el, name, label, transforms=keyword_transforms(_keywords(el)),
+                                     comp=comp, legacy=True))
+    return samples
+
+
+# --- FlowJo 8-9 (Mac) -------------------------------------------------------------------------
+
+
+def _vertices(shape: Any) -> np.ndarray:
+    poly = shape.find("Polygon")
+    points = [(float(v.get("x")), float(v.get("y") or "nan")) for v in (poly.findall("Vertex") if poly is not None else ())]
+    if not points:
+        raise _Bad(f"gate {shape.get('name')!r} has no vertices{_line(shape)}")
+    return np.array(points, dtype=np.float64)
+
+
+def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> EllipsoidGate:
+    """Return the ellipse with conjugate diameters between points 0-1 and 2-3 (display units).
+
+    With semi-diameters ``p = (v0 - v1) / 2`` and ``q = (v2 - v3) / 2`` the ellipse is
+    ``c + p cos t + q sin t``: inside means ``|M^-1 (v - c)| <= 1`` with ``M = [p q]``, i.e. a
+    covariance of ``M M'`` at squared distance 1 (the axes' end points when ``p`` and ``q`` are
+    perpendicular).
+    """
+    if pts.shape != (4, 2):
+        raise ValueError(f"ellipse {name!r} needs 4 points")
+    centre = pts.mean(axis=0)
+    m = np.column_stack([(pts[0] - pts[1]) / 2, (pts[2] - pts[3]) / 2])
+    if abs(float(np.linalg.det(m))) < 1e-12:
+        raise ValueError(f"ellipse {name!r} has collinear diameters")
+    cov = m @ m.T
+    return EllipsoidGate(name, dims, (float(centre[0]), float(centre[1])), tuple(tuple(float(v) for v in r) for r in cov), 1.0)
+
+
+def _v9_gate(pop_name: str, holder: Any, ctx: _Context) -> Gate:
+    shapes = [c for c in holder if isinstance(c.tag, str) and c.tag in ("PolyRect", "Polygon", "Range", "Ellipse", "Rect")]
+    if len(shapes) != 1:
+        kinds = [c.tag for c in holder if isinstance(c.tag, str) and c.tag not in ("ParameterNames", "GraphInformation")]
+        raise _Bad(f"FlowJo 9 gate of population {pop_name!r} is not supported ({kinds}){_line(holder)}")
+    shape = shapes[0]
+    axes = [shape.get("xAxisName")] + ([shape.get("yAxisName")] if shape.tag != "Range" else [])
+    if not all(axes):
+        raise _Bad(f"gate of population {pop_name!r} lacks an axis name{_line(shape)}")
+    resolved = [ctx.dimension(str(a)) for a in axes]
+    dims = [d for d, _ in resolved]
+    xforms = [x for _, x in resolved]
+    pts = _vertices(shape)
+    shown = np.column_stack([pts[:, k] if x is None else x.apply(pts[:, k]) for k, x in enumerate(xforms)])
+    up = np.nextafter(shown, np.inf)  # FlowJo <= 9 rectangles hold min < v <= max
+    if shape.tag == "Range":
+        return RectangleGate(pop_name, (dims[0],), (float(up[:, 0].min()),), (float(up[:, 0].max()),))
+    if shape.tag in ("PolyRect", "Rect"):
+        return RectangleGate(pop_name, tuple(dims), tuple(float(v) for v in up.min(axis=0)),
+                             tuple(float(v) for v in up.max(axis=0)))
+    if shape.tag == "Ellipse":
+        return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown)
+    return PolygonGate(pop_name, (dims[0], dims[1]), tuple((float(x), float(y)) for x, y in shown))
+
+
+_SPEC = re.compile(r"^\s*(!\s*)?G(\d+)\s*$")
+
+
+def _v9_boolean(pop_name: str, el: Any, parent: str, known: set[str]) -> BooleanGate:
+    spec = str(el.get("specification") or "")
+    strings = [str(s.text or "").strip() for s in el.iter("String")]
+    op = "or" if "|" in spec else "and"
+    refs = []
+    for term in re.split(r"[&|]", spec):
+        m = _SPEC.match(term)
+        if not m or int(m.group(2)) >= len(strings):
+            raise _Bad(f"boolean gate {pop_name!r} has a specification {spec!r} that cannot be read{_line(el)}")
+        rel = strings[int(m.group(2))]
+        candidates = ["/" + rel.strip("/"), child_path(parent, rel.strip("/"))]
+        path = next((c for c in candidates if c in known), None)
+        if path is None:
+            raise _Bad(f"boolean gate {pop_name!r} depends on unknown population {rel!r}{_line(el)}")
+        refs.append((path, m.group(1) is not None))
+    if len(refs) == 1 and refs[0][1]:
+        return BooleanGate(pop_name, "not", ((refs[0][0], False),))
+    return BooleanGate(pop_name, op, tuple(refs))
+
+
+def _v9_walk(el: Any, parent: str, ctx: _Context, found: list[tuple[str, str, Any]], counts: dict[str, int]) -> None:
+    for pop in el.findall("Population"):
+        name = (pop.get("nodeName") or "").strip()
+        if not name or "/" in name:
+            raise _Bad(f"population name {name!r} is empty or holds '/'{_line(pop)}")
+        path = child_path(parent, name)
+        found.append((parent, name, pop))
+        if (pop.get("count") or "").isdigit():
+            counts[path] = int(pop.get("count") or 0)
+        _v9_walk(pop, path, ctx, found, counts)
+
+
+def _v9_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
+    node = sample_el.find("SampleNode")
+    if node is None:
+        raise _Bad(f"sample lacks a SampleNode{_line(sample_el)}")
+    ctx = _Context(keyword_transforms(_keywords(sample_el)), None, lower_half_owns_divider=True)
+    found: list[tuple[str, str, Any]] = []
+    counts: dict[str, int] = {}
+    _v9_walk(node, "/", ctx, found, counts)
+    known = {child_path(p, n) for p, n, _ in found}
+    nodes = []
+    for parent, pop_name, pop in found:
+        boolean = pop.find("BooleanGate")
+        if boolean is not None:
+            nodes.append(GateNode(parent, _v9_boolean(pop_name, boolean, parent, known)))
+            continue
+        holder = pop.find("PolygonGate")
+        if holder is None:
+            raise _Bad(f"population {pop_name!r} has no gate{_line(pop)}")
+        nodes.append(GateNode(parent, _v9_gate(pop_name, holder, ctx)))
+    ordered = _resolve_booleans(nodes, [])
+    strategy = Strategy(name, tuple(ordered), ctx.used_transforms, {}, label=label)
+    file_name = str(node.get("nodeName") or node.get("name") or "").strip()
+    return WorkspaceSample(str(sample_el.get("sampleID") or node.get("sampleID") or ""), file_name, strategy, counts)
+
+
+def parse_v9(root: Any, name: str, label: str) -> list[WorkspaceSample]:
+    """Return the samples of a FlowJo 8-9 (Mac) workspace parsed with lxml."""
+    holder = root.find("Samples")
+    return [_v9_sample(el, name, label) for el in (holder if holder is not None else ()) if el.tag == "Sample"]
+
