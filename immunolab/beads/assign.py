@@ -70,40 +70,64 @@ def _assign_1d(pos: np.ndarray, lev: np.ndarray | None) -> Assignment:
     return Assignment(tuple(int(v) for v in bead_of), True, bool(ambiguous))
 
 
-def _assign_2d(pos: np.ndarray, lev: np.ndarray | None) -> Assignment:
+def _unit(a: np.ndarray) -> np.ndarray:
+    span = np.ptp(a, axis=0)
+    return (a - a.min(axis=0)) / np.where(span > 0, span, 1.0)
+
+
+def _match_2d(pos: np.ndarray, lev: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Return (rows, cols, SSE) of the best match of points to ladder cells under a per-axis affine map.
+
+    Starts from the match of min-max normalised coordinates, then alternates affine refits and
+    Hungarian matching until the match is stable.
+    """
     from scipy.optimize import linear_sum_assignment
-
-    n = pos.shape[0]
-    if lev is None:
-        order = np.lexsort((pos[:, 1], pos[:, 0]))
-        bead_of = np.full(n, -1, dtype=int)
-        bead_of[order] = np.arange(n)
-        return Assignment(tuple(int(v) for v in bead_of), False, False)
-    k = lev.shape[0]
-
-    def _unit(a: np.ndarray) -> np.ndarray:
-        span = np.ptp(a, axis=0)
-        return (a - a.min(axis=0)) / np.where(span > 0, span, 1.0)
 
     cost = ((_unit(pos)[:, None, :] - _unit(lev)[None, :, :]) ** 2).sum(axis=2)
     rows, cols = linear_sum_assignment(cost)
+    sse = math.inf
     for _ in range(10):
-        fitted = np.empty((k, 2))
+        fitted = np.empty(lev.shape)
         for axis in range(2):
             lv, ps = lev[cols, axis], pos[rows, axis]
             if np.ptp(lv) > 0 and len(lv) >= 2:
                 b, a = np.polyfit(lv, ps, 1)
+                b = max(b, 1e-9)
             else:
                 b, a = 1.0, float(np.mean(ps - lv)) if len(lv) else 0.0
             fitted[:, axis] = a + b * lev[:, axis]
         cost = ((pos[:, None, :] - fitted[None, :, :]) ** 2).sum(axis=2)
         new_rows, new_cols = linear_sum_assignment(cost)
+        sse = float(cost[new_rows, new_cols].sum())
         if np.array_equal(new_cols, cols) and np.array_equal(new_rows, rows):
             break
         rows, cols = new_rows, new_cols
+    return rows, cols, sse
+
+
+def _assign_2d(pos: np.ndarray, lev: np.ndarray | None) -> Assignment:
+    n = pos.shape[0]
     bead_of = np.full(n, -1, dtype=int)
-    bead_of[rows] = cols
-    return Assignment(tuple(int(v) for v in bead_of), n < k, False)
+    if lev is None:
+        order = np.lexsort((pos[:, 1], pos[:, 0]))
+        bead_of[order] = np.arange(n)
+        return Assignment(tuple(int(v) for v in bead_of), False, False)
+    k = lev.shape[0]
+    if n >= k:
+        rows, cols, _ = _match_2d(pos, lev)
+        bead_of[rows] = cols
+        return Assignment(tuple(int(v) for v in bead_of), False, False)
+    subsets = list(itertools.combinations(range(k), n))[:_MAX_SUBSETS]
+    scored = []
+    for subset in subsets:
+        idx = np.array(subset)
+        rows, cols, sse = _match_2d(pos, lev[idx])
+        scored.append((sse, rows, idx[cols]))
+    scored.sort(key=lambda s: s[0])
+    best_sse, rows, beads = scored[0]
+    bead_of[rows] = beads
+    ambiguous = len(scored) > 1 and scored[1][0] <= 1.5 * best_sse + 1e-12
+    return Assignment(tuple(int(v) for v in bead_of), True, bool(ambiguous))
 
 
 def assign_populations(

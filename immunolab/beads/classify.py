@@ -204,7 +204,7 @@ def _choose_classifiers(
             pops, sep = find_populations(vals, members, len(g.beads))
             found += min(len(pops), len(g.beads))
             separation += sep
-        scored.append((found, separation, -rank, combo))
+        scored.append((separation, found, -rank, combo))
     return max(scored)[3]
 
 

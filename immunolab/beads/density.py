@@ -42,6 +42,8 @@ _N_WIDTHS = 36
 #: (a dimensionless, scale-free persistence criterion: a bead population never has such a
 #: shallow dip inside it at the chosen smoothing, two populations always have a deep one)
 SHALLOW_SADDLE = 0.5
+#: a mode count matching the kit must persist over this share of the most persistent count
+_PERSISTENCE_SHARE = 0.5
 
 
 def log_scale(x: np.ndarray, *, cofactor: float | None = None) -> tuple[np.ndarray, float]:
@@ -72,15 +74,21 @@ def _widths(n_bins: int) -> np.ndarray:
 
 
 def _persistent_count(counts: list[int], expected: int) -> int:
-    """Return the index (into ``counts``) of the middle of the most persistent mode count."""
+    """Return the index (into ``counts``) of the middle of the most persistent mode count.
+
+    A count of at least ``expected`` wins over a longer-lived smaller count when it persists
+    over at least :data:`_PERSISTENCE_SHARE` of the longest run (two close populations that
+    merge early), never when it is a short-lived split of noise (a missing bead).
+    """
     runs: list[tuple[int, int, int]] = []  # (count, start, end)
     start = 0
     for i in range(1, len(counts) + 1):
         if i == len(counts) or counts[i] != counts[start]:
             runs.append((counts[start], start, i - 1))
             start = i
-    enough = [r for r in runs if r[0] >= expected]
-    pool = enough if enough else [r for r in runs if r[0] == max(c for c, _, _ in runs)]
+    longest = max(r[2] - r[1] for r in runs)
+    enough = [r for r in runs if r[0] >= expected and (r[2] - r[1]) >= _PERSISTENCE_SHARE * longest]
+    pool = enough if enough else runs
     best = max(pool, key=lambda r: (r[2] - r[1], -r[0]))
     return (best[1] + best[2]) // 2
 
