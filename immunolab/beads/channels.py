@@ -31,7 +31,7 @@ from immunolab.fcs.channels import FcsChannel
 __all__ = ["ChannelPlan", "normalise_channel_name", "plan_channels", "pulse_kind"]
 
 _PULSE_TOKENS = {"A", "H", "W", "AREA", "HEIGHT", "WIDTH", "PEAK", "INT", "LIN", "LOG", "HLIN", "HLOG"}
-_SPLIT = re.compile(r"[\s\-_:]+")
+_SPLIT = re.compile(r"[\s\-_:.]+")
 
 
 def normalise_channel_name(name: str | None) -> str:

@@ -21,7 +21,9 @@ from the ladder or run reference), ``bead_map_ambiguous`` (that inference had a 
 ``group_not_found`` (the bead's scatter group is absent). Well flags: ``classifier_by_data``
 (no channel name matched the classifier hints; the best-separating channel was taken).
 
-Errors: IML-BEAD-003 (a channel role is missing), IML-BEAD-004 (no bead group in the well).
+Errors: IML-BEAD-003 (a channel role is missing), IML-BEAD-004 (no bead group in the well, or
+fewer than half of the kit's bead populations: a cell tube or another kit's well is refused
+rather than reported as a well with many missing analytes).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ __all__ = [
 
 _MIN_EVENTS = 50
 _SATURATED_FRACTION = 0.05
+#: in a bead well most events of the scatter groups belong to bead populations
+_MIN_BEAD_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,7 @@ def _classify_group(
     group = kit.groups[gi]
     extra = ["group_not_found"] if members.size == 0 else []
     found, _ = find_populations(classifiers, members, len(group.beads)) if members.size else ([], 0.0)
-    positions = np.array([p.position for p in found]).reshape(len(found), -1)
+    positions = np.array([p.position for p in found], dtype=float).reshape(len(found), classifiers.shape[1])
     assignment = assign_populations(positions, _group_levels(group.beads, reference), n_beads=len(group.beads))
     if assignment.inferred and members.size:
         extra.append("bead_map_inferred")
@@ -310,6 +314,13 @@ def classify_bead_well(
         group_label[members] = gi
         populations += _classify_group(gi, members, classifiers, reporter, rep_sat, kit, reference, bead_label, first)
         first += len(group.beads)
+    n_found = sum(p.found for p in populations)
+    in_groups = sum(int(m.size) for m in members_of)
+    in_beads = sum(p.n_events for p in populations)
+    if 2 * n_found < len(populations) or in_beads < _MIN_BEAD_SHARE * in_groups:
+        raise _no_beads(label, kit, f"only {n_found} of its {len(populations)} bead populations were found "
+                        f"(tight classifier clusters), holding {in_beads} of the {in_groups} events in bead "
+                        "scatter; the file is probably a cell tube or a well of another kit")
     roles = {"fsc": plan.names[plan.fsc], "ssc": plan.names[plan.ssc], "reporter": plan.names[plan.reporter]}
     for i, c in enumerate(chosen):
         roles[f"classifier{i + 1}"] = plan.names[cols[c]]

@@ -37,6 +37,7 @@ class SimWell:
     channels: list[FcsChannel]
     kit: BeadKit
     truth_bead: np.ndarray  # per event: index into kit.beads, -1 for debris / doublets
+    truth_kind: np.ndarray  # per event: 0 bead, 1 debris, 2 doublet
     true_mfi: dict[str, float]  # analyte -> true median reporter (linear units)
     missing: tuple[str, ...]
     scale: str
@@ -163,11 +164,12 @@ def simulate_well(
     doublets[:, 1] *= rng.uniform(1.0, 1.3, n_dbl)
     linear = np.vstack([singles, debris, doublets])
     truth_bead = np.concatenate([*truth, np.full(n_debris + n_dbl, -1)])
+    truth_kind = np.concatenate([np.zeros(n_single, dtype=int), np.ones(n_debris, dtype=int), np.full(n_dbl, 2)])
     spill = linear[:, 3] * rng.uniform(0.05, 0.3) * np.exp(rng.normal(0, 0.25, len(linear))) + rng.normal(0, 30, len(linear))
     other = np.exp(rng.normal(4.0, 0.8, len(linear)))
     linear = np.column_stack([linear, spill, other])
     order = rng.permutation(len(linear))
-    linear, truth_bead = linear[order], truth_bead[order]
+    linear, truth_bead, truth_kind = linear[order], truth_bead[order], truth_kind[order]
     gains = 10.0 ** rng.uniform(-1.0, 1.0, linear.shape[1])
     linear = linear * gains
     for analyte in true_mfi:
@@ -175,7 +177,7 @@ def simulate_well(
     events, channels, rep_factor = _store(linear, names, scale, rng)
     true_mfi = {a: v * rep_factor for a, v in true_mfi.items()}
     miss = tuple(kit.beads[i].analyte for i in missing)
-    return SimWell(events, channels, kit, truth_bead, true_mfi, miss, scale, style)
+    return SimWell(events, channels, kit, truth_bead, truth_kind, true_mfi, miss, scale, style)
 
 
 def _store(linear: np.ndarray, names: dict[str, tuple[str, str | None]], scale: str,
