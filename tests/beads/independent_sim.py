@@ -42,6 +42,7 @@ class SimWell:
     missing: tuple[str, ...]
     scale: str
     style: str
+    role_names: dict[str, str]  # role (fsc, ssc, reporter, cls1, cls2, spill, other) -> its area channel's PnN
 
 
 def _names(style: str, rng: np.random.Generator) -> dict[str, tuple[str, str | None]]:
@@ -120,7 +121,6 @@ def simulate_well(
     names = _names(style, rng)
     ladders = _ladders(rng, n_groups, two_d)
     kit = _kit(names, ladders, two_d)
-    cols: list[np.ndarray] = []
     truth: list[np.ndarray] = []
     true_mfi: dict[str, float] = {}
     base_f, base_s = rng.uniform(9.0, 12.0), rng.uniform(8.5, 12.5)
@@ -174,19 +174,20 @@ def simulate_well(
     linear = linear * gains
     for analyte in true_mfi:
         true_mfi[analyte] *= float(gains[2])
-    events, channels, rep_factor = _store(linear, names, scale, rng)
+    events, channels, rep_factor, role_names = _store(linear, names, scale, rng)
     true_mfi = {a: v * rep_factor for a, v in true_mfi.items()}
     miss = tuple(kit.beads[i].analyte for i in missing)
-    return SimWell(events, channels, kit, truth_bead, truth_kind, true_mfi, miss, scale, style)
+    return SimWell(events, channels, kit, truth_bead, truth_kind, true_mfi, miss, scale, style, role_names)
 
 
 def _store(linear: np.ndarray, names: dict[str, tuple[str, str | None]], scale: str,
-           rng: np.random.Generator) -> tuple[np.ndarray, list[FcsChannel], float]:
-    """Return stored values, channels (with -A/-H/-W variants and a time channel) and the factor
-    from true reporter values to the units the file decodes to."""
+           rng: np.random.Generator) -> tuple[np.ndarray, list[FcsChannel], float, dict[str, str]]:
+    """Return stored values, channels (with -A/-H/-W variants and a time channel), the factor
+    from true reporter values to the units the file decodes to, and each role's channel name."""
     roles = ["fsc", "ssc", "reporter", "cls1", "cls2", "spill", "other"]
     suffix_a = "" if scale == "log10bit" and rng.random() < 0.5 else "-A"
     cols, chans, factors = [], [], []
+    role_names: dict[str, str] = {}
 
     def add(values: np.ndarray, pnn: str, pns: str | None) -> None:
         idx = len(chans) + 1
@@ -213,6 +214,7 @@ def _store(linear: np.ndarray, names: dict[str, tuple[str, str | None]], scale: 
         if role in ("fsc", "ssc") and scale == "int20":
             values = values / np.quantile(values, 0.99) * 6e5  # scatter fills the range; some saturate
         add(values, pnn + suffix_a, pns)
+        role_names[role] = pnn + suffix_a
         if role == "reporter":
             rep_factor = factors[-1]
         if role in ("reporter", "cls1") and rng.random() < 0.5:
@@ -220,4 +222,4 @@ def _store(linear: np.ndarray, names: dict[str, tuple[str, str | None]], scale: 
         if role == "fsc" and rng.random() < 0.5:
             add(np.full(len(values), 80000.0) * rng.uniform(0.9, 1.1, len(values)), pnn + "-W", pns)
     add(np.sort(rng.uniform(0, 1e5, len(linear))), "Time", None)
-    return np.column_stack(cols), chans, rep_factor
+    return np.column_stack(cols), chans, rep_factor, role_names

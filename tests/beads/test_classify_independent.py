@@ -38,8 +38,7 @@ def test_every_simulated_instrument_is_classified_event_by_event(seed: int) -> N
     truth = _truth_mfi(sim, result)
     for p in result.populations:
         assert p.reporter_mfi == pytest.approx(truth[p.analyte], rel=0.02), p.analyte
-    assert result.channels["classifier1"] == [c.pnn for c in sim.channels if c.pnn.split("-")[0] in
-                                              {sim.kit.classifiers[0].hints[-1]} or c.pns == sim.kit.classifiers[0].hints[-1]][0]
+    assert result.channels["classifier1"] == sim.role_names["cls1"], "the classifier, not its spill-over channel"
 
 
 def test_the_simulated_wells_cover_every_scale_naming_style_and_layout() -> None:
