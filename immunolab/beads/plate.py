@@ -101,12 +101,12 @@ def _check(wells: Sequence[BeadWellResult], roles: Sequence[WellRole], kit: Bead
     for w, r in zip(wells, roles, strict=True):
         if r.kind == "standard":
             level = r.standard_level
-            if level is None or not 0 <= level <= max(n, 0):
-                raise _bad(w.label, f"standard level C{level} is not a level of kit {kit.kit_id} (C0..C{n})",
-                           "Correct the well's standard level in the manifest.")
-            if level > 0 and not kit.standards.known:
+            if level is not None and level > 0 and not kit.standards.known:
                 raise _bad(w.label, f"kit {kit.kit_id} gives no standard concentrations",
                            "Copy the kit definition, fill in 'standards' from your lot's certificate and load that copy.")
+            if level is None or not 0 <= level <= n:
+                raise _bad(w.label, f"standard level C{level} is not a level of kit {kit.kit_id} (C0..C{n})",
+                           "Correct the well's standard level in the manifest.")
         elif not r.sample_ref:
             raise _bad(w.label, f"a {r.kind} well needs a sample reference", "Give the sample id in the manifest.")
         if not (math.isfinite(r.dilution) and r.dilution > 0):
