@@ -232,9 +232,10 @@ def simulate_bead_run(
     manifest["visit_day"] = manifest["visit_day"].astype("Int64")
     manifest["standard_level"] = manifest["standard_level"].astype("Int64")
     in_run = sorted({str(n) for n in manifest.loc[manifest["role"] == "sample", "sample_id"]})
+    who = {str(n): (str(p), int(d)) for n, p, d in zip(samples["sample_name"], samples["patient_id"], samples["visit_day"], strict=True)}
     truth = pd.DataFrame(
         [
-            {"patient_id": str(keyed.loc[n, "patient_id"]), "visit_day": int(keyed.loc[n, "visit_day"]),
+            {"patient_id": who[n][0], "visit_day": who[n][1],
              "assay": "cytokine_bead_array", "feature": a.analyte, "measure": "concentration",
              "value": truth_conc[(n, a.analyte)], "unit": "pg/mL"}
             for n in in_run for a in ANALYTES
