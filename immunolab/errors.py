@@ -184,6 +184,12 @@ ERROR_CODES: dict[str, str] = {
     "IML-CYT-008": "unknown analyte name (no canonical mapping)",
     "IML-CYT-009": "invalid plate analysis option (curve model, weighting, substitution rule, ranges)",
     "IML-CYT-010": "standards' expected concentrations are not a dilution series and cannot be repaired uniquely",
+    # bead arrays acquired on a flow cytometer (LEGENDplex, CBA, MACSPlex)
+    "IML-BEAD-001": "bead kit definition cannot be read or is invalid",
+    "IML-BEAD-002": "no bead kit of that name is shipped",
+    "IML-BEAD-003": "a channel the bead kit needs (scatter, classifier, reporter) is not in the file",
+    "IML-BEAD-004": "no bead population found in a bead-array well",
+    "IML-BEAD-005": "bead-array well roles do not fit the wells or the kit",
     # store
     "IML-STORE-001": "store folder missing or not an immunolab store",
     "IML-STORE-002": "store lock not obtained in time",
