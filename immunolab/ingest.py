@@ -85,7 +85,13 @@ class IngestOptions:
         opts.update({"assay": self.assay, "supersede": self.supersede, "replicate": self.replicate or None,
                      "strategy": Path(g.strategy).name if g.strategy else None,
                      "comp": Path(g.comp).name if g.comp else None, "events": g.write_events or None})
-        return {k: v for k, v in opts.items() if v is not None}
+        out = {k: v for k, v in opts.items() if v is not None}
+        import json
+
+        from immunolab.derive.curves import settings_json
+
+        out["plates"] = json.loads(settings_json(self.derive.plates))
+        return out
 
 
 @dataclass

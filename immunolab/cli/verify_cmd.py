@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from immunolab.cli.common import echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
 from immunolab.cli.common import storage_options as _opts
 from immunolab.cli.text import safe
 
@@ -17,8 +17,9 @@ from immunolab.cli.text import safe
 @click.option("--repair", is_flag=True, help="Roll back interrupted batches, drop rows and files no store version "
               "records; every action is recorded as a store version.")
 @json_option
+@debug_option
 @handle_errors
-def verify(store: str, storage_options: tuple[str, ...], repair: bool, as_json: bool) -> None:
+def verify(store: str, storage_options: tuple[str, ...], repair: bool, as_json: bool, debug: bool) -> None:
     """Re-hash raw files and table data files, check the commit log's hash chain and one result per sample.
 
     Changes nothing unless --repair is given. Exit code 0 when every check passed, 3 otherwise.

@@ -51,8 +51,9 @@ def problems_error(problems: list[Problem], path: str | Path | None = None) -> I
                              path=path, hint=p.hint or None)
     lines = "; ".join(p.text() for p in problems[:40])
     more = f"; and {len(problems) - 40} more" if len(problems) > 40 else ""
-    codes = ", ".join(sorted({p.code for p in problems}))
-    return IdentityError("IML-ID-011", f"{len(problems)} problems ({codes}): {lines}{more}", path=path,
+    codes = sorted({p.code for p in problems})
+    code = codes[0] if len(codes) == 1 else "IML-ID-011"
+    return IdentityError(code, f"{len(problems)} problems ({', '.join(codes)}): {lines}{more}", path=path,
                          hint="Fix these lines and run again; every problem is listed, not only the first.")
 
 

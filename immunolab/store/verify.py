@@ -87,6 +87,11 @@ def _check(res: VerifyResult, name: str, func: Any, *args: Any) -> Any:
     except OSError as exc:
         res.problems.append(f"{name}: cannot be checked ({exc.strerror or exc}).")
         out = None
+    except Exception as exc:  # a damaged Delta log or data file: a finding, never a traceback
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        res.problems.append(f"{name}: cannot be read ({type(exc).__name__}: {first}); a file was altered or "
+                            "removed. Restore the store from a backup.")
+        out = None
     res.checks[name] = "ok" if len(res.problems) == before else "problems"
     return out
 
@@ -176,7 +181,8 @@ def _all_paths(loc: StoreLocation, name: str, dt: Any) -> set[str]:
 
 
 def _raw(res: VerifyResult, loc: StoreLocation, store: Any) -> None:
-    shas = set(store.table("sources", columns=["source_sha256"]).column("source_sha256").to_pylist())
+    shas = set(store.table("sources", columns=["source_sha256"]).column("source_sha256").to_pylist()) \
+        if store is not None else set()
     on_disk = {rel for rel, _s, _m in loc.list_files("raw") if not rel.startswith(".")}
     for sha in sorted(shas):
         if sha not in on_disk:
@@ -186,7 +192,7 @@ def _raw(res: VerifyResult, loc: StoreLocation, store: Any) -> None:
         if _sha_of(loc, "raw", rel) != rel:
             res.problems.append(f"raw/{rel} no longer hashes to its name: the original file was altered. "
                                 "Restore it from a backup; the store's tables still describe the original bytes.")
-        elif rel not in shas:
+        elif store is not None and rel not in shas:
             res.notes.append(f"raw/{rel} belongs to no committed file (an interrupted or failed ingest); "
                              "harmless, removed by `verify --repair`.")
 
@@ -231,8 +237,8 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
     _check(res, "tables", lambda r: _tables(r, loc, records, live, dead))
     _check(res, "uncommitted rows", lambda r: _orphans(r, loc))
     st = _check(res, "snapshot", lambda r: open_store(loc))
+    _check(res, "raw vault", lambda r: _raw(r, loc, st))  # originals are re-hashed even without a snapshot
     if st is not None:
-        _check(res, "raw vault", lambda r: _raw(r, loc, st))
         _check(res, "one result per sample", lambda r: _unique(r, st))
     return res
 

@@ -168,8 +168,17 @@ def read_versions(loc: StoreLocation, *, after: int = 0, dt: Any = None) -> list
     import pyarrow.dataset as ds
 
     dt = dt if dt is not None else _open(loc)
-    table = dt.to_pyarrow_dataset().to_table(filter=ds.field("store_version") > after) if after else \
-        dt.to_pyarrow_table()
+    try:
+        table = dt.to_pyarrow_dataset().to_table(filter=ds.field("store_version") > after) if after else \
+            dt.to_pyarrow_table()
+    except OSError as exc:
+        raise StoreError("IML-STORE-004", f"the store's commit log cannot be read ({exc})", path=loc.uri,
+                         hint="A file of versions/ was altered or removed: run `immunolab verify` and restore "
+                         "versions/ from a backup.") from None
+    except Exception as exc:  # pyarrow/delta-rs errors of a damaged log
+        raise StoreError("IML-STORE-004", f"the store's commit log cannot be read ({type(exc).__name__})",
+                         path=loc.uri, hint="A file of versions/ was altered or removed: run `immunolab verify` "
+                         "and restore versions/ from a backup.") from None
     rows = sorted(table.to_pylist(), key=lambda r: r["store_version"])
     return [VersionRecord.from_row(r) for r in rows]
 

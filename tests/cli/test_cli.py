@@ -42,7 +42,7 @@ def test_ingest_json_reports_every_file(study: Study) -> None:
     r = invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "--json", "-j", "1")
     out = json.loads(r.output)
     assert r.exit_code == 1 and out["exit_code"] == 1
-    assert out["counts"] == {"OK": 4, "SKIP": 0, "FAIL": 1}
+    assert out["counts"] == {"OK": 4, "SKIP": 0, "IGNORED": 0, "FAIL": 1}
     fail = next(f for f in out["files"] if f["status"] == "FAIL")
     assert fail["code"] == "IML-FCS-004" and "path" not in fail
 
@@ -58,32 +58,37 @@ def test_store_info_log_and_verify(study: Study) -> None:
     invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
     info = invoke("store", "info", "--store", str(study.store), "--per-visit")
     assert info.exit_code == 0
-    assert "flow_populations" in info.output and "D0" in info.output and "001" in info.output
-    log = invoke("log", "--store", str(study.store))
-    assert log.output.count("COMMITTED") == 4
+    assert "toy_counts" in info.output and "D0" in info.output and "001" in info.output
+    assert "store version 1" in info.output
+    log = invoke("log", "--store", str(study.store), "--files")
+    assert log.output.count("OK ") == 4 and "v1 " in log.output
     v = invoke("verify", "--store", str(study.store))
     assert v.exit_code == 0 and "verify OK" in v.output
 
 
-def test_verify_detects_a_tampered_raw_file_and_audit_record(study: Study) -> None:
+def test_verify_detects_a_tampered_raw_file_and_commit_record(study: Study) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
-    raw = next((study.store / "raw").iterdir())
+    raw = next(p for p in (study.store / "raw").iterdir() if not p.name.startswith("."))
     raw.chmod(0o644)
     raw.write_bytes(raw.read_bytes() + b"x")
-    log = study.store / "audit" / "log.jsonl"
-    log.write_text(log.read_text().replace('"outcome":"COMMITTED"', '"outcome":"COMMITTED "', 1))
+    record = next((study.store / "versions").glob("*.parquet"))
+    t = pq.read_table(record)
+    pq.write_table(t.set_column(t.schema.get_field_index("summary"), "summary", pa.array(["nothing happened"])), record)
     r = invoke("verify", "--store", str(study.store))
     assert r.exit_code == 3
     assert "no longer hashes to its name" in r.output
-    assert "altered" in r.output
+    assert "commit log" in r.output
 
 
 def test_verify_detects_a_deleted_table_file(study: Study) -> None:
     invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
-    victim = next((study.store / "tables" / "samples").glob("*.parquet"))
+    victim = next((study.store / "tables" / "toy_counts").glob("*.parquet"))
     victim.unlink()
     r = invoke("verify", "--store", str(study.store))
-    assert r.exit_code == 3 and "is missing" in r.output
+    assert r.exit_code == 3 and "PROBLEM" in r.output and "Traceback" not in r.output
 
 
 @pytest.mark.parametrize("cmd", sorted(COMMANDS))
@@ -105,8 +110,8 @@ def test_unknown_file_and_missing_manifest_row_give_codes_not_tracebacks(tmp_pat
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert "Traceback" not in r.stdout + r.stderr
-    assert "FAIL IML-IN-002 X-1" in r.stdout
-    assert "FAIL IML-ID-001 file:" in r.stdout
+    assert "FAIL IML-IN-002 X-1" in r.stdout  # listed in the manifest: it should have been readable
+    assert "IGNORED file:" in r.stdout  # not listed, not an instrument file: reported, not a failure
 
 
 def test_missing_manifest_is_a_coded_error_without_traceback(tmp_path: Path) -> None:
@@ -134,11 +139,12 @@ def test_plate_and_comp_options_reach_the_plugins_and_the_audit_names_files_only
     import immunolab
 
     s = immunolab.open_store(tmp_path / "s")
-    assert set(s.to_pandas("standard_curves").query("source == 'immunolab'")["model"]) == {"4PL"}
+    fits = s.to_pandas("curve_fits")
+    assert set(fits.query("source == 'immunolab'")["model"]) == {"4PL"}
     results = s.to_pandas("cytokine_results")
     assert set(results["substitution_rule"].dropna()) <= {"LLOQ", "none"}
-    opts = json.loads(s.to_pandas("ingests")["options_json"].iloc[-1])
-    assert opts["curve_model"] == "4PL" and opts["below_rule"] == "LLOQ"
+    opts = s.versions()[-1].inputs["options"]
+    assert opts["plates"]["model"] == "4PL" and opts["plates"]["below_rule"] == "LLOQ"
 
 
 def test_plate_ingest_line_shows_the_plate_qc_status(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ def write(tmp: Path, subjects: str = SUBJECTS, manifest_rows: str = "") -> Path:
 
 
 def code_of(tmp: Path, **kw) -> str:
+    """Return the code of the (single) problem of the files; every problem is collected, none raised early."""
     with pytest.raises(IdentityError) as exc:
-        load_identity(write(tmp, **kw))
+        load_identity(write(tmp, **kw)).check()
     return exc.value.code
 
 
@@ -86,7 +87,12 @@ def test_filename_rule_is_opt_in_and_checked(tmp_path: Path) -> None:
     m = write(tmp_path)
     ident = load_identity(m, filename_rule=r"(?P<patient_id>\d{3})_D(?P<visit_day>\d+)")
     assert ident.entry_for_file(tmp_path / "001_D14_tube.fcs").visit_day == 14
-    assert ident.entry_for_file(tmp_path / "001_D15_tube.fcs") is None
+    with pytest.raises(IdentityError) as bad_visit:
+        ident.require_file(tmp_path / "001_D15_tube.fcs", "file:abc")
+    assert bad_visit.value.code == "IML-ID-005"
+    with pytest.raises(IdentityError) as bad_patient:
+        ident.require_file(tmp_path / "099_D14_tube.fcs", "file:abc")
+    assert bad_patient.value.code == "IML-ID-004" and "099" in bad_patient.value.message
     assert load_identity(m).entry_for_file(tmp_path / "001_D14_tube.fcs") is None
     with pytest.raises(IdentityError) as exc:
         load_identity(m, filename_rule=r"(?P<patient_id>\d+)")
@@ -94,8 +100,9 @@ def test_filename_rule_is_opt_in_and_checked(tmp_path: Path) -> None:
 
 
 def test_error_message_names_line_but_not_file_cell(tmp_path: Path) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows="Jane_Roe_D0.fcs,,009,0,,\n"))
     with pytest.raises(IdentityError) as exc:
-        load_identity(write(tmp_path, manifest_rows="Jane_Roe_D0.fcs,,009,0,,\n"))
+        ident.require_file(tmp_path / "Jane_Roe_D0.fcs", "file:123")
     assert "line 2" in exc.value.message and "Jane" not in exc.value.format()
 
 
@@ -113,5 +120,66 @@ def test_duplicate_sample_names_are_iml_id_003(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text(
         "file,sample_id,patient_id,visit_day,specimen,panel,sample_name\n,S1,001,0,,,A\n,S2,001,3,,,A\n")
     with pytest.raises(IdentityError) as exc:
-        load_identity(tmp_path / "manifest.csv")
+        load_identity(tmp_path / "manifest.csv").check()
     assert exc.value.code == "IML-ID-003"
+    assert "line 2" in exc.value.message and "line 3" in exc.value.message
+
+
+def test_every_problem_of_both_files_is_reported_at_once_line_by_line(tmp_path: Path) -> None:
+    subjects = SUBJECTS + "003,placebo,A,40,F\n004,MSC,A,12,F\n"
+    rows = "a.fcs,,001,7,,\nb.fcs,,077,0,,\nc.fcs,,002,3,,\n"
+    ident = load_identity(write(tmp_path, subjects=subjects, manifest_rows=rows))
+    with pytest.raises(IdentityError) as exc:
+        ident.check()
+    msg = exc.value.message
+    assert exc.value.code == "IML-ID-011"
+    for expected in ("subjects line 4", "subjects line 5", "manifest line 2", "manifest line 3"):
+        assert expected in msg, expected
+    assert ident.require_file(tmp_path / "c.fcs", "x").patient_id == "002"  # a good row is still usable
+
+
+def test_header_spellings_of_spreadsheets_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "subjects.csv").write_text("Patient ID,Arm,Site,Age,Sex\n001,MSC,A,40,F\n")
+    (tmp_path / "manifest.csv").write_text("File,Sample ID,Patient ID,Visit Day,Specimen,Panel\na.fcs,S1,001,14,PBMC,T\n")
+    ident = load_identity(tmp_path / "manifest.csv")
+    ident.check()
+    assert ident.require_file(tmp_path / "a.fcs", "x").visit_day == 14
+
+
+def test_a_patient_id_that_lost_its_leading_zeros_gets_a_hint(tmp_path: Path) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows="a.fcs,,1,0,,\n"))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "a.fcs", "x")
+    assert exc.value.code == "IML-ID-004" and "Did you mean 001" in (exc.value.hint or "")
+
+
+@pytest.mark.parametrize("value", ["05/02/2020", "5.2.2020", "05-02-20"])
+def test_an_ambiguous_date_is_refused_with_the_iso_hint(tmp_path: Path, value: str) -> None:
+    subjects = f"patient_id,arm,site,age,sex,day0_date\n001,MSC,A,40,F,{value}\n"
+    with pytest.raises(IdentityError) as exc:
+        load_identity(write(tmp_path, subjects=subjects)).check()
+    assert exc.value.code == "IML-ID-007" and "YYYY-MM-DD" in (exc.value.hint or "")
+    assert "ambiguous" in exc.value.message
+
+
+@pytest.mark.parametrize("value", ["2020-02-05", "05-Feb-2020", "2020/02/05"])
+def test_unambiguous_dates_are_read(tmp_path: Path, value: str) -> None:
+    subjects = f"patient_id,arm,site,age,sex,day0_date\n001,MSC,A,40,F,{value}\n"
+    ident = load_identity(write(tmp_path, subjects=subjects))
+    assert ident.subjects["001"].day0_date == date(2020, 2, 5)
+
+
+def test_a_bad_line_about_a_file_not_in_this_run_does_not_stop_the_run(tmp_path: Path) -> None:
+    from immunolab.ingest import ingest_paths
+    from immunolab.plugins import get_registry, reset_registry
+    from tests.store.toy_plugin import ToyPlugin
+
+    reset_registry()
+    get_registry([ToyPlugin()])
+    try:
+        m = write(tmp_path, manifest_rows="good.toy,S1,001,0,PBMC,T\nother.toy,S2,001,7,PBMC,T\n")
+        (tmp_path / "good.toy").write_text("TOYASSAY v1\nLymphocytes,10\n")
+        report = ingest_paths([tmp_path / "good.toy"], store=tmp_path / "store", manifest=m)
+        assert [o.status for o in report.outcomes] == ["OK"]
+    finally:
+        reset_registry()
