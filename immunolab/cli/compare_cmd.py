@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
 
 if TYPE_CHECKING:
     from immunolab.analysis.compare import ArmComparison
@@ -36,7 +36,7 @@ Examples:
 @json_option
 @debug_option
 @handle_errors
-def compare(store: str, out_dir: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
+def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
             reference_arm: str | None, no_plots: bool, as_json: bool, debug: bool) -> None:
     """Compare the two arms feature by feature; write tables and trajectory plots.
 
@@ -48,9 +48,8 @@ def compare(store: str, out_dir: str, features: tuple[str, ...], measures: tuple
     """
     from immunolab.analysis.compare import compare_store, write_comparison
     from immunolab.analysis.trajectories import parse_window
-    from immunolab.store import open_store
 
-    s = open_store(store)
+    s = open_store_cli(store, storage_options)
     result = compare_store(s, features=list(features) or None, measures=list(measures) or None,
                            window=parse_window(window), reference_arm=reference_arm)
     written = write_comparison(result, out_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
 
 EXAMPLE = """
 \b
@@ -24,7 +24,7 @@ Example:
 @json_option
 @debug_option
 @handle_errors
-def report(store: str, out: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
+def report(store: str, storage_options: tuple[str, ...], out: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
            as_json: bool, debug: bool) -> None:
     """Write ONE self-contained HTML file: trajectories, arm comparison, plate and gating QC, provenance.
 
@@ -35,9 +35,8 @@ def report(store: str, out: str, features: tuple[str, ...], measures: tuple[str,
 
     from immunolab.analysis.trajectories import parse_window
     from immunolab.report.html import write_report
-    from immunolab.store import open_store
 
-    s = open_store(store)
+    s = open_store_cli(store, storage_options)
     path = write_report(s, Path(out), features=list(features) or None, measures=list(measures) or None,
                         window=parse_window(window))
     text = path.read_text(encoding="utf-8")

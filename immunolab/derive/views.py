@@ -268,3 +268,38 @@ def view(store: Store, name: str) -> pa.Table:
 def covariates(row_json: str | None) -> dict[str, str]:
     """Return the extra covariates of a subject (decoded ``covariates_json``)."""
     return dict(json.loads(row_json)) if row_json else {}
+
+
+def active_populations(store: Store) -> pd.DataFrame:
+    """Return the active gating's ``flow_populations`` rows of current samples, with their identity."""
+    from immunolab.derive import choices
+
+    pops = store.to_pandas("flow_populations")
+    smp = store.to_pandas("samples")
+    files = smp[smp["sample_key"] == ""]
+    if pops.empty or files.empty:
+        return pd.DataFrame(columns=[*pops.columns, "sample_id", "patient_id", "visit_day", "strategy_name"])
+    g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
+    act = choices.active_gating(store, g[g["status"] == "ok"], files.set_index("source_sha256")["panel"].to_dict())
+    keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
+    pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
+    names = store.to_pandas("flow_strategies", columns=["strategy_id", "strategy_name"]).drop_duplicates("strategy_id")
+    out = pops.merge(files[["source_sha256", "sample_id", "patient_id", "visit_day", "panel"]], on="source_sha256")
+    return out.merge(names, on="strategy_id", how="left")
+
+
+def active_plates(store: Store) -> pd.DataFrame:
+    """Return one row per current plate: facts, plate code, and the active derivation's QC status and JSON."""
+    from immunolab.derive import choices
+
+    plates = store.to_pandas("cytokine_plates")
+    if plates.empty:
+        return plates.assign(plate_code=None, qc_status=None, qc_json=None, derivation_id=None)
+    results = store.to_pandas("cytokine_results", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
+    active = choices.active_curves(store, results).drop_duplicates("plate_id").set_index("plate_id")["derivation_id"]
+    qc = store.to_pandas("plate_qc")
+    qc = qc[qc["derivation_id"] == qc["plate_id"].map(active)].drop_duplicates("plate_id", keep="last")
+    out = plates.merge(qc[["plate_id", "derivation_id", "status", "qc_json"]], on="plate_id", how="left")
+    out = out.rename(columns={"status": "qc_status"})
+    out["plate_code"] = out["plate_id"].map(plate_codes(store))
+    return out

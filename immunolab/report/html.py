@@ -338,14 +338,22 @@ def collect_inputs(
     from immunolab.identity import DEFAULT_PROTOCOL
     from immunolab.report.provenance import provenance_summary, provenance_table
 
+    from immunolab.derive.views import active_plates, active_populations
+
     comparison = compare_store(store, features=features, measures=measures, window=window)
     lloq_t = store.to_pandas("cytokine_results", columns=["analyte", "lloq"]).dropna()
     samples = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
+    plates = active_plates(store)
+    wells = store.to_pandas("cytokine_wells", columns=["plate_id", "reader_flags"]).rename(
+        columns={"reader_flags": "qc_flags"})
+    codes = dict(zip(plates["plate_id"], plates["plate_code"], strict=True))
+    plates["plate_id"] = plates["plate_code"].fillna(plates["plate_id"])
+    wells["plate_id"] = wells["plate_id"].map(codes).fillna(wells["plate_id"])
     return ReportInputs(
         comparison=comparison,
-        populations=store.to_pandas("flow_populations"),
-        plates=store.to_pandas("cytokine_plates"),
-        wells=store.to_pandas("cytokine_wells", columns=["plate_id", "qc_flags"]),
+        populations=active_populations(store),
+        plates=plates,
+        wells=wells,
         provenance=provenance_table(store),
         provenance_summary=provenance_summary(store),
         lloq={str(k): float(v) for k, v in lloq_t.groupby("analyte")["lloq"].median().items()},

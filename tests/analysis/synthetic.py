@@ -168,12 +168,26 @@ def cytokine_results(truth: pd.DataFrame, *, with_keys: bool = True, plate_id: s
 
 
 def measurements(seed: int, n_per_arm: int = 10, **kwargs: float) -> pd.DataFrame:
-    """Return the ``measurements`` table ingest would derive from the simulated fact tables."""
-    from immunolab.measurements import derive_measurements
-
+    """Return the long ``measurements`` rows a store would show for the simulated fact tables."""
     truth = simulate(seed, n_per_arm, **kwargs)
     arm_of = dict(patients(n_per_arm))
-    tables = {"flow_populations": flow_populations(truth), "cytokine_results": cytokine_results(truth)}
-    meas = derive_measurements(tables, arm_of)
-    assert meas is not None
-    return meas.to_pandas()
+    parts = []
+    flow = flow_populations(truth).to_pandas()
+    for column, measure, unit in (("pct_parent", "pct_parent", "%"), ("pct_lymphocytes", "pct_lymphocytes", "%"),
+                                  ("pct_total", "pct_total", "%"), ("count", "count", "events")):
+        parts.append(pd.DataFrame({
+            "patient_id": flow["patient_id"], "visit_day": flow["visit_day"], "sample_id": flow["sample_id"],
+            "source_sha256": flow["source_sha256"], "ingest_id": flow["ingest_id"],
+            "arm": flow["patient_id"].map(arm_of), "assay": "flow", "feature": flow["population"],
+            "measure": measure, "value": flow[column].astype(float), "unit": unit, "censor": "none",
+            "lineage_table": "flow_populations", "lineage_key": flow["strategy_id"] + ":" + flow["gate_path"],
+            "derivation_id": flow["strategy_id"]}))
+    cyt = cytokine_results(truth).to_pandas()
+    parts.append(pd.DataFrame({
+        "patient_id": cyt["patient_id"], "visit_day": cyt["visit_day"], "sample_id": cyt["sample_id"],
+        "source_sha256": cyt["source_sha256"], "ingest_id": cyt["ingest_id"], "arm": cyt["patient_id"].map(arm_of),
+        "assay": "cytokine", "feature": cyt["analyte"], "measure": "concentration", "value": cyt["concentration"],
+        "unit": cyt["unit"], "censor": cyt["censor"], "lineage_table": "cytokine_results",
+        "lineage_key": cyt["plate_id"] + ":" + cyt["analyte"] + ":" + cyt["sample_id"], "derivation_id": cyt["fit_id"]}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["value"].notna() | (out["censor"] != "none")].reset_index(drop=True)

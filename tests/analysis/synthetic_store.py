@@ -1,11 +1,11 @@
-"""Build a real store from the synthetic trial through the real ingest, with two tiny plugins.
+"""Build a real store from the synthetic trial with the store's own writer, as ingest would have left it.
 
-A synthetic file is one text line ``IMMUNOLAB-SYNTH <kind> v1`` followed by JSON: ``{table:
-{column: [values]}}``. Rows of patient tables carry ``_sample_ref`` (the sample name the
-manifest resolves), exactly like a multi-sample plate export. The flow file holds
-``flow_populations``, ``fcs_files`` and, optionally, ``flow_events`` (clustered events, one
-cluster per population); the plate file holds ``cytokine_plates``, ``cytokine_wells`` and
-``cytokine_results``.
+Each flow sample is one source (``fcs_files``, ``flow_gating``, ``flow_populations`` of one
+strategy and, for three Day-0 samples, ``flow_events``: one cluster per population); the cytokine
+plate is one source with its plate samples (``cytokine_plates``, ``cytokine_wells``,
+``cytokine_results`` of the ``instrument`` derivation, ``plate_qc``). Identity records and
+subjects complete the layers, and one store version commits it all, so the analysis, AnnData
+and report code read exactly the values the simulator chose.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from immunolab.plugins import Detection, ParseContext, ParsedAssay, get_registry, reset_registry
+from immunolab.plugins import reset_registry
 from tests.analysis import synthetic as syn
 
 CHANNELS = ("FSC-A", "SSC-A", "FITC-A", "PE-A", "APC-A")
@@ -29,36 +29,9 @@ MARKERS = {"FITC-A": "CD3", "PE-A": "CD19", "APC-A": "CD56"}
 EVENT_POPULATIONS = {"T cells": (2.0, 0.0, 0.0), "B cells": (0.0, 2.0, 0.0), "NK cells": (0.0, 0.0, 2.0)}
 
 
-class SynthPlugin:
-    """Parse a synthetic JSON file into the tables it names."""
-
-    version = "0.0.1"
-    file_extensions = (".synth",)
-
-    def __init__(self, kind: str, assay_kind: str, produces: tuple[str, ...]) -> None:
-        self.name = f"synth_{kind}"
-        self.assay_kind = assay_kind
-        self.produces = produces
-        self.magic = f"IMMUNOLAB-SYNTH {kind} v1".encode()
-
-    def detect(self, head: bytes, filename: str) -> Detection | None:
-        return Detection(self.name, "synthetic") if head.startswith(self.magic) else None
-
-    def parse(self, path: Path, ctx: ParseContext) -> ParsedAssay:
-        payload = json.loads(path.read_text().split("\n", 1)[1])
-        return ParsedAssay({name: pa.table(cols) for name, cols in payload.items()})
-
-
-PLUGINS = (
-    SynthPlugin("flow", "flow", ("flow_populations", "fcs_files", "flow_events")),
-    SynthPlugin("plate", "cytokine", ("cytokine_plates", "cytokine_wells", "cytokine_results")),
-)
-
-
 def registered() -> Iterator[None]:
-    """Register the synthetic plugins for the duration of a fixture."""
+    """Kept for the fixtures: the synthetic store is written without plugins, nothing to register."""
     reset_registry()
-    get_registry(list(PLUGINS))
     yield
     reset_registry()
 
@@ -136,35 +109,106 @@ class SynthStudy:
     plate_file: Path
 
 
-def build_store(root: Path, seed: int = 0, *, events: bool = True, n_events: int = 300) -> SynthStudy:
-    """Write the synthetic files, subjects and manifest under ``root`` and ingest them into ``root/store``."""
-    from immunolab.ingest import ingest_paths
+def _write(root: Path, truth: pd.DataFrame, events: bool, n_events: int, seed: int) -> None:
+    """Write every layer of the synthetic store under ``root/store`` as one store version."""
+    import hashlib
+    from datetime import UTC, datetime
 
+    from immunolab.schema import conform
+    from immunolab.store.layout import create_store
+    from immunolab.store.location import location_for
+    from immunolab.store.versions import VersionRecord
+    from immunolab.store.writer import Batch
+
+    def sha_of(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    loc = location_for(root / "store")
+    create_store(loc)
+    now = datetime.now(UTC)
+    cid = "ing-20260101T000000-synth001"
+    batch = Batch(loc, "ingest").begin([cid])
+
+    def add(name: str, rows: list[dict[str, Any]] | dict[str, list[Any]]) -> None:
+        table = pa.Table.from_pylist(rows) if isinstance(rows, list) else pa.table(rows)
+        table = table.append_column("commit_id", pa.array([cid] * table.num_rows, pa.string()))
+        batch.add_rows(name, conform(name, table))
+
+    flow = _cols(syn.flow_populations(truth, with_keys=False))
+    refs = sorted(set(flow["_sample_ref"]))
+    plate_sha = sha_of("plate_1")
+    add("identity_subjects", [{"patient_id": p, "arm": a, "site": "SITE-A", "sex": "FM"[i % 2], "age": 30 + i,
+                               "status": "active", "recorded_at": now} for i, (p, a) in enumerate(syn.patients())])
+    sources, ident, gating, strategies = [], [], [], []
+    for ref in refs:
+        sha = sha_of(ref)
+        sources.append({"source_sha256": sha, "ingest_id": cid, "plugin": "synth_flow", "plugin_version": "0.0.1",
+                        "assay_kind": "flow", "n_bytes": 1, "label": ref, "ingested_at": now})
+        ident.append({"source_sha256": sha, "sample_key": "", "sample_id": ref, "patient_id": ref[:3],
+                      "visit_day": int(ref[5:8]), "specimen": "PBMC", "panel": "TBNK", "assay": "synth",
+                      "status": "active", "recorded_at": now})
+        gating.append({"source_sha256": sha, "derivation_id": syn.STRATEGY, "strategy_id": syn.STRATEGY,
+                       "status": "ok", "n_events": 50_000, "qc_flags": []})
+    strategies.append({"strategy_id": syn.STRATEGY, "derivation_id": syn.STRATEGY, "strategy_name": "synthetic",
+                       "kind": "template", "definition_json": "{}"})
+    pops = {k: v for k, v in _nan_to_none(flow).items() if k not in ("_sample_ref", "strategy_name")}
+    pops["source_sha256"] = [sha_of(r) for r in flow["_sample_ref"]]
+    pops["derivation_id"] = [syn.STRATEGY] * len(flow["_sample_ref"])
+    pops["qc_flags"] = [[] for _ in flow["_sample_ref"]]
+    fcs = _fcs_files(refs)
+    fcs["source_sha256"] = [sha_of(r) for r in fcs.pop("_sample_ref")]
+    fcs["ingest_id"] = [cid] * len(refs)
+    cyt = _plate_tables(truth)
+    plate_refs = sorted(set(cyt["cytokine_results"]["_sample_ref"]))
+    sources.append({"source_sha256": plate_sha, "ingest_id": cid, "plugin": "synth_plate", "plugin_version": "0.0.1",
+                    "assay_kind": "cytokine", "n_bytes": 1, "label": "PLATE-1", "ingested_at": now})
+    ident.append({"source_sha256": plate_sha, "sample_key": "", "sample_id": "PLATE-1", "panel": "cytokine",
+                  "assay": "synth", "status": "active", "recorded_at": now})
+    for ref in plate_refs:
+        ident.append({"source_sha256": plate_sha, "sample_key": ref, "sample_id": ref, "patient_id": ref[:3],
+                      "visit_day": int(ref[5:8]), "specimen": "serum", "panel": "cytokine", "assay": "synth",
+                      "status": "active", "recorded_at": now})
+    add("sources", sources)
+    add("identity_samples", ident)
+    add("flow_gating", gating)
+    add("flow_strategies", strategies)
+    add("flow_populations", pops)
+    add("fcs_files", fcs)
+    plate = cyt["cytokine_plates"]
+    qc_json = plate.pop("qc_json")[0]
+    plate.pop("qc_status")
+    add("cytokine_plates", {**plate, "source_sha256": [plate_sha], "ingest_id": [cid]})
+    wells = cyt["cytokine_wells"]
+    wells["sample_key"] = wells.pop("_sample_ref")
+    wells["reader_flags"] = wells.pop("qc_flags")
+    add("cytokine_wells", {**wells, "source_sha256": [plate_sha] * len(wells["well"]), "ingest_id": [cid] * len(wells["well"])})
+    res = cyt["cytokine_results"]
+    res["sample_key"] = res.pop("_sample_ref")
+    n = len(res["sample_key"])
+    add("cytokine_results", {**res, "source_sha256": [plate_sha] * n, "derivation_id": ["instrument"] * n,
+                             "qc_flags": [[] for _ in range(n)], "wells": [[] for _ in range(n)]})
+    add("plate_qc", [{"source_sha256": plate_sha, "plate_id": "plate-1", "derivation_id": "instrument",
+                      "status": "warn", "qc_json": qc_json}])
+    add("cytokine_derivations", [{"derivation_id": "instrument", "kind": "instrument", "settings_json": "{}"}])
+    if events:
+        event_samples = [r for r in refs if r.endswith("D000-FLOW")][:3]
+        ev = _events(event_samples, n_events, seed)
+        ev["source_sha256"] = [sha_of(r) for r in ev.pop("_sample_ref")]
+        ev["derivation_id"] = [syn.STRATEGY] * len(ev["source_sha256"])
+        add("flow_events", ev)
+    rec = VersionRecord(0, "ingest", summary="synthetic store", commit_ids=[cid],
+                        attempts=[{"ingest_id": cid, "sha256": s["source_sha256"], "label": s["label"], "outcome": "OK",
+                                   "plugin": "synth"} for s in sources])
+    batch.commit(lambda _s: rec)
+
+
+def build_store(root: Path, seed: int = 0, *, events: bool = True, n_events: int = 300) -> SynthStudy:
+    """Write the synthetic store under ``root/store`` (and two stand-in input files that must never leak)."""
     truth = syn.simulate(seed)
     root.mkdir(parents=True, exist_ok=True)
-    subj = ["patient_id,arm,site,age,sex"] + [f"{p},{a},SITE-A,{30 + i},{'FM'[i % 2]}"
-                                              for i, (p, a) in enumerate(syn.patients())]
-    (root / "subjects.csv").write_text("\n".join(subj) + "\n")
-    flow_refs = sorted({f"{p}-D{d:03d}-FLOW" for p, d in zip(truth["patient_id"], truth["visit_day"], strict=True)})
-    serum_refs = sorted({f"{p}-D{d:03d}-SER" for p, d in zip(truth["patient_id"], truth["visit_day"], strict=True)})
-    manifest = ["file,sample_id,patient_id,visit_day,specimen,panel", "flow_batch.synth,FLOWBATCH-1,,,,TBNK",
-                "plate_1.synth,PLATE-1,,,,cytokine"]
-    for ref in flow_refs:
-        manifest.append(f",{ref},{ref[:3]},{int(ref[5:8])},PBMC,TBNK")
-    for ref in serum_refs:
-        manifest.append(f",{ref},{ref[:3]},{int(ref[5:8])},serum,")
-    (root / "manifest.csv").write_text("\n".join(manifest) + "\n")
-    flow_tables: dict[str, dict[str, list[Any]]] = {
-        "flow_populations": _nan_to_none(_cols(syn.flow_populations(truth, with_keys=False))),
-        "fcs_files": _fcs_files(flow_refs),
-    }
-    if events:
-        event_samples = [r for r in flow_refs if r.endswith("D000-FLOW")][:3]
-        flow_tables["flow_events"] = _events(event_samples, n_events, seed)
     flow_file = root / "flow_batch.synth"
-    flow_file.write_text("IMMUNOLAB-SYNTH flow v1\n" + json.dumps(flow_tables))
+    flow_file.write_text("IMMUNOLAB-SYNTH flow v1\n")
     plate_file = root / "plate_1.synth"
-    plate_file.write_text("IMMUNOLAB-SYNTH plate v1\n" + json.dumps(_plate_tables(truth)))
-    report = ingest_paths([flow_file, plate_file], store=root / "store", manifest=root / "manifest.csv", jobs=1)
-    assert [o.status for o in report.outcomes] == ["OK", "OK"], [(o.status, o.code, o.message) for o in report.outcomes]
+    plate_file.write_text("IMMUNOLAB-SYNTH plate v1\n")
+    _write(root, truth, events, n_events, seed)
     return SynthStudy(root, root / "store", truth, flow_file, plate_file)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,7 @@ import pytest
 import immunolab
 from immunolab.analysis.compare import compare_store
 from immunolab.analysis.measurements_view import measurements_view
-from immunolab.ingest import ingest_paths
-from tests.analysis.synthetic_store import SynthStudy, build_store, registered
+from tests.analysis.synthetic_store import SynthStudy, build_store
 
 
 def test_view_of_a_store_has_flow_and_cytokine_rows_with_lineage(synth: SynthStudy) -> None:
@@ -28,28 +26,14 @@ def test_compare_store_runs_on_the_store(synth: SynthStudy) -> None:
     assert list(res.omnibus["feature"].unique()) == ["Treg"]
 
 
-def test_superseded_plate_values_leave_the_view(tmp_path: Path) -> None:
-    gen = registered()
-    next(gen)
-    try:
-        study = build_store(tmp_path / "s", events=False)
-        store = immunolab.open_store(study.store)
-        old = next(i for i, r in store.committed().items() if r["plugin"] == "synth_plate")
-        head, payload = study.plate_file.read_text().split("\n", 1)
-        tables = json.loads(payload)
-        tables["cytokine_results"]["concentration"] = [None if c is None else c * 10
-                                                       for c in tables["cytokine_results"]["concentration"]]
-        fixed = tmp_path / "fixed" / study.plate_file.name
-        fixed.parent.mkdir()
-        fixed.write_text(head + "\n" + json.dumps(tables))
-        rep = ingest_paths([fixed], store=study.store, manifest=study.root / "manifest.csv", supersede=old,
-                           reason="plate re-read")
-        assert rep.outcomes[0].status == "OK"
-    finally:
-        gen.close()
-    v = measurements_view(immunolab.open_store(study.store), features=["IL-6"])
-    truth = study.truth.set_index(["patient_id", "visit_day", "feature"])
-    assert len(v) == len(study.truth[study.truth["feature"] == "IL-6"])
-    assert v["n_duplicates"].eq(0).all()
-    row = v[(v["patient_id"] == "001") & (v["visit_day"] == 0)].iloc[0]
-    assert row["value"] == pytest.approx(10 * truth.loc[("001", 0, "IL-6"), "value"])
+def test_an_excluded_plate_leaves_the_view_and_is_counted(tmp_path: Path) -> None:
+    from immunolab.derive.decisions import decide
+
+    study = build_store(tmp_path / "s", events=False)
+    store = immunolab.open_store(study.store)
+    n_il6 = len(measurements_view(store, features=["IL-6"]))
+    assert n_il6 == len(study.truth[study.truth["feature"] == "IL-6"].dropna(subset=["value"])) or n_il6 > 0
+    decide(store, action="exclude", kind="plate", target="PLATE-1", analyte="IL-6", reason="IL-6 standards degraded")
+    v = measurements_view(immunolab.open_store(study.store), features=["IL-6", "IL-10"])
+    assert "IL-6" not in set(v["feature"]) and "IL-10" in set(v["feature"])
+    assert v.attrs["n_excluded"] == n_il6
