@@ -324,6 +324,14 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
                           hint="Plugins return only their declared fact tables.")
     raw_tables, sample_records, keys = _resolve_refs(parsed.tables, opts, entry, label, sha, fkey)
     if sample_records:
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice and not opts.replicate:
+            k = twice[0]
+            raise IdentityError(
+                "IML-ID-013", f"{len(twice)} pair(s) of samples on this plate are the same patient, visit and specimen "
+                f"(e.g. patient {k[0]}, day {k[1]}, {k[2] or 'no specimen'})", path=label,
+                hint="Give each plate sample its own patient/visit/specimen in the manifest, or pass --replicate "
+                "if they are technical replicates.")
         replicate_of = _check_unique(keys, opts, label) or replicate_of
     facts = {name: _fill_keys(name, t, sha=sha, ingest_id=ingest_id, who=who) for name, t in raw_tables.items()}
     facts["sources"] = _fill_keys("sources", _source_row(outcome, plugin, fmt, fkey, parsed), sha=sha,
@@ -479,7 +487,8 @@ def _run_dask(files: Sequence[tuple[Path, str]], opts: IngestOptions, address: s
                          hint="Start it with `dask scheduler` and workers with `dask worker ADDRESS`, all of them "
                          "able to read the input files and write the store.") from None
     try:
-        futures = client.map(ingest_file, [str(f) for f, _ in files], opts=opts, ingest_id=[i for _, i in files],
+        shared = client.scatter(opts, broadcast=True)  # sent to every worker once, not once per file
+        futures = client.map(ingest_file, [str(f) for f, _ in files], [shared] * len(files), [i for _, i in files],
                              pure=False)
         for fut in as_completed(futures):
             yield fut.result()

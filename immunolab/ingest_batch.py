@@ -120,12 +120,19 @@ class _Committer:
         self.pending: list[WorkerResult] = []
         self.versions: list[int] = []
         self.keys: dict[tuple[str, int, str, str], str] = {}
+        self.shas: dict[str, str] = {}
 
     def add(self, res: WorkerResult) -> None:
         o = res.outcome
-        if o.status == "OK":
+        if o.status == "OK" and o.source_sha256 in self.shas:  # the same bytes twice in this run
+            for f in res.files:
+                self.opts.loc.delete("tables", f.table, f.path)
+            o.status, o.ingest_id, res.tables, res.files = "SKIP", self.shas[o.source_sha256], {}, []
+        elif o.status == "OK":
+            self.shas[str(o.source_sha256)] = str(o.ingest_id)
             clash = next((k for k in res.keys if k in self.keys), None)
             if clash is not None and not self.opts.replicate:
+                self.shas.pop(str(o.source_sha256), None)
                 for f in res.files:
                     self.opts.loc.delete("tables", f.table, f.path)
                 o.status, o.code, o.exit_code = "FAIL", "IML-ID-013", 1
