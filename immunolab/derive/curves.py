@@ -79,9 +79,16 @@ def _fin(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _curve_rows(an: PlateAnalysis, sha: str, derivation_id: str) -> list[dict[str, Any]]:
+def _curve_rows(an: PlateAnalysis, sha: str, derivation_id: str, kind: str) -> list[dict[str, Any]]:
+    """Return the curves of this derivation: immunolab's fits for a refit, the instrument's (else ours) for it."""
     rows = []
-    for analyte, c in zip(an.curve_analytes, an.curves, strict=True):
+    pairs = list(zip(an.curve_analytes, an.curves, strict=True))
+    if kind == INSTRUMENT:
+        printed = {a for a, c in pairs if c.source == INSTRUMENT}
+        pairs = [(a, c) for a, c in pairs if c.source == INSTRUMENT or a not in printed]
+    else:
+        pairs = [(a, c) for a, c in pairs if c.source != INSTRUMENT]
+    for analyte, c in pairs:
         rows.append({
             "source_sha256": sha, "plate_id": an.plate_id, "derivation_id": derivation_id, "analyte": analyte,
             "fit_id": c.fit_id, "source": c.source, "model": c.model, "weighting": c.weighting,
@@ -194,7 +201,7 @@ def derive_plate(plate: Plate, *, sha: str, plate_id: str, settings: PlateSettin
         an.qc["curve_settings"] = {"source": "instrument results", "below_rule": settings.below_rule,
                                    "above_rule": settings.above_rule}
     rows = {
-        "curve_fits": _curve_rows(an, sha, derivation_id),
+        "curve_fits": _curve_rows(an, sha, derivation_id, kind),
         "cytokine_results": _result_rows(results, an.wells, sha, derivation_id) if len(results) else [],
         "plate_qc": [{"source_sha256": sha, "plate_id": plate_id, "derivation_id": derivation_id, "status": an.status,
                       "qc_json": json.dumps(_json_safe(an.qc), sort_keys=True, allow_nan=False)}],

@@ -133,6 +133,12 @@ def _map(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, executor
             yield fut.result()
 
 
+def _opt_int(value: Any) -> int | None:
+    import math
+
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
+
+
 def _panel_sources(store: Store, panel: str) -> list[dict[str, Any]]:
     smp = store.to_pandas("samples")
     files = smp[(smp["sample_key"] == "") & (smp["panel"].fillna("").str.casefold() == panel.casefold())]
@@ -163,7 +169,7 @@ def derive_gating(store: Store, *, panel: str, strategy: str | None, comp: str |
     rep = DeriveReport(spec.derivation_id, reused=sum(1 for s in sources if s["source_sha256"] in done))
     todo = [s for s in sources if s["source_sha256"] not in done]
     jobs_ = [_GateJob(s["source_sha256"], s["sample_id"], str(open_raw(store.loc, s["source_sha256"])),
-                      None if s["dataset_index"] is None else int(s["dataset_index"]), tuple(s["tolerances"] or ()),
+                      _opt_int(s["dataset_index"]), tuple(list(s["tolerances"]) if s["tolerances"] is not None else ()),
                       str(strategy) if strategy else None, comp, write_events) for s in todo]
     commit_id = new_id("drv")
     tables: dict[str, list[pa.Table]] = {}

@@ -181,9 +181,19 @@ def spillover_for(fcs: FcsData, comp: str | Path | None) -> tuple[Any, str]:
     """
     from immunolab.flow.compensation import as_spillover_matrix
 
+    from immunolab.fcs.spillover import names_only_spillover
+
     if comp is not None:
         return load_compensation(comp), f"matrix file {Path(comp).name}"
     matrix = as_spillover_matrix(fcs.spillover())
+    if matrix is None:
+        key = names_only_spillover(fcs.keywords)
+        if key is not None:
+            raise MalformedInputError(
+                "IML-FCS-012", f"{key} names the compensated channels but holds no matrix values, so the events "
+                "cannot be compensated", path=None,
+                hint="Gate with a compensation matrix: `immunolab derive gating --panel P --comp matrix.csv` "
+                "(or `ingest --comp`); the file's facts are stored already.")
     return matrix, "file spillover keyword" if matrix is not None else "none"
 
 
