@@ -139,7 +139,7 @@ def _create_key(loc: StoreLocation) -> None:
         write_deltalake(loc.join(KEY_FILE), table, mode="error", storage_options=loc.delta_options())
     except Exception as exc:  # another process created it first (keep theirs), or the disk is full
         try:
-            DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).to_pyarrow_table()
+            DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).file_uris()
         except Exception:
             raise OSError(f"cannot create the store key ({exc})") from None
     if loc.is_local:
@@ -151,7 +151,12 @@ def store_key(loc: StoreLocation) -> bytes:
     from deltalake import DeltaTable
 
     try:
-        rows = DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).to_pyarrow_table().column("key")
+        import pyarrow.parquet as pq
+
+        from immunolab.store.tables import _fs_paths
+
+        uris = DeltaTable(loc.join(KEY_FILE), storage_options=loc.delta_options()).file_uris()
+        rows = pq.read_table(_fs_paths(loc, uris)[0], filesystem=loc.fs).column("key")
         return str(rows[0].as_py()).encode()
     except Exception:
         raise StoreError("IML-STORE-004", f"the store's {KEY_FILE}/ table is missing or damaged", path=loc.uri,

@@ -20,6 +20,7 @@ from immunolab.store.tables import (
     delta_error,
     describe_files,
     open_table,
+    read_delta,
     retry_conflicts,
     stored_tables,
 )
@@ -116,7 +117,8 @@ def orphan_commit_ids(loc: StoreLocation) -> dict[str, set[str]]:
     live = {c for m, alive in pending_batches(loc) if alive for c in m.get("commit_ids", [])}
     out: dict[str, set[str]] = {}
     for name in _tables(loc):
-        ids = pc.unique(open_table(loc, name).to_pyarrow_dataset().to_table(columns=["commit_id"]).column("commit_id"))
+        dt = open_table(loc, name)
+        ids = pc.unique(read_delta(loc, name, int(dt.version()), columns=["commit_id"]).column("commit_id"))
         extra = {i for i in ids.to_pylist() if i not in committed and i not in live}
         if extra:
             out[name] = extra

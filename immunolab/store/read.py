@@ -25,7 +25,7 @@ from immunolab.errors import StoreError
 from immunolab.schema import TABLES, VIEWS, table_spec
 from immunolab.store.layout import require_store
 from immunolab.store.location import StoreLocation, location_for
-from immunolab.store.tables import open_table, table_exists
+from immunolab.store.tables import read_delta, table_exists
 from immunolab.store.versions import VersionRecord, read_versions
 
 if TYPE_CHECKING:
@@ -98,9 +98,8 @@ class Store:
             empty = spec.schema.empty_table()
             return empty.select(columns) if columns else empty
         try:
-            dt = open_table(self.loc, name, version)
-            table = _query(dt, columns, where) if where else dt.to_pyarrow_dataset().to_table(
-                columns=None if columns is None else list(dict.fromkeys([*columns, "commit_id"])))
+            table = read_delta(self.loc, name, version, where=where,
+                               columns=None if columns is None else list(dict.fromkeys([*columns, "commit_id"])))
         except Exception as exc:
             raise StoreError("IML-STORE-004", f"table {name} cannot be read at its version {version} ({type(exc).__name__})",
                              path=self.loc.uri, hint="Run `immunolab verify`; if old versions were vacuumed, "
@@ -182,19 +181,6 @@ def _plain_strings(table: pa.Table, spec: Any) -> pa.Table:
         if want is not None and not f.type.equals(want):
             table = table.set_column(i, pa.field(f.name, want), table.column(i).cast(want))
     return table
-
-
-def _query(dt: Any, columns: list[str] | None, where: dict[str, list[Any]]) -> pa.Table:
-    """Return the rows of ``dt`` matching ``where`` through DataFusion (filter pushed down)."""
-    from deltalake import QueryBuilder
-
-    def lit(v: Any) -> str:
-        return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
-
-    cond = " AND ".join(f'"{col}" IN ({", ".join(lit(v) for v in values)})' for col, values in where.items() if values)
-    cols = "*" if columns is None else ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, "commit_id"]))
-    result = QueryBuilder().register("t", dt).execute(f"SELECT {cols} FROM t" + (f" WHERE {cond}" if cond else ""))
-    return pa.table(result.read_all()) if hasattr(result, "read_all") else pa.Table.from_batches(list(result))
 
 
 def in_version_order(table: pa.Table, commit_version: dict[str, int]) -> pa.Table:

@@ -21,7 +21,7 @@ from immunolab.errors import StoreError
 from immunolab.schema import table_spec
 from immunolab.store.location import StoreLocation
 
-__all__ = ["DataFile", "active_files", "commit_files", "delta_error", "describe_files", "ensure_table", "open_table",
+__all__ = ["DataFile", "active_files", "read_delta", "commit_files", "delta_error", "describe_files", "ensure_table", "open_table",
            "table_exists", "write_data_file"]
 
 
@@ -35,6 +35,7 @@ class DataFile:
     rows: int
     sha256: str
     mtime_ms: int
+    stats: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record stored in the store version (for ``verify``)."""
@@ -117,7 +118,26 @@ def write_data_file(loc: StoreLocation, name: str, table: pa.Table, *, batch: st
 
         raise os_error(exc, loc, f"write table {name}") from None
     digest = hashlib.sha256(memoryview(data)).hexdigest()
-    return DataFile(name, rel, data.size, table.num_rows, digest, int(time.time() * 1000))
+    return DataFile(name, rel, data.size, table.num_rows, digest, int(time.time() * 1000), _stats(table))
+
+
+#: columns whose min/max go into each data file's Delta statistics (file pruning by source or unit)
+STATS_COLUMNS = ("commit_id", "source_sha256")
+
+
+def _stats(table: pa.Table) -> str:
+    """Return the Delta ``stats`` JSON of a data file: row count, and min/max/nulls of the key columns."""
+    import pyarrow.compute as pc
+
+    stats: dict[str, Any] = {"numRecords": table.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    for col in STATS_COLUMNS:
+        if col in table.column_names and table.num_rows:
+            mm = pc.min_max(table.column(col))
+            if mm["min"].is_valid:
+                stats["minValues"][col] = mm["min"].as_py()
+                stats["maxValues"][col] = mm["max"].as_py()
+            stats["nullCount"][col] = table.column(col).null_count
+    return json.dumps(stats)
 
 
 def _add_missing_columns(dt: Any, schema: pa.Schema) -> None:
@@ -148,7 +168,8 @@ def commit_files(loc: StoreLocation, name: str, files: list[DataFile], schema: p
         if table_spec(name).extra_column_type is not None:
             _add_missing_columns(dt, schema)
             dt.update_incremental()
-        actions = [AddAction(f.path, f.size, {}, f.mtime_ms, True, json.dumps({"numRecords": f.rows})) for f in files]
+        actions = [AddAction(f.path, f.size, {}, f.mtime_ms, True, f.stats or json.dumps({"numRecords": f.rows}))
+                   for f in files]
         dt.create_write_transaction(actions, mode="append", schema=_arrow_schema(dt),
                                     commit_properties=CommitProperties(custom_metadata={"immunolab_batch": batch},
                                                                        max_commit_retries=50))
@@ -210,3 +231,79 @@ def retry_conflicts(loc: StoreLocation, name: str, operation: Any, *, attempts: 
         time.sleep(random.uniform(0.01, 0.1) * min(attempt + 1, 10))
     raise StoreError("IML-STORE-002", f"table {name} kept changing under concurrent writers", path=loc.uri,
                      hint="Run the command again when fewer writers are active.")
+
+
+def _fs_paths(loc: StoreLocation, uris: list[str]) -> list[str]:
+    """Return the pyarrow file-system paths of data file URIs (``s3://b/k`` -> ``b/k``, ``file://`` stripped)."""
+    out = []
+    for uri in uris:
+        if uri.startswith("file://"):
+            out.append(uri[len("file://"):])
+        elif "://" in uri:
+            out.append(uri.split("://", 1)[1])
+        else:
+            out.append(uri)
+    return out
+
+
+def read_delta(loc: StoreLocation, name: str, version: int, *, columns: list[str] | None = None,
+               where: dict[str, list[Any]] | None = None) -> pa.Table:
+    """Return the rows of Delta table ``name`` at ``version`` (``where``: column -> wanted values).
+
+    The data files are listed by delta-rs but read with pyarrow's own file system (a pyarrow
+    scan through delta-rs' Python file-system handler can leave threads that abort the
+    interpreter at exit), and files whose statistics exclude the wanted values are skipped.
+    Filtering is done in memory: files rewritten by Delta operations store strings as
+    ``string_view``, which pyarrow's pushed-down filters cannot compare with ``string``.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    dt = open_table(loc, name, version)
+    uris = dt.file_uris()
+    if where:
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        keep = _prune(actions, where)
+        uris = [u for u in uris if u.rsplit("/", 1)[-1] in keep]
+    schema = _plain_schema(pa.schema(dt.schema().to_arrow()))
+    if not uris:
+        empty = schema.empty_table()
+        return empty.select(columns) if columns else empty
+    dataset = ds.dataset(_fs_paths(loc, uris), schema=schema, format="parquet", filesystem=loc.fs)
+    table = dataset.to_table(columns=columns)
+    for col, values in (where or {}).items():
+        table = table.filter(pc.is_in(table.column(col), value_set=pa.array(list(values), table.schema.field(col).type)))
+    return table
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """Return ``schema`` with view types replaced by their plain types."""
+    fields = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+            t = pa.string()
+        elif pa.types.is_binary_view(t):
+            t = pa.binary()
+        fields.append(pa.field(f.name, t, nullable=f.nullable))
+    return pa.schema(fields)
+
+
+def _prune(actions: pa.Table, where: dict[str, list[Any]]) -> set[str]:
+    """Return the data file names whose min/max statistics may hold the wanted values."""
+    names = [p.rsplit("/", 1)[-1] for p in actions.column("path").to_pylist()]
+    keep = [True] * len(names)
+    for col, values in where.items():
+        lo_name, hi_name = f"min.{col}", f"max.{col}"
+        if lo_name not in actions.column_names or hi_name not in actions.column_names:
+            continue
+        wanted = sorted(str(v) for v in values)
+        for i, (lo, hi) in enumerate(zip(actions.column(lo_name).to_pylist(), actions.column(hi_name).to_pylist(),
+                                         strict=True)):
+            if lo is None or hi is None:
+                continue
+            import bisect
+
+            j = bisect.bisect_left(wanted, str(lo))
+            keep[i] = keep[i] and j < len(wanted) and wanted[j] <= str(hi)
+    return {n for n, k in zip(names, keep, strict=True) if k}

@@ -169,8 +169,11 @@ def read_versions(loc: StoreLocation, *, after: int = 0, dt: Any = None) -> list
 
     dt = dt if dt is not None else _open(loc)
     try:
-        table = dt.to_pyarrow_dataset().to_table(filter=ds.field("store_version") > after) if after else \
-            dt.to_pyarrow_table()
+        from immunolab.store.tables import _fs_paths
+
+        dataset = ds.dataset(_fs_paths(loc, dt.file_uris()), schema=VERSIONS_SCHEMA, format="parquet",
+                             filesystem=loc.fs)
+        table = dataset.to_table(filter=ds.field("store_version") > after) if after else dataset.to_table()
     except OSError as exc:
         raise StoreError("IML-STORE-004", f"the store's commit log cannot be read ({exc})", path=loc.uri,
                          hint="A file of versions/ was altered or removed: run `immunolab verify` and restore "

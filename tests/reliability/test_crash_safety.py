@@ -19,15 +19,24 @@ REPO = Path(__file__).resolve().parents[2]
 N_FILES = 60
 
 
-def _run(store: Path, manifest: Path, inbox: Path, kill_after: float | None, chunk: int | None = None) -> None:
+def _run(store: Path, manifest: Path, inbox: Path, kill_after: float | None, chunk: int | None = None,
+         after_lines: int | None = None) -> None:
+    """Run one ingest; kill it with SIGKILL after ``kill_after`` seconds or after ``after_lines`` output lines."""
     env = dict(os.environ, PYTHONPATH=str(REPO), IMMUNOLAB_TEST_CHUNK=str(chunk or 10))
     proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.driver", str(store), str(manifest), str(inbox)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if kill_after is None:
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if kill_after is None and after_lines is None:
         proc.wait(timeout=300)
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
         return
-    time.sleep(kill_after)
+    if after_lines is not None:
+        assert proc.stdout is not None
+        for _ in range(after_lines):  # each line is a file outcome: the batch is in flight
+            if not proc.stdout.readline():
+                break
+        time.sleep(kill_after or 0.0)
+    else:
+        time.sleep(kill_after or 0.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
 
@@ -52,7 +61,10 @@ def test_sigkill_at_random_moments_then_rerun_commits_each_file_exactly_once(tmp
     for trial in range(trials):
         store = tmp_path / f"store-{trial}"
         for _ in range(2):
-            _run(store, manifest, inbox, kill_after=rng.uniform(0.3 * batch, 1.05 * batch))
+            if rng.random() < 0.75:  # mostly inside the batch, after some files were reported
+                _run(store, manifest, inbox, kill_after=rng.uniform(0.0, 0.05), after_lines=rng.randrange(1, N_FILES))
+            else:  # anywhere, start-up and the end included
+                _run(store, manifest, inbox, kill_after=rng.uniform(0.3 * batch, 1.05 * batch))
             pending = store / "pending"
             inside += pending.is_dir() and any(pending.iterdir())  # killed with a batch in flight
             if (store / "immunolab-store.json").exists() and (store / "versions").exists():
