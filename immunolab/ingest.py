@@ -165,14 +165,23 @@ def natural_key(patient: str | None, visit: int | None, specimen: str | None, pa
     return (str(patient), int(visit if visit is not None else -1), (specimen or "").casefold(), (panel or "").casefold())
 
 
-def _check_unique(keys: Iterable[tuple[str, int, str, str]], opts: IngestOptions, label: str) -> str | None:
+def _replicate_number(entry: ManifestEntry) -> int:
+    """Return the manifest's ``replicate`` number of a row (1 when absent or not a number)."""
+    try:
+        return int(float(entry.get("replicate") or 1))
+    except ValueError:
+        return 1
+
+
+def _check_unique(keys: Iterable[tuple[str, int, str, str]], opts: IngestOptions, label: str, *,
+                  replicate: bool = False) -> str | None:
     """Raise IML-ID-013 when a key is already a current sample; return the replicated sample id."""
     replicate_of = None
     for key in keys:
         have = opts.taken.get(key)
         if have is None or have[2] == opts.supersede_sha:
             continue
-        if opts.replicate:
+        if opts.replicate or replicate:
             replicate_of = have[0]
             continue
         raise IdentityError(
@@ -307,10 +316,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.plugin = plugin.name
     entry = opts.identity.require_file(p, label)
     fkey = file_key(opts.secret, p.name)
-    replicate_of = None
-    if entry.is_patient_sample:
-        replicate_of = _check_unique([natural_key(entry.patient_id, entry.visit_day, entry.specimen, entry.panel)],
-                                     opts, label)
+    replicate = opts.replicate or _replicate_number(entry) > 1
     ctx = ParseContext(label=label, source_sha256=sha, options=opts.plugin_options,
                        study_day=opts.identity.study_day_for(entry), panel=entry.panel, specimen=entry.specimen,
                        entry=entry)
@@ -323,23 +329,26 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
         raise PluginError("IML-PLUGIN-002", f"{who} returned tables it does not declare in `produces`: {', '.join(wrong)}",
                           hint="Plugins return only their declared fact tables.")
     raw_tables, sample_records, keys = _resolve_refs(parsed.tables, opts, entry, label, sha, fkey)
-    if sample_records:
+    if not sample_records and entry.is_patient_sample:
+        keys = [natural_key(entry.patient_id, entry.visit_day, entry.specimen, entry.panel)]
+    replicate_of = None
+    if keys:
         twice = sorted({k for k in keys if keys.count(k) > 1})
-        if twice and not opts.replicate:
+        if twice and not replicate:
             k = twice[0]
             raise IdentityError(
                 "IML-ID-013", f"{len(twice)} pair(s) of samples on this plate are the same patient, visit and specimen "
                 f"(e.g. patient {k[0]}, day {k[1]}, {k[2] or 'no specimen'})", path=label,
                 hint="Give each plate sample its own patient/visit/specimen in the manifest, or pass --replicate "
                 "if they are technical replicates.")
-        replicate_of = _check_unique(keys, opts, label) or replicate_of
+        replicate_of = _check_unique(keys, opts, label, replicate=replicate)
     facts = {name: _fill_keys(name, t, sha=sha, ingest_id=ingest_id, who=who) for name, t in raw_tables.items()}
     facts["sources"] = _fill_keys("sources", _source_row(outcome, plugin, fmt, fkey, parsed), sha=sha,
                                   ingest_id=ingest_id, who="immunolab")
     status = "replicate" if replicate_of else "active"
     file_record = sample_record(sha, "", fkey, entry, status=status, assay=plugin.name, replicate_of=replicate_of,
                                 manifest_sha256=opts.identity.manifest_sha256, reason=opts.reason)
-    if not entry.is_patient_sample:
+    if not entry.is_patient_sample or sample_records:  # a plate (or a bead well): its samples carry the patient
         file_record.update(patient_id=None, visit_day=None)
     for rec in sample_records:
         rec["status"], rec["replicate_of"], rec["assay"] = status, replicate_of, plugin.name
@@ -364,8 +373,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
         files.append(write_data_file(opts.loc, name, tables.pop(name), batch=opts.batch_id, unit=ingest_id))
     outcome.status = "OK"
     outcome.rows = {**{n: t.num_rows for n, t in tables.items()}, **{f.table: f.rows for f in files}}
-    return WorkerResult(outcome, tables, files, keys or ([natural_key(entry.patient_id, entry.visit_day, entry.specimen,
-                                                                        entry.panel)] if entry.is_patient_sample else []))
+    return WorkerResult(outcome, tables, files, [] if replicate else keys)
 
 
 def _superseded_records(opts: IngestOptions, new_ingest: str) -> list[dict[str, Any]]:

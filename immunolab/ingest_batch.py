@@ -143,12 +143,26 @@ class _Committer:
             else:
                 for k in res.keys:
                     self.keys.setdefault(k, o.label)
+        if o.status == "OK":
+            self._note_runs(res)
         if o.status in ("OK", "FAIL"):
             self.pending.append(res)
         if o.status != "OK" and self.on_outcome is not None:
             self.on_outcome(o)
         if len(self.pending) >= self.chunk:
             self.flush(final=False)
+
+    def runs(self) -> list[str]:
+        """Return the multi-file runs (bead-array plates) this batch brought wells of."""
+
+        return sorted(self._runs if hasattr(self, "_runs") else set())
+
+    def _note_runs(self, res: WorkerResult) -> None:
+        from immunolab.derive.runs import is_run
+
+        plates = res.tables.get("cytokine_plates")
+        if plates is not None:
+            self.__dict__.setdefault("_runs", set()).update(p for p in plates.column("plate_id").to_pylist() if is_run(p))
 
     def _drop(self, ids: list[str]) -> None:
         """Delete the rows of files another writer committed first (recorded as a store version)."""
@@ -243,6 +257,13 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             if on_progress is not None:
                 on_progress(res.outcome)
         committer.flush(final=True)
+        runs = committer.runs()
+        if runs:
+            from immunolab.derive.runs import derive_runs
+
+            rec = derive_runs(open_store(loc), runs, reason="bead-array wells ingested", command=opts.command)
+            if rec is not None:
+                committer.versions.append(rec.store_version)
     except BaseException:
         batch.abort()
         raise

@@ -4,7 +4,7 @@
   ``immunolab derive activate gating``; without a decision, each file's ingest-time gating.
 * curves, per plate (or ``*`` for every plate): the refit chosen with ``immunolab derive curves
   --activate``; without a decision, the instrument's own results where the export has them,
-  otherwise the ingest-time refit.
+  otherwise the plate's first refit (made at ingest; for a bead-array run, its first fit).
 
 Decisions are rows of ``derivation_choices`` (who, when, why); the latest per (kind, scope) is
 current, so switching back is one more decision and the history stays readable.
@@ -60,9 +60,15 @@ def active_curves(store: Store, results: pd.DataFrame) -> pd.DataFrame:
     decided = _decided(store, "curves")
     ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
     r = results.copy()
+    # a derivation computed again for a plate (a bead run re-fitted with more wells) replaces the older rows
+    version = r["commit_id"].map(store.commit_version).fillna(0)
+    latest = version.groupby([r["plate_id"], r["derivation_id"]]).transform("max")
+    r = r[version == latest]
     available = r.groupby("plate_id")["derivation_id"].agg(lambda s: set(s)).to_dict()
-    at_ingest = r[r["commit_id"] == r["source_sha256"].map(ingest_of)]
-    ingest_refit = at_ingest[at_ingest["derivation_id"] != INSTRUMENT].groupby("plate_id")["derivation_id"].first().to_dict()
+    refits = r[r["derivation_id"] != INSTRUMENT].assign(_v=r["commit_id"].map(store.commit_version).fillna(0))
+    # the first refit of a plate (at ingest, or a run's first fit) is its default when the export has no results
+    ingest_refit = refits.sort_values("_v", kind="stable").groupby("plate_id")["derivation_id"].first().to_dict()
+    del ingest_of
 
     def pick(plate: str) -> str | None:
         have = available.get(plate, set())

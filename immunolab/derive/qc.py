@@ -58,9 +58,9 @@ def _plate_checks(store: Store) -> list[QcCheck]:
     qc = store.to_pandas("plate_qc")
     if qc.empty:
         return []
-    results = store.to_pandas("cytokine_results", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
-    active = choices.active_curves(store, results).drop_duplicates("plate_id").set_index("plate_id")["derivation_id"]
-    qc = qc[qc["derivation_id"] == qc["plate_id"].map(active).fillna(qc["derivation_id"])]
+    active = choices.active_curves(store, qc[["commit_id", "source_sha256", "plate_id", "derivation_id"]])
+    keep = set(zip(active["plate_id"], active["derivation_id"], active["commit_id"], strict=True))
+    qc = qc[[k in keep for k in zip(qc["plate_id"], qc["derivation_id"], qc["commit_id"], strict=True)]]
     qc = qc.drop_duplicates(["plate_id"], keep="last")
     codes = plate_codes(store)
     out: list[QcCheck] = []

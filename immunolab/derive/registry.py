@@ -75,9 +75,13 @@ def _curves(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, p
     from immunolab.cytokine.facts import plates_from_facts
     from immunolab.derive.curves import INSTRUMENT, derive_plate, has_instrument_results, rows_to_tables
 
+    from immunolab.derive.runs import is_run
+
     rows: dict[str, list[dict[str, Any]]] = {}
     warnings: list[str] = []
     for pid, plate in plates_from_facts(facts["cytokine_plates"], facts["cytokine_wells"], facts.get("instrument_curves")):
+        if is_run(pid):  # one well of a multi-file run: fitted once the run's wells are stored
+            continue
         kinds = ["refit", INSTRUMENT] if has_instrument_results(plate) else ["refit"]
         status_of: dict[str, str] = {}
         for kind in kinds:

@@ -212,6 +212,7 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
     if activate and not reason:
         raise InputError("IML-IN-001", "--activate needs --reason", hint='Add --reason "why this refit is the one to use".')
     did = settings_id(settings)
+    rep = DeriveReport(did)
     codes = plate_codes(store)
     by_code = {c: p for p, c in codes.items()}
     wanted = {by_code.get(p, p) for p in plates}
@@ -219,14 +220,27 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
     if unknown:
         raise InputError("IML-DER-001", f"no stored plate is called {', '.join(unknown)}",
                          hint=f"Plates: {', '.join(sorted(codes.values())) or 'none'}.")
+    from immunolab.derive.runs import derive_runs, is_run
+
     pt = store.table("cytokine_plates")
     if wanted:
         pt = filter_in(pt, "plate_id", wanted)
     if pt.num_rows == 0:
         raise InputError("IML-DER-001", "the store holds no plate", hint="Ingest plate exports first.")
+    runs = sorted({p for p in pt.column("plate_id").to_pylist() if is_run(p)})
+    if runs:  # multi-file bead-array runs are fitted from all their wells
+        have_runs = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
+        todo = [r for r in runs if not ((have_runs["plate_id"] == r) & (have_runs["derivation_id"] == did)).any()]
+        rec = derive_runs(store, todo, settings=settings, reason=reason, command=command) if todo else None
+        rep.computed += len(todo)
+        rep.reused += len(runs) - len(todo)
+        if rec is not None:
+            from immunolab.store.read import open_store
+
+            store = open_store(store.loc)
+        pt = pt.filter(pa.array([not is_run(p) for p in pt.column("plate_id").to_pylist()]))
     have = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
     done = set(have.loc[have["derivation_id"] == did, "plate_id"])
-    rep = DeriveReport(did)
     commit_id = new_id("drv")
     rows: dict[str, list[dict[str, Any]]] = {}
     for sha in sorted(set(pt.column("source_sha256").to_pylist())):

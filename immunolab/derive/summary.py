@@ -33,7 +33,7 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
             out.append({"kind": "gating", "scope": panel, "derivation_id": did, "what": what,
                         "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,
                         "reason": reasons.get(("gating", panel, did))})
-    results = store.to_pandas("cytokine_results", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
+    results = store.to_pandas("plate_qc", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
     if not results.empty:
         active = choices.active_curves(store, results)
         active_keys = set(zip(active["plate_id"], active["derivation_id"], strict=True))

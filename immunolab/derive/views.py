@@ -90,6 +90,9 @@ def plate_codes(store: Store) -> dict[str, str]:
     out = {}
     for (sha, pid, idx), n in zip(plates[["source_sha256", "plate_id", "plate_index"]].itertuples(index=False),
                                   n_per_file, strict=True):
+        if str(pid).startswith("run:"):  # a multi-file run (bead array): its code is the run's name
+            out[str(pid)] = str(pid)[4:]
+            continue
         code = code_of.get(sha) or labels.get(sha) or pid
         out[str(pid)] = str(code) if n == 1 else f"{code}-p{idx}"
     return out
@@ -295,10 +298,11 @@ def active_plates(store: Store) -> pd.DataFrame:
     plates = store.to_pandas("cytokine_plates")
     if plates.empty:
         return plates.assign(plate_code=None, qc_status=None, qc_json=None, derivation_id=None)
-    results = store.to_pandas("cytokine_results", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
-    active = choices.active_curves(store, results).drop_duplicates("plate_id").set_index("plate_id")["derivation_id"]
     qc = store.to_pandas("plate_qc")
-    qc = qc[qc["derivation_id"] == qc["plate_id"].map(active)].drop_duplicates("plate_id", keep="last")
+    active = choices.active_curves(store, qc[["commit_id", "source_sha256", "plate_id", "derivation_id"]])
+    keep = set(zip(active["plate_id"], active["derivation_id"], active["commit_id"], strict=True))
+    qc = qc[[k in keep for k in zip(qc["plate_id"], qc["derivation_id"], qc["commit_id"], strict=True)]]
+    qc = qc.drop_duplicates("plate_id", keep="last")
     out = plates.merge(qc[["plate_id", "derivation_id", "status", "qc_json"]], on="plate_id", how="left")
     out = out.rename(columns={"status": "qc_status"})
     out["plate_code"] = out["plate_id"].map(plate_codes(store))

@@ -1,0 +1,85 @@
+"""Turn one classified bead-array well into cytokine plate facts (see the package docstring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from immunolab.errors import InconsistentInputError
+from immunolab.plugins import ParseContext, ParsedAssay
+
+__all__ = ["RUN_PREFIX", "parse_bead_well", "well_role"]
+
+RUN_PREFIX = "run:"
+
+
+def _value(ctx: ParseContext, column: str) -> str | None:
+    entry = ctx.entry
+    return entry.get(column) if entry is not None else None
+
+
+def _bad(ctx: ParseContext, problem: str, hint: str) -> InconsistentInputError:
+    return InconsistentInputError("IML-BEAD-005", problem, path=ctx.label, hint=hint)
+
+
+def well_role(ctx: ParseContext) -> Any:
+    """Return the :class:`immunolab.beads.WellRole` the manifest row gives this well."""
+    from immunolab.beads import WellRole
+
+    role = (_value(ctx, "role") or "").strip().lower()
+    well = _value(ctx, "well")
+    replicate = int(float(_value(ctx, "replicate") or 1))
+    try:
+        dilution = float(_value(ctx, "dilution") or 1)
+    except ValueError:
+        raise _bad(ctx, "the manifest's dilution is not a number", "Give the dilution factor, e.g. 2.") from None
+    if role == "standard":
+        level = _value(ctx, "standard_level")
+        if level is None or not level.strip().isdigit():
+            raise _bad(ctx, "a standard well needs its standard_level (0 = the blank C0)",
+                       "Fill the manifest's standard_level column for standard wells.")
+        return WellRole.standard(int(level), replicate=replicate, well=well)
+    sample = ctx.entry.sample_id if ctx.entry is not None else None
+    if role == "control":
+        return WellRole.control(sample or "Control1", dilution=dilution, replicate=replicate, well=well)
+    if role in ("sample", ""):
+        if not sample:
+            raise _bad(ctx, "a sample well needs its sample_id", "Give the sample's id in the manifest.")
+        return WellRole.sample(sample, dilution=dilution, replicate=replicate, well=well)
+    raise _bad(ctx, f"role {role!r} is not standard, sample or control", "Correct the manifest's role column.")
+
+
+def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> ParsedAssay:
+    """Return the facts of one bead well: a ``cytokine_plates`` row of its run and one well row per analyte."""
+    from immunolab.beads import bead_plate, classify_fcs_file, load_kit
+    from immunolab.cytokine.parsed import parsed_assay_from_plates
+
+    kit_name = _value(ctx, "kit") or ctx.option("bead_kit") or ctx.panel
+    if not kit_name:
+        raise _bad(ctx, "no bead kit is named for this well", "Add a kit column to the manifest (see `immunolab plugins`).")
+    kit = load_kit(kit_name)
+    run = _value(ctx, "run")
+    if not run:
+        raise _bad(ctx, "the well's run (plate) is not named", "Add a run column to the manifest, e.g. BEADRUN-01.")
+    role = well_role(ctx)
+    result = classify_fcs_file(str(path), kit, label=ctx.label, dataset=ctx.option("dataset"))
+    plate = bead_plate([result], [role], kit, label=ctx.label)
+    parsed = parsed_assay_from_plates([plate], data=b"", ctx=ctx, export_format="bead_array_fcs")
+    pid = f"{RUN_PREFIX}{run}"
+    for name in ("cytokine_plates", "cytokine_wells"):
+        t = parsed.tables[name]
+        t = t.set_column(t.schema.get_field_index("plate_id"), "plate_id", pa.array([pid] * t.num_rows, pa.string()))
+        parsed.tables[name] = t
+    flags = {pop.analyte: list(pop.flags) for pop in result.populations}
+    wells = parsed.tables["cytokine_wells"]
+    merged = [sorted({*(f or []), *flags.get(a, [])}) for f, a in zip(wells.column("reader_flags").to_pylist(),
+                                                                    wells.column("analyte").to_pylist(), strict=True)]
+    parsed.tables["cytokine_wells"] = wells.set_column(wells.schema.get_field_index("reader_flags"), "reader_flags",
+                                                       pa.array(merged, pa.list_(pa.string())))
+    parsed.metadata.update({"kit": kit.kit_id, "run": run, "role": role.kind, "bead_flags": sorted(set(result.flags)),
+                            "plugin_version": plugin_version})
+    parsed.n_events = int(result.n_events)
+    parsed.warnings.extend(f"well: {f}" for f in result.flags)
+    return parsed
