@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -479,8 +479,8 @@ def _plate_of(index: int, members: list[_SheetData], template: dict[str, str], k
     warnings: list[str] = []
     for m in members:
         for curve in m.curves:
-            if curve.weighting is None and template.get("WEIGHTED", "").upper() in ("N", "NO"):
-                curve = replace(curve, weighting="none")
+            # a LabKey/SCHARP project template's WEIGHTED field is the lab's note, not Bio-Plex's
+            # weighting: the printed curves of such files are power-law weighted (docs/readers.md)
             curves[curve.analyte_reported] = instrument_curve(curve, resolve_analyte(curve.analyte_reported).canonical)
         warnings.extend(w for w in m.warnings if w not in warnings)
     run_date = parse_acquisition_date(pre.get("acquisition_date"))
@@ -489,6 +489,7 @@ def _plate_of(index: int, members: list[_SheetData], template: dict[str, str], k
     plate_key = "|".join(k for k in (pre.get("file_name", ""), pre.get("plate_id", "")))
     return plate_from_readings(
         readings,
+        label=label,
         plate_index=index + 1,
         curves=curves,
         units=template.get("UNITS"),
@@ -508,5 +509,6 @@ def _plate_of(index: int, members: list[_SheetData], template: dict[str, str], k
             "plate_key": hashlib.sha256(plate_key.encode()).hexdigest()[:12],
             "rp1_pmt_volts": pre.get("rp1_pmt_volts"),
             "curve_fit_template": template.get("CURVEFIT"),
+            "template_weighted": template.get("WEIGHTED"),
         },
     )

@@ -278,6 +278,7 @@ def read_bioplex_xml(path: Path, label: str) -> Plate:
         warnings.append(f"{len(missing)} well(s) have no <Well> bead data; bead count left empty")
     return plate_from_readings(
         readings,
+        label=label,
         plate_index=1,
         curves=printed,
         units=next(iter(units)) if len(units) == 1 else None,

@@ -13,6 +13,10 @@ level number. Two export accidents break that and are caught here:
   intact and only a second source can reveal it: the instrument's own results for the standard
   wells, which were computed from the correct expected values (recovery near 100 %).
 
+A series that is not geometric at all (a linear 1:1, 1:2, 1:3 ... dilution) is kept when the
+instrument's results of the standards agree with every printed value (status ``confirmed``,
+with a warning): the numbers are then what the instrument used, not an export accident.
+
 The repair is applied only when it is unique: the step ratio is consistent and the
 instrument's results of the standards pin the scale. Without results the digits alone cannot
 tell ``2505`` (250.5 with a lost separator) from an intact ``2505``, so a broken series is
@@ -45,8 +49,10 @@ _SCALE_TOLERANCE = 0.15
 class SeriesCheck:
     """Outcome of :func:`check_series` for one analyte.
 
-    ``status`` is ``ok``, ``repaired`` (``values`` hold the repaired series, ``note`` says how)
-    or ``refused`` (``note`` says why). ``ratio`` is the dilution factor between levels.
+    ``status`` is ``ok``, ``repaired`` (``values`` hold the repaired series, ``note`` says how),
+    ``confirmed`` (not a dilution series, but the instrument's results of the standards agree
+    with the printed values, which are kept) or ``refused`` (``note`` says why). ``ratio`` is the
+    dilution factor between levels.
     """
 
     status: str
@@ -88,9 +94,20 @@ def _scale_from_results(items: list[tuple[int, float]], reported: Mapping[int, f
     logs = [math.log10(reported[lv] / v) for lv, v in items if reported.get(lv) and reported[lv] > 0]
     if len(logs) < 3:
         return None
-    shift = float(np.median(logs))
-    k = round(shift)
-    return -k if abs(shift - k) <= _SCALE_TOLERANCE else None
+    k = round(float(np.median(logs)))
+    # the shift must hold level by level (a curve fitted to noise, as a blank bead's, agrees
+    # with a power of ten at a few levels only)
+    agree = sum(abs(v - k) <= _SCALE_TOLERANCE for v in logs)
+    return -k if agree >= max(3, math.ceil(0.8 * len(logs))) else None
+
+
+def _confirmed_by_results(items: list[tuple[int, float]], reported: Mapping[int, float] | None) -> bool:
+    """Return True when the instrument's results of at least three levels, and of every level
+    they cover, lie within 10^0.15 (x1.41) of the printed expected concentrations."""
+    if not reported:
+        return False
+    ratios = [abs(math.log10(reported[lv] / v)) for lv, v in items if reported.get(lv) and reported[lv] > 0]
+    return len(ratios) >= max(3, len(items) // 2) and max(ratios) <= _SCALE_TOLERANCE
 
 
 def _candidates(levels: np.ndarray, logs: np.ndarray, step: float) -> list[tuple[np.ndarray, int]]:
@@ -127,6 +144,12 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             "repaired", {k: v / 10**scale for k, v in items}, 10 ** abs(step),
             f"every expected concentration was 10^{scale} times what the instrument's results of the "
             f"standards imply; divided by {10 ** scale:g}",
+        )
+    if _confirmed_by_results(items, reported):
+        return SeriesCheck(
+            "confirmed", dict(items), None,
+            "the expected concentrations are not a serial dilution, but the instrument's results of the "
+            "standards agree with every one of them; kept as printed",
         )
     shape = _mantissa_series(levels, logs)
     if shape is None or shape[1] > STEP_TOLERANCE:
@@ -202,6 +225,8 @@ def check_plate_standards(wells: pd.DataFrame, *, label: str, plate: int = 1) ->
                 "separator of the computer's locale) and re-export, or give them with the "
                 "standard_concentrations option.",
             )
+        if result.status == "confirmed":
+            warnings.append(f"{analyte}: {result.note}")
         if result.status == "repaired":
             fixed = [result.values.get(int(lv), float("nan")) for lv in std["standard_level"]]
             out.loc[std.index, "expected_conc"] = fixed
