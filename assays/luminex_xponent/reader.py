@@ -54,6 +54,7 @@ from immunolab_assays.luminex_xponent.sections import (
 )
 
 from immunolab.cytokine.analytes import AnalyteMatch, resolve_analyte
+from immunolab.cytokine.edits import edited_standard_warnings
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
 from immunolab.cytokine.standards import check_plate_standards
 from immunolab.errors import InconsistentInputError, MalformedInputError
@@ -437,6 +438,7 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             if col in wells and dtype != "object":
                 wells[col] = wells[col].astype(dtype)
         wells, repairs, std_warnings = check_plate_standards(wells, label=label, plate=plate_no)
+        std_warnings += edited_standard_warnings(wells, dict(curves))
         plates.append(Plate(
             plate_index=plate_no, wells=wells,
             instrument=header_value(batch, "program", index=2), instrument_serial=header_value(batch, "sn", "serial number"),
