@@ -81,7 +81,20 @@ _COLUMNS = {
     "calc concentration": "calc_conc",
     "sample type": "sample_type",
 }
+#: Workbench columns immunolab recomputes or does not need (read by name, never stored)
+_DERIVED = {"mean", "adj. sig. mean", "cv", "% recovery", "% recovery mean", "calc. conc. mean", "calc. conc. cv",
+            "fit statistic: rsquared", "std dev", "% cv"}
 _Block = tuple[str | None, dict[str, int], list[tuple[int, Sequence[Any]]]]
+
+
+def _unknown_columns(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Return the names of header columns that are neither read nor known to be derived."""
+    out: list[str] = []
+    for row in rows:
+        names = [_norm(c) for c in row]
+        if set(_REQUIRED) <= set(names):
+            out += [n for n in names if n and n not in _COLUMNS and n not in _DERIVED and n not in out]
+    return out
 
 
 def _norm(text: Any) -> str:
@@ -161,6 +174,9 @@ def _plate(index: int, block: _Block, label: str, layout: str, decimal: str) -> 
 def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str, decimal: str = ".") -> list[Plate]:
     blocks = [part for block in _blocks(rows) for part in _by_plate_name(block)]
     plates = [_plate(i, block, label, layout, decimal) for i, block in enumerate(blocks)]
+    for name in _unknown_columns(rows):
+        for plate in plates:
+            plate.warnings.append(f"column {name!r} is not a Discovery Workbench column immunolab knows; not read")
     if not plates:
         raise MalformedInputError(
             "IML-CYT-002",

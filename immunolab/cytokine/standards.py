@@ -72,19 +72,25 @@ def _fit_step(levels: np.ndarray, logs: np.ndarray) -> tuple[float, float, float
     return intercept, step, worst
 
 
-def _mantissa_series(levels: np.ndarray, logs: np.ndarray) -> tuple[float, float] | None:
-    """Return (step, worst residual) of the series the mantissas alone imply, or None."""
+def _mantissa_series(levels: np.ndarray, logs: np.ndarray, *, ascending: bool) -> tuple[float, float] | None:
+    """Return (signed step, worst residual) of the series the mantissas alone imply, or None.
+
+    The step is in log10 units per level, positive when concentrations fall as the level number
+    rises (xPONENT, Bio-Plex 5/6) and negative for an ascending numbering (Bio-Plex 4.x kits).
+    """
     mant = logs - np.floor(logs)
     steps = []
     for i in range(len(levels) - 1):
         gap = levels[i + 1] - levels[i]
-        steps.append(((mant[i] - mant[i + 1]) % 1.0) / gap)
+        diff = (mant[i + 1] - mant[i]) if ascending else (mant[i] - mant[i + 1])
+        steps.append((diff % 1.0) / gap)
     step = float(np.median(steps))
     if step <= 0.02 or step >= 0.98:  # ratio near 1 or 10: the mantissas cannot tell
         return None
-    ideal = mant[0] - step * (levels - levels[0])
+    signed = -step if ascending else step
+    ideal = mant[0] - signed * (levels - levels[0])
     resid = (mant - ideal + 0.5) % 1.0 - 0.5
-    return step, float(np.max(np.abs(resid)))
+    return signed, float(np.max(np.abs(resid)))
 
 
 def _scale_from_results(items: list[tuple[int, float]], reported: Mapping[int, float] | None) -> int | None:
@@ -151,7 +157,7 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             "the expected concentrations are not a serial dilution, but the instrument's results of the "
             "standards agree with every one of them; kept as printed",
         )
-    shape = _mantissa_series(levels, logs)
+    shape = _mantissa_series(levels, logs, ascending=step < 0)
     if shape is None or shape[1] > STEP_TOLERANCE:
         return SeriesCheck(
             "refused", dict(items), None,
@@ -159,6 +165,7 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             "even allowing for lost decimal separators)",
         )
     candidates = _candidates(levels, logs, shape[0])
+    ratio = 10 ** abs(shape[0])
     chosen: np.ndarray | None = None
     evidence = ""
     if reported:
@@ -171,14 +178,14 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             chosen, evidence = min(scored, key=lambda x: x[0])[1], "the instrument's results of the standards"
     if chosen is None:
         return SeriesCheck(
-            "refused", dict(items), 10 ** shape[0],
-            f"the expected concentrations have the digits of a {10 ** shape[0]:.3g}-fold dilution series but "
+            "refused", dict(items), ratio,
+            f"the expected concentrations have the digits of a {ratio:.3g}-fold dilution series but "
             "their decimal separators were lost and nothing in the file fixes the scale uniquely",
         )
     fixed = {lv: float(10**tl) for (lv, _v), tl in zip(items, chosen, strict=True)}
     # keep the printed digits: the repair moves the decimal point, it never rounds
     fixed = {lv: v / 10 ** round(math.log10(v / fixed[lv])) for lv, v in items}
-    return SeriesCheck("repaired", fixed, 10 ** shape[0], _repair_note(items, fixed, evidence))
+    return SeriesCheck("repaired", fixed, ratio, _repair_note(items, fixed, evidence))
 
 
 def _repair_note(items: list[tuple[int, float]], fixed: Mapping[int, float], evidence: str) -> str:

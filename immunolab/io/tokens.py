@@ -13,6 +13,7 @@ printed        meaning (legend of the export)                      reported_conc
 ``OOR >``      out of range above (``OOR>`` too)                   None           ``OOR>``
 ``***``        value not available                                 None           ``not_available``
 ``---``        designated as an outlier                            None           ``outlier``
+``NaN``        no value (re-saved exports)                         None           ``not_available``
 (empty)        nothing printed (blanks, unknowns without a curve)  None           None
 =============  ==================================================  =============  ==============
 
@@ -185,7 +186,7 @@ def parse_signal(value: object, *, label: str, where: str, decimal: str | None =
     """Return (FI or None, is_outlier) for an ``FI`` / ``FI - Bkgd`` cell (``---`` = outlier)."""
     if isinstance(value, str) and value.strip() == "---":
         return None, True
-    if isinstance(value, str) and value.strip() == "***":
+    if isinstance(value, str) and (value.strip() == "***" or value.strip().lower() == "nan"):
         return None, False
     return cell_number(value, label=label, where=where, decimal=decimal), False
 
@@ -201,6 +202,8 @@ def parse_reported_conc(value: object, *, label: str, where: str, decimal: str |
     squeezed = re.sub(r"\s+", "", text)
     if squeezed in _TOKENS:
         return ReportedConc(text, None, _TOKENS[squeezed])
+    if squeezed.lower() == "nan":
+        return ReportedConc(text, None, FLAG_NOT_AVAILABLE)
     if squeezed.startswith("*") and not squeezed.startswith("**"):
         number = _number_from_text(text.strip()[1:], decimal)
         if number is not None:
