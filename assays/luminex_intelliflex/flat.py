@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from immunolab_assays.luminex_xponent.reader import parse_reported_conc, redact_free_text
+from immunolab_assays.luminex_xponent.reader import instrument_warning_flags, parse_reported_conc, redact_free_text
 
 from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
@@ -231,7 +231,7 @@ def _plate(index: int, part: pd.DataFrame, meta: dict[str, str | None], order: D
         software=software, software_version=version, kit=redact_free_text(meta["kit"]),
         run_date=parse_instrument_date(meta["start"], order=order),
         instrument_warnings=int(part.drop_duplicates("well")["instrument_warnings"].sum()),
-        warnings=notes, standards_repair=repairs,
+        warnings=notes, standards_repair=repairs, reader_flags=instrument_warning_flags(part),
     )
 
 

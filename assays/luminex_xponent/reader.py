@@ -61,6 +61,7 @@ from immunolab.errors import InconsistentInputError, MalformedInputError
 from immunolab.io.delimited import decode_bytes, is_missing, parse_number, read_rows
 
 __all__ = [
+    "instrument_warning_flags",
     "parse_reported_conc",
     "parse_xponent_bytes",
     "parse_xponent_location",
@@ -449,8 +450,18 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             control_ranges=dict(control_ranges), min_bead_count=min_beads, quantitative=quantitative,
             instrument_warnings=int(wells["instrument_warnings"].groupby(wells["well"]).first().sum()),
             layout=layout, warnings=[*opt.warnings, *std_warnings], standards_repair=repairs,
+            reader_flags=instrument_warning_flags(wells),
         ))
     return plates
+
+
+def instrument_warning_flags(wells: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """Return {(well, analyte as printed): ["instrument_warning"]} for wells the instrument warned about.
+
+    The warning's text (which may quote sample names) is never kept, only that there was one.
+    """
+    warned = wells[wells["instrument_warnings"].fillna(0).astype(int) > 0]
+    return {(str(w), str(a)): ["instrument_warning"] for w, a in zip(warned["well"], warned["analyte_reported"], strict=True)}
 
 
 def parse_xponent_bytes(data: bytes, *, label: str, options: Mapping[str, object] | None = None) -> list[Plate]:
