@@ -22,7 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from immunolab_assays.luminex_xponent.reader import instrument_warning_flags, parse_reported_conc, redact_free_text
+from immunolab_assays.luminex_xponent.reader import (
+    instrument_warning_flags,
+    parse_reported_conc,
+    redact_free_text,
+)
 
 from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
