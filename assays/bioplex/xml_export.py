@@ -190,104 +190,133 @@ def _curves(root: Any, label: str) -> dict[int, PrintedCurve]:
     return curves
 
 
-def read_bioplex_xml(path: Path, label: str) -> Plate:
-    """Return the plate of a Bio-Plex Manager XML export (readings per member well and analyte).
+#: top-level elements of a Bio-Plex Manager 6.x XML export (others are named in a warning)
+KNOWN_SECTIONS = frozenset({
+    "AuthorName", "NativeDocumentName", "NativeDocumentLocation", "AssayLotID", "Description",
+    "PlateDimensions", "Wells", "NormalizationSettings", "StandardCurves", "Samples",
+})
 
-    Raises IML-CYT-001 (not parseable / not a Bio-Plex Manager document), IML-CYT-002 (no
-    ``Samples`` readings), IML-CYT-003 (bad number), IML-CYT-004 (a well twice).
-    """
+
+def _reading(mwa: Any, *, code: str, sample_type: str, sample: dict[str, Any], well: str, label: str) -> tuple[WellReading, int]:
+    """Return the reading of one ``<MWAnalyte>`` of a member well and its bead region."""
+    region = _int_attr(mwa, "RegionNumber", label=label, where=f"well {well} <MWAnalyte>")
+    reading_el = _child(mwa, "Reading")
+    fi = _float(_text(reading_el), label=label, where=f"well {well} region {region} Reading")
+    flags: list[str] = []
+    if reading_el is not None:
+        if (reading_el.get("OutlierType") or "None") != "None":
+            flags.append(FLAG_OUTLIER)
+        if (reading_el.get("Valid") or "true").lower() != "true":
+            flags.append("invalid_reading")
+    reading = WellReading(
+        well=well, type_code=code, sample_type=sample_type,
+        sample_name=sample["description"] or code,
+        analyte_reported=_text(_child(mwa, "AnalyteName")) or f"Region {region}",
+        signal=fi, net_signal=None,
+        bead_count=sample["bead_counts"].get(well, {}).get(region),
+        dilution=sample["dilution"], expected_conc=sample["expected"].get(region) or None,  # 0 = never entered
+        reported=_mw_obs_conc(_child(mwa, "MWObsConc"), label=label, where=f"well {well} region {region}"),
+        qc_flags=flags,
+    )
+    return reading, region
+
+
+def _sample_readings(sample: Any, sample_type: str, bead_counts: dict[str, dict[int, int]], label: str) -> list[tuple[WellReading, int]]:
+    """Return (reading, region) for every member well x analyte of one ``<Samples>`` entry."""
+    code = (_text(_child(sample, "Label")) or "").upper()
+    facts: dict[str, Any] = {
+        "description": _text(_child(sample, "Description")),
+        "dilution": _float(_text(_child(sample, "Dilution")), label=label, where=f"sample {code} Dilution"),
+        "expected": {},
+        "bead_counts": bead_counts,
+    }
+    for an in _children(_child(sample, "Analytes"), "Analyte"):
+        region = _int_attr(an, "RegionNumber", label=label, where=f"sample {code} <Analyte>")
+        facts["expected"][region] = _float(_text(_child(an, "ExpectedConc")), label=label,
+                                           where=f"sample {code} region {region} ExpectedConc")
+    out = []
+    for mw in _children(_child(sample, "MemberWells"), "MemberWell"):
+        where = f"sample {code} <MemberWell>"
+        well = _well_name(_int_attr(mw, "RowNo", label=label, where=where),
+                          _int_attr(mw, "ColNo", label=label, where=where), label=label, where=where)
+        for mwa in _children(_child(mw, "MWAnalytes"), "MWAnalyte"):
+            out.append(_reading(mwa, code=code, sample_type=sample_type, sample=facts, well=well, label=label))
+    return out
+
+
+def _all_readings(samples: Any, bead_counts: dict[str, dict[int, int]], label: str) -> list[tuple[WellReading, int]]:
+    """Return every member-well reading with its region; FI - Bkgd = FI - mean blank FI of the region."""
+    pending: list[tuple[WellReading, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for group_name, (item_name, sample_type) in _SAMPLE_GROUPS.items():
+        for sample in _children(_child(samples, group_name), item_name):
+            for reading, region in _sample_readings(sample, sample_type, bead_counts, label):
+                if (reading.well, region) in seen:
+                    raise InconsistentInputError(
+                        "IML-CYT-004", f"well {reading.well} region {region} appears twice", path=label,
+                        hint="Export the plate again from Bio-Plex Manager.",
+                    )
+                seen.add((reading.well, region))
+                pending.append((reading, region))
+    blanks: dict[int, list[float]] = {}
+    for reading, region in pending:
+        if reading.sample_type == "blank" and reading.signal is not None:
+            blanks.setdefault(region, []).append(reading.signal)
+    for reading, region in pending:
+        if reading.signal is not None:
+            reading.net_signal = reading.signal - (sum(blanks[region]) / len(blanks[region]) if region in blanks else 0.0)
+    return pending
+
+
+def _document(path: Path, label: str) -> tuple[Any, Any]:
+    """Return (root, ``<Samples>``) of a Bio-Plex Manager XML export, or raise IML-CYT-001 / -002."""
     root = _parse_tree(path, label)
     if _local(root.tag) != "BioPlexManager":
         raise MalformedInputError(
             "IML-CYT-001", "the XML root is not a Bio-Plex Manager document", path=label,
             hint="Export the plate from Bio-Plex Manager with 'Export > XML'.",
         )
-    facts, bead_counts = _run_facts(root, label)
-    curves = _curves(root, label)
     samples = _child(root, "Samples")
     if samples is None:
         raise MalformedInputError(
             "IML-CYT-002", "the XML has no <Samples> section", path=label,
             hint="Export the plate again from Bio-Plex Manager including the sample results.",
         )
-    blank_sum: dict[int, list[float]] = {}
-    pending: list[tuple[WellReading, int]] = []
-    seen: set[tuple[str, int]] = set()
-    units: set[str] = set()
-    for group_name, (item_name, sample_type) in _SAMPLE_GROUPS.items():
-        for sample in _children(_child(samples, group_name), item_name):
-            code = (_text(_child(sample, "Label")) or "").upper()
-            description = _text(_child(sample, "Description"))
-            dilution = _float(_text(_child(sample, "Dilution")), label=label, where=f"sample {code} Dilution")
-            expected: dict[int, float | None] = {}
-            for an in _children(_child(sample, "Analytes"), "Analyte"):
-                region = _int_attr(an, "RegionNumber", label=label, where=f"sample {code} <Analyte>")
-                expected[region] = _float(_text(_child(an, "ExpectedConc")), label=label,
-                                          where=f"sample {code} region {region} ExpectedConc")
-            for mw in _children(_child(sample, "MemberWells"), "MemberWell"):
-                where = f"sample {code} <MemberWell>"
-                well = _well_name(_int_attr(mw, "RowNo", label=label, where=where),
-                                  _int_attr(mw, "ColNo", label=label, where=where), label=label, where=where)
-                for mwa in _children(_child(mw, "MWAnalytes"), "MWAnalyte"):
-                    region = _int_attr(mwa, "RegionNumber", label=label, where=f"well {well} <MWAnalyte>")
-                    if (well, region) in seen:
-                        raise InconsistentInputError(
-                            "IML-CYT-004", f"well {well} region {region} appears twice", path=label,
-                            hint="Export the plate again from Bio-Plex Manager.",
-                        )
-                    seen.add((well, region))
-                    reading_el = _child(mwa, "Reading")
-                    fi = _float(_text(reading_el), label=label, where=f"well {well} region {region} Reading")
-                    flags: list[str] = []
-                    if reading_el is not None:
-                        if (reading_el.get("OutlierType") or "None") != "None":
-                            flags.append(FLAG_OUTLIER)
-                        if (reading_el.get("Valid") or "true").lower() != "true":
-                            flags.append("invalid_reading")
-                    reported = _mw_obs_conc(_child(mwa, "MWObsConc"), label=label, where=f"well {well} region {region}")
-                    if sample_type == "blank" and fi is not None:
-                        blank_sum.setdefault(region, []).append(fi)
-                    reading = WellReading(
-                        well=well, type_code=code, sample_type=sample_type,
-                        sample_name=description if description else code,
-                        analyte_reported=_text(_child(mwa, "AnalyteName")) or f"Region {region}",
-                        signal=fi, net_signal=None,
-                        bead_count=bead_counts.get(well, {}).get(region),
-                        dilution=dilution, expected_conc=expected.get(region) or None,  # 0 = never entered
-                        reported=reported, qc_flags=flags,
-                    )
-                    pending.append((reading, region))
+    return root, samples
+
+
+def read_bioplex_xml(path: Path, label: str) -> Plate:
+    """Return the plate of a Bio-Plex Manager XML export (readings per member well and analyte).
+
+    Raises IML-CYT-001 (not parseable / not a Bio-Plex Manager document), IML-CYT-002 (no
+    ``Samples`` readings), IML-CYT-003 (bad number), IML-CYT-004 (a well twice). Top-level
+    sections immunolab does not know are named in the plate's warnings.
+    """
+    root, samples = _document(path, label)
+    facts, bead_counts = _run_facts(root, label)
+    curves = _curves(root, label)
+    pending = _all_readings(samples, bead_counts, label)
     if not pending:
         raise MalformedInputError(
             "IML-CYT-002", "the XML <Samples> section holds no member-well readings", path=label,
             hint="Export the plate again from Bio-Plex Manager including the sample results.",
         )
-    blank_mean = {r: sum(v) / len(v) for r, v in blank_sum.items() if v}
-    for reading, region in pending:
-        if reading.signal is not None:
-            reading.net_signal = reading.signal - blank_mean.get(region, 0.0)
     readings = [r for r, _ in pending]
-    warnings: list[str] = []
+    warnings = [f"XML section <{name}> is not one immunolab knows; not read"
+                for name in dict.fromkeys(_local(c.tag) for c in root) if name and name not in KNOWN_SECTIONS]
+    blank_regions = {rg for r, rg in pending if r.sample_type == "blank" and r.signal is not None}
     printed: dict[str, StandardCurve] = {}
     for region, curve in curves.items():
         printed[curve.analyte_reported] = instrument_curve(curve, resolve_analyte(curve.analyte_reported).canonical)
-        if region not in blank_mean and any(rg == region for _, rg in pending):
+        if region not in blank_regions and any(rg == region for _, rg in pending):
             warnings.append(f"no blank well for region {region}; FI - Bkgd = FI")
     missing = sorted({r.well for r in readings if r.bead_count is None})
     if missing:
         warnings.append(f"{len(missing)} well(s) have no <Well> bead data; bead count left empty")
     return plate_from_readings(
-        readings,
-        plate_index=1,
-        curves=printed,
-        units=next(iter(units)) if len(units) == 1 else None,
-        software="Bio-Plex Manager",
-        software_version=root.get("BioPlexManagerVersion"),
-        layout="xml",
-        instrument="Bio-Plex / Luminex reader",
-        instrument_serial=facts.get("serial"),
-        run_date=facts.get("run_date"),
-        warnings=warnings,
+        readings, label=label, plate_index=1, curves=printed, software="Bio-Plex Manager",
+        software_version=root.get("BioPlexManagerVersion"), layout="xml", instrument="Bio-Plex / Luminex reader",
+        instrument_serial=facts.get("serial"), run_date=facts.get("run_date"), warnings=warnings,
         facts={"workbook": "xml", "n_curves": len(curves), "n_valid_curves": 0},
     )
 

@@ -54,12 +54,14 @@ from immunolab_assays.luminex_xponent.sections import (
 )
 
 from immunolab.cytokine.analytes import AnalyteMatch, resolve_analyte
+from immunolab.cytokine.edits import edited_standard_warnings
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label_unnumbered_controls
 from immunolab.cytokine.standards import check_plate_standards
 from immunolab.errors import InconsistentInputError, MalformedInputError
 from immunolab.io.delimited import decode_bytes, is_missing, parse_number, read_rows
 
 __all__ = [
+    "instrument_warning_flags",
     "parse_reported_conc",
     "parse_xponent_bytes",
     "parse_xponent_location",
@@ -437,6 +439,7 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             if col in wells and dtype != "object":
                 wells[col] = wells[col].astype(dtype)
         wells, repairs, std_warnings = check_plate_standards(wells, label=label, plate=plate_no)
+        std_warnings += edited_standard_warnings(wells, dict(curves))
         plates.append(Plate(
             plate_index=plate_no, wells=wells,
             instrument=header_value(batch, "program", index=2), instrument_serial=header_value(batch, "sn", "serial number"),
@@ -447,8 +450,18 @@ def _batch_to_plates(batch: Batch, label: str, decimal: str, delimiter: str, opt
             control_ranges=dict(control_ranges), min_bead_count=min_beads, quantitative=quantitative,
             instrument_warnings=int(wells["instrument_warnings"].groupby(wells["well"]).first().sum()),
             layout=layout, warnings=[*opt.warnings, *std_warnings], standards_repair=repairs,
+            reader_flags=instrument_warning_flags(wells),
         ))
     return plates
+
+
+def instrument_warning_flags(wells: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """Return {(well, analyte as printed): ["instrument_warning"]} for wells the instrument warned about.
+
+    The warning's text (which may quote sample names) is never kept, only that there was one.
+    """
+    warned = wells[wells["instrument_warnings"].fillna(0).astype(int) > 0]
+    return {(str(w), str(a)): ["instrument_warning"] for w, a in zip(warned["well"], warned["analyte_reported"], strict=True)}
 
 
 def parse_xponent_bytes(data: bytes, *, label: str, options: Mapping[str, object] | None = None) -> list[Plate]:

@@ -60,7 +60,12 @@ def _clean(value: str) -> str:
     return value.replace("\\t", " ").replace("\t", " ").strip()
 
 
-def _sections(lines: list[str], label: str) -> list[_Section]:
+#: instrument diagnostics sections (skipped); any other banner is named in a warning
+_DIAGNOSTICS = frozenset({"processing", "statistics", "camera status", "waveform/current"})
+
+
+def _sections(lines: list[str], label: str, unknown: list[str]) -> list[_Section]:
+    """Return the Data sections of the file; banners nobody knows are appended to ``unknown``."""
     sections: list[_Section] = []
     current = _Section()
     mode = "header"
@@ -74,6 +79,8 @@ def _sections(lines: list[str], label: str) -> list[_Section]:
                 mode, columns = "data", []
             else:
                 mode = "skip"
+                if name not in _DIAGNOSTICS and banner.group(1).strip() not in unknown:
+                    unknown.append(banner.group(1).strip())
             continue
         if mode == "data":
             cells = [c.strip() for c in line.split("\t")]
@@ -136,7 +143,8 @@ def read_reader_text(path: Path, label: str) -> list[Plate]:
     """
     raw = path.read_bytes()
     text = raw.decode("utf-8-sig", errors="replace") if raw[:3] == b"\xef\xbb\xbf" else raw.decode("latin-1")
-    sections = _sections(text.splitlines(), label)
+    unknown: list[str] = []
+    sections = _sections(text.splitlines(), label, unknown)
     if not sections:
         raise MalformedInputError(
             "IML-CYT-002", "no ==========Data grid with well signals found", path=label,
@@ -181,8 +189,9 @@ def read_reader_text(path: Path, label: str) -> list[Plate]:
                     analyte_reported=analyte, signal=signal, net_signal=None, spot=spot,
                 )
             )
-    note = "reader text has no plate layout: every well is read as an unknown sample named <barcode>-<well>"
+    notes = ["reader text has no plate layout: every well is read as an unknown sample named <barcode>-<well>",
+             *(f"section {name!r} is not one immunolab knows; not read" for name in unknown)]
     return [
-        plate_from_readings(readings[key], plate_index=i + 1, warnings=[note], **fields)
+        plate_from_readings(readings[key], plate_index=i + 1, warnings=list(notes), **fields)
         for i, (key, fields) in enumerate(meta.items())
     ]

@@ -1,10 +1,19 @@
 """Read MSD Discovery Workbench exports (CSV, and XLSX with a Workbench sheet) into plates.
 
-A Workbench export is one block per plate: a line ``Plate_<barcode>`` then a header naming at
-least ``Sample``, ``Assay``, ``Well``, ``Spot`` and ``Signal``, then one row per well x spot.
-Optional columns: ``Dilution``, ``Concentration`` (the calibrator's expected concentration),
-``Adjusted Signal``, ``Detection Range``, ``Calc. Concentration`` and the means / CVs that
-immunolab recomputes instead of storing.
+Two table layouts, both seen in real exports:
+
+``Plate_<barcode>`` blocks
+    a line ``Plate_<barcode>`` then a header naming at least ``Sample``, ``Assay``, ``Well``,
+    ``Spot`` and ``Signal``, then one row per well x spot; one block per plate.
+Experiment Data Table
+    one header with a ``Plate Name`` column (``Plate_1LK05A1071``) before ``Sample``; the rows
+    of every plate of the experiment follow in one table, each naming its plate. Rows are
+    grouped into plates by that column, in the order the plates first appear.
+
+Optional columns: ``Dilution``, ``Concentration`` (the calibrator's expected concentration, or
+a control's known one), ``Adjusted Signal``, ``Detection Range``, ``Calc. Concentration`` and
+the means / CVs / recoveries that immunolab recomputes instead of storing (columns it does
+not know are ignored by name, never by position).
 
 Mapping onto immunolab's well records (MSD measures electrochemiluminescence, not bead
 fluorescence; the columns keep their role):
@@ -14,13 +23,12 @@ fluorescence; the columns keep their role):
 ``net_mfi``                 ``Adjusted Signal`` (blank/background-adjusted signal)
 ``bead_region``             ``Spot`` (the electrode of the analyte in the well)
 ``bead_count``              empty (no beads)
-``expected_conc``           ``Concentration`` (calibrators only)
+``expected_conc``           ``Concentration`` (calibrators and controls)
 ``reported_conc*``          ``Calc. Concentration`` with the flag from ``Detection Range``
 ==========================  ==============================================================
 
-Sample type: a row with an expected ``Concentration`` or a name like ``S001`` / ``Standard`` /
-``Calibrator`` is a standard; ``C1`` / ``Control`` / ``QC`` a control; ``Blank`` / ``Buffer``
-a blank; everything else an unknown sample whose name leaves only as ``_sample_ref``.
+Sample roles: :mod:`immunolab_assays.msd.workbench_rows`. The calibrators' concentrations are
+checked to form a dilution series (:mod:`immunolab.cytokine.standards`, ``IML-CYT-010``).
 
 Detection-range flags: ``Above Fit Curve Range`` -> ``OOR>``, ``Below Fit Curve Range`` ->
 ``OOR<`` (Workbench prints no concentration there), ``Above/Below Detection Range`` ->
@@ -30,27 +38,22 @@ Detection-range flags: ``Above Fit Curve Range`` -> ``OOR>``, ``Below Fit Curve 
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from immunolab_assays.msd.workbench_rows import (
+    DETECTION_RANGE_FLAGS,
+    msd_sample_type,
+    plate_readings,
+)
+
 from immunolab.cytokine.plate import Plate
 from immunolab.cytokine.plate_builder import plate_from_readings
-from immunolab.cytokine.readings import WellReading
-from immunolab.errors import InconsistentInputError, MalformedInputError
-from immunolab.io.tokens import (
-    FLAG_NOT_AVAILABLE,
-    FLAG_OOR_HIGH,
-    FLAG_OOR_LOW,
-    ReportedConc,
-    cell_number,
-    cell_text,
-)
+from immunolab.errors import MalformedInputError
+from immunolab.io.delimited import decode_bytes, read_rows
+from immunolab.io.tokens import cell_text
 from immunolab.io.workbook import read_workbook
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
 SOFTWARE = "MSD Discovery Workbench"
 _REQUIRED = ("sample", "assay", "well", "spot", "signal")
 _COLUMNS = {
+    "plate name": "plate_name",
     "sample": "sample",
     "assay": "assay",
     "well": "well",
@@ -77,76 +81,36 @@ _COLUMNS = {
     "calc concentration": "calc_conc",
     "sample type": "sample_type",
 }
-DETECTION_RANGE_FLAGS = {
-    "above fit curve range": FLAG_OOR_HIGH,
-    "below fit curve range": FLAG_OOR_LOW,
-    "above detection range": "above_detection_range",
-    "below detection range": "below_detection_range",
-    "in detection range": None,
-}
-_WELL = re.compile(r"^([A-Pa-p])0*([1-9]|1\d|2[0-4])$")
-_STANDARD = re.compile(r"^(?:S\d+|STD[\s_-]*\d*|standard.*|calibrator.*|cal[\s_-]*\d+)$", re.IGNORECASE)
-_CONTROL = re.compile(r"^(?:C\d+|control.*|QC.*|ctrl.*)$", re.IGNORECASE)
-_BLANK = re.compile(r"^(?:blank.*|buffer.*|diluent.*)$", re.IGNORECASE)
+#: Workbench columns immunolab recomputes or does not need (read by name, never stored)
+_DERIVED = {"mean", "adj. sig. mean", "cv", "% recovery", "% recovery mean", "calc. conc. mean", "calc. conc. cv",
+            "fit statistic: rsquared", "std dev", "% cv"}
+_Block = tuple[str | None, dict[str, int], list[tuple[int, Sequence[Any]]]]
+
+
+def _unknown_columns(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Return the names of header columns that are neither read nor known to be derived."""
+    out: list[str] = []
+    for row in rows:
+        names = [_norm(c) for c in row]
+        if set(_REQUIRED) <= set(names):
+            out += [n for n in names if n and n not in _COLUMNS and n not in _DERIVED and n not in out]
+    return out
 
 
 def _norm(text: Any) -> str:
     return " ".join(str(text).split()).lower() if text is not None else ""
 
 
-def msd_sample_type(name: str | None, expected_conc: float | None, declared: str | None = None) -> str:
-    """Return standard / control / blank / unknown for a Workbench sample (rules in the module doc)."""
-    if declared:
-        low = declared.strip().lower()
-        for kind in ("standard", "control", "blank", "unknown"):
-            if low.startswith(kind[:4]):
-                return kind
-        if low.startswith(("calib", "cal")):
-            return "standard"
-    if expected_conc is not None:
-        return "standard"
-    text = (name or "").strip()
-    if _STANDARD.match(text):
-        return "standard"
-    if _CONTROL.match(text):
-        return "control"
-    if _BLANK.match(text):
-        return "blank"
-    return "unknown"
+def _columns(names: list[str]) -> dict[str, int]:
+    cols: dict[str, int] = {}
+    for j, n in enumerate(names):
+        key = _COLUMNS.get(n)
+        if key and key not in cols:
+            cols[key] = j
+    return cols
 
 
-def _well(value: Any, *, label: str, where: str) -> str:
-    text = cell_text(value) or ""
-    m = _WELL.match(text.strip())
-    if not m:
-        raise MalformedInputError(
-            "IML-CYT-001", f"{where}: the Well cell is not a plate well (A01..P24)", path=label,
-            hint="The export was probably edited by hand; export it again from Discovery Workbench.",
-        )
-    return f"{m.group(1).upper()}{int(m.group(2))}"
-
-
-def _number(value: Any, *, label: str, where: str) -> float | None:
-    if isinstance(value, str) and value.strip().lower() in ("nan", "n/a", "na", ""):
-        return None
-    number = cell_number(value, label=label, where=where)
-    if number is not None and not math.isfinite(number):
-        return None
-    return number
-
-
-def _reported(value: Any, detection_range: str | None, *, label: str, where: str) -> ReportedConc:
-    text = cell_text(value)
-    number = _number(value, label=label, where=where)
-    flag = DETECTION_RANGE_FLAGS.get(_norm(detection_range)) if detection_range else None
-    if number is None and flag is None and text is not None:
-        flag = FLAG_NOT_AVAILABLE
-    if number is None and text is None and flag is None:
-        return ReportedConc(None, None, None)
-    return ReportedConc(text, number, flag)
-
-
-def _blocks(rows: Sequence[Sequence[Any]], label: str) -> Iterable[tuple[str | None, dict[str, int], list[tuple[int, Sequence[Any]]]]]:
+def _blocks(rows: Sequence[Sequence[Any]]) -> Iterable[_Block]:
     """Yield (plate barcode, column map, data rows with their 1-based line numbers)."""
     barcode: str | None = None
     cols: dict[str, int] | None = None
@@ -158,12 +122,7 @@ def _blocks(rows: Sequence[Sequence[Any]], label: str) -> Iterable[tuple[str | N
         if set(_REQUIRED) <= set(names):
             if cols is not None:
                 yield barcode, cols, data
-            cols = {}
-            for j, n in enumerate(names):
-                key = _COLUMNS.get(n)
-                if key and key not in cols:
-                    cols[key] = j
-            data = []
+            cols, data = _columns(names), []
             continue
         others = [c for c in cells[1:] if not str(c).startswith("Unnamed: ")]  # pandas artefacts
         if first and first.lower().startswith("plate_") and not others:
@@ -172,78 +131,52 @@ def _blocks(rows: Sequence[Sequence[Any]], label: str) -> Iterable[tuple[str | N
                 cols, data = None, []
             barcode = first[len("plate_"):].strip() or None
             continue
-        if not cells:
-            continue
-        if cols is not None:
+        if cells and cols is not None:
             data.append((i + 1, row))
     if cols is not None:
         yield barcode, cols, data
 
 
-def _plate(
-    index: int, barcode: str | None, cols: dict[str, int], data: list[tuple[int, Sequence[Any]]],
-    label: str, layout: str,
-) -> Plate:
-    readings: list[WellReading] = []
-    seen: set[tuple[str, int, str]] = set()
+def _by_plate_name(block: _Block) -> list[_Block]:
+    """Return the block split by its ``Plate Name`` column (one block per plate, in order)."""
+    barcode, cols, data = block
+    j = cols.get("plate_name")
+    if j is None:
+        return [block]
+    groups: dict[str, list[tuple[int, Sequence[Any]]]] = {}
     for line, row in data:
-        where = f"line {line}"
+        name = cell_text(row[j]) if j < len(row) else None
+        groups.setdefault(name or "", []).append((line, row))
+    out: list[_Block] = []
+    for name, rows in groups.items():
+        code = name[len("plate_"):] if name.lower().startswith("plate_") else name
+        out.append((code.strip() or barcode, cols, rows))
+    return out or [block]
 
-        def get(name: str, _row: Sequence[Any] = row) -> Any:
-            j = cols.get(name)
-            return _row[j] if j is not None and j < len(_row) else None
 
-        well = _well(get("well"), label=label, where=where)
-        spot_value = _number(get("spot"), label=label, where=f"{where} Spot")
-        spot = int(spot_value) if spot_value is not None else None
-        assay = cell_text(get("assay"))
-        if assay is None:
-            raise MalformedInputError(
-                "IML-CYT-002", f"{where}: the Assay cell is empty", path=label,
-                hint="Every row of a Workbench export names its assay; export the plate again.",
-            )
-        key = (well, spot or 0, assay)
-        if key in seen:
-            raise InconsistentInputError(
-                "IML-CYT-004", f"{where}: well {well} spot {spot} assay appears twice", path=label,
-                hint="The export holds the same well twice; export the plate again.",
-            )
-        seen.add(key)
-        expected = _number(get("concentration"), label=label, where=f"{where} Concentration")
-        name = cell_text(get("sample"))
-        kind = msd_sample_type(name, expected, cell_text(get("sample_type")))
-        readings.append(
-            WellReading(
-                well=well,
-                type_code=(name or "") if kind != "unknown" else "",
-                sample_type=kind,
-                sample_name=name,
-                analyte_reported=assay,
-                signal=_number(get("signal"), label=label, where=f"{where} Signal"),
-                net_signal=_number(get("adjusted_signal"), label=label, where=f"{where} Adjusted Signal"),
-                dilution=_number(get("dilution"), label=label, where=f"{where} Dilution"),
-                expected_conc=expected if kind == "standard" else None,
-                reported=_reported(get("calc_conc"), cell_text(get("detection_range")), label=label,
-                                   where=f"{where} Calc. Concentration"),
-                spot=spot,
-            )
-        )
+def _plate(index: int, block: _Block, label: str, layout: str, decimal: str) -> Plate:
+    barcode, cols, data = block
+    readings = plate_readings(cols, data, decimal=decimal, label=label)
     if not readings:
         raise MalformedInputError(
             "IML-CYT-002", f"plate block {index + 1} has a header but no rows", path=label,
             hint="The export is empty or truncated; export the plate again from Discovery Workbench.",
         )
+    facts: dict[str, str | int | float | bool | None] = {"plate_barcode_present": barcode is not None, "barcode": barcode}
+    if "plate_name" in cols:
+        facts["experiment_table"] = True
     return plate_from_readings(
         readings, plate_index=index + 1, software=SOFTWARE, layout=layout, instrument="MSD reader",
-        facts={"plate_barcode_present": barcode is not None, "barcode": barcode},
+        facts=facts, label=label,
     )
 
 
-def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str) -> list[Plate]:
-    plates = [
-        _plate(i, barcode, cols, data, label, layout)
-        for i, (barcode, cols, data) in enumerate(_blocks(rows, label))
-    ]
+def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str, decimal: str = ".") -> list[Plate]:
+    blocks = [part for block in _blocks(rows) for part in _by_plate_name(block)]
+    plates = [_plate(i, block, label, layout, decimal) for i, block in enumerate(blocks)]
+    for name in _unknown_columns(rows):
+        for plate in plates:
+            plate.warnings.append(f"column {name!r} is not a Discovery Workbench column immunolab knows; not read")
     if not plates:
         raise MalformedInputError(
             "IML-CYT-002",
@@ -255,20 +188,13 @@ def _read_rows(rows: Sequence[Sequence[Any]], label: str, layout: str) -> list[P
 
 
 def read_workbench_csv(path: Path, label: str) -> list[Plate]:
-    """Return the plates of a Discovery Workbench CSV export (UTF-8 with or without BOM, or Latin-1)."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    try:
-        rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
-    except csv.Error as exc:
-        raise MalformedInputError(
-            "IML-CYT-001", f"the CSV cannot be read ({exc.__class__.__name__})", path=label,
-            hint="The file is damaged; export it again from Discovery Workbench.",
-        ) from None
-    return _read_rows(rows, label, "workbench_csv")
+    """Return the plates of a Discovery Workbench CSV export.
+
+    Any encoding :func:`immunolab.io.delimited.decode_bytes` reads; ``,`` / ``;`` / tab
+    delimiters; decimal commas when the delimiter is ``;``.
+    """
+    table = read_rows(decode_bytes(path.read_bytes()))
+    return _read_rows(table.rows, label, "workbench_csv", table.decimal)
 
 
 def parse_msd_date(text: str | None) -> date | None:

@@ -69,7 +69,7 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
 @store_option
 @click.option("--plate", "plates", multiple=True, help="Plate code (or id); repeat; default: every plate.")
 @click.option("--model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True)
-@click.option("--weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2"]), default="1/y^2",
+@click.option("--weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="1/y^2",
               show_default=True)
 @click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
               show_default=True)

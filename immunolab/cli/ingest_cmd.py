@@ -117,8 +117,8 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event flow data (flow_events).")
 @click.option("--curve-model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True,
               help="Plates: model of immunolab's refit (stored beside the instrument's own results).")
-@click.option("--curve-weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2"]), default="1/y^2",
-              show_default=True, help="Plates: least-squares weights of the refit (1/y^2 reproduces xPONENT).")
+@click.option("--curve-weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="1/y^2",
+              show_default=True, help="Plates: least-squares weights of the refit (1/y^2 reproduces xPONENT, bioplex Bio-Plex Manager, msd MSD Workbench).")
 @click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
               show_default=True, help="Plates: substitution below the LLOQ (recorded on every row).")
 @click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True,

@@ -74,7 +74,8 @@ class PlateSettings:
     """How concentrations are computed: curve model, weighting, substitution rules, QC limits.
 
     Options (``ctx.options`` keys read by :meth:`from_options`): ``curve_model`` (5PL / 4PL),
-    ``curve_weighting`` (1/y^2, 1/y, none, 1/x, 1/x^2), ``curve_source`` (immunolab /
+    ``curve_weighting`` (1/y^2, 1/y, none, 1/x, 1/x^2, and the vendor recipes ``bioplex`` /
+    ``msd`` of :mod:`immunolab.cytokine.fit_recipes`), ``curve_source`` (immunolab /
     instrument: which curve gives the concentrations), ``below_rule`` (LLOQ/2 ...),
     ``above_rule`` (ULOQ / none), ``control_ranges`` ({"Control1": {"IL-6": [low, high]}}),
     ``strict_curves`` (true: any curve that cannot be fitted rejects the file with its
@@ -234,8 +235,13 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
         refit: StandardCurve | None = None
         chosen: StandardCurve | None = None
         if len(std):
+            fit_std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] >= 0)]  # a recipe may fit a zero calibrator
             try:
-                refit = fit_standard_curve(x, y, model=settings.model, weighting=settings.weighting, label=label, analyte=analyte)
+                refit = fit_standard_curve(
+                    fit_std["expected_conc"].to_numpy(dtype=float), fit_std["net_mfi"].to_numpy(dtype=float),
+                    model=settings.model, weighting=settings.weighting, label=label, analyte=analyte,
+                    raw_responses=fit_std["median_mfi"].to_numpy(dtype=float),
+                )
             except InputError as exc:
                 if settings.strict_curves:
                     raise

@@ -14,8 +14,11 @@ asymptotes swapped) describe the same function and are handled by every function
 
 The default fit reproduces xPONENT (see ``/work/shared/data/README.md``): 5PL on the Net MFI
 of every individual standard well (replicates are not averaged) with weights ``1 / y^2``
-(weight 1 where ``y == 0``). The fit is a bounded :func:`scipy.optimize.least_squares` from
-several starting points; the best converged solution wins.
+(weight 1 where ``y == 0``). Other weightings are the recipes of
+:mod:`immunolab.cytokine.fit_recipes`, among them ``bioplex`` and ``msd``, which reproduce the
+fits of Bio-Plex Manager and MSD Discovery Workbench. The fit is a bounded
+:func:`scipy.optimize.least_squares` from several starting points; the best converged solution
+wins.
 
 Errors: too few usable standards raise ``IML-CYT-006``; a fit that fails (flat or
 non-monotone data, no convergence, non-finite parameters) raises ``IML-CYT-005``.
@@ -32,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from immunolab.cytokine.fit_recipes import RECIPES, FitPoints, FitRecipe, fit_points, point_weights
 from immunolab.errors import InconsistentInputError
 
 __all__ = [
@@ -50,14 +54,8 @@ __all__ = [
 
 Model = Literal["5PL", "4PL"]
 MODELS: tuple[str, ...] = ("5PL", "4PL")
-#: weighting name -> description; weights multiply squared residuals
-WEIGHTINGS: dict[str, str] = {
-    "none": "unweighted least squares",
-    "1/y": "weights 1/|y| (weight 1 where y == 0)",
-    "1/y^2": "weights 1/y^2 (weight 1 where y == 0); the xPONENT default",
-    "1/x": "weights 1/x (concentration)",
-    "1/x^2": "weights 1/x^2 (concentration)",
-}
+#: weighting name -> description (the recipes of :mod:`immunolab.cytokine.fit_recipes`)
+WEIGHTINGS: dict[str, str] = {name: recipe.description for name, recipe in RECIPES.items()}
 #: a standard is "recovered" when its back-calculated concentration is this % of expected
 RECOVERY_RANGE: tuple[float, float] = (70.0, 130.0)
 
@@ -161,30 +159,18 @@ class StandardCurve:
         return {"a": self.a, "b": self.b, "c": self.c, "d": self.d, "f": self.f}
 
 
-def _weights(x: np.ndarray, y: np.ndarray, weighting: str) -> np.ndarray:
-    if weighting == "none":
-        return np.ones_like(y)
-    if weighting in ("1/y", "1/y^2"):
-        power = 1.0 if weighting == "1/y" else 2.0
-        w = np.ones_like(y)
-        nz = y != 0
-        w[nz] = 1.0 / np.power(np.abs(y[nz]), power)
-        return w
-    if weighting in ("1/x", "1/x^2"):
-        power = 1.0 if weighting == "1/x" else 2.0
-        return 1.0 / np.power(np.maximum(x, np.finfo(float).tiny), power)
-    raise ValueError(f"unknown weighting {weighting!r}; known: {', '.join(WEIGHTINGS)}")
+def curve_fit_id(
+    x: Sequence[float], y: Sequence[float], *, model: str, weighting: str, method: str = "least_squares/v1",
+    raw: Sequence[float] | None = None,
+) -> str:
+    """Return a 16-hex-digit id hashing the fit inputs (concentrations, responses, raw signals) and method."""
 
+    def clean(values: Sequence[float]) -> list[float | None]:
+        return [None if not math.isfinite(v) else float(f"{v:.10g}") for v in map(float, values)]
 
-def curve_fit_id(x: Sequence[float], y: Sequence[float], *, model: str, weighting: str, method: str = "least_squares/v1") -> str:
-    """Return a 16-hex-digit id hashing the fit inputs (concentrations, responses) and method."""
-    payload = {
-        "x": [None if not math.isfinite(v) else float(f"{v:.10g}") for v in map(float, x)],
-        "y": [None if not math.isfinite(v) else float(f"{v:.10g}") for v in map(float, y)],
-        "model": model,
-        "weighting": weighting,
-        "method": method,
-    }
+    payload: dict[str, object] = {"x": clean(x), "y": clean(y), "model": model, "weighting": weighting, "method": method}
+    if raw is not None:  # only recipes weighting by the raw signal hash it (older ids stay stable)
+        payload["raw"] = clean(raw)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -193,6 +179,117 @@ def _r_squared(y: np.ndarray, yhat: np.ndarray) -> float:
     ss_res = float(np.sum((y - yhat) ** 2))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     return float("nan") if ss_tot == 0 else 1.0 - ss_res / ss_tot
+
+
+def _fit_error(code: str, message: str, label: str, hint: str) -> InconsistentInputError:
+    return InconsistentInputError(code, message, path=label or None, hint=hint)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A scaled least-squares problem: log concentrations, scaled responses, sqrt weights, bounds."""
+
+    model: str
+    lx: np.ndarray
+    yn: np.ndarray
+    sw: np.ndarray
+    scale: float
+    lower: list[float]
+    upper: list[float]
+    rising: bool
+
+
+def _problem(points: FitPoints, recipe: FitRecipe, model: str) -> _Problem:
+    """Return the scaled problem of ``points`` (parameters a, b scaled; log c; d; [f])."""
+    x, y = points.x, points.y
+    with np.errstate(divide="ignore"):
+        lx = np.log(x)  # -inf for a zero calibrator: the curve is at its zero asymptote there
+    lpos = lx[np.isfinite(lx)]
+    ymin, ymax = float(y.min()), float(y.max())
+    span = ymax - ymin
+    corr = np.corrcoef(lpos, y[np.isfinite(lx)])[0, 1] if lpos.size > 1 else 1.0
+    rising = bool(corr >= 0) if span > 0 and np.isfinite(corr) else True
+    scale = max(abs(ymax), abs(ymin), 1.0)
+    spn, lo_n, hi_n = span / scale, ymin / scale, ymax / scale
+    d_lo, d_hi = recipe.slope
+    far = recipe.asymptote_span * spn
+    lower = [lo_n - 2.0 * spn - 1e-6, lo_n, float(lpos.min()) - 7.0, d_lo]
+    upper = [hi_n, hi_n + far, float(lpos.max()) + 7.0, d_hi]
+    if not rising:  # falling curve (competitive assay): zero-concentration asymptote on top
+        lower = [lo_n, lo_n - far, float(lpos.min()) - 7.0, d_lo]
+        upper = [hi_n + far, hi_n, float(lpos.max()) + 7.0, d_hi]
+    if model == "5PL":
+        lower.append(recipe.asymmetry[0])
+        upper.append(recipe.asymmetry[1])
+    sw = np.sqrt(point_weights(points, recipe))
+    return _Problem(model, lx, y / scale, sw, scale, lower, upper, rising)
+
+
+def _starts(pr: _Problem) -> list[list[float]]:
+    """Return the starting points of the multi-start fit (inside the bounds)."""
+    finite = np.isfinite(pr.lx)
+    lpos = np.sort(pr.lx[finite])
+    lo_n, hi_n = float(pr.yn.min()), float(pr.yn.max())
+    spn = hi_n - lo_n
+    mid = float(np.median(pr.lx[finite]))
+    c_starts = sorted({mid, float(lpos[len(lpos) // 4]), float(lpos[(3 * len(lpos)) // 4])})
+    a0 = lo_n - 0.01 * spn if pr.rising else hi_n + 0.01 * spn
+    b0 = hi_n + 0.2 * spn if pr.rising else lo_n - 0.2 * spn
+    f_mid = min(max(1.0, pr.lower[-1]), pr.upper[-1]) if pr.model == "5PL" else 1.0
+    shapes = ((-1.0, f_mid), (-2.0, 0.5), (-0.6, 2.0)) if pr.model == "5PL" else ((-1.0, 1.0), (-2.0, 1.0), (-0.6, 1.0))
+    starts: list[list[float]] = []
+    for lc0 in c_starts:
+        for d0, f0 in shapes:
+            p = [a0, b0, lc0, d0] + ([f0] if pr.model == "5PL" else [])
+            starts.append([min(max(v, lo + 1e-9), hi - 1e-9) for v, lo, hi in zip(p, pr.lower, pr.upper, strict=True)])
+    return starts
+
+
+def _solve(pr: _Problem, max_nfev: int) -> np.ndarray | None:
+    """Return the best converged parameter vector of the multi-start bounded fit, or None."""
+    from scipy.optimize import least_squares
+
+    five = pr.model == "5PL"
+
+    def parts(p: np.ndarray) -> tuple[float, float, float, float, float, np.ndarray, np.ndarray]:
+        a, b, lc, d = (float(v) for v in p[:4])
+        f = float(p[4]) if five else 1.0
+        with np.errstate(invalid="ignore"):
+            t = d * (pr.lx - lc)
+        log_u = np.logaddexp(0.0, t)  # log(1 + (x / C)^D), overflow-free
+        return a, b, lc, d, f, t, log_u
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        a, b, _lc, _d, f, _t, log_u = parts(p)
+        pred = a + (b - a) * np.exp(-f * log_u)
+        r = pr.sw * pr.scale * (pred - pr.yn)
+        return np.where(np.isfinite(r), r, 1e12)
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        a, b, lc, d, f, t, log_u = parts(p)
+        g = np.exp(-f * log_u)  # (1 + E)^-F
+        with np.errstate(invalid="ignore"):
+            h = np.exp(t - (f + 1.0) * log_u)  # E (1 + E)^(-F-1); 0 at a zero calibrator
+            cols = [1.0 - g, g, (b - a) * f * d * h, -(b - a) * f * (pr.lx - lc) * h]
+        if five:
+            cols.append(-(b - a) * log_u * g)
+        jac = np.column_stack(cols) * (pr.sw * pr.scale)[:, None]
+        return np.where(np.isfinite(jac), jac, 0.0)
+
+    best = None
+    for p0 in _starts(pr):
+        try:
+            res = least_squares(
+                residuals, np.asarray(p0), jac=jacobian, bounds=(pr.lower, pr.upper), method="trf",
+                x_scale="jac", max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12,
+            )
+        except (ValueError, FloatingPointError):
+            continue
+        if not np.all(np.isfinite(res.x)):
+            continue
+        if best is None or res.cost < best.cost - 1e-15:
+            best = res
+    return None if best is None or best.status <= 0 else np.asarray(best.x)
 
 
 def fit_standard_curve(
@@ -204,149 +301,66 @@ def fit_standard_curve(
     label: str = "",
     analyte: str = "",
     max_nfev: int = 4000,
+    raw_responses: Sequence[float] | np.ndarray | None = None,
 ) -> StandardCurve:
     """Fit a 5PL (default) or 4PL to standards and return the :class:`StandardCurve`.
 
     ``concentrations`` are the expected standard concentrations in pg/mL (one per well,
-    replicates repeated), ``responses`` their Net MFI. Points with a non-finite value or a
-    concentration <= 0 are ignored. LLOQ/ULOQ are filled by :func:`quantification_limits`.
-    Raises ``IML-CYT-006`` (too few standards) or ``IML-CYT-005`` (fit failed); ``label``
-    names the file in the message and ``analyte`` the curve.
+    replicates repeated), ``responses`` their Net MFI; ``raw_responses`` the signal before
+    background subtraction (Median / FI), used only by recipes weighting by it (``bioplex``).
+    ``weighting`` names a :data:`~immunolab.cytokine.fit_recipes.RECIPES` entry. Points with a
+    non-finite value or a concentration <= 0 are ignored (a zero calibrator is kept by recipes
+    that fit it, ``msd``). LLOQ/ULOQ are filled by :func:`quantification_limits` from the
+    individual standard wells. Raises ``IML-CYT-006`` (too few standards) or ``IML-CYT-005``
+    (fit failed); ``label`` names the file in the message and ``analyte`` the curve.
     """
-    from scipy.optimize import least_squares
-
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    if weighting not in WEIGHTINGS:
+    if weighting not in RECIPES:
         raise ValueError(f"unknown weighting {weighting!r}; known: {', '.join(WEIGHTINGS)}")
+    recipe = RECIPES[weighting]
     x_all = np.asarray(concentrations, dtype=float)
     y_all = np.asarray(responses, dtype=float)
-    keep = np.isfinite(x_all) & np.isfinite(y_all) & (x_all > 0)
-    x, y = x_all[keep], y_all[keep]
+    raw = None if raw_responses is None or recipe.on != "raw" else np.asarray(raw_responses, dtype=float)
+    points = fit_points(x_all, y_all, raw, recipe)
+    x, y = points.x, points.y
     n_params = 5 if model == "5PL" else 4
     what = f"the {analyte} standard curve" if analyte else "the standard curve"
     n_levels = len(np.unique(x))
-    if n_levels < n_params - 1 or len(x) < n_params:
-        raise InconsistentInputError(
+    if n_levels < n_params - 1 or len(x) < n_params or not (x > 0).any():
+        raise _fit_error(
             "IML-CYT-006",
-            f"{what} has {len(x)} usable standard well(s) at {n_levels} concentration(s); "
-            f"a {model} needs at least {n_params} wells at {n_params - 1} or more concentrations",
-            path=label or None,
-            hint="Check that the standards have expected concentrations and readable MFIs, or "
+            f"{what} has {len(x)} usable standard point(s) at {n_levels} concentration(s); "
+            f"a {model} needs at least {n_params} points at {n_params - 1} or more concentrations",
+            label, "Check that the standards have expected concentrations and readable MFIs, or "
             "choose --curve-model 4PL.",
         )
-    fit_id = curve_fit_id(x, y, model=model, weighting=weighting)
-    w = _weights(x, y, weighting)
-    sw = np.sqrt(w)
-    lx = np.log(x)
-    ymin, ymax = float(y.min()), float(y.max())
-    span = ymax - ymin
-    order = np.argsort(x)
-    rising = np.corrcoef(lx, y)[0, 1] >= 0 if span > 0 else True
-    if span <= 0 or not np.isfinite(span):
-        raise InconsistentInputError(
-            "IML-CYT-005",
-            f"{what} cannot be fitted: every standard has the same MFI",
-            path=label or None,
-            hint="The standards were probably not added or the wrong analyte was read; "
-            "re-run the plate.",
+    if not float(y.max() - y.min()) > 0:
+        raise _fit_error(
+            "IML-CYT-005", f"{what} cannot be fitted: every standard has the same MFI", label,
+            "The standards were probably not added or the wrong analyte was read; re-run the plate.",
         )
-    scale = max(abs(ymax), abs(ymin), 1.0)
-    yn = y / scale
-    spn = span / scale
-    lo_n, hi_n = ymin / scale, ymax / scale
-    # parameters: a, b (scaled MFI), log c, d, [f]
-    lower = [lo_n - 2.0 * spn - 1e-6, lo_n, float(lx.min()) - 7.0, -10.0]
-    upper = [hi_n, hi_n + 50.0 * spn, float(lx.max()) + 7.0, -0.05]
-    if not rising:  # falling curve (competitive assay): zero-concentration asymptote on top
-        lower = [lo_n, lo_n - 2.0 * spn - 1e-6, float(lx.min()) - 7.0, -10.0]
-        upper = [hi_n + 50.0 * spn, hi_n, float(lx.max()) + 7.0, -0.05]
-    if model == "5PL":
-        lower.append(0.05)
-        upper.append(20.0)
-
-    def _parts(p: np.ndarray) -> tuple[float, float, float, float, float, np.ndarray, np.ndarray]:
-        a, b, lc, d = (float(v) for v in p[:4])
-        f = float(p[4]) if model == "5PL" else 1.0
-        t = d * (lx - lc)
-        log_u = np.logaddexp(0.0, t)  # log(1 + (x / C)^D), overflow-free
-        return a, b, lc, d, f, t, log_u
-
-    def residuals(p: np.ndarray) -> np.ndarray:
-        a, b, _lc, _d, f, _t, log_u = _parts(p)
-        pred = a + (b - a) * np.exp(-f * log_u)
-        r = sw * scale * (pred - yn)
-        return np.where(np.isfinite(r), r, 1e12)
-
-    def jacobian(p: np.ndarray) -> np.ndarray:
-        a, b, lc, d, f, t, log_u = _parts(p)
-        g = np.exp(-f * log_u)  # (1 + E)^-F
-        h = np.exp(t - (f + 1.0) * log_u)  # E (1 + E)^(-F-1)
-        cols = [1.0 - g, g, (b - a) * f * d * h, -(b - a) * f * (lx - lc) * h]
-        if model == "5PL":
-            cols.append(-(b - a) * log_u * g)
-        jac = np.column_stack(cols) * (sw * scale)[:, None]
-        return np.where(np.isfinite(jac), jac, 0.0)
-
-    mid = float(np.median(lx))
-    c_starts = sorted({mid, float(lx[order][len(x) // 4]), float(lx[order][(3 * len(x)) // 4])})
-    starts: list[list[float]] = []
-    a0 = lo_n - 0.01 * spn if rising else hi_n + 0.01 * spn
-    b0 = hi_n + 0.2 * spn if rising else lo_n - 0.2 * spn
-    shapes = ((-1.0, 1.0), (-2.0, 0.5), (-0.6, 2.0)) if model == "5PL" else ((-1.0, 1.0), (-2.0, 1.0), (-0.6, 1.0))
-    for lc0 in c_starts:
-        for d0, f0 in shapes:
-            p = [a0, b0, lc0, d0] + ([f0] if model == "5PL" else [])
-            starts.append([min(max(v, lo + 1e-9), hi - 1e-9) for v, lo, hi in zip(p, lower, upper, strict=True)])
-    best = None
-    for p0 in starts:
-        try:
-            res = least_squares(
-                residuals, np.asarray(p0), jac=jacobian, bounds=(lower, upper), method="trf",
-                x_scale="jac", max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12,
-            )
-        except (ValueError, FloatingPointError):
-            continue
-        if not np.all(np.isfinite(res.x)):
-            continue
-        if best is None or res.cost < best.cost - 1e-15:
-            best = res
-    if best is None or best.status <= 0:
-        raise InconsistentInputError(
-            "IML-CYT-005",
-            f"{what} cannot be fitted with a {model} ({weighting} weighting): no start converged",
-            path=label or None,
-            hint="Look at the standard MFIs for swapped or failed wells; exclude them or "
-            "choose --curve-model 4PL.",
+    fit_id = curve_fit_id(x.tolist(), y.tolist(), model=model, weighting=weighting,
+                          raw=points.v.tolist() if recipe.on == "raw" else None)
+    pr = _problem(points, recipe, model)
+    best = _solve(pr, max_nfev)
+    if best is None:
+        raise _fit_error(
+            "IML-CYT-005", f"{what} cannot be fitted with a {model} ({weighting} weighting): no start converged",
+            label, "Look at the standard MFIs for swapped or failed wells; exclude them or choose --curve-model 4PL.",
         )
-    a, b, lc, d = (float(v) for v in best.x[:4])
-    f = float(best.x[4]) if model == "5PL" else 1.0
+    a, b, lc, d = (float(v) for v in best[:4])
     curve = StandardCurve(
-        model=model,
-        a=a * scale,
-        b=b * scale,
-        c=float(math.exp(lc)),
-        d=d,
-        f=f,
-        weighting=weighting,
-        n_points=len(x),
-        lowest_standard=float(x.min()),
-        highest_standard=float(x.max()),
-        converged=True,
-        message="ok",
-        source="immunolab",
-        fit_id=fit_id,
+        model=model, a=a * pr.scale, b=b * pr.scale, c=float(math.exp(lc)), d=d,
+        f=float(best[4]) if model == "5PL" else 1.0, weighting=weighting, n_points=len(x),
+        lowest_standard=float(x[x > 0].min()), highest_standard=float(x.max()),
+        converged=True, message="ok", source="immunolab", fit_id=fit_id,
     )
-    yhat = curve.predict(x)
-    curve = replace(curve, r_squared=_r_squared(y, yhat))
+    curve = replace(curve, r_squared=_r_squared(y, curve.predict(x)))
     if not all(math.isfinite(v) for v in curve.params().values()):
-        raise InconsistentInputError(
-            "IML-CYT-005",
-            f"{what} fit gave non-finite parameters",
-            path=label or None,
-            hint="Look at the standard MFIs for swapped or failed wells.",
-        )
-    lloq, uloq = quantification_limits(curve, x, y)
+        raise _fit_error("IML-CYT-005", f"{what} fit gave non-finite parameters", label,
+                         "Look at the standard MFIs for swapped or failed wells.")
+    lloq, uloq = quantification_limits(curve, x_all, y_all)
     return replace(curve, lloq=lloq, uloq=uloq)
 
 

@@ -27,8 +27,10 @@ import pandas as pd
 
 from immunolab.cytokine.analytes import resolve_analyte
 from immunolab.cytokine.curves import StandardCurve
+from immunolab.cytokine.edits import edited_standard_warnings
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate
 from immunolab.cytokine.readings import WellReading
+from immunolab.cytokine.standards import check_plate_standards
 
 __all__ = ["plate_from_readings", "wells_frame"]
 
@@ -88,19 +90,29 @@ def plate_from_readings(
     plate_index: int,
     curves: Mapping[str, StandardCurve] | None = None,
     units: str | None = None,
+    label: str | None = None,
     **fields: Any,
 ) -> Plate:
     """Return the :class:`Plate` of one plate's readings (``plate_index`` is 1-based).
 
     ``curves`` maps the *reported* analyte name to the instrument's printed curve; keys become
     canonical analyte ids. ``units`` (one unit for the whole plate, as Bio-Plex prints it)
-    is assigned to every analyte. Other keyword arguments are :class:`Plate` fields.
+    is assigned to every analyte. With ``label`` (the file's label) the standards' expected
+    concentrations are checked to form a dilution series
+    (:func:`~immunolab.cytokine.standards.check_plate_standards`: repaired with a warning, or
+    ``IML-CYT-010``) and standards changed after the instrument's analysis are named in a
+    warning (:mod:`immunolab.cytokine.edits`). Other keyword arguments are :class:`Plate` fields.
     """
     wells = wells_frame(readings)
     canonical_curves = {resolve_analyte(name).canonical: c for name, c in (curves or {}).items()}
+    repairs: dict[str, str] = {}
+    if label is not None:
+        wells, repairs, notes = check_plate_standards(wells, label=label, plate=plate_index)
+        notes += edited_standard_warnings(wells, canonical_curves)
+        fields["warnings"] = [*fields.get("warnings", []), *notes]
     unit_map = {str(a): units for a in wells["analyte"].unique()} if units else {}
     flags = {(r.well, r.analyte_reported): list(r.qc_flags) for r in readings if r.qc_flags}
     return Plate(
         plate_index=plate_index, wells=wells, instrument_curves=canonical_curves, units=unit_map,
-        reader_flags=flags, **fields,
+        reader_flags=flags, standards_repair=repairs, **fields,
     )

@@ -13,6 +13,10 @@ level number. Two export accidents break that and are caught here:
   intact and only a second source can reveal it: the instrument's own results for the standard
   wells, which were computed from the correct expected values (recovery near 100 %).
 
+A series that is not geometric at all (a linear 1:1, 1:2, 1:3 ... dilution) is kept when the
+instrument's results of the standards agree with every printed value (status ``confirmed``,
+with a warning): the numbers are then what the instrument used, not an export accident.
+
 The repair is applied only when it is unique: the step ratio is consistent and the
 instrument's results of the standards pin the scale. Without results the digits alone cannot
 tell ``2505`` (250.5 with a lost separator) from an intact ``2505``, so a broken series is
@@ -45,8 +49,10 @@ _SCALE_TOLERANCE = 0.15
 class SeriesCheck:
     """Outcome of :func:`check_series` for one analyte.
 
-    ``status`` is ``ok``, ``repaired`` (``values`` hold the repaired series, ``note`` says how)
-    or ``refused`` (``note`` says why). ``ratio`` is the dilution factor between levels.
+    ``status`` is ``ok``, ``repaired`` (``values`` hold the repaired series, ``note`` says how),
+    ``confirmed`` (not a dilution series, but the instrument's results of the standards agree
+    with the printed values, which are kept) or ``refused`` (``note`` says why). ``ratio`` is the
+    dilution factor between levels.
     """
 
     status: str
@@ -66,19 +72,25 @@ def _fit_step(levels: np.ndarray, logs: np.ndarray) -> tuple[float, float, float
     return intercept, step, worst
 
 
-def _mantissa_series(levels: np.ndarray, logs: np.ndarray) -> tuple[float, float] | None:
-    """Return (step, worst residual) of the series the mantissas alone imply, or None."""
+def _mantissa_series(levels: np.ndarray, logs: np.ndarray, *, ascending: bool) -> tuple[float, float] | None:
+    """Return (signed step, worst residual) of the series the mantissas alone imply, or None.
+
+    The step is in log10 units per level, positive when concentrations fall as the level number
+    rises (xPONENT, Bio-Plex 5/6) and negative for an ascending numbering (Bio-Plex 4.x kits).
+    """
     mant = logs - np.floor(logs)
     steps = []
     for i in range(len(levels) - 1):
         gap = levels[i + 1] - levels[i]
-        steps.append(((mant[i] - mant[i + 1]) % 1.0) / gap)
+        diff = (mant[i + 1] - mant[i]) if ascending else (mant[i] - mant[i + 1])
+        steps.append((diff % 1.0) / gap)
     step = float(np.median(steps))
     if step <= 0.02 or step >= 0.98:  # ratio near 1 or 10: the mantissas cannot tell
         return None
-    ideal = mant[0] - step * (levels - levels[0])
+    signed = -step if ascending else step
+    ideal = mant[0] - signed * (levels - levels[0])
     resid = (mant - ideal + 0.5) % 1.0 - 0.5
-    return step, float(np.max(np.abs(resid)))
+    return signed, float(np.max(np.abs(resid)))
 
 
 def _scale_from_results(items: list[tuple[int, float]], reported: Mapping[int, float] | None) -> int | None:
@@ -88,9 +100,20 @@ def _scale_from_results(items: list[tuple[int, float]], reported: Mapping[int, f
     logs = [math.log10(reported[lv] / v) for lv, v in items if reported.get(lv) and reported[lv] > 0]
     if len(logs) < 3:
         return None
-    shift = float(np.median(logs))
-    k = round(shift)
-    return -k if abs(shift - k) <= _SCALE_TOLERANCE else None
+    k = round(float(np.median(logs)))
+    # the shift must hold level by level (a curve fitted to noise, as a blank bead's, agrees
+    # with a power of ten at a few levels only)
+    agree = sum(abs(v - k) <= _SCALE_TOLERANCE for v in logs)
+    return -k if agree >= max(3, math.ceil(0.8 * len(logs))) else None
+
+
+def _confirmed_by_results(items: list[tuple[int, float]], reported: Mapping[int, float] | None) -> bool:
+    """Return True when the instrument's results of at least three levels, and of every level
+    they cover, lie within 10^0.15 (x1.41) of the printed expected concentrations."""
+    if not reported:
+        return False
+    ratios = [abs(math.log10(reported[lv] / v)) for lv, v in items if reported.get(lv) and reported[lv] > 0]
+    return len(ratios) >= max(3, len(items) // 2) and max(ratios) <= _SCALE_TOLERANCE
 
 
 def _candidates(levels: np.ndarray, logs: np.ndarray, step: float) -> list[tuple[np.ndarray, int]]:
@@ -128,7 +151,13 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             f"every expected concentration was 10^{scale} times what the instrument's results of the "
             f"standards imply; divided by {10 ** scale:g}",
         )
-    shape = _mantissa_series(levels, logs)
+    if _confirmed_by_results(items, reported):
+        return SeriesCheck(
+            "confirmed", dict(items), None,
+            "the expected concentrations are not a serial dilution, but the instrument's results of the "
+            "standards agree with every one of them; kept as printed",
+        )
+    shape = _mantissa_series(levels, logs, ascending=step < 0)
     if shape is None or shape[1] > STEP_TOLERANCE:
         return SeriesCheck(
             "refused", dict(items), None,
@@ -136,6 +165,7 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             "even allowing for lost decimal separators)",
         )
     candidates = _candidates(levels, logs, shape[0])
+    ratio = 10 ** abs(shape[0])
     chosen: np.ndarray | None = None
     evidence = ""
     if reported:
@@ -148,14 +178,14 @@ def check_series(expected: Mapping[int, float], *, reported: Mapping[int, float]
             chosen, evidence = min(scored, key=lambda x: x[0])[1], "the instrument's results of the standards"
     if chosen is None:
         return SeriesCheck(
-            "refused", dict(items), 10 ** shape[0],
-            f"the expected concentrations have the digits of a {10 ** shape[0]:.3g}-fold dilution series but "
+            "refused", dict(items), ratio,
+            f"the expected concentrations have the digits of a {ratio:.3g}-fold dilution series but "
             "their decimal separators were lost and nothing in the file fixes the scale uniquely",
         )
     fixed = {lv: float(10**tl) for (lv, _v), tl in zip(items, chosen, strict=True)}
     # keep the printed digits: the repair moves the decimal point, it never rounds
     fixed = {lv: v / 10 ** round(math.log10(v / fixed[lv])) for lv, v in items}
-    return SeriesCheck("repaired", fixed, 10 ** shape[0], _repair_note(items, fixed, evidence))
+    return SeriesCheck("repaired", fixed, ratio, _repair_note(items, fixed, evidence))
 
 
 def _repair_note(items: list[tuple[int, float]], fixed: Mapping[int, float], evidence: str) -> str:
@@ -202,6 +232,8 @@ def check_plate_standards(wells: pd.DataFrame, *, label: str, plate: int = 1) ->
                 "separator of the computer's locale) and re-export, or give them with the "
                 "standard_concentrations option.",
             )
+        if result.status == "confirmed":
+            warnings.append(f"{analyte}: {result.note}")
         if result.status == "repaired":
             fixed = [result.values.get(int(lv), float("nan")) for lv in std["standard_level"]]
             out.loc[std.index, "expected_conc"] = fixed

@@ -34,6 +34,7 @@ MISSING_TOKENS = frozenset({"", "nan", "n/a", "#n/a", "na", "none", "null", "-",
 _NUMBER_DOT = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _NUMBER_COMMA = re.compile(r"^[-+]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?$")
 _THOUSANDS_COMMA_DECIMAL = re.compile(r"^[-+]?\d{1,3}(?:\.\d{3})+(?:,\d*)?$")
+_THOUSANDS_DOT_DECIMAL = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def parse_number(cell: str | None, *, decimal: str = ".") -> float | None:
     """Return ``cell`` as a float, None when it is a "no value" token; raise ValueError otherwise.
 
     With ``decimal=","`` both ``1234,5`` and ``1.234,5`` read as 1234.5 (and ``1234.5`` is still
-    accepted, as Excel leaves some cells untouched).
+    accepted, as Excel leaves some cells untouched); with ``decimal="."`` a quoted ``1,234.5`` or
+    ``12,345`` reads with its thousands separators dropped.
     """
     if is_missing(cell):
         return None
@@ -112,6 +114,8 @@ def parse_number(cell: str | None, *, decimal: str = ".") -> float | None:
             text = text.replace(".", "").replace(",", ".")
         elif _NUMBER_COMMA.match(text):
             text = text.replace(",", ".")
+    elif _THOUSANDS_DOT_DECIMAL.match(text):
+        text = text.replace(",", "")
     if not _NUMBER_DOT.match(text):
         raise ValueError("not a number")
     value = float(text)

@@ -16,21 +16,22 @@ from immunolab.schema import conform, table_spec
 
 
 def conform_as_ingest(name: str, table: pa.Table) -> pa.Table:
-    """Return ``table`` conformed to its schema after dropping ``_sample_ref`` and adding keys."""
+    """Return ``table`` conformed to its schema the way ingest does it.
+
+    ``_sample_ref`` becomes a ``sample_key`` (a keyed hash in ingest, a constant here) and the
+    fact keys (``source_sha256``, ``ingest_id``, ``commit_id``) are filled.
+    """
     n = table.num_rows
-    t = table.drop_columns([c for c in table.column_names if c == SAMPLE_REF])
-    keys = {
-        "source_sha256": pa.array(["0" * 64] * n, pa.string()),
-        "ingest_id": pa.array(["test-ingest"] * n, pa.string()),
-    }
-    if table_spec(name).requires_patient:
-        keys.update(
-            patient_id=pa.array(["001"] * n, pa.string()),
-            visit_day=pa.array([0] * n, pa.int32()),
-            sample_id=pa.array(["S0001"] * n, pa.string()),
-        )
-    for k, v in keys.items():
-        t = t.append_column(k, v)
+    names = table_spec(name).schema.names
+    t = table
+    if SAMPLE_REF in t.column_names:
+        refs = t.column(SAMPLE_REF).to_pylist()
+        t = t.drop_columns([c for c in (SAMPLE_REF, "sample_key") if c in t.column_names])
+        if "sample_key" in names:
+            t = t.append_column("sample_key", pa.array([None if r is None else "k" for r in refs], pa.string()))
+    for key, value in (("source_sha256", "0" * 64), ("ingest_id", "test-ingest"), ("commit_id", "test-ingest")):
+        if key in names and key not in t.column_names:
+            t = t.append_column(key, pa.array([value] * n, pa.string()))
     return conform(name, t, who="test")
 
 

@@ -1,4 +1,9 @@
-"""The bioplex plugin end to end: the four cytokine tables, curves of both sources, privacy."""
+"""The bioplex plugin end to end: the fact tables, curves printed and refitted, privacy.
+
+``parse`` returns facts only (``cytokine_plates``, ``cytokine_wells``, ``instrument_curves``);
+concentrations are derived by the core from the same plates (:func:`analyse_plate`), which the
+result tests call directly on the reader's plates.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import datetime
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from immunolab_assays.bioplex import BioplexPlugin
+from immunolab_assays.bioplex.workbook import read_bioplex_workbook
 
+from immunolab.cytokine.assemble import PlateSettings, analyse_plate
 from immunolab.plugins import SAMPLE_REF, ParseContext, ParsedAssay
-from immunolab.schema import KEY_NAMES, conform
 from tests.conftest import shared_path
+from tests.cytokine.helpers import conform_as_ingest
 from tests.cytokine.test_bioplex_factories import (
     BACKGROUND,
     SIGNED_BY,
@@ -23,6 +29,7 @@ from tests.cytokine.test_bioplex_factories import (
 )
 
 ANCHOR = datetime.date(2011, 6, 1)
+FACT_TABLES = {"cytokine_plates", "cytokine_wells", "instrument_curves"}
 
 
 def _ctx(label: str, **options: object) -> ParseContext:
@@ -30,14 +37,9 @@ def _ctx(label: str, **options: object) -> ParseContext:
 
 
 def _conforms(parsed: ParsedAssay) -> None:
-    """Check every table against its store schema, with the key columns ingest would fill."""
+    """Check every table against its store schema, with the key columns ingest fills."""
     for name, table in parsed.tables.items():
-        t = table.drop_columns([SAMPLE_REF]) if SAMPLE_REF in table.column_names else table
-        for key in KEY_NAMES:
-            if key not in t.column_names:
-                value: object = 0 if key == "visit_day" else "k"
-                t = t.append_column(key, pa.array([value] * t.num_rows, type=pa.int32() if key == "visit_day" else pa.string()))
-        conform(name, t, who="bioplex test")
+        conform_as_ingest(name, table)
 
 
 def _all_text(parsed: ParsedAssay) -> str:
@@ -54,8 +56,8 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> ParsedAssay:
     return BioplexPlugin().parse(path, _ctx("plate.xlsx"))
 
 
-def test_synthetic_export_gives_the_four_tables_valid_against_the_store_schemas(synthetic: ParsedAssay) -> None:
-    assert set(synthetic.tables) == {"cytokine_plates", "cytokine_wells", "standard_curves", "cytokine_results"}
+def test_synthetic_export_gives_the_fact_tables_valid_against_the_store_schemas(synthetic: ParsedAssay) -> None:
+    assert set(synthetic.tables) == FACT_TABLES
     _conforms(synthetic)
     plate = synthetic.tables["cytokine_plates"].to_pylist()[0]
     assert (plate["plate_index"], plate["n_wells"], plate["n_analytes"]) == (1, 28, 2)
@@ -69,47 +71,33 @@ def test_wells_carry_signal_net_signal_tokens_and_reader_flags(synthetic: Parsed
     assert {w["sample_type"] for w in il6} == {"blank", "standard", "unknown"}
     assert all(w["bead_region"] == 12 and w["analyte_reported"] == "IL-6 (12)" for w in il6)
     s1 = [w for w in il6 if w["well_label"] == "Standard1"]
-    assert len(s1) == 2 and all(w["net_mfi"] == pytest.approx(w["median_mfi"] - BACKGROUND) for w in s1)
+    assert len(s1) == 2 and all(w["net_mfi_reported"] == pytest.approx(w["median_mfi"] - BACKGROUND) for w in s1)
     low = next(w for w in il6 if w["reported_conc_text"] == "OOR <")
     assert (low["reported_conc"], low["reported_flag"]) == (None, "OOR<")
-    assert "low_bead_count" in low["qc_flags"]  # Bio-Plex sampling error 1
+    assert "low_bead_count" in low["reader_flags"]  # Bio-Plex sampling error 1
     high = next(w for w in il6 if w["reported_flag"] == "extrapolated")
-    assert (high["reported_conc_text"], high["reported_conc"]) == ("*19876.5", 19876.5)
-    assert "bead_count_fail" in high["qc_flags"]  # 20 beads (shared QC rule)
+    assert (high["reported_conc_text"], high["reported_conc"], high["bead_count"]) == ("*19876.5", 19876.5, 20)
     assert all(w["well_label"] is None for w in il6 if w["sample_type"] == "unknown")
     assert all(w[SAMPLE_REF] is None for w in il6 if w["sample_type"] != "unknown")
 
 
-def test_curves_of_both_sources_are_stored_and_the_printed_one_is_exact(synthetic: ParsedAssay) -> None:
-    curves = [c for c in synthetic.tables["standard_curves"].to_pylist() if c["analyte"] == "IL-6"]
-    assert sorted(c["source"] for c in curves) == ["immunolab", "instrument"]
-    printed = next(c for c in curves if c["source"] == "instrument")
-    assert {k: printed[k] for k in "abcdf"} == pytest.approx(TRUE_CURVE)
-    refit = next(c for c in curves if c["source"] == "immunolab")
-    assert refit["converged"] and refit["r_squared"] > 0.999
-    assert refit["fit_id"] != printed["fit_id"]
+def test_the_printed_curve_is_a_fact_and_equals_the_true_curve(synthetic: ParsedAssay) -> None:
+    curves = {c["analyte"]: c for c in synthetic.tables["instrument_curves"].to_pylist()}
+    assert set(curves) == {"IL-6", "TNF-a"}
+    assert {k: curves["IL-6"][k] for k in "abcdf"} == pytest.approx(TRUE_CURVE)
+    assert curves["IL-6"]["model"] == "5PL" and curves["IL-6"]["weighting"] == "printed (weighting not stated)"
 
 
-def test_results_recover_the_true_concentrations_and_censor_with_a_recorded_rule(synthetic: ParsedAssay) -> None:
-    results = synthetic.tables["cytokine_results"].to_pylist()
-    il6 = {r[SAMPLE_REF]: r for r in results if r["analyte"] == "IL-6"}
-    assert set(il6) == {*UNKNOWN_TRUE, "PT-003 D0", "PT-003 D3"}
-    for name, truth in UNKNOWN_TRUE.items():
-        r = il6[name]
-        assert r["unit"] == "pg/mL" and r["n_replicates"] == 2
-        if r["censor"] == "none":
-            assert r["concentration"] == pytest.approx(truth, rel=0.02)
-        assert r["concentration_raw"] == pytest.approx(truth, rel=0.02)
-    low = il6["PT-003 D0"]
-    assert low["censor"] in ("below_lloq", "below_curve") and low["substitution_rule"] != "none"
-
-
-def test_instrument_curve_option_reproduces_the_printed_obs_conc(tmp_path: Path) -> None:
-    path = make_bioplex_xlsx(tmp_path)
-    parsed = BioplexPlugin().parse(path, _ctx("plate.xlsx", curve_source="instrument"))
-    results = {r[SAMPLE_REF]: r for r in parsed.tables["cytokine_results"].to_pylist() if r["analyte"] == "TNF-a"}
-    for name, truth in UNKNOWN_TRUE.items():
-        assert results[name]["concentration_raw"] == pytest.approx(truth, rel=1e-6)
+def test_derived_results_recover_the_true_concentrations_with_either_curve(tmp_path: Path) -> None:
+    plate = read_bioplex_workbook(make_bioplex_xlsx(tmp_path), "plate.xlsx")[0]
+    for settings in (PlateSettings(), PlateSettings(weighting="bioplex"), PlateSettings(curve_source="instrument")):
+        results = analyse_plate(plate, plate_id="p1", settings=settings).results
+        il6 = {r[SAMPLE_REF]: r for r in results.to_dict("records") if r["analyte"] == "IL-6"}
+        assert set(il6) == {*UNKNOWN_TRUE, "PT-003 D0", "PT-003 D3"}
+        for name, truth in UNKNOWN_TRUE.items():
+            assert il6[name]["n_replicates"] == 2
+            assert il6[name]["concentration_raw"] == pytest.approx(truth, rel=0.02 if settings.curve_source != "instrument" else 1e-6)
+        assert il6["PT-003 D0"]["censor"] in ("below_lloq", "below_curve")
 
 
 def test_no_sample_name_or_operator_reaches_tables_metadata_or_warnings(synthetic: ParsedAssay) -> None:
@@ -118,48 +106,34 @@ def test_no_sample_name_or_operator_reaches_tables_metadata_or_warnings(syntheti
         assert secret not in text, secret
 
 
-def test_bad_analysis_option_is_rejected_with_iml_cyt_009(tmp_path: Path) -> None:
-    from immunolab.errors import InputError
-
-    with pytest.raises(InputError) as info:
-        BioplexPlugin().parse(make_bioplex_xlsx(tmp_path), _ctx("plate.xlsx", curve_model="7PL"))
-    assert info.value.code == "IML-CYT-009" and info.value.path == "plate.xlsx"
-
-
-def test_xml_export_without_a_valid_curve_yields_not_available_results(tmp_path: Path) -> None:
+def test_xml_export_without_a_valid_curve_keeps_the_curve_fact_without_parameters(tmp_path: Path) -> None:
     parsed = BioplexPlugin().parse(make_bioplex_xml(tmp_path), _ctx("plate.xml"))
     _conforms(parsed)
-    curve = parsed.tables["standard_curves"].to_pylist()[0]
-    assert (curve["source"], curve["converged"], curve["a"]) == ("instrument", False, None)
-    assert curve["weighting"].startswith("Power Law Variance")
-    result = parsed.tables["cytokine_results"].to_pylist()[0]
-    assert (result["censor"], result["concentration"], result[SAMPLE_REF]) == ("not_available", None, "PT-009 D0")
+    curve = parsed.tables["instrument_curves"].to_pylist()[0]
+    assert curve["a"] is None and curve["weighting"].startswith("Power Law Variance")
     assert "Jane Operator" not in _all_text(parsed)
     well = next(w for w in parsed.tables["cytokine_wells"].to_pylist() if w["well"] == "B1")
-    assert well["net_mfi"] == 500.0 and well["reported_flag"] == "not_available"
+    assert (well["net_mfi_reported"], well["reported_flag"], well[SAMPLE_REF]) == (500.0, "not_available", "PT-009 D0")
 
 
 SHARED = [
-    ("labkey/pnLINCO20070302A.xls", {}, 611, 520),
-    ("labkey/01-11A12-IgA-Biotin.xls", {}, 576, 216),
-    ("labkey/WithIndices.xls", {}, 94, 80),
-    # synthetic numbers on which the default 5PL multi-start is slow: 4PL keeps the test short
-    ("labkey/RawAndSummary.xlsx", {"curve_model": "4PL"}, 72, 0),
-    ("serolyzer/synthetic_bioplex.xlsx", {}, 30, 0),
-    ("allotropy_xml/bio-rad_bio-plex_manager_example_01.xml", {}, 1440, 480),
+    ("labkey/pnLINCO20070302A.xls", 611, 13),
+    ("labkey/01-11A12-IgA-Biotin.xls", 576, 6),
+    ("labkey/WithIndices.xls", 94, 2),
+    ("labkey/RawAndSummary.xlsx", 72, 3),
+    ("serolyzer/synthetic_bioplex.xlsx", 30, 0),
+    ("allotropy_xml/bio-rad_bio-plex_manager_example_01.xml", 1440, 15),
 ]
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize(("rel", "options", "n_wells", "n_results"), SHARED)
-def test_every_shared_bioplex_export_parses_into_valid_tables(
-    rel: str, options: dict[str, object], n_wells: int, n_results: int
-) -> None:
+@pytest.mark.parametrize(("rel", "n_wells", "n_curves"), SHARED)
+def test_every_shared_bioplex_export_parses_into_valid_fact_tables(rel: str, n_wells: int, n_curves: int) -> None:
     path = shared_path("cytokine", "bioplex_manager", *rel.split("/"))
-    parsed = BioplexPlugin().parse(path, _ctx(path.name, **options))
+    parsed = BioplexPlugin().parse(path, _ctx(path.name))
     _conforms(parsed)
     assert parsed.tables["cytokine_wells"].num_rows == n_wells
-    assert parsed.tables["cytokine_results"].num_rows == n_results
+    assert parsed.metadata["n_instrument_curves"] == n_curves
     assert parsed.metadata["plugin"] == "bioplex" and parsed.metadata["n_plates"] == 1
     wells = parsed.tables["cytokine_wells"]
     assert set(wells.column("sample_type").to_pylist()) <= {"standard", "control", "blank", "unknown"}
@@ -181,5 +155,5 @@ def test_require_known_analytes_rejects_a_plate_with_an_unmapped_analyte(tmp_pat
     with pytest.raises(InputError) as info:
         BioplexPlugin().parse(path, _ctx("plate.xlsx", require_known_analytes=True))
     assert info.value.code == "IML-CYT-008"
-    parsed = BioplexPlugin().parse(path, _ctx("plate.xlsx", curve_model="4PL"))
+    parsed = BioplexPlugin().parse(path, _ctx("plate.xlsx"))
     assert "ZORBLIN" in parsed.metadata["analytes"]  # kept (normalised) when not required

@@ -86,7 +86,10 @@ def test_cdc_plate_numbers_read_equal_the_expected_wells_table(name: str) -> Non
 @pytest.mark.parametrize("name", PLATES)
 def test_cdc_standards_and_printed_curves_equal_the_expected_tables(name: str) -> None:
     plate = _plate(name)
-    assert plate.layout == "xponent_reagent_tables" and plate.warnings == [] and plate.standards_repair == {}
+    assert plate.layout == "xponent_reagent_tables" and plate.standards_repair == {}
+    # plate 2's well A9 was changed after the analysis (tests/cytokine/test_vendor_agreement.py)
+    edited = {"plate 2.csv": ["ANTIGEN 1: standard well(s) A9", "ANTIGEN 2: standard well(s) A9", "ANTIGEN 3: standard well(s) A9"]}
+    assert [w[: len("ANTIGEN 1: standard well(s) A9")] for w in plate.warnings] == edited.get(name, [])
     std = plate.wells[plate.wells["sample_type"] == "standard"]
     by_label = {(r["well_label"], r["analyte"]): r["expected_conc"] for r in std.to_dict("records")}
     for e in (r for r in _rows("EXPECTED_xponent_standards.csv") if r["file"] == name):
@@ -114,9 +117,9 @@ def test_a_refit_with_the_instruments_model_and_weighting_reproduces_its_results
         all_diffs.extend(joined.tolist())
         for analyte, d in diffs.items():
             per_analyte[analyte].extend(d.tolist())
-    # plate 2 (re-saved by Excel) is the one plate whose refit lands elsewhere (median ~18 %):
-    # the printed curve reproduces its Results to 1e-8, so the standards' data differ from
-    # what the instrument fitted (documented in docs/readers.md).
+    # plate 2 (re-saved by Excel) is the one plate whose refit lands elsewhere (median ~19 %):
+    # its well A9 (Standard9) holds Medians 27-215 MFI below what the instrument fitted; with
+    # A9's Net MFI taken from its own Result the refit agrees to 1e-8 (test_vendor_agreement.py).
     within = [n for n, m in medians.items() if m < 0.005]
     assert len(within) >= 15, medians
     assert float(np.median(all_diffs)) < 1e-4

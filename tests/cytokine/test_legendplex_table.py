@@ -1,4 +1,8 @@
-"""LEGENDplex processed concentration tables: detection, canonical analytes, censoring, replicates."""
+"""LEGENDplex processed concentration tables: detection, canonical analytes, tokens, replicates.
+
+The reader emits wells facts with the printed concentration (``reported_conc``), like every
+plate reader; the derivation averages repeated rows and substitutes censored values.
+"""
 
 from __future__ import annotations
 
@@ -23,28 +27,44 @@ def _write(tmp_path: Path, lines: list[str]) -> Path:
     return path
 
 
+def _wells(parsed: object) -> list[dict[str, object]]:
+    return parsed.tables["cytokine_wells"].to_pylist()  # type: ignore[attr-defined, no-any-return]
+
+
 def test_greek_letters_trailing_blanks_and_bom_give_canonical_analytes(tmp_path: Path) -> None:
     path = _write(tmp_path, [HEADER, "PT 01 ,PT 01 ,LPS ,A,Baseline,60.38,2.41,< 4.5,N/A"])
     assert LegendplexTablePlugin().detect(path.read_bytes(), "x") is not None
     parsed = LegendplexTablePlugin().parse(path, ParseContext(label="lplex.csv"))
     _conforms(parsed)
-    results = {r["analyte"]: r for r in parsed.tables["cytokine_results"].to_pylist()}
-    assert set(results) == {"IL-1b", "TNF-a", "IFN-g", "IL-10"}
-    assert results["IL-1b"]["concentration"] == 60.38 and results["IL-1b"]["censor"] == "none"
-    ifn = results["IFN-g"]
-    assert (ifn["censor"], ifn["lloq"], ifn["concentration"], ifn["substitution_rule"]) == ("below_lloq", 4.5, 2.25, "LLOQ/2")
-    assert results["IL-10"]["censor"] == "not_available" and results["IL-10"]["concentration"] is None
-    assert {r[SAMPLE_REF] for r in results.values()} == {"PT 01 | LPS | Baseline"}
+    assert set(parsed.tables) == {"cytokine_plates", "cytokine_wells"}
+    wells = {w["analyte"]: w for w in _wells(parsed)}
+    assert set(wells) == {"IL-1b", "TNF-a", "IFN-g", "IL-10"}
+    assert (wells["IL-1b"]["reported_conc"], wells["IL-1b"]["reported_flag"]) == (60.38, None)
+    assert wells["IL-1b"]["analyte_reported"] == "IL-1β" and wells["IL-1b"]["reader_flags"] == ["concentration_from_export"]
+    ifn = wells["IFN-g"]
+    assert (ifn["reported_conc"], ifn["reported_conc_text"], ifn["reported_flag"]) == (None, "<4.5", "below_curve")
+    assert (wells["IL-10"]["reported_conc"], wells["IL-10"]["reported_flag"]) == (None, "not_available")
+    assert {w[SAMPLE_REF] for w in wells.values()} == {"PT 01 | LPS | Baseline"}
     assert "PT 01" not in _all_text(parsed)
 
 
-def test_repeated_rows_are_averaged_with_their_count_and_a_flag(tmp_path: Path) -> None:
+def test_repeated_rows_become_replicates_of_one_sample_and_a_warning(tmp_path: Path) -> None:
     path = _write(tmp_path, [HEADER, "S1,S1,NIL,A,12,10,1,1,1", "S1,S1 REPEAT,NIL ,A,12,20,3,1,1"])
     parsed = LegendplexTablePlugin().parse(path, ParseContext(label="l"))
-    il1b = next(r for r in parsed.tables["cytokine_results"].to_pylist() if r["analyte"] == "IL-1b")
-    assert (il1b["concentration"], il1b["n_replicates"]) == (15.0, 2)
-    assert il1b["cv_pct"] == pytest.approx(47.1404520791)
-    assert "duplicate_rows_averaged" in il1b["qc_flags"] and parsed.warnings
+    il1b = [w for w in _wells(parsed) if w["analyte"] == "IL-1b"]
+    assert sorted((w["well"], w["reported_conc"]) for w in il1b) == [("R1.1", 10.0), ("R1.2", 20.0)]
+    assert {w[SAMPLE_REF] for w in il1b} == {"S1 | NIL | 12"} and parsed.warnings
+
+
+def test_semicolon_tables_with_decimal_commas_and_thousands_separators_read(tmp_path: Path) -> None:
+    header = HEADER.replace(",", ";")
+    path = _write(tmp_path, [header, "PT1;PT1;LPS;A;12;1.234,5;0,5;OOR >;***"])
+    wells = {w["analyte"]: w for w in _wells(LegendplexTablePlugin().parse(path, ParseContext(label="l")))}
+    assert wells["IL-1b"]["reported_conc"] == 1234.5 and wells["TNF-a"]["reported_conc"] == 0.5
+    assert wells["IFN-g"]["reported_flag"] == "above_curve" and wells["IL-10"]["reported_flag"] == "not_available"
+    comma = _write(tmp_path, [HEADER, 'PT1,PT1,LPS,A,12,"12,345.6",1,1,1'])
+    assert next(w for w in _wells(LegendplexTablePlugin().parse(comma, ParseContext(label="l")))
+                if w["analyte"] == "IL-1b")["reported_conc"] == 12345.6
 
 
 @pytest.mark.parametrize(
@@ -80,9 +100,10 @@ def test_the_shared_legendplex_table_parses_and_only_this_plugin_claims_it() -> 
     assert BioplexPlugin().detect(head, "x") is None and MsdPlugin().detect(head, "x") is None
     parsed = LegendplexTablePlugin().parse(path, ParseContext(label="t.csv"))
     _conforms(parsed)
-    results = parsed.tables["cytokine_results"]
-    assert parsed.metadata["n_rows"] == 461 and results.num_rows == 381 * 13
-    assert set(results.column("analyte").to_pylist()) == {
+    wells = parsed.tables["cytokine_wells"]
+    assert parsed.metadata["n_rows"] == 461 and parsed.metadata["n_samples"] == 381 and wells.num_rows == 461 * 13
+    assert len(set(wells.column(SAMPLE_REF).to_pylist())) == 381
+    assert set(wells.column("analyte").to_pylist()) == {
         "IL-1b", "IFN-a2", "IFN-g", "TNF-a", "MCP-1", "IL-6", "IL-8", "IL-10", "IL-12p70", "IL-17A", "IL-18", "IL-23", "IL-33"}
     assert "BCM" not in _all_text(parsed)
 

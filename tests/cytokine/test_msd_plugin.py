@@ -1,4 +1,7 @@
-"""The msd plugin end to end: Workbench and reader-text exports become the cytokine tables."""
+"""The msd plugin end to end: Workbench and reader-text exports become the cytokine fact tables.
+
+Concentrations are derived by the core (:func:`analyse_plate`) from the reader's plates.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from immunolab_assays.msd import MsdPlugin
+from immunolab_assays.msd.workbench import read_workbench_csv
 
+from immunolab.cytokine.assemble import PlateSettings, analyse_plate
 from immunolab.plugins import SAMPLE_REF, ParseContext
 from tests.conftest import shared_path
 from tests.cytokine.test_bioplex_factories import (
@@ -28,20 +33,27 @@ def _ctx(label: str, **options: object) -> ParseContext:
 def test_workbench_csv_signal_goes_to_median_mfi_and_the_spot_to_bead_region(tmp_path: Path) -> None:
     parsed = MsdPlugin().parse(make_workbench_csv(tmp_path), _ctx("msd.csv"))
     _conforms(parsed)
+    assert set(parsed.tables) == {"cytokine_plates", "cytokine_wells"}  # Workbench prints no curve
     wells = parsed.tables["cytokine_wells"].to_pylist()
     s1 = next(w for w in wells if w["well"] == "A1")
     assert s1["sample_type"] == "standard" and s1["well_label"] == "Standard1"
     assert s1["bead_region"] == 1 and s1["bead_count"] is None
-    assert s1["net_mfi"] == pytest.approx(s1["median_mfi"] - BACKGROUND)  # minus the mean of the blank wells
+    assert s1["net_mfi_reported"] == pytest.approx(s1["median_mfi"] - BACKGROUND)  # the Adjusted Signal
     blank = next(w for w in wells if w["well"] == "A8")
     assert (blank["sample_type"], blank["reported_conc_text"], blank["reported_flag"]) == ("blank", "NaN", "OOR<")
-    results = {r[SAMPLE_REF]: r for r in parsed.tables["cytokine_results"].to_pylist()}
-    assert set(results) == set(UNKNOWN_TRUE)
-    for name, truth in UNKNOWN_TRUE.items():
-        assert results[name]["concentration_raw"] == pytest.approx(truth, rel=0.03)
     assert parsed.metadata["format"] == "msd_workbench_csv"
     for name in UNKNOWN_TRUE:
         assert name not in _all_text(parsed)
+
+
+@pytest.mark.parametrize("weighting", ["1/y^2", "msd"])
+def test_derived_workbench_results_recover_the_true_concentrations(tmp_path: Path, weighting: str) -> None:
+    plate = read_workbench_csv(make_workbench_csv(tmp_path), "msd.csv")[0]
+    results = analyse_plate(plate, plate_id="p1", settings=PlateSettings(weighting=weighting)).results
+    by_ref = {r[SAMPLE_REF]: r for r in results.to_dict("records")}
+    assert set(by_ref) == set(UNKNOWN_TRUE)
+    for name, truth in UNKNOWN_TRUE.items():
+        assert by_ref[name]["concentration_raw"] == pytest.approx(truth, rel=0.03)
 
 
 def test_reader_text_wells_are_unknowns_named_by_well_and_keep_no_user(tmp_path: Path) -> None:
@@ -59,22 +71,21 @@ def test_reader_text_wells_are_unknowns_named_by_well_and_keep_no_user(tmp_path:
 
 
 SHARED = [
-    ("allotropy_workbench/msd_workbench_test_1.csv", {}, 4),
-    ("allotropy_workbench/msd_workbench_test_2.csv", {"curve_model": "4PL"}, 48),
-    ("allotropy_workbench/test_msd_workbench_xlsx.xlsx", {"curve_model": "4PL"}, 24),
-    ("allotropy_methodical_mind/methodical_mind_384_wells.txt", {}, 384),
-    ("allotropy_methodical_mind/methodical_test_1.txt", {}, 192),
-    ("allotropy_methodical_mind/methodical_test_5_mulitple_spot_tables.txt", {}, 384),
+    ("allotropy_workbench/msd_workbench_test_1.csv", 4),
+    ("allotropy_workbench/msd_workbench_test_2.csv", 48),
+    ("allotropy_workbench/test_msd_workbench_xlsx.xlsx", 24),
+    ("allotropy_methodical_mind/methodical_mind_384_wells.txt", 384),
+    ("allotropy_methodical_mind/methodical_test_1.txt", 192),
+    ("allotropy_methodical_mind/methodical_test_5_mulitple_spot_tables.txt", 384),
+    ("labkey_3plate/3plateMSD.csv", 3 * 1512),
 ]
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize(("rel", "options", "n_wells"), SHARED)
-def test_every_shared_msd_export_parses_into_valid_tables(rel: str, options: dict[str, object], n_wells: int) -> None:
-    # 4PL on the two synthetic Workbench tables: their numbers are not sigmoid and the default
-    # 5PL multi-start spends ~20 s failing on them (reported to the curves owner)
+@pytest.mark.parametrize(("rel", "n_wells"), SHARED)
+def test_every_shared_msd_export_parses_into_valid_tables(rel: str, n_wells: int) -> None:
     path = shared_path("cytokine", "msd", *rel.split("/"))
-    parsed = MsdPlugin().parse(path, _ctx(path.name, **options))
+    parsed = MsdPlugin().parse(path, _ctx(path.name))
     _conforms(parsed)
     assert parsed.tables["cytokine_wells"].num_rows == n_wells
     assert parsed.metadata["plugin"] == "msd"

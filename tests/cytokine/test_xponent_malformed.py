@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
+from immunolab.cytokine.assemble import PlateSettings, analyse_plate
 from immunolab.cytokine.parsed import parsed_assay_from_plates
 from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
@@ -15,9 +16,12 @@ from .factories import malformed_exports, plate_text
 
 
 def _ingest_like(data: bytes) -> None:
+    """Parse the facts, then derive concentrations as the core does (curve failures are derivation errors)."""
     ctx = ParseContext(label="plate_07.csv")
     plates = parse_xponent_bytes(data, label=ctx.label)
     parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+    for plate in plates:
+        analyse_plate(plate, plate_id=f"p{plate.plate_index}", settings=PlateSettings(), label=ctx.label)
 
 
 def test_the_malformed_factory_yields_at_least_150_distinct_variants() -> None:
