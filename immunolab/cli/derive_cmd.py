@@ -68,9 +68,11 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
                 "--reason \"4PL per kit insert\"")
 @store_option
 @click.option("--plate", "plates", multiple=True, help="Plate code (or id); repeat; default: every plate.")
-@click.option("--model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True)
-@click.option("--weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="1/y^2",
-              show_default=True)
+@click.option("--model", type=click.Choice(["vendor", "5PL", "4PL"]), default="vendor", show_default=True,
+              help="vendor: the model of the instrument's printed curve (MSD 4PL, else 5PL).")
+@click.option("--weighting", type=click.Choice(["vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="vendor",
+              show_default=True, help="vendor: per plate the recipe of the software that analysed it (xPONENT 1/y^2, "
+              "Bio-Plex Manager bioplex, MSD Workbench msd); the refit then reproduces the instrument.")
 @click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
               show_default=True)
 @click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True)

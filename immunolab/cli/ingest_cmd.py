@@ -115,10 +115,10 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="FCS: FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event flow data (flow_events).")
-@click.option("--curve-model", type=click.Choice(["5PL", "4PL"]), default="5PL", show_default=True,
-              help="Plates: model of immunolab's refit (stored beside the instrument's own results).")
-@click.option("--curve-weighting", type=click.Choice(["1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="1/y^2",
-              show_default=True, help="Plates: least-squares weights of the refit (1/y^2 reproduces xPONENT, bioplex Bio-Plex Manager, msd MSD Workbench).")
+@click.option("--curve-model", type=click.Choice(["vendor", "5PL", "4PL"]), default="vendor", show_default=True,
+              help="Plates: model of immunolab's refit; vendor = the model of the instrument's printed curve (MSD 4PL, else 5PL).")
+@click.option("--curve-weighting", type=click.Choice(["vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="vendor",
+              show_default=True, help="Plates: weights of the refit; vendor picks per plate the recipe of its software (1/y^2 xPONENT, bioplex Bio-Plex Manager, msd MSD Workbench).")
 @click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
               show_default=True, help="Plates: substitution below the LLOQ (recorded on every row).")
 @click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True,

@@ -73,9 +73,11 @@ def unit_factor(unit: str | None) -> float | None:
 class PlateSettings:
     """How concentrations are computed: curve model, weighting, substitution rules, QC limits.
 
-    Options (``ctx.options`` keys read by :meth:`from_options`): ``curve_model`` (5PL / 4PL),
-    ``curve_weighting`` (1/y^2, 1/y, none, 1/x, 1/x^2, and the vendor recipes ``bioplex`` /
-    ``msd`` of :mod:`immunolab.cytokine.fit_recipes`), ``curve_source`` (immunolab /
+    Options (``ctx.options`` keys read by :meth:`from_options`): ``curve_model`` (vendor / 5PL /
+    4PL), ``curve_weighting`` (vendor, 1/y^2, 1/y, none, 1/x, 1/x^2, and the vendor recipes
+    ``bioplex`` / ``msd`` of :mod:`immunolab.cytokine.fit_recipes`); ``vendor`` (the default)
+    refits with the model and weighting of the software that analysed the plate
+    (:func:`vendor_fit`), so that a refit reproduces the instrument's numbers, ``curve_source`` (immunolab /
     instrument: which curve gives the concentrations), ``below_rule`` (LLOQ/2 ...),
     ``above_rule`` (ULOQ / none), ``control_ranges`` ({"Control1": {"IL-6": [low, high]}}),
     ``strict_curves`` (true: any curve that cannot be fitted rejects the file with its
@@ -83,8 +85,8 @@ class PlateSettings:
     :class:`~immunolab.cytokine.qc.QcThresholds` by field name.
     """
 
-    model: str = "5PL"
-    weighting: str = "1/y^2"
+    model: str = "vendor"
+    weighting: str = "vendor"
     curve_source: str = "immunolab"
     below_rule: str = "LLOQ/2"
     above_rule: str = "ULOQ"
@@ -96,14 +98,15 @@ class PlateSettings:
     def from_options(cls, options: Mapping[str, Any] | None) -> PlateSettings:
         """Return settings from user options; unknown values raise ValueError naming the choices."""
         opts = dict(options or {})
-        model = str(opts.get("curve_model", "5PL")).upper()
-        weighting = str(opts.get("curve_weighting", "1/y^2"))
+        model = str(opts.get("curve_model", "vendor"))
+        model = model if model == "vendor" else model.upper()
+        weighting = str(opts.get("curve_weighting", "vendor"))
         source = str(opts.get("curve_source", "immunolab"))
         below = str(opts.get("below_rule", "LLOQ/2"))
         above = str(opts.get("above_rule", "ULOQ"))
         for value, allowed, what in (
-            (model, MODELS, "curve_model"),
-            (weighting, tuple(WEIGHTINGS), "curve_weighting"),
+            (model, ("vendor", *MODELS), "curve_model"),
+            (weighting, ("vendor", *WEIGHTINGS), "curve_weighting"),
             (source, ("immunolab", "instrument"), "curve_source"),
             (below, BELOW_RULES, "below_rule"),
             (above, ABOVE_RULES, "above_rule"),
@@ -179,6 +182,25 @@ def _round(v: float | None, digits: int = 4) -> float | None:
     return float(f"{v:.{digits}g}")
 
 
+def vendor_fit(plate: Plate, analyte: str, settings: PlateSettings) -> tuple[str, str]:
+    """Return the (model, weighting) a refit of ``analyte`` uses under ``settings``.
+
+    ``vendor`` resolves from the plate: the model of the instrument's printed curve (else 4PL
+    for MSD, 5PL otherwise) and the recipe of the software that analysed it (``bioplex`` for
+    Bio-Plex Manager, ``msd`` for MSD Discovery Workbench, ``1/y^2`` otherwise: xPONENT's
+    "Logistic 5P Weighted"). Explicit choices pass through unchanged.
+    """
+    software = (plate.software or "").lower()
+    msd = "msd" in software or "discovery" in software
+    model, weighting = settings.model, settings.weighting
+    if model == "vendor":
+        printed = plate.instrument_curves.get(analyte)
+        model = printed.model if printed is not None and printed.model in MODELS else ("4PL" if msd else "5PL")
+    if weighting == "vendor":
+        weighting = "bioplex" if "bio-plex" in software or "bioplex" in software else ("msd" if msd else "1/y^2")
+    return model, weighting
+
+
 def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label: str = "") -> PlateAnalysis:
     """Return the :class:`PlateAnalysis` of one plate (no store tables yet)."""
     th = settings.thresholds
@@ -235,18 +257,21 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
         refit: StandardCurve | None = None
         chosen: StandardCurve | None = None
         if len(std):
-            fit_std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] >= 0)]  # a recipe may fit a zero calibrator
+            # a recipe may fit a zero calibrator; standards the instrument flagged as outliers stay out of the fit, as in its own
+            outlier = [("outlier" in plate.reader_flags.get((w, a), ())) for w, a in zip(sub["well"], sub["analyte_reported"], strict=True)]
+            fit_std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] >= 0) & ~np.array(outlier, dtype=bool)]
+            model, weighting = vendor_fit(plate, analyte, settings)
             try:
                 refit = fit_standard_curve(
                     fit_std["expected_conc"].to_numpy(dtype=float), fit_std["net_mfi"].to_numpy(dtype=float),
-                    model=settings.model, weighting=settings.weighting, label=label, analyte=analyte,
+                    model=model, weighting=weighting, label=label, analyte=analyte,
                     raw_responses=fit_std["median_mfi"].to_numpy(dtype=float),
                 )
             except InputError as exc:
                 if settings.strict_curves:
                     raise
                 curve_errors.append(exc)
-                refit = _failed_curve(analyte, exc, settings.model, settings.weighting, x, y)
+                refit = _failed_curve(analyte, exc, model, weighting, x, y)
                 info["flags"].append("curve_failed")
                 warnings.append(f"plate {plate.plate_index}: {analyte}: {exc.code} {exc.message}")
             curves.append(refit)

@@ -155,6 +155,11 @@ def plates_from_facts(plates: pa.Table, wells: pa.Table, curves: pa.Table | None
                 weighting=c["weighting"] or "unknown", r_squared=_clean(c["r_squared"]),
                 lowest_standard=_clean(c["lowest_standard"]), highest_standard=_clean(c["highest_standard"]),
                 source="instrument")
+        flags: dict[tuple[str, str], list[str]] = {}
+        if "reader_flags" in sub:
+            for well, reported, fl in zip(sub["well"], sub["analyte_reported"], sub["reader_flags"], strict=True):
+                if fl is not None and len(fl):
+                    flags[(str(well), reported)] = [str(f) for f in fl]
         ranges: dict[tuple[str, str], tuple[float, float]] = {}
         for key, (lo, hi) in json.loads(row.get("control_ranges_json") or "{}").items():
             ctrl, analyte = key.split("|", 1)
@@ -166,6 +171,6 @@ def plates_from_facts(plates: pa.Table, wells: pa.Table, curves: pa.Table | None
             units=json.loads(row.get("units_json") or "{}"), instrument_curves=instrument, control_ranges=ranges,
             min_bead_count=row.get("min_bead_count"), instrument_warnings=int(row.get("instrument_warnings") or 0),
             warnings=list(row.get("notes") or []), quantitative=bool(row.get("quantitative")),
-            export_crc=row.get("export_crc"))
+            export_crc=row.get("export_crc"), reader_flags=flags)
         out.append((pid, plate))
     return out

@@ -143,3 +143,78 @@ def test_cdc_plate_2_standard9_was_changed_after_the_instruments_analysis() -> N
         assert float(np.median(_differences(plate, analyte, as_fitted))) < 1e-4
         assert float(np.median(_differences(plate, analyte, as_printed))) > 1e-3
         assert math.isfinite(gap[a9][0])
+
+
+def _default_refit_differences(plate: Plate) -> np.ndarray:
+    """Relative differences of the default derivation's refit (``vendor``) against the instrument's results."""
+    from immunolab.cytokine.assemble import PlateSettings, analyse_plate
+
+    analysis = analyse_plate(plate, plate_id="p", settings=PlateSettings(), label="t")
+    w = analysis.wells
+    ok = w["reported_conc"].notna() & w["conc"].notna() & (w["reported_conc"] != 0)
+    return (np.abs(w.loc[ok, "conc"] - w.loc[ok, "reported_conc"]) / np.abs(w.loc[ok, "reported_conc"])).to_numpy(float)
+
+
+@pytest.mark.parametrize(("folder", "name"), [("labkey", "01-11A12-IgA-Biotin.xls"), ("labkey", "WithIndices.xls"),
+                                              ("labkey_iga", "03-31A82-IgA-Biotin.xls")])
+def test_the_default_refit_picks_the_bioplex_recipe_for_bioplex_plates(folder: str, name: str) -> None:
+    """A user who opts into a refit without naming a recipe gets the one of the software that analysed the plate."""
+    from immunolab.cytokine.assemble import PlateSettings, vendor_fit
+
+    plate = _bioplex(folder, name)
+    analyte = next(iter(plate.instrument_curves))
+    assert vendor_fit(plate, analyte, PlateSettings()) == (plate.instrument_curves[analyte].model, "bioplex")
+    assert float(np.median(_default_refit_differences(plate))) < 0.005
+
+
+def test_the_default_refit_picks_4pl_and_the_msd_recipe_for_msd_plates() -> None:
+    from immunolab.cytokine.assemble import PlateSettings, vendor_fit
+
+    path = Path(shared_path("cytokine", "msd", "labkey_3plate", "3plateMSD.csv"))
+    plate = read_workbench_csv(path, path.name)[0]
+    assert vendor_fit(plate, str(plate.wells["analyte"].iloc[0]), PlateSettings())[1] == "msd"
+    assert float(np.median(_default_refit_differences(plate))) < 0.005
+
+
+def test_explicit_choices_override_the_vendor_default() -> None:
+    from immunolab.cytokine.assemble import PlateSettings, vendor_fit
+
+    plate = _bioplex("labkey", "WithIndices.xls")
+    settings = PlateSettings.from_options({"curve_model": "4pl", "curve_weighting": "1/y"})
+    assert vendor_fit(plate, next(iter(plate.instrument_curves)), settings) == ("4PL", "1/y")
+
+
+def test_standards_the_instrument_flagged_as_outliers_stay_out_of_the_refit() -> None:
+    """Bio-Plex leaves outlier-flagged standards out of its fit; a refit must too (flags survive the store)."""
+    from dataclasses import replace
+
+    from immunolab.cytokine.assemble import PlateSettings, analyse_plate
+    from immunolab.cytokine.facts import plate_fact_tables, plates_from_facts
+
+    plate = _bioplex("labkey", "WithIndices.xls")
+    analyte = next(iter(plate.instrument_curves))
+    std = plate.wells[(plate.wells["analyte"] == analyte) & (plate.wells["sample_type"] == "standard")]
+    row = std.index[len(std) // 2]
+    wells = plate.wells.copy()
+    wells.loc[row, "net_mfi_reported"] = float(wells.loc[row, "net_mfi_reported"]) * 3.0  # a wild standard well
+    key = (str(wells.loc[row, "well"]), wells.loc[row, "analyte_reported"])
+    damaged = replace(plate, wells=wells)
+    flagged = replace(damaged, reader_flags={**plate.reader_flags, key: ["outlier"]})
+
+    def curve(p: Plate) -> StandardCurve:
+        analysis = analyse_plate(p, plate_id="p", settings=PlateSettings(), label="t")
+        return next(c for c, a in zip(analysis.curves, analysis.curve_analytes, strict=True) if a == analyte and c.source != "instrument")
+
+    clean, wild, skipped = curve(plate), curve(damaged), curve(flagged)
+    assert abs(wild.c - clean.c) > 1e-6 * abs(clean.c) or abs(wild.a - clean.a) > 1e-6 * abs(clean.a)
+    tables = plate_fact_tables([flagged], source_id="s", export_format="bioplex")
+    (_pid, restored), = plates_from_facts(tables["cytokine_plates"], tables["cytokine_wells"], tables.get("instrument_curves"))
+    assert restored.reader_flags[key] == ["outlier"]
+    # the flagged well is left out: the refit no longer sees the damage
+    levels = np.unique(std["expected_conc"].dropna().to_numpy(float))
+    levels = levels[levels > 0]
+
+    def distance(c: StandardCurve) -> float:
+        return float(np.max(np.abs(c.predict(levels) - clean.predict(levels)) / np.abs(clean.predict(levels))))
+
+    assert distance(skipped) < distance(wild) / 3
