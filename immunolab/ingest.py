@@ -314,12 +314,14 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
             return WorkerResult(outcome)
         raise
     outcome.plugin = plugin.name
-    entry = opts.identity.require_file(p, label)
+    if entry is None and getattr(plugin, "assay_kind", "") == "clinical":
+        entry = ManifestEntry(0, p.name, None, None, None, None, None, assay=plugin.name)  # patients are in the file
+    entry = entry if entry is not None and not entry.problems and entry.line == 0 else opts.identity.require_file(p, label)
     fkey = file_key(opts.secret, p.name)
     replicate = opts.replicate or _replicate_number(entry) > 1
     ctx = ParseContext(label=label, source_sha256=sha, options=opts.plugin_options,
                        study_day=opts.identity.study_day_for(entry), panel=entry.panel, specimen=entry.specimen,
-                       entry=entry)
+                       entry=entry, patient=opts.identity.trial_patient, patient_day=opts.identity.patient_study_day)
     parsed = _safe_parse(plugin, p, ctx)
     outcome.n_events = int(getattr(parsed, "n_events", 0) or 0)
     outcome.warnings = list(parsed.warnings or [])

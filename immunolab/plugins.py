@@ -104,6 +104,9 @@ class ParseContext:
     ``strategy``, ``write_events``...). ``study_day`` converts a calendar date found in the
     file into a study day (or None when no anchor is known); dates themselves never leave the
     plugin. ``panel`` and ``specimen`` come from the manifest row of the file when there is one.
+    Plugins of ``assay_kind = "clinical"`` read patient-level files that need no manifest row:
+    ``patient`` maps an id written in the file to the trial's patient id (through the subjects
+    file) and ``patient_day`` turns a date into that patient's study day.
     """
 
     label: str
@@ -114,6 +117,10 @@ class ParseContext:
     specimen: str | None = None
     deid_log: Callable[[str], None] = lambda _msg: None
     entry: Any = None  # the file's manifest row (immunolab.identity.ManifestEntry) when there is one
+    #: patient-level files (clinical data): the trial patient id of an id written in the file
+    #: (None when the subjects file does not know it), and the study day of a date for a patient
+    patient: Callable[[str], str | None] = lambda pid: pid
+    patient_day: Callable[[str, date], int | None] = lambda _pid, _d: None
 
     def option(self, name: str, default: Any = None) -> Any:
         """Return user option ``name`` or ``default``."""

@@ -84,6 +84,10 @@ class MeasureMap:
     flags_column: str | None = None
     lineage: tuple[str, ...] = ()
     assay_column: str | None = None
+    #: patient tables: a study-day column matched to the nearest protocol visit within its
+    #: window (:func:`immunolab.derive.views.visit_of_day`); rows outside every window stay in
+    #: the table but are not visit measurements
+    day_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,30 @@ _add(TableSpec("instrument_curves", _schema([
     pa.field("highest_standard", pa.float64()),
 ], fact=True), "Standard curves the instrument software printed, y = a + (b - a) / (1 + (x / c)^d)^f.",
     "fact", key=("source_sha256", "plate_id", "analyte")))
+
+# clinical facts (patient-level files: hospital labs, CRF, SDTM; immunolab.clinical.schema)
+from immunolab.clinical.schema import CLINICAL_SCHEMAS  # noqa: E402
+
+_CLINICAL_KEYS = {
+    "clinical_results": ("patient_id", "test_code", "study_day", "source_row"),
+    "adverse_events": ("patient_id", "term", "start_day", "source_row"),
+    "outcomes": ("patient_id", "event"),
+    "demographics": ("patient_id",),
+}
+_CLINICAL_TEXT = {
+    "clinical_results": "One lab result, vital sign or score of a patient on a study day, in the canonical unit "
+                        "beside the value and unit as reported.",
+    "adverse_events": "One adverse event: term, coding, study days, CTCAE grade, seriousness, relatedness, outcome.",
+    "outcomes": "One patient-level event (death, discharge, clinical improvement, withdrawal ...) on a study day.",
+    "demographics": "One patient as a clinical source states it (cross-check of the subjects file).",
+}
+for _name, _schema_c in CLINICAL_SCHEMAS.items():
+    _add(TableSpec(_name, _schema(list(_schema_c), fact=True), _CLINICAL_TEXT[_name], "fact",
+                   key=("source_sha256", *_CLINICAL_KEYS[_name]),
+                   measure=MeasureMap(assay="clinical", feature="test_code", measures={"value": ("result", "")},
+                                      identity="patient", unit_column="unit", censor_column="censor",
+                                      lineage=("test_code", "study_day"), day_column="study_day")
+                   if _name == "clinical_results" else None))
 
 # ------------------------------------------------------------------------------------- identity
 

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", action="store_true", help="also write 1,000,000-event files into flow_big/ (benchmarks)")
     parser.add_argument("--big-count", type=int, default=4, help="how many 1M-event files --big writes (default 4)")
     parser.add_argument("--no-plates", action="store_true", help="skip the cytokine plate exports")
+    parser.add_argument("--no-extras", action="store_true", help="skip the bead-array run and the clinical files")
     args = parser.parse_args(argv)
     if args.events is not None and args.events < 1:
         parser.error("--events must be a positive number")
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         big_events=args.big,
         big_count=args.big_count,
         plates=not args.no_plates,
+        extras=not args.no_extras,
         if_absent=args.if_absent,
     )
     return 0

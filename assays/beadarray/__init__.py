@@ -11,6 +11,9 @@ panel tube is never taken for a bead well or the reverse). Manifest columns a be
 ``standard_level``  0 (the blank C0) ... n for standards
 ``dilution``        sample dilution factor (default 1)
 ``replicate``       1, 2, ... for replicate wells of one sample (2+ are kept as technical replicates)
+``aliquot_of``      the manifest ``sample_id`` of the sample the well holds an aliquot of (its
+                    replicate wells name the same one, so the run combines them); without it the
+                    well's own row is the sample (then it needs patient_id and visit_day)
 
 ``parse`` classifies the well's beads (:func:`immunolab.beads.classify_fcs_file`: scatter groups,
 classifier populations, reporter MFI per analyte) and returns them as cytokine facts of the run's

@@ -41,7 +41,8 @@ def well_role(ctx: ParseContext) -> Any:
             raise _bad(ctx, "a standard well needs its standard_level (0 = the blank C0)",
                        "Fill the manifest's standard_level column for standard wells.")
         return WellRole.standard(int(level), replicate=replicate, well=well)
-    sample = ctx.entry.sample_id if ctx.entry is not None else None
+    # the well holds an aliquot of a manifest sample (its replicate wells name the same one), else it is its own sample
+    sample = (_value(ctx, "aliquot_of") or ctx.entry.sample_id) if ctx.entry is not None else None
     if role == "control":
         return WellRole.control(sample or "Control1", dilution=dilution, replicate=replicate, well=well)
     if role in ("sample", ""):

@@ -18,7 +18,8 @@ constants; the classifier is validated on an independent simulator in the tests,
 Manifest (one row per well, columns of the demo manifest plus a proposed bead-array set)::
 
     file, sample_id, patient_id, visit_day, specimen, panel,
-    assay (bead_array), kit, run, well, role (standard|sample), standard_level, replicate, dilution
+    assay (bead_array), kit, run, well, role (standard|sample), standard_level, replicate, dilution,
+    aliquot_of (the serum sample's id; each well's sample_id is its own, ``<run>-<well>``)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SAMPLE_DILUTION = 2.0
 MAX_SAMPLES = 40
 BEAD_MANIFEST_COLUMNS = [
     "file", "sample_id", "patient_id", "visit_day", "specimen", "panel",
-    "assay", "kit", "run", "well", "role", "standard_level", "replicate", "dilution",
+    "assay", "kit", "run", "well", "role", "standard_level", "replicate", "dilution", "aliquot_of",
 ]
 _ROWS = "ABCDEFGH"
 _CHANNELS = ["FSC-A", "FSC-H", "SSC-A", "FITC-A", "PE-A", "APC-A", "Time"]
@@ -221,7 +222,7 @@ def simulate_bead_run(
         _write(out / fname, _well_events(conc, rng), keywords)
         sample = keyed.loc[name] if name is not None else None
         rows.append({
-            "file": fname, "sample_id": name if name is not None else f"{RUN}-C{level}",
+            "file": fname, "sample_id": f"{RUN}-{well}", "aliquot_of": name,
             "patient_id": None if sample is None else str(sample["patient_id"]),
             "visit_day": None if sample is None else int(sample["visit_day"]),
             "specimen": "serum" if sample is not None else None, "panel": PANEL, "assay": "bead_array",
@@ -231,7 +232,7 @@ def simulate_bead_run(
     manifest = pd.DataFrame(rows, columns=BEAD_MANIFEST_COLUMNS)
     manifest["visit_day"] = manifest["visit_day"].astype("Int64")
     manifest["standard_level"] = manifest["standard_level"].astype("Int64")
-    in_run = sorted({str(n) for n in manifest.loc[manifest["role"] == "sample", "sample_id"]})
+    in_run = sorted({str(n) for n in manifest.loc[manifest["role"] == "sample", "aliquot_of"]})
     who = {str(n): (str(p), int(d)) for n, p, d in zip(samples["sample_name"], samples["patient_id"], samples["visit_day"], strict=True)}
     truth = pd.DataFrame(
         [

@@ -2,13 +2,17 @@
 
 Layout written under ``out_dir``::
 
-    subjects.csv       patient_id, arm, site, age, sex, day0_date (fake dates)
-    manifest.csv       file, sample_id, patient_id, visit_day, specimen, panel (flow + plates)
+    subjects.csv       patient_id, arm, site, age, sex, day0_date (fake dates), severity (baseline WHO score)
+    manifest.csv       file, sample_id, patient_id, visit_day, specimen, panel (flow + plates), and
+                       assay, kit, run, well, role, standard_level, replicate, dilution (bead wells)
     truth.csv          every simulated value, long: patient_id, visit_day, assay, feature,
                        measure, value, unit
     truth_model.json   the arm x time model: which features carry an effect and which are null
     flow/*.fcs         one FCS 3.1 file per attended visit (TBNK-Treg panel)
     plates/*           multiplex cytokine plate exports (when immunolab.demo.plate_sim exists)
+    beads/*.fcs        one LEGENDplex bead-array run: one FCS file per well (immunolab.demo.bead_sim)
+    clinical/*         hospital labs, adverse events, deaths/discharges (plain CSV) and the same as
+                       SDTM in clinical/sdtm/ (immunolab.demo.clinical_sim)
     generation.json    parameters of the run; written last, it marks the trial as complete
     flow_big/          only with ``big_events``: a few 1,000,000-event files + their manifest/truth
 
@@ -29,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from immunolab.demo.bead_sim import BEAD_MANIFEST_COLUMNS, simulate_bead_run
+from immunolab.demo.clinical_sim import draw_outcomes, generate_clinical
 from immunolab.demo.cohort import (
     PANEL,
     Visit,
@@ -57,14 +63,16 @@ __all__ = [
 
 DEFAULT_SEED = 20200301
 BIG_EVENTS = 1_000_000
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_COLUMNS = ["file", "sample_id", "patient_id", "visit_day", "specimen", "panel"]
+#: every manifest column the demo writes (the bead wells use the extra ones)
+ALL_MANIFEST_COLUMNS = list(dict.fromkeys([*MANIFEST_COLUMNS, *BEAD_MANIFEST_COLUMNS]))
 TRUTH_COLUMNS = ["patient_id", "visit_day", "assay", "feature", "measure", "value", "unit"]
 _STAMP = "generation.json"
 _PLATE_MODULE = "immunolab.demo.plate_sim"
 
 # Random streams (first entropy word after the seed).
-_STREAM_COHORT, _STREAM_MODEL, _STREAM_FLOW, _STREAM_PLATES, _STREAM_BIG, _STREAM_NAMES = range(6)
+_STREAM_COHORT, _STREAM_MODEL, _STREAM_FLOW, _STREAM_PLATES, _STREAM_BIG, _STREAM_NAMES, _STREAM_BEADS = range(7)
 
 _SURNAMES = ("DOE", "ROE", "MOE", "POE", "LOE", "KOE", "VOE", "ZOE", "HOE", "NOE")
 _GIVEN = ("JANE", "JOHN", "ALEX", "SAM", "ROBIN", "KIM", "LEE", "PAT", "CHRIS", "TERRY")
@@ -82,6 +90,8 @@ class TrialSummary:
     n_truth_rows: int
     skipped: bool
     plates_note: str | None
+    n_bead_files: int = 0
+    clinical_files: tuple[str, ...] = ()
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -91,17 +101,19 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def _params(seed: int, n_events: int | None, big_events: bool, big_count: int) -> dict[str, object]:
+def _params(seed: int, n_events: int | None, big_events: bool, big_count: int, extras: bool = True) -> dict[str, object]:
     return {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "events": n_events,
         "big_events": big_events,
         "big_count": big_count if big_events else 0,
+        "beads_and_clinical": extras,
     }
 
 
-def is_complete(out_dir: str | Path, *, seed: int, n_events: int | None = None, big_events: bool = False, big_count: int = 4) -> bool:
+def is_complete(out_dir: str | Path, *, seed: int, n_events: int | None = None, big_events: bool = False, big_count: int = 4,
+                extras: bool = True) -> bool:
     """Return True when ``out_dir`` holds a finished trial made with these parameters."""
     root = Path(out_dir)
     stamp = root / _STAMP
@@ -112,7 +124,7 @@ def is_complete(out_dir: str | Path, *, seed: int, n_events: int | None = None, 
         manifest = pd.read_csv(root / "manifest.csv", dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError):
         return False
-    if recorded.get("parameters") != _params(seed, n_events, big_events, big_count):
+    if recorded.get("parameters") != _params(seed, n_events, big_events, big_count, extras):
         return False
     if not (root / "subjects.csv").is_file() or not (root / "truth.csv").is_file():
         return False
@@ -209,6 +221,17 @@ def _simulate_plates(
     return manifest, truth, None
 
 
+def _simulate_beads(visits: list[Visit], out_dir: Path, seed: int, plate_truth: pd.DataFrame | None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the bead-array run (one FCS per well); serum analytes the plates measure keep their truth."""
+    known = None
+    if plate_truth is not None and len(plate_truth):
+        conc = plate_truth[plate_truth["measure"] == "concentration"]
+        known = conc[["patient_id", "visit_day", "feature", "value"]]
+    rng = np.random.default_rng([seed, _STREAM_BEADS])
+    return simulate_bead_run(serum_samples(visits), out_dir / "beads", rng, known=known)
+
+
 def _remove_stale(folder: Path, keep: set[str]) -> None:
     if folder.is_dir():
         for path in folder.glob("*.fcs"):
@@ -225,6 +248,7 @@ def generate_trial(
     big_count: int = 4,
     n_patients: int = 20,
     plates: bool = True,
+    extras: bool = True,
     if_absent: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrialSummary:
@@ -232,11 +256,13 @@ def generate_trial(
 
     ``n_events`` fixes the events per FCS file (default: 35k-50k for whole blood, 20k-35k for
     PBMC, drawn per file). ``big_events`` also writes ``big_count`` files of 1,000,000 events
-    into ``flow_big/`` (benchmarks). ``if_absent`` returns at once when ``out_dir`` already
+    into ``flow_big/`` (benchmarks). ``extras`` also writes the bead-array run (``beads/``) and
+    the clinical files (``clinical/``). ``if_absent`` returns at once when ``out_dir`` already
     holds a complete trial with the same parameters.
     """
     root = Path(out_dir)
-    if if_absent and is_complete(root, seed=seed, n_events=n_events, big_events=big_events, big_count=big_count):
+    if if_absent and is_complete(root, seed=seed, n_events=n_events, big_events=big_events, big_count=big_count,
+                                 extras=extras):
         log(f"demo trial already complete in {root} (seed {seed}); nothing to do")
         return TrialSummary(root, n_patients, 0, 0, 0, True, None)
     root.mkdir(parents=True, exist_ok=True)
@@ -262,7 +288,27 @@ def generate_trial(
         n_plate_files = len(plate_files)
         files += [f"plates/{f}" for f in plate_files]
 
-    _write_csv(subjects_frame(subjects), root / "subjects.csv")
+    n_bead_files, clinical_files = 0, ()
+    subjects_out = subjects_frame(subjects)
+    if extras:
+        bead_manifest, bead_truth = _simulate_beads(visits, root, seed, plate_truth)
+        manifest = pd.concat([manifest, bead_manifest], ignore_index=True)
+        truth = pd.concat([truth, bead_truth[TRUTH_COLUMNS]], ignore_index=True)
+        bead_files = sorted(set(bead_manifest["file"]))
+        n_bead_files = len(bead_files)
+        _remove_stale(root / "beads", set(bead_files))
+        files += [f"beads/{f}" for f in bead_files]
+        outcomes = draw_outcomes(subjects, visits, seed)
+        severity = dict(zip(outcomes["patient_id"], outcomes["baseline_severity"], strict=True))
+        subjects_out["severity"] = [f"WHO{severity[p]}" for p in subjects_out["patient_id"]]
+        written = generate_clinical(root / "clinical", subjects, visits, model, seed, outcomes=outcomes)
+        clinical_files = tuple(written.files)
+        files += [f"clinical/{f}" for f in written.files]
+    manifest = manifest.reindex(columns=ALL_MANIFEST_COLUMNS if extras else MANIFEST_COLUMNS)
+    for col in ("visit_day", "standard_level", "replicate"):
+        if col in manifest:
+            manifest[col] = manifest[col].astype("Int64")
+    _write_csv(subjects_out, root / "subjects.csv")
     _write_csv(manifest, root / "manifest.csv")
     _write_csv(truth, root / "truth.csv")
     (root / "truth_model.json").write_text(json.dumps(model.to_json_dict(subjects), indent=2, sort_keys=True) + "\n", "utf-8")
@@ -277,10 +323,12 @@ def generate_trial(
         _write_csv(big_truth, root / "flow_big" / "truth.csv")
         files += [f"flow_big/{n}" for n in big_names]
 
-    stamp = {"parameters": _params(seed, n_events, big_events, big_count), "files": files}
+    stamp = {"parameters": _params(seed, n_events, big_events, big_count, extras), "files": files}
     (root / _STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", "utf-8")
     log(
         f"demo trial written to {root}: {len(subjects)} subjects, {len(fcs_names)} FCS files, "
-        f"{n_plate_files} plate files, {len(truth)} truth rows"
+        f"{n_plate_files} plate files, {n_bead_files} bead-array wells, {len(clinical_files)} clinical files, "
+        f"{len(truth)} truth rows"
     )
-    return TrialSummary(root, len(subjects), len(fcs_names), n_plate_files, len(truth), False, note)
+    return TrialSummary(root, len(subjects), len(fcs_names), n_plate_files, len(truth), False, note, n_bead_files,
+                        clinical_files)

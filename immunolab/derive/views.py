@@ -161,9 +161,7 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
         t = t.drop(columns=[c for c in ("patient_id", "visit_day", "sample_id") if c in t.columns])
         t = t.merge(ids, on=["source_sha256", "sample_key"], how="inner", suffixes=("", "_id"))
     else:
-        subj = smp.drop_duplicates("patient_id")[["patient_id", "arm", "site", "sex", "age", "severity"]]
-        t = t.merge(subj, on="patient_id", how="inner")
-        t["visit"] = t["visit_day"].map(visit_label)
+        t = _patient_rows(store, t, mm)
     if t.empty:
         return pd.DataFrame()
     ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
@@ -192,9 +190,79 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
     return pd.concat(parts, ignore_index=True)
 
 
+def visit_window(visit_day: int) -> int:
+    """Return the half-width in days of a protocol visit's window: 1 up to Day 19, then 10 % of the day."""
+    return max(1, int(visit_day) // 10)
+
+
+def visit_of_day(day: int, visit_days: tuple[int, ...] | None = None) -> int | None:
+    """Return the protocol visit whose window holds study day ``day`` (the nearest; the earlier on a tie)."""
+    from immunolab.identity.model import DEFAULT_PROTOCOL
+
+    days = visit_days or DEFAULT_PROTOCOL.visit_days
+    best = min(days, key=lambda v: (abs(v - day), v))
+    return int(best) if abs(best - day) <= visit_window(best) else None
+
+
+def current_patient_rows(store: Store, name: str, key: tuple[str, ...]) -> pd.DataFrame:
+    """Return the rows of patient table ``name`` from current sources; the latest source wins per ``key``.
+
+    Clinical exports are often cumulative (each export repeats the earlier rows, corrected where
+    the hospital corrected them): where two current sources hold the same ``key`` (e.g. patient,
+    test, study day) only the rows of the source ingested last count. A source superseded with
+    ``ingest --supersede`` counts no more.
+    """
+    t = store.to_pandas(name)
+    if t.empty:
+        return t
+    ident = store.to_pandas("identity_samples", columns=["source_sha256", "sample_key", "status"])
+    current = set(ident.loc[(ident["sample_key"] == "") & ident["status"].isin(["active", "replicate"]), "source_sha256"])
+    t = t[t["source_sha256"].isin(current)]
+    src = store.to_pandas("sources", columns=["source_sha256", "ingested_at"])
+    rank = src.sort_values("ingested_at", kind="stable").reset_index(drop=True)
+    order = {sha: i for i, sha in enumerate(rank["source_sha256"])}
+    t = t.assign(_order=t["source_sha256"].map(order).fillna(-1))
+    k = t[list(key)].astype(str).agg("\x1f".join, axis=1)
+    newest = t.groupby(k)["_order"].transform("max")
+    return t[t["_order"] == newest].drop(columns=["_order"])
+
+
+def _patient_rows(store: Store, t: pd.DataFrame, mm: MeasureMap) -> pd.DataFrame:
+    """Return patient-table rows at protocol visits with the patient's arm and covariates."""
+    day = mm.day_column or "visit_day"
+    key = ("patient_id", mm.feature, day)
+    t = current_patient_rows(store, _table_name(mm), key) if mm.day_column else t
+    if t.empty:
+        return t
+    t = t[t[day].notna()].copy()
+    if mm.day_column:
+        t["visit_day"] = [visit_of_day(int(d)) for d in t[day]]
+        t = t[t["visit_day"].notna()].copy()
+        t["visit_day"] = t["visit_day"].astype(int)
+        t["_offset"] = (t[day].astype(int) - t["visit_day"]).abs()
+        best = t.groupby(["patient_id", "visit_day", mm.feature])["_offset"].transform("min")
+        t = t[t["_offset"] == best]
+        first = t.groupby(["patient_id", "visit_day", mm.feature])[day].transform("min")
+        t = t[t[day] == first]
+        value_cols = list(mm.measures)
+        agg: dict[str, Any] = {c: "median" for c in value_cols}
+        others = [c for c in t.columns if c not in (*value_cols, "patient_id", "visit_day", mm.feature)]
+        agg.update({c: "first" for c in others})
+        t = t.groupby(["patient_id", "visit_day", mm.feature], as_index=False, sort=True).agg(agg)
+    subj = _subjects(store)[["patient_id", "arm", "site", "sex", "age", "severity"]]
+    t = t.drop(columns=[c for c in ("arm", "site", "sex", "age") if c in t.columns]).merge(subj, on="patient_id", how="inner")
+    t["visit"] = t["visit_day"].map(visit_label)
+    t["sample_id"] = None
+    return t
+
+
+def _table_name(mm: MeasureMap) -> str:
+    return next(name for name, spec in TABLES.items() if spec.measure is mm)
+
+
 def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
     excl = _exclusions(store)
-    m["excluded"] = m["sample_excluded"].fillna(False).astype(bool)
+    m["excluded"] = m["sample_excluded"].eq(True)
     m["exclusion_reason"] = m["sample_reason"]
     if excl.empty or m.empty:
         return m
@@ -243,8 +311,6 @@ def _combine_replicates(m: pd.DataFrame) -> pd.DataFrame:
 def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     """Return the ``measurements`` view (see the module docstring)."""
     smp = store.to_pandas("samples")
-    if smp.empty:
-        return _typed(pd.DataFrame(), MEASUREMENT_COLUMNS)
     codes = plate_codes(store)
     parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in TABLES.items()
              if spec.measure is not None and name in store.table_versions]

@@ -170,6 +170,21 @@ class StudyIdentity:
 
         return to_study_day
 
+    def trial_patient(self, written: str) -> str | None:
+        """Return the trial patient id of an id written in a clinical file, or None when unknown.
+
+        Exact match first; a number written without the subjects file's leading zeros (``7`` for
+        ``007``) matches when exactly one subject has that number.
+        """
+        text = str(written).strip()
+        if text in self.subjects:
+            return text
+        if text.isdigit():
+            hits = [p for p in self.subjects if p.isdigit() and int(p) == int(text)]
+            if len(hits) == 1:
+                return hits[0]
+        return None
+
     def patient_study_day(self, patient_id: str, d: date) -> int | None:
         """Return the study day of date ``d`` for ``patient_id`` (None when unknown)."""
         s = self.subjects.get(patient_id)

@@ -33,7 +33,7 @@ def _run(tmp: str) -> tuple[pd.DataFrame, pd.DataFrame, PlateAnalysis]:
     wells = [classify_fcs_file(str(Path(tmp) / f), kit) for f in manifest["file"]]
     roles = [
         WellRole.standard(int(r.standard_level), replicate=int(r.replicate), well=r.well) if r.role == "standard"
-        else WellRole.sample(r.sample_id, dilution=float(r.dilution), replicate=int(r.replicate), well=r.well)
+        else WellRole.sample(r.aliquot_of, dilution=float(r.dilution), replicate=int(r.replicate), well=r.well)
         for r in manifest.itertuples()
     ]
     analysis = analyse_plate(bead_plate(wells, roles, kit), plate_id="demo-beads", settings=bead_plate_settings(kit))
@@ -51,10 +51,11 @@ def test_the_run_is_a_plate_of_duplicate_standards_and_samples_with_a_manifest_r
     std = manifest[manifest["role"] == "standard"]
     assert sorted(std["standard_level"].tolist()) == sorted(list(range(8)) * 2)
     smp = manifest[manifest["role"] == "sample"]
-    assert (smp.groupby("sample_id").size() == 2).all() and set(smp["dilution"]) == {2.0}
+    assert (smp.groupby("aliquot_of").size() == 2).all() and set(smp["dilution"]) == {2.0}
+    assert manifest["sample_id"].is_unique  # each well its own manifest row; replicates share aliquot_of
     assert manifest["well"].is_unique and manifest["file"].str.fullmatch(r"LP-INFL-R01-[A-H]\d+\.fcs").all()
     assert set(smp["specimen"]) == {"serum"} and set(manifest["assay"]) == {"bead_array"}
-    assert len(truth) == smp["sample_id"].nunique() * 13
+    assert len(truth) == smp["aliquot_of"].nunique() * 13
 
 
 def test_known_serum_values_are_kept_so_one_sample_has_one_il6_on_every_platform(run) -> None:  # type: ignore[no-untyped-def]
@@ -74,9 +75,9 @@ def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
 def test_classification_and_the_curve_engine_recover_the_known_concentrations(run) -> None:  # type: ignore[no-untyped-def]
     manifest, truth, analysis = run
     assert analysis.status == "pass"
-    keys = manifest[manifest["role"] == "sample"][["sample_id", "patient_id", "visit_day"]].drop_duplicates()
+    keys = manifest[manifest["role"] == "sample"][["aliquot_of", "patient_id", "visit_day"]].drop_duplicates()
     expected = truth.merge(keys.astype({"visit_day": int}), on=["patient_id", "visit_day"])
-    got = analysis.results.merge(expected, left_on=["_sample_ref", "analyte"], right_on=["sample_id", "feature"])
+    got = analysis.results.merge(expected, left_on=["_sample_ref", "analyte"], right_on=["aliquot_of", "feature"])
     assert len(got) == len(expected)
     quantified = got[got["censor"] == "none"]
     error = (quantified["concentration"] / quantified["value"] - 1).abs()
