@@ -181,7 +181,7 @@ def bead_plate(
     return Plate(
         plate_index=plate_index, wells=frame[[*WELL_COLUMNS, "bead_flags"]], instrument=instrument,
         software="immunolab bead classification", kit=kit.name,
-        units={a: "pg/mL" for a in kit.analytes}, min_bead_count=kit.min_bead_count, notes=notes,
+        units={a: "pg/mL" for a in kit.analytes}, min_bead_count=kit.min_bead_count, warnings=notes,
         quantitative=any(r.kind == "standard" and (r.standard_level or 0) > 0 for r in roles),
     )
 
