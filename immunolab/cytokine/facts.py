@@ -149,12 +149,14 @@ def plates_from_facts(plates: pa.Table, wells: pa.Table, curves: pa.Table | None
                 frame[col] = frame[col].astype(dtype) if dtype != "bool" else frame[col].fillna(True).astype(bool)
         instrument: dict[str, StandardCurve] = {}
         for c in cdf[cdf["plate_id"] == pid].to_dict("records"):
+            # a printed curve without its coefficients (Bio-Plex "no valid curve") is not usable
+            usable = all(_clean(c[k]) is not None for k in "abcd")
             instrument[c["analyte"]] = StandardCurve(
                 model=c["model"] or "5PL", a=c["a"], b=c["b"], c=c["c"], d=c["d"],
                 f=c["f"] if c["f"] is not None and not pd.isna(c["f"]) else 1.0,
                 weighting=c["weighting"] or "unknown", r_squared=_clean(c["r_squared"]),
                 lowest_standard=_clean(c["lowest_standard"]), highest_standard=_clean(c["highest_standard"]),
-                source="instrument")
+                converged=usable, message="" if usable else "no usable curve printed", source="instrument")
         ranges: dict[tuple[str, str], tuple[float, float]] = {}
         for key, (lo, hi) in json.loads(row.get("control_ranges_json") or "{}").items():
             ctrl, analyte = key.split("|", 1)
