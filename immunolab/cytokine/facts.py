@@ -86,6 +86,15 @@ def _clean_json(obj: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
+def _reader_flags(plate: Plate, rec: dict[str, Any]) -> list[str]:
+    """Return the reader's flags of one well x analyte, ``instrument_warning`` when the export warned on the well."""
+    flags = list(plate.reader_flags.get((rec["well"], rec.get("analyte_reported")), []))
+    warned = _clean(rec.get("instrument_warnings"))
+    if warned and "instrument_warning" not in flags:
+        flags.append("instrument_warning")
+    return flags
+
+
 def _well_rows(plate: Plate, pid: str) -> list[dict[str, Any]]:
     rows = []
     for rec in plate.wells.to_dict("records"):
@@ -100,7 +109,7 @@ def _well_rows(plate: Plate, pid: str) -> list[dict[str, Any]]:
             "expected_conc": _clean(rec.get("expected_conc")),
             "reported_conc_text": _clean(rec.get("reported_conc_text")),
             "reported_conc": _clean(rec.get("reported_conc")), "reported_flag": _clean(rec.get("reported_flag")),
-            "reader_flags": list(plate.reader_flags.get((rec["well"], rec.get("analyte_reported")), [])),
+            "reader_flags": _reader_flags(plate, rec),
             SAMPLE_REF: _clean(rec.get("sample_name")) if rec["sample_type"] == "unknown" else None,
         })
     return rows

@@ -17,6 +17,7 @@ from immunolab.demo.plate_sim import simulate_plates
 from immunolab.plugins import ParseContext
 
 from .factories import PlateSpec, plate_text, trial_samples
+from .helpers import derive
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +49,12 @@ def test_refit_reproduces_the_instrument_results_of_every_well(demo) -> None:
 
 def test_concentrations_within_the_quantification_range_are_within_15_percent_of_truth(demo) -> None:
     out, samples, _manifest, truth = demo
-    results = pd.concat(
-        [XponentPlugin().parse(p, ParseContext(label=p.name)).tables["cytokine_results"].to_pandas() for p in sorted(out.glob("*.csv"))]
-    )
+    results = pd.concat([
+        derive(XponentPlugin().parse(p, ParseContext(label=p.name)), kinds=("refit",))["cytokine_results"].to_pandas()
+        for p in sorted(out.glob("*.csv"))
+    ])
     truth = truth.merge(samples, on=["patient_id", "visit_day"])
-    merged = results.merge(truth, left_on=["_sample_ref", "analyte"], right_on=["sample_name", "feature"])
+    merged = results.merge(truth, left_on=["sample_key", "analyte"], right_on=["sample_name", "feature"])
     assert len(merged) == len(truth)
     inside = merged[merged["censor"] == "none"]
     err = (inside["concentration"] / inside["value"] - 1.0).abs()

@@ -17,7 +17,7 @@ from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
 
 from ..conftest import shared_path
-from .helpers import conform_as_ingest
+from .helpers import conforms, derive, rows_of
 
 pytestmark = pytest.mark.shared_data
 
@@ -58,9 +58,10 @@ def test_every_shared_xponent_file_is_claimed_by_xponent_only_and_parses_to_vali
     except InputError as exc:  # allowed, but only with a code
         assert exc.code in ERROR_CODES
         return
-    for name, table in parsed.tables.items():
-        conform_as_ingest(name, table)
+    conforms(parsed)
     assert parsed.tables["cytokine_wells"].num_rows > 0
+    derived = derive(parsed)  # what ingest derives from these facts is schema-valid too
+    assert len(rows_of(derived, "plate_qc", "refit")) == parsed.tables["cytokine_plates"].num_rows
 
 
 @pytest.mark.parametrize("rel", INTELLIFLEX)
@@ -70,9 +71,10 @@ def test_every_shared_intelliflex_file_is_claimed_by_intelliflex_only_and_parses
     assert IntelliflexPlugin().detect(head, path.name) is not None
     assert XponentPlugin().detect(head, path.name) is None
     parsed = IntelliflexPlugin().parse(path, ParseContext(label=path.name))
-    for name, table in parsed.tables.items():
-        conform_as_ingest(name, table)
+    conforms(parsed)
     assert parsed.tables["cytokine_wells"].num_rows > 0
+    derived = derive(parsed)
+    assert len(rows_of(derived, "plate_qc", "refit")) == parsed.tables["cytokine_plates"].num_rows
 
 
 def test_no_luminex_plugin_claims_the_other_cytokine_exports() -> None:
@@ -164,10 +166,13 @@ def test_instrument_warnings_are_counted_per_well_without_their_text() -> None:
     path = _xp("allotropy/luminex_xPONENT_NaN_and_not_reported_values.csv")
     parsed = XponentPlugin().parse(path, ParseContext(label=path.name))
     wells = parsed.tables["cytokine_wells"].to_pandas()
-    assert wells["qc_flags"].apply(lambda f: "instrument_warning" in list(f)).any()
+    warned = wells.loc[wells["reader_flags"].apply(lambda f: "instrument_warning" in list(f)), "well"].unique()
     plate = parsed.tables["cytokine_plates"].to_pylist()[0]
-    assert "did not reach" not in plate["qc_json"]
-    assert json.loads(plate["qc_json"])["instrument_warnings"] > 0
+    assert 0 < len(warned) <= plate["instrument_warnings"]  # a fact per warned well; the plate counts the warnings
+    assert "did not reach" not in str(plate)
+    qc = rows_of(derive(parsed), "plate_qc", "refit")[0]["qc_json"]
+    assert "did not reach" not in qc
+    assert json.loads(qc)["instrument_warnings"] == plate["instrument_warnings"]
 
 
 def test_exactly_one_installed_plugin_claims_each_luminex_export() -> None:
