@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date
 from typing import Any
 
@@ -86,9 +86,10 @@ def _clean_json(obj: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def _reader_flags(plate: Plate, rec: dict[str, Any]) -> list[str]:
+def _reader_flags(plate: Plate, rec: dict[Hashable, Any]) -> list[str]:
     """Return the reader's flags of one well x analyte, ``instrument_warning`` when the export warned on the well."""
-    flags = list(plate.reader_flags.get((rec["well"], rec.get("analyte_reported")), []))
+    analyte: Any = rec.get("analyte_reported")
+    flags = list(plate.reader_flags.get((rec["well"], analyte), []))
     warned = _clean(rec.get("instrument_warnings"))
     if warned and "instrument_warning" not in flags:
         flags.append("instrument_warning")

@@ -11,6 +11,7 @@ from immunolab_assays.msd import MsdPlugin
 
 from immunolab.plugins import SAMPLE_REF, ParseContext
 from tests.conftest import shared_path
+from tests.cytokine.helpers import all_text, conforms, derive, rows_of
 from tests.cytokine.test_bioplex_factories import (
     BACKGROUND,
     UNKNOWN_TRUE,
@@ -18,7 +19,6 @@ from tests.cytokine.test_bioplex_factories import (
     make_workbench_csv,
     reader_text_lines,
 )
-from tests.cytokine.helpers import all_text, conforms, derive, rows_of
 
 
 def _ctx(label: str, **options: object) -> ParseContext:
