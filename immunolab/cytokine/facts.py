@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date
 from typing import Any
 
@@ -86,6 +86,16 @@ def _clean_json(obj: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
+def _reader_flags(plate: Plate, rec: dict[Hashable, Any]) -> list[str]:
+    """Return the reader's flags of one well x analyte, ``instrument_warning`` when the export warned on the well."""
+    analyte: Any = rec.get("analyte_reported")
+    flags = list(plate.reader_flags.get((rec["well"], analyte), []))
+    warned = _clean(rec.get("instrument_warnings"))
+    if warned and "instrument_warning" not in flags:
+        flags.append("instrument_warning")
+    return flags
+
+
 def _well_rows(plate: Plate, pid: str) -> list[dict[str, Any]]:
     rows = []
     for rec in plate.wells.to_dict("records"):
@@ -100,7 +110,7 @@ def _well_rows(plate: Plate, pid: str) -> list[dict[str, Any]]:
             "expected_conc": _clean(rec.get("expected_conc")),
             "reported_conc_text": _clean(rec.get("reported_conc_text")),
             "reported_conc": _clean(rec.get("reported_conc")), "reported_flag": _clean(rec.get("reported_flag")),
-            "reader_flags": list(plate.reader_flags.get((rec["well"], rec.get("analyte_reported")), [])),
+            "reader_flags": _reader_flags(plate, rec),
             SAMPLE_REF: _clean(rec.get("sample_name")) if rec["sample_type"] == "unknown" else None,
         })
     return rows
@@ -149,12 +159,14 @@ def plates_from_facts(plates: pa.Table, wells: pa.Table, curves: pa.Table | None
                 frame[col] = frame[col].astype(dtype) if dtype != "bool" else frame[col].fillna(True).astype(bool)
         instrument: dict[str, StandardCurve] = {}
         for c in cdf[cdf["plate_id"] == pid].to_dict("records"):
+            # a printed curve without its coefficients (Bio-Plex "no valid curve") is not usable
+            usable = all(_clean(c[k]) is not None for k in "abcd")
             instrument[c["analyte"]] = StandardCurve(
                 model=c["model"] or "5PL", a=c["a"], b=c["b"], c=c["c"], d=c["d"],
                 f=c["f"] if c["f"] is not None and not pd.isna(c["f"]) else 1.0,
                 weighting=c["weighting"] or "unknown", r_squared=_clean(c["r_squared"]),
                 lowest_standard=_clean(c["lowest_standard"]), highest_standard=_clean(c["highest_standard"]),
-                source="instrument")
+                converged=usable, message="" if usable else "no usable curve printed", source="instrument")
         flags: dict[tuple[str, str], list[str]] = {}
         if "reader_flags" in sub:
             for well, reported, fl in zip(sub["well"], sub["analyte_reported"], sub["reader_flags"], strict=True):

@@ -1,8 +1,9 @@
 """The format-neutral plate every multiplex parser produces, and the well-name conventions.
 
 A parser (xPONENT, INTELLIFLEX, Bio-Plex, MSD ...) turns one export into a list of
-:class:`Plate`; :func:`immunolab.cytokine.assemble.plate_tables` turns those into the four
-store tables (net MFI, curves, concentrations, QC). A plate holds one row per well x analyte
+:class:`Plate`; :func:`immunolab.cytokine.facts.plate_fact_tables` turns those into the plate
+fact tables, and the core derives net MFI, curves, concentrations and QC from them
+(:mod:`immunolab.derive.curves`). A plate holds one row per well x analyte
 in :attr:`Plate.wells`, a pandas DataFrame with the columns of :data:`WELL_COLUMNS`:
 
 =====================  ======================================================================
@@ -171,7 +172,8 @@ class Plate:
     - ``standards_repair``: one entry per analyte whose expected standard concentrations were
       repaired by :mod:`immunolab.cytokine.standards` (analyte -> what was done, factor).
     - ``reader_flags``: {(well, analyte as printed): [flags]} the reader itself set
-      (``outlier``, sampling errors, ``replicate_mean`` ...), merged into ``qc_flags``.
+      (``outlier``, sampling errors, ``replicate_mean`` ...), stored in ``cytokine_wells.reader_flags``
+      (with ``instrument_warning`` for a well the export warned about).
     """
 
     plate_index: int

@@ -9,8 +9,11 @@ import pytest
 
 from immunolab.beads.kits import load_kit
 from immunolab.beads.plate import WellRole, bead_plate, bead_plate_settings, plate_well_name
-from immunolab.cytokine.assemble import analyse_plate, plate_tables
+from immunolab.cytokine.assemble import analyse_plate
+from immunolab.cytokine.facts import plate_fact_tables
+from immunolab.derive.preview import derive_plates
 from immunolab.errors import ERROR_CODES, InputError
+from immunolab.plugins import ParsedAssay
 from tests.beads.factories import conc_of, mfi_of, well
 
 KIT = load_kit("legendplex_hu_inflammation_13plex")
@@ -60,8 +63,14 @@ def test_the_engine_recovers_the_samples_and_keeps_the_blank_in_the_curve() -> N
     for ref, conc in SAMPLES.items():
         got = res[(res["_sample_ref"] == ref) & (res["analyte"] == "IL-6")]["concentration"].iloc[0]
         assert got == pytest.approx(2.0 * conc, rel=0.03), ref
-    tables, _warnings, _ = plate_tables([plate], label="run", source_id="ab" * 32, settings=bead_plate_settings(KIT))
-    assert tables["cytokine_results"].num_rows == 3 * 13 and tables["cytokine_wells"].num_rows == len(plate.wells)
+    # the same run as store facts and the refit derivation ingest computes from them
+    facts = plate_fact_tables([plate], source_id="ab" * 32, export_format="bead_array")
+    assert facts["cytokine_wells"].num_rows == len(plate.wells)
+    derived = derive_plates(ParsedAssay(tables=facts), settings=bead_plate_settings(KIT), kinds=("refit",))
+    stored = derived["cytokine_results"].to_pandas().set_index(["sample_key", "analyte"])
+    assert len(stored) == 3 * 13
+    direct = res.set_index(["_sample_ref", "analyte"])["concentration"]
+    assert np.allclose(stored.loc[direct.index, "concentration"], direct, rtol=1e-9)
 
 
 def test_background_subtract_types_c0_as_blank_wells() -> None:

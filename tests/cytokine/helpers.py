@@ -1,7 +1,14 @@
-"""Test helpers: fill the key columns the way ingest does and validate against the store schemas."""
+"""Test helpers: validate facts and derivations as ingest would, derive plates without a store.
+
+A plate plugin's ``parse`` returns facts only; the curves, concentrations and QC are the
+derivations ingest computes afterwards. :func:`derive` runs them on a parsed file exactly as
+ingest does (:func:`immunolab.derive.preview.derive_plates`); in this preview the plate samples
+keep the names written on the plate as ``sample_key`` (nothing is stored).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 from typing import Any
@@ -9,10 +16,15 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from immunolab.cytokine.parsed import settings_from_options
 from immunolab.cytokine.plate import Plate
+from immunolab.derive.curves import INSTRUMENT
+from immunolab.derive.preview import derive_plates
 from immunolab.io.tokens import ReportedConc
-from immunolab.plugins import SAMPLE_REF
-from immunolab.schema import conform, table_spec
+from immunolab.plugins import SAMPLE_REF, ParsedAssay
+from immunolab.schema import FACT_KEYS, conform, table_spec
+
+_KEY_VALUES = {"commit_id": "test-commit", "source_sha256": "0" * 64, "ingest_id": "test-ingest"}
 
 
 def conform_as_ingest(name: str, table: pa.Table) -> pa.Table:
@@ -33,6 +45,39 @@ def conform_as_ingest(name: str, table: pa.Table) -> pa.Table:
         if key in names and key not in t.column_names:
             t = t.append_column(key, pa.array([value] * n, pa.string()))
     return conform(name, t, who="test")
+
+
+def conforms(parsed: ParsedAssay | dict[str, pa.Table]) -> None:
+    """Check every table of a parse (or of a derivation) against its store schema."""
+    tables = parsed.tables if isinstance(parsed, ParsedAssay) else parsed
+    for name, table in tables.items():
+        conform_as_ingest(name, table)
+
+
+def all_text(parsed: ParsedAssay) -> str:
+    """Return everything a parse lets out (metadata, warnings, tables) except ``_sample_ref``."""
+    parts = [json.dumps(parsed.metadata, default=str), *parsed.warnings]
+    for table in parsed.tables.values():
+        t = table.drop_columns([SAMPLE_REF]) if SAMPLE_REF in table.column_names else table
+        parts.append(json.dumps(t.to_pylist(), default=str))
+    return "\n".join(parts)
+
+
+def derive(parsed: ParsedAssay, *, kinds: tuple[str, ...] = ("refit", INSTRUMENT), **options: Any) -> dict[str, pa.Table]:
+    """Return the plate derivations ingest computes from ``parsed`` with plate ``options``; all schema-valid."""
+    tables = derive_plates(parsed, settings=settings_from_options(options, label="test"), kinds=kinds)
+    conforms(tables)
+    return tables
+
+
+def rows_of(tables: dict[str, pa.Table], name: str, kind: str) -> list[dict[str, Any]]:
+    """Return the rows of derivation table ``name`` that belong to derivation ``kind`` (``refit`` / ``instrument``)."""
+    if name not in tables:
+        return []
+    rows = tables[name].to_pylist()
+    if kind == INSTRUMENT:
+        return [r for r in rows if r["derivation_id"] == INSTRUMENT]
+    return [r for r in rows if str(r["derivation_id"]).startswith("fit-")]
 
 
 def readings_of(plate: Plate) -> list[SimpleNamespace]:

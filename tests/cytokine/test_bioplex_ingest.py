@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
-import pyarrow.dataset as ds
-
+import immunolab
 from immunolab.ingest import ingest_paths
 from tests.cytokine.test_bioplex_factories import UNKNOWN_TRUE, Rows, data_row, make_bioplex_xlsx
 
@@ -38,6 +38,14 @@ def _identity(folder: Path) -> Path:
     return manifest
 
 
+def _store_text(store: Path) -> str:
+    """Return every stored table and view as text, plus the raw bytes of the tables' Delta logs (column stats)."""
+    s = immunolab.open_store(store)
+    parts = [str(s.table(name).to_pylist()) for name in s.tables()]
+    parts += [p.read_text("utf-8", errors="replace") for p in (store / "tables").rglob("_delta_log/*.json")]
+    return "\n".join(parts)
+
+
 def test_bioplex_plate_ingests_with_patient_keys_and_no_plate_sample_names(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -47,19 +55,28 @@ def test_bioplex_plate_ingests_with_patient_keys_and_no_plate_sample_names(tmp_p
     outcome = report.outcomes[0]
     assert outcome.status == "OK", (outcome.code, outcome.message)
     assert outcome.plugin == "bioplex"
-    tables = tmp_path / "store" / "tables"
-    results = ds.dataset(tables / "cytokine_results", format="parquet").to_table()
+    s = immunolab.open_store(tmp_path / "store")
+    results = s.table("cytokine_results")
     assert "_sample_ref" not in results.column_names
-    assert set(results.column("patient_id").to_pylist()) == {"001", "002"}
-    assert set(results.column("visit_day").to_pylist()) <= {0, 3, 6}
-    assert results.num_rows == len(RENAMED) * 2
-    plates = ds.dataset(tables / "cytokine_plates", format="parquet").to_table().to_pylist()
+    n = len(RENAMED) * 2  # samples x analytes
+    by_derivation = Counter(results.column("derivation_id").to_pylist())
+    assert by_derivation["instrument"] == n and sum(by_derivation.values()) == 2 * n  # instrument + refit
+    assert not set(results.column("sample_key").to_pylist()) & set(RENAMED.values())  # keyed hashes
+    m = s.to_pandas("measurements")
+    assert len(m) == n and set(m["derivation_id"]) == {"instrument"}  # the instrument's numbers by default
+    assert set(m["patient_id"]) == {"001", "002"}
+    assert set(m["visit_day"]) <= {0, 3, 6}
+    plates = s.table("cytokine_plates").to_pylist()
     assert plates[0]["run_study_day"] == 7  # 21-Jun-2011, Day 0 of the trial 14-Jun-2011
-    everything = " ".join(
-        str(ds.dataset(t, format="parquet").to_table().to_pylist()) for t in tables.iterdir() if t.name != "ingests"
-    )
+    everything = _store_text(tmp_path / "store")
     for secret in (*RENAMED, "Jane Operator", "plate7.srbx"):
         assert secret not in everything
+    # the names on the plate are manifest sample ids: only the identity layer may hold them
+    facts_and_derivations = " ".join(
+        str(s.table(name).to_pylist()) for name in s.tables()
+        if name not in ("identity_samples", "samples", "measurements"))
+    for name in RENAMED.values():
+        assert name not in facts_and_derivations
     again = ingest_paths([path], store=tmp_path / "store", manifest=manifest, jobs=1)
     second = again.outcomes[0]
     assert second.status == "SKIP"

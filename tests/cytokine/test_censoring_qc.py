@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from immunolab_assays.luminex_xponent.reader import parse_xponent_bytes
 
-from immunolab.cytokine.assemble import PlateSettings, analyse_plate, plate_tables
+from immunolab.cytokine.assemble import PlateSettings, analyse_plate
 from immunolab.cytokine.censoring import censor_replicates, substitute
-from immunolab.cytokine.parsed import parsed_assay_from_plates
+from immunolab.cytokine.parsed import parsed_assay_from_plates, settings_from_options
 from immunolab.cytokine.qc import (
     QcThresholds,
     bead_count_flag,
@@ -24,10 +24,16 @@ from immunolab.errors import InputError
 from immunolab.plugins import SAMPLE_REF, ParseContext
 
 from .factories import PlateSpec, plate_text
+from .helpers import derive, rows_of
 
 
 def _plate(spec: PlateSpec | None = None, text: str | None = None):
     return parse_xponent_bytes((text or plate_text(spec)).encode(), label="plate.csv")[0]
+
+
+def _facts(plate, **ctx: object):  # type: ignore[no-untyped-def]
+    """Return the plate's facts as the xPONENT plugin's parse would."""
+    return parsed_assay_from_plates([plate], data=b"x", ctx=ParseContext(label="p.csv", **ctx), export_format="xponent")  # type: ignore[arg-type]
 
 
 # --- censoring -----------------------------------------------------------------------------
@@ -156,13 +162,16 @@ def test_low_r_squared_fails_the_plate() -> None:
     assert an.status == "fail"
 
 
-def test_qc_summary_is_json_in_the_plates_table() -> None:
-    tables, _w, _a = plate_tables([_plate()], label="plate.csv", source_id="ab" * 32)
-    row = tables["cytokine_plates"].to_pylist()[0]
-    qc = json.loads(row["qc_json"])
-    assert row["qc_status"] == qc["status"]
-    assert qc["thresholds"]["bead_fail"] == 35
-    assert qc["export_crc"] == "ok"
+def test_qc_summary_is_json_in_the_plate_qc_table_of_each_derivation() -> None:
+    parsed = _facts(_plate())
+    assert parsed.tables["cytokine_plates"].to_pylist()[0]["export_crc"] == "ok"
+    derived = derive(parsed)
+    for kind in ("refit", "instrument"):
+        (row,) = rows_of(derived, "plate_qc", kind)
+        qc = json.loads(row["qc_json"])
+        assert row["status"] == qc["status"] == "pass", kind
+        assert qc["thresholds"]["bead_fail"] == 35
+        assert qc["export_crc"] == "ok"
 
 
 # --- Levey-Jennings ---------------------------------------------------------------------------
@@ -171,10 +180,12 @@ def test_qc_summary_is_json_in_the_plates_table() -> None:
 def test_levey_jennings_frame_has_one_row_per_plate_control_and_analyte() -> None:
     plates = []
     for k in range(6):
-        tables, _w, _a = plate_tables([_plate(PlateSpec(params=[(5.0, 21000.0 * (1 + 0.01 * k), 900.0, -1.1, 0.8), (8.0, 24000.0, 1100.0, -1.15, 0.75), (3.0, 18000.0, 1400.0, -1.05, 0.9)]))],
-                                      label="p.csv", source_id=f"{k:064d}", study_day=lambda _d, k=k: 200 + k)
-        plates.extend(tables["cytokine_plates"].to_pylist())
-    lj = levey_jennings(pd.DataFrame(plates))
+        plate = _plate(PlateSpec(params=[(5.0, 21000.0 * (1 + 0.01 * k), 900.0, -1.1, 0.8), (8.0, 24000.0, 1100.0, -1.15, 0.75), (3.0, 18000.0, 1400.0, -1.05, 0.9)]))
+        parsed = _facts(plate, source_sha256=str(k) * 64, study_day=lambda _d, k=k: 200 + k)
+        days = parsed.tables["cytokine_plates"].to_pandas()[["plate_id", "run_study_day"]]
+        qc = derive(parsed, kinds=("refit",))["plate_qc"].to_pandas()[["plate_id", "qc_json"]]
+        plates.append(days.merge(qc, on="plate_id", validate="one_to_one"))
+    lj = levey_jennings(pd.concat(plates, ignore_index=True))
     assert len(lj) == 6 * 3
     assert set(lj["control"]) == {"Control1"}
     g = lj[lj.analyte == "IL-6"].sort_values("run_order")
@@ -196,11 +207,10 @@ def test_westgard_rules() -> None:
 
 
 def test_bad_analysis_options_are_iml_cyt_009() -> None:
-    plate = _plate()
     for opts in ({"curve_model": "3PL"}, {"curve_weighting": "1/z"}, {"below_rule": "half"}, {"strict_curves": "yes"}):
         with pytest.raises(InputError) as exc:
-            parsed_assay_from_plates([plate], data=b"x", ctx=ParseContext(label="p.csv", options=opts), export_format="x")
-        assert exc.value.code == "IML-CYT-009"
+            settings_from_options(opts, label="p.csv")
+        assert (exc.value.code, exc.value.path) == ("IML-CYT-009", "p.csv")
 
 
 def test_unknown_analytes_are_kept_unless_known_ones_are_required() -> None:
@@ -208,8 +218,10 @@ def test_unknown_analytes_are_kept_unless_known_ones_are_required() -> None:
     parsed = parsed_assay_from_plates([plate], data=b"x", ctx=ParseContext(label="p.csv"), export_format="x")
     wells = parsed.tables["cytokine_wells"].to_pandas()
     assert "MYSTERY-7" in set(wells["analyte"])
-    res = parsed.tables["cytokine_results"].to_pandas()
-    assert res.loc[res.analyte == "MYSTERY-7", "qc_flags"].apply(lambda f: "analyte_not_canonical" in list(f)).all()
+    assert not wells.loc[wells.analyte == "MYSTERY-7", "analyte_known"].any()
+    res = pd.DataFrame(rows_of(derive(parsed), "cytokine_results", "refit"))
+    mystery = res.loc[res.analyte == "MYSTERY-7", "qc_flags"]
+    assert len(mystery) == 4 and mystery.apply(lambda f: "analyte_not_canonical" in list(f)).all()
     with pytest.raises(InputError) as exc:
         parsed_assay_from_plates([plate], data=b"x", ctx=ParseContext(label="p.csv", options={"require_known_analytes": True}), export_format="x")
     assert exc.value.code == "IML-CYT-008"

@@ -1,12 +1,10 @@
-"""The FCS assay plugin: detection from the HEADER, one PHI-free fcs_files row, options, pipeline hook."""
+"""The FCS assay plugin: detection from the HEADER, one PHI-free fcs_files row, options, gating as a derivation."""
 
 from __future__ import annotations
 
-import importlib.machinery
 import json
 import subprocess
 import sys
-import types
 from datetime import date
 from pathlib import Path
 
@@ -15,10 +13,11 @@ import pyarrow as pa
 import pytest
 from immunolab_assays.fcs import FcsPlugin
 
+from immunolab.derive.registry import DERIVATIONS, DeriveContext, DeriveSettings, run_derivations
 from immunolab.errors import InputError
 from immunolab.fcs.writer import write_fcs
-from immunolab.plugins import ParseContext, PluginRegistry
-from immunolab.schema import conform
+from immunolab.plugins import ParseContext, ParsedAssay, PluginRegistry
+from immunolab.schema import FACT_KEYS, conform, table_spec
 from tests.fcs.factories import base_specs, build_fcs, chain_datasets
 
 PHI = {
@@ -39,15 +38,6 @@ PHI = {
     "$LAST_MODIFIED": "26-NOV-2026 08:00:00",
 }
 SECRETS = ("Smith", "Roe", "MRN", "0042", "Mary", "jroe", "2026", "NOV", "10:11:12")
-
-
-@pytest.fixture(autouse=True)
-def _fcs_layer_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Switch gating off: these synthetic files carry no immune panel (tests/flow covers gating)."""
-    if request.node.get_closest_marker("with_pipeline_hook") is None:
-        import immunolab_assays.fcs.parse as fcs_parse
-
-        monkeypatch.setattr(fcs_parse, "flow_pipeline", lambda: None)
 
 
 def _ctx(label: str = "D7_tube3.fcs", **options: object) -> tuple[ParseContext, list[str]]:
@@ -105,10 +95,10 @@ def test_parse_returns_one_fcs_files_row_that_conforms_to_the_schema(tmp_path: P
     parsed = FcsPlugin().parse(_phi_file(tmp_path), ctx)
     table = parsed.tables["fcs_files"]
     assert table.num_rows == 1 and parsed.n_events == 40
-    keys = {"patient_id": ["001"], "visit_day": [7], "sample_id": ["S1"], "source_sha256": ["ab"], "ingest_id": ["i1"]}
+    assert not set(FACT_KEYS) & set(table.column_names)  # ingest fills the keys
     full = table
-    for name, values in keys.items():
-        full = full.append_column(name, pa.array(values))
+    for name in FACT_KEYS:
+        full = full.append_column(name, pa.array([f"{name}-1"]))
     conform("fcs_files", full)
     row = table.to_pylist()[0]
     assert row["fcs_version"] == "3.1" and row["n_channels"] == 3 and row["cytometer"] == "FACSCanto II"
@@ -161,26 +151,37 @@ def test_malformed_embedded_spillover_is_a_warning_not_a_failed_ingest(tmp_path:
     assert any("IML-FCS-012" in w for w in parsed.warnings)
 
 
-@pytest.mark.with_pipeline_hook
-def test_flow_pipeline_tables_are_merged_when_the_module_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _derive_context(parsed: ParsedAssay) -> DeriveContext:
+    # no raw_path: a derivation that read the file again instead of the parsed events would fail
+    return DeriveContext(sha="ab" * 32, label="D7_tube3.fcs", panel=None, settings=DeriveSettings(),
+                         payload=parsed.payload, raw_path=None)
+
+
+def test_gating_is_the_derivation_fcs_files_declares_and_it_gets_the_parsed_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
 
-    def analyze_sample(fcs: object, ctx: ParseContext) -> dict[str, pa.Table]:
-        calls.append(getattr(fcs, "n_events", -1))
-        return {"flow_populations": pa.table({"population": ["root"]})}
+    def gating(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, pa.Table], list[str]]:
+        calls.append(ctx.payload["fcs"].n_events)
+        assert set(facts) == {"fcs_files"}
+        return {"flow_populations": pa.table({"population": ["root"]})}, []
 
-    module = types.ModuleType("immunolab.flow.pipeline")
-    module.__spec__ = importlib.machinery.ModuleSpec("immunolab.flow.pipeline", None)
-    setattr(module, "analyze_sample", analyze_sample)  # noqa: B010 - a dynamic module
-    monkeypatch.setitem(sys.modules, "immunolab.flow.pipeline", module)
+    assert table_spec("fcs_files").derivations == ("gating",)
     parsed = FcsPlugin().parse(_phi_file(tmp_path), _ctx()[0])
+    monkeypatch.setitem(DERIVATIONS, "gating", gating)
+    tables, warnings = run_derivations(parsed.tables, _derive_context(parsed))
     assert calls == [40]
-    assert set(parsed.tables) == {"fcs_files", "flow_populations"} and parsed.metadata["flow_pipeline"] is True
+    assert set(tables) == {"flow_populations"} and warnings == []
 
 
-def test_without_a_pipeline_only_fcs_files_is_produced(tmp_path: Path) -> None:
+def test_parse_produces_only_fcs_files_and_a_file_without_a_panel_fails_gating_not_ingest(tmp_path: Path) -> None:
     parsed = FcsPlugin().parse(_phi_file(tmp_path), _ctx()[0])
-    assert set(parsed.tables) == {"fcs_files"} and parsed.metadata["flow_pipeline"] is False
+    assert set(parsed.tables) == {"fcs_files"} == set(FcsPlugin.produces)
+    tables, warnings = run_derivations(parsed.tables, _derive_context(parsed))
+    (row,) = tables["flow_gating"].to_pylist()
+    assert (row["status"], row["error_code"], row["n_events"]) == ("failed", "IML-FCS-011", 40)
+    assert "flow_populations" not in tables and any("IML-FCS-011" in w for w in warnings)
 
 
 def test_plugin_module_import_stays_light() -> None:

@@ -71,9 +71,12 @@ def test_a_gatingml_strategy_replaces_the_template(demo_trial: Path, tmp_path: P
 </gating:Gating-ML>""")
     report = ingest_paths(files[:1], store=tmp_path / "s", manifest=manifest, strategy=gml)
     assert report.counts["OK"] == 1, report.outcomes[0].message
-    pops = immunolab.open_store(tmp_path / "s").to_pandas("flow_populations")
+    s = immunolab.open_store(tmp_path / "s")
+    pops = s.to_pandas("flow_populations")
     assert list(pops["population"]) == ["Lymphocytes"]
-    assert pops["strategy_name"].iloc[0] == "lymph"
+    strategies = s.to_pandas("flow_strategies").set_index("strategy_id")
+    assert strategies.loc[pops["strategy_id"].iloc[0], "strategy_name"] == "lymph"
+    assert strategies.loc[pops["strategy_id"].iloc[0], "kind"] == "gatingml"
     assert 0 < pops["pct_parent"].iloc[0] < 100
 
 
@@ -138,7 +141,12 @@ def test_each_ingest_records_its_strategy_definition_and_compensation(demo_trial
     assert len(strategies) == 1
     row = strategies.iloc[0]
     assert row["strategy_id"] == s.to_pandas("flow_populations")["strategy_id"].iloc[0]
-    assert row["kind"] == "template" and row["compensation"] == "file spillover keyword"
+    assert row["kind"] == "template"
+    gating = s.to_pandas("flow_gating")  # one row per file x strategy: how it was gated
+    assert len(gating) == 1
+    gated = gating.iloc[0]
+    assert (gated["status"], gated["strategy_id"], gated["derivation_id"]) == ("ok", row["strategy_id"], row["derivation_id"])
+    assert gated["compensation"] == "file spillover keyword"
     definition = json.loads(row["definition_json"])
     assert "logicle" in json.dumps(definition).lower()
 

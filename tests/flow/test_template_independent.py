@@ -42,9 +42,41 @@ def _numbers(node: object) -> Iterator[float]:
             yield from _numbers(v)
 
 
+DEMO = REPO / "immunolab" / "demo"
+#: the demo modules that write the trial's cell tubes; with every demo module they import, they
+#: are the flow generator the template must not be shaped on. The bead-array generator (bead
+#: wells, classified by a bead kit, never gated by the template), the plate and the clinical
+#: generators draw constants of their own (a bead population's 0.035 log-SD, a 0.4 probability).
+FLOW_ENTRY_POINTS = ("trial", "flow_sim", "tubes")
+#: generators ``trial`` also drives that write no cell tube (bead wells, plates, clinical tables)
+NOT_FLOW = ("bead_sim", "plate_sim", "xponent_writer", "clinical_sim")
+
+
+def _flow_generator_modules() -> set[Path]:
+    """Return the flow generator: the entry points and every ``immunolab.demo`` module they import."""
+    todo, seen = list(FLOW_ENTRY_POINTS), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_FLOW:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((DEMO / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("immunolab.demo."):
+                todo.append(str(node.module).rsplit(".", 1)[1])
+    return {DEMO / f"{name}.py" for name in seen}
+
+
+def test_the_flow_generator_is_every_demo_module_that_writes_cell_tubes() -> None:
+    modules = _flow_generator_modules()
+    assert {p.stem for p in modules} >= {"trial", "flow_sim", "tubes", "cohort", "truth_model"}
+    writers = {p for p in DEMO.glob("*.py") if "write_fcs" in p.read_text()}
+    assert writers and writers <= modules
+    assert not any("write_fcs" in (DEMO / f"{n}.py").read_text() for n in NOT_FLOW)  # none of them writes cell tubes
+
+
 def _demo_constants() -> set[float]:
     found: set[float] = set()
-    for path in (REPO / "immunolab" / "demo").glob("*.py"):
+    for path in sorted(_flow_generator_modules()):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
                 found.add(float(node.value))
