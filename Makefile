@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml setup.py
 
 demo: setup
 	$(BIN)/python sample_data/generate.py --out sample_data --if-absent
-	$(BIN)/immunolab ingest sample_data/flow sample_data/plates \
+	$(BIN)/immunolab ingest sample_data/flow sample_data/plates sample_data/beads \
+	    sample_data/clinical/hospital_labs.csv sample_data/clinical/adverse_events.csv sample_data/clinical/events.csv \
 	    --store $(DEMO_STORE) --manifest sample_data/manifest.csv --subjects sample_data/subjects.csv
 	$(BIN)/immunolab store info --store $(DEMO_STORE) --per-visit
 	$(BIN)/immunolab report --store $(DEMO_STORE) --out demo-report.html

@@ -30,6 +30,17 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _read_xport(path: Path) -> pd.DataFrame:
+    """Return every record of a SAS transport file (pyreadstat; pandas' reader drops a last record that ends in blanks)."""
+    import pyreadstat
+
+    try:
+        df, _meta = pyreadstat.read_xport(str(path), encoding="utf-8")
+    except (UnicodeDecodeError, pyreadstat.ReadstatError):
+        df, _meta = pyreadstat.read_xport(str(path), encoding="latin1")
+    return df
+
+
 def read_dataset(path: str | Path, *, label: str | None = None, domain: str | None = None) -> tuple[str, pd.DataFrame]:
     """Return (domain, cells) of an SDTM ``.xpt`` or ``.csv`` dataset.
 
@@ -41,9 +52,7 @@ def read_dataset(path: str | Path, *, label: str | None = None, domain: str | No
     shown = label or p.name
     if p.suffix.lower() == ".xpt":
         try:
-            df = pd.read_sas(p, format="xport", encoding="utf-8")
-        except UnicodeDecodeError:
-            df = pd.read_sas(p, format="xport", encoding="latin-1")
+            df = _read_xport(p)
         except Exception as exc:  # any SAS transport parse failure is the same user error
             raise MalformedInputError(
                 "IML-CLIN-001", f"the SAS transport file cannot be read ({type(exc).__name__}: {str(exc)[:100]})",

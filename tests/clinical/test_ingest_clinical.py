@@ -1,0 +1,163 @@
+"""Clinical files through ``immunolab ingest``: detection, identity, study days, the measurements view.
+
+Clinical files hold many patients each, so they need no manifest row: the ids in the file are
+resolved through the subjects file and dates become study days from each patient's Day 0. The
+rows reach ``measurements`` as assay ``clinical`` at the nearest protocol visit within its
+window; a later export of the same results replaces the earlier one's values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from immunolab_assays.clinical_sdtm.plugin import SdtmPlugin
+from immunolab_assays.clinical_table.plugin import ClinicalTablePlugin
+
+import immunolab
+from immunolab.derive.views import visit_of_day, visit_window
+from immunolab.ingest import ingest_paths
+from immunolab.plugins import get_registry
+from tests.clinical.factories import DAY0, date_of, sdtm_ae, sdtm_dm, sdtm_ds, write_xpt
+
+SUBJECTS = "patient_id,arm,site,age,sex,day0_date,severity\n" + "\n".join(
+    f"{p},{arm},{site},{age},{sex},{DAY0[p]},{sev}" for p, arm, site, age, sex, sev in
+    [("001", "MSC", "S1", 50, "M", "WHO5"), ("002", "control", "S2", 61, "F", "WHO6"), ("003", "MSC", "S1", 44, "M", "WHO4")]
+) + "\n"
+
+
+def _labs(rows: list[tuple[str, int, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame([{"patient_id": p, "date": date_of(p, d), "test": t, "value": v, "unit": u,
+                          "comment": "phoned Dr DOE"} for p, d, t, v, u in rows])
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "subjects.csv").write_text(SUBJECTS)
+    (tmp_path / "manifest.csv").write_text("file,sample_id,patient_id,visit_day,specimen,panel\n")
+    (tmp_path / "in").mkdir()
+    return {"root": tmp_path, "store": tmp_path / "store", "subjects": tmp_path / "subjects.csv",
+            "manifest": tmp_path / "manifest.csv", "in": tmp_path / "in"}
+
+
+def _ingest(study: dict[str, Path], *paths: Path, **kw):  # type: ignore[no-untyped-def]
+    return ingest_paths(paths, store=study["store"], manifest=study["manifest"], subjects=study["subjects"], **kw)
+
+
+def test_the_plain_header_rows_are_recognised_and_instrument_exports_are_not() -> None:
+    plugin = ClinicalTablePlugin()
+    assert plugin.detect(b"patient_id,date,test,value,unit\n001,2020-02-03,CRP,5,mg/L\n", "labs.csv").format == "plain_results"
+    assert plugin.detect(b"\xef\xbb\xbfSubject;AE term;start_day\n", "ae.csv").format == "plain_adverse_events"
+    assert plugin.detect(b"patient\tevent\tstudy_day\n", "ev.tsv").format == "plain_events"
+    assert plugin.detect(b"Sample,Analyte,MFI\nS1,IL-6,100\n", "plate.csv") is None  # no patient column
+    assert plugin.detect(b"patient_id,arm,site,age,sex\n", "subjects.csv") is None  # the subjects file is not clinical data
+    assert plugin.detect(b"PK\x03\x04...", "labs.xlsx") is None  # workbooks are routed with --assay
+    sdtm = SdtmPlugin()
+    assert sdtm.detect(b"STUDYID,DOMAIN,USUBJID,LBTESTCD\n", "lb.csv").format == "sdtm_csv"
+    assert sdtm.detect(b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000", "lb.xpt").format == "sdtm_xpt"
+    assert plugin.detect(b"STUDYID,DOMAIN,USUBJID,LBTESTCD\n", "lb.csv") is None  # exactly one plugin claims it
+    assert {"clinical_table", "clinical_sdtm"} <= set(get_registry().plugins)
+
+
+def test_visits_take_results_within_their_window() -> None:
+    assert [visit_window(d) for d in (0, 3, 14, 28, 90, 180)] == [1, 1, 1, 2, 9, 18]
+    assert visit_of_day(2) == 3 and visit_of_day(-1) == 0 and visit_of_day(8) is None
+    assert visit_of_day(30) == 28 and visit_of_day(31) is None and visit_of_day(170) == 180
+
+
+def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_dates_or_comments(study: dict[str, Path]) -> None:
+    labs = _labs([("001", 0, "CRP", "5.2", "mg/dL"), ("001", 2, "Lymphocyte count", "0.62", "10^9/L"),
+                  ("002", 0, "IL-6", "<1.5", "pg/mL"), ("003", 8, "CRP", "12", "mg/L"),
+                  ("003", 14, "CRP", "3", "mg/L")])
+    labs.loc[4, "patient_id"] = "3"  # written without the leading zeros
+    path = study["in"] / "labs.csv"
+    labs.to_csv(path, index=False)
+    report = _ingest(study, path)
+    assert [o.status for o in report.outcomes] == ["OK"]
+    store = immunolab.open_store(study["store"])
+    res = store.to_pandas("clinical_results")
+    assert sorted(res["patient_id"]) == ["001", "001", "002", "003", "003"]
+    crp = res[(res["patient_id"] == "001") & (res["test_code"] == "CRP")].iloc[0]
+    assert (crp["value"], crp["unit"], crp["study_day"]) == (52.0, "mg/L", 0)  # mg/dL -> mg/L
+    m = store.to_pandas("measurements")
+    assert set(m["assay"]) == {"clinical"}
+    got = {(r.patient_id, r.visit_day, r.feature): (r.value, r.censor) for r in m.itertuples()}
+    assert got[("001", 0, "CRP")] == (52.0, "none")
+    assert got[("001", 3, "LYM")] == (620.0, "none")  # day 2 is in the Day 3 window; 10^9/L -> cells/uL
+    assert got[("002", 0, "IL6")] == (1.5, "below_lloq")
+    assert got[("003", 14, "CRP")] == (3.0, "none")
+    assert not any(k[0] == "003" and k[1] in (6, 10) for k in got)  # day 8 is no protocol visit's
+    assert set(m.loc[m["patient_id"] == "002", "arm"]) == {"control"}
+    assert set(m.loc[m["patient_id"] == "002", "severity"]) == {"WHO6"}
+    text = "\n".join(p.read_bytes().decode("latin-1") for p in study["store"].rglob("*") if p.is_file()
+                     and "raw" not in p.parts)
+    assert "2020-02" not in text and "DOE" not in text
+
+
+def test_a_patient_the_subjects_file_does_not_know_refuses_the_file_and_stores_nothing(study: dict[str, Path]) -> None:
+    path = study["in"] / "labs.csv"
+    _labs([("001", 0, "CRP", "5.2", "mg/dL")]).assign(patient_id=["042"]).to_csv(path, index=False)
+    report = _ingest(study, path)
+    (outcome,) = report.outcomes
+    assert outcome.status == "FAIL" and outcome.code == "IML-CLIN-006"
+    assert "042" in outcome.message or "subjects" in outcome.message
+    assert not (study["store"] / "clinical_results").exists() or immunolab.open_store(study["store"]).to_pandas(
+        "clinical_results").empty
+
+
+def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[str, Path]) -> None:
+    first = study["in"] / "labs_jan.csv"
+    _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L")]).to_csv(first, index=False)
+    _ingest(study, first)
+    second = study["in"] / "labs_feb.csv"  # the hospital corrected 002's CRP and added Day 3
+    _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "4.0", "mg/L"),
+           ("002", 3, "CRP", "3.1", "mg/L")]).to_csv(second, index=False)
+    _ingest(study, second)
+    store = immunolab.open_store(study["store"])
+    assert len(store.to_pandas("clinical_results")) == 5  # both exports stay facts
+    m = store.to_pandas("measurements").set_index(["patient_id", "visit_day", "feature"])["value"]
+    assert m[("002", 0, "CRP")] == 4.0 and m[("002", 3, "CRP")] == 3.1 and m[("001", 0, "CRP")] == 5.2
+    assert len(m) == 3
+
+
+def test_sdtm_transport_files_give_adverse_events_deaths_and_demographics(study: dict[str, Path]) -> None:
+    ae = write_xpt(study["in"] / "ae.xpt", sdtm_ae(), "AE")
+    dm = write_xpt(study["in"] / "dm.xpt", sdtm_dm(), "DM")
+    ds = sdtm_ds()
+    ds = ds[ds["USUBJID"] != "MSC01-S1-004"]  # the screen failure is no trial patient
+    ds_path = study["in"] / "ds.csv"
+    ds.to_csv(ds_path, index=False)
+    report = _ingest(study, ae, dm, ds_path)
+    assert sorted(o.plugin for o in report.outcomes) == ["clinical_sdtm"] * 3
+    assert [o.status for o in report.outcomes] == ["OK"] * 3
+    store = immunolab.open_store(study["store"])
+    events = store.to_pandas("adverse_events")
+    assert sorted(events["grade"].dropna().astype(int)) == [1, 2, 5]  # nausea: AESEV MODERATE -> grade 2
+    assert events.set_index("term").loc["NAUSEA", "grade_source"] != events.set_index("term").loc["FEVER", "grade_source"]
+    fatal = events[events["grade"] == 5].iloc[0]
+    assert fatal["patient_id"] == "002" and fatal["outcome"] == "fatal" and bool(fatal["serious"])
+    outcomes = store.to_pandas("outcomes")
+    deaths = outcomes[outcomes["event"] == "death"]
+    assert set(deaths["patient_id"]) == {"002"} and set(deaths["study_day"]) == {12}
+    assert set(store.to_pandas("demographics")["patient_id"]) == {"001", "002", "003"}
+
+
+def test_a_workbook_is_read_when_routed_to_the_plugin(study: dict[str, Path]) -> None:
+    path = study["in"] / "labs.xlsx"
+    _labs([("001", 0, "CRP", "5.2", "mg/L")]).to_excel(path, index=False)
+    (ignored,) = _ingest(study, path).outcomes
+    assert ignored.status == "IGNORED"  # a workbook says nothing about itself in its first bytes
+    (ok,) = _ingest(study, path, assay="clinical_table").outcomes
+    assert ok.status == "OK" and ok.plugin == "clinical_table"
+
+
+def test_the_date_rule_uses_each_patients_own_day0(study: dict[str, Path]) -> None:
+    same_date = dt.date.fromisoformat(DAY0["002"]).isoformat()  # Day 0 of 002 is Day 7 of 001
+    path = study["in"] / "labs.csv"
+    pd.DataFrame([{"patient_id": "001", "date": same_date, "test": "CRP", "value": "1", "unit": "mg/L"},
+                  {"patient_id": "002", "date": same_date, "test": "CRP", "value": "2", "unit": "mg/L"}]).to_csv(path, index=False)
+    _ingest(study, path)
+    res = immunolab.open_store(study["store"]).to_pandas("clinical_results").set_index("patient_id")["study_day"]
+    assert (res["001"], res["002"]) == (7, 0)
