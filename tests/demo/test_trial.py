@@ -20,7 +20,7 @@ from immunolab.demo.flow_sim import (
     channel_names,
     simulate_events,
 )
-from immunolab.demo.trial import MANIFEST_COLUMNS, TRUTH_COLUMNS, generate_trial, is_complete
+from immunolab.demo.trial import ALL_MANIFEST_COLUMNS, MANIFEST_COLUMNS, TRUTH_COLUMNS, generate_trial, is_complete
 from immunolab.fcs.reader import read_fcs
 from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
 from tests.demo.trial_fixture import demo_trial  # noqa: F401  (session fixture)
@@ -79,7 +79,8 @@ def test_patient_ids_are_zero_padded_strings_in_every_csv(demo_trial: Path) -> N
 
 def test_cohort_has_ten_patients_per_arm_aged_18_to_70(demo_trial: Path) -> None:  # noqa: F811
     subjects = pd.read_csv(demo_trial / "subjects.csv", dtype={"patient_id": str})
-    assert list(subjects.columns) == ["patient_id", "arm", "site", "age", "sex", "day0_date"]
+    assert list(subjects.columns) == ["patient_id", "arm", "site", "age", "sex", "day0_date", "severity"]
+    assert set(subjects["severity"]) <= {"WHO4", "WHO5", "WHO6"}  # baseline WHO ordinal score, a covariate
     assert subjects["arm"].value_counts().to_dict() == {"MSC": 10, "control": 10}
     assert subjects["age"].between(18, 70).all()
     assert set(subjects["sex"]) <= {"M", "F"}
@@ -97,7 +98,8 @@ def test_visits_are_protocol_days_with_a_few_missed_but_every_day_0(demo_trial: 
 
 def test_manifest_lists_each_fcs_file_once_with_its_sample_id(demo_trial: Path) -> None:  # noqa: F811
     manifest = pd.read_csv(demo_trial / "manifest.csv", dtype=str, keep_default_na=False)
-    assert list(manifest.columns) == MANIFEST_COLUMNS
+    assert list(manifest.columns) == ALL_MANIFEST_COLUMNS  # the flow/plate columns, then the bead-well ones
+    assert list(manifest.columns[: len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS
     flow = _flow_manifest(demo_trial)
     on_disk = sorted(p.name for p in (demo_trial / "flow").glob("*.fcs"))
     assert sorted(flow["file"]) == on_disk
@@ -266,3 +268,19 @@ def test_cli_writes_the_trial_into_out(tmp_path: Path) -> None:
     assert (out / "generation.json").is_file()
     assert read_fcs(next(iter((out / "flow").glob("*.fcs")))).n_events == 700
     assert cli.main(["--out", str(out), "--seed", "3", "--events", "700", "--no-plates", "--if-absent"]) == 0
+
+
+def test_the_trial_has_a_bead_run_and_clinical_files_consistent_with_its_cohort(demo_trial: Path) -> None:  # noqa: F811
+    manifest = pd.read_csv(demo_trial / "manifest.csv", dtype=str, keep_default_na=False)
+    beads = manifest[manifest["assay"] == "bead_array"]
+    assert sorted(beads["file"]) == sorted(p.name for p in (demo_trial / "beads").glob("*.fcs"))
+    samples = beads[beads["role"] == "sample"]
+    serum_ids = set(manifest.loc[(manifest["file"] == "") & (manifest["specimen"] == "serum"), "sample_id"])
+    assert set(samples["aliquot_of"]) <= serum_ids  # every bead well holds an aliquot of a listed serum sample
+    subjects = pd.read_csv(demo_trial / "subjects.csv", dtype=str)
+    labs = pd.read_csv(demo_trial / "clinical" / "hospital_labs.csv", dtype=str)
+    events = pd.read_csv(demo_trial / "clinical" / "events.csv", dtype={"patient_id": str})
+    assert set(labs["patient_id"]) == set(subjects["patient_id"]) == set(events["patient_id"])
+    deaths = events[events["event"] == "death"]
+    last_visit = manifest[manifest["patient_id"] != ""].assign(d=lambda m: m["visit_day"].astype(int)).groupby("patient_id")["d"].max()
+    assert all(day > last_visit[p] for p, day in zip(deaths["patient_id"], deaths["study_day"], strict=True))
