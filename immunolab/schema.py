@@ -284,6 +284,7 @@ _add(TableSpec("identity_samples", _schema([
     pa.field("reason", pa.string()),
     pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
     pa.field("superseded_by", pa.string()),
+    pa.field("attributes_json", pa.string()),
 ]), "Who a file (sample_key '') or a plate sample belongs to: patient, visit, specimen, panel; status "
     "active / replicate / superseded / withdrawn. Versioned: the latest record per key is current.",
     "identity", key=("source_sha256", "sample_key")))

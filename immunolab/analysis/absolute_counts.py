@@ -15,7 +15,8 @@ from the row itself (manifest columns), else from a kit-lot table (``lot`` ->
 
 ``lymphocytes_per_uL`` is the clinical ``LYM`` result (canonical unit cells/uL) of the same
 patient matched to the flow sample's visit: the result on the same study day, else the nearest
-within ``window_days`` (default 1), the earlier day winning a tie; several results on the
+within ``window_days`` (default 1; or a function of the visit day, e.g. the protocol's visit
+windows), the earlier day winning a tie; several results on the
 chosen day are summarised by their median (``n_lym_results``). A sample with no LYM result in
 the window keeps a row with a null value and a note (never dropped silently).
 
@@ -25,7 +26,7 @@ cells/uL and ``method`` ``single_platform`` / ``dual_platform``, plus the inputs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -116,8 +117,9 @@ def _lymphocyte_results(clinical: pd.DataFrame, code: str) -> pd.DataFrame:
     return lym.assign(study_day=lym["study_day"].astype(int), patient_id=lym["patient_id"].astype(str))
 
 
-def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int
+def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int | Callable[[int], int]
            ) -> tuple[float, int | None, int]:
+    window = window(day) if callable(window) else window
     days, values = lym.get(patient, (np.empty(0, dtype=int), np.empty(0)))
     offsets = days - day
     near = np.abs(offsets) <= window
@@ -132,7 +134,7 @@ def dual_platform_counts(
     flow: pd.DataFrame | pa.Table,
     clinical: pd.DataFrame | pa.Table,
     *,
-    window_days: int = 1,
+    window_days: int | Callable[[int], int] = 1,
     lymphocyte_code: str = "LYM",
 ) -> pd.DataFrame:
     """Return cells/uL = flow % of lymphocytes x the clinical lymphocyte count at the same visit.
@@ -146,7 +148,7 @@ def dual_platform_counts(
         _require(df, ["measure", "value"], "flow measurements")
         df = df[df["measure"] == "pct_lymphocytes"].rename(columns={"value": "pct_lymphocytes"})
     _require(df, ["patient_id", "visit_day", "sample_id", "feature", "pct_lymphocytes"], "flow measurements")
-    if window_days < 0:
+    if not callable(window_days) and window_days < 0:
         raise _count_error(f"window_days must be >= 0, not {window_days}", "Pass 0 (same day) or 1 (+-1 day).")
     lym_rows = _lymphocyte_results(_frame(clinical), lymphocyte_code)
     lym = {str(p): (g["study_day"].to_numpy(dtype=int), g["value"].to_numpy(dtype=float))
@@ -160,7 +162,7 @@ def dual_platform_counts(
             "assay": "flow", "feature": rec["feature"], "measure": "cells_per_uL", "value": pct / 100.0 * value,
             "unit": "cells/uL", "method": "dual_platform", "pct_lymphocytes": pct, "lymphocytes_per_ul": value,
             "lym_day_offset": offset, "n_lym_results": n, "formula": DUAL_FORMULA,
-            "note": None if n else f"no clinical {lymphocyte_code} result within +-{window_days} day(s) of the visit",
+            "note": None if n else f"no clinical {lymphocyte_code} result within the window of the visit",
         })
     cols = [*_OUT, "pct_lymphocytes", "lymphocytes_per_ul", "lym_day_offset", "n_lym_results", "formula", "note"]
     out = pd.DataFrame(rows, columns=cols)

@@ -11,6 +11,17 @@ measure: technical replicates (identity status ``replicate``) are combined by th
 mean of their values (``n_replicates`` says how many; ``censor`` is kept when every replicate
 shares it, else ``mixed``). Excluded values stay in the view with ``excluded = True`` and the
 reason; analyses leave them out by default and count them.
+
+Absolute counts (measure ``cells_per_uL``, unit cells/uL, ``method`` says how) are added for
+every gated flow population: **single platform** when the tube has a ``Counting beads``
+population and its manifest row gives ``beads_per_test`` and ``sample_volume_ul``
+(cells/uL = cell events / bead events x beads per test / volume); otherwise **dual platform**
+when the patient has a clinical ``LYM`` result in the visit's window (cells/uL = % of
+lymphocytes / 100 x lymphocytes/uL). :mod:`immunolab.analysis.absolute_counts` holds the rules.
+
+Clinical results (patient tables with a ``day_column``) are placed at the protocol visit whose
+window (:func:`visit_window`: +-1 day up to Day 19, then +-10 % of the day) holds their study
+day; results outside every window stay in ``clinical_results`` but are no visit measurement.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ MEASUREMENT_COLUMNS: dict[str, pa.DataType] = {
     "assay": pa.string(), "feature": pa.string(), "measure": pa.string(), "value": pa.float64(), "unit": pa.string(),
     "censor": pa.string(), "n_replicates": pa.int32(), "qc_flags": pa.list_(pa.string()), "excluded": pa.bool_(),
     "exclusion_reason": pa.string(), "derivation_id": pa.string(), "plate_code": pa.string(),
-    "lineage_table": pa.string(), "lineage_key": pa.string(),
+    "lineage_table": pa.string(), "lineage_key": pa.string(), "method": pa.string(),
 }
 SAMPLE_COLUMNS: dict[str, pa.DataType] = {
     "patient_id": pa.string(), "visit_day": pa.int32(), "visit": pa.string(), "sample_id": pa.string(),
@@ -45,6 +56,7 @@ SAMPLE_COLUMNS: dict[str, pa.DataType] = {
     "covariates_json": pa.string(), "specimen": pa.string(), "panel": pa.string(), "assay_kind": pa.string(),
     "plugin": pa.string(), "assay": pa.string(), "status": pa.string(), "replicate_of": pa.string(),
     "plate_code": pa.string(), "excluded": pa.bool_(), "exclusion_reason": pa.string(),
+    "attributes_json": pa.string(),
 }
 
 
@@ -260,6 +272,44 @@ def _table_name(mm: MeasureMap) -> str:
     return next(name for name, spec in TABLES.items() if spec.measure is mm)
 
 
+#: the population a strategy names for the counting beads of a single-platform tube
+COUNTING_BEADS = "Counting beads"
+
+
+def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.DataFrame:
+    """Return ``cells_per_uL`` rows of flow populations (see ``absolute counts`` in the module doc)."""
+    from immunolab.analysis.absolute_counts import dual_platform_counts
+
+    flow = m[(m["assay"] == "flow") & (m["lineage_table"] == "flow_populations")]
+    if flow.empty:
+        return pd.DataFrame()
+    out = []
+    single_done: set[str] = set()
+    attrs = smp[smp["sample_key"] == ""].set_index("source_sha256")["attributes_json"].dropna().map(json.loads)
+    counts = flow[flow["measure"] == "count"]
+    beads = counts[counts["feature"] == COUNTING_BEADS].groupby("source_sha256")["value"].sum()
+    for sha, g in counts[counts["feature"] != COUNTING_BEADS].groupby("source_sha256"):
+        a = attrs.get(sha) or {}
+        n_beads = float(beads.get(sha, 0.0))
+        if n_beads <= 0 or not a.get("beads_per_test") or not a.get("sample_volume_ul"):
+            continue
+        per_event = float(a["beads_per_test"]) / float(a["sample_volume_ul"]) / n_beads
+        out.append(g.assign(value=g["value"] * per_event, measure="cells_per_uL", unit="cells/uL",
+                            method="single_platform", censor="none"))
+        single_done.add(str(sha))
+    pct = flow[(flow["measure"] == "pct_lymphocytes") & ~flow["source_sha256"].isin(single_done)]
+    if not pct.empty and "clinical_results" in store.table_versions:
+        clinical = current_patient_rows(store, "clinical_results", ("patient_id", "test_code", "study_day"))
+        if not clinical.empty and (clinical["test_code"] == "LYM").any():
+            dual = dual_platform_counts(pct[["patient_id", "visit_day", "sample_id", "feature", "value"]]
+                                        .rename(columns={"value": "pct_lymphocytes"}).reset_index(drop=True),
+                                        clinical, window_days=visit_window)
+            rows = pct.reset_index(drop=True).assign(value=dual["value"].to_numpy(), measure="cells_per_uL",
+                                                     unit="cells/uL", method="dual_platform", censor="none")
+            out.append(rows[rows["value"].notna()])
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
 def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
     excl = _exclusions(store)
     m["excluded"] = m["sample_excluded"].eq(True)
@@ -318,6 +368,9 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     if not parts:
         return _typed(pd.DataFrame(), MEASUREMENT_COLUMNS)
     m = pd.concat(parts, ignore_index=True)
+    counts = _absolute_counts(m, store, smp)
+    if not counts.empty:
+        m = pd.concat([m, counts], ignore_index=True)
     m = _apply_exclusions(m, store)
     m = _combine_replicates(m)
     if not include_excluded:

@@ -31,6 +31,10 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEXES = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M", "U": "U", "UNKNOWN": "U", "X": "X"}
 SUBJECT_COLUMNS = ("patient_id", "arm", "site", "age", "sex", "day0_date", "severity")
 MANIFEST_COLUMNS = ("file", "sample_id", "patient_id", "visit_day", "specimen", "panel", "sample_name", "assay")
+#: manifest columns kept with a sample's identity record (``identity_samples.attributes_json``): the
+#: inputs of single-platform absolute counts. Any other extra column stays out of the store.
+NUMERIC_SAMPLE_ATTRIBUTES = ("beads_per_test", "sample_volume_ul")
+SAMPLE_ATTRIBUTES = (*NUMERIC_SAMPLE_ATTRIBUTES, "bead_lot")
 _ALIASES = {"patient": "patient_id", "subject_id": "patient_id", "subjid": "patient_id", "sample": "sample_id",
             "visit": "visit_day", "day": "visit_day", "filename": "file", "file_name": "file",
             "treatment_arm": "arm", "group": "arm", "gender": "sex"}
@@ -219,6 +223,16 @@ def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], p
                              "Give the patient_id too, or leave both empty for a plate row."))
     if sample_id is None and pid is not None and visit is not None:
         sample_id = f"{pid}-D{visit:03d}-row{line}"
+    for column in NUMERIC_SAMPLE_ATTRIBUTES:
+        text = (row.get(column) or "").strip()
+        if text:
+            try:
+                ok = float(text) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                found.append(Problem("IML-ID-007", "manifest", line, f"{column} is {text!r}, not a positive number",
+                                     f"Give {column} as a number (e.g. 50), or leave it empty."))
     extra = tuple(sorted((k, v) for k, v in row.items() if k not in MANIFEST_COLUMNS and v))
     return ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None,
                          (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found))

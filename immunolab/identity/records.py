@@ -57,7 +57,22 @@ def sample_record(sha: str, key: str, fkey: str | None, entry: ManifestEntry | N
         "assay": assay or (entry.assay if entry else None),
         "status": status, "replicate_of": replicate_of,
         "manifest_sha256": manifest_sha256, "reason": reason, "recorded_at": _now(),
+        "attributes_json": sample_attributes(entry),
     }
+
+
+def sample_attributes(entry: ManifestEntry | None) -> str | None:
+    """Return the allowlisted manifest attributes of a sample as JSON (None when it has none)."""
+    from immunolab.identity.files import NUMERIC_SAMPLE_ATTRIBUTES, SAMPLE_ATTRIBUTES
+
+    if entry is None:
+        return None
+    found: dict[str, Any] = {}
+    for column in SAMPLE_ATTRIBUTES:
+        value = entry.get(column)
+        if value:
+            found[column] = float(value) if column in NUMERIC_SAMPLE_ATTRIBUTES else str(value).strip()
+    return json.dumps(found, sort_keys=True) if found else None
 
 
 def subject_record(s: Subject, *, subjects_sha256: str | None, reason: str | None, status: str = "active") -> dict[str, Any]:
