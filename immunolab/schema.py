@@ -88,6 +88,9 @@ class MeasureMap:
     #: window (:func:`immunolab.derive.views.visit_of_day`); rows outside every window stay in
     #: the table but are not visit measurements
     day_column: str | None = None
+    #: plate tables: rows of plates whose ``cytokine_plates.export_format`` is listed get that
+    #: assay instead of ``assay`` (bead arrays read on a flow cytometer are their own platform)
+    assay_by_plate_format: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -416,7 +419,8 @@ _add(TableSpec("cytokine_results", _schema([
     measure=MeasureMap(
         assay="cytokine", feature="analyte", measures={"concentration": ("concentration", "pg/mL")},
         unit_column="unit", censor_column="censor", derivation_column="derivation_id",
-        derivation_kind="curves", flags_column="qc_flags", lineage=("plate_id", "analyte", "derivation_id"))))
+        derivation_kind="curves", flags_column="qc_flags", lineage=("plate_id", "analyte", "derivation_id"),
+        assay_by_plate_format=(("bead_array_fcs", "cytokine_bead_array"),))))
 
 _add(TableSpec("plate_qc", _schema([
     SOURCE,

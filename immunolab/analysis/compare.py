@@ -37,7 +37,8 @@ Every row carries a ``method`` saying which test was used and why.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,6 @@ __all__ = [
 DEFAULT_MEASURES = ("pct_parent", "concentration")
 MODEL_TEXT = "LMM log10(value) ~ arm * C(visit) + (1|patient), REML (statsmodels MixedLM)"
 
-
 @dataclass
 class ArmComparison:
     """Tidy result tables of :func:`compare_arms` and the settings that produced them."""
@@ -99,7 +99,6 @@ class ArmComparison:
             "trajectory_summary": self.summary,
         }
 
-
 def choose_arms(arms: Sequence[str], reference: str | None = None) -> tuple[str, str]:
     """Return (treated, reference) among exactly two arms; ``control`` is the default reference."""
     uniq = sorted({a for a in arms if isinstance(a, str)})
@@ -118,11 +117,52 @@ def choose_arms(arms: Sequence[str], reference: str | None = None) -> tuple[str,
     treated = uniq[1] if uniq[0] == reference else uniq[0]
     return treated, reference
 
+def _loose(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[str]:
+    """Return the stored feature names of ``requested`` names, accepting the aliases ingest accepts.
+
+    A name selects every stored feature it names exactly, through the analyte synonyms of the
+    cytokine readers (``IL6``, ``Interleukin-6`` -> ``IL-6``) or through the clinical test names
+    (``Lymphocyte count`` -> ``LYM``; ``IL6`` is also the hospital's IL-6 test); failing those,
+    the one feature equal to it ignoring case, spaces, hyphens and underscores. Any other name raises ``IML-ANA-002`` listing the valid features.
+    """
+    from immunolab.clinical.units import lookup_test
+    from immunolab.cytokine.analytes import canonical_analyte
+
+    have = sorted({str(f) for f in present})
+    loose: dict[str, list[str]] = {}
+    for f in have:
+        loose.setdefault(_loose(f), []).append(f)
+    out: list[str] = []
+    unknown: list[str] = []
+    for name in requested:
+        candidates = [name]
+        try:
+            candidates.append(canonical_analyte(name)[0])
+        except Exception:  # a name the analyte table cannot parse is simply no analyte
+            pass
+        test = lookup_test(name)
+        if test is not None:
+            candidates.append(test.code)
+        hits = [c for c in dict.fromkeys(candidates) if c in have]  # IL6: the clinical test and the analyte IL-6
+        if not hits:
+            matches = {m for c in candidates for m in loose.get(_loose(c), [])}
+            hits = sorted(matches) if len(matches) == 1 else []
+        if not hits:
+            unknown.append(name)
+        out.extend(h for h in hits if h not in out)
+    if unknown:
+        raise InputError(
+            "IML-ANA-002", f"no feature is called {', '.join(repr(u) for u in unknown)}",
+            hint=f"Valid features: {', '.join(have) or 'none'} (analyte and clinical test aliases are accepted).")
+    return out
 
 def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
     out = view
     if features is not None:
-        out = out[out["feature"].isin(list(features))]
+        out = out[out["feature"].isin(resolve_features(features, view["feature"]))]
     if measures is None:
         present = [m for m in DEFAULT_MEASURES if m in set(out["measure"])]
         if present:
@@ -138,9 +178,7 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
         )
     return out
 
-
 UNADJUSTED = "none (rank or Fisher test: unadjusted)"
-
 
 def model_text(adjust: Sequence[str] = ()) -> str:
     """Return the model formula in words, with the covariates when adjusted."""
@@ -148,7 +186,6 @@ def model_text(adjust: Sequence[str] = ()) -> str:
         return MODEL_TEXT
     return (f"LMM log10(value) ~ arm * C(visit) + {' + '.join(adjust)} + (1|patient), REML (statsmodels MixedLM); "
             "numeric covariates centred, categorical as dummies vs the most frequent level")
-
 
 def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
     """Raise ``IML-ANA-006`` when a covariate named for adjustment is not a column of the view."""
@@ -160,10 +197,8 @@ def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
                  + ", ".join(c for c in view.columns if c not in ("value", "log10_value"))[:300] + ".",
         )
 
-
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"
-
 
 def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: float,
                   text: str = MODEL_TEXT) -> list[dict[str, Any]]:
@@ -189,7 +224,6 @@ def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: floa
         })
     return rows
 
-
 def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[tuple[str, int], int],
                        text: str = MODEL_TEXT) -> list[dict[str, Any]]:
     rows = []
@@ -205,7 +239,6 @@ def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[
             "adjusted_for": _adjusted_label(res),
         })
     return rows
-
 
 def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: str, reference: str,
                     threshold: float, alpha: float) -> dict[str, Any]:
@@ -254,7 +287,6 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     )
     return row
 
-
 def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
                   window: tuple[int, int]) -> dict[str, Any]:
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
@@ -274,7 +306,6 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
                    f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
                    "window ends excluded"),
     }
-
 
 def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
                 alpha: float) -> dict[str, Any]:
@@ -310,11 +341,9 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
                                 + (f"; left out as aliased: {', '.join(left_out)}" if left_out else "")))
     return out
 
-
 def _patient_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> pd.DataFrame:
     """Return one row per patient with the first non-missing value of each covariate."""
     return data.groupby("patient_id", sort=True)[list(adjust)].first().reset_index()
-
 
 def compare_arms(
     view: pd.DataFrame,
@@ -412,11 +441,9 @@ def compare_arms(
         settings=settings,
     )
 
-
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments)."""
     return compare_arms(measurements_view(store), **kwargs)
-
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:
     """Write every table as CSV and Parquet plus ``settings.json`` into ``out_dir``; return the paths."""

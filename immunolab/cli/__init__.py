@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "qc": ("immunolab.cli.qc_cmd", "qc", "Exclude / include values with a reason (recorded)."),
     "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools (gate a file without a store)."),
     "compare": ("immunolab.cli.compare_cmd", "compare", "Compare the arms: trajectories and statistics."),
+    "outcomes": ("immunolab.cli.outcomes_cmd", "outcomes", "Clinical endpoints: mortality, survival, AEs, improvement."),
     "report": ("immunolab.cli.report_cmd", "report", "Write the self-contained HTML report."),
     "export": ("immunolab.cli.export_cmd", "export", "Export AnnData, a plain-Parquet snapshot, ADaM tables."),
 }

@@ -17,6 +17,7 @@ EXAMPLE = """
 Examples:
   immunolab compare --store trial-store --out results/
   immunolab compare --store trial-store --features IL-6 --features Treg --window 0-14 --out results/
+  immunolab compare --store trial-store --adjust site,specimen,age --out results-adjusted/
 """
 
 
@@ -25,33 +26,40 @@ Examples:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Folder for the tables (CSV + Parquet), settings.json and plots/ (PNG).")
 @click.option("--features", multiple=True, metavar="NAME",
-              help="Feature to compare (population or analyte name, exact); repeat for several. Default: all.")
+              help="Feature to compare (population, analyte or clinical test; the aliases ingest accepts, e.g. IL6); "
+                   "repeat for several. Default: all. An unknown name is refused with the list of valid ones.")
 @click.option("--measures", multiple=True, metavar="NAME",
-              help="Measure to compare (pct_parent, pct_lymphocytes, pct_total, count, concentration); "
+              help="Measure to compare (pct_parent, pct_lymphocytes, pct_total, count, cells_per_uL, concentration, "
+                   "result); "
                    "repeat for several. Default: pct_parent and concentration.")
 @click.option("--window", default="0-28", show_default=True, metavar="START-END",
               help="AUC window in study days; both ends must be visit days.")
 @click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
+@click.option("--adjust", metavar="COVARIATES", default="",
+              help="Comma-separated covariates the mixed model and the AUC ANCOVA adjust for (site, specimen, age, sex, "
+                   "severity); the tables give the unadjusted effects beside them.")
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
 @json_option
 @debug_option
 @handle_errors
 def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
-            reference_arm: str | None, no_plots: bool, as_json: bool, debug: bool) -> None:
+            reference_arm: str | None, adjust: str, no_plots: bool, as_json: bool, debug: bool) -> None:
     """Compare the two arms feature by feature; write tables and trajectory plots.
 
     Per feature: a mixed model on log10 values (arm x visit interaction F test and per-visit
     geometric mean ratios with 95 % CIs, Satterthwaite df), per-visit Mann-Whitney (Fisher exact
     on % detectable when most values are censored) with Benjamini-Hochberg q-values, and the AUC
     over WINDOW compared by Mann-Whitney with a Hodges-Lehmann shift. Every table row names the
-    test used and why (column `method`).
+    test used and why (column `method`). With --adjust the model gains the covariates as fixed
+    effects and every row says what it was adjusted for (column `adjusted_for`).
     """
     from immunolab.analysis.compare import compare_store, write_comparison
     from immunolab.analysis.trajectories import parse_window
 
     s = open_store_cli(store, storage_options)
     result = compare_store(s, features=list(features) or None, measures=list(measures) or None,
-                           window=parse_window(window), reference_arm=reference_arm)
+                           window=parse_window(window), reference_arm=reference_arm,
+                           adjust=[c.strip() for c in adjust.split(",") if c.strip()])
     written = write_comparison(result, out_dir)
     plots = [] if no_plots else _write_plots(result, Path(out_dir) / "plots")
     inter = result.omnibus[result.omnibus["test"] == "arm x visit interaction"]
@@ -64,11 +72,11 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
         })
         return
     click.echo(f"{result.settings['treated']} vs {result.settings['reference']}: "
-               f"{result.settings['n_features']} feature(s), AUC window {window}")
+               f"{result.settings['n_features']} feature(s), AUC window {window}; model: {result.settings.get('model', '')}")
     for rec in inter.to_dict(orient="records"):
         status = (f"F={rec['f']:.2f} ({rec['num_df']:.0f}, {rec['den_df']:.1f}) p={rec['p']:.3g} q={rec['q_bh']:.3g}"
                   if rec["p"] == rec["p"] else "not modelled")
-        click.echo(f"  {rec['feature']!s:<24} {rec['measure']!s:<16} arm x visit {status}")
+        click.echo(f"  {rec['assay']!s:<20} {rec['feature']!s:<24} {rec['measure']!s:<16} arm x visit {status}")
     click.echo(f"wrote {len(written)} table file(s) and {len(plots)} plot(s) to {out_dir}")
 
 

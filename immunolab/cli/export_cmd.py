@@ -11,6 +11,15 @@ GROUP_EXAMPLE = """
 Examples:
   immunolab export anndata --store trial-store --out trial.h5ad
   immunolab export parquet --store trial-store --out snapshot/
+  immunolab export adam --store trial-store --out adam/
+"""
+
+ADAM_EXAMPLE = """
+\b
+Examples:
+  immunolab export adam --store trial-store --out adam/
+  immunolab export adam --store trial-store --out adam/ --studyid MSC-COVID --no-xpt
+  python -c "import pandas as pd; print(pd.read_parquet('adam/adlb.parquet').head())"
 """
 
 PARQUET_EXAMPLE = """
@@ -116,3 +125,39 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
                            f"{events.obs['sample'].nunique()} sample(s))")
     if as_json:
         echo_json({"written": written, "skipped": skipped})
+
+
+@export.command(epilog=ADAM_EXAMPLE)
+@store_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Output folder: adsl and adlb as Parquet, CSV and (unless --no-xpt) SAS XPORT v5.")
+@click.option("--studyid", default="IMMUNOLAB", show_default=True, help="STUDYID of every record.")
+@click.option("--no-xpt", is_flag=True, help="Write Parquet and CSV only.")
+@click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL = N for them).")
+@json_option
+@debug_option
+@handle_errors
+def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, no_xpt: bool, include_excluded: bool,
+         as_json: bool, debug: bool) -> None:
+    """Write ADaM-style datasets for the trial statistician: ADSL and ADLB.
+
+    ADSL: one row per subject with arm, site, age, sex, severity and the subjects file's other
+    covariates, death (DTHFL, DTHDY), 28-day time to death (TTDTH28, CNSDTH28), discharge and
+    an adverse-event summary. ADLB: one row per subject x parameter x visit of every immune and
+    clinical measurement with PARAMCD, AVAL, BASE, CHG, AVISIT / AVISITN and the analysis flag
+    ANL01FL. Columns and labels are listed in docs/clinical.md.
+    """
+    from immunolab.analysis.adam import export_adam
+    from immunolab.analysis.measurements_view import measurements_view
+    from immunolab.analysis.trial_tables import trial_adverse_events, trial_outcomes, trial_subjects
+
+    s = open_store_cli(store, storage_options)
+    view = measurements_view(s, include_excluded=include_excluded)
+    written = export_adam(out, view, trial_subjects(s), trial_outcomes(s), trial_adverse_events(s),
+                          studyid=studyid, xpt=not no_xpt)
+    if as_json:
+        echo_json({"store_version": s.version, "written": [str(p) for p in written]})
+        return
+    for path in written:
+        click.echo(f"  {path}")
+    click.echo(f"wrote ADSL and ADLB of store version {s.version} to {out}")

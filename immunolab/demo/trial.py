@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from immunolab.demo.bead_sim import BEAD_MANIFEST_COLUMNS, simulate_bead_run
-from immunolab.demo.clinical_sim import draw_outcomes, generate_clinical
+from immunolab.demo.clinical_sim import draw_outcomes, generate_clinical, visits_alive
 from immunolab.demo.cohort import (
     PANEL,
     Visit,
@@ -272,6 +272,10 @@ def generate_trial(
     subjects = draw_subjects(cohort_rng, n_patients)
     visits = draw_visits(cohort_rng, subjects)
     model = draw_truth_model(np.random.default_rng([seed, _STREAM_MODEL]), subjects, seed)
+    outcomes = None
+    if extras:  # COVID-19 pneumonia: some patients die before Day 28 and miss their later visits
+        outcomes = draw_outcomes(subjects, visits, seed, early_deaths=True)
+        visits = visits_alive(visits, outcomes)
 
     manifest, truth, fcs_names = _write_flow(
         visits, model, root / "flow", seed, stream=_STREAM_FLOW, n_events=lambda v, r: _events_for(v, r, n_events)
@@ -298,7 +302,7 @@ def generate_trial(
         n_bead_files = len(bead_files)
         _remove_stale(root / "beads", set(bead_files))
         files += [f"beads/{f}" for f in bead_files]
-        outcomes = draw_outcomes(subjects, visits, seed)
+        assert outcomes is not None
         severity = dict(zip(outcomes["patient_id"], outcomes["baseline_severity"], strict=True))
         subjects_out["severity"] = [f"WHO{severity[p]}" for p in subjects_out["patient_id"]]
         written = generate_clinical(root / "clinical", subjects, visits, model, seed, outcomes=outcomes)

@@ -177,6 +177,12 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
     if t.empty:
         return pd.DataFrame()
     ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
+    assay: Any = t[mm.assay_column] if mm.assay_column else pd.Series(mm.assay, index=t.index)
+    if mm.assay_by_plate_format and "plate_id" in t.columns:
+        plates = store.to_pandas("cytokine_plates", columns=["plate_id", "export_format"]).drop_duplicates("plate_id")
+        by_format = dict(mm.assay_by_plate_format)
+        fmt = t["plate_id"].map(plates.set_index("plate_id")["export_format"])
+        assay = fmt.map(by_format).fillna(assay)
     parts = []
     for column, (measure, unit) in mm.measures.items():
         part = pd.DataFrame({
@@ -184,7 +190,7 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
             "source_sha256": t["source_sha256"], "ingest_id": t["source_sha256"].map(ingest_of),
             "arm": t["arm"], "site": t["site"], "sex": t["sex"], "age": t["age"], "severity": t["severity"],
             "specimen": t.get("specimen"), "panel": t.get("panel"),
-            "assay": t[mm.assay_column] if mm.assay_column else mm.assay,
+            "assay": assay,
             "feature": t[mm.feature], "measure": measure, "value": pd.to_numeric(t[column], errors="coerce"),
             "unit": t[mm.unit_column].fillna(unit) if mm.unit_column else unit,
             "censor": t[mm.censor_column].fillna("none") if mm.censor_column else "none",

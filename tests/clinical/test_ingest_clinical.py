@@ -161,3 +161,44 @@ def test_the_date_rule_uses_each_patients_own_day0(study: dict[str, Path]) -> No
     _ingest(study, path)
     res = immunolab.open_store(study["store"]).to_pandas("clinical_results").set_index("patient_id")["study_day"]
     assert (res["001"], res["002"]) == (7, 0)
+
+
+def test_outcomes_and_adam_commands_read_the_ingested_clinical_files(study: dict[str, Path], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    inbox = study["in"]
+    pd.DataFrame([{"patient_id": "002", "event": "death", "study_day": 12},
+                  {"patient_id": "001", "event": "discharge", "study_day": 9},
+                  {"patient_id": "003", "event": "discharge", "study_day": 15}]).to_csv(inbox / "events.csv", index=False)
+    pd.DataFrame([{"patient_id": "002", "term": "Respiratory failure", "start_day": 10, "grade": 5, "serious": "Y"},
+                  {"patient_id": "001", "term": "Headache", "start_day": 1, "grade": 1, "serious": "N"},
+                  {"patient_id": "001", "term": "Rash", "start_day": 2, "grade": 2, "serious": "N"}]
+                 ).to_csv(inbox / "ae.csv", index=False)
+    scores = [(p, d, "WHO ordinal scale", s, "") for p, d, s in
+              (("001", 0, 5), ("001", 6, 3), ("002", 0, 6), ("002", 6, 7), ("003", 0, 4), ("003", 14, 2))]
+    _labs(scores).drop(columns=["unit"]).assign(unit="score").to_csv(inbox / "who.csv", index=False)
+    report = _ingest(study, inbox)
+    assert sorted(o.status for o in report.outcomes) == ["OK"] * 3
+    runner = CliRunner()
+    out = tmp_path / "outcomes"
+    res = runner.invoke(main, ["outcomes", "--store", str(study["store"]), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "28-day mortality: MSC 0/2 vs control 1/1" in res.output
+    mortality = pd.read_csv(out / "mortality.csv").iloc[0]
+    assert (mortality["deaths_treated"], mortality["deaths_reference"]) == (0, 1)
+    ae = pd.read_csv(out / "adverse_events.csv").set_index("category")
+    assert ae.loc["any adverse event", "patients_treated"] == 1 and ae.loc["grade >= 3", "patients_reference"] == 1
+    improvement = pd.read_csv(out / "improvement_logrank.csv").iloc[0]
+    assert (improvement["events_treated"], improvement["events_reference"]) == (2, 0)  # 001 and 003 fell 2 points
+    assert (out / "survival_km.png").stat().st_size > 1000
+    adam_dir = tmp_path / "adam"
+    res = runner.invoke(main, ["export", "adam", "--store", str(study["store"]), "--out", str(adam_dir), "--studyid", "T1"])
+    assert res.exit_code == 0, res.output
+    adsl = pd.read_parquet(adam_dir / "adsl.parquet").set_index("SUBJID")
+    assert adsl.loc["002", "DTHFL"] == "Y" and adsl.loc["002", "DTHDY"] == 12 and adsl.loc["002", "SEVERITY"] == "WHO6"
+    assert adsl.loc["001", "AENUM"] == 2 and adsl.loc["002", "AEGR3FL"] == "Y"
+    adlb = pd.read_parquet(adam_dir / "adlb.parquet")
+    who = adlb[(adlb["SUBJID"] == "001") & (adlb["PARAM"].str.contains("WHOOSCI"))].set_index("AVISITN")
+    assert who.loc[6, "CHG"] == -2 and who.loc[0, "ABLFL"] == "Y"

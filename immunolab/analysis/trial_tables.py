@@ -1,0 +1,64 @@
+"""The trial's patient-level tables as analyses need them, read from a store.
+
+- :func:`trial_subjects`: one row per current subject: ``patient_id``, ``arm``, ``site``,
+  ``sex``, ``age``, ``severity`` and the subjects file's extra covariate columns, plus the flow
+  ``specimen`` a patient's tubes were (when one specimen per patient).
+- :func:`trial_outcomes`, :func:`trial_adverse_events`, :func:`trial_clinical_results`: the
+  clinical fact tables from current sources; where two exports repeat a record the one ingested
+  last counts (:func:`immunolab.derive.views.current_patient_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from immunolab.derive.views import current_patient_rows
+
+if TYPE_CHECKING:
+    from immunolab.store.read import Store
+
+__all__ = ["trial_adverse_events", "trial_clinical_results", "trial_outcomes", "trial_subjects"]
+
+
+def trial_subjects(store: Store) -> pd.DataFrame:
+    """Return the current subjects with their covariates (see the module doc)."""
+    s = store.to_pandas("identity_subjects")
+    if s.empty:
+        return pd.DataFrame(columns=["patient_id", "arm", "site", "sex", "age", "severity"])
+    s = s[s["status"].fillna("active") != "removed"]
+    out = s[["patient_id", "arm", "site", "sex", "age", "severity"]].copy().reset_index(drop=True)
+    extra = [json.loads(t) if isinstance(t, str) and t else {} for t in s["covariates_json"]]
+    for name in sorted({k for e in extra for k in e}):
+        if name not in out.columns:
+            out[name] = [e.get(name) for e in extra]
+    smp = store.to_pandas("samples")
+    if not smp.empty:
+        flow = smp[smp["assay_kind"] == "flow"].groupby("patient_id")["specimen"].agg(lambda v: "+".join(sorted(set(v.dropna()))))
+        out["specimen"] = out["patient_id"].map(flow)
+    return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+
+def _current(store: Store, name: str, key: tuple[str, ...]) -> pd.DataFrame:
+    if name not in store.table_versions:
+        from immunolab.schema import table_spec
+
+        return pd.DataFrame(columns=table_spec(name).schema.names)
+    return current_patient_rows(store, name, key).reset_index(drop=True)
+
+
+def trial_outcomes(store: Store) -> pd.DataFrame:
+    """Return the current ``outcomes`` rows (one per patient and event)."""
+    return _current(store, "outcomes", ("patient_id", "event"))
+
+
+def trial_adverse_events(store: Store) -> pd.DataFrame:
+    """Return the current ``adverse_events`` rows."""
+    return _current(store, "adverse_events", ("patient_id", "term", "start_day"))
+
+
+def trial_clinical_results(store: Store) -> pd.DataFrame:
+    """Return the current ``clinical_results`` rows."""
+    return _current(store, "clinical_results", ("patient_id", "test_code", "study_day"))

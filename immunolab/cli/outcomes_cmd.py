@@ -1,0 +1,79 @@
+"""``immunolab outcomes``: the trial's clinical endpoints by arm, written as tables and Kaplan-Meier plots."""
+
+from __future__ import annotations
+
+import click
+
+from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+
+EXAMPLE = """
+\b
+Examples:
+  immunolab outcomes --store trial-store --out outcomes/
+  immunolab outcomes --store trial-store --out outcomes/ --day 28 --change-day 6 --json
+"""
+
+
+@click.command(epilog=EXAMPLE)
+@store_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the tables (CSV + Parquet) and the Kaplan-Meier plots (PNG).")
+@click.option("--day", default=28, show_default=True, type=click.IntRange(min=1), help="Mortality / survival horizon (study day).")
+@click.option("--change-day", default=6, show_default=True, type=click.IntRange(min=1),
+              help="Visit whose change from baseline is related to survival.")
+@click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
+@click.option("--no-plots", is_flag=True, help="Write the tables only.")
+@json_option
+@debug_option
+@handle_errors
+def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: int, change_day: int,
+             reference_arm: str | None, no_plots: bool, as_json: bool, debug: bool) -> None:
+    """Compute the clinical endpoints by arm from the ingested clinical files.
+
+    Mortality by DAY (Fisher exact, risk difference with a Newcombe CI), survival (Kaplan-Meier,
+    log-rank via lifelines), adverse events (events, patients with >= 1, worst grade, grade >= 3,
+    serious, related), time to clinical improvement (2-point fall of the WHO ordinal scale or
+    discharge) and IL-6 / CD4+ / CD8+ counts at baseline and their change by survival status.
+    With about 10 patients per arm every p-value is exploratory (each table says so).
+    """
+    from pathlib import Path
+
+    from immunolab.analysis.endpoints import trial_endpoints
+    from immunolab.report.plots import save_png
+
+    s = open_store_cli(store, storage_options)
+    ep = trial_endpoints(s, day=day, change_day=change_day, reference_arm=reference_arm)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in ep.tables.items():
+        df.to_csv(out / f"{name}.csv", index=False)
+        df.to_parquet(out / f"{name}.parquet", index=False)
+        written.append(name)
+    plots = [] if no_plots else [save_png(fig, out / f"{name}.png").name for name, fig in ep.figures().items()]
+    if as_json:
+        echo_json({"out": out_dir, "tables": written, "plots": plots, "notes": ep.notes,
+                   "mortality": ep.tables["mortality"].drop(columns=["method", "caveat"]).to_dict(orient="records")
+                   if "mortality" in ep.tables else None})
+        return
+    if "mortality" in ep.tables:
+        m = ep.tables["mortality"].iloc[0]
+        click.echo(f"{day}-day mortality: {m['treated']} {m['deaths_treated']}/{m['n_treated']} vs "
+                   f"{m['reference']} {m['deaths_reference']}/{m['n_reference']}; risk difference "
+                   f"{100 * m['risk_difference']:+.1f} % (95 % CI {100 * m['rd_ci_low']:+.1f} to {100 * m['rd_ci_high']:+.1f}), "
+                   f"Fisher p = {m['p']:.3g}")
+    if "survival_logrank" in ep.tables:
+        lr = ep.tables["survival_logrank"].iloc[0]
+        click.echo(f"survival to day {day}: log-rank chi2 = {lr['chi2']:.2f}, p = {lr['p']:.3g}")
+    if "adverse_events" in ep.tables:
+        any_ae = ep.tables["adverse_events"].iloc[0]
+        click.echo(f"adverse events: {any_ae['treated']} {any_ae['patients_treated']} patient(s) with >= 1, "
+                   f"{any_ae['reference']} {any_ae['patients_reference']}")
+    if "improvement_logrank" in ep.tables:
+        lr = ep.tables["improvement_logrank"].iloc[0]
+        click.echo(f"clinical improvement: {lr['events_treated']}/{lr['n_treated']} vs {lr['events_reference']}/"
+                   f"{lr['n_reference']}, log-rank p = {lr['p']:.3g}")
+    for note in ep.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"small numbers: every p-value here is exploratory. Wrote {len(written)} table(s) and "
+               f"{len(plots)} plot(s) to {out_dir}")
