@@ -354,6 +354,37 @@ _add(TableSpec("flow_populations", _schema([
         derivation_column="derivation_id", derivation_kind="gating", flags_column="qc_flags",
         lineage=("strategy_id", "gate_path"))))
 
+_add(TableSpec("flow_clusters", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("panel", pa.string()),
+    pa.field("metacluster", pa.int32()),
+    pa.field("cluster", pa.string()),
+    pa.field("parent", pa.string()),
+    pa.field("n_events", pa.int64()),
+    pa.field("n_sampled", pa.int64()),
+    pa.field("pct_parent", pa.float64()),
+    pa.field("markers", FLAGS),
+]), "FlowSOM metacluster shares per FCS file (% of the sampled parent events); clustering id clu-<hash>.",
+    "derivation", key=("source_sha256", "derivation_id", "metacluster"),
+    measure=MeasureMap(assay="flow_clusters", feature="cluster", measures={"pct_parent": ("pct_parent", "%")},
+                       derivation_column="derivation_id", derivation_kind="clusters",
+                       lineage=("derivation_id", "metacluster"))))
+
+_add(TableSpec("flow_cluster_agreement", _schema([
+    pa.field("derivation_id", pa.string()),
+    pa.field("panel", pa.string()),
+    pa.field("population", pa.string()),
+    pa.field("events", pa.int64()),
+    pa.field("metacluster", pa.int32()),
+    pa.field("cluster", pa.string()),
+    pa.field("precision", pa.float64()),
+    pa.field("recall", pa.float64()),
+    pa.field("f_measure", pa.float64()),
+    pa.field("mean_f", pa.float64()),
+]), "How well each gated population is recovered by its best FlowSOM metacluster (0-1), per clustering.",
+    "derivation", key=("derivation_id", "population")))
+
 _add(TableSpec("flow_events", _schema([
     SOURCE,
     pa.field("derivation_id", pa.string()),

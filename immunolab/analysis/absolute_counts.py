@@ -117,9 +117,8 @@ def _lymphocyte_results(clinical: pd.DataFrame, code: str) -> pd.DataFrame:
     return lym.assign(study_day=lym["study_day"].astype(int), patient_id=lym["patient_id"].astype(str))
 
 
-def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int | Callable[[int], int]
+def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int
            ) -> tuple[float, int | None, int]:
-    window = window(day) if callable(window) else window
     days, values = lym.get(patient, (np.empty(0, dtype=int), np.empty(0)))
     offsets = days - day
     near = np.abs(offsets) <= window
@@ -155,14 +154,16 @@ def dual_platform_counts(
            for p, g in lym_rows.groupby("patient_id")}
     rows = []
     for rec in df.to_dict("records"):
-        value, offset, n = _match(lym, str(rec["patient_id"]), int(rec["visit_day"]), window_days)
+        day = int(rec["visit_day"])
+        window = window_days(day) if callable(window_days) else window_days
+        value, offset, n = _match(lym, str(rec["patient_id"]), day, window)
         pct = float(rec["pct_lymphocytes"])
         rows.append({
             "patient_id": str(rec["patient_id"]), "visit_day": int(rec["visit_day"]), "sample_id": rec["sample_id"],
             "assay": "flow", "feature": rec["feature"], "measure": "cells_per_uL", "value": pct / 100.0 * value,
             "unit": "cells/uL", "method": "dual_platform", "pct_lymphocytes": pct, "lymphocytes_per_ul": value,
             "lym_day_offset": offset, "n_lym_results": n, "formula": DUAL_FORMULA,
-            "note": None if n else f"no clinical {lymphocyte_code} result within the window of the visit",
+            "note": None if n else f"no clinical {lymphocyte_code} result within +-{window} day(s) of the visit",
         })
     cols = [*_OUT, "pct_lymphocytes", "lymphocytes_per_ul", "lym_day_offset", "n_lym_results", "formula", "note"]
     out = pd.DataFrame(rows, columns=cols)

@@ -15,6 +15,7 @@ Examples:
   immunolab derive gating --store S --panel TBNK-Treg --strategy panel.xml
   immunolab derive gating --store S --panel TBNK-Treg --strategy panel.xml --activate --reason "expert gates"
   immunolab derive curves --store S --model 4PL --weighting 1/y --plate PLATE-03
+  immunolab derive clusters --store S --panel TBNK-Treg --metaclusters 10
   immunolab derive activate --store S --kind curves --scope '*' --derivation instrument --reason "back to instrument"
   immunolab derive list --store S
 """
@@ -61,6 +62,52 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
         echo_json(rep.__dict__)
     else:
         click.echo(rep.line())
+
+
+@derive.command(epilog="\b\nExamples:\n  immunolab derive clusters --store S --panel TBNK-Treg\n"
+                "  immunolab derive clusters --store S --panel TBNK-Treg --metaclusters 12 --events-per-file 10000 --seed 7")
+@store_option
+@click.option("--panel", required=True, help="Panel whose current FCS files are clustered (each with its active gating).")
+@click.option("--metaclusters", default=10, show_default=True, type=click.IntRange(2, 60),
+              help="FlowSOM consensus metaclusters.")
+@click.option("--events-per-file", default=5000, show_default=True, type=click.IntRange(min=200),
+              help="Events drawn per file from its lymphocyte gate (fixed seed).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the subsampling and of FlowSOM.")
+@click.option("--reason", help="Why (recorded with the store version).")
+@click.option("--jobs", "-j", type=int, default=None, help="Worker processes reading and gating files (default: all cores).")
+@json_option
+@debug_option
+@handle_errors
+def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclusters: int, events_per_file: int,
+             seed: int, reason: str | None, jobs: int | None, as_json: bool, debug: bool) -> None:
+    """Cluster a panel's events with FlowSOM beside its gates; store cluster shares and gate agreement.
+
+    Every current file of the panel is gated with its active strategy, EVENTS-PER-FILE events of
+    its lymphocyte gate are drawn, the pooled events are clustered (10x10 self-organising map,
+    consensus metaclustering) and each metacluster is named by its marker profile (CD3+CD4+...).
+    Cluster shares per sample reach the measurements (assay flow_clusters); the agreement of every
+    gated population with its best metacluster (F-measure) is stored and printed.
+    """
+    from immunolab.derive.clusters import derive_clusters
+
+    s = open_store_cli(store, storage_options)
+
+    def on_file(label: str, error: str | None) -> None:
+        if error and not as_json:
+            click.echo(f"FAIL {safe(label)}: {safe(error)}", err=True)
+
+    rep = derive_clusters(s, panel=panel, n_metaclusters=metaclusters, events_per_file=events_per_file, seed=seed,
+                          reason=reason, jobs=jobs or os.cpu_count() or 1, on_file=on_file)
+    if as_json:
+        echo_json(rep.__dict__)
+        return
+    click.echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
+               f"markers {', '.join(safe(m) for m in rep.markers)}; store version {rep.store_version}")
+    click.echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
+    for a in rep.agreement:
+        click.echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
+                   f"{a['f_measure']:>6.2f}")
+    click.echo(f"  event-weighted mean F = {rep.mean_f:.3f}" + (f"; {len(rep.failed)} file(s) failed" if rep.failed else ""))
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive curves --store S                       (default refit of every plate)\n"

@@ -166,6 +166,9 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
         t = t[[k in keep for k in zip(t["source_sha256"], t["derivation_id"], t["commit_id"], strict=True)]]
     elif mm.derivation_kind == "curves":
         t = choices.active_curves(store, t)
+    elif mm.derivation_kind is not None:  # other derivations (clusters): the latest one of each source counts
+        version = t["commit_id"].map(store.commit_version).fillna(0)
+        t = t[version == version.groupby(t["source_sha256"]).transform("max")]
     if mm.identity == "sample":
         key = t["sample_key"] if "sample_key" in t.columns else pd.Series("", index=t.index)
         t = t.assign(sample_key=key.fillna(""))

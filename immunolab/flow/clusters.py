@@ -133,11 +133,15 @@ def _fit(x: np.ndarray, markers: Sequence[str], n_metaclusters: int, seed: int, 
     import flowsom
     from loguru import logger
 
+    import warnings
+
     logger.disable("flowsom")
     adata = ad.AnnData(x)
     adata.var_names = [str(m) for m in markers]
-    fsom = flowsom.FlowSOM(adata, cols_to_use=list(range(len(markers))), n_clusters=n_metaclusters,
-                           xdim=grid[0], ydim=grid[1], seed=seed)
+    with warnings.catch_warnings():  # mudata (inside flowsom) announces a future default on every update
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"mudata\..*")
+        fsom = flowsom.FlowSOM(adata, cols_to_use=list(range(len(markers))), n_clusters=n_metaclusters,
+                               xdim=grid[0], ydim=grid[1], seed=seed)
     return fsom.model
 
 

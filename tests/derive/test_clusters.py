@@ -1,0 +1,57 @@
+"""``derive clusters``: FlowSOM beside the active gating of a panel, stored as measurements and an agreement table.
+
+FlowSOM itself is the FlowSOM authors' package and its recovery of expert populations is tested
+on the FlowCAP-I files (tests/flow/test_clusters.py); here: the wiring through the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import immunolab
+from immunolab.derive.clusters import derive_clusters
+from immunolab.errors import InputError
+from tests.derive.test_reanalysis import store  # noqa: F401  (fixture: the committed demo tubes + a plate)
+
+
+def test_clusters_are_stored_per_file_reach_measurements_and_agree_with_the_main_gates(store: Path) -> None:  # noqa: F811
+    s = immunolab.open_store(store)
+    rep = derive_clusters(s, panel="TBNK-Treg", n_metaclusters=8, events_per_file=3000, seed=5)
+    assert rep.files == 2 and rep.events == 6000 and not rep.failed
+    assert {"CD3", "CD4", "CD8", "CD19", "CD56"} <= set(rep.markers)
+    s = immunolab.open_store(store)
+    clusters = s.to_pandas("flow_clusters")
+    per_file = clusters.groupby("source_sha256")["pct_parent"].sum()
+    assert np.allclose(per_file.to_numpy(), 100.0) and clusters["metacluster"].nunique() == 8
+    assert clusters["cluster"].str.match(r"^MC0[1-8] (CD\w+[+-])+").all()  # named by marker profile
+    m = s.to_pandas("measurements")
+    mc = m[m["assay"] == "flow_clusters"]
+    assert len(mc) == len(clusters) and set(mc["measure"]) == {"pct_parent"} and set(mc["derivation_id"]) == {rep.derivation_id}
+    agreement = s.to_pandas("flow_cluster_agreement").set_index("population")
+    assert agreement.loc["T cells", "f_measure"] > 0.8 and agreement.loc["B cells", "f_measure"] > 0.6
+    assert 0 < rep.mean_f <= 1 and agreement["mean_f"].iloc[0] == pytest.approx(rep.mean_f)
+    assert s.versions()[-1].kind == "derive" and "clusters" in s.versions()[-1].summary
+
+
+def test_the_same_settings_give_the_same_clustering_and_new_settings_replace_it_in_the_measurements(store: Path) -> None:  # noqa: F811
+    s = immunolab.open_store(store)
+    first = derive_clusters(s, panel="TBNK-Treg", n_metaclusters=6, events_per_file=2000, seed=2)
+    again = derive_clusters(immunolab.open_store(store), panel="TBNK-Treg", n_metaclusters=6, events_per_file=2000, seed=2)
+    assert first.derivation_id == again.derivation_id
+    s = immunolab.open_store(store)
+    rows = s.to_pandas("flow_clusters").assign(v=lambda d: d["commit_id"].map(s.commit_version))
+    a = rows[rows["v"] == rows["v"].min()].sort_values(["source_sha256", "metacluster"])["pct_parent"]
+    b = rows[rows["v"] == rows["v"].max()].sort_values(["source_sha256", "metacluster"])["pct_parent"]
+    assert np.allclose(a.to_numpy(), b.to_numpy())  # seeded: identical shares
+    other = derive_clusters(immunolab.open_store(store), panel="TBNK-Treg", n_metaclusters=9, events_per_file=2000, seed=2)
+    m = immunolab.open_store(store).to_pandas("measurements")
+    assert set(m.loc[m["assay"] == "flow_clusters", "derivation_id"]) == {other.derivation_id}
+
+
+def test_an_unknown_panel_is_a_coded_error(store: Path) -> None:  # noqa: F811
+    with pytest.raises(InputError) as exc:
+        derive_clusters(immunolab.open_store(store), panel="NO-SUCH-PANEL")
+    assert exc.value.code == "IML-DER-001" and "TBNK-Treg" in (exc.value.hint or "")
