@@ -156,29 +156,43 @@ def _arrow_schema(dt: Any) -> pa.Schema:
     return pa.schema(dt.schema().to_arrow())
 
 
+_APPEND_ATTEMPTS = 40
+
+
 def commit_files(loc: StoreLocation, name: str, files: list[DataFile], schema: pa.Schema, *, batch: str) -> int:
     """Add ``files`` to table ``name`` in one Delta transaction; return a table version that includes them."""
     from deltalake.transaction import AddAction, CommitProperties
 
     if not files:
         raise ValueError("no files to commit")
+    from deltalake.exceptions import CommitFailedError
+
     ensure_table(loc, name)
-    try:
-        dt = open_table(loc, name)
-        if table_spec(name).extra_column_type is not None:
-            _add_missing_columns(dt, schema)
+    actions = [AddAction(f.path, f.size, {}, f.mtime_ms, True, f.stats or json.dumps({"numRecords": f.rows}))
+               for f in files]
+    for attempt in range(_APPEND_ATTEMPTS):
+        try:
+            dt = open_table(loc, name)
+            if table_spec(name).extra_column_type is not None:
+                _add_missing_columns(dt, schema)
+                dt.update_incremental()
+            dt.create_write_transaction(actions, mode="append", schema=_arrow_schema(dt),
+                                        commit_properties=CommitProperties(custom_metadata={"immunolab_batch": batch},
+                                                                           max_commit_retries=50))
             dt.update_incremental()
-        actions = [AddAction(f.path, f.size, {}, f.mtime_ms, True, f.stats or json.dumps({"numRecords": f.rows}))
-                   for f in files]
-        dt.create_write_transaction(actions, mode="append", schema=_arrow_schema(dt),
-                                    commit_properties=CommitProperties(custom_metadata={"immunolab_batch": batch},
-                                                                       max_commit_retries=50))
-        dt.update_incremental()
-        return int(dt.version())
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise delta_error(exc, loc, f"commit table {name}") from None
+            return int(dt.version())
+        except StoreError:
+            raise
+        except CommitFailedError as exc:
+            # delta-rs counts the append as reading the table: a concurrent DELETE (another batch rolling
+            # back its own files) fails it. The files added here are new and nobody else's, so the same
+            # append on the new table version is correct.
+            if attempt + 1 == _APPEND_ATTEMPTS:
+                raise delta_error(exc, loc, f"commit table {name}") from None
+            time.sleep(0.01 * min(attempt + 1, 20))
+        except Exception as exc:
+            raise delta_error(exc, loc, f"commit table {name}") from None
+    raise AssertionError("unreachable")
 
 
 def stored_tables(loc: StoreLocation) -> list[str]:

@@ -32,7 +32,9 @@ def _writers(store: str, manifest: Path, subsets: list[list[Path]], env: dict[st
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for sub in subsets]
     outs = [p.communicate(timeout=900) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[0][-600:] + o[1][-800:] for o in outs]
+    failed = [f"writer {i} exit {p.returncode}: {o[0][-1500:]} {o[1][-3000:]}" for i, (p, o) in enumerate(zip(procs, outs, strict=True))
+              if p.returncode != 0]
+    assert not failed, "\n".join(failed)
     return [[json.loads(line) for line in o[0].splitlines() if line.startswith("{")] for o in outs]
 
 
