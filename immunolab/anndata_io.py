@@ -1,8 +1,9 @@
 """Build AnnData objects from a store: per-sample summary and per-event flow data.
 
 ``kind="summary"`` (:func:`summary_anndata`)
-    obs = one row per patient x visit (index ``001|D14``; columns ``patient_id``, ``arm``,
-    ``visit_day``, ``specimen``), var = one row per feature x measure (flow population
+    obs = one row per patient x visit (index ``001|D14``; columns ``patient_id``, ``arm``
+    (categorical), ``visit_day``, ``visit`` (ordered categorical ``D0 < D3 < ...``: scanpy's
+    ``groupby=["arm", "visit"]`` works as is), ``specimen``), var = one row per feature x measure (flow population
     frequencies ``pct_parent`` / ``pct_total`` / ``pct_lymphocytes``, cytokine
     ``concentration``...; columns ``feature`` (original name), ``measure``, ``assay``, ``unit``,
     ``parent`` and ``gate_path`` for flow, ``lloq`` / ``lloq_min`` / ``lloq_max`` in pg/mL for
@@ -155,8 +156,9 @@ def build_summary(
     specimen = _specimens(samples)
     obs = pd.DataFrame({
         "patient_id": obs_keys["patient_id"].astype(str).to_numpy(),
-        "arm": obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str).to_numpy(),
+        "arm": _arm_categories(obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str)),
         "visit_day": obs_keys["visit_day"].astype("int64").to_numpy(),
+        "visit": _visit_categories(obs_keys["visit_day"]),
         "specimen": [specimen.get((str(p), int(d)), "") for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)],
     }, index=[obs_name(p, d) for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)])
     var = _var_table(values, lloq)
@@ -220,6 +222,12 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
 # --------------------------------------------------------------------------- events
 
 
+def _arm_categories(arms: pd.Series) -> pd.Categorical:
+    """Return the arms as a categorical (sorted categories), so scanpy can group by them."""
+    values = arms.astype(str).to_numpy()
+    return pd.Categorical(values, categories=sorted(set(values)))
+
+
 def _visit_categories(days: pd.Series) -> pd.Categorical:
     """Return ``D<day>`` labels as an ordered categorical in day order (D0 < D3 < ... < D180)."""
     order = sorted({int(d) for d in days})
@@ -238,7 +246,7 @@ def _event_obs(ev: pd.DataFrame, arms: dict[str, str] | None) -> pd.DataFrame:
         "patient_id": ev["patient_id"].astype(str).to_numpy(),
         "visit_day": ev["visit_day"].astype("int64").to_numpy(),
         "visit": _visit_categories(ev["visit_day"]),
-        "arm": pd.Categorical(arm.to_numpy(), categories=sorted(set(arm))),
+        "arm": _arm_categories(arm),
         "population": pd.Categorical(ev["population"].fillna("ungated").astype(str)),
         "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
         "event_index": ev["event_index"].astype("int64").to_numpy(),
