@@ -37,11 +37,10 @@ anndata is imported inside the functions (start-up stays instant).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -310,7 +309,7 @@ def build_events(
     if has_raw:
         raw = np.empty(adata.shape, dtype=np.float32)
         for sha, idx in ev.groupby("source_sha256", sort=False).indices.items():
-            raw[idx] = lay[sha].raw[ev["event_index"].to_numpy()[idx]]
+            raw[idx] = lay[str(sha)].raw[ev["event_index"].to_numpy()[idx]]
         adata.layers["raw"] = raw
     sample_of = dict(zip(ev.get("source_sha256", pd.Series(dtype=str)), ev["sample_id"].astype(str), strict=False))
     adata.uns["meta"], adata.uns["meta_by_sample"] = _uns_meta({k: v for k, v in lay.items() if k in sample_of}, sample_of)
@@ -371,7 +370,6 @@ def events_anndata(
     vault with the compensation the gating used (``comp``: the matrix CSV when that was a file).
     """
     from immunolab.interop.events_layout import file_layouts
-
     from immunolab.report.provenance import provenance_table
 
     if "flow_events" not in store.table_versions:

@@ -50,7 +50,9 @@ def _active_rows(store: Store, panel: str) -> tuple[list[dict[str, str]], dict[s
         raise InputError("IML-INT-003", f"no file of panel {panel!r} has a successful active gating", path=panel,
                          hint="Gate the panel first: `immunolab derive gating --panel P --strategy S --activate "
                          "--reason ...`.")
-    return act[["source_sha256", "strategy_id"]].to_dict("records"), sample_of
+    rows = [{"source_sha256": str(a), "strategy_id": str(b)} for a, b in
+            zip(act["source_sha256"], act["strategy_id"], strict=True)]
+    return rows, {str(k): v for k, v in sample_of.items()}
 
 
 def export_panel_strategy(store: Store, panel: str, out: str | Path, *, sample: str | None = None) -> ExportedStrategy:

@@ -164,7 +164,7 @@ def _flowkit_sample(raw: Path, active: ActiveGating) -> Any:
                 warnings.simplefilter("ignore")
                 return fk.Sample(str(raw), sample_id=active.sample_id, ignore_offset_error=offset,
                                  ignore_offset_discrepancy=offset)
-        except Exception:  # noqa: BLE001 - FlowKit cannot read every vendor file immunolab reads
+        except Exception:
             pass
     return _sample_from_reader(raw, active)
 
@@ -263,7 +263,7 @@ def from_flowkit(strategy: Any, *, name: str = "flowkit") -> Strategy:
     buf = io.BytesIO()
     try:
         fk.export_gatingml(strategy, buf)
-    except Exception as exc:  # noqa: BLE001 - FlowKit raises plain exceptions for gates it cannot export
+    except Exception as exc:
         raise InconsistentInputError("IML-INT-005", f"FlowKit cannot export the strategy as Gating-ML: {exc}",
                                      path=name, hint="Use Gating-ML gate and transform types only.") from None
     return parse_gatingml(buf.getvalue(), name=name, label=name)

@@ -35,7 +35,16 @@ from immunolab.flow.gates import (
 )
 from immunolab.flow.gatingml import DATATYPES_NS, GATING_NS, NAMES_NS, TRANSFORMS_NS
 from immunolab.flow.strategy import FCS_COMPENSATION, Strategy, child_path
-from immunolab.flow.transforms import Asinh, Hyperlog, Identity, Linear, Log, Logicle, Ratio, Transform
+from immunolab.flow.transforms import (
+    Asinh,
+    Hyperlog,
+    Identity,
+    Linear,
+    Log,
+    Logicle,
+    Ratio,
+    Transform,
+)
 
 __all__ = ["IMMUNOLAB_NS", "gatingml_bytes", "write_gatingml", "xml_id"]
 

@@ -22,7 +22,13 @@ from immunolab.flow.gatingml import read_gatingml
 from immunolab.interop import from_flowkit, to_flowkit
 from tests.conftest import shared_path
 from tests.flow import independent_sim
-from tests.interop.helpers import NAMES, flowkit_counts, flowkit_strategy, one_file_store, store_counts
+from tests.interop.helpers import (
+    NAMES,
+    flowkit_counts,
+    flowkit_strategy,
+    one_file_store,
+    store_counts,
+)
 
 fk = pytest.importorskip("flowkit")
 

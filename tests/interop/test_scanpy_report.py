@@ -11,8 +11,6 @@ import immunolab
 from immunolab.report.umap import umap_embedding, umap_figure
 from tests.analysis.synthetic_store import SynthStudy
 
-from tests.analysis.conftest import synth  # noqa: F401  (the synthetic store fixture)
-
 
 @pytest.fixture(scope="module")
 def summary(synth: SynthStudy):
@@ -40,7 +38,7 @@ def test_scanpy_matrixplot_and_heatmap_work_on_the_summary_as_is(summary, plot: 
     if plot == "matrixplot":  # one row per arm x visit with data, in visit order within each arm
         mp = sc.pl.matrixplot(summary, var_names=flow, groupby=["arm", "visit"], return_fig=True)
         assert mp.values_df.shape == (groups, len(flow))
-        assert list(mp.values_df.index)[:2] == ["MSC_D0", "MSC_D3"] or list(mp.values_df.index)[0].startswith("MSC_D0")
+        assert str(mp.values_df.index[0]).startswith("MSC_D0")  # arms in order, visits in day order
 
 
 def test_umap_of_a_panel_is_seeded_sized_and_coloured_by_gate_arm_and_visit(synth: SynthStudy, tmp_path: Path) -> None:
