@@ -228,6 +228,13 @@ ERROR_CODES: dict[str, str] = {
     "IML-CLIN-006": "patient is not in the subjects file or has no Day 0 date",
     "IML-CLIN-007": "bad value in a clinical file (grade, Y/N flag, study day, event)",
     "IML-CLIN-008": "SDTM dataset is not the domain it was read as",
+    # interop (FlowKit, Gating-ML export, readfcs/pytometry layout)
+    "IML-INT-001": "the gating strategy holds a gate or transform Gating-ML 2.0 cannot express",
+    "IML-INT-002": "the active gating is a data-driven template: it has no fixed gates to export",
+    "IML-INT-003": "the sample or panel has no stored file or no successful active gating",
+    "IML-INT-004": "the active gating used a compensation matrix file the store does not keep",
+    "IML-INT-005": "the FlowKit strategy cannot be converted (not a GatingStrategy, duplicate gate names)",
+    "IML-INT-006": "the panel's active gating differs per sample (FlowJo workspace): export one sample",
     # internal
     "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
 }

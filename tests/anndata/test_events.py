@@ -19,13 +19,24 @@ def events(synth: SynthStudy):
 
 
 def test_events_have_channels_population_and_sample(events) -> None:
-    assert events.n_obs == 900 and list(events.var["channel"]) == list(CHANNELS)
+    assert events.n_obs == 900 and list(events.var_names) == list(CHANNELS)  # $PnN, as readfcs
+    assert list(events.var["channel"]) == list(CHANNELS)
     assert events.X.dtype == np.float32
     assert set(events.obs["population"].cat.categories) == {"T cells", "B cells", "NK cells"}
-    assert events.obs["sample"].iloc[0] == "001|D0"
+    assert events.obs["sample"].iloc[0] == "001|D0" and list(events.obs["visit"].cat.categories) == ["D0"]
     assert events.obs["patient_id"].iloc[0] == "001" and events.obs["arm"].iloc[0] == "MSC"
-    assert events.var.loc["FITC-A", "marker"] == "CD3" and events.var.loc["FITC-A", "detector"] == "FITC-A"
+    assert events.var.loc["FITC-A", "marker"] == "CD3" and events.var.loc["FITC-A", "signal_type"] == "area"
+    assert events.var.loc["FSC-A", "signal_type"] == "other" and events.var.loc["FITC-A", "range"] == 262144.0
     assert events.uns["immunolab"]["kind"] == "events"
+
+
+def test_a_store_without_raw_files_has_no_raw_layer_and_says_so(events, synth: SynthStudy) -> None:
+    from immunolab.errors import StoreError
+
+    assert "raw" not in events.layers and "no raw layer" in events.uns["immunolab"]["raw_layer"]
+    with pytest.raises(StoreError) as err:  # asked for explicitly, the missing vault file is an error
+        events_anndata(immunolab.open_store(synth.store), raw=True)
+    assert err.value.code == "IML-STORE-004"
 
 
 def test_one_sample_can_be_selected_by_visit_name_and_subsampled(synth: SynthStudy) -> None:
