@@ -249,6 +249,8 @@ def _event_obs(ev: pd.DataFrame, arms: dict[str, str] | None) -> pd.DataFrame:
         "population": pd.Categorical(ev["population"].fillna("ungated").astype(str)),
         "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
         "event_index": ev["event_index"].astype("int64").to_numpy(),
+        **({"metacluster": pd.Categorical(ev["metacluster"].fillna("not clustered").astype(str))}
+           if "metacluster" in ev.columns else {}),
     }, index=[f"{s}:{i}" for s, i in zip(ev["sample_id"], ev["event_index"], strict=True)])
 
 
@@ -299,7 +301,7 @@ def build_events(
     if events.empty:
         raise InputError("IML-ANA-004", "no flow events to export",
                          hint="Ingest FCS files with `immunolab ingest --events`, or check the sample selection.")
-    channels = [c for c in events.columns if c not in EVENT_KEY_COLUMNS]
+    channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "metacluster")]
     ev = events.sort_values(["patient_id", "visit_day", "sample_id", "event_index"], kind="stable").reset_index(drop=True)
     obs = _event_obs(ev, arms)
     lay = dict(layouts or {})
@@ -349,6 +351,25 @@ def _active_event_keys(store: Store) -> set[tuple[str, str]]:
     g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
     act = choices.active_gating(store, g[g["status"] == "ok"], files.set_index("source_sha256")["panel"].to_dict())
     return set(zip(act["source_sha256"], act["derivation_id"], strict=True))
+
+
+def _with_metaclusters(store: Store, events: pd.DataFrame) -> pd.DataFrame:
+    """Add each event's metacluster name of the latest clustering of its file (``derive clusters``), if any."""
+    if "flow_event_clusters" not in store.table_versions:
+        return events
+    shas = sorted(set(events["source_sha256"]))
+    mc = store.scan("flow_event_clusters", where={"source_sha256": shas}).to_pandas()
+    if mc.empty:
+        return events
+    version = mc["commit_id"].map(store.commit_version).fillna(0)
+    mc = mc[version == version.groupby(mc["source_sha256"]).transform("max")]
+    names = store.to_pandas("flow_clusters", columns=["derivation_id", "metacluster", "cluster"]).drop_duplicates(
+        ["derivation_id", "metacluster"]).set_index(["derivation_id", "metacluster"])["cluster"]
+    mc["metacluster"] = [names.get((d, int(k)), f"MC{int(k) + 1:02d}") for d, k in
+                         zip(mc["derivation_id"], mc["metacluster"], strict=True)]
+    key = mc.set_index(["source_sha256", "event_index"])["metacluster"]
+    idx = pd.MultiIndex.from_arrays([events["source_sha256"], events["event_index"]])
+    return events.assign(metacluster=key.reindex(idx).to_numpy())
 
 
 def events_anndata(
@@ -404,7 +425,8 @@ def events_anndata(
         for _sid, idx in events.groupby("sample_id", sort=True).indices.items():
             keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, idx.size), replace=False)))
         events = events.iloc[np.concatenate(keep)]
-    channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "commit_id", "derivation_id")]
+    events = _with_metaclusters(store, events)
+    channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "commit_id", "derivation_id", "metacluster")]
     layouts = file_layouts(store, events[["source_sha256", "derivation_id", "sample_id"]], channels, raw=raw, comp=comp)
     events = events.drop(columns=[c for c in ("commit_id", "derivation_id") if c in events.columns])
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()

@@ -371,6 +371,14 @@ _add(TableSpec("flow_clusters", _schema([
                        derivation_column="derivation_id", derivation_kind="clusters",
                        lineage=("derivation_id", "metacluster"))))
 
+_add(TableSpec("flow_event_clusters", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("event_index", pa.int64()),
+    pa.field("metacluster", pa.int16()),
+]), "The metacluster of every stored event (flow_events) of a clustered file, per clustering.",
+    "derivation", key=("source_sha256", "derivation_id", "event_index")))
+
 _add(TableSpec("flow_cluster_agreement", _schema([
     pa.field("derivation_id", pa.string()),
     pa.field("panel", pa.string()),
