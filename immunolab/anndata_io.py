@@ -136,11 +136,16 @@ def build_summary(
     samples: pd.DataFrame | None = None,
     lloq: pd.DataFrame | None = None,
     ingests: pd.DataFrame | None = None,
+    subjects: pd.DataFrame | None = None,
 ) -> AnnData:
     """Return the summary AnnData of a measurements view (see module doc).
 
     ``samples`` (the store's ``samples`` table) gives specimens, ``lloq`` (columns ``analyte``,
-    ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``.
+    ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``,
+    ``subjects`` (:func:`immunolab.analysis.trial_tables.trial_subjects`) the covariates put in
+    ``obs`` (text columns as categoricals, ``age`` as a number). Features constant over every
+    observation (``Lymphocytes`` as % of lymphocytes is always 100) carry no information and
+    are left out of ``X``; ``uns['immunolab']['dropped_constant']`` names them.
     """
     import anndata as ad
 
@@ -158,7 +163,8 @@ def build_summary(
         "arm": _arm_categories(obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str)),
         "visit_day": obs_keys["visit_day"].astype("int64").to_numpy(),
         "visit": _visit_categories(obs_keys["visit_day"]),
-        "specimen": [specimen.get((str(p), int(d)), "") for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)],
+        "specimen": pd.Categorical([specimen.get((str(p), int(d)), "") for p, d in
+                                    zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)]),
     }, index=[obs_name(p, d) for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)])
     var = _var_table(values, lloq)
     row = pd.Series(np.arange(len(obs)), index=obs.index)
@@ -180,6 +186,12 @@ def build_summary(
         for i, (p, d) in enumerate(zip(obs["patient_id"], obs["visit_day"], strict=True)):
             for j, f in flow_vars:
                 count[i, j] = cmap.get((p, int(d), f), np.nan)
+    obs = _with_covariates(obs, subjects)
+    constant = _constant_columns(X)
+    dropped = [f"{a}|{f}|{m}" for (a, f, m), drop in zip(var[["assay", "feature", "measure"]].itertuples(index=False),
+                                                           constant, strict=True) if drop]
+    keep = ~constant
+    X, log10, censored, count, var = X[:, keep], log10[:, keep], censored[:, keep], count[:, keep], var[keep]
     adata = ad.AnnData(X=X, obs=obs, var=var)
     adata.layers["log10"] = log10
     adata.layers["censored"] = censored
@@ -189,11 +201,39 @@ def build_summary(
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
         "censor_rule": "censored values are the plugin's substitution (LLOQ/2 below, ULOQ above by default)",
         "count_layer": "event count of the flow population of each var (NaN for other assays)",
+        "dropped_constant": dropped,
     })
     if ingests is not None:
         adata.uns["ingests"] = ingests.reset_index(drop=True).astype(
             {c: str for c in ingests.columns if ingests[c].dtype == object})
     return adata
+
+
+def _constant_columns(X: np.ndarray) -> np.ndarray:
+    """Return which columns hold one value only over the observations that have one (>= 2 of them)."""
+    out = np.zeros(X.shape[1], dtype=bool)
+    for j in range(X.shape[1]):
+        col = X[:, j][np.isfinite(X[:, j])]
+        out[j] = col.size >= 2 and bool(np.all(col == col[0]))
+    return out
+
+
+def _with_covariates(obs: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
+    """Return ``obs`` with the subjects' covariates (text as categoricals, age as a number)."""
+    if subjects is None or subjects.empty:
+        return obs
+    subj = subjects.assign(patient_id=subjects["patient_id"].astype(str)).drop_duplicates("patient_id").set_index("patient_id")
+    out = obs.copy()
+    for col in subj.columns:
+        if col in ("arm", "specimen") or col in out.columns:
+            continue  # arm is set already; specimen is per sample, from the samples table
+        values = out["patient_id"].map(subj[col])
+        if col == "age":
+            out[col] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        else:
+            text = values.astype(object).where(values.notna(), "").astype(str)
+            out[col] = pd.Categorical(text, categories=sorted(set(text)))
+    return out
 
 
 def _uns_header(kind: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,7 +255,9 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
     samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])
     lloq = store.to_pandas("cytokine_results", columns=["analyte", "lloq"])
     prov = provenance_table(store)
-    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]])
+    from immunolab.analysis.trial_tables import trial_subjects
+
+    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]], subjects=trial_subjects(store))
 
 
 # --------------------------------------------------------------------------- events
