@@ -347,7 +347,8 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     facts = {name: _fill_keys(name, t, sha=sha, ingest_id=ingest_id, who=who) for name, t in raw_tables.items()}
     facts["sources"] = _fill_keys("sources", _source_row(outcome, plugin, fmt, fkey, parsed), sha=sha,
                                   ingest_id=ingest_id, who="immunolab")
-    status = "replicate" if replicate_of else "active"
+    # a replicate by the manifest (replicate 2, 3 ...) is one even when its first replicate is in the same batch
+    status = "replicate" if replicate_of or _replicate_number(entry) > 1 else "active"
     file_record = sample_record(sha, "", fkey, entry, status=status, assay=plugin.name, replicate_of=replicate_of,
                                 manifest_sha256=opts.identity.manifest_sha256, reason=opts.reason)
     if not entry.is_patient_sample or sample_records:  # a plate (or a bead well): its samples carry the patient
