@@ -82,11 +82,14 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
               help="Events: sample id or patient|Dday (e.g. 001|D14); repeat for several. Default: all.")
 @click.option("--max-events", type=click.IntRange(min=1), metavar="N",
               help="Events: keep a reproducible random subset of N events per sample.")
+@click.option("--gating", "gating_id", metavar="DERIVATION",
+              help="Events: label them with this stored gating derivation (`immunolab derive list`) "
+              "instead of the panel's active one.")
 @json_option
 @debug_option
 @handle_errors
 def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, samples: tuple[str, ...],
-            max_events: int | None, as_json: bool, debug: bool) -> None:
+            max_events: int | None, gating_id: str | None, as_json: bool, debug: bool) -> None:
     """Write AnnData (.h5ad) files ready for scanpy.
 
     The summary holds one row per patient visit and one column per feature x measure in natural
@@ -111,13 +114,14 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
     if kind in ("events", "both"):
         events_path = target if kind == "events" else target.with_suffix(".events.h5ad")
         try:
-            events = events_anndata(s, samples=list(samples) or None, max_events_per_sample=max_events)
+            events = events_anndata(s, samples=list(samples) or None, max_events_per_sample=max_events,
+                                    strategy_id=gating_id)
         except InputError as exc:
             if kind == "events" or exc.code != "IML-ANA-004":
                 raise
             skipped["events"] = exc.format()
             if not as_json:
-                click.echo(f"SKIP events: {exc.message} (ingest FCS files with --events to export them)")
+                click.echo(f"SKIP events: {exc.message}. {exc.hint}")
         else:
             written["events"] = str(write_h5ad(events, events_path))
             if not as_json:

@@ -284,10 +284,12 @@ def read_delta(loc: StoreLocation, name: str, version: int, *, columns: list[str
         empty = schema.empty_table()
         return empty.select(columns) if columns else empty
     dataset = ds.dataset(_fs_paths(loc, uris), schema=schema, format="parquet", filesystem=loc.fs)
-    table = dataset.to_table(columns=columns)
+    # the filter's columns are read even when not asked for, then dropped
+    read = None if columns is None else list(dict.fromkeys([*columns, *(where or {})]))
+    table = dataset.to_table(columns=read)
     for col, values in (where or {}).items():
         table = table.filter(pc.is_in(table.column(col), value_set=pa.array(list(values), table.schema.field(col).type)))
-    return table
+    return table if columns is None else table.select(columns)
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

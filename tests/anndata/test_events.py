@@ -79,3 +79,18 @@ def test_scanpy_pca_neighbors_umap_and_plot_run_on_the_events(events, tmp_path: 
     nearest = [min(centroids, key=lambda c: np.linalg.norm(u - centroids[c])) for u in umap]
     assert np.mean(np.asarray(nearest) == pops) > 0.95
     write_h5ad(adata, tmp_path / "events.h5ad")
+
+
+def test_events_of_another_gating_are_named_in_the_error_and_exported_with_gating(synth: SynthStudy) -> None:
+    store = immunolab.open_store(synth.store)
+    # a filtered scan may leave out the filter's column (it is read, filtered on, then dropped)
+    stored = store.scan("flow_events", where={"source_sha256": [store.scan("flow_events", columns=["source_sha256"])
+                                                                 .column(0)[0].as_py()]}, columns=["derivation_id"])
+    assert stored.column_names == ["derivation_id"] and stored.num_rows > 0
+    derivation = stored.column(0)[0].as_py()
+    with pytest.raises(InputError) as err:
+        events_anndata(store, strategy_id="not-a-derivation")
+    assert err.value.code == "IML-ANA-004" and derivation in (err.value.hint or "")
+    assert "--gating" in (err.value.hint or "")
+    again = events_anndata(store, strategy_id=derivation)
+    assert again.n_obs == 900
