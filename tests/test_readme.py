@@ -10,7 +10,6 @@ reason must be given. Every command of the ``--help`` examples runs too (tests/t
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.sandbox import copy_sandbox, sandbox_env
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -71,31 +72,10 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], timeout: int = 900) 
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def sandbox_env(root: Path) -> dict[str, str]:
-    """Return the environment of a scratch folder: this venv's commands first on PATH, no MPLBACKEND GUI."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONPATH"] = str(REPO)
-    env["HOME"] = str(root)
-    return env
-
-
-@pytest.fixture(scope="session")
-def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a scratch folder holding ``sample_data/`` and ``demo-store/`` as ``make demo`` leaves them."""
-    from immunolab.demo.trial import generate_trial
-    from immunolab.ingest import ingest_paths
-
-    root = tmp_path_factory.mktemp("readme")
-    data = root / "sample_data"
-    generate_trial(data, n_events=4000, log=lambda _m: None)
-    paths = [data / "flow", data / "plates", data / "beads",
-             *(data / "clinical" / f for f in ("hospital_labs.csv", "adverse_events.csv", "events.csv"))]
-    report = ingest_paths(paths, store=root / "demo-store", manifest=data / "manifest.csv",
-                          subjects=data / "subjects.csv", jobs=2)
-    assert report.counts.get("FAIL", 0) == 0, [o.message for o in report.outcomes if o.status == "FAIL"]
-    return root
+@pytest.fixture
+def demo_sandbox(pristine_sandbox: Path, tmp_path: Path) -> Path:
+    """Return a private copy of the session's demo sandbox (the README's examples change the store)."""
+    return copy_sandbox(pristine_sandbox, tmp_path / "repo")
 
 
 def test_the_readme_blocks_are_found_and_every_skip_gives_its_reason() -> None:

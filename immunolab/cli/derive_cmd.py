@@ -27,8 +27,8 @@ def derive() -> None:
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive gating --store S --panel TBNK-Treg --strategy expert.xml\n"
-                "  immunolab derive gating --store S --panel TBNK-Treg --strategy lab_template.yaml --activate "
-                "--reason \"lab template v2\"")
+                "  immunolab derive gating --store S --panel TBNK-Treg --strategy lab_template.yaml --activate --events "
+                "--reason \"lab template v2\"\n      (--events: the event-level AnnData follows the new gates)")
 @store_option
 @click.option("--panel", required=True, help="Panel (as in the manifest) whose current FCS files are gated.")
 @click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),

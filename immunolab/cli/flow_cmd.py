@@ -77,7 +77,9 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
 EXPORT_EXAMPLE = """
 \b
 Examples:
+  immunolab derive gating --store S --panel TBNK-Treg --strategy expert.xml --activate --reason "expert gates"
   immunolab flow export-strategy --store S --panel TBNK-Treg --out strategy.xml
+      (a panel gated by a fixed strategy; a data-driven template has no fixed gates: share its YAML)
   immunolab flow export-strategy --store S --panel TBNK --sample 001-D000-PB --out 001.xml  # FlowJo-derived
 \b
 Read it in FlowKit:  fk.parse_gating_xml("strategy.xml")
