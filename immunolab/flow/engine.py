@@ -15,7 +15,9 @@ first, with every mask written straight into the output arrays:
   the parent's rows only, so a channel read deep in the tree is transformed on those rows only
   (e.g. CD4 and CD8 on CD3+ events); other gates run elementwise over the block and are ANDed
   with their parent (cheaper than gathering);
-- polygons are classified through a lookup grid (:mod:`immunolab.flow.polygon_grid`);
+- polygons are classified through a lookup grid (:mod:`immunolab.flow.polygon_grid`); on
+  logicle/hyperlog axes from float32 display values (``apply_float32``, within FLOAT32_ERROR of
+  exact), the few events that close to an edge being recomputed in float64 and tested exactly;
 - freed block memory stays in the process heap (:mod:`immunolab.flow.heap`), so blocks do not
   fault their temporaries in again.
 
@@ -38,17 +40,20 @@ from immunolab.flow.gates import (
     BooleanGate,
     Dimension,
     Gate,
+    PolygonGate,
     Quadrant,
     QuadrantDivider,
     QuadrantGate,
     RectangleGate,
+    points_in_polygon,
 )
-from immunolab.flow.transforms import Hyperlog, Logicle, Ratio, Transform
+from immunolab.flow.polygon_grid import polygon_grid
+from immunolab.flow.transforms import FLOAT32_ERROR, Hyperlog, Logicle, Ratio, Transform
 
 if TYPE_CHECKING:
     from immunolab.flow.strategy import Strategy
 
-__all__ = ["COMPACT_BELOW", "ROW_BLOCK", "Preprocess", "data_space_gate", "evaluate_strategy"]
+__all__ = ["COMPACT_BELOW", "POLYGON_FLOAT32", "ROW_BLOCK", "Preprocess", "data_space_gate", "evaluate_strategy"]
 
 #: events per block: the few float64 columns of a block stay in the processor's cache and
 #: below the allocator's threshold for fresh memory (page faults), and a 1,000,000-event sample
@@ -58,6 +63,10 @@ ROW_BLOCK = 32768
 #: only (gathered once); above it, on the whole block and ANDed with the parent (cheaper than
 #: gathering when the transforms to skip are few)
 COMPACT_BELOW = 0.6
+
+#: polygon gates on logicle/hyperlog axes classify float32 display values (within
+#: FLOAT32_ERROR of exact) and recompute exactly the events that close to an edge
+POLYGON_FLOAT32 = True
 
 #: ``preprocess(block, columns)``: undo $PnE / $PnG / $TIMESTEP in place in a float64 block
 #: whose column k holds events column ``columns[k]`` (``FcsData.preprocess_block``)
@@ -268,6 +277,49 @@ class _Block:
         self._values[key] = values
         return values
 
+    def _frame_parts(self, dim: Dimension, frame: str, rows: np.ndarray | None = None) -> list[np.ndarray]:
+        """Return the data values of ``dim``'s channels on ``frame`` (at ``rows`` of the frame when given)."""
+        parts = [self.base(b) for b in self.plan.dim_bases[dim]]
+        if frame != "/":
+            where = self.rows(frame) if rows is None else self.rows(frame)[rows]
+            return [p.take(where) for p in parts]
+        return parts if rows is None else [p.take(rows) for p in parts]
+
+    def _float32(self, dim: Dimension) -> Logicle | Hyperlog | None:
+        t = _data_dim(dim, self.plan.strategy.transforms) if POLYGON_FLOAT32 else None
+        return t if isinstance(t, Logicle | Hyperlog) else None
+
+    def _polygon(self, gate: PolygonGate, frame: str) -> np.ndarray:
+        """Return polygon membership on ``frame``: float32 display values where the error budget allows it.
+
+        Events whose float32 coordinates put them within :data:`FLOAT32_ERROR` (doubled for the
+        float32 arithmetic of the lookup) of an edge are recomputed in float64 and tested
+        exactly, so the membership is that of the float64 values event by event.
+        """
+        coords: list[np.ndarray] = []
+        margin = 0.0
+        for dim in gate.dimensions:
+            t = self._float32(dim)
+            if t is None:
+                coords.append(self.values(dim, frame))
+            else:
+                key = (dim, frame + "\0float32")
+                approx = self._values.get(key)
+                if approx is None:
+                    approx = t.apply_float32(self._frame_parts(dim, frame)[0])
+                    self._values[key] = approx
+                coords.append(approx)
+                margin = 2.0 * FLOAT32_ERROR
+        vertices = tuple((float(a), float(b)) for a, b in gate.vertices)
+        inside, near = polygon_grid(vertices, margin).lookup(coords[0], coords[1])
+        if near.size:
+            exact = []
+            for dim in gate.dimensions:
+                t = self._float32(dim)
+                exact.append(self.values(dim, frame)[near] if t is None else t.apply(self._frame_parts(dim, frame, near)[0]))
+            inside[near] = points_in_polygon(exact[0], exact[1], np.asarray(vertices), grid=False)
+        return ~inside if gate.complement else inside
+
     def evaluate(self) -> None:
         """Fill the block mask of every population, parents first."""
         for parent, gate in self.plan.nodes:
@@ -296,6 +348,8 @@ class _Block:
             if isinstance(gate, QuadrantGate):
                 inside = gate.evaluate_quadrants(column, size)
                 results = [inside[q.id] for q in gate.quadrants]
+            elif isinstance(gate, PolygonGate):
+                results = [self._polygon(gate, frame)]
             else:
                 results = [gate.evaluate(column, size)]  # type: ignore[attr-defined]
             for child, member in zip(children, results, strict=True):
