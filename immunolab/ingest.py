@@ -478,12 +478,27 @@ def _run_local(files: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int
         return
     from immunolab.workers import process_pool
 
-    with process_pool(jobs) as pool:
+    # the options hold every committed file's hash and sample key: pickled with each task they
+    # made every file cost O(files in the store); each worker gets them once at its start instead
+    with process_pool(jobs, setup=_share_options, setup_args=(opts,)) as pool:
         from concurrent.futures import as_completed
 
-        futures = [pool.submit(ingest_file, f, opts, iid) for f, iid in files]
+        futures = [pool.submit(_ingest_with_shared_options, f, iid) for f, iid in files]
         for fut in as_completed(futures):
             yield fut.result()
+
+
+_WORKER_OPTIONS: list[IngestOptions] = []
+
+
+def _share_options(opts: IngestOptions) -> None:
+    """Keep the batch's options in this worker process (pool initializer)."""
+    _WORKER_OPTIONS[:] = [opts]
+
+
+def _ingest_with_shared_options(path: Path, ingest_id: str) -> WorkerResult:
+    """Ingest one file with the options the pool gave this worker at its start."""
+    return ingest_file(path, _WORKER_OPTIONS[0], ingest_id)
 
 
 def _run_dask(files: Sequence[tuple[Path, str]], opts: IngestOptions, address: str) -> Iterator[WorkerResult]:

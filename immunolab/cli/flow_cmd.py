@@ -56,7 +56,7 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
-    rows = result.populations.to_pylist()
+    rows = result.population_rows()
     if plot:
         from immunolab.flow.gate_plot import write_gating_plot
 

@@ -136,11 +136,11 @@ def cluster_events(
 
 def _fit(x: np.ndarray, markers: Sequence[str], n_metaclusters: int, seed: int, grid: tuple[int, int]) -> Any:
     """Train FlowSOM on ``x`` and return its fitted estimator."""
+    import warnings
+
     import anndata as ad
     import flowsom
     from loguru import logger
-
-    import warnings
 
     logger.disable("flowsom")
     adata = ad.AnnData(x)
