@@ -4,7 +4,7 @@ Benchmarks are not tests: they time immunolab and its anchor side by side on thi
 report the ratio, which is what the targets are about (absolute times depend on the machine).
 
     python -m benchmarks.run            # all
-    python -m benchmarks.run fcs_read   # one (fcs_read, gating, ingest, memory, analysis)
+    python -m benchmarks.run fcs_read   # one (fcs_read, gating, ingest, memory, analysis, deid)
 
 Results go to ``benchmarks/results.json``; ``--readme`` also rewrites the performance table in
 README.md between the ``bench:start``/``bench:end`` markers.
@@ -106,6 +106,7 @@ BENCHMARKS = {
     "ingest": "benchmarks.bench_ingest",
     "memory": "benchmarks.bench_memory",
     "analysis": "benchmarks.bench_analysis",
+    "deid": "benchmarks.bench_deid",
 }
 
 

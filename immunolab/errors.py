@@ -171,6 +171,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-015": "compensation matrix file cannot be read",
     "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
+    "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates

@@ -13,6 +13,7 @@ TEXT parsing rules (FCS 2.0-3.2, plus the recoverable deviations found in real f
   empty strings when the standard reading would put a delimiter inside a keyword name;
 * padding (spaces, NULs, line ends) after the final delimiter is ignored; a missing final
   delimiter is tolerated with a warning;
+* at most :data:`immunolab.fcs.keywords.MAX_KEYWORDS` keywords (IML-FCS-040 beyond);
 * keywords are upper-cased and stripped; values are decoded as UTF-8, falling back to Latin-1
   with a warning that names the keyword (never the value).
 
@@ -25,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from immunolab.errors import InputError, MalformedInputError
+from immunolab.fcs.keywords import check_keyword_budget
 
 __all__ = [
     "HEADER_BYTES",
@@ -269,6 +271,7 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
             f"{_REEXPORT}.",
         )
 
+    check_keyword_budget(len(tokens) // 2, label=label, segment=segment)  # before decoding any of them
     keywords: dict[str, str] = {}
     dup: list[str] = []
     badenc: list[str] = []
