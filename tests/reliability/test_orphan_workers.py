@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -52,7 +53,7 @@ def _alive(pids: list[int]) -> list[int]:
     return out
 
 
-def _wait_for(cond, timeout: float) -> bool:  # noqa: ANN001
+def _wait_for(cond: Callable[[], bool], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
