@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from immunolab.cli.text import echo
 from immunolab.errors import ImmunolabError, InternalError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,4 +100,4 @@ def _report(exc: ImmunolabError, as_json: bool) -> None:
     if as_json:
         echo_json({"error": exc.to_dict()})
     else:
-        click.echo(f"ERROR {exc.format()}", err=True)
+        echo(f"ERROR {exc.format()}", err=True)

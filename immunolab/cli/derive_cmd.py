@@ -7,7 +7,7 @@ import os
 import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 GROUP_EXAMPLE = """
 \b
@@ -53,14 +53,14 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
     def on_file(label: str, warnings: list[str]) -> None:
         if not as_json:
             for w in warnings:
-                click.echo(f"WARN {safe(label)}: {safe(w)}", err=True)
+                echo(f"WARN {safe(label)}: {safe(w)}", err=True)
 
     rep = derive_gating(s, panel=panel, strategy=strategy, comp=comp, write_events=write_events, activate=activate,
                         reason=reason, jobs=jobs or os.cpu_count() or 1, executor=executor, on_file=on_file)
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive curves --store S                       (default refit of every plate)\n"
@@ -93,7 +93,7 @@ def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...]
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive activate --store S --kind gating --scope TBNK-Treg "
@@ -115,7 +115,7 @@ def activate(store: str, storage_options: tuple[str, ...], kind: str, scope: str
     if as_json:
         echo_json({"store_version": rec.store_version, "summary": rec.summary})
     else:
-        click.echo(f"{rec.summary} (store version {rec.store_version})")
+        echo(f"{rec.summary} (store version {rec.store_version})")
 
 
 @derive.command("list", epilog="\b\nExample:\n  immunolab derive list --store S")
@@ -132,6 +132,6 @@ def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         mark = "*" if r["active"] else " "
-        click.echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+        echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
                    f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
-    click.echo("* = active (used by compare, AnnData and the report)")
+    echo("* = active (used by compare, AnnData and the report)")

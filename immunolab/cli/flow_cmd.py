@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option
+from immunolab.cli.text import echo, safe
 
 GATE_EXAMPLE = """
 \b
@@ -58,10 +59,10 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})
         return
-    click.echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
+    echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
                f"compensation: {result.compensation}")
-    width = max([len(r["gate_path"]) for r in rows] + [10])
-    click.echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
+    width = max([len(safe(r["gate_path"])) for r in rows] + [10])
+    echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
     for r in rows:
         lym = "" if r["pct_lymphocytes"] is None else f"{r['pct_lymphocytes']:8.2f}"
-        click.echo(f"{r['gate_path']:<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
+        echo(f"{safe(r['gate_path']):<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")

@@ -15,6 +15,7 @@ import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
 from immunolab.cli.common import storage_options as _opts
+from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
 \b
@@ -162,9 +163,9 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             return
         line = o.line(show_paths=show_paths)
         if state["bar"] is not None:
-            state["bar"].write(line, file=sys.stdout)
+            state["bar"].write(safe(line), file=sys.stdout)
         else:
-            click.echo(line)
+            echo(line)
 
     plate_options = {k: kwargs.pop(k) for k in _PLATE if k in kwargs}
     plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
@@ -190,12 +191,12 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
         })
     else:
         for line in report.identity_changes:
-            click.echo(line)
+            echo(line)
         if not quiet:
             for o in report.outcomes:
                 for w in o.warnings:
-                    click.echo(f"WARN {o.label}: {w}", err=True)
-        click.echo(report.summary_line())
+                    echo(f"WARN {o.label}: {w}", err=True)
+        echo(report.summary_line())
     sys.exit(report.exit_code)
 
 
