@@ -51,9 +51,11 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
     s = open_store_cli(store, storage_options)
 
     def on_file(label: str, warnings: list[str]) -> None:
+        from immunolab.diagnostics import warn_file
+
         if not as_json:
             for w in warnings:
-                echo(f"WARN {safe(label)}: {safe(w)}", err=True)
+                warn_file(label, w)  # WARN <code> <label>: <message> on stderr, unless `immunolab -q`
 
     rep = derive_gating(s, panel=panel, strategy=strategy, comp=comp, write_events=write_events, activate=activate,
                         reason=reason, jobs=jobs or os.cpu_count() or 1, executor=executor, on_file=on_file)

@@ -155,6 +155,10 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
 
     if debug:
         logging.basicConfig(level=logging.DEBUG)
+    from immunolab.diagnostics import install_cli_handler, is_quiet, warn_file
+
+    quiet = quiet or is_quiet()  # `immunolab -q ingest` is `immunolab ingest -q`
+    install_cli_handler(quiet=quiet)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     on_start, on_progress, close, state = _progress(as_json, quiet)
 
@@ -192,10 +196,9 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
     else:
         for line in report.identity_changes:
             echo(line)
-        if not quiet:
-            for o in report.outcomes:
-                for w in o.warnings:
-                    echo(f"WARN {o.label}: {w}", err=True)
+        for o in report.outcomes:
+            for w in o.warnings:
+                warn_file(o.label, w)  # WARN <code> <label>: <message> on stderr, unless quiet
         echo(report.summary_line())
     sys.exit(report.exit_code)
 
