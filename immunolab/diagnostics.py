@@ -11,7 +11,7 @@ Two paths, so that no warning is lost and none is printed raw:
   as one terminal-safe line ``WARN <code> <message>`` on stderr; ``immunolab --quiet`` (or a
   command's ``--quiet``) raises the threshold to ERROR. A record names its code with
   ``log.warning(..., extra={"code": "IML-PLUGIN-001"})``; Python warnings get IML-IN-007
-  (numeric) or IML-IN-008 (any other). A warning about one input file (:func:`warn_file`, used
+  (numeric) or IML-IN-009 (any other). A warning about one input file (:func:`warn_file`, used
   by ``ingest`` and ``derive``) keeps the code it starts with, or gets IML-IN-009, and names the
   file by its label: ``WARN IML-IN-009 001-D014-PB: 2 population(s) under 50 events``.
 
@@ -32,8 +32,7 @@ __all__ = ["FILE_CODE", "LIBRARY_CODE", "NUMERIC_CODE", "CodedFormatter", "insta
            "numeric_warnings", "set_quiet", "warn_file"]
 
 NUMERIC_CODE = "IML-IN-007"
-LIBRARY_CODE = "IML-IN-008"
-FILE_CODE = "IML-IN-009"
+LIBRARY_CODE = FILE_CODE = "IML-IN-009"
 #: at most this many distinct numeric warnings are kept per file (the rest are counted)
 MAX_NUMERIC_WARNINGS = 5
 _HANDLER_NAME = "immunolab-cli-stderr"

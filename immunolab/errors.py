@@ -140,8 +140,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-005": "file is empty",
     "IML-IN-006": "a --storage-option is not KEY=VALUE",
     "IML-IN-007": "numeric problem (overflow, invalid value) while processing a file: a warning, values left out",
-    "IML-IN-008": "a warning from immunolab or a library it uses, printed as one line with its source",
-    "IML-IN-009": "a warning about one input file from its reader or a derivation (gating, curve fit)",
+    "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
+    "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",

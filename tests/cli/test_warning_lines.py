@@ -147,4 +147,4 @@ def test_the_cli_handler_prints_logger_records_and_python_warnings_as_coded_line
 
 def test_an_error_record_is_an_error_line() -> None:
     record = logging.LogRecord("immunolab.store", logging.ERROR, __file__, 1, "disk %s", ("full",), None)
-    assert CodedFormatter().format(record) == "ERROR IML-IN-008 disk full"
+    assert CodedFormatter().format(record) == "ERROR IML-IN-009 disk full"
