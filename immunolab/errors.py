@@ -176,6 +176,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
     "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
+    "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates

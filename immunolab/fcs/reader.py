@@ -26,6 +26,8 @@ Consistency rules (each violation is an error unless stated):
   copy): ``dataset=i`` (0-based) chooses one; by default the only FCS 3.x data set is read and
   a warning says so; otherwise IML-FCS-008.
 * ``$TOT`` = 0 raises IML-FCS-010 unless ``allow_empty=True``.
+* Events that would need more memory than is available (:mod:`immunolab.fcs.budget`: 4 x the
+  event matrix) raise IML-FCS-042 before anything is allocated.
 
 Speed: events of uniform standard width are read by one ``np.fromfile`` into their final
 array (byte-swapped in place when big-endian, masked in place when ``$PnR`` asks), so a
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from immunolab.errors import InconsistentInputError, InputError, MalformedInputError
+from immunolab.fcs.budget import check_memory
 from immunolab.fcs.channels import (
     FcsChannel,
     build_channels,
@@ -235,6 +238,8 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
         warnings.append(f"{spill_names} lists channel names but no matrix values: the file carries no spillover matrix")
     matrix = None
     if want_events:
+        check_memory(n_events, len(layout.channels), layout.output_dtype.itemsize, label=label,
+                     ascii_data=layout.row_bytes == 0)  # IML-FCS-042 before a byte of DATA is read
         matrix = _decode(src, span, n_events, layout, label)
         warnings.extend(_non_finite_warning(matrix, channels))
     return FcsData(

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from immunolab.errors import InputError, MalformedInputError
+from immunolab.fcs import keywords as keywords_module
 from immunolab.fcs.keywords import check_keyword_budget
 
 __all__ = [
@@ -237,6 +238,10 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
             f"The TEXT offset in HEADER probably points at padding. {_REEXPORT}.",
         )
     body = raw[1:]
+    # refuse a flood before splitting it: each keyword costs two delimiters; allow escapes to double that
+    n_delimiters = body.count(d)
+    flood = n_delimiters > 4 * keywords_module.MAX_KEYWORDS
+    check_keyword_budget(n_delimiters // 2 if flood else 0, label=label, segment=segment, n_bytes=len(raw))
     last = body.rfind(d)
     tail = body[last + 1 :] if last >= 0 else body
     pad = _PADDING.replace(d, b"")

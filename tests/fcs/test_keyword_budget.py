@@ -99,3 +99,16 @@ def test_ingest_reports_the_refused_file_as_one_coded_fail(tmp_path: Path) -> No
     report = ingest_paths([tmp_path / "in"], store=tmp_path / "store", manifest=tmp_path / "manifest.csv")
     (outcome,) = report.outcomes
     assert (outcome.status, outcome.code, outcome.exit_code) == ("FAIL", "IML-FCS-040", 1)
+
+
+def test_a_text_segment_above_the_byte_budget_is_refused_before_it_is_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    import immunolab.fcs.keywords as kw
+    from immunolab.fcs.segments import parse_text
+
+    text = b"/" + b"".join(b"K%d/%s/" % (i, b"x" * 200) for i in range(2_000))
+    monkeypatch.setattr(kw, "MAX_TEXT_BYTES", 100_000)
+    with pytest.raises(InputError) as info:
+        parse_text(text, label="x.fcs")
+    assert info.value.code == "IML-FCS-040" and "MiB" in info.value.message
+    monkeypatch.setattr(kw, "MAX_TEXT_BYTES", 1_000_000)
+    assert len(parse_text(text, label="x.fcs").keywords) == 2_000
