@@ -20,6 +20,10 @@ from click.testing import CliRunner, Result
 from immunolab.cli import main
 from immunolab.cli.text import safe
 from tests.cli.hostile_study import ANALYTE, HOSTILE, POPULATION, HostileStudy, build_hostile_study
+from tests.reliability.conftest import FIGURES
+
+#: figures for `make reliability` (rendered into the README): commands run, control characters seen
+COUNTS = FIGURES.setdefault("test_terminal_output_of_every_command", {"commands": 0, "control_characters": 0})
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -37,8 +41,10 @@ def _run(*args: str) -> Result:
 
 
 def _clean(r: Result, *, shows: str | None = "link") -> None:
+    COUNTS["commands"] += 1
     for stream, text in (("stdout", r.stdout), ("stderr", r.stderr)):
         bad = CONTROL.search(text)
+        COUNTS["control_characters"] += len(CONTROL.findall(text))
         assert bad is None, f"{stream} carries {bad.group()!r}: {text[max(0, bad.start() - 60):bad.end() + 20]!r}"
     assert "Traceback" not in r.stdout + r.stderr
     if shows is not None:

