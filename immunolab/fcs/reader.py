@@ -273,7 +273,8 @@ def _non_finite_warning(matrix: np.ndarray, channels: Sequence[FcsChannel]) -> l
         return []
     names = [channels[int(j)].pnn for j in np.flatnonzero(bad)][:8]
     return [f"IML-FCS-041 DATA holds {int(bad.sum()):,} value(s) that are not finite numbers (NaN or infinity) in "
-            f"{', '.join(names)}; events holding them may be left out or mis-gated. Re-export the file."]
+            f"{', '.join(names)}; events holding them may be left out or mis-gated (check the acquisition software's "
+            "export settings)."]
 
 
 def _decode(src: ByteSource, span: DataSpan | None, n_events: int, layout: DataLayout, label: str) -> np.ndarray:

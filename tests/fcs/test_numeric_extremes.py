@@ -72,3 +72,20 @@ def test_nan_and_infinity_in_float_data_are_the_coded_warning_iml_fcs_041() -> N
     (warning,) = [w for w in fcs.warnings if w.startswith("IML-FCS-041")]
     assert "3 value(s)" in warning and "CH2, CH3" in warning and "IML-FCS-041" in ERROR_CODES
     assert not any(w.startswith("IML-FCS-041") for w in read_fcs(build_fcs(_spec())).warnings)
+
+
+def test_a_real_diva_file_with_nan_events_gets_the_warning_and_other_real_files_do_not() -> None:
+    """Real files: the LabKey FACSDiva 8 export holds 2,019 NaN values; other shared FCS files read cleanly."""
+    from tests.conftest import shared_path
+
+    fcs = read_fcs(shared_path("flow/labkey_treg/version3_1_spillover.fcs"), label="treg.fcs")
+    assert fcs.events is not None and int(np.isnan(fcs.events).sum()) == 2019
+    (warning,) = [w for w in fcs.warnings if w.startswith("IML-FCS-041")]
+    assert "2,019 value(s)" in warning
+    for name in ("flowio/data/fcs_files/data1.fcs", "flowio/data/fcs_files/3FITC_4PE_004.fcs",
+                 "flowcal/test/Data001.fcs", "flowjo_tutorial/931115-B01- Sample 01.fcs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            data = read_fcs(shared_path("flow", *name.split("/")), label="x.fcs")
+            assert not any(w.startswith("IML-FCS-041") for w in data.warnings)
+            assert np.isfinite(data.preprocessed()).all()
