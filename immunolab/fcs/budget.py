@@ -60,7 +60,7 @@ def _read_int(path: Path) -> int | None:
         text = path.read_text().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdigit() and text.isascii() else None
 
 
 def _cgroup_free() -> int | None:

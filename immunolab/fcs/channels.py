@@ -204,8 +204,8 @@ def build_channels(
     par_text = keywords.get("$PAR")
     if par_text is None:
         raise _bad(label, "$PAR", "is missing")
-    if not par_text.strip().isdigit() or int(par_text.strip()) < 1:
-        raise _bad(label, "$PAR", "is not a positive whole number")
+    if not (par_text.strip().isdigit() and par_text.strip().isascii()) or int(par_text.strip()) < 1:
+        raise _bad(label, "$PAR", "is not a positive whole number")  # isascii: "²".isdigit() is True
     n_par = int(par_text.strip())
     if n_par > 100_000:
         raise _bad(label, "$PAR", f"claims {n_par} channels, which no cytometer records")

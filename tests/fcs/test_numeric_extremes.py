@@ -89,3 +89,11 @@ def test_a_real_diva_file_with_nan_events_gets_the_warning_and_other_real_files_
             data = read_fcs(shared_path("flow", *name.split("/")), label="x.fcs")
             assert not any(w.startswith("IML-FCS-041") for w in data.warnings)
             assert np.isfinite(data.preprocessed()).all()
+
+
+@pytest.mark.parametrize("par", ["²", "1²", "3\u2075"])
+def test_a_count_written_with_superscript_digits_is_a_coded_error_not_a_crash(par: str) -> None:
+    """Found by fuzzing: ``"²".isdigit()`` is True but ``int("²")`` fails."""
+    with pytest.raises(InputError) as info:
+        read_fcs(build_fcs(_spec(**{"$PAR": par})), label="x.fcs")
+    assert info.value.code == "IML-FCS-005" and "$PAR" in info.value.message

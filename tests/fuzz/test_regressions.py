@@ -17,7 +17,12 @@ from fuzz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: (target, file name) -> why it still fails and who owns the fix
-OPEN: dict[tuple[str, str], str] = {}
+OPEN: dict[tuple[str, str], str] = {
+    ("msd", "spotid_superscript_digit_latin1.txt"):
+        "assays/msd/methodical.py: `int(spot_text) if spot_text.isdigit()` raises ValueError for 'SpotID : ²' in a "
+        "Latin-1 reader text ('²'.isdigit() is True); ingest reports IML-INTERNAL-001. Fix: also require "
+        "spot_text.isascii(). Owned by the readers helper.",
+}
 
 
 def _cases(folder: str) -> list[tuple[str, Path]]:
