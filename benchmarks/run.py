@@ -120,6 +120,7 @@ BENCHMARKS = {
     "analysis": "benchmarks.bench_analysis",
     "growth": "benchmarks.bench_growth",
     "compact": "benchmarks.bench_compact",
+    "deid": "benchmarks.bench_deid",
 }
 
 

@@ -139,6 +139,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-004": "--assay names a plugin that is not installed",
     "IML-IN-005": "file is empty",
     "IML-IN-006": "a --storage-option is not KEY=VALUE",
+    "IML-IN-007": "numeric problem (overflow, invalid value) while processing a file: a warning, values left out",
+    "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
+    "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",
@@ -171,6 +174,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-015": "compensation matrix file cannot be read",
     "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
+    "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
+    "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
+    "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates

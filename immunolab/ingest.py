@@ -392,11 +392,16 @@ def _superseded_records(opts: IngestOptions, new_ingest: str) -> list[dict[str, 
 
 def ingest_file(path: str | Path, opts: IngestOptions, ingest_id: str) -> WorkerResult:
     """Ingest one file up to (not including) the commit; never raises for bad input (FAIL outcome)."""
+    from immunolab.diagnostics import numeric_warnings
+
     t0 = time.perf_counter()
     p = Path(path)
     outcome = FileOutcome("FAIL", display_label(p, None, None), str(p), ingest_id=ingest_id)
+    numeric: list[str] = []  # numpy RuntimeWarnings of this file, as coded warnings (IML-IN-007)
     try:
-        result = _work(p, opts, ingest_id, outcome)
+        with numeric_warnings(numeric):
+            result = _work(p, opts, ingest_id, outcome)
+        outcome.warnings.extend(numeric)
         outcome.seconds = time.perf_counter() - t0
         return result
     except ImmunolabError as exc:
@@ -411,6 +416,7 @@ def ingest_file(path: str | Path, opts: IngestOptions, ingest_id: str) -> Worker
                             path=outcome.label, hint="Please report this (run with --debug for details).")
     outcome.status = "FAIL"
     outcome.code, outcome.message, outcome.hint, outcome.exit_code = err.code, err.message, err.hint, err.exit_code
+    outcome.warnings.extend(numeric)
     outcome.seconds = time.perf_counter() - t0
     return WorkerResult(outcome)
 

@@ -219,7 +219,7 @@ class PluginRegistry:
             except Exception as exc:  # a broken plugin must not break the others
                 msg = exc.format() if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
                 self.failures.append(LoadFailure(ep.name, ep.value, msg))
-                log.warning("plugin %s failed to load: %s", ep.name, msg)
+                log.warning("plugin %s failed to load: %s", ep.name, msg, extra={"code": "IML-PLUGIN-001"})
 
     def get(self, name: str) -> AssayPlugin:
         """Return the plugin called ``name`` or raise IML-IN-004."""
@@ -239,7 +239,8 @@ class PluginRegistry:
             try:
                 det = plugin.detect(head[:HEAD_BYTES], filename)
             except Exception as exc:  # detect must never raise; a plugin that does is ignored
-                log.warning("plugin %s raised in detect(): %s", name, type(exc).__name__)
+                log.warning("plugin %s raised in detect(): %s", name, type(exc).__name__,
+                            extra={"code": "IML-PLUGIN-002"})
                 continue
             if det is not None:
                 found.append(Detection(name, det.format, det.reason))

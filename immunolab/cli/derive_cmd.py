@@ -6,8 +6,15 @@ import os
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo, safe
 
 GROUP_EXAMPLE = """
 \b
@@ -52,16 +59,18 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
     s = open_store_cli(store, storage_options)
 
     def on_file(label: str, warnings: list[str]) -> None:
+        from immunolab.diagnostics import warn_file
+
         if not as_json:
             for w in warnings:
-                click.echo(f"WARN {safe(label)}: {safe(w)}", err=True)
+                warn_file(label, w)  # WARN <code> <label>: <message> on stderr, unless `immunolab -q`
 
     rep = derive_gating(s, panel=panel, strategy=strategy, comp=comp, write_events=write_events, activate=activate,
                         reason=reason, jobs=jobs or os.cpu_count() or 1, executor=executor, on_file=on_file)
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive clusters --store S --panel TBNK-Treg\n"
@@ -94,20 +103,20 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
 
     def on_file(label: str, error: str | None) -> None:
         if error and not as_json:
-            click.echo(f"FAIL {safe(label)}: {safe(error)}", err=True)
+            echo(f"FAIL {safe(label)}: {safe(error)}", err=True)
 
     rep = derive_clusters(s, panel=panel, n_metaclusters=metaclusters, events_per_file=events_per_file, seed=seed,
                           reason=reason, jobs=jobs or os.cpu_count() or 1, on_file=on_file)
     if as_json:
         echo_json(rep.__dict__)
         return
-    click.echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
+    echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
                f"markers {', '.join(safe(m) for m in rep.markers)}; store version {rep.store_version}")
-    click.echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
+    echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
     for a in rep.agreement:
-        click.echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
+        echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
                    f"{a['f_measure']:>6.2f}")
-    click.echo(f"  event-weighted mean F = {rep.mean_f:.3f}" + (f"; {len(rep.failed)} file(s) failed" if rep.failed else ""))
+    echo(f"  event-weighted mean F = {rep.mean_f:.3f}" + (f"; {len(rep.failed)} file(s) failed" if rep.failed else ""))
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive curves --store S                       (default refit of every plate)\n"
@@ -142,7 +151,7 @@ def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...]
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive activate --store S --kind gating --scope TBNK-Treg "
@@ -164,7 +173,7 @@ def activate(store: str, storage_options: tuple[str, ...], kind: str, scope: str
     if as_json:
         echo_json({"store_version": rec.store_version, "summary": rec.summary})
     else:
-        click.echo(f"{rec.summary} (store version {rec.store_version})")
+        echo(f"{rec.summary} (store version {rec.store_version})")
 
 
 @derive.command("list", epilog="\b\nExample:\n  immunolab derive list --store S")
@@ -181,6 +190,6 @@ def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         mark = "*" if r["active"] else " "
-        click.echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+        echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
                    f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
-    click.echo("* = active (used by compare, AnnData and the report)")
+    echo("* = active (used by compare, AnnData and the report)")

@@ -12,6 +12,7 @@ from immunolab.cli.common import (
     open_store_cli,
     store_option,
 )
+from immunolab.cli.text import echo, safe
 
 GATE_EXAMPLE = """
 \b
@@ -65,13 +66,13 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})
         return
-    click.echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
+    echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
                f"compensation: {result.compensation}")
-    width = max([len(r["gate_path"]) for r in rows] + [10])
-    click.echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
+    width = max([len(safe(r["gate_path"])) for r in rows] + [10])
+    echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
     for r in rows:
         lym = "" if r["pct_lymphocytes"] is None else f"{r['pct_lymphocytes']:8.2f}"
-        click.echo(f"{r['gate_path']:<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
+        echo(f"{safe(r['gate_path']):<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
 
 
 EXPORT_EXAMPLE = """
@@ -109,5 +110,5 @@ def export_strategy(store: str, storage_options: tuple[str, ...], panel: str, ou
         echo_json({"path": str(done.path), "strategy_id": done.strategy_id, "strategy": done.strategy_name,
                    "files": done.n_files, "gates": done.n_gates})
         return
-    click.echo(f"wrote {done.path}: strategy {done.strategy_name} ({done.strategy_id}), {done.n_gates} gates, "
-               f"active for {done.n_files} file(s) of panel {panel}")
+    echo(f"wrote {safe(str(done.path))}: strategy {done.strategy_name} ({done.strategy_id}), {done.n_gates} gates, "
+         f"active for {done.n_files} file(s) of panel {panel}")

@@ -15,6 +15,7 @@ import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
 from immunolab.cli.common import storage_options as _opts
+from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
 \b
@@ -154,6 +155,10 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
 
     if debug:
         logging.basicConfig(level=logging.DEBUG)
+    from immunolab.diagnostics import install_cli_handler, is_quiet, warn_file
+
+    quiet = quiet or is_quiet()  # `immunolab -q ingest` is `immunolab ingest -q`
+    install_cli_handler(quiet=quiet)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     on_start, on_progress, close, state = _progress(as_json, quiet)
 
@@ -162,9 +167,9 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             return
         line = o.line(show_paths=show_paths)
         if state["bar"] is not None:
-            state["bar"].write(line, file=sys.stdout)
+            state["bar"].write(safe(line), file=sys.stdout)
         else:
-            click.echo(line)
+            echo(line)
 
     plate_options = {k: kwargs.pop(k) for k in _PLATE if k in kwargs}
     plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
@@ -190,12 +195,11 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
         })
     else:
         for line in report.identity_changes:
-            click.echo(line)
-        if not quiet:
-            for o in report.outcomes:
-                for w in o.warnings:
-                    click.echo(f"WARN {o.label}: {w}", err=True)
-        click.echo(report.summary_line())
+            echo(line)
+        for o in report.outcomes:
+            for w in o.warnings:
+                warn_file(o.label, w)  # WARN <code> <label>: <message> on stderr, unless quiet
+        echo(report.summary_line())
     sys.exit(report.exit_code)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo
 
 EXAMPLE = """
 \b
@@ -44,4 +52,4 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
     if as_json:
         echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables})
     else:
-        click.echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables)")
+        echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables)")

@@ -106,8 +106,13 @@ def _gate_one(job: _GateJob) -> tuple[str, dict[str, pa.Table], list[str]]:
         spec = spec_from_definition(*job.definition) if job.definition else gating_spec(job.strategy)
     except ImmunolabError as exc:
         return job.sha, {}, [f"{exc.code} {exc.message}"]
-    tables, warnings = safe_gate(fcs, spec, sha=job.sha, label=job.label, comp=job.comp, write_events=job.write_events)
-    return job.sha, tables, warnings
+    from immunolab.diagnostics import numeric_warnings
+
+    numeric: list[str] = []  # numpy RuntimeWarnings while gating, as coded warnings (IML-IN-007)
+    with numeric_warnings(numeric):
+        tables, warnings = safe_gate(fcs, spec, sha=job.sha, label=job.label, comp=job.comp,
+                                     write_events=job.write_events)
+    return job.sha, tables, [*warnings, *numeric]
 
 
 def _map(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, executor: str | None) -> Iterator[Any]:

@@ -9,6 +9,14 @@ arrays): the time channel (``$PnN`` equal to ``Time``, any case) is multiplied b
 ``$TIMESTEP`` and never divided by a gain; log channels become ``10 ** (decades * x / range)
 * log_zero`` (``log_zero`` 0 read as 1, per the standard); then values are divided by
 ``$PnG`` when it is neither 0 nor 1. Output is float64 in instrument units.
+
+Numeric safety: a ``$PnE`` beyond :data:`MAX_LOG_DECADES` decades or with a ``log_zero`` above
+:data:`MAX_LOG_ZERO`, and a ``$PnG`` outside :data:`GAIN_LIMITS`, are refused (IML-FCS-005): no
+cytometer writes them, and they overflow float64 (``$PnE`` ``1e308,1`` crashed the first
+release). A ``$TIMESTEP`` outside :data:`TIMESTEP_LIMITS` is ignored like a non-number (the
+reader warns). The exponent of a log channel is capped at ``2 x MAX_LOG_DECADES``, so a float
+value far above ``$PnR`` saturates instead of becoming infinite; values within the range are
+unchanged, so FlowKit's truth arrays are still reproduced exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +43,15 @@ __all__ = [
 ]
 
 _REEXPORT = "Re-export the file from the acquisition software"
+
+#: most decades a log amplifier may span ($PnE f1); real ones span 3-6
+MAX_LOG_DECADES = 20.0
+#: largest $PnE log_zero (f2, the linear value of channel 0); real ones are 0.01-10
+MAX_LOG_ZERO = 1e6
+#: accepted amplifier gains $PnG (real ones are 0.1-1000; 0 means "not recorded")
+GAIN_LIMITS = (1e-6, 1e6)
+#: accepted $TIMESTEP in seconds per tick (real ones are 1e-6-1)
+TIMESTEP_LIMITS = (1e-12, 1e3)
 
 
 @dataclass(frozen=True)
@@ -187,8 +204,8 @@ def build_channels(
     par_text = keywords.get("$PAR")
     if par_text is None:
         raise _bad(label, "$PAR", "is missing")
-    if not par_text.strip().isdigit() or int(par_text.strip()) < 1:
-        raise _bad(label, "$PAR", "is not a positive whole number")
+    if not (par_text.strip().isdigit() and par_text.strip().isascii()) or int(par_text.strip()) < 1:
+        raise _bad(label, "$PAR", "is not a positive whole number")  # isascii: "²".isdigit() is True
     n_par = int(par_text.strip())
     if n_par > 100_000:
         raise _bad(label, "$PAR", f"claims {n_par} channels, which no cytometer records")
@@ -233,11 +250,17 @@ def build_channels(
             if len(values) != 2 or any(v is None or v < 0 for v in values):
                 raise _bad(label, f"$P{n}E", "must be two non-negative numbers 'decades,log_zero'")
             decades, log_zero = float(values[0] or 0.0), float(values[1] or 0.0)
+            if decades > MAX_LOG_DECADES or log_zero > MAX_LOG_ZERO:
+                raise _bad(label, f"$P{n}E", f"gives {decades:g} decades from {log_zero:g}; log amplifiers span at "
+                           f"most {MAX_LOG_DECADES:g} decades from at most {MAX_LOG_ZERO:g}")
             if decades > 0 and pnr is None:
                 raise _bad(label, f"$P{n}R", "is missing but the channel is log-amplified")
         gain = _number(keywords.get(f"$P{n}G"), label, f"$P{n}G")
         if gain is not None and gain < 0:
             raise _bad(label, f"$P{n}G", "is negative")
+        if gain and not GAIN_LIMITS[0] <= gain <= GAIN_LIMITS[1]:
+            raise _bad(label, f"$P{n}G", f"is {gain:g}; amplifier gains lie between {GAIN_LIMITS[0]:g} and "
+                       f"{GAIN_LIMITS[1]:g}")
         voltage_text = keywords.get(f"$P{n}V")
         voltage: float | None
         try:
@@ -285,7 +308,7 @@ def time_channel_index(channels: list[FcsChannel]) -> int | None:
 
 
 def timestep(keywords: Mapping[str, str]) -> float | None:
-    """Return ``$TIMESTEP`` in seconds per tick, 1.0 when blank, None when absent or not a number."""
+    """Return ``$TIMESTEP`` in seconds per tick, 1.0 when blank, None when absent, not a number or implausible."""
     raw = keywords.get("$TIMESTEP")
     if raw is None:
         return None
@@ -295,7 +318,7 @@ def timestep(keywords: Mapping[str, str]) -> float | None:
         value = float(raw)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) and TIMESTEP_LIMITS[0] <= abs(value) <= TIMESTEP_LIMITS[1] else None
 
 
 def preprocess_events(
@@ -324,7 +347,9 @@ def preprocess_in_place(
             block[:, k] *= step
         if ch.decades > 0 and ch.range:
             log_zero = ch.log_zero if ch.log_zero != 0 else 1.0
-            block[:, k] = 10.0 ** (ch.decades * block[:, k] / ch.range) * log_zero
+            exponent = ch.decades * block[:, k] / ch.range
+            np.minimum(exponent, 2 * MAX_LOG_DECADES, out=exponent)  # saturate far-off-scale floats, never inf
+            block[:, k] = 10.0 ** exponent * log_zero
         gain = 1.0 if j == t_idx else ch.gain
         if gain not in (0.0, 1.0):
             block[:, k] /= gain

@@ -13,6 +13,7 @@ TEXT parsing rules (FCS 2.0-3.2, plus the recoverable deviations found in real f
   empty strings when the standard reading would put a delimiter inside a keyword name;
 * padding (spaces, NULs, line ends) after the final delimiter is ignored; a missing final
   delimiter is tolerated with a warning;
+* at most :data:`immunolab.fcs.keywords.MAX_KEYWORDS` keywords (IML-FCS-040 beyond);
 * keywords are upper-cased and stripped; values are decoded as UTF-8, falling back to Latin-1
   with a warning that names the keyword (never the value).
 
@@ -25,6 +26,8 @@ import re
 from dataclasses import dataclass
 
 from immunolab.errors import InputError, MalformedInputError
+from immunolab.fcs import keywords as keywords_module
+from immunolab.fcs.keywords import check_keyword_budget
 
 __all__ = [
     "HEADER_BYTES",
@@ -235,6 +238,10 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
             f"The TEXT offset in HEADER probably points at padding. {_REEXPORT}.",
         )
     body = raw[1:]
+    # refuse a flood before splitting it: each keyword costs two delimiters; allow escapes to double that
+    n_delimiters = body.count(d)
+    flood = n_delimiters > 4 * keywords_module.MAX_KEYWORDS
+    check_keyword_budget(n_delimiters // 2 if flood else 0, label=label, segment=segment, n_bytes=len(raw))
     last = body.rfind(d)
     tail = body[last + 1 :] if last >= 0 else body
     pad = _PADDING.replace(d, b"")
@@ -269,6 +276,7 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
             f"{_REEXPORT}.",
         )
 
+    check_keyword_budget(len(tokens) // 2, label=label, segment=segment)  # before decoding any of them
     keywords: dict[str, str] = {}
     dup: list[str] = []
     badenc: list[str] = []

@@ -48,14 +48,15 @@ def delta_error(exc: BaseException, loc: StoreLocation, what: str) -> StoreError
 
     from immunolab.store.layout import os_error
 
+    where = f"{what} in" if " " in what else what  # "cannot compact table x in the store (...)"
     if isinstance(exc, OSError) and exc.errno is not None:
-        return os_error(exc, loc, what)
+        return os_error(exc, loc, where)
     text = str(exc)
     low = text.lower()
     if "read-only" in low or "permission denied" in low or "os error 30" in low or "os error 13" in low:
-        return os_error(OSError(errno.EROFS, text.splitlines()[0][:200]), loc, what)
+        return os_error(OSError(errno.EROFS, text.splitlines()[0][:200]), loc, where)
     if "no space" in low or "os error 28" in low or "file too large" in low or "os error 27" in low:
-        return os_error(OSError(errno.ENOSPC, text.splitlines()[0][:200]), loc, what)
+        return os_error(OSError(errno.ENOSPC, text.splitlines()[0][:200]), loc, where)
     return StoreError("IML-STORE-003", f"cannot {what} ({type(exc).__name__}: {text.splitlines()[0][:200]})",
                       path=loc.uri, hint="Check the store's disk, permissions or object-store credentials; "
                       "nothing half-written is visible, and the next writer rolls it back.")

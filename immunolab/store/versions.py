@@ -279,5 +279,9 @@ def append_version(loc: StoreLocation, build: Build, *, seen: int, command: str 
             from immunolab.store.layout import os_error
 
             raise os_error(exc, loc, "write the commit record of") from None
+        except Exception as exc:  # delta-rs reports a full disk or a read-only store with its own types
+            from immunolab.store.tables import delta_error
+
+            raise delta_error(exc, loc, "write the commit record") from None
     raise StoreError("IML-STORE-002", f"could not commit after {MAX_ATTEMPTS} attempts: other writers kept committing first",
                      path=loc.uri, hint="Re-run later; nothing of this batch is visible.")
