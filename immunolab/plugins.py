@@ -225,7 +225,10 @@ class PluginRegistry:
                 cls = ep.load()
                 self.register(cls, origin=f"{ep.name} = {ep.value}")
             except Exception as exc:  # a broken plugin must not break the others
-                msg = exc.format() if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                err = exc if isinstance(exc, PluginError) else PluginError(
+                    "IML-PLUGIN-001", f"plugin {ep.name} ({ep.value}) failed to load: {type(exc).__name__}: {exc}",
+                    hint="Reinstall the plugin or a version that matches this immunolab; the other plugins still work.")
+                msg = err.format()
                 self.failures.append(LoadFailure(ep.name, ep.value, msg))
                 log.warning("plugin %s failed to load: %s", ep.name, msg)
 

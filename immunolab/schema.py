@@ -42,9 +42,12 @@ __all__ = [
     "VIEWS",
     "MeasureMap",
     "TableSpec",
+    "all_tables",
     "conform",
     "empty_table",
     "fact_schema",
+    "fact_table_spec",
+    "register_table",
     "table_spec",
 ]
 
@@ -511,12 +514,25 @@ def fact_table_spec(name: str, fields: Iterable[pa.Field], description: str, *, 
                      key=("source_sha256", *key), measure=measure)
 
 
+def all_tables() -> dict[str, TableSpec]:
+    """Return every table spec: the core's and those the installed plugins declare (loaded once).
+
+    A plugin's own fact table (``AssayPlugin.tables``) is known once the plugin registry is
+    loaded; readers call this so that a fresh process (``open_store`` then ``measurements``)
+    sees the plugin's rows exactly as the process that ingested them.
+    """
+    from immunolab.plugins import get_registry
+
+    get_registry()
+    return TABLES
+
+
 def table_spec(name: str) -> TableSpec:
-    """Return the spec of table ``name`` or raise a coded store error."""
+    """Return the spec of table ``name`` (a core table or an installed plugin's) or raise a coded store error."""
     from immunolab.errors import StoreError
 
     try:
-        return TABLES[name]
+        return TABLES[name] if name in TABLES else all_tables()[name]
     except KeyError:
         raise StoreError(
             "IML-STORE-007",

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from immunolab.schema import TABLES, MeasureMap
+from immunolab.schema import TABLES, MeasureMap, all_tables
 
 if TYPE_CHECKING:
     from immunolab.store.read import Store
@@ -371,7 +371,7 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     """Return the ``measurements`` view (see the module docstring)."""
     smp = store.to_pandas("samples")
     codes = plate_codes(store)
-    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in TABLES.items()
+    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in all_tables().items()
              if spec.measure is not None and name in store.table_versions]
     parts = [p for p in parts if not p.empty]
     if not parts:
