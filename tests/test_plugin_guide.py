@@ -93,6 +93,23 @@ def test_a_ward_csv_reaches_measurements_at_protocol_visits(site: Path, tmp_path
     }
 
 
+def test_the_new_assay_reaches_anndata_with_no_core_edit(site: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    res = _immunolab(site, "ingest", str(DATA / "ward.csv"), "--store", str(store), "--manifest",
+                     str(DATA / "manifest.csv"), "--subjects", str(DATA / "subjects.csv"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    code = ("import json, immunolab\n"
+            f"a = immunolab.to_anndata(immunolab.open_store({str(store)!r}), kind='summary')\n"
+            "print(json.dumps({'var': a.var[['feature', 'assay', 'unit']].to_dict('records'),"
+            " 'obs': a.obs['patient_id'].tolist(), 'x': a.X.tolist()}))\n")
+    out = _immunolab(site, code=code)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert sorted((v["feature"], v["assay"], v["unit"]) for v in got["var"]) == [
+        ("heart_rate", "ward", "bpm"), ("temperature", "ward", "degC")]
+    assert sorted(set(got["obs"])) == ["001", "002"] and len(got["x"]) == 6  # 2 patients x visits D0, D3, D6
+
+
 def test_the_option_value_reaches_the_plugin(site: Path, tmp_path: Path) -> None:
     ward = tmp_path / "ward_f.csv"
     ward.write_text("patient_id,date,heart_rate_bpm,temperature\n001,2026-03-02,90,100.4\n", "utf-8")
