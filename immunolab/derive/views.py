@@ -67,10 +67,6 @@ def visit_label(day: Any) -> str | None:
     return f"D{int(day)}"
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get) if False else table.to_pandas()
-
-
 def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
     arrays = []
     for name, typ in columns.items():
