@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,14 +50,19 @@ def _immunolab(site: Path, *args: str, code: str | None = None) -> subprocess.Co
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
-def _ward_measurements(site: Path, store: Path) -> list[dict[str, object]]:
-    code = ("import json, immunolab\n"
-            f"m = immunolab.open_store({str(store)!r}).to_pandas('measurements')\n"
-            "m = m[m['assay'] == 'ward'][['patient_id', 'visit_day', 'feature', 'value', 'unit', 'lineage_table']]\n"
-            "print(json.dumps(m.to_dict('records')))\n")
+def _json_of(site: Path, store: Path, expression: str) -> object:
+    """Return ``expression`` (of ``store``, an opened store) evaluated in a fresh process, through JSON."""
+    code = f"import json, immunolab\nstore = immunolab.open_store({str(store)!r})\nprint(json.dumps({expression}))\n"
     res = _immunolab(site, code=code)
     assert res.returncode == 0, res.stderr
-    return list(json.loads(res.stdout))
+    return json.loads(res.stdout)
+
+
+def _ward_measurements(site: Path, store: Path) -> list[dict[str, object]]:
+    m = "store.to_pandas('measurements')"
+    cols = "['patient_id', 'visit_day', 'feature', 'value', 'unit', 'lineage_table']"
+    rows: Any = _json_of(site, store, f"{m}[{m}['assay'] == 'ward'][{cols}].to_dict('records')")
+    return list(rows)
 
 
 def test_the_installed_plugin_is_listed_with_its_version_and_table(site: Path) -> None:
@@ -98,13 +104,9 @@ def test_the_new_assay_reaches_anndata_with_no_core_edit(site: Path, tmp_path: P
     res = _immunolab(site, "ingest", str(DATA / "ward.csv"), "--store", str(store), "--manifest",
                      str(DATA / "manifest.csv"), "--subjects", str(DATA / "subjects.csv"))
     assert res.returncode == 0, res.stdout + res.stderr
-    code = ("import json, immunolab\n"
-            f"a = immunolab.to_anndata(immunolab.open_store({str(store)!r}), kind='summary')\n"
-            "print(json.dumps({'var': a.var[['feature', 'assay', 'unit']].to_dict('records'),"
-            " 'obs': a.obs['patient_id'].tolist(), 'x': a.X.tolist()}))\n")
-    out = _immunolab(site, code=code)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout)
+    got: Any = _json_of(site, store, "(lambda a: {'var': a.var[['feature', 'assay', 'unit']].to_dict('records'), "
+                        "'obs': a.obs['patient_id'].tolist(), 'x': a.X.tolist()})"
+                        "(immunolab.to_anndata(store, kind='summary'))")
     assert sorted((v["feature"], v["assay"], v["unit"]) for v in got["var"]) == [
         ("heart_rate", "ward", "bpm"), ("temperature", "ward", "degC")]
     assert sorted(set(got["obs"])) == ["001", "002"] and len(got["x"]) == 6  # 2 patients x visits D0, D3, D6
