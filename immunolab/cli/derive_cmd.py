@@ -6,7 +6,14 @@ import os
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
 from immunolab.cli.text import safe
 from immunolab.derive.registry import CURVE_OPTIONS
 
