@@ -102,14 +102,24 @@ def _specimens(samples: pd.DataFrame | None) -> dict[tuple[str, int], str]:
     return out
 
 
+def _declares(table: Any, assay: Any, field: str) -> Any:
+    """Return the ``MeasureMap`` field ``field`` of a measurements row (by its table, else its assay; None if unknown)."""
+    from immunolab.schema import measure_map_of
+
+    mm = measure_map_of(table, assay)
+    return getattr(mm, field) if mm is not None else None
+
+
 def _var_table(view: pd.DataFrame, lloq: pd.DataFrame | None) -> pd.DataFrame:
     from immunolab.analysis.measurements_view import gate_path_of
     from immunolab.flow.populations import parent_path
 
     keys = ["assay", "feature", "measure"]
     first = view.groupby(keys, sort=True).agg(unit=("unit", "first"), lineage_key=("lineage_key", "first"),
+                                              lineage_table=("lineage_table", "first"),
                                               n_obs=("value", "count")).reset_index()
-    gate = [gate_path_of(k) if a == "flow" else None for a, k in zip(first["assay"], first["lineage_key"], strict=True)]
+    gate = [gate_path_of(k) if _declares(t, a, "gate_path_lineage") else None
+            for t, a, k in zip(first["lineage_table"], first["assay"], first["lineage_key"], strict=True)]
     first["gate_path"] = gate
     first["parent"] = [parent_path(g) if g else None for g in gate]
     if lloq is not None and not lloq.empty:
@@ -150,8 +160,12 @@ def build_summary(
     import anndata as ad
 
     view = view[view["patient_id"].notna()]
-    counts = view[(view["assay"] == "flow") & (view["measure"] == "count")]
-    values = view[~((view["assay"] == "flow") & (view["measure"] == "count"))]
+    pairs = [(t if isinstance(t, str) else None, a) for t, a in zip(view["lineage_table"], view["assay"], strict=True)]
+    count_of = {k: _declares(*k, "count_measure") for k in set(pairs)}
+    is_count = pd.Series([count_of[k] == m for k, m in zip(pairs, view["measure"], strict=True)], index=view.index,
+                         dtype=bool)
+    counts = view[is_count]
+    values = view[~is_count]
     if values.empty:
         raise InputError("IML-ANA-002", "the store holds no measurements to export",
                          hint="Ingest flow or cytokine files first (immunolab ingest ...).")
@@ -182,9 +196,10 @@ def build_summary(
     if not counts.empty:
         cmap = {(p, int(d), f): v for p, d, f, v in
                 zip(counts["patient_id"], counts["visit_day"], counts["feature"], counts["value"], strict=True)}
-        flow_vars = [(j, f) for j, (a, f) in enumerate(zip(var["assay"], var["feature"], strict=True)) if a == "flow"]
+        counted = set(counts["assay"])
+        count_vars = [(j, f) for j, (a, f) in enumerate(zip(var["assay"], var["feature"], strict=True)) if a in counted]
         for i, (p, d) in enumerate(zip(obs["patient_id"], obs["visit_day"], strict=True)):
-            for j, f in flow_vars:
+            for j, f in count_vars:
                 count[i, j] = cmap.get((p, int(d), f), np.nan)
     obs = _with_covariates(obs, subjects)
     constant = _constant_columns(X)

@@ -547,7 +547,8 @@ def ingest_paths(
 
     Options: ``assay``, ``supersede`` + ``reason``, ``replicate``, ``reason`` (also confirms
     identity changes), ``strategy``, ``comp``, ``write_events``, ``plate_options`` (curve model,
-    weighting, substitution rules...), ``plugin_options`` (plugins' declared options),
+    weighting, substitution rules...), ``derive_options`` (values of the derivations' declared
+    options by name, as the CLI passes them), ``plugin_options`` (plugins' declared options),
     ``command``, ``chunk_files``. ``executor`` ``None``/``"local"`` uses ``jobs`` processes;
     ``"dask://host:port"`` runs the same worker on a Dask cluster.
     """

@@ -36,6 +36,7 @@ Every row carries a ``method`` saying which test was used and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -139,10 +140,8 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     unknown: list[str] = []
     for name in requested:
         candidates = [name]
-        try:
+        with contextlib.suppress(Exception):  # a name the analyte table cannot parse is simply no analyte
             candidates.append(canonical_analyte(name)[0])
-        except Exception:  # a name the analyte table cannot parse is simply no analyte
-            pass
         test = lookup_test(name)
         if test is not None:
             candidates.append(test.code)

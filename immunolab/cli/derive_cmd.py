@@ -15,6 +15,12 @@ from immunolab.cli.common import (
     store_option,
 )
 from immunolab.cli.text import echo, safe
+from immunolab.derive.registry import CURVE_OPTIONS
+
+
+def _choices(name: str) -> list[str]:
+    """Return the choices the curves derivation declares for setting ``name`` (one source for both commands)."""
+    return next(list(o.choices) for o in CURVE_OPTIONS if o.name == name)
 
 GROUP_EXAMPLE = """
 \b
@@ -124,14 +130,14 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
                 "--reason \"4PL per kit insert\"")
 @store_option
 @click.option("--plate", "plates", multiple=True, help="Plate code (or id); repeat; default: every plate.")
-@click.option("--model", type=click.Choice(["vendor", "5PL", "4PL"]), default="vendor", show_default=True,
+@click.option("--model", type=click.Choice(_choices("curve_model")), default="vendor", show_default=True,
               help="vendor: the model of the instrument's printed curve (MSD 4PL, else 5PL).")
-@click.option("--weighting", type=click.Choice(["vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="vendor",
+@click.option("--weighting", type=click.Choice(_choices("curve_weighting")), default="vendor",
               show_default=True, help="vendor: per plate the recipe of the software that analysed it (xPONENT 1/y^2, "
               "Bio-Plex Manager bioplex, MSD Workbench msd); the refit then reproduces the instrument.")
-@click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
+@click.option("--below-rule", type=click.Choice(_choices("below_rule")), default="LLOQ/2",
               show_default=True)
-@click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True)
+@click.option("--above-rule", type=click.Choice(_choices("above_rule")), default="ULOQ", show_default=True)
 @click.option("--strict-curves", is_flag=True, help="A curve that cannot be fitted fails the plate's QC.")
 @click.option("--activate", is_flag=True, help="Make this refit active for these plates (all: '*'); needs --reason.")
 @click.option("--reason", help="Why (recorded with the decision).")

@@ -82,7 +82,13 @@ def _sample_file(job: _SampleJob) -> _Sampled:
     """Worker: read, gate and subsample one stored file (picklable; no store access)."""
     from immunolab.derive.gating import spec_from_definition
     from immunolab.fcs.reader import read_fcs
-    from immunolab.flow.pipeline import _lymphocyte_path, display_values, gate_fcs, leaf_labels, spillover_for
+    from immunolab.flow.pipeline import (
+        _lymphocyte_path,
+        display_values,
+        gate_fcs,
+        leaf_labels,
+        spillover_for,
+    )
     from immunolab.flow.transforms import is_scatter_or_time
 
     try:
@@ -210,7 +216,7 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
         counts = np.bincount(meta, minlength=len(res.medians))
         for k, c in enumerate(counts.tolist()):
             rows.append({"source_sha256": s.sha, "derivation_id": rep.derivation_id, "panel": panel, "metacluster": k,
-                         "cluster": names[k], "parent": s.parent, "n_events": int(c), "n_sampled": int(len(meta)),
+                         "cluster": names[k], "parent": s.parent, "n_events": int(c), "n_sampled": len(meta),
                          "pct_parent": 100.0 * c / max(len(meta), 1), "markers": markers, "commit_id": commit_id})
     agreement, mean_f = gate_cluster_agreement(gates, res.metacluster, cluster_labels=names,
                                                ignore=("", None, "ungated"))
@@ -219,7 +225,7 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
                       "events": a.events, "metacluster": a.metacluster, "cluster": a.cluster_label,
                       "precision": a.precision, "recall": a.recall, "f_measure": a.f_measure, "mean_f": mean_f,
                       "commit_id": commit_id} for a in agreement]
-    rep.files, rep.events = len(sampled), int(len(x))
+    rep.files, rep.events = len(sampled), len(x)
     tables = {"flow_clusters": [conform("flow_clusters", pa.Table.from_pylist(rows))],
               "flow_cluster_agreement": [conform("flow_cluster_agreement", pa.Table.from_pylist(rep.agreement))]}
     per_event = _stored_event_clusters(store, res, markers, [s.sha for s in sampled], rep.derivation_id, commit_id)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from immunolab.schema import TABLES, MeasureMap
+from immunolab.schema import TABLES, MeasureMap, all_tables
 
 if TYPE_CHECKING:
     from immunolab.store.read import Store
@@ -69,10 +69,6 @@ def visit_label(day: Any) -> str | None:
     if day is None or (isinstance(day, float) and np.isnan(day)) or day is pd.NA:
         return None
     return f"D{int(day)}"
-
-
-def _frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get) if False else table.to_pandas()
 
 
 def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
@@ -408,7 +404,7 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     """Return the ``measurements`` view (see the module docstring)."""
     smp = store.to_pandas("samples")
     codes = plate_codes(store)
-    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in TABLES.items()
+    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in all_tables().items()
              if spec.measure is not None and name in store.table_versions]
     parts = [p for p in parts if not p.empty]
     if not parts:

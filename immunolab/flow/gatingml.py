@@ -285,7 +285,8 @@ def _renamed(gate: Gate, names: dict[str, str]) -> Gate:
     return replace(gate, name=names.get(gate.name, gate.name))  # type: ignore[type-var]
 
 
-def _build(root: Any, name: str, label: str | None) -> Strategy:
+def _transforms_of(root: Any) -> tuple[dict[str, Transform], dict[str, _RatioDef]]:
+    """Return the document's transformations by id, and its ratio definitions."""
     transforms: dict[str, Transform] = {}
     ratios: dict[str, _RatioDef] = {}
     for el in root.iter(_T + "transformation"):
@@ -295,8 +296,11 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
             transforms[tid] = parsed.ratio
         else:
             transforms[tid] = parsed
-    matrices = dict(_parse_matrix(el) for el in root.iter(_T + "spectrumMatrix"))
+    return transforms, ratios
 
+
+def _gate_elements(root: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the top-level gate elements by id and their document order (ids unique, at least one)."""
     gate_els: dict[str, Any] = {}
     order: list[str] = []
     for el in root:
@@ -309,6 +313,37 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
         order.append(gid)
     if not gate_els:
         raise _Bad("the document holds no gates")
+    return gate_els, order
+
+
+def _in_dependency_order(nodes: list[GateNode]) -> list[GateNode]:
+    """Return ``nodes`` with parents (and boolean references) before their dependants; a cycle is an error."""
+    ordered: list[GateNode] = []
+    defined = {"/"}
+    pending = list(nodes)
+    while pending:
+        progressed = False
+        rest = []
+        for node in pending:
+            needs = {node.parent}
+            if isinstance(node.gate, BooleanGate):
+                needs |= {p for p, _ in node.gate.refs}
+            if needs <= defined:
+                ordered.append(node)
+                defined.update(node.population_paths())
+                progressed = True
+            else:
+                rest.append(node)
+        if not progressed:
+            raise _Bad(f"boolean gates refer to each other in a cycle: {', '.join(n.gate.name for n in rest)}")
+        pending = rest
+    return ordered
+
+
+def _build(root: Any, name: str, label: str | None) -> Strategy:
+    transforms, ratios = _transforms_of(root)
+    matrices = dict(_parse_matrix(el) for el in root.iter(_T + "spectrumMatrix"))
+    gate_els, order = _gate_elements(root)
 
     # quadrant ids are populations too: map them to their quadrant gate
     quadrant_owner: dict[str, str] = {}
@@ -339,7 +374,7 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
             return child_path(gate_parent_path(pid), names.get(pid, pid))
         raise _Bad(f"reference to unknown gate {pid!r}{_line(referrer)}")
 
-    nodes: list[tuple[int, GateNode]] = []
+    nodes: list[GateNode] = []
     for gid in order:
         el = gate_els[gid]
         parent = gate_parent_path(gid)
@@ -351,29 +386,8 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
             gate = _renamed(_BUILDERS[kind](gid, el, ratios), names)
         if isinstance(gate, BooleanGate):
             gate = replace(gate, name=names.get(gid, gid))
-        nodes.append((0, GateNode(parent, gate)))
-
-    # order parents (and boolean references) before dependants
-    ordered: list[GateNode] = []
-    defined = {"/"}
-    pending = [n for _, n in nodes]
-    while pending:
-        progressed = False
-        rest = []
-        for node in pending:
-            needs = {node.parent}
-            if isinstance(node.gate, BooleanGate):
-                needs |= {p for p, _ in node.gate.refs}
-            if needs <= defined:
-                ordered.append(node)
-                defined.update(node.population_paths())
-                progressed = True
-            else:
-                rest.append(node)
-        if not progressed:
-            raise _Bad(f"boolean gates refer to each other in a cycle: {', '.join(n.gate.name for n in rest)}")
-        pending = rest
-    return Strategy(name, tuple(ordered), transforms, matrices, label=label)
+        nodes.append(GateNode(parent, gate))
+    return Strategy(name, tuple(_in_dependency_order(nodes)), transforms, matrices, label=label)
 
 
 def parse_gatingml(source: bytes | str, *, name: str = "gatingml", label: str | None = None) -> Strategy:

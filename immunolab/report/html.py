@@ -335,10 +335,9 @@ def collect_inputs(
 ) -> ReportInputs:
     """Read everything the report needs from ``store`` and run the arm comparison."""
     from immunolab.analysis.compare import compare_store
+    from immunolab.derive.views import active_plates, active_populations
     from immunolab.identity import DEFAULT_PROTOCOL
     from immunolab.report.provenance import provenance_summary, provenance_table
-
-    from immunolab.derive.views import active_plates, active_populations
 
     comparison = compare_store(store, features=features, measures=measures, window=window)
     lloq_t = store.to_pandas("cytokine_results", columns=["analyte", "lloq"]).dropna()

@@ -21,8 +21,18 @@ from immunolab.errors import StoreError
 from immunolab.schema import table_spec
 from immunolab.store.location import StoreLocation
 
-__all__ = ["DataFile", "active_files", "read_delta", "commit_files", "delta_error", "describe_files", "ensure_table", "open_table",
-           "table_exists", "write_data_file"]
+__all__ = [
+    "DataFile",
+    "active_files",
+    "commit_files",
+    "delta_error",
+    "describe_files",
+    "ensure_table",
+    "open_table",
+    "read_delta",
+    "table_exists",
+    "write_data_file",
+]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ def _plates(values: list[float]) -> pd.DataFrame:
 
 
 class _Store:
-    table_versions = {"plate_qc": 1}
+    table_versions: ClassVar[dict[str, int]] = {"plate_qc": 1}
 
 
 def test_a_control_far_off_its_history_flags_its_plate(monkeypatch) -> None:  # type: ignore[no-untyped-def]
