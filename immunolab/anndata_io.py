@@ -160,6 +160,8 @@ def build_summary(
     import anndata as ad
 
     view = view[view["patient_id"].notna()]
+    if "lineage_table" not in view.columns:  # a hand-built view: the assay alone names its MeasureMap
+        view = view.assign(lineage_table=None)
     pairs = [(t if isinstance(t, str) else None, a) for t, a in zip(view["lineage_table"], view["assay"], strict=True)]
     count_of = {k: _declares(*k, "count_measure") for k in set(pairs)}
     is_count = pd.Series([count_of[k] == m for k, m in zip(pairs, view["measure"], strict=True)], index=view.index,

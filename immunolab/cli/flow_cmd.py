@@ -1,4 +1,4 @@
-"""``immunolab flow``: flow-cytometry tools (gate one file; export a panel's gating as Gating-ML)."""
+"""``immunolab flow``: flow-cytometry tools (gate one file; copy a built-in template; export a panel's gating)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,60 @@ Examples:
 
 @click.group(epilog="\b\nExample:\n  immunolab flow gate tube.fcs --strategy panel.xml")
 def flow() -> None:
-    """Flow cytometry tools: gate a file, export a panel's active gating strategy."""
+    """Flow cytometry tools: gate a file, copy a built-in template, export a panel's active gating strategy."""
+
+
+TEMPLATE_EXAMPLE = """
+\b
+Examples:
+  immunolab flow template --out lab_panel.yaml                     # the trial panel, to edit
+  immunolab flow template --name tcell_tube --out tcell_tube.yaml  # a three-colour T-cell tube
+  immunolab flow gate tube.fcs --strategy lab_panel.yaml
+"""
+
+
+def _builtin_templates() -> list[str]:
+    """Return the names of the built-in gating templates (the YAML files shipped with immunolab.flow)."""
+    from importlib import resources
+
+    folder = resources.files("immunolab.flow").joinpath("templates")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@flow.command(epilog=TEMPLATE_EXAMPLE)
+@click.option("--name", default="trial_panel", show_default=True, type=click.Choice(_builtin_templates()),
+              help="Built-in template to copy.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="YAML file to write (refused if it exists, unless --force).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@json_option
+@handle_errors
+def template(name: str, out: str, force: bool, as_json: bool) -> None:
+    """Write a built-in gating template as YAML, to read or edit and use with --strategy.
+
+    The template finds each gate in every sample's own data (thresholds between populations,
+    the lymphocyte cluster), so it is a starting point a lab adapts to its panel: channel
+    names, populations and methods are documented in docs/gating.md.
+    """
+    from importlib import resources
+    from pathlib import Path
+
+    from immunolab.errors import InputError
+    from immunolab.flow.template import load_template
+
+    target = Path(out)
+    if target.exists() and not force:
+        raise InputError("IML-IN-010", f"{target.name} already exists", path=target.name,
+                         hint="Choose another --out, or pass --force to overwrite it.")
+    source = resources.files("immunolab.flow").joinpath(f"templates/{name}.yaml")
+    text = source.read_text("utf-8")
+    target.write_text(text, encoding="utf-8")
+    tpl = load_template(target)  # what is written reads back as a template
+    if as_json:
+        echo_json({"path": str(target), "name": tpl.name, "populations": [p.name for p in tpl.populations]})
+        return
+    echo(f"wrote {target}: template {tpl.name}, {len(tpl.populations)} populations "
+         f"({', '.join(p.name for p in tpl.populations)})")
 
 
 @flow.command(epilog=GATE_EXAMPLE)
