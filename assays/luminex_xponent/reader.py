@@ -27,7 +27,7 @@ or power of ten can be undone uniquely, else refused with IML-CYT-010.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,10 +358,12 @@ def _well_records(batch: Batch, median: _Median, opt: _Optional, *, decimal: str
             )
         for name, j, match in zip(median.table.analytes, median.table.columns, median.matches, strict=True):
             canon = match.canonical
-            where = f"line {ln}: the {{}} of {name} in well {parsed[2]}"
 
-            def num(section: str, what: str, _key: str = key, _canon: str = canon, _where: str = where) -> float | None:
-                return _number(opt.wells.get(section, {}).get((_key, _canon)), decimal=decimal, label=label, where=_where.format(what))
+            def where(what: str, _ln: int = ln, _name: str = name, _well: str = parsed[2]) -> str:
+                return f"line {_ln}: the {what} of {_name} in well {_well}"  # no str.format over file text
+
+            def num(section: str, what: str, _key: str = key, _canon: str = canon, _where: Callable[[str], str] = where) -> float | None:
+                return _number(opt.wells.get(section, {}).get((_key, _canon)), decimal=decimal, label=label, where=_where(what))
 
             count = num("count", "Count")
             if count is not None and count < 0:
@@ -370,7 +372,7 @@ def _well_records(batch: Batch, median: _Median, opt: _Optional, *, decimal: str
                     path=label, hint="The file was probably edited; re-export the batch from xPONENT.",
                 )
             expected = _number(_expected_text(opt, key, canon, name, stype, well_label), decimal=decimal, label=label,
-                               where=where.format("expected concentration"))
+                               where=where("expected concentration"))
             if expected is None and stype == "standard":
                 expected = _option_expected(options, canon, number)
             rtext, rval, rflag = parse_reported_conc(opt.wells.get("result", {}).get((key, canon)), decimal=decimal)
@@ -382,7 +384,7 @@ def _well_records(batch: Batch, median: _Median, opt: _Optional, *, decimal: str
                 "analyte": canon, "analyte_reported": name,
                 "bead_region": match.bead_region if match.bead_region is not None else bead_ids.get(canon),
                 "analyte_known": match.known,
-                "median_mfi": _number(_cell(cells, j), decimal=decimal, label=label, where=where.format("Median")),
+                "median_mfi": _number(_cell(cells, j), decimal=decimal, label=label, where=where("Median")),
                 "net_mfi_reported": num("net mfi", "Net MFI"), "bead_count": count, "dilution": dilution,
                 "expected_conc": expected, "reported_conc_text": rtext, "reported_conc": rval, "reported_flag": rflag,
                 "instrument_warnings": warnings_per_well.get(key, 0),

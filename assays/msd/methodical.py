@@ -158,7 +158,7 @@ def read_reader_text(path: Path, label: str) -> list[Plate]:
         barcode = h.get("barcode", "").strip("<>*") or None
         key = (h.get("plate", ""), barcode or "")
         spot_text = h.get("spot", "")
-        spot = int(spot_text) if spot_text.isdigit() else None
+        spot = int(spot_text) if spot_text.isdigit() and spot_text.isascii() else None
         if spot is None and not spot_text and h.get("spots_per_well") == "1":
             spot = 1  # single-spot plate without a SpotID line
         if (key[0], key[1], spot_text) in seen:

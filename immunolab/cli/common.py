@@ -118,5 +118,6 @@ def _report(exc: ImmunolabError, as_json: bool) -> None:
             echo_json({"error": exc.to_dict()})
         else:
             echo(f"ERROR {exc.format()}", err=True)
-    except OSError:  # stdout or stderr cannot be written either: the exit code still tells
-        pass
+    except OSError:  # stdout cannot take it (the failed output itself): stderr, else the exit code tells
+        with contextlib.suppress(OSError, ValueError):
+            echo(f"ERROR {exc.format()}", err=True)

@@ -47,6 +47,7 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     from pathlib import Path
 
     from immunolab.analysis.endpoints import trial_endpoints
+    from immunolab.io.csv_safe import write_csv
     from immunolab.report.plots import save_png
 
     s = open_store_cli(store, storage_options)
@@ -55,7 +56,7 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in ep.tables.items():
-        df.to_csv(out / f"{name}.csv", index=False)
+        write_csv(df, out / f"{name}.csv")
         df.to_parquet(out / f"{name}.parquet", index=False)
         written.append(name)
     plots = [] if no_plots else [save_png(fig, out / f"{name}.png").name for name, fig in ep.figures().items()]

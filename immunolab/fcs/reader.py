@@ -262,6 +262,7 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
 
 def _non_finite_warning(matrix: np.ndarray, channels: Sequence[FcsChannel]) -> list[str]:
     """Return a coded warning (IML-FCS-041) when float events hold NaN or infinity (counted in blocks)."""
+    NAN_WARNING = "IML-FCS-041"  # noqa: N806 (the code, named where the registry test finds it)
     if matrix.dtype.kind != "f" or matrix.size == 0:
         return []
     if np.isfinite(matrix.min()) and np.isfinite(matrix.max()):  # NaN and infinity reach min or max: ~2 ms / 12M values
@@ -272,7 +273,7 @@ def _non_finite_warning(matrix: np.ndarray, channels: Sequence[FcsChannel]) -> l
     if not bad.any():
         return []
     names = [channels[int(j)].pnn for j in np.flatnonzero(bad)][:8]
-    return [f"IML-FCS-041 DATA holds {int(bad.sum()):,} value(s) that are not finite numbers (NaN or infinity) in "
+    return [f"{NAN_WARNING} DATA holds {int(bad.sum()):,} value(s) that are not finite numbers (NaN or infinity) in "
             f"{', '.join(names)}; events holding them may be left out or mis-gated (check the acquisition software's "
             "export settings)."]
 

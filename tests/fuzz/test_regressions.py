@@ -17,21 +17,7 @@ from fuzz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: (target, file name) -> why it still fails and who owns the fix
-OPEN: dict[tuple[str, str], str] = {
-    ("msd", "spotid_superscript_digit_latin1.txt"):
-        "assays/msd/methodical.py: `int(spot_text) if spot_text.isdigit()` raises ValueError for 'SpotID : ²' in a "
-        "Latin-1 reader text ('²'.isdigit() is True); ingest reports IML-INTERNAL-001. Fix: also require "
-        "spot_text.isascii(). Owned by the readers helper.",
-    ("xponent", "analyte_with_closing_brace.csv"):
-        "assays/luminex_xponent/reader.py _well_records: the message template `where` embeds the analyte name and is "
-        "then passed through str.format, so an analyte named 'IL-6}' (or '{x}') raises ValueError/KeyError; ingest "
-        "reports IML-INTERNAL-001. Fix: build the message without str.format on input text. Readers helper.",
-    ("intelliflex", "analyte_with_closing_brace.csv"):
-        "the same xPONENT reader bug, reached through the INTELLIFLEX plugin (found by the fuzzer). Readers helper.",
-    ("legendplex", "bom_only.csv"):
-        "assays/legendplex_table/parse.py: a file holding only a UTF-8 BOM gives no rows and `rows[0]` raises "
-        "IndexError; ingest reports IML-INTERNAL-001. Fix: an empty table is IML-CYT-001/002. Readers helper.",
-}
+OPEN: dict[tuple[str, str], str] = {}  # findings not fixed yet: (target, file) -> what is wrong and where
 
 
 def _cases(folder: str) -> list[tuple[str, Path]]:
