@@ -408,7 +408,7 @@ def _active_event_keys(store: Store) -> set[tuple[str, str]]:
     smp = store.to_pandas("samples")
     files = smp[smp["sample_key"] == ""]
     g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
-    act = choices.active_gating(store, g[g["status"] == "ok"], files.set_index("source_sha256")["panel"].to_dict())
+    act = choices.active_gating(store, g[g["status"] == "ok"], choices.panel_of_files(files))
     return set(zip(act["source_sha256"], act["derivation_id"], strict=True))
 
 
@@ -496,7 +496,7 @@ def events_anndata(
         rng = np.random.default_rng(seed)
         keep = []
         for _sid, idx in events.groupby("sample_id", sort=True).indices.items():
-            keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, idx.size), replace=False)))
+            keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, len(idx)), replace=False)))
         events = events.iloc[np.concatenate(keep)]
     events = _with_metaclusters(store, events)
     channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "commit_id", "derivation_id", "metacluster")]

@@ -37,7 +37,7 @@ __all__ = ["run_batch"]
 def _known_and_taken(store: Store) -> tuple[dict[str, str], dict[tuple[str, int, str, str], tuple[str, str, str]]]:
     src = store.table("sources", columns=["source_sha256", "ingest_id"]).to_pylist()
     known = {r["source_sha256"]: r["ingest_id"] for r in src}
-    taken = {}
+    taken: dict[tuple[str, int, str, str], tuple[str, str, str]] = {}
     for r in store.table("samples").to_pylist():
         key = natural_key(r["patient_id"], r["visit_day"], r["specimen"], r["panel"])
         taken.setdefault(key, (r["sample_id"], r["ingest_id"], r["source_sha256"]))

@@ -38,7 +38,7 @@ _storage = click.option(
 
 def store_option(func: F) -> F:
     """Add ``--store`` and ``--storage-option`` to a command."""
-    return _store(_storage(func))  # type: ignore[return-value]
+    return _store(_storage(func))
 
 
 def storage_options(pairs: tuple[str, ...] | list[str] | None) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
@@ -25,7 +27,7 @@ def _target(sample: str | None, well: str | None, plate: str | None, file: str |
     return given[0]
 
 
-def _decision(action: str):  # type: ignore[no-untyped-def]
+def _decision(action: str) -> Callable[..., None]:
     @store_option
     @click.option("--sample", help="Sample id (as in the manifest).")
     @click.option("--well", help="PLATE:WELL, e.g. PLATE-03:B7.")

@@ -292,7 +292,8 @@ def generate_trial(
         n_plate_files = len(plate_files)
         files += [f"plates/{f}" for f in plate_files]
 
-    n_bead_files, clinical_files = 0, ()
+    n_bead_files = 0
+    clinical_files: tuple[str, ...] = ()
     subjects_out = subjects_frame(subjects)
     if extras:
         bead_manifest, bead_truth = _simulate_beads(visits, root, seed, plate_truth)

@@ -12,7 +12,7 @@ current, so switching back is one more decision and the history stays readable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
@@ -21,12 +21,20 @@ from immunolab.derive.curves import INSTRUMENT
 if TYPE_CHECKING:
     from immunolab.store.read import Store
 
-__all__ = ["active_curves", "active_gating", "choice_table"]
+__all__ = ["active_curves", "active_gating", "choice_table", "panel_of_files"]
 
 
 def choice_table(store: Store) -> pd.DataFrame:
     """Return the current decisions (kind, scope, derivation_id, reason, user, recorded_at)."""
     return store.to_pandas("derivation_choices")
+
+
+def panel_of_files(files: pd.DataFrame) -> dict[str, str | None]:
+    """Return source_sha256 -> panel of ``samples`` rows of whole files (the ``panel_of`` of :func:`active_gating`).
+
+    Both columns are strings in the schema (``panel`` nullable), which ``Series.to_dict`` cannot say.
+    """
+    return cast("dict[str, str | None]", files.set_index("source_sha256")["panel"].to_dict())
 
 
 def _decided(store: Store, kind: str) -> dict[str, str]:
@@ -64,7 +72,7 @@ def active_curves(store: Store, results: pd.DataFrame) -> pd.DataFrame:
     version = r["commit_id"].map(store.commit_version).fillna(0)
     latest = version.groupby([r["plate_id"], r["derivation_id"]]).transform("max")
     r = r[version == latest]
-    available = r.groupby("plate_id")["derivation_id"].agg(lambda s: set(s)).to_dict()
+    available: dict[str, set[str]] = {str(plate): set(ids) for plate, ids in r.groupby("plate_id")["derivation_id"]}
     refits = r[r["derivation_id"] != INSTRUMENT].assign(_v=r["commit_id"].map(store.commit_version).fillna(0))
     # the first refit of a plate (at ingest, or a run's first fit) is its default when the export has no results
     ingest_refit = refits.sort_values("_v", kind="stable").groupby("plate_id")["derivation_id"].first().to_dict()

@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -124,7 +124,8 @@ def _limits_from_tokens(wells: pd.DataFrame) -> tuple[float | None, float | None
     """Return the limits the instrument printed in ``< x`` / ``> x`` cells (tables with no standards)."""
     import re
 
-    lows, highs = [], []
+    lows: list[float] = []
+    highs: list[float] = []
     for text in wells["reported_conc_text"].dropna().astype(str):
         m = re.match(r"^\s*([<>])\s*([0-9.]+(?:[eE][-+]?\d+)?)\s*$", text)
         if m:
@@ -132,12 +133,22 @@ def _limits_from_tokens(wells: pd.DataFrame) -> tuple[float | None, float | None
     return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
+def _prior_result(base: pd.DataFrame | None, sample: str, analyte: str) -> dict[str, Any]:
+    """Return the analysis's result row of (sample, analyte) by column name, or {} when it has none."""
+    if base is None or (sample, analyte) not in base.index:
+        return {}
+    # one result per (sample, analyte), so .loc gives that row (a Series labelled by the result columns)
+    row = cast("pd.Series[Any]", base.loc[(sample, analyte)])
+    return cast("dict[str, Any]", row.to_dict())
+
+
 def _instrument_results(plate: Plate, an: PlateAnalysis, settings: PlateSettings) -> pd.DataFrame:
     """Return the analysis's result rows with the instrument's own concentrations substituted in."""
     wells = an.wells
     rows = []
     base = an.results.set_index([SAMPLE_REF, "analyte"]) if len(an.results) else None
-    for (sample, analyte), g in wells[wells["sample_type"] == "unknown"].groupby(["sample_name", "analyte"], sort=False):
+    for key, g in wells[wells["sample_type"] == "unknown"].groupby(["sample_name", "analyte"], sort=False):
+        sample, analyte = cast("tuple[str, str]", key)
         reported = g["reported_conc"].to_numpy(dtype=float)
         censors = [("none" if np.isfinite(v) else _FLAG_CENSOR.get(str(fl).replace(" ", "") if fl is not None else "",
                                                                     "not_available"))
@@ -145,7 +156,7 @@ def _instrument_results(plate: Plate, an: PlateAnalysis, settings: PlateSettings
         lloq, uloq = _instrument_limits(plate, an, str(analyte))
         cv = censor_replicates(reported, censors, g["dilution"].to_numpy(dtype=float), lloq=lloq, uloq=uloq,
                                below=settings.below_rule, above=settings.above_rule)
-        prior: dict[str, Any] = base.loc[(sample, analyte)].to_dict() if base is not None and (sample, analyte) in base.index else {}
+        prior = _prior_result(base, sample, analyte)
         flags = [f for f in (prior.get("qc_flags") or []) if f not in ("curve_failed",)]
         rows.append({
             "plate_id": an.plate_id, "analyte": analyte, "fit_id": INSTRUMENT,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -112,7 +112,7 @@ def _flow_checks(store: Store) -> list[QcCheck]:
         return []
     smp = store.to_pandas("samples")
     files = smp[smp["sample_key"] == ""]
-    panel_of = files.set_index("source_sha256")["panel"].to_dict()
+    panel_of = choices.panel_of_files(files)
     sample_of = files.set_index("source_sha256")["sample_id"].to_dict()
     failed = gating[gating["status"] != "ok"]
     act = choices.active_gating(store, gating[gating["status"] == "ok"], panel_of)
@@ -127,16 +127,19 @@ def _flow_checks(store: Store) -> list[QcCheck]:
                                                         "count", "total_count"])
     keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
     pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
-    for (sha, d), g in pops.groupby(["source_sha256", "derivation_id"]):
+    for key, g in pops.groupby(["source_sha256", "derivation_id"]):
+        sha, d = cast("tuple[str, str]", key)
         target = sample_of.get(sha)
         if target is None:
             continue
         total = int(g["total_count"].max())
         out.append(QcCheck("sample", target, "", "sample_events", "warn" if total < MIN_SAMPLE_EVENTS else "pass",
                            f"{total:,} events", d))
-        for p in g[g["count"] < MIN_POPULATION_EVENTS].itertuples(index=False):
-            out.append(QcCheck("sample", target, str(p.population), "population_events", "warn",
-                               f"{int(p.count)} events (< {MIN_POPULATION_EVENTS})", d))
+        low = g[g["count"] < MIN_POPULATION_EVENTS]
+        # columns, not itertuples: a namedtuple's ``count`` is tuple.count to a type checker
+        for population, count in zip(low["population"], low["count"], strict=True):
+            out.append(QcCheck("sample", target, str(population), "population_events", "warn",
+                               f"{int(count)} events (< {MIN_POPULATION_EVENTS})", d))
     return out
 
 

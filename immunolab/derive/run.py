@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
@@ -153,7 +153,8 @@ def _panel_sources(store: Store, panel: str) -> list[dict[str, Any]]:
         panels = sorted(set(smp.loc[smp["sample_key"] == "", "panel"].dropna()))
         raise InputError("IML-DER-001", f"no stored FCS file of panel {panel!r} is current",
                          hint=f"Panels in the store: {', '.join(panels) or 'none'}.")
-    return rows.to_dict("records")
+    # the columns are the stored tables' field names
+    return cast("list[dict[str, Any]]", rows.to_dict("records"))
 
 
 def derive_gating(store: Store, *, panel: str, strategy: str | Path | Any | None, comp: str | None = None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from immunolab.store.read import Store
@@ -17,10 +18,11 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
     decided = choices.choice_table(store)
-    reasons = {(r.kind, r.scope, r.derivation_id): r.reason for r in decided.itertuples(index=False)}
+    reasons: dict[tuple[Hashable, Hashable, Hashable], Any] = {
+        (r.kind, r.scope, r.derivation_id): r.reason for r in decided.itertuples(index=False)}
     smp = store.to_pandas("samples")
     files = smp[smp["sample_key"] == ""]
-    panel_of = files.set_index("source_sha256")["panel"].to_dict()
+    panel_of = choices.panel_of_files(files)
     gating = store.to_pandas("flow_gating")
     if not gating.empty:
         ok = gating[gating["status"] == "ok"]
@@ -28,7 +30,9 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
         active_keys = set(zip(active["panel"], active["derivation_id"], strict=True))
         strategies = store.to_pandas("flow_strategies").drop_duplicates("derivation_id").set_index("derivation_id")
         ok = ok.assign(panel=ok["source_sha256"].map(panel_of))
-        for (panel, did), g in ok.groupby(["panel", "derivation_id"], dropna=False):
+        for key, g in ok.groupby(["panel", "derivation_id"], dropna=False):
+            # a source with no current file row has a missing panel (kept: dropna=False)
+            panel, did = cast("tuple[Hashable, str]", key)
             what = f"{strategies.loc[did, 'kind']} {strategies.loc[did, 'strategy_name']}" if did in strategies.index else ""
             out.append({"kind": "gating", "scope": panel, "derivation_id": did, "what": what,
                         "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,
@@ -39,7 +43,8 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
         active_keys = set(zip(active["plate_id"], active["derivation_id"], strict=True))
         codes = plate_codes(store)
         kinds = store.to_pandas("cytokine_derivations").drop_duplicates("derivation_id").set_index("derivation_id")
-        for (pid, did), _g in results.groupby(["plate_id", "derivation_id"]):
+        for key, _g in results.groupby(["plate_id", "derivation_id"]):
+            pid, did = cast("tuple[str, str]", key)
             out.append({"kind": "curves", "scope": codes.get(pid, pid), "derivation_id": did,
                         "what": str(kinds.loc[did, "kind"]) if did in kinds.index else "", "n": 1,
                         "active": (pid, did) in active_keys,

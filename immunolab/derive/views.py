@@ -76,7 +76,7 @@ def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
     for name, typ in columns.items():
         values = df[name] if name in df.columns else pd.Series([None] * len(df), dtype=object)
         if pa.types.is_integer(typ):
-            arr = pa.array(pd.array(values, dtype="Int64"), type=typ) if len(values) else pa.array([], typ)
+            arr = pa.array(pd.array(values.to_numpy(), dtype="Int64"), type=typ) if len(values) else pa.array([], typ)
         elif pa.types.is_floating(typ):
             arr = pa.array(pd.to_numeric(values, errors="coerce").astype(float), type=typ, from_pandas=True)
         elif pa.types.is_boolean(typ):
@@ -159,7 +159,7 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
     if t.empty:
         return pd.DataFrame()
     if mm.derivation_kind == "gating":
-        panel_of = smp[smp["sample_key"] == ""].set_index("source_sha256")["panel"].to_dict()
+        panel_of = choices.panel_of_files(smp[smp["sample_key"] == ""])
         g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
         act = choices.active_gating(store, g[g["status"] == "ok"], panel_of)
         keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
@@ -367,7 +367,11 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
         elif row.target_kind == "well":
             plate, _, well = str(row.target).rpartition(":")
             on_plate = (m["plate_code"] == plate) | (m["plate_id"] == plate)
-            hit = on_plate & m["wells"].map(lambda ws, w=well: isinstance(ws, (list, np.ndarray)) and w in list(ws))
+
+            def lists_well(ws: Any, w: str = well) -> bool:
+                return isinstance(ws, (list, np.ndarray)) and w in list(ws)
+
+            hit = on_plate & m["wells"].map(lists_well)
         else:
             hit = (m["source_sha256"] == row.target) | (m["ingest_id"] == row.target)
         hit = hit & scope
@@ -445,7 +449,7 @@ def active_populations(store: Store) -> pd.DataFrame:
     if pops.empty or files.empty:
         return pd.DataFrame(columns=[*pops.columns, "sample_id", "patient_id", "visit_day", "strategy_name"])
     g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
-    act = choices.active_gating(store, g[g["status"] == "ok"], files.set_index("source_sha256")["panel"].to_dict())
+    act = choices.active_gating(store, g[g["status"] == "ok"], choices.panel_of_files(files))
     keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
     pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
     names = store.to_pandas("flow_strategies", columns=["strategy_id", "strategy_name"]).drop_duplicates("strategy_id")

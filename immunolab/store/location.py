@@ -101,12 +101,12 @@ class StoreLocation:
             return pafs.GcsFileSystem(), base
         if parsed.scheme in ("az", "abfs", "abfss"):
             account = opts.get("AZURE_STORAGE_ACCOUNT_NAME") or opts.get("azure_storage_account_name")
-            key = opts.get("AZURE_STORAGE_ACCOUNT_KEY") or opts.get("azure_storage_account_key")
+            account_key = opts.get("AZURE_STORAGE_ACCOUNT_KEY") or opts.get("azure_storage_account_key")
             if not account:
                 raise StoreError("IML-STORE-001", "an Azure store needs AZURE_STORAGE_ACCOUNT_NAME", path=self.uri,
                                  hint="Set AZURE_STORAGE_ACCOUNT_NAME (and a key or token) in the environment.")
             container = parsed.netloc.split("@")[0]
-            return pafs.AzureFileSystem(account_name=account, account_key=key), (container + parsed.path).rstrip("/")
+            return pafs.AzureFileSystem(account_name=account, account_key=account_key), (container + parsed.path).rstrip("/")
         raise StoreError("IML-STORE-001", f"unsupported store scheme {parsed.scheme!r}", path=self.uri,
                          hint="Use a local folder, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.")
 

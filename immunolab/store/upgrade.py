@@ -45,7 +45,7 @@ def _typed(name: str, df: pd.DataFrame) -> pa.Table:
     cols = {}
     for f in schema:
         values = df[f.name] if f.name in df.columns else pd.Series([None] * len(df))
-        values = values.astype(object).where(values.notna(), None) if not pa.types.is_list(f.type) else values
+        values = values.astype(object).mask(values.isna(), None) if not pa.types.is_list(f.type) else values
         cols[f.name] = pa.array(list(values), type=f.type, from_pandas=True)
     extra = [c for c in df.columns if c not in schema.names] if table_spec(name).extra_column_type else []
     for c in extra:
@@ -79,12 +79,13 @@ def _frames(old: Any) -> dict[str, pd.DataFrame]:
 def _sources(records: dict[str, dict[str, Any]], kinds: dict[str, str]) -> pd.DataFrame:
     rows = []
     for iid, r in records.items():
+        attempted_at = r.get("attempted_at")
         rows.append({"commit_id": iid, "source_sha256": r["source_sha256"], "ingest_id": iid, "plugin": r.get("plugin"),
                      "plugin_version": r.get("plugin_version"), "format": None,
                      "assay_kind": kinds.get(r.get("plugin") or ""), "n_bytes": r.get("source_bytes"),
                      "n_events": None, "label": r.get("source_label"), "file_key": None, "warnings": [],
                      "metadata_json": json.dumps({"upgraded_from": "format 1"}),
-                     "ingested_at": pd.Timestamp(r.get("attempted_at")).to_pydatetime() if r.get("attempted_at") else None,
+                     "ingested_at": pd.Timestamp(attempted_at).to_pydatetime() if attempted_at else None,
                      "immunolab_version": r.get("immunolab_version")})
     return pd.DataFrame(rows)
 
@@ -118,6 +119,14 @@ def _identity(f: dict[str, pd.DataFrame], records: dict[str, dict[str, Any]], se
     return ident, subjects
 
 
+def _empty_lists(n: int) -> list[Any]:
+    """Return ``n`` distinct empty lists: the cells of a list column (flags, wells) for ``n`` rows.
+
+    Typed ``list[Any]``: pandas-stubs' column values are scalars, which a list cell is not.
+    """
+    return [[] for _ in range(n)]
+
+
 def _key_of(df: pd.DataFrame, secret: bytes) -> pd.Series:
     return df["sample_id"].map(lambda v: sample_key(secret, v) if isinstance(v, str) and v else None)
 
@@ -125,11 +134,11 @@ def _key_of(df: pd.DataFrame, secret: bytes) -> pd.Series:
 def _derived(f: dict[str, pd.DataFrame], secret: bytes) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     pops = f["flow_populations"].assign(commit_id=lambda d: d["ingest_id"], derivation_id=lambda d: d["strategy_id"],
-                                       qc_flags=lambda d: [[] for _ in range(len(d))])
+                                       qc_flags=lambda d: _empty_lists(len(d)))
     out["flow_populations"] = pops
     strat = f["flow_strategies"].assign(commit_id=lambda d: d["ingest_id"], derivation_id=lambda d: d["strategy_id"])
     out["flow_strategies"] = strat.drop_duplicates("strategy_id")
-    out["flow_gating"] = strat.assign(status="ok", qc_flags=lambda d: [[] for _ in range(len(d))])
+    out["flow_gating"] = strat.assign(status="ok", qc_flags=lambda d: _empty_lists(len(d)))
     if len(f["flow_events"]):
         out["flow_events"] = f["flow_events"].assign(commit_id=lambda d: d["ingest_id"],
                                                      derivation_id=lambda d: d["strategy_id"]).drop(
@@ -139,13 +148,13 @@ def _derived(f: dict[str, pd.DataFrame], secret: bytes) -> dict[str, pd.DataFram
     out["plate_qc"] = plates.assign(derivation_id=IMPORTED, status=plates["qc_status"])
     wells = f["cytokine_wells"]
     out["cytokine_wells"] = wells.assign(commit_id=wells["ingest_id"], sample_key=_key_of(wells, secret),
-                                         reader_flags=[[] for _ in range(len(wells))])
+                                         reader_flags=_empty_lists(len(wells)))
     curves = f["standard_curves"].assign(commit_id=lambda d: d["ingest_id"])
     out["instrument_curves"] = curves[curves["source"] == "instrument"]
     out["curve_fits"] = curves.assign(derivation_id=IMPORTED)
     res = f["cytokine_results"]
     out["cytokine_results"] = res.assign(commit_id=res["ingest_id"], derivation_id=IMPORTED,
-                                         sample_key=_key_of(res, secret), wells=[[] for _ in range(len(res))])
+                                         sample_key=_key_of(res, secret), wells=_empty_lists(len(res)))
     return out
 
 

@@ -247,7 +247,11 @@ def recover(loc: StoreLocation, *, force: bool = False, command: str = "recover"
                                 summary=f"rolled back interrupted batch {batch} ({len(ids)} unit(s))",
                                 reason="the writer died before its commit record", actions=done,
                                 tables=rewritten[0], files=rewritten[1])
-            append_version(loc, lambda _since, r=rec: r, seen=latest_version(loc), command=command)
+
+            def build(_since: Sequence[VersionRecord], r: VersionRecord = rec) -> VersionRecord:
+                return r
+
+            append_version(loc, build, seen=latest_version(loc), command=command)
         loc.delete(PENDING, f"{batch}.json")
     return actions
 
