@@ -113,6 +113,8 @@ class FileOutcome:
     n_bytes: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: tolerances the reader applied to accept the file (e.g. ``accept_offset_error: ...``)
+    tolerances: list[str] = field(default_factory=list)
     qc: str | None = None
 
     def line(self, *, show_paths: bool = False) -> str:
@@ -144,7 +146,8 @@ class FileOutcome:
         return {k: v for k, v in {
             "ingest_id": self.ingest_id, "sha256": self.source_sha256, "label": self.label, "outcome": self.status,
             "plugin": self.plugin, "code": self.code, "message": self.message, "rows": self.rows or None,
-            "warnings": self.warnings or None, "bytes": self.n_bytes or None}.items() if v is not None}
+            "warnings": self.warnings or None, "tolerances": self.tolerances or None,
+            "bytes": self.n_bytes or None}.items() if v is not None}
 
 
 @dataclass
@@ -325,6 +328,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     parsed = _safe_parse(plugin, p, ctx)
     outcome.n_events = int(getattr(parsed, "n_events", 0) or 0)
     outcome.warnings = list(parsed.warnings or [])
+    outcome.tolerances = [str(t) for t in (parsed.metadata or {}).get("tolerances") or []]
     who = f"plugin {plugin.name} {plugin.version}"
     wrong = [n for n in parsed.tables if n not in plugin.produces]
     if wrong:

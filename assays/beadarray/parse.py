@@ -54,8 +54,9 @@ def well_role(ctx: ParseContext) -> Any:
 
 def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> ParsedAssay:
     """Return the facts of one bead well: a ``cytokine_plates`` row of its run and one well row per analyte."""
-    from immunolab.beads import bead_plate, classify_fcs_file, load_kit
+    from immunolab.beads import bead_plate, classify_bead_well, load_kit
     from immunolab.cytokine.parsed import parsed_assay_from_plates
+    from immunolab.fcs.reader import read_fcs
 
     kit_name = _value(ctx, "kit") or ctx.option("bead_kit") or ctx.panel
     if not kit_name:
@@ -65,7 +66,11 @@ def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> Pa
     if not run:
         raise _bad(ctx, "the well's run (plate) is not named", "Add a run column to the manifest, e.g. BEADRUN-01.")
     role = well_role(ctx)
-    result = classify_fcs_file(str(path), kit, label=ctx.label, dataset=ctx.option("dataset"))
+    # read here (not through classify_fcs_file) so the reader's warnings and tolerances reach the
+    # terminal and the audit record: e.g. which data set of a Beckman LMD file was read (IML-FCS-018)
+    fcs = read_fcs(path, label=ctx.label, dataset=ctx.option("dataset"))
+    assert fcs.events is not None
+    result = classify_bead_well(fcs.events, fcs.channels, kit, label=ctx.label, keywords=fcs.keywords)
     plate = bead_plate([result], [role], kit, label=ctx.label)
     parsed = parsed_assay_from_plates([plate], data=b"", ctx=ctx, export_format="bead_array_fcs")
     pid = f"{RUN_PREFIX}{run}"
@@ -80,7 +85,9 @@ def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> Pa
     parsed.tables["cytokine_wells"] = wells.set_column(wells.schema.get_field_index("reader_flags"), "reader_flags",
                                                        pa.array(merged, pa.list_(pa.string())))
     parsed.metadata.update({"kit": kit.kit_id, "run": run, "role": role.kind, "bead_flags": sorted(set(result.flags)),
-                            "plugin_version": plugin_version})
+                            "plugin_version": plugin_version, "dataset_index": fcs.dataset_index,
+                            "n_datasets": fcs.n_datasets, "tolerances": list(fcs.tolerances)})
     parsed.n_events = int(result.n_events)
+    parsed.warnings.extend([*fcs.warnings, *(f"tolerance applied: {t}" for t in fcs.tolerances)])
     parsed.warnings.extend(f"well: {f}" for f in result.flags)
     return parsed

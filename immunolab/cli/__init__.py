@@ -16,21 +16,22 @@ from immunolab import __version__
 
 __all__ = ["main"]
 
-#: command name -> (module, attribute, one-line help shown by `immunolab --help`)
+#: command name -> (module, attribute, one-line help shown by `immunolab --help`; a group names its
+#: sub-commands in parentheses, which tests/cli/test_top_level_help.py checks)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": ("immunolab.cli.ingest_cmd", "ingest", "Ingest instrument files into a store."),
     "plugins": ("immunolab.cli.plugins_cmd", "plugins", "List installed assay plugins and load errors."),
     "store": ("immunolab.cli.store_cmd", "store", "Inspect and maintain a store (info, qc, compact, vacuum, recover, upgrade)."),
     "log": ("immunolab.cli.log_cmd", "log_", "Show the store versions (every commit) and file attempts."),
     "verify": ("immunolab.cli.verify_cmd", "verify", "Re-hash raw and data files, check the commit log (--repair)."),
-    "identity": ("immunolab.cli.identity_cmd", "identity", "Apply manifest/subjects corrections; show identity history."),
-    "derive": ("immunolab.cli.derive_cmd", "derive", "Re-gate panels, refit plates, choose active derivations."),
-    "qc": ("immunolab.cli.qc_cmd", "qc", "Exclude / include values with a reason (recorded)."),
-    "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools (gate a file without a store)."),
+    "identity": ("immunolab.cli.identity_cmd", "identity", "Correct and trace identity (apply, history)."),
+    "derive": ("immunolab.cli.derive_cmd", "derive", "Re-gate, cluster, refit and choose active derivations (gating, clusters, curves, activate, list)."),
+    "qc": ("immunolab.cli.qc_cmd", "qc", "Exclude or include values with a recorded reason (exclude, include, list)."),
+    "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools without a store (gate, export-strategy)."),
     "compare": ("immunolab.cli.compare_cmd", "compare", "Compare the arms: trajectories and statistics."),
     "outcomes": ("immunolab.cli.outcomes_cmd", "outcomes", "Clinical endpoints: mortality, survival, AEs, improvement."),
     "report": ("immunolab.cli.report_cmd", "report", "Write the self-contained HTML report."),
-    "export": ("immunolab.cli.export_cmd", "export", "Export AnnData, a plain-Parquet snapshot, ADaM tables."),
+    "export": ("immunolab.cli.export_cmd", "export", "Export the store for other tools (parquet, anndata, adam)."),
 }
 
 

@@ -50,3 +50,5 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
                 tail = f"{a.get('code')} {safe(a.get('message'))}" if a.get("outcome") == "FAIL" else \
                     f"{a.get('plugin')} {sum((a.get('rows') or {}).values())} rows"
                 echo(f"        {a.get('outcome'):<4} {safe(a.get('label'))} {a.get('ingest_id')} {tail}")
+                for tolerance in a.get("tolerances") or []:
+                    echo(f"             tolerance applied: {safe(tolerance)}")

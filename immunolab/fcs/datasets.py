@@ -2,7 +2,7 @@
 
 A file may chain several data sets (Beckman LMD files carry an FCS 2.0 and an FCS 3.0 copy of
 one acquisition); their offsets are relative to each data set's first byte. ``dataset=i``
-(0-based) chooses one; by default the only FCS 3.x data set is read with a warning, otherwise
+(0-based) chooses one; by default the only FCS 3.x data set is read with a warning (IML-FCS-018), otherwise
 IML-FCS-008. A broken chain is IML-FCS-002 unless offset errors are accepted (then the chain
 stops and the tolerance is recorded). Supplemental TEXT ($BEGINSTEXT/$ENDSTEXT) adds keywords;
 the primary TEXT wins on conflicts.
@@ -131,6 +131,10 @@ def walk_datasets(src: ByteSource, label: str, accept_offset_error: bool, tolera
         offset = target
 
 
+#: code of the warning that a multi-data-set file was read at its only FCS 3.x data set
+DATASET_CHOSEN = "IML-FCS-018"
+
+
 def choose_dataset(heads: list[DataSetHead], dataset: Any, label: str, warnings: list[str]) -> int:
     """Return the 0-based index of the data set to read (see the module doc)."""
     versions = [h.header.version for h in heads]
@@ -154,8 +158,8 @@ def choose_dataset(heads: list[DataSetHead], dataset: Any, label: str, warnings:
     if len(modern) == 1:
         index = modern[0]
         warnings.append(
-            f"the file holds {len(heads)} data sets ({listing}); read data set {index}, the only FCS 3.x one "
-            "(choose another with --dataset)"
+            f"{DATASET_CHOSEN} the file holds {len(heads)} data sets ({listing}); read data set {index}, the only "
+            "FCS 3.x one (choose another with --dataset)"
         )
         return index
     raise AmbiguousInputError(

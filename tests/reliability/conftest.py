@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 import pytest
 
 LARGE = os.environ.get("IMMUNOLAB_RELIABILITY") == "large"
+#: code whose change makes the reliability figures stale (tests/reliability/test_figures_are_current.py)
+MEASURED_PATHS = ("immunolab/store", "immunolab/ingest.py", "immunolab/ingest_batch.py", "immunolab/fcs", "assays")
+REPO = Path(__file__).resolve().parents[2]
 LAST_RUN = Path(__file__).with_name("last_run.json")
 FIGURES: dict[str, dict[str, Any]] = {}
 
@@ -32,9 +36,21 @@ def figures(request: pytest.FixtureRequest) -> dict[str, Any]:
     return FIGURES.setdefault(request.node.name, {})
 
 
+def git(*args: str) -> str | None:
+    """Return the stripped output of ``git ARGS`` in the repository, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if LARGE and FIGURES:
+        dirty = git("status", "--porcelain", "--", *MEASURED_PATHS)
         LAST_RUN.write_text(json.dumps({
+            "commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes": sorted(line[3:] for line in (dirty or "").splitlines()),
             "date": time.strftime("%Y-%m-%d"),
             "python": platform.python_version(),
             "exit_status": int(exitstatus),

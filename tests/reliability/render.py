@@ -19,9 +19,13 @@ def render(run: dict[str, Any]) -> str:
     lines = [f"Measured by the last `make reliability` run ({run['date']}, Python {run['python']}, "
              f"exit status {run['exit_status']}):", ""]
     for r in _find(f, "test_malformed_fcs"):
-        lines.append(f"* **Malformed FCS files**: {r['files']:,} variants ingested; {r['failed']:,} refused with "
-                     f"{len(r['codes'])} distinct coded input errors, {r['internal_errors']} internal errors, "
-                     f"{r['tracebacks']} tracebacks; data tables untouched, store verifies.")
+        st = r.get("stages", {})
+        lines.append(f"* **Malformed FCS files**: {r['files']:,} variants ingested (gated with a strategy on a channel "
+                     f"every base file has): {st.get('reader', 0):,} refused by the reader, "
+                     f"{st.get('read_and_gated', 0):,} read and gated, {st.get('gating', 0):,} read but refused at "
+                     f"gating, {st.get('detection', 0):,} not recognised as FCS; {len(r['codes'])} distinct coded "
+                     f"input errors, {r['internal_errors']} internal errors, {r['tracebacks']} tracebacks; "
+                     "nothing of a refused file in the data tables, store verifies.")
     for r in _find(f, "test_malformed_plate"):
         lines.append(f"* **Malformed plate exports**: {r['files']:,} variants; {r['failed']:,} refused with "
                      f"{len(r['codes'])} distinct codes, {r['internal_errors']} internal errors; store unchanged.")

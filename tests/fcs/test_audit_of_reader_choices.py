@@ -1,0 +1,94 @@
+"""What the FCS reader decided for a file is on the terminal, in the file's facts and in the audit record.
+
+* A tolerance applied to read a file (``--accept-offset-error``, an automatic off-by-one DATA
+  end) is in ``fcs_files.tolerances`` and in the attempt of that ingest in its store version.
+* A Beckman LMD file holds two data sets and the reader picks the FCS 3.0 one: the choice is a
+  coded ``WARN IML-FCS-018`` line on the terminal and a warning in the audit record, for an
+  immune-panel tube (plugin ``fcs``) and for a LEGENDplex bead well (plugin ``bead_array``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+import immunolab
+from immunolab.cli import main
+from tests.conftest import shared_path
+
+SUBJECTS = "patient_id,arm,site,age,sex\n001,MSC,A,40,F\n"
+HEADER = "file,sample_id,patient_id,visit_day,specimen,panel,assay,kit,run,well,role,standard_level,replicate,dilution\n"
+
+
+def _ingest(tmp: Path, files: dict[str, Path], rows: list[str], *flags: str) -> Any:
+    inbox = tmp / "in"
+    inbox.mkdir()
+    for name, src in files.items():
+        shutil.copyfile(src, inbox / name)
+    (tmp / "subjects.csv").write_text(SUBJECTS)
+    (tmp / "manifest.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
+    return CliRunner().invoke(main, ["ingest", str(inbox), "--store", str(tmp / "s"), "--manifest",
+                                     str(tmp / "manifest.csv"), "-j", "1", *flags], catch_exceptions=False)
+
+
+def _attempts(store: Path) -> dict[str, dict[str, Any]]:
+    return {a["label"]: a for v in immunolab.open_store(store).versions() for a in v.attempts}
+
+
+def _tolerances(store: Path) -> dict[str, list[str]]:
+    s = immunolab.open_store(store)
+    labels = dict(zip(*s.table("sources", columns=["source_sha256", "label"]).to_pydict().values(), strict=True))
+    t = s.table("fcs_files", columns=["source_sha256", "tolerances"]).to_pylist()
+    return {labels[r["source_sha256"]]: list(r["tolerances"] or []) for r in t}
+
+
+def test_tolerances_applied_are_in_the_fcs_facts_and_in_the_audit_record_of_the_ingest(tmp_path: Path) -> None:
+    noncompliant = shared_path("flow", "flowkit", "data", "noncompliant", "data_start_offset_discrepancy_example.fcs")
+    off_by_one = shared_path("flow", "flowkit", "data", "test_comp_example.fcs")
+    r = _ingest(tmp_path, {"tube_a.fcs": noncompliant, "tube_b.fcs": off_by_one},
+                ["tube_a.fcs,001-D000-X,001,0,PBMC,X,,,,,,,,", "tube_b.fcs,001-D003-X,001,3,PBMC,X,,,,,,,,"],
+                "--accept-offset-error")
+    assert r.exit_code == 0, r.output
+    facts, attempts = _tolerances(tmp_path / "s"), _attempts(tmp_path / "s")
+    assert facts["001-D000-X"] and facts["001-D000-X"][0].startswith("accept_offset_error")
+    assert any(t.startswith("data_end_off_by_one") for t in facts["001-D003-X"])
+    for label in ("001-D000-X", "001-D003-X"):
+        assert attempts[label]["tolerances"] == facts[label]
+    log = CliRunner().invoke(main, ["log", "--store", str(tmp_path / "s"), "--files"]).output
+    assert "tolerance applied: accept_offset_error" in log
+
+
+def test_a_file_read_without_tolerances_records_none(tmp_path: Path) -> None:
+    clean = shared_path("flow", "flowio", "data", "fcs_files", "3FITC_4PE_004.fcs")
+    r = _ingest(tmp_path, {"tube.fcs": clean}, ["tube.fcs,001-D000-X,001,0,PBMC,X,,,,,,,,"])
+    assert r.exit_code == 0, r.output
+    assert _tolerances(tmp_path / "s") == {"001-D000-X": []}
+    assert "tolerances" not in _attempts(tmp_path / "s")["001-D000-X"]
+
+
+def _choice_warning(output: str, label: str) -> list[str]:
+    return [ln for ln in output.splitlines()
+            if re.match(rf"^WARN IML-FCS-018 {re.escape(label)}: the file holds 2 data sets .*read data set 1", ln)]
+
+
+def test_the_lmd_data_set_choice_of_a_flow_tube_is_a_coded_warn_line_and_in_the_audit_record(tmp_path: Path) -> None:
+    lmd = shared_path("flow", "flowio", "data", "fcs_files", "coulter.lmd")
+    r = _ingest(tmp_path, {"tube.lmd": lmd}, ["tube.lmd,001-D000-X,001,0,PBMC,X,,,,,,,,"])
+    assert r.exit_code == 0, r.output
+    assert len(_choice_warning(r.output, "001-D000-X")) == 1, r.output
+    warnings = _attempts(tmp_path / "s")["001-D000-X"]["warnings"]
+    assert any(w.startswith("IML-FCS-018 the file holds 2 data sets") for w in warnings)
+
+
+def test_the_lmd_data_set_choice_of_a_bead_well_is_a_coded_warn_line_and_in_the_audit_record(tmp_path: Path) -> None:
+    well = shared_path("beads", "legendplex_navios", "LP 13 C7-015 00006749 015.LMD")
+    r = _ingest(tmp_path, {"well.lmd": well}, ["well.lmd,RUN1-A1,,,,LP13,bead_array,legendplex_hu_antivirus_13plex,"
+                                               "RUN1,A1,standard,7,1,1"])
+    assert "OK   RUN1-A1" in r.output, r.output
+    assert len(_choice_warning(r.output, "RUN1-A1")) == 1, r.output
+    warnings = _attempts(tmp_path / "s")["RUN1-A1"]["warnings"]
+    assert any(w.startswith("IML-FCS-018 the file holds 2 data sets") for w in warnings)
