@@ -42,9 +42,9 @@ def effects_side_by_side(data: ReportData) -> pd.DataFrame:
     a = data.adjusted
     if u.visit_effects.empty:
         return pd.DataFrame()
+    cols = ("ratio", "ratio_ci_low", "ratio_ci_high", "p", "adjusted_for")
     both = side_by_side(u, a) if a is not None and not a.visit_effects.empty else \
-        u.visit_effects.rename(columns={c: f"{c}_unadjusted" for c in
-                                        ("ratio", "ratio_ci_low", "ratio_ci_high", "p", "adjusted_for")})
+        u.visit_effects[[*KEYS, "visit_day", *cols]].rename(columns={c: f"{c}_unadjusted" for c in cols})
     counts = u.visit_effects[[*KEYS, "visit_day", "n_treated", "n_reference"]]
     both = both.merge(counts, on=[*KEYS, "visit_day"], how="left")
     out = both[[*KEYS, "visit_day", "n_treated", "n_reference"]].copy()
@@ -94,10 +94,14 @@ def summary_table(data: ReportData) -> pd.DataFrame:
 def _methods(data: ReportData) -> str:
     st = data.comparison.settings
     adj = data.adjusted
-    adjusted = (f"Adjusted: the same model with fixed effects for {esc(', '.join(data.adjust_for))} "
-                "(covariates the data cannot separate from each other or from arm are left out by the model; the "
-                "column <i>adjusted for</i> names what each adjusted row used)." if adj is not None
-                else "No covariate varies in these data, so no adjusted comparison is shown.")
+    if adj is not None:
+        adjusted = (f"Adjusted: the same model with fixed effects for {esc(', '.join(data.adjust_for))} "
+                    "(covariates the data cannot separate from each other or from arm are left out by the model; the "
+                    "column <i>adjusted for</i> names what each adjusted row used).")
+    elif data.options.adjust is not None:
+        adjusted = "No adjusted comparison was requested (adjustment switched off)."
+    else:
+        adjusted = "No covariate varies in these data, so no adjusted comparison is shown."
     items = [
         f"Arms: <b>{esc(st.get('treated'))}</b> (treated) vs <b>{esc(st.get('reference'))}</b> (reference); "
         f"measures: {esc(', '.join(st.get('measures', [])))}.",
