@@ -46,13 +46,26 @@ bench: setup
 	$(BIN)/python -m benchmarks.run --readme
 
 reliability: setup
-	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability tests/store/test_atomic_commit.py \
-	    tests/fcs/test_malformed_reliability.py tests/cytokine
+	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability tests/store/test_engine.py \
+	    tests/fcs/test_malformed_reliability.py tests/cytokine tests/fcs/test_keyword_budget.py \
+	    tests/fcs/test_numeric_extremes.py tests/io/test_csv_safe.py tests/cli/test_terminal_safety.py \
+	    tests/cli/test_warning_lines.py tests/fuzz
 	$(BIN)/python -m tests.reliability.render
 
+# Coverage-guided fuzzing (atheris): every target runs FUZZ_SECONDS; a crash stops `make fuzz` and
+# leaves the input in fuzz/corpus/crashes/ (replay it with tests/fuzz/test_regressions.py).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fcs xponent intelliflex bioplex msd legendplex identity
 fuzz: setup
 	$(BIN)/python -m pip install --quiet atheris
-	$(BIN)/python fuzz/fuzz_fcs.py -max_total_time=300 fuzz/corpus
+	@mkdir -p fuzz/corpus/crashes
+	@if [ -d "$${IMMUNOLAB_SHARED_DATA:-../shared/data}" ]; then \
+	  $(BIN)/python -m fuzz.make_seeds --shared "$${IMMUNOLAB_SHARED_DATA:-../shared/data}" --out fuzz/corpus; fi
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; mkdir -p fuzz/corpus/$$t; \
+	  $(BIN)/python fuzz/fuzz_$$t.py -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=3072 \
+	    -print_final_stats=1 -artifact_prefix=fuzz/corpus/crashes/$$t- fuzz/corpus/$$t fuzz/seeds/$$t || exit 1; \
+	done
 
 clean-demo:
 	rm -rf $(DEMO_STORE)

@@ -3,11 +3,19 @@
 Benchmarks are not tests: they time immunolab and its anchor side by side on this machine and
 report the ratio, which is what the targets are about (absolute times depend on the machine).
 
-    python -m benchmarks.run            # all
-    python -m benchmarks.run fcs_read   # one (fcs_read, gating, ingest, memory, analysis)
+    python -m benchmarks.run                         # all
+    python -m benchmarks.run gating_case gating_process  # some (names: see BENCHMARKS)
+    python -m benchmarks.run --table-out benchmarks/README_table.md
 
-Results go to ``benchmarks/results.json``; ``--readme`` also rewrites the performance table in
-README.md between the ``bench:start``/``bench:end`` markers.
+Results go to ``benchmarks/results.json``; ``--table-out FILE`` writes the Markdown performance
+table (with the machine and its load) to FILE, ``--readme`` rewrites the table in README.md
+between the ``bench:start``/``bench:end`` markers.
+
+Gating is timed three ways, because they answer different questions: in process on the
+issue-19 case (b1), as whole processes a user starts (b2: the CLI against a FlowKit script,
+imports included), and at 10,000,000 events (b3: peak memory and linearity). The store is
+timed at trial scale (f: 2,000 files, g: compaction of 1,000, h: the demo batch against
+hashing and copying its bytes).
 """
 
 from __future__ import annotations
@@ -103,31 +111,48 @@ def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 BENCHMARKS = {
     "fcs_read": "benchmarks.bench_fcs_read",
     "gating": "benchmarks.bench_gating",
+    "gating_case": "benchmarks.bench_gating_case",
+    "gating_process": "benchmarks.bench_gating_process",
+    "gating_10m": "benchmarks.bench_gating_process:run_ten_million",
     "ingest": "benchmarks.bench_ingest",
+    "ingest_floor": "benchmarks.bench_ingest_floor",
     "memory": "benchmarks.bench_memory",
     "analysis": "benchmarks.bench_analysis",
+    "growth": "benchmarks.bench_growth",
+    "compact": "benchmarks.bench_compact",
+    "deid": "benchmarks.bench_deid",
 }
 
 
 def _registry() -> dict[str, Callable[[Path], dict[str, Any]]]:
     import importlib
 
-    def loader(module: str) -> Callable[[Path], dict[str, Any]]:
+    def loader(target: str) -> Callable[[Path], dict[str, Any]]:
+        module, _, function = target.partition(":")
+
         def call(work: Path) -> dict[str, Any]:
-            fn: Callable[[Path], dict[str, Any]] = importlib.import_module(module).run
+            fn: Callable[[Path], dict[str, Any]] = getattr(importlib.import_module(module), function or "run")
             return fn(work)
 
         return call
 
-    return {name: loader(mod) for name, mod in BENCHMARKS.items()}
+    return {name: loader(target) for name, target in BENCHMARKS.items()}
 
 
 def render_table(results: dict[str, Any]) -> str:
-    """Return the Markdown performance table for README.md."""
+    """Return the Markdown performance table (machine, load and one row per benchmark)."""
     m = results["machine"]
+    run = results.get("run", {})
+    load = run.get("load_average")
+    headroom = run.get("cpu_headroom")
+    context = ""
+    if load:
+        context += f" 1-minute load average {load[0]}-{load[1]} during the run (other programs shared the cores)"
+    if headroom:
+        context += f"; 2-process speed-up of a pure-CPU loop {headroom[0]}x before, {headroom[1]}x after (2.0 = free cores)"
     lines = [
         f"Measured by `make bench` on {results['date']}: {m['cpu']}, {m['cores']} cores, "
-        f"{m['memory_gib']} GiB, Python {m['python']}.",
+        f"{m['memory_gib']} GiB, Python {m['python']}, {m.get('platform', '')}." + (f"{context}." if context else ""),
         "",
         "| benchmark | immunolab | anchor | ratio | target | met |",
         "|---|---|---|---|---|---|",
@@ -160,21 +185,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--readme", action="store_true", help="rewrite the README performance table")
+    parser.add_argument("--table-out", type=Path, help="write the Markdown performance table to this file")
     args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     registry = _registry()
     names = args.names or list(registry)
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(registry)}")
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmarks": {}}
+    start_load = load_average()
+    headroom = [parallel_headroom()]
     results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
                "benchmarks": dict(previous.get("benchmarks", {}))}
     for name in names:
         load = load_average()
         print(f"== {name} (1-min load average {load})", flush=True)
+        t0 = time.perf_counter()
         try:
             r = registry[name](WORK)
         except Exception as exc:  # a broken benchmark must not hide the others
             r = {"error": f"{type(exc).__name__}: {exc}"}
         r["load_average"] = [load, load_average()]
+        r["date"] = results["date"]
+        r["wall_seconds"] = round(time.perf_counter() - t0, 1)
         results["benchmarks"][name] = r
         for line in r.get("lines", []):
             print("   " + line)
@@ -182,9 +216,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   ERROR {r['error']}")
         else:
             print(f"   {r['title']}: {r['ratio_text']} (target {r['target']}) -> {'met' if r['met'] else 'NOT MET'}")
+    headroom.append(parallel_headroom())
+    loads = [x for b in results["benchmarks"].values() if b.get("date") == results["date"]
+             for x in b.get("load_average", []) if x is not None]
+    results["run"] = {"names": names, "load_average": [min(loads, default=start_load), max(loads, default=start_load)],
+                      "cpu_headroom": headroom}
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
     print()
-    print(render_table(results))
+    table = render_table(results)
+    print(table)
+    if args.table_out:
+        args.table_out.write_text(table + "\n")
     if args.readme:
         update_readme(results)
     return 0

@@ -1,8 +1,9 @@
 """Build AnnData objects from a store: per-sample summary and per-event flow data.
 
 ``kind="summary"`` (:func:`summary_anndata`)
-    obs = one row per patient x visit (index ``001|D14``; columns ``patient_id``, ``arm``,
-    ``visit_day``, ``specimen``), var = one row per feature x measure (flow population
+    obs = one row per patient x visit (index ``001|D14``; columns ``patient_id``, ``arm``
+    (categorical), ``visit_day``, ``visit`` (ordered categorical ``D0 < D3 < ...``: scanpy's
+    ``groupby=["arm", "visit"]`` works as is), ``specimen``), var = one row per feature x measure (flow population
     frequencies ``pct_parent`` / ``pct_total`` / ``pct_lymphocytes``, cytokine
     ``concentration``...; columns ``feature`` (original name), ``measure``, ``assay``, ``unit``,
     ``parent`` and ``gate_path`` for flow, ``lloq`` / ``lloq_min`` / ``lloq_max`` in pg/mL for
@@ -10,15 +11,21 @@
     measurements view's log10, values <= 0 floored as recorded in ``uns``), ``censored`` (bool:
     the value is a substitution / cap; False where not measured) and ``count`` (event count of
     the flow population behind the var; NaN for other assays).
-``kind="events"`` (:func:`events_anndata`)
+``kind="events"`` (:func:`events_anndata`), in the layout readfcs and pytometry use
     obs = events of one or several samples from the optional ``flow_events`` table (columns
     ``sample`` = ``001|D14`` (``#2``... when a visit has several flow samples), ``sample_id``,
-    ``patient_id``, ``visit_day``, ``arm``, ``population`` (categorical), ``strategy_id``,
-    ``event_index``), var = channels (compensated and transformed, float32; ``channel`` and
-    ``marker`` ($PnS) and ``detector`` ($PnN) columns). Ready for scanpy (``sc.pp.pca``,
-    ``sc.pp.neighbors``, ``sc.tl.umap``).
+    ``patient_id``, ``visit_day``, ``visit`` (ordered ``D0 < D3 ...``), ``arm`` and
+    ``population`` (the gate label; categoricals), ``strategy_id``, ``event_index``);
+    var_names = ``$PnN`` channel names, var = ``channel`` ($PnN, as readfcs), ``marker`` ($PnS),
+    ``signal_type`` (pytometry's area / height / other), ``range`` ($PnR), ``transform`` (JSON of
+    the display transform), ``stored_as`` (the ``flow_events`` column); X = compensated,
+    transformed values (float32), ``layers['raw']`` = compensated, untransformed values re-read
+    from the raw vault; ``uns['meta']`` = allowlisted keywords shared by the files, keyed like
+    readfcs (``p1n``, ``tot``...) with the spillover matrix as ``spill`` (DataFrame over $PnN),
+    ``uns['meta_by_sample']`` per sample. Ready for scanpy (``sc.pp.pca``, ``sc.pp.neighbors``,
+    ``sc.tl.umap``) and pytometry (``pm.tl.normalize_arcsinh`` on ``layers['raw']``...).
 
-Name encoding: var names are ``<feature>|<measure>`` (events: the channel name) with ``%``
+Name encoding: var names are ``<feature>|<measure>`` (events: the $PnN name) with ``%``
 written ``%25`` and ``/`` written ``%2F`` (percent-encoding of these two characters only), so a
 name never contains ``/`` (HDF5 path separator, refused by ``.h5ad`` in keys); the original
 name stays in ``var['feature']`` / ``var['channel']`` and :func:`decode_name` inverts it.
@@ -30,7 +37,8 @@ anndata is imported inside the functions (start-up stays instant).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,14 +102,24 @@ def _specimens(samples: pd.DataFrame | None) -> dict[tuple[str, int], str]:
     return out
 
 
+def _declares(table: Any, assay: Any, field: str) -> Any:
+    """Return the ``MeasureMap`` field ``field`` of a measurements row (by its table, else its assay; None if unknown)."""
+    from immunolab.schema import measure_map_of
+
+    mm = measure_map_of(table, assay)
+    return getattr(mm, field) if mm is not None else None
+
+
 def _var_table(view: pd.DataFrame, lloq: pd.DataFrame | None) -> pd.DataFrame:
     from immunolab.analysis.measurements_view import gate_path_of
     from immunolab.flow.populations import parent_path
 
     keys = ["assay", "feature", "measure"]
     first = view.groupby(keys, sort=True).agg(unit=("unit", "first"), lineage_key=("lineage_key", "first"),
+                                              lineage_table=("lineage_table", "first"),
                                               n_obs=("value", "count")).reset_index()
-    gate = [gate_path_of(k) if a == "flow" else None for a, k in zip(first["assay"], first["lineage_key"], strict=True)]
+    gate = [gate_path_of(k) if _declares(t, a, "gate_path_lineage") else None
+            for t, a, k in zip(first["lineage_table"], first["assay"], first["lineage_key"], strict=True)]
     first["gate_path"] = gate
     first["parent"] = [parent_path(g) if g else None for g in gate]
     if lloq is not None and not lloq.empty:
@@ -128,17 +146,26 @@ def build_summary(
     samples: pd.DataFrame | None = None,
     lloq: pd.DataFrame | None = None,
     ingests: pd.DataFrame | None = None,
+    subjects: pd.DataFrame | None = None,
 ) -> AnnData:
     """Return the summary AnnData of a measurements view (see module doc).
 
     ``samples`` (the store's ``samples`` table) gives specimens, ``lloq`` (columns ``analyte``,
-    ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``.
+    ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``,
+    ``subjects`` (:func:`immunolab.analysis.trial_tables.trial_subjects`) the covariates put in
+    ``obs`` (text columns as categoricals, ``age`` as a number). Features constant over every
+    observation (``Lymphocytes`` as % of lymphocytes is always 100) carry no information and
+    are left out of ``X``; ``uns['immunolab']['dropped_constant']`` names them.
     """
     import anndata as ad
 
     view = view[view["patient_id"].notna()]
-    counts = view[(view["assay"] == "flow") & (view["measure"] == "count")]
-    values = view[~((view["assay"] == "flow") & (view["measure"] == "count"))]
+    pairs = [(t if isinstance(t, str) else None, a) for t, a in zip(view["lineage_table"], view["assay"], strict=True)]
+    count_of = {k: _declares(*k, "count_measure") for k in set(pairs)}
+    is_count = pd.Series([count_of[k] == m for k, m in zip(pairs, view["measure"], strict=True)], index=view.index,
+                         dtype=bool)
+    counts = view[is_count]
+    values = view[~is_count]
     if values.empty:
         raise InputError("IML-ANA-002", "the store holds no measurements to export",
                          hint="Ingest flow or cytokine files first (immunolab ingest ...).")
@@ -147,9 +174,11 @@ def build_summary(
     specimen = _specimens(samples)
     obs = pd.DataFrame({
         "patient_id": obs_keys["patient_id"].astype(str).to_numpy(),
-        "arm": obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str).to_numpy(),
+        "arm": _arm_categories(obs_keys["arm"].astype(object).where(obs_keys["arm"].notna(), "").astype(str)),
         "visit_day": obs_keys["visit_day"].astype("int64").to_numpy(),
-        "specimen": [specimen.get((str(p), int(d)), "") for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)],
+        "visit": _visit_categories(obs_keys["visit_day"]),
+        "specimen": pd.Categorical([specimen.get((str(p), int(d)), "") for p, d in
+                                    zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)]),
     }, index=[obs_name(p, d) for p, d in zip(obs_keys["patient_id"], obs_keys["visit_day"], strict=True)])
     var = _var_table(values, lloq)
     row = pd.Series(np.arange(len(obs)), index=obs.index)
@@ -167,10 +196,17 @@ def build_summary(
     if not counts.empty:
         cmap = {(p, int(d), f): v for p, d, f, v in
                 zip(counts["patient_id"], counts["visit_day"], counts["feature"], counts["value"], strict=True)}
-        flow_vars = [(j, f) for j, (a, f) in enumerate(zip(var["assay"], var["feature"], strict=True)) if a == "flow"]
+        counted = set(counts["assay"])
+        count_vars = [(j, f) for j, (a, f) in enumerate(zip(var["assay"], var["feature"], strict=True)) if a in counted]
         for i, (p, d) in enumerate(zip(obs["patient_id"], obs["visit_day"], strict=True)):
-            for j, f in flow_vars:
+            for j, f in count_vars:
                 count[i, j] = cmap.get((p, int(d), f), np.nan)
+    obs = _with_covariates(obs, subjects)
+    constant = _constant_columns(X)
+    dropped = [f"{a}|{f}|{m}" for (a, f, m), drop in zip(var[["assay", "feature", "measure"]].itertuples(index=False),
+                                                           constant, strict=True) if drop]
+    keep = ~constant
+    X, log10, censored, count, var = X[:, keep], log10[:, keep], censored[:, keep], count[:, keep], var[keep]
     adata = ad.AnnData(X=X, obs=obs, var=var)
     adata.layers["log10"] = log10
     adata.layers["censored"] = censored
@@ -180,11 +216,39 @@ def build_summary(
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
         "censor_rule": "censored values are the plugin's substitution (LLOQ/2 below, ULOQ above by default)",
         "count_layer": "event count of the flow population of each var (NaN for other assays)",
+        "dropped_constant": dropped,
     })
     if ingests is not None:
         adata.uns["ingests"] = ingests.reset_index(drop=True).astype(
             {c: str for c in ingests.columns if ingests[c].dtype == object})
     return adata
+
+
+def _constant_columns(X: np.ndarray) -> np.ndarray:
+    """Return which columns hold one value only over the observations that have one (>= 2 of them)."""
+    out = np.zeros(X.shape[1], dtype=bool)
+    for j in range(X.shape[1]):
+        col = X[:, j][np.isfinite(X[:, j])]
+        out[j] = col.size >= 2 and bool(np.all(col == col[0]))
+    return out
+
+
+def _with_covariates(obs: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
+    """Return ``obs`` with the subjects' covariates (text as categoricals, age as a number)."""
+    if subjects is None or subjects.empty:
+        return obs
+    subj = subjects.assign(patient_id=subjects["patient_id"].astype(str)).drop_duplicates("patient_id").set_index("patient_id")
+    out = obs.copy()
+    for col in subj.columns:
+        if col in ("arm", "specimen") or col in out.columns:
+            continue  # arm is set already; specimen is per sample, from the samples table
+        values = out["patient_id"].map(subj[col])
+        if col == "age":
+            out[col] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        else:
+            text = values.astype(object).where(values.notna(), "").astype(str)
+            out[col] = pd.Categorical(text, categories=sorted(set(text)))
+    return out
 
 
 def _uns_header(kind: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -206,10 +270,73 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
     samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])
     lloq = store.to_pandas("cytokine_results", columns=["analyte", "lloq"])
     prov = provenance_table(store)
-    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]])
+    from immunolab.analysis.trial_tables import trial_subjects
+
+    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]], subjects=trial_subjects(store))
 
 
 # --------------------------------------------------------------------------- events
+
+
+def _arm_categories(arms: pd.Series) -> pd.Categorical:
+    """Return the arms as a categorical (sorted categories), so scanpy can group by them."""
+    values = arms.astype(str).to_numpy()
+    return pd.Categorical(values, categories=sorted(set(values)))
+
+
+def _visit_categories(days: pd.Series) -> pd.Categorical:
+    """Return ``D<day>`` labels as an ordered categorical in day order (D0 < D3 < ... < D180)."""
+    order = sorted({int(d) for d in days})
+    return pd.Categorical([f"D{int(d)}" for d in days], categories=[f"D{d}" for d in order], ordered=True)
+
+
+def _event_obs(ev: pd.DataFrame, arms: dict[str, str] | None) -> pd.DataFrame:
+    sample_key = {}
+    for (pid, day), g in ev.groupby(["patient_id", "visit_day"], sort=True):
+        for k, sid in enumerate(sorted(g["sample_id"].unique())):
+            sample_key[sid] = obs_name(str(pid), int(str(day))) + (f"#{k + 1}" if k else "")
+    arm = ev["patient_id"].map(arms or {}).fillna("").astype(str)
+    return pd.DataFrame({
+        "sample": pd.Categorical(ev["sample_id"].map(sample_key).astype(str)),
+        "sample_id": ev["sample_id"].astype(str).to_numpy(),
+        "patient_id": ev["patient_id"].astype(str).to_numpy(),
+        "visit_day": ev["visit_day"].astype("int64").to_numpy(),
+        "visit": _visit_categories(ev["visit_day"]),
+        "arm": _arm_categories(arm),
+        "population": pd.Categorical(ev["population"].fillna("ungated").astype(str)),
+        "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
+        "event_index": ev["event_index"].astype("int64").to_numpy(),
+        **({"metacluster": pd.Categorical(ev["metacluster"].fillna("not clustered").astype(str))}
+           if "metacluster" in ev.columns else {}),
+    }, index=[f"{s}:{i}" for s, i in zip(ev["sample_id"], ev["event_index"], strict=True)])
+
+
+def _event_var(channels: list[str], layouts: Mapping[str, Any], names: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Return var in readfcs' layout: index $PnN, ``channel`` ($PnN), ``marker`` ($PnS), signal type, range, transform."""
+    from immunolab.interop.events_layout import signal_type
+
+    first = next(iter(layouts.values()), None)
+    pnn = [first.pnn[c] if first is not None else (names.get(c, ("", c))[1] or c) for c in channels]
+    pns = [first.pns[c] if first is not None else names.get(c, ("", ""))[0] for c in channels]
+    rng = [first.range[c] if first is not None else np.nan for c in channels]
+    xf = [json.dumps(first.transform[c].to_dict(), sort_keys=True) if first is not None and c in first.transform
+          else "" for c in channels]
+    return pd.DataFrame({"channel": pnn, "marker": pns, "signal_type": [signal_type(p) for p in pnn],
+                         "range": np.asarray(rng, dtype=float), "transform": xf, "stored_as": channels},
+                        index=[encode_name(p) for p in pnn])
+
+
+def _uns_meta(layouts: Mapping[str, Any], sample_of: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (keywords shared by every file, readfcs-style, with ``spill``; keywords per sample)."""
+    per = {sample_of[sha]: dict(lay.keywords) for sha, lay in layouts.items()}
+    common: dict[str, Any] = {}
+    if per:
+        first = next(iter(per.values()))
+        common = {k: v for k, v in first.items() if all(d.get(k) == v for d in per.values())}
+    spills = [lay.spill for lay in layouts.values() if lay.spill is not None]
+    if spills and len(spills) == len(layouts) and all(s.equals(spills[0]) for s in spills):
+        common["spill"] = spills[0]
+    return common, {encode_name(k): v for k, v in per.items()}
 
 
 def build_events(
@@ -218,43 +345,38 @@ def build_events(
     arms: dict[str, str] | None = None,
     channel_names: dict[str, tuple[str, str]] | None = None,
     ingests: pd.DataFrame | None = None,
+    layouts: Mapping[str, Any] | None = None,
 ) -> AnnData:
     """Return the events AnnData of a ``flow_events`` frame (see module doc).
 
     ``arms`` maps patient_id to arm, ``channel_names`` a stored channel column to its
-    (marker $PnS, detector $PnN) pair.
+    (marker $PnS, detector $PnN) pair; ``layouts`` (:func:`immunolab.interop.events_layout.file_layouts`,
+    by source) give $PnN / $PnS / range / transform per channel, keywords and the ``raw`` layer.
     """
     import anndata as ad
 
     if events.empty:
         raise InputError("IML-ANA-004", "no flow events to export",
                          hint="Ingest FCS files with `immunolab ingest --events`, or check the sample selection.")
-    channels = [c for c in events.columns if c not in EVENT_KEY_COLUMNS]
+    channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "metacluster")]
     ev = events.sort_values(["patient_id", "visit_day", "sample_id", "event_index"], kind="stable").reset_index(drop=True)
-    sample_key = {}
-    for (pid, day), g in ev.groupby(["patient_id", "visit_day"], sort=True):
-        for k, sid in enumerate(sorted(g["sample_id"].unique())):
-            sample_key[sid] = obs_name(str(pid), int(str(day))) + (f"#{k + 1}" if k else "")
-    obs = pd.DataFrame({
-        "sample": pd.Categorical(ev["sample_id"].map(sample_key).astype(str)),
-        "sample_id": ev["sample_id"].astype(str).to_numpy(),
-        "patient_id": ev["patient_id"].astype(str).to_numpy(),
-        "visit_day": ev["visit_day"].astype("int64").to_numpy(),
-        "arm": ev["patient_id"].map(arms or {}).fillna("").astype(str).to_numpy(),
-        "population": pd.Categorical(ev["population"].fillna("ungated").astype(str)),
-        "strategy_id": ev["strategy_id"].fillna("").astype(str).to_numpy(),
-        "event_index": ev["event_index"].astype("int64").to_numpy(),
-    }, index=[f"{s}:{i}" for s, i in zip(ev["sample_id"], ev["event_index"], strict=True)])
-    names = channel_names or {}
-    var = pd.DataFrame({
-        "channel": channels,
-        "marker": [names.get(c, ("", ""))[0] for c in channels],
-        "detector": [names.get(c, ("", c))[1] or c for c in channels],
-    }, index=[encode_name(c) for c in channels])
-    X = ev[channels].to_numpy(dtype=np.float32)
-    adata = ad.AnnData(X=X, obs=obs, var=var)
+    obs = _event_obs(ev, arms)
+    lay = dict(layouts or {})
+    var = _event_var(channels, lay, channel_names or {})
+    adata = ad.AnnData(X=ev[channels].to_numpy(dtype=np.float32), obs=obs, var=var)
+    has_raw = bool(lay) and "source_sha256" in ev and all(v.raw is not None for v in lay.values())
+    if has_raw:
+        raw = np.empty(adata.shape, dtype=np.float32)
+        for sha, idx in ev.groupby("source_sha256", sort=False).indices.items():
+            raw[idx] = lay[str(sha)].raw[ev["event_index"].to_numpy()[idx]]
+        adata.layers["raw"] = raw
+    sample_of = dict(zip(ev.get("source_sha256", pd.Series(dtype=str)), ev["sample_id"].astype(str), strict=False))
+    adata.uns["meta"], adata.uns["meta_by_sample"] = _uns_meta({k: v for k, v in lay.items() if k in sample_of}, sample_of)
     adata.uns["immunolab"] = _uns_header("events", extra={
-        "values": "compensated and transformed channel values as stored in flow_events (float32)",
+        "values": "X: compensated, display-transformed channel values as stored in flow_events (float32); "
+                  "var['transform'] is the transform per channel",
+        "raw_layer": "layers['raw']: compensated, untransformed values re-read from the raw vault" if has_raw
+                     else "no raw layer: the store holds no raw files for these samples",
         "n_samples": int(obs["sample_id"].nunique()),
     })
     if ingests is not None:
@@ -288,6 +410,39 @@ def _active_event_keys(store: Store) -> set[tuple[str, str]]:
     return set(zip(act["source_sha256"], act["derivation_id"], strict=True))
 
 
+def _with_metaclusters(store: Store, events: pd.DataFrame) -> pd.DataFrame:
+    """Add each event's metacluster name of the latest clustering of its file (``derive clusters``), if any."""
+    if "flow_event_clusters" not in store.table_versions:
+        return events
+    shas = sorted(set(events["source_sha256"]))
+    mc = store.scan("flow_event_clusters", where={"source_sha256": shas}).to_pandas()
+    if mc.empty:
+        return events
+    version = mc["commit_id"].map(store.commit_version).fillna(0)
+    mc = mc[version == version.groupby(mc["source_sha256"]).transform("max")]
+    names = store.to_pandas("flow_clusters", columns=["derivation_id", "metacluster", "cluster"]).drop_duplicates(
+        ["derivation_id", "metacluster"]).set_index(["derivation_id", "metacluster"])["cluster"]
+    mc["metacluster"] = [names.get((d, int(k)), f"MC{int(k) + 1:02d}") for d, k in
+                         zip(mc["derivation_id"], mc["metacluster"], strict=True)]
+    key = mc.set_index(["source_sha256", "event_index"])["metacluster"]
+    idx = pd.MultiIndex.from_arrays([events["source_sha256"], events["event_index"]])
+    return events.assign(metacluster=key.reindex(idx).to_numpy())
+
+
+def _no_events_hint(store: Store, meta: pd.DataFrame, strategy_id: str | None) -> str:
+    """Say why the selected samples have no events: none selected, none stored, or stored for other gates."""
+    if meta.empty:
+        return "No stored file matches --samples. List samples with `immunolab store info --per-visit`."
+    stored = store.scan("flow_events", where={"source_sha256": sorted(set(meta["source_sha256"]))},
+                        columns=["derivation_id"])
+    have = sorted(set(stored.column("derivation_id").to_pylist())) if stored.num_rows else []
+    if not have:
+        return "These files' events were not stored: ingest them with `immunolab ingest --events`."
+    which = f"derivation {strategy_id}" if strategy_id else "the active gating"
+    return (f"Their events are stored with gating {', '.join(have[:3])}, not {which}: re-gate with "
+            "`immunolab derive gating --events ...`, or export them with `--gating <derivation id>` (`immunolab derive list`).")
+
+
 def events_anndata(
     store: Store,
     *,
@@ -295,13 +450,18 @@ def events_anndata(
     strategy_id: str | None = None,
     max_events_per_sample: int | None = None,
     seed: int = 0,
+    raw: bool | None = None,
+    comp: str | Path | None = None,
 ) -> AnnData:
     """Return the events AnnData of selected samples (all by default), gated by the active derivation.
 
     ``samples`` are sample ids or ``patient|Dday`` names; ``strategy_id`` picks another stored
     derivation instead of the active one; ``max_events_per_sample`` draws a reproducible random
-    subset (``seed``) of each sample's events.
+    subset (``seed``) of each sample's events. ``raw`` (True / None = when the vault holds the
+    files / False) adds ``layers['raw']``: compensated, untransformed values re-read from the raw
+    vault with the compensation the gating used (``comp``: the matrix CSV when that was a file).
     """
+    from immunolab.interop.events_layout import file_layouts
     from immunolab.report.provenance import provenance_table
 
     if "flow_events" not in store.table_versions:
@@ -327,7 +487,7 @@ def events_anndata(
         events = events[ok]
     if events.empty:
         raise InputError("IML-ANA-004", "no flow events match the selected samples / strategy", path=str(store.root),
-                         hint="List samples with `immunolab store info --per-visit`; ingest with --events.")
+                         hint=_no_events_hint(store, meta, strategy_id))
     ident = meta.set_index("source_sha256")[["sample_id", "patient_id", "visit_day"]]
     events = events.join(ident, on="source_sha256")
     if max_events_per_sample is not None:
@@ -336,12 +496,15 @@ def events_anndata(
         for _sid, idx in events.groupby("sample_id", sort=True).indices.items():
             keep.append(np.sort(rng.choice(idx, size=min(max_events_per_sample, idx.size), replace=False)))
         events = events.iloc[np.concatenate(keep)]
-    events = events.drop(columns=[c for c in ("commit_id", "source_sha256", "derivation_id") if c in events.columns])
+    events = _with_metaclusters(store, events)
+    channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "commit_id", "derivation_id", "metacluster")]
+    layouts = file_layouts(store, events[["source_sha256", "derivation_id", "sample_id"]], channels, raw=raw, comp=comp)
+    events = events.drop(columns=[c for c in ("commit_id", "derivation_id") if c in events.columns])
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
     arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
     prov = provenance_table(store)
     return build_events(events, arms=arms, channel_names=_channel_names(store, set(shas)),
-                        ingests=prov[prov["in_use"]])
+                        ingests=prov[prov["in_use"]], layouts=layouts)
 
 
 # --------------------------------------------------------------------------- entry points

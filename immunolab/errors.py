@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "ERROR_CODES",
+    "RETIRED_CODES",
     "AmbiguousInputError",
     "IdentityError",
     "ImmunolabError",
@@ -139,6 +140,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-004": "--assay names a plugin that is not installed",
     "IML-IN-005": "file is empty",
     "IML-IN-006": "a --storage-option is not KEY=VALUE",
+    "IML-IN-007": "numeric problem (overflow, invalid value) while processing a file: a warning, values left out",
+    "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
+    "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",
@@ -171,6 +175,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-015": "compensation matrix file cannot be read",
     "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
+    "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
+    "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
+    "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates
@@ -198,7 +205,6 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-005": "store schema version is newer than this immunolab",
     "IML-STORE-006": "supersede names an unknown or already superseded ingest",
     "IML-STORE-007": "table name unknown",
-    "IML-STORE-008": "table rows fail schema validation",
     "IML-STORE-009": "store written by immunolab 0.1 (format 1): run `immunolab store upgrade`",
     "IML-STORE-010": "the store is read-only for this user or mount",
     "IML-STORE-011": "the requested store version does not exist",
@@ -228,6 +234,20 @@ ERROR_CODES: dict[str, str] = {
     "IML-CLIN-006": "patient is not in the subjects file or has no Day 0 date",
     "IML-CLIN-007": "bad value in a clinical file (grade, Y/N flag, study day, event)",
     "IML-CLIN-008": "SDTM dataset is not the domain it was read as",
+    # interop (FlowKit, Gating-ML export, readfcs/pytometry layout)
+    "IML-INT-001": "the gating strategy holds a gate or transform Gating-ML 2.0 cannot express",
+    "IML-INT-002": "the active gating is a data-driven template: it has no fixed gates to export",
+    "IML-INT-003": "the sample or panel has no stored file or no successful active gating",
+    "IML-INT-004": "the active gating used a compensation matrix file the store does not keep",
+    "IML-INT-005": "the FlowKit strategy cannot be converted (not a GatingStrategy, duplicate gate names)",
+    "IML-INT-006": "the panel's active gating differs per sample (FlowJo workspace): export one sample",
     # internal
     "IML-INTERNAL-001": "unexpected error inside immunolab or a plugin",
+}
+
+#: Codes that were registered but are raised by nothing any more: kept so they are never reused
+#: with another meaning (a test checks that none of them is raised).
+RETIRED_CODES: dict[str, str] = {
+    "IML-STORE-008": "table rows fail schema validation (never raised: rows that break a table's schema are "
+    "a plugin's broken contract, IML-PLUGIN-002)",
 }

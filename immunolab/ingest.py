@@ -347,7 +347,8 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     facts = {name: _fill_keys(name, t, sha=sha, ingest_id=ingest_id, who=who) for name, t in raw_tables.items()}
     facts["sources"] = _fill_keys("sources", _source_row(outcome, plugin, fmt, fkey, parsed), sha=sha,
                                   ingest_id=ingest_id, who="immunolab")
-    status = "replicate" if replicate_of else "active"
+    # a replicate by the manifest (replicate 2, 3 ...) is one even when its first replicate is in the same batch
+    status = "replicate" if replicate_of or _replicate_number(entry) > 1 else "active"
     file_record = sample_record(sha, "", fkey, entry, status=status, assay=plugin.name, replicate_of=replicate_of,
                                 manifest_sha256=opts.identity.manifest_sha256, reason=opts.reason)
     if not entry.is_patient_sample or sample_records:  # a plate (or a bead well): its samples carry the patient
@@ -391,11 +392,16 @@ def _superseded_records(opts: IngestOptions, new_ingest: str) -> list[dict[str, 
 
 def ingest_file(path: str | Path, opts: IngestOptions, ingest_id: str) -> WorkerResult:
     """Ingest one file up to (not including) the commit; never raises for bad input (FAIL outcome)."""
+    from immunolab.diagnostics import numeric_warnings
+
     t0 = time.perf_counter()
     p = Path(path)
     outcome = FileOutcome("FAIL", display_label(p, None, None), str(p), ingest_id=ingest_id)
+    numeric: list[str] = []  # numpy RuntimeWarnings of this file, as coded warnings (IML-IN-007)
     try:
-        result = _work(p, opts, ingest_id, outcome)
+        with numeric_warnings(numeric):
+            result = _work(p, opts, ingest_id, outcome)
+        outcome.warnings.extend(numeric)
         outcome.seconds = time.perf_counter() - t0
         return result
     except ImmunolabError as exc:
@@ -410,6 +416,7 @@ def ingest_file(path: str | Path, opts: IngestOptions, ingest_id: str) -> Worker
                             path=outcome.label, hint="Please report this (run with --debug for details).")
     outcome.status = "FAIL"
     outcome.code, outcome.message, outcome.hint, outcome.exit_code = err.code, err.message, err.hint, err.exit_code
+    outcome.warnings.extend(numeric)
     outcome.seconds = time.perf_counter() - t0
     return WorkerResult(outcome)
 
@@ -477,12 +484,27 @@ def _run_local(files: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int
         return
     from immunolab.workers import process_pool
 
-    with process_pool(jobs) as pool:
+    # the options hold every committed file's hash and sample key: pickled with each task they
+    # made every file cost O(files in the store); each worker gets them once at its start instead
+    with process_pool(jobs, setup=_share_options, setup_args=(opts,)) as pool:
         from concurrent.futures import as_completed
 
-        futures = [pool.submit(ingest_file, f, opts, iid) for f, iid in files]
+        futures = [pool.submit(_ingest_with_shared_options, f, iid) for f, iid in files]
         for fut in as_completed(futures):
             yield fut.result()
+
+
+_WORKER_OPTIONS: list[IngestOptions] = []
+
+
+def _share_options(opts: IngestOptions) -> None:
+    """Keep the batch's options in this worker process (pool initializer)."""
+    _WORKER_OPTIONS[:] = [opts]
+
+
+def _ingest_with_shared_options(path: Path, ingest_id: str) -> WorkerResult:
+    """Ingest one file with the options the pool gave this worker at its start."""
+    return ingest_file(path, _WORKER_OPTIONS[0], ingest_id)
 
 
 def _run_dask(files: Sequence[tuple[Path, str]], opts: IngestOptions, address: str) -> Iterator[WorkerResult]:
@@ -525,7 +547,8 @@ def ingest_paths(
 
     Options: ``assay``, ``supersede`` + ``reason``, ``replicate``, ``reason`` (also confirms
     identity changes), ``strategy``, ``comp``, ``write_events``, ``plate_options`` (curve model,
-    weighting, substitution rules...), ``plugin_options`` (plugins' declared options),
+    weighting, substitution rules...), ``derive_options`` (values of the derivations' declared
+    options by name, as the CLI passes them), ``plugin_options`` (plugins' declared options),
     ``command``, ``chunk_files``. ``executor`` ``None``/``"local"`` uses ``jobs`` processes;
     ``"dask://host:port"`` runs the same worker on a Dask cluster.
     """

@@ -14,12 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from immunolab.derive.gating import GatingSettings
-from immunolab.derive.registry import DeriveSettings
 from immunolab.errors import InputError, StoreError
 from immunolab.identity import StudyIdentity
 from immunolab.identity.apply import commit_identity, plan_identity, require_reason, subject_table
-from immunolab.ingest import CHUNK_FILES, FileOutcome, IngestOptions, IngestReport, WorkerResult, natural_key
+from immunolab.ingest import (
+    CHUNK_FILES,
+    FileOutcome,
+    IngestOptions,
+    IngestReport,
+    WorkerResult,
+    natural_key,
+)
 from immunolab.store.layout import create_store, store_key
 from immunolab.store.location import StoreLocation
 from immunolab.store.read import Store, filter_in, open_store
@@ -74,12 +79,12 @@ def _supersede(store: Store, ingest_id: str | None, reason: str | None, n_files:
 
 def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: Sequence[Path],
              options: dict[str, Any]) -> IngestOptions:
-    from immunolab.cytokine.parsed import settings_from_options
+    from immunolab.derive.registry import derive_settings
 
-    plates = settings_from_options(options.get("plate_options") or {})
-    strategy, comp = options.get("strategy"), options.get("comp")
-    gating = GatingSettings(strategy=str(strategy) if strategy else None, comp=str(comp) if comp else None,
-                            write_events=bool(options.get("write_events")), active=_active_strategies(store))
+    given: dict[str, Any] = {k: options[k] for k in ("strategy", "comp", "write_events") if k in options}
+    derive = derive_settings({**(options.get("plate_options") or {}), **given, **(options.get("derive_options") or {})},
+                             active=_active_strategies(store))
+    strategy = derive.gating.strategy
     if strategy:
         from immunolab.derive.gating import gating_spec
 
@@ -90,7 +95,7 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
         loc=loc, identity=identity, secret=store_key(loc), assay=options.get("assay"),
         supersede=options.get("supersede"), supersede_sha=sup_sha, reason=options.get("reason"),
         replicate=bool(options.get("replicate")), plugin_options=dict(options.get("plugin_options") or {}),
-        derive=DeriveSettings(gating=gating, plates=plates), command=options.get("command", "python-api"),
+        derive=derive, command=options.get("command", "python-api"),
         known=known, taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
 
 

@@ -49,15 +49,17 @@ from immunolab.errors import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "PluginOption",
     "HEAD_BYTES",
     "SAMPLE_REF",
     "AssayPlugin",
     "Detection",
+    "LoadFailure",
     "ParseContext",
     "ParsedAssay",
+    "PluginOption",
     "PluginRegistry",
     "get_registry",
+    "reset_registry",
 ]
 
 ENTRY_POINT_GROUP = "immunolab.assays"
@@ -79,8 +81,11 @@ class Detection:
 class PluginOption:
     """A typed option a plugin declares; the CLI offers it as ``--<name>`` (``_`` -> ``-``).
 
-    ``type`` is ``bool`` (a flag), ``int``, ``float``, ``str``, ``path`` (an existing file; only
-    its base name is ever recorded) or ``choice`` (one of ``choices``).
+    ``type`` is ``bool`` (a flag), ``int``, ``float``, ``str``, ``path`` (a file, which must exist
+    unless ``must_exist`` is false; only its base name is ever recorded) or ``choice`` (one of
+    ``choices``). ``flag_name`` overrides the flag's spelling (``write_events`` -> ``--events``);
+    ``show_default`` prints the default in ``--help``. The core's derivations declare their
+    settings the same way (:func:`immunolab.derive.registry.register_derivation`).
     """
 
     name: str
@@ -88,11 +93,14 @@ class PluginOption:
     help: str
     default: Any = None
     choices: tuple[str, ...] = ()
+    flag_name: str | None = None
+    must_exist: bool = True
+    show_default: bool = False
 
     @property
     def flag(self) -> str:
         """Return the command-line flag, e.g. ``--accept-tot-mismatch``."""
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.flag_name or self.name).replace("_", "-")
 
 
 @dataclass
@@ -217,9 +225,12 @@ class PluginRegistry:
                 cls = ep.load()
                 self.register(cls, origin=f"{ep.name} = {ep.value}")
             except Exception as exc:  # a broken plugin must not break the others
-                msg = exc.format() if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                err = exc if isinstance(exc, PluginError) else PluginError(
+                    "IML-PLUGIN-001", f"plugin {ep.name} ({ep.value}) failed to load: {type(exc).__name__}: {exc}",
+                    hint="Reinstall the plugin or a version that matches this immunolab; the other plugins still work.")
+                msg = err.format()
                 self.failures.append(LoadFailure(ep.name, ep.value, msg))
-                log.warning("plugin %s failed to load: %s", ep.name, msg)
+                log.warning("plugin %s failed to load: %s", ep.name, msg, extra={"code": "IML-PLUGIN-001"})
 
     def get(self, name: str) -> AssayPlugin:
         """Return the plugin called ``name`` or raise IML-IN-004."""
@@ -239,7 +250,8 @@ class PluginRegistry:
             try:
                 det = plugin.detect(head[:HEAD_BYTES], filename)
             except Exception as exc:  # detect must never raise; a plugin that does is ignored
-                log.warning("plugin %s raised in detect(): %s", name, type(exc).__name__)
+                log.warning("plugin %s raised in detect(): %s", name, type(exc).__name__,
+                            extra={"code": "IML-PLUGIN-002"})
                 continue
             if det is not None:
                 found.append(Detection(name, det.format, det.reason))

@@ -42,9 +42,13 @@ __all__ = [
     "VIEWS",
     "MeasureMap",
     "TableSpec",
+    "all_tables",
     "conform",
     "empty_table",
     "fact_schema",
+    "fact_table_spec",
+    "measure_map_of",
+    "register_table",
     "table_spec",
 ]
 
@@ -91,6 +95,12 @@ class MeasureMap:
     #: plate tables: rows of plates whose ``cytokine_plates.export_format`` is listed get that
     #: assay instead of ``assay`` (bead arrays read on a flow cytometer are their own platform)
     assay_by_plate_format: tuple[tuple[str, str], ...] = ()
+    #: the measure holding each feature's event count: AnnData puts it in the ``count`` layer of
+    #: the feature's other measures instead of making it a variable
+    count_measure: str | None = None
+    #: ``lineage_key`` ends with the feature's gate path (``<strategy_id>:/parent/feature``):
+    #: AnnData's ``gate_path`` / ``parent`` columns, and features two gate paths share are renamed
+    gate_path_lineage: bool = False
 
 
 @dataclass(frozen=True)
@@ -352,6 +362,7 @@ _add(TableSpec("flow_populations", _schema([
         measures={"pct_parent": ("pct_parent", "%"), "pct_lymphocytes": ("pct_lymphocytes", "%"),
                   "pct_total": ("pct_total", "%"), "count": ("count", "events")},
         derivation_column="derivation_id", derivation_kind="gating", flags_column="qc_flags",
+        count_measure="count", gate_path_lineage=True,
         lineage=("strategy_id", "gate_path"))))
 
 _add(TableSpec("flow_clusters", _schema([
@@ -370,6 +381,14 @@ _add(TableSpec("flow_clusters", _schema([
     measure=MeasureMap(assay="flow_clusters", feature="cluster", measures={"pct_parent": ("pct_parent", "%")},
                        derivation_column="derivation_id", derivation_kind="clusters",
                        lineage=("derivation_id", "metacluster"))))
+
+_add(TableSpec("flow_event_clusters", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("event_index", pa.int64()),
+    pa.field("metacluster", pa.int16()),
+]), "The metacluster of every stored event (flow_events) of a clustered file, per clustering.",
+    "derivation", key=("source_sha256", "derivation_id", "event_index")))
 
 _add(TableSpec("flow_cluster_agreement", _schema([
     pa.field("derivation_id", pa.string()),
@@ -511,12 +530,41 @@ def fact_table_spec(name: str, fields: Iterable[pa.Field], description: str, *, 
                      key=("source_sha256", *key), measure=measure)
 
 
+def all_tables() -> dict[str, TableSpec]:
+    """Return every table spec: the core's and those the installed plugins declare (loaded once).
+
+    A plugin's own fact table (``AssayPlugin.tables``) is known once the plugin registry is
+    loaded; readers call this so that a fresh process (``open_store`` then ``measurements``)
+    sees the plugin's rows exactly as the process that ingested them.
+    """
+    from immunolab.plugins import get_registry
+
+    get_registry()
+    return TABLES
+
+
+def measure_map_of(table: object, assay: object = None) -> MeasureMap | None:
+    """Return the measurement mapping of a ``measurements`` row: by its ``lineage_table``, else by its ``assay``.
+
+    A frame without ``lineage_table`` (e.g. read back from an export) is matched through the one
+    table whose mapping declares that ``assay``; None when neither identifies a table.
+    """
+    tables = all_tables()
+    spec = tables.get(table) if isinstance(table, str) else None
+    if spec is not None:
+        return spec.measure
+    if isinstance(assay, str):
+        maps = [t.measure for t in tables.values() if t.measure is not None and t.measure.assay == assay]
+        return maps[0] if len(maps) == 1 else None
+    return None
+
+
 def table_spec(name: str) -> TableSpec:
-    """Return the spec of table ``name`` or raise a coded store error."""
+    """Return the spec of table ``name`` (a core table or an installed plugin's) or raise a coded store error."""
     from immunolab.errors import StoreError
 
     try:
-        return TABLES[name]
+        return TABLES[name] if name in TABLES else all_tables()[name]
     except KeyError:
         raise StoreError(
             "IML-STORE-007",

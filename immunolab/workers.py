@@ -15,8 +15,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 __all__ = ["WATCHDOG_SECONDS", "die_with_parent", "process_pool"]
 
@@ -44,13 +45,26 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=_watch, args=(parent,), daemon=True, name="immunolab-parent-watchdog").start()
 
 
+def _start_worker(parent: int, setup: Callable[..., None] | None, setup_args: tuple[Any, ...]) -> None:
+    die_with_parent(parent)
+    if setup is not None:
+        setup(*setup_args)
+
+
 @contextlib.contextmanager
-def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
-    """Yield a process pool whose workers die with this process (fork where available)."""
+def process_pool(jobs: int, *, setup: Callable[..., None] | None = None,
+                 setup_args: tuple[Any, ...] = ()) -> Iterator[ProcessPoolExecutor]:
+    """Yield a process pool whose workers die with this process (fork where available).
+
+    ``setup(*setup_args)`` runs once in each worker as it starts: state every task needs (a
+    batch's options) reaches a worker once, inherited through fork, instead of being pickled
+    with every task.
+    """
     import multiprocessing as mp
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_start_worker,
+                               initargs=(os.getpid(), setup, setup_args))
     try:
         yield pool
     finally:

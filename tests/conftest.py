@@ -27,3 +27,6 @@ def shared_data() -> Path:
 
 # The demo trial (generated once per session) is available to every test as ``demo_trial``.
 from tests.demo.trial_fixture import demo_trial  # noqa: E402, F401
+
+# A generated trial laid out like the repository after `make demo` (README and --help tests): ``pristine_sandbox``.
+from tests.sandbox import pristine_sandbox  # noqa: E402, F401

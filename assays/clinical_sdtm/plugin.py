@@ -11,7 +11,12 @@ from pathlib import Path
 
 from immunolab_assays.clinical_sdtm import read_sdtm
 
-from immunolab.clinical.plugin_support import CLINICAL_TABLES, header_cells, parsed_from_read, read_context
+from immunolab.clinical.plugin_support import (
+    CLINICAL_TABLES,
+    header_cells,
+    parsed_from_read,
+    read_context,
+)
 from immunolab.plugins import Detection, ParseContext, ParsedAssay
 
 __all__ = ["SdtmPlugin"]

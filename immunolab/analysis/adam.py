@@ -55,7 +55,6 @@ ADLB_LABELS = {
 }
 _CORE = {"patient_id", "arm", "site", "age", "sex", "day0_date"}
 _CENSOR_DTYPE = {"below_lloq": "BLQ", "below_curve": "BLQ", "above_uloq": "ALQ", "above_curve": "ALQ"}
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _frame(data: pd.DataFrame | pa.Table | None) -> pd.DataFrame:
@@ -175,10 +174,10 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
 
 
 def neutralise_csv_cell(value: object) -> object:
-    """Return ``value`` with a leading ``'`` when it is text starting with = + - @ tab or CR and is not a number."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.match(value.strip()):
-        return "'" + value
-    return value
+    """Return ``value`` neutralised for spreadsheets (see :func:`immunolab.io.csv_safe.neutralise_cell`)."""
+    from immunolab.io.csv_safe import neutralise_cell
+
+    return neutralise_cell(value)
 
 
 def _check_xpt(name: str, df: pd.DataFrame, labels: dict[str, str]) -> None:
@@ -200,6 +199,8 @@ def _check_xpt(name: str, df: pd.DataFrame, labels: dict[str, str]) -> None:
 def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                xpt: bool = True, names: Sequence[str] = ("adsl", "adlb")) -> list[Path]:
     """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths."""
+    from immunolab.io.csv_safe import write_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -207,7 +208,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
         _check_xpt(name.upper(), df, labels)
         pq, csv = out / f"{name}.parquet", out / f"{name}.csv"
         df.to_parquet(pq, index=False)
-        df.map(neutralise_csv_cell).to_csv(csv, index=False)
+        write_csv(df, csv)
         written += [pq, csv]
         if xpt:
             import pyreadstat

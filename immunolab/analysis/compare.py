@@ -36,6 +36,7 @@ Every row carries a ``method`` saying which test was used and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -139,10 +140,8 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     unknown: list[str] = []
     for name in requested:
         candidates = [name]
-        try:
+        with contextlib.suppress(Exception):  # a name the analyte table cannot parse is simply no analyte
             candidates.append(canonical_analyte(name)[0])
-        except Exception:  # a name the analyte table cannot parse is simply no analyte
-            pass
         test = lookup_test(name)
         if test is not None:
             candidates.append(test.code)
@@ -447,12 +446,14 @@ def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:
     """Write every table as CSV and Parquet plus ``settings.json`` into ``out_dir``; return the paths."""
+    from immunolab.io.csv_safe import write_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, df in result.tables().items():
         csv_path, pq_path = out / f"{name}.csv", out / f"{name}.parquet"
-        df.to_csv(csv_path, index=False)
+        write_csv(df, csv_path)  # formula-like text neutralised for spreadsheets; Parquet keeps it raw
         df.to_parquet(pq_path, index=False)
         written += [csv_path, pq_path]
     settings = out / "settings.json"

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from immunolab.errors import InputError
+from immunolab.schema import measure_map_of
 
 if TYPE_CHECKING:
     from immunolab.store.read import Store
@@ -107,7 +108,10 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _disambiguate_flow_names(df: pd.DataFrame) -> pd.DataFrame:
-    flow = (df["assay"] == "flow") & df["lineage_key"].notna()
+    rows = [(t if isinstance(t, str) else None, a) for t, a in zip(df["lineage_table"], df["assay"], strict=True)]
+    declared = {(t, a): bool(mm is not None and mm.gate_path_lineage)
+                for t, a in set(rows) for mm in (measure_map_of(t, a),)}
+    flow = pd.Series([declared[k] for k in rows], index=df.index, dtype=bool) & df["lineage_key"].notna()
     if not flow.any():
         return df
     paths = df.loc[flow, "lineage_key"].map(gate_path_of)

@@ -32,7 +32,6 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,9 +41,6 @@ from immunolab.beads.gating import FoundPopulation, find_populations, find_scatt
 from immunolab.beads.kits import Bead, BeadKit
 from immunolab.errors import InconsistentInputError
 from immunolab.fcs.channels import FcsChannel, preprocess_in_place
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "BeadPopulation",
@@ -126,21 +122,6 @@ class BeadWellResult:
             if p.analyte == analyte:
                 return p
         raise KeyError(analyte)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return one row per analyte: bead, group, events, MFI, robust CV %, classifier medians, flags."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            [
-                {
-                    "analyte": p.analyte, "bead_id": p.bead_id, "group": p.group, "n_events": p.n_events,
-                    "reporter_mfi": p.reporter_mfi, "reporter_rcv_pct": p.reporter_rcv,
-                    "classifier_median": list(p.classifier_median), "flags": list(p.flags),
-                }
-                for p in self.populations
-            ]
-        )
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="immunolab")
-def main() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Do not print warnings (WARN lines); errors are still printed.")
+def main(quiet: bool) -> None:
     """Turn an immunology lab's raw instrument files into analysis-ready trial data.
 
     \b
@@ -70,7 +71,12 @@ def main() -> None:
       immunolab log --store /lab/trial-store --outcome FAIL
 
     Run `immunolab COMMAND --help` for the options and an example of each command.
+    Warnings are printed on stderr as one line each, `WARN <code> <message>`; `immunolab -q ...`
+    silences them.
     """
+    from immunolab.diagnostics import install_cli_handler
+
+    install_cli_handler(quiet=quiet)
 
 
 def run(args: list[str] | None = None) -> Any:

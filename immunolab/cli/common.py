@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -11,9 +13,14 @@ from typing import Any, TypeVar
 
 import click
 
-from immunolab.errors import ImmunolabError, InternalError
+from immunolab.cli.text import echo
+from immunolab.errors import ImmunolabError, InternalError, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: OS errors that mean "this output cannot be written" (not a bug): full disk, file too large,
+#: quota, read-only file system, no permission, I/O error
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 __all__ = ["debug_option", "echo_json", "handle_errors", "json_option", "open_store_cli", "storage_options",
            "store_option"]
@@ -84,19 +91,32 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
-            err = InternalError(
-                "IML-INTERNAL-001",
-                f"unexpected {type(exc).__name__}",
-                hint="Please report this; re-run with --debug to see the traceback.",
-            )
+            err = _unexpected(exc)
             _report(err, as_json)
+            if err.code == "IML-IN-008":  # stdout may be the file that failed: drop what is still buffered
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(err.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
 
+def _unexpected(exc: Exception) -> ImmunolabError:
+    """Return the coded error of an exception no layer below coded: output I/O (IML-IN-008) or internal."""
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+        # stdout redirected to a full disk, an --out folder on a read-only mount...
+        return StoreError("IML-IN-008", f"a file could not be written or read ({exc.strerror or exc})",
+                          hint="Check free disk space and the permissions of the output (a redirect, --out) "
+                          "and of the files the command reads, then re-run.")
+    return InternalError("IML-INTERNAL-001", f"unexpected {type(exc).__name__}",
+                         hint="Please report this; re-run with --debug to see the traceback.")
+
+
 def _report(exc: ImmunolabError, as_json: bool) -> None:
-    if as_json:
-        echo_json({"error": exc.to_dict()})
-    else:
-        click.echo(f"ERROR {exc.format()}", err=True)
+    try:
+        if as_json:
+            echo_json({"error": exc.to_dict()})
+        else:
+            echo(f"ERROR {exc.format()}", err=True)
+    except OSError:  # stdout or stderr cannot be written either: the exit code still tells
+        pass

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo, safe
 
 if TYPE_CHECKING:
     from immunolab.analysis.compare import ArmComparison
@@ -71,13 +79,13 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
             .to_dict(orient="records"),
         })
         return
-    click.echo(f"{result.settings['treated']} vs {result.settings['reference']}: "
-               f"{result.settings['n_features']} feature(s), AUC window {window}; model: {result.settings.get('model', '')}")
+    echo(f"{result.settings['treated']} vs {result.settings['reference']}: "
+         f"{result.settings['n_features']} feature(s), AUC window {window}; model: {result.settings.get('model', '')}")
     for rec in inter.to_dict(orient="records"):
         status = (f"F={rec['f']:.2f} ({rec['num_df']:.0f}, {rec['den_df']:.1f}) p={rec['p']:.3g} q={rec['q_bh']:.3g}"
                   if rec["p"] == rec["p"] else "not modelled")
-        click.echo(f"  {rec['assay']!s:<20} {rec['feature']!s:<24} {rec['measure']!s:<16} arm x visit {status}")
-    click.echo(f"wrote {len(written)} table file(s) and {len(plots)} plot(s) to {out_dir}")
+        echo(f"  {safe(rec['assay']):<20} {safe(rec['feature']):<24} {safe(rec['measure']):<16} arm x visit {status}")
+    echo(f"wrote {len(written)} table file(s) and {len(plots)} plot(s) to {out_dir}")
 
 
 def _write_plots(result: ArmComparison, folder: Path) -> list[Path]:

@@ -6,8 +6,21 @@ import os
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo, safe
+from immunolab.derive.registry import CURVE_OPTIONS
+
+
+def _choices(name: str) -> list[str]:
+    """Return the choices the curves derivation declares for setting ``name`` (one source for both commands)."""
+    return next(list(o.choices) for o in CURVE_OPTIONS if o.name == name)
 
 GROUP_EXAMPLE = """
 \b
@@ -27,8 +40,8 @@ def derive() -> None:
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive gating --store S --panel TBNK-Treg --strategy expert.xml\n"
-                "  immunolab derive gating --store S --panel TBNK-Treg --strategy lab_template.yaml --activate "
-                "--reason \"lab template v2\"")
+                "  immunolab derive gating --store S --panel TBNK-Treg --strategy lab_template.yaml --activate --events "
+                "--reason \"lab template v2\"\n      (--events: the event-level AnnData follows the new gates)")
 @store_option
 @click.option("--panel", required=True, help="Panel (as in the manifest) whose current FCS files are gated.")
 @click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),
@@ -52,16 +65,18 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
     s = open_store_cli(store, storage_options)
 
     def on_file(label: str, warnings: list[str]) -> None:
+        from immunolab.diagnostics import warn_file
+
         if not as_json:
             for w in warnings:
-                click.echo(f"WARN {safe(label)}: {safe(w)}", err=True)
+                warn_file(label, w)  # WARN <code> <label>: <message> on stderr, unless `immunolab -q`
 
     rep = derive_gating(s, panel=panel, strategy=strategy, comp=comp, write_events=write_events, activate=activate,
                         reason=reason, jobs=jobs or os.cpu_count() or 1, executor=executor, on_file=on_file)
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive clusters --store S --panel TBNK-Treg\n"
@@ -94,20 +109,20 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
 
     def on_file(label: str, error: str | None) -> None:
         if error and not as_json:
-            click.echo(f"FAIL {safe(label)}: {safe(error)}", err=True)
+            echo(f"FAIL {safe(label)}: {safe(error)}", err=True)
 
     rep = derive_clusters(s, panel=panel, n_metaclusters=metaclusters, events_per_file=events_per_file, seed=seed,
                           reason=reason, jobs=jobs or os.cpu_count() or 1, on_file=on_file)
     if as_json:
         echo_json(rep.__dict__)
         return
-    click.echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
+    echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
                f"markers {', '.join(safe(m) for m in rep.markers)}; store version {rep.store_version}")
-    click.echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
+    echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
     for a in rep.agreement:
-        click.echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
+        echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
                    f"{a['f_measure']:>6.2f}")
-    click.echo(f"  event-weighted mean F = {rep.mean_f:.3f}" + (f"; {len(rep.failed)} file(s) failed" if rep.failed else ""))
+    echo(f"  event-weighted mean F = {rep.mean_f:.3f}" + (f"; {len(rep.failed)} file(s) failed" if rep.failed else ""))
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive curves --store S                       (default refit of every plate)\n"
@@ -115,14 +130,14 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
                 "--reason \"4PL per kit insert\"")
 @store_option
 @click.option("--plate", "plates", multiple=True, help="Plate code (or id); repeat; default: every plate.")
-@click.option("--model", type=click.Choice(["vendor", "5PL", "4PL"]), default="vendor", show_default=True,
+@click.option("--model", type=click.Choice(_choices("curve_model")), default="vendor", show_default=True,
               help="vendor: the model of the instrument's printed curve (MSD 4PL, else 5PL).")
-@click.option("--weighting", type=click.Choice(["vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="vendor",
+@click.option("--weighting", type=click.Choice(_choices("curve_weighting")), default="vendor",
               show_default=True, help="vendor: per plate the recipe of the software that analysed it (xPONENT 1/y^2, "
               "Bio-Plex Manager bioplex, MSD Workbench msd); the refit then reproduces the instrument.")
-@click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
+@click.option("--below-rule", type=click.Choice(_choices("below_rule")), default="LLOQ/2",
               show_default=True)
-@click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True)
+@click.option("--above-rule", type=click.Choice(_choices("above_rule")), default="ULOQ", show_default=True)
 @click.option("--strict-curves", is_flag=True, help="A curve that cannot be fitted fails the plate's QC.")
 @click.option("--activate", is_flag=True, help="Make this refit active for these plates (all: '*'); needs --reason.")
 @click.option("--reason", help="Why (recorded with the decision).")
@@ -142,7 +157,7 @@ def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...]
     if as_json:
         echo_json(rep.__dict__)
     else:
-        click.echo(rep.line())
+        echo(rep.line())
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive activate --store S --kind gating --scope TBNK-Treg "
@@ -164,7 +179,7 @@ def activate(store: str, storage_options: tuple[str, ...], kind: str, scope: str
     if as_json:
         echo_json({"store_version": rec.store_version, "summary": rec.summary})
     else:
-        click.echo(f"{rec.summary} (store version {rec.store_version})")
+        echo(f"{rec.summary} (store version {rec.store_version})")
 
 
 @derive.command("list", epilog="\b\nExample:\n  immunolab derive list --store S")
@@ -181,6 +196,6 @@ def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         mark = "*" if r["active"] else " "
-        click.echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+        echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
                    f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
-    click.echo("* = active (used by compare, AnnData and the report)")
+    echo("* = active (used by compare, AnnData and the report)")

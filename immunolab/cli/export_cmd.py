@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo
 
 GROUP_EXAMPLE = """
 \b
@@ -68,8 +76,8 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
         echo_json({"store_version": s.version, "tables": written})
         return
     for name, n in written.items():
-        click.echo(f"  {name:<20} {n:>9,} rows")
-    click.echo(f"wrote store version {s.version} to {out}")
+        echo(f"  {name:<20} {n:>9,} rows")
+    echo(f"wrote store version {s.version} to {out}")
 
 
 @export.command(epilog=ANNDATA_EXAMPLE)
@@ -82,11 +90,14 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
               help="Events: sample id or patient|Dday (e.g. 001|D14); repeat for several. Default: all.")
 @click.option("--max-events", type=click.IntRange(min=1), metavar="N",
               help="Events: keep a reproducible random subset of N events per sample.")
+@click.option("--gating", "gating_id", metavar="DERIVATION",
+              help="Events: label them with this stored gating derivation (`immunolab derive list`) "
+              "instead of the panel's active one.")
 @json_option
 @debug_option
 @handle_errors
 def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, samples: tuple[str, ...],
-            max_events: int | None, as_json: bool, debug: bool) -> None:
+            max_events: int | None, gating_id: str | None, as_json: bool, debug: bool) -> None:
     """Write AnnData (.h5ad) files ready for scanpy.
 
     The summary holds one row per patient visit and one column per feature x measure in natural
@@ -107,21 +118,22 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
         summary = summary_anndata(s)
         written["summary"] = str(write_h5ad(summary, target))
         if not as_json:
-            click.echo(f"wrote {target} (summary: {summary.n_obs} samples x {summary.n_vars} features)")
+            echo(f"wrote {target} (summary: {summary.n_obs} samples x {summary.n_vars} features)")
     if kind in ("events", "both"):
         events_path = target if kind == "events" else target.with_suffix(".events.h5ad")
         try:
-            events = events_anndata(s, samples=list(samples) or None, max_events_per_sample=max_events)
+            events = events_anndata(s, samples=list(samples) or None, max_events_per_sample=max_events,
+                                    strategy_id=gating_id)
         except InputError as exc:
             if kind == "events" or exc.code != "IML-ANA-004":
                 raise
             skipped["events"] = exc.format()
             if not as_json:
-                click.echo(f"SKIP events: {exc.message} (ingest FCS files with --events to export them)")
+                echo(f"SKIP events: {exc.message}. {exc.hint}")
         else:
             written["events"] = str(write_h5ad(events, events_path))
             if not as_json:
-                click.echo(f"wrote {events_path} (events: {events.n_obs} events x {events.n_vars} channels, "
+                echo(f"wrote {events_path} (events: {events.n_obs} events x {events.n_vars} channels, "
                            f"{events.obs['sample'].nunique()} sample(s))")
     if as_json:
         echo_json({"written": written, "skipped": skipped})
@@ -159,5 +171,5 @@ def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, n
         echo_json({"store_version": s.version, "written": [str(p) for p in written]})
         return
     for path in written:
-        click.echo(f"  {path}")
-    click.echo(f"wrote ADSL and ADLB of store version {s.version} to {out}")
+        echo(f"  {path}")
+    echo(f"wrote ADSL and ADLB of store version {s.version} to {out}")

@@ -1,10 +1,18 @@
-"""``immunolab flow``: flow-cytometry tools that do not touch a store."""
+"""``immunolab flow``: flow-cytometry tools (gate one file; export a panel's gating as Gating-ML)."""
 
 from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo, safe
 
 GATE_EXAMPLE = """
 \b
@@ -18,7 +26,7 @@ Examples:
 
 @click.group(epilog="\b\nExample:\n  immunolab flow gate tube.fcs --strategy panel.xml")
 def flow() -> None:
-    """Flow cytometry tools (no store needed)."""
+    """Flow cytometry tools: gate a file, export a panel's active gating strategy."""
 
 
 @flow.command(epilog=GATE_EXAMPLE)
@@ -49,7 +57,7 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
-    rows = result.populations.to_pylist()
+    rows = result.population_rows()
     if plot:
         from immunolab.flow.gate_plot import write_gating_plot
 
@@ -58,10 +66,49 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})
         return
-    click.echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
+    echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
                f"compensation: {result.compensation}")
-    width = max([len(r["gate_path"]) for r in rows] + [10])
-    click.echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
+    width = max([len(safe(r["gate_path"])) for r in rows] + [10])
+    echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
     for r in rows:
         lym = "" if r["pct_lymphocytes"] is None else f"{r['pct_lymphocytes']:8.2f}"
-        click.echo(f"{r['gate_path']:<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
+        echo(f"{safe(r['gate_path']):<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
+
+
+EXPORT_EXAMPLE = """
+\b
+Examples:
+  immunolab derive gating --store S --panel TBNK-Treg --strategy expert.xml --activate --reason "expert gates"
+  immunolab flow export-strategy --store S --panel TBNK-Treg --out strategy.xml
+      (a panel gated by a fixed strategy; a data-driven template has no fixed gates: share its YAML)
+  immunolab flow export-strategy --store S --panel TBNK --sample 001-D000-PB --out 001.xml  # FlowJo-derived
+\b
+Read it in FlowKit:  fk.parse_gating_xml("strategy.xml")
+Use it again:        immunolab derive gating --store S --panel P --strategy strategy.xml
+"""
+
+
+@flow.command("export-strategy", epilog=EXPORT_EXAMPLE)
+@store_option
+@click.option("--panel", required=True, help="Panel whose active gating strategy to export.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), help="Gating-ML 2.0 file to write.")
+@click.option("--sample", help="Export this sample's gates (needed when a FlowJo workspace gated each sample differently).")
+@json_option
+@debug_option
+@handle_errors
+def export_strategy(store: str, storage_options: tuple[str, ...], panel: str, out: str, sample: str | None,
+                    as_json: bool, debug: bool) -> None:
+    """Write the active gating strategy of a panel as Gating-ML 2.0 (FlowKit, FlowJo and cytolib read it).
+
+    Gate ids are valid XML ids even for names such as CD4+; the names themselves travel in each
+    gate's custom_info, so `derive gating --strategy` restores them exactly.
+    """
+    from immunolab.interop.export import export_panel_strategy
+
+    done = export_panel_strategy(open_store_cli(store, storage_options), panel, out, sample=sample)
+    if as_json:
+        echo_json({"path": str(done.path), "strategy_id": done.strategy_id, "strategy": done.strategy_name,
+                   "files": done.n_files, "gates": done.n_gates})
+        return
+    echo(f"wrote {safe(str(done.path))}: strategy {done.strategy_name} ({done.strategy_id}), {done.n_gates} gates, "
+         f"active for {done.n_files} file(s) of panel {panel}")

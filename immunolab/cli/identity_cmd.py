@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
 \b
@@ -48,8 +48,8 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
             echo_json({"changes": lines, "applied": False})
         else:
             for line in lines:
-                click.echo(safe(line))
-            click.echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
+                echo(safe(line))
+            echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
         return
     require_reason(update, reason)
     rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
@@ -57,8 +57,8 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None})
         return
     for line in lines:
-        click.echo(safe(line))
-    click.echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
+        echo(safe(line))
+    echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
 
 
 @identity.command(epilog=EXAMPLE)
@@ -96,4 +96,4 @@ def history(store: str, storage_options: tuple[str, ...], sample: str | None, pa
     for r in rows:
         body = (f"sample {r['sample_id']} patient {r['patient_id']} day {r['visit_day']} {r['status']}"
                 if r["record"] == "sample" else f"subject {r['patient_id']} arm {r['arm']} {r['status']}")
-        click.echo(f"v{r['version']:<4} {safe(body)}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))
+        echo(f"v{r['version']:<4} {safe(body)}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))

@@ -1,7 +1,9 @@
 """``immunolab ingest``: ingest files and folders into a store, one line per file.
 
-The plugins' own options (``PluginOption``) become flags here: nothing assay-specific is
-hard-coded besides the core's derivations (gating, curve fits) and identity.
+Every assay- or derivation-specific flag is built from a declaration: the plugins' own options
+(``PluginOption`` on the plugin) and the settings the core's derivations declare
+(:func:`immunolab.derive.registry.derivation_options`: gating strategy, compensation, per-event
+rows, curve model and substitution rules). Only identity, batch and output flags are written here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
 from immunolab.cli.common import storage_options as _opts
+from immunolab.cli.text import echo, safe
+from immunolab.plugins import PluginOption
 
 EXAMPLE = """
 \b
@@ -30,46 +34,75 @@ Examples:
 """
 
 
+def _changed(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the derivation settings whose value differs from the declared default."""
+    from immunolab.derive.registry import derivation_options
+
+    default = {opt.name: opt.default for _name, opt in derivation_options()}
+    return {k: v for k, v in values.items() if v != default.get(k)}
+
+
 def _command_line(opts: dict[str, Any]) -> str:
     """Describe the invocation by option names only (paths may hold patient names)."""
     flags = [f"--{k.replace('_', '-')}" for k, v in sorted(opts.items()) if v not in (None, False, (), "")]
     return "immunolab ingest " + " ".join(flags)
 
 
+def _click_option(opt: PluginOption, help_text: str) -> Callable[[Any], Any]:
+    """Return the click option of a declared option (plugin or derivation setting)."""
+    if opt.type == "bool":
+        return click.option(opt.flag, opt.name, is_flag=True, default=False, help=help_text)
+    if opt.type == "choice":
+        return click.option(opt.flag, opt.name, type=click.Choice(list(opt.choices)), default=opt.default,
+                            show_default=opt.show_default, help=help_text)
+    typ: Any = {"int": int, "float": float}.get(opt.type, str)
+    if opt.type == "path":
+        typ = click.Path(exists=opt.must_exist, dir_okay=False, path_type=str)
+    return click.option(opt.flag, opt.name, type=typ, default=opt.default, show_default=opt.show_default,
+                        help=help_text)
+
+
+def _derivation_option_decorators() -> list[Callable[[Any], Any]]:
+    """Return one click option per setting the core's derivations declare (gating, curves...)."""
+    from immunolab.derive.registry import derivation_options
+
+    return [_click_option(opt, opt.help) for _name, opt in derivation_options()]
+
+
 def _plugin_option_decorators() -> list[Callable[[Any], Any]]:
     """Return one click option per option the installed plugins declare (deduplicated by name)."""
     from immunolab.plugins import get_registry
 
+    reserved = _CORE | _derivation_names()
     seen: dict[str, Any] = {}
     for plugin in get_registry().plugins.values():
         for opt in getattr(plugin, "options", ()) or ():
-            if opt.name in seen or opt.name in _CORE:
+            if opt.name in seen or opt.name in reserved:
                 continue
             seen[opt.name] = (opt, plugin.name)
-    out = []
-    for name, (opt, owner) in sorted(seen.items()):
-        help_text = f"{opt.help} [plugin {owner}]"
-        if opt.type == "bool":
-            out.append(click.option(opt.flag, name, is_flag=True, default=False, help=help_text))
-        elif opt.type == "choice":
-            out.append(click.option(opt.flag, name, type=click.Choice(list(opt.choices)), default=opt.default,
-                                    help=help_text))
-        else:
-            typ = {"int": int, "float": float, "path": click.Path(exists=True, dir_okay=False)}.get(opt.type, str)
-            out.append(click.option(opt.flag, name, type=typ, default=opt.default, help=help_text))
-    return out
+    return [_click_option(opt, f"{opt.help} [plugin {owner}]") for _name, (opt, owner) in sorted(seen.items())]
 
 
+def _derivation_names() -> set[str]:
+    from immunolab.derive.registry import derivation_options
+
+    return {opt.name for _name, opt in derivation_options()}
+
+
+#: the core's own flags (identity, batch, output); plugins and derivations cannot reuse these names
 _CORE = {"store", "manifest", "subjects", "assay", "supersede", "reason", "replicate", "jobs", "executor",
-         "strategy", "comp", "write_events", "curve_model", "curve_weighting", "below_rule", "above_rule",
-         "strict_curves", "filename_rule", "show_paths", "quiet", "storage_options", "chunk_files"}
-_PLATE = ("curve_model", "curve_weighting", "below_rule", "above_rule", "strict_curves")
+         "filename_rule", "show_paths", "quiet", "storage_options", "chunk_files", "as_json", "debug"}
 
 
-def _with_plugin_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for deco in reversed(_plugin_option_decorators()):
-        func = deco(func)
-    return func
+def _with_options(decorators: Callable[[], list[Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+    """Return a decorator applying the declared options of ``decorators()`` in their order."""
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for deco in reversed(decorators()):
+            func = deco(func)
+        return func
+
+    return apply
 
 
 def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callable[[Any], None], Callable[[], None], Any]:
@@ -109,35 +142,20 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--reason", help="Why: required with --supersede and to apply manifest/subjects corrections.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the workers on a Dask cluster.")
-@click.option("--strategy", type=click.Path(dir_okay=False, path_type=str),
-              help="Gating strategy: a template (.yaml, see the README), Gating-ML 2.0 (.xml) or FlowJo workspace "
-              "(.wsp/.xml) instead of the panel's active strategy or the built-in template.")
-@click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
-              help="FCS: FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
-@click.option("--events", "write_events", is_flag=True, help="Also store per-event flow data (flow_events).")
-@click.option("--curve-model", type=click.Choice(["vendor", "5PL", "4PL"]), default="vendor", show_default=True,
-              help="Plates: model of immunolab's refit; vendor = the model of the instrument's printed curve (MSD 4PL, else 5PL).")
-@click.option("--curve-weighting", type=click.Choice(["vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"]), default="vendor",
-              show_default=True, help="Plates: weights of the refit; vendor picks per plate the recipe of its software (1/y^2 xPONENT, bioplex Bio-Plex Manager, msd MSD Workbench).")
-@click.option("--below-rule", type=click.Choice(["LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"]), default="LLOQ/2",
-              show_default=True, help="Plates: substitution below the LLOQ (recorded on every row).")
-@click.option("--above-rule", type=click.Choice(["ULOQ", "none"]), default="ULOQ", show_default=True,
-              help="Plates: substitution above the ULOQ (recorded on every row).")
-@click.option("--strict-curves", is_flag=True, help="Plates: a curve that cannot be fitted fails the plate's QC.")
+@_with_options(_derivation_option_decorators)
 @click.option("--filename-rule", metavar="REGEX",
               help="Opt-in: take patient/visit from file names matching REGEX with groups patient_id, visit_day.")
 @click.option("--chunk-files", type=click.IntRange(min=1), default=None,
               help="Files per store version in a large batch (default 500).")
 @click.option("--show-paths", is_flag=True, help="Show file paths on this terminal (never logged; may hold names).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only FAIL lines and the summary (no warnings, no bar).")
-@_with_plugin_options
+@_with_options(_plugin_option_decorators)
 @json_option
 @debug_option
 @handle_errors
 def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...], manifest: str, subjects: str | None,
            assay: str | None, supersede: str | None, replicate: bool, reason: str | None, jobs: int | None,
-           executor: str | None, strategy: str | None, comp: str | None, write_events: bool, filename_rule: str | None,
-           chunk_files: int | None, show_paths: bool, quiet: bool, as_json: bool, debug: bool, **kwargs: Any) -> None:
+           executor: str | None, filename_rule: str | None, chunk_files: int | None, show_paths: bool, quiet: bool, as_json: bool, debug: bool, **kwargs: Any) -> None:
     """Ingest instrument files (FCS, plate exports, clinical tables) and folders into a store.
 
     Each file is detected by exactly one assay plugin (or routed by the manifest's assay
@@ -148,12 +166,15 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
     Exit code 0 when nothing failed, 1 for input errors, 3 store, 4 plugin, 70 internal.
     """
     import logging
-    from pathlib import Path
 
     from immunolab.ingest import FileOutcome, ingest_paths
 
     if debug:
         logging.basicConfig(level=logging.DEBUG)
+    from immunolab.diagnostics import install_cli_handler, is_quiet, warn_file
+
+    quiet = quiet or is_quiet()  # `immunolab -q ingest` is `immunolab ingest -q`
+    install_cli_handler(quiet=quiet)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     on_start, on_progress, close, state = _progress(as_json, quiet)
 
@@ -162,22 +183,21 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             return
         line = o.line(show_paths=show_paths)
         if state["bar"] is not None:
-            state["bar"].write(line, file=sys.stdout)
+            state["bar"].write(safe(line), file=sys.stdout)
         else:
-            click.echo(line)
+            echo(line)
 
-    plate_options = {k: kwargs.pop(k) for k in _PLATE if k in kwargs}
+    derive_options = {k: kwargs.pop(k) for k in _derivation_names() if k in kwargs}
     plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
-    opts = dict(assay=assay, supersede=supersede, reason=reason, replicate=replicate,
-                strategy=Path(strategy) if strategy else None, comp=Path(comp) if comp else None,
-                write_events=write_events, chunk_files=chunk_files)
+    opts = dict(assay=assay, supersede=supersede, reason=reason, replicate=replicate, chunk_files=chunk_files)
     command = _command_line(dict(opts, jobs=jobs, executor=executor, subjects=subjects, manifest=manifest,
-                                 store=store, filename_rule=filename_rule, json=as_json, **plugin_options))
+                                 store=store, filename_rule=filename_rule, json=as_json, **plugin_options,
+                                 **_changed(derive_options)))
     try:
         report = ingest_paths(paths, store=store, storage_options=_opts(storage_options),
                               manifest=manifest, subjects=subjects, jobs=n_jobs, executor=executor,
                               on_outcome=on_outcome, on_start=on_start, on_progress=on_progress,
-                              filename_rule=filename_rule, command=command, plate_options=plate_options,
+                              filename_rule=filename_rule, command=command, derive_options=derive_options,
                               plugin_options=plugin_options, **opts)
     finally:
         close()
@@ -190,12 +210,11 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
         })
     else:
         for line in report.identity_changes:
-            click.echo(line)
-        if not quiet:
-            for o in report.outcomes:
-                for w in o.warnings:
-                    click.echo(f"WARN {o.label}: {w}", err=True)
-        click.echo(report.summary_line())
+            echo(line)
+        for o in report.outcomes:
+            for w in o.warnings:
+                warn_file(o.label, w)  # WARN <code> <label>: <message> on stderr, unless quiet
+        echo(report.summary_line())
     sys.exit(report.exit_code)
 
 

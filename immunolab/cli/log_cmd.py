@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 
 @click.command("log", epilog="\b\nExamples:\n  immunolab log --store trial-store\n"
@@ -39,14 +39,14 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
     for r in recs:
         when = r.created_at.isoformat(timespec="seconds").replace("+00:00", "Z") if r.created_at else "?"
         reason = f" - {safe(r.reason)}" if r.reason else ""
-        click.echo(f"v{r.store_version:<5} {when} {r.kind:<9} {safe(r.summary)}{reason} "
+        echo(f"v{r.store_version:<5} {when} {r.kind:<9} {safe(r.summary)}{reason} "
                    f"[{r.user}@{r.host}, immunolab {r.immunolab_version}]")
         for line in r.actions[:20]:
-            click.echo(f"        {safe(line)}")
+            echo(f"        {safe(line)}")
         if files:
             for a in r.attempts:
                 if outcome and a.get("outcome") != outcome:
                     continue
                 tail = f"{a.get('code')} {safe(a.get('message'))}" if a.get("outcome") == "FAIL" else \
                     f"{a.get('plugin')} {sum((a.get('rows') or {}).values())} rows"
-                click.echo(f"        {a.get('outcome'):<4} {safe(a.get('label'))} {a.get('ingest_id')} {tail}")
+                echo(f"        {a.get('outcome'):<4} {safe(a.get('label'))} {a.get('ingest_id')} {tail}")

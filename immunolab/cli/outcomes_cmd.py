@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    store_option,
+)
+from immunolab.cli.text import echo
 
 EXAMPLE = """
 \b
@@ -58,22 +66,22 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
         return
     if "mortality" in ep.tables:
         m = ep.tables["mortality"].iloc[0]
-        click.echo(f"{day}-day mortality: {m['treated']} {m['deaths_treated']}/{m['n_treated']} vs "
+        echo(f"{day}-day mortality: {m['treated']} {m['deaths_treated']}/{m['n_treated']} vs "
                    f"{m['reference']} {m['deaths_reference']}/{m['n_reference']}; risk difference "
                    f"{100 * m['risk_difference']:+.1f} % (95 % CI {100 * m['rd_ci_low']:+.1f} to {100 * m['rd_ci_high']:+.1f}), "
                    f"Fisher p = {m['p']:.3g}")
     if "survival_logrank" in ep.tables:
         lr = ep.tables["survival_logrank"].iloc[0]
-        click.echo(f"survival to day {day}: log-rank chi2 = {lr['chi2']:.2f}, p = {lr['p']:.3g}")
+        echo(f"survival to day {day}: log-rank chi2 = {lr['chi2']:.2f}, p = {lr['p']:.3g}")
     if "adverse_events" in ep.tables:
         any_ae = ep.tables["adverse_events"].iloc[0]
-        click.echo(f"adverse events: {any_ae['treated']} {any_ae['patients_treated']} patient(s) with >= 1, "
+        echo(f"adverse events: {any_ae['treated']} {any_ae['patients_treated']} patient(s) with >= 1, "
                    f"{any_ae['reference']} {any_ae['patients_reference']}")
     if "improvement_logrank" in ep.tables:
         lr = ep.tables["improvement_logrank"].iloc[0]
-        click.echo(f"clinical improvement: {lr['events_treated']}/{lr['n_treated']} vs {lr['events_reference']}/"
+        echo(f"clinical improvement: {lr['events_treated']}/{lr['n_treated']} vs {lr['events_reference']}/"
                    f"{lr['n_reference']}, log-rank p = {lr['p']:.3g}")
     for note in ep.notes:
-        click.echo(f"note: {note}")
-    click.echo(f"small numbers: every p-value here is exploratory. Wrote {len(written)} table(s) and "
+        echo(f"note: {note}")
+    echo(f"small numbers: every p-value here is exploratory. Wrote {len(written)} table(s) and "
                f"{len(plots)} plot(s) to {out_dir}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option
+from immunolab.cli.text import echo, safe
 
 
 @click.command(epilog="\b\nExample:\n  immunolab plugins\n  immunolab plugins --json")
@@ -19,12 +20,12 @@ def plugins(as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo("no assay plugins installed")
+        echo("no assay plugins installed")
         return
-    w = max(len(r["name"]) for r in rows)
+    w = max(len(safe(r["name"])) for r in rows)
     for r in rows:
         if r["status"] == "ok":
-            click.echo(f"{r['name']:<{w}}  {r['version']:<8} {r['assay_kind']:<9} "
-                       f"{' '.join(r['file_extensions']):<16} -> {', '.join(r['produces'])}")
+            echo(f"{safe(r['name']):<{w}}  {safe(r['version']):<8} {r['assay_kind']:<9} "
+                 f"{' '.join(r['file_extensions']):<16} -> {', '.join(r['produces'])}")
         else:
-            click.echo(f"{r['name']:<{w}}  FAILED   {r['status']}  [{r['origin']}]")
+            echo(f"{safe(r['name']):<{w}}  FAILED   {r['status']}  [{r['origin']}]")

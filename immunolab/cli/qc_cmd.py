@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
 \b
@@ -45,7 +45,7 @@ def _decision(action: str):  # type: ignore[no-untyped-def]
         if as_json:
             echo_json({"store_version": rec.store_version, "summary": rec.summary})
         else:
-            click.echo(f"{safe(rec.summary)} (store version {rec.store_version})")
+            echo(f"{safe(rec.summary)} (store version {rec.store_version})")
 
     return cmd
 
@@ -73,8 +73,8 @@ def list_(store: str, storage_options: tuple[str, ...], history: bool, as_json: 
         echo_json(d.drop(columns=["commit_id"]).to_dict(orient="records"))
         return
     if d.empty:
-        click.echo("no QC decisions")
+        echo("no QC decisions")
     for r in d.itertuples(index=False):
         what = f" {r.analyte}" if r.analyte else ""
-        click.echo(f"{r.action:<8} {r.target_kind:<7} {safe(r.target)}{safe(what)}: {safe(r.reason)} "
+        echo(f"{r.action:<8} {r.target_kind:<7} {safe(r.target)}{safe(what)}: {safe(r.reason)} "
                    f"({r.user}, {str(r.recorded_at)[:19]})")

@@ -12,6 +12,7 @@ from immunolab.cli.common import (
     open_store_cli,
     store_option,
 )
+from immunolab.cli.text import echo
 
 EXAMPLE = """
 \b
@@ -75,4 +76,4 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
     if as_json:
         echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables, "seconds": round(seconds, 1)})
     else:
-        click.echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables, {seconds:.0f} s)")
+        echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables, {seconds:.0f} s)")

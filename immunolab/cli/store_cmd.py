@@ -6,7 +6,7 @@ import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
 from immunolab.cli.common import storage_options as _opts
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 
 @click.group(epilog="\b\nExamples:\n  immunolab store info --store trial-store --per-visit\n"
@@ -35,18 +35,19 @@ def info(store: str, storage_options: tuple[str, ...], per_visit: bool, version:
             summary["per_visit"] = grid.to_dict(orient="records")
         echo_json(summary)
         return
-    click.echo(f"store {store} (store version {summary['store_version']})")
-    click.echo(f"  files: {summary['sources']} committed; attempts "
+    echo(f"store {store} (store version {summary['store_version']})")
+    echo(f"  files: {summary['sources']} committed; attempts "
                + (", ".join(f"{k} {v}" for k, v in sorted(summary["attempts"].items())) or "none"))
-    click.echo(f"  patients: {summary['patients']}, samples: {summary['samples']}")
-    click.echo("  tables:")
+    echo(f"  patients: {summary['patients']}, samples: {summary['samples']}")
+    echo("  tables:")
     for name, n in summary["tables"].items():
-        click.echo(f"    {name:<20} {n:>9,} rows")
+        echo(f"    {name:<20} {n:>9,} rows")
     if grid is not None:
         from immunolab.store.summary import render_grid
 
-        click.echo("")
-        click.echo(render_grid(grid))
+        echo("")
+        for line in render_grid(grid).splitlines():
+            echo(line)
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store qc --store trial-store\n"
@@ -68,10 +69,10 @@ def qc(store: str, storage_options: tuple[str, ...], show_all: bool, as_json: bo
         mine = [c for c in checks if c.scope == scope]
         bad = [c for c in mine if c.status != "pass"]
         targets = sorted({c.target for c in mine})
-        click.echo(f"{scope}s: {len(targets)} checked, {len({c.target for c in bad})} with warnings or failures")
+        echo(f"{scope}s: {len(targets)} checked, {len({c.target for c in bad})} with warnings or failures")
         for c in (mine if show_all else bad):
             what = f"{c.analyte} " if c.analyte else ""
-            click.echo(f"  {safe(c.target):<14} {c.status:<4} {safe(what)}{c.check}: {safe(c.detail)}")
+            echo(f"  {safe(c.target):<14} {c.status:<4} {safe(what)}{c.check}: {safe(c.detail)}")
 
 
 @store.command(epilog="\b\nExample:\n  immunolab store compact --store trial-store")
@@ -88,8 +89,8 @@ def compact(store: str, storage_options: tuple[str, ...], as_json: bool) -> None
         echo_json({"tables": rep.tables, "store_version": rep.store_version})
         return
     for line in rep.lines():
-        click.echo(line)
-    click.echo(f"store version {rep.store_version}" if rep.store_version else "nothing to compact")
+        echo(line)
+    echo(f"store version {rep.store_version}" if rep.store_version else "nothing to compact")
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store vacuum --store trial-store --retain-days 30 --dry-run\n"
@@ -110,7 +111,7 @@ def vacuum(store: str, storage_options: tuple[str, ...], retain_days: int, dry_r
         echo_json({"tables": rep.tables, "store_version": rep.store_version, "dry_run": dry_run})
         return
     for line in rep.lines():
-        click.echo(line)
+        echo(line)
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store recover --store trial-store\n"
@@ -132,8 +133,8 @@ def recover(store: str, storage_options: tuple[str, ...], force: bool, as_json: 
         echo_json({"actions": actions})
         return
     for line in actions:
-        click.echo(line)
-    click.echo(f"{len(actions)} action(s)" if actions else "nothing to recover")
+        echo(line)
+    echo(f"{len(actions)} action(s)" if actions else "nothing to recover")
 
 
 @store.command(epilog="\b\nExample:\n  immunolab store upgrade --store old-trial-store")
@@ -148,6 +149,6 @@ def upgrade(store: str, as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
-    click.echo(f"upgraded {out['ingests']} ingests; the old files are in {out['legacy_folder']}")
+    echo(f"upgraded {out['ingests']} ingests; the old files are in {out['legacy_folder']}")
     for name, n in sorted(out["tables"].items()):
-        click.echo(f"  {name:<20} {n:>9,} rows")
+        echo(f"  {name:<20} {n:>9,} rows")

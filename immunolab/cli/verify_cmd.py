@@ -8,7 +8,7 @@ import click
 
 from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
 from immunolab.cli.common import storage_options as _opts
-from immunolab.cli.text import safe
+from immunolab.cli.text import echo, safe
 
 
 @click.command(epilog="\b\nExamples:\n  immunolab verify --store trial-store\n"
@@ -31,12 +31,12 @@ def verify(store: str, storage_options: tuple[str, ...], repair: bool, as_json: 
         echo_json(res.to_dict())
     else:
         for name, state in res.checks.items():
-            click.echo(f"check {name:<24} {state}")
+            echo(f"check {name:<24} {state}")
         for a in res.actions:
-            click.echo(f"REPAIRED {safe(a)}")
+            echo(f"REPAIRED {safe(a)}")
         for n in res.notes:
-            click.echo(f"NOTE {safe(n)}")
+            echo(f"NOTE {safe(n)}")
         for p in res.problems:
-            click.echo(f"PROBLEM {safe(p)}")
-        click.echo(res.summary_line())
+            echo(f"PROBLEM {safe(p)}")
+        echo(res.summary_line())
     sys.exit(0 if res.ok else 3)

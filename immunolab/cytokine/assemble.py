@@ -201,13 +201,23 @@ def vendor_fit(plate: Plate, analyte: str, settings: PlateSettings) -> tuple[str
     return model, weighting
 
 
-def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label: str = "") -> PlateAnalysis:
-    """Return the :class:`PlateAnalysis` of one plate (no store tables yet)."""
-    th = settings.thresholds
+@dataclass
+class _PlateWork:
+    """What the per-analyte steps of :func:`analyse_plate` add to while one plate is analysed."""
+
+    curves: list[StandardCurve] = field(default_factory=list)
+    curve_analytes: list[str] = field(default_factory=list)
+    analyte_qc: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result_rows: list[dict[str, Any]] = field(default_factory=list)
+    controls_qc: list[dict[str, Any]] = field(default_factory=list)
+    curve_errors: list[InputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _wells_in_pg_ml(plate: Plate) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Return the plate's wells with expected / reported concentrations in pg/mL, and the units not convertible."""
     wells = plate.wells.copy().reset_index(drop=True)
-    warnings: list[str] = []
-    # units -> pg/mL
-    factors = {}
+    factors: dict[str, float] = {}
     unit_notes: dict[str, str] = {}
     for analyte in wells["analyte"].unique():
         unit = plate.units.get(analyte)
@@ -219,11 +229,14 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
     fac = wells["analyte"].map(factors).astype(float)
     wells["expected_conc"] = wells["expected_conc"].astype(float) * fac
     wells["reported_conc"] = wells["reported_conc"].astype(float) * fac
-    wells["net_mfi"], background = _net_mfi(wells)
-    wells["conc"] = np.nan
-    wells["well_censor"] = "not_available"
+    return wells, unit_notes
+
+
+def _well_flags(wells: pd.DataFrame, th: QcThresholds) -> list[list[str]]:
+    """Return each well row's QC flags: bead count, missing MFI, instrument warning."""
     flags_per_row: list[list[str]] = [[] for _ in range(len(wells))]
-    for i, (count, med, warn) in enumerate(zip(wells["bead_count"], wells["median_mfi"], wells.get("instrument_warnings", pd.Series(0, index=wells.index)), strict=True)):
+    warnings = wells.get("instrument_warnings", pd.Series(0, index=wells.index))
+    for i, (count, med, warn) in enumerate(zip(wells["bead_count"], wells["median_mfi"], warnings, strict=True)):
         fl = bead_count_flag(None if pd.isna(count) else float(count), th)
         if fl:
             flags_per_row[i].append(fl)
@@ -231,184 +244,232 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
             flags_per_row[i].append("mfi_missing")
         if warn and not pd.isna(warn) and int(warn) > 0:
             flags_per_row[i].append("instrument_warning")
+    return flags_per_row
 
-    curves: list[StandardCurve] = []
-    curve_analytes: list[str] = []
-    analyte_qc: dict[str, dict[str, Any]] = {}
-    result_rows: list[dict[str, Any]] = []
-    controls_qc: list[dict[str, Any]] = []
-    curve_errors: list[InputError] = []
-    for analyte_key, idx in wells.groupby("analyte", sort=False).groups.items():
-        analyte = str(analyte_key)
-        sub = wells.loc[idx]
-        info: dict[str, Any] = {
-            "flags": [], "background_mfi": _round(background.get(analyte)),
-            "net_mfi_source": "instrument" if sub["net_mfi_reported"].notna().any() else "computed",
-        }
-        if analyte in unit_notes:
-            info["flags"].append("unit_not_convertible")
-            info["unit"] = unit_notes[analyte]
-        known = bool(sub["analyte_known"].iloc[0]) if "analyte_known" in sub else True
-        if not known:
-            info["flags"].append("analyte_not_canonical")
-        std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] > 0)]
-        x = std["expected_conc"].to_numpy(dtype=float)
-        y = std["net_mfi"].to_numpy(dtype=float)
-        refit: StandardCurve | None = None
-        chosen: StandardCurve | None = None
-        if len(std):
-            # a recipe may fit a zero calibrator; standards the instrument flagged as outliers stay out of the fit, as in its own
-            outlier = [("outlier" in plate.reader_flags.get((w, a), ())) for w, a in zip(sub["well"], sub["analyte_reported"], strict=True)]
-            fit_std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] >= 0) & ~np.array(outlier, dtype=bool)]
-            model, weighting = vendor_fit(plate, analyte, settings)
-            try:
-                refit = fit_standard_curve(
-                    fit_std["expected_conc"].to_numpy(dtype=float), fit_std["net_mfi"].to_numpy(dtype=float),
-                    model=model, weighting=weighting, label=label, analyte=analyte,
-                    raw_responses=fit_std["median_mfi"].to_numpy(dtype=float),
-                )
-            except InputError as exc:
-                if settings.strict_curves:
-                    raise
-                curve_errors.append(exc)
-                refit = _failed_curve(analyte, exc, model, weighting, x, y)
-                info["flags"].append("curve_failed")
-                warnings.append(f"plate {plate.plate_index}: {analyte}: {exc.code} {exc.message}")
-            curves.append(refit)
-            curve_analytes.append(analyte)
-        printed = plate.instrument_curves.get(analyte)
-        if printed is not None:
-            printed = replace(printed, fit_id=_instrument_fit_id(printed))
-            if printed.c > 0 and len(std):
-                lloq, uloq = quantification_limits(printed, x, y)
-                printed = replace(
-                    printed, lloq=lloq, uloq=uloq, n_points=int(np.isfinite(y).sum()),
-                    lowest_standard=float(x.min()), highest_standard=float(x.max()),
-                )
-            curves.append(printed)
-            curve_analytes.append(analyte)
-        if settings.curve_source == "instrument" and printed is not None:
-            chosen = printed
-        elif refit is not None and refit.converged:
-            chosen = refit
-        if refit is None and printed is None:
-            info["curve"] = None
-            analyte_qc[analyte] = info
-            continue  # nothing to quantify against: MFI-only analyte
-        if chosen is not None:
-            info["curve"] = {
-                "source": chosen.source, "fit_id": chosen.fit_id, "model": chosen.model,
-                "r_squared": _round(chosen.r_squared, 6), "lloq": _round(chosen.lloq), "uloq": _round(chosen.uloq),
-                "n_points": chosen.n_points,
-            }
-            if chosen.r_squared is not None and math.isfinite(chosen.r_squared) and chosen.r_squared < th.r_squared_min:
-                info["flags"].append("r_squared_low")
-            back, censor = chosen.inverse(sub["net_mfi"].to_numpy(dtype=float))
-            dil = sub["dilution"].to_numpy(dtype=float)
-            dil = np.where(np.isfinite(dil) & (dil > 0), dil, 1.0)
-            wells.loc[idx, "conc"] = back * dil
-            wells.loc[idx, "well_censor"] = censor
-            # standards: recovery and replicate CV per level
-            if len(std):
-                levels, rec = standard_recovery(chosen, x, y)
-                std_info = []
-                for lv, r in zip(levels, rec, strict=True):
-                    mfis = y[x == lv]
-                    cv = replicate_cv(mfis)
-                    level: dict[str, Any] = {"expected": _round(float(lv)), "recovery_pct": _round(float(r)), "cv_pct": _round(cv), "n": int(mfis.size)}
-                    if not (math.isfinite(r) and th.recovery_low_pct <= r <= th.recovery_high_pct):
-                        level["flag"] = "recovery_out_of_range"
-                    if cv is not None and cv > th.cv_standard_pct:
-                        level["flag_cv"] = "cv_high"
-                        if "standard_cv_high" not in info["flags"]:
-                            info["flags"].append("standard_cv_high")
-                    std_info.append(level)
-                info["standards"] = std_info
-                n_bad = sum(1 for e in std_info if "flag" in e)
-                if n_bad:
-                    info["flags"].append("standard_recovery_out_of_range")
-                if chosen.lloq is None:
-                    info["flags"].append("no_quantification_range")
-        else:
-            info["curve"] = {"source": "immunolab", "converged": False, "message": refit.message if refit else ""}
-        lloq = chosen.lloq if chosen is not None else None
-        uloq = chosen.uloq if chosen is not None else None
-        if chosen is not None and lloq is None:
-            lloq, uloq = chosen.lowest_standard, chosen.highest_standard
-        # controls
-        ctrl = wells.loc[idx][wells.loc[idx, "sample_type"] == "control"]
-        for lbl, g in ctrl.groupby("well_label", sort=True, dropna=False):
-            vals = g["conc"].to_numpy(dtype=float)
-            conc_mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
-            rng = plate.control_ranges.get((str(lbl), analyte)) or settings.control_ranges.get((str(lbl), analyte))
-            entry: dict[str, Any] = {
-                "label": None if pd.isna(lbl) else str(lbl), "analyte": analyte,
-                "concentration": _round(conc_mean, 6), "n": len(g), "cv_pct": _round(replicate_cv(vals)),
-                "low": _round(rng[0], 6) if rng else None, "high": _round(rng[1], 6) if rng else None,
-                "in_range": None,
-            }
-            if rng is not None and conc_mean is not None:
-                lo, hi = rng
-                ok = (not math.isfinite(lo) or conc_mean >= lo) and (not math.isfinite(hi) or conc_mean <= hi)
-                entry["in_range"] = bool(ok)
-                if not ok and "control_out_of_range" not in info["flags"]:
-                    info["flags"].append("control_out_of_range")
-            controls_qc.append(entry)
-        # unknown samples
-        unk = wells.loc[idx][wells.loc[idx, "sample_type"] == "unknown"]
-        fit_id = chosen.fit_id if chosen is not None else (refit.fit_id if refit is not None else None)
-        cv_fail = 0
-        for sample, g in unk.groupby("sample_name", sort=False):
-            cv_val = censor_replicates(
-                g["conc"].to_numpy(dtype=float), list(g["well_censor"]), g["dilution"].to_numpy(dtype=float),
-                lloq=lloq, uloq=uloq, below=settings.below_rule, above=settings.above_rule,
-            )
-            qflags = list(cv_val.flags)
-            for i in g.index:
-                for fl in flags_per_row[int(i)]:
-                    if fl.startswith("bead_count") and fl not in qflags:
-                        qflags.append(fl)
-            if cv_val.cv_pct is not None and cv_val.cv_pct > th.cv_unknown_pct:
-                qflags.append("cv_high")
-                cv_fail += 1
-            if chosen is None:
-                qflags.append("curve_failed")
-            else:
-                for fl in ("r_squared_low", "no_quantification_range", "analyte_not_canonical", "unit_not_convertible"):
-                    if fl in info["flags"]:
-                        qflags.append(fl)
-            result_rows.append(
-                {
-                    "plate_id": plate_id, "analyte": analyte, "fit_id": fit_id,
-                    "concentration": cv_val.concentration, "concentration_raw": cv_val.concentration_raw,
-                    "unit": unit_notes.get(analyte, "pg/mL"),
-                    "n_replicates": cv_val.n_replicates, "cv_pct": cv_val.cv_pct, "censor": cv_val.censor,
-                    "substitution_rule": cv_val.substitution_rule, "lloq": cv_val.lloq, "uloq": cv_val.uloq,
-                    "qc_flags": qflags, SAMPLE_REF: sample,
-                }
-            )
-        if cv_fail:
-            info["unknown_cv_high"] = cv_fail
-            info["flags"].append("unknown_cv_high")
-        analyte_qc[analyte] = info
 
-    if plate.quantitative and not any(c.converged for c in curves):
-        if curve_errors:
-            raise curve_errors[0]
-        raise InconsistentInputError(
-            "IML-CYT-006",
-            f"plate {plate.plate_index} reports concentrations but no analyte has standards with "
-            "expected concentrations",
-            path=label or None,
-            hint="The standard wells or their expected concentrations are missing; re-export the "
-            "plate with its standards, or give them with the standard_concentrations option.",
+def _analyte_info(sub: pd.DataFrame, analyte: str, background: dict[str, float], unit_notes: dict[str, str]) -> dict[str, Any]:
+    """Return the QC record an analyte starts with: background, net MFI source, unit and naming flags."""
+    info: dict[str, Any] = {
+        "flags": [], "background_mfi": _round(background.get(analyte)),
+        "net_mfi_source": "instrument" if sub["net_mfi_reported"].notna().any() else "computed",
+    }
+    if analyte in unit_notes:
+        info["flags"].append("unit_not_convertible")
+        info["unit"] = unit_notes[analyte]
+    known = bool(sub["analyte_known"].iloc[0]) if "analyte_known" in sub else True
+    if not known:
+        info["flags"].append("analyte_not_canonical")
+    return info
+
+
+def _refit(plate: Plate, sub: pd.DataFrame, analyte: str, settings: PlateSettings, label: str,
+           info: dict[str, Any], work: _PlateWork, x: np.ndarray, y: np.ndarray) -> StandardCurve:
+    """Return immunolab's refit of an analyte's standards (a failed curve unless ``strict_curves``)."""
+    # a recipe may fit a zero calibrator; standards the instrument flagged as outliers stay out of the fit, as in its own
+    outlier = [("outlier" in plate.reader_flags.get((w, a), ())) for w, a in zip(sub["well"], sub["analyte_reported"], strict=True)]
+    fit_std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] >= 0) & ~np.array(outlier, dtype=bool)]
+    model, weighting = vendor_fit(plate, analyte, settings)
+    try:
+        return fit_standard_curve(
+            fit_std["expected_conc"].to_numpy(dtype=float), fit_std["net_mfi"].to_numpy(dtype=float),
+            model=model, weighting=weighting, label=label, analyte=analyte,
+            raw_responses=fit_std["median_mfi"].to_numpy(dtype=float),
         )
-    wells["qc_flags"] = flags_per_row
+    except InputError as exc:
+        if settings.strict_curves:
+            raise
+        work.curve_errors.append(exc)
+        info["flags"].append("curve_failed")
+        work.warnings.append(f"plate {plate.plate_index}: {analyte}: {exc.code} {exc.message}")
+        return _failed_curve(analyte, exc, model, weighting, x, y)
+
+
+def _printed_curve(plate: Plate, analyte: str, x: np.ndarray, y: np.ndarray) -> StandardCurve | None:
+    """Return the instrument's printed curve of ``analyte`` with its fit id and limits (None if not printed)."""
+    printed = plate.instrument_curves.get(analyte)
+    if printed is None:
+        return None
+    printed = replace(printed, fit_id=_instrument_fit_id(printed))
+    if printed.c > 0 and x.size:
+        lloq, uloq = quantification_limits(printed, x, y)
+        printed = replace(
+            printed, lloq=lloq, uloq=uloq, n_points=int(np.isfinite(y).sum()),
+            lowest_standard=float(x.min()), highest_standard=float(x.max()),
+        )
+    return printed
+
+
+def _standards_qc(chosen: StandardCurve, x: np.ndarray, y: np.ndarray, th: QcThresholds, info: dict[str, Any]) -> None:
+    """Record per-level recovery and replicate CV of the standards (and their flags) in ``info``."""
+    levels, rec = standard_recovery(chosen, x, y)
+    std_info = []
+    for lv, r in zip(levels, rec, strict=True):
+        mfis = y[x == lv]
+        cv = replicate_cv(mfis)
+        level: dict[str, Any] = {"expected": _round(float(lv)), "recovery_pct": _round(float(r)), "cv_pct": _round(cv), "n": int(mfis.size)}
+        if not (math.isfinite(r) and th.recovery_low_pct <= r <= th.recovery_high_pct):
+            level["flag"] = "recovery_out_of_range"
+        if cv is not None and cv > th.cv_standard_pct:
+            level["flag_cv"] = "cv_high"
+            if "standard_cv_high" not in info["flags"]:
+                info["flags"].append("standard_cv_high")
+        std_info.append(level)
+    info["standards"] = std_info
+    if any("flag" in e for e in std_info):
+        info["flags"].append("standard_recovery_out_of_range")
+    if chosen.lloq is None:
+        info["flags"].append("no_quantification_range")
+
+
+def _quantify(wells: pd.DataFrame, idx: Any, chosen: StandardCurve, x: np.ndarray, y: np.ndarray,
+              th: QcThresholds, info: dict[str, Any]) -> None:
+    """Back-calculate the analyte's wells (inverse curve x dilution, pg/mL) and check its curve and standards."""
+    info["curve"] = {
+        "source": chosen.source, "fit_id": chosen.fit_id, "model": chosen.model,
+        "r_squared": _round(chosen.r_squared, 6), "lloq": _round(chosen.lloq), "uloq": _round(chosen.uloq),
+        "n_points": chosen.n_points,
+    }
+    if chosen.r_squared is not None and math.isfinite(chosen.r_squared) and chosen.r_squared < th.r_squared_min:
+        info["flags"].append("r_squared_low")
+    sub = wells.loc[idx]
+    back, censor = chosen.inverse(sub["net_mfi"].to_numpy(dtype=float))
+    dil = sub["dilution"].to_numpy(dtype=float)
+    dil = np.where(np.isfinite(dil) & (dil > 0), dil, 1.0)
+    wells.loc[idx, "conc"] = back * dil
+    wells.loc[idx, "well_censor"] = censor
+    if x.size:
+        _standards_qc(chosen, x, y, th, info)
+
+
+def _controls_qc(plate: Plate, settings: PlateSettings, current: pd.DataFrame, analyte: str,
+                 info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one record per control of the analyte: mean concentration (pg/mL), CV and its range check."""
+    out = []
+    ctrl = current[current["sample_type"] == "control"]
+    for lbl, g in ctrl.groupby("well_label", sort=True, dropna=False):
+        vals = g["conc"].to_numpy(dtype=float)
+        conc_mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
+        rng = plate.control_ranges.get((str(lbl), analyte)) or settings.control_ranges.get((str(lbl), analyte))
+        entry: dict[str, Any] = {
+            "label": None if pd.isna(lbl) else str(lbl), "analyte": analyte,
+            "concentration": _round(conc_mean, 6), "n": len(g), "cv_pct": _round(replicate_cv(vals)),
+            "low": _round(rng[0], 6) if rng else None, "high": _round(rng[1], 6) if rng else None,
+            "in_range": None,
+        }
+        if rng is not None and conc_mean is not None:
+            lo, hi = rng
+            ok = (not math.isfinite(lo) or conc_mean >= lo) and (not math.isfinite(hi) or conc_mean <= hi)
+            entry["in_range"] = bool(ok)
+            if not ok and "control_out_of_range" not in info["flags"]:
+                info["flags"].append("control_out_of_range")
+        out.append(entry)
+    return out
+
+
+def _sample_results(current: pd.DataFrame, analyte: str, plate_id: str, chosen: StandardCurve | None,
+                    fit_id: str | None, settings: PlateSettings, flags_per_row: list[list[str]],
+                    info: dict[str, Any], unit: str) -> tuple[list[dict[str, Any]], int]:
+    """Return the result rows of the analyte's unknown samples (replicates censored and substituted) and the CV failures."""
+    th = settings.thresholds
+    lloq = chosen.lloq if chosen is not None else None
+    uloq = chosen.uloq if chosen is not None else None
+    if chosen is not None and lloq is None:
+        lloq, uloq = chosen.lowest_standard, chosen.highest_standard
+    rows: list[dict[str, Any]] = []
+    cv_fail = 0
+    for sample, g in current[current["sample_type"] == "unknown"].groupby("sample_name", sort=False):
+        cv_val = censor_replicates(
+            g["conc"].to_numpy(dtype=float), list(g["well_censor"]), g["dilution"].to_numpy(dtype=float),
+            lloq=lloq, uloq=uloq, below=settings.below_rule, above=settings.above_rule,
+        )
+        qflags = list(cv_val.flags)
+        for i in g.index:
+            for fl in flags_per_row[int(i)]:
+                if fl.startswith("bead_count") and fl not in qflags:
+                    qflags.append(fl)
+        if cv_val.cv_pct is not None and cv_val.cv_pct > th.cv_unknown_pct:
+            qflags.append("cv_high")
+            cv_fail += 1
+        if chosen is None:
+            qflags.append("curve_failed")
+        else:
+            qflags.extend(fl for fl in ("r_squared_low", "no_quantification_range", "analyte_not_canonical",
+                                        "unit_not_convertible") if fl in info["flags"])
+        rows.append({
+            "plate_id": plate_id, "analyte": analyte, "fit_id": fit_id,
+            "concentration": cv_val.concentration, "concentration_raw": cv_val.concentration_raw, "unit": unit,
+            "n_replicates": cv_val.n_replicates, "cv_pct": cv_val.cv_pct, "censor": cv_val.censor,
+            "substitution_rule": cv_val.substitution_rule, "lloq": cv_val.lloq, "uloq": cv_val.uloq,
+            "qc_flags": qflags, SAMPLE_REF: sample,
+        })
+    return rows, cv_fail
+
+
+def _analyse_analyte(plate: Plate, wells: pd.DataFrame, idx: Any, analyte: str, *, plate_id: str,
+                     settings: PlateSettings, label: str, background: dict[str, float], unit_notes: dict[str, str],
+                     flags_per_row: list[list[str]], work: _PlateWork) -> None:
+    """Fit, choose and apply the analyte's curve; add its curves, QC, controls and sample results to ``work``."""
+    sub = wells.loc[idx]
+    info = _analyte_info(sub, analyte, background, unit_notes)
+    std = sub[(sub["sample_type"] == "standard") & (sub["expected_conc"] > 0)]
+    x = std["expected_conc"].to_numpy(dtype=float)
+    y = std["net_mfi"].to_numpy(dtype=float)
+    refit = _refit(plate, sub, analyte, settings, label, info, work, x, y) if len(std) else None
+    printed = _printed_curve(plate, analyte, x, y)
+    for curve in (refit, printed):
+        if curve is not None:
+            work.curves.append(curve)
+            work.curve_analytes.append(analyte)
+    chosen: StandardCurve | None = None
+    if settings.curve_source == "instrument" and printed is not None:
+        chosen = printed
+    elif refit is not None and refit.converged:
+        chosen = refit
+    if refit is None and printed is None:
+        info["curve"] = None
+        work.analyte_qc[analyte] = info
+        return  # nothing to quantify against: MFI-only analyte
+    if chosen is not None:
+        _quantify(wells, idx, chosen, x, y, settings.thresholds, info)
+    else:
+        info["curve"] = {"source": "immunolab", "converged": False, "message": refit.message if refit else ""}
+    current = wells.loc[idx]
+    work.controls_qc.extend(_controls_qc(plate, settings, current, analyte, info))
+    fit_id = chosen.fit_id if chosen is not None else (refit.fit_id if refit is not None else None)
+    rows, cv_fail = _sample_results(current, analyte, plate_id, chosen, fit_id, settings, flags_per_row, info,
+                                    unit_notes.get(analyte, "pg/mL"))
+    work.result_rows.extend(rows)
+    if cv_fail:
+        info["unknown_cv_high"] = cv_fail
+        info["flags"].append("unknown_cv_high")
+    work.analyte_qc[analyte] = info
+
+
+def _require_a_curve(plate: Plate, work: _PlateWork, label: str) -> None:
+    """Raise when a plate meant to be quantitative got no usable curve (IML-CYT-005 / IML-CYT-006)."""
+    if not plate.quantitative or any(c.converged for c in work.curves):
+        return
+    if work.curve_errors:
+        raise work.curve_errors[0]
+    raise InconsistentInputError(
+        "IML-CYT-006",
+        f"plate {plate.plate_index} reports concentrations but no analyte has standards with "
+        "expected concentrations",
+        path=label or None,
+        hint="The standard wells or their expected concentrations are missing; re-export the "
+        "plate with its standards, or give them with the standard_concentrations option.",
+    )
+
+
+def _plate_qc(plate: Plate, settings: PlateSettings, wells: pd.DataFrame, flags_per_row: list[list[str]],
+              work: _PlateWork) -> tuple[str, dict[str, Any]]:
+    """Return the plate's QC status and its QC record (thresholds, settings, bead counts, analytes, controls)."""
+    th = settings.thresholds
     n_read = int(wells["bead_count"].notna().sum())
     n_fail = sum(1 for fl in flags_per_row if "bead_count_fail" in fl)
     n_warn = sum(1 for fl in flags_per_row if "bead_count_warn" in fl)
     fail_fraction = (n_fail / n_read) if n_read else 0.0
-    status = plate_status(analyte_qc, bead_fail_fraction=fail_fraction, thresholds=th)
+    status = plate_status(work.analyte_qc, bead_fail_fraction=fail_fraction, thresholds=th)
     if status == "pass" and n_fail + n_warn:
         status = "warn"
     qc = {
@@ -419,11 +480,28 @@ def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label
         "bead_count": {"readings": n_read, "fail": n_fail, "warn": n_warn, "fail_fraction": _round(fail_fraction)},
         "instrument_warnings": int(plate.instrument_warnings),
         "export_crc": plate.export_crc,
-        "analytes": analyte_qc,
-        "controls": controls_qc,
+        "analytes": work.analyte_qc,
+        "controls": work.controls_qc,
     }
-    results = pd.DataFrame.from_records(result_rows)
-    return PlateAnalysis(plate, plate_id, wells, curves, curve_analytes, results, qc, status, warnings)
+    return status, qc
+
+
+def analyse_plate(plate: Plate, *, plate_id: str, settings: PlateSettings, label: str = "") -> PlateAnalysis:
+    """Return the :class:`PlateAnalysis` of one plate (no store tables yet; concentrations in pg/mL)."""
+    wells, unit_notes = _wells_in_pg_ml(plate)
+    wells["net_mfi"], background = _net_mfi(wells)
+    wells["conc"] = np.nan
+    wells["well_censor"] = "not_available"
+    flags_per_row = _well_flags(wells, settings.thresholds)
+    work = _PlateWork()
+    for analyte_key, idx in wells.groupby("analyte", sort=False).groups.items():
+        _analyse_analyte(plate, wells, idx, str(analyte_key), plate_id=plate_id, settings=settings, label=label,
+                         background=background, unit_notes=unit_notes, flags_per_row=flags_per_row, work=work)
+    _require_a_curve(plate, work, label)
+    wells["qc_flags"] = flags_per_row
+    status, qc = _plate_qc(plate, settings, wells, flags_per_row, work)
+    results = pd.DataFrame.from_records(work.result_rows)
+    return PlateAnalysis(plate, plate_id, wells, work.curves, work.curve_analytes, results, qc, status, work.warnings)
 
 
 def _clean(v: Any) -> Any:

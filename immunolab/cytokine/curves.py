@@ -31,7 +31,6 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 
@@ -52,14 +51,11 @@ __all__ = [
     "standard_recovery",
 ]
 
-Model = Literal["5PL", "4PL"]
 MODELS: tuple[str, ...] = ("5PL", "4PL")
 #: weighting name -> description (the recipes of :mod:`immunolab.cytokine.fit_recipes`)
 WEIGHTINGS: dict[str, str] = {name: recipe.description for name, recipe in RECIPES.items()}
 #: a standard is "recovered" when its back-calculated concentration is this % of expected
 RECOVERY_RANGE: tuple[float, float] = (70.0, 130.0)
-
-Censor = Literal["none", "below_curve", "above_curve", "not_available"]
 
 
 def logistic(x: np.ndarray | float, a: float, b: float, c: float, d: float, f: float = 1.0) -> np.ndarray:

@@ -12,7 +12,9 @@ pooled events of all files are clustered with FlowSOM (:func:`immunolab.flow.clu
                             as assay ``flow_clusters`` (feature ``MC<k> <profile>``, measure
                             ``pct_parent``), the latest clustering of a panel counting;
 ``flow_cluster_agreement``  per gated population: the best metacluster, precision, recall and
-                            F-measure over the pooled events, and the event-weighted mean F.
+                            F-measure over the pooled events, and the event-weighted mean F;
+``flow_event_clusters``     for files whose events are stored (``--events``): every event's
+                            metacluster (the trained map assigns them), shown in the event AnnData.
 
 The clustering id ``clu-<hash>`` hashes the panel, the gating derivation of every file, the
 markers and the settings, so the same clustering computed twice is recognised.
@@ -80,7 +82,13 @@ def _sample_file(job: _SampleJob) -> _Sampled:
     """Worker: read, gate and subsample one stored file (picklable; no store access)."""
     from immunolab.derive.gating import spec_from_definition
     from immunolab.fcs.reader import read_fcs
-    from immunolab.flow.pipeline import _lymphocyte_path, display_values, gate_fcs, leaf_labels, spillover_for
+    from immunolab.flow.pipeline import (
+        _lymphocyte_path,
+        display_values,
+        gate_fcs,
+        leaf_labels,
+        spillover_for,
+    )
     from immunolab.flow.transforms import is_scatter_or_time
 
     try:
@@ -147,6 +155,28 @@ def _clustering_id(panel: str, jobs: Sequence[_SampleJob], markers: Sequence[str
     return "clu-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _stored_event_clusters(store: Store, res: Any, markers: Sequence[str], shas: Sequence[str], derivation_id: str,
+                           commit_id: str) -> pa.Table | None:
+    """Return the metacluster of every stored event (``flow_events``) of the clustered files, or None."""
+    from immunolab.anndata_io import _active_event_keys
+
+    if "flow_events" not in store.table_versions:
+        return None
+    keys = {k for k in _active_event_keys(store) if k[0] in set(shas)}
+    if not keys:
+        return None
+    ev = store.scan("flow_events", where={"source_sha256": sorted({k[0] for k in keys})},
+                    columns=["source_sha256", "derivation_id", "event_index", *markers]).to_pandas()
+    ev = ev[[(a, b) in keys for a, b in zip(ev["source_sha256"], ev["derivation_id"], strict=True)]]
+    if ev.empty:
+        return None
+    meta = res.predict(ev[list(markers)].to_numpy(dtype=np.float32))
+    return conform("flow_event_clusters", pa.table({
+        "source_sha256": ev["source_sha256"].to_numpy(), "derivation_id": [derivation_id] * len(ev),
+        "event_index": ev["event_index"].to_numpy(dtype=np.int64), "metacluster": meta.astype(np.int16),
+        "commit_id": [commit_id] * len(ev)}))
+
+
 def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, events_per_file: int = 5000, seed: int = 1,
                     jobs: int = 1, executor: str | None = None, reason: str | None = None,
                     command: str = "derive clusters",
@@ -186,7 +216,7 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
         counts = np.bincount(meta, minlength=len(res.medians))
         for k, c in enumerate(counts.tolist()):
             rows.append({"source_sha256": s.sha, "derivation_id": rep.derivation_id, "panel": panel, "metacluster": k,
-                         "cluster": names[k], "parent": s.parent, "n_events": int(c), "n_sampled": int(len(meta)),
+                         "cluster": names[k], "parent": s.parent, "n_events": int(c), "n_sampled": len(meta),
                          "pct_parent": 100.0 * c / max(len(meta), 1), "markers": markers, "commit_id": commit_id})
     agreement, mean_f = gate_cluster_agreement(gates, res.metacluster, cluster_labels=names,
                                                ignore=("", None, "ungated"))
@@ -195,9 +225,12 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
                       "events": a.events, "metacluster": a.metacluster, "cluster": a.cluster_label,
                       "precision": a.precision, "recall": a.recall, "f_measure": a.f_measure, "mean_f": mean_f,
                       "commit_id": commit_id} for a in agreement]
-    rep.files, rep.events = len(sampled), int(len(x))
+    rep.files, rep.events = len(sampled), len(x)
     tables = {"flow_clusters": [conform("flow_clusters", pa.Table.from_pylist(rows))],
               "flow_cluster_agreement": [conform("flow_cluster_agreement", pa.Table.from_pylist(rep.agreement))]}
+    per_event = _stored_event_clusters(store, res, markers, [s.sha for s in sampled], rep.derivation_id, commit_id)
+    if per_event is not None:
+        tables["flow_event_clusters"] = [per_event]
     rec = _commit(store, "derive", tables, f"clusters {rep.derivation_id} of panel {panel}: {rep.files} file(s), "
                   f"{n_metaclusters} metaclusters, mean F {mean_f:.2f}", reason,
                   {"panel": panel, "derivation_id": rep.derivation_id, **settings}, command, commit_id)

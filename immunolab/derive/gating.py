@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from immunolab.fcs.reader import FcsData
     from immunolab.flow.pipeline import LoadedStrategy
 
-__all__ = ["GatingSettings", "GatingSpec", "gate_source", "gating_spec", "spec_from_definition"]
+__all__ = ["GatingSettings", "GatingSpec", "gate_source", "gating_spec", "spec_from_definition", "spec_from_strategy"]
 
 #: a population with fewer events than this gets the QC flag ``low_event_count``
 MIN_POPULATION_EVENTS = 50
@@ -66,6 +66,20 @@ def gating_spec(strategy: str | Path | None) -> GatingSpec:
     if loaded.kind == "flowjo":
         return GatingSpec(loaded, _workspace_id(loaded), "flowjo", loaded.name, False)
     return GatingSpec(loaded, loaded.strategy_id, loaded.kind, loaded.name, True)
+
+
+def spec_from_strategy(strategy: Any, *, name: str | None = None) -> GatingSpec:
+    """Return the spec of a strategy object: an immunolab ``Strategy`` or a ``flowkit.GatingStrategy``."""
+    from immunolab.flow.pipeline import LoadedStrategy
+    from immunolab.flow.strategy import Strategy
+
+    if not isinstance(strategy, Strategy):
+        from immunolab.interop.flowkit_io import from_flowkit
+
+        strategy = from_flowkit(strategy, name=name or "flowkit")
+    label = name or strategy.name
+    loaded = LoadedStrategy("gatingml", label, strategy=strategy)
+    return GatingSpec(loaded, strategy.strategy_id, "gatingml", label, True)
 
 
 def spec_from_definition(kind: str, definition_json: str, name: str) -> GatingSpec:

@@ -39,7 +39,12 @@ def derive_plates(parsed: ParsedAssay, *, settings: PlateSettings | None = None,
     own results, when it has them).
     """
     from immunolab.cytokine.facts import plates_from_facts
-    from immunolab.derive.curves import INSTRUMENT, derive_plate, has_instrument_results, rows_to_tables
+    from immunolab.derive.curves import (
+        INSTRUMENT,
+        derive_plate,
+        has_instrument_results,
+        rows_to_tables,
+    )
 
     facts = preview_facts(parsed)
     rows: dict[str, list[dict[str, Any]]] = {}

@@ -4,11 +4,18 @@ A derivation is a function ``(facts, ctx) -> (tables, warnings)``: ``facts`` are
 fact tables (keys filled, names already replaced by keyed hashes), ``ctx`` a
 :class:`DeriveContext`. Tables come back without ``commit_id`` (ingest sets it). Plugins may
 register their own (e.g. bead-array curves) with :func:`register_derivation`.
+
+A derivation declares the settings it reads as :class:`~immunolab.plugins.PluginOption`
+(``options=``): ``immunolab ingest`` builds a flag for each (:func:`derivation_options`), as it
+does for the plugins' own options, and :func:`derive_settings` turns the values into the
+:class:`DeriveSettings` every worker receives. The built-in ``gating`` derivation declares
+``--strategy``, ``--comp`` and ``--events``; ``curves`` declares the curve model, weighting,
+substitution rules and ``--strict-curves``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +23,42 @@ import pyarrow as pa
 
 from immunolab.cytokine.assemble import PlateSettings
 from immunolab.derive.gating import GatingSettings
+from immunolab.plugins import PluginOption
 
-__all__ = ["DERIVATIONS", "DeriveContext", "DeriveSettings", "register_derivation", "run_derivations"]
+__all__ = [
+    "CURVE_OPTIONS",
+    "DERIVATIONS",
+    "GATING_OPTIONS",
+    "DeriveContext",
+    "DeriveSettings",
+    "derivation_options",
+    "derive_settings",
+    "register_derivation",
+    "run_derivations",
+]
+
+#: settings of the ``gating`` derivation (a strategy file, a compensation file, per-event rows)
+GATING_OPTIONS: tuple[PluginOption, ...] = (
+    PluginOption("strategy", "path", "Gating strategy: a template (.yaml, see the README), Gating-ML 2.0 (.xml) or "
+                 "FlowJo workspace (.wsp/.xml) instead of the panel's active strategy or the built-in template.",
+                 must_exist=False),
+    PluginOption("comp", "path", "FCS: FlowJo-style compensation matrix CSV instead of each file's spillover keyword."),
+    PluginOption("write_events", "bool", "Also store per-event flow data (flow_events).", flag_name="events"),
+)
+#: settings of the ``curves`` derivation (:class:`~immunolab.cytokine.assemble.PlateSettings`)
+CURVE_OPTIONS: tuple[PluginOption, ...] = (
+    PluginOption("curve_model", "choice", "Plates: model of immunolab's refit; vendor = the model of the instrument's "
+                 "printed curve (MSD 4PL, else 5PL).", default="vendor", choices=("vendor", "5PL", "4PL"),
+                 show_default=True),
+    PluginOption("curve_weighting", "choice", "Plates: weights of the refit; vendor picks per plate the recipe of its "
+                 "software (1/y^2 xPONENT, bioplex Bio-Plex Manager, msd MSD Workbench).", default="vendor",
+                 choices=("vendor", "1/y^2", "1/y", "none", "1/x", "1/x^2", "bioplex", "msd"), show_default=True),
+    PluginOption("below_rule", "choice", "Plates: substitution below the LLOQ (recorded on every row).",
+                 default="LLOQ/2", choices=("LLOQ/2", "LLOQ/sqrt2", "LLOQ", "zero", "none"), show_default=True),
+    PluginOption("above_rule", "choice", "Plates: substitution above the ULOQ (recorded on every row).",
+                 default="ULOQ", choices=("ULOQ", "none"), show_default=True),
+    PluginOption("strict_curves", "bool", "Plates: a curve that cannot be fitted fails the plate's QC."),
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +84,37 @@ class DeriveContext:
 
 Derivation = Callable[[dict[str, pa.Table], DeriveContext], tuple[dict[str, pa.Table], list[str]]]
 DERIVATIONS: dict[str, Derivation] = {}
+#: derivation name -> the settings it declares (flags of ``immunolab ingest``)
+OPTIONS: dict[str, tuple[PluginOption, ...]] = {}
 
 
-def register_derivation(name: str, func: Derivation) -> None:
-    """Register derivation ``name`` (a fact table lists it in ``TableSpec.derivations``)."""
+def register_derivation(name: str, func: Derivation, *, options: tuple[PluginOption, ...] = ()) -> None:
+    """Register derivation ``name`` (a fact table lists it in ``TableSpec.derivations``) and its settings."""
     DERIVATIONS[name] = func
+    OPTIONS[name] = tuple(options)
+
+
+def derivation_options() -> list[tuple[str, PluginOption]]:
+    """Return (derivation, option) for every setting the registered derivations declare, in order."""
+    return [(name, opt) for name, opts in OPTIONS.items() for opt in opts]
+
+
+def derive_settings(options: Mapping[str, Any], *, active: Mapping[str, tuple[str, str, str]] | None = None,
+                    label: str | None = None) -> DeriveSettings:
+    """Return the settings of the built-in derivations from option values (IML-CYT-009 for a bad one).
+
+    ``options`` holds values by option name (``strategy``, ``curve_model``...; a path as text) plus
+    any further plate analysis keys :meth:`PlateSettings.from_options` reads (QC thresholds,
+    ``control_ranges``, ``curve_source``); ``active`` maps a panel to its active stored strategy.
+    """
+    from immunolab.cytokine.parsed import settings_from_options
+
+    gating_names = {o.name for o in GATING_OPTIONS}
+    strategy, comp = options.get("strategy"), options.get("comp")
+    gating = GatingSettings(strategy=str(strategy) if strategy else None, comp=str(comp) if comp else None,
+                            write_events=bool(options.get("write_events")), active=dict(active or {}))
+    plates = settings_from_options({k: v for k, v in options.items() if k not in gating_names}, label=label)
+    return DeriveSettings(gating=gating, plates=plates)
 
 
 def _gating(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, pa.Table], list[str]]:
@@ -73,8 +140,12 @@ def _gating(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, p
 
 def _curves(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, pa.Table], list[str]]:
     from immunolab.cytokine.facts import plates_from_facts
-    from immunolab.derive.curves import INSTRUMENT, derive_plate, has_instrument_results, rows_to_tables
-
+    from immunolab.derive.curves import (
+        INSTRUMENT,
+        derive_plate,
+        has_instrument_results,
+        rows_to_tables,
+    )
     from immunolab.derive.runs import is_run
 
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -119,5 +190,5 @@ def run_derivations(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dic
     return out, warnings
 
 
-register_derivation("gating", _gating)
-register_derivation("curves", _curves)
+register_derivation("gating", _gating, options=GATING_OPTIONS)
+register_derivation("curves", _curves, options=CURVE_OPTIONS)

@@ -106,8 +106,13 @@ def _gate_one(job: _GateJob) -> tuple[str, dict[str, pa.Table], list[str]]:
         spec = spec_from_definition(*job.definition) if job.definition else gating_spec(job.strategy)
     except ImmunolabError as exc:
         return job.sha, {}, [f"{exc.code} {exc.message}"]
-    tables, warnings = safe_gate(fcs, spec, sha=job.sha, label=job.label, comp=job.comp, write_events=job.write_events)
-    return job.sha, tables, warnings
+    from immunolab.diagnostics import numeric_warnings
+
+    numeric: list[str] = []  # numpy RuntimeWarnings while gating, as coded warnings (IML-IN-007)
+    with numeric_warnings(numeric):
+        tables, warnings = safe_gate(fcs, spec, sha=job.sha, label=job.label, comp=job.comp,
+                                     write_events=job.write_events)
+    return job.sha, tables, [*warnings, *numeric]
 
 
 def _map(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, executor: str | None) -> Iterator[Any]:
@@ -151,18 +156,29 @@ def _panel_sources(store: Store, panel: str) -> list[dict[str, Any]]:
     return rows.to_dict("records")
 
 
-def derive_gating(store: Store, *, panel: str, strategy: str | None, comp: str | None = None,
+def derive_gating(store: Store, *, panel: str, strategy: str | Path | Any | None, comp: str | None = None,
                   write_events: bool = False, activate: bool = False, reason: str | None = None, jobs: int = 1,
                   executor: str | None = None, command: str = "derive gating",
                   on_file: Callable[[str, list[str]], None] | None = None) -> DeriveReport:
-    """Gate every current FCS file of ``panel`` with ``strategy`` (None: built-in template)."""
-    from immunolab.derive.gating import gating_spec
+    """Gate every current FCS file of ``panel`` with ``strategy`` (None: built-in template).
+
+    ``strategy`` is a file (template .yaml, Gating-ML .xml, FlowJo .wsp) or a strategy object: an
+    immunolab ``Strategy`` or a ``flowkit.GatingStrategy`` (:func:`immunolab.interop.from_flowkit`).
+    """
+    from immunolab.derive.gating import gating_spec, spec_from_strategy
     from immunolab.store.raw import open_raw
     from immunolab.store.writer import new_id
 
     if activate and not reason:
         raise InputError("IML-IN-001", "--activate needs --reason", hint='Add --reason "why this gating is the one to use".')
-    spec = gating_spec(strategy)
+    definition: tuple[str, str, str] | None = None
+    if strategy is None or isinstance(strategy, str | Path):
+        spec = gating_spec(strategy)
+    else:  # a strategy object travels to the workers as its canonical definition
+        spec = spec_from_strategy(strategy)
+        assert spec.loaded.strategy is not None
+        definition = (spec.kind, json.dumps(spec.loaded.strategy.content_dict()), spec.name)
+        strategy = None
     sources = _panel_sources(store, panel)
     have = store.to_pandas("flow_gating", columns=["source_sha256", "derivation_id", "status"])
     done = set(have.loc[(have["derivation_id"] == spec.derivation_id) & (have["status"] == "ok"), "source_sha256"])
@@ -170,7 +186,7 @@ def derive_gating(store: Store, *, panel: str, strategy: str | None, comp: str |
     todo = [s for s in sources if s["source_sha256"] not in done]
     jobs_ = [_GateJob(s["source_sha256"], s["sample_id"], str(open_raw(store.loc, s["source_sha256"])),
                       _opt_int(s["dataset_index"]), tuple(list(s["tolerances"]) if s["tolerances"] is not None else ()),
-                      str(strategy) if strategy else None, comp, write_events) for s in todo]
+                      str(strategy) if strategy else None, comp, write_events, definition) for s in todo]
     commit_id = new_id("drv")
     tables: dict[str, list[pa.Table]] = {}
     for sha, out, warnings in _map(_gate_one, jobs_, jobs, executor):
@@ -191,7 +207,8 @@ def derive_gating(store: Store, *, panel: str, strategy: str | None, comp: str |
         rep.activated = True
     rec = _commit(store, "derive", tables, f"gating {spec.derivation_id} ({spec.kind} {spec.name}) of panel {panel}: "
                   f"{rep.computed} file(s)", reason, {"panel": panel, "strategy": Path(strategy).name if strategy else
-                                                     "built-in template", "derivation_id": spec.derivation_id},
+                                                     spec.name if definition else "built-in template",
+                                                     "derivation_id": spec.derivation_id},
                   command, commit_id)
     rep.store_version = rec.store_version if rec else None
     return rep

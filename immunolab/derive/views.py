@@ -19,6 +19,10 @@ population and its manifest row gives ``beads_per_test`` and ``sample_volume_ul`
 when the patient has a clinical ``LYM`` result in the visit's window (cells/uL = % of
 lymphocytes / 100 x lymphocytes/uL). :mod:`immunolab.analysis.absolute_counts` holds the rules.
 
+Controls breaking a Westgard rule across plates (run order, per control and analyte) add
+``westgard_<rule>`` to the ``qc_flags`` of that plate's results of the analyte
+(:func:`westgard_flags_by_plate`).
+
 Clinical results (patient tables with a ``day_column``) are placed at the protocol visit whose
 window (:func:`visit_window`: +-1 day up to Day 19, then +-10 % of the day) holds their study
 day; results outside every window stay in ``clinical_results`` but are no visit measurement.
@@ -33,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from immunolab.schema import TABLES, MeasureMap
+from immunolab.schema import TABLES, MeasureMap, all_tables
 
 if TYPE_CHECKING:
     from immunolab.store.read import Store
@@ -65,10 +69,6 @@ def visit_label(day: Any) -> str | None:
     if day is None or (isinstance(day, float) and np.isnan(day)) or day is pd.NA:
         return None
     return f"D{int(day)}"
-
-
-def _frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get) if False else table.to_pandas()
 
 
 def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
@@ -319,6 +319,39 @@ def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.Dat
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def westgard_flags_by_plate(store: Store) -> dict[tuple[str, str], list[str]]:
+    """Return (plate_id, analyte) -> ``westgard_<rule>`` flags of the plate's controls that break a Westgard rule.
+
+    The controls of every current plate (active derivation) are put in run order per control and
+    analyte (:func:`immunolab.cytokine.qc.levey_jennings`); a plate whose control breaks a rule
+    passes the rule's name to every result of that analyte on the plate (``westgard_1_2s`` is the
+    warning rule; the others reject the run).
+    """
+    from immunolab.cytokine.qc import levey_jennings
+
+    if "plate_qc" not in store.table_versions:
+        return {}
+    lj = levey_jennings(active_plates(store))
+    out: dict[tuple[str, str], list[str]] = {}
+    for plate, analyte, rules in zip(lj["plate_id"], lj["analyte"], lj["westgard"], strict=True):
+        for rule in str(rules or "").split(","):
+            if rule:
+                flags = out.setdefault((str(plate), str(analyte)), [])
+                if f"westgard_{rule}" not in flags:
+                    flags.append(f"westgard_{rule}")
+    return out
+
+
+def _add_westgard(m: pd.DataFrame, store: Store) -> pd.DataFrame:
+    flags = westgard_flags_by_plate(store)
+    if not flags or "plate_id" not in m.columns:
+        return m
+    keys = zip(m["plate_id"].astype(str), m["feature"].astype(str), strict=True)
+    merged = [sorted({*(list(f) if f is not None else []), *flags[k]}) if k in flags else f
+              for f, k in zip(m["qc_flags"], keys, strict=True)]
+    return m.assign(qc_flags=pd.Series(merged, index=m.index, dtype=object))
+
+
 def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
     excl = _exclusions(store)
     m["excluded"] = m["sample_excluded"].eq(True)
@@ -371,7 +404,7 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     """Return the ``measurements`` view (see the module docstring)."""
     smp = store.to_pandas("samples")
     codes = plate_codes(store)
-    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in TABLES.items()
+    parts = [_rows_for(store, name, spec.measure, smp, codes) for name, spec in all_tables().items()
              if spec.measure is not None and name in store.table_versions]
     parts = [p for p in parts if not p.empty]
     if not parts:
@@ -380,6 +413,7 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     counts = _absolute_counts(m, store, smp)
     if not counts.empty:
         m = pd.concat([m, counts], ignore_index=True)
+    m = _add_westgard(m, store)
     m = _apply_exclusions(m, store)
     m = _combine_replicates(m)
     if not include_excluded:
@@ -426,6 +460,7 @@ def active_plates(store: Store) -> pd.DataFrame:
     plates = store.to_pandas("cytokine_plates")
     if plates.empty:
         return plates.assign(plate_code=None, qc_status=None, qc_json=None, derivation_id=None)
+    plates = plates.drop_duplicates("plate_id", keep="last")  # a bead-array run: one plate row per well file
     qc = store.to_pandas("plate_qc")
     active = choices.active_curves(store, qc[["commit_id", "source_sha256", "plate_id", "derivation_id"]])
     keep = set(zip(active["plate_id"], active["derivation_id"], active["commit_id"], strict=True))

@@ -9,6 +9,14 @@ arrays): the time channel (``$PnN`` equal to ``Time``, any case) is multiplied b
 ``$TIMESTEP`` and never divided by a gain; log channels become ``10 ** (decades * x / range)
 * log_zero`` (``log_zero`` 0 read as 1, per the standard); then values are divided by
 ``$PnG`` when it is neither 0 nor 1. Output is float64 in instrument units.
+
+Numeric safety: a ``$PnE`` beyond :data:`MAX_LOG_DECADES` decades or with a ``log_zero`` above
+:data:`MAX_LOG_ZERO`, and a ``$PnG`` outside :data:`GAIN_LIMITS`, are refused (IML-FCS-005): no
+cytometer writes them, and they overflow float64 (``$PnE`` ``1e308,1`` crashed the first
+release). A ``$TIMESTEP`` outside :data:`TIMESTEP_LIMITS` is ignored like a non-number (the
+reader warns). The exponent of a log channel is capped at ``2 x MAX_LOG_DECADES``, so a float
+value far above ``$PnR`` saturates instead of becoming infinite; values within the range are
+unchanged, so FlowKit's truth arrays are still reproduced exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +43,15 @@ __all__ = [
 ]
 
 _REEXPORT = "Re-export the file from the acquisition software"
+
+#: most decades a log amplifier may span ($PnE f1); real ones span 3-6
+MAX_LOG_DECADES = 20.0
+#: largest $PnE log_zero (f2, the linear value of channel 0); real ones are 0.01-10
+MAX_LOG_ZERO = 1e6
+#: accepted amplifier gains $PnG (real ones are 0.1-1000; 0 means "not recorded")
+GAIN_LIMITS = (1e-6, 1e6)
+#: accepted $TIMESTEP in seconds per tick (real ones are 1e-6-1)
+TIMESTEP_LIMITS = (1e-12, 1e3)
 
 
 @dataclass(frozen=True)
@@ -175,24 +192,21 @@ def _width(kind: str, bits_text: str | None, n: int, label: str) -> tuple[int | 
     return bits, -(-bits // 8)
 
 
-def build_channels(
-    keywords: Mapping[str, str], version: str, label: str
-) -> tuple[list[FcsChannel], DataLayout, list[str]]:
-    """Return the channels, the DATA layout and warnings of a data set from its keywords.
-
-    Raises IML-FCS-005 for missing or invalid channel keywords and IML-FCS-006 for layouts
-    that cannot be decoded.
-    """
-    warnings: list[str] = []
+def _channel_count(keywords: Mapping[str, str], label: str) -> int:
+    """Return ``$PAR``, the number of channels (IML-FCS-005 when missing or implausible)."""
     par_text = keywords.get("$PAR")
     if par_text is None:
         raise _bad(label, "$PAR", "is missing")
-    if not par_text.strip().isdigit() or int(par_text.strip()) < 1:
-        raise _bad(label, "$PAR", "is not a positive whole number")
+    if not (par_text.strip().isdigit() and par_text.strip().isascii()) or int(par_text.strip()) < 1:
+        raise _bad(label, "$PAR", "is not a positive whole number")  # isascii: "²".isdigit() is True
     n_par = int(par_text.strip())
     if n_par > 100_000:
         raise _bad(label, "$PAR", f"claims {n_par} channels, which no cytometer records")
-    base_kind = _datatype(keywords.get("$DATATYPE"), label, "$DATATYPE")
+    return n_par
+
+
+def _check_mode(keywords: Mapping[str, str], version: str, label: str, warnings: list[str]) -> None:
+    """Accept list-mode data only (IML-FCS-006 for histograms); a missing ``$MODE`` before 3.2 is a warning."""
     mode = keywords.get("$MODE", "").strip().upper()
     if mode == "" and version < "3.2":
         warnings.append("$MODE is missing; list mode (L) assumed")
@@ -203,67 +217,98 @@ def build_channels(
             label,
             f"{_REEXPORT} as list-mode data.",
         )
-    channels: list[FcsChannel] = []
-    layouts: list[ChannelLayout] = []
+
+
+def _amplification(keywords: Mapping[str, str], n: int, pnr: float | None, label: str) -> tuple[float, float] | None:
+    """Return channel ``n``'s ``$PnE`` (decades, log zero), or None when the keyword is absent."""
+    pne = keywords.get(f"$P{n}E")
+    if pne is None:
+        return None
+    parts = pne.split(",")
+    values = [_number(p, label, f"$P{n}E") for p in parts] if len(parts) == 2 else []
+    if len(values) != 2 or any(v is None or v < 0 for v in values):
+        raise _bad(label, f"$P{n}E", "must be two non-negative numbers 'decades,log_zero'")
+    decades, log_zero = float(values[0] or 0.0), float(values[1] or 0.0)
+    if decades > MAX_LOG_DECADES or log_zero > MAX_LOG_ZERO:
+        raise _bad(label, f"$P{n}E", f"gives {decades:g} decades from {log_zero:g}; log amplifiers span at "
+                   f"most {MAX_LOG_DECADES:g} decades from at most {MAX_LOG_ZERO:g}")
+    if decades > 0 and pnr is None:
+        raise _bad(label, f"$P{n}R", "is missing but the channel is log-amplified")
+    return decades, log_zero
+
+
+def _voltage(text: str | None) -> float | None:
+    """Return a ``$PnV`` detector voltage (V); descriptive only, so a bad value reads as None."""
+    try:
+        voltage = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return voltage if voltage is not None and math.isfinite(voltage) else None
+
+
+def _channel(keywords: Mapping[str, str], n: int, base_kind: str, version: str, label: str,
+             unnamed: list[int], pne_missing: list[int]) -> tuple[FcsChannel, ChannelLayout]:
+    """Return channel ``n`` (1-based) and its DATA layout from its ``$Pn*`` keywords."""
+    kind = base_kind
+    if f"$P{n}DATATYPE" in keywords:
+        kind = _datatype(keywords[f"$P{n}DATATYPE"], label, f"$P{n}DATATYPE")
+    bits, width = _width(kind, keywords.get(f"$P{n}B"), n, label)
+    pnn = keywords.get(f"$P{n}N")
+    if pnn is None or pnn.strip() == "":
+        if version != "2.0":
+            raise _bad(label, f"$P{n}N", "is missing (FCS 3.x requires a name for every channel)")
+        unnamed.append(n)
+        pnn = f"P{n}"
+    pnr = _number(keywords.get(f"$P{n}R"), label, f"$P{n}R", allow_inf=True)
+    if pnr is None and kind in ("I", "A"):
+        raise _bad(label, f"$P{n}R", "is missing (it sets the range of integer data)")
+    if pnr is not None and pnr <= 0:
+        raise _bad(label, f"$P{n}R", "must be positive")
+    amplification = _amplification(keywords, n, pnr, label)
+    if amplification is None:
+        pne_missing.append(n)
+    decades, log_zero = amplification or (0.0, 0.0)
+    gain = _number(keywords.get(f"$P{n}G"), label, f"$P{n}G")
+    if gain is not None and gain < 0:
+        raise _bad(label, f"$P{n}G", "is negative")
+    if gain and not GAIN_LIMITS[0] <= gain <= GAIN_LIMITS[1]:
+        raise _bad(label, f"$P{n}G", f"is {gain:g}; amplifier gains lie between {GAIN_LIMITS[0]:g} and "
+                   f"{GAIN_LIMITS[1]:g}")
+    pns = keywords.get(f"$P{n}S")
+    channel = FcsChannel(
+        index=n,
+        pnn=pnn.strip(),
+        pns=pns.strip() if pns is not None and pns.strip() else None,
+        bits=bits,
+        range=pnr,
+        decades=decades,
+        log_zero=log_zero,
+        gain=1.0 if gain is None else gain,
+        datatype=kind,
+        voltage=_voltage(keywords.get(f"$P{n}V")),
+    )
+    mask = integer_mask(bits, pnr) if kind == "I" and bits and pnr is not None else None
+    packed_bits = bits if kind == "I" and bits and bits % 8 else 0
+    return channel, ChannelLayout(kind, width, mask, packed_bits)
+
+
+def build_channels(
+    keywords: Mapping[str, str], version: str, label: str
+) -> tuple[list[FcsChannel], DataLayout, list[str]]:
+    """Return the channels, the DATA layout and warnings of a data set from its keywords.
+
+    Raises IML-FCS-005 for missing or invalid channel keywords and IML-FCS-006 for layouts
+    that cannot be decoded.
+    """
+    warnings: list[str] = []
+    n_par = _channel_count(keywords, label)
+    base_kind = _datatype(keywords.get("$DATATYPE"), label, "$DATATYPE")
+    _check_mode(keywords, version, label, warnings)
     unnamed: list[int] = []
     pne_missing: list[int] = []
-    for n in range(1, n_par + 1):
-        kind = base_kind
-        if f"$P{n}DATATYPE" in keywords:
-            kind = _datatype(keywords[f"$P{n}DATATYPE"], label, f"$P{n}DATATYPE")
-        bits, width = _width(kind, keywords.get(f"$P{n}B"), n, label)
-        pnn = keywords.get(f"$P{n}N")
-        if pnn is None or pnn.strip() == "":
-            if version != "2.0":
-                raise _bad(label, f"$P{n}N", "is missing (FCS 3.x requires a name for every channel)")
-            unnamed.append(n)
-            pnn = f"P{n}"
-        pnr = _number(keywords.get(f"$P{n}R"), label, f"$P{n}R", allow_inf=True)
-        if pnr is None and kind in ("I", "A"):
-            raise _bad(label, f"$P{n}R", "is missing (it sets the range of integer data)")
-        if pnr is not None and pnr <= 0:
-            raise _bad(label, f"$P{n}R", "must be positive")
-        decades, log_zero = 0.0, 0.0
-        pne = keywords.get(f"$P{n}E")
-        if pne is None:
-            pne_missing.append(n)
-        else:
-            parts = pne.split(",")
-            values = [_number(p, label, f"$P{n}E") for p in parts] if len(parts) == 2 else []
-            if len(values) != 2 or any(v is None or v < 0 for v in values):
-                raise _bad(label, f"$P{n}E", "must be two non-negative numbers 'decades,log_zero'")
-            decades, log_zero = float(values[0] or 0.0), float(values[1] or 0.0)
-            if decades > 0 and pnr is None:
-                raise _bad(label, f"$P{n}R", "is missing but the channel is log-amplified")
-        gain = _number(keywords.get(f"$P{n}G"), label, f"$P{n}G")
-        if gain is not None and gain < 0:
-            raise _bad(label, f"$P{n}G", "is negative")
-        voltage_text = keywords.get(f"$P{n}V")
-        voltage: float | None
-        try:
-            voltage = float(voltage_text) if voltage_text is not None else None
-            if voltage is not None and not math.isfinite(voltage):
-                voltage = None
-        except ValueError:
-            voltage = None  # $PnV is descriptive; a bad value does not block reading
-        pns = keywords.get(f"$P{n}S")
-        channels.append(
-            FcsChannel(
-                index=n,
-                pnn=pnn.strip(),
-                pns=pns.strip() if pns is not None and pns.strip() else None,
-                bits=bits,
-                range=pnr,
-                decades=decades,
-                log_zero=log_zero,
-                gain=1.0 if gain is None else gain,
-                datatype=kind,
-                voltage=voltage,
-            )
-        )
-        mask = integer_mask(bits, pnr) if kind == "I" and bits and pnr is not None else None
-        packed_bits = bits if kind == "I" and bits and bits % 8 else 0
-        layouts.append(ChannelLayout(kind, width, mask, packed_bits))
+    pairs = [_channel(keywords, n, base_kind, version, label, unnamed, pne_missing) for n in range(1, n_par + 1)]
+    channels = [c for c, _lay in pairs]
+    layouts = [lay for _c, lay in pairs]
     if unnamed:
         warnings.append(f"{len(unnamed)} channel(s) have no $PnN; named P<n>")
     if pne_missing:
@@ -285,7 +330,7 @@ def time_channel_index(channels: list[FcsChannel]) -> int | None:
 
 
 def timestep(keywords: Mapping[str, str]) -> float | None:
-    """Return ``$TIMESTEP`` in seconds per tick, 1.0 when blank, None when absent or not a number."""
+    """Return ``$TIMESTEP`` in seconds per tick, 1.0 when blank, None when absent, not a number or implausible."""
     raw = keywords.get("$TIMESTEP")
     if raw is None:
         return None
@@ -295,7 +340,7 @@ def timestep(keywords: Mapping[str, str]) -> float | None:
         value = float(raw)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) and TIMESTEP_LIMITS[0] <= abs(value) <= TIMESTEP_LIMITS[1] else None
 
 
 def preprocess_events(
@@ -324,7 +369,9 @@ def preprocess_in_place(
             block[:, k] *= step
         if ch.decades > 0 and ch.range:
             log_zero = ch.log_zero if ch.log_zero != 0 else 1.0
-            block[:, k] = 10.0 ** (ch.decades * block[:, k] / ch.range) * log_zero
+            exponent = ch.decades * block[:, k] / ch.range
+            np.minimum(exponent, 2 * MAX_LOG_DECADES, out=exponent)  # saturate far-off-scale floats, never inf
+            block[:, k] = 10.0 ** exponent * log_zero
         gain = 1.0 if j == t_idx else ch.gain
         if gain not in (0.0, 1.0):
             block[:, k] /= gain

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from immunolab.errors import AmbiguousInputError, InputError
+from immunolab.fcs.keywords import check_keyword_budget
 from immunolab.fcs.segments import (
     HEADER_BYTES,
     FcsHeader,
@@ -224,6 +225,7 @@ def merge_supplemental(src: ByteSource, head: DataSetHead, label: str, accept_of
         warnings.append(f"supplemental TEXT repeats {len(clash)} keyword(s) with other values; the primary TEXT wins")
     for k, v in extra.keywords.items():
         keywords.setdefault(k, v)
+    check_keyword_budget(len(keywords), label=label, segment="TEXT and supplemental TEXT")
     return keywords
 
 

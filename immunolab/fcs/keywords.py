@@ -8,6 +8,12 @@ Dates (``$DATE``, ``$BTIM``/``$ETIM`` when they carry a date, ``$LAST_MODIFIED``
 keywords) never pass either: the acquisition date becomes ``acquisition_study_day`` through the
 study's ``study_day`` callback.
 
+Cost: :func:`deidentify` is linear in the number of keywords (dropped names are de-duplicated
+with a set). A TEXT segment holding more than :data:`MAX_KEYWORDS` keywords is refused before
+any keyword is decoded (IML-FCS-040, see :func:`check_keyword_budget`), as is one larger than
+:data:`MAX_TEXT_BYTES` (before it is split): real cytometers write a
+few hundred to a few thousand, so a file with hundreds of thousands is damaged or crafted.
+
 Caveat: ``$PnS`` (stain / marker label) passes because marker names live there, but badly run
 labs sometimes type free text into it; downstream displays should treat it as lab-entered text.
 """
@@ -23,13 +29,23 @@ __all__ = [
     "ALLOWED_KEYWORDS",
     "ALLOWED_PARAMETER_SUFFIXES",
     "DATE_KEYWORDS",
+    "MAX_KEYWORDS",
+    "MAX_TEXT_BYTES",
     "DeidResult",
     "acquisition_date",
+    "check_keyword_budget",
     "deidentify",
     "dropped_name",
     "is_allowed",
     "parse_fcs_date",
 ]
+
+#: most keywords one TEXT segment (plus supplemental TEXT) may hold; more is refused (IML-FCS-040).
+#: Real files hold a few hundred (a 4-colour FACSCalibur) to a few thousand (a 180-channel spectral
+#: cytometer writes ~15 per channel); 500,000 keywords is ~7 MB of TEXT and de-identifies in ~2 s.
+MAX_KEYWORDS = 500_000
+#: largest TEXT (or supplemental TEXT) segment read, in bytes; 500,000 keywords take ~7 MB
+MAX_TEXT_BYTES = 64 * 2**20
 
 #: exact keyword names that describe the file layout or the acquisition, never a person
 ALLOWED_KEYWORDS: frozenset[str] = frozenset(
@@ -72,6 +88,23 @@ def is_allowed(key: str) -> bool:
         return True
     match = _PARAM.match(key)
     return match is not None and match.group(2) in ALLOWED_PARAMETER_SUFFIXES
+
+
+def check_keyword_budget(n_keywords: int, *, label: str, segment: str = "TEXT", n_bytes: int = 0) -> None:
+    """Raise IML-FCS-040 when a TEXT segment holds more than :data:`MAX_KEYWORDS` keywords or :data:`MAX_TEXT_BYTES`."""
+    if n_keywords <= MAX_KEYWORDS and n_bytes <= MAX_TEXT_BYTES:
+        return
+    from immunolab.errors import MalformedInputError
+
+    what = (f"{n_keywords:,} keywords, more than the {MAX_KEYWORDS:,}" if n_keywords > MAX_KEYWORDS
+            else f"{n_bytes / 2**20:,.0f} MiB, more than the {MAX_TEXT_BYTES / 2**20:,.0f} MiB")
+    raise MalformedInputError(
+        "IML-FCS-040",
+        f"the {segment} segment holds {what} immunolab reads (instruments write a few thousand keywords at most)",
+        path=label,
+        hint="The file is damaged or was not written by a cytometer. Re-export it from the acquisition "
+        "software; if it really comes from an instrument, report the instrument model.",
+    )
 
 
 def dropped_name(key: str) -> str:
@@ -177,12 +210,14 @@ def deidentify(
     """
     kept: dict[str, str] = {}
     dropped: list[str] = []
+    seen: set[str] = set()  # a set, not the list: a file with many custom keywords stays linear
     for key in sorted(keywords):
         if is_allowed(key):
             kept[key] = keywords[key]
             continue
         name = dropped_name(key)
-        if name not in dropped:
+        if name not in seen:
+            seen.add(name)
             dropped.append(name)
             deid_log(name)
     found, source, warnings = acquisition_date(keywords)

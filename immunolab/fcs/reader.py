@@ -26,6 +26,8 @@ Consistency rules (each violation is an error unless stated):
   copy): ``dataset=i`` (0-based) chooses one; by default the only FCS 3.x data set is read and
   a warning says so; otherwise IML-FCS-008.
 * ``$TOT`` = 0 raises IML-FCS-010 unless ``allow_empty=True``.
+* Events that would need more memory than is available (:mod:`immunolab.fcs.budget`: 4 x the
+  event matrix) raise IML-FCS-042 before anything is allocated.
 
 Speed: events of uniform standard width are read by one ``np.fromfile`` into their final
 array (byte-swapped in place when big-endian, masked in place when ``$PnR`` asks), so a
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from immunolab.errors import InconsistentInputError, InputError, MalformedInputError
+from immunolab.fcs.budget import check_memory
 from immunolab.fcs.channels import (
     FcsChannel,
     build_channels,
@@ -229,13 +232,16 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
             InconsistentInputError,
         )
     if timestep(keywords) is None and "$TIMESTEP" in keywords and time_channel_index(channels) is not None:
-        warnings.append("$TIMESTEP is not a number; the time channel stays in instrument ticks when preprocessed")
+        warnings.append("$TIMESTEP is not a usable number; the time channel stays in instrument ticks when preprocessed")
     spill_names = names_only_spillover(keywords)
     if spill_names is not None:
         warnings.append(f"{spill_names} lists channel names but no matrix values: the file carries no spillover matrix")
     matrix = None
     if want_events:
+        check_memory(n_events, len(layout.channels), layout.output_dtype.itemsize, label=label,
+                     ascii_data=layout.row_bytes == 0)  # IML-FCS-042 before a byte of DATA is read
         matrix = _decode(src, span, n_events, layout, label)
+        warnings.extend(_non_finite_warning(matrix, channels))
     return FcsData(
         label=label,
         version=version,
@@ -252,6 +258,23 @@ def _read(src: ByteSource, label: str, dataset: int | None, accept_offset_error:
         tolerances=tolerances,
         warnings=warnings,
     )
+
+
+def _non_finite_warning(matrix: np.ndarray, channels: Sequence[FcsChannel]) -> list[str]:
+    """Return a coded warning (IML-FCS-041) when float events hold NaN or infinity (counted in blocks)."""
+    if matrix.dtype.kind != "f" or matrix.size == 0:
+        return []
+    if np.isfinite(matrix.min()) and np.isfinite(matrix.max()):  # NaN and infinity reach min or max: ~2 ms / 12M values
+        return []
+    bad = np.zeros(matrix.shape[1], dtype=np.int64)
+    for start in range(0, matrix.shape[0], 1 << 16):
+        bad += (~np.isfinite(matrix[start:start + (1 << 16)])).sum(axis=0)
+    if not bad.any():
+        return []
+    names = [channels[int(j)].pnn for j in np.flatnonzero(bad)][:8]
+    return [f"IML-FCS-041 DATA holds {int(bad.sum()):,} value(s) that are not finite numbers (NaN or infinity) in "
+            f"{', '.join(names)}; events holding them may be left out or mis-gated (check the acquisition software's "
+            "export settings)."]
 
 
 def _decode(src: ByteSource, span: DataSpan | None, n_events: int, layout: DataLayout, label: str) -> np.ndarray:

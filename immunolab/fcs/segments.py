@@ -13,6 +13,7 @@ TEXT parsing rules (FCS 2.0-3.2, plus the recoverable deviations found in real f
   empty strings when the standard reading would put a delimiter inside a keyword name;
 * padding (spaces, NULs, line ends) after the final delimiter is ignored; a missing final
   delimiter is tolerated with a warning;
+* at most :data:`immunolab.fcs.keywords.MAX_KEYWORDS` keywords (IML-FCS-040 beyond);
 * keywords are upper-cased and stripped; values are decoded as UTF-8, falling back to Latin-1
   with a warning that names the keyword (never the value).
 
@@ -25,6 +26,8 @@ import re
 from dataclasses import dataclass
 
 from immunolab.errors import InputError, MalformedInputError
+from immunolab.fcs import keywords as keywords_module
+from immunolab.fcs.keywords import check_keyword_budget
 
 __all__ = [
     "HEADER_BYTES",
@@ -210,6 +213,61 @@ class ParsedText:
         return self.delimiter.isalnum() or self.delimiter == b"$"
 
 
+def _pair_tokens(atoms: list[bytes], runs: list[int], d: bytes, *, segment: str, label: str, warnings: list[str]) -> list[bytes]:
+    """Return the keyword/value tokens of a TEXT body: the standard split, else the empty-value reading (IML-FCS-004)."""
+    std = _tokens_standard(atoms, runs, d)
+    std_ok, std_clean = _valid(std, d)
+    tokens: list[bytes] | None = None
+    if std_ok and std_clean:
+        tokens = std
+    else:
+        alt = _tokens_keys_clean(atoms, runs, d)
+        alt_ok, _ = _valid(alt, d)
+        if alt_ok:
+            tokens = alt
+            n_empty = sum(1 for v in alt[1::2] if v == b"")
+            if n_empty:
+                warnings.append(f"{segment} segment holds {n_empty} keyword(s) with an empty value (double delimiter)")
+        elif std_ok:
+            tokens = std
+    if tokens is None:
+        raise fcs_error(
+            "IML-FCS-004",
+            f"the {segment} segment (delimiter byte 0x{d[0]:02x}) does not split into keyword/value pairs "
+            f"({len(std)} fields)",
+            label,
+            "A delimiter inside a value was probably not doubled, or the segment offsets are wrong. "
+            f"{_REEXPORT}.",
+        )
+    return tokens
+
+
+def _keywords_of(tokens: list[bytes], *, segment: str, warnings: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Return ``{KEYWORD: value}`` (first value of a repeat; UTF-8, else Latin-1) and the keywords repeated differently."""
+    keywords: dict[str, str] = {}
+    dup: list[str] = []
+    badenc: list[str] = []
+    for k_raw, v_raw in zip(tokens[0::2], tokens[1::2], strict=True):
+        key = _decode_key(k_raw)
+        try:
+            value = v_raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = v_raw.decode("latin-1")
+            badenc.append(key)
+        if key in keywords:
+            if keywords[key] != value:
+                dup.append(key)
+            continue
+        keywords[key] = value
+    if badenc:
+        warnings.append(
+            f"{segment} values of {', '.join(_short(badenc))} are not UTF-8; read as Latin-1"
+        )
+    if dup:
+        warnings.append(f"{segment} repeats {', '.join(_short(dup))} with different values; the first is used")
+    return keywords, dup
+
+
 def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
     """Parse a TEXT (or supplemental TEXT) segment into ``{KEYWORD: value}`` plus warnings.
 
@@ -235,6 +293,10 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
             f"The TEXT offset in HEADER probably points at padding. {_REEXPORT}.",
         )
     body = raw[1:]
+    # refuse a flood before splitting it: each keyword costs two delimiters; allow escapes to double that
+    n_delimiters = body.count(d)
+    flood = n_delimiters > 4 * keywords_module.MAX_KEYWORDS
+    check_keyword_budget(n_delimiters // 2 if flood else 0, label=label, segment=segment, n_bytes=len(raw))
     last = body.rfind(d)
     tail = body[last + 1 :] if last >= 0 else body
     pad = _PADDING.replace(d, b"")
@@ -244,52 +306,9 @@ def parse_text(raw: bytes, *, label: str, segment: str = "TEXT") -> ParsedText:
         warnings.append(f"{segment} segment does not end with its delimiter; the last value was read up to the segment end")
     atoms, runs = _split_runs(body, d)
 
-    std = _tokens_standard(atoms, runs, d)
-    std_ok, std_clean = _valid(std, d)
-    tokens: list[bytes] | None = None
-    if std_ok and std_clean:
-        tokens = std
-    else:
-        alt = _tokens_keys_clean(atoms, runs, d)
-        alt_ok, _ = _valid(alt, d)
-        if alt_ok:
-            tokens = alt
-            n_empty = sum(1 for v in alt[1::2] if v == b"")
-            if n_empty:
-                warnings.append(f"{segment} segment holds {n_empty} keyword(s) with an empty value (double delimiter)")
-        elif std_ok:
-            tokens = std
-    if tokens is None:
-        raise fcs_error(
-            "IML-FCS-004",
-            f"the {segment} segment (delimiter byte 0x{d[0]:02x}) does not split into keyword/value pairs "
-            f"({len(std)} fields)",
-            label,
-            "A delimiter inside a value was probably not doubled, or the segment offsets are wrong. "
-            f"{_REEXPORT}.",
-        )
-
-    keywords: dict[str, str] = {}
-    dup: list[str] = []
-    badenc: list[str] = []
-    for k_raw, v_raw in zip(tokens[0::2], tokens[1::2], strict=True):
-        key = _decode_key(k_raw)
-        try:
-            value = v_raw.decode("utf-8")
-        except UnicodeDecodeError:
-            value = v_raw.decode("latin-1")
-            badenc.append(key)
-        if key in keywords:
-            if keywords[key] != value:
-                dup.append(key)
-            continue
-        keywords[key] = value
-    if badenc:
-        warnings.append(
-            f"{segment} values of {', '.join(_short(badenc))} are not UTF-8; read as Latin-1"
-        )
-    if dup:
-        warnings.append(f"{segment} repeats {', '.join(_short(dup))} with different values; the first is used")
+    tokens = _pair_tokens(atoms, runs, d, segment=segment, label=label, warnings=warnings)
+    check_keyword_budget(len(tokens) // 2, label=label, segment=segment)  # before decoding any of them
+    keywords, dup = _keywords_of(tokens, segment=segment, warnings=warnings)
     return ParsedText(keywords, warnings, dup, d)
 
 

@@ -19,7 +19,7 @@ are imported inside the functions (start-up stays instant).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,13 @@ class ClusterResult:
     medians: np.ndarray  # n_metaclusters x markers, display scale
     labels: dict[int, str]
     seed: int
+    model: Any = field(default=None, repr=False, compare=False)  # the fitted FlowSOM estimator
+
+    def predict(self, events: np.ndarray) -> np.ndarray:
+        """Return the metacluster of each row of ``events`` (same markers, same display scale)."""
+        if self.model is None:
+            raise ValueError("this clustering keeps no model to assign new events with")
+        return np.asarray(self.model.predict(np.asarray(events, dtype=np.float32)), dtype=np.int64)
 
     def event_labels(self) -> np.ndarray:
         """Return each event's metacluster label (its marker profile)."""
@@ -124,16 +131,16 @@ def cluster_events(
         if len(members):
             medians[i] = np.median(members, axis=0)
     labels = label_metaclusters(medians, markers, marker_cuts(x, markers))
-    return ClusterResult(meta, tuple(markers), medians, labels, seed)
+    return ClusterResult(meta, tuple(markers), medians, labels, seed, model)
 
 
 def _fit(x: np.ndarray, markers: Sequence[str], n_metaclusters: int, seed: int, grid: tuple[int, int]) -> Any:
     """Train FlowSOM on ``x`` and return its fitted estimator."""
+    import warnings
+
     import anndata as ad
     import flowsom
     from loguru import logger
-
-    import warnings
 
     logger.disable("flowsom")
     adata = ad.AnnData(x)

@@ -6,7 +6,9 @@ Supported (ISAC Gating-ML 2.0): ``RectangleGate``, ``PolygonGate``, ``EllipsoidG
 ``flin``, ``flog``, ``fasinh``, ``logicle``, ``hyperlog`` and ``fratio`` (a new dimension from two
 channels); compensation references ``uncompensated``, ``FCS`` and square ``spectrumMatrix``
 elements (rows = fluorochromes, columns = detectors). Gate ids become population names, so a
-population's path is the chain of ``parent_id`` s from the root.
+population's path is the chain of ``parent_id`` s from the root; a name in the gate's
+``custom_info`` (``<immunolab:population name="CD4+"/>``, written by
+:mod:`immunolab.interop.gatingml_write` because ids must be ``xs:ID``) takes precedence.
 
 Problems raise ``IML-FCS-013`` naming the file label and the XML line; nothing is guessed.
 """
@@ -14,7 +16,7 @@ Problems raise ``IML-FCS-013`` naming the file label and the XML line; nothing i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,13 @@ __all__ = ["DATATYPES_NS", "GATING_NS", "TRANSFORMS_NS", "parse_gatingml", "read
 GATING_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
 TRANSFORMS_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
 DATATYPES_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
+#: namespace of immunolab's custom-info elements holding population names (ids must be xs:ID)
+NAMES_NS = "urn:immunolab:gating-ml:names:1"
 
 _G = f"{{{GATING_NS}}}"
 _T = f"{{{TRANSFORMS_NS}}}"
 _D = f"{{{DATATYPES_NS}}}"
+_NAMES = f"{{{NAMES_NS}}}"
 
 _GATE_TAGS = ("RectangleGate", "PolygonGate", "EllipsoidGate", "QuadrantGate", "BooleanGate")
 
@@ -255,7 +260,33 @@ def _boolean_refs(gid: str, el: Any) -> tuple[str, list[tuple[str, bool]]]:
     raise _Bad(f"boolean gate {gid!r} holds none of and, or, not{_line(el)}")
 
 
-def _build(root: Any, name: str, label: str | None) -> Strategy:
+def _custom_names(gate_els: dict[str, Any]) -> dict[str, str]:
+    """Return {gate or quadrant id: population name} from ``custom_info`` (written by immunolab's exporter)."""
+    names: dict[str, str] = {}
+    for gid, el in gate_els.items():
+        info = el.find(_D + "custom_info")
+        if info is None:
+            continue
+        for item in info:
+            if not isinstance(item.tag, str) or not item.tag.startswith(_NAMES):
+                continue
+            if _local(item.tag) == "population" and item.get("name"):
+                names[gid] = str(item.get("name"))
+            elif _local(item.tag) == "quadrant" and item.get("id") and item.get("name"):
+                names[str(item.get("id"))] = str(item.get("name"))
+    return names
+
+
+def _renamed(gate: Gate, names: dict[str, str]) -> Gate:
+    """Return ``gate`` with its population name(s) taken from ``names`` (ids stay where absent)."""
+    if isinstance(gate, QuadrantGate):
+        quadrants = tuple(replace(q, id=names.get(q.id, q.id)) for q in gate.quadrants)
+        return replace(gate, name=names.get(gate.name, gate.name), quadrants=quadrants)
+    return replace(gate, name=names.get(gate.name, gate.name))  # type: ignore[type-var]
+
+
+def _transforms_of(root: Any) -> tuple[dict[str, Transform], dict[str, _RatioDef]]:
+    """Return the document's transformations by id, and its ratio definitions."""
     transforms: dict[str, Transform] = {}
     ratios: dict[str, _RatioDef] = {}
     for el in root.iter(_T + "transformation"):
@@ -265,8 +296,11 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
             transforms[tid] = parsed.ratio
         else:
             transforms[tid] = parsed
-    matrices = dict(_parse_matrix(el) for el in root.iter(_T + "spectrumMatrix"))
+    return transforms, ratios
 
+
+def _gate_elements(root: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the top-level gate elements by id and their document order (ids unique, at least one)."""
     gate_els: dict[str, Any] = {}
     order: list[str] = []
     for el in root:
@@ -279,6 +313,37 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
         order.append(gid)
     if not gate_els:
         raise _Bad("the document holds no gates")
+    return gate_els, order
+
+
+def _in_dependency_order(nodes: list[GateNode]) -> list[GateNode]:
+    """Return ``nodes`` with parents (and boolean references) before their dependants; a cycle is an error."""
+    ordered: list[GateNode] = []
+    defined = {"/"}
+    pending = list(nodes)
+    while pending:
+        progressed = False
+        rest = []
+        for node in pending:
+            needs = {node.parent}
+            if isinstance(node.gate, BooleanGate):
+                needs |= {p for p, _ in node.gate.refs}
+            if needs <= defined:
+                ordered.append(node)
+                defined.update(node.population_paths())
+                progressed = True
+            else:
+                rest.append(node)
+        if not progressed:
+            raise _Bad(f"boolean gates refer to each other in a cycle: {', '.join(n.gate.name for n in rest)}")
+        pending = rest
+    return ordered
+
+
+def _build(root: Any, name: str, label: str | None) -> Strategy:
+    transforms, ratios = _transforms_of(root)
+    matrices = dict(_parse_matrix(el) for el in root.iter(_T + "spectrumMatrix"))
+    gate_els, order = _gate_elements(root)
 
     # quadrant ids are populations too: map them to their quadrant gate
     quadrant_owner: dict[str, str] = {}
@@ -286,6 +351,7 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
         if _local(el.tag) == "QuadrantGate":
             for q in el.findall(_G + "Quadrant"):
                 quadrant_owner[str(_attr(q, _G, "id", required=True))] = gid
+    names = _custom_names(gate_els)
 
     parents: dict[str, str] = {}  # gate id -> parent path
     visiting: set[str] = set()
@@ -303,12 +369,12 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
 
     def population_path(pid: str, referrer: Any) -> str:
         if pid in quadrant_owner:
-            return child_path(gate_parent_path(quadrant_owner[pid]), pid)
+            return child_path(gate_parent_path(quadrant_owner[pid]), names.get(pid, pid))
         if pid in gate_els:
-            return child_path(gate_parent_path(pid), pid)
+            return child_path(gate_parent_path(pid), names.get(pid, pid))
         raise _Bad(f"reference to unknown gate {pid!r}{_line(referrer)}")
 
-    nodes: list[tuple[int, GateNode]] = []
+    nodes: list[GateNode] = []
     for gid in order:
         el = gate_els[gid]
         parent = gate_parent_path(gid)
@@ -317,30 +383,11 @@ def _build(root: Any, name: str, label: str | None) -> Strategy:
             op, refs = _boolean_refs(gid, el)
             gate: Gate = BooleanGate(gid, op, tuple((population_path(r, el), c) for r, c in refs))
         else:
-            gate = _BUILDERS[kind](gid, el, ratios)
-        nodes.append((0, GateNode(parent, gate)))
-
-    # order parents (and boolean references) before dependants
-    ordered: list[GateNode] = []
-    defined = {"/"}
-    pending = [n for _, n in nodes]
-    while pending:
-        progressed = False
-        rest = []
-        for node in pending:
-            needs = {node.parent}
-            if isinstance(node.gate, BooleanGate):
-                needs |= {p for p, _ in node.gate.refs}
-            if needs <= defined:
-                ordered.append(node)
-                defined.update(node.population_paths())
-                progressed = True
-            else:
-                rest.append(node)
-        if not progressed:
-            raise _Bad(f"boolean gates refer to each other in a cycle: {', '.join(n.gate.name for n in rest)}")
-        pending = rest
-    return Strategy(name, tuple(ordered), transforms, matrices, label=label)
+            gate = _renamed(_BUILDERS[kind](gid, el, ratios), names)
+        if isinstance(gate, BooleanGate):
+            gate = replace(gate, name=names.get(gid, gid))
+        nodes.append(GateNode(parent, gate))
+    return Strategy(name, tuple(_in_dependency_order(nodes)), transforms, matrices, label=label)
 
 
 def parse_gatingml(source: bytes | str, *, name: str = "gatingml", label: str | None = None) -> Strategy:

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from immunolab.errors import InconsistentInputError, MalformedInputError
-from immunolab.flow.populations import population_stats, stats_table
+from immunolab.flow.populations import PopulationStat, population_stats, stats_rows, stats_table
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from immunolab.fcs.reader import FcsData
     from immunolab.flow.strategy import Strategy
     from immunolab.flow.template import Template
@@ -67,16 +68,25 @@ class LoadedStrategy:
 
 @dataclass
 class GatingResult:
-    """Masks, statistics table and the strategy used for one sample."""
+    """Masks, population statistics and the strategy used for one sample."""
 
     masks: dict[str, np.ndarray]
-    populations: pa.Table
+    stats: list[PopulationStat]
     strategy_id: str
     strategy_name: str
     kind: str = "template"
     definition_json: str = "{}"
     compensation: str = "none"
     strategy: Any = None  # the fixed gate tree used (Gating-ML / FlowJo), None for a template
+
+    def population_rows(self) -> list[dict[str, Any]]:
+        """Return the ``flow_populations`` records as plain dicts (no pyarrow import)."""
+        return stats_rows(self.stats, strategy_id=self.strategy_id, strategy_name=self.strategy_name)
+
+    @cached_property
+    def populations(self) -> pa.Table:
+        """Return the ``flow_populations`` rows as an Arrow table (built on first use)."""
+        return stats_table(self.stats, strategy_id=self.strategy_id, strategy_name=self.strategy_name)
 
 
 @lru_cache(maxsize=8)
@@ -179,9 +189,8 @@ def spillover_for(fcs: FcsData, comp: str | Path | None) -> tuple[Any, str]:
 
     ``comp`` (a FlowJo-style matrix CSV) replaces the file's own spillover keyword.
     """
-    from immunolab.flow.compensation import as_spillover_matrix
-
     from immunolab.fcs.spillover import names_only_spillover
+    from immunolab.flow.compensation import as_spillover_matrix
 
     if comp is not None:
         return load_compensation(comp), f"matrix file {Path(comp).name}"
@@ -231,39 +240,38 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Pa
     """Gate one read FCS data set with ``loaded``; return masks and ``flow_populations`` rows.
 
     ``comp`` names a FlowJo-style matrix CSV that replaces the file's own spillover matrix.
-    A template reads the events as stored and preprocesses only the channels it gates on, a
-    block at a time (no float64 copy of the whole sample); a fixed gate tree (Gating-ML,
-    FlowJo) gets the float64 preprocessed events, as FlowKit does.
+    Both routes read the events as stored and preprocess ($PnE, $PnG, $TIMESTEP) only the
+    channels they gate on, a block at a time: no float64 copy of the whole sample is made. A
+    fixed gate tree (Gating-ML, FlowJo) sees the same float64 data values as FlowKit does.
     """
     import json
 
     spill, comp_source = spillover_for(fcs, comp)
+    if fcs.events is None:
+        raise ValueError("events were not read (read_fcs(..., events=False))")
     if loaded.template is not None:
         from immunolab.flow.template import gate_sample
 
-        if fcs.events is None:
-            raise ValueError("events were not read (read_fcs(..., events=False))")
         masks, stats = gate_sample(fcs.events, fcs.channels, spill, loaded.template, label=label,
                                    preprocess=fcs.preprocess_block)
-        table = stats_table(stats, strategy_id=loaded.template.strategy_id, strategy_name=loaded.name)
         definition = json.dumps(loaded.template.canonical(), sort_keys=True, default=str)
-        return GatingResult(masks, table, loaded.template.strategy_id, loaded.name, "template", definition, comp_source)
+        return GatingResult(masks, stats, loaded.template.strategy_id, loaded.name, "template", definition, comp_source)
     from immunolab.flow.strategy import gate_events
 
-    events = fcs.preprocessed()
-    n = int(events.shape[0])
-
+    n = int(fcs.events.shape[0])
     strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
-    masks = gate_events(events, [c.pnn for c in fcs.channels], strategy, spill,
-                        channel_labels=[c.pns for c in fcs.channels], label=label)
+    masks = gate_events(fcs.events, [c.pnn for c in fcs.channels], strategy, spill,
+                        channel_labels=[c.pns for c in fcs.channels], label=label,
+                        preprocess=fcs.preprocess_block if fcs.needs_preprocessing() else None)
     stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
-    table = stats_table(stats, strategy_id=strategy.strategy_id, strategy_name=loaded.name)
-    return GatingResult(masks, table, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
+    return GatingResult(masks, stats, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
                         comp_source, strategy)
 
 
 def strategies_table(result: GatingResult) -> pa.Table:
     """Return the one-row ``flow_strategies`` table describing how this sample was gated."""
+    import pyarrow as pa
+
     return pa.table({
         "strategy_id": [result.strategy_id],
         "strategy_name": [result.strategy_name],
@@ -293,6 +301,8 @@ def _leaf_codes(masks: dict[str, np.ndarray], n: int) -> tuple[list[str], np.nda
 
 def _constant_strings(value: str, n: int) -> pa.Array:
     """Return a string array of ``n`` times ``value`` built inside Arrow (no Python list of n items)."""
+    import pyarrow as pa
+
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8)), pa.array([value])).cast(pa.string())
 
 
@@ -303,6 +313,8 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, com
     (:class:`immunolab.flow.display.DisplayColumns`): no float64 copy of the sample is made,
     and the float32 columns become the Arrow columns without another copy.
     """
+    import pyarrow as pa
+
     if fcs.events is None:
         raise ValueError("events were not read (read_fcs(..., events=False))")
     n = int(fcs.events.shape[0])

@@ -10,12 +10,15 @@ Gate paths are population names joined by ``/`` from the root, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
-__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_table"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_rows", "stats_table"]
 
 
 @dataclass(frozen=True)
@@ -87,19 +90,18 @@ def population_stats(
     return out
 
 
+def stats_rows(stats: list[PopulationStat], *, strategy_id: str, strategy_name: str) -> list[dict[str, Any]]:
+    """Return ``stats`` as plain ``flow_populations`` records (what :func:`stats_table` holds, no pyarrow)."""
+    return [{"strategy_id": strategy_id, "strategy_name": strategy_name, **asdict(s)} for s in stats]
+
+
+_COLUMNS = ("strategy_id", "strategy_name", "gate_path", "population", "parent", "count", "parent_count",
+            "total_count", "pct_parent", "pct_total", "pct_lymphocytes")
+
+
 def stats_table(stats: list[PopulationStat], *, strategy_id: str, strategy_name: str) -> pa.Table:
     """Return ``stats`` as ``flow_populations`` rows (key columns are filled in by ingest)."""
-    cols: dict[str, list[object]] = {
-        "strategy_id": [strategy_id] * len(stats),
-        "strategy_name": [strategy_name] * len(stats),
-        "gate_path": [s.gate_path for s in stats],
-        "population": [s.population for s in stats],
-        "parent": [s.parent for s in stats],
-        "count": [s.count for s in stats],
-        "parent_count": [s.parent_count for s in stats],
-        "total_count": [s.total_count for s in stats],
-        "pct_parent": [s.pct_parent for s in stats],
-        "pct_total": [s.pct_total for s in stats],
-        "pct_lymphocytes": [s.pct_lymphocytes for s in stats],
-    }
-    return pa.table(cols)
+    import pyarrow as pa
+
+    rows = stats_rows(stats, strategy_id=strategy_id, strategy_name=strategy_name)
+    return pa.table({name: [r[name] for r in rows] for name in _COLUMNS})

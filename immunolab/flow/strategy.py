@@ -7,10 +7,10 @@ and compensation matrices its dimensions refer to by id. ``strategy_id`` is the 
 digits of the sha256 of the canonical JSON of the content (gates, transforms, matrices; the
 name is a label and is not hashed), so a derived result can be keyed by the exact gates used.
 
-:func:`gate_events` evaluates a strategy on one sample's events matrix: it compensates only the
-channels the gates read (one matrix product per compensation reference), transforms only the
-gated dimensions (each distinct channel/compensation/transform once) and returns
-``{gate_path: bool mask}`` with parent membership included.
+:func:`gate_events` evaluates a strategy on one sample's events matrix and returns
+``{gate_path: bool mask}`` with parent membership included; the work is done by
+:mod:`immunolab.flow.engine` (block by block, each gate on its parent's events, each channel
+compensated and transformed only where a gate reads it).
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from immunolab.errors import InconsistentInputError, InputError
-from immunolab.flow.compensation import SpilloverMatrix, as_spillover_matrix, compensate_columns
+from immunolab.flow.compensation import SpilloverMatrix, as_spillover_matrix
 from immunolab.flow.gates import (
     UNCOMPENSATED,
     BooleanGate,
@@ -36,6 +35,11 @@ from immunolab.flow.gates import (
 )
 from immunolab.flow.populations import population_stats, stats_table
 from immunolab.flow.transforms import Ratio, Transform, transform_from_dict
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from immunolab.flow.engine import Preprocess
 
 __all__ = [
     "FCS_COMPENSATION",
@@ -176,105 +180,6 @@ class Strategy:
         return list(seen)
 
 
-class _SampleColumns:
-    """Compensated, transformed columns of one sample, computed once per distinct dimension."""
-
-    def __init__(
-        self,
-        events: np.ndarray,
-        channel_names: Sequence[str],
-        strategy: Strategy,
-        spillover: SpilloverMatrix | None,
-        channel_labels: Sequence[str | None] | None,
-        label: str | None,
-    ) -> None:
-        self.events = events
-        self.names = list(channel_names)
-        self.strategy = strategy
-        self.spillover = spillover
-        self.label = label
-        self.index: dict[str, int] = {}
-        for i, name in enumerate(self.names):
-            self.index.setdefault(name, i)
-        for i, pns in enumerate(channel_labels or ()):
-            if pns:
-                self.index.setdefault(pns, i)
-        for i, name in enumerate(self.names):
-            self.index.setdefault(name.replace("/", "_"), i)
-        self.compensated: dict[tuple[str, str], np.ndarray] = {}
-        self.cache: dict[Dimension, np.ndarray] = {}
-        self._compensate(strategy.dimensions())
-
-    def matrix(self, ref: str) -> SpilloverMatrix | None:
-        if ref == UNCOMPENSATED:
-            return None
-        if ref == FCS_COMPENSATION:
-            return self.spillover  # Gating-ML 2.0: no spillover in the file means uncompensated
-        return self.strategy.matrices[ref]
-
-    def resolve(self, channel: str, comp_ref: str) -> str:
-        """Return the PnN name of the sample channel a dimension names (``IML-FCS-011`` if none)."""
-        if channel in self.index:
-            return self.names[self.index[channel]]
-        matrix = self.matrix(comp_ref)
-        if matrix is not None and channel in matrix.fluorochromes:
-            detector = matrix.channels[matrix.fluorochromes.index(channel)]
-            if detector in self.index:
-                return self.names[self.index[detector]]
-        raise InconsistentInputError(
-            "IML-FCS-011",
-            f"gating strategy {self.strategy.name!r} reads channel {channel!r}, which the sample lacks; "
-            f"its channels are {', '.join(self.names)}",
-            path=self.label,
-            hint="The strategy was probably made for another panel: use a strategy for this panel, "
-            "or check the channel names ($PnN) of the file.",
-        )
-
-    def _compensate(self, dims: Sequence[Dimension]) -> None:
-        wanted: dict[str, list[str]] = {}
-        for dim in dims:
-            matrix = self.matrix(dim.compensation)
-            if matrix is None:
-                continue
-            for channel in (dim.channel, dim.denominator):
-                if channel is None:
-                    continue
-                name = self.resolve(channel, dim.compensation)
-                if name in matrix.channels and name not in wanted.setdefault(dim.compensation, []):
-                    wanted[dim.compensation].append(name)
-        for ref, names in wanted.items():
-            matrix = self.matrix(ref)
-            assert matrix is not None
-            cols = compensate_columns(self.events, self.names, matrix, names, label=self.label)
-            for name, values in cols.items():
-                self.compensated[(ref, name)] = values
-
-    def channel_values(self, channel: str, comp_ref: str) -> np.ndarray:
-        name = self.resolve(channel, comp_ref)
-        values = self.compensated.get((comp_ref, name))
-        if values is None:
-            values = np.asarray(self.events[:, self.index[name]], dtype=np.float64)
-        return values
-
-    def __call__(self, dim: Dimension) -> np.ndarray:
-        values = self.cache.get(dim)
-        if values is not None:
-            return values
-        if dim.ratio is not None and dim.denominator is not None:
-            ratio = self.strategy.transforms[dim.ratio]
-            assert isinstance(ratio, Ratio)
-            values = ratio.apply_pair(
-                self.channel_values(dim.channel, dim.compensation),
-                self.channel_values(dim.denominator, dim.compensation),
-            )
-        else:
-            values = self.channel_values(dim.channel, dim.compensation)
-        if dim.transform is not None:
-            values = self.strategy.transforms[dim.transform].apply(values)
-        self.cache[dim] = values
-        return values
-
-
 class SpilloverLike(Protocol):
     """Anything with ``channels`` and ``matrix`` (e.g. the FCS reader's ``Spillover``)."""
 
@@ -293,6 +198,7 @@ def gate_events(
     *,
     channel_labels: Sequence[str | None] | None = None,
     label: str | None = None,
+    preprocess: Preprocess | None = None,
 ) -> dict[str, np.ndarray]:
     """Return ``{gate_path: membership}`` of every population of ``strategy`` over ``events``.
 
@@ -301,6 +207,9 @@ def gate_events(
     reader's ``Spillover`` or a ``(names, matrix)`` pair) used by dimensions compensated with ``"FCS"``; without it such
     dimensions are read uncompensated, as Gating-ML 2.0 specifies. ``channel_labels`` (PnS)
     lets dimensions name a channel by its stain. Masks include parent membership.
+    ``preprocess`` (``FcsData.preprocess_block``) turns raw values into data units for the
+    columns the gates read, so the raw float32 events of a file can be passed without a copy.
+    Evaluation: :mod:`immunolab.flow.engine` (block-wise, each gate on its parent's events).
     """
     data = np.asarray(events)
     if data.ndim != 2 or data.shape[1] != len(channel_names):
@@ -310,24 +219,13 @@ def gate_events(
             path=label,
             hint="Pass the events matrix with one column per named channel.",
         )
+    from immunolab.flow.engine import evaluate_strategy
+
     try:
-        columns = _SampleColumns(data, channel_names, strategy, as_spillover_matrix(spillover), channel_labels, label)
+        return evaluate_strategy(data, channel_names, strategy, as_spillover_matrix(spillover),
+                                 channel_labels=channel_labels, label=label, preprocess=preprocess)
     except InputError as exc:
         raise exc.with_path(label) if label and not exc.path else exc from None
-    n = data.shape[0]
-    masks: dict[str, np.ndarray] = {}
-    everything = np.ones(n, dtype=bool)
-    for node in strategy.nodes:
-        parent = everything if node.parent == "/" else masks[node.parent]
-        gate = node.gate
-        if isinstance(gate, QuadrantGate):
-            for q_id, mask in gate.evaluate_quadrants(columns, n).items():
-                masks[child_path(node.parent, q_id)] = mask & parent
-        elif isinstance(gate, BooleanGate):
-            masks[child_path(node.parent, gate.name)] = gate.combine(masks) & parent
-        else:
-            masks[child_path(node.parent, gate.name)] = gate.evaluate(columns, n) & parent  # type: ignore[attr-defined]
-    return masks
 
 
 def gate_population_table(

@@ -165,16 +165,6 @@ class Template:
     source: str = "<template>"
     gate_paths: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def scatter_transform(self) -> Transform:
-        """Return the scatter transform for a channel of unknown range (``auto`` -> 2**18)."""
-        return resolve_transform(self.transform_specs["scatter"])
-
-    @property
-    def fluorescence_transform(self) -> Transform:
-        """Return the fluorescence transform for a channel of unknown range (``auto`` -> 2**18)."""
-        return resolve_transform(self.transform_specs["fluorescence"])
-
     def canonical(self) -> dict[str, Any]:
         """Return the content that defines the gating (hashed into :attr:`strategy_id`)."""
         return {

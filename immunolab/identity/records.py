@@ -148,7 +148,10 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
             if name:
                 name_keys.setdefault(sample_key(secret, name), e)
     names = dict(file_names or {})
-    for old in current.to_pylist():
+    rows = current.to_pylist()
+    # a file whose samples have their own records (a plate, a bead well) keeps no patient itself, as at ingest
+    with_samples = {r["source_sha256"] for r in rows if r["sample_key"]}
+    for old in rows:
         sha, key = old["source_sha256"], old["sample_key"]
         if key == "":
             entry = by_fkey.get(old.get("file_key") or "")
@@ -160,7 +163,7 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
             new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",
                                 assay=entry.assay or old.get("assay"), panel=old.get("panel"), specimen=old.get("specimen"),
                                 replicate_of=old.get("replicate_of"), manifest_sha256=identity.manifest_sha256, reason=reason)
-            if not entry.is_patient_sample:  # a plate file row keeps no patient
+            if not entry.is_patient_sample or sha in with_samples:  # a plate file row keeps no patient
                 new.update(patient_id=None, visit_day=None)
         else:
             entry = name_keys.get(key)

@@ -9,6 +9,7 @@ Nothing here knows a science; every helper is stdlib-light so that ``detect`` st
 - :mod:`~immunolab.io.tokens`: concentration / signal cells with their instrument tokens
   (``OOR <``, ``*12.3``, ``***``, ``---``).
 - :mod:`~immunolab.io.workbook`: ``.xls`` / ``.xlsx`` workbooks as lists of rows.
+- :mod:`~immunolab.io.csv_safe`: the one CSV writer of the package (spreadsheet formulas neutralised).
 - :mod:`~immunolab.io.sniff_luminex`, :mod:`~immunolab.io.sniff_spreadsheet`: head classifiers
   shared by several plugins so that exactly one plugin claims a file.
 """

@@ -130,9 +130,7 @@ def _clear_failed_creation(root: Any) -> None:
 def _create_key(loc: StoreLocation) -> None:
     """Create the key table with a random key unless it exists (the first creator wins atomically)."""
     import pyarrow as pa
-    from deltalake import write_deltalake
-
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable, write_deltalake
 
     table = pa.table({"key": [secrets.token_hex(32)]})
     try:

@@ -21,8 +21,18 @@ from immunolab.errors import StoreError
 from immunolab.schema import table_spec
 from immunolab.store.location import StoreLocation
 
-__all__ = ["DataFile", "active_files", "read_delta", "commit_files", "delta_error", "describe_files", "ensure_table", "open_table",
-           "table_exists", "write_data_file"]
+__all__ = [
+    "DataFile",
+    "active_files",
+    "commit_files",
+    "delta_error",
+    "describe_files",
+    "ensure_table",
+    "open_table",
+    "read_delta",
+    "table_exists",
+    "write_data_file",
+]
 
 
 @dataclass(frozen=True)
@@ -48,14 +58,15 @@ def delta_error(exc: BaseException, loc: StoreLocation, what: str) -> StoreError
 
     from immunolab.store.layout import os_error
 
+    where = f"{what} in" if " " in what else what  # "cannot compact table x in the store (...)"
     if isinstance(exc, OSError) and exc.errno is not None:
-        return os_error(exc, loc, what)
+        return os_error(exc, loc, where)
     text = str(exc)
     low = text.lower()
     if "read-only" in low or "permission denied" in low or "os error 30" in low or "os error 13" in low:
-        return os_error(OSError(errno.EROFS, text.splitlines()[0][:200]), loc, what)
+        return os_error(OSError(errno.EROFS, text.splitlines()[0][:200]), loc, where)
     if "no space" in low or "os error 28" in low or "file too large" in low or "os error 27" in low:
-        return os_error(OSError(errno.ENOSPC, text.splitlines()[0][:200]), loc, what)
+        return os_error(OSError(errno.ENOSPC, text.splitlines()[0][:200]), loc, where)
     return StoreError("IML-STORE-003", f"cannot {what} ({type(exc).__name__}: {text.splitlines()[0][:200]})",
                       path=loc.uri, hint="Check the store's disk, permissions or object-store credentials; "
                       "nothing half-written is visible, and the next writer rolls it back.")
@@ -284,10 +295,12 @@ def read_delta(loc: StoreLocation, name: str, version: int, *, columns: list[str
         empty = schema.empty_table()
         return empty.select(columns) if columns else empty
     dataset = ds.dataset(_fs_paths(loc, uris), schema=schema, format="parquet", filesystem=loc.fs)
-    table = dataset.to_table(columns=columns)
+    # the filter's columns are read even when not asked for, then dropped
+    read = None if columns is None else list(dict.fromkeys([*columns, *(where or {})]))
+    table = dataset.to_table(columns=read)
     for col, values in (where or {}).items():
         table = table.filter(pc.is_in(table.column(col), value_set=pa.array(list(values), table.schema.field(col).type)))
-    return table
+    return table if columns is None else table.select(columns)
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

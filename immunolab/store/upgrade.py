@@ -54,8 +54,8 @@ def _typed(name: str, df: pd.DataFrame) -> pa.Table:
 
 
 def _legacy(root: Path) -> Any:
-    from immunolab.store.legacy.read import Store as LegacyStore
     from immunolab.store.legacy.layout import StorePaths
+    from immunolab.store.legacy.read import Store as LegacyStore
 
     return LegacyStore(StorePaths(root))
 
@@ -81,7 +81,7 @@ def _sources(records: dict[str, dict[str, Any]], kinds: dict[str, str]) -> pd.Da
     for iid, r in records.items():
         rows.append({"commit_id": iid, "source_sha256": r["source_sha256"], "ingest_id": iid, "plugin": r.get("plugin"),
                      "plugin_version": r.get("plugin_version"), "format": None,
-                     "assay_kind": kinds.get(r.get("plugin") or "", None), "n_bytes": r.get("source_bytes"),
+                     "assay_kind": kinds.get(r.get("plugin") or ""), "n_bytes": r.get("source_bytes"),
                      "n_events": None, "label": r.get("source_label"), "file_key": None, "warnings": [],
                      "metadata_json": json.dumps({"upgraded_from": "format 1"}),
                      "ingested_at": pd.Timestamp(r.get("attempted_at")).to_pydatetime() if r.get("attempted_at") else None,

@@ -17,7 +17,8 @@ Checks, each reported even when another fails (a read-only or full disk does not
    samples, technical replicates aside.
 
 ``repair=True`` rolls back interrupted batches, deletes orphan rows and stray files, and records
-what it did as a store version (kind ``repair``).
+what it did as a store version (kind ``repair``). When the store cannot be written (read-only,
+full disk) the repair is reported as a problem with its coded reason, and every check still runs.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _check(res: VerifyResult, name: str, func: Any, *args: Any) -> Any:
     try:
         out = func(res, *args)
     except ImmunolabError as exc:
-        res.problems.append(f"{name}: {exc.message}. {exc.hint or ''}".strip())
+        res.problems.append(f"{name}: {exc.code} {exc.message}. {exc.hint or ''}".strip())
         out = None
     except OSError as exc:
         res.problems.append(f"{name}: cannot be checked ({exc.strerror or exc}).")
@@ -225,8 +226,8 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
     loc = location_for(store, storage_options)
     require_store(loc)
     res = VerifyResult()
-    if repair:
-        _repair(loc, res)
+    if repair:  # a store that cannot be written is a problem of this step; every check still runs
+        _check(res, "repair", lambda r: _repair(loc, r))
     from immunolab.store.versions import _open
 
     pend = pending_batches(loc)
@@ -244,22 +245,36 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
 
 
 def _repair(loc: StoreLocation, res: VerifyResult) -> None:
-    """Roll back interrupted batches, purge orphan rows, remove stray files; record it."""
+    """Roll back interrupted batches, purge orphan rows, remove stray files; record it.
+
+    A store that cannot be written (read-only, full disk) raises a coded store error; the stray
+    files are recorded before they are deleted, so a failed record deletes nothing.
+    """
+    from immunolab.store.layout import os_error
     from immunolab.store.maintenance import purge_orphans
+    from immunolab.store.tables import delta_error
     from immunolab.store.versions import append_version, latest_version
     from immunolab.store.writer import recover
 
-    res.actions.extend(recover(loc, command="verify --repair"))
-    res.actions.extend(purge_orphans(loc, command="verify --repair").lines())
-    stray: list[str] = []
-    for name in stored_tables(loc):
-        dt = open_table(loc, name)
-        known = _all_paths(loc, name, dt)
-        for rel, _size, _mtime in loc.list_files("tables", name):
-            if rel.endswith(".parquet") and rel not in known:
-                loc.delete("tables", name, rel)
-                stray.append(f"removed stray data file tables/{name}/{rel}")
-    if stray:
-        rec = VersionRecord(0, "repair", summary=f"removed {len(stray)} stray data file(s)", actions=stray)
+    try:
+        res.actions.extend(recover(loc, command="verify --repair"))
+        res.actions.extend(purge_orphans(loc, command="verify --repair").lines())
+        stray: list[tuple[str, str]] = []
+        for name in stored_tables(loc):
+            known = _all_paths(loc, name, open_table(loc, name))
+            stray += [(name, rel) for rel, _size, _mtime in loc.list_files("tables", name)
+                      if rel.endswith(".parquet") and rel not in known]
+        if not stray:
+            return
+        lines = [f"removed stray data file tables/{name}/{rel}" for name, rel in stray]
+        rec = VersionRecord(0, "repair", summary=f"removed {len(stray)} stray data file(s)", actions=lines)
         append_version(loc, lambda _s: rec, seen=latest_version(loc), command="verify --repair")
-    res.actions.extend(stray)
+        for name, rel in stray:
+            loc.delete("tables", name, rel)
+        res.actions.extend(lines)
+    except ImmunolabError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, loc, "repair") from None
+    except Exception as exc:  # delta-rs reports I/O failures with its own exception types
+        raise delta_error(exc, loc, "repair") from None

@@ -171,8 +171,8 @@ def read_versions(loc: StoreLocation, *, after: int = 0, dt: Any = None) -> list
     try:
         from immunolab.store.tables import _fs_paths
 
-        dataset = ds.dataset(_fs_paths(loc, dt.file_uris()), schema=VERSIONS_SCHEMA, format="parquet",
-                             filesystem=loc.fs)
+        uris = _files_after(dt, after) if after else dt.file_uris()
+        dataset = ds.dataset(_fs_paths(loc, uris), schema=VERSIONS_SCHEMA, format="parquet", filesystem=loc.fs)
         table = dataset.to_table(filter=ds.field("store_version") > after) if after else dataset.to_table()
     except OSError as exc:
         raise StoreError("IML-STORE-004", f"the store's commit log cannot be read ({exc})", path=loc.uri,
@@ -184,6 +184,23 @@ def read_versions(loc: StoreLocation, *, after: int = 0, dt: Any = None) -> list
                          "and restore versions/ from a backup.") from None
     rows = sorted(table.to_pylist(), key=lambda r: r["store_version"])
     return [VersionRecord.from_row(r) for r in rows]
+
+
+def _files_after(dt: Any, after: int) -> list[str]:
+    """Return the data files of the versions table that may hold store versions after ``after``.
+
+    Each commit appends one small file: choosing them by the min/max statistics of the Delta log
+    (in memory) keeps a commit from opening every earlier record's file, which made each commit
+    cost O(commits so far).
+    """
+    uris = list(dt.file_uris())
+    try:
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        highest = dict(zip((p.rsplit("/", 1)[-1] for p in actions.column("path").to_pylist()),
+                           actions.column("max.store_version").to_pylist(), strict=True))
+    except Exception:  # no statistics (a table written by other software): read every file
+        return uris
+    return [u for u in uris if (m := highest.get(u.rsplit("/", 1)[-1])) is None or int(m) > after]
 
 
 def latest_version(loc: StoreLocation) -> int:
@@ -262,5 +279,9 @@ def append_version(loc: StoreLocation, build: Build, *, seen: int, command: str 
             from immunolab.store.layout import os_error
 
             raise os_error(exc, loc, "write the commit record of") from None
+        except Exception as exc:  # delta-rs reports a full disk or a read-only store with its own types
+            from immunolab.store.tables import delta_error
+
+            raise delta_error(exc, loc, "write the commit record") from None
     raise StoreError("IML-STORE-002", f"could not commit after {MAX_ATTEMPTS} attempts: other writers kept committing first",
                      path=loc.uri, hint="Re-run later; nothing of this batch is visible.")

@@ -258,7 +258,13 @@ def _roll_back(loc: StoreLocation, batch: str, ids: list[str],
 
     ``record`` (tables, files) receives each rewritten table's Delta version and new data files.
     """
-    from immunolab.store.tables import active_files, describe_files, open_table, retry_conflicts, stored_tables
+    from immunolab.store.tables import (
+        active_files,
+        describe_files,
+        open_table,
+        retry_conflicts,
+        stored_tables,
+    )
 
     actions: list[str] = []
     folders = sorted({rel.split("/", 1)[0] for rel, _s, _m in loc.list_files("tables", recursive=True) if "/" in rel})

@@ -19,13 +19,24 @@ def events(synth: SynthStudy):
 
 
 def test_events_have_channels_population_and_sample(events) -> None:
-    assert events.n_obs == 900 and list(events.var["channel"]) == list(CHANNELS)
+    assert events.n_obs == 900 and list(events.var_names) == list(CHANNELS)  # $PnN, as readfcs
+    assert list(events.var["channel"]) == list(CHANNELS)
     assert events.X.dtype == np.float32
     assert set(events.obs["population"].cat.categories) == {"T cells", "B cells", "NK cells"}
-    assert events.obs["sample"].iloc[0] == "001|D0"
+    assert events.obs["sample"].iloc[0] == "001|D0" and list(events.obs["visit"].cat.categories) == ["D0"]
     assert events.obs["patient_id"].iloc[0] == "001" and events.obs["arm"].iloc[0] == "MSC"
-    assert events.var.loc["FITC-A", "marker"] == "CD3" and events.var.loc["FITC-A", "detector"] == "FITC-A"
+    assert events.var.loc["FITC-A", "marker"] == "CD3" and events.var.loc["FITC-A", "signal_type"] == "area"
+    assert events.var.loc["FSC-A", "signal_type"] == "other" and events.var.loc["FITC-A", "range"] == 262144.0
     assert events.uns["immunolab"]["kind"] == "events"
+
+
+def test_a_store_without_raw_files_has_no_raw_layer_and_says_so(events, synth: SynthStudy) -> None:
+    from immunolab.errors import StoreError
+
+    assert "raw" not in events.layers and "no raw layer" in events.uns["immunolab"]["raw_layer"]
+    with pytest.raises(StoreError) as err:  # asked for explicitly, the missing vault file is an error
+        events_anndata(immunolab.open_store(synth.store), raw=True)
+    assert err.value.code == "IML-STORE-004"
 
 
 def test_one_sample_can_be_selected_by_visit_name_and_subsampled(synth: SynthStudy) -> None:
@@ -68,3 +79,18 @@ def test_scanpy_pca_neighbors_umap_and_plot_run_on_the_events(events, tmp_path: 
     nearest = [min(centroids, key=lambda c: np.linalg.norm(u - centroids[c])) for u in umap]
     assert np.mean(np.asarray(nearest) == pops) > 0.95
     write_h5ad(adata, tmp_path / "events.h5ad")
+
+
+def test_events_of_another_gating_are_named_in_the_error_and_exported_with_gating(synth: SynthStudy) -> None:
+    store = immunolab.open_store(synth.store)
+    # a filtered scan may leave out the filter's column (it is read, filtered on, then dropped)
+    stored = store.scan("flow_events", where={"source_sha256": [store.scan("flow_events", columns=["source_sha256"])
+                                                                 .column(0)[0].as_py()]}, columns=["derivation_id"])
+    assert stored.column_names == ["derivation_id"] and stored.num_rows > 0
+    derivation = stored.column(0)[0].as_py()
+    with pytest.raises(InputError) as err:
+        events_anndata(store, strategy_id="not-a-derivation")
+    assert err.value.code == "IML-ANA-004" and derivation in (err.value.hint or "")
+    assert "--gating" in (err.value.hint or "")
+    again = events_anndata(store, strategy_id=derivation)
+    assert again.n_obs == 900

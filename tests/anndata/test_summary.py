@@ -91,3 +91,25 @@ def test_summary_writes_and_reads_back_as_h5ad(adata, tmp_path: Path) -> None:
     assert np.array_equal(np.isnan(back.X), np.isnan(adata.X))
     assert back.layers["censored"].dtype == bool
     assert list(back.uns["ingests"]["plugin"]) == list(adata.uns["ingests"]["plugin"])
+
+
+def test_obs_carry_the_subjects_covariates_as_categoricals_and_age_as_a_number(adata, synth: SynthStudy) -> None:
+    subjects = immunolab.open_store(synth.store).to_pandas("identity_subjects").set_index("patient_id")
+    for col in ("site", "sex"):
+        assert isinstance(adata.obs[col].dtype, pd.CategoricalDtype)
+        assert adata.obs.loc["001|D0", col] == subjects.loc["001", col]
+    assert adata.obs["age"].dtype == float and adata.obs.loc["001|D0", "age"] == subjects.loc["001", "age"]
+    assert isinstance(adata.obs["specimen"].dtype, pd.CategoricalDtype)
+
+
+def test_a_feature_constant_over_every_observation_is_left_out_of_x_and_named() -> None:
+    view = pd.DataFrame({
+        "patient_id": ["001", "001", "002"], "visit_day": [0, 3, 0], "arm": ["MSC", "MSC", "control"],
+        "assay": "flow", "feature": "Lymphocytes", "measure": "pct_lymphocytes", "value": 100.0, "unit": "%",
+        "censored": False, "log10_value": 2.0, "lineage_key": "s:/Lymphocytes",
+    })
+    varying = view.assign(feature="T cells", value=[60.0, 65.0, 55.0], log10_value=np.log10([60.0, 65.0, 55.0]),
+                          lineage_key="s:/Lymphocytes/T cells")
+    a = build_summary(pd.concat([view, varying], ignore_index=True))
+    assert list(a.var["feature"]) == ["T cells"]
+    assert a.uns["immunolab"]["dropped_constant"] == ["flow|Lymphocytes|pct_lymphocytes"]

@@ -22,7 +22,7 @@ from immunolab.derive.curves import INSTRUMENT
 from immunolab.derive.preview import derive_plates
 from immunolab.io.tokens import ReportedConc
 from immunolab.plugins import SAMPLE_REF, ParsedAssay
-from immunolab.schema import FACT_KEYS, conform, table_spec
+from immunolab.schema import conform, table_spec
 
 _KEY_VALUES = {"commit_id": "test-commit", "source_sha256": "0" * 64, "ingest_id": "test-ingest"}
 

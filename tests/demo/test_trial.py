@@ -20,7 +20,13 @@ from immunolab.demo.flow_sim import (
     channel_names,
     simulate_events,
 )
-from immunolab.demo.trial import ALL_MANIFEST_COLUMNS, MANIFEST_COLUMNS, TRUTH_COLUMNS, generate_trial, is_complete
+from immunolab.demo.trial import (
+    ALL_MANIFEST_COLUMNS,
+    MANIFEST_COLUMNS,
+    TRUTH_COLUMNS,
+    generate_trial,
+    is_complete,
+)
 from immunolab.fcs.reader import read_fcs
 from immunolab.flow.compensation import SpilloverMatrix, compensate_columns
 from tests.demo.trial_fixture import demo_trial  # noqa: F401  (session fixture)

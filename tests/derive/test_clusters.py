@@ -55,3 +55,36 @@ def test_an_unknown_panel_is_a_coded_error(store: Path) -> None:  # noqa: F811
     with pytest.raises(InputError) as exc:
         derive_clusters(immunolab.open_store(store), panel="NO-SUCH-PANEL")
     assert exc.value.code == "IML-DER-001" and "TBNK-Treg" in (exc.value.hint or "")
+
+
+def test_stored_events_get_their_metacluster_in_the_event_anndata(tmp_path: Path) -> None:
+    from immunolab.anndata_io import events_anndata
+    from immunolab.ingest import ingest_paths
+    from tests.derive.test_reanalysis import SAMPLE, TUBES
+
+    files = [SAMPLE / "flow" / t for t in TUBES]
+    if not all(f.exists() for f in files):
+        pytest.skip("demo files not generated (run `make demo` or sample_data/generate.py)")
+    ingest_paths(files, store=tmp_path / "s", manifest=SAMPLE / "manifest.csv", subjects=SAMPLE / "subjects.csv",
+                 write_events=True)
+    rep = derive_clusters(immunolab.open_store(tmp_path / "s"), panel="TBNK-Treg", n_metaclusters=6,
+                          events_per_file=3000, seed=4)
+    s = immunolab.open_store(tmp_path / "s")
+    per_event = s.to_pandas("flow_event_clusters")
+    assert len(per_event) == s.table("flow_events", columns=["event_index"]).num_rows
+    adata = events_anndata(s)
+    assert "metacluster" in adata.obs and adata.obs["metacluster"].str.startswith("MC0").all()
+    # every stored event of the parent gate (lymphocytes) has a metacluster; the shares over all of a
+    # file's lymphocytes match those measured on its 3,000 sampled events within sampling error
+    shares = s.to_pandas("flow_clusters")
+    sha_of = s.to_pandas("samples").drop_duplicates("sample_id").set_index("sample_id")["source_sha256"]
+    obs = adata.obs.assign(sha=sha_of.reindex(adata.obs["sample_id"]).to_numpy())
+    for sha, g in shares.groupby("source_sha256"):
+        mine = obs[obs["sha"] == sha]
+        for cluster, pct in zip(g["cluster"], g["pct_parent"], strict=True):
+            if pct < 5:
+                continue  # rare metaclusters: too few sampled events for a tight comparison
+            lymph = mine[mine["population"] != "ungated"]  # the template's lymphocyte gate is its root population
+            share = 100 * (lymph["metacluster"] == cluster).mean()
+            assert abs(share - pct) < 3.0, (cluster, share, pct)
+    assert rep.files == 2

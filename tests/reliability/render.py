@@ -43,9 +43,47 @@ def render(run: dict[str, Any]) -> str:
         lines.append(f"* **PHI**: {r['canaries']} canary names and dates planted in FCS keywords, file names and "
                      f"plate sample names; {r['files_scanned']} store and export files and {r['cli_outputs_scanned']} "
                      f"CLI outputs scanned: {r['hits']} hits (only `raw/`, the original record, holds them).")
+    lines.extend(_hardening(f))
     lines.append("* **Audit**: every attempt (committed, skipped, failed) has a hash-chained record; `immunolab verify` "
                  "detects a tampered raw file, a deleted or altered table file and an altered audit record (tests in tests/cli).")
     return "\n".join(lines)
+
+
+def _hardening(f: dict[str, dict[str, Any]]) -> list[str]:
+    """Return the lines of the hardening cases (issue 14): each was a failure of the first release."""
+    lines: list[str] = []
+    for r in _find(f, "test_deidentify_cost_grows_linearly"):
+        lines.append(f"* **Keyword flood**: 8x the keywords cost {r['ratio_8x_keywords']:.1f}x the de-identification "
+                     "time (linear; the first release: ~50x); a file above 500,000 keywords is refused (IML-FCS-040).")
+    for r in _find(f, "test_a_tube_with_300k_custom_keywords"):
+        lines.append(f"* **{r['keywords']:,} custom keywords**: ingested in {r['ingest_seconds']} s, every name dropped.")
+    for r in _find(f, "test_killing_only_the_parent"):
+        lines.append(f"* **Orphaned workers**: parent of a `--jobs 2` ingest killed (SIGKILL): {r['workers']} workers "
+                     f"gone after {r['seconds_until_workers_gone']} s, {r['finished_after_kill']} files finished and "
+                     f"{r['store_versions_after_kill']} store versions committed afterwards; the next writer rolls back.")
+    faults = _find(f, "test_every_writing_command_gets_a_coded_store_error")
+    if faults:
+        lines.append(f"* **Read-only / full store**: {sum(r['commands'] for r in faults)} command runs over "
+                     f"{len(faults)} fault modes (permissions, read-only mount, `ulimit -f 0`, full tmpfs): "
+                     f"{sum(r['exit_3'] for r in faults)} coded store errors (exit 3), 0 internal errors; "
+                     "`verify` ran every check each time.")
+    for r in _find(f, "test_every_cli_attempt_under_a_file_size_limit"):
+        lines.append(f"* **`ulimit -f`**: {len(r['cli_limits_bytes'])} limits, "
+                     f"{r['cli_attempts_refused_with_store_errors']} attempts refused with a coded store error, "
+                     f"{r['silent_attempts']} silent attempts.")
+    for r in _find(f, "test_the_refusal_costs_no_memory"):
+        lines.append(f"* **Memory budget**: a sparse {r['file_gib']} GiB FCS file over budget is refused "
+                     f"(IML-FCS-042) with {r['refusal_rss_growth_mib']} MiB of memory growth.")
+    for r in _find(f, "test_ingest_of_one_tube_stays_within"):
+        lines.append(f"* **Peak memory**: ingesting {r['events']:,} events took {r['peak_over_matrix']}x the float32 "
+                     "event matrix (documented limit 4x).")
+    for r in _find(f, "test_compare_tables_neutralise"):
+        lines.append(f"* **CSV injection**: {r['csv_files']} CSV files written by `compare` and ADaM export with an "
+                     f"analyte named `=HYPERLINK(...)`: {r['live_formulas']} live formula cells.")
+    for r in _find(f, "test_terminal_output_of_every_command"):
+        lines.append(f"* **Terminal escapes**: {r['commands']} commands printed an analyte and a population named "
+                     f"with OSC/CSI/DCS/C1 sequences: {r['control_characters']} control characters reached the terminal.")
+    return lines
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from immunolab.store.legacy.schema_v1 import SCHEMA_VERSION, TABLES
 from immunolab.store import fsops
+from immunolab.store.legacy.schema_v1 import SCHEMA_VERSION, TABLES
 
 __all__ = ["GENESIS", "AuditLog", "ChainProblem", "new_record", "record_hash"]
 

@@ -20,9 +20,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from immunolab.errors import StoreError
-from immunolab.store.legacy.schema_v1 import TABLES, table_spec
 from immunolab.store.legacy.audit import AuditLog
 from immunolab.store.legacy.layout import StorePaths, check_store, create_store_dirs
+from immunolab.store.legacy.schema_v1 import TABLES, table_spec
 
 if TYPE_CHECKING:
     import pandas as pd

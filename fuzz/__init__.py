@@ -1,0 +1,1 @@
+"""Fuzz targets of immunolab (see fuzz/targets.py; run with `make fuzz`)."""
