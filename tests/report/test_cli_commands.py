@@ -55,8 +55,8 @@ def test_report_writes_one_html_file(synth: SynthStudy, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)
     text = out.read_text(encoding="utf-8")
-    # 10 trajectories + events per flow sample + patients per arm / site / specimen
-    assert info["figures"] == text.count("<img ") == 12 and info["tables"] == text.count("<table") >= 10
+    # 10 trajectories + events per flow sample + patients per arm / site / specimen + the UMAP of panel TBNK
+    assert info["figures"] == text.count("<img ") == 13 and info["tables"] == text.count("<table") >= 10
     assert list(tmp_path.iterdir()) == [out]
 
 

@@ -115,11 +115,12 @@ def test_plate_qc_shows_status_controls_and_reading_flags_by_plate_code(page: Pa
     assert "plate-1" not in cyt.joined()  # the internal plate id never shows
 
 
-def test_gating_qc_says_why_files_could_not_be_re_gated_and_the_umap_slot_is_explicit(page: Page) -> None:
-    flow = page["flow"].joined()
-    assert "/Lymphocytes/T cells/Treg" in flow  # populations per strategy
-    assert "the stored strategy cannot be rebuilt to re-gate the files: IML-FCS-013" in flow
-    assert "UMAP: not available in this build" in flow
+def test_gating_qc_says_why_files_could_not_be_re_gated_and_the_stored_events_get_a_umap(page: Page) -> None:
+    flow = page["flow"]
+    assert "/Lymphocytes/T cells/Treg" in flow.joined()  # populations per strategy
+    assert "the stored strategy cannot be rebuilt to re-gate the files: IML-FCS-013" in flow.joined()
+    umaps = [src for src, alt in flow.images if alt == "UMAP of panel TBNK"]
+    assert len(umaps) == 1 and umaps[0].startswith("data:image/png;base64,")
 
 
 def test_clinical_section_says_what_could_not_be_computed(page: Page) -> None:

@@ -1,40 +1,54 @@
-"""The UMAP slot: an explicit note while ``immunolab.report.umap`` is not in the build, its figure once it is."""
+"""The report's UMAP: a figure per flow panel when the store holds events, an explicit note when it holds none."""
 
 from __future__ import annotations
 
 import sys
-import types
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 import immunolab
-from immunolab.report.sections.flow import umap_section
-from tests.analysis.synthetic_store import SynthStudy
+from immunolab.report.sections.flow import UMAP_EVENTS, _umap_section
+from tests.analysis.synthetic_store import SynthStudy, build_store
 
 
-def test_without_the_umap_module_the_slot_says_it_is_not_available(synth: SynthStudy,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "immunolab.report.umap", None)  # import of it raises ImportError
-    html = umap_section(immunolab.open_store(synth.store))
-    assert "UMAP: not available in this build" in html and "<img" not in html
+def test_a_store_with_events_gets_the_umap_figure_of_its_panel(synth: SynthStudy) -> None:
+    store = immunolab.open_store(synth.store)
+    events = store.to_pandas("flow_events", columns=["source_sha256"])
+    html = _umap_section(store)
+    assert html.count("<img ") == 1
+    assert "alt='UMAP of panel TBNK'" in html and "src='data:image/png;base64," in html
+    assert f"at most {UMAP_EVENTS:,} events drawn evenly from the {events['source_sha256'].nunique()} file(s)" in html
+    assert "class='note'" not in html
 
 
-def test_with_the_umap_module_its_figure_of_each_flow_panel_is_embedded(synth: SynthStudy,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from matplotlib.figure import Figure
+def test_a_store_without_events_gets_a_note_on_how_to_store_them(tmp_path: Path) -> None:
+    study = build_store(tmp_path, events=False)
+    store = immunolab.open_store(study.store)
+    assert "flow_events" not in store.table_versions or store.to_pandas("flow_events").empty
+    html = _umap_section(store)
+    assert "<img" not in html
+    assert "holds no per-event flow data" in html and "immunolab ingest --events" in html
 
-    calls: list[str] = []
 
-    def umap_figure(store: Any, *, panel: str) -> Figure:
-        calls.append(panel)
-        fig = Figure(figsize=(2, 2))
-        fig.add_subplot(1, 1, 1).scatter([0, 1], [1, 0])
-        return fig
+def test_the_umap_is_drawn_from_a_bounded_subsample(synth: SynthStudy, monkeypatch: pytest.MonkeyPatch) -> None:
+    from immunolab.report import umap
 
-    fake = types.ModuleType("immunolab.report.umap")
-    fake.umap_figure = umap_figure  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "immunolab.report.umap", fake)
-    html = umap_section(immunolab.open_store(synth.store))
-    assert calls == ["TBNK"]
-    assert "alt='UMAP of panel TBNK'" in html and "data:image/png;base64," in html
+    seen: list[tuple[str, int]] = []
+    real = umap.umap_embedding
+
+    def spy(source: object, panel: str, **kw: int) -> object:
+        out = real(source, panel, **kw)  # type: ignore[arg-type]
+        seen.append((panel, out.n_obs))
+        return out
+
+    monkeypatch.setattr(umap, "umap_embedding", spy)
+    _umap_section(immunolab.open_store(synth.store), n_events=200)
+    assert seen == [("TBNK", 200)]
+
+
+def test_without_scanpy_the_section_says_the_umap_is_not_available(synth: SynthStudy,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "scanpy", None)  # importing it raises ImportError
+    html = _umap_section(immunolab.open_store(synth.store))
+    assert "UMAP: not available in this build (scanpy cannot be imported)" in html and "<img" not in html

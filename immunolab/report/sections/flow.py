@@ -4,9 +4,9 @@ Per panel (:mod:`immunolab.report.gating_qc`): a table of the flagged samples an
 overlay of every sample's gate positions (an outlier tube stands out in red and is named), and
 small multiples of every gate of each flagged sample (at most ``max_gating_samples``; the rest
 are listed). When a FlowSOM clustering is stored, the agreement of gated populations with their
-best metacluster (precision, recall, F) of the latest clustering per panel. A slot for a
-per-panel UMAP (:func:`umap_section`) renders the figure of ``immunolab.report.umap`` when that
-module is part of the build, and says so when it is not.
+best metacluster (precision, recall, F) of the latest clustering per panel. Last, a UMAP per panel
+(:func:`_umap_section`, :func:`immunolab.report.umap.umap_figure` on a seeded subsample of
+:data:`UMAP_EVENTS` events) when the store holds per-event data, else a note on how to store it.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from immunolab.report.gating_qc import PanelGating
     from immunolab.store.read import Store
 
-__all__ = ["cluster_agreement", "gating_failures", "section", "umap_section"]
+__all__ = ["UMAP_EVENTS", "cluster_agreement", "gating_failures", "section"]
 
 UMAP_MODULE = "immunolab.report.umap"
+#: events embedded per panel: enough to show the populations, quick on two cores
+UMAP_EVENTS = 3000
 
 
 def gating_failures(data: ReportData) -> pd.DataFrame:
@@ -61,20 +63,56 @@ def cluster_agreement(data: ReportData) -> pd.DataFrame:
     ].rename(columns={"derivation_id": "clustering", "f_measure": "F", "mean_f": "event-weighted mean F"})
 
 
-def umap_section(store: Store) -> str:
-    """Return the UMAP slot: the figure of ``immunolab.report.umap`` per panel, or a note that it is absent."""
+def _panels_with_events(store: Store) -> dict[str, int]:
+    """Return the flow panels of current patient files and how many of their files have stored events."""
+    smp = store.to_pandas("samples", columns=["panel", "assay_kind", "sample_key", "patient_id", "source_sha256"])
+    files = smp[(smp["assay_kind"] == "flow") & (smp["sample_key"] == "") & smp["patient_id"].notna()
+                & smp["panel"].notna()]
+    with_events: set[str] = set()
+    if "flow_events" in store.table_versions:
+        with_events = set(store.to_pandas("flow_events", columns=["source_sha256"])["source_sha256"].unique())
+    return {str(panel): int(f["source_sha256"].isin(with_events).sum())
+            for panel, f in files.groupby("panel", sort=True)}
+
+
+def _umap_section(store: Store, *, n_events: int = UMAP_EVENTS, seed: int = 0) -> str:
+    """Return the UMAP of each flow panel with stored events (at most ``n_events`` events), else a note saying why not.
+
+    The events are subsampled evenly across the panel's samples (seeded), so the figure is the
+    same for the same store and stays quick to compute; panels without per-event data get a note
+    that tells how to store them.
+    """
+    from immunolab.errors import ImmunolabError
+
+    panels = _panels_with_events(store)
+    if not panels:
+        return note("UMAP: no flow cytometry files in the store.")
+    if not any(panels.values()):
+        return note("UMAP: this store holds no per-event flow data, so no UMAP is drawn. Store events by ingesting "
+                    "the FCS files with `immunolab ingest --events`, or re-gate a panel with "
+                    "`immunolab derive gating --panel P --events`.")
     try:
         module = importlib.import_module(UMAP_MODULE)
     except ImportError as exc:
         return note(f"UMAP: not available in this build ({exc.name or UMAP_MODULE} cannot be imported).")
-    smp = store.to_pandas("samples", columns=["panel", "assay_kind", "sample_key"])
-    panels = sorted(set(smp.loc[(smp["assay_kind"] == "flow") & (smp["sample_key"] == ""), "panel"].dropna()))
-    out = []
-    for panel in panels:
-        fig = module.umap_figure(store, panel=panel)
-        if fig is not None:
-            out.append(figure(fig, alt=f"UMAP of panel {panel}", caption=f"UMAP of panel {panel}."))
-    return figures(out) if out else note("UMAP: no panel had events to embed.")
+    out, notes = [], []
+    for panel, n_files in panels.items():
+        if not n_files:
+            notes.append(note(f"UMAP of panel {panel}: no file of this panel has stored events (ingest it with "
+                              "`immunolab ingest --events`)."))
+            continue
+        try:
+            fig = module.umap_figure(store, panel, n_events=n_events, seed=seed)
+        except ImmunolabError as exc:
+            notes.append(note(f"UMAP of panel {panel}: {exc.code} {exc.message}"))
+            continue
+        except ImportError as exc:  # scanpy / umap-learn missing from this installation
+            return note(f"UMAP: not available in this build ({exc.name or 'scanpy'} cannot be imported).")
+        out.append(figure(fig, wide=True, alt=f"UMAP of panel {panel}",
+                          caption=f"UMAP of panel {panel}: at most {n_events:,} events drawn evenly from the "
+                                  f"{n_files} file(s) with stored events (seed {seed}), coloured by gate, arm and "
+                                  "visit."))
+    return (figures(out) if out else "") + "".join(notes)
 
 
 def _panel_html(data: ReportData, pg: PanelGating) -> str:
@@ -159,5 +197,6 @@ def section(data: ReportData) -> Section:
     agreement = cluster_agreement(data)
     body += "<h3>Clusters vs gates</h3>" + (table(agreement) if len(agreement) else note(
         "No clustering stored (run `immunolab derive clusters --panel P` to compare FlowSOM clusters with the gates)."))
-    body += "<h3>UMAP</h3>" + umap_section(data.store)
+    with data.timed("UMAP"):
+        body += "<h3>UMAP</h3>" + _umap_section(data.store)
     return Section("flow", "Flow cytometry", body)
