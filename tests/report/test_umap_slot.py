@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from html import unescape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import immunolab
-from immunolab.report.sections.flow import UMAP_EVENTS, _umap_section
+from immunolab.report.sections.flow import UMAP_EVENTS, _umap_section, spread_files
 from tests.analysis.synthetic_store import SynthStudy, build_store
 
 
@@ -18,7 +20,9 @@ def test_a_store_with_events_gets_the_umap_figure_of_its_panel(synth: SynthStudy
     html = _umap_section(store)
     assert html.count("<img ") == 1
     assert "alt='UMAP of panel TBNK'" in html and "src='data:image/png;base64," in html
-    assert f"at most {UMAP_EVENTS:,} events drawn evenly from the {events['source_sha256'].nunique()} file(s)" in html
+    n_files, n_events = events["source_sha256"].nunique(), min(len(events), UMAP_EVENTS)
+    assert (f"{n_events:,} events (at most {UMAP_EVENTS:,}) drawn evenly from {n_files} of the panel's {n_files} "
+            "file(s)") in unescape(html)
     assert "class='note'" not in html
 
 
@@ -45,6 +49,12 @@ def test_the_umap_is_drawn_from_a_bounded_subsample(synth: SynthStudy, monkeypat
     monkeypatch.setattr(umap, "umap_embedding", spy)
     _umap_section(immunolab.open_store(synth.store), n_events=200)
     assert seen == [("TBNK", 200)]
+
+
+def test_the_files_embedded_are_spread_from_first_to_last_visit() -> None:
+    files = pd.DataFrame({"sample_id": [f"s{i:02d}" for i in range(30)]})
+    assert spread_files(files, 4) == ["s00", "s10", "s19", "s29"]
+    assert spread_files(files.head(3), 4) == ["s00", "s01", "s02"]
 
 
 def test_without_scanpy_the_section_says_the_umap_is_not_available(synth: SynthStudy,

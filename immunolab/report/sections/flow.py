@@ -6,12 +6,12 @@ small multiples of every gate of each flagged sample (at most ``max_gating_sampl
 are listed). When a FlowSOM clustering is stored, the agreement of gated populations with their
 best metacluster (precision, recall, F) of the latest clustering per panel. Last, a UMAP per panel
 (:func:`_umap_section`, :func:`immunolab.report.umap.umap_figure` on a seeded subsample of
-:data:`UMAP_EVENTS` events) when the store holds per-event data, else a note on how to store it.
+:data:`UMAP_EVENTS` events from at most :data:`UMAP_FILES` files) when the store holds per-event
+data, else a note on how to store it.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from immunolab.report.gating_qc import PanelGating
     from immunolab.store.read import Store
 
-__all__ = ["UMAP_EVENTS", "cluster_agreement", "gating_failures", "section"]
+__all__ = ["UMAP_EVENTS", "UMAP_FILES", "cluster_agreement", "gating_failures", "section", "spread_files"]
 
-UMAP_MODULE = "immunolab.report.umap"
-#: events embedded per panel: enough to show the populations, quick on two cores
+#: events embedded per panel (enough to show the populations) and files they are drawn from (bounds the read)
 UMAP_EVENTS = 3000
+UMAP_FILES = 24
 
 
 def gating_failures(data: ReportData) -> pd.DataFrame:
@@ -63,55 +63,76 @@ def cluster_agreement(data: ReportData) -> pd.DataFrame:
     ].rename(columns={"derivation_id": "clustering", "f_measure": "F", "mean_f": "event-weighted mean F"})
 
 
-def _panels_with_events(store: Store) -> dict[str, int]:
-    """Return the flow panels of current patient files and how many of their files have stored events."""
-    smp = store.to_pandas("samples", columns=["panel", "assay_kind", "sample_key", "patient_id", "source_sha256"])
+def _event_files(store: Store) -> dict[str, pd.DataFrame]:
+    """Return per flow panel its current patient files (sample_id, arm, visit_day, has_events), panel-sorted.
+
+    Which files have stored events is read from the ``source_sha256`` column alone, kept in
+    Arrow (a store of a whole trial holds millions of event rows).
+    """
+    import pyarrow.compute as pc
+
+    smp = store.to_pandas("samples", columns=["panel", "assay_kind", "sample_key", "patient_id", "arm", "visit_day",
+                                              "sample_id", "source_sha256"])
     files = smp[(smp["assay_kind"] == "flow") & (smp["sample_key"] == "") & smp["patient_id"].notna()
                 & smp["panel"].notna()]
     with_events: set[str] = set()
     if "flow_events" in store.table_versions:
-        with_events = set(store.to_pandas("flow_events", columns=["source_sha256"])["source_sha256"].unique())
-    return {str(panel): int(f["source_sha256"].isin(with_events).sum())
+        shas = store.scan("flow_events", columns=["source_sha256"]).column("source_sha256")
+        with_events = {str(v) for v in pc.unique(shas).to_pylist()}
+    files = files.assign(has_events=files["source_sha256"].isin(with_events))
+    return {str(panel): f.sort_values(["visit_day", "arm", "patient_id", "sample_id"]).reset_index(drop=True)
             for panel, f in files.groupby("panel", sort=True)}
 
 
-def _umap_section(store: Store, *, n_events: int = UMAP_EVENTS, seed: int = 0) -> str:
-    """Return the UMAP of each flow panel with stored events (at most ``n_events`` events), else a note saying why not.
+def spread_files(files: pd.DataFrame, k: int) -> list[str]:
+    """Return the sample ids of at most ``k`` rows of ``files`` spaced evenly through their (visit, arm) order."""
+    import numpy as np
 
-    The events are subsampled evenly across the panel's samples (seeded), so the figure is the
-    same for the same store and stays quick to compute; panels without per-event data get a note
-    that tells how to store them.
+    if len(files) <= k:
+        return files["sample_id"].astype(str).tolist()
+    rows = sorted(set(np.linspace(0, len(files) - 1, k).round().astype(int).tolist()))
+    return files["sample_id"].astype(str).iloc[rows].tolist()
+
+
+def _umap_section(store: Store, *, n_events: int = UMAP_EVENTS, max_files: int = UMAP_FILES, seed: int = 0) -> str:
+    """Return the UMAP of each flow panel with stored events, else a note that says how to store them.
+
+    At most ``n_events`` events are embedded, the same share from each of at most ``max_files``
+    files with events spread over visits and arms (seeded), so the figure is reproducible and
+    stays quick; umap-learn's one-off compilation still costs tens of seconds per process.
     """
     from immunolab.errors import ImmunolabError
 
-    panels = _panels_with_events(store)
+    panels = _event_files(store)
     if not panels:
         return note("UMAP: no flow cytometry files in the store.")
-    if not any(panels.values()):
+    if not any(bool(f["has_events"].any()) for f in panels.values()):
         return note("UMAP: this store holds no per-event flow data, so no UMAP is drawn. Store events by ingesting "
-                    "the FCS files with `immunolab ingest --events`, or re-gate a panel with "
-                    "`immunolab derive gating --panel P --events`.")
-    try:
-        module = importlib.import_module(UMAP_MODULE)
-    except ImportError as exc:
-        return note(f"UMAP: not available in this build ({exc.name or UMAP_MODULE} cannot be imported).")
+                    "the FCS files with `immunolab ingest --events`.")
     out, notes = [], []
-    for panel, n_files in panels.items():
-        if not n_files:
+    for panel, files in panels.items():
+        chosen = spread_files(files[files["has_events"]], max_files)
+        if not chosen:
             notes.append(note(f"UMAP of panel {panel}: no file of this panel has stored events (ingest it with "
                               "`immunolab ingest --events`)."))
             continue
         try:
-            fig = module.umap_figure(store, panel, n_events=n_events, seed=seed)
+            from immunolab.anndata_io import events_anndata
+            from immunolab.report.umap import umap_figure
+
+            per = -(-n_events // len(chosen))
+            adata = events_anndata(store, samples=chosen, max_events_per_sample=per, seed=seed, raw=False)
+            fig = umap_figure(adata, panel, n_events=n_events, seed=seed)
         except ImmunolabError as exc:
             notes.append(note(f"UMAP of panel {panel}: {exc.code} {exc.message}"))
             continue
         except ImportError as exc:  # scanpy / umap-learn missing from this installation
             return note(f"UMAP: not available in this build ({exc.name or 'scanpy'} cannot be imported).")
         out.append(figure(fig, wide=True, alt=f"UMAP of panel {panel}",
-                          caption=f"UMAP of panel {panel}: at most {n_events:,} events drawn evenly from the "
-                                  f"{n_files} file(s) with stored events (seed {seed}), coloured by gate, arm and "
-                                  "visit."))
+                          caption=f"UMAP of panel {panel}: {adata.n_obs:,} events (at most {n_events:,}) drawn "
+                                  f"evenly from {len(chosen)} of the panel's {int(files['has_events'].sum())} "
+                                  f"file(s) with stored events, spread over visits and arms (seed {seed}); "
+                                  "coloured by gate, arm and visit."))
     return (figures(out) if out else "") + "".join(notes)
 
 
