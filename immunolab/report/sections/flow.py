@@ -90,8 +90,8 @@ def spread_files(files: pd.DataFrame, k: int) -> list[str]:
 
     if len(files) <= k:
         return files["sample_id"].astype(str).tolist()
-    rows = sorted(set(np.linspace(0, len(files) - 1, k).round().astype(int).tolist()))
-    return files["sample_id"].astype(str).iloc[rows].tolist()
+    rows = np.unique(np.linspace(0, len(files) - 1, k).round().astype(np.int64))
+    return [str(v) for v in files["sample_id"].iloc[rows]]
 
 
 def _umap_section(store: Store, *, n_events: int = UMAP_EVENTS, max_files: int = UMAP_FILES, seed: int = 0) -> str:
