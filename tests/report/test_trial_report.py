@@ -197,6 +197,13 @@ def test_gating_qc_re_gates_every_file_and_draws_the_flagged_ones(page: Page, st
     assert any(alt.startswith("Gate positions of every sample") for _src, alt in flow.images)
 
 
+def test_a_store_ingested_without_events_says_how_to_get_the_umap(page: Page, store: Store) -> None:
+    assert "flow_events" not in store.table_versions or store.to_pandas("flow_events").empty
+    flow = page["flow"]
+    assert "holds no per-event flow data" in flow.joined() and "immunolab ingest --events" in flow.joined()
+    assert not [alt for _src, alt in flow.images if alt.startswith("UMAP")]
+
+
 def test_cluster_agreement_is_the_stored_clustering(page: Page, store: Store) -> None:
     a = store.to_pandas("flow_cluster_agreement")
     shown = page["flow"].table_with("population", "cluster", "F")
