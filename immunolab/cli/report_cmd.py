@@ -18,8 +18,18 @@ EXAMPLE = """
 \b
 Example:
   immunolab report --store trial-store --out report.html
+  immunolab report --store trial-store --adjust site,age --out adjusted.html
   immunolab report --store trial-store --features IL-6 --features Treg --window 0-14 --out il6_treg.html
 """
+
+
+def _adjust(text: str) -> list[str] | None:
+    """Return the covariates of ``--adjust`` (None: the default, [] for ``none``)."""
+    if text.strip().lower() == "auto":
+        return None
+    if text.strip().lower() == "none":
+        return []
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 @click.command(epilog=EXAMPLE)
@@ -27,29 +37,43 @@ Example:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), help="HTML file to write.")
 @click.option("--features", multiple=True, metavar="NAME", help="Feature to include; repeat for several. Default: all.")
 @click.option("--measures", multiple=True, metavar="NAME",
-              help="Measure to include; repeat for several. Default: pct_parent and concentration.")
+              help="Measure to include; repeat for several. Default: pct_parent and concentration, plus cells_per_uL "
+                   "of CD4+ T and CD8+ T.")
 @click.option("--window", default="0-28", show_default=True, metavar="START-END", help="AUC window in study days.")
+@click.option("--adjust", default="auto", show_default=True, metavar="COVARIATES",
+              help="Covariates of the adjusted comparison, comma-separated; 'auto' = site, specimen and age where "
+                   "they vary; 'none' = unadjusted only.")
+@click.option("--max-gating-samples", default=12, show_default=True, type=click.IntRange(0),
+              help="Flagged flow samples drawn gate by gate (the rest are listed).")
+@click.option("--no-gating-figures", is_flag=True, help="Do not re-gate the raw files (no gate overlay or gate figures).")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @json_option
 @debug_option
 @handle_errors
-def report(store: str, storage_options: tuple[str, ...], out: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
-           as_json: bool, debug: bool) -> None:
-    """Write ONE self-contained HTML file: trajectories, arm comparison, plate and gating QC, provenance.
+def report(store: str, storage_options: tuple[str, ...], out: str, features: tuple[str, ...], measures: tuple[str, ...],
+           window: str, adjust: str, max_gating_samples: int, no_gating_figures: bool, jobs: int, as_json: bool,
+           debug: bool) -> None:
+    """Write ONE self-contained HTML file: scope, cohort, arm comparisons, endpoints, cytokine and flow QC, provenance.
 
-    Figures are embedded (base64 PNG); no external resource, script or file name is included,
-    so the file can be e-mailed or archived as is. Patients appear only as pseudonymous codes.
+    Figures are embedded (base64 PNG); no external resource, script, file name, date or plate
+    sample name is included, so the file can be e-mailed or archived as is. Patients appear
+    only as pseudonymous codes, samples as patient|Dday, plates by their lab code.
     """
+    import time
     from pathlib import Path
 
     from immunolab.analysis.trajectories import parse_window
     from immunolab.report.html import write_report
 
+    t0 = time.perf_counter()
     s = open_store_cli(store, storage_options)
     path = write_report(s, Path(out), features=list(features) or None, measures=list(measures) or None,
-                        window=parse_window(window))
+                        window=parse_window(window), adjust=_adjust(adjust), max_gating_samples=max_gating_samples,
+                        gating_figures=not no_gating_figures, jobs=jobs)
     text = path.read_text(encoding="utf-8")
     size, figures, tables = path.stat().st_size, text.count("<img "), text.count("<table")
+    seconds = time.perf_counter() - t0
     if as_json:
-        echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables})
+        echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables, "seconds": round(seconds, 1)})
     else:
-        echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables)")
+        echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables, {seconds:.0f} s)")

@@ -185,8 +185,8 @@ def template_gates_figure(run: GatingRun, template: Template, values: dict[str, 
         elif idx.size:
             v = values[chans[0]][parent]
             bins = np.linspace(float(np.nanmin(v)), float(np.nanmax(v)) + 1e-9, 80)
-            ax.hist(v, bins=bins, color="0.75")
-            ax.hist(values[chans[0]][parent & inside], bins=bins, color="#d95f02")
+            ax.hist(v, bins=bins, color="0.75", histtype="stepfilled")
+            ax.hist(values[chans[0]][parent & inside], bins=bins, color="#d95f02", histtype="stepfilled")
         ax.set_xlabel(chans[0], fontsize=7)
         _draw_thresholds(ax, run.thresholds.get(path, {}), chans)
         ax.tick_params(labelsize=6)

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARM_COLOURS",
+    "CENSOR_MARKERS",
     "events_per_sample_figure",
     "figure_png_base64",
     "file_slug",
+    "fixed_layout",
     "save_png",
     "trajectory_figure",
 ]
@@ -51,13 +53,22 @@ def trajectory_figure(
     infusion_days: Sequence[int] = (0, 3, 6),
     lloq: float | None = None,
     subtitle: str | None = None,
+    points: pd.DataFrame | None = None,
 ) -> Figure:
     """Return the trajectory figure of one feature from its rows of :func:`trajectory_summary`.
 
     ``arms`` orders the arms as (treated, reference); colours follow :data:`ARM_COLOURS`.
+    ``points`` (columns arm, visit_day, value, censor) adds every patient's value as a dot,
+    censored values as open triangles (down: below the LLOQ, up: above the ULOQ), and the
+    number of patients per arm with a value under each visit (one row per arm, in its colour);
+    the figure then has fixed margins (no layout engine: ~40 % faster to draw).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.0, 3.3), dpi=100, layout="constrained")
+    if points is None:
+        fig, ax = plt.subplots(figsize=(5.0, 3.3), dpi=100, layout="constrained")
+    else:
+        fig, ax = plt.subplots(figsize=(5.0, 3.7), dpi=100)
+        fig.subplots_adjust(left=0.14, right=0.97, top=0.86, bottom=0.27)
     unit = str(summary["unit"].dropna().iloc[0]) if summary["unit"].notna().any() else ""
     days = sorted({int(d) for d in summary["visit_day"]})
     for arm, colour in zip(arms, ARM_COLOURS, strict=False):
@@ -76,8 +87,12 @@ def trajectory_figure(
         ax.axhline(lloq, color="0.3", linestyle="--", linewidth=0.8, label="LLOQ")
     # sqrt(day + 1): Day 0 sits inside the axes, early visits stay apart
     ax.set_xscale("function", functions=(lambda d: np.sqrt(np.clip(d + 1.0, 0, None)), lambda r: np.square(r) - 1.0))
+    if points is not None:
+        _draw_points(ax, points, arms)
     ax.set_xticks(days)
-    ax.set_xticklabels([str(d) for d in days], fontsize=8)
+    ax.set_xticklabels([str(d) for d in days], fontsize=7)
+    if points is not None:
+        _draw_n(ax, summary, days, arms)
     ax.set_xlim(-0.6, max(days) * 1.05 if days else 1)
     positive = summary[["q1", "median"]].to_numpy(dtype=float)
     if unit != "%" and np.all(positive[np.isfinite(positive)] > 0):
@@ -87,13 +102,55 @@ def trajectory_figure(
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("study day (square-root axis)", fontsize=8)
+    ax.set_xlabel("study day (square-root axis)", fontsize=8, labelpad=2 if points is None else 24)
     ax.set_ylabel(unit, fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="best")
     ax.grid(alpha=0.25, linewidth=0.5)
     return fig
+
+
+#: marker of a censored value: below the quantification range (down), above it (up)
+CENSOR_MARKERS = {"below_lloq": "v", "below_curve": "v", "above_uloq": "^", "above_curve": "^"}
+
+
+def _draw_points(ax: Any, points: pd.DataFrame, arms: Sequence[str]) -> None:
+    """Draw each patient's value (dots) and censored values (open triangles), jittered per arm."""
+    rng = np.random.default_rng(0)
+    labelled: set[str] = set()
+    for k, (arm, colour) in enumerate(zip(arms, ARM_COLOURS, strict=False)):
+        p = points[(points["arm"] == arm) & np.isfinite(points["value"].to_numpy(dtype=float))]
+        if p.empty:
+            continue
+        day = p["visit_day"].to_numpy(dtype=float)
+        # jitter in sqrt space so that Day 0 and Day 180 spread alike on the square-root axis
+        r = np.sqrt(day + 1.0) + (k - 0.5) * 0.12 + rng.uniform(-0.04, 0.04, len(p))
+        x = np.square(r) - 1.0
+        censor = p["censor"].fillna("none").astype(str).to_numpy()
+        plain = ~np.isin(censor, list(CENSOR_MARKERS))
+        ax.scatter(x[plain], p["value"].to_numpy(dtype=float)[plain], s=7, color=colour, alpha=0.45, linewidths=0,
+                   zorder=2)
+        for code, marker in CENSOR_MARKERS.items():
+            m = censor == code
+            if not m.any():
+                continue
+            side = "below LLOQ" if marker == "v" else "above ULOQ"
+            label = f"censored ({side})" if side not in labelled else None
+            labelled.add(side)
+            ax.scatter(x[m], p["value"].to_numpy(dtype=float)[m], s=22, marker=marker, facecolors="none",
+                       edgecolors=colour, linewidths=0.9, zorder=3, label=label)
+
+
+def _draw_n(ax: Any, summary: pd.DataFrame, days: list[int], arms: Sequence[str]) -> None:
+    """Write under the x axis, one row per arm in its colour, the number of patients with a value per visit."""
+    n = summary.set_index(["arm", "visit_day"])["n"].to_dict()
+    tr = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for row, (arm, colour) in enumerate(zip(arms, ARM_COLOURS, strict=False)):
+        y = -0.11 - 0.07 * row
+        ax.text(-0.01, y, f"n {arm}", transform=ax.transAxes, ha="right", va="top", fontsize=6, color=colour)
+        for d in days:
+            ax.text(d, y, str(int(n.get((arm, d), 0))), transform=tr, ha="center", va="top", fontsize=6, color=colour)
 
 
 def events_per_sample_figure(events: pd.DataFrame, *, arms: Sequence[str]) -> Figure:
@@ -143,6 +200,17 @@ def levey_jennings_figure(lj: pd.DataFrame, *, control: str) -> Figure:
     ax.tick_params(labelsize=8)
     ax.set_title(f"Levey-Jennings: {control}", fontsize=9)
     ax.legend(fontsize=6, frameon=False, ncol=2, loc="upper right")
+    return fig
+
+
+def fixed_layout(fig: Figure, **margins: float) -> Figure:
+    """Replace ``fig``'s layout engine by fixed margins (``subplots_adjust`` keywords); return ``fig``.
+
+    The constrained layout measures every text on each draw and costs about as much as drawing;
+    for the report's many figures fixed margins are drawn in about half the time.
+    """
+    fig.set_layout_engine(None)
+    fig.subplots_adjust(**margins)
     return fig
 
 

@@ -54,8 +54,15 @@ def test_report_writes_one_html_file(synth: SynthStudy, tmp_path: Path) -> None:
     r = invoke("report", "--store", str(synth.store), "--out", str(out), "--json")
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)
-    assert info["figures"] == 11 and info["tables"] >= 10
+    text = out.read_text(encoding="utf-8")
+    # 10 trajectories + events per flow sample + patients per arm / site / specimen + the UMAP of panel TBNK
+    assert info["figures"] == text.count("<img ") == 13 and info["tables"] == text.count("<table") >= 10
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_report_of_a_folder_that_is_not_a_store_exits_3(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["report", "--store", str(tmp_path), "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 3 and "IML-STORE-001" in r.output and not (tmp_path / "r.html").exists()
 
 
 def test_export_anndata_writes_summary_and_sibling_events_file(synth: SynthStudy, tmp_path: Path) -> None:

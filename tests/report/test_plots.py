@@ -46,3 +46,54 @@ def test_lloq_is_drawn_when_known() -> None:
 def test_file_slugs_are_safe_and_keep_plus_signs_apart() -> None:
     assert file_slug("IL-12/IL-23p40") == "IL-12_IL-23p40"
     assert file_slug("HLA-DR+ T") != file_slug("HLA-DR- T")
+
+
+def points() -> pd.DataFrame:
+    rows = []
+    for arm in ("MSC", "control"):
+        for day in (0, 3, 6, 14, 28, 180):
+            for k in range(10 if arm == "MSC" or day < 28 else 7):
+                censor = "below_lloq" if (arm == "control" and k == 0) else ("above_uloq" if (day, k) == (3, 1) else
+                                                                              "none")
+                rows.append({"arm": arm, "visit_day": day, "value": 5.0 + k, "censor": censor})
+    return pd.DataFrame(rows)
+
+
+def summary_of(pts: pd.DataFrame) -> pd.DataFrame:
+    g = pts.groupby(["arm", "visit_day"])["value"]
+    return g.agg(n="size", median="median", q1=lambda x: x.quantile(0.25), q3=lambda x: x.quantile(0.75)).reset_index() \
+        .assign(unit="pg/mL")
+
+
+def _first_vertex_y(collection: object) -> float:
+    return float(collection.get_paths()[0].vertices[0][1])  # type: ignore[attr-defined]
+
+
+def test_censored_values_are_open_triangles_pointing_to_the_side_they_were_censored() -> None:
+    pts = points()
+    fig = trajectory_figure(summary_of(pts), title="IL-6", arms=("MSC", "control"), points=pts)
+    ax = fig.axes[0]
+    hollow = [c for c in ax.collections if len(c.get_facecolor()) == 0]
+    below = sum(len(c.get_offsets()) for c in hollow if _first_vertex_y(c) < 0)
+    above = sum(len(c.get_offsets()) for c in hollow if _first_vertex_y(c) > 0)
+    assert below == int((pts["censor"] == "below_lloq").sum()) == 6
+    assert above == int((pts["censor"] == "above_uloq").sum()) == 2
+    labels = {c.get_label() for c in hollow}
+    assert {"censored (below LLOQ)", "censored (above ULOQ)"} <= labels
+
+
+def test_every_patient_value_is_drawn_and_n_per_arm_and_visit_is_written_under_the_axis() -> None:
+    pts = points()
+    fig = trajectory_figure(summary_of(pts), title="IL-6", arms=("MSC", "control"), points=pts)
+    ax = fig.axes[0]
+    from matplotlib.collections import PathCollection
+
+    drawn = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    assert drawn == len(pts)  # one marker per patient value, censored or not
+    texts = [(t.get_text(), t.get_position()[0]) for t in ax.texts]
+    assert ("n MSC", -0.01) in texts and ("n control", -0.01) in texts
+    counts = pts.groupby(["arm", "visit_day"]).size()
+    control_28 = [t for t in ax.texts if t.get_color() == "#0072B2" and t.get_position()[0] == 28]
+    assert [t.get_text() for t in control_28] == [str(counts[("control", 28)])] == ["7"]
+    msc_180 = [t for t in ax.texts if t.get_color() == "#D55E00" and t.get_position()[0] == 180]
+    assert [t.get_text() for t in msc_180] == ["10"]
