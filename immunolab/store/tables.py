@@ -127,9 +127,18 @@ def write_data_file(loc: StoreLocation, name: str, table: pa.Table, *, batch: st
     except OSError as exc:
         from immunolab.store.layout import os_error
 
+        _remove_partial(loc, name, rel)  # a full disk leaves part of the file: no stray data file
         raise os_error(exc, loc, f"write table {name}") from None
     digest = hashlib.sha256(memoryview(data)).hexdigest()
     return DataFile(name, rel, data.size, table.num_rows, digest, int(time.time() * 1000), _stats(table))
+
+
+def _remove_partial(loc: StoreLocation, name: str, rel: str) -> None:
+    """Delete what a failed write left of data file ``rel`` of table ``name`` (nothing if it cannot)."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        loc.delete("tables", name, rel)
 
 
 #: columns whose min/max go into each data file's Delta statistics (file pruning by source or unit)
