@@ -43,7 +43,7 @@ lint: setup
 	$(BIN)/mypy immunolab assays
 
 bench: setup
-	$(BIN)/python -m benchmarks.run --readme
+	$(BIN)/python -m benchmarks.run --readme --table-out benchmarks/README_table.md
 
 reliability: setup
 	IMMUNOLAB_RELIABILITY=large $(BIN)/python -m pytest -q tests/reliability tests/store/test_engine.py \

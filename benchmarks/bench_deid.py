@@ -1,4 +1,4 @@
-"""(e) De-identification of FCS files with very many custom keywords: linear cost, keyword budget.
+"""(i) De-identification of FCS files with very many custom keywords: linear cost, keyword budget.
 
 An attack on the first release found ingest hanging on one FCS file with 300,000 custom keywords
 (4.2 MB): the dropped names were de-duplicated by searching a list (20k keywords 7.5 s, 80k 52 s).
@@ -83,7 +83,7 @@ def run(work: Path) -> dict[str, Any]:
     met = (t_big < 10.0 and o_big.status == "OK" and o_plain.status == "OK" and growth < 3.0
            and o_refused.code == "IML-FCS-040")
     return {
-        "title": f"(e) ingest of a {N_EVENTS // 1000}k-event tube with {SIZES[-1]:,} custom keywords",
+        "title": f"(i) ingest of a {N_EVENTS // 1000}k-event tube with {SIZES[-1]:,} custom keywords",
         "ours": f"{t_big:.1f} s ({files['kw300k'].stat().st_size / 2**20:.1f} MiB file)",
         "anchor": f"same tube without them {t_plain:.1f} s",
         "ratio": t_big / t_plain,

@@ -12,7 +12,8 @@ divided by the anchor, and both are printed.
 
 Then the summary AnnData (``to_anndata(kind="summary")``), the measurements view and the HTML
 report are built for the store of 200 samples (after the first batch) and of 2,000 (at the
-end); their times are reported against each other.
+end); their times are reported against each other in a second row. The issue sets no figure
+for it; the target here is "no worse than linear": 10x the samples may cost at most 10x.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 
 N_FILES, N_EVENTS, BATCH, JOBS = 2000, 20_000, 200, 2
 TARGET_FLAT = 1.25
+#: 2,000 vs 200 samples: at most linear in the number of samples
+TARGET_ANALYSIS = N_FILES / BATCH
 
 
 def hash_anchor(files: list[Path]) -> float:
@@ -89,15 +92,25 @@ def run(work: Path) -> dict[str, Any]:
     flat = last["relative"] / first["relative"]
     small, big = analysis[BATCH], analysis[N_FILES]
     growth = {k: big[k] / small[k] for k in ("anndata", "measurements_view", "report")}
+    analysis_row = {
+        "title": f"(f2) summary AnnData + HTML report: store of {N_FILES:,} samples vs {BATCH}",
+        "ours": f"{N_FILES:,}: AnnData {big['anndata']:.2f} s ({big['obs']:.0f} x {big['vars']:.0f}), "
+                f"report {big['report']:.1f} s",
+        "anchor": f"{BATCH}: AnnData {small['anndata']:.2f} s ({small['obs']:.0f} x {small['vars']:.0f}), "
+                  f"report {small['report']:.1f} s",
+        "ratio_text": f"AnnData {growth['anndata']:.1f}x, report {growth['report']:.1f}x for {N_FILES // BATCH}x the samples",
+        "target": f"<= {TARGET_ANALYSIS:.0f}x each (at most linear; the issue sets no figure)",
+        "met": growth["anndata"] <= TARGET_ANALYSIS and growth["report"] <= TARGET_ANALYSIS,
+    }
     return {
-        "title": f"(f) growth: {N_FILES:,} files x {N_EVENTS // 1000}k events into one store, {BATCH} per batch",
+        "title": f"(f) cost growth: {N_FILES:,} files x {N_EVENTS // 1000}k events into one store, {BATCH} per batch",
         "ours": f"last {BATCH}: {last['ms_per_file']:.1f} ms/file",
         "anchor": f"first {BATCH}: {first['ms_per_file']:.1f} ms/file",
         "ratio": flat,
-        "ratio_text": (f"last/first {flat_raw:.2f}x per file, {flat:.2f}x against the hash anchor; "
-                       f"{N_FILES} vs {BATCH} samples: AnnData {growth['anndata']:.1f}x, report {growth['report']:.1f}x"),
+        "ratio_text": f"last/first {flat_raw:.2f}x per file, {flat:.2f}x against the hash anchor",
         "target": f"last/first <= {TARGET_FLAT}x (no growth beyond noise)",
         "met": flat <= TARGET_FLAT,
+        "rows": [analysis_row],
         "batches": batches,
         "analysis": {str(k): v for k, v in analysis.items()},
         "lines": [

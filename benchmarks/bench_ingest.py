@@ -28,9 +28,9 @@ def run(work: Path) -> dict[str, Any]:
     import os
 
     from benchmarks.run import parallel_headroom
-    from immunolab.demo.tubes import write_tube_batch
+    from benchmarks.trial_tubes import write_trial_tubes
 
-    manifest, files = write_tube_batch(work / "batch200", N_FILES, N_EVENTS, seed=1000)
+    manifest, files = write_trial_tubes(work / "trial200", N_FILES, N_EVENTS, seed=1000)
     _ingest(files[:4], manifest, work / "store-warm", 1)  # warm the page cache and imports
     headroom = [parallel_headroom()]
     runs: dict[int, list[tuple[float, Any]]] = {1: [], 2: []}

@@ -14,8 +14,9 @@ between the ``bench:start``/``bench:end`` markers.
 Gating is timed three ways, because they answer different questions: in process on the
 issue-19 case (b1), as whole processes a user starts (b2: the CLI against a FlowKit script,
 imports included), and at 10,000,000 events (b3: peak memory and linearity). The store is
-timed at trial scale (f: 2,000 files, g: compaction of 1,000, h: the demo batch against
-hashing and copying its bytes).
+timed at trial scale (f: 2,000 files, then f2: the summary AnnData and the report of 2,000
+samples against 200; g: compaction of 1,000; h: the demo batch against hashing and copying its
+bytes; i: de-identification of 300,000 custom keywords).
 """
 
 from __future__ import annotations
@@ -38,16 +39,27 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def machine() -> dict[str, Any]:
-    """Describe this machine (CPU model, cores, memory, Python)."""
-    cpu = platform.processor() or ""
+def _cpuinfo() -> dict[str, str]:
+    """Return the first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            if not line.strip():
                 break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
+    return fields
+
+
+def machine() -> dict[str, Any]:
+    """Describe this machine (CPU model and clock, cores, virtualisation, memory, Python)."""
+    info = _cpuinfo()
+    cpu = info.get("model name") or platform.processor() or ""
+    if info.get("cpu MHz"):
+        cpu += f" at {float(info['cpu MHz']) / 1000:.1f} GHz"
+    virtual = "hypervisor" in info.get("flags", "").split()
     mem_gib = None
     try:
         import psutil
@@ -58,10 +70,25 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "virtual_machine": virtual,
         "memory_gib": mem_gib,
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def commit_measured() -> str:
+    """Return the git commit of the code measured (short hash, ``+changes`` when the tree differs)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO, check=False)
+        return res.stdout.strip() if res.returncode == 0 else ""
+
+    head = git("rev-parse", "--short=10", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "immunolab", "assays", "benchmarks",
+                  ":(exclude)benchmarks/results.json", ":(exclude)benchmarks/README_table.md")
+    return head + ("+changes" if changed else "")
 
 
 def load_average() -> float | None:
@@ -139,32 +166,45 @@ def _registry() -> dict[str, Callable[[Path], dict[str, Any]]]:
     return {name: loader(target) for name, target in BENCHMARKS.items()}
 
 
+def _row(r: dict[str, Any]) -> str:
+    """Return one table row of a benchmark result (or of one of its ``rows``)."""
+    return (f"| {r['title']} | {r['ours']} | {r['anchor']} | {r['ratio_text']} | {r['target']} | "
+            f"{'yes' if r['met'] else 'NO'} |")
+
+
 def render_table(results: dict[str, Any]) -> str:
-    """Return the Markdown performance table (machine, load and one row per benchmark)."""
+    """Return the Markdown performance table (machine, commit, load and one row per benchmark).
+
+    A row measured by an earlier run (another commit or day) than the latest is marked so.
+    """
     m = results["machine"]
     run = results.get("run", {})
     load = run.get("load_average")
     headroom = run.get("cpu_headroom")
+    commit = results.get("commit", "unknown")
     context = ""
     if load:
         context += f" 1-minute load average {load[0]}-{load[1]} during the run (other programs shared the cores)"
     if headroom:
         context += f"; 2-process speed-up of a pure-CPU loop {headroom[0]}x before, {headroom[1]}x after (2.0 = free cores)"
+    vm = " virtual machine (KVM/hypervisor)," if m.get("virtual_machine") else ""
     lines = [
-        f"Measured by `make bench` on {results['date']}: {m['cpu']}, {m['cores']} cores, "
-        f"{m['memory_gib']} GiB, Python {m['python']}, {m.get('platform', '')}." + (f"{context}." if context else ""),
+        f"Measured by `make bench` on {results['date']} at commit `{commit}`:{vm} {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB RAM, Python {m['python']}, {m.get('platform', '')}." + (f"{context}." if context else ""),
+        "Every ratio is against an anchor timed in the same run on the same machine.",
         "",
         "| benchmark | immunolab | anchor | ratio | target | met |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in sorted(results["benchmarks"].items(), key=lambda kv: str(kv[1].get("title", kv[0]))):
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error']} | | | | no |")
+            lines.append(f"| {name} | error: {r['error']} | | | | NO |")
             continue
-        lines.append(
-            f"| {r['title']} | {r['ours']} | {r['anchor']} | {r['ratio_text']} | {r['target']} | "
-            f"{'yes' if r['met'] else 'NO'} |"
-        )
+        row = dict(r)
+        if (r.get("commit"), r.get("date")) != (commit, results["date"]):
+            row["title"] = f"{r['title']} (earlier run: {r.get('date')}, commit {r.get('commit', 'unknown')})"
+        lines.append(_row(row))
+        lines.extend(_row(sub) for sub in r.get("rows", []))
     return "\n".join(lines)
 
 
@@ -196,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmarks": {}}
     start_load = load_average()
     headroom = [parallel_headroom()]
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "commit": commit_measured(),
                "benchmarks": dict(previous.get("benchmarks", {}))}
     for name in names:
         load = load_average()
@@ -208,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             r = {"error": f"{type(exc).__name__}: {exc}"}
         r["load_average"] = [load, load_average()]
         r["date"] = results["date"]
+        r["commit"] = results["commit"]
         r["wall_seconds"] = round(time.perf_counter() - t0, 1)
         results["benchmarks"][name] = r
         for line in r.get("lines", []):
@@ -215,10 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in r:
             print(f"   ERROR {r['error']}")
         else:
-            print(f"   {r['title']}: {r['ratio_text']} (target {r['target']}) -> {'met' if r['met'] else 'NOT MET'}")
+            for row in (r, *r.get("rows", [])):
+                print(f"   {row['title']}: {row['ratio_text']} (target {row['target']}) -> "
+                      f"{'met' if row['met'] else 'NOT MET'}")
     headroom.append(parallel_headroom())
-    loads = [x for b in results["benchmarks"].values() if b.get("date") == results["date"]
-             for x in b.get("load_average", []) if x is not None]
+    loads = [x for name in names for x in results["benchmarks"][name].get("load_average", []) if x is not None]
     results["run"] = {"names": names, "load_average": [min(loads, default=start_load), max(loads, default=start_load)],
                       "cpu_headroom": headroom}
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")

@@ -84,10 +84,34 @@ def _typed(df: pd.DataFrame, columns: dict[str, pa.DataType]) -> pa.Table:
         elif pa.types.is_list(typ):
             arr = pa.array([list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values], type=typ)
         else:
-            arr = pa.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
-                            for v in values], type=typ)
+            arr = _strings(values, typ)
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def _strings(values: pd.Series, typ: pa.DataType) -> pa.Array:
+    """Convert a column to a string array: None, NaN and pd.NA become null, anything else ``str(v)``.
+
+    Columns that already hold only strings and nulls convert in Arrow at once; the others are
+    converted value by value.
+    """
+    if values.dtype == object:
+        try:
+            return pa.array(values, type=typ, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    return pa.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
+                     for v in values], type=typ)
+
+
+def joined_key(df: pd.DataFrame, columns: list[str], sep: str) -> pd.Series:
+    """Return each row's ``str`` values of ``columns`` joined by ``sep`` (column-wise, not row by row)."""
+    if not columns:
+        return pd.Series("", index=df.index, dtype=object)
+    out = df[columns[0]].astype(str)
+    for column in columns[1:]:
+        out = out + sep + df[column].astype(str)
+    return out
 
 
 def plate_codes(store: Store) -> dict[str, str]:
@@ -204,7 +228,7 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
             "wells": t["wells"] if "wells" in t.columns else None,
             "status": t.get("status"),
             "lineage_table": name,
-            "lineage_key": t[list(mm.lineage)].astype(str).agg(":".join, axis=1) if mm.lineage else None,
+            "lineage_key": joined_key(t, list(mm.lineage), ":") if mm.lineage else None,
             "sample_excluded": t.get("excluded"), "sample_reason": t.get("exclusion_reason"),
         })
         parts.append(part[part["value"].notna() | (part["censor"] != "none")])
@@ -243,7 +267,7 @@ def current_patient_rows(store: Store, name: str, key: tuple[str, ...]) -> pd.Da
     rank = src.sort_values("ingested_at", kind="stable").reset_index(drop=True)
     order = {sha: i for i, sha in enumerate(rank["source_sha256"])}
     t = t.assign(_order=t["source_sha256"].map(order).fillna(-1))
-    k = t[list(key)].astype(str).agg("\x1f".join, axis=1)
+    k = joined_key(t, list(key), "\x1f")
     newest = t.groupby(k)["_order"].transform("max")
     return t[t["_order"] == newest].drop(columns=["_order"])
 
@@ -294,9 +318,9 @@ def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.Dat
         return pd.DataFrame()
     out = []
     single_done: set[str] = set()
-    attrs = smp[smp["sample_key"] == ""].set_index("source_sha256")["attributes_json"].dropna().map(json.loads)
+    attrs = smp[smp["sample_key"] == ""].set_index("source_sha256")["attributes_json"].dropna().map(json.loads).to_dict()
     counts = flow[flow["measure"] == "count"]
-    beads = counts[counts["feature"] == COUNTING_BEADS].groupby("source_sha256")["value"].sum()
+    beads = counts[counts["feature"] == COUNTING_BEADS].groupby("source_sha256")["value"].sum().to_dict()
     for sha, g in counts[counts["feature"] != COUNTING_BEADS].groupby("source_sha256"):
         a = attrs.get(sha) or {}
         n_beads = float(beads.get(sha, 0.0))
@@ -383,7 +407,7 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
 def _combine_replicates(m: pd.DataFrame) -> pd.DataFrame:
     """Return one row per natural key: replicates averaged (documented in the module docstring)."""
     key = ["patient_id", "visit_day", "specimen", "panel", "assay", "feature", "measure"]
-    k = m[key].astype(str).agg("\x1f".join, axis=1)
+    k = joined_key(m, key, "\x1f")
     dup = k.duplicated(keep=False)
     m["n_replicates"] = 1
     if not dup.any():
