@@ -40,11 +40,9 @@ KNOWN_DEVIATIONS: dict[tuple[str, str, str], float] = {
 #: FlowJo 9.7.2 ellipses (and Boolean gates over them), evaluated on whole 256-grid display cells:
 #: -0.70 to +0.64 % (an exact outline through the saved points gave +1.5 to +3.9 %)
 V9_ELLIPSE_BOUND = 0.0075
-V9_SMALL_DEVIATIONS: dict[str, float] = {  # rectangles / polygons under binned parents in 9.7.2
-    "931115-B02- Sample 01.fcs|/Lymphocytes/T Cells/Double Negative T": 0.007,
+V9_SMALL_DEVIATIONS: dict[str, float] = {  # a polygon of 9.7.2 and its child (-0.62 %, -1.22 %)
     "931115-C01- Sample 02.fcs|/Monocytes": 0.007,
     "931115-C01- Sample 02.fcs|/Monocytes/Mono": 0.013,
-    "931115-C08- Sample 02.fcs|/Lymphocytes/CD8 T/M2": 0.02,
 }
 
 
@@ -100,7 +98,7 @@ def _compare(workspace: str) -> list[tuple[str, str, str, int, int, float]]:
 
 
 @pytest.mark.parametrize(("workspace", "n_rows", "n_binned", "n_within"),
-                         [("advanced-v7.6.5.wsp", 168, 104, 102), ("advanced-v9.7.2.xml", 164, 100, 93)])
+                         [("advanced-v7.6.5.wsp", 168, 104, 102), ("advanced-v9.7.2.xml", 164, 100, 95)])
 def test_every_flowjo_count_of_the_tutorial_workspace_is_reproduced(workspace: str, n_rows: int, n_binned: int,
                                                                       n_within: int) -> None:
     rows = _compare(workspace)
@@ -178,7 +176,7 @@ def _range(name: str, lo: float, hi: float) -> str:
             f'<Vertex x="{lo}" y="0.5"/><Vertex x="{hi}" y="0.5"/></Polygon></Range></PolygonGate></Population>')
 
 
-def test_flowjo9_ranges_hold_min_exclusive_max_inclusive_and_booleans_follow_their_specification() -> None:
+def test_flowjo9_ranges_hold_channels_min_to_below_max_and_booleans_follow_their_specification() -> None:
     pops = _range("low", 0, 10) + _range("high", 10, 20)
     pops += ('<Population nodeName="high not low" count="1"><BooleanGate specification="G1 &amp; ! G0"><GatePaths>'
              "<StringArray><String>low</String><String>/high</String></StringArray></GatePaths></BooleanGate></Population>")
@@ -188,9 +186,11 @@ def test_flowjo9_ranges_hold_min_exclusive_max_inclusive_and_booleans_follow_the
 
     events = np.array([[5.0, 0.0], [10.0, 0.0], [15.0, 0.0], [20.0, 0.0]])
     masks = gate_events(events, ["FL1", "FL2"], sample.strategy)
-    assert masks["/low"].tolist() == [True, True, False, False]  # the divider 10 belongs below
-    assert masks["/high"].tolist() == [False, False, True, True]
-    assert masks["/high not low"].tolist() == [False, False, True, True]
+    # bounds on a channel ($PnR = 1024, linear: channel = value): min <= channel < max, so the
+    # divider 10 belongs above it and 20 is outside "high"
+    assert masks["/low"].tolist() == [True, False, False, False]
+    assert masks["/high"].tolist() == [False, True, True, False]
+    assert masks["/high not low"].tolist() == [False, True, True, False]
     assert isinstance(sample.strategy.nodes[0].gate, RectangleGate)
 
 
