@@ -10,6 +10,8 @@ shapes follow Gating-ML 2.0 semantics, checked event by event against FlowKit:
   ``min(y_a, y_b) <= y < max(y_a, y_b)`` and the crossing lies strictly right of the event
   (the parity of FlowKit's winding count, so self-crossing polygons agree too);
 - ellipsoid: squared Mahalanobis distance ``(v - mean) inv(C) (v - mean)' <= distance_square``;
+  with ``whole_bins = n`` (FlowJo 8-9 ellipses, not Gating-ML) an event counts when the whole
+  cell of the ``n x n`` display grid (over the 0-1 display scale) holding it lies inside;
 - quadrant: each quadrant is a population bounded by divider values, ``lo <= v < hi``;
 - boolean: ``and`` / ``or`` / ``not`` of other populations (each may be complemented).
 
@@ -127,6 +129,10 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, vertices: np.ndarray, *, gri
         odd[band[crosses]] ^= True
     inside[idx] = odd
     return inside
+
+
+#: tolerance (in grid cells) for an event exactly on a display-grid line: see EllipsoidGate.whole_bins
+_GRID_GUARD = 1e-6
 
 
 def points_in_ellipsoid(
@@ -253,6 +259,11 @@ class EllipsoidGate(Gate):
     """Ellipse/ellipsoid: squared Mahalanobis distance from ``mean`` under ``covariance``.
 
     ``complement`` selects the outside (FlowJo's inverted ellipse; not part of Gating-ML 2.0).
+    ``whole_bins = n`` (> 0; FlowJo 8-9 ellipses, not part of Gating-ML 2.0) evaluates the
+    shape on the ``n``-per-axis display grid: an event is inside when the whole grid cell that
+    holds it (``floor(v * n) / n`` to ``+ 1 / n`` on every dimension's 0-1 display scale) lies
+    inside, i.e. when every corner of the cell does (the shape is convex). Cells the boundary
+    crosses are outside.
     """
 
     name: str
@@ -261,6 +272,7 @@ class EllipsoidGate(Gate):
     covariance: tuple[tuple[float, ...], ...]
     distance_square: float
     complement: bool = False
+    whole_bins: int = 0
     kind = "ellipsoid"
 
     def __post_init__(self) -> None:
@@ -269,6 +281,8 @@ class EllipsoidGate(Gate):
             raise ValueError(f"ellipsoid gate {self.name!r} needs >= 2 dimensions, a mean and a square covariance")
         if np.linalg.matrix_rank(np.asarray(self.covariance, dtype=np.float64)) < d:
             raise ValueError(f"ellipsoid gate {self.name!r} has a singular covariance matrix")
+        if self.whole_bins < 0 or (self.whole_bins and d != 2):
+            raise ValueError(f"ellipsoid gate {self.name!r}: whole_bins needs 2 dimensions and a positive grid size")
 
     @property
     def dims(self) -> tuple[Dimension, ...]:
@@ -278,18 +292,25 @@ class EllipsoidGate(Gate):
     def evaluate(self, column: ColumnSource, n_events: int) -> np.ndarray:
         """Return membership (parent not applied) of every event."""
         points = np.column_stack([column(d) for d in self.dimensions])
-        inside = points_in_ellipsoid(
-            points,
-            np.asarray(self.mean, dtype=np.float64),
-            np.asarray(self.covariance, dtype=np.float64),
-            float(self.distance_square),
-        )
+        mean = np.asarray(self.mean, dtype=np.float64)
+        cov = np.asarray(self.covariance, dtype=np.float64)
+        if self.whole_bins:
+            n = float(self.whole_bins)
+            with np.errstate(invalid="ignore"):
+                # an event on a grid line (a channel the grid divides evenly) belongs to the cell
+                # above it; the guard absorbs the rounding of the display transform (~1e-13)
+                cell = np.floor(points * n + _GRID_GUARD)
+            inside: np.ndarray = np.asarray(np.isfinite(cell).all(axis=1))
+            for corner in ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)):
+                inside[inside] &= points_in_ellipsoid((cell[inside] + corner) / n, mean, cov, float(self.distance_square))
+        else:
+            inside = points_in_ellipsoid(points, mean, cov, float(self.distance_square))
         if self.complement:
             return ~inside & np.isfinite(points).all(axis=1)
         return inside
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready record (``complement`` only when set, so older ids are unchanged)."""
+        """Return a JSON-ready record (``complement``, ``whole_bins`` only when set: older ids stay)."""
         out: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
@@ -300,6 +321,8 @@ class EllipsoidGate(Gate):
         }
         if self.complement:
             out["complement"] = True
+        if self.whole_bins:
+            out["whole_bins"] = int(self.whole_bins)
         return out
 
 
@@ -421,7 +444,7 @@ def gate_from_dict(record: Mapping[str, Any]) -> Gate:
         d = _dims(record["dimensions"])
         return PolygonGate(record["name"], (d[0], d[1]), tuple((float(a), float(b)) for a, b in record["vertices"]), bool(record.get("complement", False)))
     if kind == "ellipsoid":
-        return EllipsoidGate(record["name"], _dims(record["dimensions"]), tuple(record["mean"]), tuple(tuple(r) for r in record["covariance"]), float(record["distance_square"]), bool(record.get("complement", False)))
+        return EllipsoidGate(record["name"], _dims(record["dimensions"]), tuple(record["mean"]), tuple(tuple(r) for r in record["covariance"]), float(record["distance_square"]), bool(record.get("complement", False)), int(record.get("whole_bins", 0)))
     if kind == "quadrant":
         dividers = tuple(QuadrantDivider(d["id"], Dimension.from_dict(d["dimension"]), tuple(d["values"])) for d in record["dividers"])
         quadrants = tuple(Quadrant(q["id"], tuple((r[0], r[1], r[2]) for r in q["ranges"])) for q in record["quadrants"])

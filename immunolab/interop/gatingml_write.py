@@ -11,7 +11,8 @@ every population path; FlowKit validates the document against the Gating-ML 2.0 
 sees the ids as gate names (:func:`immunolab.interop.to_flowkit` renames them back).
 
 What Gating-ML 2.0 cannot express raises ``IML-INT-001`` naming the gate or transform: a
-complemented (inverted) geometric gate, FlowJo's lookup-table transforms (``flowjo_biex``,
+complemented (inverted) geometric gate, an ellipse evaluated on whole display-grid cells
+(FlowJo 8-9), FlowJo's lookup-table transforms (``flowjo_biex``,
 ``flowjo_log``), an identity transform is simply omitted (data units).
 """
 
@@ -180,6 +181,9 @@ class _Writer:
             gate = node.gate
             if getattr(gate, "complement", False):
                 raise _unsupported(f"gate {gate.name!r} is inverted (its outside is the population)", self.label)
+            if getattr(gate, "whole_bins", 0):
+                raise _unsupported(f"gate {gate.name!r} is evaluated on whole display-grid cells (FlowJo 8-9 ellipse)",
+                                   self.label)
             paths = node.population_paths()
             if isinstance(gate, QuadrantGate):
                 for q, path in zip(gate.quadrants, paths, strict=True):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import immunolab
 from immunolab.cli import main
 from immunolab.errors import ERROR_CODES, InputError
-from immunolab.flow.gates import Dimension, RectangleGate
+from immunolab.flow.gates import Dimension, EllipsoidGate, RectangleGate
 from immunolab.flow.gatingml import parse_gatingml
 from immunolab.flow.strategy import GateNode, Strategy
 from immunolab.flow.transforms import FlowJoBiex, Linear
@@ -50,7 +50,9 @@ def test_what_gatingml_cannot_express_is_refused_with_iml_int_001(tmp_path: Path
     biex = Strategy("wsp", (GateNode("/", RectangleGate("Cells", (Dimension("FSC-A", transform="b"),), (0.0,), (9.0,))),),
                     {"b": FlowJoBiex()})
     inverted = Strategy("inv", (GateNode("/", RectangleGate("Out", (Dimension("FSC-A"),), (0.0,), (9.0,), complement=True)),))
-    for s, word in ((biex, "flowjo_biex"), (inverted, "inverted")):
+    binned = Strategy("fj9", (GateNode("/", EllipsoidGate("E", (Dimension("FSC-A"), Dimension("SSC-A")), (0.5, 0.5),
+                                                          ((0.01, 0.0), (0.0, 0.01)), 1.0, whole_bins=256)),))
+    for s, word in ((biex, "flowjo_biex"), (inverted, "inverted"), (binned, "whole display-grid cells")):
         with pytest.raises(InputError) as err:
             write_gatingml(s, tmp_path / "x.xml", label="panel P")
         assert err.value.code == "IML-INT-001" and word in err.value.message and err.value.path == "panel P"
