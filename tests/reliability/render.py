@@ -16,39 +16,50 @@ def _find(figures: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any
 def render(run: dict[str, Any]) -> str:
     """Return the Markdown lines for the README reliability section."""
     f = run["figures"]
-    lines = [f"Measured by the last `make reliability` run ({run['date']}, Python {run['python']}, "
-             f"exit status {run['exit_status']}):", ""]
+    lines = [f"Measured by the last `make reliability` run ({run['date']}, commit `{str(run.get('commit'))[:10]}`, "
+             f"Python {run['python']}, exit status {run['exit_status']}):", ""]
     for r in _find(f, "test_malformed_fcs"):
         st = r.get("stages", {})
-        lines.append(f"* **Malformed FCS files**: {r['files']:,} variants ingested (gated with a strategy on a channel "
-                     f"every base file has): {st.get('reader', 0):,} refused by the reader, "
-                     f"{st.get('read_and_gated', 0):,} read and gated, {st.get('gating', 0):,} read but refused at "
-                     f"gating, {st.get('detection', 0):,} not recognised as FCS; {len(r['codes'])} distinct coded "
-                     f"input errors, {r['internal_errors']} internal errors, {r['tracebacks']} tracebacks; "
+        lines.append(f"* **Malformed FCS files**: {r['files']:,} variants ingested: {st.get('reader', 0):,} refused by "
+                     f"the reader, {st.get('read_and_gated', 0):,} read and gated, {st.get('gating', 0):,} read but "
+                     f"refused at gating, {st.get('detection', 0):,} not recognised as FCS; {len(r['codes'])} distinct "
+                     f"coded input errors, {r['internal_errors']} internal errors, {r['tracebacks']} tracebacks; "
                      "nothing of a refused file in the data tables, store verifies.")
+    for r in _find(f, "test_most_malformed_fcs_variants"):
+        st = r["stages"]
+        lines.append(f"* **Reader reach**: of {r['files']} variants gated with a strategy on a channel every base file "
+                     f"has, {st.get('reader', 0) + st.get('read_and_gated', 0)} were decided by the reader (refused or "
+                     f"read) and {st.get('gating', 0)} at gating.")
     for r in _find(f, "test_malformed_plate"):
         lines.append(f"* **Malformed plate exports**: {r['files']:,} variants; {r['failed']:,} refused with "
                      f"{len(r['codes'])} distinct codes, {r['internal_errors']} internal errors; store unchanged.")
     for r in _find(f, "test_sigkill"):
         lines.append(f"* **Crash safety**: {r['trials']} trials x 2 SIGKILLs at random moments of a "
-                     f"{r['files_per_batch']}-file batch ({r['trials_interrupted_mid_batch']} trials cut mid-batch); "
-                     f"after a re-run {r['duplicates']} duplicates, {r['lost']} lost files, "
-                     f"{r['unreadable_tables']} unreadable tables.")
-    faults = _find(f, "test_failing_the_nth_io_operation")
-    if faults:
-        desc = ", ".join(f"{r['faults_injected']} {r['kind']}" for r in faults)
-        lines.append(f"* **Fault injection**: the N-th store operation failed for every N ({desc}): no partial "
-                     "rows visible, every re-run commits the file exactly once.")
-    for r in _find(f, "test_four_processes"):
-        lines.append(f"* **Concurrency**: {r['processes']} processes, {r['attempts']} overlapping attempts on "
+                     f"{r['files_per_batch']}-file batch committed {r['files_per_store_version']} files per store "
+                     f"version ({r['kills_with_a_batch_in_flight']} kills with a batch in flight, "
+                     f"{r['kills_between_table_commits']} between two table commits); {r['half_batches_visible']} half "
+                     f"batches visible through the API; after a re-run {r['duplicates']} duplicates, {r['lost']} lost "
+                     "files, and `verify` passes.")
+    for r in _find(f, "test_writes_failing_at_every_size"):
+        lines.append(f"* **Full disk**: writes failing at {len(r['limits_bytes'])} file-size limits "
+                     f"({r['runs_refused_with_store_errors']} runs refused with coded store errors): no file reported OK "
+                     f"that was not committed; after the space is back {r['duplicates']} duplicates, {r['lost']} lost, "
+                     "`verify` passes.")
+    for r in _find(f, "test_six_processes"):
+        lines.append(f"* **Concurrency**: {r['writers']} processes, {r['attempts']} overlapping attempts on "
                      f"{r['distinct_files']} files: {r['committed']} commits, {r['duplicates']} duplicates, "
                      f"{r['lost']} lost.")
+    for r in _find(f, "test_a_store_on_s3"):
+        lines.append(f"* **Object storage** (S3 API, moto server): {r['writers']} writers, {r['attempts']} overlapping "
+                     f"attempts on {r['distinct_files']} files: {r['committed']} commits, {r['duplicates']} duplicates, "
+                     f"{r['lost']} lost; reads and `verify` on `s3://`.")
     for r in _find(f, "test_canary"):
         lines.append(f"* **PHI**: {r['canaries']} canary names and dates planted in FCS keywords, file names and "
                      f"plate sample names; {r['files_scanned']} store and export files and {r['cli_outputs_scanned']} "
                      f"CLI outputs scanned: {r['hits']} hits (only `raw/`, the original record, holds them).")
     lines.extend(_hardening(f))
-    lines.append("* **Audit**: every attempt (committed, skipped, failed) has a hash-chained record; `immunolab verify` "
+    lines.append("* **Audit**: every committed or failed attempt has a hash-chained record (a SKIP changes nothing, so it "
+                 "is only in the run's summary); `immunolab verify` "
                  "detects a tampered raw file, a deleted or altered table file and an altered audit record (tests in tests/cli).")
     return "\n".join(lines)
 
