@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "identity": ("immunolab.cli.identity_cmd", "identity", "Correct and trace identity (apply, history)."),
     "derive": ("immunolab.cli.derive_cmd", "derive", "Re-gate, cluster, refit and choose active derivations (gating, clusters, curves, activate, list)."),
     "qc": ("immunolab.cli.qc_cmd", "qc", "Exclude or include values with a recorded reason (exclude, include, list)."),
-    "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools without a store (gate, export-strategy)."),
+    "flow": ("immunolab.cli.flow_cmd", "flow", "Flow cytometry tools: copy a built-in template, gate a file, export a panel's gating (template, gate, export-strategy)."),
     "compare": ("immunolab.cli.compare_cmd", "compare", "Compare the arms: trajectories and statistics."),
     "outcomes": ("immunolab.cli.outcomes_cmd", "outcomes", "Clinical endpoints: mortality, survival, AEs, improvement."),
     "report": ("immunolab.cli.report_cmd", "report", "Write the self-contained HTML report."),
