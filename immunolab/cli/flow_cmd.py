@@ -13,6 +13,7 @@ from immunolab.cli.common import (
     store_option,
 )
 from immunolab.cli.text import echo, safe
+from immunolab.flow.templates import builtin_names, builtin_text
 
 GATE_EXAMPLE = """
 \b
@@ -38,16 +39,8 @@ Examples:
 """
 
 
-def _builtin_templates() -> list[str]:
-    """Return the names of the built-in gating templates (the YAML files shipped with immunolab.flow)."""
-    from importlib import resources
-
-    folder = resources.files("immunolab.flow").joinpath("templates")
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
 @flow.command(epilog=TEMPLATE_EXAMPLE)
-@click.option("--name", default="trial_panel", show_default=True, type=click.Choice(_builtin_templates()),
+@click.option("--name", default="trial_panel", show_default=True, type=click.Choice(builtin_names()),
               help="Built-in template to copy.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="YAML file to write (refused if it exists, unless --force).")
@@ -61,7 +54,6 @@ def template(name: str, out: str, force: bool, as_json: bool) -> None:
     the lymphocyte cluster), so it is a starting point a lab adapts to its panel: channel
     names, populations and methods are documented in docs/gating.md.
     """
-    from importlib import resources
     from pathlib import Path
 
     from immunolab.errors import InputError
@@ -71,9 +63,7 @@ def template(name: str, out: str, force: bool, as_json: bool) -> None:
     if target.exists() and not force:
         raise InputError("IML-IN-010", f"{target.name} already exists", path=target.name,
                          hint="Choose another --out, or pass --force to overwrite it.")
-    source = resources.files("immunolab.flow").joinpath(f"templates/{name}.yaml")
-    text = source.read_text("utf-8")
-    target.write_text(text, encoding="utf-8")
+    target.write_text(builtin_text(name), encoding="utf-8")
     tpl = load_template(target)  # what is written reads back as a template
     if as_json:
         echo_json({"path": str(target), "name": tpl.name, "populations": [p.name for p in tpl.populations]})

@@ -25,7 +25,6 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from immunolab.flow.density_gates import (
 from immunolab.flow.display import DisplayColumns, Preprocess
 from immunolab.flow.populations import PopulationStat, population_stats
 from immunolab.flow.template_rules import Outcome, gate_population
+from immunolab.flow.templates import builtin_text
 from immunolab.flow.transforms import (
     Transform,
     TransformParameterError,
@@ -321,7 +321,7 @@ def load_template(path: str | Path | None = None) -> Template:
 
     if path is None:
         source = "trial_panel.yaml (built-in)"
-        text = resources.files("immunolab.flow").joinpath("templates/trial_panel.yaml").read_text("utf-8")
+        text = builtin_text("trial_panel")
     else:
         source = Path(path).name
         try:
