@@ -431,17 +431,14 @@ def _with_metaclusters(store: Store, events: pd.DataFrame) -> pd.DataFrame:
     return events.assign(metacluster=key.reindex(idx).to_numpy())
 
 
-def _no_events_hint(store: Store, meta: pd.DataFrame, strategy_id: str | None) -> str:
-    """Say why the selected samples have no events: none selected, none stored, or stored for other gates."""
+def _no_events_hint(meta: pd.DataFrame, stored: list[str], strategy_id: str | None) -> str:
+    """Say why the selected samples have no events: none selected, none stored, or stored for other gatings."""
     if meta.empty:
         return "No stored file matches --samples. List samples with `immunolab store info --per-visit`."
-    stored = store.scan("flow_events", where={"source_sha256": sorted(set(meta["source_sha256"]))},
-                        columns=["derivation_id"])
-    have = sorted(set(stored.column("derivation_id").to_pylist())) if stored.num_rows else []
-    if not have:
+    if not stored:
         return "These files' events were not stored: ingest them with `immunolab ingest --events`."
     which = f"derivation {strategy_id}" if strategy_id else "the active gating"
-    return (f"Their events are stored with gating {', '.join(have[:3])}, not {which}: re-gate with "
+    return (f"Their events are stored with gating {', '.join(stored[:3])}, not {which}: re-gate with "
             "`immunolab derive gating --events ...`, or export them with `--gating <derivation id>` (`immunolab derive list`).")
 
 
@@ -484,12 +481,13 @@ def events_anndata(
     shas = sorted({p[0] for p in pairs})
     t = store.scan("flow_events", where={"source_sha256": shas}) if shas else None
     events = t.to_pandas() if t is not None and t.num_rows else pd.DataFrame()
+    stored = sorted(set(events["derivation_id"])) if not events.empty else []  # every gating with events here
     if not events.empty:
         ok = [(a, b) in pairs for a, b in zip(events["source_sha256"], events["derivation_id"], strict=True)]
         events = events[ok]
     if events.empty:
         raise InputError("IML-ANA-004", "no flow events match the selected samples / strategy", path=str(store.root),
-                         hint=_no_events_hint(store, meta, strategy_id))
+                         hint=_no_events_hint(meta, stored, strategy_id))
     ident = meta.set_index("source_sha256")[["sample_id", "patient_id", "visit_day"]]
     events = events.join(ident, on="source_sha256")
     if max_events_per_sample is not None:
