@@ -37,7 +37,7 @@ from immunolab.errors import (
 )
 from immunolab.identity import ManifestEntry, StudyIdentity, display_label, load_identity
 from immunolab.identity.keys import file_key, sample_key
-from immunolab.identity.records import sample_record
+from immunolab.identity.records import file_row_keeps_patient, sample_record
 from immunolab.plugins import HEAD_BYTES, SAMPLE_REF, AssayPlugin, ParseContext, get_registry
 from immunolab.schema import FACT_KEYS, conform, table_spec
 from immunolab.store.location import StoreLocation, location_for
@@ -355,7 +355,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     status = "replicate" if replicate_of or _replicate_number(entry) > 1 else "active"
     file_record = sample_record(sha, "", fkey, entry, status=status, assay=plugin.name, replicate_of=replicate_of,
                                 manifest_sha256=opts.identity.manifest_sha256, reason=opts.reason)
-    if not entry.is_patient_sample or sample_records:  # a plate (or a bead well): its samples carry the patient
+    if not file_row_keeps_patient(entry, has_sample_records=bool(sample_records)):
         file_record.update(patient_id=None, visit_day=None)
     for rec in sample_records:
         rec["status"], rec["replicate_of"], rec["assay"] = status, replicate_of, plugin.name

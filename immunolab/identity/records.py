@@ -42,6 +42,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def file_row_keeps_patient(entry: ManifestEntry, *, has_sample_records: bool) -> bool:
+    """Return whether a file's own identity record carries the patient and visit.
+
+    A plate, or a bead well holding an aliquot, gives its samples their own records: those carry
+    the patient, the file row does not. Ingest and ``identity apply`` both decide with this rule.
+    """
+    return entry.is_patient_sample and not has_sample_records
+
+
 def sample_record(sha: str, key: str, fkey: str | None, entry: ManifestEntry | None, *, status: str = "active",
                   assay: str | None = None, panel: str | None = None, specimen: str | None = None,
                   replicate_of: str | None = None, manifest_sha256: str | None = None,
@@ -163,7 +172,7 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
             new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",
                                 assay=entry.assay or old.get("assay"), panel=old.get("panel"), specimen=old.get("specimen"),
                                 replicate_of=old.get("replicate_of"), manifest_sha256=identity.manifest_sha256, reason=reason)
-            if not entry.is_patient_sample or sha in with_samples:  # a plate file row keeps no patient
+            if not file_row_keeps_patient(entry, has_sample_records=sha in with_samples):
                 new.update(patient_id=None, visit_day=None)
         else:
             entry = name_keys.get(key)
