@@ -3,7 +3,9 @@
 The demo trial (``make demo``'s batch: flow tubes, cytokine plates, the bead-array run and the
 clinical files, generated with the default seed) is ingested into a fresh store with 2 workers.
 The floor is what any ingest must do with those bytes: read each file, SHA-256 it and write a
-copy (the raw vault), also with 2 processes. Both are timed twice, alternating; best of each.
+durable copy (the raw vault: write, fsync, as the store does), also with 2 processes; issue 10
+measured its floor the same way ("hashing, copying and fsyncing the same bytes"). Both are timed
+twice, alternating; best of each.
 Target (issue 10): within 3x of the floor on 2 cores. Ingest also parses, de-identifies,
 gates every tube and fits every plate, which the floor does not; the line under the table
 says how the time divides.
@@ -12,6 +14,7 @@ says how the time divides.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -25,12 +28,15 @@ def _hash_and_copy(args: tuple[str, str]) -> int:
     src, dst = args
     data = Path(src).read_bytes()
     hashlib.sha256(data).hexdigest()
-    Path(dst).write_bytes(data)
+    with open(dst, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
     return len(data)
 
 
 def floor(files: list[Path], target: Path) -> float:
-    """Return seconds to SHA-256 and copy ``files`` into ``target`` with 2 processes."""
+    """Return seconds to SHA-256 and durably copy (write + fsync) ``files`` into ``target`` with 2 processes."""
     import multiprocessing as mp
 
     shutil.rmtree(target, ignore_errors=True)
@@ -74,15 +80,19 @@ def run(work: Path) -> dict[str, Any]:
         t_ingest = min(t_ingest, time.perf_counter() - t0)
     assert report is not None
     ratio = t_ingest / t_floor
+    stages = {k: sum(o.stage_seconds.get(k, 0.0) for o in report.outcomes) for k in ("parse", "derive", "store")}
+    worker = sum(o.seconds for o in report.outcomes)
+    split = ", ".join(f"{k} {v:.1f} s ({v / worker:.0%})" for k, v in stages.items())
     return {
-        "title": f"(h) ingest of the demo batch ({len(files)} files, {size / 2**20:.0f} MiB) vs SHA-256 + copy",
+        "title": f"(h) ingest of the demo batch ({len(files)} files, {size / 2**20:.0f} MiB) vs SHA-256 + copy + fsync",
         "ours": f"ingest {t_ingest:.1f} s ({report.counts['OK']} OK, {report.counts['FAIL']} FAIL; 2 workers)",
-        "anchor": f"SHA-256 + copy {t_floor:.2f} s (2 processes)",
+        "anchor": f"SHA-256 + copy + fsync {t_floor:.2f} s (2 processes)",
         "ratio": ratio,
         "ratio_text": f"{ratio:.1f}x the floor",
         "target": f"<= {TARGET:.0f}x the floor on 2 cores",
         "met": ratio <= TARGET and report.counts["FAIL"] == 0,
-        "seconds": {"ingest": t_ingest, "floor": t_floor},
+        "seconds": {"ingest": t_ingest, "floor": t_floor, "worker_total": worker, **stages},
         "lines": [report.summary_line(),
-                  "ingest parses, de-identifies, gates and fits every file; the floor only hashes and copies"],
+                  f"worker time {worker:.1f} s over both workers: {split}; the rest is hashing, detection and identity",
+                  "ingest parses, de-identifies, gates, fits and finds bead populations; the floor only hashes and copies"],
     }

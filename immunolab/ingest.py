@@ -112,6 +112,10 @@ class FileOutcome:
     n_events: int = 0
     n_bytes: int = 0
     seconds: float = 0.0
+    #: wall seconds of the worker's stages: ``parse`` (the plugin's reader), ``derive`` (gating,
+    #: curve fits), ``store`` (vault copy and data files); the rest of ``seconds`` is hashing,
+    #: detection and identity
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     #: tolerances the reader applied to accept the file (e.g. ``accept_offset_error: ...``)
     tolerances: list[str] = field(default_factory=list)
@@ -325,7 +329,9 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     ctx = ParseContext(label=label, source_sha256=sha, options=opts.plugin_options,
                        study_day=opts.identity.study_day_for(entry), panel=entry.panel, specimen=entry.specimen,
                        entry=entry, patient=opts.identity.trial_patient, patient_day=opts.identity.patient_study_day)
+    t_parse = time.perf_counter()
     parsed = _safe_parse(plugin, p, ctx)
+    outcome.stage_seconds["parse"] = time.perf_counter() - t_parse
     outcome.n_events = int(getattr(parsed, "n_events", 0) or 0)
     outcome.warnings = list(parsed.warnings or [])
     outcome.tolerances = [str(t) for t in (parsed.metadata or {}).get("tolerances") or []]
@@ -363,7 +369,9 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     if opts.supersede_sha:
         ident.extend(_superseded_records(opts, ingest_id))
     dctx = DeriveContext(sha=sha, label=label, panel=entry.panel, settings=opts.derive, payload=parsed.payload, raw_path=p)
+    t_derive = time.perf_counter()
     derived, dwarn = run_derivations(facts, dctx)
+    outcome.stage_seconds["derive"] = time.perf_counter() - t_derive
     parsed.payload.clear()
     outcome.warnings.extend(dwarn)
     if dctx.qc_status:
@@ -374,10 +382,12 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     for name, t in derived.items():
         t = t.append_column("commit_id", pa.array([ingest_id] * t.num_rows, pa.string()))
         tables[name] = conform(name, t)
+    t_store = time.perf_counter()
     copy_to_vault(opts.loc, p, sha)
     files = []
     for name in [n for n, t in tables.items() if t.num_rows >= WORKER_WRITE_ROWS]:
         files.append(write_data_file(opts.loc, name, tables.pop(name), batch=opts.batch_id, unit=ingest_id))
+    outcome.stage_seconds["store"] = time.perf_counter() - t_store
     outcome.status = "OK"
     outcome.rows = {**{n: t.num_rows for n, t in tables.items()}, **{f.table: f.rows for f in files}}
     return WorkerResult(outcome, tables, files, [] if replicate else keys)

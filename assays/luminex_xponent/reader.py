@@ -402,13 +402,18 @@ def _control_ranges(frame: pd.DataFrame, opt: _Optional, *, decimal: str, label:
         out[(ctrl, canon)] = (bound, high) if idx == 0 else (low, bound)
 
     controls = frame[frame["sample_type"] == "control"]
+    # (plate number, well, analyte) -> label of the first control row there: one pass, not a scan per cell
+    control_label: dict[tuple[float, str, str], str] = {}
+    for pno, wname, canon, wlabel in zip(controls["plate_number"], controls["well"], controls["analyte"],
+                                         controls["well_label"], strict=True):
+        control_label.setdefault((float(pno), str(wname), str(canon)), str(wlabel))
     for skey, idx in _RANGES.items():
         for (key, canon), txt in opt.wells.get(skey, {}).items():
             bound = _number(txt, decimal=decimal, label=label, where=f"a {skey} cell")
             pno, wname = key.split(":")
-            hit = controls[(controls["plate_number"] == int(pno)) & (controls["well"] == wname) & (controls["analyte"] == canon)]
-            if bound is not None and not hit.empty:
-                put(str(hit["well_label"].iloc[0]), canon, idx, bound)
+            hit = control_label.get((float(int(pno)), wname, canon))
+            if bound is not None and hit is not None:
+                put(hit, canon, idx, bound)
         table = opt.reagents.get(skey)
         for ctrl in sorted(set(controls["well_label"].dropna())) if table is not None else []:
             for canon, printed in dict(zip(controls["analyte"], controls["analyte_reported"], strict=True)).items():

@@ -39,6 +39,19 @@ def test_a_batch_is_one_store_version_with_one_delta_commit_and_one_file_per_tab
     assert _commits(store, "sources") == 1
 
 
+def test_each_file_reports_how_its_time_divides_between_reading_deriving_and_storing(
+        batch: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    manifest, files = batch
+    report = ingest_paths(files[:2], store=tmp_path / "store", manifest=manifest, jobs=1)
+    for outcome in report.outcomes:
+        stages = outcome.stage_seconds
+        assert set(stages) == {"parse", "derive", "store"}
+        assert all(v > 0 for v in stages.values()) and sum(stages.values()) <= outcome.seconds
+        assert outcome.to_dict()["stage_seconds"] == stages  # `ingest --json` carries them
+    skipped = ingest_paths(files[:1], store=tmp_path / "store", manifest=manifest).outcomes[0]
+    assert skipped.status == "SKIP" and skipped.stage_seconds == {}  # nothing was read again
+
+
 def test_a_large_batch_commits_in_chunks_of_files(batch: tuple[Path, list[Path]], tmp_path: Path) -> None:
     manifest, files = batch
     store = tmp_path / "store"
