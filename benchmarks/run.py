@@ -145,6 +145,7 @@ BENCHMARKS = {
     "ingest_floor": "benchmarks.bench_ingest_floor",
     "memory": "benchmarks.bench_memory",
     "analysis": "benchmarks.bench_analysis",
+    "v1_read": "benchmarks.bench_v1_read",
     "growth": "benchmarks.bench_growth",
     "compact": "benchmarks.bench_compact",
     "deid": "benchmarks.bench_deid",
