@@ -11,10 +11,11 @@ DEMO_STORE ?= demo-store
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py
+# constraints.txt pins the versions the suite was run with (pyproject.toml keeps the supported ranges)
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 demo: setup
