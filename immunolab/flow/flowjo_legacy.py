@@ -31,20 +31,39 @@ populations stay exact, and the populations within 0.5 % go from 93 to 95 of 100
 Compensation matrices of FlowJo 8-9 workspaces are not read (``Comp-`` dimensions then fail
 with ``IML-FCS-011``).
 
-FlowJo 8-9 ellipses are evaluated on whole cells of the 256 x 256 display grid
-(``EllipsoidGate.whole_bins = 256``): an event counts when the whole grid cell holding it lies
-inside the ellipse, so cells the outline crosses are left out. Evidence (FlowJo 9.7.2 tutorial
-workspace, 2 ellipses x 4 files, 9-bit data): the four saved points are exact integers on the
-256-cell grid of the display scale (e.g. ``(75, 71) (14, 15) (68, 17) (20, 70)``), so FlowJo
-drew them there; read as an exact ellipse through those points the counts are 1.5-3.9 %
-above FlowJo's (mean +3.0 %); outlines built otherwise (perpendicular axes, centre of the first
-pair, inscribed 8- to 128-gons, events moved to cell centres or corners) stay 1-4 % off or
-scatter both ways (10- and 12-gons: 4 of 8 within), and whole cells of a 128-, 512- or
-1024-cell grid are 0.6-4.5 % off. Whole 256-grid cells give -0.70 to +0.64 % (mean +0.14 %;
-5 of 8 within 0.5 %, and 9 of the 12 ellipse-based populations). FlowJo 9 polygons do not
-follow this rule (whole cells leave 33 of its 73 polygon-based populations outside 0.5 %, an
-exact outline 4), and FlowJo 7 ellipses (foci and edge points) are exact on the display scale,
-so the rule applies to FlowJo 8-9 ellipses only.
+FlowJo 8-9 draw gates on a 256 x 256 grid over the display scale (the saved polygon vertices
+and ellipse points are integers on it within float32 rounding, < 1e-5 cell) and evaluate
+polygons and ellipses on its cells, each event taking the cell that holds it:
+
+- a **polygon** holds the cells whose centre lies inside it; a centre on an edge is held when
+  the polygon lies to its left (a crossing at the centre counts). The parser saves the outline
+  of those cells (a staircase polygon, grid lines on a data channel moved half a channel down
+  as for rectangles), so the ordinary even-odd test of the exact event values gives FlowJo's
+  membership. Evidence (FlowJo 9.7.2 tutorial, 9-bit data: a grid cell is 2 channels; 88
+  polygon-based populations): against the exact saved outline 86 were within 0.5 % and 34
+  exact (219 events off in total; ``Monocytes`` 5-15 events below FlowJo in all 4 files, C01
+  -0.62 % and its child ``Mono`` -1.22 %); with cell centres all 88 are within, 46 exact (79
+  events), and with the tie rule 56 exact (59 events, at most 5 off, C01 ``Monocytes`` and
+  ``Mono`` exact); testing centres on an edge as belonging to the right gives 46. Events moved
+  to their channel's centre (``(c + 0.5) / $PnR``: 37 exact, 127 events), uniformly dithered
+  within their channel (the same on average) or at the grid cell's corner (88 of 100
+  populations within) do worse. The rectangle rule above is the same picture on the
+  channel grid: an event at the centre of its channel compared with bounds on channels.
+- an **ellipse** holds the cells that lie wholly inside it (``EllipsoidGate.whole_bins = 256``),
+  so cells the outline crosses are left out. Evidence (2 ellipses x 4 files): the four saved
+  points are exact grid integers (e.g. ``(75, 71) (14, 15) (68, 17) (20, 70)``); read as an
+  exact ellipse through them the counts are 1.5-3.9 % above FlowJo's (mean +3.0 %), with cell
+  centres as for polygons +1.2 to +3.2 %, with events dithered within their channel +1.3 to
+  +3.3 %; other outlines (perpendicular axes, centre of the first pair, inscribed 8- to
+  128-gons; 8- to 64-gons with or without vertices rounded to the grid, tested at cell
+  centres) stay 1-4 % off or scatter both ways (12-gons: 4 of 8 within), and whole cells of a 128-, 512- or
+  1024-cell grid are 0.6-4.5 % off. Whole 256-grid cells give -0.70 to +0.64 % (mean
+  +0.14 %; 5 of 8 within 0.5 %, and 9 of the 12 ellipse-based populations).
+
+FlowJo 7 gates are evaluated on the exact outline at the events' channel values: its polygons
+then reproduce FlowJo 7.6.5 within 2 events (77 of 92 polygon-based populations exact), and
+neither the 256-grid rules above, channel centres nor dithering help its ellipses (measured in
+docs/gating.md).
 """
 
 from __future__ import annotations
@@ -65,12 +84,14 @@ from immunolab.flow.flowjo import (
     _resolve_booleans,
 )
 from immunolab.flow.gates import (
+    UNCOMPENSATED,
     BooleanGate,
     Dimension,
     EllipsoidGate,
     Gate,
     PolygonGate,
     RectangleGate,
+    points_in_polygon,
 )
 from immunolab.flow.strategy import GateNode, Strategy, child_path
 from immunolab.flow.transforms import Linear, Log, Transform
@@ -184,6 +205,80 @@ def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> Ell
                          whole_bins=V9_ELLIPSE_GRID)
 
 
+#: FlowJo 8-9 draw and evaluate polygons on a 256 x 256 grid over the display scale (module doc)
+V9_GRID = 256
+#: a cell centre on a polygon's edge is tested this far (in cells) left of it (module doc); larger
+#: than the float32 error of saved vertices on the grid (< 1e-5 cells), far below a cell
+_TIE = 1e-4
+
+
+def _grid_cells(vertices: np.ndarray, n: int) -> tuple[np.ndarray, int, int]:
+    """Return which cells of the ``n``-grid have their centre inside the polygon, and the first cell's (x, y).
+
+    The cells span the polygon's bounding box and one more on every side (always outside).
+    A centre on an edge is held when the polygon lies left of it (a crossing at the centre
+    counts): the centre is tested :data:`_TIE` to the left.
+    """
+    cells = vertices * n
+    x0, y0 = (int(v) - 1 for v in np.floor(cells.min(axis=0)))
+    x1, y1 = (int(v) + 1 for v in np.ceil(cells.max(axis=0)))
+    cx, cy = np.meshgrid(np.arange(x0, x1) + 0.5 - _TIE, np.arange(y0, y1) + 0.5)
+    inside = points_in_polygon(cx.ravel(), cy.ravel(), cells, grid=False).reshape(cx.shape)
+    return inside, x0, y0
+
+
+def _cell_edges(inside: np.ndarray) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Return the edges between held and other cells, corner to corner with the held cell on the left."""
+    pad = np.pad(inside, 1)
+    out: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for j, i in zip(*np.nonzero(inside), strict=True):
+        j, i = int(j), int(i)
+        for free, start, end in ((pad[j, i + 1], (i, j), (i + 1, j)), (pad[j + 1, i + 2], (i + 1, j), (i + 1, j + 1)),
+                                 (pad[j + 2, i + 1], (i + 1, j + 1), (i, j + 1)), (pad[j + 1, i], (i, j + 1), (i, j))):
+            if not free:
+                out.setdefault(start, []).append(end)
+    return out
+
+
+def _rings(edges: dict[tuple[int, int], list[tuple[int, int]]]) -> list[list[tuple[int, int]]]:
+    """Return the closed rings the edges form, without corners where the ring runs straight on."""
+    rings = []
+    while edges:
+        start = next(iter(edges))
+        ring, corner = [start], start
+        while True:
+            ends = edges[corner]
+            corner = ends.pop()
+            if not ends:
+                del edges[ring[-1]]
+            if corner == start:
+                break
+            ring.append(corner)
+        turns = [b for a, b, c in zip(ring[-1:] + ring[:-1], ring, ring[1:] + ring[:1], strict=True)
+                 if not (a[0] == b[0] == c[0] or a[1] == b[1] == c[1])]
+        rings.append(turns)
+    return rings
+
+
+def _grid_outline(vertices: np.ndarray, n: int) -> np.ndarray:
+    """Return the outline of the ``n``-grid cells whose centre the polygon holds (display units).
+
+    Several rings (separate islands, holes) become one ring joined by axis-parallel bridges
+    walked out and back: under the even-odd rule a bridge crosses a ray twice or never, so the
+    outline holds exactly the cells. A polygon holding no cell gives such a bridge alone (one
+    cell's corner out to the opposite corner and back), which holds nothing.
+    """
+    inside, x0, y0 = _grid_cells(vertices, n)
+    rings = _rings(_cell_edges(inside)) or [[(0, 0), (1, 0), (1, 1), (1, 0)]]
+    first = rings[0][0]
+    joined = [*rings[0], first]
+    for ring in rings[1:]:
+        elbow = (ring[0][0], first[1])
+        joined += [elbow, *ring, ring[0], elbow, first]
+    dedup = [p for k, p in enumerate(joined) if p != joined[k - 1]]
+    return (np.array(dedup, dtype=np.float64) + np.array([x0, y0])) / n
+
+
 #: a FlowJo 8-9 bound closer than this (in channels) to a channel of the data lies on it
 _ON_CHANNEL = 1e-4
 
@@ -242,6 +337,8 @@ def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]
                              tuple(float(v) for v in bounds.max(axis=0)))
     if shape.tag == "Ellipse":
         return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown)
+    if all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None for d, x in zip(dims, xforms, strict=True)):
+        shown = _on_channels(_grid_outline(shown, V9_GRID), dims, xforms, ranges)  # cell centres (module doc)
     return PolygonGate(pop_name, (dims[0], dims[1]), tuple((float(x), float(y)) for x, y in shown))
 
 
