@@ -124,9 +124,8 @@ def _first_minima(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     starts = peaks[:-1] - peaks[0]
     low = np.minimum.reduceat(span, starts)
     at_low = np.flatnonzero(span == np.repeat(low, np.diff(peaks)))
-    segment = np.searchsorted(starts, at_low, side="right") - 1
-    first = at_low[np.r_[True, segment[1:] != segment[:-1]]]
-    return first + peaks[0]
+    # every segment holds its minimum: the first such bin at or after a segment's start is its own
+    return at_low[np.searchsorted(at_low, starts)] + peaks[0]
 
 
 def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
@@ -135,13 +134,14 @@ def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], 
     ``counts`` are whole numbers, so a basin's mass from a cumulative sum is exact.
     """
     n = smooth.size
-    left = np.r_[-np.inf, smooth[:-1]]
-    right = np.r_[smooth[1:], -np.inf]
-    peak_bins = np.flatnonzero((smooth > left) & (smooth >= right) & (smooth > 0))
+    up = np.empty(n + 1, dtype=bool)  # up[i]: bin i is higher than bin i - 1 (bin -1 and bin n: -inf)
+    up[0], up[n] = True, False
+    np.greater(smooth[1:], smooth[:-1], out=up[1:n])
+    peak_bins = np.flatnonzero(up[:n] & ~up[1:] & (smooth > 0))  # higher than the left, not lower than the right
     if not peak_bins.size:
         return [], [], []
-    bounds = np.r_[0, _first_minima(smooth, peak_bins), n]
-    cumulative = np.r_[0.0, np.cumsum(counts)]
+    bounds = np.concatenate(([0], _first_minima(smooth, peak_bins), [n]))
+    cumulative = np.concatenate(([0.0], np.cumsum(counts)))
     masses = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
     edges = bounds.tolist()
     return peak_bins.tolist(), list(itertools.pairwise(edges)), masses.tolist()
@@ -251,9 +251,13 @@ def _basins_2d(smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     code = _ascent_2d(smooth)
     steps = np.array([0, *(dy * nx + dx for dy, dx in _NEIGHBOURS)], dtype=np.intp)
     parent = np.arange(ny * nx) + np.take(steps, code)
+    # doubling: after k rounds every bin points 2**k steps up its path; a root points to itself,
+    # so rounds past the top change nothing and the first four need no convergence test
+    for _ in range(4):
+        parent = parent.take(parent)
     for _ in range(ny + nx):
-        nxt = parent[parent]
-        if np.array_equal(nxt, parent):
+        nxt = parent.take(parent)
+        if (nxt == parent).all():
             break
         parent = nxt
     return parent, np.flatnonzero((code == 0) & (smooth.ravel() > 0))
