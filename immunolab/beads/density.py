@@ -346,8 +346,9 @@ def find_modes_2d(
     widths = _widths(n_bins)
     smooths = [gaussian_filter(counts, w, mode="constant") for w in widths]
     basins = [_basins_2d(sm) for sm in smooths]
-    weights = counts.ravel()
-    n_sig = [int(np.count_nonzero(np.bincount(parent, weights=weights, minlength=parent.size)[roots] >= min_mass))
+    held = np.flatnonzero(counts.ravel())  # empty bins add exact zeros to a basin's mass: leave them out
+    weights = counts.ravel()[held]
+    n_sig = [int(np.count_nonzero(np.bincount(parent[held], weights=weights, minlength=parent.size)[roots] >= min_mass))
              for parent, roots in basins]
     chosen = _persistent_count(n_sig, expected)
     smooth = smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
