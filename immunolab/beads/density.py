@@ -128,10 +128,11 @@ def _first_minima(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     return at_low[np.searchsorted(at_low, starts)] + peaks[0]
 
 
-def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
-    """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram.
+def _curve_basins(smooth: np.ndarray, cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return peak bins, basin bounds (peaks + 1 of them) and basin masses of a smoothed 1D histogram.
 
-    ``counts`` are whole numbers, so a basin's mass from a cumulative sum is exact.
+    ``cumulative`` is the running sum of the whole-number counts with a leading 0, so a basin's
+    mass is exact.
     """
     n = smooth.size
     up = np.empty(n + 1, dtype=bool)  # up[i]: bin i is higher than bin i - 1 (bin -1 and bin n: -inf)
@@ -139,12 +140,15 @@ def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], 
     np.greater(smooth[1:], smooth[:-1], out=up[1:n])
     peak_bins = np.flatnonzero(up[:n] & ~up[1:] & (smooth > 0))  # higher than the left, not lower than the right
     if not peak_bins.size:
-        return [], [], []
+        return peak_bins, np.empty(0, dtype=np.intp), np.empty(0)
     bounds = np.concatenate(([0], _first_minima(smooth, peak_bins), [n]))
-    cumulative = np.concatenate(([0.0], np.cumsum(counts)))
-    masses = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
-    edges = bounds.tolist()
-    return peak_bins.tolist(), list(itertools.pairwise(edges)), masses.tolist()
+    return peak_bins, bounds, cumulative[bounds[1:]] - cumulative[bounds[:-1]]
+
+
+def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
+    """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram of whole-number counts."""
+    peak_bins, bounds, masses = _curve_basins(smooth, np.concatenate(([0.0], np.cumsum(counts))))
+    return peak_bins.tolist(), list(itertools.pairwise(bounds.tolist())), masses.tolist()
 
 
 def _merge_shallow_1d(
@@ -186,12 +190,12 @@ def find_modes_1d(t: np.ndarray, *, expected: int, min_mass: float, n_bins: int 
     counts, edges = np.histogram(t, bins=n_bins, range=(lo, hi))
     counts = counts.astype(float)
     widths = _widths(n_bins)
-    n_sig = []
-    for w in widths:
-        _, _, masses = _modes_of_curve(gaussian_filter1d(counts, w, mode="constant"), counts)
-        n_sig.append(sum(m >= min_mass for m in masses))
-    w = float(widths[_persistent_count(n_sig, expected)])
-    smooth = gaussian_filter1d(counts, w, mode="constant")
+    smooths = [gaussian_filter1d(counts, w, mode="constant") for w in widths]
+    cumulative = np.concatenate(([0.0], np.cumsum(counts)))
+    n_sig = [int(np.count_nonzero(_curve_basins(sm, cumulative)[2] >= min_mass)) for sm in smooths]
+    chosen = _persistent_count(n_sig, expected)
+    w = float(widths[chosen])
+    smooth = smooths[chosen]
     peaks, _basins, masses = _merge_shallow_1d(smooth, counts, *_modes_of_curve(smooth, counts))
     keep = [i for i in np.argsort(masses)[::-1] if masses[i] >= min_mass][:expected]
     if not keep:
