@@ -225,22 +225,37 @@ class Modes2D:
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
 
+def _raise_to(best: np.ndarray, code: np.ndarray, val: np.ndarray, k: int | np.ndarray, better: np.ndarray) -> None:
+    """Set ``best`` to ``val`` and ``code`` to ``k`` where ``val`` is strictly higher (of equals the first stays)."""
+    np.greater(val, best, out=better)
+    np.maximum(best, val, out=best)
+    if isinstance(k, np.ndarray):
+        np.copyto(code, k, where=better)
+    else:
+        np.putmask(code, better, k)
+
+
 def _ascent_2d(smooth: np.ndarray) -> np.ndarray:
     """Return, per bin (flat), its steepest-ascent step: 0 stays (no higher neighbour), k the k-th of :data:`_NEIGHBOURS`.
 
-    A neighbour replaces the current best only when strictly higher, so of equal highest
-    neighbours the first in :data:`_NEIGHBOURS` order is taken; the grid's outside is -inf.
+    Of equal highest neighbours the first in :data:`_NEIGHBOURS` order is taken; the grid's
+    outside is -inf. The neighbours come in three rows (above: 1-3, left/right: 4-5, below:
+    6-8); the first highest of three side-by-side bins serves the row above and the row below
+    it, so it is found once per row.
     """
-    ny, nx = smooth.shape
     padded = np.pad(smooth, 1, constant_values=-np.inf)
-    best_val = smooth.copy()
-    code = np.zeros((ny, nx), dtype=np.int8)
-    better = np.empty((ny, nx), dtype=bool)
-    for k, (dy, dx) in enumerate(_NEIGHBOURS, start=1):
-        val = padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
-        np.greater(val, best_val, out=better)
-        np.maximum(best_val, val, out=best_val)
-        np.putmask(code, better, k)
+    row_best = padded[:, :-2].copy()  # per padded row and column: first highest of (left, centre, right)
+    row_code = np.zeros(row_best.shape, dtype=np.int8)
+    better = np.empty(row_best.shape, dtype=bool)
+    _raise_to(row_best, row_code, padded[:, 1:-1], 1, better)
+    _raise_to(row_best, row_code, padded[:, 2:], 2, better)
+    best = row_best[:-2].copy()
+    code = row_code[:-2] + np.int8(1)
+    inner = better[1:-1]
+    _raise_to(best, code, padded[1:-1, :-2], 4, inner)
+    _raise_to(best, code, padded[1:-1, 2:], 5, inner)
+    _raise_to(best, code, row_best[2:], row_code[2:] + np.int8(6), inner)
+    code[best <= smooth] = 0
     return code.ravel()
 
 
