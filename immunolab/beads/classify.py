@@ -177,20 +177,28 @@ def _group_levels(beads: Sequence[Bead], reference: BeadReference | None) -> lis
 
 def _choose_classifiers(
     combos: list[tuple[int, ...]], block: np.ndarray, groups: list[np.ndarray], kit: BeadKit
-) -> tuple[int, ...]:
-    """Return the candidate combination whose groups split best into the kit's populations."""
+) -> tuple[tuple[int, ...], list[list[FoundPopulation]] | None]:
+    """Return the candidate combination whose groups split best into the kit's populations.
+
+    With it come the populations each group was found to hold in that combination (None when
+    there was a single candidate and nothing was searched), so they are not searched again.
+    """
     if len(combos) == 1:
-        return combos[0]
+        return combos[0], None
     scored = []
+    found_in: dict[tuple[int, ...], list[list[FoundPopulation]]] = {}
     for rank, combo in enumerate(combos):
         vals = block[:, list(combo)]
         found, separation = 0, 0.0
+        found_in[combo] = []
         for g, members in zip(kit.groups, groups, strict=True):
             pops, sep = find_populations(vals, members, len(g.beads))
+            found_in[combo].append(pops)
             found += min(len(pops), len(g.beads))
             separation += sep
         scored.append((separation, found, -rank, combo))
-    return max(scored)[3]
+    best = max(scored)[3]
+    return best, found_in[best]
 
 
 def _population(bead: Bead, kit: BeadKit, pop: FoundPopulation | None, reporter: np.ndarray, rep_sat: np.ndarray, extra: list[str]) -> BeadPopulation:
@@ -228,11 +236,16 @@ def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: Be
 def _classify_group(
     gi: int, members: np.ndarray, classifiers: np.ndarray, reporter: np.ndarray, rep_sat: np.ndarray,
     kit: BeadKit, reference: BeadReference | None, bead_label: np.ndarray, first: int,
+    found: list[FoundPopulation] | None = None,
 ) -> list[BeadPopulation]:
-    """Return the populations of group ``gi`` in kit bead order, labelling their events."""
+    """Return the populations of group ``gi`` in kit bead order, labelling their events.
+
+    ``found`` are the group's populations when the classifier choice already searched them.
+    """
     group = kit.groups[gi]
     extra = ["group_not_found"] if members.size == 0 else []
-    found, _ = find_populations(classifiers, members, len(group.beads)) if members.size else ([], 0.0)
+    if found is None:
+        found, _ = find_populations(classifiers, members, len(group.beads)) if members.size else ([], 0.0)
     positions = np.array([p.position for p in found], dtype=float).reshape(len(found), classifiers.shape[1])
     assignment = assign_populations(positions, _group_levels(group.beads, reference), n_beads=len(group.beads))
     if assignment.inferred and members.size:
@@ -279,7 +292,7 @@ def classify_bead_well(
     col_of = {c: 3 + i for i, c in enumerate(cand_cols)}
     combos = [tuple(col_of[c] for c in combo) for combo in itertools.product(*plan.classifier_candidates)
               if len(set(combo)) == len(combo)]
-    chosen = _choose_classifiers(combos, block, members_of, kit)
+    chosen, found_of = _choose_classifiers(combos, block, members_of, kit)
     classifiers = block[:, list(chosen)]
     rep_sat = saturated(np.where(finite, reporter, -np.inf))
     populations: list[BeadPopulation] = []
@@ -293,7 +306,8 @@ def classify_bead_well(
                                        float(np.median(fsc[members])) if has else float("nan"),
                                        float(np.median(ssc[members])) if has else float("nan")))
         group_label[members] = gi
-        populations += _classify_group(gi, members, classifiers, reporter, rep_sat, kit, reference, bead_label, first)
+        populations += _classify_group(gi, members, classifiers, reporter, rep_sat, kit, reference, bead_label, first,
+                                       None if found_of is None else found_of[gi])
         first += len(group.beads)
     n_found = sum(p.found for p in populations)
     in_groups = sum(int(m.size) for m in members_of)

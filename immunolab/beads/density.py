@@ -22,6 +22,7 @@ values for medians (MFI).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -111,19 +112,43 @@ class Modes1D:
         return out
 
 
-def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
-    """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram."""
+def _first_minima(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Return, between each two neighbouring peaks, the first bin of the lowest density.
+
+    A peak is higher than the bin to its left, so the lowest bin of ``[a, b]`` lies in
+    ``[a, b)``: one ``minimum.reduceat`` over the peak-to-peak segments gives the minima.
+    """
+    if peaks.size < 2:
+        return np.empty(0, dtype=np.intp)
+    span = smooth[peaks[0] : peaks[-1]]
+    starts = peaks[:-1] - peaks[0]
+    low = np.minimum.reduceat(span, starts)
+    at_low = np.flatnonzero(span == np.repeat(low, np.diff(peaks)))
+    # every segment holds its minimum: the first such bin at or after a segment's start is its own
+    return at_low[np.searchsorted(at_low, starts)] + peaks[0]
+
+
+def _curve_basins(smooth: np.ndarray, cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return peak bins, basin bounds (peaks + 1 of them) and basin masses of a smoothed 1D histogram.
+
+    ``cumulative`` is the running sum of the whole-number counts with a leading 0, so a basin's
+    mass is exact.
+    """
     n = smooth.size
-    left = np.r_[-np.inf, smooth[:-1]]
-    right = np.r_[smooth[1:], -np.inf]
-    peaks = [int(i) for i in np.flatnonzero((smooth > left) & (smooth >= right) & (smooth > 0))]
-    if not peaks:
-        return [], [], []
-    cuts = [int(a + np.argmin(smooth[a : b + 1])) for a, b in itertools.pairwise(peaks)]
-    bounds = [0, *cuts, n]
-    basins = [(bounds[i], bounds[i + 1]) for i in range(len(peaks))]
-    masses = [float(counts[a:b].sum()) for a, b in basins]
-    return peaks, basins, masses
+    up = np.empty(n + 1, dtype=bool)  # up[i]: bin i is higher than bin i - 1 (bin -1 and bin n: -inf)
+    up[0], up[n] = True, False
+    np.greater(smooth[1:], smooth[:-1], out=up[1:n])
+    peak_bins = np.flatnonzero(up[:n] & ~up[1:] & (smooth > 0))  # higher than the left, not lower than the right
+    if not peak_bins.size:
+        return peak_bins, np.empty(0, dtype=np.intp), np.empty(0)
+    bounds = np.concatenate(([0], _first_minima(smooth, peak_bins), [n]))
+    return peak_bins, bounds, cumulative[bounds[1:]] - cumulative[bounds[:-1]]
+
+
+def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
+    """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram of whole-number counts."""
+    peak_bins, bounds, masses = _curve_basins(smooth, np.concatenate(([0.0], np.cumsum(counts))))
+    return peak_bins.tolist(), list(itertools.pairwise(bounds.tolist())), masses.tolist()
 
 
 def _merge_shallow_1d(
@@ -165,12 +190,12 @@ def find_modes_1d(t: np.ndarray, *, expected: int, min_mass: float, n_bins: int 
     counts, edges = np.histogram(t, bins=n_bins, range=(lo, hi))
     counts = counts.astype(float)
     widths = _widths(n_bins)
-    n_sig = []
-    for w in widths:
-        _, _, masses = _modes_of_curve(gaussian_filter1d(counts, w, mode="constant"), counts)
-        n_sig.append(sum(m >= min_mass for m in masses))
-    w = float(widths[_persistent_count(n_sig, expected)])
-    smooth = gaussian_filter1d(counts, w, mode="constant")
+    smooths = [gaussian_filter1d(counts, w, mode="constant") for w in widths]
+    cumulative = np.concatenate(([0.0], np.cumsum(counts)))
+    n_sig = [int(np.count_nonzero(_curve_basins(sm, cumulative)[2] >= min_mass)) for sm in smooths]
+    chosen = _persistent_count(n_sig, expected)
+    w = float(widths[chosen])
+    smooth = smooths[chosen]
     peaks, _basins, masses = _merge_shallow_1d(smooth, counts, *_modes_of_curve(smooth, counts))
     keep = [i for i in np.argsort(masses)[::-1] if masses[i] >= min_mass][:expected]
     if not keep:
@@ -196,32 +221,93 @@ class Modes2D:
     heights: np.ndarray
 
 
-def _basins_2d(smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (root bin per bin, flat indices of the maxima) by steepest ascent on a grid."""
-    from scipy.ndimage import maximum_filter
+#: the 8 neighbours of a grid cell, in the order steepest ascent tries them (ties keep the first)
+_NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
-    ny, nx = smooth.shape
+
+def _raise_to(best: np.ndarray, code: np.ndarray, val: np.ndarray, k: int | np.ndarray, better: np.ndarray) -> None:
+    """Set ``best`` to ``val`` and ``code`` to ``k`` where ``val`` is strictly higher (of equals the first stays)."""
+    np.greater(val, best, out=better)
+    np.maximum(best, val, out=best)
+    if isinstance(k, np.ndarray):
+        np.copyto(code, k, where=better)
+    else:
+        np.putmask(code, better, k)
+
+
+def _ascent_2d(smooth: np.ndarray) -> np.ndarray:
+    """Return, per bin (flat), its steepest-ascent step: 0 stays (no higher neighbour), k the k-th of :data:`_NEIGHBOURS`.
+
+    Of equal highest neighbours the first in :data:`_NEIGHBOURS` order is taken; the grid's
+    outside is -inf. The neighbours come in three rows (above: 1-3, left/right: 4-5, below:
+    6-8); the first highest of three side-by-side bins serves the row above and the row below
+    it, so it is found once per row.
+    """
     padded = np.pad(smooth, 1, constant_values=-np.inf)
-    best = np.arange(ny * nx).reshape(ny, nx)
-    best_val = smooth.copy()
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                continue
-            val = padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
-            better = val > best_val
-            best_val = np.where(better, val, best_val)
-            target = (np.clip(yy + dy, 0, ny - 1) * nx + np.clip(xx + dx, 0, nx - 1))
-            best = np.where(better, target, best)
-    parent = best.ravel()
+    row_best = padded[:, :-2].copy()  # per padded row and column: first highest of (left, centre, right)
+    row_code = np.zeros(row_best.shape, dtype=np.int8)
+    better = np.empty(row_best.shape, dtype=bool)
+    _raise_to(row_best, row_code, padded[:, 1:-1], 1, better)
+    _raise_to(row_best, row_code, padded[:, 2:], 2, better)
+    best = row_best[:-2].copy()
+    code = row_code[:-2] + np.int8(1)
+    inner = better[1:-1]
+    _raise_to(best, code, padded[1:-1, :-2], 4, inner)
+    _raise_to(best, code, padded[1:-1, 2:], 5, inner)
+    _raise_to(best, code, row_best[2:], row_code[2:] + np.int8(6), inner)
+    code[best <= smooth] = 0
+    return code.ravel()
+
+
+def _basins_2d(smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (root bin per bin, flat indices of the maxima) by steepest ascent on a grid.
+
+    Each bin points to its highest 8-neighbour when that is strictly higher (see
+    :func:`_ascent_2d`); pointer jumping then takes every bin to the top of its path. The
+    maxima are the roots holding positive density.
+    """
+    ny, nx = smooth.shape
+    code = _ascent_2d(smooth)
+    steps = np.array([0, *(dy * nx + dx for dy, dx in _NEIGHBOURS)], dtype=np.intp)
+    parent = np.arange(ny * nx) + np.take(steps, code)
+    # doubling: after k rounds every bin points 2**k steps up its path; a root points to itself,
+    # so rounds past the top change nothing and the first four need no convergence test
+    for _ in range(4):
+        parent = parent.take(parent)
     for _ in range(ny + nx):
-        nxt = parent[parent]
-        if np.array_equal(nxt, parent):
+        nxt = parent.take(parent)
+        if (nxt == parent).all():
             break
         parent = nxt
-    peaks = (smooth == maximum_filter(smooth, size=3, mode="constant", cval=-np.inf)) & (smooth > 0)
-    return parent, np.flatnonzero(peaks.ravel() & (parent == np.arange(ny * nx)))
+    return parent, np.flatnonzero((code == 0) & (smooth.ravel() > 0))
+
+
+def _saddles_2d(smooth: np.ndarray, comp: np.ndarray, n_comp: int) -> list[tuple[int, int, float]]:
+    """Return (basin a < basin b, saddle) per pair of touching basins, highest saddle first.
+
+    The saddle is the highest min-density of two 8-neighbours across the pair's boundary. Equal
+    saddles keep the order in which their pair first appears in the scan over the directions
+    (0, 1), (1, 0), (1, 1), (1, -1), each in raster order.
+    """
+    shape = smooth.shape
+    lo_parts, hi_parts, s_parts = [], [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = comp[: shape[0] - dy, max(0, -dx) : shape[1] - max(0, dx)]
+        b = comp[dy:, max(0, dx) : shape[1] - max(0, -dx) if dx < 0 else shape[1]]
+        da = smooth[: shape[0] - dy, max(0, -dx) : shape[1] - max(0, dx)]
+        db = smooth[dy:, max(0, dx) : shape[1] - max(0, -dx) if dx < 0 else shape[1]]
+        edge = (a != b) & (a >= 0) & (b >= 0)
+        lo_parts.append(np.minimum(a, b)[edge])
+        hi_parts.append(np.maximum(a, b)[edge])
+        s_parts.append(np.minimum(da, db)[edge])
+    lo, hi, saddle = np.concatenate(lo_parts), np.concatenate(hi_parts), np.concatenate(s_parts)
+    if not lo.size:
+        return []
+    keys, first, which = np.unique(lo * n_comp + hi, return_index=True, return_inverse=True)
+    top = np.full(keys.size, -np.inf)
+    np.maximum.at(top, which.ravel(), saddle)
+    order = np.lexsort((first, -top))
+    return [(int(keys[i] // n_comp), int(keys[i] % n_comp), float(top[i])) for i in order]
 
 
 def _merge_shallow_2d(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
@@ -236,18 +322,7 @@ def _merge_shallow_2d(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray)
     shape = smooth.shape
     comp_of_root = np.full(parent.size, -1, dtype=np.int64)
     comp_of_root[roots] = np.arange(roots.size)
-    comp = comp_of_root[parent].reshape(shape)
-    pairs: dict[tuple[int, int], float] = {}
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = comp[: shape[0] - dy, max(0, -dx) : shape[1] - max(0, dx)]
-        b = comp[dy:, max(0, dx) : shape[1] - max(0, -dx) if dx < 0 else shape[1]]
-        da = smooth[: shape[0] - dy, max(0, -dx) : shape[1] - max(0, dx)]
-        db = smooth[dy:, max(0, dx) : shape[1] - max(0, -dx) if dx < 0 else shape[1]]
-        edge = (a != b) & (a >= 0) & (b >= 0)
-        for ca, cb, s in zip(a[edge], b[edge], np.minimum(da, db)[edge], strict=True):
-            key = (int(min(ca, cb)), int(max(ca, cb)))
-            if s > pairs.get(key, -1.0):
-                pairs[key] = float(s)
+    pairs = _saddles_2d(smooth, comp_of_root[parent].reshape(shape), roots.size)
     heights = smooth.ravel()[roots]
     rep = list(range(roots.size))
 
@@ -257,7 +332,7 @@ def _merge_shallow_2d(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray)
             i = rep[i]
         return i
 
-    for (ca, cb), s in sorted(pairs.items(), key=lambda kv: -kv[1]):
+    for ca, cb, s in pairs:
         ra, rb = find(ca), find(cb)
         if ra != rb and s > SHALLOW_SADDLE * min(heights[ra], heights[rb]):
             hi, lo = (ra, rb) if heights[ra] >= heights[rb] else (rb, ra)
@@ -267,13 +342,6 @@ def _merge_shallow_2d(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray)
     has = comp_of_root[parent] >= 0
     new_parent[has] = final[comp_of_root[parent][has]]
     return new_parent
-
-
-def _significant_2d(smooth: np.ndarray, counts: np.ndarray, min_mass: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    parent, roots = _basins_2d(smooth)
-    mass = np.bincount(parent, weights=counts.ravel(), minlength=parent.size)
-    roots = roots[mass[roots] >= min_mass]
-    return parent, roots, mass
 
 
 def find_modes_2d(
@@ -295,10 +363,15 @@ def find_modes_2d(
     (x0, x1), (y0, y1) = _grid_range(pts[ok, 0]), _grid_range(pts[ok, 1])
     counts, xe, ye = np.histogram2d(pts[ok, 0], pts[ok, 1], bins=n_bins, range=((x0, x1), (y0, y1)))
     widths = _widths(n_bins)
-    n_sig = [int(_significant_2d(gaussian_filter(counts, w, mode="constant"), counts, min_mass)[1].size) for w in widths]
-    w = float(widths[_persistent_count(n_sig, expected)])
-    smooth = gaussian_filter(counts, w, mode="constant")
-    parent, all_roots = _basins_2d(smooth)
+    smooths = [gaussian_filter(counts, w, mode="constant") for w in widths]
+    basins = [_basins_2d(sm) for sm in smooths]
+    held = np.flatnonzero(counts.ravel())  # empty bins add exact zeros to a basin's mass: leave them out
+    weights = counts.ravel()[held]
+    n_sig = [int(np.count_nonzero(np.bincount(parent[held], weights=weights, minlength=parent.size)[roots] >= min_mass))
+             for parent, roots in basins]
+    chosen = _persistent_count(n_sig, expected)
+    smooth = smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
+    parent, all_roots = basins[chosen]
     parent = _merge_shallow_2d(smooth, parent, all_roots)
     mass = np.bincount(parent, weights=counts.ravel(), minlength=parent.size)
     roots = np.unique(parent[np.isin(parent, all_roots)])
@@ -319,15 +392,31 @@ def find_modes_2d(
     return Modes2D(centers, labels, mass[roots], smooth.ravel()[roots])
 
 
+@functools.lru_cache(maxsize=64)
+def _chi2_ppf(q: float, d: int) -> float:
+    """Return the chi-square ``q`` quantile with ``d`` degrees of freedom (cached: a robust core needs it per call)."""
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(q, d))
+
+
+@functools.lru_cache(maxsize=64)
+def _trim_consistency(d: int) -> float:
+    """Return the covariance rescaling of a 95 % chi-square trim in ``d`` dimensions."""
+    from scipy.stats import chi2
+
+    return float(0.95 / chi2.cdf(_chi2_ppf(0.95, d), d + 2))
+
+
 def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (mask of core points, center, covariance) of one population (n x d points).
 
     Starts from the coordinate-wise median and MAD, then alternates trimmed mean/covariance
     (points within the chi-square 95 % ellipsoid, covariance rescaled for the trimming) for
     ``iterations`` rounds; the core is the chi-square ``quantile`` ellipsoid of the result.
+    A round that keeps the same points as the round before is a fixed point (same mean and
+    covariance from then on), so the rounds stop there with the same result.
     """
-    from scipy.stats import chi2
-
     pts = np.asarray(points, dtype=float)
     if pts.ndim == 1:
         pts = pts[:, None]
@@ -338,18 +427,26 @@ def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int =
     mad = 1.4826 * np.median(np.abs(pts - center), axis=0)
     scale = np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12)
     cov = np.diag(scale**2)
-    q95 = chi2.ppf(0.95, d)
-    consistency = 0.95 / chi2.cdf(q95, d + 2)
+    q95 = _chi2_ppf(0.95, d)
+    consistency = _trim_consistency(d)
+    previous: np.ndarray | None = None
+    d2: np.ndarray | None = None
     for _ in range(iterations):
         inv = np.linalg.pinv(cov)
         diff = pts - center
         d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
-        kept = pts[d2 <= q95]
+        mask = d2 <= q95
+        if previous is not None and np.array_equal(mask, previous):
+            break  # center and cov would come out as they are: d2 is the final one
+        d2 = None
+        kept = pts[mask]
         if kept.shape[0] < d + 2:
             break
+        previous = mask
         center = kept.mean(axis=0)
         cov = np.atleast_2d(np.cov(kept, rowvar=False)) * consistency + np.eye(d) * 1e-12
-    inv = np.linalg.pinv(cov)
-    diff = pts - center
-    d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
-    return d2 <= chi2.ppf(quantile, d), center, cov
+    if d2 is None:
+        inv = np.linalg.pinv(cov)
+        diff = pts - center
+        d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
+    return d2 <= _chi2_ppf(quantile, d), center, cov

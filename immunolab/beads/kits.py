@@ -25,6 +25,7 @@ is IML-BEAD-002.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -324,8 +325,6 @@ def load_kit(kit: str | Path) -> BeadKit:
     Raises IML-BEAD-002 for an unknown id and IML-BEAD-001 for a file that cannot be read
     or is not a valid definition.
     """
-    import yaml
-
     path = Path(kit)
     if isinstance(kit, str) and not kit.endswith((".yaml", ".yml")) and not path.exists():
         if kit not in available_kits():
@@ -344,6 +343,18 @@ def load_kit(kit: str | Path) -> BeadKit:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise _bad(source, f"the file cannot be read ({type(exc).__name__})") from None
+    return _parse_kit_text(source, text)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_kit_text(source: str, text: str) -> BeadKit:
+    """Return the kit of one definition's text; cached on (source, text), so an edited file is parsed again.
+
+    Ingest loads the kit of every well: the file is still read each time (cheap), the YAML is
+    parsed once. A :class:`BeadKit` is frozen, so callers share it.
+    """
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

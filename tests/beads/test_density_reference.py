@@ -1,0 +1,176 @@
+"""The vectorised mode finding equals plain per-cell reference implementations, bit for bit.
+
+The references below are written for clarity (Python loops over bins, no shared code with
+:mod:`immunolab.beads.density`): steepest ascent with the first strictly higher neighbour in a
+fixed order, the union-find saddle merge with a dict, 1D valleys with ``argmin``, and the
+robust core iterated for all its rounds. Grids are random, with ties and plateaus on purpose
+(small whole numbers), smoothed grids, all-zero and one-row/one-column grids.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+from scipy.stats import chi2
+
+from immunolab.beads import density
+from immunolab.beads.kits import load_kit
+
+ORDER = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+def reference_basins(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (root per bin, positive maxima) by walking every bin uphill, one step at a time."""
+    ny, nx = grid.shape
+    step = {}
+    for y, x in itertools.product(range(ny), range(nx)):
+        best, target = grid[y, x], y * nx + x
+        for dy, dx in ORDER:
+            yy, xx = y + dy, x + dx
+            if 0 <= yy < ny and 0 <= xx < nx and grid[yy, xx] > best:
+                best, target = grid[yy, xx], yy * nx + xx
+        step[y * nx + x] = target
+    roots = np.empty(ny * nx, dtype=np.int64)
+    for cell in range(ny * nx):
+        at = cell
+        while step[at] != at:
+            at = step[at]
+        roots[cell] = at
+    maxima = [c for c in range(ny * nx) if step[c] == c and grid.flat[c] > 0]
+    return roots, np.array(maxima, dtype=np.int64)
+
+
+def _grids(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = [np.zeros((5, 7)), np.ones((1, 9)), rng.integers(0, 3, size=(9, 1)).astype(float)]
+    for _ in range(12):
+        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        out.append(rng.integers(0, 4, size=shape).astype(float))  # many ties and plateaus
+        pts = rng.poisson(rng.uniform(0.2, 3.0), size=shape).astype(float)
+        out.append(gaussian_filter(pts, float(rng.uniform(0.4, 4.0)), mode="constant"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_basins_equal_the_per_cell_uphill_walk(seed: int) -> None:
+    for grid in _grids(seed):
+        parent, maxima = density._basins_2d(grid)
+        ref_parent, ref_maxima = reference_basins(grid)
+        assert np.array_equal(parent, ref_parent), grid.shape
+        assert np.array_equal(maxima, ref_maxima), grid.shape
+
+
+def reference_merge(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Return ``parent`` after joining basins across shallow saddles (dict of pairs, highest first)."""
+    ny, nx = smooth.shape
+    comp = {int(r): i for i, r in enumerate(roots)}
+    pairs: dict[tuple[int, int], float] = {}
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        for y, x in itertools.product(range(ny), range(nx)):
+            yy, xx = y + dy, x + dx
+            if not (0 <= yy < ny and 0 <= xx < nx):
+                continue
+            a, b = comp.get(int(parent[y * nx + x]), -1), comp.get(int(parent[yy * nx + xx]), -1)
+            if a != b and a >= 0 and b >= 0:
+                key, s = (min(a, b), max(a, b)), float(min(smooth[y, x], smooth[yy, xx]))
+                if s > pairs.get(key, -1.0):
+                    pairs[key] = s
+    heights = smooth.ravel()[roots]
+    rep = list(range(roots.size))
+
+    def find(i: int) -> int:
+        while rep[i] != i:
+            i = rep[i]
+        return i
+
+    for (a, b), s in sorted(pairs.items(), key=lambda kv: -kv[1]):
+        ra, rb = find(a), find(b)
+        if ra != rb and s > density.SHALLOW_SADDLE * min(heights[ra], heights[rb]):
+            hi, lo = (ra, rb) if heights[ra] >= heights[rb] else (rb, ra)
+            rep[lo] = hi
+    out = parent.copy()
+    for cell, p in enumerate(parent):
+        if int(p) in comp:
+            out[cell] = roots[find(comp[int(p)])]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_saddle_merge_equals_the_dict_reference(seed: int) -> None:
+    for grid in _grids(100 + seed):
+        parent, roots = density._basins_2d(grid)
+        merged = density._merge_shallow_2d(grid, parent, roots)
+        assert np.array_equal(merged, reference_merge(grid, parent, roots)), grid.shape
+
+
+def reference_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
+    """Return peaks, basins and masses of a 1D curve with per-pair argmin and slice sums."""
+    n = smooth.size
+    peaks = [i for i in range(n) if smooth[i] > 0 and (i == 0 or smooth[i] > smooth[i - 1])
+             and (i == n - 1 or smooth[i] >= smooth[i + 1])]
+    if not peaks:
+        return [], [], []
+    cuts = [int(a + np.argmin(smooth[a : b + 1])) for a, b in itertools.pairwise(peaks)]
+    bounds = [0, *cuts, n]
+    basins = [(bounds[i], bounds[i + 1]) for i in range(len(peaks))]
+    return peaks, basins, [float(counts[a:b].sum()) for a, b in basins]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_1d_peaks_valleys_and_masses_equal_the_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        counts = rng.poisson(rng.uniform(0.05, 5.0), size=n).astype(float)
+        smooth = counts if rng.random() < 0.3 else gaussian_filter(counts, float(rng.uniform(0.3, 6.0)), mode="constant")
+        if rng.random() < 0.2:
+            smooth = np.round(smooth)  # plateaus: equal neighbours and equal valley bins
+        assert density._modes_of_curve(smooth, counts) == reference_curve(smooth, counts)
+
+
+def reference_core(pts: np.ndarray, quantile: float, iterations: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the robust core iterated for all its rounds (no fixed-point stop, chi-square each time)."""
+    d = pts.shape[1]
+    center = np.median(pts, axis=0)
+    mad = 1.4826 * np.median(np.abs(pts - center), axis=0)
+    cov = np.diag(np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12) ** 2)
+    q95 = chi2.ppf(0.95, d)
+    for _ in range(iterations):
+        diff = pts - center
+        kept = pts[np.einsum("ij,jk,ik->i", diff, np.linalg.pinv(cov), diff) <= q95]
+        if kept.shape[0] < d + 2:
+            break
+        center = kept.mean(axis=0)
+        cov = np.atleast_2d(np.cov(kept, rowvar=False)) * (0.95 / chi2.cdf(q95, d + 2)) + np.eye(d) * 1e-12
+    diff = pts - center
+    return np.einsum("ij,jk,ik->i", diff, np.linalg.pinv(cov), diff) <= chi2.ppf(quantile, d), center, cov
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_robust_core_stops_at_its_fixed_point_with_the_full_result(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        d = int(rng.integers(1, 3))
+        core = rng.normal(0, rng.uniform(0.05, 1.0), size=(int(rng.integers(4, 400)), d))
+        junk = rng.uniform(-5, 5, size=(int(rng.integers(0, 60)), d))
+        pts = np.round(np.vstack([core, junk]), int(rng.integers(1, 4)))  # ties too
+        quantile = float(rng.choice([0.99, 0.997]))
+        got, want = density.robust_core(pts, quantile=quantile), reference_core(pts, quantile)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_a_kit_file_edited_between_loads_is_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from importlib import resources
+
+    text = resources.files("immunolab.beads").joinpath("kits/bd_cba_hu_th1_th2_th17.yaml").read_text("utf-8")
+    path = tmp_path / "lab_kit.yaml"
+    path.write_text(text, "utf-8")
+    first = load_kit(path)
+    assert load_kit(path) is first, "an unchanged file is not parsed again"
+    path.write_text(text.replace("min_bead_count:", "min_bead_count: 77 #"), "utf-8")
+    edited = load_kit(path)
+    assert edited is not first and edited.min_bead_count == 77
