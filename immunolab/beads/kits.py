@@ -1,7 +1,7 @@
 """Read bead-array kit definitions: bead groups, bead ids, channel roles, analytes and standards.
 
 A kit definition is a YAML file (format ``immunolab-bead-kit/1``, documented in
-``docs/bead_arrays.md``); six are shipped in ``immunolab/beads/kits/`` and a lab can write
+``docs/bead_arrays.md``); six are shipped in ``immunolab/beads/kit-definitions/`` and a lab can write
 one for any other kit. What a definition says:
 
 * ``channels``: the role of each channel, as name hints matched against ``$PnN`` / ``$PnS``
@@ -161,7 +161,7 @@ def _bad(source: str, problem: str) -> InputError:
         f"the bead kit definition is invalid: {problem}",
         path=source,
         hint="Fix the file; docs/bead_arrays.md describes the format, and the shipped kits in "
-        "immunolab/beads/kits/ are examples.",
+        "immunolab/beads/kit-definitions/ are examples.",
     )
 
 
@@ -315,7 +315,7 @@ def parse_kit(data: Any, *, source: str) -> BeadKit:
 
 def available_kits() -> list[str]:
     """Return the ids of the kit definitions shipped with immunolab, sorted."""
-    folder = resources.files("immunolab.beads").joinpath("kits")
+    folder = resources.files("immunolab.beads").joinpath("kit-definitions")
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -336,7 +336,7 @@ def load_kit(kit: str | Path) -> BeadKit:
                 "(format in docs/bead_arrays.md).",
             )
         source = f"{kit}.yaml (built-in)"
-        text = resources.files("immunolab.beads").joinpath(f"kits/{kit}.yaml").read_text("utf-8")
+        text = resources.files("immunolab.beads").joinpath(f"kit-definitions/{kit}.yaml").read_text("utf-8")
     else:
         source = path.name
         try:

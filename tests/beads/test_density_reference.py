@@ -166,7 +166,7 @@ def test_the_robust_core_stops_at_its_fixed_point_with_the_full_result(seed: int
 def test_a_kit_file_edited_between_loads_is_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from importlib import resources
 
-    text = resources.files("immunolab.beads").joinpath("kits/bd_cba_hu_th1_th2_th17.yaml").read_text("utf-8")
+    text = resources.files("immunolab.beads").joinpath("kit-definitions/bd_cba_hu_th1_th2_th17.yaml").read_text("utf-8")
     path = tmp_path / "lab_kit.yaml"
     path.write_text(text, "utf-8")
     first = load_kit(path)
