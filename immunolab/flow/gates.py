@@ -135,6 +135,20 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, vertices: np.ndarray, *, gri
 _GRID_GUARD = 1e-6
 
 
+def _in_ellipse_2d(points: np.ndarray, mean: np.ndarray, cov: np.ndarray, distance_square: float) -> np.ndarray:
+    """Return True for rows of ``points`` (n x 2) inside or on the ellipse, without inverting ``cov``.
+
+    ``w' adj(cov) w <= d * det(cov)`` holds the same points as ``w' cov^-1 w <= d``. For an ellipse
+    given on a power-of-two display grid (mean, covariance and cell corners dyadic fractions with
+    small numerators, as FlowJo 8-9 ellipses snapped to their 256-grid) every product and sum
+    below is exact in float64, so a corner on the outline counts as inside whatever the rounding.
+    """
+    wx = points[:, 0] - mean[0]
+    wy = points[:, 1] - mean[1]
+    form = wx * wx * cov[1, 1] - 2.0 * cov[0, 1] * wx * wy + wy * wy * cov[0, 0]
+    return np.asarray(form <= distance_square * (cov[0, 0] * cov[1, 1] - cov[0, 1] * cov[1, 0]))
+
+
 def points_in_ellipsoid(
     points: np.ndarray, mean: np.ndarray, covariance: np.ndarray, distance_square: float
 ) -> np.ndarray:
@@ -262,8 +276,9 @@ class EllipsoidGate(Gate):
     ``whole_bins = n`` (> 0; FlowJo 8-9 ellipses, not part of Gating-ML 2.0) evaluates the
     shape on the ``n``-per-axis display grid: an event is inside when the whole grid cell that
     holds it (``floor(v * n) / n`` to ``+ 1 / n`` on every dimension's 0-1 display scale) lies
-    inside, i.e. when every corner of the cell does (the shape is convex). Cells the boundary
-    crosses are outside.
+    inside, i.e. when every corner of the cell lies inside or on the outline (the shape is
+    convex). Cells the boundary crosses are outside. A corner exactly on the outline of an
+    ellipse given on the grid is decided exactly (:func:`_in_ellipse_2d`), not by rounding.
     """
 
     name: str
@@ -302,7 +317,7 @@ class EllipsoidGate(Gate):
                 cell = np.floor(points * n + _GRID_GUARD)
             inside: np.ndarray = np.asarray(np.isfinite(cell).all(axis=1))
             for corner in ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)):
-                inside[inside] &= points_in_ellipsoid((cell[inside] + corner) / n, mean, cov, float(self.distance_square))
+                inside[inside] &= _in_ellipse_2d((cell[inside] + corner) / n, mean, cov, float(self.distance_square))
         else:
             inside = points_in_ellipsoid(points, mean, cov, float(self.distance_square))
         if self.complement:
