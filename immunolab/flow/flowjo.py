@@ -183,6 +183,9 @@ class _Context:
     used_transforms: dict[str, Transform] = field(default_factory=dict)
     #: FlowJo 7-9 rectangles hold min < v <= max: an event on a bound belongs below it
     lower_half_owns_divider: bool = False
+    #: FlowJo 7 (PC): each channel's ``$PnR``; its ellipses come from their edge points on a
+    #: display grid that draws channels 0 .. R-1 over cells 0 .. 255 (see :func:`_v7_ellipse`)
+    v7_channel_ranges: dict[str, float] | None = None
 
     def dimension(self, raw_name: str) -> tuple[Dimension, Transform | None]:
         """Return the engine dimension of a FlowJo gate axis and its transform."""
@@ -266,6 +269,41 @@ def _ellipse(name: str, gate_el: Any, dims: list[Dimension], xforms: list[Transf
                          tuple(tuple(float(v) for v in r) for r in cov), 1.0, complement)
 
 
+def _v7_ellipse(name: str, gate_el: Any, dims: list[Dimension], ranges: dict[str, float],
+                complement: bool = False) -> Gate:
+    """Return a FlowJo 7 ellipse: the one whose axes end at its four edge points.
+
+    FlowJo 7 saves the ends of the two axes (``edge``, pairs 1-2 and 3-4) and foci derived from
+    them, truncated to whole grid units, so the ellipse is rebuilt from the edge points: centre
+    their mean, semi-axes half the length of each pair, major axis along the first pair. The
+    grid shows channel ``c`` of a ``$PnR = R`` channel at ``c x 255 / (R - 1)`` (channel 0 and
+    channel R-1 on the first and the last of the 256 cells); on the keyword scale, where channel
+    ``c`` is ``c / R``, one grid unit is ``(R - 1) / (255 R)``. Evidence in docs/gating.md.
+    """
+    if len(dims) != 2:
+        raise _Bad(f"ellipse {name!r} must have 2 dimensions{_line(gate_el)}")
+    edge_el = gate_el.find(_G + "edge")
+    edges = np.array([_coords(v) for v in edge_el.findall(_G + "vertex")] if edge_el is not None else [],
+                     dtype=np.float64)
+    if edges.shape != (4, 2):
+        raise _Bad(f"ellipse {name!r} needs 4 edge points in 2 dimensions{_line(gate_el)}")
+    major, minor = edges[1] - edges[0], edges[3] - edges[2]
+    a, b = float(np.hypot(*major)) / 2, float(np.hypot(*minor)) / 2
+    if a == 0 or b == 0:
+        raise _Bad(f"ellipse {name!r} has an axis of length 0{_line(gate_el)}")
+    if any(d.channel not in ranges for d in dims):
+        raise _Bad(f"ellipse {name!r}: the workspace saved no $PnR for {', '.join(d.channel for d in dims)}"
+                   f"{_line(gate_el)}")
+    u = major / (2 * a)
+    rot = np.column_stack([u, [-u[1], u[0]]])
+    cov_grid = rot @ np.diag([a * a, b * b]) @ rot.T
+    scale = np.array([(ranges[d.channel] - 1) / (255.0 * ranges[d.channel]) for d in dims])
+    mean = edges.mean(axis=0) * scale
+    cov = cov_grid * np.outer(scale, scale)
+    return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])),
+                         tuple(tuple(float(v) for v in r) for r in cov), 1.0, complement)
+
+
 def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:
     gate_holder = pop_el.find("Gate")
     shapes = [c for c in (gate_holder if gate_holder is not None else ()) if isinstance(c.tag, str)]
@@ -300,6 +338,8 @@ def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:
             vertices.append((_map(xforms[0], xy[0]), _map(xforms[1], xy[1])))
         return PolygonGate(name, (dims[0], dims[1]), tuple(vertices), complement)
     if kind == "EllipsoidGate":
+        if ctx.v7_channel_ranges is not None:
+            return _v7_ellipse(name, gate_el, dims, ctx.v7_channel_ranges, complement)
         return _ellipse(name, gate_el, dims, xforms, complement)
     raise _Bad(f"FlowJo gate type {kind!r} of population {name!r} is not supported{_line(gate_el)}")
 
@@ -374,7 +414,8 @@ def _resolve_booleans(nodes: list[GateNode], pending: list[tuple[str, Any, str]]
 
 
 def _parse_sample(sample_el: Any, name: str, label: str, *, transforms: dict[str, Transform] | None = None,
-                  comp: _Comp | None = None, legacy: bool = False) -> WorkspaceSample:
+                  comp: _Comp | None = None, legacy: bool = False,
+                  v7_channel_ranges: dict[str, float] | None = None) -> WorkspaceSample:
     dataset = sample_el.find("DataSet")
     node = sample_el.find("SampleNode")
     if dataset is None or node is None:
@@ -383,7 +424,8 @@ def _parse_sample(sample_el: Any, name: str, label: str, *, transforms: dict[str
     file_name = re.split(r"[/\\]", uri)[-1].replace("%20", " ")
     sample_id = str(dataset.get("sampleID") or node.get("sampleID") or "")
     ctx = _Context(_parse_transforms(sample_el) if transforms is None else transforms,
-                   _parse_matrix(sample_el) if comp is None else comp, lower_half_owns_divider=legacy)
+                   _parse_matrix(sample_el) if comp is None else comp, lower_half_owns_divider=legacy,
+                   v7_channel_ranges=v7_channel_ranges)
     nodes: list[GateNode] = []
     counts: dict[str, int] = {}
     pending: list[tuple[str, Any, str]] = []
