@@ -200,7 +200,9 @@ _ON_GRID = 1e-4
 def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> EllipsoidGate:
     """Return the ellipse with conjugate diameters between points 0-1 and 2-3 (display units).
 
-    It is evaluated on whole cells of FlowJo's display grid (:data:`V9_ELLIPSE_GRID`).
+    It is evaluated on whole cells of FlowJo's display grid (:data:`V9_ELLIPSE_GRID`), centred
+    on the mean of the four points truncated to a grid corner (a derived value truncated to
+    whole grid units, as FlowJo 7 truncates its foci; module doc).
 
     With semi-diameters ``p = (v0 - v1) / 2`` and ``q = (v2 - v3) / 2`` the ellipse is
     ``c + p cos t + q sin t``: inside means ``|M^-1 (v - c)| <= 1`` with ``M = [p q]``, i.e. a
@@ -212,7 +214,7 @@ def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> Ell
     cells = pts * V9_ELLIPSE_GRID
     on_grid = np.abs(cells - np.rint(cells)) < _ON_GRID
     pts = np.where(on_grid, np.rint(cells) / V9_ELLIPSE_GRID, pts)  # float32 values back on the grid (module doc)
-    centre = pts.mean(axis=0)
+    centre = np.floor(pts.mean(axis=0) * V9_ELLIPSE_GRID + _ON_GRID) / V9_ELLIPSE_GRID  # truncated (module doc)
     m = np.column_stack([(pts[0] - pts[1]) / 2, (pts[2] - pts[3]) / 2])
     if abs(float(np.linalg.det(m))) < 1e-12:
         raise ValueError(f"ellipse {name!r} has collinear diameters")
