@@ -65,6 +65,17 @@ polygons and ellipses on its cells, each event taking the cell that holds it:
   through 8 grid corners (its 4 points and their mirror images through the centre), which the
   rounding had put outside (C02 -0.70 %); held inside, the 8 ellipses are -0.41 to +0.64 % (6
   of 8 within 0.5 %, 10 of the 12 ellipse-based populations); left outside exactly, 5 of 8.
+  The centre is the mean of the four grid points truncated to a grid corner (a derived value
+  truncated to whole grid units, as FlowJo 7 truncates its foci); the conjugate diameters are
+  the pairs' half-differences as before. The ``CD4, CD8 ellipse`` (points
+  ``(75, 71) (14, 15) (68, 17) (20, 70)``, mean ``(44.25, 43.25)``) is then centred on
+  ``(44, 43)`` and the 8 ellipses are -0.41 to +0.34 % (8 of 8, all 12 ellipse-based
+  populations; D02 +0.64 -> +0.09 %, E02 +0.59 -> +0.34 %); the inverted ellipse's mean is
+  already on the grid and does not change. The data do not tell truncation from rounding to the
+  nearest corner (the same here), nor the truncated midpoint of either pair (also ``(44, 43)``);
+  the mean moved up to the next corner gives 4 of 8. Weak evidence: moving that ellipse's centre
+  by each of 49 offsets (steps of 1/8 cell in ``[-0.5, 0.25]`` per axis) keeps 8 of 8 for 18 of them,
+  all with dy <= 0 and 12 with dx < 0: the counts favour a centre below the mean without pinning it.
 
 FlowJo 7 gates are evaluated on the exact outline at the events' channel values: its polygons
 then reproduce FlowJo 7.6.5 within 2 events (77 of 92 polygon-based populations exact). Its
