@@ -38,6 +38,15 @@ def _pyplot() -> Any:
     return plt
 
 
+def _new_figure(**kw: Any) -> Figure:
+    """Return a Figure not registered with pyplot (the report holds many at once; each is freed
+    with its last reference, so pyplot's open-figure limit and its warning never apply)."""
+    _pyplot()  # the Agg backend, as for every figure of the package
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
 def _asinh_axis(ax: Axes, axis: str, values: np.ndarray) -> None:
     pos = values[np.isfinite(values) & (values > 0)]
     width = float(np.quantile(pos, 0.02)) if pos.size else 1.0
@@ -108,10 +117,9 @@ def well_classification_figure(result: BeadWellResult, kit: BeadKit, *, title: s
     """
     if result.events is None:
         raise ValueError("the result carries no events to plot")
-    plt = _pyplot()
     n = 1 + len(kit.groups)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), dpi=100, layout="constrained")
-    axes = np.atleast_1d(axes)
+    fig = _new_figure(figsize=(3.6 * n, 3.4), dpi=100, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
     _scatter_panel(axes[0], result, kit)
     first = 0
     for gi, group in enumerate(kit.groups):
@@ -135,9 +143,9 @@ def standard_curve_figure(analysis: PlateAnalysis, analyte: str, *, log_response
     open triangles at the LLOQ / ULOQ; LLOQ and ULOQ as dashed lines. ``log_response`` says
     the curve was fitted on ln MFI (:mod:`immunolab.beads.logcurve`).
     """
-    plt = _pyplot()
     w = analysis.wells[analysis.wells["analyte"] == analyte]
-    fig, ax = plt.subplots(figsize=(4.6, 3.6), dpi=100, layout="constrained")
+    fig = _new_figure(figsize=(4.6, 3.6), dpi=100, layout="constrained")
+    ax = fig.subplots()
     std = w[(w["sample_type"] == "standard") & (w["expected_conc"] > 0)]
     ax.scatter(std["expected_conc"], std["net_mfi"], s=22, c="#0072B2", label="standards", zorder=3)
     curve = None

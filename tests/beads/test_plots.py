@@ -58,3 +58,15 @@ def test_the_standard_curve_figure_places_samples_on_the_curve_without_their_nam
     curve_line = ax.get_lines()[0]
     assert np.all(np.diff(curve_line.get_ydata()) > 0)
     assert figure_png(fig).startswith(PNG)
+
+
+def test_bead_figures_are_not_held_open_by_pyplot() -> None:
+    """A report draws dozens of them before rendering: pyplot must not keep (and warn about) them."""
+    import matplotlib.pyplot as plt
+
+    sim = simulate_well(4, n_groups=2, two_d=False)
+    result = classify_bead_well(sim.events, sim.channels, sim.kit, label="w.fcs")
+    before = len(plt.get_fignums())
+    figures = [well_classification_figure(result, sim.kit) for _ in range(25)]
+    assert len(plt.get_fignums()) == before
+    assert all(figure_png(f).startswith(PNG) for f in figures[:2])
