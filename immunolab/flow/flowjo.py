@@ -278,7 +278,9 @@ def _v7_ellipse(name: str, gate_el: Any, dims: list[Dimension], ranges: dict[str
     their mean, semi-axes half the length of each pair, major axis along the first pair. The
     grid shows channel ``c`` of a ``$PnR = R`` channel at ``c x 255 / (R - 1)`` (channel 0 and
     channel R-1 on the first and the last of the 256 cells); on the keyword scale, where channel
-    ``c`` is ``c / R``, one grid unit is ``(R - 1) / (255 R)``. Evidence in docs/gating.md.
+    ``c`` is ``c / R``, one grid unit is ``(R - 1) / (255 R)`` (measured on R = 512 only; a
+    channel whose ``$PnR`` the workspace did not save keeps the ``1 / 256`` grid of the other
+    readers). Evidence in docs/gating.md.
     """
     if len(dims) != 2:
         raise _Bad(f"ellipse {name!r} must have 2 dimensions{_line(gate_el)}")
@@ -291,13 +293,11 @@ def _v7_ellipse(name: str, gate_el: Any, dims: list[Dimension], ranges: dict[str
     a, b = float(np.hypot(*major)) / 2, float(np.hypot(*minor)) / 2
     if a == 0 or b == 0:
         raise _Bad(f"ellipse {name!r} has an axis of length 0{_line(gate_el)}")
-    if any(d.channel not in ranges for d in dims):
-        raise _Bad(f"ellipse {name!r}: the workspace saved no $PnR for {', '.join(d.channel for d in dims)}"
-                   f"{_line(gate_el)}")
     u = major / (2 * a)
     rot = np.column_stack([u, [-u[1], u[0]]])
     cov_grid = rot @ np.diag([a * a, b * b]) @ rot.T
-    scale = np.array([(ranges[d.channel] - 1) / (255.0 * ranges[d.channel]) for d in dims])
+    scale = np.array([(ranges[d.channel] - 1) / (255.0 * ranges[d.channel]) if ranges.get(d.channel, 0.0) > 1
+                      else 1.0 / _DISPLAY_BINS for d in dims])
     mean = edges.mean(axis=0) * scale
     cov = cov_grid * np.outer(scale, scale)
     return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])),

@@ -65,17 +65,6 @@ polygons and ellipses on its cells, each event taking the cell that holds it:
   through 8 grid corners (its 4 points and their mirror images through the centre), which the
   rounding had put outside (C02 -0.70 %); held inside, the 8 ellipses are -0.41 to +0.64 % (6
   of 8 within 0.5 %, 10 of the 12 ellipse-based populations); left outside exactly, 5 of 8.
-  The centre is the mean of the four grid points truncated to a grid corner (a derived value
-  truncated to whole grid units, as FlowJo 7 truncates its foci); the conjugate diameters are
-  the pairs' half-differences as before. The ``CD4, CD8 ellipse`` (points
-  ``(75, 71) (14, 15) (68, 17) (20, 70)``, mean ``(44.25, 43.25)``) is then centred on
-  ``(44, 43)`` and the 8 ellipses are -0.41 to +0.34 % (8 of 8, all 12 ellipse-based
-  populations; D02 +0.64 -> +0.09 %, E02 +0.59 -> +0.34 %); the inverted ellipse's mean is
-  already on the grid and does not change. The data do not tell truncation from rounding to the
-  nearest corner (the same here), nor the truncated midpoint of either pair (also ``(44, 43)``);
-  the mean moved up to the next corner gives 4 of 8. Weak evidence: moving that ellipse's centre
-  by each of 49 offsets (steps of 1/8 cell in ``[-0.5, 0.25]`` per axis) keeps 8 of 8 for 18 of them,
-  all with dy <= 0 and 12 with dx < 0: the counts favour a centre below the mean without pinning it.
 
 FlowJo 7 gates are evaluated on the exact outline at the events' channel values: its polygons
 then reproduce FlowJo 7.6.5 within 2 events (77 of 92 polygon-based populations exact). Its
@@ -211,9 +200,7 @@ _ON_GRID = 1e-4
 def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> EllipsoidGate:
     """Return the ellipse with conjugate diameters between points 0-1 and 2-3 (display units).
 
-    It is evaluated on whole cells of FlowJo's display grid (:data:`V9_ELLIPSE_GRID`), centred
-    on the mean of the four points truncated to a grid corner (a derived value truncated to
-    whole grid units, as FlowJo 7 truncates its foci; module doc).
+    It is evaluated on whole cells of FlowJo's display grid (:data:`V9_ELLIPSE_GRID`).
 
     With semi-diameters ``p = (v0 - v1) / 2`` and ``q = (v2 - v3) / 2`` the ellipse is
     ``c + p cos t + q sin t``: inside means ``|M^-1 (v - c)| <= 1`` with ``M = [p q]``, i.e. a
@@ -225,7 +212,7 @@ def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> Ell
     cells = pts * V9_ELLIPSE_GRID
     on_grid = np.abs(cells - np.rint(cells)) < _ON_GRID
     pts = np.where(on_grid, np.rint(cells) / V9_ELLIPSE_GRID, pts)  # float32 values back on the grid (module doc)
-    centre = np.floor(pts.mean(axis=0) * V9_ELLIPSE_GRID + _ON_GRID) / V9_ELLIPSE_GRID  # truncated (module doc)
+    centre = pts.mean(axis=0)
     m = np.column_stack([(pts[0] - pts[1]) / 2, (pts[2] - pts[3]) / 2])
     if abs(float(np.linalg.det(m))) < 1e-12:
         raise ValueError(f"ellipse {name!r} has collinear diameters")

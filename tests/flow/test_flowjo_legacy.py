@@ -35,10 +35,9 @@ pytestmark = pytest.mark.shared_data
 #: (none left: FlowJo 7.6.5's ellipses, rebuilt from their edge points, are all within 0.5 %)
 KNOWN_DEVIATIONS: dict[tuple[str, str, str], float] = {}
 #: FlowJo 9.7.2 ellipses (and Boolean gates over them), evaluated on whole 256-grid display cells
-#: (corners on the outline inside) around the centre truncated to the grid: measured -0.41 to
-#: +0.34 % (with the exact mean of the points as centre -0.41 to +0.64 %; an exact outline through
-#: the saved points +1.5 to +3.9 %; ties decided by float32 rounding: C02 "inverted ellipse" -0.70 %)
-V9_ELLIPSE_BOUND = 0.0042
+#: (corners on the outline inside): -0.41 to +0.64 % (an exact outline through the saved points
+#: gave +1.5 to +3.9 %; with ties decided by float32 rounding C02's "inverted ellipse" was -0.70 %)
+V9_ELLIPSE_BOUND = 0.0065
 #: polygons and their descendants: at most this many events from FlowJo's count (measured: 7.6.5
 #: at most 2, 77 of 92 exact; 9.7.2 on grid-cell centres at most 5, 56 of 88 exact)
 POLYGON_EVENTS = {"advanced-v7.6.5.wsp": 2, "advanced-v9.7.2.xml": 5}
@@ -89,13 +88,13 @@ def _compare(workspace: str) -> list[tuple[str, str, str, int, int, float, bool]
             allowed = max(allowed, KNOWN_DEVIATIONS.get((workspace, file_name, path), 0.0))
             ellipse = _ellipse_based(path, gates)
             if workspace.endswith(".xml") and ellipse:
-                allowed = V9_ELLIPSE_BOUND
+                allowed = max(allowed, V9_ELLIPSE_BOUND)
             out.append((file_name, path, type(gates[path]).__name__, int(masks[path].sum()), flowjo, allowed, ellipse))
     return out
 
 
 @pytest.mark.parametrize(("workspace", "n_rows", "n_binned", "n_within"),
-                         [("advanced-v7.6.5.wsp", 168, 104, 104), ("advanced-v9.7.2.xml", 164, 100, 100)])
+                         [("advanced-v7.6.5.wsp", 168, 104, 104), ("advanced-v9.7.2.xml", 164, 100, 98)])
 def test_every_flowjo_count_of_the_tutorial_workspace_is_reproduced(workspace: str, n_rows: int, n_binned: int,
                                                                       n_within: int) -> None:
     rows = _compare(workspace)
@@ -163,6 +162,18 @@ def test_flowjo7_ellipses_are_rebuilt_from_their_edge_points_on_a_grid_of_channe
     assert gate_events(events, ["FL1", "FL2"], outside.strategy)["/E"].tolist() == [False, True, False, True]
 
 
+def test_a_flowjo7_ellipse_on_channels_without_a_saved_range_keeps_the_256_cell_grid() -> None:
+    import numpy as np
+
+    edges = [(70.0, 100.0), (130.0, 100.0), (100.0, 80.0), (100.0, 120.0)]
+    data = _v7_ellipse("1", [(77.0, 100.0), (122.0, 100.0)], edges, 60.0)
+    data = data.replace(b'<Keyword name="$P1R" value="512"/>', b"").replace(b'<Keyword name="$P2R" value="512"/>', b"")
+    (sample,) = parse_flowjo_workspace(data, label="v7.wsp")
+    gate = sample.strategy.nodes[0].gate
+    assert isinstance(gate, EllipsoidGate)
+    assert np.allclose(gate.mean, (100 / 256, 100 / 256), rtol=1e-12)
+
+
 def test_a_flowjo7_ellipse_with_a_collapsed_axis_is_iml_fcs_013() -> None:
     edges = [(70.0, 100.0), (70.0, 100.0), (100.0, 80.0), (100.0, 120.0)]
     with pytest.raises(InputError) as info:
@@ -211,30 +222,6 @@ def test_flowjo9_ellipse_cells_with_a_corner_on_the_outline_are_inside() -> None
     events = np.array([[130.5 * 4, 131.5 * 4], [131.5 * 4, 132.5 * 4]])
     masks = gate_events(events, ["FL1", "FL2"], sample.strategy)
     assert masks["/E"].tolist() == [True, False]
-
-
-def test_flowjo9_ellipses_are_centred_on_the_mean_of_their_points_truncated_to_the_grid() -> None:
-    """The centre is the mean of the four grid points truncated to a grid corner (a derived value
-    truncated to whole grid units); the conjugate diameters stay the point pairs' half-differences.
-
-    FlowJo 9.7.2 tutorial: the ``CD4, CD8 ellipse`` (mean of its points (44.25, 43.25) cells) is then
-    within 0.5 % in all 4 files (D02 +0.64 -> +0.09 %, E02 +0.59 -> +0.34 %).
-    """
-    import numpy as np
-
-    # points in cells (134, 128) (123, 128) (128, 133) (128, 123): mean (128.25, 128), truncated
-    # (128, 128); semi-diameters (5.5, 0) and (0, 5)
-    pops = ('<Population nodeName="E" count="1"><PolygonGate><Ellipse name="E" xAxisName="FL1" yAxisName="FL2"><Polygon>'
-            '<Vertex x="536" y="512"/><Vertex x="492" y="512"/><Vertex x="512" y="532"/><Vertex x="512" y="492"/>'
-            "</Polygon></Ellipse></PolygonGate></Population>")
-    (sample,) = parse_flowjo_workspace(_v9(pops), label="study.xml")
-    gate = sample.strategy.nodes[0].gate
-    assert isinstance(gate, EllipsoidGate) and gate.mean == (0.5, 0.5)  # cell 128 of 256
-    # cell (123, 126) lies wholly inside around (128, 128) but crosses the outline around the mean
-    # (128.25, 128); cell (132, 128) is inside either way, cell (133, 128) outside either way
-    events = np.array([[123.5 * 4, 126.5 * 4], [132.5 * 4, 128.5 * 4], [133.5 * 4, 128.5 * 4]])
-    masks = gate_events(events, ["FL1", "FL2"], sample.strategy)
-    assert masks["/E"].tolist() == [True, True, False]
 
 
 def _v9_polygon(name: str, cells: list[tuple[int, int]]) -> str:
