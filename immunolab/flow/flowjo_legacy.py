@@ -231,13 +231,16 @@ _TIE = 1e-4
 def _grid_cells(vertices: np.ndarray, n: int) -> tuple[np.ndarray, int, int]:
     """Return which cells of the ``n``-grid have their centre inside the polygon, and the first cell's (x, y).
 
-    The cells span the polygon's bounding box and one more on every side (always outside).
+    The cells span the polygon's bounding box and one more on every side, cut to one cell around
+    the grid (events lie on it).
     A centre on an edge is held when the polygon lies left of it (a crossing at the centre
     counts): the centre is tested :data:`_TIE` to the left.
     """
     cells = vertices * n
-    x0, y0 = (int(v) - 1 for v in np.floor(cells.min(axis=0)))
-    x1, y1 = (int(v) + 1 for v in np.ceil(cells.max(axis=0)))
+    # events lie on the grid (channel c of R shows at c / R in [0, 1)): cells more than one cell
+    # beyond it hold none, so a vertex far off the axis does not grow the grid (nor the parse time)
+    x0, y0 = (max(int(v) - 1, -1) for v in np.floor(cells.min(axis=0)))
+    x1, y1 = (min(int(v) + 1, n + 1) for v in np.ceil(cells.max(axis=0)))
     cx, cy = np.meshgrid(np.arange(x0, x1) + 0.5 - _TIE, np.arange(y0, y1) + 0.5)
     inside = points_in_polygon(cx.ravel(), cy.ravel(), cells, grid=False).reshape(cx.shape)
     return inside, x0, y0
@@ -346,6 +349,8 @@ def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]
     dims = [d for d, _ in resolved]
     xforms = [x for _, x in resolved]
     pts = _vertices(shape)
+    if shape.tag != "Range" and np.isnan(pts).any():
+        raise _Bad(f"gate of population {pop_name!r} has a vertex without an x or y coordinate{_line(shape)}")
     shown = np.column_stack([pts[:, k] if x is None else x.apply(pts[:, k]) for k, x in enumerate(xforms)])
     if shape.tag in ("Range", "PolyRect", "Rect"):
         bounds = _on_channels(shown, dims, xforms, ranges)  # min <= channel < max (module doc)
@@ -353,7 +358,9 @@ def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]
                              tuple(float(v) for v in bounds.max(axis=0)))
     if shape.tag == "Ellipse":
         return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown)
-    if all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None for d, x in zip(dims, xforms, strict=True)):
+    on_grid = bool(np.isfinite(shown).all())  # a vertex at 0 on a log axis has no cell: keep the exact outline
+    if on_grid and all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None
+                       for d, x in zip(dims, xforms, strict=True)):
         shown = _on_channels(_grid_outline(shown, V9_GRID), dims, xforms, ranges)  # cell centres (module doc)
     return PolygonGate(pop_name, (dims[0], dims[1]), tuple((float(x), float(y)) for x, y in shown))
 

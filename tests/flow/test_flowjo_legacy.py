@@ -323,6 +323,25 @@ def test_unsupported_or_broken_flowjo9_gates_are_iml_fcs_013(populations: str) -
     assert info.value.code == "IML-FCS-013" and "study.xml" in str(info.value)
 
 
+def test_flowjo9_polygons_off_the_grid_parse_quickly_and_a_vertex_at_zero_on_a_log_axis_keeps_its_outline() -> None:
+    import time
+
+    import numpy as np
+
+    start = time.perf_counter()
+    (far,) = parse_flowjo_workspace(_v9(_v9_polygon("P", [(2, 2), (5000, 2), (2, 5000)])), label="study.xml")
+    assert time.perf_counter() - start < 5  # the cell grid is cut to the axis range (it took 17 s uncut)
+    events = np.array([[500.0, 500.0], [1023.0, 20.0], [5.0, 5.0]])
+    assert gate_events(events, ["FL1", "FL2"], far.strategy)["/P"].tolist() == [True, True, False]
+    log_axis = _v9(_v9_polygon("P", [(0, 25), (125, 25), (75, 150)])).replace(b'$P1E" value="0,0"', b'$P1E" value="4,1"')
+    (sample,) = parse_flowjo_workspace(log_axis, label="study.xml")  # log10(0): no grid cell, exact outline
+    assert isinstance(sample.strategy.nodes[0].gate, PolygonGate)
+    broken = _v9(_v9_polygon("P", [(2, 2), (125, 2), (2, 125)])).replace(b'<Vertex x="500" y="8"/>', b'<Vertex x="500"/>')
+    with pytest.raises(InputError) as info:
+        parse_flowjo_workspace(broken, label="study.xml")
+    assert info.value.code == "IML-FCS-013" and "without an x or y coordinate" in info.value.message
+
+
 def test_a_flowjo6_workspace_is_refused_naming_the_versions_read(tmp_path: Path) -> None:
     data = b'<?xml version="1.0"?><Workspace flowJoVersion="6.4"><SampleList/></Workspace>'
     with pytest.raises(InputError) as info:
