@@ -10,8 +10,10 @@ on the Delta store of ``bench_analysis``. Best of 5 warm calls each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -45,20 +47,35 @@ print(json.dumps({"seconds": best, "shape": list(ad.shape), "vars": list(map(str
 
 
 def _v1_source(work: Path) -> Path:
-    """Return a folder whose ``immunolab`` and ``immunolab_assays`` are the first release's code."""
+    """Return a folder whose ``immunolab`` and ``immunolab_assays`` are the first release's code.
+
+    Raises RuntimeError (the benchmark's row then says why) when git or the commit is missing:
+    a source archive or a shallow clone has no first release to run.
+    """
     root = work / "v1src"
-    if (root / "immunolab").exists():
+    if (root / "immunolab" / "__init__.py").exists() and (root / "immunolab_assays" / "__init__.py").exists():
         return root
     repo = Path(__file__).resolve().parents[1]
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
+    try:
+        known = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{V1_COMMIT}^{{commit}}"],
+                               capture_output=True, check=False).returncode == 0
+    except OSError:
+        known = False
+    if not known:
+        raise RuntimeError(f"not measured: the first release (commit {V1_COMMIT[:7]}) is not in this checkout's git "
+                           "history (a source archive or a shallow clone); clone the full history to run (j)")
+    shutil.rmtree(root, ignore_errors=True)
+    staging = work / "v1src.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "src").mkdir(parents=True)
     with tempfile.TemporaryFile() as archive:
         subprocess.run(["git", "-C", str(repo), "archive", V1_COMMIT, "immunolab", "assays"], stdout=archive, check=True)
         archive.seek(0)
         with tarfile.open(fileobj=archive) as tar:
-            tar.extractall(src, filter="data")
-    (root / "immunolab_assays").symlink_to(src / "assays")
-    (root / "immunolab").symlink_to(src / "immunolab")
+            tar.extractall(staging / "src", filter="data")
+    (staging / "immunolab_assays").symlink_to(Path("src") / "assays")
+    (staging / "immunolab").symlink_to(Path("src") / "immunolab")
+    staging.rename(root)  # complete or absent: a run that died half-way is started again
     return root
 
 
@@ -71,6 +88,11 @@ def run(work: Path) -> dict[str, Any]:
     work = work.resolve()
     store_path = _store(work)  # builds trial200 and the Delta store when absent
     v1 = _v1_source(work)
+    trial_id = hashlib.sha256((work / "trial200" / "manifest.csv").read_bytes()).hexdigest()
+    marker = work / "store-v1.trial"
+    if not marker.exists() or marker.read_text() != trial_id:  # the trial was rebuilt: so is the old store
+        shutil.rmtree(work / "store-v1", ignore_errors=True)
+        marker.write_text(trial_id)
     env = {**os.environ, "PYTHONPATH": str(v1)}
     out = subprocess.run([sys.executable, "-c", _V1_SCRIPT, str(v1), str(work / "trial200"), str(work / "store-v1")],
                          env=env, cwd=work, capture_output=True, text=True, check=False)

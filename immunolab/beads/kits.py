@@ -25,6 +25,8 @@ is IML-BEAD-002.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import math
 import re
@@ -343,7 +345,9 @@ def load_kit(kit: str | Path) -> BeadKit:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise _bad(source, f"the file cannot be read ({type(exc).__name__})") from None
-    return _parse_kit_text(source, text)
+    cached = _parse_kit_text(source, text)
+    # the kit is frozen but ``extras`` is a dict: each caller gets its own copy of it
+    return dataclasses.replace(cached, extras=copy.deepcopy(dict(cached.extras)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -351,7 +355,7 @@ def _parse_kit_text(source: str, text: str) -> BeadKit:
     """Return the kit of one definition's text; cached on (source, text), so an edited file is parsed again.
 
     Ingest loads the kit of every well: the file is still read each time (cheap), the YAML is
-    parsed once. A :class:`BeadKit` is frozen, so callers share it.
+    parsed once. A :class:`BeadKit` is frozen; :func:`load_kit` hands each caller its own ``extras``.
     """
     import yaml
 

@@ -170,7 +170,15 @@ def test_a_kit_file_edited_between_loads_is_read_again(tmp_path) -> None:  # typ
     path = tmp_path / "lab_kit.yaml"
     path.write_text(text, "utf-8")
     first = load_kit(path)
-    assert load_kit(path) is first, "an unchanged file is not parsed again"
+    assert load_kit(path).groups is first.groups, "an unchanged file is not parsed again"
     path.write_text(text.replace("min_bead_count:", "min_bead_count: 77 #"), "utf-8")
     edited = load_kit(path)
-    assert edited is not first and edited.min_bead_count == 77
+    assert edited.groups is not first.groups and edited.min_bead_count == 77
+
+
+def test_a_cached_kit_gives_every_caller_its_own_extras() -> None:
+    from immunolab.beads.kits import load_kit
+
+    first = load_kit("bd_cba_hu_th1_th2_th17")
+    first.extras["x_injected"] = 1  # type: ignore[index]
+    assert "x_injected" not in load_kit("bd_cba_hu_th1_th2_th17").extras
