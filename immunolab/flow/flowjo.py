@@ -254,17 +254,25 @@ def _ellipse(name: str, gate_el: Any, dims: list[Dimension], xforms: list[Transf
     else:  # a circle: take the axis through the first edge point
         offset = edges[0] - centre
         major_dir = offset / float(np.hypot(*offset))
-    minor_dir = np.array([-major_dir[1], major_dir[0]])
     rel = edges - centre
     a = float(np.abs(rel @ major_dir).max())
     if a <= c:
         raise _Bad(f"ellipse {name!r} has edge points inside its foci{_line(gate_el)}")
     b = math.sqrt(a * a - c * c)
-    rot = np.column_stack([major_dir, minor_dir])
-    cov_display = rot @ np.diag([a * a, b * b]) @ rot.T
     scale = np.array([_display_scale(x) for x in xforms])
+    return _axes_ellipse(name, dims, centre, major_dir, a, b, scale, complement)
+
+
+def _axes_ellipse(name: str, dims: list[Dimension], centre: np.ndarray, major_dir: np.ndarray, a: float, b: float,
+                  scale: np.ndarray, complement: bool) -> EllipsoidGate:
+    """Return the ellipse with semi-axes ``a`` (along unit ``major_dir``) and ``b`` around ``centre``.
+
+    Centre and axes are in display-grid units; ``scale`` (per dimension) maps a grid unit to the
+    gate's transformed scale.
+    """
+    rot = np.column_stack([major_dir, [-major_dir[1], major_dir[0]]])
+    cov = (rot @ np.diag([a * a, b * b]) @ rot.T) * np.outer(scale, scale)
     mean = centre * scale
-    cov = cov_display * np.outer(scale, scale)
     return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])),
                          tuple(tuple(float(v) for v in r) for r in cov), 1.0, complement)
 
@@ -293,15 +301,9 @@ def _v7_ellipse(name: str, gate_el: Any, dims: list[Dimension], ranges: dict[str
     a, b = float(np.hypot(*major)) / 2, float(np.hypot(*minor)) / 2
     if a == 0 or b == 0:
         raise _Bad(f"ellipse {name!r} has an axis of length 0{_line(gate_el)}")
-    u = major / (2 * a)
-    rot = np.column_stack([u, [-u[1], u[0]]])
-    cov_grid = rot @ np.diag([a * a, b * b]) @ rot.T
     scale = np.array([(ranges[d.channel] - 1) / (255.0 * ranges[d.channel]) if ranges.get(d.channel, 0.0) > 1
                       else 1.0 / _DISPLAY_BINS for d in dims])
-    mean = edges.mean(axis=0) * scale
-    cov = cov_grid * np.outer(scale, scale)
-    return EllipsoidGate(name, (dims[0], dims[1]), (float(mean[0]), float(mean[1])),
-                         tuple(tuple(float(v) for v in r) for r in cov), 1.0, complement)
+    return _axes_ellipse(name, dims, edges.mean(axis=0), major / (2 * a), a, b, scale, complement)
 
 
 def _population_gate(name: str, pop_el: Any, ctx: _Context) -> Gate:

@@ -358,8 +358,8 @@ def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]
                              tuple(float(v) for v in bounds.max(axis=0)))
     if shape.tag == "Ellipse":
         return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown)
-    on_grid = bool(np.isfinite(shown).all())  # a vertex at 0 on a log axis has no cell: keep the exact outline
-    if on_grid and all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None
+    finite = bool(np.isfinite(shown).all())  # a vertex at 0 on a log axis has no cell: keep the exact outline
+    if finite and all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None
                        for d, x in zip(dims, xforms, strict=True)):
         shown = _on_channels(_grid_outline(shown, V9_GRID), dims, xforms, ranges)  # cell centres (module doc)
     return PolygonGate(pop_name, (dims[0], dims[1]), tuple((float(x), float(y)) for x, y in shown))
