@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
+from immunolab.grid_basins import steepest_ascent
+
 __all__ = [
     "Basins",
     "Mixture",
@@ -201,23 +203,12 @@ def ratio_cut(
 
 
 def _basins(dens: np.ndarray) -> np.ndarray:
-    """Return, for every bin, the flat index of the local maximum reached by steepest ascent."""
-    ny, nx = dens.shape
-    padded = np.pad(dens, 1, mode="constant", constant_values=-1.0)
-    # neighbour offsets; the bin itself comes first so ties keep the bin (no cycles)
-    offsets = [(0, 0)] + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
-    stack = np.stack([padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx] for dy, dx in offsets])
-    best = np.argmax(stack, axis=0)
-    dy = np.array([o[0] for o in offsets])[best]
-    dx = np.array([o[1] for o in offsets])[best]
-    iy, ix = np.indices((ny, nx))
-    pointer = ((iy + dy) * nx + (ix + dx)).ravel()
-    for _ in range(64):  # pointer jumping: depth halves each round
-        nxt = pointer[pointer]
-        if np.array_equal(nxt, pointer):
-            break
-        pointer = nxt
-    return pointer
+    """Return, for every bin, the flat index of the local maximum reached by steepest ascent.
+
+    A bin keeps itself unless a neighbour is strictly higher (:func:`immunolab.grid_basins.steepest_ascent`,
+    which bead classification uses too).
+    """
+    return steepest_ascent(dens)[0]
 
 
 def _saddles(dens: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
