@@ -9,6 +9,7 @@ could not be computed are named with the reason (``Endpoints.notes``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -36,6 +37,14 @@ def _methods(t: pd.DataFrame) -> str:
     if "method" not in t.columns:
         return ""
     return "".join(f"<p class='meta'>Method: {esc(m)}</p>" for m in t["method"].dropna().unique())
+
+
+def _result(tables: Mapping[str, pd.DataFrame], key: str, title: str,
+            render: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
+    """Return the sub-section of endpoint table ``key`` (heading, rendered table, methods), or "" without it."""
+    if key not in tables:
+        return ""
+    return f"<h3>{title}</h3>" + table(render(tables[key])) + _methods(tables[key])
 
 
 def _mortality(t: pd.DataFrame) -> pd.DataFrame:
@@ -121,25 +130,16 @@ def section(data: ReportData) -> Section:
         body += warning("<b>Small numbers.</b><ul>" + "".join(f"<li>{esc(c)}</li>" for c in cav) + "</ul>", raw=True)
     body += "".join(note(n) for n in ep.notes)
     figs = ep.figures() if t else {}
-    if "mortality" in t:
-        body += "<h3>28-day mortality</h3>" + table(_mortality(t["mortality"])) + _methods(t["mortality"])
-    if "survival_logrank" in t:
-        body += "<h3>Survival</h3>" + table(_logrank(t["survival_logrank"])) + _methods(t["survival_logrank"])
+    body += _result(t, "mortality", "28-day mortality", _mortality) + _result(t, "survival_logrank", "Survival", _logrank)
     if "survival_km" in figs:
         body += figures([figure(figs["survival_km"], alt="Kaplan-Meier survival by arm",
                                 caption="Kaplan-Meier survival to Day 28 per arm with 95 % CI; ticks: censored.")])
-    if "adverse_events" in t:
-        body += ("<h3>Adverse events by arm and severity</h3>" + table(_adverse_events(t["adverse_events"]))
-                 + _methods(t["adverse_events"]))
-    if "improvement_logrank" in t:
-        body += ("<h3>Time to clinical improvement</h3>" + table(_logrank(t["improvement_logrank"]))
-                 + _methods(t["improvement_logrank"]))
+    body += _result(t, "adverse_events", "Adverse events by arm and severity", _adverse_events)
+    body += _result(t, "improvement_logrank", "Time to clinical improvement", _logrank)
     if "improvement_km" in figs:
         body += figures([figure(figs["improvement_km"], alt="Cumulative clinical improvement by arm",
                                 caption="Share of patients improved (WHO scale -2 points or discharge) per arm.")])
-    if "immune_by_survival" in t:
-        body += ("<h3>Immune features by survival status</h3>" + table(_immune(t["immune_by_survival"]))
-                 + _methods(t["immune_by_survival"]))
+    body += _result(t, "immune_by_survival", "Immune features by survival status", _immune)
     if "trajectory_by_survival" in t and not t["trajectory_by_survival"].empty:
         body += figures([figure(survival_trajectory_figure(t["trajectory_by_survival"]), wide=True,
                                 alt="Immune feature trajectories of patients who died and who survived",
