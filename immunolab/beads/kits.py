@@ -315,10 +315,14 @@ def parse_kit(data: Any, *, source: str) -> BeadKit:
     )
 
 
+def _shipped() -> Any:
+    """Return the folder of the shipped kit definitions (an importlib Traversable)."""
+    return resources.files("immunolab.beads").joinpath("kit-definitions")
+
+
 def available_kits() -> list[str]:
     """Return the ids of the kit definitions shipped with immunolab, sorted."""
-    folder = resources.files("immunolab.beads").joinpath("kit-definitions")
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[: -len(".yaml")] for p in _shipped().iterdir() if p.name.endswith(".yaml"))
 
 
 def load_kit(kit: str | Path) -> BeadKit:
@@ -338,7 +342,7 @@ def load_kit(kit: str | Path) -> BeadKit:
                 "(format in docs/bead_arrays.md).",
             )
         source = f"{kit}.yaml (built-in)"
-        text = resources.files("immunolab.beads").joinpath(f"kit-definitions/{kit}.yaml").read_text("utf-8")
+        text = _shipped().joinpath(f"{kit}.yaml").read_text("utf-8")
     else:
         source = path.name
         try:
