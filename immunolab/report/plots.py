@@ -8,8 +8,6 @@ when known. Percentages use a linear y axis, other units a log axis.
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,6 @@ __all__ = [
     "ARM_COLOURS",
     "CENSOR_MARKERS",
     "events_per_sample_figure",
-    "figure_png_base64",
     "file_slug",
     "fixed_layout",
     "save_png",
@@ -212,15 +209,6 @@ def fixed_layout(fig: Figure, **margins: float) -> Figure:
     fig.set_layout_engine(None)
     fig.subplots_adjust(**margins)
     return fig
-
-
-def figure_png_base64(fig: Figure) -> str:
-    """Return ``fig`` as a base64 PNG string (for ``<img src="data:image/png;base64,...">``) and close it."""
-    plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
