@@ -290,40 +290,15 @@ def density_basin_mask(
     ``level`` x the basin's peak density are left out. Raises :class:`NoValleyError` when no
     basin qualifies.
     """
+    basins = density_basins(x, y, extent=extent, bins=bins, smooth=smooth, merge=merge)
     (x0, x1), (y0, y1) = extent
-    n = len(x)
-    if n < _MIN_EVENTS:
-        raise NoValleyError(f"only {n} events to estimate a 2-D density from")
-    # bin the events a block at a time: one int32 bin number per event (-1 = outside the grid)
-    event_bin = np.empty(n, dtype=np.int32)
-    counts = np.zeros(bins * bins, dtype=np.int64)
-    for start in range(0, n, _EVENT_BLOCK):
-        rows = slice(start, start + _EVENT_BLOCK)
-        xb = np.asarray(x[rows], dtype=np.float64)
-        yb = np.asarray(y[rows], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            ix = np.floor((xb - x0) / (x1 - x0) * bins).astype(np.int64)
-            iy = np.floor((yb - y0) / (y1 - y0) * bins).astype(np.int64)
-        inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins) & np.isfinite(xb) & np.isfinite(yb)
-        flat = np.where(inside, iy * bins + ix, -1)
-        counts += np.bincount(flat[inside], minlength=bins * bins)
-        event_bin[rows] = flat
-    sigma = (max(smooth * bins / (y1 - y0), 1.0), max(smooth * bins / (x1 - x0), 1.0))
-    dens = ndimage.gaussian_filter(counts.astype(np.float64).reshape(bins, bins), sigma, mode="constant")
-    flat_dens = dens.ravel()
-    label = _basins(dens)
-    label[flat_dens <= _BACKGROUND * flat_dens.max()] = -1
-    label = _merge_shallow(dens, label, merge)
-    n_in = int(counts.sum())
-    in_basin = label >= 0
-    per_root = np.bincount(label[in_basin], weights=counts[in_basin], minlength=bins * bins)
-    roots = np.flatnonzero(per_root)
-    event_counts = per_root[roots].astype(np.int64)
+    n, label, event_bin, flat_dens = len(x), basins.label, basins.event_bin, basins.density.ravel()
+    n_in = basins.n_gridded
     tx = (target[0] - x0) / (x1 - x0) * bins
     ty = (target[1] - y0) / (y1 - y0) * bins
     best, best_d = -1, math.inf
-    for root, c in zip(roots.tolist(), event_counts.tolist(), strict=True):
-        if root < 0 or c < min_mass * n_in:
+    for root, share in basins.mass.items():  # peaks in bin order, as before
+        if round(share * n_in) < min_mass * n_in:  # the basin's event count, exactly
             continue
         ry, rx = divmod(root, bins)
         d = math.hypot(rx + 0.5 - tx, ry + 0.5 - ty)
@@ -451,6 +426,7 @@ class Basins:
     mass: dict[int, float]
     density: np.ndarray
     extent: tuple[tuple[float, float], tuple[float, float]]
+    n_gridded: int = 0
 
     @property
     def bins(self) -> int:
@@ -502,10 +478,10 @@ def density_basins(
     label[flat_dens <= _BACKGROUND * flat_dens.max()] = -1
     label = _merge_shallow(dens, label, merge)
     in_basin = label >= 0
-    n_in = max(int(counts.sum()), 1)
+    n_gridded = int(counts.sum())
     per_root = np.bincount(label[in_basin], weights=counts[in_basin], minlength=bins * bins)
-    mass = {int(r): float(per_root[r]) / n_in for r in np.flatnonzero(per_root)}
-    return Basins(label, event_bin, mass, dens, ((x0, x1), (y0, y1)))
+    mass = {int(r): float(per_root[r]) / max(n_gridded, 1) for r in np.flatnonzero(per_root)}
+    return Basins(label, event_bin, mass, dens, ((x0, x1), (y0, y1)), n_gridded)
 
 
 def basin_mask(basins: Basins, roots: list[int], *, level: float = 0.005) -> np.ndarray:
