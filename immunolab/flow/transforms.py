@@ -443,8 +443,31 @@ def _tabulated_forward32(consts: _Biexponential, x: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(x))
 
 
+class _BiexponentialScale(Transform):
+    """A scale defined by biexponential constants: tabulated forward map, exact inverse."""
+
+    def _consts(self) -> _Biexponential:
+        raise NotImplementedError
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Map data units to the scale (tabulated, within float64 rounding of exact)."""
+        return _tabulated_forward(self._consts(), x)
+
+    def apply_exact(self, x: np.ndarray) -> np.ndarray:
+        """Map data units to the scale by exact root-finding (slow; for checks)."""
+        return self._consts().solve(x)
+
+    def apply_float32(self, x: np.ndarray) -> np.ndarray:
+        """Map data units to the scale in float32, within :data:`FLOAT32_ERROR` of exact."""
+        return _tabulated_forward32(self._consts(), x)
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        """Map scale values back to data units (explicit formula)."""
+        return self._consts().inverse(y)
+
+
 @dataclass(frozen=True)
-class Logicle(Transform):
+class Logicle(_BiexponentialScale):
     """Logicle scale (Parks, Roederer & Moore 2006; GatingML 2.0), the fluorescence default.
 
     ``t``: top of scale in data units (maps to 1.0); ``w``: decades of the linear region;
@@ -463,25 +486,9 @@ class Logicle(Transform):
     def _consts(self) -> _Biexponential:
         return _logicle_constants(float(self.t), float(self.w), float(self.m), float(self.a))
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the logicle scale (0 at ``-t * 10**-(m - ...)``, 1 at ``t``)."""
-        return _tabulated_forward(self._consts(), x)
-
-    def apply_exact(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the logicle scale by exact root-finding (slow; for checks)."""
-        return self._consts().solve(x)
-
-    def apply_float32(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the logicle scale in float32, within :data:`FLOAT32_ERROR` of exact."""
-        return _tabulated_forward32(self._consts(), x)
-
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        """Map logicle-scale values back to data units (explicit formula)."""
-        return self._consts().inverse(y)
-
 
 @dataclass(frozen=True)
-class Hyperlog(Transform):
+class Hyperlog(_BiexponentialScale):
     """GatingML 2.0 hyperlog scale (Bagwell 2005) with logicle-like parameters T, W, M, A."""
 
     kind: ClassVar[str] = "hyperlog"
@@ -497,22 +504,6 @@ class Hyperlog(Transform):
 
     def _consts(self) -> _Biexponential:
         return _hyperlog_constants(float(self.t), float(self.w), float(self.m), float(self.a))
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the hyperlog scale."""
-        return _tabulated_forward(self._consts(), x)
-
-    def apply_exact(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the hyperlog scale by exact root-finding (slow; for checks)."""
-        return self._consts().solve(x)
-
-    def apply_float32(self, x: np.ndarray) -> np.ndarray:
-        """Map data units to the hyperlog scale in float32, within :data:`FLOAT32_ERROR` of exact."""
-        return _tabulated_forward32(self._consts(), x)
-
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        """Map hyperlog-scale values back to data units (explicit formula)."""
-        return self._consts().inverse(y)
 
 
 # --- FlowJo biex -----------------------------------------------------------------------------
