@@ -9,7 +9,6 @@ Labels name beads and analytes only: no file name, sample name or keyword reache
 
 from __future__ import annotations
 
-import io
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from immunolab.beads.classify import BeadWellResult
 from immunolab.beads.kits import BeadKit
+from immunolab.plotting import png_bytes, pyplot
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,19 +29,10 @@ __all__ = ["figure_png", "standard_curve_figure", "well_classification_figure"]
 _GREY = "#c8c8c8"
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _new_figure(**kw: Any) -> Figure:
     """Return a Figure not registered with pyplot (the report holds many at once; each is freed
     with its last reference, so pyplot's open-figure limit and its warning never apply)."""
-    _pyplot()  # the Agg backend, as for every figure of the package
+    pyplot()  # the Agg backend, as for every figure of the package
     from matplotlib.figure import Figure
 
     return Figure(**kw)
@@ -187,8 +178,4 @@ def standard_curve_figure(analysis: PlateAnalysis, analyte: str, *, log_response
 
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     """Return ``fig`` as PNG bytes and close it."""
-    plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=dpi)

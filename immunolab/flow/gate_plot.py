@@ -74,9 +74,9 @@ def _display_columns(fcs: FcsData, channels: set[str], loaded: LoadedStrategy,
 def gating_figure(fcs: FcsData, loaded: LoadedStrategy, result: GatingResult, *,
                   comp: str | Path | None = None) -> Figure:
     """Return a figure with one panel per gated population (see the module doc)."""
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     axes_of = population_axes(loaded, result)
     paths = [p for p in result.masks if axes_of.get(p)]
     values = _display_columns(fcs, {c for p in paths for c in axes_of[p]}, loaded, comp)
@@ -154,9 +154,9 @@ def template_gates_figure(run: GatingRun, template: Template, values: dict[str, 
     rest grey; 1-D cuts are drawn as lines and cluster peaks as crosses; a gate with a QC flag
     has a red title ending in its status.
     """
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     pops = list(template.populations)
     cols = 4
     rows = max(1, -(-len(pops) // cols))
@@ -243,9 +243,9 @@ def panel_overlay_figure(thresholds: dict[str, dict[str, dict[str, float]]], *, 
 
     Returns the figure and the outliers drawn (see :func:`gate_outliers`).
     """
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     outliers = gate_outliers(thresholds, z=z)
     flagged = {(o.sample, o.gate_path, o.channel) for o in outliers}
     keys = sorted({(p, c) for gates in thresholds.values() for p, cuts in gates.items() for c in cuts})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -140,13 +139,9 @@ def _cell(v: Any) -> str:
 
 def png_data_uri(fig: Figure, *, dpi: int = 90) -> str:
     """Return ``fig`` as a ``data:image/png;base64,...`` URI and close it."""
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import png_bytes
 
-    plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig, dpi=dpi)).decode("ascii")
 
 
 def figure(fig: Figure, *, alt: str, caption: str, dpi: int = 90, wide: bool = False) -> str:

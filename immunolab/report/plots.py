@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from immunolab.plotting import png_bytes, pyplot
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -31,15 +33,6 @@ __all__ = [
 
 #: colour-blind safe (Okabe-Ito): reference arm blue, treated arm vermillion
 ARM_COLOURS = ("#D55E00", "#0072B2")
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def trajectory_figure(
@@ -60,7 +53,7 @@ def trajectory_figure(
     number of patients per arm with a value under each visit (one row per arm, in its colour);
     the figure then has fixed margins (no layout engine: ~40 % faster to draw).
     """
-    plt = _pyplot()
+    plt = pyplot()
     if points is None:
         fig, ax = plt.subplots(figsize=(5.0, 3.3), dpi=100, layout="constrained")
     else:
@@ -152,7 +145,7 @@ def _draw_n(ax: Any, summary: pd.DataFrame, days: list[int], arms: Sequence[str]
 
 def events_per_sample_figure(events: pd.DataFrame, *, arms: Sequence[str]) -> Figure:
     """Return a strip plot of total events per flow sample by visit and arm (columns visit_day, arm, total_count)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 2.8), dpi=100, layout="constrained")
     days = sorted({int(d) for d in events["visit_day"]})
     pos = {d: i for i, d in enumerate(days)}
@@ -177,7 +170,7 @@ def levey_jennings_figure(lj: pd.DataFrame, *, control: str) -> Figure:
     ``lj`` is :func:`immunolab.cytokine.qc.levey_jennings` output; dashed lines mark the mean
     +-2 SD (warning) and +-3 SD (rejection) limits; Westgard violations are drawn in red.
     """
-    plt = _pyplot()
+    plt = pyplot()
     data = lj[lj["control"] == control]
     analytes = sorted(data["analyte"].dropna().unique())
     fig, ax = plt.subplots(figsize=(5.6, 3.0), dpi=100, layout="constrained")
@@ -213,9 +206,7 @@ def fixed_layout(fig: Figure, **margins: float) -> Figure:
 
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG file (100 dpi), close it and return the path."""
-    plt = _pyplot()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
+    Path(path).write_bytes(png_bytes(fig, dpi=100))
     return Path(path)
 
 

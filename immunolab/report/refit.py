@@ -65,9 +65,9 @@ def instrument_vs_refit(store: Store, naming: Naming) -> pd.DataFrame:
 
 def refit_heatmap(table: pd.DataFrame) -> Figure:
     """Return a heatmap of the median absolute relative difference (%) per analyte (rows) and plate (columns)."""
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     t = table.assign(col=table["plate"] + "\n" + table["refit"])
     wide = t.pivot_table(index="analyte", columns="col", values="median_abs_rel_diff_pct", aggfunc="first")
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * wide.shape[1], 0.9 + 0.3 * wide.shape[0]), dpi=100,

@@ -89,9 +89,9 @@ def _immune(t: pd.DataFrame) -> pd.DataFrame:
 
 def survival_trajectory_figure(traj: pd.DataFrame) -> Figure:
     """Return small multiples of each feature's median (IQR) per visit in patients who died vs survived."""
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     keys = [(str(f), str(m)) for f, m in traj[["feature", "measure"]].drop_duplicates().sort_values(
         ["feature", "measure"]).itertuples(index=False)]
     cols = min(3, max(1, len(keys)))

@@ -106,9 +106,9 @@ def _visits(data: ReportData) -> pd.DataFrame:
 
 
 def _crosstab_figure(cross: pd.DataFrame, arms: tuple[str, str]) -> Figure:
-    from immunolab.report.plots import _pyplot
+    from immunolab.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     labels = [" / ".join(str(v) for v in r) for r in cross.drop(columns=[*arms, "total"]).itertuples(index=False)]
     fig, ax = plt.subplots(figsize=(5.2, 0.5 + 0.45 * len(labels) + 0.6), dpi=100, layout="constrained")
     left = pd.Series(0.0, index=range(len(labels)))
