@@ -64,6 +64,10 @@ class ImmunolabError(Exception):
             text += " " + self.hint.rstrip()
         return text
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by keywords, so an error raised in a worker process reaches its parent intact."""
+        return (_rebuild, (type(self), self.code, self.message, self.path, self.hint), dict(self.__dict__))
+
     def with_path(self, path: str | Path) -> ImmunolabError:
         """Return this error with ``path`` set (used when a parser did not know the file label)."""
         self.path = str(path)
@@ -80,6 +84,11 @@ class ImmunolabError(Exception):
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def _rebuild(cls: type[ImmunolabError], code: str, message: str, path: str | None, hint: str | None) -> ImmunolabError:
+    """Recreate a pickled :class:`ImmunolabError` (see ``__reduce__``)."""
+    return cls(code, message, path=path, hint=hint)
 
 
 class InputError(ImmunolabError):
