@@ -88,18 +88,27 @@ def vacuum(loc: StoreLocation, *, retain_days: int, dry_run: bool = False, comma
     """Delete data files older than ``retain_days`` that no current table version uses (Delta VACUUM)."""
     rep = MaintenanceReport()
     removed_total = 0
+    versions: dict[str, int] = {}  # delta-rs logs a deleting vacuum as table commits: the store version records them
     for name in _tables(loc):
         try:
             dt = open_table(loc, name)
-            removed = dt.vacuum(retention_hours=int(retain_days * 24), dry_run=dry_run,
-                                enforce_retention_duration=False)
+            before = int(dt.version())
+            # delta-rs lists expired tombstones whether or not their files are still there: count only
+            # files that exist, and skip a vacuum with nothing to delete (it would still write commits)
+            expired = dt.vacuum(retention_hours=int(retain_days * 24), dry_run=True, enforce_retention_duration=False)
+            removed = [rel for rel in expired if loc.exists("tables", name, rel)]
+            if removed and not dry_run:
+                dt.vacuum(retention_hours=int(retain_days * 24), dry_run=False, enforce_retention_duration=False)
+                dt.update_incremental()
         except Exception as exc:
             raise delta_error(exc, loc, f"vacuum table {name}") from None
+        if int(dt.version()) != before:
+            versions[name] = int(dt.version())
         removed_total += len(removed)
         rep.tables[name] = {"files deleted" if not dry_run else "files that would be deleted": len(removed)}
-    if removed_total and not dry_run:
+    if (removed_total or versions) and not dry_run:
         rec = VersionRecord(0, "vacuum", summary=f"vacuumed {removed_total} file(s) older than {retain_days} day(s)",
-                            actions=rep.lines(), inputs={"retain_days": retain_days})
+                            tables=versions, actions=rep.lines(), inputs={"retain_days": retain_days})
         done = append_version(loc, lambda _s: rec, seen=latest_version(loc), command=command)
         rep.store_version = done.store_version if done else None
     return rep

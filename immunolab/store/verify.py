@@ -115,6 +115,10 @@ def _chain(res: VerifyResult, records: list[VersionRecord], delta_version: int) 
                             "records were added or removed outside immunolab. Restore versions/ from a backup.")
 
 
+#: commits delta-rs writes around a vacuum that deletes files; they add and remove no rows
+_VACUUM_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
+
+
 def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord], live: set[str],
             dead: set[str]) -> None:
     recorded_files = {(f["table"], f["path"]): f.get("sha256") for r in records for f in r.files}
@@ -127,9 +131,13 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
         latest = int(dt.version())
         recorded = max_version.get(name, 0)
         if latest > recorded:
-            batches = {str(h.get("immunolab_batch")) for h in dt.history(latest - recorded) if h.get("immunolab_batch")}
+            unrecorded = dt.history(latest - recorded)
+            batches = {str(h.get("immunolab_batch")) for h in unrecorded if h.get("immunolab_batch")}
             unknown = batches - live - dead
-            if batches & dead:
+            if all(h.get("operation") in _VACUUM_OPERATIONS for h in unrecorded):
+                res.notes.append(f"table {name}: {len(unrecorded)} vacuum commit(s) of an earlier `store vacuum` "
+                                 "that no store version records (they change no rows)")
+            elif batches & dead:
                 res.problems.append(f"table {name}: an interrupted batch left commits no store version records. "
                                     "Run `immunolab store recover` (or `verify --repair`) to roll it back.")
             elif unknown or not batches:
