@@ -475,9 +475,15 @@ class IngestReport:
                 f"{self.jobs} worker(s), {self.executor}){versions}")
 
 
-def collect_files(paths: Iterable[str | Path], *, exclude: Iterable[Path] = ()) -> list[Path]:
-    """Expand files and folders (recursively) into a sorted list of files, hidden files skipped."""
+def collect_files(paths: Iterable[str | Path], *, exclude: Iterable[Path] = (),
+                  exclude_dirs: Iterable[Path] = ()) -> list[Path]:
+    """Expand files and folders (recursively) into a sorted list of files, hidden files skipped.
+
+    Files listed in ``exclude`` and everything below ``exclude_dirs`` (the store itself, when it
+    lies inside a folder being ingested) are left out.
+    """
     excluded = {Path(e).resolve() for e in exclude}
+    excluded_dirs = {Path(d).resolve() for d in exclude_dirs}
     found: dict[Path, Path] = {}
     for raw in paths:
         p = Path(raw)
@@ -485,7 +491,10 @@ def collect_files(paths: Iterable[str | Path], *, exclude: Iterable[Path] = ()) 
             for sub in sorted(p.rglob("*")):
                 rel = sub.relative_to(p)
                 if sub.is_file() and not any(part.startswith(".") for part in rel.parts) and sub.name not in IGNORED_NAMES:
-                    found.setdefault(sub.resolve(), sub)
+                    real = sub.resolve()
+                    if excluded_dirs and not excluded_dirs.isdisjoint(real.parents):
+                        continue
+                    found.setdefault(real, sub)
         else:
             found.setdefault(p.resolve() if p.exists() else p, p)
     return [v for k, v in sorted(found.items(), key=lambda kv: str(kv[1])) if k not in excluded]
@@ -572,7 +581,7 @@ def ingest_paths(
     loc = location_for(store, storage_options)
     identity = load_identity(Path(manifest), Path(subjects) if subjects else None, filename_rule=filename_rule)
     exclude = [Path(manifest)] + ([Path(subjects)] if subjects else [Path(manifest).parent / "subjects.csv"])
-    files = collect_files(paths, exclude=exclude)
+    files = collect_files(paths, exclude=exclude, exclude_dirs=[loc.local_root] if loc.is_local else [])
     if on_start is not None:
         on_start(len(files))
     return run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,

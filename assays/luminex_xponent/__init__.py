@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immunolab.plugins import Detection, ParseContext, ParsedAssay
+from immunolab.plugins import Detection, ParseContext, ParsedAssay, PluginOption
 
 __all__ = ["XponentPlugin"]
 
@@ -25,6 +25,10 @@ class XponentPlugin:
     assay_kind = "cytokine"
     file_extensions = (".csv", ".txt")
     produces = PRODUCES
+    options = (
+        PluginOption("accept_missing_crc", "bool", "xPONENT: read a batch export that ends without its '-- CRC --' "
+                     "trailer (a file cut while copying is refused without it; recorded)."),
+    )
 
     def detect(self, head: bytes, filename: str) -> Detection | None:
         """Claim xPONENT batch exports (never INTELLIFLEX, MSD, Bio-Plex or LEGENDplex tables)."""

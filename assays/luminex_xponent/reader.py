@@ -497,7 +497,7 @@ def parse_xponent_bytes(data: bytes, *, label: str, options: Mapping[str, object
                 f"the batch starting at line {batch.line} ends without the '-- CRC --' trailer that xPONENT writes last",
                 path=label,
                 hint="The file was probably cut while copying; re-export it from xPONENT, or pass "
-                "the option accept_missing_crc if the trailer was removed on purpose.",
+                "--accept-missing-crc to `immunolab ingest` if the trailer was removed on purpose.",
             )
         for plate in _batch_to_plates(batch, label, dt.decimal, dt.delimiter, opts):
             plate.plate_index = len(plates) + 1

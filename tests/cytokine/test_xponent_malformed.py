@@ -95,3 +95,17 @@ def test_missing_trailer_is_accepted_when_asked_for() -> None:
         parse_xponent_bytes(cut.encode(), label="p.csv")
     plates = parse_xponent_bytes(cut.encode(), label="p.csv", options={"accept_missing_crc": True})
     assert plates[0].export_crc == "absent"
+
+
+def test_the_missing_trailer_hint_names_an_ingest_flag_that_exists() -> None:
+    """The hint used to name an option no command offered (a new user tried `--accept-missing-crc`)."""
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    cut = "\r\n".join(ln for ln in plate_text().splitlines() if not ln.startswith(("-- CRC --", "CRC32"))) + "\r\n"
+    with pytest.raises(InputError) as info:
+        parse_xponent_bytes(cut.encode(), label="p.csv")
+    assert "--accept-missing-crc" in (info.value.hint or "")
+    help_text = CliRunner().invoke(main, ["ingest", "--help"], terminal_width=200).output
+    assert "--accept-missing-crc" in help_text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import immunolab
@@ -79,6 +81,16 @@ def test_identical_bytes_under_another_name_are_skipped(study: Study) -> None:
     copy = study.inbox / "001_d3.toy"
     copy.write_bytes((study.inbox / "002_d0.toy").read_bytes())
     assert run(study, copy).outcomes[0].status == "SKIP"
+
+
+def test_a_store_inside_the_ingested_folder_is_not_read_as_input(study: Study) -> None:
+    """A technician keeping the store in the run folder re-ingests the folder: only the run's files count."""
+    inside = study.inbox / "store"
+    first = ingest_paths([study.inbox], store=inside, manifest=study.manifest)
+    second = ingest_paths([study.inbox], store=inside, manifest=study.manifest)
+    assert first.counts == {"OK": 4, "SKIP": 0, "IGNORED": 0, "FAIL": 0}
+    assert second.counts == {"OK": 0, "SKIP": 4, "IGNORED": 0, "FAIL": 0}
+    assert not any(Path(o.path).resolve().is_relative_to(inside.resolve()) for o in second.outcomes)
 
 
 def test_a_stray_document_is_ignored_not_failed(study: Study) -> None:
