@@ -58,6 +58,23 @@ def _check_target(store: Store, kind: str, target: str) -> tuple[str, str]:
     return "source", str(hit.iloc[0]["ingest_id"])
 
 
+def _check_analyte(store: Store, analyte: str) -> None:
+    """Raise IML-DER-003 when ``analyte`` names no feature of the measurements (it would exclude nothing)."""
+    import difflib
+
+    features = {str(f) for f in store.table("measurements", columns=["feature"]).column("feature").unique().to_pylist()
+                if f is not None}
+    if analyte in features:
+        return
+    by_lower = {f.lower(): f for f in features}
+    close = ([by_lower[analyte.lower()]] if analyte.lower() in by_lower else
+             [by_lower[c] for c in difflib.get_close_matches(analyte.lower(), list(by_lower), n=3, cutoff=0.6)])
+    raise InputError("IML-DER-003", f"no measurement has the analyte or population {analyte!r}, so the decision would "
+                     "exclude nothing",
+                     hint=(f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else "")
+                     + "Analyte and population names are the `feature` column of the measurements view.")
+
+
 def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | None, reason: str,
            command: str = "qc") -> VersionRecord:
     """Record one QC decision (``exclude`` / ``include``) as a store version."""
@@ -67,6 +84,8 @@ def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | 
     if not reason:
         raise InputError("IML-IN-001", "a QC decision needs --reason", hint='Add --reason "why".')
     stored_kind, norm = _check_target(store, kind, target)
+    if analyte:
+        _check_analyte(store, analyte)
     commit_id = new_id("qcd")
     row = {"commit_id": commit_id, "target_kind": stored_kind, "target": norm, "analyte": analyte or "",
            "action": action, "reason": reason, "user": _user(), "recorded_at": datetime.now(UTC)}

@@ -114,6 +114,11 @@ def test_qc_decisions_with_hostile_analyte_and_reason(ingested: Ingested) -> Non
     store = str(ingested.study.store)
     r = _run("qc", "exclude", "--store", store, "--plate", "PLATE-01", "--analyte", ANALYTE,
              "--reason", "bead clump" + HOSTILE)
+    _clean(r)  # refused: the reader stores the analyte upper-cased, and the refusal names it safely
+    assert r.exit_code == 1 and "IML-DER-003" in r.stdout + r.stderr
+    r = _run("qc", "exclude", "--store", store, "--plate", "PLATE-01", "--analyte", ANALYTE.upper(),
+             "--reason", "bead clump" + HOSTILE)
+    assert r.exit_code == 0, r.stdout + r.stderr
     _clean(r)
     r = _run("qc", "list", "--store", store)
     assert r.exit_code == 0

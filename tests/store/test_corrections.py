@@ -161,6 +161,23 @@ def test_a_qc_decision_on_an_unknown_target_is_a_coded_error(study: Study) -> No
     assert exc.value.code == "IML-DER-003"
 
 
+def test_a_qc_decision_on_a_misspelt_analyte_is_refused_with_the_name_it_meant(study: Study) -> None:
+    """A misspelt --analyte used to record an exclusion that matched nothing."""
+    from immunolab.derive.decisions import decide
+    from immunolab.errors import InputError
+
+    run(study)
+    s = immunolab.open_store(study.store)
+    with pytest.raises(InputError) as exc:
+        decide(s, action="exclude", kind="sample", target="S0001", analyte="il-6", reason="x")
+    assert exc.value.code == "IML-DER-003" and "'IL-6'" in (exc.value.hint or "")
+    assert len(immunolab.open_store(study.store).to_pandas("qc_decisions")) == 0
+    decide(s, action="exclude", kind="sample", target="S0001", analyte="IL-6", reason="haemolysed")
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    hit = m[(m["sample_id"] == "S0001") & m["excluded"]]
+    assert set(hit["feature"]) == {"IL-6"}
+
+
 def test_identity_apply_corrects_stored_files_without_their_files(study: Study) -> None:
     from immunolab.identity import load_identity
     from immunolab.identity.apply import commit_identity, plan_identity
