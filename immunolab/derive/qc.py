@@ -22,7 +22,7 @@ check                           rule
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
@@ -68,6 +68,7 @@ def _plate_checks(store: Store) -> list[QcCheck]:
         target = codes.get(row["plate_id"], row["plate_id"])
         d = row["derivation_id"]
         info = json.loads(row["qc_json"] or "{}")
+        first = len(out)
         out.append(QcCheck("plate", target, "", "plate_status", row["status"] or "?",
                            (info.get("error") or {}).get("message", ""), d))
         beads = info.get("bead_count") or {}
@@ -82,7 +83,16 @@ def _plate_checks(store: Store) -> list[QcCheck]:
                 out.append(QcCheck("plate", target, str(c.get("analyte")), "control_in_range",
                                    "pass" if c["in_range"] else "fail",
                                    f"{c.get('label')}: {c.get('concentration')} in [{c.get('low')}, {c.get('high')}]", d))
+        if not out[first].detail:  # say what the plate's status summarises
+            out[first] = replace(out[first], detail=_summary(out[first + 1:]))
     return out
+
+
+def _summary(checks: list[QcCheck]) -> str:
+    """Return ``"35 checks: 1 fail, 5 warn"`` for a plate's checks (its status weighs them by the QC thresholds)."""
+    counts = {s: sum(c.status == s for c in checks) for s in ("fail", "warn")}
+    bad = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    return f"{len(checks)} check(s): {bad or 'all pass'}"
 
 
 def _analyte_checks(target: str, analyte: str, a: dict[str, Any], d: str) -> list[QcCheck]:

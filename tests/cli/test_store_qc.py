@@ -27,6 +27,11 @@ def test_store_qc_lists_every_plate_and_sample_check_with_one_status_each(tmp_pa
     curves = [c for c in checks if c["check"] == "curve_r_squared"]
     assert {c["analyte"] for c in curves} >= {"IL-6", "IL-10", "TNF-a"}
     assert all(c["derivation_id"] == "instrument" for c in checks if c["scope"] == "plate")
+    for status in (c for c in checks if c["check"] == "plate_status"):  # it said nothing after the colon
+        others = [c for c in checks if c["target"] == status["target"] and c["check"] != "plate_status"]
+        fails = sum(c["status"] == "fail" for c in others)
+        assert status["detail"].startswith(f"{len(others)} check(s): "), status
+        assert (f"{fails} fail" in status["detail"]) == bool(fails), status
     samples = [c for c in checks if c["scope"] == "sample"]
     assert {c["check"] for c in samples} >= {"sample_events"} and len({c["target"] for c in samples}) == 1
     text = CliRunner().invoke(main, ["store", "qc", "--store", str(tmp_path / "s"), "--all"]).output
