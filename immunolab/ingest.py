@@ -120,6 +120,8 @@ class FileOutcome:
     #: tolerances the reader applied to accept the file (e.g. ``accept_offset_error: ...``)
     tolerances: list[str] = field(default_factory=list)
     qc: str | None = None
+    #: derivations that failed on this committed file, with their codes (``["gating IML-FCS-014"]``)
+    failed_derivations: list[str] = field(default_factory=list)
 
     def line(self, *, show_paths: bool = False) -> str:
         """Return the one-line CLI report of this file."""
@@ -135,8 +137,9 @@ class FileOutcome:
             return f"IGNORED {who}: {self.message}"
         total = sum(self.rows.values())
         qc = f", plate QC {self.qc}" if self.qc else ""
+        failed = "".join(f", {what} FAILED ({code})" for what, _, code in (d.partition(" ") for d in self.failed_derivations))
         warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
-        return f"OK   {who}: {self.plugin}, {total} rows{qc}{warn}, ingest {self.ingest_id}"
+        return f"OK   {who}: {self.plugin}, {total} rows{qc}{failed}{warn}, ingest {self.ingest_id}"
 
     def to_dict(self, *, show_paths: bool = False) -> dict[str, Any]:
         """Return a JSON-ready dict (the path only when ``show_paths``)."""
@@ -376,6 +379,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.warnings.extend(dwarn)
     if dctx.qc_status:
         outcome.qc = ",".join(dctx.qc_status)
+    outcome.failed_derivations = list(dctx.failed)
     tables = dict(facts)
     tables["identity_samples"] = pa.Table.from_pylist([{**r, "commit_id": ingest_id} for r in ident],
                                                       schema=table_spec("identity_samples").schema)
@@ -469,8 +473,10 @@ class IngestReport:
         c = self.counts
         s = max(self.seconds, 1e-9)
         ignored = f", {c['IGNORED']} IGNORED" if c.get("IGNORED") else ""
+        failed = sum(bool(o.failed_derivations) for o in self.outcomes if o.status == "OK")
+        derived = f" ({failed} with a failed derivation, see FAILED above)" if failed else ""
         versions = f"; store version {', '.join(map(str, self.store_versions))}" if self.store_versions else ""
-        return (f"{len(self.outcomes)} file(s): {c['OK']} OK, {c['SKIP']} SKIP{ignored}, {c['FAIL']} FAIL "
+        return (f"{len(self.outcomes)} file(s): {c['OK']} OK{derived}, {c['SKIP']} SKIP{ignored}, {c['FAIL']} FAIL "
                 f"in {self.seconds:.1f} s ({len(self.outcomes) / s:.1f} files/s, {self.n_events / s:,.0f} events/s; "
                 f"{self.jobs} worker(s), {self.executor}){versions}")
 

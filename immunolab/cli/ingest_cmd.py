@@ -148,7 +148,7 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--chunk-files", type=click.IntRange(min=1), default=None,
               help="Files per store version in a large batch (default 500).")
 @click.option("--show-paths", is_flag=True, help="Show file paths on this terminal (never logged; may hold names).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only FAIL lines and the summary (no warnings, no bar).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only FAIL lines, files whose gating FAILED, and the summary (no warnings, no bar).")
 @_with_options(_plugin_option_decorators)
 @json_option
 @debug_option
@@ -179,7 +179,7 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
     on_start, on_progress, close, state = _progress(as_json, quiet)
 
     def on_outcome(o: FileOutcome) -> None:
-        if as_json or (quiet and o.status != "FAIL"):
+        if as_json or (quiet and o.status != "FAIL" and not o.failed_derivations):
             return
         line = o.line(show_paths=show_paths)
         if state["bar"] is not None:

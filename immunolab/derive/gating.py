@@ -137,7 +137,7 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
         row = {"source_sha256": sha, "derivation_id": spec.derivation_id, "strategy_id": None,
                "compensation": None, "status": "failed", "error_code": exc.code, "message": exc.message,
                "n_events": n, "qc_flags": ["gating_failed"]}
-        return {"flow_gating": pa.Table.from_pylist([row])}, [f"gating failed: {exc.code} {exc.message}"]
+        return {"flow_gating": pa.Table.from_pylist([row])}, [f"{exc.code} gating failed: {exc.message}"]
     pops = result.populations.drop_columns([c for c in ("strategy_name",) if c in result.populations.column_names])
     pops = _flags(pops, n)
     pops = _with(pops, source_sha256=sha, derivation_id=spec.derivation_id)
@@ -172,4 +172,4 @@ def safe_gate(fcs: FcsData, spec: GatingSpec, **kw: Any) -> tuple[dict[str, pa.T
         row = {"source_sha256": kw["sha"], "derivation_id": spec.derivation_id, "status": "failed",
                "error_code": exc.code, "message": exc.message, "n_events": int(fcs.n_events),
                "qc_flags": ["gating_failed"]}
-        return {"flow_gating": pa.Table.from_pylist([row])}, [f"gating failed: {exc.code} {exc.message}"]
+        return {"flow_gating": pa.Table.from_pylist([row])}, [f"{exc.code} gating failed: {exc.message}"]

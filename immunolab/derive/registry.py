@@ -80,6 +80,9 @@ class DeriveContext:
     payload: dict[str, Any] = field(default_factory=dict)
     raw_path: Any = None  # a local path with the file's bytes (the input, or the vault copy)
     qc_status: list[str] = field(default_factory=list)
+    #: derivations that failed on this file, with the error code (``"gating IML-FCS-014"``); the
+    #: file's facts are still committed, the failure is a ``failed`` derivation row
+    failed: list[str] = field(default_factory=list)
 
 
 Derivation = Callable[[dict[str, pa.Table], DeriveContext], tuple[dict[str, pa.Table], list[str]]]
@@ -135,6 +138,9 @@ def _gating(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, p
     else:
         spec = gating_spec(None)
     tables, w = safe_gate(fcs, spec, sha=ctx.sha, label=ctx.label, comp=gs.comp, write_events=gs.write_events)
+    gating = tables["flow_gating"].to_pylist()[0]
+    if gating["status"] == "failed":
+        ctx.failed.append(f"gating {gating['error_code']}")
     return tables, warnings + w
 
 

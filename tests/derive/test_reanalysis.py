@@ -125,7 +125,18 @@ def test_a_names_only_spillover_is_ingested_as_facts_and_gated_later_with_a_matr
     report = ingest_paths([inbox], store=tmp_path / "store", manifest=SAMPLE / "manifest.csv",
                           subjects=SAMPLE / "subjects.csv")
     o = report.outcomes[0]
-    assert o.status == "OK" and any("gating failed: IML-FCS-012" in w for w in o.warnings), o.warnings
+    assert o.status == "OK" and any("IML-FCS-012 gating failed:" in w for w in o.warnings), o.warnings
+    # the failure is on the file's own line and counted in the summary (it read "OK ... 1 warning(s)")
+    assert o.failed_derivations == ["gating IML-FCS-012"]
+    assert "gating FAILED (IML-FCS-012)" in o.line()
+    assert "1 OK (1 with a failed derivation" in report.summary_line()
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    quiet = CliRunner().invoke(main, ["ingest", str(inbox), "--store", str(tmp_path / "store-q"), "--manifest",
+                                      str(SAMPLE / "manifest.csv"), "--subjects", str(SAMPLE / "subjects.csv"), "-q"])
+    assert "gating FAILED (IML-FCS-012)" in quiet.stdout, quiet.stdout  # --quiet still shows it
     s = immunolab.open_store(tmp_path / "store")
     gating = s.to_pandas("flow_gating")
     assert list(gating["status"]) == ["failed"] and list(gating["error_code"]) == ["IML-FCS-012"]

@@ -52,7 +52,7 @@ def _stage(o: FileOutcome) -> str:
         if o.code.startswith("IML-ID-"):
             return "identity"
         return "detection" if o.code == "IML-IN-002" else "reader"
-    return "gating" if any(w.startswith("gating failed:") for w in o.warnings) else "read_and_gated"
+    return "gating" if any("gating failed:" in w for w in o.warnings) else "read_and_gated"
 
 
 def _run(tmp: Path, variants: list[tuple[str, bytes]], suffix: str, plate_samples: list[str],
