@@ -51,7 +51,7 @@ def derive() -> None:
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event rows (flow_events).")
 @click.option("--activate", is_flag=True, help="Make these results the active gating of the panel (needs --reason).")
 @click.option("--reason", help="Why (recorded with the decision).")
-@click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the gating on a Dask cluster.")
 @json_option
 @debug_option
@@ -89,7 +89,7 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
               help="Events drawn per file from its lymphocyte gate (fixed seed).")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the subsampling and of FlowSOM.")
 @click.option("--reason", help="Why (recorded with the store version).")
-@click.option("--jobs", "-j", type=int, default=None, help="Worker processes reading and gating files (default: all cores).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes reading and gating files (default: all cores).")
 @json_option
 @debug_option
 @handle_errors

@@ -140,7 +140,7 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--supersede", metavar="INGEST_ID", help="This file replaces a committed ingest; both stay readable.")
 @click.option("--replicate", is_flag=True, help="Keep files of an already measured sample as technical replicates.")
 @click.option("--reason", help="Why: required with --supersede and to apply manifest/subjects corrections.")
-@click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the workers on a Dask cluster.")
 @_with_options(_derivation_option_decorators)
 @click.option("--filename-rule", metavar="REGEX",

@@ -23,6 +23,8 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
     """Show every store version: who committed what, when, why, with which software; and the files' outcomes."""
     s = open_store_cli(store, storage_options)
     recs = [r for r in s.versions() if kind is None or r.kind == kind]
+    if outcome:  # only the versions that hold such an attempt
+        recs = [r for r in recs if any(a.get("outcome") == outcome for a in r.attempts)]
     if limit:
         recs = recs[-limit:]
     files = files or outcome is not None
@@ -36,6 +38,8 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
             out.append(d)
         echo_json(out)
         return
+    if outcome and not recs:
+        echo(f"no store version holds a file attempt with outcome {outcome}")
     for r in recs:
         when = r.created_at.isoformat(timespec="seconds").replace("+00:00", "Z") if r.created_at else "?"
         reason = f" - {safe(r.reason)}" if r.reason else ""

@@ -149,6 +149,9 @@ def upgrade(store: str, as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
+    if out.get("up_to_date"):
+        echo(f"the store is already format {out['format_version']}: nothing to upgrade")
+        return
     echo(f"upgraded {out['ingests']} ingests; the old files are in {out['legacy_folder']}")
     for name, n in sorted(out["tables"].items()):
         echo(f"  {name:<20} {n:>9,} rows")

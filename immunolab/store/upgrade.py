@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from immunolab.errors import StoreError
 from immunolab.identity.keys import sample_key
-from immunolab.schema import table_spec
+from immunolab.schema import FORMAT_VERSION, table_spec
 from immunolab.store.location import StoreLocation, location_for
 
 __all__ = ["IMPORTED", "upgrade_store"]
@@ -168,6 +168,8 @@ def upgrade_store(store: str | Path, *, command: str = "store upgrade") -> dict[
                          hint="Upgrade the folder, then copy it to object storage.")
     root = loc.local_root
     marker = read_marker(loc)
+    if marker is not None and int(marker.get("format_version", 1)) == FORMAT_VERSION:
+        return {"ingests": 0, "tables": {}, "up_to_date": True, "format_version": FORMAT_VERSION}
     if marker is None or int(marker.get("format_version", 1)) != 1:
         raise StoreError("IML-STORE-001", "this is not a store of immunolab 0.1 (format 1)", path=loc.uri,
                          hint="Only format-1 stores need `store upgrade`; `immunolab store info` shows the format.")

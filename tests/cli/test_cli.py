@@ -64,6 +64,20 @@ def test_store_info_log_and_verify(study: Study) -> None:
     assert log.output.count("OK ") == 4 and "v1 " in log.output
     v = invoke("verify", "--store", str(study.store))
     assert v.exit_code == 0 and "verify OK" in v.output
+    none = invoke("log", "--store", str(study.store), "--outcome", "FAIL")  # it listed every version
+    assert none.exit_code == 0 and "v1 " not in none.output and "no store version" in none.output
+    study.file("boom.toy", "BAD\n")
+    invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
+    failed = invoke("log", "--store", str(study.store), "--outcome", "FAIL")
+    assert "v2 " in failed.output and "v1 " not in failed.output and failed.output.count("FAIL ") == 1
+
+
+@pytest.mark.parametrize("command", [("ingest", "x.fcs", "--store", "s", "--manifest", "m.csv"),
+                                     ("derive", "gating", "--store", "s", "--panel", "P")])
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_fewer_than_one_worker_is_refused(command: tuple[str, ...], jobs: str) -> None:
+    r = CliRunner().invoke(main, [*command, "--jobs", jobs])
+    assert r.exit_code == 2 and "--jobs" in r.output
 
 
 def test_verify_detects_a_tampered_raw_file_and_commit_record(study: Study) -> None:

@@ -184,6 +184,10 @@ def test_a_store_of_the_previous_release_upgrades_with_identical_results(tmp_pat
     assert (store / "legacy-v1" / "audit" / "log.jsonl").is_file()  # nothing lost
     assert verify_store(store).ok
     assert s.versions()[0].kind == "upgrade"
+    again = subprocess.run([sys.executable, "-m", "immunolab", "store", "upgrade", "--store", str(store)],
+                           capture_output=True, text=True, cwd=REPO)
+    assert again.returncode == 0 and "nothing to upgrade" in again.stdout, again.stdout + again.stderr
+    assert len(immunolab.open_store(store).versions()) == len(s.versions())  # a second upgrade writes nothing
 
 
 @pytest.mark.skipif(os.geteuid() != 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop privileges")
