@@ -59,7 +59,10 @@ def derive() -> None:
 def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: str | None, comp: str | None,
            write_events: bool, activate: bool, reason: str | None, jobs: int | None, executor: str | None,
            as_json: bool, debug: bool) -> None:
-    """Gate every current FCS file of a panel with a strategy; results are new rows keyed by its id."""
+    """Gate every current FCS file of a panel with a strategy; results are new rows keyed by its id.
+
+    Exit code 1 when the strategy failed on any file (each failure is stored and named on a WARN line).
+    """
     from immunolab.derive.run import derive_gating
 
     s = open_store_cli(store, storage_options)
@@ -77,6 +80,8 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
         echo_json(rep.__dict__)
     else:
         echo(rep.line())
+    if rep.failed:  # stored as failed rows (the WARN lines say why), but a script must notice, as with ingest's FAIL
+        raise SystemExit(1)
 
 
 @derive.command(epilog="\b\nExamples:\n  immunolab derive clusters --store S --panel TBNK-Treg\n"

@@ -144,6 +144,12 @@ def test_a_names_only_spillover_is_ingested_as_facts_and_gated_later_with_a_matr
     comp = tmp_path / "comp.csv"
     comp.write_text("," + ",".join(fluor) + "\n" + "\n".join(
         f + "," + ",".join("1" if i == j else "0" for j in range(len(fluor))) for i, f in enumerate(fluor)) + "\n")
+    store_q = str(tmp_path / "store-q")
+    still = CliRunner().invoke(main, ["derive", "gating", "--store", store_q, "--panel", "TBNK-Treg", "-j", "1"])
+    assert still.exit_code == 1 and "1 failed" in still.stdout, still.stdout  # it exited 0
+    fixed = CliRunner().invoke(main, ["derive", "gating", "--store", store_q, "--panel", "TBNK-Treg", "-j", "1",
+                                      "--comp", str(comp)])
+    assert fixed.exit_code == 0 and "0 failed" in fixed.stdout, fixed.stdout
     rep = derive_gating(s, panel="TBNK-Treg", strategy=None, comp=str(comp), activate=True, reason="matrix from controls")
     assert rep.computed == 1 and not rep.failed
     m = immunolab.open_store(tmp_path / "store").to_pandas("measurements")
