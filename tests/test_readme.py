@@ -107,3 +107,15 @@ def test_the_readme_points_only_at_files_that_exist() -> None:
         assert (REPO / target).exists(), f"README links to {target}, which is not in the repository"
     for path in re.findall(r"`((?:docs|immunolab|tests|benchmarks)/[\w/.-]+\.(?:md|py|yaml))`", text):
         assert (REPO / path).exists(), f"README names {path}, which is not in the repository"
+
+
+def test_the_readme_counts_the_demo_files_as_the_generator_writes_them() -> None:
+    """The README said 150 tubes and a 96-well run; the demo has one tube per attended visit."""
+    data = REPO / "sample_data"
+    if not (data / "flow").is_dir():
+        pytest.skip("sample_data not generated (make demo generates it)")
+    text = " ".join(README.read_text("utf-8").split())
+    tubes = len(list((data / "flow").glob("*.fcs")))
+    wells = len(list((data / "beads").glob("*.fcs")))
+    assert f"{tubes} TBNK-Treg FCS tubes" in text
+    assert f"run of {wells} wells" in text
