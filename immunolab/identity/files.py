@@ -171,12 +171,20 @@ def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
     return "Add the patient to subjects.csv or correct the patient_id."
 
 
+_VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)")
+
+
 def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Problem | None]:
-    try:
-        visit = int(float(day_text.upper().lstrip("D")))
-    except ValueError:
-        return None, Problem("IML-ID-007", "manifest", line, "visit_day is not a number",
-                             "Give the protocol day as a whole number (0, 3, 6, ...).")
+    """Return the protocol day written in a manifest cell: whole-number text only (``14``, ``014``, ``D14``).
+
+    ``3.9``, ``3e0`` or ``2.6`` are refused as written, never truncated to a day nobody wrote.
+    """
+    m = _VISIT_RE.fullmatch(day_text.strip())
+    if m is None:
+        shown = day_text if len(day_text) <= 12 else day_text[:12] + "..."
+        return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown!r} is not a whole number of days",
+                             "Give the protocol day as a whole number (0, 3, 6, ...), without decimals or exponent.")
+    visit = int(m.group(1))
     if visit not in protocol.visit_days:
         return visit, Problem("IML-ID-005", "manifest", line,
                               f"visit day {visit} is not a protocol visit ({', '.join(map(str, protocol.visit_days))})",
