@@ -35,7 +35,7 @@ from immunolab.errors import (
     StoreError,
     UnrecognizedInputError,
 )
-from immunolab.identity import ManifestEntry, StudyIdentity, display_label, load_identity
+from immunolab.identity import ManifestEntry, Problem, StudyIdentity, display_label, load_identity
 from immunolab.identity.keys import file_key, sample_key
 from immunolab.identity.records import file_row_keeps_patient, sample_record
 from immunolab.plugins import HEAD_BYTES, SAMPLE_REF, AssayPlugin, ParseContext, get_registry
@@ -448,6 +448,8 @@ class IngestReport:
     executor: str
     store_versions: list[int] = field(default_factory=list)
     identity_changes: list[str] = field(default_factory=list)
+    #: problems of the subjects file (PHI-free), listed before the files: its bad lines refuse their patients' files
+    identity_problems: list[Problem] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -553,6 +555,7 @@ def ingest_paths(
     on_outcome: Callable[[FileOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[FileOutcome], None] | None = None,
+    on_problems: Callable[[list[Problem]], None] | None = None,
     filename_rule: str | None = None,
     storage_options: dict[str, str] | None = None,
     **options: Any,
@@ -564,7 +567,8 @@ def ingest_paths(
     weighting, substitution rules...), ``derive_options`` (values of the derivations' declared
     options by name, as the CLI passes them), ``plugin_options`` (plugins' declared options),
     ``command``, ``chunk_files``. ``executor`` ``None``/``"local"`` uses ``jobs`` processes;
-    ``"dask://host:port"`` runs the same worker on a Dask cluster.
+    ``"dask://host:port"`` runs the same worker on a Dask cluster. ``on_problems`` receives the
+    problems of the subjects file once, before any file is read (they are also in the report).
     """
     from immunolab.ingest_batch import run_batch
 
@@ -573,7 +577,11 @@ def ingest_paths(
     identity = load_identity(Path(manifest), Path(subjects) if subjects else None, filename_rule=filename_rule)
     exclude = [Path(manifest)] + ([Path(subjects)] if subjects else [Path(manifest).parent / "subjects.csv"])
     files = collect_files(paths, exclude=exclude)
+    if on_problems is not None and identity.subject_problems:
+        on_problems(list(identity.subject_problems))
     if on_start is not None:
         on_start(len(files))
-    return run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
-                     t0=t0, options=options, on_progress=on_progress)
+    report = run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
+                       t0=t0, options=options, on_progress=on_progress)
+    report.identity_problems = list(identity.subject_problems)
+    return report

@@ -35,12 +35,14 @@ def identity() -> None:
 def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects: str | None, reason: str | None,
           dry_run: bool, as_json: bool) -> None:
     """Compare the manifest and subjects file with every stored file's identity and apply the changes."""
-    from immunolab.identity import load_identity
+    from immunolab.identity import load_identity, problems_error
     from immunolab.identity.apply import commit_identity, plan_identity, require_reason
     from immunolab.store.layout import store_key
 
     s = open_store_cli(store, storage_options)
     ident = load_identity(manifest, subjects)
+    if ident.subject_problems:  # a bad line would silently keep its patient's stored record
+        raise problems_error(ident.subject_problems)
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
     if dry_run or update.empty:

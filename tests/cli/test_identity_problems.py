@@ -1,0 +1,62 @@
+"""Identity specifications at the command line: subjects problems, duplicate bytes, identity history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from immunolab.cli import main
+from tests.store.conftest import SUBJECTS, Study
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def ingest(study: Study, *paths: str, extra: tuple[str, ...] = ()):
+    return invoke("ingest", *(paths or (str(study.inbox),)), "--store", str(study.store), "--manifest",
+                  str(study.manifest), "-j", "1", *extra)
+
+
+BAD_SUBJECTS = {
+    "age 75": ("002,control,Wuhan-1,75,M,2026-02-05", "IML-ID-006", "age is above the 18-70"),
+    "slash date": ("002,control,Wuhan-1,63,M,02/12/2020", "IML-ID-007", "NN/NN/NNNN"),
+    "no such day": ("002,control,Wuhan-1,63,M,2020-02-30", "IML-ID-007", "not a calendar date"),
+    "unknown arm": ("002,placebo,Wuhan-1,63,M,2026-02-05", "IML-ID-007", "arm 'placebo'"),
+    "blank age": ("002,control,Wuhan-1,,M,2026-02-05", "IML-ID-007", "age is empty"),
+}
+
+
+def _with_bad_line(line: str) -> str:
+    return "\n".join(line if row.startswith("002,") else row for row in SUBJECTS.splitlines()) + "\n"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SUBJECTS))
+def test_every_subjects_problem_is_listed_once_before_the_files(study: Study, case: str) -> None:
+    line, code, text = BAD_SUBJECTS[case]
+    study.rewrite("subjects", _with_bad_line(line))
+    r = ingest(study)
+    lines = r.output.splitlines()
+    problems = [ln for ln in lines if ln.startswith("PROBLEM ")]
+    assert len(problems) == 1 and problems[0].startswith(f"PROBLEM {code} subjects line 3: "), r.output
+    age, day0 = line.split(",")[3], line.split(",")[5]
+    assert text in problems[0] and day0 not in problems[0] and (not age or f" {age}" not in problems[0])
+    assert lines.index(problems[0]) < min(i for i, ln in enumerate(lines) if ln.startswith(("OK ", "FAIL ")))
+    assert r.exit_code == 1 and any(ln.startswith("FAIL IML-ID-004 002-D000-TBNK") for ln in lines)
+
+
+def test_subjects_problems_are_in_the_json_report(study: Study) -> None:
+    study.rewrite("subjects", _with_bad_line(BAD_SUBJECTS["slash date"][0]))
+    out = json.loads(ingest(study, extra=("--json",)).output)
+    assert [(p["code"], p["file"], p["line"]) for p in out["identity_problems"]] == [("IML-ID-007", "subjects", 3)]
+    assert "02/12" not in json.dumps(out)
+
+
+def test_identity_apply_refuses_a_subjects_file_with_problems(study: Study) -> None:
+    assert ingest(study).exit_code == 0
+    study.rewrite("subjects", _with_bad_line(BAD_SUBJECTS["age 75"][0]))
+    r = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), "--reason", "x")
+    assert r.exit_code == 1 and "IML-ID-006" in r.output and "subjects line 3" in r.output, r.output
+    assert "no changes" not in r.output
