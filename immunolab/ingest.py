@@ -72,6 +72,8 @@ class IngestOptions:
     command: str = "python-api"
     #: sha256 -> ingest id of every committed file (at the store version the batch started from)
     known: dict[str, str] = field(default_factory=dict)
+    #: sha256 -> (file_key, sample_id, patient_id, visit_day) of the current identity of each committed file
+    stored: dict[str, tuple[str | None, str | None, str | None, int | None]] = field(default_factory=dict)
     #: natural key (patient, visit, specimen, panel) -> (sample_id, ingest_id, sha) of current samples
     taken: dict[tuple[str, int, str, str], tuple[str, str, str]] = field(default_factory=dict)
     batch_id: str = ""
@@ -298,6 +300,28 @@ def _safe_parse(plugin: AssayPlugin, path: Path, ctx: ParseContext) -> Any:
             "the store was not changed.") from exc
 
 
+def _refuse_copy_of_another_sample(opts: IngestOptions, sha: str, p: Path, entry: ManifestEntry | None, label: str) -> None:
+    """Raise IML-ID-014 when stored bytes come back under another file name whose manifest row is another sample.
+
+    A re-run of the same file (same name) stays a SKIP: a changed manifest row of a stored file is
+    a correction for ``identity apply``. A copy exported under another sample's name would
+    otherwise be skipped silently and that sample never stored.
+    """
+    stored = opts.stored.get(sha)
+    if stored is None or entry is None or entry.problems:
+        return
+    fkey, sample_id, patient_id, visit_day = stored
+    if fkey == file_key(opts.secret, p.name):
+        return
+    if (entry.sample_id, entry.patient_id, entry.visit_day) == (sample_id, patient_id, visit_day):
+        return
+    raise IdentityError(
+        "IML-ID-014", f"these bytes are already stored as sample {sample_id or '-'} (ingest {opts.known[sha]}), "
+        f"but this file's manifest row names sample {entry.sample_id or '-'}", path=label,
+        hint="If this is a duplicate export, remove it and export the right tube; if the manifest row is wrong, "
+        "correct it; if the first assignment was wrong, correct that row and run `immunolab identity apply --reason`.")
+
+
 def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) -> WorkerResult:
     """Do the work of :func:`ingest_file` (raises coded errors; the caller turns them into FAIL)."""
     if not p.is_file() or not os.access(p, os.R_OK):
@@ -309,6 +333,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.label = label = display_label(p, sha, entry)
     outcome.source_sha256 = sha
     if sha in opts.known and sha != opts.supersede_sha:
+        _refuse_copy_of_another_sample(opts, sha, p, entry, label)
         outcome.status, outcome.ingest_id = "SKIP", opts.known[sha]
         return WorkerResult(outcome)
     try:

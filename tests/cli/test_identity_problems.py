@@ -60,3 +60,41 @@ def test_identity_apply_refuses_a_subjects_file_with_problems(study: Study) -> N
     r = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), "--reason", "x")
     assert r.exit_code == 1 and "IML-ID-006" in r.output and "subjects line 3" in r.output, r.output
     assert "no changes" not in r.output
+
+
+def _copy_listed_as_another_sample(study: Study) -> None:
+    """Export 001's D3 tube a second time under D6's name, with its own manifest row."""
+    (study.inbox / "001_d6.toy").write_bytes((study.inbox / "001_d3.toy").read_bytes())
+    study.rewrite("manifest", study.manifest.read_text() + "001_d6.toy,001-D006-TBNK,001,6,PBMC,TBNK\n")
+
+
+def test_the_same_bytes_listed_under_another_sample_are_refused_not_skipped(study: Study) -> None:
+    assert ingest(study).exit_code == 0
+    _copy_listed_as_another_sample(study)
+    r = ingest(study, str(study.inbox / "001_d6.toy"))
+    assert r.exit_code == 1, r.output
+    fail = next(ln for ln in r.output.splitlines() if ln.startswith("FAIL "))
+    assert fail.startswith("FAIL IML-ID-014 001-D006-TBNK:") and "001-D003-TBNK" in fail and "identity apply" in fail
+    assert "001_d" not in r.output  # file names are never shown
+
+
+def test_the_same_bytes_listed_under_another_sample_in_one_run_are_refused(study: Study) -> None:
+    assert ingest(study, str(study.inbox / "001_d3.toy")).exit_code == 0
+    _copy_listed_as_another_sample(study)
+    r = ingest(study)
+    assert r.exit_code == 1 and sum(ln.startswith("FAIL IML-ID-014") for ln in r.output.splitlines()) == 1, r.output
+    assert sum(ln.startswith("SKIP 001-D003-TBNK") for ln in r.output.splitlines()) == 1
+
+
+def test_a_rerun_of_the_same_file_with_the_same_manifest_stays_a_skip(study: Study) -> None:
+    assert ingest(study).exit_code == 0
+    r = ingest(study)
+    assert r.exit_code == 0 and sum(ln.startswith("SKIP ") for ln in r.output.splitlines()) == 4, r.output
+
+
+def test_the_same_new_bytes_listed_as_two_samples_in_one_run_are_refused(study: Study) -> None:
+    _copy_listed_as_another_sample(study)
+    r = ingest(study)
+    fails = [ln for ln in r.output.splitlines() if ln.startswith("FAIL ")]
+    assert r.exit_code == 1 and len(fails) == 1 and fails[0].startswith("FAIL IML-ID-014"), r.output
+    assert "001-D003-TBNK" in fails[0] and "001-D006-TBNK" in fails[0]
