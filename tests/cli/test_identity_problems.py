@@ -98,3 +98,28 @@ def test_the_same_new_bytes_listed_as_two_samples_in_one_run_are_refused(study: 
     fails = [ln for ln in r.output.splitlines() if ln.startswith("FAIL ")]
     assert r.exit_code == 1 and len(fails) == 1 and fails[0].startswith("FAIL IML-ID-014"), r.output
     assert "001-D003-TBNK" in fails[0] and "001-D006-TBNK" in fails[0]
+
+
+def test_identity_history_of_an_unknown_sample_or_patient_is_a_coded_error(study: Study) -> None:
+    assert ingest(study).exit_code == 0
+    for flag, value in (("--sample", "nonexist"), ("--patient", "3")):
+        r = invoke("identity", "history", "--store", str(study.store), flag, value)
+        assert r.exit_code == 1 and "IML-ID-015" in r.output and value in r.output, r.output
+
+
+def test_identity_history_shows_visit_days_as_whole_days(study: Study) -> None:
+    assert ingest(study).exit_code == 0
+    r = invoke("identity", "history", "--store", str(study.store), "--patient", "002")
+    assert r.exit_code == 0 and "sample 002-D000-TBNK patient 002 day 0 active" in r.output, r.output
+    assert ".0 " not in r.output
+    rows = json.loads(invoke("identity", "history", "--store", str(study.store), "--patient", "002", "--json").output)
+    assert sorted(r["visit_day"] for r in rows if r["record"] == "sample") == [0, 3]
+
+
+def test_identity_history_shows_records_that_read_the_same_once_with_their_count() -> None:
+    from immunolab.cli.identity_cmd import _merge_same
+
+    well = {"version": 3, "record": "sample", "sample_id": "S1", "patient_id": "003", "visit_day": 3,
+            "status": "active", "reason": None}
+    merged = _merge_same([well, dict(well), {**well, "version": 4}])
+    assert [(r["version"], r["records"]) for r in merged] == [(3, 2), (4, 1)]
