@@ -38,7 +38,12 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
           dry_run: bool, as_json: bool) -> None:
     """Compare the manifest and subjects file with every stored file's identity and apply the changes."""
     from immunolab.identity import load_identity, problems_error
-    from immunolab.identity.apply import commit_identity, plan_identity, require_reason
+    from immunolab.identity.apply import (
+        commit_identity,
+        plan_identity,
+        refuse_day0_changes,
+        require_reason,
+    )
     from immunolab.store.layout import store_key
 
     s = open_store_cli(store, storage_options)
@@ -47,6 +52,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         raise problems_error(ident.subject_problems)
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
+    lines += [f"DAY0 {r['patient_id']} day0_date recorded" for r in update.new_day0]
     if dry_run or update.empty:
         if as_json:
             echo_json({"changes": lines, "applied": False})
@@ -55,6 +61,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
                 echo(safe(line))
             echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
         return
+    refuse_day0_changes(update)
     require_reason(update, reason)
     rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
     if as_json:

@@ -123,3 +123,42 @@ def test_identity_history_shows_records_that_read_the_same_once_with_their_count
             "status": "active", "reason": None}
     merged = _merge_same([well, dict(well), {**well, "version": 4}])
     assert [(r["version"], r["records"]) for r in merged] == [(3, 2), (4, 1)]
+
+
+def _apply(study: Study, *extra: str):
+    return invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), *extra)
+
+
+def test_a_corrected_day0_date_is_reported_and_refused_until_the_files_are_re_ingested(study: Study) -> None:
+    import immunolab
+
+    assert ingest(study).exit_code == 0
+    study.rewrite("subjects", SUBJECTS.replace("2026-02-03", "2026-02-01"))
+    dry = _apply(study, "--dry-run")
+    assert "DAY0 001 day0_date corrected" in dry.output and "2026-02" not in dry.output, dry.output
+    r = _apply(study, "--reason", "Day 0 was the screening visit")
+    assert r.exit_code == 1 and "IML-ID-016" in r.output and "--supersede" in r.output, r.output
+    assert "no changes" not in r.output and "2026-02" not in r.output
+    plain = ingest(study)
+    assert plain.exit_code == 1 and "IML-ID-016" in plain.output, plain.output
+    store = immunolab.open_store(study.store)
+    ingest_id = next(o for o in store.to_pandas("sources").itertuples() if o.ingest_id and
+                     store.to_pandas("identity_samples").set_index("source_sha256").loc[o.source_sha256, "sample_id"]
+                     == "001-D003-TBNK").ingest_id
+    again = ingest(study, str(study.inbox / "001_d3.toy"),
+                   extra=("--supersede", ingest_id, "--reason", "Day 0 corrected"))
+    assert again.exit_code == 0, again.output
+    assert "no changes" in _apply(study).output
+    day0 = immunolab.open_store(study.store).to_pandas("identity_day0", history=True)
+    assert len(day0) == 4 and not day0.astype(str).apply(lambda c: c.str.contains("2026-02-0")).any().any()
+
+
+def test_the_day0_keys_are_recorded_once_and_a_rerun_records_nothing(study: Study) -> None:
+    import immunolab
+
+    assert ingest(study).exit_code == 0
+    version = immunolab.open_store(study.store).version
+    keys = immunolab.open_store(study.store).to_pandas("identity_day0")
+    assert sorted(keys["patient_id"]) == ["001", "002", "003"] and keys["day0_key"].str.len().eq(32).all()
+    assert ingest(study).exit_code == 0 and immunolab.open_store(study.store).version == version
+    assert "no changes" in _apply(study).output
