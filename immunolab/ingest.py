@@ -35,7 +35,7 @@ from immunolab.errors import (
     StoreError,
     UnrecognizedInputError,
 )
-from immunolab.identity import ManifestEntry, StudyIdentity, display_label, load_identity
+from immunolab.identity import ManifestEntry, Problem, StudyIdentity, display_label, load_identity
 from immunolab.identity.keys import file_key, sample_key
 from immunolab.identity.records import file_row_keeps_patient, sample_record
 from immunolab.plugins import HEAD_BYTES, SAMPLE_REF, AssayPlugin, ParseContext, get_registry
@@ -72,6 +72,8 @@ class IngestOptions:
     command: str = "python-api"
     #: sha256 -> ingest id of every committed file (at the store version the batch started from)
     known: dict[str, str] = field(default_factory=dict)
+    #: sha256 -> (file_key, sample_id, patient_id, visit_day) of the current identity of each committed file
+    stored: dict[str, tuple[str | None, str | None, str | None, int | None]] = field(default_factory=dict)
     #: natural key (patient, visit, specimen, panel) -> (sample_id, ingest_id, sha) of current samples
     taken: dict[tuple[str, int, str, str], tuple[str, str, str]] = field(default_factory=dict)
     batch_id: str = ""
@@ -301,6 +303,28 @@ def _safe_parse(plugin: AssayPlugin, path: Path, ctx: ParseContext) -> Any:
             "the store was not changed.") from exc
 
 
+def _refuse_copy_of_another_sample(opts: IngestOptions, sha: str, p: Path, entry: ManifestEntry | None, label: str) -> None:
+    """Raise IML-ID-014 when stored bytes come back under another file name whose manifest row is another sample.
+
+    A re-run of the same file (same name) stays a SKIP: a changed manifest row of a stored file is
+    a correction for ``identity apply``. A copy exported under another sample's name would
+    otherwise be skipped silently and that sample never stored.
+    """
+    stored = opts.stored.get(sha)
+    if stored is None or entry is None or entry.problems:
+        return
+    fkey, sample_id, patient_id, visit_day = stored
+    if fkey == file_key(opts.secret, p.name):
+        return
+    if (entry.sample_id, entry.patient_id, entry.visit_day) == (sample_id, patient_id, visit_day):
+        return
+    raise IdentityError(
+        "IML-ID-014", f"these bytes are already stored as sample {sample_id or '-'} (ingest {opts.known[sha]}), "
+        f"but this file's manifest row names sample {entry.sample_id or '-'}", path=label,
+        hint="If this is a duplicate export, remove it and export the right tube; if the manifest row is wrong, "
+        "correct it; if the first assignment was wrong, correct that row and run `immunolab identity apply --reason`.")
+
+
 def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) -> WorkerResult:
     """Do the work of :func:`ingest_file` (raises coded errors; the caller turns them into FAIL)."""
     if not p.is_file() or not os.access(p, os.R_OK):
@@ -312,6 +336,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.label = label = display_label(p, sha, entry)
     outcome.source_sha256 = sha
     if sha in opts.known and sha != opts.supersede_sha:
+        _refuse_copy_of_another_sample(opts, sha, p, entry, label)
         outcome.status, outcome.ingest_id = "SKIP", opts.known[sha]
         return WorkerResult(outcome)
     try:
@@ -452,6 +477,8 @@ class IngestReport:
     executor: str
     store_versions: list[int] = field(default_factory=list)
     identity_changes: list[str] = field(default_factory=list)
+    #: problems of the subjects file (PHI-free), listed before the files: its bad lines refuse their patients' files
+    identity_problems: list[Problem] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -568,6 +595,7 @@ def ingest_paths(
     on_outcome: Callable[[FileOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[FileOutcome], None] | None = None,
+    on_problems: Callable[[list[Problem]], None] | None = None,
     filename_rule: str | None = None,
     storage_options: dict[str, str] | None = None,
     **options: Any,
@@ -579,7 +607,8 @@ def ingest_paths(
     weighting, substitution rules...), ``derive_options`` (values of the derivations' declared
     options by name, as the CLI passes them), ``plugin_options`` (plugins' declared options),
     ``command``, ``chunk_files``. ``executor`` ``None``/``"local"`` uses ``jobs`` processes;
-    ``"dask://host:port"`` runs the same worker on a Dask cluster.
+    ``"dask://host:port"`` runs the same worker on a Dask cluster. ``on_problems`` receives the
+    problems of the subjects file once, before any file is read (they are also in the report).
     """
     from immunolab.ingest_batch import run_batch
 
@@ -588,7 +617,11 @@ def ingest_paths(
     identity = load_identity(Path(manifest), Path(subjects) if subjects else None, filename_rule=filename_rule)
     exclude = [Path(manifest)] + ([Path(subjects)] if subjects else [Path(manifest).parent / "subjects.csv"])
     files = collect_files(paths, exclude=exclude, exclude_dirs=[loc.local_root] if loc.is_local else [])
+    if on_problems is not None and identity.subject_problems:
+        on_problems(list(identity.subject_problems))
     if on_start is not None:
         on_start(len(files))
-    return run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
-                     t0=t0, options=options, on_progress=on_progress)
+    report = run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
+                       t0=t0, options=options, on_progress=on_progress)
+    report.identity_problems = list(identity.subject_problems)
+    return report

@@ -16,7 +16,14 @@ from typing import Any
 
 from immunolab.errors import InputError, StoreError
 from immunolab.identity import StudyIdentity
-from immunolab.identity.apply import commit_identity, plan_identity, require_reason, subject_table
+from immunolab.identity.apply import (
+    commit_identity,
+    plan_identity,
+    refuse_day0_changes,
+    require_reason,
+    subject_table,
+)
+from immunolab.identity.records import to_table
 from immunolab.ingest import (
     CHUNK_FILES,
     FileOutcome,
@@ -32,6 +39,13 @@ from immunolab.store.versions import VersionRecord
 from immunolab.store.writer import Batch, new_id, recover
 
 __all__ = ["run_batch"]
+
+
+def _stored_identity(store: Store) -> dict[str, tuple[str | None, str | None, str | None, int | None]]:
+    """Return sha256 -> (file_key, sample_id, patient_id, visit_day) of every stored file's current record."""
+    cols = ["source_sha256", "sample_key", "file_key", "sample_id", "patient_id", "visit_day"]
+    return {r["source_sha256"]: (r["file_key"], r["sample_id"], r["patient_id"], r["visit_day"])
+            for r in store.table("identity_samples", columns=cols).to_pylist() if r["sample_key"] == ""}
 
 
 def _known_and_taken(store: Store) -> tuple[dict[str, str], dict[tuple[str, int, str, str], tuple[str, str, str]]]:
@@ -96,21 +110,26 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
         supersede=options.get("supersede"), supersede_sha=sup_sha, reason=options.get("reason"),
         replicate=bool(options.get("replicate")), plugin_options=dict(options.get("plugin_options") or {}),
         derive=derive, command=options.get("command", "python-api"),
-        known=known, taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
+        known=known, stored=_stored_identity(store), taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
 
 
 def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch) -> list[str]:
     """Commit identity corrections (reason required) now; queue new subjects into the batch."""
     update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
+    if not opts.supersede_sha:  # re-ingesting a file with --supersede is how a Day 0 correction is made
+        refuse_day0_changes(update)
     require_reason(update, opts.reason)
     lines = update.corrections.lines()
     if update.corrections.changes:
         corrections = type(update)(new_subjects=[], corrections=update.corrections)
         commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command)
-    if update.new_subjects:
+    if update.new_subjects or update.new_day0:
         cid = new_id("idn")
         batch.expect([cid])
-        batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
+        if update.new_subjects:
+            batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
+        if update.new_day0:
+            batch.add_rows("identity_day0", to_table("identity_day0", update.new_day0, cid))
         batch.__dict__.setdefault("extra_ids", []).append(cid)
     return lines
 
@@ -126,18 +145,29 @@ class _Committer:
         self.versions: list[int] = []
         self.keys: dict[tuple[str, int, str, str], str] = {}
         self.shas: dict[str, str] = {}
+        self.labels: dict[str, str] = {}  # sha256 -> label (sample id) of its first file in this run
 
     def add(self, res: WorkerResult) -> None:
         o = res.outcome
         if o.status == "OK" and o.source_sha256 in self.shas:  # the same bytes twice in this run
             for f in res.files:
                 self.opts.loc.delete("tables", f.table, f.path)
-            o.status, o.ingest_id, res.tables, res.files = "SKIP", self.shas[o.source_sha256], {}, []
+            first = self.labels[str(o.source_sha256)]
+            if first != o.label:  # listed as two samples: one of the two exports is wrong
+                o.status, o.code, o.exit_code = "FAIL", "IML-ID-014", 1
+                o.message = f"these bytes are also in this run as sample {first}, but this file's manifest row names sample {o.label}"
+                o.hint = ("If this is a duplicate export, remove it and export the right tube; otherwise correct the "
+                          "manifest row of the wrong one.")
+                res.tables, res.files = {}, []
+            else:
+                o.status, o.ingest_id, res.tables, res.files = "SKIP", self.shas[o.source_sha256], {}, []
         elif o.status == "OK":
             self.shas[str(o.source_sha256)] = str(o.ingest_id)
+            self.labels[str(o.source_sha256)] = o.label
             clash = next((k for k in res.keys if k in self.keys), None)
             if clash is not None and not self.opts.replicate:
                 self.shas.pop(str(o.source_sha256), None)
+                self.labels.pop(str(o.source_sha256), None)
                 for f in res.files:
                     self.opts.loc.delete("tables", f.table, f.path)
                 o.status, o.code, o.exit_code = "FAIL", "IML-ID-013", 1
@@ -250,6 +280,7 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
         if changes:
             store = open_store(loc)
             opts.known, opts.taken = _known_and_taken(store)
+            opts.stored = _stored_identity(store)
             batch.seen = store.version
         work = [(f, new_id("ing")) for f in files]
         batch.begin([*batch.commit_ids, *(i for _, i in work)])  # the marker names every unit before any write

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
@@ -35,14 +37,22 @@ def identity() -> None:
 def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects: str | None, reason: str | None,
           dry_run: bool, as_json: bool) -> None:
     """Compare the manifest and subjects file with every stored file's identity and apply the changes."""
-    from immunolab.identity import load_identity
-    from immunolab.identity.apply import commit_identity, plan_identity, require_reason
+    from immunolab.identity import load_identity, problems_error
+    from immunolab.identity.apply import (
+        commit_identity,
+        plan_identity,
+        refuse_day0_changes,
+        require_reason,
+    )
     from immunolab.store.layout import store_key
 
     s = open_store_cli(store, storage_options)
     ident = load_identity(manifest, subjects)
+    if ident.subject_problems:  # a bad line would silently keep its patient's stored record
+        raise problems_error(ident.subject_problems)
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
+    lines += [f"DAY0 {r['patient_id']} day0_date recorded" for r in update.new_day0]
     if dry_run or update.empty:
         if as_json:
             echo_json({"changes": lines, "applied": False})
@@ -51,6 +61,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
                 echo(safe(line))
             echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
         return
+    refuse_day0_changes(update)
     require_reason(update, reason)
     rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
     if as_json:
@@ -68,7 +79,15 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
 @json_option
 @handle_errors
 def history(store: str, storage_options: tuple[str, ...], sample: str | None, patient: str | None, as_json: bool) -> None:
-    """Show every identity record (oldest first) of samples and subjects, with the version and reason."""
+    """Show every identity record (oldest first) of samples and subjects, with the version and reason.
+
+    Records that read the same (one plate sample measured in several wells or files) are shown
+    once with their count; a sample or patient the store does not know is IML-ID-015.
+    """
+    import pandas as pd
+
+    from immunolab.errors import IdentityError
+
     s = open_store_cli(store, storage_options)
     version_of = s.commit_version
     smp = s.to_pandas("identity_samples", history=True)
@@ -81,19 +100,39 @@ def history(store: str, storage_options: tuple[str, ...], sample: str | None, pa
     if patient:
         smp = smp[smp["patient_id"] == patient]
         subj = subj[subj["patient_id"] == patient]
-    rows = []
+    if (sample or patient) and smp.empty and subj.empty:
+        what = f"sample {sample}" if sample else f"patient {patient}"
+        raise IdentityError("IML-ID-015", f"this store has no identity record of {what}", path=store,
+                            hint="Check the id (ids are exact: 003, not 3); `immunolab store info --per-visit` "
+                            "lists the stored patients and visits.")
+    rows: list[dict[str, Any]] = []
     for r in smp.to_dict("records"):
+        day = r["visit_day"]
         rows.append({"version": version_of.get(r["commit_id"]), "record": "sample", "sample_id": r["sample_id"],
-                     "patient_id": r["patient_id"], "visit_day": r["visit_day"], "status": r["status"],
-                     "reason": r["reason"]})
+                     "patient_id": r["patient_id"], "visit_day": None if pd.isna(day) else int(day),
+                     "status": r["status"], "reason": r["reason"]})
     for r in subj.to_dict("records"):
         rows.append({"version": version_of.get(r["commit_id"]), "record": "subject", "patient_id": r["patient_id"],
                      "arm": r["arm"], "status": r["status"], "reason": r["reason"]})
-    rows.sort(key=lambda r: (r["version"] or 0))
+    rows = _merge_same(rows)
+    rows.sort(key=lambda r: r["version"] or 0)
     if as_json:
         echo_json(rows)
         return
     for r in rows:
         body = (f"sample {r['sample_id']} patient {r['patient_id']} day {r['visit_day']} {r['status']}"
                 if r["record"] == "sample" else f"subject {r['patient_id']} arm {r['arm']} {r['status']}")
-        echo(f"v{r['version']:<4} {safe(body)}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))
+        count = f" ({r['records']} records)" if r["records"] != 1 else ""
+        echo(f"v{r['version']:<4} {safe(body)}{count}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))
+
+
+def _merge_same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return ``rows`` with rows that read the same merged into one carrying ``records`` (their count)."""
+    merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(sorted((k, str(v)) for k, v in r.items()))
+        if key in merged:
+            merged[key]["records"] += 1
+        else:
+            merged[key] = {**r, "records": 1}
+    return list(merged.values())

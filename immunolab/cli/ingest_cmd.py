@@ -161,8 +161,10 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
     Each file is detected by exactly one assay plugin (or routed by the manifest's assay
     column), tied to a patient and visit through the manifest, de-identified, validated; its
     facts and what is derived from them (gating, curve fits) are committed with the batch.
-    Prints one line per file: OK, SKIP (same bytes already ingested), IGNORED (not an
-    instrument file and not in the manifest) or FAIL <code> <message>, then a summary.
+    Prints one line per problem of the subjects file (PROBLEM <code> subjects line N: ...; its
+    patients' files are refused), then one line per file: OK, SKIP (same bytes already
+    ingested), IGNORED (not an instrument file and not in the manifest) or FAIL <code>
+    <message>, then a summary.
     Exit code 0 when nothing failed, 1 for input errors, 3 store, 4 plugin, 70 internal.
     """
     import logging
@@ -187,6 +189,11 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
         else:
             echo(line)
 
+    def on_problems(problems: list[Any]) -> None:
+        if not as_json:
+            for p in problems:
+                echo(safe(f"PROBLEM {p.code} {p.text()}"))
+
     derive_options = {k: kwargs.pop(k) for k in _derivation_names() if k in kwargs}
     plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
     opts = dict(assay=assay, supersede=supersede, reason=reason, replicate=replicate, chunk_files=chunk_files)
@@ -196,7 +203,7 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
     try:
         report = ingest_paths(paths, store=store, storage_options=_opts(storage_options),
                               manifest=manifest, subjects=subjects, jobs=n_jobs, executor=executor,
-                              on_outcome=on_outcome, on_start=on_start, on_progress=on_progress,
+                              on_outcome=on_outcome, on_start=on_start, on_progress=on_progress, on_problems=on_problems,
                               filename_rule=filename_rule, command=command, derive_options=derive_options,
                               plugin_options=plugin_options, **opts)
     finally:
@@ -206,6 +213,8 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             "files": [o.to_dict(show_paths=show_paths) for o in report.outcomes],
             "counts": report.counts, "seconds": report.seconds, "events": report.n_events,
             "store_versions": report.store_versions, "identity_changes": report.identity_changes,
+            "identity_problems": [{"code": p.code, "file": p.file, "line": p.line, "message": p.message, "hint": p.hint}
+                                  for p in report.identity_problems],
             "exit_code": report.exit_code,
         })
     else:

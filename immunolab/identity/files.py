@@ -94,8 +94,20 @@ def _id_problem(value: str, what: str, file: str, line: int) -> Problem | None:
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d-%b-%Y", "%d %b %Y", "%Y%m%d")
 
 
+def value_shape(value: str) -> str:
+    """Return the shape of a written value (``02/12/2020`` -> ``NN/NN/NNNN``): what was written, without the value.
+
+    Dates and ages are patient-identifying, so problems name the shape of a cell, never its text.
+    """
+    shape = re.sub(r"\d", "N", re.sub(r"[A-Za-z]", "A", value.strip()))
+    return shape if len(shape) <= 16 else shape[:16] + "..."
+
+
 def parse_date(value: str, file: str, line: int, column: str) -> tuple[date | None, Problem | None]:
-    """Return an unambiguous date, or a problem: ``05/02/2020`` could be May or February and is refused."""
+    """Return an unambiguous date, or a problem: ``05/02/2020`` could be May or February and is refused.
+
+    A problem names the column and the shape of the cell (``NN/NN/NNNN``), never the date itself.
+    """
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date(), None
@@ -103,9 +115,14 @@ def parse_date(value: str, file: str, line: int, column: str) -> tuple[date | No
             continue
     ambiguous = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})", value)
     if ambiguous:
-        return None, Problem("IML-ID-007", file, line, f"{column} {value!r} is ambiguous (day/month or month/day)",
+        return None, Problem("IML-ID-007", file, line,
+                             f"{column} is ambiguous (written as {value_shape(value)}: day/month or month/day)",
                              "Write dates as YYYY-MM-DD (e.g. 2020-02-05); immunolab never guesses the order.")
-    return None, Problem("IML-ID-007", file, line, f"{column} is not a date", "Write dates as YYYY-MM-DD.")
+    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value.strip()):
+        return None, Problem("IML-ID-007", file, line, f"{column} is not a calendar date (no such day in that month)",
+                             "Check the day and month of the date (YYYY-MM-DD).")
+    return None, Problem("IML-ID-007", file, line, f"{column} is not a date (written as {value_shape(value)})",
+                         "Write dates as YYYY-MM-DD.")
 
 
 def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[dict[str, Subject], list[Problem], set[str]]:
@@ -134,11 +151,14 @@ def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[di
         try:
             age = int(row.get("age", ""))
             if not protocol.min_age <= age <= protocol.max_age:
+                side = "above" if age > protocol.max_age else "below"
                 found.append(Problem("IML-ID-006", "subjects", line,
-                                     f"patient {pid} is {age} years old, outside the {protocol.min_age}-{protocol.max_age} inclusion range",
+                                     f"patient {pid}'s age is {side} the {protocol.min_age}-{protocol.max_age} inclusion range",
                                      "Check the age; patients outside the inclusion range cannot be in this trial."))
         except ValueError:
-            found.append(Problem("IML-ID-007", "subjects", line, "age is not a whole number",
+            written = row.get("age", "")
+            found.append(Problem("IML-ID-007", "subjects", line,
+                                 f"age is not a whole number (written as {value_shape(written)})" if written else "age is empty",
                                  "Give the age in whole years at enrolment."))
         sex = _SEXES.get(row.get("sex", "").upper())
         if sex is None:
@@ -171,12 +191,20 @@ def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
     return "Add the patient to subjects.csv or correct the patient_id."
 
 
+_VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)")
+
+
 def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Problem | None]:
-    try:
-        visit = int(float(day_text.upper().lstrip("D")))
-    except ValueError:
-        return None, Problem("IML-ID-007", "manifest", line, "visit_day is not a number",
-                             "Give the protocol day as a whole number (0, 3, 6, ...).")
+    """Return the protocol day written in a manifest cell: whole-number text only (``14``, ``014``, ``D14``).
+
+    ``3.9``, ``3e0`` or ``2.6`` are refused as written, never truncated to a day nobody wrote.
+    """
+    m = _VISIT_RE.fullmatch(day_text.strip())
+    if m is None:
+        shown = day_text if len(day_text) <= 12 else day_text[:12] + "..."
+        return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown!r} is not a whole number of days",
+                             "Give the protocol day as a whole number (0, 3, 6, ...), without decimals or exponent.")
+    visit = int(m.group(1))
     if visit not in protocol.visit_days:
         return visit, Problem("IML-ID-005", "manifest", line,
                               f"visit day {visit} is not a protocol visit ({', '.join(map(str, protocol.visit_days))})",

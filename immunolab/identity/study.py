@@ -101,10 +101,15 @@ class StudyIdentity:
         entry = self.entry_for_file(path)
         if entry is None:
             where = f" ({self.manifest_path.name})" if self.manifest_path else ""
-            raise IdentityError(
-                "IML-ID-001", f"this file is not listed in the sample manifest{where}", path=label,
-                hint="Add a row with its file name, patient_id and visit_day to the manifest and re-run "
-                "(use --show-paths to see file names on this terminal; they are never logged).")
+            name = Path(path).name.casefold()
+            other = next((e for f, e in self.by_file.items() if f.casefold() == name), None)
+            hint = ("Add a row with its file name, patient_id and visit_day to the manifest and re-run "
+                    "(use --show-paths to see file names on this terminal; they are never logged).")
+            if other is not None:
+                hint = (f"Manifest line {other.line} names this file with different upper/lower case; file names "
+                        "are matched exactly: write the name there as the file is named, and re-run.")
+            raise IdentityError("IML-ID-001", f"this file is not listed in the sample manifest{where}", path=label,
+                                hint=hint)
         if entry.problems:
             raise problems_error(list(entry.problems), label)
         return entry

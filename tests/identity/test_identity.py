@@ -183,3 +183,27 @@ def test_a_bad_line_about_a_file_not_in_this_run_does_not_stop_the_run(tmp_path:
         assert [o.status for o in report.outcomes] == ["OK"]
     finally:
         reset_registry()
+
+
+@pytest.mark.parametrize("value", ["3.9", "3e0", "2.6", "3.0", "three"])
+def test_a_fractional_visit_day_in_the_manifest_is_refused(tmp_path: Path, value: str) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows=f"a.fcs,S1,001,{value},PBMC,T\n"))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "a.fcs", "S1")
+    assert exc.value.code == "IML-ID-007"
+    assert "manifest line 2" in exc.value.message and repr(value) in exc.value.message
+    assert "visit day 2" not in exc.value.message and "visit day 3" not in exc.value.message
+
+
+@pytest.mark.parametrize(("value", "day"), [("3", 3), ("003", 3), ("+3", 3), ("D14", 14)])
+def test_a_whole_visit_day_is_read_as_written(tmp_path: Path, value: str, day: int) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows=f"a.fcs,S1,001,{value},PBMC,T\n"))
+    assert ident.require_file(tmp_path / "a.fcs", "S1").visit_day == day
+
+
+def test_a_file_listed_with_other_letter_case_gets_a_hint_naming_the_manifest_line(tmp_path: Path) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows="b.fcs,S2,001,3,PBMC,T\nPatient_A.FCS,S1,001,0,PBMC,T\n"))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "patient_a.fcs", "file:abc")
+    assert exc.value.code == "IML-ID-001" and "line 3" in (exc.value.hint or "") and "case" in (exc.value.hint or "")
+    assert "patient_a" not in str(exc.value).lower()

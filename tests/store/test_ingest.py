@@ -76,11 +76,19 @@ def test_same_file_twice_is_one_ingest_one_skip_and_no_new_store_version(study: 
     assert s.table("toy_counts").num_rows == 3
 
 
-def test_identical_bytes_under_another_name_are_skipped(study: Study) -> None:
+def test_identical_bytes_under_a_name_the_manifest_does_not_list_are_skipped(study: Study) -> None:
+    run(study, study.inbox / "002_d0.toy")
+    copy = study.inbox / "renamed.toy"
+    copy.write_bytes((study.inbox / "002_d0.toy").read_bytes())
+    assert run(study, copy).outcomes[0].status == "SKIP"
+
+
+def test_identical_bytes_under_another_samples_name_are_refused_not_skipped(study: Study) -> None:
     run(study, study.inbox / "002_d0.toy")
     copy = study.inbox / "001_d3.toy"
     copy.write_bytes((study.inbox / "002_d0.toy").read_bytes())
-    assert run(study, copy).outcomes[0].status == "SKIP"
+    o = run(study, copy).outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-014") and "002-D000-TBNK" in (o.message or "")
 
 
 def test_a_store_inside_the_ingested_folder_is_not_read_as_input(study: Study) -> None:
