@@ -227,6 +227,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
+    "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
     # clinical data (hospital lab, CRF, SDTM)
     "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
     "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",

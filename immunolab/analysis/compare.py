@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ __all__ = [
     "compare_arms",
     "compare_store",
     "model_text",
+    "usable_covariates",
     "write_comparison",
 ]
 
@@ -196,6 +198,28 @@ def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
                  + ", ".join(c for c in view.columns if c not in ("value", "log10_value"))[:300] + ".",
         )
 
+def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Return (covariates the model can use, one reason per covariate left out) for the selected rows.
+
+    A covariate whose values are all missing, or that has one level only, cannot be estimated: it
+    is left out with a coded warning (``IML-ANA-010``) instead of failing the comparison.
+    """
+    used: list[str] = []
+    reasons: list[str] = []
+    for cov in adjust:
+        values = data[cov].dropna()
+        if values.empty:
+            reasons.append(f"{cov}: no value in the compared data")
+        elif values.astype(str).nunique() < 2:
+            reasons.append(f"{cov}: one level only ({values.astype(str).iloc[0][:40]})")
+        else:
+            used.append(cov)
+    for why in reasons:
+        logging.getLogger("immunolab.analysis").warning(
+            "covariate %s, so it cannot adjust the comparison and is left out. Fill it in the subjects file, "
+            "or drop it from --adjust.", why, extra={"code": "IML-ANA-010"})
+    return used, reasons
+
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"
 
@@ -317,6 +341,10 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
     ok = ok.dropna(subset=list(adjust))
     out: dict[str, Any] = dict.fromkeys(("adjusted_shift", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p"), np.nan)
     X = np.column_stack([np.ones(len(ok)), (ok["arm"] == treated).to_numpy(dtype=float)])
+    if ok.empty:
+        out["adjusted_method"] = "ANCOVA not estimable (no patient has an AUC over the window with every covariate)"
+        out["adjusted_for"] = "none"
+        return out
     used, left_out = [], []
     for cov in adjust:
         for col, label in zip(*covariate_columns(ok, cov), strict=True):
@@ -370,10 +398,11 @@ def compare_arms(
         view = measurements_view(view)
         if extra is not None:
             view = view.drop(columns=[c for c in adjust if c in view.columns]).merge(extra, on="patient_id", how="left")
-    text = model_text(adjust)
     no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
     view = view[view["arm"].notna()]
     data = _select(view, features, measures)
+    adjust, adjust_left_out = usable_covariates(data, adjust)
+    text = model_text(adjust)
     treated, reference = choose_arms(list(data["arm"].unique()), reference_arm)
     check_window(data, window)
     omnibus: list[dict[str, Any]] = []
@@ -424,6 +453,7 @@ def compare_arms(
         "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
         "measures": sorted(set(data["measure"])), "n_features": int(data.groupby(FEATURE_KEYS).ngroups),
         "rows_without_arm_excluded": no_arm, "model": text, "adjust": adjust,
+        "adjust_left_out": adjust_left_out,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",

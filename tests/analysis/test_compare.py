@@ -111,3 +111,31 @@ def test_write_comparison_writes_csv_parquet_and_settings(tmp_path: Path, result
     assert {"omnibus.csv", "omnibus.parquet", "visit_tests.csv", "auc_tests.parquet", "settings.json"} <= names
     back = pd.read_parquet(tmp_path / "out" / "omnibus.parquet")
     assert len(back) == len(results[0].omnibus)
+
+
+def _with_site(m: pd.DataFrame, site: object) -> pd.DataFrame:
+    out = m.copy()
+    out["site"] = site if not callable(site) else out["patient_id"].map(site)
+    return out
+
+
+def test_adjusting_a_feature_without_any_auc_over_the_window_is_not_an_internal_error() -> None:
+    m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
+    feature = syn.NULL_FEATURES[0]
+    m = m[~((m["feature"] == feature) & (m["visit_day"] == 28))]
+    res = compare_arms(m, adjust=["site"], window=(0, 28))
+    row = res.auc_tests.set_index("feature").loc[feature]
+    assert row["adjusted_for"] == "none" and "not estimable" in row["adjusted_method"]
+    assert res.settings["adjust"] == ["site"]
+
+
+@pytest.mark.parametrize(("site", "why"), [("A", "one level only"), (None, "no value")])
+def test_a_covariate_with_one_level_or_no_value_is_left_out_with_iml_ana_010(
+    caplog: pytest.LogCaptureFixture, site: object, why: str
+) -> None:
+    with caplog.at_level("WARNING", logger="immunolab"):
+        res = compare_arms(_with_site(syn.measurements(0), site), adjust=["site"])
+    coded = [r for r in caplog.records if getattr(r, "code", None) == "IML-ANA-010"]
+    assert len(coded) == 1 and why in coded[0].getMessage() and "--adjust" in coded[0].getMessage()
+    assert res.settings["adjust"] == [] and res.settings["adjust_left_out"]
+    assert set(res.omnibus["adjusted_for"]) == {"none"}
