@@ -131,6 +131,13 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     (``Lymphocyte count`` -> ``LYM``; ``IL6`` is also the hospital's IL-6 test); failing those,
     the one feature equal to it ignoring case, spaces, hyphens and underscores. Any other name raises ``IML-ANA-002`` listing the valid features.
     """
+    out: list[str] = []
+    for hits in _feature_hits(requested, present).values():
+        out.extend(h for h in hits if h not in out)
+    return out
+
+def _feature_hits(requested: Sequence[str], present: Iterable[str]) -> dict[str, list[str]]:
+    """Return requested name -> the stored features it selects (see :func:`resolve_features`)."""
     from immunolab.clinical.units import lookup_test
     from immunolab.cytokine.analytes import canonical_analyte
 
@@ -138,7 +145,7 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     loose: dict[str, list[str]] = {}
     for f in have:
         loose.setdefault(_loose(f), []).append(f)
-    out: list[str] = []
+    out: dict[str, list[str]] = {}
     unknown: list[str] = []
     for name in requested:
         candidates = [name]
@@ -153,7 +160,7 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
             hits = sorted(matches) if len(matches) == 1 else []
         if not hits:
             unknown.append(name)
-        out.extend(h for h in hits if h not in out)
+        out[name] = hits
     if unknown:
         raise InputError(
             "IML-ANA-002", f"no feature is called {', '.join(repr(u) for u in unknown)}",
@@ -161,15 +168,36 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     return out
 
 def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
+    """Return the rows of the requested features and measures.
+
+    Without ``measures``, :data:`DEFAULT_MEASURES` apply: to all rows when no feature is named,
+    and feature by feature when features are named, so a clinical test (measure ``result``)
+    named beside a cytokine keeps its rows. A named feature left without rows raises ``IML-ANA-002``.
+    """
     out = view
+    hits: dict[str, list[str]] = {}
     if features is not None:
-        out = out[out["feature"].isin(resolve_features(features, view["feature"]))]
+        hits = _feature_hits(features, view["feature"])
+        out = out[out["feature"].isin({h for hs in hits.values() for h in hs})]
     if measures is None:
-        present = [m for m in DEFAULT_MEASURES if m in set(out["measure"])]
-        if present:
-            out = out[out["measure"].isin(present)]
+        defaults = out["measure"].isin(DEFAULT_MEASURES)
+        if features is None:
+            if defaults.any():
+                out = out[defaults]
+        else:
+            has_default = defaults.groupby(out["feature"]).transform("any")
+            out = out[defaults | ~has_default]
     else:
         out = out[out["measure"].isin(list(measures))]
+    left = set(out["feature"])
+    empty = [name for name, hs in hits.items() if not left & set(hs)]
+    if empty and not out.empty:
+        theirs = view.loc[view["feature"].isin({h for n in empty for h in hits[n]}), "measure"]
+        raise InputError(
+            "IML-ANA-002", f"no measurements of {', '.join(repr(n) for n in empty)} match the requested measures",
+            hint=f"Measures present for them: {', '.join(sorted(set(theirs))) or 'none'}; "
+                 "pass them with --measures or leave the feature out.",
+        )
     if out.empty:
         raise InputError(
             "IML-ANA-002",
