@@ -71,7 +71,6 @@ def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_date
     labs = _labs([("001", 0, "CRP", "5.2", "mg/dL"), ("001", 2, "Lymphocyte count", "0.62", "10^9/L"),
                   ("002", 0, "IL-6", "<1.5", "pg/mL"), ("003", 8, "CRP", "12", "mg/L"),
                   ("003", 14, "CRP", "3", "mg/L")])
-    labs.loc[4, "patient_id"] = "3"  # written without the leading zeros
     path = study["in"] / "labs.csv"
     labs.to_csv(path, index=False)
     report = _ingest(study, path)
@@ -103,6 +102,20 @@ def test_a_patient_the_subjects_file_does_not_know_refuses_the_file_and_stores_n
     (outcome,) = report.outcomes
     assert outcome.status == "FAIL" and outcome.code == "IML-CLIN-006"
     assert "042" in outcome.message or "subjects" in outcome.message
+    assert not (study["store"] / "clinical_results").exists() or immunolab.open_store(study["store"]).to_pandas(
+        "clinical_results").empty
+
+
+def test_a_patient_id_written_without_its_leading_zeros_is_refused_with_the_manifests_hint(
+    study: dict[str, Path],
+) -> None:
+    path = study["in"] / "labs.csv"
+    labs = _labs([("001", 0, "CRP", "5.2", "mg/dL"), ("003", 0, "CRP", "3", "mg/L")])
+    labs.loc[1, "patient_id"] = "3"  # a spreadsheet dropped the leading zeros
+    labs.to_csv(path, index=False)
+    (outcome,) = _ingest(study, path).outcomes
+    assert outcome.status == "FAIL" and outcome.code == "IML-CLIN-006"
+    assert "Did you mean 003?" in (outcome.hint or "") and "data row 2" in (outcome.message or "")
     assert not (study["store"] / "clinical_results").exists() or immunolab.open_store(study["store"]).to_pandas(
         "clinical_results").empty
 
