@@ -120,6 +120,22 @@ def test_a_patient_id_written_without_its_leading_zeros_is_refused_with_the_mani
         "clinical_results").empty
 
 
+def test_results_that_are_not_numbers_are_kept_as_text_with_a_coded_warning_naming_tests_and_rows(
+    study: dict[str, Path],
+) -> None:
+    path = study["in"] / "labs.csv"
+    _labs([("001", 0, "CRP", "12..5", "mg/L"), ("001", 0, "IL-6", "7.1", "pg/mL"),
+           ("002", 0, "Lymphocyte count", "see comment", "10^9/L")]).to_csv(path, index=False)
+    (outcome,) = _ingest(study, path).outcomes
+    assert outcome.status == "OK"
+    (warning,) = [w for w in outcome.warnings if w.startswith("IML-CLIN-009")]
+    assert "2 result(s) are not numbers (CRP row 1, LYM row 3)" in warning
+    assert "12..5" not in warning and "see comment" not in warning and "001" not in warning
+    res = immunolab.open_store(study["store"]).to_pandas("clinical_results").set_index("test_code")
+    assert res.loc["CRP", "value_reported"] == "12..5" and pd.isna(res.loc["CRP", "value"])
+    assert res.loc["LYM", "value_reported"] == "see comment"
+
+
 def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[str, Path]) -> None:
     first = study["in"] / "labs_jan.csv"
     _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L")]).to_csv(first, index=False)
