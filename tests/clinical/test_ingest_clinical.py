@@ -136,6 +136,34 @@ def test_results_that_are_not_numbers_are_kept_as_text_with_a_coded_warning_nami
     assert res.loc["LYM", "value_reported"] == "see comment"
 
 
+def _workbook(path: Path) -> Path:
+    _labs([("001", 0, "CRP", "5.2", "mg/dL")]).drop(columns="comment").to_excel(path, index=False)
+    return path
+
+
+def test_a_workbook_named_with_a_clinical_profile_is_ignored_with_the_assay_option_that_reads_it(
+    study: dict[str, Path],
+) -> None:
+    path = _workbook(study["in"] / "labs.xlsx")
+    (outcome,) = _ingest(study, path, plugin_options={"clinical_profile": "tjh"}).outcomes
+    assert outcome.status == "IGNORED"
+    assert "--clinical-profile is an option of clinical_table" in (outcome.message or "")
+    assert "pass --assay clinical_table" in (outcome.message or "")
+
+
+def test_an_unclaimed_workbook_is_ignored_with_the_plugins_that_read_workbooks(study: dict[str, Path]) -> None:
+    (outcome,) = _ingest(study, _workbook(study["in"] / "labs.xlsx")).outcomes
+    assert outcome.status == "IGNORED" and "--assay NAME" in (outcome.message or "")
+    assert "clinical_table" in (outcome.message or "")
+
+
+def test_an_unrelated_file_stays_plainly_ignored_even_with_a_clinical_profile(study: dict[str, Path]) -> None:
+    path = study["in"] / "notes.bin"
+    path.write_bytes(b"\x00\x01 lab notes")
+    (outcome,) = _ingest(study, path, plugin_options={"clinical_profile": "tjh"}).outcomes
+    assert outcome.status == "IGNORED" and "--assay" not in (outcome.message or "")
+
+
 def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[str, Path]) -> None:
     first = study["in"] / "labs_jan.csv"
     _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L")]).to_csv(first, index=False)
