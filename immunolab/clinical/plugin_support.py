@@ -28,6 +28,8 @@ __all__ = ["CLINICAL_TABLES", "header_cells", "normalise_header", "parsed_from_r
 #: the fact tables every clinical plugin may produce (declared by the core: immunolab.schema)
 CLINICAL_TABLES = ("clinical_results", "adverse_events", "outcomes", "demographics")
 _MAX_SKIPPED_SHOWN = 5
+#: warning code of results that are text, not numbers
+TEXT_RESULT_CODE = "IML-CLIN-009"
 
 
 def normalise_header(cell: str) -> str:
@@ -86,7 +88,7 @@ def _text_result_warning(results: pa.Table | None) -> list[str]:
         return []
     shown = ", ".join(f"{code} row {row}" if row is not None else str(code) for code, row in text[:_MAX_SKIPPED_SHOWN])
     more = " ..." if len(text) > _MAX_SKIPPED_SHOWN else ""
-    return [f"IML-CLIN-009 {len(text)} result(s) are not numbers ({shown}{more}): the reported text is kept in "
+    return [f"{TEXT_RESULT_CODE} {len(text)} result(s) are not numbers ({shown}{more}): the reported text is kept in "
             "clinical_results.value_reported, but they are left out of measurements and the analysis. Correct the "
             "values in the source file (e.g. a doubled decimal point) and re-ingest, or leave them if they are "
             "qualitative results."]

@@ -39,11 +39,15 @@ def settings_from_options(options: Mapping[str, Any], *, label: str | None = Non
         ) from None
 
 
+#: warning code of a plate whose export leaves analytes' units blank
+BLANK_UNIT_CODE = "IML-CYT-011"
+
+
 def _blank_unit_warning(plate: Plate) -> str:
     """Return the ``IML-CYT-011`` warning of a plate whose export leaves analytes' units blank."""
     blank = sorted(a for a, u in plate.units.items() if u == "")
     shown = ", ".join(blank[:8]) + (" ..." if len(blank) > 8 else "")
-    return (f"IML-CYT-011 plate {plate.plate_index}: the export gives no concentration unit for {len(blank)} "
+    return (f"{BLANK_UNIT_CODE} plate {plate.plate_index}: the export gives no concentration unit for {len(blank)} "
             f"analyte(s) ({shown}); their concentrations are stored as printed with an empty unit (flag unit_missing), "
             "not assumed pg/mL. Set the units in the instrument protocol and re-export to compare them with other plates.")
 
