@@ -205,6 +205,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-CYT-008": "unknown analyte name (no canonical mapping)",
     "IML-CYT-009": "invalid plate analysis option (curve model, weighting, substitution rule, ranges)",
     "IML-CYT-010": "standards' expected concentrations are not a dilution series and cannot be repaired uniquely",
+    "IML-CYT-011": "plate export leaves an analyte's concentration unit blank: unit stored empty, not pg/mL (a warning)",
     # bead arrays acquired on a flow cytometer (LEGENDplex, CBA, MACSPlex)
     "IML-BEAD-001": "bead kit definition cannot be read or is invalid",
     "IML-BEAD-002": "no bead kit of that name is shipped",
@@ -239,6 +240,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
+    "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
     # clinical data (hospital lab, CRF, SDTM)
     "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
     "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",
@@ -248,6 +250,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-CLIN-006": "patient is not in the subjects file or has no Day 0 date",
     "IML-CLIN-007": "bad value in a clinical file (grade, Y/N flag, study day, event)",
     "IML-CLIN-008": "SDTM dataset is not the domain it was read as",
+    "IML-CLIN-009": "clinical results that are not numbers: text kept in value_reported, left out of measurements (a warning)",
     # interop (FlowKit, Gating-ML export, readfcs/pytometry layout)
     "IML-INT-001": "the gating strategy holds a gate or transform Gating-ML 2.0 cannot express",
     "IML-INT-002": "the active gating is a data-driven template: it has no fixed gates to export",

@@ -275,6 +275,38 @@ def _source_row(outcome: FileOutcome, plugin: AssayPlugin, fmt: str | None, fkey
 # --------------------------------------------------------------------------- the worker
 
 
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls")
+
+
+def _routing_hint(opts: IngestOptions, p: Path) -> str:
+    """Return the ``; pass --assay NAME ...`` tail of an IGNORED line when a plugin could read the file if routed.
+
+    A plugin qualifies when it declares the file's extension and either an option of its own was
+    given (``--clinical-profile tjh``) or the file is a workbook, which no plugin recognises from
+    its first bytes. Empty for every other file: IGNORED stays the plain "not an instrument file".
+    """
+    suffix = p.suffix.lower()
+    readers = [pl for pl in get_registry().plugins.values() if suffix in {e.lower() for e in pl.file_extensions}]
+    asked = [pl.name for pl in readers if any(
+        opts.plugin_options.get(o.name) not in (None, False, o.default) for o in getattr(pl, "options", ()))]
+    if asked:
+        flags = [f"--{o.replace('_', '-')}" for o in _given_options(opts, asked)]
+        return (f"; {', '.join(flags)} {'is an option' if len(flags) == 1 else 'are options'} of {' / '.join(asked)}: "
+                f"pass --assay {asked[0]} (or name it in the manifest's assay column) to read it")
+    if suffix in _WORKBOOKS and readers:
+        names = sorted(pl.name for pl in readers)
+        return (f"; workbooks are read only when routed: pass --assay NAME (one of {', '.join(names)}) or name it in "
+                "the manifest's assay column")
+    return ""
+
+
+def _given_options(opts: IngestOptions, plugins: list[str]) -> list[str]:
+    """Return the names of the options of ``plugins`` given with a value other than their default."""
+    registry = get_registry()
+    return sorted({o.name for n in plugins for o in getattr(registry.plugins[n], "options", ())
+                   if opts.plugin_options.get(o.name) not in (None, False, o.default)})
+
+
 def _detect(opts: IngestOptions, p: Path, head: bytes, entry: ManifestEntry | None, label: str) -> tuple[AssayPlugin, str | None]:
     registry = get_registry()
     name = (entry.assay if entry is not None else None) or opts.assay
@@ -345,7 +377,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
         if entry is None:
             outcome.status, outcome.ingest_id = "IGNORED", None
             outcome.message = ("not an instrument file any installed plugin reads, and not in the manifest"
-                               if exc.code == "IML-IN-002" else exc.message)
+                               + _routing_hint(opts, p) if exc.code == "IML-IN-002" else exc.message)
             return WorkerResult(outcome)
         raise
     outcome.plugin = plugin.name

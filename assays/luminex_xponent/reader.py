@@ -269,8 +269,7 @@ def _analyte_facts(batch: Batch, decimal: str) -> tuple[dict[str, str], dict[str
         for j, name in enumerate(table.analytes):
             canon = resolve_analyte(name).canonical
             unit = table.value("units", j)
-            if unit:
-                units[canon] = unit
+            units[canon] = (unit or "").strip()  # blank: the export states no unit (not pg/mL)
             bid = _safe_number(table.value("beadid", j), ".")
             if bid is not None:
                 bead_ids[canon] = int(bid)

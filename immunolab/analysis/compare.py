@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ __all__ = [
     "compare_arms",
     "compare_store",
     "model_text",
+    "usable_covariates",
     "write_comparison",
 ]
 
@@ -129,6 +131,13 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     (``Lymphocyte count`` -> ``LYM``; ``IL6`` is also the hospital's IL-6 test); failing those,
     the one feature equal to it ignoring case, spaces, hyphens and underscores. Any other name raises ``IML-ANA-002`` listing the valid features.
     """
+    out: list[str] = []
+    for hits in _feature_hits(requested, present).values():
+        out.extend(h for h in hits if h not in out)
+    return out
+
+def _feature_hits(requested: Sequence[str], present: Iterable[str]) -> dict[str, list[str]]:
+    """Return requested name -> the stored features it selects (see :func:`resolve_features`)."""
     from immunolab.clinical.units import lookup_test
     from immunolab.cytokine.analytes import canonical_analyte
 
@@ -136,7 +145,7 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     loose: dict[str, list[str]] = {}
     for f in have:
         loose.setdefault(_loose(f), []).append(f)
-    out: list[str] = []
+    out: dict[str, list[str]] = {}
     unknown: list[str] = []
     for name in requested:
         candidates = [name]
@@ -151,7 +160,7 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
             hits = sorted(matches) if len(matches) == 1 else []
         if not hits:
             unknown.append(name)
-        out.extend(h for h in hits if h not in out)
+        out[name] = hits
     if unknown:
         raise InputError(
             "IML-ANA-002", f"no feature is called {', '.join(repr(u) for u in unknown)}",
@@ -159,15 +168,36 @@ def resolve_features(requested: Sequence[str], present: Iterable[str]) -> list[s
     return out
 
 def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
+    """Return the rows of the requested features and measures.
+
+    Without ``measures``, :data:`DEFAULT_MEASURES` apply: to all rows when no feature is named,
+    and feature by feature when features are named, so a clinical test (measure ``result``)
+    named beside a cytokine keeps its rows. A named feature left without rows raises ``IML-ANA-002``.
+    """
     out = view
+    hits: dict[str, list[str]] = {}
     if features is not None:
-        out = out[out["feature"].isin(resolve_features(features, view["feature"]))]
+        hits = _feature_hits(features, view["feature"])
+        out = out[out["feature"].isin({h for hs in hits.values() for h in hs})]
     if measures is None:
-        present = [m for m in DEFAULT_MEASURES if m in set(out["measure"])]
-        if present:
-            out = out[out["measure"].isin(present)]
+        defaults = out["measure"].isin(DEFAULT_MEASURES)
+        if features is None:
+            if defaults.any():
+                out = out[defaults]
+        else:
+            has_default = defaults.groupby(out["feature"]).transform("any")
+            out = out[defaults | ~has_default]
     else:
         out = out[out["measure"].isin(list(measures))]
+    left = set(out["feature"])
+    empty = [name for name, hs in hits.items() if not left & set(hs)]
+    if empty and not out.empty:
+        theirs = view.loc[view["feature"].isin({h for n in empty for h in hits[n]}), "measure"]
+        raise InputError(
+            "IML-ANA-002", f"no measurements of {', '.join(repr(n) for n in empty)} match the requested measures",
+            hint=f"Measures present for them: {', '.join(sorted(set(theirs))) or 'none'}; "
+                 "pass them with --measures or leave the feature out.",
+        )
     if out.empty:
         raise InputError(
             "IML-ANA-002",
@@ -195,6 +225,28 @@ def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
             hint="Add them from the subjects table (immunolab.analysis.balance.add_covariates); columns present: "
                  + ", ".join(c for c in view.columns if c not in ("value", "log10_value"))[:300] + ".",
         )
+
+def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Return (covariates the model can use, one reason per covariate left out) for the selected rows.
+
+    A covariate whose values are all missing, or that has one level only, cannot be estimated: it
+    is left out with a coded warning (``IML-ANA-010``) instead of failing the comparison.
+    """
+    used: list[str] = []
+    reasons: list[str] = []
+    for cov in adjust:
+        values = data[cov].dropna()
+        if values.empty:
+            reasons.append(f"{cov}: no value in the compared data")
+        elif values.astype(str).nunique() < 2:
+            reasons.append(f"{cov}: one level only ({values.astype(str).iloc[0][:40]})")
+        else:
+            used.append(cov)
+    for why in reasons:
+        logging.getLogger("immunolab.analysis").warning(
+            "covariate %s, so it cannot adjust the comparison and is left out. Fill it in the subjects file, "
+            "or drop it from --adjust.", why, extra={"code": "IML-ANA-010"})
+    return used, reasons
 
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"
@@ -317,6 +369,10 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
     ok = ok.dropna(subset=list(adjust))
     out: dict[str, Any] = dict.fromkeys(("adjusted_shift", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p"), np.nan)
     X = np.column_stack([np.ones(len(ok)), (ok["arm"] == treated).to_numpy(dtype=float)])
+    if ok.empty:
+        out["adjusted_method"] = "ANCOVA not estimable (no patient has an AUC over the window with every covariate)"
+        out["adjusted_for"] = "none"
+        return out
     used, left_out = [], []
     for cov in adjust:
         for col, label in zip(*covariate_columns(ok, cov), strict=True):
@@ -370,10 +426,11 @@ def compare_arms(
         view = measurements_view(view)
         if extra is not None:
             view = view.drop(columns=[c for c in adjust if c in view.columns]).merge(extra, on="patient_id", how="left")
-    text = model_text(adjust)
     no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
     view = view[view["arm"].notna()]
     data = _select(view, features, measures)
+    adjust, adjust_left_out = usable_covariates(data, adjust)
+    text = model_text(adjust)
     treated, reference = choose_arms(list(data["arm"].unique()), reference_arm)
     check_window(data, window)
     omnibus: list[dict[str, Any]] = []
@@ -424,6 +481,7 @@ def compare_arms(
         "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
         "measures": sorted(set(data["measure"])), "n_features": int(data.groupby(FEATURE_KEYS).ngroups),
         "rows_without_arm_excluded": no_arm, "model": text, "adjust": adjust,
+        "adjust_left_out": adjust_left_out,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",

@@ -68,7 +68,9 @@ def covariate_columns(df: pd.DataFrame, name: str) -> tuple[list[np.ndarray], li
         values = col.to_numpy(dtype=float)
         return [values - values.mean()], [f"{name} (centred)"]
     text = col.astype(str)
-    counts = text.value_counts()
+    counts = text[col.notna()].value_counts()
+    if counts.empty:  # no value at all (e.g. no patient has an AUC over the window): no column
+        return [], []
     reference = sorted(counts[counts == counts.max()].index)[0]
     levels = [lv for lv in sorted(counts.index) if lv != reference]
     return [(text == lv).to_numpy(dtype=float) for lv in levels], [f"{name}[{lv}] vs {reference}" for lv in levels]

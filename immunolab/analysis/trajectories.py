@@ -30,6 +30,7 @@ from immunolab.errors import InputError
 __all__ = [
     "FEATURE_KEYS",
     "check_window",
+    "nearest_window",
     "parse_window",
     "patient_auc",
     "trajectory_summary",
@@ -104,11 +105,28 @@ def check_window(view: pd.DataFrame, window: tuple[int, int]) -> None:
     start, end = window
     days = sorted({int(d) for d in view["visit_day"].unique()}) if not view.empty else []
     if start >= end or start not in days or end not in days:
+        fit = nearest_window(days, window)
+        example = f"e.g. --window {fit[0]}-{fit[1]}." if fit else "a window needs two visit days with values."
         raise InputError(
             "IML-ANA-003",
             f"AUC window {start}-{end} must start before it ends and both ends must be visit days in the data",
-            hint=f"Visit days present: {', '.join(map(str, days)) or 'none'}; e.g. --window 0-28.",
+            hint=f"Visit days present: {', '.join(map(str, days)) or 'none'}; {example}",
         )
+
+
+def nearest_window(days: Sequence[int], window: tuple[int, int]) -> tuple[int, int] | None:
+    """Return the window of present visit days closest to ``window`` (start at or before, end at or after), or None.
+
+    Used to suggest a window that fits the data: days 0, 3 and a requested 0-28 give 0-3.
+    """
+    present = sorted(set(days))
+    if len(present) < 2:
+        return None
+    start, end = min(window), max(window)
+    first = max((d for d in present if d <= start), default=present[0])
+    after = [d for d in present if d > first]
+    last = min((d for d in after if d >= end), default=after[-1])
+    return first, last
 
 
 def _auc_one(days: np.ndarray, values: np.ndarray, start: int, end: int, protocol: Sequence[int]) -> dict[str, object]:

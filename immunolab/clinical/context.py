@@ -15,6 +15,7 @@ from immunolab.clinical.days import (
     unknown_patient,
 )
 from immunolab.clinical.vocab import bad_value, parse_int_day
+from immunolab.errors import IdentityError
 
 __all__ = ["ReadContext"]
 
@@ -41,7 +42,10 @@ class ReadContext:
         pid = clean_id(value)
         if pid is None:
             raise bad_value("patient_id", "", row, self.label, "the trial's patient id (never a name)")
-        trial_id = self.patients(pid)
+        try:
+            trial_id = self.patients(pid)
+        except IdentityError as exc:  # the resolver knows why (e.g. "Did you mean 001?"): keep its hint
+            raise unknown_patient(pid, self.label, row, hint=exc.hint) from None
         if trial_id is None:
             raise unknown_patient(pid, self.label, row)
         return trial_id

@@ -148,13 +148,13 @@ def shown_id(pid: str) -> str:
     return repr(pid) if _ID_LIKE.match(pid) else "(a value that is not an id; not shown, it may be a name)"
 
 
-def unknown_patient(pid: str, label: str | None, row: int | None) -> IdentityError:
+def unknown_patient(pid: str, label: str | None, row: int | None, *, hint: str | None = None) -> IdentityError:
     """Return the ``IML-CLIN-006`` error for an id the subjects file does not know (never a name)."""
     where = f" (data row {row})" if row is not None else ""
     return IdentityError(
         "IML-CLIN-006", f"patient {shown_id(pid)}{where} is not in the subjects file", path=label,
-        hint="Use the trial's pseudonymous patient ids in the clinical file, or map the hospital's ids "
-             "through a subjects column (source_column).",
+        hint=hint or "Use the trial's pseudonymous patient ids in the clinical file, or map the hospital's ids "
+                     "through a subjects column (source_column).",
     )
 
 

@@ -14,17 +14,22 @@ import codecs
 import csv
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from immunolab.clinical.context import ReadContext
 from immunolab.clinical.parsed import ClinicalRead
 from immunolab.plugins import ParseContext, ParsedAssay
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["CLINICAL_TABLES", "header_cells", "normalise_header", "parsed_from_read", "read_context"]
 
 #: the fact tables every clinical plugin may produce (declared by the core: immunolab.schema)
 CLINICAL_TABLES = ("clinical_results", "adverse_events", "outcomes", "demographics")
 _MAX_SKIPPED_SHOWN = 5
+#: warning code of results that are text, not numbers
+TEXT_RESULT_CODE = "IML-CLIN-009"
 
 
 def normalise_header(cell: str) -> str:
@@ -71,6 +76,24 @@ def _skipped_warning(read: ClinicalRead) -> Iterable[str]:
     return out
 
 
+def _text_result_warning(results: pa.Table | None) -> list[str]:
+    """Return the ``IML-CLIN-009`` warning for results that are text, not numbers (counts, tests, rows; no values)."""
+    if results is None or not {"value", "value_reported", "source_row", "test_code"} <= set(results.column_names):
+        return []
+    cols = results.select(["value", "value_reported", "source_row", "test_code"]).to_pydict()
+    text = [(code, row) for value, reported, row, code in zip(cols["value"], cols["value_reported"],
+                                                             cols["source_row"], cols["test_code"], strict=True)
+            if reported is not None and (value is None or value != value)]
+    if not text:
+        return []
+    shown = ", ".join(f"{code} row {row}" if row is not None else str(code) for code, row in text[:_MAX_SKIPPED_SHOWN])
+    more = " ..." if len(text) > _MAX_SKIPPED_SHOWN else ""
+    return [f"{TEXT_RESULT_CODE} {len(text)} result(s) are not numbers ({shown}{more}): the reported text is kept in "
+            "clinical_results.value_reported, but they are left out of measurements and the analysis. Correct the "
+            "values in the source file (e.g. a doubled decimal point) and re-ingest, or leave them if they are "
+            "qualitative results."]
+
+
 def parsed_from_read(read: ClinicalRead, *, fmt: str, extra: dict[str, Any] | None = None) -> ParsedAssay:
     """Return the plugin output of a clinical read: its tables, counts as metadata, notes and skipped rows as warnings."""
     tables = {name: t for name, t in read.tables.items() if t.num_rows or name == "clinical_results"}
@@ -81,4 +104,5 @@ def parsed_from_read(read: ClinicalRead, *, fmt: str, extra: dict[str, Any] | No
         if "patient_id" in t.column_names:
             patients.update(t.column("patient_id").to_pylist())
     meta["n_patients"] = len(patients)
-    return ParsedAssay(tables=tables, metadata=meta, warnings=[*read.notes, *_skipped_warning(read)])
+    return ParsedAssay(tables=tables, metadata=meta,
+                       warnings=[*read.notes, *_skipped_warning(read), *_text_result_warning(tables.get("clinical_results"))])

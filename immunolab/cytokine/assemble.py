@@ -22,6 +22,8 @@ Per plate and analyte:
 4. QC (:mod:`immunolab.cytokine.qc`) flags wells, results and the plate.
 
 Units: concentrations are converted to pg/mL when the export prints ng/mL, µg/mL or fg/mL.
+A unit cell the export leaves blank is unknown: the unit is stored empty with the flag
+``unit_missing`` (the reader warns ``IML-CYT-011``), never assumed pg/mL.
 Result rows carry the plate sample's identifier (its ``sample_key`` when rebuilt from the
 store) in the private ``_sample_ref`` column.
 """
@@ -60,12 +62,18 @@ __all__ = [
     "unit_factor",
 ]
 
-_UNIT_FACTORS = {"pg/ml": 1.0, "": 1.0, "ng/ml": 1e3, "ug/ml": 1e6, "µg/ml": 1e6, "μg/ml": 1e6, "fg/ml": 1e-3}
+_UNIT_FACTORS = {"pg/ml": 1.0, "ng/ml": 1e3, "ug/ml": 1e6, "µg/ml": 1e6, "μg/ml": 1e6, "fg/ml": 1e-3}
 
 
 def unit_factor(unit: str | None) -> float | None:
-    """Return the factor that converts ``unit`` to pg/mL (None when the unit is not a mass/volume)."""
-    key = "".join((unit or "").lower().split())
+    """Return the factor that converts ``unit`` to pg/mL (None when the unit is not a mass/volume).
+
+    ``None`` (the export has no units at all) is pg/mL, the readers' convention; an empty unit
+    (the export's unit cell is blank) is unknown, not pg/mL: None.
+    """
+    if unit is None:
+        return 1.0
+    key = "".join(unit.lower().split())
     return _UNIT_FACTORS.get(key)
 
 
@@ -254,7 +262,7 @@ def _analyte_info(sub: pd.DataFrame, analyte: str, background: dict[str, float],
         "net_mfi_source": "instrument" if sub["net_mfi_reported"].notna().any() else "computed",
     }
     if analyte in unit_notes:
-        info["flags"].append("unit_not_convertible")
+        info["flags"].append("unit_not_convertible" if unit_notes[analyte] else "unit_missing")
         info["unit"] = unit_notes[analyte]
     known = bool(sub["analyte_known"].iloc[0]) if "analyte_known" in sub else True
     if not known:
@@ -394,7 +402,7 @@ def _sample_results(current: pd.DataFrame, analyte: str, plate_id: str, chosen: 
             qflags.append("curve_failed")
         else:
             qflags.extend(fl for fl in ("r_squared_low", "no_quantification_range", "analyte_not_canonical",
-                                        "unit_not_convertible") if fl in info["flags"])
+                                        "unit_not_convertible", "unit_missing") if fl in info["flags"])
         rows.append({
             "plate_id": plate_id, "analyte": analyte, "fit_id": fit_id,
             "concentration": cv_val.concentration, "concentration_raw": cv_val.concentration_raw, "unit": unit,

@@ -39,6 +39,19 @@ def settings_from_options(options: Mapping[str, Any], *, label: str | None = Non
         ) from None
 
 
+#: warning code of a plate whose export leaves analytes' units blank
+BLANK_UNIT_CODE = "IML-CYT-011"
+
+
+def _blank_unit_warning(plate: Plate) -> str:
+    """Return the ``IML-CYT-011`` warning of a plate whose export leaves analytes' units blank."""
+    blank = sorted(a for a, u in plate.units.items() if u == "")
+    shown = ", ".join(blank[:8]) + (" ..." if len(blank) > 8 else "")
+    return (f"{BLANK_UNIT_CODE} plate {plate.plate_index}: the export gives no concentration unit for {len(blank)} "
+            f"analyte(s) ({shown}); their concentrations are stored as printed with an empty unit (flag unit_missing), "
+            "not assumed pg/mL. Set the units in the instrument protocol and re-export to compare them with other plates.")
+
+
 def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: ParseContext, export_format: str) -> ParsedAssay:
     """Return the :class:`ParsedAssay` (plate fact tables) of the plates of one file."""
     if ctx.option("require_known_analytes", False):
@@ -53,6 +66,7 @@ def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: Parse
     source_id = ctx.source_sha256 or hashlib.sha256(data).hexdigest()
     tables = plate_fact_tables(plates, source_id=source_id, export_format=export_format, study_day=ctx.study_day)
     warnings = [f"plate {p.plate_index}: {w}" for p in plates for w in p.warnings]
+    warnings.extend(_blank_unit_warning(p) for p in plates if any(u == "" for u in p.units.values()))
     metadata = {
         "format": export_format,
         "n_plates": len(plates),

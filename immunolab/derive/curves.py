@@ -179,7 +179,7 @@ def _result_rows(results: pd.DataFrame, wells: pd.DataFrame, sha: str, derivatio
             "source_sha256": sha, "plate_id": rec["plate_id"], "derivation_id": derivation_id,
             "sample_key": rec[SAMPLE_REF], "analyte": rec["analyte"], "fit_id": rec.get("fit_id"),
             "concentration": _fin(rec.get("concentration")), "concentration_raw": _fin(rec.get("concentration_raw")),
-            "instrument_conc": _fin(inst.get(key)), "unit": rec.get("unit") or "pg/mL",
+            "instrument_conc": _fin(inst.get(key)), "unit": "pg/mL" if rec.get("unit") is None else rec["unit"],  # "" = the export left it blank
             "n_replicates": int(rec.get("n_replicates") or 0), "cv_pct": _fin(rec.get("cv_pct")),
             "censor": rec.get("censor"), "substitution_rule": rec.get("substitution_rule"),
             "lloq": _fin(rec.get("lloq")), "uloq": _fin(rec.get("uloq")),

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from immunolab.errors import IdentityError
-from immunolab.identity.files import load_manifest, load_subjects
+from immunolab.identity.files import _leading_zero_hint, load_manifest, load_subjects
 from immunolab.identity.model import (
     DEFAULT_PROTOCOL,
     ManifestEntry,
@@ -178,16 +178,16 @@ class StudyIdentity:
     def trial_patient(self, written: str) -> str | None:
         """Return the trial patient id of an id written in a clinical file, or None when unknown.
 
-        Exact match first; a number written without the subjects file's leading zeros (``7`` for
-        ``007``) matches when exactly one subject has that number.
+        The manifest's rule: the id must be written as in the subjects file. A number written
+        without the subjects file's leading zeros (``1`` for ``001``) is not mapped: it raises
+        ``IML-CLIN-006`` with the manifest's hint ("Did you mean 001?"), never stored as another id.
         """
         text = str(written).strip()
         if text in self.subjects:
             return text
-        if text.isdigit():
-            hits = [p for p in self.subjects if p.isdigit() and int(p) == int(text)]
-            if len(hits) == 1:
-                return hits[0]
+        hint = _leading_zero_hint(text, self.subjects)
+        if hint.startswith("Did you mean"):
+            raise IdentityError("IML-CLIN-006", f"patient {text!r} is not in the subjects file", hint=hint)
         return None
 
     def patient_study_day(self, patient_id: str, d: date) -> int | None:

@@ -111,3 +111,54 @@ def test_write_comparison_writes_csv_parquet_and_settings(tmp_path: Path, result
     assert {"omnibus.csv", "omnibus.parquet", "visit_tests.csv", "auc_tests.parquet", "settings.json"} <= names
     back = pd.read_parquet(tmp_path / "out" / "omnibus.parquet")
     assert len(back) == len(results[0].omnibus)
+
+
+def _with_site(m: pd.DataFrame, site: object) -> pd.DataFrame:
+    out = m.copy()
+    out["site"] = site if not callable(site) else out["patient_id"].map(site)
+    return out
+
+
+def test_adjusting_a_feature_without_any_auc_over_the_window_is_not_an_internal_error() -> None:
+    m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
+    feature = syn.NULL_FEATURES[0]
+    m = m[~((m["feature"] == feature) & (m["visit_day"] == 28))]
+    res = compare_arms(m, adjust=["site"], window=(0, 28))
+    row = res.auc_tests.set_index("feature").loc[feature]
+    assert row["adjusted_for"] == "none" and "not estimable" in row["adjusted_method"]
+    assert res.settings["adjust"] == ["site"]
+
+
+@pytest.mark.parametrize(("site", "why"), [("A", "one level only"), (None, "no value")])
+def test_a_covariate_with_one_level_or_no_value_is_left_out_with_iml_ana_010(
+    caplog: pytest.LogCaptureFixture, site: object, why: str
+) -> None:
+    with caplog.at_level("WARNING", logger="immunolab"):
+        res = compare_arms(_with_site(syn.measurements(0), site), adjust=["site"])
+    coded = [r for r in caplog.records if getattr(r, "code", None) == "IML-ANA-010"]
+    assert len(coded) == 1 and why in coded[0].getMessage() and "--adjust" in coded[0].getMessage()
+    assert res.settings["adjust"] == [] and res.settings["adjust_left_out"]
+    assert set(res.omnibus["adjusted_for"]) == {"none"}
+
+
+def _with_clinical(m: pd.DataFrame, feature: str = "CRP") -> pd.DataFrame:
+    """Return ``m`` plus a clinical test (measure ``result``) on the cytokine rows' patients and visits."""
+    cyt = m[m["feature"] == "IL-6"]
+    clin = cyt.assign(assay="clinical", feature=feature, measure="result", unit="mg/L",
+                      value=cyt["value"].to_numpy() / 10.0, lineage_table="clinical_results")
+    return pd.concat([m, clin], ignore_index=True)
+
+
+@pytest.mark.parametrize("names", [["Interleukin-6", "Lymphocyte count"], ["CRP", "Treg"]])
+def test_a_clinical_feature_named_beside_another_feature_is_compared_too(names: list[str]) -> None:
+    m = _with_clinical(_with_clinical(syn.measurements(0)), "LYM")
+    res = compare_arms(m, features=names)
+    got = set(res.omnibus["feature"])
+    assert len(got) == 2 and got & {"CRP", "LYM"}
+    assert set(res.omnibus.loc[res.omnibus["assay"] == "clinical", "measure"]) == {"result"}
+
+
+def test_a_named_feature_without_the_requested_measure_is_an_error_naming_it() -> None:
+    with pytest.raises(InputError) as err:
+        compare_arms(_with_clinical(syn.measurements(0)), features=["IL-6", "CRP"], measures=["concentration"])
+    assert err.value.code == "IML-ANA-002" and "'CRP'" in err.value.message and "result" in (err.value.hint or "")

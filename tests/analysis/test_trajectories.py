@@ -64,6 +64,20 @@ def test_a_window_whose_ends_are_not_visit_days_is_rejected_with_iml_ana_003() -
     assert err.value.code == "IML-ANA-003" and "0, 28" in (err.value.hint or "")
 
 
+def test_the_window_error_suggests_a_window_that_fits_the_visit_days_present() -> None:
+    v = view_of({"001": {0: 1.0, 3: 2.0}})
+    with pytest.raises(InputError) as err:
+        patient_auc(v, (0, 28))
+    assert err.value.code == "IML-ANA-003"
+    assert "e.g. --window 0-3." in (err.value.hint or "") and "--window 0-28" not in (err.value.hint or "")
+
+
+def test_a_single_visit_day_suggests_no_window() -> None:
+    with pytest.raises(InputError) as err:
+        patient_auc(view_of({"001": {0: 1.0}}), (0, 28))
+    assert "--window" not in (err.value.hint or "") and "two visit days" in (err.value.hint or "")
+
+
 @pytest.mark.parametrize("text", ["0-28x", "28-0", "7", "a-b"])
 def test_bad_window_text_is_rejected_with_iml_ana_003(text: str) -> None:
     with pytest.raises(InputError) as err:

@@ -71,7 +71,6 @@ def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_date
     labs = _labs([("001", 0, "CRP", "5.2", "mg/dL"), ("001", 2, "Lymphocyte count", "0.62", "10^9/L"),
                   ("002", 0, "IL-6", "<1.5", "pg/mL"), ("003", 8, "CRP", "12", "mg/L"),
                   ("003", 14, "CRP", "3", "mg/L")])
-    labs.loc[4, "patient_id"] = "3"  # written without the leading zeros
     path = study["in"] / "labs.csv"
     labs.to_csv(path, index=False)
     report = _ingest(study, path)
@@ -105,6 +104,64 @@ def test_a_patient_the_subjects_file_does_not_know_refuses_the_file_and_stores_n
     assert "042" in outcome.message or "subjects" in outcome.message
     assert not (study["store"] / "clinical_results").exists() or immunolab.open_store(study["store"]).to_pandas(
         "clinical_results").empty
+
+
+def test_a_patient_id_written_without_its_leading_zeros_is_refused_with_the_manifests_hint(
+    study: dict[str, Path],
+) -> None:
+    path = study["in"] / "labs.csv"
+    labs = _labs([("001", 0, "CRP", "5.2", "mg/dL"), ("003", 0, "CRP", "3", "mg/L")])
+    labs.loc[1, "patient_id"] = "3"  # a spreadsheet dropped the leading zeros
+    labs.to_csv(path, index=False)
+    (outcome,) = _ingest(study, path).outcomes
+    assert outcome.status == "FAIL" and outcome.code == "IML-CLIN-006"
+    assert "Did you mean 003?" in (outcome.hint or "") and "data row 2" in (outcome.message or "")
+    assert not (study["store"] / "clinical_results").exists() or immunolab.open_store(study["store"]).to_pandas(
+        "clinical_results").empty
+
+
+def test_results_that_are_not_numbers_are_kept_as_text_with_a_coded_warning_naming_tests_and_rows(
+    study: dict[str, Path],
+) -> None:
+    path = study["in"] / "labs.csv"
+    _labs([("001", 0, "CRP", "12..5", "mg/L"), ("001", 0, "IL-6", "7.1", "pg/mL"),
+           ("002", 0, "Lymphocyte count", "see comment", "10^9/L")]).to_csv(path, index=False)
+    (outcome,) = _ingest(study, path).outcomes
+    assert outcome.status == "OK"
+    (warning,) = [w for w in outcome.warnings if w.startswith("IML-CLIN-009")]
+    assert "2 result(s) are not numbers (CRP row 1, LYM row 3)" in warning
+    assert "12..5" not in warning and "see comment" not in warning and "001" not in warning
+    res = immunolab.open_store(study["store"]).to_pandas("clinical_results").set_index("test_code")
+    assert res.loc["CRP", "value_reported"] == "12..5" and pd.isna(res.loc["CRP", "value"])
+    assert res.loc["LYM", "value_reported"] == "see comment"
+
+
+def _workbook(path: Path) -> Path:
+    _labs([("001", 0, "CRP", "5.2", "mg/dL")]).drop(columns="comment").to_excel(path, index=False)
+    return path
+
+
+def test_a_workbook_named_with_a_clinical_profile_is_ignored_with_the_assay_option_that_reads_it(
+    study: dict[str, Path],
+) -> None:
+    path = _workbook(study["in"] / "labs.xlsx")
+    (outcome,) = _ingest(study, path, plugin_options={"clinical_profile": "tjh"}).outcomes
+    assert outcome.status == "IGNORED"
+    assert "--clinical-profile is an option of clinical_table" in (outcome.message or "")
+    assert "pass --assay clinical_table" in (outcome.message or "")
+
+
+def test_an_unclaimed_workbook_is_ignored_with_the_plugins_that_read_workbooks(study: dict[str, Path]) -> None:
+    (outcome,) = _ingest(study, _workbook(study["in"] / "labs.xlsx")).outcomes
+    assert outcome.status == "IGNORED" and "--assay NAME" in (outcome.message or "")
+    assert "clinical_table" in (outcome.message or "")
+
+
+def test_an_unrelated_file_stays_plainly_ignored_even_with_a_clinical_profile(study: dict[str, Path]) -> None:
+    path = study["in"] / "notes.bin"
+    path.write_bytes(b"\x00\x01 lab notes")
+    (outcome,) = _ingest(study, path, plugin_options={"clinical_profile": "tjh"}).outcomes
+    assert outcome.status == "IGNORED" and "--assay" not in (outcome.message or "")
 
 
 def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[str, Path]) -> None:

@@ -13,6 +13,7 @@ from immunolab.errors import ERROR_CODES, InputError
 from immunolab.plugins import ParseContext
 
 from .factories import malformed_exports, plate_text
+from .helpers import derive
 
 
 def _ingest_like(data: bytes) -> None:
@@ -109,3 +110,27 @@ def test_the_missing_trailer_hint_names_an_ingest_flag_that_exists() -> None:
     assert "--accept-missing-crc" in (info.value.hint or "")
     help_text = CliRunner().invoke(main, ["ingest", "--help"], terminal_width=200).output
     assert "--accept-missing-crc" in help_text
+
+
+def test_a_blank_units_row_is_an_empty_unit_with_iml_cyt_011_not_pg_per_ml() -> None:
+    text = plate_text().replace('"Units:","pg/mL","pg/mL","pg/mL"', '"Units:","","",""')
+    data = text.encode("utf-8")
+    ctx = ParseContext(label="plate 3.csv")
+    plates = parse_xponent_bytes(data, label=ctx.label)
+    parsed = parsed_assay_from_plates(plates, data=data, ctx=ctx, export_format="xponent")
+    (warning,) = [w for w in parsed.warnings if w.startswith("IML-CYT-011")]
+    assert "3 analyte(s)" in warning and "IL-6" in warning and "not assumed pg/mL" in warning
+    results = analyse_plate(plates[0], plate_id="p1", settings=PlateSettings(), label=ctx.label).results
+    assert set(results["unit"]) == {""}
+    assert all("unit_missing" in flags for flags in results["qc_flags"])
+    stored = derive(parsed)["cytokine_results"].to_pandas()  # the rows ingest commits, both derivations
+    assert len(stored) and set(stored["unit"]) == {""}
+
+
+def test_a_plate_with_units_keeps_them_and_warns_nothing_about_units() -> None:
+    data = plate_text().encode("utf-8")
+    plates = parse_xponent_bytes(data, label="p.csv")
+    parsed = parsed_assay_from_plates(plates, data=data, ctx=ParseContext(label="p.csv"), export_format="xponent")
+    assert not [w for w in parsed.warnings if "IML-CYT-011" in w]
+    results = analyse_plate(plates[0], plate_id="p1", settings=PlateSettings(), label="p.csv").results
+    assert set(results["unit"]) == {"pg/mL"}
