@@ -192,6 +192,8 @@ def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
 
 
 _VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)")
+_DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,4}|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
+                        re.IGNORECASE)
 
 
 def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Problem | None]:
@@ -201,6 +203,11 @@ def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Pr
     """
     m = _VISIT_RE.fullmatch(day_text.strip())
     if m is None:
+        if _DATE_LIKE.search(day_text):  # a calendar date: never repeated (dates identify patients)
+            return None, Problem("IML-ID-007", "manifest", line,
+                                 f"visit_day looks like a calendar date (written as {value_shape(day_text)})",
+                                 "Give the protocol day (days since Day 0 as a whole number: 0, 3, 6, ...), not the "
+                                 "date of the visit.")
         shown = day_text if len(day_text) <= 12 else day_text[:12] + "..."
         return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown!r} is not a whole number of days",
                              "Give the protocol day as a whole number (0, 3, 6, ...), without decimals or exponent.")

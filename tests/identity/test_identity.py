@@ -207,3 +207,14 @@ def test_a_file_listed_with_other_letter_case_gets_a_hint_naming_the_manifest_li
         ident.require_file(tmp_path / "patient_a.fcs", "file:abc")
     assert exc.value.code == "IML-ID-001" and "line 3" in (exc.value.hint or "") and "case" in (exc.value.hint or "")
     assert "patient_a" not in str(exc.value).lower()
+
+
+@pytest.mark.parametrize("value", ["2020-02-08", "08/02/2020", "8.2.2020", "Feb 8 2020"])
+def test_a_date_written_as_visit_day_is_refused_without_repeating_the_date(tmp_path: Path, value: str) -> None:
+    """A date in the manifest's visit_day was echoed in the FAIL line and the audit record."""
+    ident = load_identity(write(tmp_path, manifest_rows=f'a.fcs,S1,001,"{value}",PBMC,T\n'))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "a.fcs", "S1")
+    text = str(exc.value)
+    assert exc.value.code == "IML-ID-007" and "calendar date" in text and "not the date of the visit" in text
+    assert "2020" not in text and "08" not in text.replace("NN", "")
