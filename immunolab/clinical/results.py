@@ -77,17 +77,24 @@ def _slug(text: str) -> str:
 def _resolve_tests(raw: pd.DataFrame, label: str | None, unknown_tests: UnknownTests) -> dict[tuple[str, str], ClinicalTest | None]:
     found: dict[tuple[str, str], ClinicalTest | None] = {}
     unknown: list[str] = []
-    for hint, name in raw[["test_code_hint", "test_reported"]].drop_duplicates().itertuples(index=False):
-        test = (lookup_test(hint) if isinstance(hint, str) and hint else None) or lookup_test(name)
-        found[(hint, name)] = test
-        if test is None:
-            unknown.append(str(hint or name))
+    first_row: dict[str, int] = {}
+    rows = raw["source_row"] if "source_row" in raw else pd.Series(range(1, len(raw) + 1), index=raw.index)
+    for (hint, name), row in zip(raw[["test_code_hint", "test_reported"]].itertuples(index=False), rows, strict=True):
+        if (hint, name) not in found:
+            test = (lookup_test(hint) if isinstance(hint, str) and hint else None) or lookup_test(name)
+            found[(hint, name)] = test
+            if test is None:
+                unknown.append(str(hint or name))
+                first_row[str(hint or name)] = int(row)
     if unknown and unknown_tests == "error":
-        shown = ", ".join(repr(u) for u in sorted(set(unknown))[:10])
+        # free text from inside the file may hold a name: the message gives data rows, never the text
+        at = sorted(first_row[u] for u in set(unknown))
+        shown = ", ".join(map(str, at[:10])) + (" ..." if len(at) > 10 else "")
         raise InconsistentInputError(
-            "IML-CLIN-003", f"{len(set(unknown))} test name(s) have no canonical test code: {shown}", path=label,
-            hint="Use a code or name of immunolab's test table (docs/clinical.md), or read with "
-                 "unknown_tests='keep' to keep them in their reported units.",
+            "IML-CLIN-003", f"{len(set(unknown))} test name(s) have no canonical test code (first seen in data "
+            f"row(s) {shown})", path=label,
+            hint="Use a code or name of immunolab's test table (docs/clinical.md), or pass "
+                 "--clinical-unknown-tests keep to keep them in their reported units.",
         )
     return found
 
