@@ -169,7 +169,6 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-013": "the sample (patient, visit, specimen, panel) already has a current result",
     "IML-ID-014": "the file's bytes are already stored as another sample than its manifest row names",
     "IML-ID-015": "identity history: the store has no record of that sample or patient",
-    "IML-ID-016": "the subjects file corrects a stored patient's day0_date: re-ingest the dated files with --supersede",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",

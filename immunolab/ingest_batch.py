@@ -16,14 +16,7 @@ from typing import Any
 
 from immunolab.errors import InputError, StoreError
 from immunolab.identity import StudyIdentity
-from immunolab.identity.apply import (
-    commit_identity,
-    plan_identity,
-    refuse_day0_changes,
-    require_reason,
-    subject_table,
-)
-from immunolab.identity.records import to_table
+from immunolab.identity.apply import commit_identity, plan_identity, require_reason, subject_table
 from immunolab.ingest import (
     CHUNK_FILES,
     FileOutcome,
@@ -116,20 +109,15 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
 def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch) -> list[str]:
     """Commit identity corrections (reason required) now; queue new subjects into the batch."""
     update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
-    if not opts.supersede_sha:  # re-ingesting a file with --supersede is how a Day 0 correction is made
-        refuse_day0_changes(update)
     require_reason(update, opts.reason)
-    lines = update.corrections.lines()
+    lines = update.corrections.lines() + update.notes
     if update.corrections.changes:
         corrections = type(update)(new_subjects=[], corrections=update.corrections)
         commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command)
-    if update.new_subjects or update.new_day0:
+    if update.new_subjects:
         cid = new_id("idn")
         batch.expect([cid])
-        if update.new_subjects:
-            batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
-        if update.new_day0:
-            batch.add_rows("identity_day0", to_table("identity_day0", update.new_day0, cid))
+        batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
         batch.__dict__.setdefault("extra_ids", []).append(cid)
     return lines
 

@@ -317,16 +317,6 @@ _add(TableSpec("identity_subjects", _schema([
 ]), "Each patient's arm and covariates (no names, no dates). Versioned: latest record per patient is current.",
     "identity", key=("patient_id",)))
 
-_add(TableSpec("identity_day0", _schema([
-    pa.field("patient_id", pa.string(), nullable=False),
-    pa.field("day0_key", pa.string()),
-    pa.field("subjects_sha256", pa.string()),
-    pa.field("reason", pa.string()),
-    pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
-]), "A keyed hash of each patient's day0_date (never the date): how a corrected Day 0 is noticed. "
-    "Versioned: latest record per patient is current.",
-    "identity", key=("patient_id",)))
-
 # ------------------------------------------------------------------------------------- derivations
 
 _add(TableSpec("flow_strategies", _schema([

@@ -39,9 +39,9 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
     """Compare the manifest and subjects file with every stored file's identity and apply the changes."""
     from immunolab.identity import load_identity, problems_error
     from immunolab.identity.apply import (
+        acknowledge_notes,
         commit_identity,
         plan_identity,
-        refuse_day0_changes,
         require_reason,
     )
     from immunolab.store.layout import store_key
@@ -52,22 +52,28 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         raise problems_error(ident.subject_problems)
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
-    lines += [f"DAY0 {r['patient_id']} day0_date recorded" for r in update.new_day0]
+    if update.empty and update.notes and reason and not dry_run:  # the user says the note was dealt with
+        noted = acknowledge_notes(s, update, reason=reason, identity=ident, command="identity apply")
+        if as_json:
+            echo_json({"changes": [], "notes": update.notes, "applied": True, "store_version": noted.store_version})
+        else:
+            echo(f"no changes; the subjects file and its note are recorded as store version {noted.store_version}")
+        return
     if dry_run or update.empty:
         if as_json:
-            echo_json({"changes": lines, "applied": False})
+            echo_json({"changes": lines, "notes": update.notes, "applied": False})
         else:
-            for line in lines:
+            for line in [*lines, *update.notes]:
                 echo(safe(line))
-            echo("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
+            echo(("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
+                 + ("; after dealing with the NOTE, run again with --reason to record it" if update.notes else ""))
         return
-    refuse_day0_changes(update)
     require_reason(update, reason)
     rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
     if as_json:
         echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None})
         return
-    for line in lines:
+    for line in [*lines, *update.notes]:
         echo(safe(line))
     echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
 

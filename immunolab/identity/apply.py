@@ -4,10 +4,6 @@ Adding what the store has never seen (a new patient in ``subjects.csv``) needs n
 Changing what it holds (a relabelled tube, an arm corrected) needs one: without ``--reason`` the
 command stops with IML-ID-012 listing every change; with it, the changes are one store version
 (kind ``identity``) whose records keep the old ones readable as history.
-
-A corrected ``day0_date`` is noticed through its keyed hash (``identity_day0``; the date is never
-stored) and refused with IML-ID-016: study days are computed from Day 0 when a file is ingested,
-so the patient's dated files must be re-ingested (``ingest --supersede``), which records it.
 """
 
 from __future__ import annotations
@@ -19,8 +15,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from immunolab.errors import IdentityError
-from immunolab.identity.keys import day0_key, file_key
-from immunolab.identity.records import Change, IdentityPlan, diff_samples, diff_subjects, to_table
+from immunolab.identity.keys import file_key
+from immunolab.identity.records import IdentityPlan, diff_samples, diff_subjects, to_table
 from immunolab.identity.study import StudyIdentity
 from immunolab.store.read import filter_in
 
@@ -28,7 +24,7 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
     from immunolab.store.versions import VersionRecord
 
-__all__ = ["IdentityUpdate", "commit_identity", "plan_identity", "refuse_day0_changes", "require_reason"]
+__all__ = ["DAY0_NOTE", "IdentityUpdate", "acknowledge_notes", "commit_identity", "plan_identity", "require_reason"]
 
 
 @dataclass
@@ -37,36 +33,12 @@ class IdentityUpdate:
 
     new_subjects: list[dict[str, object]] = field(default_factory=list)
     corrections: IdentityPlan = field(default_factory=IdentityPlan)
-    #: keyed Day 0 hashes of patients the store has none for (no reason needed)
-    new_day0: list[dict[str, object]] = field(default_factory=list)
+    #: what cannot be applied but must not pass silently (a subjects file changed only where the store keeps nothing)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.new_subjects and not self.corrections.changes and not self.new_day0
-
-    def day0_changes(self) -> list[Change]:
-        """Return the corrections of a patient's Day 0 (a different or removed ``day0_date``)."""
-        return [c for c in self.corrections.changes if c.kind == "DAY0"]
-
-
-def _diff_day0(store: Store, identity: StudyIdentity, secret: bytes, reason: str | None,
-               upd: IdentityUpdate) -> None:
-    """Add to ``upd`` the Day 0 keys the store lacks and the Day 0 corrections (by keyed hash)."""
-    from datetime import UTC, datetime
-
-    stored = {r["patient_id"]: r["day0_key"] for r in store.table("identity_day0").to_pylist()}
-    for s in identity.subjects.values():
-        key = day0_key(secret, s.patient_id, s.day0_date) if s.day0_date is not None else None
-        old = stored.get(s.patient_id)
-        if key == old or (old is None and key is None):
-            continue
-        record: dict[str, object] = {"patient_id": s.patient_id, "day0_key": key, "subjects_sha256": identity.subjects_sha256,
-                                     "reason": reason, "recorded_at": datetime.now(UTC)}
-        if old is None:
-            upd.new_day0.append(record)
-        else:
-            what = "corrected" if key is not None else "removed"
-            upd.corrections.changes.append(Change("DAY0", f"DAY0 {s.patient_id} day0_date {what}", record, "identity_day0"))
+        return not self.new_subjects and not self.corrections.changes
 
 
 def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reason: str | None,
@@ -87,25 +59,46 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
                 if r["file_key"] in keys}
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
-    _diff_day0(store, identity, secret, reason, upd)
+    upd.notes.extend(_unstored_subject_changes(store, identity, upd))
     return upd
 
 
-def refuse_day0_changes(update: IdentityUpdate, *, label: str | None = None) -> None:
-    """Raise IML-ID-016 when the subjects file corrects a stored patient's Day 0.
+#: the note when a subjects file differs only in what the store does not keep (its day0_date column)
+DAY0_NOTE = ("NOTE the subjects file differs from the one recorded only in columns the store does not keep "
+             "(day0_date) or in its formatting: study days already stored were computed with the earlier Day 0 "
+             "(dates never reach the store). If a Day 0 was corrected, re-ingest that patient's dated files "
+             "(clinical tables, FCS tubes, plates) with --supersede INGEST_ID --reason \"...\".")
 
-    Study days are computed from Day 0 when a file is ingested and the dates are not kept, so the
-    stored study days cannot follow the correction by an identity version alone.
+
+def _unstored_subject_changes(store: Store, identity: StudyIdentity, upd: IdentityUpdate) -> list[str]:
+    """Return :data:`DAY0_NOTE` when the subjects file changed but no stored subject record does.
+
+    The store keeps the SHA-256 of the subjects file each subject record came from, never Day 0;
+    a new file whose records equal the stored ones can only differ in day0_date (or its layout).
+    A Day 0 changed together with another subject column is listed by that column's change only.
     """
-    changed = [c.record["patient_id"] for c in update.day0_changes()]
-    if changed:
-        raise IdentityError(
-            "IML-ID-016", f"the subjects file changes day0_date of {len(changed)} stored patient(s) "
-            f"({', '.join(map(str, changed[:20]))}{', ...' if len(changed) > 20 else ''}): the study days stored "
-            "at ingest were computed from the old Day 0", path=label,
-            hint="If the new Day 0 is right, re-ingest each dated file of these patients with "
-            '`immunolab ingest FILE --supersede INGEST_ID --reason "Day 0 corrected"` (ingest ids: `immunolab log '
-            "--files`); the first records the new Day 0. Otherwise restore the old day0_date.")
+    if identity.subjects_sha256 is None or upd.new_subjects or any(
+            c.table == "identity_subjects" for c in upd.corrections.changes):
+        return []
+    if not any(s.day0_date is not None for s in identity.subjects.values()):
+        return []
+    recorded = {r["subjects_sha256"] for r in store.table("identity_subjects", columns=["subjects_sha256"]).to_pylist()
+                if r["subjects_sha256"]}
+    recorded |= {str(v.inputs.get("subjects_sha256")) for v in store.versions() if v.kind == "identity"}
+    return [DAY0_NOTE] if recorded and identity.subjects_sha256 not in recorded else []
+
+
+def acknowledge_notes(store: Store, update: IdentityUpdate, *, reason: str, identity: StudyIdentity,
+                      command: str) -> VersionRecord:
+    """Record that the notes of ``update`` were dealt with (one store version, no table rows): they stop repeating."""
+    from immunolab.store.versions import VersionRecord, append_version
+
+    rec = VersionRecord(0, "identity", summary="subjects file recorded (no stored record changed)", reason=reason,
+                        actions=list(update.notes), inputs={"manifest_sha256": identity.manifest_sha256,
+                                                            "subjects_sha256": identity.subjects_sha256})
+    done = append_version(store.loc, lambda _s: rec, seen=store.version, command=command)
+    assert done is not None
+    return done
 
 
 def require_reason(update: IdentityUpdate, reason: str | None, *, label: str | None = None) -> None:
@@ -136,9 +129,6 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
     samples = update.corrections.records("identity_samples")
     if samples:
         batch.add_rows("identity_samples", to_table("identity_samples", samples, commit_id))
-    day0 = [*update.new_day0, *update.corrections.records("identity_day0")]
-    if day0:
-        batch.add_rows("identity_day0", to_table("identity_day0", day0, commit_id))
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
     rec = VersionRecord(0, "identity", summary=f"{len(update.corrections.changes)} correction(s), "
                         f"{len(update.new_subjects)} new subject(s)", reason=reason, commit_ids=[commit_id],

@@ -125,40 +125,30 @@ def test_identity_history_shows_records_that_read_the_same_once_with_their_count
     assert [(r["version"], r["records"]) for r in merged] == [(3, 2), (4, 1)]
 
 
-def _apply(study: Study, *extra: str):
-    return invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), *extra)
+def test_a_corrected_day0_date_is_not_silent_and_stops_repeating_once_recorded(study: Study) -> None:
+    """A changed day0_date said `no changes`; no date reaches the store, so it is a NOTE, then recorded with --reason."""
+    from immunolab.identity.apply import DAY0_NOTE
+
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS.replace("001,MSC,Wuhan-1,41,F,2026-02-03", "001,MSC,Wuhan-1,41,F,2026-02-02"))
+    args = ("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest))
+    dry = invoke(*args)
+    assert dry.exit_code == 0 and DAY0_NOTE in dry.output and "run again with --reason" in dry.output
+    assert "2026-02" not in dry.output  # the dates themselves are never printed
+    again = ingest(study)
+    assert DAY0_NOTE in again.output  # ingest shows it too
+    recorded = invoke(*args, "--reason", "Day 0 of 001 corrected; its dated files re-ingested")
+    assert recorded.exit_code == 0 and "recorded as store version" in recorded.output
+    assert DAY0_NOTE not in invoke(*args).output and DAY0_NOTE not in ingest(study).output
+    versions = json.loads(invoke("log", "--store", str(study.store), "--json").output)
+    assert versions[-1]["kind"] == "identity" and versions[-1]["actions"] == [DAY0_NOTE]
+    assert not any("2026-02-02" in json.dumps(v) for v in versions)
 
 
-def test_a_corrected_day0_date_is_reported_and_refused_until_the_files_are_re_ingested(study: Study) -> None:
-    import immunolab
+def test_a_subjects_file_that_only_adds_a_patient_gives_no_day0_note(study: Study) -> None:
+    from immunolab.identity.apply import DAY0_NOTE
 
-    assert ingest(study).exit_code == 0
-    study.rewrite("subjects", SUBJECTS.replace("2026-02-03", "2026-02-01"))
-    dry = _apply(study, "--dry-run")
-    assert "DAY0 001 day0_date corrected" in dry.output and "2026-02" not in dry.output, dry.output
-    r = _apply(study, "--reason", "Day 0 was the screening visit")
-    assert r.exit_code == 1 and "IML-ID-016" in r.output and "--supersede" in r.output, r.output
-    assert "no changes" not in r.output and "2026-02" not in r.output
-    plain = ingest(study)
-    assert plain.exit_code == 1 and "IML-ID-016" in plain.output, plain.output
-    store = immunolab.open_store(study.store)
-    ingest_id = next(o for o in store.to_pandas("sources").itertuples() if o.ingest_id and
-                     store.to_pandas("identity_samples").set_index("source_sha256").loc[o.source_sha256, "sample_id"]
-                     == "001-D003-TBNK").ingest_id
-    again = ingest(study, str(study.inbox / "001_d3.toy"),
-                   extra=("--supersede", ingest_id, "--reason", "Day 0 corrected"))
-    assert again.exit_code == 0, again.output
-    assert "no changes" in _apply(study).output
-    day0 = immunolab.open_store(study.store).to_pandas("identity_day0", history=True)
-    assert len(day0) == 4 and not day0.astype(str).apply(lambda c: c.str.contains("2026-02-0")).any().any()
-
-
-def test_the_day0_keys_are_recorded_once_and_a_rerun_records_nothing(study: Study) -> None:
-    import immunolab
-
-    assert ingest(study).exit_code == 0
-    version = immunolab.open_store(study.store).version
-    keys = immunolab.open_store(study.store).to_pandas("identity_day0")
-    assert sorted(keys["patient_id"]) == ["001", "002", "003"] and keys["day0_key"].str.len().eq(32).all()
-    assert ingest(study).exit_code == 0 and immunolab.open_store(study.store).version == version
-    assert "no changes" in _apply(study).output
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS + "004,control,Wuhan-2,50,M,2026-03-01\n")
+    out = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest))
+    assert "NEW 004" in out.output and DAY0_NOTE not in out.output
