@@ -345,10 +345,10 @@ def _refuse_copy_of_another_sample(opts: IngestOptions, sha: str, p: Path, entry
     stored = opts.stored.get(sha)
     if stored is None or entry is None or entry.problems:
         return
-    fkey, sample_id, patient_id, visit_day = stored
+    fkey, sample_id, _patient, _visit = stored
     if fkey == file_key(opts.secret, p.name):
         return
-    if (entry.sample_id, entry.patient_id, entry.visit_day) == (sample_id, patient_id, visit_day):
+    if entry.sample_id == sample_id:  # the same sample (a bead well's file row keeps no patient): a plain SKIP
         return
     raise IdentityError(
         "IML-ID-014", f"these bytes are already stored as sample {sample_id or '-'} (ingest {opts.known[sha]}), "

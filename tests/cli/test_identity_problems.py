@@ -152,3 +152,24 @@ def test_a_subjects_file_that_only_adds_a_patient_gives_no_day0_note(study: Stud
     study.rewrite("subjects", SUBJECTS + "004,control,Wuhan-2,50,M,2026-03-01\n")
     out = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest))
     assert "NEW 004" in out.output and DAY0_NOTE not in out.output
+
+
+def test_a_renamed_copy_of_a_stored_bead_well_for_the_same_sample_is_not_refused(tmp_path) -> None:
+    """A bead well's file row keeps no patient (its samples carry them), so comparing patient and visit
+    refused the very same sample renamed (reviewer's repro: LP-INFL-R01-A3.fcs -> ..._v2.fcs)."""
+    from types import SimpleNamespace
+
+    from immunolab.errors import IdentityError
+    from immunolab.identity.keys import file_key
+    from immunolab.identity.model import ManifestEntry
+    from immunolab.ingest import _refuse_copy_of_another_sample
+
+    secret = b"k" * 32
+    opts = SimpleNamespace(secret=secret, known={"sha": "ing-1"},
+                           stored={"sha": (file_key(secret, "LP-INFL-R01-A3.fcs"), "BEADRUN-01-A3", None, None)})
+    well = ManifestEntry(9, "LP-INFL-R01-A3_v2.fcs", "BEADRUN-01-A3", "001", 3, "serum", None, assay="bead_array")
+    _refuse_copy_of_another_sample(opts, "sha", tmp_path / "LP-INFL-R01-A3_v2.fcs", well, "BEADRUN-01-A3")  # no raise
+    other = ManifestEntry(9, "LP-INFL-R01-A3_v2.fcs", "BEADRUN-01-A4", "001", 3, "serum", None, assay="bead_array")
+    with pytest.raises(IdentityError) as exc:
+        _refuse_copy_of_another_sample(opts, "sha", tmp_path / "LP-INFL-R01-A3_v2.fcs", other, "BEADRUN-01-A4")
+    assert exc.value.code == "IML-ID-014"
