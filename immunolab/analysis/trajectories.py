@@ -125,8 +125,10 @@ def nearest_window(days: Sequence[int], window: tuple[int, int]) -> tuple[int, i
     start, end = min(window), max(window)
     first = max((d for d in present if d <= start), default=present[0])
     after = [d for d in present if d > first]
-    last = min((d for d in after if d >= end), default=after[-1])
-    return first, last
+    if not after:  # the window starts at or after the last visit: the last two visits present
+        return present[-2], present[-1]
+    reaching = [d for d in after if d >= end]
+    return first, (min(reaching) if reaching else after[-1])
 
 
 def _auc_one(days: np.ndarray, values: np.ndarray, start: int, end: int, protocol: Sequence[int]) -> dict[str, object]:

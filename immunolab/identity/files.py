@@ -191,13 +191,14 @@ def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
     return "Add the patient to subjects.csv or correct the patient_id."
 
 
-_VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)")
-_DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,4}|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
-                        re.IGNORECASE)
+_VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)(?:\.0+)?")  # 3.0: a spreadsheet's write-back of 3
+_DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,4}|\d{1,2}\s*/\s*\d{1,2}"
+                        r"|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", re.IGNORECASE)
+_NUMBER_LIKE = re.compile(r"[+-]?\d*[.,]?\d*(?:[eE][+-]?\d+)?")
 
 
 def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Problem | None]:
-    """Return the protocol day written in a manifest cell: whole-number text only (``14``, ``014``, ``D14``).
+    """Return the protocol day written in a manifest cell: whole-number text only (``14``, ``014``, ``D14``, ``14.0``).
 
     ``3.9``, ``3e0`` or ``2.6`` are refused as written, never truncated to a day nobody wrote.
     """
@@ -208,8 +209,10 @@ def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Pr
                                  f"visit_day looks like a calendar date (written as {value_shape(day_text)})",
                                  "Give the protocol day (days since Day 0 as a whole number: 0, 3, 6, ...), not the "
                                  "date of the visit.")
-        shown = day_text if len(day_text) <= 12 else day_text[:12] + "..."
-        return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown!r} is not a whole number of days",
+        # a number is shown as written; other text only by its shape (it may be a name or a date)
+        shown = repr(day_text.strip()[:12]) if _NUMBER_LIKE.fullmatch(day_text.strip()) else \
+            f"written as {value_shape(day_text)}"
+        return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown} is not a whole number of days",
                              "Give the protocol day as a whole number (0, 3, 6, ...), without decimals or exponent.")
     visit = int(m.group(1))
     if visit not in protocol.visit_days:

@@ -72,6 +72,14 @@ def test_the_window_error_suggests_a_window_that_fits_the_visit_days_present() -
     assert "e.g. --window 0-3." in (err.value.hint or "") and "--window 0-28" not in (err.value.hint or "")
 
 
+@pytest.mark.parametrize(("window", "hint"), [((180, 200), "0-3"), ((3, 28), "0-3"), ((0, 2), "0-3")])
+def test_a_window_beyond_the_visits_present_suggests_one_that_fits(window: tuple[int, int], hint: str) -> None:
+    """A window starting at or after the last visit day raised IndexError (exit 70) while building the hint."""
+    with pytest.raises(InputError) as err:
+        patient_auc(view_of({"001": {0: 1.0, 3: 2.0}}), window)
+    assert err.value.code == "IML-ANA-003" and f"e.g. --window {hint}." in (err.value.hint or "")
+
+
 def test_a_single_visit_day_suggests_no_window() -> None:
     with pytest.raises(InputError) as err:
         patient_auc(view_of({"001": {0: 1.0}}), (0, 28))
