@@ -100,10 +100,13 @@ def vacuum(loc: StoreLocation, *, retain_days: int, dry_run: bool = False, comma
             if removed and not dry_run:
                 dt.vacuum(retention_hours=int(retain_days * 24), dry_run=False, enforce_retention_duration=False)
                 dt.update_incremental()
+                # this vacuum's own last commit, not a batch another writer may have committed meanwhile
+                ends = [int(h["version"]) for h in dt.history(int(dt.version()) - before)
+                        if h.get("operation") == "VACUUM END" and "version" in h]
+                if ends:
+                    versions[name] = max(ends)
         except Exception as exc:
             raise delta_error(exc, loc, f"vacuum table {name}") from None
-        if int(dt.version()) != before:
-            versions[name] = int(dt.version())
         removed_total += len(removed)
         rep.tables[name] = {"files deleted" if not dry_run else "files that would be deleted": len(removed)}
     if (removed_total or versions) and not dry_run:
