@@ -279,32 +279,27 @@ _WORKBOOKS = (".xlsx", ".xlsm", ".xls")
 
 
 def _routing_hint(opts: IngestOptions, p: Path) -> str:
-    """Return the ``; pass --assay NAME ...`` tail of an IGNORED line when a plugin could read the file if routed.
+    """Return the tail of an IGNORED line for a workbook a plugin could read if routed, else "".
 
-    A plugin qualifies when it declares the file's extension and either an option of its own was
-    given (``--clinical-profile tjh``) or the file is a workbook, which no plugin recognises from
-    its first bytes. Empty for every other file: IGNORED stays the plain "not an instrument file".
+    No plugin recognises a workbook from its first bytes, so one is read only when routed. The
+    hint names the plugins that declare the extension (the one whose options were given first)
+    and says how to route this file alone: ``--assay`` applies to every file the manifest does
+    not route, so it is for a run of that file on its own.
     """
     suffix = p.suffix.lower()
+    if suffix not in _WORKBOOKS:
+        return ""
     readers = [pl for pl in get_registry().plugins.values() if suffix in {e.lower() for e in pl.file_extensions}]
-    asked = [pl.name for pl in readers if any(
-        opts.plugin_options.get(o.name) not in (None, False, o.default) for o in getattr(pl, "options", ()))]
-    if asked:
-        flags = [f"--{o.replace('_', '-')}" for o in _given_options(opts, asked)]
-        return (f"; {', '.join(flags)} {'is an option' if len(flags) == 1 else 'are options'} of {' / '.join(asked)}: "
-                f"pass --assay {asked[0]} (or name it in the manifest's assay column) to read it")
-    if suffix in _WORKBOOKS and readers:
-        names = sorted(pl.name for pl in readers)
-        return (f"; workbooks are read only when routed: pass --assay NAME (one of {', '.join(names)}) or name it in "
-                "the manifest's assay column")
-    return ""
-
-
-def _given_options(opts: IngestOptions, plugins: list[str]) -> list[str]:
-    """Return the names of the options of ``plugins`` given with a value other than their default."""
-    registry = get_registry()
-    return sorted({o.name for n in plugins for o in getattr(registry.plugins[n], "options", ())
-                   if opts.plugin_options.get(o.name) not in (None, False, o.default)})
+    if not readers:
+        return ""
+    given = {pl.name: sorted(f"--{o.name.replace('_', '-')}" for o in getattr(pl, "options", ())
+                             if opts.plugin_options.get(o.name) not in (None, False, o.default)) for pl in readers}
+    asked = [name for name, flags in given.items() if flags]
+    names = asked or sorted(given)
+    why = f" ({', '.join(given[asked[0]])} {'is an option' if len(given[asked[0]]) == 1 else 'are options'} of " \
+          f"{asked[0]})" if asked else ""
+    return (f"; workbooks are read only when routed{why}: name the assay ({' or '.join(names)}) in this file's "
+            f"manifest row, or ingest this file on its own with --assay {asked[0] if asked else 'NAME'}")
 
 
 def _detect(opts: IngestOptions, p: Path, head: bytes, entry: ManifestEntry | None, label: str) -> tuple[AssayPlugin, str | None]:

@@ -148,13 +148,22 @@ def test_a_workbook_named_with_a_clinical_profile_is_ignored_with_the_assay_opti
     (outcome,) = _ingest(study, path, plugin_options={"clinical_profile": "tjh"}).outcomes
     assert outcome.status == "IGNORED"
     assert "--clinical-profile is an option of clinical_table" in (outcome.message or "")
-    assert "pass --assay clinical_table" in (outcome.message or "")
+    assert "ingest this file on its own with --assay clinical_table" in (outcome.message or "")
+    assert "manifest row" in (outcome.message or "")  # --assay routes every unrouted file of a run
 
 
 def test_an_unclaimed_workbook_is_ignored_with_the_plugins_that_read_workbooks(study: dict[str, Path]) -> None:
     (outcome,) = _ingest(study, _workbook(study["in"] / "labs.xlsx")).outcomes
     assert outcome.status == "IGNORED" and "--assay NAME" in (outcome.message or "")
     assert "clinical_table" in (outcome.message or "")
+
+
+def test_a_stray_csv_gets_no_routing_hint_from_another_plugins_option(study: dict[str, Path]) -> None:
+    """With --accept-missing-crc given, every ignored .csv was told to try the xPONENT plugin (review)."""
+    path = study["in"] / "notes.csv"
+    path.write_text("minutes,of,the,meeting\n")
+    (outcome,) = _ingest(study, path, plugin_options={"accept_missing_crc": True}).outcomes
+    assert outcome.status == "IGNORED" and "--assay" not in (outcome.message or "")
 
 
 def test_an_unrelated_file_stays_plainly_ignored_even_with_a_clinical_profile(study: dict[str, Path]) -> None:
