@@ -239,7 +239,7 @@ def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[s
         if values.empty:
             reasons.append(f"{cov}: no value in the compared data")
         elif values.astype(str).nunique() < 2:
-            reasons.append(f"{cov}: one level only ({values.astype(str).iloc[0][:40]})")
+            reasons.append(f"{cov}: one level only")  # the value itself is not repeated (an age, a site)
         else:
             used.append(cov)
     for why in reasons:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from immunolab.clinical.context import ReadContext
 from immunolab.clinical.parsed import ClinicalRead
+from immunolab.clinical.units import lookup_test
 from immunolab.plugins import ParseContext, ParsedAssay
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ def _text_result_warning(results: pa.Table | None) -> list[str]:
             if reported is not None and (value is None or value != value)]
     if not text:
         return []
-    shown = ", ".join(f"{code} row {row}" if row is not None else str(code) for code, row in text[:_MAX_SKIPPED_SHOWN])
+    # canonical test codes only: a code built from an unlisted test name (unknown tests kept) is file text
+    shown = ", ".join(f"{code if lookup_test(str(code)) else 'test'} row {row}" if row is not None else
+                      (str(code) if lookup_test(str(code)) else "a test") for code, row in text[:_MAX_SKIPPED_SHOWN])
     more = " ..." if len(text) > _MAX_SKIPPED_SHOWN else ""
     return [f"{TEXT_RESULT_CODE} {len(text)} result(s) are not numbers ({shown}{more}): the reported text is kept in "
             "clinical_results.value_reported, but they are left out of measurements and the analysis. Correct the "

@@ -136,6 +136,15 @@ def test_results_that_are_not_numbers_are_kept_as_text_with_a_coded_warning_nami
     assert res.loc["LYM", "value_reported"] == "see comment"
 
 
+def test_the_text_result_warning_never_spells_a_kept_unlisted_test_name(study: dict[str, Path]) -> None:
+    """With --clinical-unknown-tests keep, a test's code is built from its name as written (review)."""
+    path = study["in"] / "labs.csv"
+    _labs([("001", 0, "CRP Jane Doe", "pending", "mg/L"), ("001", 0, "CRP", "n/a?", "mg/L")]).to_csv(path, index=False)
+    (outcome,) = _ingest(study, path, plugin_options={"clinical_unknown_tests": "keep"}).outcomes
+    (warning,) = [w for w in outcome.warnings if w.startswith("IML-CLIN-009")]
+    assert "test row 1" in warning and "CRP row 2" in warning and "JANE" not in warning.upper()
+
+
 def _workbook(path: Path) -> Path:
     _labs([("001", 0, "CRP", "5.2", "mg/dL")]).drop(columns="comment").to_excel(path, index=False)
     return path
