@@ -277,3 +277,18 @@ def test_outcomes_and_adam_commands_read_the_ingested_clinical_files(study: dict
     adlb = pd.read_parquet(adam_dir / "adlb.parquet")
     who = adlb[(adlb["SUBJID"] == "001") & (adlb["PARAM"].str.contains("WHOOSCI"))].set_index("AVISITN")
     assert who.loc[6, "CHG"] == -2 and who.loc[0, "ABLFL"] == "Y"
+
+
+def test_store_info_counts_the_patients_of_a_clinical_only_store(study: dict[str, Path]) -> None:
+    """It said `patients: 0` for a store holding only hospital results (they have no samples)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    path = study["in"] / "labs.csv"
+    _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L")]).to_csv(path, index=False)
+    assert _ingest(study, path).outcomes[0].status == "OK"
+    info = json.loads(CliRunner().invoke(main, ["store", "info", "--store", str(study["store"]), "--json"]).output)
+    assert info["samples"] == 0 and info["patients"] == 2
