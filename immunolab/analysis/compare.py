@@ -216,14 +216,35 @@ def model_text(adjust: Sequence[str] = ()) -> str:
     return (f"LMM log10(value) ~ arm * C(visit) + {' + '.join(adjust)} + (1|patient), REML (statsmodels MixedLM); "
             "numeric covariates centred, categorical as dummies vs the most frequent level")
 
+def _pow10(x: float) -> float:
+    """Return ``10 ** x`` as a ratio; inf (not OverflowError) for a log10 difference beyond float range."""
+    with np.errstate(over="ignore"):
+        return float(np.power(10.0, x))
+
+
+#: columns the model already holds or that identify rows, not patients' covariates
+_NOT_COVARIATES = frozenset({"arm", "patient_id", "visit", "visit_day", "value", "log10_value", "censored",
+                             "feature", "measure", "assay", "unit", "sample_id"})
+#: covariates a comparison can adjust for (patient-level columns of the subjects file)
+DOCUMENTED_COVARIATES = ("site", "specimen", "age", "sex", "severity")
+
+
 def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:
-    """Raise ``IML-ANA-006`` when a covariate named for adjustment is not a column of the view."""
+    """Raise ``IML-ANA-006`` when a covariate named for adjustment is not a usable column of the view."""
+    twice = sorted({c for c in adjust if list(adjust).count(c) > 1})
+    wrong = [c for c in adjust if c in _NOT_COVARIATES]
+    if twice or wrong:
+        raise InputError(
+            "IML-ANA-006", (f"covariate(s) named twice: {', '.join(twice)}" if twice else
+                            f"{', '.join(wrong)} cannot be a covariate: the model already holds arm, visit and the "
+                            "patient, and the other columns describe the measurement"),
+            hint=f"Adjust for patient-level covariates, e.g. --adjust {','.join(DOCUMENTED_COVARIATES)}.")
     missing = [c for c in adjust if c not in view.columns]
     if missing:
         raise InputError(
             "IML-ANA-006", f"covariate(s) {', '.join(missing)} are not in the data",
-            hint="Add them from the subjects table (immunolab.analysis.balance.add_covariates); columns present: "
-                 + ", ".join(c for c in view.columns if c not in ("value", "log10_value"))[:300] + ".",
+            hint=f"Covariates come from the subjects file: {', '.join(DOCUMENTED_COVARIATES)} and any extra column it "
+                 "has (add the column there and run `immunolab identity apply`).",
         )
 
 def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -283,7 +304,7 @@ def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[
             **key, "visit_day": visit, "treated": res.treated, "reference": res.reference,
             "n_treated": counts.get((res.treated, visit), 0), "n_reference": counts.get((res.reference, visit), 0),
             "estimate_log10": c.estimate, "se_log10": c.se, "ci_low_log10": c.ci_low, "ci_high_log10": c.ci_high,
-            "ratio": 10 ** c.estimate, "ratio_ci_low": 10 ** c.ci_low, "ratio_ci_high": 10 ** c.ci_high,
+            "ratio": _pow10(c.estimate), "ratio_ci_low": _pow10(c.ci_low), "ratio_ci_high": _pow10(c.ci_high),
             "t": c.t, "df": c.df, "p": c.p,
             "method": f"{text}; arm difference at this visit, t test with {c.df_method} df; "
                       "ratio = geometric mean ratio treated/reference",
@@ -333,7 +354,7 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     row.update(
         test="Mann-Whitney", effect="Hodges-Lehmann shift of log10(value) (treated - reference)",
         estimate=sr.shift, ci_low=sr.ci_low, ci_high=sr.ci_high,
-        ratio=10 ** sr.shift, ratio_ci_low=10 ** sr.ci_low, ratio_ci_high=10 ** sr.ci_high, p=sr.p,
+        ratio=_pow10(sr.shift), ratio_ci_low=_pow10(sr.ci_low), ratio_ci_high=_pow10(sr.ci_high), p=sr.p,
         method=f"{sr.method}, on log10(value) (ranks unchanged; shift read as a ratio){cens_note}",
     )
     return row
@@ -443,11 +464,14 @@ def compare_arms(
         key["unit"] = g["unit"].dropna().iloc[0] if g["unit"].notna().any() else None
         finite = g[np.isfinite(g["value"].to_numpy(dtype=float))]
         pct_cens = 100.0 * float(finite["censored"].mean()) if len(finite) else 0.0
-        if pct_cens > 100.0 * censor_threshold:
+        constant = len(finite) > 0 and float(np.ptp(finite["value"].to_numpy(dtype=float))) == 0.0
+        if pct_cens > 100.0 * censor_threshold or constant:
             res = MixedModelResult(None, None, {}, sorted(int(v) for v in g["visit_day"].unique()), treated, reference,
                                    len(finite), int(finite["patient_id"].nunique()), np.nan, np.nan, False)
-            res.error = (f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would treat "
-                         "substituted values as measurements; see the per-visit Fisher tests of % detectable")
+            res.error = ("every value is the same (no variation to compare; e.g. a parent gate's share of itself)"
+                         if constant else
+                         f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would "
+                         "treat substituted values as measurements; see the per-visit Fisher tests of % detectable")
         else:
             res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
                                       covariates=adjust)
@@ -499,8 +523,14 @@ def compare_arms(
     )
 
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
-    """Return :func:`compare_arms` of the store's measurements view (same keyword arguments)."""
-    return compare_arms(measurements_view(store), **kwargs)
+    """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).
+
+    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``).
+    """
+    view = measurements_view(store)
+    result = compare_arms(view, **kwargs)
+    result.settings["qc_excluded_values"] = int(view.attrs.get("n_excluded", 0))
+    return result
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:
     """Write every table as CSV and Parquet plus ``settings.json`` into ``out_dir``; return the paths."""

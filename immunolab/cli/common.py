@@ -65,8 +65,19 @@ debug_option = click.option("--debug", is_flag=True, help="Show Python traceback
 
 
 def echo_json(obj: Any) -> None:
-    """Print ``obj`` as indented JSON on stdout."""
-    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """Print ``obj`` as indented JSON on stdout (NaN and infinities as null: strict parsers refuse the bare tokens)."""
+    click.echo(json.dumps(_finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False))
+
+
+def _finite(obj: Any) -> Any:
+    """Return ``obj`` with every non-finite float replaced by None (recursively through dicts and lists)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def handle_errors(func: F) -> F:

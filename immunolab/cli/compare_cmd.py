@@ -84,8 +84,11 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
          f"{result.settings['n_features']} feature(s), AUC window {window}; model: {result.settings.get('model', '')}")
     for rec in inter.to_dict(orient="records"):
         status = (f"F={rec['f']:.2f} ({rec['num_df']:.0f}, {rec['den_df']:.1f}) p={rec['p']:.3g} q={rec['q_bh']:.3g}"
-                  if rec["p"] == rec["p"] else "not modelled")
+                  if rec["p"] == rec["p"] else f"not modelled: {str(rec.get('method', '')).removeprefix('not tested: ')}")
         echo(f"  {safe(rec['assay']):<20} {safe(rec['feature']):<24} {safe(rec['measure']):<16} arm x visit {status}")
+    excluded = result.settings.get("qc_excluded_values", 0)
+    if excluded:
+        echo(f"  {excluded} value(s) excluded by QC decisions are left out (`immunolab qc list`)")
     echo(f"wrote {len(written)} table file(s) and {len(plots)} plot(s) to {out_dir}")
 
 

@@ -162,3 +162,37 @@ def test_a_named_feature_without_the_requested_measure_is_an_error_naming_it() -
     with pytest.raises(InputError) as err:
         compare_arms(_with_clinical(syn.measurements(0)), features=["IL-6", "CRP"], measures=["concentration"])
     assert err.value.code == "IML-ANA-002" and "'CRP'" in err.value.message and "result" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(("adjust", "says"), [(["arm"], "cannot be a covariate"), (["patient_id"], "cannot be a covariate"),
+                                              (["visit_day"], "cannot be a covariate"), (["site", "site"], "named twice")])
+def test_adjusting_for_the_model_own_terms_or_twice_is_a_coded_error(adjust: list[str], says: str) -> None:
+    """These were IML-INTERNAL errors (KeyError, OverflowError, ValueError) in an analyst's trial."""
+    with pytest.raises(InputError) as err:
+        compare_arms(_with_site(syn.measurements(0), "A"), adjust=adjust)
+    assert err.value.code == "IML-ANA-006" and says in err.value.message
+
+
+def test_a_feature_without_variation_is_not_tested_instead_of_getting_a_tiny_p() -> None:
+    """Lymphocytes as % of lymphocytes is 100 everywhere; the model gave p = 3e-41 and ranked it first."""
+    m = syn.measurements(0)
+    flat = m[m["feature"] == "IL-6"].assign(feature="Lymphocytes", measure="pct_lymphocytes", value=100.0)
+    res = compare_arms(measurements_view(pd.concat([m, flat], ignore_index=True)), measures=["pct_lymphocytes"])
+    row = res.omnibus[res.omnibus["test"] == "arm x visit interaction"].iloc[0]
+    assert np.isnan(row["p"]) and "every value is the same" in row["method"]
+    assert res.visit_effects.empty or not (res.visit_effects["feature"] == "Lymphocytes").any()
+
+
+def test_a_log10_ratio_beyond_float_range_is_an_infinite_ratio_not_an_overflow() -> None:
+    from immunolab.analysis.compare import _pow10
+
+    assert _pow10(400.0) == float("inf") and _pow10(-400.0) == 0.0 and _pow10(1.0) == 10.0
+
+
+def test_json_output_has_no_bare_nan_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from immunolab.cli.common import echo_json
+
+    echo_json({"p": float("nan"), "rows": [{"f": float("inf")}, 1.5]})
+    assert json.loads(capsys.readouterr().out) == {"p": None, "rows": [{"f": None}, 1.5]}

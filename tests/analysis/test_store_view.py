@@ -37,3 +37,7 @@ def test_an_excluded_plate_leaves_the_view_and_is_counted(tmp_path: Path) -> Non
     v = measurements_view(immunolab.open_store(study.store), features=["IL-6", "IL-10"])
     assert "IL-6" not in set(v["feature"]) and "IL-10" in set(v["feature"])
     assert v.attrs["n_excluded"] == n_il6
+    from immunolab.analysis.compare import compare_store
+
+    res = compare_store(immunolab.open_store(study.store), features=["IL-10"])  # compare says it, as the report does
+    assert res.settings["qc_excluded_values"] == n_il6
