@@ -11,7 +11,8 @@ ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters,
 assay x feature x measure), PARAM, PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
 (``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (ADaM study day: AVISITN + 1
 from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record), ANL01FL (``Y`` on the
-record analysed: one per subject x parameter x visit with a value), DTYPE (``BLQ`` / ``ALQ`` when
+record analysed: one per subject x parameter x visit with a value; blank for a value a QC
+decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
 :func:`write_adam` writes each as Parquet, CSV (cells neutralised against spreadsheet formula
@@ -158,6 +159,8 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
     unit = v["unit"] if "unit" in v else pd.Series(None, index=v.index)
     censor = v["censor"] if "censor" in v else pd.Series("none", index=v.index)
     day = v["visit_day"].astype(int)
+    # a value a QC decision excluded (kept with --include-excluded) is not an analysis record
+    excluded = v["excluded"].fillna(False).astype(bool) if "excluded" in v else pd.Series(False, index=v.index)
     adlb = pd.DataFrame({
         "STUDYID": studyid, "USUBJID": studyid + "-" + v["patient_id"], "SUBJID": v["patient_id"],
         "SITEID": v["patient_id"].map(site), "TRTP": v["arm"], "PARCAT1": v["assay"], "PARAMCD": code,
@@ -167,7 +170,7 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
         "BASE": v.get("baseline_value", np.nan),
         "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
         "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": np.where(day >= 0, day + 1, day),
-        "ABLFL": np.where(day == baseline_day, "Y", ""), "ANL01FL": np.where(v["value"].notna(), "Y", ""),
+        "ABLFL": np.where(day == baseline_day, "Y", ""), "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
         "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),
     })
     return adlb.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)

@@ -145,7 +145,7 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
               help="Output folder: adsl and adlb as Parquet, CSV and (unless --no-xpt) SAS XPORT v5.")
 @click.option("--studyid", default="IMMUNOLAB", show_default=True, help="STUDYID of every record.")
 @click.option("--no-xpt", is_flag=True, help="Write Parquet and CSV only.")
-@click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL = N for them).")
+@click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL blank for them, Y for analysed records).")
 @json_option
 @debug_option
 @handle_errors

@@ -74,6 +74,15 @@ def test_adlb_carries_baseline_change_visits_flags_and_censoring_type() -> None:
     assert (adlb["ANL01FL"] == "Y").all() and set(adlb["SITEID"]) == {"A", "B"}
 
 
+def test_a_qc_excluded_value_kept_in_adlb_is_not_flagged_for_analysis() -> None:
+    """With --include-excluded every record had ANL01FL = Y, so a filter on it used QC-rejected values."""
+    raw = _view().reset_index(drop=True)
+    raw["excluded"] = (raw["patient_id"] == "001") & (raw["visit_day"] == 6)
+    adlb = build_adlb(raw, _subjects(), studyid="MSC01")
+    flagged = adlb.set_index(["SUBJID", "AVISITN"])["ANL01FL"]
+    assert set(flagged.loc[("001", 6)]) == {""} and set(flagged.drop(index=("001", 6))) == {"Y"}
+
+
 def test_csv_cells_that_could_run_as_formulas_are_neutralised() -> None:
     assert neutralise_csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert neutralise_csv_cell("@SUM(A1)") == "'@SUM(A1)" and neutralise_csv_cell("+1+1") == "'+1+1"
