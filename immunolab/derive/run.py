@@ -308,12 +308,28 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
     if not reason:
         raise InputError("IML-IN-001", "switching the active derivation needs --reason",
                          hint='Add --reason "why this derivation is the one to use".')
+    shown = scope
     if kind == "gating":
         have = set(store.to_pandas("flow_gating", columns=["derivation_id"])["derivation_id"])
+        panels = {str(p) for p in store.to_pandas("samples", columns=["panel"])["panel"].dropna()}
+        if scope != "*" and scope not in panels:
+            raise InputError("IML-DER-003", f"no stored file has the panel {scope!r}",
+                             hint=f"Panels: {', '.join(sorted(panels)) or 'none'}; or * for every panel.")
     else:
-        have = set(store.to_pandas("plate_qc", columns=["derivation_id"])["derivation_id"])
-        by_code = {c: p for p, c in plate_codes(store).items()}
+        qc = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
+        have = set(qc["derivation_id"])
+        codes = plate_codes(store)
+        by_code = {c: p for p, c in codes.items()}
         scope = by_code.get(scope, scope)
+        if scope != "*" and scope not in set(qc["plate_id"]):
+            raise InputError("IML-DER-003", f"no stored plate is called {shown!r}",
+                             hint=f"Plates: {', '.join(sorted(set(codes.values()))) or 'none'}; or * for every plate.")
+        if scope != "*" and derivation_id in have and not (
+                (qc["plate_id"] == scope) & (qc["derivation_id"] == derivation_id)).any():
+            done = sorted(set(qc.loc[qc["plate_id"] == scope, "derivation_id"]))
+            raise InputError("IML-DER-002", f"curve derivation {derivation_id!r} was not computed for {shown}",
+                             hint=f"Computed for it: {', '.join(done)}; `immunolab derive curves --plate {shown}` "
+                                  "computes another.")
     if derivation_id not in have:
         raise InputError("IML-DER-002", f"no {kind} derivation {derivation_id!r} is stored",
                          hint=f"Stored: {', '.join(sorted(have)) or 'none'} (`immunolab derive list`).")

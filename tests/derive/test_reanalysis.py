@@ -105,6 +105,14 @@ def test_refitting_plates_keeps_the_instrument_numbers_and_can_be_made_active(st
         derive_curves(immunolab.open_store(store), settings=settings, plates=["PLATE-99"])
     assert exc.value.code == "IML-DER-001"
     assert verify_store(store).ok
+    # activating on a plate or panel that is not stored, or a fit never computed for that plate, is refused
+    # (it reported "... is active" and changed nothing)
+    s = immunolab.open_store(store)
+    for kind, scope, derivation, code in (("curves", "PLATE-99", "instrument", "IML-DER-003"),
+                                          ("gating", "NO-PANEL", "x", "IML-DER-003")):
+        with pytest.raises(InputError) as exc:
+            activate(s, kind=kind, scope=scope, derivation_id=derivation, reason="x")
+        assert exc.value.code == code
 
 
 def test_a_names_only_spillover_is_ingested_as_facts_and_gated_later_with_a_matrix(tmp_path: Path) -> None:
