@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from immunolab.cli.common import (
@@ -67,6 +69,8 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
 
     t0 = time.perf_counter()
     s = open_store_cli(store, storage_options)
+    given = click.get_current_context().get_parameter_source("window") == click.core.ParameterSource.COMMANDLINE
+    _check_request(s, features, parse_window(window) if given else None)  # the default window may not fit a small store
     path = write_report(s, Path(out), features=list(features) or None, measures=list(measures) or None,
                         window=parse_window(window), adjust=_adjust(adjust), max_gating_samples=max_gating_samples,
                         gating_figures=not no_gating_figures, jobs=jobs)
@@ -77,3 +81,19 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
         echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables, "seconds": round(seconds, 1)})
     else:
         echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables, {seconds:.0f} s)")
+
+
+def _check_request(s: Any, features: tuple[str, ...], window: tuple[int, int] | None) -> None:
+    """Refuse, before any work, what ``compare`` refuses: an unknown feature, a window not on visit days.
+
+    The report used to accept them and write sections saying they could not be computed (exit 0).
+    """
+    from immunolab.analysis.compare import resolve_features
+    from immunolab.analysis.measurements_view import measurements_view
+    from immunolab.analysis.trajectories import check_window
+
+    view = measurements_view(s)
+    if features:
+        resolve_features(list(features), view["feature"].unique())
+    if window is not None and len(view):
+        check_window(view, window)

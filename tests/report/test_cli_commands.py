@@ -60,6 +60,15 @@ def test_report_writes_one_html_file(synth: SynthStudy, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [out]
 
 
+def test_report_refuses_an_unknown_feature_or_a_window_off_the_visits_as_compare_does(
+        synth: SynthStudy, tmp_path: Path) -> None:
+    """They were accepted (exit 0) and the report's sections said they could not be computed."""
+    for extra, code in ((["--features", "FOO"], "IML-ANA-002"), (["--window", "0-30"], "IML-ANA-003")):
+        out = tmp_path / "r.html"
+        r = CliRunner().invoke(main, ["report", "--store", str(synth.store), "--out", str(out), *extra])
+        assert r.exit_code == 1 and code in r.output and not out.exists(), r.output
+
+
 def test_report_of_a_folder_that_is_not_a_store_exits_3(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["report", "--store", str(tmp_path), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 3 and "IML-STORE-001" in r.output and not (tmp_path / "r.html").exists()
