@@ -86,7 +86,15 @@ def trial_endpoints(store: Store, *, day: int = 28, change_day: int = 6, referen
         trial_outcomes,
         trial_subjects,
     )
+    from immunolab.identity import DEFAULT_PROTOCOL
 
+    last = DEFAULT_PROTOCOL.visit_days[-1]
+    if day > last:  # past follow-up, a discharged patient would count as alive to a day nobody saw
+        raise InputError("IML-ANA-008", f"day {day} is after the end of follow-up (day {last})",
+                         hint=f"Give a horizon within follow-up, e.g. --day 28 or --day {last}.")
+    if change_day not in DEFAULT_PROTOCOL.visit_days:
+        raise InputError("IML-ANA-008", f"change day {change_day} is not a protocol visit",
+                         hint=f"Visits: {', '.join(map(str, DEFAULT_PROTOCOL.visit_days))}.")
     ep = Endpoints()
     subjects = trial_subjects(store)
     if subjects.empty:

@@ -235,3 +235,15 @@ def test_the_demo_report_builds_from_the_cli_with_timing(small_trial: SmallTrial
     assert info["figures"] == text.count("<img ") and info["tables"] == text.count("<table") and info["seconds"] > 0
     assert "No covariate varies in these data" not in text and "interaction p adjusted" not in text
     assert "Every gate of sample" not in text
+
+
+def test_outcomes_past_follow_up_or_on_a_day_without_a_visit_are_refused(store: Store) -> None:
+    """--day 1000 counted discharged patients as alive to day 1000; --change-day 500 gave an empty row."""
+    from immunolab.analysis.endpoints import trial_endpoints
+    from immunolab.errors import InputError
+
+    for kwargs, says in (({"day": 1000}, "after the end of follow-up"), ({"change_day": 500}, "not a protocol visit")):
+        with pytest.raises(InputError) as err:
+            trial_endpoints(store, **kwargs)
+        assert err.value.code == "IML-ANA-008" and says in err.value.message
+    assert "mortality" in trial_endpoints(store, day=180).tables
