@@ -75,6 +75,17 @@ def _check_analyte(store: Store, analyte: str) -> None:
                      + "Analyte and population names are the `feature` column of the measurements view.")
 
 
+def _check_excluded(store: Store, kind: str, target: str, analyte: str) -> None:
+    """Raise IML-DER-003 unless the latest decision on (target, analyte) is an exclusion (include undoes one)."""
+    current = store.to_pandas("qc_decisions")
+    mine = current[(current["target_kind"] == kind) & (current["target"] == target) & (current["analyte"] == analyte)]
+    if mine.empty or mine.sort_values("recorded_at").iloc[-1]["action"] != "exclude":
+        what = f"{target}" + (f" ({analyte})" if analyte else "")
+        raise InputError("IML-DER-003", f"{what} is not excluded, so there is nothing to include",
+                         hint="`immunolab qc list` shows the current exclusions (an include names the same target "
+                              "and analyte as its exclude).")
+
+
 def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | None, reason: str,
            command: str = "qc") -> VersionRecord:
     """Record one QC decision (``exclude`` / ``include``) as a store version."""
@@ -86,6 +97,8 @@ def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | 
     stored_kind, norm = _check_target(store, kind, target)
     if analyte:
         _check_analyte(store, analyte)
+    if action == "include":
+        _check_excluded(store, stored_kind, norm, analyte or "")
     commit_id = new_id("qcd")
     row = {"commit_id": commit_id, "target_kind": stored_kind, "target": norm, "analyte": analyte or "",
            "action": action, "reason": reason, "user": _user(), "recorded_at": datetime.now(UTC)}

@@ -161,6 +161,24 @@ def test_a_qc_decision_on_an_unknown_target_is_a_coded_error(study: Study) -> No
     assert exc.value.code == "IML-DER-003"
 
 
+def test_including_what_was_never_excluded_is_refused(study: Study) -> None:
+    """`qc include` on a value no decision excluded recorded a decision that changed nothing."""
+    from immunolab.derive.decisions import decide
+    from immunolab.errors import InputError
+
+    run(study)
+    s = immunolab.open_store(study.store)
+    with pytest.raises(InputError) as exc:
+        decide(s, action="include", kind="sample", target="S0001", analyte=None, reason="x")
+    assert exc.value.code == "IML-DER-003" and "not excluded" in exc.value.message
+    decide(s, action="exclude", kind="sample", target="S0001", analyte="IL-6", reason="haemolysed")
+    with pytest.raises(InputError):  # the exclusion named IL-6: including the whole sample is another target
+        decide(immunolab.open_store(study.store), action="include", kind="sample", target="S0001", analyte=None,
+               reason="x")
+    decide(immunolab.open_store(study.store), action="include", kind="sample", target="S0001", analyte="IL-6",
+           reason="re-checked")
+
+
 def test_a_qc_decision_on_a_misspelt_analyte_is_refused_with_the_name_it_meant(study: Study) -> None:
     """A misspelt --analyte used to record an exclusion that matched nothing."""
     from immunolab.derive.decisions import decide
