@@ -182,13 +182,24 @@ def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[di
     return out, problems, bad - set(out)
 
 
-def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
+def padded_patient(pid: str, subjects: dict[str, Subject]) -> str | None:
+    """Return the subject id ``pid`` is with leading zeros lost (``1`` for ``001``), or None."""
     if pid.isdigit():
         padded = [s for s in subjects if s.isdigit() and s.lstrip("0") == pid.lstrip("0") and s != pid]
         if padded:
-            return (f"Did you mean {padded[0]}? Patient ids keep their leading zeros; a spreadsheet may have "
-                    "dropped them (format the column as text).")
-    return "Add the patient to subjects.csv or correct the patient_id."
+            return padded[0]
+    return None
+
+
+def leading_zero_hint(padded: str) -> str:
+    """Return the hint for an id written without the leading zeros of subject ``padded``."""
+    return (f"Did you mean {padded}? Patient ids keep their leading zeros; a spreadsheet may have "
+            "dropped them (format the column as text).")
+
+
+def _leading_zero_hint(pid: str, subjects: dict[str, Subject]) -> str:
+    padded = padded_patient(pid, subjects)
+    return leading_zero_hint(padded) if padded else "Add the patient to subjects.csv or correct the patient_id."
 
 
 _VISIT_RE = re.compile(r"[Dd]?([+-]?\d+)(?:\.0+)?")  # 3.0: a spreadsheet's write-back of 3

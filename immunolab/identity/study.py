@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from immunolab.errors import IdentityError
-from immunolab.identity.files import _leading_zero_hint, load_manifest, load_subjects
+from immunolab.identity.files import leading_zero_hint, load_manifest, load_subjects, padded_patient
 from immunolab.identity.model import (
     DEFAULT_PROTOCOL,
     ManifestEntry,
@@ -185,9 +185,10 @@ class StudyIdentity:
         text = str(written).strip()
         if text in self.subjects:
             return text
-        hint = _leading_zero_hint(text, self.subjects)
-        if hint.startswith("Did you mean"):
-            raise IdentityError("IML-CLIN-006", f"patient {text!r} is not in the subjects file", hint=hint)
+        padded = padded_patient(text, self.subjects)
+        if padded is not None:
+            raise IdentityError("IML-CLIN-006", f"patient {text!r} is not in the subjects file",
+                                hint=leading_zero_hint(padded))
         return None
 
     def patient_study_day(self, patient_id: str, d: date) -> int | None:
