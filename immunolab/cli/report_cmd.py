@@ -92,6 +92,8 @@ def _check_request(s: Any, features: tuple[str, ...], window: tuple[int, int] | 
     from immunolab.analysis.measurements_view import measurements_view
     from immunolab.analysis.trajectories import check_window
 
+    if not features and window is None:  # nothing asked that could be refused: no extra read of the view
+        return
     view = measurements_view(s)
     if features:
         resolve_features(list(features), view["feature"].unique())
