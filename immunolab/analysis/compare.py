@@ -225,8 +225,9 @@ def _pow10(x: float) -> float:
 #: columns the model already holds or that identify rows, not patients' covariates
 _NOT_COVARIATES = frozenset({"arm", "patient_id", "visit", "visit_day", "value", "log10_value", "censored",
                              "feature", "measure", "assay", "unit", "sample_id"})
-#: covariates a comparison can adjust for (patient-level columns of the subjects file)
-DOCUMENTED_COVARIATES = ("site", "specimen", "age", "sex", "severity")
+#: covariates a comparison can adjust for (patient-level columns of the subjects file); the report's
+#: balance table considers the same ones
+DOCUMENTED_COVARIATES = ("site", "specimen", "sex", "age", "severity")
 
 
 def check_covariates(view: pd.DataFrame, adjust: Sequence[str]) -> None:

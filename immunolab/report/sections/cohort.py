@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
+from immunolab.analysis.compare import DOCUMENTED_COVARIATES
 from immunolab.report.fmt import Section, esc, figure, figures, table, warning
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BALANCE_COVARIATES", "aliased_covariates", "balance_tables", "section"]
 
-#: subject covariates the balance table considers (those present)
-BALANCE_COVARIATES = ("site", "specimen", "sex", "age", "severity")
+#: subject covariates the balance table considers (those present): the ones a comparison can adjust for
+BALANCE_COVARIATES = DOCUMENTED_COVARIATES
 #: |SMD| above this (and up to the confounding threshold 0.5) is named as an imbalance (Stuart 2010: 0.25)
 IMBALANCE_SMD = 0.25
 
