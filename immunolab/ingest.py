@@ -72,8 +72,8 @@ class IngestOptions:
     command: str = "python-api"
     #: sha256 -> ingest id of every committed file (at the store version the batch started from)
     known: dict[str, str] = field(default_factory=dict)
-    #: sha256 -> (file_key, sample_id, patient_id, visit_day) of the current identity of each committed file
-    stored: dict[str, tuple[str | None, str | None, str | None, int | None]] = field(default_factory=dict)
+    #: sha256 -> (file_key, sample_id) of the current identity of each committed file
+    stored: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     #: natural key (patient, visit, specimen, panel) -> (sample_id, ingest_id, sha) of current samples
     taken: dict[tuple[str, int, str, str], tuple[str, str, str]] = field(default_factory=dict)
     batch_id: str = ""
@@ -340,7 +340,7 @@ def _refuse_copy_of_another_sample(opts: IngestOptions, sha: str, p: Path, entry
     stored = opts.stored.get(sha)
     if stored is None or entry is None or entry.problems:
         return
-    fkey, sample_id, _patient, _visit = stored
+    fkey, sample_id = stored
     if fkey == file_key(opts.secret, p.name):
         return
     if entry.sample_id == sample_id:  # the same sample (a bead well's file row keeps no patient): a plain SKIP

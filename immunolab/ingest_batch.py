@@ -34,10 +34,10 @@ from immunolab.store.writer import Batch, new_id, recover
 __all__ = ["run_batch"]
 
 
-def _stored_identity(store: Store) -> dict[str, tuple[str | None, str | None, str | None, int | None]]:
-    """Return sha256 -> (file_key, sample_id, patient_id, visit_day) of every stored file's current record."""
-    cols = ["source_sha256", "sample_key", "file_key", "sample_id", "patient_id", "visit_day"]
-    return {r["source_sha256"]: (r["file_key"], r["sample_id"], r["patient_id"], r["visit_day"])
+def _stored_identity(store: Store) -> dict[str, tuple[str | None, str | None]]:
+    """Return sha256 -> (file_key, sample_id) of every stored file's current record."""
+    cols = ["source_sha256", "sample_key", "file_key", "sample_id"]
+    return {r["source_sha256"]: (r["file_key"], r["sample_id"])
             for r in store.table("identity_samples", columns=cols).to_pylist() if r["sample_key"] == ""}
 
 

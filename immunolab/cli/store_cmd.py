@@ -29,10 +29,6 @@ def info(store: str, storage_options: tuple[str, ...], per_visit: bool, version:
 
     s = open_store_cli(store, storage_options, version=version)
     summary = s.summary()
-    # patients with a sample or any measurement: a clinical-only store has results but no samples
-    measured = s.table("measurements", columns=["patient_id"]).column("patient_id").drop_null().to_pylist()
-    summary["patients"] = len(set(measured) | set(s.table("samples", columns=["patient_id"]).column("patient_id")
-                                                 .drop_null().to_pylist()))
     grid = per_visit_table(s) if per_visit else None
     if as_json:
         if grid is not None:

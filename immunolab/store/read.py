@@ -166,7 +166,10 @@ class Store:
             "tables": rows,
             "attempts": attempts,
             "sources": self.table("sources", columns=["source_sha256"]).num_rows,
-            "patients": len(set(samples.column("patient_id").drop_null().to_pylist())),
+            # patients with a sample or any measurement (a clinical-only store has results but no samples)
+            "patients": len(set(samples.column("patient_id").drop_null().to_pylist())
+                            | set(self.table("measurements", columns=["patient_id"]).column("patient_id")
+                                  .drop_null().to_pylist())),
             "samples": samples.num_rows,
         }
 

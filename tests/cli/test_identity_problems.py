@@ -166,7 +166,7 @@ def test_a_renamed_copy_of_a_stored_bead_well_for_the_same_sample_is_not_refused
 
     secret = b"k" * 32
     opts = SimpleNamespace(secret=secret, known={"sha": "ing-1"},
-                           stored={"sha": (file_key(secret, "LP-INFL-R01-A3.fcs"), "BEADRUN-01-A3", None, None)})
+                           stored={"sha": (file_key(secret, "LP-INFL-R01-A3.fcs"), "BEADRUN-01-A3")})
     well = ManifestEntry(9, "LP-INFL-R01-A3_v2.fcs", "BEADRUN-01-A3", "001", 3, "serum", None, assay="bead_array")
     _refuse_copy_of_another_sample(opts, "sha", tmp_path / "LP-INFL-R01-A3_v2.fcs", well, "BEADRUN-01-A3")  # no raise
     other = ManifestEntry(9, "LP-INFL-R01-A3_v2.fcs", "BEADRUN-01-A4", "001", 3, "serum", None, assay="bead_array")
