@@ -8,7 +8,8 @@ DTHDY), 28-day mortality (DTH28FL) and its time-to-event (TTDTH28 days, CNSDTH28
 AEMAXGR worst grade, AEGR3FL grade >= 3, SAEFL serious). Flags are ``Y`` / ``N``.
 
 ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters, unique per
-assay x feature x measure), PARAM, PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
+assay x feature x measure), PARAM (one text per PARAMCD; ``[assay]`` added where two assays
+measure the same analyte), PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
 (``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (ADaM study day: AVISITN + 1
 from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record), ANL01FL (``Y`` on the
 record analysed: one per subject x parameter x visit with a value; blank for a value a QC
@@ -147,6 +148,17 @@ def _paramcds(keys: pd.DataFrame) -> dict[tuple[str, str, str], str]:
     return codes
 
 
+def _params(assay: pd.Series, feature: pd.Series, measure: pd.Series, unit: pd.Series) -> list[str]:
+    """Return PARAM per row, one text per PARAMCD: ``feature (measure, unit)``, with ``[assay]`` added
+    where the same text would name parameters of two assays (IL-6 by Luminex and by bead array)."""
+    text = [f"{f} ({m}{', ' + u if isinstance(u, str) and u else ''})"
+            for f, m, u in zip(feature, measure, unit, strict=True)]
+    assays_of: dict[str, set[str]] = {}
+    for t, a in zip(text, assay, strict=True):
+        assays_of.setdefault(t, set()).add(str(a))
+    return [f"{t} [{a}]" if len(assays_of[t]) > 1 else t for t, a in zip(text, assay, strict=True)]
+
+
 def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, studyid: str = "IMMUNOLAB",
                baseline_day: int = 0) -> pd.DataFrame:
     """Return ADLB-like long data from the measurements view (see the module doc for every variable)."""
@@ -157,6 +169,7 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
     codes = _paramcds(keys)
     code = [codes[k] for k in zip(v["assay"], v["feature"], v["measure"], strict=True)]
     unit = v["unit"] if "unit" in v else pd.Series(None, index=v.index)
+    param = _params(v["assay"], v["feature"], v["measure"], unit)
     censor = v["censor"] if "censor" in v else pd.Series("none", index=v.index)
     day = v["visit_day"].astype(int)
     # a value a QC decision excluded (kept with --include-excluded) is not an analysis record
@@ -164,8 +177,7 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
     adlb = pd.DataFrame({
         "STUDYID": studyid, "USUBJID": studyid + "-" + v["patient_id"], "SUBJID": v["patient_id"],
         "SITEID": v["patient_id"].map(site), "TRTP": v["arm"], "PARCAT1": v["assay"], "PARAMCD": code,
-        "PARAM": [f"{f} ({m}{', ' + u if isinstance(u, str) and u else ''})"
-                  for f, m, u in zip(v["feature"], v["measure"], unit, strict=True)],
+        "PARAM": param,
         "AVAL": v["value"].astype(float), "AVALU": unit,
         "BASE": v.get("baseline_value", np.nan),
         "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),

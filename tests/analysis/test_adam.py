@@ -74,6 +74,18 @@ def test_adlb_carries_baseline_change_visits_flags_and_censoring_type() -> None:
     assert (adlb["ANL01FL"] == "Y").all() and set(adlb["SITEID"]) == {"A", "B"}
 
 
+def test_one_analyte_measured_by_two_assays_gets_one_param_text_per_paramcd() -> None:
+    """IL-6 by Luminex and by bead array had two PARAMCDs under one PARAM text, so a table by PARAM mixed them."""
+    luminex = _view().reset_index(drop=True)
+    beads = luminex[luminex["feature"] == "IL-6"].assign(assay="legendplex", value=lambda d: d["value"] * 2)
+    adlb = build_adlb(pd.concat([luminex, beads], ignore_index=True), _subjects(), studyid="MSC01")
+    pairs = adlb[["PARAMCD", "PARAM"]].drop_duplicates()
+    assert pairs["PARAMCD"].is_unique and pairs["PARAM"].is_unique and len(pairs) == 4
+    assert set(pairs["PARAM"][pairs["PARAM"].str.startswith("IL-6")]) == {
+        "IL-6 (concentration, pg/mL) [cytokine]", "IL-6 (concentration, pg/mL) [legendplex]"}
+    assert "CD4+ T (pct_parent, %)" in set(pairs["PARAM"])  # measured by one assay: no suffix
+
+
 def test_a_qc_excluded_value_kept_in_adlb_is_not_flagged_for_analysis() -> None:
     """With --include-excluded every record had ANL01FL = Y, so a filter on it used QC-rejected values."""
     raw = _view().reset_index(drop=True)
