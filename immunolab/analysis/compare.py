@@ -264,18 +264,49 @@ def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[s
             reasons.append(f"{cov}: one level only")  # the value itself is not repeated (an age, a site)
         else:
             used.append(cov)
+    used, aliased = _drop_aliased(data, used)
+    reasons.extend(aliased)
     for why in reasons:
         logging.getLogger("immunolab.analysis").warning(
             "covariate %s, so it cannot adjust the comparison and is left out. Fill it in the subjects file, "
             "or drop it from --adjust.", why, extra={"code": "IML-ANA-010"})
     return used, reasons
 
+def _drop_aliased(data: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
+    """Return (covariates that add information over arm and the covariates before them, reasons for the rest).
+
+    Covariates are patient-level, so aliasing is decided on one row per patient: a site that fully
+    determines the specimen, or a covariate equal to the arm, adds no column the model can estimate.
+    """
+    from immunolab.analysis.mixed_model import covariate_columns
+
+    if not covariates or "arm" not in data:
+        return covariates, []
+    patients = data.groupby("patient_id", sort=True)[["arm", *covariates]].first().dropna()
+    if patients.empty:
+        return covariates, []
+    X = np.column_stack([np.ones(len(patients)), *covariate_columns(patients, "arm")[0]])
+    rank = np.linalg.matrix_rank(X)
+    used: list[str] = []
+    reasons: list[str] = []
+    for cov in covariates:
+        cols = covariate_columns(patients, cov)[0]
+        trial = np.column_stack([X, *cols]) if cols else X
+        new_rank = np.linalg.matrix_rank(trial)
+        if new_rank > rank:
+            X, rank = trial, new_rank
+            used.append(cov)
+        else:
+            before = " and ".join(["arm", *used])
+            reasons.append(f"{cov}: aliased with {before} (its levels follow them patient by patient)")
+    return used, reasons
+
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"
 
 def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: float,
-                  text: str = MODEL_TEXT) -> list[dict[str, Any]]:
-    notes = list(res.notes)
+                  text: str = MODEL_TEXT, left_out: Sequence[str] = ()) -> list[dict[str, Any]]:
+    notes = [f"left out of the adjustment: {why}" for why in left_out] + list(res.notes)
     if pct_censored > 0 and res.error is None:
         notes.append(f"{pct_censored:.0f} % of values censored (plugin-substituted values modelled as observed)")
     rows = []
@@ -476,7 +507,7 @@ def compare_arms(
         else:
             res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
                                       covariates=adjust)
-        omnibus.extend(_omnibus_rows(key, res, pct_cens, text))
+        omnibus.extend(_omnibus_rows(key, res, pct_cens, text, adjust_left_out))
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
         effects.extend(_visit_effect_rows(key, res, counts, text))
         feature_tests = [

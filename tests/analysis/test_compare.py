@@ -141,6 +141,19 @@ def test_a_covariate_with_one_level_or_no_value_is_left_out_with_iml_ana_010(
     assert set(res.omnibus["adjusted_for"]) == {"none"}
 
 
+def test_a_covariate_aliased_with_an_earlier_one_is_left_out_and_listed(caplog: pytest.LogCaptureFixture) -> None:
+    """A specimen that follows the site patient by patient added nothing, yet settings named it as adjusted for."""
+    m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
+    m["specimen_type"] = m["site"].map({"A": "whole blood", "B": "PBMC"})
+    with caplog.at_level("WARNING", logger="immunolab"):
+        res = compare_arms(m, adjust=["site", "specimen_type"])
+    assert res.settings["adjust"] == ["site"]
+    assert res.settings["adjust_left_out"] == [
+        "specimen_type: aliased with arm and site (its levels follow them patient by patient)"]
+    assert any(getattr(r, "code", None) == "IML-ANA-010" and "specimen_type" in r.getMessage() for r in caplog.records)
+    assert set(res.omnibus["adjusted_for"]) <= {"site", "none"} and "site" in set(res.omnibus["adjusted_for"])
+
+
 def _with_clinical(m: pd.DataFrame, feature: str = "CRP") -> pd.DataFrame:
     """Return ``m`` plus a clinical test (measure ``result``) on the cytokine rows' patients and visits."""
     cyt = m[m["feature"] == "IL-6"]
