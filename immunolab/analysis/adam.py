@@ -11,8 +11,8 @@ ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters,
 assay x feature x measure), PARAM (one text per PARAMCD; ``[assay]`` added where two assays
 measure the same analyte), PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
 (``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (ADaM study day: AVISITN + 1
-from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record), ANL01FL (``Y`` on the
-record analysed: one per subject x parameter x visit with a value; blank for a value a QC
+from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record unless a QC decision
+excluded it; BASE and CHG never come from an excluded value), ANL01FL (``Y`` on the record analysed: one per subject x parameter x visit with a value; blank for a value a QC
 decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
@@ -128,20 +128,31 @@ def build_adsl(subjects: pd.DataFrame, outcomes: pd.DataFrame | pa.Table | None 
     return adsl
 
 
+# PARAMCD ends with the measure's letter, then the assay's: an analyte that two assays measure
+# (IL-6 by Luminex and by bead array) gets a code fixed by its own assay, whatever else is exported
+_MEASURE_CODE = {"pct_parent": "P", "pct_lymphocytes": "L", "cells_per_uL": "C", "concentration": "",
+                 "count": "N", "pct_total": "T"}
+_ASSAY_CODE = {"flow": "", "cytokine": "", "clinical": "", "cytokine_bead_array": "B", "flow_clusters": "K"}
+
+
 def _paramcds(keys: pd.DataFrame) -> dict[tuple[str, str, str], str]:
-    """Return a unique <= 8-character PARAMCD per (assay, feature, measure)."""
-    suffix = {"pct_parent": "P", "pct_lymphocytes": "L", "cells_per_uL": "C", "concentration": "",
-              "count": "N", "pct_total": "T"}
+    """Return a unique <= 8-character PARAMCD per (assay, feature, measure).
+
+    The code is the feature's letters and digits, the measure's letter and the assay's letter
+    (:data:`_ASSAY_CODE`; another assay: its first letter), so it depends on that parameter alone.
+    Only two parameters that shorten to the same code are told apart by a digit, in sorted order.
+    """
     codes: dict[tuple[str, str, str], str] = {}
     used: set[str] = set()
     for assay, feature, measure in keys.itertuples(index=False):
         stem = re.sub(r"[^A-Z0-9]", "", str(feature).upper().replace("+", "P")) or "X"
-        end = suffix.get(str(measure), str(measure)[:1].upper())
+        end = _MEASURE_CODE.get(str(measure), str(measure)[:1].upper())
+        end += _ASSAY_CODE.get(str(assay), str(assay)[:1].upper())
         code = (stem[: 8 - len(end)] + end)[:8]
         n = 1
         while code in used:
             tail = f"{n}"
-            code = (stem[: 8 - len(end) - len(tail)] + end + tail)[:8]
+            code = (stem[: 8 - len(end) - len(tail)] + tail + end)[:8]
             n += 1
         used.add(code)
         codes[(assay, feature, measure)] = code
@@ -182,7 +193,7 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
         "BASE": v.get("baseline_value", np.nan),
         "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
         "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": np.where(day >= 0, day + 1, day),
-        "ABLFL": np.where(day == baseline_day, "Y", ""), "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
+        "ABLFL": np.where((day == baseline_day) & ~excluded, "Y", ""), "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
         "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),
     })
     return adlb.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)

@@ -145,7 +145,10 @@ def _log10_with_floor(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 def _add_baseline_columns(df: pd.DataFrame, baseline_day: int) -> pd.DataFrame:
     group = ["patient_id", "assay", "feature", "measure"]
-    base = df.loc[df["visit_day"] == baseline_day, [*group, "value", "log10_value"]]
+    at_baseline = df["visit_day"] == baseline_day
+    if "excluded" in df.columns:  # kept with include_excluded: an excluded value is never a baseline
+        at_baseline &= ~df["excluded"].fillna(False).astype(bool)
+    base = df.loc[at_baseline, [*group, "value", "log10_value"]]
     base = base.rename(columns={"value": "baseline_value", "log10_value": "_baseline_log10"})
     df = df.merge(base, on=group, how="left", validate="many_to_one")
     df["change"] = df["value"] - df["baseline_value"]

@@ -86,6 +86,29 @@ def test_one_analyte_measured_by_two_assays_gets_one_param_text_per_paramcd() ->
     assert "CD4+ T (pct_parent, %)" in set(pairs["PARAM"])  # measured by one assay: no suffix
 
 
+def test_paramcd_depends_on_its_parameter_alone_not_on_what_else_is_exported() -> None:
+    """Bead-array IL-6 was IL61 beside Luminex plates and IL6 without them: one code, two meanings."""
+    luminex = _view().reset_index(drop=True)
+    beads = luminex[luminex["feature"] == "IL-6"].assign(assay="cytokine_bead_array")
+    both = build_adlb(pd.concat([luminex, beads], ignore_index=True), _subjects(), studyid="MSC01")
+    alone = build_adlb(beads, _subjects(), studyid="MSC01")
+    code = both.drop_duplicates("PARCAT1").set_index("PARCAT1")["PARAMCD"]
+    assert code["cytokine_bead_array"] == set(alone["PARAMCD"]).pop() == "IL6B" and code["cytokine"] == "IL6"
+
+
+def test_an_excluded_baseline_kept_with_include_excluded_is_neither_baseline_nor_base() -> None:
+    """With --include-excluded the QC-excluded Day 0 value had ABLFL = Y and was BASE of every analysed visit."""
+    raw = _view().reset_index(drop=True)[["patient_id", "visit_day", "arm", "assay", "feature", "measure", "value",
+                                          "unit", "censor"]]
+    raw["excluded"] = (raw["patient_id"] == "001") & (raw["visit_day"] == 0) & (raw["feature"] == "IL-6")
+    adlb = build_adlb(measurements_view(raw, include_excluded=True), _subjects(), studyid="MSC01")
+    il6 = adlb[(adlb["SUBJID"] == "001") & adlb["PARAM"].str.startswith("IL-6")].set_index("AVISITN")
+    assert il6.loc[0, ["ABLFL", "ANL01FL"]].tolist() == ["", ""]
+    assert il6.loc[6, "ANL01FL"] == "Y" and np.isnan(il6.loc[6, "BASE"]) and np.isnan(il6.loc[6, "CHG"])
+    other = adlb[(adlb["SUBJID"] == "002") & adlb["PARAM"].str.startswith("IL-6")].set_index("AVISITN")
+    assert other.loc[0, "ABLFL"] == "Y" and other.loc[6, "BASE"] == 40.0  # the other patient keeps its baseline
+
+
 def test_a_qc_excluded_value_kept_in_adlb_is_not_flagged_for_analysis() -> None:
     """With --include-excluded every record had ANL01FL = Y, so a filter on it used QC-rejected values."""
     raw = _view().reset_index(drop=True)
