@@ -250,6 +250,9 @@ def export_adam(out_dir: str | Path, view: pd.DataFrame, subjects: pd.DataFrame,
                 outcomes: pd.DataFrame | pa.Table | None = None, adverse_events: pd.DataFrame | pa.Table | None = None,
                 *, studyid: str = "IMMUNOLAB", xpt: bool = True) -> list[Path]:
     """Build ADSL and ADLB from the trial's tables and write them (what ``immunolab export adam`` runs)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", studyid or ""):
+        raise _adam_error("the study identifier is empty or holds spaces or other characters",
+                          "Give --studyid as letters, digits, '-', '_' or '.' (e.g. MSC-COVID-01).")
     adsl = build_adsl(subjects, outcomes, adverse_events, studyid=studyid)
     adlb = build_adlb(view, subjects, studyid=studyid)
     return write_adam(out_dir, adsl, adlb, xpt=xpt)

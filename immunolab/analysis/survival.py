@@ -70,6 +70,13 @@ def check_outcomes(subjects: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.D
     if not before.empty:
         raise _outcome_error(f"patient(s) {', '.join(sorted(before['patient_id'])[:5])} die before Day 0",
                              "Check the death date and the patient's day0_date.")
+    first_death = pd.to_numeric(deaths["study_day"], errors="coerce").groupby(deaths["patient_id"]).min()
+    discharges = outcomes[outcomes["event"] == "discharge"]
+    later = pd.to_numeric(discharges["study_day"], errors="coerce") > discharges["patient_id"].map(first_death)
+    if later.any():
+        raise _outcome_error(f"patient(s) {', '.join(sorted(set(discharges.loc[later, 'patient_id']))[:5])} are "
+                             "discharged alive after their death",
+                             "Check the discharge and death dates of these patients in the clinical events.")
     return subjects, outcomes
 
 

@@ -11,6 +11,7 @@ import pytest
 from immunolab.analysis.adam import (
     build_adlb,
     build_adsl,
+    export_adam,
     neutralise_csv_cell,
     write_adam,
     xpt_name,
@@ -145,6 +146,15 @@ def test_write_adam_round_trips_through_parquet_csv_and_xpt_v5(tmp_path: Path) -
     assert pd.read_sas(tmp_path / "adsl.xpt", format="xport", encoding="utf-8")["DTHFL"].tolist() == adsl["DTHFL"].tolist()
     csv = pd.read_csv(tmp_path / "adsl.csv", dtype=str)
     assert csv.loc[0, "SPECIMEN"].startswith("'=")
+
+
+@pytest.mark.parametrize("studyid", ["", "  ", "MSC COVID"])
+def test_an_empty_or_spaced_study_id_is_iml_ana_009(tmp_path: Path, studyid: str) -> None:
+    """--studyid "" wrote STUDYID blank and USUBJID '-001'."""
+    with pytest.raises(InputError) as info:
+        export_adam(tmp_path / "adam", _view(), _subjects(), _outcomes(), _ae(), studyid=studyid, xpt=False)
+    assert info.value.code == "IML-ANA-009" and "--studyid" in (info.value.hint or "")
+    assert not (tmp_path / "adam").exists()
 
 
 def test_names_or_values_that_break_xpt_v5_are_iml_ana_009(tmp_path: Path) -> None:

@@ -127,7 +127,8 @@ def test_an_independent_exponential_simulation_is_recovered() -> None:
 def test_outcome_inputs_that_do_not_fit_are_iml_ana_008() -> None:
     for out, text in ((_outcomes([("999", "death", 3)]), "not in the subjects"),
                       (_outcomes([("001", "death", 3), ("001", "death", 5)]), "die twice"),
-                      (_outcomes([("001", "death", -2)]), "before Day 0")):
+                      (_outcomes([("001", "death", -2)]), "before Day 0"),
+                      (_outcomes([("001", "death", 10), ("001", "discharge", 15)]), "discharged alive after")):
         with pytest.raises(InputError) as info:
             time_to_event(_subjects(2), out)
         assert info.value.code == "IML-ANA-008" and text in info.value.message
