@@ -30,7 +30,8 @@ written ``%25`` and ``/`` written ``%2F`` (percent-encoding of these two charact
 name never contains ``/`` (HDF5 path separator, refused by ``.h5ad`` in keys); the original
 name stays in ``var['feature']`` / ``var['channel']`` and :func:`decode_name` inverts it.
 
-Provenance goes to ``uns['immunolab']`` (versions, rules) and ``uns['ingests']`` (one row per
+Provenance goes to ``uns['immunolab']`` (versions, rules, ``qc_excluded_values``: how many
+values QC decisions left out of ``X``) and ``uns['ingests']`` (one row per
 ingest in use: id, plugin, versions, raw-file SHA-256); no file names, users, hosts or dates.
 anndata is imported inside the functions (start-up stays instant).
 """
@@ -219,6 +220,8 @@ def build_summary(
         "censor_rule": "censored values are the plugin's substitution (LLOQ/2 below, ULOQ above by default)",
         "count_layer": "event count of the flow population of each var (NaN for other assays)",
         "dropped_constant": dropped,
+        "qc_excluded_values": int(view.attrs.get("n_excluded", 0)),
+        "qc_excluded_rule": "values a QC decision excluded are NaN in X (`immunolab qc list` names the decisions)",
     })
     if ingests is not None:
         adata.uns["ingests"] = ingests.reset_index(drop=True).astype(
@@ -267,8 +270,10 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
     from immunolab.report.provenance import provenance_table
 
     view = measurements_view(store)
+    n_excluded = view.attrs.get("n_excluded", 0)
     if measures is not None:
         view = view[view["measure"].isin([*measures, "count"])]
+        view.attrs["n_excluded"] = n_excluded
     samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])
     lloq = store.to_pandas("cytokine_results", columns=["analyte", "lloq"])
     prov = provenance_table(store)

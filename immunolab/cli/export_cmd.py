@@ -117,8 +117,12 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
     if kind in ("summary", "both"):
         summary = summary_anndata(s)
         written["summary"] = str(write_h5ad(summary, target))
+        n_excluded = summary.uns["immunolab"]["qc_excluded_values"]
         if not as_json:
             echo(f"wrote {target} (summary: {summary.n_obs} samples x {summary.n_vars} features)")
+            if n_excluded:
+                echo(f"  {n_excluded} value(s) excluded by QC decisions are NaN in X (uns['immunolab']"
+                     "['qc_excluded_values']; `immunolab qc list` names them)")
     if kind in ("events", "both"):
         events_path = target if kind == "events" else target.with_suffix(".events.h5ad")
         try:
@@ -136,7 +140,8 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
                 echo(f"wrote {events_path} (events: {events.n_obs} events x {events.n_vars} channels, "
                            f"{events.obs['sample'].nunique()} sample(s))")
     if as_json:
-        echo_json({"written": written, "skipped": skipped})
+        echo_json({"written": written, "skipped": skipped,
+                   **({"qc_excluded_values": n_excluded} if kind in ("summary", "both") else {})})
 
 
 @export.command(epilog=ADAM_EXAMPLE)
@@ -167,9 +172,16 @@ def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, n
     view = measurements_view(s, include_excluded=include_excluded)
     written = export_adam(out, view, trial_subjects(s), trial_outcomes(s), trial_adverse_events(s),
                           studyid=studyid, xpt=not no_xpt)
+    n_excluded = int(view.attrs.get("n_excluded", 0))
     if as_json:
-        echo_json({"store_version": s.version, "written": [str(p) for p in written]})
+        echo_json({"store_version": s.version, "written": [str(p) for p in written],
+                   "qc_excluded_values": n_excluded, "qc_excluded_kept": include_excluded})
         return
     for path in written:
         echo(f"  {path}")
     echo(f"wrote ADSL and ADLB of store version {s.version} to {out}")
+    if n_excluded:
+        echo(f"  left out {n_excluded} value(s) excluded by QC decisions (`immunolab qc list`; "
+             "--include-excluded keeps them with ANL01FL blank)")
+    elif include_excluded:
+        echo("  values excluded by QC decisions are kept with ANL01FL blank")

@@ -108,3 +108,26 @@ def test_export_without_events_skips_them_for_both_and_fails_for_events(tmp_path
     only = CliRunner().invoke(main, ["export", "anndata", "--store", str(study.store), "--out",
                                      str(tmp_path / "y.h5ad"), "--kind", "events"])
     assert only.exit_code == 1 and "IML-ANA-004" in only.output
+
+
+def test_exports_count_the_values_qc_decisions_left_out(synth: SynthStudy, tmp_path: Path) -> None:
+    """ADaM and AnnData left excluded values out without a word, unlike compare and the report."""
+    import shutil
+
+    import anndata as ad
+
+    import immunolab
+
+    store = tmp_path / "store"
+    shutil.copytree(synth.store, store)
+    sample = sorted(immunolab.open_store(store).to_pandas("samples")["sample_id"].dropna())[0]
+    r = invoke("qc", "exclude", "--store", str(store), "--sample", sample, "--reason", "haemolysed serum")
+    assert r.exit_code == 0, r.output
+    r = invoke("export", "anndata", "--store", str(store), "--out", str(tmp_path / "x.h5ad"), "--kind", "summary")
+    n = ad.read_h5ad(tmp_path / "x.h5ad").uns["immunolab"]["qc_excluded_values"]
+    assert r.exit_code == 0 and n > 0 and f"{n} value(s) excluded by QC decisions are NaN" in r.output
+    r = invoke("export", "adam", "--store", str(store), "--out", str(tmp_path / "adam"), "--no-xpt")
+    assert r.exit_code == 0 and f"left out {n} value(s) excluded by QC decisions" in r.output, r.output
+    r = invoke("export", "adam", "--store", str(store), "--out", str(tmp_path / "adam2"), "--no-xpt",
+               "--include-excluded", "--json")
+    assert json.loads(r.output)["qc_excluded_values"] == 0 and json.loads(r.output)["qc_excluded_kept"] is True
