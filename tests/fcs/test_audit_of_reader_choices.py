@@ -92,3 +92,19 @@ def test_the_lmd_data_set_choice_of_a_bead_well_is_a_coded_warn_line_and_in_the_
     assert len(_choice_warning(r.output, "RUN1-A1")) == 1, r.output
     warnings = _attempts(tmp_path / "s")["RUN1-A1"]["warnings"]
     assert any(w.startswith("IML-FCS-018 the file holds 2 data sets") for w in warnings)
+
+
+def test_dataset_0_given_to_ingest_reads_the_fcs_2_0_copy_of_a_bead_well(tmp_path: Path) -> None:
+    from immunolab.beads import classify_fcs_file, load_kit
+
+    well = shared_path("beads", "legendplex_navios", "LP 13 C7-015 00006749 015.LMD")
+    r = _ingest(tmp_path, {"well.lmd": well}, ["well.lmd,RUN1-A1,,,,LP13,bead_array,legendplex_hu_antivirus_13plex,"
+                                               "RUN1,A1,standard,7,1,1"], "--dataset", "0")
+    assert "OK   RUN1-A1" in r.output, r.output
+    assert not _choice_warning(r.output, "RUN1-A1"), r.output
+    versions = immunolab.open_store(tmp_path / "s").versions()
+    assert any((v.inputs.get("options") or {}).get("dataset") == 0 for v in versions)
+    expected = classify_fcs_file(str(well), load_kit("legendplex_hu_antivirus_13plex"), dataset=0)
+    wells = immunolab.open_store(tmp_path / "s").table("cytokine_wells", columns=["analyte", "median_mfi"]).to_pylist()
+    stored = {w["analyte"]: w["median_mfi"] for w in wells}
+    assert stored["IL-6"] == expected.population("IL-6").reporter_mfi
