@@ -13,6 +13,8 @@ from immunolab.plugins import ParseContext, ParsedAssay
 __all__ = ["RUN_PREFIX", "parse_bead_well", "well_role"]
 
 RUN_PREFIX = "run:"
+#: a well's beads not all found or not matched unambiguously (a warning)
+_BEADS_WARN = "IML-BEAD-006"
 
 
 def _value(ctx: ParseContext, column: str) -> str | None:
@@ -90,4 +92,22 @@ def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> Pa
     parsed.n_events = int(result.n_events)
     parsed.warnings.extend([*fcs.warnings, *(f"tolerance applied: {t}" for t in fcs.tolerances)])
     parsed.warnings.extend(f"well: {f}" for f in result.flags)
+    parsed.warnings.extend(_bead_warnings(result))
     return parsed
+
+
+def _bead_warnings(result: Any) -> list[str]:
+    """Return the coded warnings (IML-BEAD-006) of a well whose beads were not all found or matched."""
+    pops = result.populations
+    missing = [p.analyte for p in pops if "bead_not_found" in p.flags]
+    ambiguous = [p.analyte for p in pops if "bead_map_ambiguous" in p.flags and "bead_not_found" not in p.flags]
+    out = []
+    if missing:
+        out.append(f"{_BEADS_WARN} {len(missing)} of {len(pops)} analytes have no bead population "
+                   f"(bead_not_found: {', '.join(missing)}); they get no MFI. Check the kit named for the well "
+                   "and that every bead was added")
+    if ambiguous:
+        out.append(f"{_BEADS_WARN} which population is which bead is ambiguous for {len(ambiguous)} of {len(pops)} "
+                   f"analytes (bead_map_ambiguous: {', '.join(ambiguous)}); their MFIs may belong to other analytes. "
+                   "Check the kit named for the well, or classify the run with a bead reference")
+    return out

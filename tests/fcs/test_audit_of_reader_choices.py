@@ -108,3 +108,14 @@ def test_dataset_0_given_to_ingest_reads_the_fcs_2_0_copy_of_a_bead_well(tmp_pat
     wells = immunolab.open_store(tmp_path / "s").table("cytokine_wells", columns=["analyte", "median_mfi"]).to_pylist()
     stored = {w["analyte"]: w["median_mfi"] for w in wells}
     assert stored["IL-6"] == expected.population("IL-6").reporter_mfi
+
+
+def test_a_cba_well_with_beads_not_found_or_ambiguous_is_a_coded_warn_line(tmp_path: Path) -> None:
+    well = shared_path("beads", "cba_facsverse", "Standard 10_001_20170613_135959.fcs")
+    r = _ingest(tmp_path, {"std10.fcs": well}, ["std10.fcs,CBA-10,,,,CBA-Flex,bead_array,,RUN1,A1,standard,9,1,1"],
+                "--bead-kit", "bd_cba_hu_inflammatory_cytokines")
+    assert "OK   CBA-10" in r.output, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("WARN IML-BEAD-006 CBA-10: ")]
+    assert any("3 of 6 analytes have no bead population (bead_not_found: IL-10, TNF-a, IL-12p70)" in ln
+               for ln in lines), r.output
+    assert any("ambiguous for 3 of 6 analytes (bead_map_ambiguous: IL-8, IL-1b, IL-6)" in ln for ln in lines), r.output
