@@ -33,6 +33,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from immunolab.beads.gating import FoundPopulation, find_populations, find_scatt
 from immunolab.beads.kits import Bead, BeadKit
 from immunolab.errors import InconsistentInputError
 from immunolab.fcs.channels import FcsChannel, preprocess_in_place
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BeadPopulation",
@@ -126,6 +130,19 @@ class BeadWellResult:
             if p.analyte == analyte:
                 return p
         raise KeyError(analyte)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per kit bead: analyte, bead, group, events, reporter MFI and robust CV (%), flags.
+
+        MFI and classifier medians are in the file's linear units; flags are joined with ``;``.
+        """
+        import pandas as pd
+
+        rows = [{"analyte": p.analyte, "analyte_reported": p.analyte_reported, "bead_id": p.bead_id,
+                 "group": p.group, "n_events": p.n_events, "reporter_mfi": p.reporter_mfi,
+                 "reporter_rcv": p.reporter_rcv, "classifier_median": p.classifier_median,
+                 "flags": ";".join(p.flags)} for p in self.populations]
+        return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
