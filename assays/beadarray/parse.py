@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from immunolab.errors import InconsistentInputError
+from immunolab.errors import InconsistentInputError, InputError
 from immunolab.plugins import ParseContext, ParsedAssay
 
 __all__ = ["RUN_PREFIX", "parse_bead_well", "well_role"]
@@ -20,6 +20,12 @@ _BEADS_WARN = "IML-BEAD-006"
 def _value(ctx: ParseContext, column: str) -> str | None:
     entry = ctx.entry
     return entry.get(column) if entry is not None else None
+
+
+def _kits() -> str:
+    from immunolab.beads import available_kits
+
+    return f"a kit is a YAML path or one of the shipped {', '.join(available_kits())}."
 
 
 def _bad(ctx: ParseContext, problem: str, hint: str) -> InconsistentInputError:
@@ -60,10 +66,19 @@ def parse_bead_well(path: Path, ctx: ParseContext, *, plugin_version: str) -> Pa
     from immunolab.cytokine.parsed import parsed_assay_from_plates
     from immunolab.fcs.reader import read_fcs
 
-    kit_name = _value(ctx, "kit") or ctx.option("bead_kit") or ctx.panel
+    named = _value(ctx, "kit") or ctx.option("bead_kit")
+    kit_name = named or ctx.panel
     if not kit_name:
-        raise _bad(ctx, "no bead kit is named for this well", "Add a kit column to the manifest (see `immunolab plugins`).")
-    kit = load_kit(kit_name)
+        raise _bad(ctx, "no bead kit is named for this well", f"Add a kit column to the manifest, or pass --bead-kit; {_kits()}")
+    try:
+        kit = load_kit(kit_name)
+    except InputError as exc:
+        if named or exc.code != "IML-BEAD-002":
+            raise
+        raise InputError("IML-BEAD-002", f"the manifest's kit column is empty for this well, so its panel '{kit_name}' "
+                         "was taken as the kit name, and no bead kit of that name is shipped", path=ctx.label,
+                         hint=f"Name the well's kit in the manifest's kit column, or pass --bead-kit KIT for the wells "
+                         f"without one; {_kits()}") from None
     run = _value(ctx, "run")
     if not run:
         raise _bad(ctx, "the well's run (plate) is not named", "Add a run column to the manifest, e.g. BEADRUN-01.")

@@ -183,7 +183,7 @@ def _no_beads(label: str, kit: BeadKit, why: str, *, other_kit: bool = False) ->
         return InconsistentInputError(
             "IML-BEAD-004", f"the bead populations do not fit kit {kit.kit_id}: {why}", path=label,
             hint="Name the kit the well was run with in the manifest's kit column (or --bead-kit); "
-            "`immunolab plugins` lists the shipped kits.")
+            "docs/bead_arrays.md lists the shipped kits.")
     return InconsistentInputError(
         "IML-BEAD-004",
         f"no bead population of kit {kit.kit_id} was found: {why}",

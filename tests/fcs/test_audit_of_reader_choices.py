@@ -119,3 +119,12 @@ def test_a_cba_well_with_beads_not_found_or_ambiguous_is_a_coded_warn_line(tmp_p
     assert any("3 of 6 analytes have no bead population (bead_not_found: IL-10, TNF-a, IL-12p70)" in ln
                for ln in lines), r.output
     assert any("ambiguous for 3 of 6 analytes (bead_map_ambiguous: IL-8, IL-1b, IL-6)" in ln for ln in lines), r.output
+
+
+def test_a_bead_well_without_a_kit_says_the_name_came_from_its_panel_and_how_to_give_one(tmp_path: Path) -> None:
+    well = shared_path("beads", "cba_facsverse", "Standard 10_001_20170613_135959.fcs")
+    r = _ingest(tmp_path, {"std10.fcs": well}, ["std10.fcs,CBA-10,,,,CBA-Flex,bead_array,,RUN1,A1,standard,9,1,1"])
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("FAIL"))
+    assert line.startswith("FAIL IML-BEAD-002 CBA-10: ")
+    assert "the manifest's kit column is empty for this well, so its panel 'CBA-Flex' was taken as the kit" in line
+    assert "kit column" in line and "--bead-kit" in line and "bd_cba_hu_inflammatory_cytokines" in line
