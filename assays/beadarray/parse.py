@@ -56,6 +56,12 @@ def well_role(ctx: ParseContext) -> Any:
     if role in ("sample", ""):
         if not sample:
             raise _bad(ctx, "a sample well needs its sample_id", "Give the sample's id in the manifest.")
+        if not _value(ctx, "aliquot_of") and ctx.entry is not None and not ctx.entry.is_patient_sample:
+            lacks = " and ".join(c for c, v in (("patient_id", ctx.entry.patient_id), ("visit_day", ctx.entry.visit_day))
+                                 if v is None)
+            raise _bad(ctx, f"the manifest row of this sample well has no {lacks} and no aliquot_of",
+                       "Give the row its patient_id and visit_day, or name the manifest sample_id the well holds an "
+                       "aliquot of in its aliquot_of column (or set role to standard or control).")
         return WellRole.sample(sample, dilution=dilution, replicate=replicate, well=well)
     raise _bad(ctx, f"role {role!r} is not standard, sample or control", "Correct the manifest's role column.")
 

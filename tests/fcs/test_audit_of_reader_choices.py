@@ -128,3 +128,13 @@ def test_a_bead_well_without_a_kit_says_the_name_came_from_its_panel_and_how_to_
     assert line.startswith("FAIL IML-BEAD-002 CBA-10: ")
     assert "the manifest's kit column is empty for this well, so its panel 'CBA-Flex' was taken as the kit" in line
     assert "kit column" in line and "--bead-kit" in line and "bd_cba_hu_inflammatory_cytokines" in line
+
+
+def test_a_bead_sample_row_without_patient_visit_or_aliquot_of_says_what_the_row_lacks(tmp_path: Path) -> None:
+    well = shared_path("beads", "legendplex_navios", "LP 13 C7-015 00006749 015.LMD")
+    r = _ingest(tmp_path, {"well.lmd": well}, ["well.lmd,RUN1-A1,,,,LP13,bead_array,legendplex_hu_antivirus_13plex,"
+                                               "RUN1,A1,sample,,1,1"])
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("FAIL"))
+    assert line.startswith("FAIL IML-BEAD-005 RUN1-A1: "), r.output
+    assert "patient_id and visit_day" in line and "aliquot_of" in line
+    assert "IML-ID-008" not in r.output
