@@ -3,10 +3,10 @@
 A run's curves can be fitted only when its wells are stored, so the per-file curve derivation
 skips these plates and :func:`derive_runs` fits them from every stored well of the run (after
 each ingest batch that brought wells of it or found it with wells newer than its last fit, and
-on ``immunolab derive curves``). Each derivation
-of a run replaces the previous one of the same settings (the latest commit per run and
-derivation is current: :func:`immunolab.derive.choices.active_curves`). Results are attached to
-the well file of each sample's first replicate, so identity joins them to the sample.
+on ``immunolab derive curves``). Each derivation of a run replaces the previous one of the same
+settings (the latest commit per run and derivation is current:
+:func:`immunolab.derive.choices.active_curves`). Results are attached to the well file of each
+sample's first replicate, so identity joins them to the sample.
 """
 
 from __future__ import annotations
