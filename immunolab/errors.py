@@ -211,6 +211,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-BEAD-003": "a channel the bead kit needs (scatter, classifier, reporter) is not in the file",
     "IML-BEAD-004": "no bead population found in a bead-array well",
     "IML-BEAD-005": "bead-array well roles do not fit the wells or the kit",
+    "IML-BEAD-006": "bead populations of a well not found or not matched to beads unambiguously (a warning)",
     # store
     "IML-STORE-001": "store folder missing or not an immunolab store",
     "IML-STORE-002": "store lock not obtained in time",

@@ -83,7 +83,7 @@ class IngestOptions:
     def audit_options(self) -> dict[str, Any]:
         """Return the options as recorded in a store version (file names only, never folders)."""
         g = self.derive.gating
-        opts = {k: v for k, v in self.plugin_options.items() if v not in (None, False)}
+        opts = {k: v for k, v in self.plugin_options.items() if v is not None and v is not False}  # keeps a 0
         opts.update({"assay": self.assay, "supersede": self.supersede, "replicate": self.replicate or None,
                      "strategy": Path(g.strategy).name if g.strategy else None,
                      "comp": Path(g.comp).name if g.comp else None, "events": g.write_events or None})

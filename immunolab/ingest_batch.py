@@ -281,10 +281,11 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             if on_progress is not None:
                 on_progress(res.outcome)
         committer.flush(final=True)
-        runs = committer.runs()
-        if runs:
-            from immunolab.derive.runs import derive_runs
+        from immunolab.derive.runs import derive_runs, runs_without_fit
 
+        # also the runs an earlier ingest committed wells of but was stopped before fitting
+        runs = sorted({*committer.runs(), *runs_without_fit(open_store(loc))})
+        if runs:
             rec = derive_runs(open_store(loc), runs, reason="bead-array wells ingested", command=opts.command)
             if rec is not None:
                 committer.versions.append(rec.store_version)

@@ -4,7 +4,8 @@ Routing is by the manifest, never by content: an FCS file is a bead well only wh
 row says ``assay = bead_array`` (detection stays with the FCS plugin otherwise, so an immune
 panel tube is never taken for a bead well or the reverse). Manifest columns a bead well uses:
 
-``kit``             a shipped kit id (``immunolab plugins`` lists them) or a kit YAML path
+``kit``             a shipped kit id (docs/bead_arrays.md and an unknown kit's hint list them) or a kit YAML path;
+                    when empty, ``--bead-kit``, then the row's ``panel``, names the kit
 ``run``             the run (plate) the well belongs to, e.g. ``BEADRUN-01``
 ``well``            plate position (``A1``)
 ``role``            ``standard`` / ``sample`` / ``control``

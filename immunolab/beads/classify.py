@@ -22,8 +22,9 @@ from the ladder or run reference), ``bead_map_ambiguous`` (that inference had a 
 (no channel name matched the classifier hints; the best-separating channel was taken).
 
 Errors: IML-BEAD-003 (a channel role is missing), IML-BEAD-004 (no bead group in the well, or
-fewer than half of the kit's bead populations: a cell tube or another kit's well is refused
-rather than reported as a well with many missing analytes).
+fewer than half of the kit's bead populations, or a scatter group of beads more than the kit
+has: a cell tube or another kit's well is refused rather than reported as a well with many
+missing analytes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +43,9 @@ from immunolab.beads.gating import FoundPopulation, find_populations, find_scatt
 from immunolab.beads.kits import Bead, BeadKit
 from immunolab.errors import InconsistentInputError
 from immunolab.fcs.channels import FcsChannel, preprocess_in_place
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BeadPopulation",
@@ -57,6 +62,9 @@ _MIN_EVENTS = 50
 _SATURATED_FRACTION = 0.05
 #: in a bead well most events of the scatter groups belong to bead populations
 _MIN_BEAD_SHARE = 0.3
+#: a scatter group the kit does not have, at least this share of the kit's smallest group and
+#: holding bead populations, means the well is of another kit
+_FOREIGN_GROUP_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,19 @@ class BeadWellResult:
                 return p
         raise KeyError(analyte)
 
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per kit bead: analyte, bead, group, events, reporter MFI and robust CV (%), flags.
+
+        MFI and classifier medians are in the file's linear units; flags are joined with ``;``.
+        """
+        import pandas as pd
+
+        rows = [{"analyte": p.analyte, "analyte_reported": p.analyte_reported, "bead_id": p.bead_id,
+                 "group": p.group, "n_events": p.n_events, "reporter_mfi": p.reporter_mfi,
+                 "reporter_rcv": p.reporter_rcv, "classifier_median": p.classifier_median,
+                 "flags": ";".join(p.flags)} for p in self.populations]
+        return pd.DataFrame(rows)
+
 
 @dataclass(frozen=True)
 class BeadReference:
@@ -157,7 +178,12 @@ def _linear_block(events: np.ndarray, channels: Sequence[FcsChannel | str], cols
     return block
 
 
-def _no_beads(label: str, kit: BeadKit, why: str) -> InconsistentInputError:
+def _no_beads(label: str, kit: BeadKit, why: str, *, other_kit: bool = False) -> InconsistentInputError:
+    if other_kit:
+        return InconsistentInputError(
+            "IML-BEAD-004", f"the bead populations do not fit kit {kit.kit_id}: {why}", path=label,
+            hint="Name the kit the well was run with in the manifest's kit column (or --bead-kit); "
+            "docs/bead_arrays.md lists the shipped kits.")
     return InconsistentInputError(
         "IML-BEAD-004",
         f"no bead population of kit {kit.kit_id} was found: {why}",
@@ -231,6 +257,32 @@ def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: Be
         modes = [k for k, b in enumerate(group_map.bead_of) if b == gi]
         members.append(np.flatnonzero(scatter.labels == modes[0]) if modes else np.empty(0, dtype=int))
     return members, group_map.inferred
+
+
+def _foreign_group(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, members_of: list[np.ndarray],
+                   classifiers: np.ndarray, kit: BeadKit) -> tuple[int, int] | None:
+    """Return (events, populations) of a scatter group of beads the kit does not have, or None.
+
+    A well of another kit (a 2-group LEGENDplex well read with a 1-group CBA kit) shows one
+    more scatter group than the kit, about as large as the kit's own, that splits into bead
+    populations; doublets and debris are smaller or do not split into tight populations.
+    """
+    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups) + 1)
+    if scatter.centers.shape[0] <= len(kit.groups):
+        return None
+    ours = np.zeros(len(fsc), dtype=bool)
+    for m in members_of:
+        ours[m] = True
+    smallest = min((int(m.size) for m in members_of if m.size), default=0)
+    n_beads = max(len(g.beads) for g in kit.groups)
+    for k in range(scatter.centers.shape[0]):
+        extra = np.flatnonzero((scatter.labels == k) & ~ours)
+        if extra.size < max(_MIN_EVENTS, _FOREIGN_GROUP_SHARE * smallest):
+            continue
+        pops, _ = find_populations(classifiers, extra, n_beads)
+        if len(pops) >= 2 and sum(p.events.size for p in pops) >= _MIN_BEAD_SHARE * extra.size:
+            return int(extra.size), len(pops)
+    return None
 
 
 def _classify_group(
@@ -316,6 +368,11 @@ def classify_bead_well(
         raise _no_beads(label, kit, f"only {n_found} of its {len(populations)} bead populations were found "
                         f"(tight classifier clusters), holding {in_beads} of the {in_groups} events in bead "
                         "scatter; the file is probably a cell tube or a well of another kit")
+    foreign = _foreign_group(fsc, ssc, usable, members_of, classifiers, kit)
+    if foreign is not None:
+        raise _no_beads(label, kit, f"the well holds {len(kit.groups) + 1} groups of beads in forward/side scatter "
+                        f"and kit {kit.kit_id} has {len(kit.groups)}: {foreign[0]} events outside the kit's groups "
+                        f"form {foreign[1]} more bead populations; the well is probably of another kit", other_kit=True)
     roles = {"fsc": plan.names[plan.fsc], "ssc": plan.names[plan.ssc], "reporter": plan.names[plan.reporter]}
     for i, c in enumerate(chosen):
         roles[f"classifier{i + 1}"] = plan.names[cols[c]]

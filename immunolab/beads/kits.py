@@ -347,6 +347,11 @@ def load_kit(kit: str | Path) -> BeadKit:
         source = path.name
         try:
             text = path.read_text("utf-8")
+        except FileNotFoundError:
+            raise InputError(
+                "IML-BEAD-001", f"the bead kit file {kit} does not exist", path=source,
+                hint=f"Check the path (a relative one starts at the current folder), or name a shipped kit: "
+                f"{', '.join(available_kits())}.") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise _bad(source, f"the file cannot be read ({type(exc).__name__})") from None
     cached = _parse_kit_text(source, text)

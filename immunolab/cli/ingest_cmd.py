@@ -195,7 +195,8 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
                 echo(safe(f"PROBLEM {p.code} {p.text()}"))
 
     derive_options = {k: kwargs.pop(k) for k in _derivation_names() if k in kwargs}
-    plugin_options = {k: v for k, v in kwargs.items() if v not in (None, False)}
+    # `is`, not `in (None, False)`: 0 == False, and `--dataset 0` is a real choice
+    plugin_options = {k: v for k, v in kwargs.items() if v is not None and v is not False}
     opts = dict(assay=assay, supersede=supersede, reason=reason, replicate=replicate, chunk_files=chunk_files)
     command = _command_line(dict(opts, jobs=jobs, executor=executor, subjects=subjects, manifest=manifest,
                                  store=store, filename_rule=filename_rule, json=as_json, **plugin_options,

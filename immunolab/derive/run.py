@@ -308,7 +308,7 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
     if not reason:
         raise InputError("IML-IN-001", "switching the active derivation needs --reason",
                          hint='Add --reason "why this derivation is the one to use".')
-    shown = scope
+    shown, kept = scope, ""
     if kind == "gating":
         have = set(store.to_pandas("flow_gating", columns=["derivation_id"])["derivation_id"])
         panels = {str(p) for p in store.to_pandas("samples", columns=["panel"])["panel"].dropna()}
@@ -330,12 +330,18 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
             raise InputError("IML-DER-002", f"curve derivation {derivation_id!r} was not computed for {shown}",
                              hint=f"Computed for it: {', '.join(done)}; `immunolab derive curves --plate {shown}` "
                                   "computes another.")
+        if scope == "*":  # the plates (bead runs have no instrument curves) the decision cannot switch
+            lacking = sorted({codes.get(p, str(p)) for p in set(qc["plate_id"])}
+                             - {codes.get(p, str(p)) for p in set(qc.loc[qc["derivation_id"] == derivation_id, "plate_id"])})
+            if lacking:
+                kept = (f"; {', '.join(lacking)} {'keeps its' if len(lacking) == 1 else 'keep their'} fit "
+                        f"(no {derivation_id} curves computed for {'it' if len(lacking) == 1 else 'them'})")
     if derivation_id not in have:
         raise InputError("IML-DER-002", f"no {kind} derivation {derivation_id!r} is stored",
                          hint=f"Stored: {', '.join(sorted(have)) or 'none'} (`immunolab derive list`).")
     commit_id = new_id("chc")
     rec = _commit(store, "choice", {"derivation_choices": [_choice_rows(kind, [scope], derivation_id, reason, commit_id)]},
-                  f"{kind} of {scope}: {derivation_id} is active", reason, {}, command, commit_id)
+                  f"{kind} of {scope}: {derivation_id} is active{kept}", reason, {}, command, commit_id)
     if rec is None:  # pragma: no cover - a choice row is always written
         raise StoreError("IML-STORE-003", "the decision was not committed", hint="Re-run the command.")
     return rec

@@ -2,10 +2,11 @@
 
 A run's curves can be fitted only when its wells are stored, so the per-file curve derivation
 skips these plates and :func:`derive_runs` fits them from every stored well of the run (after
-each ingest batch that brought wells of it, and on ``immunolab derive curves``). Each derivation
-of a run replaces the previous one of the same settings (the latest commit per run and
-derivation is current: :func:`immunolab.derive.choices.active_curves`). Results are attached to
-the well file of each sample's first replicate, so identity joins them to the sample.
+each ingest batch that brought wells of it or found it with wells newer than its last fit, and
+on ``immunolab derive curves``). Each derivation of a run replaces the previous one of the same
+settings (the latest commit per run and derivation is current:
+:func:`immunolab.derive.choices.active_curves`). Results are attached to the well file of each
+sample's first replicate, so identity joins them to the sample.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
     from immunolab.store.versions import VersionRecord
 
-__all__ = ["RUN_PREFIX", "derive_runs", "is_run", "run_facts"]
+__all__ = ["RUN_PREFIX", "derive_runs", "is_run", "run_facts", "runs_without_fit"]
 
 RUN_PREFIX = "run:"
 
@@ -48,6 +49,27 @@ def run_facts(store: Store, plate_id: str) -> tuple[pa.Table, pa.Table, dict[str
         if rec["sample_key"]:
             first.setdefault(rec["sample_key"], rec["source_sha256"])
     return plates, wells, first
+
+
+def runs_without_fit(store: Store) -> list[str]:
+    """Return the runs with wells stored after their last curve derivation (or with none at all).
+
+    Ingest fits a run after committing its wells; when that step was killed the wells stay
+    committed without curves, and the next ingest (even one that only skips) fits them.
+    """
+    wells = store.table("cytokine_wells", columns=["plate_id", "commit_id"]).to_pylist()
+    if not wells:
+        return []
+    version = store.commit_version
+    newest: dict[str, int] = {}
+    for r in wells:
+        if is_run(r["plate_id"]):
+            newest[r["plate_id"]] = max(newest.get(r["plate_id"], 0), version.get(r["commit_id"], 0))
+    fitted: dict[str, int] = {}
+    for r in store.table("plate_qc", columns=["plate_id", "commit_id"]).to_pylist():
+        if r["plate_id"] in newest:
+            fitted[r["plate_id"]] = max(fitted.get(r["plate_id"], 0), version.get(r["commit_id"], 0))
+    return sorted(p for p, v in newest.items() if fitted.get(p, -1) < v)
 
 
 def _settings_for(store: Store, wells: pa.Table, override: PlateSettings | None) -> PlateSettings:

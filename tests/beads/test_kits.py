@@ -113,3 +113,12 @@ def test_an_unknown_kit_name_is_iml_bead_002_listing_the_shipped_kits() -> None:
         load_kit("legendplex_mouse_everything")
     assert info.value.code == "IML-BEAD-002" and "IML-BEAD-002" in ERROR_CODES
     assert "legendplex_hu_inflammation_13plex" in (info.value.hint or "")
+
+
+def test_a_kit_file_that_does_not_exist_is_iml_bead_001_naming_the_path_as_typed(tmp_path: Path) -> None:
+    typed = str(tmp_path / "nonexist.yaml")
+    with pytest.raises(InputError) as info:
+        load_kit(typed)
+    assert info.value.code == "IML-BEAD-001"
+    assert f"the bead kit file {typed} does not exist" in info.value.message
+    assert "FileNotFoundError" not in str(info.value) and "Fix the file" not in (info.value.hint or "")

@@ -214,3 +214,14 @@ if __name__ == "__main__":
     print()
     print(level_table())
     print(f"\n(files: {Path(shared_path(*FOLDER))})")
+
+
+def test_a_legendplex_well_read_with_a_one_group_cba_kit_is_refused_as_another_kits_well() -> None:
+    from immunolab.errors import InconsistentInputError
+
+    well = shared_path(*FOLDER) / "LP 13 C7-015 00006749 015.LMD"
+    with pytest.raises(InconsistentInputError) as info:
+        classify_fcs_file(str(well), load_kit("bd_cba_hu_th1_th2_th17"))
+    assert info.value.code == "IML-BEAD-004"
+    assert "do not fit kit bd_cba_hu_th1_th2_th17" in info.value.message
+    assert "2 groups of beads in forward/side scatter" in info.value.message

@@ -92,3 +92,49 @@ def test_the_lmd_data_set_choice_of_a_bead_well_is_a_coded_warn_line_and_in_the_
     assert len(_choice_warning(r.output, "RUN1-A1")) == 1, r.output
     warnings = _attempts(tmp_path / "s")["RUN1-A1"]["warnings"]
     assert any(w.startswith("IML-FCS-018 the file holds 2 data sets") for w in warnings)
+
+
+def test_dataset_0_given_to_ingest_reads_the_fcs_2_0_copy_of_a_bead_well(tmp_path: Path) -> None:
+    from immunolab.beads import classify_fcs_file, load_kit
+
+    well = shared_path("beads", "legendplex_navios", "LP 13 C7-015 00006749 015.LMD")
+    r = _ingest(tmp_path, {"well.lmd": well}, ["well.lmd,RUN1-A1,,,,LP13,bead_array,legendplex_hu_antivirus_13plex,"
+                                               "RUN1,A1,standard,7,1,1"], "--dataset", "0")
+    assert "OK   RUN1-A1" in r.output, r.output
+    assert not _choice_warning(r.output, "RUN1-A1"), r.output
+    versions = immunolab.open_store(tmp_path / "s").versions()
+    assert any((v.inputs.get("options") or {}).get("dataset") == 0 for v in versions)
+    expected = classify_fcs_file(str(well), load_kit("legendplex_hu_antivirus_13plex"), dataset=0)
+    wells = immunolab.open_store(tmp_path / "s").table("cytokine_wells", columns=["analyte", "median_mfi"]).to_pylist()
+    stored = {w["analyte"]: w["median_mfi"] for w in wells}
+    assert stored["IL-6"] == expected.population("IL-6").reporter_mfi
+
+
+def test_a_cba_well_with_beads_not_found_or_ambiguous_is_a_coded_warn_line(tmp_path: Path) -> None:
+    well = shared_path("beads", "cba_facsverse", "Standard 10_001_20170613_135959.fcs")
+    r = _ingest(tmp_path, {"std10.fcs": well}, ["std10.fcs,CBA-10,,,,CBA-Flex,bead_array,,RUN1,A1,standard,9,1,1"],
+                "--bead-kit", "bd_cba_hu_inflammatory_cytokines")
+    assert "OK   CBA-10" in r.output, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("WARN IML-BEAD-006 CBA-10: ")]
+    assert any("3 of 6 analytes have no bead population (bead_not_found: IL-10, TNF-a, IL-12p70)" in ln
+               for ln in lines), r.output
+    assert any("ambiguous for 3 of 6 analytes (bead_map_ambiguous: IL-8, IL-1b, IL-6)" in ln for ln in lines), r.output
+
+
+def test_a_bead_well_without_a_kit_says_the_name_came_from_its_panel_and_how_to_give_one(tmp_path: Path) -> None:
+    well = shared_path("beads", "cba_facsverse", "Standard 10_001_20170613_135959.fcs")
+    r = _ingest(tmp_path, {"std10.fcs": well}, ["std10.fcs,CBA-10,,,,CBA-Flex,bead_array,,RUN1,A1,standard,9,1,1"])
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("FAIL"))
+    assert line.startswith("FAIL IML-BEAD-002 CBA-10: ")
+    assert "the manifest's kit column is empty for this well, so its panel 'CBA-Flex' was taken as the kit" in line
+    assert "kit column" in line and "--bead-kit" in line and "bd_cba_hu_inflammatory_cytokines" in line
+
+
+def test_a_bead_sample_row_without_patient_visit_or_aliquot_of_says_what_the_row_lacks(tmp_path: Path) -> None:
+    well = shared_path("beads", "legendplex_navios", "LP 13 C7-015 00006749 015.LMD")
+    r = _ingest(tmp_path, {"well.lmd": well}, ["well.lmd,RUN1-A1,,,,LP13,bead_array,legendplex_hu_antivirus_13plex,"
+                                               "RUN1,A1,sample,,1,1"])
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("FAIL"))
+    assert line.startswith("FAIL IML-BEAD-005 RUN1-A1: "), r.output
+    assert "patient_id and visit_day" in line and "aliquot_of" in line
+    assert "IML-ID-008" not in r.output
