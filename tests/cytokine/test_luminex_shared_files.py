@@ -199,3 +199,16 @@ def test_exactly_one_installed_plugin_claims_each_luminex_export() -> None:
     for rel in INTELLIFLEX:
         path = _ix(rel)
         assert [d.plugin for d in registry.claims(path.read_bytes()[: 64 * 1024], path.name)] == ["luminex_intelliflex"], rel
+
+
+def test_a_failed_refit_is_explained_per_analyte_with_its_reason() -> None:
+    from immunolab.cytokine.assemble import PlateSettings
+    from immunolab.derive.curves import derive_plate
+    from immunolab.derive.registry import refit_failure
+
+    plate = parse_xponent_bytes(_xp("cdc_flexmap3d/plates/plate 1.csv").read_bytes(), label="x")[0]
+    part, status = derive_plate(plate, sha="0" * 64, plate_id="p1", settings=PlateSettings(), kind="refit", label="x")
+    assert status == "fail"
+    assert refit_failure(part["plate_qc"][0]["qc_json"]) == "ANTIGEN 3: R^2 below the minimum"
+    assert refit_failure('{"status": "fail", "error": {"code": "IML-CYT-006", "message": "no standards"}}') == (
+        "IML-CYT-006 no standards")
