@@ -205,6 +205,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-CYT-009": "invalid plate analysis option (curve model, weighting, substitution rule, ranges)",
     "IML-CYT-010": "standards' expected concentrations are not a dilution series and cannot be repaired uniquely",
     "IML-CYT-011": "plate export leaves an analyte's concentration unit blank: unit stored empty, not pg/mL (a warning)",
+    "IML-CYT-012": "plate export is incomplete: an assay covers fewer wells than the plate's others, or misses on one plate (a warning)",
+    "IML-CYT-013": "xPONENT export's CRC32 trailer does not match the bytes before it: changed after export (a warning)",
     # bead arrays acquired on a flow cytometer (LEGENDplex, CBA, MACSPlex)
     "IML-BEAD-001": "bead kit definition cannot be read or is invalid",
     "IML-BEAD-002": "no bead kit of that name is shipped",

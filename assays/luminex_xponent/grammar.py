@@ -184,8 +184,27 @@ def header_value(batch: Batch, *keys: str, index: int = 0) -> str | None:
     return None
 
 
+def _trailer_as_written(data: bytes, start: int) -> bool:
+    """Return True when the ``-- CRC --`` line at ``start`` and the CRC32 line after it are bare, as xPONENT writes them.
+
+    A spreadsheet or script that re-saves the export quotes or pads these lines (``"-- CRC --",""``,
+    ``-- CRC --,,,``) as it does every row, and so rewrites the bytes the checksum covered.
+    """
+    line_start = data.rfind(b"\n", 0, start) + 1
+    lines = data[line_start:].split(b"\n", 2)
+    if len(lines) < 2:
+        return False
+    return lines[0].strip() == b"-- CRC --" and re.fullmatch(rb"CRC32:\s*[0-9A-Fa-f]{8}", lines[1].strip()) is not None
+
+
 def crc_status(data: bytes, batches: list[Batch]) -> list[str]:
-    """Return ``ok`` / ``mismatch`` / ``absent`` per batch: CRC32 of the bytes before ``-- CRC --``."""
+    """Return ``ok`` / ``mismatch`` / ``unverified`` / ``absent`` per batch.
+
+    xPONENT's checksum is the CRC-32 (zlib's) of the file's bytes before the ``-- CRC --`` line
+    (measured on the shared real export ``serolyzer/Chul_IgG3_1.csv``). A file re-saved by a
+    spreadsheet or script no longer holds those bytes (:func:`_trailer_as_written` is False):
+    its checksum cannot be checked, ``unverified``, which says nothing about its values.
+    """
 
     out: list[str] = []
     starts = [m.start() for m in re.finditer(rb"-- CRC --", data)]
@@ -197,7 +216,10 @@ def crc_status(data: bytes, batches: list[Batch]) -> list[str]:
         segment = data[prev_end : starts[k]]
         if k > 0:
             segment = segment.lstrip(b"\r\n")
-        out.append("ok" if f"{zlib.crc32(segment):08X}" == batch.crc_value else "mismatch")
+        if f"{zlib.crc32(segment):08X}" == batch.crc_value:
+            out.append("ok")
+        else:
+            out.append("mismatch" if _trailer_as_written(data, starts[k]) else "unverified")
         nl = data.find(b"\n", data.find(b"CRC32", starts[k]))
         prev_end = len(data) if nl < 0 else nl + 1
     return out

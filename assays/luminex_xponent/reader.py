@@ -19,7 +19,9 @@ with a warning naming it (:attr:`Plate.warnings`), never refused.
 
 Every batch must end with the ``-- CRC --`` / ``CRC32: XXXXXXXX`` trailer (a missing trailer
 means the file was cut: IML-CYT-001, unless the option ``accept_missing_crc`` is set); a
-checksum mismatch (edited or re-saved after export) is recorded in ``Plate.export_crc``.
+checksum is recorded in ``Plate.export_crc``: ``ok``; ``mismatch`` (the trailer is as xPONENT writes
+it but the bytes before it changed: the warning ``IML-CYT-013``); ``unverified`` (re-saved by a
+spreadsheet or script, which rewrites the bytes the checksum covered, so it cannot be checked).
 The expected concentrations of the standards are checked to form a dilution series
 (:mod:`immunolab.cytokine.standards`): repaired with a warning when a lost decimal separator
 or power of ten can be undone uniquely, else refused with IML-CYT-010.
@@ -59,6 +61,9 @@ from immunolab.cytokine.plate import WELL_COLUMNS, Plate, classify_sample, label
 from immunolab.cytokine.standards import check_plate_standards
 from immunolab.errors import InconsistentInputError, MalformedInputError
 from immunolab.io.delimited import decode_bytes, is_missing, parse_number, read_rows
+
+#: warning code of a batch whose CRC32 trailer does not match its bytes
+CRC_MISMATCH_CODE = "IML-CYT-013"
 
 __all__ = [
     "instrument_warning_flags",
@@ -501,5 +506,11 @@ def parse_xponent_bytes(data: bytes, *, label: str, options: Mapping[str, object
         for plate in _batch_to_plates(batch, label, dt.decimal, dt.delimiter, opts):
             plate.plate_index = len(plates) + 1
             plate.export_crc = crc
+            if crc == "mismatch":
+                plate.warnings.append(
+                    f"{CRC_MISMATCH_CODE} the batch's CRC32 trailer does not match the CRC-32 of the bytes before it: "
+                    "the file was changed after xPONENT exported it (or written by an xPONENT version whose checksum "
+                    "immunolab cannot verify). Its values are stored as read; re-export the batch from xPONENT if "
+                    "it was edited.")
             plates.append(plate)
     return plates

@@ -16,6 +16,7 @@ derivations the core computes afterwards (:mod:`immunolab.derive.curves`), with 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ def settings_from_options(options: Mapping[str, Any], *, label: str | None = Non
 
 #: warning code of a plate whose export leaves analytes' units blank
 BLANK_UNIT_CODE = "IML-CYT-011"
+_CODE = re.compile(r"^(IML-[A-Z]+-\d{3})\s+")
 
 
 def _blank_unit_warning(plate: Plate) -> str:
@@ -50,6 +52,14 @@ def _blank_unit_warning(plate: Plate) -> str:
     return (f"{BLANK_UNIT_CODE} plate {plate.plate_index}: the export gives no concentration unit for {len(blank)} "
             f"analyte(s) ({shown}); their concentrations are stored as printed with an empty unit (flag unit_missing), "
             "not assumed pg/mL. Set the units in the instrument protocol and re-export to compare them with other plates.")
+
+
+def _plate_warning(index: int, text: str) -> str:
+    """Return a reader's plate warning prefixed by its plate, its own code (if any) kept first."""
+    match = _CODE.match(text)
+    if match:
+        return f"{match.group(1)} plate {index}: {text[match.end():]}"
+    return f"plate {index}: {text}"
 
 
 def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: ParseContext, export_format: str) -> ParsedAssay:
@@ -65,7 +75,7 @@ def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: Parse
                 )
     source_id = ctx.source_sha256 or hashlib.sha256(data).hexdigest()
     tables = plate_fact_tables(plates, source_id=source_id, export_format=export_format, study_day=ctx.study_day)
-    warnings = [f"plate {p.plate_index}: {w}" for p in plates for w in p.warnings]
+    warnings = [_plate_warning(p.plate_index, w) for p in plates for w in p.warnings]
     warnings.extend(_blank_unit_warning(p) for p in plates if any(u == "" for u in p.units.values()))
     metadata = {
         "format": export_format,

@@ -162,8 +162,9 @@ class Plate:
     - ``quantitative`` says the export was meant to give concentrations (it prints results, an
       analysis type or standard concentrations): if no analyte of such a plate gets a standard
       curve, :func:`~immunolab.cytokine.assemble.analyse_plate` raises IML-CYT-005/006.
-    - ``export_crc`` is ``ok`` / ``mismatch`` (edited after export, e.g. re-saved by Excel) /
-      ``absent`` when the format carries a checksum.
+    - ``export_crc`` is ``ok`` / ``mismatch`` (changed after export) / ``unverified`` (re-saved
+      by a spreadsheet or script: the checksum cannot be checked) / ``absent`` when the format
+      carries a checksum.
     - ``layout`` names the export layout the reader recognised (``xponent_4_reagent_tables``,
       ``bioplex_wide`` ...), for metadata and the reader coverage report.
     - ``facts``: other PHI-free scalars the export states (curve-fit template, barcode present ...).

@@ -15,6 +15,7 @@ substitution rules and ``--strict-curves``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "DeriveSettings",
     "derivation_options",
     "derive_settings",
+    "refit_failure",
     "register_derivation",
     "run_derivations",
 ]
@@ -144,6 +146,24 @@ def _gating(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, p
     return tables, warnings + w
 
 
+_FAILING = {"curve_failed": "no curve could be fitted", "r_squared_low": "R^2 below the minimum",
+            "control_out_of_range": "a control outside its expected range"}
+
+
+def refit_failure(qc_json: str) -> str:
+    """Return why a plate's refit failed QC, naming each failing analyte, from its ``plate_qc`` record."""
+    qc = json.loads(qc_json)
+    if "error" in qc:
+        return f"{qc['error'].get('code', '')} {qc['error'].get('message', '')}".strip()
+    parts = [f"{analyte}: {', '.join(_FAILING[f] for f in info.get('flags', []) if f in _FAILING)}"
+             for analyte, info in sorted((qc.get("analytes") or {}).items())
+             if set(info.get("flags", [])) & set(_FAILING)]
+    bead = qc.get("bead_count") or {}
+    if bead.get("fail"):
+        parts.append(f"{bead['fail']} of {bead.get('readings')} bead counts below the minimum")
+    return "; ".join(parts) or "see its plate_qc record"
+
+
 def _curves(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, pa.Table], list[str]]:
     from immunolab.cytokine.facts import plates_from_facts
     from immunolab.derive.curves import (
@@ -161,16 +181,19 @@ def _curves(facts: dict[str, pa.Table], ctx: DeriveContext) -> tuple[dict[str, p
             continue
         kinds = ["refit", INSTRUMENT] if has_instrument_results(plate) else ["refit"]
         status_of: dict[str, str] = {}
+        refit_qc = "{}"
         for kind in kinds:
             part, status = derive_plate(plate, sha=ctx.sha, plate_id=pid, settings=ctx.settings.plates, kind=kind,
                                         label=ctx.label)
             status_of[kind] = status
+            if kind == "refit" and part.get("plate_qc"):
+                refit_qc = part["plate_qc"][0]["qc_json"]
             for name, recs in part.items():
                 rows.setdefault(name, []).extend(recs)
         shown = status_of.get(INSTRUMENT, status_of["refit"])
         ctx.qc_status.append(shown)
         if status_of.get("refit") == "fail":
-            warnings.append(f"plate {plate.plate_index}: the refit failed QC or could not be computed")
+            warnings.append(f"plate {plate.plate_index}: the refit failed QC: {refit_failure(refit_qc)}")
     return rows_to_tables(rows), warnings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -119,7 +120,25 @@ def test_net_mfi_is_median_minus_mean_background_as_xponent_prints_it() -> None:
 
 def test_crc_of_an_untouched_export_verifies_and_edited_ones_are_marked() -> None:
     assert parse_xponent_bytes(_xp("serolyzer/Chul_IgG3_1.csv").read_bytes(), label="x")[0].export_crc == "ok"
-    assert parse_xponent_bytes(_xp("allotropy/luminex_xPONENT_example02_saved.csv").read_bytes(), label="x")[0].export_crc == "mismatch"
+    assert parse_xponent_bytes(_xp("allotropy/luminex_xPONENT_example02_saved.csv").read_bytes(), label="x")[0].export_crc == "unverified"
+
+
+def test_an_excel_or_script_resaved_export_is_unverified_not_a_crc_mismatch() -> None:
+    for n in (1, 3, 7, 16):  # the CDC plates: every row quoted and padded to 17 cells, the trailer too
+        plate = parse_xponent_bytes(_xp(f"cdc_flexmap3d/plates/plate {n}.csv").read_bytes(), label="x")[0]
+        assert plate.export_crc == "unverified" and not any("IML-CYT-013" in w for w in plate.warnings)
+
+
+def test_a_median_edited_after_export_is_a_crc_mismatch_with_a_coded_warning(tmp_path: Path) -> None:
+    data = _xp("serolyzer/Chul_IgG3_1.csv").read_bytes()
+    first = re.search(rb'^"[A-H]?\d+\([^"]*\)","[^"]*","(\d+(?:\.\d+)?)"', data, re.MULTILINE)
+    assert first is not None
+    edited = data[: first.start(1)] + b"999999" + data[first.end(1):]
+    target = tmp_path / "edited.csv"
+    target.write_bytes(edited)
+    parsed = XponentPlugin().parse(target, ParseContext(label="x"))
+    assert parsed.tables["cytokine_plates"].to_pylist()[0]["export_crc"] == "mismatch"
+    assert [w[:11] for w in parsed.warnings if "CRC32" in w] == ["IML-CYT-013"]
 
 
 @pytest.mark.parametrize(
@@ -180,3 +199,16 @@ def test_exactly_one_installed_plugin_claims_each_luminex_export() -> None:
     for rel in INTELLIFLEX:
         path = _ix(rel)
         assert [d.plugin for d in registry.claims(path.read_bytes()[: 64 * 1024], path.name)] == ["luminex_intelliflex"], rel
+
+
+def test_a_failed_refit_is_explained_per_analyte_with_its_reason() -> None:
+    from immunolab.cytokine.assemble import PlateSettings
+    from immunolab.derive.curves import derive_plate
+    from immunolab.derive.registry import refit_failure
+
+    plate = parse_xponent_bytes(_xp("cdc_flexmap3d/plates/plate 1.csv").read_bytes(), label="x")[0]
+    part, status = derive_plate(plate, sha="0" * 64, plate_id="p1", settings=PlateSettings(), kind="refit", label="x")
+    assert status == "fail"
+    assert refit_failure(part["plate_qc"][0]["qc_json"]) == "ANTIGEN 3: R^2 below the minimum"
+    assert refit_failure('{"status": "fail", "error": {"code": "IML-CYT-006", "message": "no standards"}}') == (
+        "IML-CYT-006 no standards")

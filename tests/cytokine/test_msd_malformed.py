@@ -129,3 +129,48 @@ def test_damaged_copies_of_real_exports_raise_only_immunolab_input_errors(tmp_pa
             assert exc.code in ERROR_CODES and exc.path == LABEL
             coded += 1
     assert coded >= 10
+
+
+THREE_PLATE = ("cytokine", "msd", "labkey_3plate", "3plateMSD.csv")
+
+
+def _cut(tmp_path: Path, data: bytes) -> Path:
+    target = tmp_path / "3plateMSD.csv"
+    target.write_bytes(data)
+    return target
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("lines", "extra_bytes"),
+    [(2269, 0), (2269, 37), (800, 0), (1300, 0), (1600, 0), (3100, 0), (4000, 0), (4537, 0), (4537, 40),
+     (4, 0), (30, 0), (41, 25)],
+    ids=["plate2-in-N-protein", "plate2-mid-line", "plate1-N-protein", "plate1-BSA", "plate2-S-2P", "plate3-S-2P",
+         "plate3-RBD", "last-row-missing", "last-line-cut", "plate1-first-blanks", "plate1-in-controls",
+         "plate1-first-section-mid-line"],
+)
+def test_a_three_plate_export_cut_inside_a_plate_is_refused_as_truncated(tmp_path: Path, lines: int,
+                                                                          extra_bytes: int) -> None:
+    rows = shared_path(*THREE_PLATE).read_bytes().splitlines(keepends=True)
+    data = b"".join(rows[:lines]) + rows[lines][:extra_bytes]
+    with pytest.raises(InputError) as info:
+        read_workbench_csv(_cut(tmp_path, data), LABEL)
+    assert info.value.code == "IML-CYT-001" and "truncated" in str(info.value) and info.value.path == LABEL
+    assert "Sample 1" not in str(info.value)  # sample names (PHI-prone) are never quoted
+
+
+@pytest.mark.shared_data
+def test_the_uncut_three_plate_export_parses_whole_and_without_warnings() -> None:
+    plates = read_workbench_csv(shared_path(*THREE_PLATE), LABEL)
+    assert [len(p.wells) for p in plates] == [1512, 1512, 1512]
+    assert [p.warnings for p in plates] == [[], [], []]
+
+
+@pytest.mark.shared_data
+def test_an_assay_short_of_wells_inside_the_file_is_a_coded_warning_not_a_silent_loss(tmp_path: Path) -> None:
+    rows = shared_path(*THREE_PLATE).read_bytes().splitlines(keepends=True)
+    del rows[800]  # one sample well of plate 1's RBD section (the file goes on with plates 2 and 3)
+    parsed = MsdPlugin().parse(_cut(tmp_path, b"".join(rows)), ParseContext(label=LABEL))
+    assert parsed.metadata["n_plates"] == 3
+    assert [w[:26] for w in parsed.warnings] == ["IML-CYT-012 plate 1: the p"]
+    assert "'SARS-COV2 RBD' lists 359 of the plate's 360" in parsed.warnings[0]

@@ -59,7 +59,7 @@ def test_excel_resaved_unquoted_padded_file_reads_the_same(reference: pd.DataFra
     assert '"' not in text.splitlines()[0]
     plates = parse_xponent_bytes(text.encode(), label="p.csv")
     _same_values(reference, plates[0].wells.sort_values(KEY).reset_index(drop=True))
-    assert plates[0].export_crc == "mismatch"
+    assert plates[0].export_crc == "unverified" and plates[0].warnings == []  # re-saving rewrote the covered bytes
 
 
 def test_untouched_export_has_a_matching_crc() -> None:
