@@ -192,6 +192,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
     "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",
+    "IML-FCS-043": "an allowlisted FCS keyword lacks its standard shape (dropped) or holds a date or long text (cleaned): a warning",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates

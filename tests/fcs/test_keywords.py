@@ -105,3 +105,23 @@ def test_custom_beckman_date_keyword_is_used() -> None:
 def test_missing_study_anchor_leaves_the_study_day_empty_with_a_warning() -> None:
     result = deidentify({"$DATE": "25-NOV-2026"})
     assert result.study_day is None and result.warnings
+
+
+@pytest.mark.parametrize(("name", "stored"), [("DOB 1961-04-12", "DOB NNNN-NN-NN"), ("BIRTH12APR1961", "BIRTHNNAAANNNN"),
+                                              ("VISIT 04/12/1961", "VISIT NN/NN/NNNN"), ("@SAMPLEID1", "@SAMPLEID1"),
+                                              ("$P12X", "$PnX"), ("CST SETUP DATE", "CST SETUP DATE")])
+def test_a_dropped_keyword_name_keeps_only_the_shape_of_a_date(name: str, stored: str) -> None:
+    """fcs_files.dropped_keywords stored a custom keyword's name verbatim, date included."""
+    assert dropped_name(name) == stored
+
+
+@pytest.mark.parametrize(("key", "value"), [("$P1O", "20"), ("$P1O", "1.5E1"), ("$P1L", "405,488"), ("$P1P", "50"),
+                                            ("$P1D", "Linear,0,262144"), ("$P1D", "logarithmic,4,1"), ("$P1B", "*"),
+                                            ("$TR", "FSC-A,5000"), ("$ABRT", "0"), ("$TIMESTEP", "0.01"),
+                                            ("$FLOWRATE", "Medium"), ("$ORIGINALITY", "DataModified"),
+                                            ("$SPILLOVER", "2,FSC-A,FL1-A,1,0.1,0,1"), ("$COMP", "1,1"),
+                                            ("$P1S", "CD45RA PE-Cy7"), ("$CYT", "LSRFortessa X-20")])
+def test_standard_keyword_values_are_kept_as_written(key: str, value: str) -> None:
+    result = deidentify({"$P1N": "FSC-A", "$P2N": "FL1-A", key: value})
+    assert result.kept[key] == value and not any(w.startswith("IML-FCS-043") for w in result.warnings)
+
