@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from immunolab.redact import redact_dates
+from immunolab.redact import STUDY_DAY_WARNING, STUDY_DAY_WINDOW, in_study_window, redact_dates
 
 __all__ = [
     "ALLOWED_KEYWORDS",
@@ -335,4 +335,10 @@ def deidentify(
         day = study_day(found)
         if day is None:
             warnings.append(f"acquisition date from {source} could not be turned into a study day (no anchor)")
+        elif not in_study_window(day):
+            low, high = STUDY_DAY_WINDOW
+            warnings.append(f"{STUDY_DAY_WARNING} the acquisition date in {source} lies outside study days {low} to {high}: "
+                            "acquisition_study_day is left empty (such a day would give the date away; check the "
+                            "cytometer's clock and the patient's day0_date)")
+            day = None
     return DeidResult(kept, dropped, day, source if found is not None else None, warnings)

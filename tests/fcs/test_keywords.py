@@ -125,3 +125,13 @@ def test_standard_keyword_values_are_kept_as_written(key: str, value: str) -> No
     result = deidentify({"$P1N": "FSC-A", "$P2N": "FL1-A", key: value})
     assert result.kept[key] == value and not any(w.startswith("IML-FCS-043") for w in result.warnings)
 
+
+@pytest.mark.parametrize(("written", "day"), [("12-APR-1961", None), ("01-JAN-2031", None), ("05-FEB-2020", 0),
+                                              ("05-FEB-2019", -365), ("05-FEB-2021", 366)])
+def test_an_acquisition_date_far_outside_the_trial_gives_no_study_day(written: str, day: int | None) -> None:
+    """A planted $DATE of 1961 against a 2020 Day 0 was stored as acquisition_study_day -21483: the date itself."""
+    result = deidentify({"$DATE": written}, study_day=lambda d: (d - date(2020, 2, 5)).days)
+    assert result.study_day == day
+    warned = [w for w in result.warnings if w.startswith("IML-IN-011")]
+    assert bool(warned) == (day is None)
+    assert not any(part in " ".join(warned) for part in ("1961", "2031", "APR", "JAN"))
