@@ -153,6 +153,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     "IML-IN-010": "an output file exists and would be overwritten (pass --force or choose another name)",
+    "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",
@@ -169,6 +170,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-013": "the sample (patient, visit, specimen, panel) already has a current result",
     "IML-ID-014": "the file's bytes are already stored as another sample than its manifest row names",
     "IML-ID-015": "identity history: the store has no record of that sample or patient",
+    "IML-ID-016": "a subjects column looks identifying (name, date, free text) and is not stored (a warning)",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",
@@ -191,6 +193,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
     "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",
+    "IML-FCS-043": "an allowlisted FCS keyword lacks its standard shape (dropped) or holds a date or long text (cleaned): a warning",
     # gating, workspaces, clustering
     "IML-GATE-001": "events cannot be clustered (shape, non-finite values, fewer events than map nodes)",
     # cytokine plates

@@ -506,6 +506,8 @@ class IngestReport:
     identity_changes: list[str] = field(default_factory=list)
     #: problems of the subjects file (PHI-free), listed before the files: its bad lines refuse their patients' files
     identity_problems: list[Problem] = field(default_factory=list)
+    #: IML-ID-016 warnings: subjects columns left out of the store as identifying (named, never their values)
+    identity_warnings: list[Problem] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -651,4 +653,5 @@ def ingest_paths(
     report = run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
                        t0=t0, options=options, on_progress=on_progress)
     report.identity_problems = list(identity.subject_problems)
+    report.identity_warnings = list(identity.subject_warnings)
     return report

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from immunolab.errors import InputError
-from immunolab.fcs.keywords import deidentify
+from immunolab.fcs.keywords import clean_free_text, deidentify
 from immunolab.fcs.reader import FcsData, read_fcs
 from immunolab.fcs.spillover import find_spillover_keyword
 from immunolab.plugins import ParseContext, ParsedAssay
@@ -43,8 +43,8 @@ def fcs_files_row(fcs: FcsData, ctx: ParseContext) -> tuple[dict[str, Any], list
     channels = [
         {
             "index": ch.index,
-            "pnn": ch.pnn,
-            "pns": ch.pns,
+            "pnn": clean_free_text(ch.pnn, cap=False) if ch.pnn else ch.pnn,  # as in keywords_json (dates as [date])
+            "pns": clean_free_text(ch.pns) if ch.pns else ch.pns,
             "range": ch.range,
             "bits": ch.bits,
             "amplification": ch.amplification,

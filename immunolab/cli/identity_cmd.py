@@ -50,18 +50,23 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
     ident = load_identity(manifest, subjects)
     if ident.subject_problems:  # a bad line would silently keep its patient's stored record
         raise problems_error(ident.subject_problems)
+    if not as_json:
+        for w in ident.subject_warnings:  # columns left out as identifying: named, never their values
+            echo(safe(f"WARN {w.code} {w.text()}"), err=True)
+    warnings = [{"code": w.code, "message": w.message} for w in ident.subject_warnings]
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
     if update.empty and update.notes and reason and not dry_run:  # the user says the note was dealt with
         noted = acknowledge_notes(s, update, reason=reason, identity=ident, command="identity apply")
         if as_json:
-            echo_json({"changes": [], "notes": update.notes, "applied": True, "store_version": noted.store_version})
+            echo_json({"changes": [], "notes": update.notes, "applied": True, "store_version": noted.store_version,
+                       "warnings": warnings})
         else:
             echo(f"no changes; the subjects file and its note are recorded as store version {noted.store_version}")
         return
     if dry_run or update.empty:
         if as_json:
-            echo_json({"changes": lines, "notes": update.notes, "applied": False})
+            echo_json({"changes": lines, "notes": update.notes, "applied": False, "warnings": warnings})
         else:
             for line in [*lines, *update.notes]:
                 echo(safe(line))
@@ -71,7 +76,8 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
     require_reason(update, reason)
     rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
     if as_json:
-        echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None})
+        echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None,
+                   "warnings": warnings})
         return
     for line in [*lines, *update.notes]:
         echo(safe(line))

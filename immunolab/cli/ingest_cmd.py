@@ -216,11 +216,14 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             "store_versions": report.store_versions, "identity_changes": report.identity_changes,
             "identity_problems": [{"code": p.code, "file": p.file, "line": p.line, "message": p.message, "hint": p.hint}
                                   for p in report.identity_problems],
+            "identity_warnings": [{"code": p.code, "message": p.message} for p in report.identity_warnings],
             "exit_code": report.exit_code,
         })
     else:
         for line in report.identity_changes:
             echo(line)
+        for p in report.identity_warnings:
+            echo(safe(f"WARN {p.code} {p.text()}"), err=True)
         for o in report.outcomes:
             for w in o.warnings:
                 warn_file(o.label, w)  # WARN <code> <label>: <message> on stderr, unless quiet

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from immunolab.cytokine.assemble import PlateSettings
@@ -25,6 +26,7 @@ from immunolab.cytokine.facts import plate_fact_tables
 from immunolab.cytokine.plate import Plate
 from immunolab.errors import InputError
 from immunolab.plugins import ParseContext, ParsedAssay
+from immunolab.redact import STUDY_DAY_WARNING, STUDY_DAY_WINDOW, in_study_window
 
 __all__ = ["parsed_assay_from_plates", "settings_from_options"]
 
@@ -74,8 +76,22 @@ def parsed_assay_from_plates(plates: Sequence[Plate], *, data: bytes, ctx: Parse
                     hint="Rename them in the instrument protocol, or ingest without --require-known-analytes.",
                 )
     source_id = ctx.source_sha256 or hashlib.sha256(data).hexdigest()
-    tables = plate_fact_tables(plates, source_id=source_id, export_format=export_format, study_day=ctx.study_day)
+    far: list[int] = []
+
+    def study_day(d: date) -> int | None:  # a day far outside the trial gives the date away: left empty
+        day = ctx.study_day(d)
+        if day is not None and not in_study_window(day):
+            far.append(day)
+            return None
+        return day
+
+    tables = plate_fact_tables(plates, source_id=source_id, export_format=export_format, study_day=study_day)
     warnings = [_plate_warning(p.plate_index, w) for p in plates for w in p.warnings]
+    if far:
+        low, high = STUDY_DAY_WINDOW
+        warnings.append(f"{STUDY_DAY_WARNING} the run date of {len(far)} plate(s) lies outside study days {low} to {high}: "
+                        "run_study_day is left empty (such a day would give the date away; check the instrument "
+                        "PC's clock and the subjects' day0_date)")
     warnings.extend(_blank_unit_warning(p) for p in plates if any(u == "" for u in p.units.values()))
     metadata = {
         "format": export_format,

@@ -14,8 +14,18 @@ any keyword is decoded (IML-FCS-040, see :func:`check_keyword_budget`), as is on
 :data:`MAX_TEXT_BYTES` (before it is split): real cytometers write a
 few hundred to a few thousand, so a file with hundreds of thousands is damaged or crafted.
 
-Caveat: ``$PnS`` (stain / marker label) passes because marker names live there, but badly run
-labs sometimes type free text into it; downstream displays should treat it as lab-entered text.
+Shapes (FCS 3.1/3.2): an allowlisted keyword whose value the standard defines as numbers
+(``$PnB/E/G/L/O/P/R/V``, ``$PnD`` ``Linear,a,b``, ``$ABRT``, ``$LOST``, ``$VOL``, ``$TIMESTEP``,
+``$TR`` ``channel,threshold``, the spillover matrix, ...) or as one of a few words
+(``$ORIGINALITY``, ``$DATATYPE``, ``$MODE``) is stored only when it has that shape; otherwise it is
+dropped with warning IML-FCS-043 naming the keyword, never the value (:data:`KEYWORD_SHAPES`). The
+allowlisted free-text keywords (``$CYT``, ``$CYTSN``, ``$PnN``, ``$PnS``, ``$PnF``, ``$PnT``,
+``$PnDET``, ``$PnTAG``, ``$PnTYPE``, ``$PnANALYTE``, ``$PnFEATURE``, ``$PnCALIBRATION``) are stored with
+every date-shaped part replaced by ``[date]`` and cut to :data:`MAX_FREE_TEXT` characters
+(:func:`clean_free_text`; ``$PnN`` is never cut: it names a channel), also with IML-FCS-043.
+Badly run labs sometimes type free text into ``$PnS``; downstream displays should treat it as
+lab-entered text. A dropped keyword's *name* is stored with its date-shaped parts written as their
+shape (``DOB 1961-04-12`` -> ``DOB NNNN-NN-NN``, :func:`dropped_name`).
 """
 
 from __future__ import annotations
@@ -25,15 +35,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from immunolab.redact import STUDY_DAY_WARNING, STUDY_DAY_WINDOW, in_study_window, redact_dates
+
 __all__ = [
     "ALLOWED_KEYWORDS",
     "ALLOWED_PARAMETER_SUFFIXES",
     "DATE_KEYWORDS",
+    "KEYWORD_SHAPES",
+    "MAX_FREE_TEXT",
     "MAX_KEYWORDS",
     "MAX_TEXT_BYTES",
     "DeidResult",
     "acquisition_date",
     "check_keyword_budget",
+    "check_shape",
+    "clean_free_text",
     "deidentify",
     "dropped_name",
     "is_allowed",
@@ -52,7 +68,7 @@ ALLOWED_KEYWORDS: frozenset[str] = frozenset(
     {
         # layout
         "$BEGINANALYSIS", "$ENDANALYSIS", "$BEGINDATA", "$ENDDATA", "$BEGINSTEXT", "$ENDSTEXT",
-        "$NEXTDATA", "$BYTEORD", "$DATATYPE", "$MODE", "$PAR", "$TOT", "$UNICODE",
+        "$NEXTDATA", "$BYTEORD", "$DATATYPE", "$MODE", "$PAR", "$TOT",
         # acquisition
         "$CYT", "$CYTSN", "$TIMESTEP", "$VOL", "$ABRT", "$LOST", "$TR", "$FLOWRATE",
         "$ORIGINALITY", "$CSMODE", "$CSVBITS", "$GATE",
@@ -74,6 +90,36 @@ DATE_KEYWORDS: tuple[str, ...] = (
     "$DATE", "$BTIM", "$ETIM", "@Y2KDATE", "DATE", "ACQUISITION DATE", "$LAST_MODIFIED",
 )
 _FALLBACK_DATE_KEYWORDS = frozenset({"$LAST_MODIFIED"})
+
+#: longest stored value of a free-text keyword (characters)
+MAX_FREE_TEXT = 64
+SHAPE_WARNING = "IML-FCS-043"
+_NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_INT_SHAPE = (re.compile(r"\d+"), "a whole number")
+_NUM_SHAPE = (re.compile(_NUM), "a number")
+#: the standard shape of each allowlisted keyword whose value is not free text (``$Pn`` keywords by suffix)
+KEYWORD_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    **{k: _INT_SHAPE for k in ("$BEGINANALYSIS", "$ENDANALYSIS", "$BEGINDATA", "$ENDDATA", "$BEGINSTEXT",
+                               "$ENDSTEXT", "$NEXTDATA", "$PAR", "$TOT", "$ABRT", "$LOST", "$CSMODE", "$CSVBITS",
+                               "$GATE")},
+    "$TIMESTEP": _NUM_SHAPE, "$VOL": _NUM_SHAPE,
+    "$BYTEORD": (re.compile(r"\d(?:\s*,\s*\d)*"), "byte numbers such as 1,2,3,4"),
+    "$DATATYPE": (re.compile(r"[IFDAifda]"), "I, F, D or A"),
+    "$MODE": (re.compile(r"[LCUlcu]"), "L, C or U"),
+    "$ORIGINALITY": (re.compile(r"(?i:original|nondatamodified|appended|datamodified)"),
+                     "Original, NonDataModified, Appended or DataModified"),
+    "$FLOWRATE": (re.compile(rf"{_NUM}\s*(?:[A-Za-z\u00b5/]{{1,12}})?|(?i:low|medium|med|high|fast|slow|normal)"),
+                  "a number with an optional unit, or low/medium/high"),
+    "$COMP": (re.compile(rf"\d+(?:\s*,\s*{_NUM})+"), "n followed by the numbers of the matrix"),
+    "$PnB": (re.compile(r"\d+|\*"), "a whole number or *"),
+    "$PnE": (re.compile(rf"{_NUM}\s*,\s*{_NUM}"), "two numbers f1,f2"),
+    "$PnR": _NUM_SHAPE, "$PnG": _NUM_SHAPE, "$PnV": _NUM_SHAPE, "$PnO": _NUM_SHAPE, "$PnP": _NUM_SHAPE,
+    "$PnL": (re.compile(rf"{_NUM}(?:\s*,\s*{_NUM})*"), "wavelengths (numbers)"),
+    "$PnD": (re.compile(rf"(?i:linear|logarithmic)\s*,\s*{_NUM}\s*,\s*{_NUM}"), "Linear,a,b or Logarithmic,a,b"),
+    "$PnDATATYPE": (re.compile(r"[IFDifd]"), "I, F or D"),
+}
+_SPILL_KEYS = frozenset({"$SPILLOVER", "$SPILL", "SPILL"})
+_NUM_RE = re.compile(_NUM)
 
 _PARAM = re.compile(r"^\$P(\d+)([A-Z]+)$")
 _FAMILY = re.compile(r"^([$@&]?P)(\d+)([A-Z_].*)$")
@@ -108,9 +154,63 @@ def check_keyword_budget(n_keywords: int, *, label: str, segment: str = "TEXT", 
 
 
 def dropped_name(key: str) -> str:
-    """Return the loggable name of a dropped keyword: printable, at most 64 characters, ``Pn`` families folded."""
-    clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in key)[:64]
+    """Return the loggable name of a dropped keyword: printable, at most 64 characters, ``Pn`` families folded.
+
+    A date inside the name is written as its shape (``DOB 1961-04-12`` -> ``DOB NNNN-NN-NN``).
+    """
+    clean = redact_dates("".join(ch if 32 <= ord(ch) < 127 else "?" for ch in key), None)[:64]
     return _FAMILY.sub(lambda m: f"{m.group(1)}n{m.group(3)}", clean)
+
+
+def clean_free_text(value: str, *, cap: bool = True) -> str:
+    """Return a free-text keyword value as stored: date-shaped parts replaced by ``[date]``, at most 64 characters."""
+    text = redact_dates(value) if any(ch.isdigit() for ch in value) else value
+    return text[:MAX_FREE_TEXT] if cap else text
+
+
+def _family(key: str) -> str:
+    match = _PARAM.match(key)
+    return f"$Pn{match.group(2)}" if match else key
+
+
+def _spillover_shaped(value: str) -> bool:
+    """Return whether a spillover value is ``n, n channel names, n*n numbers`` with short, date-free names.
+
+    Names without numbers (MACSQuant writes them) keep their shape too: gating asks for a matrix (IML-FCS-012).
+    """
+    parts = [p.strip() for p in value.split(",")]
+    if not parts or not parts[0].isdigit():
+        return False
+    n = int(parts[0])
+    if n < 1 or len(parts) not in (1 + n, 1 + n + n * n):
+        return False
+    names = parts[1:1 + n]
+    return (all(0 < len(p) <= MAX_FREE_TEXT and redact_dates(p) == p for p in names)
+            and all(_NUM_RE.fullmatch(p) for p in parts[1 + n:]))
+
+
+def check_shape(key: str, value: str, channels: frozenset[str] = frozenset()) -> tuple[str | None, str | None]:
+    """Return (value to store or None, problem) for allowlisted keyword ``key``; the problem never quotes the value.
+
+    ``channels`` are the file's ``$PnN`` names (a ``$TR`` names one of them).
+    """
+    family = _family(key)
+    text = value.strip()
+    if key in _SPILL_KEYS:
+        return (value, None) if _spillover_shaped(text) else (None, "is not a spillover matrix (n, names, numbers): not stored")
+    if key == "$TR":
+        channel, _, threshold = text.rpartition(",")
+        ok = channel.strip() in channels and _NUM_RE.fullmatch(threshold.strip()) is not None
+        return (value, None) if ok else (None, "is not channel,threshold naming a channel of the file: not stored")
+    shape = KEYWORD_SHAPES.get(family)
+    if shape is not None:
+        return (value, None) if shape[0].fullmatch(text) else (None, f"is not {shape[1]}: not stored")
+    cleaned = clean_free_text(value, cap=family != "$PnN")
+    if cleaned == value:
+        return value, None
+    if redact_dates(value) != value:
+        return cleaned, "held date-shaped text: stored with [date] in its place"
+    return cleaned, f"is longer than {MAX_FREE_TEXT} characters: stored cut to {MAX_FREE_TEXT}"
 
 
 def _month(name: str) -> int | None:
@@ -211,9 +311,15 @@ def deidentify(
     kept: dict[str, str] = {}
     dropped: list[str] = []
     seen: set[str] = set()  # a set, not the list: a file with many custom keywords stays linear
+    channels = frozenset(v.strip() for k, v in keywords.items() if k.endswith("N") and _PARAM.match(k))
+    shape_problems: dict[tuple[str, str], int] = {}
     for key in sorted(keywords):
         if is_allowed(key):
-            kept[key] = keywords[key]
+            value, problem = check_shape(key, keywords[key], channels)
+            if problem is not None:
+                shape_problems[(_family(key), problem)] = shape_problems.get((_family(key), problem), 0) + 1
+            if value is not None:
+                kept[key] = value
             continue
         name = dropped_name(key)
         if name not in seen:
@@ -221,9 +327,18 @@ def deidentify(
             dropped.append(name)
             deid_log(name)
     found, source, warnings = acquisition_date(keywords)
+    for (family, problem), n in shape_problems.items():
+        what = f"{family} ({n} keywords)" if n > 1 else family
+        warnings.append(f"{SHAPE_WARNING} {what} {problem} (the value is not shown: it may be identifying)")
     day = None
     if found is not None:
         day = study_day(found)
         if day is None:
             warnings.append(f"acquisition date from {source} could not be turned into a study day (no anchor)")
+        elif not in_study_window(day):
+            low, high = STUDY_DAY_WINDOW
+            warnings.append(f"{STUDY_DAY_WARNING} the acquisition date in {source} lies outside study days {low} to {high}: "
+                            "acquisition_study_day is left empty (such a day would give the date away; check the "
+                            "cytometer's clock and the patient's day0_date)")
+            day = None
     return DeidResult(kept, dropped, day, source if found is not None else None, warnings)

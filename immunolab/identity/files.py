@@ -2,7 +2,8 @@
 
 ``subjects.csv``: ``patient_id, arm, age, sex`` and optionally ``site``, ``severity``,
 ``day0_date`` (ISO date of the first infusion; used only to turn dates into study days, never
-stored) and any further columns, kept as covariates (``bmi``, ``diabetes`` ...). No names.
+stored) and any further columns, kept as covariates (``bmi``, ``diabetes`` ...). No names: a
+further column that looks identifying is not kept (:func:`identifying_columns`, warning IML-ID-016).
 
 ``manifest.csv``: ``file, sample_id, patient_id, visit_day`` and optionally ``specimen``,
 ``panel``, ``sample_name`` (the name written on a plate; a lookup key only, never stored),
@@ -25,7 +26,7 @@ from pathlib import Path
 from immunolab.errors import IdentityError
 from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
 
-__all__ = ["load_manifest", "load_subjects", "normalise_header", "read_table"]
+__all__ = ["identifying_columns", "load_manifest", "load_subjects", "looks_like_date", "normalise_header", "read_table"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEXES = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M", "U": "U", "UNKNOWN": "U", "X": "X"}
@@ -125,9 +126,82 @@ def parse_date(value: str, file: str, line: int, column: str) -> tuple[date | No
                          "Write dates as YYYY-MM-DD.")
 
 
-def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[dict[str, Subject], list[Problem], set[str]]:
-    """Load ``subjects.csv``; return the valid subjects, the problems of the other lines and their patient ids."""
+#: header words of a subjects column that identifies a person rather than grouping patients (matched on the
+#: words of the normalised header, ``Patient Name`` -> ``patient``, ``name``)
+_IDENTIFYING_WORDS = frozenset({
+    "name", "names", "surname", "firstname", "lastname", "forename", "initials", "birth", "birthdate", "birthday",
+    "dob", "date", "dates", "mrn", "nhs", "ssn", "address", "street", "postcode", "zip", "zipcode", "phone",
+    "telephone", "tel", "mobile", "email", "mail", "comment", "comments", "note", "notes", "remark", "remarks",
+    "freetext", "text"})
+_IDENTIFYING_PHRASES = ("hospital_n", "medical_record", "record_n", "free_text", "birth", "patient_n", "case_n")
+_DATE_IN_TEXT = re.compile(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"
+                           r"|\d{1,2}[\s-]*(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s-]*\d{2,4}"
+                           r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}",
+                           re.IGNORECASE)
+#: a column whose non-numeric text differs for every one of at least this many patients identifies them
+MIN_PATIENTS_FOR_DISTINCT_RULE = 5
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_date(value: str) -> bool:
+    """Return whether a cell holds a calendar date (``1961-04-12``, ``12/04/1961``, ``12 Apr 1961``, ``19610412``)."""
+    if _DATE_IN_TEXT.search(value):
+        return True
+    for fmt in _DATE_FORMATS:
+        try:
+            datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def identifying_columns(rows: list[tuple[int, dict[str, str]]]) -> dict[str, str]:
+    """Return the further subjects columns that are not stored, each with why (never with a value).
+
+    A column other than the known ones is a covariate unless (a) its header names something
+    identifying (name, initials, birth/dob, date, MRN or hospital/record number, address, phone,
+    e-mail, comment/note/remark, free text), (b) any of its cells is shaped like a calendar date, or
+    (c) its cells are non-numeric text that differs for every patient (at least
+    :data:`MIN_PATIENTS_FOR_DISTINCT_RULE`): such a column identifies patients instead of grouping them.
+    """
+    columns = {k for _line, row in rows for k in row if k not in SUBJECT_COLUMNS}
+    out: dict[str, str] = {}
+    for column in sorted(columns):
+        values = [row[column] for _line, row in rows if row.get(column)]
+        words = set(column.split("_")) | {column.replace("_", "")}
+        if words & _IDENTIFYING_WORDS or any(p in column for p in _IDENTIFYING_PHRASES):
+            out[column] = "its name says it holds identifying text (a name, a date, a record number, contact details or notes)"
+        elif any(looks_like_date(v) for v in values):
+            out[column] = "a cell is shaped like a calendar date"
+        elif (len(values) >= MIN_PATIENTS_FOR_DISTINCT_RULE and len(set(values)) == len(values)
+              and not all(_is_number(v) for v in values)):
+            out[column] = f"its text differs for every patient ({len(values)} patients), so it identifies them"
+    return out
+
+
+def column_warnings(dropped: dict[str, str]) -> list[Problem]:
+    """Return one IML-ID-016 warning per subjects column left out of the store (named by header, never by value)."""
+    return [Problem("IML-ID-016", "subjects", 0, f"column {column[:40]} is not stored: {why}",
+                    "Keep names, dates, record numbers and free text out of subjects.csv (covariates are codes such "
+                    "as WHO5 or SITE-A, or numbers); delete the column to silence this warning")
+            for column, why in dropped.items()]
+
+
+def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL
+                  ) -> tuple[dict[str, Subject], list[Problem], set[str], list[Problem]]:
+    """Load ``subjects.csv``; return the valid subjects, the problems of the other lines and their patient ids,
+    and the IML-ID-016 warnings naming the identifying columns left out (:func:`identifying_columns`).
+    """
     rows = read_table(path, ("patient_id", "arm", "age", "sex"), "subjects")
+    dropped = identifying_columns(rows)
     arms = {a.lower(): a for a in protocol.arms}
     out: dict[str, Subject] = {}
     problems: list[Problem] = []
@@ -174,12 +248,12 @@ def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL) -> tuple[di
             bad.add(pid)
             continue
         first_line[pid] = line
-        extra = tuple(sorted((k, v) for k, v in row.items() if k not in SUBJECT_COLUMNS and v))
+        extra = tuple(sorted((k, v) for k, v in row.items() if k not in SUBJECT_COLUMNS and k not in dropped and v))
         assert arm is not None and sex is not None
         out[pid] = Subject(pid, arm, row.get("site", "") or "", age, sex, day0, row.get("severity") or None, extra)
     if not rows:
         raise IdentityError("IML-ID-002", "the subjects file has no rows", path=path, hint="Add one row per patient.")
-    return out, problems, bad - set(out)
+    return out, problems, bad - set(out), column_warnings(dropped)
 
 
 def padded_patient(pid: str, subjects: dict[str, Subject]) -> str | None:

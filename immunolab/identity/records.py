@@ -187,6 +187,20 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
     return plan
 
 
+def _covariate_change(old: Any, new: Any) -> str:
+    """Return which covariate columns a subjects file changes, by name only.
+
+    A covariate's value may be text a record kept from an earlier subjects file (a name written in
+    a column that is no longer stored), so a change line and the audit record never repeat values.
+    """
+    before = json.loads(old) if isinstance(old, str) and old else {}
+    after = json.loads(new) if isinstance(new, str) and new else {}
+    parts = [f"{what} {', '.join(names)}" for what, names in (
+        ("added", sorted(set(after) - set(before))), ("removed", sorted(set(before) - set(after))),
+        ("changed", sorted(k for k in set(before) & set(after) if before[k] != after[k]))) if names]
+    return "covariates " + "; ".join(parts)
+
+
 def diff_subjects(current: pa.Table, subjects: Iterable[Subject], *, subjects_sha256: str | None,
                   reason: str | None) -> IdentityPlan:
     """Return the changes the subjects file makes (new patients, arm or covariate corrections)."""
@@ -205,7 +219,9 @@ def diff_subjects(current: pa.Table, subjects: Iterable[Subject], *, subjects_sh
             text = f"ARM {s.patient_id} {_fmt(old.get('arm'))} -> {s.arm}"
             kind = "ARM"
         else:
-            text = f"SUBJECT {s.patient_id} " + ", ".join(f"{f} {_fmt(old.get(f))} -> {_fmt(new.get(f))}" for f in diffs)
+            text = f"SUBJECT {s.patient_id} " + ", ".join(
+                _covariate_change(old.get(f), new.get(f)) if f == "covariates_json"
+                else f"{f} {_fmt(old.get(f))} -> {_fmt(new.get(f))}" for f in diffs)
             kind = "ARM" if "arm" in diffs else "SUBJECT"
         plan.changes.append(Change(kind, text, new, "identity_subjects"))
     return plan

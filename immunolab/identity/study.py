@@ -43,6 +43,8 @@ class StudyIdentity:
     subject_problems: list[Problem] = field(default_factory=list)
     manifest_sha256: str | None = None
     subjects_sha256: str | None = None
+    #: IML-ID-016 warnings: subjects columns left out of the store because they look identifying
+    subject_warnings: list[Problem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_file = {e.file: e for e in self.entries if e.file}
@@ -221,7 +223,7 @@ def load_identity(
                                 path=manifest.name, hint="Pass --subjects subjects.csv (patient_id, arm, site, age, sex).")
         subjects = candidate
     subjects = Path(subjects)
-    subs, sub_problems, bad = load_subjects(subjects, protocol)
+    subs, sub_problems, bad, sub_warnings = load_subjects(subjects, protocol)
     entries = load_manifest(manifest, subs, protocol, bad_patients=bad)
     rule = None
     if filename_rule:
@@ -233,4 +235,5 @@ def load_identity(
         if not {"patient_id", "visit_day"} <= set(rule.groupindex):
             raise IdentityError("IML-ID-010", "the filename rule needs named groups patient_id and visit_day",
                                 hint="e.g. (?P<patient_id>\\d{3})_D(?P<visit_day>\\d+)")
-    return StudyIdentity(subs, entries, protocol, rule, manifest, sub_problems, _sha256(manifest), _sha256(subjects))
+    return StudyIdentity(subs, entries, protocol, rule, manifest, sub_problems, _sha256(manifest), _sha256(subjects),
+                         sub_warnings)

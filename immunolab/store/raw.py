@@ -2,7 +2,10 @@
 
 The vault keeps the original record byte for byte (it still holds whatever the instrument
 wrote, names included): restrict access to ``raw/`` as to the instruments' own folders.
-Copies are content-addressed, so writing the same file twice is harmless.
+On a local disk immunolab does so itself: ``raw/`` is ``rwxr-x---`` (:data:`VAULT_DIR_MODE`) and
+each copy ``r--r-----`` (:data:`VAULT_FILE_MODE`): the owner and the lab's group only, like
+``key/``, which is the owner's alone. Copies are content-addressed, so writing the same file twice
+is harmless.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from pathlib import Path
 from immunolab.errors import StoreError
 from immunolab.store.location import StoreLocation
 
-__all__ = ["CHUNK", "copy_to_vault", "hash_file", "open_raw", "raw_exists"]
+__all__ = ["CHUNK", "VAULT_DIR_MODE", "VAULT_FILE_MODE", "copy_to_vault", "hash_file", "open_raw", "raw_exists"]
 
 CHUNK = 1 << 22
+#: modes of the local vault: no access for others (the copies hold whatever the instrument wrote)
+VAULT_DIR_MODE = 0o750
+VAULT_FILE_MODE = 0o440
 
 
 def hash_file(path: Path, *, head: int = 0) -> tuple[str, bytes]:
@@ -50,6 +56,8 @@ def copy_to_vault(loc: StoreLocation, source: Path, sha256: str) -> bool:
 
         final = loc.local_root / "raw" / sha256
         final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent.stat().st_mode & 0o007:  # new, or made by an earlier release (0o755); a stricter mode stays
+            os.chmod(final.parent, VAULT_DIR_MODE)
         tmp = final.with_name(f".{sha256}.{os.getpid()}.tmp")
 
         def _copy(p: Path) -> None:
@@ -62,7 +70,7 @@ def copy_to_vault(loc: StoreLocation, source: Path, sha256: str) -> bool:
             fsops.write_file(tmp, _copy)
             if h.hexdigest() != sha256:
                 raise _changed(source)
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, VAULT_FILE_MODE)
             fsops.rename(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)

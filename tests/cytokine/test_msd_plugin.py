@@ -91,3 +91,12 @@ def test_every_shared_msd_export_parses_into_valid_tables(rel: str, n_wells: int
     assert parsed.metadata["plugin"] == "msd"
     text = json.dumps(parsed.metadata) + "\n".join(parsed.warnings)
     assert "dmc" not in text and "yehs" not in text and "user1" not in text
+
+
+def test_a_plate_run_date_far_outside_the_trial_gives_no_study_day(tmp_path: Path) -> None:
+    """A run date decades from Day 0 was stored as run_study_day (e.g. -21483): the date itself."""
+    ctx = ParseContext(label="r.txt", study_day=lambda d: (d - datetime.date(2063, 9, 1)).days, options={})
+    parsed = MsdPlugin().parse(make_reader_text(tmp_path, reader_text_lines(spots=(1, 4))), ctx)
+    assert parsed.tables["cytokine_plates"].to_pylist()[0]["run_study_day"] is None
+    (warning,) = [w for w in parsed.warnings if w.startswith("IML-IN-011")]
+    assert "run_study_day is left empty" in warning and "2023" not in warning

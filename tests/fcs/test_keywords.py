@@ -105,3 +105,33 @@ def test_custom_beckman_date_keyword_is_used() -> None:
 def test_missing_study_anchor_leaves_the_study_day_empty_with_a_warning() -> None:
     result = deidentify({"$DATE": "25-NOV-2026"})
     assert result.study_day is None and result.warnings
+
+
+@pytest.mark.parametrize(("name", "stored"), [("DOB 1961-04-12", "DOB NNNN-NN-NN"), ("BIRTH12APR1961", "BIRTHNNAAANNNN"),
+                                              ("VISIT 04/12/1961", "VISIT NN/NN/NNNN"), ("@SAMPLEID1", "@SAMPLEID1"),
+                                              ("$P12X", "$PnX"), ("CST SETUP DATE", "CST SETUP DATE")])
+def test_a_dropped_keyword_name_keeps_only_the_shape_of_a_date(name: str, stored: str) -> None:
+    """fcs_files.dropped_keywords stored a custom keyword's name verbatim, date included."""
+    assert dropped_name(name) == stored
+
+
+@pytest.mark.parametrize(("key", "value"), [("$P1O", "20"), ("$P1O", "1.5E1"), ("$P1L", "405,488"), ("$P1P", "50"),
+                                            ("$P1D", "Linear,0,262144"), ("$P1D", "logarithmic,4,1"), ("$P1B", "*"),
+                                            ("$TR", "FSC-A,5000"), ("$ABRT", "0"), ("$TIMESTEP", "0.01"),
+                                            ("$FLOWRATE", "Medium"), ("$ORIGINALITY", "DataModified"),
+                                            ("$SPILLOVER", "2,FSC-A,FL1-A,1,0.1,0,1"), ("$COMP", "1,1"),
+                                            ("$P1S", "CD45RA PE-Cy7"), ("$CYT", "LSRFortessa X-20")])
+def test_standard_keyword_values_are_kept_as_written(key: str, value: str) -> None:
+    result = deidentify({"$P1N": "FSC-A", "$P2N": "FL1-A", key: value})
+    assert result.kept[key] == value and not any(w.startswith("IML-FCS-043") for w in result.warnings)
+
+
+@pytest.mark.parametrize(("written", "day"), [("12-APR-1961", None), ("01-JAN-2031", None), ("05-FEB-2020", 0),
+                                              ("05-FEB-2019", -365), ("05-FEB-2021", 366)])
+def test_an_acquisition_date_far_outside_the_trial_gives_no_study_day(written: str, day: int | None) -> None:
+    """A planted $DATE of 1961 against a 2020 Day 0 was stored as acquisition_study_day -21483: the date itself."""
+    result = deidentify({"$DATE": written}, study_day=lambda d: (d - date(2020, 2, 5)).days)
+    assert result.study_day == day
+    warned = [w for w in result.warnings if w.startswith("IML-IN-011")]
+    assert bool(warned) == (day is None)
+    assert not any(part in " ".join(warned) for part in ("1961", "2031", "APR", "JAN"))

@@ -192,3 +192,38 @@ def test_plugin_module_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: the audit's canary: allowlisted keywords carrying free text, a name and dates
+ALLOWLISTED_CANARY = {
+    "$P1O": "ZZCANARY-PnO", "$P2L": "ZZCANARY-PnL", "$P3P": "ZZCANARY 1961", "$P1D": "Linear,ZZCANARY,1",
+    "$P1V": "ZZCANARY", "$ABRT": "ZZCANARY", "$LOST": "12-04-1961", "$VOL": "ZZCANARY", "$TIMESTEP": "ZZCANARY",
+    "$TR": "ZZCANARY,500", "$CSMODE": "ZZCANARY", "$ORIGINALITY": "ZZCANARY", "$FLOWRATE": "ZZCANARY-SUBJNAME",
+    "$COMP": "ZZCANARY", "$UNICODE": "ZZCANARY", "$CYTSN": "SN 1961-04-12", "$P2F": "530/30 12 Apr 1961",
+    "$P3T": "PMT " + "Z" * 80, "DOB 1961-04-12": "x",
+}
+
+
+def test_allowlisted_keywords_keep_their_standard_shape_and_no_date(tmp_path: Path) -> None:
+    """Any free text in $PnO, $ABRT, $TR... and dates in $CYTSN or $PnS reached fcs_files (keywords, channels)."""
+    events = np.random.default_rng(1).normal(500, 50, size=(40, 3)).astype(np.float32)
+    path = write_fcs(tmp_path / "c.fcs", events, ["FSC-A", "SSC-A", "FL1-A"], pns=[None, "bled 12/04/1961", "CD4"],
+                     keywords={**ALLOWLISTED_CANARY, "$CYT": "FACSCanto II", "$SPILLOVER": "1,FL1-A,1",
+                               "$P2O": "20", "$P1L": "488", "$P2D": "Logarithmic,4,1", "$P2V": "450"})
+    ctx, logged = _ctx()
+    parsed = FcsPlugin().parse(path, ctx)
+    row = parsed.tables["fcs_files"].to_pylist()[0]
+    text = json.dumps(row) + " ".join(parsed.warnings) + " ".join(logged)
+    for secret in ("ZZCANARY", "1961", "12/04", "Apr", "Z" * 65):
+        assert secret not in text, secret
+    kept = json.loads(row["keywords_json"])
+    assert {"$P2O": "20", "$P1L": "488", "$P2D": "Logarithmic,4,1", "$P2V": "450", "$CYT": "FACSCanto II",
+            "$SPILLOVER": "1,FL1-A,1"}.items() <= kept.items()  # standard values pass as written
+    assert kept["$CYTSN"] == "SN [date]" and kept["$P2F"] == "530/30 [date]" and len(kept["$P3T"]) == 64
+    assert row["channels"][1]["pns"] == "bled [date]" and kept["$P2S"] == "bled [date]"
+    assert "DOB NNNN-NN-NN" in row["dropped_keywords"] and "$UNICODE" in row["dropped_keywords"]
+    assert row["has_spillover"] is True  # compensation still reads the matrix
+    shape_warnings = [w for w in parsed.warnings if w.startswith("IML-FCS-043")]
+    for name in ("$PnO", "$PnL", "$PnP", "$PnD", "$PnV", "$ABRT", "$LOST", "$VOL", "$TIMESTEP", "$TR", "$CSMODE",
+                 "$ORIGINALITY", "$FLOWRATE", "$COMP", "$CYTSN", "$PnF", "$PnS", "$PnT"):
+        assert any(w.startswith(f"IML-FCS-043 {name} ") for w in shape_warnings), name

@@ -226,3 +226,62 @@ def test_text_written_as_visit_day_is_named_by_its_shape_only(tmp_path: Path, va
     with pytest.raises(IdentityError) as exc:
         ident.require_file(tmp_path / "a.fcs", "S1")
     assert exc.value.code == "IML-ID-007" and "written as A" in str(exc.value) and value not in str(exc.value)
+
+
+def _subjects_with(column: str, values: list[str]) -> str:
+    rows = [f"00{i},MSC,A,4{i},F,2026-03-0{i},WHO{4 + i % 2},{v}" for i, v in enumerate(values, start=1)]
+    return f"patient_id,arm,site,age,sex,day0_date,baseline_severity,{column}\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("column", "values", "why"), [
+    ("Patient Name", ["ZZCANARY-A", "ZZCANARY-A"], "its name says"),
+    ("initials", ["ZZ", "ZZ"], "its name says"),
+    ("DOB", ["ZZ", "ZZ"], "its name says"),
+    ("hospital_number", ["7", "7"], "its name says"),
+    ("MRN", ["7", "7"], "its name says"),
+    ("e-mail", ["x", "x"], "its name says"),
+    ("notes", ["mild", "mild"], "its name says"),
+    ("visit", ["1961-04-12", "x"], "calendar date"),
+    ("seen", ["x", "12/04/1961"], "calendar date"),
+    ("seen", ["12 Apr 1961", "x"], "calendar date"),
+    ("seen", ["19610412", "x"], "calendar date"),
+    ("code", ["QX1", "QX2", "QX3", "QX4", "QX5"], "differs for every patient (5 patients)"),
+])
+def test_a_subjects_column_that_identifies_is_not_kept_and_named_without_its_values(
+        tmp_path: Path, column: str, values: list[str], why: str) -> None:
+    """Extra subjects columns were kept verbatim as covariates: a name or a birth date reached the store."""
+    ident = load_identity(write(tmp_path, subjects=_subjects_with(column, values)))
+    assert all(set(s.covariate_dict()) == {"baseline_severity"} for s in ident.subjects.values())
+    (warning,) = ident.subject_warnings
+    assert warning.code == "IML-ID-016" and why in warning.message
+    assert not any(v in warning.text() for v in values if len(v) > 1)
+    assert ident.subjects["001"].day0_date == date(2026, 3, 1)  # Day 0 is read as before, never a covariate
+
+
+@pytest.mark.parametrize(("column", "values"), [
+    ("bmi", ["21.5", "22.5", "23.5", "24.5", "25.5"]),  # numbers differ per patient: a measurement
+    ("specimen", ["PB", "WB", "PB", "WB", "PB"]),  # text that groups patients
+    ("diabetes", ["yes", "no", "no", "yes", "no"]),
+    ("comorbidity", ["a", "b", "c", "d"]),  # distinct, but fewer than five patients
+])
+def test_covariates_that_group_patients_are_kept(tmp_path: Path, column: str, values: list[str]) -> None:
+    ident = load_identity(write(tmp_path, subjects=_subjects_with(column, values)))
+    assert not ident.subject_warnings
+    assert [s.covariate_dict()[column] for s in ident.subjects.values()] == values
+    assert "day0_date" not in ident.subjects["001"].covariate_dict()
+
+
+def test_a_covariate_change_line_names_columns_never_values() -> None:
+    """`identity apply` printed `covariates_json - -> {"name": ...}` and kept it in the audit record."""
+    import pyarrow as pa
+
+    from immunolab.identity.model import Subject
+    from immunolab.identity.records import diff_subjects, subject_record
+
+    stored = subject_record(Subject("001", "MSC", "A", 40, "F", covariates=(("name", "ZZCANARY-SUBJNAME-001"),
+                                                                            ("severity_grade", "2"))),
+                            subjects_sha256=None, reason=None)
+    new = Subject("001", "MSC", "A", 40, "F", covariates=(("baseline_severity", "WHO5"), ("severity_grade", "3")))
+    plan = diff_subjects(pa.Table.from_pylist([stored]), [new], subjects_sha256=None, reason="x")
+    (line,) = plan.lines()
+    assert line == "SUBJECT 001 covariates added baseline_severity; removed name; changed severity_grade"

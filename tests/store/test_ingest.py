@@ -191,6 +191,20 @@ def test_raw_copy_is_kept_read_only_under_its_hash(study: Study) -> None:
     assert raw.stat().st_mode & 0o222 == 0
 
 
+def test_the_raw_vault_is_closed_to_other_users(study: Study) -> None:
+    """raw/ was drwxr-xr-x and its copies -r--r--r--: anyone on the machine could read the original names."""
+    o = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    assert (study.store / "raw").stat().st_mode & 0o777 == 0o750
+    assert (study.store / "raw" / o.source_sha256).stat().st_mode & 0o777 == 0o440
+
+
+def test_a_vault_an_earlier_release_left_open_is_closed_by_the_next_copy(study: Study) -> None:
+    run(study, study.inbox / "002_d0.toy")
+    (study.store / "raw").chmod(0o755)
+    run(study, study.inbox / "001_d3.toy")
+    assert (study.store / "raw").stat().st_mode & 0o777 == 0o750
+
+
 def test_store_and_commit_log_hold_no_file_or_sample_names(study: Study) -> None:
     study.file("plate1.toy", "PLATE,S0001,A1,5.5\n")
     study.rewrite("manifest", study.manifest.read_text().replace(",S0001,002,3,serum,", ",S0001,002,3,serum,")
