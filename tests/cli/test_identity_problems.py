@@ -24,7 +24,7 @@ BAD_SUBJECTS = {
     "age 75": ("002,control,Wuhan-1,75,M,2026-02-05", "IML-ID-006", "age is above the 18-70"),
     "slash date": ("002,control,Wuhan-1,63,M,02/12/2020", "IML-ID-007", "NN/NN/NNNN"),
     "no such day": ("002,control,Wuhan-1,63,M,2020-02-30", "IML-ID-007", "not a calendar date"),
-    "unknown arm": ("002,placebo,Wuhan-1,63,M,2026-02-05", "IML-ID-007", "arm 'placebo'"),
+    "unknown arm": ("002,placebo,Wuhan-1,63,M,2026-02-05", "IML-ID-007", "arm (written as AAAAAAA)"),
     "blank age": ("002,control,Wuhan-1,,M,2026-02-05", "IML-ID-007", "age is empty"),
 }
 
