@@ -24,7 +24,7 @@ from pathlib import Path
 
 from immunolab.errors import IdentityError
 from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
-from immunolab.io.redact import shown_day, shown_id, value_shape
+from immunolab.io.redact import contains_date, shown_day, shown_id, value_shape
 
 __all__ = ["load_manifest", "load_subjects", "normalise_header", "read_table"]
 
@@ -276,6 +276,11 @@ def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], p
             if not ok:
                 found.append(Problem("IML-ID-007", "manifest", line, f"{column} (written as {value_shape(text)}) is not a positive number",
                                      f"Give {column} as a number (e.g. 50), or leave it empty."))
+    for column in ("specimen", "panel"):  # kept in identity_samples: free text, but never a date
+        if contains_date(row.get(column) or ""):
+            found.append(Problem("IML-ID-007", "manifest", line,
+                                 f"{column} holds a date (written as {value_shape(row[column])})",
+                                 f"Give the {column} as its name (e.g. PBMC, serum, TBNK); dates identify patients."))
     extra = tuple(sorted((k, v) for k, v in row.items() if k not in MANIFEST_COLUMNS and v))
     return ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None,
                          (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact_free_text", "shown_day", "shown_id", "value_shape"]
+__all__ = ["contains_date", "redact_free_text", "shown_day", "shown_id", "value_shape"]
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_LIKE = re.compile(
@@ -45,7 +45,7 @@ def shown_id(pid: str) -> str:
 
     A patient column that holds names or dates by mistake must not put them into a message or a log.
     """
-    if _ID_LIKE.match(pid) and not _DATE_LIKE.search(pid):
+    if _ID_LIKE.match(pid) and not contains_date(pid):
         return repr(pid)
     return "(a value that is not an id; not shown, it may be a name)"
 
@@ -54,6 +54,11 @@ def shown_day(day: object) -> str:
     """Return a study day as written when it has at most three digits, else its shape (``1961`` -> ``NNNN``)."""
     text = str(day).strip()
     return text if _DAY_LIKE.match(text) else f"(written as {value_shape(text)})"
+
+
+def contains_date(text: str) -> bool:
+    """Return True when ``text`` holds a date in any written style (``1961-04-12``, ``April 12, 1961`` ...)."""
+    return _DATE_LIKE.search(text) is not None
 
 
 def redact_free_text(text: str | None) -> str | None:
