@@ -237,9 +237,10 @@ class PluginRegistry:
         try:
             return self.plugins[name]
         except KeyError:
+            from immunolab.io.redact import value_shape  # here: immunolab.io imports this module
             raise InputError(
                 "IML-IN-004",
-                f"no installed assay plugin is called {name!r}",
+                f"no installed assay plugin is called that (written as {value_shape(name)})",
                 hint=f"Installed: {', '.join(sorted(self.plugins)) or 'none'}; see `immunolab plugins`.",
             ) from None
 

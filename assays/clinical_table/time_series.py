@@ -131,7 +131,8 @@ def _patient_facts(df: pd.DataFrame, profile: TimeSeriesProfile, label: str | No
         for col in (profile.day0_column, profile.end_column, profile.outcome_column, profile.age_column,
                     profile.sex_column):
             if col and g[col].dropna().nunique() > 1:
-                raise bad_value(col, "several values", int(first) + 1, label, f"one {col} per patient (patient {pid})")
+                raise bad_value(f"{col} (several values)", None, int(first) + 1, label,
+                                f"one {col} per patient (patient {pid})")
         if profile.end_column and profile.outcome_column:
             day = g["_end_day"].iloc[0]
             dead = g[profile.outcome_column].iloc[0] in profile.death_values

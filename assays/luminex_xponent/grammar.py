@@ -22,6 +22,7 @@ from datetime import date
 from immunolab.errors import InconsistentInputError, MalformedInputError
 from immunolab.io.dates import parse_instrument_date, pick_date_order
 from immunolab.io.delimited import is_missing
+from immunolab.io.redact import redact_free_text
 
 __all__ = [
     "Batch",
@@ -39,10 +40,6 @@ _LOCATION = re.compile(
     r"^\s*(?:(?P<order>\d+)\s*\(\s*(?P<plate>\d+)\s*,\s*(?P<row>[A-Pa-p])\s*(?P<col>\d{1,2})\s*\)"
     r"|(?P<plate2>\d+)\s*,\s*(?P<row2>[A-Pa-p])\s*(?P<col2>\d{1,2})"
     r"|(?P<row3>[A-Pa-p])\s*(?P<col3>\d{1,2}))\s*$"
-)
-_DATE_LIKE = re.compile(
-    r"(?<![A-Za-z0-9])(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{8}|\d{1,2}[\s_-]?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[\s_-]?\d{2,4})(?![A-Za-z0-9])",
-    re.IGNORECASE,
 )
 _END_MARKERS = ("-- crc --", "crc32")
 
@@ -90,14 +87,6 @@ def parse_xponent_location(text: str) -> tuple[int | None, int, str] | None:
     if not 1 <= col <= 24:
         return None
     return order, plate, f"{row.upper()}{col}"
-
-
-def redact_free_text(text: str | None) -> str | None:
-    """Return ``text`` with date-like substrings replaced by ``[date]`` (protocol / kit names)."""
-    if text is None:
-        return None
-    cleaned = _DATE_LIKE.sub("[date]", text.replace("\ufffd", "")).strip()
-    return cleaned or None
 
 
 def split_batches(rows: list[list[str]], label: str) -> list[Batch]:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from immunolab.errors import IdentityError, MalformedInputError
+from immunolab.io.redact import shown_id
 
 __all__ = [
     "PatientResolver",
@@ -135,17 +136,6 @@ def patient_resolver(subjects: pd.DataFrame | None = None, *, source_column: str
             if key is not None:
                 mapping[key] = str(pid)
     return lambda pid: mapping.get(pid)
-
-
-_ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9._-]{1,24}$")
-
-
-def shown_id(pid: str) -> str:
-    """Return ``pid`` quoted when it looks like an id (has a digit, no spaces); else a neutral phrase.
-
-    A patient column that holds names by mistake must not put them into a message or a log.
-    """
-    return repr(pid) if _ID_LIKE.match(pid) else "(a value that is not an id; not shown, it may be a name)"
 
 
 def unknown_patient(pid: str, label: str | None, row: int | None, *, hint: str | None = None) -> IdentityError:

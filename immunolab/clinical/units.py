@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from immunolab.errors import InconsistentInputError
+from immunolab.io.redact import value_shape
 
 __all__ = [
     "TESTS",
@@ -384,7 +385,9 @@ def _same_dimension(test: ClinicalTest) -> list[str]:
 
 
 def _unit_error(test: ClinicalTest, unit: str, label: str | None, hint: str) -> InconsistentInputError:
-    shown = repr(unit) if unit else "(no unit)"
+    # a unit of the unit table is shown as written; any other text only by its shape (it may be a name)
+    shown = "(no unit)" if not unit else repr(unit) if normalise_unit(unit) is not None else \
+        f"(written as {value_shape(unit)})"
     return InconsistentInputError(
         "IML-CLIN-004", f"unit {shown} of test {test.code} ({test.name}) cannot be read as {test.unit}",
         path=label, hint=hint + ".",

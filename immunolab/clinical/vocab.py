@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from immunolab.errors import MalformedInputError
+from immunolab.io.redact import value_shape
 
 __all__ = [
     "SEVERITY_GRADE_SOURCE",
@@ -55,9 +56,15 @@ def _empty(value: Any) -> bool:
 
 
 def bad_value(column: str, value: Any, row: int | None, label: str | None, accepted: str) -> MalformedInputError:
-    """Return the ``IML-CLIN-007`` error for a cell that is not one of the accepted values."""
+    """Return the ``IML-CLIN-007`` error for a cell that is not one of the accepted values.
+
+    The cell is named by its column, its row and its shape (``AAAAA AAAA``), never by its text: a
+    cell refused by a closed vocabulary may hold a name or a date. ``value`` None: nothing to show.
+    """
     where = f" in data row {row}" if row is not None else ""
-    return MalformedInputError("IML-CLIN-007", f"{column} {str(value)[:40]!r}{where} is not valid", path=label,
+    shape = value_shape(str(value)) if value is not None else ""
+    shown = f" (written as {shape})" if shape else (" (empty)" if value is not None else "")
+    return MalformedInputError("IML-CLIN-007", f"{column}{where} is not valid{shown}", path=label,
                                hint=f"Accepted: {accepted}.")
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from immunolab.cytokine.curves import StandardCurve
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate
+from immunolab.io.redact import redact_free_text
 from immunolab.plugins import SAMPLE_REF
 from immunolab.schema import fact_schema
 
@@ -60,19 +61,25 @@ def _table(name: str, rows: Sequence[dict[str, Any]], extra: Sequence[str] = ())
 
 
 def _plate_row(plate: Plate, pid: str, export_format: str, study_day: Callable[[date], int | None]) -> dict[str, Any]:
+    """Return the ``cytokine_plates`` row of a plate; the export's free text (kit, lot, serial, facts) without dates.
+
+    Kit, lot and serial fields and template notes are typed by the lab (a protocol named after a
+    run date, a note with a name's date of birth): every reader's plate passes through here, so
+    :func:`~immunolab.io.redact.redact_free_text` is applied once for all of them.
+    """
     w = plate.wells
     ranges = {f"{c}|{a}": [lo, hi] for (c, a), (lo, hi) in plate.control_ranges.items()}
     return {
         "plate_id": pid, "plate_index": plate.plate_index, "export_format": export_format,
-        "instrument": plate.instrument, "instrument_serial": plate.instrument_serial, "software": plate.software,
-        "software_version": plate.software_version, "kit": plate.kit, "lot": plate.lot,
+        "instrument": plate.instrument, "instrument_serial": redact_free_text(plate.instrument_serial), "software": plate.software,
+        "software_version": plate.software_version, "kit": redact_free_text(plate.kit), "lot": redact_free_text(plate.lot),
         "run_study_day": study_day(plate.run_date) if plate.run_date is not None else None,
         "n_wells": int(w["well"].nunique()), "n_analytes": int(w["analyte"].nunique()),
         "units_json": json.dumps(plate.units, sort_keys=True) if plate.units else None,
         "control_ranges_json": json.dumps(_clean_json(ranges), sort_keys=True) if ranges else None,
         "min_bead_count": plate.min_bead_count, "instrument_warnings": plate.instrument_warnings,
         "export_crc": plate.export_crc, "quantitative": bool(plate.quantitative),
-        "notes": [*plate.warnings, *(f"{k}: {v}" for k, v in sorted(plate.facts.items())),
+        "notes": [*plate.warnings, *(f"{k}: {redact_free_text(v) if isinstance(v, str) else v}" for k, v in sorted(plate.facts.items())),
                   *(f"standards repaired for {a}: {v}" for a, v in sorted(plate.standards_repair.items()))],
     }
 

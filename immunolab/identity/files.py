@@ -25,6 +25,7 @@ from pathlib import Path
 
 from immunolab.errors import IdentityError
 from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
+from immunolab.io.redact import contains_date, shown_day, shown_id, value_shape
 
 __all__ = ["identifying_columns", "load_manifest", "load_subjects", "looks_like_date", "normalise_header", "read_table"]
 
@@ -93,15 +94,6 @@ def _id_problem(value: str, what: str, file: str, line: int) -> Problem | None:
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d-%b-%Y", "%d %b %Y", "%Y%m%d")
-
-
-def value_shape(value: str) -> str:
-    """Return the shape of a written value (``02/12/2020`` -> ``NN/NN/NNNN``): what was written, without the value.
-
-    Dates and ages are patient-identifying, so problems name the shape of a cell, never its text.
-    """
-    shape = re.sub(r"\d", "N", re.sub(r"[A-Za-z]", "A", value.strip()))
-    return shape if len(shape) <= 16 else shape[:16] + "..."
 
 
 def parse_date(value: str, file: str, line: int, column: str) -> tuple[date | None, Problem | None]:
@@ -214,12 +206,13 @@ def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL
         if bad_id:
             found.append(bad_id)
         elif pid in first_line:
-            found.append(Problem("IML-ID-003", "subjects", line, f"patient_id {pid} appears twice (also line {first_line[pid]})",
+            found.append(Problem("IML-ID-003", "subjects", line, f"patient_id {shown_id(pid)} appears twice (also line {first_line[pid]})",
                                  "Keep one row per patient."))
         arm = arms.get(row.get("arm", "").lower())
         if arm is None:
             found.append(Problem("IML-ID-007", "subjects", line,
-                                 f"arm {row.get('arm', '')!r} is not one of {', '.join(protocol.arms)}",
+                                 (f"arm (written as {value_shape(row['arm'])}) is not one of {', '.join(protocol.arms)}" if row.get('arm')
+                                  else f"arm is empty; it must be one of {', '.join(protocol.arms)}"),
                                  "Use the arm names of the protocol."))
         age = -1
         try:
@@ -227,7 +220,7 @@ def load_subjects(path: Path, protocol: Protocol = DEFAULT_PROTOCOL
             if not protocol.min_age <= age <= protocol.max_age:
                 side = "above" if age > protocol.max_age else "below"
                 found.append(Problem("IML-ID-006", "subjects", line,
-                                     f"patient {pid}'s age is {side} the {protocol.min_age}-{protocol.max_age} inclusion range",
+                                     f"patient {shown_id(pid)}: age is {side} the {protocol.min_age}-{protocol.max_age} inclusion range",
                                      "Check the age; patients outside the inclusion range cannot be in this trial."))
         except ValueError:
             written = row.get("age", "")
@@ -295,14 +288,15 @@ def _visit(day_text: str, line: int, protocol: Protocol) -> tuple[int | None, Pr
                                  "Give the protocol day (days since Day 0 as a whole number: 0, 3, 6, ...), not the "
                                  "date of the visit.")
         # a number is shown as written; other text only by its shape (it may be a name or a date)
-        shown = repr(day_text.strip()[:12]) if _NUMBER_LIKE.fullmatch(day_text.strip()) else \
+        shown = repr(day_text.strip()[:12]) if _NUMBER_LIKE.fullmatch(day_text.strip()) \
+            and sum(c.isdigit() for c in day_text) <= 3 else \
             f"written as {value_shape(day_text)}"
         return None, Problem("IML-ID-007", "manifest", line, f"visit_day {shown} is not a whole number of days",
                              "Give the protocol day as a whole number (0, 3, 6, ...), without decimals or exponent.")
     visit = int(m.group(1))
     if visit not in protocol.visit_days:
         return visit, Problem("IML-ID-005", "manifest", line,
-                              f"visit day {visit} is not a protocol visit ({', '.join(map(str, protocol.visit_days))})",
+                              f"visit day {shown_day(visit)} is not a protocol visit ({', '.join(map(str, protocol.visit_days))})",
                               "Use the nominal protocol day of the visit, not the calendar offset.")
     return visit, None
 
@@ -333,13 +327,13 @@ def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], p
         if p:
             found.append(p)
         elif pid in bad_patients:
-            found.append(Problem("IML-ID-004", "manifest", line, f"patient {pid}'s line in the subjects file has a problem",
+            found.append(Problem("IML-ID-004", "manifest", line, f"the subjects file's line of patient {shown_id(pid)} has a problem",
                                  "Fix that subjects line (listed with this run's problems)."))
         elif pid not in subjects:
-            found.append(Problem("IML-ID-004", "manifest", line, f"patient {pid} is not in the subjects file",
+            found.append(Problem("IML-ID-004", "manifest", line, f"patient {shown_id(pid)} is not in the subjects file",
                                  _leading_zero_hint(pid, subjects)))
         if visit is None and not row.get("visit_day"):
-            found.append(Problem("IML-ID-007", "manifest", line, f"patient {pid} has no visit_day",
+            found.append(Problem("IML-ID-007", "manifest", line, f"patient {shown_id(pid)} has no visit_day",
                                  "Give the protocol day of the visit."))
     elif row.get("visit_day"):
         found.append(Problem("IML-ID-007", "manifest", line, "visit_day given without patient_id",
@@ -354,8 +348,13 @@ def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], p
             except ValueError:
                 ok = False
             if not ok:
-                found.append(Problem("IML-ID-007", "manifest", line, f"{column} is {text!r}, not a positive number",
+                found.append(Problem("IML-ID-007", "manifest", line, f"{column} (written as {value_shape(text)}) is not a positive number",
                                      f"Give {column} as a number (e.g. 50), or leave it empty."))
+    for column in ("specimen", "panel"):  # kept in identity_samples: free text, but never a date
+        if contains_date(row.get(column) or ""):
+            found.append(Problem("IML-ID-007", "manifest", line,
+                                 f"{column} holds a date (written as {value_shape(row[column])})",
+                                 f"Give the {column} as its name (e.g. PBMC, serum, TBNK); dates identify patients."))
     extra = tuple(sorted((k, v) for k, v in row.items() if k not in MANIFEST_COLUMNS and v))
     return ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None,
                          (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found))

@@ -110,8 +110,10 @@ def display_label(path: Path, sha256: str | None, entry: ManifestEntry | None) -
     """Return a PHI-safe label for a file: its manifest sample id, or a short content hash.
 
     File names may hold patient names, so they never appear in logs, the store or default CLI output.
+    A manifest row with problems is not trusted for a label either (its sample id may be the name it
+    was refused as): such a file is named by its hash, and the problems name the manifest line.
     """
-    if entry is not None and entry.sample_id:
+    if entry is not None and entry.sample_id and not entry.problems:
         return entry.sample_id
     if sha256:
         return f"file:{sha256[:12]}"

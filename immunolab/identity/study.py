@@ -23,6 +23,7 @@ from immunolab.identity.model import (
     Subject,
     problems_error,
 )
+from immunolab.io.redact import shown_day, shown_id
 
 __all__ = ["StudyIdentity", "load_identity"]
 
@@ -77,11 +78,11 @@ class StudyIdentity:
                                     "Fix the rule's visit_day group."))
         if pid is None or pid not in self.subjects:
             problems.append(Problem("IML-ID-004", "filename rule", 0,
-                                    f"the file name gives patient {pid}, who is not in the subjects file",
+                                    f"the file name gives patient {shown_id(pid or '')}, who is not in the subjects file",
                                     "Add the patient to subjects.csv or rename the file."))
         if visit is not None and visit not in self.protocol.visit_days:
             problems.append(Problem("IML-ID-005", "filename rule", 0,
-                                    f"the file name gives visit day {visit}, not a protocol visit "
+                                    f"the file name gives visit day {shown_day(visit)}, not a protocol visit "
                                     f"({', '.join(map(str, self.protocol.visit_days))})",
                                     "Rename the file or list it in the manifest with its protocol day."))
         sample_id = f"{pid}-D{(visit or 0):03d}-{groups.get('panel') or 'F'}" if not problems else None
@@ -189,7 +190,7 @@ class StudyIdentity:
             return text
         padded = padded_patient(text, self.subjects)
         if padded is not None:
-            raise IdentityError("IML-CLIN-006", f"patient {text!r} is not in the subjects file",
+            raise IdentityError("IML-CLIN-006", f"patient {shown_id(text)} is not in the subjects file",
                                 hint=leading_zero_hint(padded))
         return None
 

@@ -38,7 +38,7 @@ def test_a_rule_giving_a_patient_missing_from_subjects_is_refused_as_an_unknown_
     assert code == 1 and len(fail) == 1, lines
     assert fail[0].startswith("FAIL IML-ID-004 ")
     assert "099-D000-PB_TBNK-Treg.fcs" in fail[0]  # the file is named (--show-paths on this terminal)
-    assert "gives patient 099, who is not in the subjects file" in fail[0]
+    assert "gives patient '099', who is not in the subjects file" in fail[0]
     assert "Add the patient to subjects.csv or rename the file" in fail[0]
     assert "IML-ID-001" not in "\n".join(lines) and "not listed in the sample manifest" not in "\n".join(lines)
 

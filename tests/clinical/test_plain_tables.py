@@ -187,3 +187,30 @@ def test_a_name_in_the_patient_column_is_never_echoed_in_the_error(tmp_path: Pat
     with pytest.raises(InputError) as info:
         _results(tmp_path, frame)
     assert info.value.code == "IML-CLIN-006" and "DOE" not in str(info.value) and "not shown" in str(info.value)
+
+
+@pytest.mark.parametrize(("column", "value"), [("grade", "ZZCANARY-GRADE"), ("outcome", "ZZCANARY-AEOUTCOME"),
+                                               ("start_day", "1961-04-12"), ("serious", "SMITH JOHN")])
+def test_a_bad_adverse_event_cell_is_named_by_column_row_and_shape_never_by_its_text(
+        tmp_path: Path, column: str, value: str) -> None:
+    frame = _ae_frame().assign(start_day="")
+    frame.loc[1, column] = value
+    path = fx.write_csv(tmp_path / "ae.csv", frame)
+    with pytest.raises(InputError) as info:
+        read_plain_adverse_events(path, fx.context("ae.csv"))
+    text = str(info.value)
+    assert info.value.code == "IML-CLIN-007" and "data row 2" in text and "written as" in text
+    assert "ZZCANARY" not in text and "SMITH" not in text and "1961" not in text
+
+
+@pytest.mark.parametrize(("column", "value"), [("event", "ZZCANARY-EVENT-SMITHJOHN"), ("study_day", "1961-04-12")])
+def test_a_bad_event_cell_is_named_by_column_row_and_shape_never_by_its_text(
+        tmp_path: Path, column: str, value: str) -> None:
+    frame = pd.DataFrame({"patient_id": ["001", "002"], "event": ["Died", "discharged"], "study_day": ["12", "20"]})
+    frame.loc[1, column] = value
+    path = fx.write_csv(tmp_path / "events.csv", frame)
+    with pytest.raises(InputError) as info:
+        read_plain_events(path, fx.context("events.csv"))
+    text = str(info.value)
+    assert info.value.code == "IML-CLIN-007" and "data row 2" in text and "written as" in text
+    assert "ZZCANARY" not in text and "SMITH" not in text and "1961" not in text

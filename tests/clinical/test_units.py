@@ -56,14 +56,24 @@ def test_d_dimer_in_ddu_is_refused_because_the_factor_is_assay_specific() -> Non
     assert info.value.code == "IML-CLIN-004" and "DDIMER" in str(info.value) and "labs.csv" in str(info.value)
 
 
-@pytest.mark.parametrize(("test", "unit"), [("CRP", "furlongs"), ("LYM", "mg/L"), ("CRP", None), ("GLUC", "U/L")])
-def test_an_unknown_or_foreign_unit_is_a_coded_error_naming_the_test_and_the_unit(test: str, unit: str | None) -> None:
+@pytest.mark.parametrize(("test", "unit", "shown"), [("CRP", "furlongs", "(written as AAAAAAAA)"),
+                                                     ("LYM", "mg/L", "'mg/L'"), ("CRP", None, "(no unit)"),
+                                                     ("GLUC", "U/L", "'U/L'")])
+def test_an_unknown_or_foreign_unit_is_a_coded_error_naming_the_test_and_the_unit(
+        test: str, unit: str | None, shown: str) -> None:
+    """A unit of the unit table is named as written; any other text only by its shape (it may be a name)."""
     with pytest.raises(InputError) as info:
         converter(get_test(test), unit, label="labs.csv")
     err = info.value
     assert err.code == "IML-CLIN-004" and "IML-CLIN-004" in ERROR_CODES
-    assert test in err.message and (repr(unit) if unit else "(no unit)") in err.message
+    assert test in err.message and shown in err.message
     assert err.hint
+
+
+def test_a_unit_that_is_not_in_the_unit_table_is_never_repeated() -> None:
+    with pytest.raises(InputError) as info:
+        converter(get_test("CRP"), "ZZCANARY-UNIT SMITH JOHN", label="labs.csv")
+    assert "ZZCANARY" not in str(info.value) and "SMITH" not in str(info.value)
 
 
 def test_tests_are_found_by_code_name_english_synonym_and_tongji_column() -> None:

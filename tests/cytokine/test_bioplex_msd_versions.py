@@ -14,6 +14,7 @@ from immunolab_assays.bioplex.xml_export import read_bioplex_xml
 from immunolab_assays.msd.methodical import read_reader_text
 from immunolab_assays.msd.workbench import read_workbench_csv, read_workbench_xlsx
 
+from immunolab.cytokine.facts import plate_fact_tables
 from immunolab.cytokine.plate import Plate
 from immunolab.errors import ERROR_CODES, InputError
 from tests.cytokine.factories_bioplex_msd import (
@@ -51,6 +52,17 @@ def _refused(call: object) -> InputError:
         call()  # type: ignore[operator]
     assert info.value.code in ERROR_CODES and info.value.path == LABEL and info.value.hint
     return info.value
+
+
+def test_bioplex_template_free_text_reaches_the_plates_table_without_dates(tmp_path: Path) -> None:
+    """CATALOG (kit), STDLOT (lot) and the WEIGHTED note are typed by the lab: any date in them is redacted."""
+    template = [*project_template(weighted="SMITH JOHN April 12, 1961"),
+                [11, "Catalog Number", "CATALOG", "Character", 20, "Kit of Apr-12-1961"],
+                [12, "Standard Lot", "STDLOT", "Character", 20, "LOT 12 April 1961"]]
+    plate = _bioplex(tmp_path, {"Project Template": template, "IL-6 (12)": bioplex_manager_4_1_summary()})
+    row = plate_fact_tables([plate], source_id="x" * 64, export_format="bioplex")["cytokine_plates"].to_pylist()[0]
+    assert (row["kit"], row["lot"]) == ("Kit of [date]", "LOT [date]")
+    assert "template_weighted: SMITH JOHN [date]" in row["notes"] and "1961" not in str(row)
 
 
 # --- Bio-Plex Manager 4.1 (summary, one row per replicate group) ---------------------------------

@@ -285,3 +285,18 @@ def test_a_covariate_change_line_names_columns_never_values() -> None:
     plan = diff_subjects(pa.Table.from_pylist([stored]), [new], subjects_sha256=None, reason="x")
     (line,) = plan.lines()
     assert line == "SUBJECT 001 covariates added baseline_severity; removed name; changed severity_grade"
+
+
+@pytest.mark.parametrize(("specimen", "panel"), [("PBMC 1961-04-12", "T"), ("PBMC", "T April 12, 1961"),
+                                                 ("serum 12/04/1961", "T")])
+def test_a_date_in_specimen_or_panel_is_refused_without_repeating_it(tmp_path: Path, specimen: str, panel: str) -> None:
+    """specimen and panel are kept in identity_samples: free text (``whole blood``) but never a date."""
+    ident = load_identity(write(tmp_path, manifest_rows=f'a.fcs,S1,001,0,"{specimen}","{panel}"\n'))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "a.fcs", "S1")
+    assert exc.value.code == "IML-ID-007" and "holds a date" in str(exc.value) and "1961" not in str(exc.value)
+
+
+def test_a_specimen_written_in_words_is_kept(tmp_path: Path) -> None:
+    ident = load_identity(write(tmp_path, manifest_rows='a.fcs,S1,001,0,"whole blood",TBNK-Treg\n'))
+    assert ident.require_file(tmp_path / "a.fcs", "S1").specimen == "whole blood"

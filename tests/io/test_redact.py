@@ -1,0 +1,34 @@
+"""What a message or the store may show of a hand-written value (:mod:`immunolab.io.redact`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from immunolab.io.redact import redact_free_text, shown_day, shown_id, value_shape
+
+
+@pytest.mark.parametrize("pid", ["001", "P-017", "MSC.12"])
+def test_a_study_code_is_shown_as_written(pid: str) -> None:
+    assert shown_id(pid) == repr(pid)
+
+
+@pytest.mark.parametrize("pid", ["SMITH JOHN", "ZZCANARY-PID-SMITHJOHN", "1961-04-12", "12/04/1961", "19610412"])
+def test_a_name_or_a_date_in_an_id_column_is_never_shown(pid: str) -> None:
+    assert "not shown" in shown_id(pid) and pid not in shown_id(pid)
+
+
+def test_a_study_day_is_shown_and_a_year_or_a_date_only_by_its_shape() -> None:
+    assert (shown_day(14), shown_day("-3"), shown_day(1961), shown_day("1961-04-12")) == \
+        ("14", "-3", "(written as NNNN)", "(written as NNNN-NN-NN)")
+    assert value_shape("SMITH JOHN 1961") == "AAAAA AAAA NNNN"
+
+
+@pytest.mark.parametrize("text", ["Run April 12, 1961", "Run Apr-12-1961", "Run 12-Apr-1961", "Run 1961-04-12",
+                                  "Run 12/04/1961", "Run 19610412", "Run Apr. 12th 1961"])
+def test_every_written_date_style_in_free_text_becomes_date(text: str) -> None:
+    assert redact_free_text(text) == "Run [date]"
+
+
+@pytest.mark.parametrize("text", ["MILLIPLEX MAP Human Cytokine 27-plex", "HCYTA-60K-PX38", "Lot 3356721", "Marker 12"])
+def test_kit_names_and_lots_without_a_date_are_kept(text: str) -> None:
+    assert redact_free_text(text) == text
