@@ -237,7 +237,7 @@ class PluginRegistry:
         try:
             return self.plugins[name]
         except KeyError:
-            from immunolab.io.redact import value_shape  # here: immunolab.io imports this module
+            from immunolab.redact import value_shape
             raise InputError(
                 "IML-IN-004",
                 f"no installed assay plugin is called that (written as {value_shape(name)})",

@@ -1,4 +1,19 @@
-"""Keep calendar dates out of stored text: find date-shaped parts of free text, redact them, bound study days.
+"""What a message or the store may show of a value a person wrote: one rule, and dates kept out.
+
+One rule for every input a lab writes by hand (manifest, subjects, clinical files, file names
+under a filename rule, instrument header free text, FCS keywords), because any cell may hold a
+name or a date:
+
+- A value is repeated only when it has the shape of a pseudonymous study code
+  (:func:`shown_id`: 1-24 letters, digits, ``.``, ``_`` or ``-``, at least one digit, not shaped
+  like a date) or of a study day (:func:`shown_day`: a whole number of at most three digits).
+- Any other value, and any value refused by a closed vocabulary the project defines (arms, grades,
+  AE outcomes, events, units, assay names), is shown by its shape only (:func:`value_shape`:
+  ``Smith 1961`` -> ``AAAAA NNNN``); the message lists the accepted values and the row instead.
+- Free text kept in the store (kit names, lots, notes, free-text FCS keywords) has its date-shaped
+  parts replaced (:func:`redact_free_text`, :func:`redact_dates`).
+- A study day far outside the trial gives its date away (``-21483`` is a 1961 date against a 2020
+  Day 0): it is not stored (:data:`STUDY_DAY_WINDOW`, warning ``IML-IN-011``).
 
 Light on purpose (``re`` only): the FCS keyword filter imports it on every read, and commands that
 must start without pandas or pyarrow (``flow gate``) read FCS files.
@@ -8,22 +23,29 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DATE_IN_TEXT", "STUDY_DAY_WARNING", "STUDY_DAY_WINDOW", "date_shape", "in_study_window", "redact_dates"]
+__all__ = ["DATE_IN_TEXT", "STUDY_DAY_WARNING", "STUDY_DAY_WINDOW", "contains_date", "date_shape", "in_study_window",
+           "redact_dates", "redact_free_text", "shown_day", "shown_id", "value_shape"]
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_ORDINAL = r"(?:st|nd|rd|th)?"
 #: a calendar date written inside free text: ISO / slashed / dotted triples, ``12 Apr 1961``,
-#: ``Apr 12, 1961``, ``12APR1961`` and compact ``19610412`` (a year 1900-2099 with a valid month and day)
+#: ``12th April 1961``, ``Apr 12, 1961``, ``Apr-12-1961``, ``12APR1961`` and compact ``19610412``
+#: (a year 1900-2099 with a valid month and day, so other 8-digit serials and lots stay)
 DATE_IN_TEXT = re.compile(
     r"(?<![0-9])(?:\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"
-    rf"|\d{{1,2}}[\s_-]*{_MONTHS}[\s_,-]*\d{{2,4}}|{_MONTHS}[\s_-]*\d{{1,2}},?[\s_-]+\d{{4}}"
+    rf"|\d{{1,2}}{_ORDINAL}[\s_-]*{_MONTHS}[\s_,-]*\d{{2,4}}"
+    rf"|{_MONTHS}[\s_-]*\d{{1,2}}{_ORDINAL},?[\s_-]*\d{{2,4}}"
     r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?![0-9])",
     re.IGNORECASE,
 )
 #: study days a trial date can have (a year before Day 0 to ten years after); a day outside gives the date
-#: away (``-21483`` is a 1961 date against a 2020 Day 0), so it is not stored (warning IML-IN-011)
+#: away, so it is not stored (warning IML-IN-011)
 STUDY_DAY_WINDOW = (-365, 3650)
 #: the warning of a date left without its study day for lying outside :data:`STUDY_DAY_WINDOW`
 STUDY_DAY_WARNING = "IML-IN-011"
+
+_ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9._-]{1,24}$")
+_DAY_LIKE = re.compile(r"^[+-]?\d{1,3}$")
 
 
 def in_study_window(day: int) -> bool:
@@ -32,8 +54,38 @@ def in_study_window(day: int) -> bool:
 
 
 def date_shape(text: str) -> str:
-    """Return the shape of a written date (``1961-04-12`` -> ``NNNN-NN-NN``, ``12Apr1961`` -> ``NNAAANNNN``)."""
+    """Return the shape of written text (``1961-04-12`` -> ``NNNN-NN-NN``, ``12Apr1961`` -> ``NNAAANNNN``)."""
     return re.sub(r"\d", "N", re.sub(r"[A-Za-z]", "A", text))
+
+
+def value_shape(value: str) -> str:
+    """Return the shape of a written value (``02/12/2020`` -> ``NN/NN/NNNN``), at most 16 characters and ``...``.
+
+    Dates and ages are patient-identifying, so problems name the shape of a cell, never its text.
+    """
+    shape = date_shape(value.strip())
+    return shape if len(shape) <= 16 else shape[:16] + "..."
+
+
+def contains_date(text: str) -> bool:
+    """Return True when ``text`` holds a date in any written style (``1961-04-12``, ``April 12, 1961`` ...)."""
+    return DATE_IN_TEXT.search(text) is not None
+
+
+def shown_id(pid: str) -> str:
+    """Return ``pid`` quoted when it looks like a study code (a digit, no spaces, not a date); else a neutral phrase.
+
+    A patient column that holds names or dates by mistake must not put them into a message or a log.
+    """
+    if _ID_LIKE.match(pid) and not contains_date(pid):
+        return repr(pid)
+    return "(a value that is not an id; not shown, it may be a name)"
+
+
+def shown_day(day: object) -> str:
+    """Return a study day as written when it has at most three digits, else its shape (``1961`` -> ``NNNN``)."""
+    text = str(day).strip()
+    return text if _DAY_LIKE.match(text) else f"(written as {value_shape(text)})"
 
 
 def redact_dates(text: str, replacement: str | None = "[date]") -> str:
@@ -45,3 +97,11 @@ def redact_dates(text: str, replacement: str | None = "[date]") -> str:
     if replacement is None:
         return DATE_IN_TEXT.sub(lambda m: date_shape(m.group(0)), text)
     return DATE_IN_TEXT.sub(replacement, text)
+
+
+def redact_free_text(text: str | None) -> str | None:
+    """Return ``text`` with date-shaped parts replaced by ``[date]`` (protocol / kit names, lots, notes); None if empty."""
+    if text is None:
+        return None
+    cleaned = redact_dates(text.replace("\ufffd", "")).strip()
+    return cleaned or None

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from immunolab.errors import IdentityError, MalformedInputError
-from immunolab.io.redact import shown_id
+from immunolab.redact import shown_id
 
 __all__ = [
     "PatientResolver",

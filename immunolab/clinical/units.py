@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from immunolab.errors import InconsistentInputError
-from immunolab.io.redact import value_shape
+from immunolab.redact import value_shape
 
 __all__ = [
     "TESTS",

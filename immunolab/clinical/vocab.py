@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from immunolab.errors import MalformedInputError
-from immunolab.io.redact import value_shape
+from immunolab.redact import value_shape
 
 __all__ = [
     "SEVERITY_GRADE_SOURCE",

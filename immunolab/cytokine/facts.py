@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from immunolab.cytokine.curves import StandardCurve
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate
-from immunolab.io.redact import redact_free_text
+from immunolab.redact import redact_free_text
 from immunolab.plugins import SAMPLE_REF
 from immunolab.schema import fact_schema
 
@@ -65,7 +65,7 @@ def _plate_row(plate: Plate, pid: str, export_format: str, study_day: Callable[[
 
     Kit, lot and serial fields and template notes are typed by the lab (a protocol named after a
     run date, a note with a name's date of birth): every reader's plate passes through here, so
-    :func:`~immunolab.io.redact.redact_free_text` is applied once for all of them.
+    :func:`~immunolab.redact.redact_free_text` is applied once for all of them.
     """
     w = plate.wells
     ranges = {f"{c}|{a}": [lo, hi] for (c, a), (lo, hi) in plate.control_ranges.items()}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from immunolab.errors import IdentityError
 from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
-from immunolab.io.redact import contains_date, shown_day, shown_id, value_shape
+from immunolab.redact import contains_date, shown_day, shown_id, value_shape
 
 __all__ = ["identifying_columns", "load_manifest", "load_subjects", "looks_like_date", "normalise_header", "read_table"]
 

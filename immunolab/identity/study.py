@@ -23,7 +23,7 @@ from immunolab.identity.model import (
     Subject,
     problems_error,
 )
-from immunolab.io.redact import shown_day, shown_id
+from immunolab.redact import shown_day, shown_id
 
 __all__ = ["StudyIdentity", "load_identity"]
 

@@ -2,7 +2,7 @@
 
 A privacy audit plants canaries (``ZZCANARY``, a name, a birth date) where a technician might
 type a name by mistake; every refusal names the column, the line and the shape of the cell
-instead (the rule of :mod:`immunolab.io.redact`).
+instead (the rule of :mod:`immunolab.redact`).
 """
 
 from __future__ import annotations

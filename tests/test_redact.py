@@ -1,10 +1,10 @@
-"""What a message or the store may show of a hand-written value (:mod:`immunolab.io.redact`)."""
+"""What a message or the store may show of a hand-written value (:mod:`immunolab.redact`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from immunolab.io.redact import redact_free_text, shown_day, shown_id, value_shape
+from immunolab.redact import redact_free_text, shown_day, shown_id, value_shape
 
 
 @pytest.mark.parametrize("pid", ["001", "P-017", "MSC.12"])
