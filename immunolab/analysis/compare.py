@@ -17,7 +17,9 @@ For every assay x feature x measure of the measurements view:
    the visit is compared by the proportion detectable (or above the ULOQ when most censored
    values are above) per arm with Fisher's exact test, the difference in proportions
    (Newcombe CI) and the conditional odds ratio (exact CI). Benjamini-Hochberg q-values are
-   given within each feature (over visits) and over the whole table.
+   given within each feature (over visits) and over the whole table. A visit where an arm has
+   fewer than ``min_per_arm`` values is not tested (p NaN, outside the BH families), as the
+   mixed model leaves it out.
 3. **AUC**: per-patient time-averaged AUC over the window (trapezoid over observed visits, see
    :mod:`immunolab.analysis.trajectories`), compared by Mann-Whitney with the Hodges-Lehmann
    shift and Moses CI in the measure's units.
@@ -345,7 +347,7 @@ def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[
     return rows
 
 def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: str, reference: str,
-                    threshold: float, alpha: float) -> dict[str, Any]:
+                    threshold: float, alpha: float, min_per_arm: int = 2) -> dict[str, Any]:
     g = g[np.isfinite(g["value"].to_numpy(dtype=float))]
     gt, gr = g[g["arm"] == treated], g[g["arm"] == reference]
     n_cens = int(g["censored"].sum())
@@ -361,6 +363,11 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     row.update(empty)
     if len(gt) == 0 or len(gr) == 0:
         row.update(test="none", effect="", method="not tested: an arm has no value at this visit")
+        return row
+    if min(len(gt), len(gr)) < min_per_arm:
+        row.update(test="none", effect="",
+                   method=f"not tested: an arm has fewer than min_per_arm = {min_per_arm} values at this visit "
+                          f"({len(gt)} treated vs {len(gr)} reference); the mixed model leaves the visit out too")
         return row
     if frac > threshold:
         below = g["censor"].isin(NONDETECT_FLAGS)
@@ -511,7 +518,7 @@ def compare_arms(
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
         effects.extend(_visit_effect_rows(key, res, counts, text))
         feature_tests = [
-            _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha)
+            _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha, min_per_arm)
             for v in sorted(int(d) for d in g["visit_day"].unique())
         ]
         q = bh_adjust([r["p"] for r in feature_tests])

@@ -209,3 +209,18 @@ def test_json_output_has_no_bare_nan_tokens(capsys: pytest.CaptureFixture[str]) 
 
     echo_json({"p": float("nan"), "rows": [{"f": float("inf")}, 1.5]})
     assert json.loads(capsys.readouterr().out) == {"p": None, "rows": [{"f": None}, 1.5]}
+
+
+def test_a_visit_with_fewer_than_min_per_arm_values_in_an_arm_is_not_tested_and_out_of_bh() -> None:
+    """Demo bead-array IL-6 at D90 was rank-tested 3 vs 1 although min_per_arm is 2 (the model left it out)."""
+    m = syn.measurements(0)
+    m = m[m["feature"] == "IL-6"]
+    controls = sorted(m.loc[m["arm"] == "control", "patient_id"].unique())
+    m = m[~((m["visit_day"] == 90) & (m["arm"] == "control") & (m["patient_id"] != controls[0]))]
+    res = compare_arms(measurements_view(m))
+    t = res.visit_tests.set_index("visit_day")
+    assert t.loc[90, "n_reference"] == 1 and t.loc[90, "test"] == "none"
+    assert np.isnan(t.loc[90, "p"]) and np.isnan(t.loc[90, "q_bh_feature"]) and np.isnan(t.loc[90, "q_bh_all"])
+    assert "fewer than min_per_arm = 2" in t.loc[90, "method"]
+    assert t.drop(index=90)["p"].notna().all()
+    assert compare_arms(measurements_view(m), min_per_arm=1).visit_tests.set_index("visit_day")["p"].notna().all()
