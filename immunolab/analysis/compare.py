@@ -22,7 +22,10 @@ For every assay x feature x measure of the measurements view:
    mixed model leaves it out.
 3. **AUC**: per-patient time-averaged AUC over the window (trapezoid over observed visits, see
    :mod:`immunolab.analysis.trajectories`), compared by Mann-Whitney with the Hodges-Lehmann
-   shift and Moses CI in the measure's units.
+   shift and Moses CI in the measure's units. A patient who died before the window's end has
+   no AUC: ``excluded_reasons`` counts those deaths apart (``deaths``: patient -> study day, read
+   from the store's ``outcomes`` by :func:`compare_store`) and the method warns that an AUC among
+   survivors is biased by informative missingness.
 
 **Covariate adjustment** (``adjust=["site", "specimen", "age"]``): the mixed model gains those
 fixed effects (:mod:`immunolab.analysis.mixed_model`; aliased columns are left out and named)
@@ -42,7 +45,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -398,6 +401,17 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     )
     return row
 
+def _mark_deaths(aucs: pd.DataFrame, deaths: Mapping[str, float], window: tuple[int, int]) -> pd.DataFrame:
+    """Return ``aucs`` with the status of a patient without an AUC who died before the window's end saying so."""
+    end = window[1]
+    died = aucs["patient_id"].map(lambda p: p in deaths and float(deaths[p]) <= end).astype(bool)
+    died &= ~np.isfinite(aucs["auc_mean"].to_numpy(dtype=float))
+    out = aucs.copy()
+    out.loc[died, "auc_status"] = [f"NaN: died before day {end}" if float(deaths[p]) < end else f"NaN: died on day {end}"
+                                   for p in out.loc[died, "patient_id"]]
+    return out
+
+
 def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
                   window: tuple[int, int]) -> dict[str, Any]:
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
@@ -405,17 +419,22 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
     xr = ok.loc[ok["arm"] == reference, "auc_mean"].to_numpy(dtype=float)
     sr = mann_whitney_hl(xt, xr, alpha=alpha)
     excluded = auc[~auc.index.isin(ok.index)]
-    reasons = excluded["auc_status"].value_counts().to_dict()
+    reasons = excluded["auc_status"].str.removeprefix("NaN: ").value_counts().to_dict()
+    n_died = int(excluded["auc_status"].str.startswith("NaN: died").sum())
+    survivors = (f"; AUC among survivors only: {n_died} patient(s) who died before the window's end have none, so the "
+                 "comparison is biased by informative missingness (deaths are not missing at random); read it beside "
+                 "the mortality table (immunolab outcomes)") if n_died else ""
     return {
         **key, "window": f"{window[0]}-{window[1]}", "treated": treated, "reference": reference,
         "n_treated": int(xt.size), "n_reference": int(xr.size), "n_excluded": len(excluded),
+        "n_died_excluded": n_died,
         "excluded_reasons": "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
         "median_treated": float(np.median(xt)) if xt.size else np.nan,
         "median_reference": float(np.median(xr)) if xr.size else np.nan,
         "shift": sr.shift, "ci_low": sr.ci_low, "ci_high": sr.ci_high, "p": sr.p,
         "method": (f"{sr.method}, on the time-averaged AUC (trapezoid over observed visits of days "
                    f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
-                   "window ends excluded"),
+                   f"window ends excluded{survivors}"),
     }
 
 def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
@@ -471,6 +490,7 @@ def compare_arms(
     reference_arm: str | None = None,
     min_per_arm: int = 2,
     adjust: Sequence[str] | None = None,
+    deaths: Mapping[str, float] | None = None,
 ) -> ArmComparison:
     """Return the arm comparison tables for a measurements view (see module doc).
 
@@ -478,6 +498,7 @@ def compare_arms(
     turned into one first). ``measures`` defaults to :data:`DEFAULT_MEASURES` when present.
     ``window`` is the AUC window in days (both ends must be visit days). ``adjust`` names
     covariate columns of the view to add as fixed effects (``IML-ANA-006`` when absent).
+    ``deaths`` maps a patient id to the study day of death (the AUC exclusions name them).
     """
     adjust = list(adjust or [])
     check_covariates(view, adjust)
@@ -497,7 +518,7 @@ def compare_arms(
     effects: list[dict[str, Any]] = []
     tests: list[dict[str, Any]] = []
     auc_rows: list[dict[str, Any]] = []
-    aucs = patient_auc(data, window)
+    aucs = _mark_deaths(patient_auc(data, window), deaths or {}, window)
     for fkey, g in data.groupby(FEATURE_KEYS, sort=True):
         key = dict(zip(FEATURE_KEYS, fkey, strict=True))
         key["unit"] = g["unit"].dropna().iloc[0] if g["unit"].notna().any() else None
@@ -566,7 +587,14 @@ def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
 
     ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``).
     """
+    from immunolab.analysis.trial_tables import trial_outcomes
+
     view = measurements_view(store)
+    if "deaths" not in kwargs:
+        out = trial_outcomes(store)
+        if not out.empty:
+            dead = out[out["event"] == "death"].dropna(subset=["study_day"])
+            kwargs["deaths"] = {str(p): float(d) for p, d in zip(dead["patient_id"], dead["study_day"], strict=True)}
     result = compare_arms(view, **kwargs)
     result.settings["qc_excluded_values"] = int(view.attrs.get("n_excluded", 0))
     return result

@@ -74,7 +74,7 @@ def test_rank_tests_report_a_ratio_with_ci_and_bh_q_values(results: dict[int, Ar
 def test_auc_comparison_excludes_patients_without_both_window_ends_and_says_why(results: dict[int, ArmComparison]) -> None:
     a = results[0].auc_tests.set_index("feature")
     assert (a["n_excluded"] >= 1).all()  # patient 003 never has Day 28
-    assert a.loc["Treg", "excluded_reasons"].startswith("NaN: no Day 28 value")
+    assert a.loc["Treg", "excluded_reasons"].startswith("no Day 28 value")
     assert a.loc["Treg", "shift"] > 0 and a.loc["Treg", "ci_low"] <= a.loc["Treg", "shift"] <= a.loc["Treg", "ci_high"]
     per_patient = results[0].auc
     assert np.isnan(per_patient.set_index(["feature", "patient_id"]).loc[("Treg", "003"), "auc"])
@@ -224,3 +224,18 @@ def test_a_visit_with_fewer_than_min_per_arm_values_in_an_arm_is_not_tested_and_
     assert "fewer than min_per_arm = 2" in t.loc[90, "method"]
     assert t.drop(index=90)["p"].notna().all()
     assert compare_arms(measurements_view(m), min_per_arm=1).visit_tests.set_index("visit_day")["p"].notna().all()
+
+
+def test_auc_exclusions_name_deaths_apart_and_warn_of_informative_missingness() -> None:
+    """The demo's AUC said only "no Day 28 value (4)" where 3 of the 4 patients had died."""
+    m = syn.measurements(0)
+    m = m[m["feature"] == "Treg"]
+    no_d28 = sorted(set(m["patient_id"]) - set(m.loc[m["visit_day"] == 28, "patient_id"]))
+    alive = compare_arms(measurements_view(m)).auc_tests.iloc[0]
+    res = compare_arms(measurements_view(m), deaths={no_d28[0]: 12.0, "999": 3.0})
+    a = res.auc_tests.iloc[0]
+    assert a["n_died_excluded"] == 1 and a["n_excluded"] == alive["n_excluded"]
+    assert a["excluded_reasons"].startswith("died before day 28 (1)")
+    assert "informative missingness" in a["method"] and "informative missingness" not in alive["method"]
+    per_patient = res.auc.set_index("patient_id")
+    assert per_patient.loc[no_d28[0], "auc_status"] == "NaN: died before day 28"
