@@ -204,13 +204,22 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
                  "pass them with --measures or leave the feature out.",
         )
     if out.empty:
+        have = sorted(set(view["measure"]))
+        lower = {m.lower(): m for m in have}
+        close = [f"{m} (not {r})" for r in (measures or ()) if r not in have and (m := lower.get(str(r).lower()))]
         raise InputError(
             "IML-ANA-002",
             "no measurements match the requested features/measures",
-            hint=f"Features present: {', '.join(sorted(set(view['feature']))[:20]) or 'none'}; "
-            f"measures present: {', '.join(sorted(set(view['measure']))) or 'none'}.",
+            hint=(f"Measure names are case-sensitive; did you mean {', '.join(close)}? " if close else "")
+            + f"Features present: {_first(sorted(set(view['feature'])), 20)}; measures present: {', '.join(have) or 'none'}.",
         )
     return out
+
+
+def _first(names: list[str], n: int) -> str:
+    """Return the first ``n`` names joined, saying how many more there are."""
+    more = f" ... and {len(names) - n} more" if len(names) > n else ""
+    return (", ".join(names[:n]) or "none") + more
 
 UNADJUSTED = "none (rank or Fisher test: unadjusted)"
 

@@ -239,3 +239,16 @@ def test_auc_exclusions_name_deaths_apart_and_warn_of_informative_missingness() 
     assert "informative missingness" in a["method"] and "informative missingness" not in alive["method"]
     per_patient = res.auc.set_index("patient_id")
     assert per_patient.loc[no_d28[0], "auc_status"] == "NaN: died before day 28"
+
+
+def test_no_match_for_a_measure_names_its_case_variant_and_says_how_many_features_are_not_listed() -> None:
+    """compare --measures cells_per_ul listed 20 features without saying there were more."""
+    m = syn.measurements(0)
+    many = pd.concat([m] + [m[m["feature"] == "IL-6"].assign(feature=f"extra{i:02d}") for i in range(25)],
+                     ignore_index=True)
+    n_features = many["feature"].nunique()
+    with pytest.raises(InputError) as err:
+        compare_arms(measurements_view(many), measures=["PCT_PARENT"])
+    hint = err.value.hint or ""
+    assert err.value.code == "IML-ANA-002" and "did you mean pct_parent (not PCT_PARENT)?" in hint
+    assert f"... and {n_features - 20} more;" in hint
