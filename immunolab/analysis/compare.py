@@ -594,8 +594,10 @@ def compare_arms(
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).
 
-    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``).
+    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``);
+    ``store_version`` and ``immunolab_version`` say what the results were computed from.
     """
+    from immunolab import __version__
     from immunolab.analysis.trial_tables import trial_outcomes
 
     view = measurements_view(store)
@@ -606,6 +608,7 @@ def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
             kwargs["deaths"] = {str(p): float(d) for p, d in zip(dead["patient_id"], dead["study_day"], strict=True)}
     result = compare_arms(view, **kwargs)
     result.settings["qc_excluded_values"] = int(view.attrs.get("n_excluded", 0))
+    result.settings.update(store_version=int(store.version), immunolab_version=__version__)
     return result
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:

@@ -290,6 +290,11 @@ def test_outcomes_and_adam_commands_read_the_ingested_clinical_files(study: dict
     improvement = pd.read_csv(out / "improvement_logrank.csv").iloc[0]
     assert (improvement["events_treated"], improvement["events_reference"]) == (2, 0)  # 001 and 003 fell 2 points
     assert (out / "survival_km.png").stat().st_size > 1000
+    import json
+
+    settings = json.loads((out / "settings.json").read_text())  # which store version the endpoints come from
+    assert settings["store_version"] == immunolab.open_store(study["store"]).version == 1
+    assert settings["immunolab_version"] == immunolab.__version__ and settings["day"] == 28
     adam_dir = tmp_path / "adam"
     res = runner.invoke(main, ["export", "adam", "--store", str(study["store"]), "--out", str(adam_dir), "--studyid", "T1"])
     assert res.exit_code == 0, res.output
