@@ -525,7 +525,7 @@ def to_anndata(store: Store | str | Path, kind: str = "summary", **kwargs: Any) 
         return summary_anndata(s, **kwargs)
     if kind == "events":
         return events_anndata(s, **kwargs)
-    raise ValueError(f"kind must be 'summary' or 'events', not {kind!r}")
+    raise InputError("IML-ANA-011", f"unknown AnnData kind {kind!r}", hint="Valid kinds: summary, events.")
 
 
 def write_h5ad(adata: AnnData, path: str | Path) -> Path:

@@ -227,7 +227,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-007": "table name unknown",
     "IML-STORE-009": "store written by immunolab 0.1 (format 1): run `immunolab store upgrade`",
     "IML-STORE-010": "the store is read-only for this user or mount",
-    "IML-STORE-011": "the requested store version does not exist",
+    "IML-STORE-011": "the requested store version does not exist (also: as_of before the first store version)",
+    "IML-STORE-012": "time travel asked wrongly: version and as_of together, or as_of not an ISO 8601 date-time",
+    "IML-STORE-013": "a requested column is not in the table or view",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",
@@ -246,6 +248,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
     "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
+    "IML-ANA-011": "unknown AnnData kind (summary or events)",
     # clinical data (hospital lab, CRF, SDTM)
     "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
     "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",
@@ -256,6 +259,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-CLIN-007": "bad value in a clinical file (grade, Y/N flag, study day, event)",
     "IML-CLIN-008": "SDTM dataset is not the domain it was read as",
     "IML-CLIN-009": "clinical results that are not numbers: text kept in value_reported, left out of measurements (a warning)",
+    "IML-CLIN-010": "clinical results on study days outside every protocol visit window: kept, no visit measurement (a warning)",
+    "IML-CLIN-011": "a later clinical file replaces a different earlier value of the same patient, test and day (a warning)",
     # interop (FlowKit, Gating-ML export, readfcs/pytometry layout)
     "IML-INT-001": "the gating strategy holds a gate or transform Gating-ML 2.0 cannot express",
     "IML-INT-002": "the active gating is a data-driven template: it has no fixed gates to export",

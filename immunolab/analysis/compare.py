@@ -17,10 +17,15 @@ For every assay x feature x measure of the measurements view:
    the visit is compared by the proportion detectable (or above the ULOQ when most censored
    values are above) per arm with Fisher's exact test, the difference in proportions
    (Newcombe CI) and the conditional odds ratio (exact CI). Benjamini-Hochberg q-values are
-   given within each feature (over visits) and over the whole table.
+   given within each feature (over visits) and over the whole table. A visit where an arm has
+   fewer than ``min_per_arm`` values is not tested (p NaN, outside the BH families), as the
+   mixed model leaves it out.
 3. **AUC**: per-patient time-averaged AUC over the window (trapezoid over observed visits, see
    :mod:`immunolab.analysis.trajectories`), compared by Mann-Whitney with the Hodges-Lehmann
-   shift and Moses CI in the measure's units.
+   shift and Moses CI in the measure's units. A patient who died before the window's end has
+   no AUC: ``excluded_reasons`` counts those deaths apart (``deaths``: patient -> study day, read
+   from the store's ``outcomes`` by :func:`compare_store`) and the method warns that an AUC among
+   survivors is biased by informative missingness.
 
 **Covariate adjustment** (``adjust=["site", "specimen", "age"]``): the mixed model gains those
 fixed effects (:mod:`immunolab.analysis.mixed_model`; aliased columns are left out and named)
@@ -40,7 +45,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,13 +204,22 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
                  "pass them with --measures or leave the feature out.",
         )
     if out.empty:
+        have = sorted(set(view["measure"]))
+        lower = {m.lower(): m for m in have}
+        close = [f"{m} (not {r})" for r in (measures or ()) if r not in have and (m := lower.get(str(r).lower()))]
         raise InputError(
             "IML-ANA-002",
             "no measurements match the requested features/measures",
-            hint=f"Features present: {', '.join(sorted(set(view['feature']))[:20]) or 'none'}; "
-            f"measures present: {', '.join(sorted(set(view['measure']))) or 'none'}.",
+            hint=(f"Measure names are case-sensitive; did you mean {', '.join(close)}? " if close else "")
+            + f"Features present: {_first(sorted(set(view['feature'])), 20)}; measures present: {', '.join(have) or 'none'}.",
         )
     return out
+
+
+def _first(names: list[str], n: int) -> str:
+    """Return the first ``n`` names joined, saying how many more there are."""
+    more = f" ... and {len(names) - n} more" if len(names) > n else ""
+    return (", ".join(names[:n]) or "none") + more
 
 UNADJUSTED = "none (rank or Fisher test: unadjusted)"
 
@@ -345,7 +359,7 @@ def _visit_effect_rows(key: dict[str, Any], res: MixedModelResult, counts: dict[
     return rows
 
 def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: str, reference: str,
-                    threshold: float, alpha: float) -> dict[str, Any]:
+                    threshold: float, alpha: float, min_per_arm: int = 2) -> dict[str, Any]:
     g = g[np.isfinite(g["value"].to_numpy(dtype=float))]
     gt, gr = g[g["arm"] == treated], g[g["arm"] == reference]
     n_cens = int(g["censored"].sum())
@@ -361,6 +375,11 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     row.update(empty)
     if len(gt) == 0 or len(gr) == 0:
         row.update(test="none", effect="", method="not tested: an arm has no value at this visit")
+        return row
+    if min(len(gt), len(gr)) < min_per_arm:
+        row.update(test="none", effect="",
+                   method=f"not tested: an arm has fewer than min_per_arm = {min_per_arm} values at this visit "
+                          f"({len(gt)} treated vs {len(gr)} reference); the mixed model leaves the visit out too")
         return row
     if frac > threshold:
         below = g["censor"].isin(NONDETECT_FLAGS)
@@ -391,6 +410,17 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
     )
     return row
 
+def _mark_deaths(aucs: pd.DataFrame, deaths: Mapping[str, float], window: tuple[int, int]) -> pd.DataFrame:
+    """Return ``aucs`` with the status of a patient without an AUC who died before the window's end saying so."""
+    end = window[1]
+    died = aucs["patient_id"].map(lambda p: p in deaths and float(deaths[p]) <= end).astype(bool)
+    died &= ~np.isfinite(aucs["auc_mean"].to_numpy(dtype=float))
+    out = aucs.copy()
+    out.loc[died, "auc_status"] = [f"NaN: died before day {end}" if float(deaths[p]) < end else f"NaN: died on day {end}"
+                                   for p in out.loc[died, "patient_id"]]
+    return out
+
+
 def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
                   window: tuple[int, int]) -> dict[str, Any]:
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
@@ -398,17 +428,22 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
     xr = ok.loc[ok["arm"] == reference, "auc_mean"].to_numpy(dtype=float)
     sr = mann_whitney_hl(xt, xr, alpha=alpha)
     excluded = auc[~auc.index.isin(ok.index)]
-    reasons = excluded["auc_status"].value_counts().to_dict()
+    reasons = excluded["auc_status"].str.removeprefix("NaN: ").value_counts().to_dict()
+    n_died = int(excluded["auc_status"].str.startswith("NaN: died").sum())
+    survivors = (f"; AUC among survivors only: {n_died} patient(s) who died before the window's end have none, so the "
+                 "comparison is biased by informative missingness (deaths are not missing at random); read it beside "
+                 "the mortality table (immunolab outcomes)") if n_died else ""
     return {
         **key, "window": f"{window[0]}-{window[1]}", "treated": treated, "reference": reference,
         "n_treated": int(xt.size), "n_reference": int(xr.size), "n_excluded": len(excluded),
+        "n_died_excluded": n_died,
         "excluded_reasons": "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
         "median_treated": float(np.median(xt)) if xt.size else np.nan,
         "median_reference": float(np.median(xr)) if xr.size else np.nan,
         "shift": sr.shift, "ci_low": sr.ci_low, "ci_high": sr.ci_high, "p": sr.p,
         "method": (f"{sr.method}, on the time-averaged AUC (trapezoid over observed visits of days "
                    f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
-                   "window ends excluded"),
+                   f"window ends excluded{survivors}"),
     }
 
 def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
@@ -464,6 +499,7 @@ def compare_arms(
     reference_arm: str | None = None,
     min_per_arm: int = 2,
     adjust: Sequence[str] | None = None,
+    deaths: Mapping[str, float] | None = None,
 ) -> ArmComparison:
     """Return the arm comparison tables for a measurements view (see module doc).
 
@@ -471,6 +507,7 @@ def compare_arms(
     turned into one first). ``measures`` defaults to :data:`DEFAULT_MEASURES` when present.
     ``window`` is the AUC window in days (both ends must be visit days). ``adjust`` names
     covariate columns of the view to add as fixed effects (``IML-ANA-006`` when absent).
+    ``deaths`` maps a patient id to the study day of death (the AUC exclusions name them).
     """
     adjust = list(adjust or [])
     check_covariates(view, adjust)
@@ -490,7 +527,7 @@ def compare_arms(
     effects: list[dict[str, Any]] = []
     tests: list[dict[str, Any]] = []
     auc_rows: list[dict[str, Any]] = []
-    aucs = patient_auc(data, window)
+    aucs = _mark_deaths(patient_auc(data, window), deaths or {}, window)
     for fkey, g in data.groupby(FEATURE_KEYS, sort=True):
         key = dict(zip(FEATURE_KEYS, fkey, strict=True))
         key["unit"] = g["unit"].dropna().iloc[0] if g["unit"].notna().any() else None
@@ -511,7 +548,7 @@ def compare_arms(
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
         effects.extend(_visit_effect_rows(key, res, counts, text))
         feature_tests = [
-            _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha)
+            _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha, min_per_arm)
             for v in sorted(int(d) for d in g["visit_day"].unique())
         ]
         q = bh_adjust([r["p"] for r in feature_tests])
@@ -557,11 +594,21 @@ def compare_arms(
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).
 
-    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``).
+    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``);
+    ``store_version`` and ``immunolab_version`` say what the results were computed from.
     """
+    from immunolab import __version__
+    from immunolab.analysis.trial_tables import trial_outcomes
+
     view = measurements_view(store)
+    if "deaths" not in kwargs:
+        out = trial_outcomes(store)
+        if not out.empty:
+            dead = out[out["event"] == "death"].dropna(subset=["study_day"])
+            kwargs["deaths"] = {str(p): float(d) for p, d in zip(dead["patient_id"], dead["study_day"], strict=True)}
     result = compare_arms(view, **kwargs)
     result.settings["qc_excluded_values"] = int(view.attrs.get("n_excluded", 0))
+    result.settings.update(store_version=int(store.version), immunolab_version=__version__)
     return result
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:

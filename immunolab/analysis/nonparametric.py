@@ -1,7 +1,9 @@
 """Two-sample tests with effect sizes and confidence intervals for small trials.
 
-- :func:`mann_whitney_hl`: Mann-Whitney U test (exact null distribution when there are no ties,
-  normal approximation with tie and continuity correction otherwise) and the Hodges-Lehmann
+- :func:`mann_whitney_hl`: Mann-Whitney U test (exact null distribution when there are no ties;
+  with ties, the exact permutation distribution of U on midranks when the arrangements are few,
+  at most :data:`PERMUTATION_MAX_ARRANGEMENTS`, the normal approximation with tie and continuity
+  correction otherwise) and the Hodges-Lehmann
   shift (median of all pairwise differences x_i - y_j) with its distribution-free Moses CI:
   ``[D_(k), D_(mn - k + 1)]`` of the sorted pairwise differences, ``k - 1`` being the largest
   U with ``P(U <= k - 1) <= alpha / 2`` under the exact null (normal approximation for large
@@ -14,6 +16,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +35,8 @@ __all__ = [
 
 #: exact U distributions are used up to this many pairs (m * n)
 EXACT_MAX_PAIRS = 2500
+#: with ties, every arrangement of the midranks is enumerated up to this many (C(m + n, m))
+PERMUTATION_MAX_ARRANGEMENTS = 20000
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,21 @@ def _moses_k(m: int, n: int, alpha: float, exact: bool) -> int:
     return int(np.floor(m * n / 2 - z * np.sqrt(m * n * (m + n + 1) / 12.0)))
 
 
+def _permutation_p(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Return (U of ``x``, two-sided exact p) by enumerating every split of the pooled midranks.
+
+    The p-value doubles the smaller tail, as scipy's exact Mann-Whitney does, capped at 1.
+    """
+    m = x.size
+    ranks = stats.rankdata(np.concatenate([x, y]))
+    u_obs = float(ranks[:m].sum() - m * (m + 1) / 2)
+    combos = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(ranks.size), m)), dtype=np.intp)
+    us = ranks[combos.reshape(-1, m)].sum(axis=1) - m * (m + 1) / 2
+    eps = 1e-9 * max(1.0, float(m * y.size))
+    lower, upper = float(np.mean(us <= u_obs + eps)), float(np.mean(us >= u_obs - eps))
+    return u_obs, min(1.0, 2.0 * min(lower, upper))
+
+
 def mann_whitney_hl(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05) -> ShiftResult:
     """Return the two-sided Mann-Whitney test and Hodges-Lehmann shift of ``x`` minus ``y``."""
     x = np.asarray(x, dtype=float)
@@ -105,7 +126,13 @@ def mann_whitney_hl(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05) -> Shi
         return ShiftResult(m, n, np.nan, np.nan, np.nan, np.nan, np.nan, "not tested (an arm has no values)")
     ties = np.unique(np.concatenate([x, y])).size < m + n
     exact = not ties and m * n <= EXACT_MAX_PAIRS
-    res = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact" if exact else "asymptotic")
+    if ties and math.comb(m + n, m) <= PERMUTATION_MAX_ARRANGEMENTS:
+        u, p = _permutation_p(x, y)
+        test = f"Mann-Whitney exact permutation p (ties: midranks, all {math.comb(m + n, m)} arrangements)"
+    else:
+        res = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact" if exact else "asymptotic")
+        u, p = float(res.statistic), float(res.pvalue)
+        test = "Mann-Whitney exact" if exact else "Mann-Whitney normal approximation (ties/large)"
     diffs = np.sort((x[:, None] - y[None, :]).ravel())
     shift = float(np.median(diffs))
     k = _moses_k(m, n, alpha, exact)
@@ -115,9 +142,8 @@ def mann_whitney_hl(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05) -> Shi
     else:
         lo, hi = float(diffs[k - 1]), float(diffs[diffs.size - k])
         ci_note = ""
-    method = ("Mann-Whitney exact" if exact else "Mann-Whitney normal approximation (ties/large)") + \
-        "; Hodges-Lehmann shift, Moses CI" + ci_note
-    return ShiftResult(m, n, float(res.statistic), float(res.pvalue), shift, lo, hi, method)
+    method = test + "; Hodges-Lehmann shift, Moses CI" + ci_note
+    return ShiftResult(m, n, u, p, shift, lo, hi, method)
 
 
 def fisher_detectable(k_x: int, n_x: int, k_y: int, n_y: int, *, alpha: float = 0.05) -> FisherResult:

@@ -25,7 +25,7 @@ Examples:
 @click.command(epilog=EXAMPLE)
 @store_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Folder for the tables (CSV + Parquet) and the Kaplan-Meier plots (PNG).")
+              help="Folder for the tables (CSV + Parquet), settings.json (store version) and the Kaplan-Meier plots (PNG).")
 @click.option("--day", default=28, show_default=True, type=click.IntRange(min=1), help="Mortality / survival horizon (study day).")
 @click.option("--change-day", default=6, show_default=True, type=click.IntRange(min=1),
               help="Visit whose change from baseline is related to survival.")
@@ -44,8 +44,10 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     discharge) and IL-6 / CD4+ / CD8+ counts at baseline and their change by survival status.
     With about 10 patients per arm every p-value is exploratory (each table says so).
     """
+    import json
     from pathlib import Path
 
+    from immunolab import __version__
     from immunolab.analysis.endpoints import trial_endpoints
     from immunolab.io.csv_safe import write_csv
     from immunolab.report.plots import save_png
@@ -60,8 +62,12 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
         df.to_parquet(out / f"{name}.parquet", index=False)
         written.append(name)
     plots = [] if no_plots else [save_png(fig, out / f"{name}.png").name for name, fig in ep.figures().items()]
+    settings = {"store_version": int(s.version), "immunolab_version": __version__, "day": day,
+                "change_day": change_day, "reference_arm": reference_arm, "notes": ep.notes}
+    (out / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     if as_json:
         echo_json({"out": out_dir, "tables": written, "plots": plots, "notes": ep.notes,
+                   "store_version": settings["store_version"],
                    "mortality": ep.tables["mortality"].drop(columns=["method", "caveat"]).to_dict(orient="records")
                    if "mortality" in ep.tables else None})
         return

@@ -31,6 +31,8 @@ CLINICAL_TABLES = ("clinical_results", "adverse_events", "outcomes", "demographi
 _MAX_SKIPPED_SHOWN = 5
 #: warning code of results that are text, not numbers
 TEXT_RESULT_CODE = "IML-CLIN-009"
+#: warning code of results on study days outside every protocol visit window
+OUTSIDE_WINDOW_CODE = "IML-CLIN-010"
 
 
 def normalise_header(cell: str) -> str:
@@ -97,6 +99,24 @@ def _text_result_warning(results: pa.Table | None) -> list[str]:
             "qualitative results."]
 
 
+def outside_window_warning(n: int, what: str = "result(s)") -> str:
+    """Return the ``IML-CLIN-010`` warning for ``n`` results outside every protocol visit window (counts only)."""
+    return (f"{OUTSIDE_WINDOW_CODE} {n} {what} on study days outside every protocol visit window (+-1 day up to Day 19, "
+            "then +-10 % of the day): they are kept in clinical_results but are no visit measurement, so measurements, "
+            "compare and ADLB leave them out. Check their dates if they belong to a visit.")
+
+
+def _outside_window_warning(results: pa.Table | None) -> list[str]:
+    """Return the ``IML-CLIN-010`` warning for results whose study day no visit window holds (count; no days)."""
+    from immunolab.derive.views import visit_of_day
+
+    if results is None or "study_day" not in results.column_names:
+        return []
+    days = [d for d in results.column("study_day").to_pylist() if d is not None]
+    n = sum(visit_of_day(int(d)) is None for d in days)
+    return [outside_window_warning(n)] if n else []
+
+
 def parsed_from_read(read: ClinicalRead, *, fmt: str, extra: dict[str, Any] | None = None) -> ParsedAssay:
     """Return the plugin output of a clinical read: its tables, counts as metadata, notes and skipped rows as warnings."""
     tables = {name: t for name, t in read.tables.items() if t.num_rows or name == "clinical_results"}
@@ -108,4 +128,5 @@ def parsed_from_read(read: ClinicalRead, *, fmt: str, extra: dict[str, Any] | No
             patients.update(t.column("patient_id").to_pylist())
     meta["n_patients"] = len(patients)
     return ParsedAssay(tables=tables, metadata=meta,
-                       warnings=[*read.notes, *_skipped_warning(read), *_text_result_warning(tables.get("clinical_results"))])
+                       warnings=[*read.notes, *_skipped_warning(read), *_text_result_warning(tables.get("clinical_results")),
+                                 *_outside_window_warning(tables.get("clinical_results"))])

@@ -1,8 +1,11 @@
 """Turn ``clinical_results`` into measurement rows (assay ``clinical``) at the protocol visits.
 
 A clinical result belongs to the protocol visit whose day is nearest to its study day within
-``window_days`` (default 1; the earlier visit wins a tie); results outside every window are
-not measurements of a visit and are counted in the returned note, not dropped silently. When
+the visit's window (``window_days``: a number of days, or a function of the visit day; default
+:func:`immunolab.derive.views.visit_window`, +-1 day up to Day 19, then +-10 % of the day, the
+rule of the store's measurements view; the earlier visit wins a tie); results outside every
+window are not measurements of a visit and are counted in the returned note, not dropped
+silently (the measurements view logs them as ``IML-CLIN-010``). When
 several results of one test fall on the chosen visit, the one on the day nearest to it is used
 (the median of several on that day; ``n_results`` says how many). Each row: ``assay``
 ``clinical``, ``feature`` = canonical test code, ``measure`` ``result``, ``value`` in the
@@ -12,7 +15,7 @@ canonical unit, ``censor`` as read, ``lineage_table`` ``clinical_results`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
@@ -22,14 +25,18 @@ import pyarrow as pa
 __all__ = ["clinical_measurements"]
 
 
-def _nearest_visit(day: int, visits: Sequence[int], window: int) -> int | None:
+def _nearest_visit(day: int, visits: Sequence[int], window: int | Callable[[int], int]) -> int | None:
     best = min(visits, key=lambda v: (abs(v - day), v))
-    return int(best) if abs(best - day) <= window else None
+    half = window(int(best)) if callable(window) else window
+    return int(best) if abs(best - day) <= half else None
 
 
-def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFrame, *,
-                          visit_days: Sequence[int], window_days: int = 1) -> tuple[pd.DataFrame, str]:
+def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFrame, *, visit_days: Sequence[int],
+                          window_days: int | Callable[[int], int] | None = None) -> tuple[pd.DataFrame, str]:
     """Return (measurement rows, note) of clinical results matched to protocol visits (see module doc)."""
+    from immunolab.derive.views import visit_window
+
+    window_days = visit_window if window_days is None else window_days
     res = results.to_pandas() if isinstance(results, pa.Table) else results.copy()
     res = res[res["study_day"].notna() & res["value"].notna()].copy()
     arm = dict(zip(subjects["patient_id"].astype(str), subjects["arm"], strict=True))
@@ -51,6 +58,8 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
             "censor": censored.iloc[0] if len(censored) == len(g) else "none", "lineage_table": "clinical_results",
             "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "derivation_id": None, "n_results": len(g),
         })
-    note = (f"{outside} clinical result(s) more than {window_days} day(s) from every protocol visit are not "
+    width = ("+-1 day up to Day 19, then +-10 % of the day" if window_days is visit_window else
+             "its window" if callable(window_days) else f"{window_days} day(s)")
+    note = (f"{outside} clinical result(s) outside every protocol visit window ({width}) are not "
             "visit measurements") if outside else ""
     return pd.DataFrame(rows), note

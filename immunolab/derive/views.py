@@ -249,13 +249,14 @@ def visit_of_day(day: int, visit_days: tuple[int, ...] | None = None) -> int | N
     return int(best) if abs(best - day) <= visit_window(best) else None
 
 
-def current_patient_rows(store: Store, name: str, key: tuple[str, ...]) -> pd.DataFrame:
+def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, values: tuple[str, ...] = ()) -> pd.DataFrame:
     """Return the rows of patient table ``name`` from current sources; the latest source wins per ``key``.
 
     Clinical exports are often cumulative (each export repeats the earlier rows, corrected where
     the hospital corrected them): where two current sources hold the same ``key`` (e.g. patient,
     test, study day) only the rows of the source ingested last count. A source superseded with
-    ``ingest --supersede`` counts no more.
+    ``ingest --supersede`` counts no more. With ``values``, ``attrs["n_replaced"]`` counts the keys
+    where an earlier source held a different value in one of those columns.
     """
     t = store.to_pandas(name)
     if t.empty:
@@ -269,18 +270,30 @@ def current_patient_rows(store: Store, name: str, key: tuple[str, ...]) -> pd.Da
     t = t.assign(_order=t["source_sha256"].map(order).fillna(-1))
     k = joined_key(t, list(key), "\x1f")
     newest = t.groupby(k)["_order"].transform("max")
-    return t[t["_order"] == newest].drop(columns=["_order"])
+    out = t[t["_order"] == newest].drop(columns=["_order"])
+    if values:
+        older = t[t["_order"] != newest]
+        merged = older.assign(_k=k[older.index]).merge(out.assign(_k=k[out.index])[["_k", *values]], on="_k",
+                                                       suffixes=("", "_new"))
+        differs = pd.Series(False, index=merged.index)
+        for c in values:
+            a, b = merged[c], merged[f"{c}_new"]
+            differs |= ~((a == b) | (a.isna() & b.isna()))
+        out.attrs["n_replaced"] = int(merged.loc[differs, "_k"].nunique())
+    return out
 
 
 def _patient_rows(store: Store, t: pd.DataFrame, mm: MeasureMap) -> pd.DataFrame:
     """Return patient-table rows at protocol visits with the patient's arm and covariates."""
     day = mm.day_column or "visit_day"
     key = ("patient_id", mm.feature, day)
-    t = current_patient_rows(store, _table_name(mm), key) if mm.day_column else t
+    name = _table_name(mm)
+    t = current_patient_rows(store, name, key, values=tuple(mm.measures)) if mm.day_column else t
     if t.empty:
         return t
     t = t[t[day].notna()].copy()
     if mm.day_column:
+        _warn_patient_rows(name, t, day)
         t["visit_day"] = [visit_of_day(int(d)) for d in t[day]]
         t = t[t["visit_day"].notna()].copy()
         t["visit_day"] = t["visit_day"].astype(int)
@@ -299,6 +312,25 @@ def _patient_rows(store: Store, t: pd.DataFrame, mm: MeasureMap) -> pd.DataFrame
     t["visit"] = t["visit_day"].map(visit_label)
     t["sample_id"] = None
     return t
+
+
+def _warn_patient_rows(name: str, t: pd.DataFrame, day: str) -> None:
+    """Log the rows of patient table ``name`` that no visit holds and the values a later source replaced (counts)."""
+    import logging
+
+    from immunolab.clinical.plugin_support import outside_window_warning
+
+    log = logging.getLogger("immunolab.views")
+    outside = sum(visit_of_day(int(d)) is None for d in t[day])
+    if outside:
+        code, text = outside_window_warning(outside, f"{name} row(s)").split(" ", 1)
+        log.warning("%s", text, extra={"code": code})
+    replaced = int(t.attrs.get("n_replaced", 0))
+    if replaced:
+        log.warning("%d %s value(s) (patient, test, study day) of an earlier file are replaced by a different value of "
+                    "a file ingested later; the later file wins (cumulative exports repeat and correct earlier rows). "
+                    "If the later file is wrong, supersede it (ingest --supersede) with a corrected export.",
+                    replaced, name, extra={"code": "IML-CLIN-011"})
 
 
 def _table_name(mm: MeasureMap) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from immunolab.errors import StoreError
+from immunolab.errors import InputError, StoreError
 from immunolab.schema import TABLES, VIEWS, table_spec
 from immunolab.store.layout import require_store
 from immunolab.store.location import StoreLocation, location_for
@@ -125,7 +125,7 @@ class Store:
             from immunolab.derive import views
 
             t = views.view(self, name)
-            return t.select(columns) if columns else t
+            return _columns(t, columns, name) if columns else t
         key = (name, history)
         if key not in self._cache:
             spec = table_spec(name)
@@ -135,7 +135,7 @@ class Store:
                     in_version_order(t, self.commit_version)
             self._cache[key] = t
         t = self._cache[key]
-        return t.select(columns) if columns else t
+        return _columns(t, columns, name) if columns else t
 
     def to_pandas(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """Return table or view ``name`` as a pandas DataFrame (IDs stay strings)."""
@@ -172,6 +172,15 @@ class Store:
                                   .drop_null().to_pylist())),
             "samples": samples.num_rows,
         }
+
+
+def _columns(table: pa.Table, columns: list[str], name: str) -> pa.Table:
+    """Return ``columns`` of ``table``; a name it lacks is ``IML-STORE-013`` listing the valid ones."""
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InputError("IML-STORE-013", f"{name} has no column {', '.join(repr(c) for c in missing)}",
+                         hint=f"Columns of {name}: {', '.join(table.column_names)}.")
+    return table.select(columns)
 
 
 def _plain_strings(table: pa.Table, spec: Any) -> pa.Table:
@@ -228,18 +237,31 @@ def open_store(path: str | Path | StoreLocation, *, version: int | None = None, 
     records = read_versions(loc)
     latest = records[-1].store_version if records else 0
     chosen = latest
+    if version is not None and as_of is not None:
+        raise InputError("IML-STORE-012", "both version and as_of were given: one store version can be read at a time",
+                         path=loc.uri, hint="Pass either version (a store version number) or as_of (a date-time).")
     if version is not None:
         if not 0 <= int(version) <= latest:
             raise StoreError("IML-STORE-011", f"store version {version} does not exist (latest is {latest})",
                              path=loc.uri, hint="List versions with `immunolab log --store S`.")
         chosen = int(version)
     elif as_of is not None:
-        when = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        try:
+            when = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        except ValueError:
+            raise InputError("IML-STORE-012", "as_of is not an ISO 8601 date-time", path=loc.uri,
+                             hint="Pass e.g. as_of='2026-11-30T14:00:00+00:00' (UTC when no zone is given), "
+                                  "or a datetime.") from None
         if when.tzinfo is None:
             from datetime import UTC
 
             when = when.replace(tzinfo=UTC)
         older = [r.store_version for r in records if r.created_at is not None and r.created_at <= when]
+        first = min((r.created_at for r in records if r.created_at is not None), default=None)
+        if not older and first is not None:
+            raise StoreError("IML-STORE-011", "no store version was committed at or before as_of: the store did not "
+                             "exist yet", path=loc.uri, hint=f"The first store version was committed at "
+                             f"{first.isoformat(timespec='seconds')}; list versions with `immunolab log --store S`.")
         chosen = older[-1] if older else 0
     return Store(loc, records, chosen)
 

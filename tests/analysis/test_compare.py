@@ -74,7 +74,7 @@ def test_rank_tests_report_a_ratio_with_ci_and_bh_q_values(results: dict[int, Ar
 def test_auc_comparison_excludes_patients_without_both_window_ends_and_says_why(results: dict[int, ArmComparison]) -> None:
     a = results[0].auc_tests.set_index("feature")
     assert (a["n_excluded"] >= 1).all()  # patient 003 never has Day 28
-    assert a.loc["Treg", "excluded_reasons"].startswith("NaN: no Day 28 value")
+    assert a.loc["Treg", "excluded_reasons"].startswith("no Day 28 value")
     assert a.loc["Treg", "shift"] > 0 and a.loc["Treg", "ci_low"] <= a.loc["Treg", "shift"] <= a.loc["Treg", "ci_high"]
     per_patient = results[0].auc
     assert np.isnan(per_patient.set_index(["feature", "patient_id"]).loc[("Treg", "003"), "auc"])
@@ -209,3 +209,46 @@ def test_json_output_has_no_bare_nan_tokens(capsys: pytest.CaptureFixture[str]) 
 
     echo_json({"p": float("nan"), "rows": [{"f": float("inf")}, 1.5]})
     assert json.loads(capsys.readouterr().out) == {"p": None, "rows": [{"f": None}, 1.5]}
+
+
+def test_a_visit_with_fewer_than_min_per_arm_values_in_an_arm_is_not_tested_and_out_of_bh() -> None:
+    """Demo bead-array IL-6 at D90 was rank-tested 3 vs 1 although min_per_arm is 2 (the model left it out)."""
+    m = syn.measurements(0)
+    m = m[m["feature"] == "IL-6"]
+    controls = sorted(m.loc[m["arm"] == "control", "patient_id"].unique())
+    m = m[~((m["visit_day"] == 90) & (m["arm"] == "control") & (m["patient_id"] != controls[0]))]
+    res = compare_arms(measurements_view(m))
+    t = res.visit_tests.set_index("visit_day")
+    assert t.loc[90, "n_reference"] == 1 and t.loc[90, "test"] == "none"
+    assert np.isnan(t.loc[90, "p"]) and np.isnan(t.loc[90, "q_bh_feature"]) and np.isnan(t.loc[90, "q_bh_all"])
+    assert "fewer than min_per_arm = 2" in t.loc[90, "method"]
+    assert t.drop(index=90)["p"].notna().all()
+    assert compare_arms(measurements_view(m), min_per_arm=1).visit_tests.set_index("visit_day")["p"].notna().all()
+
+
+def test_auc_exclusions_name_deaths_apart_and_warn_of_informative_missingness() -> None:
+    """The demo's AUC said only "no Day 28 value (4)" where 3 of the 4 patients had died."""
+    m = syn.measurements(0)
+    m = m[m["feature"] == "Treg"]
+    no_d28 = sorted(set(m["patient_id"]) - set(m.loc[m["visit_day"] == 28, "patient_id"]))
+    alive = compare_arms(measurements_view(m)).auc_tests.iloc[0]
+    res = compare_arms(measurements_view(m), deaths={no_d28[0]: 12.0, "999": 3.0})
+    a = res.auc_tests.iloc[0]
+    assert a["n_died_excluded"] == 1 and a["n_excluded"] == alive["n_excluded"]
+    assert a["excluded_reasons"].startswith("died before day 28 (1)")
+    assert "informative missingness" in a["method"] and "informative missingness" not in alive["method"]
+    per_patient = res.auc.set_index("patient_id")
+    assert per_patient.loc[no_d28[0], "auc_status"] == "NaN: died before day 28"
+
+
+def test_no_match_for_a_measure_names_its_case_variant_and_says_how_many_features_are_not_listed() -> None:
+    """compare --measures cells_per_ul listed 20 features without saying there were more."""
+    m = syn.measurements(0)
+    many = pd.concat([m] + [m[m["feature"] == "IL-6"].assign(feature=f"extra{i:02d}") for i in range(25)],
+                     ignore_index=True)
+    n_features = many["feature"].nunique()
+    with pytest.raises(InputError) as err:
+        compare_arms(measurements_view(many), measures=["PCT_PARENT"])
+    hint = err.value.hint or ""
+    assert err.value.code == "IML-ANA-002" and "did you mean pct_parent (not PCT_PARENT)?" in hint
+    assert f"... and {n_features - 20} more;" in hint

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 def demo_store(demo_trial: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("demo") / "store"
     plates = sorted(p for p in (demo_trial / "plates").iterdir() if p.suffix != ".json" and not p.name.startswith("."))
-    report = ingest_paths([demo_trial / "flow", *plates], store=store, manifest=demo_trial / "manifest.csv",
+    events = demo_trial / "clinical" / "events.csv"  # deaths: the AUC exclusions must name them
+    report = ingest_paths([demo_trial / "flow", *plates, events], store=store, manifest=demo_trial / "manifest.csv",
                           subjects=demo_trial / "subjects.csv", jobs=2)
     assert report.counts["FAIL"] == 0, [(o.code, o.message) for o in report.outcomes if o.status == "FAIL"]
     return store
@@ -84,3 +85,10 @@ def test_report_and_anndata_build_from_the_demo_store(demo_store: Path, tmp_path
     adata = immunolab.to_anndata(store, kind="summary")
     assert adata.n_obs == store.to_pandas("samples")[["patient_id", "visit_day"]].drop_duplicates().shape[0]
     assert "Treg|pct_parent" in adata.var_names and "IL-6|concentration" in adata.var_names
+
+
+def test_auc_exclusions_count_the_control_patients_who_died_before_day_28(comparison: ArmComparison) -> None:
+    """The AUC said "no Day 28 value (4)" where control 003, 013 and 020 had died (events.csv)."""
+    a = comparison.auc_tests.set_index(["assay", "feature"]).loc[("flow", "CD4+ T")]
+    assert a["excluded_reasons"] == "died before day 28 (3); no Day 28 value (1)"
+    assert "informative missingness" in a["method"]

@@ -41,9 +41,29 @@ def test_hodges_lehmann_recovers_a_pure_shift() -> None:
     assert r.shift == pytest.approx(2.0) and r.ci_low <= 2.0 <= r.ci_high
 
 
-def test_ties_switch_to_the_normal_approximation_and_say_so() -> None:
-    r = mann_whitney_hl(np.array([1.0, 1.0, 2.0, 3.0, 3.0]), np.array([1.0, 2.0, 2.0, 2.0, 0.5]))
+def test_ties_in_large_samples_switch_to_the_normal_approximation_and_say_so() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 5, 12).astype(float), rng.integers(0, 5, 12).astype(float)  # C(24, 12) arrangements
+    r = mann_whitney_hl(x, y)
     assert "normal approximation" in r.method
+    assert r.p == pytest.approx(stats.mannwhitneyu(x, y, method="asymptotic").pvalue)
+
+
+def test_ties_in_3_vs_1_give_the_exact_permutation_p_not_the_normal_approximation() -> None:
+    # demo bead-array IL-6 at D90: MSC 7.03, 2.44, 2.44 vs control 11.47; 0.5 is the smallest p of 3 vs 1
+    r = mann_whitney_hl(np.log10([7.03, 2.44, 2.44]), np.log10([11.47]))
+    assert r.p == pytest.approx(0.5)
+    assert r.u == 0.0 and "exact permutation" in r.method
+
+
+def test_the_permutation_p_with_ties_matches_scipy_permutation_test() -> None:
+    x, y = np.array([1.0, 1.0, 2.0, 3.0, 3.0]), np.array([1.0, 2.0, 2.0, 2.0, 0.5])
+    ref = stats.permutation_test(
+        (x, y), lambda a, b: stats.mannwhitneyu(a, b, method="asymptotic").statistic,
+        permutation_type="independent", n_resamples=np.inf, alternative="two-sided")
+    r = mann_whitney_hl(x, y)
+    assert r.p == pytest.approx(ref.pvalue)
+    assert "exact permutation" in r.method
 
 
 def test_an_empty_arm_is_not_tested() -> None:

@@ -24,6 +24,8 @@ def test_view_of_a_store_has_flow_and_cytokine_rows_with_lineage(synth: SynthStu
 def test_compare_store_runs_on_the_store(synth: SynthStudy) -> None:
     res = compare_store(immunolab.open_store(synth.store), features=["Treg"])
     assert list(res.omnibus["feature"].unique()) == ["Treg"]
+    store = immunolab.open_store(synth.store)
+    assert res.settings["store_version"] == store.version and res.settings["immunolab_version"] == immunolab.__version__
 
 
 def test_an_excluded_plate_leaves_the_view_and_is_counted(tmp_path: Path) -> None:

@@ -113,3 +113,11 @@ def test_a_feature_constant_over_every_observation_is_left_out_of_x_and_named() 
     a = build_summary(pd.concat([view, varying], ignore_index=True))
     assert list(a.var["feature"]) == ["T cells"]
     assert a.uns["immunolab"]["dropped_constant"] == ["flow|Lymphocytes|pct_lymphocytes"]
+
+
+def test_an_unknown_kind_is_a_coded_error_listing_the_kinds(synth: SynthStudy) -> None:
+    from immunolab.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        immunolab.to_anndata(immunolab.open_store(synth.store), kind="sumary")
+    assert err.value.code == "IML-ANA-011" and "summary, events" in (err.value.hint or "")

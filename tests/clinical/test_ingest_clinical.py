@@ -182,7 +182,9 @@ def test_an_unrelated_file_stays_plainly_ignored_even_with_a_clinical_profile(st
     assert outcome.status == "IGNORED" and "--assay" not in (outcome.message or "")
 
 
-def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[str, Path]) -> None:
+def test_a_later_cumulative_export_replaces_the_values_it_repeats(
+    study: dict[str, Path], caplog: pytest.LogCaptureFixture,
+) -> None:
     first = study["in"] / "labs_jan.csv"
     _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L")]).to_csv(first, index=False)
     _ingest(study, first)
@@ -195,6 +197,26 @@ def test_a_later_cumulative_export_replaces_the_values_it_repeats(study: dict[st
     m = store.to_pandas("measurements").set_index(["patient_id", "visit_day", "feature"])["value"]
     assert m[("002", 0, "CRP")] == 4.0 and m[("002", 3, "CRP")] == 3.1 and m[("001", 0, "CRP")] == 5.2
     assert len(m) == 3
+    (replaced,) = [r for r in caplog.records if getattr(r, "code", None) == "IML-CLIN-011"]
+    assert replaced.getMessage().startswith("1 clinical_results value(s)")  # 002's corrected CRP; 001's repeat is equal
+    assert "40" not in replaced.getMessage() and "002" not in replaced.getMessage()
+
+
+def test_results_outside_every_visit_window_are_counted_at_ingest_and_by_the_view(
+    study: dict[str, Path], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Study days 20 and 45 fall in no window: they vanished from measurements with no notice."""
+    path = study["in"] / "labs.csv"
+    _labs([("001", 20, "CRP", "12.5", "mg/L"), ("001", 45, "CRP", "3.1", "mg/L"),
+           ("001", 14, "CRP", "9.9", "mg/L")]).to_csv(path, index=False)
+    (outcome,) = _ingest(study, path).outcomes
+    (warning,) = [w for w in outcome.warnings if w.startswith("IML-CLIN-010")]
+    assert warning.startswith("IML-CLIN-010 2 result(s) on study days outside every protocol visit window")
+    assert "20" not in warning and "45" not in warning
+    m = immunolab.open_store(study["store"]).to_pandas("measurements")
+    assert m["visit_day"].tolist() == [14]
+    (logged,) = [r for r in caplog.records if getattr(r, "code", None) == "IML-CLIN-010"]
+    assert logged.getMessage().startswith("2 clinical_results row(s) on study days outside")
 
 
 def test_sdtm_transport_files_give_adverse_events_deaths_and_demographics(study: dict[str, Path]) -> None:
@@ -268,6 +290,11 @@ def test_outcomes_and_adam_commands_read_the_ingested_clinical_files(study: dict
     improvement = pd.read_csv(out / "improvement_logrank.csv").iloc[0]
     assert (improvement["events_treated"], improvement["events_reference"]) == (2, 0)  # 001 and 003 fell 2 points
     assert (out / "survival_km.png").stat().st_size > 1000
+    import json
+
+    settings = json.loads((out / "settings.json").read_text())  # which store version the endpoints come from
+    assert settings["store_version"] == immunolab.open_store(study["store"]).version == 1
+    assert settings["immunolab_version"] == immunolab.__version__ and settings["day"] == 28
     adam_dir = tmp_path / "adam"
     res = runner.invoke(main, ["export", "adam", "--store", str(study["store"]), "--out", str(adam_dir), "--studyid", "T1"])
     assert res.exit_code == 0, res.output

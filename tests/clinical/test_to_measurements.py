@@ -21,3 +21,15 @@ def test_results_join_the_nearest_protocol_visit_within_one_day() -> None:
     assert "1 clinical result(s)" in note
     view = measurements_view(rows)
     assert view.set_index("visit_day").loc[6, "change"] == -38.0
+
+
+def test_the_default_window_is_the_measurements_views_visit_window() -> None:
+    """Docs and note said +-1 day while the store's view places Day 30 at Day 28 (+-10 % after Day 19)."""
+    res = pd.DataFrame({"patient_id": ["001"] * 3, "study_day": [30, 45, 98], "test_code": ["CRP"] * 3,
+                        "value": [3.0, 2.0, 1.0], "unit": ["mg/L"] * 3, "censor": ["none"] * 3})
+    subj = pd.DataFrame({"patient_id": ["001"], "arm": ["MSC"]})
+    rows, note = clinical_measurements(res, subj, visit_days=(0, 28, 90))
+    assert rows.set_index("visit_day")["value"].to_dict() == {28: 3.0, 90: 1.0}
+    assert note.startswith("1 clinical result(s) outside every protocol visit window (+-1 day up to Day 19")
+    rows, note = clinical_measurements(res, subj, visit_days=(0, 28, 90), window_days=1)
+    assert rows.empty and note.startswith("3 clinical result(s)")

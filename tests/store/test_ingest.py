@@ -251,3 +251,31 @@ def test_time_travel_reads_older_store_versions(study: Study) -> None:
     with pytest.raises(StoreError) as exc:
         immunolab.open_store(study.store, version=9)
     assert exc.value.code == "IML-STORE-011"
+
+
+def test_time_travel_asked_wrongly_is_a_coded_error_not_an_empty_store_or_a_bare_value_error(study: Study) -> None:
+    """as_of before the store gave version 0 (empty), as_of beside version was ignored, 'yesterday' was a ValueError."""
+    from immunolab.errors import InputError
+
+    run(study, study.inbox / "002_d0.toy")
+    with pytest.raises(StoreError) as before:
+        immunolab.open_store(study.store, as_of="2020-01-01")
+    assert before.value.code == "IML-STORE-011" and "first store version" in (before.value.hint or "")
+    with pytest.raises(InputError) as both:
+        immunolab.open_store(study.store, version=1, as_of="2020-01-01")
+    assert both.value.code == "IML-STORE-012"
+    with pytest.raises(InputError) as words:
+        immunolab.open_store(study.store, as_of="yesterday")
+    assert words.value.code == "IML-STORE-012" and "ISO 8601" in words.value.message
+
+
+def test_an_unknown_column_is_a_coded_error_listing_the_columns(study: Study) -> None:
+    from immunolab.errors import InputError
+
+    run(study, study.inbox / "002_d0.toy")
+    store = immunolab.open_store(study.store)
+    for name, column in (("measurements", "patient_id"), ("sources", "source_sha256")):
+        with pytest.raises(InputError) as err:
+            store.to_pandas(name, columns=[column, "nope"])
+        assert err.value.code == "IML-STORE-013" and err.value.message == f"{name} has no column 'nope'"
+        assert column in (err.value.hint or "")
