@@ -22,7 +22,7 @@ from datetime import date
 from immunolab.errors import InconsistentInputError, MalformedInputError
 from immunolab.io.dates import parse_instrument_date, pick_date_order
 from immunolab.io.delimited import is_missing
-from immunolab.io.redact import redact_free_text
+from immunolab.redact import redact_free_text
 
 __all__ = [
     "Batch",

@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from immunolab.cytokine.curves import StandardCurve
 from immunolab.cytokine.plate import WELL_COLUMNS, Plate
-from immunolab.redact import redact_free_text
 from immunolab.plugins import SAMPLE_REF
+from immunolab.redact import redact_free_text
 from immunolab.schema import fact_schema
 
 __all__ = ["plate_fact_tables", "plate_id_for", "plates_from_facts"]
