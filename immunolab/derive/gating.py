@@ -129,6 +129,7 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
     A coded input error while gating becomes a ``flow_gating`` row with status ``failed``.
     """
     from immunolab.flow.pipeline import _constant_strings, events_table, gate_fcs
+    from immunolab.flow.populations import unique_population_names
 
     n = int(fcs.n_events)
     try:
@@ -141,7 +142,9 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
     pops = result.populations.drop_columns([c for c in ("strategy_name",) if c in result.populations.column_names])
     pops = _flags(pops, n)
     pops = _with(pops, source_sha256=sha, derivation_id=spec.derivation_id)
-    low = [p for p, c in zip(pops.column("population").to_pylist(), pops.column("count").to_pylist(), strict=True)
+    paths = pops.column("gate_path").to_pylist()
+    names = unique_population_names(paths)  # the names measurements gives them: two "Lymphocytes" gates differ
+    low = [names.get(p, p) for p, c in zip(paths, pops.column("count").to_pylist(), strict=True)
            if c is not None and c < MIN_POPULATION_EVENTS]
     gating_flags = (["low_event_count"] if low else []) + (["low_total_events"] if n < MIN_SAMPLE_EVENTS else [])
     tables = {
