@@ -128,7 +128,7 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
 
     A coded input error while gating becomes a ``flow_gating`` row with status ``failed``.
     """
-    from immunolab.flow.pipeline import _constant_strings, events_table, gate_fcs
+    from immunolab.flow.pipeline import _constant_strings, event_gates_table, events_table, gate_fcs
     from immunolab.flow.populations import unique_population_names
 
     n = int(fcs.n_events)
@@ -163,6 +163,10 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
         ev = ev.append_column("source_sha256", _constant_strings(sha, ev.num_rows))
         ev = ev.append_column("derivation_id", _constant_strings(spec.derivation_id, ev.num_rows))
         tables["flow_events"] = ev
+        gates = event_gates_table(result, ev.num_rows)
+        gates = gates.append_column("source_sha256", _constant_strings(sha, gates.num_rows))
+        tables["flow_event_gates"] = gates.append_column("derivation_id", _constant_strings(spec.derivation_id,
+                                                                                           gates.num_rows))
     warnings = [f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else []
     return tables, warnings
 
