@@ -203,6 +203,6 @@ def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         mark = "*" if r["active"] else " "
-        echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+        echo(f"{mark} {r['kind']:<8} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
                    f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
     echo("* = active (used by compare, AnnData and the report)")

@@ -6,12 +6,15 @@ on the FlowCAP-I files (tests/flow/test_clusters.py); here: the wiring through t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import immunolab
+from immunolab.cli import main
 from immunolab.derive.clusters import derive_clusters
 from immunolab.errors import InputError
 from tests.derive.test_reanalysis import store  # noqa: F401  (fixture: the committed demo tubes + a plate)
@@ -70,6 +73,12 @@ def test_the_same_settings_give_the_same_clustering_and_new_settings_replace_it_
     other = derive_clusters(immunolab.open_store(store), panel="TBNK-Treg", n_metaclusters=9, events_per_file=2000, seed=2)
     m = immunolab.open_store(store).to_pandas("measurements")
     assert set(m.loc[m["assay"] == "flow_clusters", "derivation_id"]) == {other.derivation_id}
+    listed = CliRunner().invoke(main, ["derive", "list", "--store", str(store), "--json"])
+    assert listed.exit_code == 0, listed.output
+    clusterings = {r["derivation_id"]: r for r in json.loads(listed.output) if r["kind"] == "clusters"}
+    assert set(clusterings) >= {first.derivation_id, other.derivation_id}  # derive list shows clusterings too
+    assert clusterings[other.derivation_id]["active"] and not clusterings[first.derivation_id]["active"]
+    assert clusterings[other.derivation_id]["what"].startswith("FlowSOM 9 metaclusters")
 
 
 def test_an_unknown_panel_is_a_coded_error(store: Path) -> None:  # noqa: F811
