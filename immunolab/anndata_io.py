@@ -15,7 +15,15 @@
     obs = events of one or several samples from the optional ``flow_events`` table (columns
     ``sample`` = ``001|D14`` (``#2``... when a visit has several flow samples), ``sample_id``,
     ``patient_id``, ``visit_day``, ``visit`` (ordered ``D0 < D3 ...``), ``arm`` and
-    ``population`` (the gate label; categoricals), ``strategy_id``, ``event_index``);
+    ``population`` (one gate label per event: the deepest gate holding it, the gate listed later
+    in the strategy when two gates of the same depth do, ``ungated`` when none; categoricals),
+    ``strategy_id``, ``event_index``); ``obsm['gates']`` = boolean matrix events x gates of
+    every event's membership in every gate (overlapping gates included: an event can be a Treg
+    and HLA-DR+ CD4 T, or CD4+CD8+ in both), columns named by the gate paths in
+    ``uns['gate_paths']``, so ``obsm['gates'][:, j].sum()`` per sample is the store's
+    ``flow_populations`` count of gate ``j`` (False where a sample's strategy has no such gate;
+    left out, with a note in ``uns['immunolab']['gates']``, for events stored before
+    ``flow_event_gates`` existed: re-gate them with ``immunolab derive gating --events``);
     var_names = ``$PnN`` channel names, var = ``channel`` ($PnN, as readfcs), ``marker`` ($PnS),
     ``signal_type`` (pytometry's area / height / other), ``range`` ($PnR), ``transform`` (JSON of
     the display transform), ``stored_as`` (the ``flow_events`` column); X = compensated,
@@ -346,6 +354,21 @@ def _uns_meta(layouts: Mapping[str, Any], sample_of: Mapping[str, str]) -> tuple
     return common, {encode_name(k): v for k, v in per.items()}
 
 
+def _gate_matrix(ev: pd.DataFrame, gate_masks: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """Return (gate paths, events x gates boolean membership) of sorted events ``ev`` (by ``source_sha256``)."""
+    paths: list[str] = []
+    for sha in dict.fromkeys(ev["source_sha256"]):
+        paths += [p for p in gate_masks.get(str(sha), {}) if p not in paths]
+    out = np.zeros((len(ev), len(paths)), dtype=bool)
+    index = ev["event_index"].to_numpy()
+    for sha, idx in ev.groupby("source_sha256", sort=False).indices.items():
+        for j, path in enumerate(paths):
+            mask = gate_masks.get(str(sha), {}).get(path)
+            if mask is not None:
+                out[idx, j] = mask[index[idx]]
+    return paths, out
+
+
 def build_events(
     events: pd.DataFrame,
     *,
@@ -353,12 +376,14 @@ def build_events(
     channel_names: dict[str, tuple[str, str]] | None = None,
     ingests: pd.DataFrame | None = None,
     layouts: Mapping[str, Any] | None = None,
+    gate_masks: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> AnnData:
     """Return the events AnnData of a ``flow_events`` frame (see module doc).
 
     ``arms`` maps patient_id to arm, ``channel_names`` a stored channel column to its
     (marker $PnS, detector $PnN) pair; ``layouts`` (:func:`immunolab.interop.events_layout.file_layouts`,
-    by source) give $PnN / $PnS / range / transform per channel, keywords and the ``raw`` layer.
+    by source) give $PnN / $PnS / range / transform per channel, keywords and the ``raw`` layer;
+    ``gate_masks`` (by source: gate path -> boolean mask over ``event_index``) ``obsm['gates']``.
     """
     import anndata as ad
 
@@ -379,7 +404,20 @@ def build_events(
         adata.layers["raw"] = raw
     sample_of = dict(zip(ev.get("source_sha256", pd.Series(dtype=str)), ev["sample_id"].astype(str), strict=False))
     adata.uns["meta"], adata.uns["meta_by_sample"] = _uns_meta({k: v for k, v in lay.items() if k in sample_of}, sample_of)
+    complete = gate_masks is not None and "source_sha256" in ev and all(
+        str(sha) in gate_masks for sha in set(ev["source_sha256"]))
+    if complete:
+        paths, member = _gate_matrix(ev, gate_masks or {})
+        adata.obsm["gates"] = member
+        adata.uns["gate_paths"] = paths
     adata.uns["immunolab"] = _uns_header("events", extra={
+        "population": "obs['population']: the deepest gate holding the event (of two gates at the same depth, the "
+                      "one listed later in the strategy; 'ungated' when none); an event in overlapping gates has one "
+                      "label only: count gate membership with obsm['gates']",
+        "gates": "obsm['gates']: events x gates membership (bool), columns named by uns['gate_paths']; per sample its "
+                 "column sums are the store's flow_populations counts" if complete else
+                 "no obsm['gates']: these events were stored without their gate membership (flow_event_gates); "
+                 "re-gate with `immunolab derive gating --events` to add it",
         "values": "X: compensated, display-transformed channel values as stored in flow_events (float32); "
                   "var['transform'] is the transform per channel",
         "raw_layer": "layers['raw']: compensated, untransformed values re-read from the raw vault" if has_raw
@@ -434,6 +472,21 @@ def _with_metaclusters(store: Store, events: pd.DataFrame) -> pd.DataFrame:
     key = mc.set_index(["source_sha256", "event_index"])["metacluster"]
     idx = pd.MultiIndex.from_arrays([events["source_sha256"], events["event_index"]])
     return events.assign(metacluster=key.reindex(idx).to_numpy())
+
+
+def _gate_masks(store: Store, pairs: set[tuple[str, str]]) -> dict[str, dict[str, np.ndarray]]:
+    """Return source -> gate path -> per-event mask of the (source, derivation) ``pairs`` (``flow_event_gates``)."""
+    from immunolab.flow.pipeline import unpack_members
+
+    if "flow_event_gates" not in store.table_versions or not pairs:
+        return {}
+    t = store.scan("flow_event_gates", where={"source_sha256": sorted({p[0] for p in pairs})}).to_pandas()
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for sha, did, path, n, members in zip(t["source_sha256"], t["derivation_id"], t["gate_path"], t["n_events"],
+                                          t["members"], strict=True):
+        if (sha, did) in pairs:
+            out.setdefault(str(sha), {})[str(path)] = unpack_members(bytes(members), int(n))
+    return out
 
 
 def _no_events_hint(meta: pd.DataFrame, stored: list[str], strategy_id: str | None) -> str:
@@ -504,12 +557,13 @@ def events_anndata(
     events = _with_metaclusters(store, events)
     channels = [c for c in events.columns if c not in (*EVENT_KEY_COLUMNS, "commit_id", "derivation_id", "metacluster")]
     layouts = file_layouts(store, events[["source_sha256", "derivation_id", "sample_id"]], channels, raw=raw, comp=comp)
+    gate_masks = _gate_masks(store, set(zip(events["source_sha256"], events["derivation_id"], strict=True)))
     events = events.drop(columns=[c for c in ("commit_id", "derivation_id") if c in events.columns])
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
     arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
     prov = provenance_table(store)
     return build_events(events, arms=arms, channel_names=_channel_names(store, set(shas)),
-                        ingests=prov[prov["in_use"]], layouts=layouts)
+                        ingests=prov[prov["in_use"]], layouts=layouts, gate_masks=gate_masks)
 
 
 # --------------------------------------------------------------------------- entry points

@@ -8,7 +8,7 @@ The store has three layers (DESIGN section 1), each a set of Delta Lake tables:
 * **identity**: who a file or a plate sample belongs to (``identity_samples``) and each
   patient's arm and covariates (``identity_subjects``); versioned, latest record per key wins;
 * **derivations**: results computed from facts + identity + settings, keyed by a derivation id
-  (``flow_strategies``, ``flow_gating``, ``flow_populations``, ``flow_events``, ``flow_clusters``,
+  (``flow_strategies``, ``flow_gating``, ``flow_populations``, ``flow_events``, ``flow_event_gates``, ``flow_clusters``,
   ``curve_fits``, ``cytokine_results``, ``plate_qc``, ``cytokine_derivations``), plus the
   **decisions** of which derivation is active (``derivation_choices``) and which values are
   excluded (``qc_decisions``).
@@ -412,6 +412,17 @@ _add(TableSpec("flow_events", _schema([
     pa.field("population", pa.string()),
 ]), "Optional per-event rows: compensated + transformed float32 channels and leaf population.",
     "derivation", key=("source_sha256", "derivation_id", "event_index"), extra_column_type=pa.float32()))
+
+_add(TableSpec("flow_event_gates", _schema([
+    SOURCE,
+    pa.field("derivation_id", pa.string()),
+    pa.field("gate_path", pa.string()),
+    pa.field("n_events", pa.int64()),
+    pa.field("count", pa.int64()),
+    pa.field("members", pa.binary()),
+]), "Per-event membership of every gate of a file whose events are stored (flow_events): the gate's mask "
+    "over event_index, bit-packed (numpy.packbits, big-endian bits; n_events bits, count of them set).",
+    "derivation", key=("source_sha256", "derivation_id", "gate_path")))
 
 _add(TableSpec("cytokine_derivations", _schema([
     pa.field("derivation_id", pa.string()),

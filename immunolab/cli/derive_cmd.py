@@ -106,7 +106,9 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
     its lymphocyte gate are drawn, the pooled events are clustered (10x10 self-organising map,
     consensus metaclustering) and each metacluster is named by its marker profile (CD3+CD4+...).
     Cluster shares per sample reach the measurements (assay flow_clusters); the agreement of every
-    gated population with its best metacluster (F-measure) is stored and printed.
+    gate below the lymphocyte gate with the clusters is stored and printed: the whole gate (all its
+    events, its child gates' included) against the metaclusters lying mostly inside it, else its
+    best single metacluster (precision, recall, F-measure).
     """
     from immunolab.derive.clusters import derive_clusters
 
@@ -123,7 +125,7 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
         return
     echo(f"clustering {rep.derivation_id} of panel {safe(panel)}: {rep.files} file(s), {rep.events:,} events, "
                f"markers {', '.join(safe(m) for m in rep.markers)}; store version {rep.store_version}")
-    echo(f"  {'population':<24} {'best metacluster':<36} {'precision':>9} {'recall':>7} {'F':>6}")
+    echo(f"  {'gate (all its events)':<24} {'metacluster(s)':<36} {'precision':>9} {'recall':>7} {'F':>6}")
     for a in rep.agreement:
         echo(f"  {safe(a['population']):<24} {safe(a['cluster']):<36} {a['precision']:>9.2f} {a['recall']:>7.2f} "
                    f"{a['f_measure']:>6.2f}")
@@ -201,6 +203,6 @@ def list_(store: str, storage_options: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         mark = "*" if r["active"] else " "
-        echo(f"{mark} {r['kind']:<7} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
+        echo(f"{mark} {r['kind']:<8} {safe(r['scope']):<14} {r['derivation_id']:<18} {safe(r['what']):<40} "
                    f"{r['n']:>5} file(s)  {safe(r.get('reason') or '')}")
     echo("* = active (used by compare, AnnData and the report)")

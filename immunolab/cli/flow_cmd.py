@@ -63,6 +63,7 @@ def template(name: str, out: str, force: bool, as_json: bool) -> None:
     if target.exists() and not force:
         raise InputError("IML-IN-010", f"{target.name} already exists", path=target.name,
                          hint="Choose another --out, or pass --force to overwrite it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(builtin_text(name), encoding="utf-8")
     tpl = load_template(target)  # what is written reads back as a template
     if as_json:

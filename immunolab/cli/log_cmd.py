@@ -7,6 +7,10 @@ import click
 from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
 from immunolab.cli.text import echo, safe
 
+#: every kind of store version (the ``kind`` of :class:`immunolab.store.versions.VersionRecord`);
+#: kept here so ``immunolab --help`` imports no pyarrow (a test checks the writers use no other)
+VERSION_KINDS = ("ingest", "identity", "derive", "choice", "qc", "recover", "compact", "vacuum", "repair", "upgrade")
+
 
 @click.command("log", epilog="\b\nExamples:\n  immunolab log --store trial-store\n"
                "  immunolab log --store trial-store --files --outcome FAIL --json\n"
@@ -14,7 +18,7 @@ from immunolab.cli.text import echo, safe
 @store_option
 @click.option("--files", is_flag=True, help="List the file attempts (OK / FAIL) of each version.")
 @click.option("--outcome", type=click.Choice(["OK", "FAIL"]), help="Only file attempts with this outcome (implies --files).")
-@click.option("--kind", help="Only versions of this kind (ingest, identity, derive, choice, qc, recover, compact, upgrade).")
+@click.option("--kind", type=click.Choice(VERSION_KINDS), help="Only versions of this kind.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Show the last N versions (0: all).")
 @json_option
 @handle_errors

@@ -11,8 +11,12 @@ pooled events of all files are clustered with FlowSOM (:func:`immunolab.flow.clu
                             of the parent population) and event count; reaches ``measurements``
                             as assay ``flow_clusters`` (feature ``MC<k> <profile>``, measure
                             ``pct_parent``), the latest clustering of a panel counting;
-``flow_cluster_agreement``  per gated population: the best metacluster, precision, recall and
-                            F-measure over the pooled events, and the event-weighted mean F;
+``flow_cluster_agreement``  per gate below the sampled population: the whole gate (every event
+                            in it, its child gates' included, as its count) against the union of
+                            the metaclusters lying mostly (> 50 %) inside it, else its best
+                            single metacluster (:func:`immunolab.flow.clusters.whole_gate_agreement`):
+                            precision, recall and F-measure over the pooled events, and the
+                            event-weighted mean F;
 ``flow_event_clusters``     for files whose events are stored (``--events``): every event's
                             metacluster (the trained map assigns them), shown in the event AnnData.
 
@@ -61,6 +65,8 @@ class _Sampled:
     gate: np.ndarray  # each sampled event's deepest gated population
     parent: str
     error: str | None = None
+    #: gate path -> sampled events in the gate (children included), for the gates below ``parent``
+    members: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,7 +117,9 @@ def _sample_file(job: _SampleJob) -> _Sampled:
         if cols else np.empty((pick.size, 0), np.float32)
     gate = leaf_labels(result.masks, n)[pick]
     parent = parent_path.rstrip("/").rsplit("/", 1)[-1] if parent_path else "all events"
-    return _Sampled(job.sha, job.label, markers, values, gate, parent)
+    below = (parent_path.rstrip("/") + "/") if parent_path else "/"
+    members = {p: m[pick] for p, m in result.masks.items() if p.startswith(below) and p != below}
+    return _Sampled(job.sha, job.label, markers, values, gate, parent, members=members)
 
 
 def _jobs(store: Store, panel: str, events_per_file: int, seed: int) -> list[_SampleJob]:
@@ -177,13 +185,25 @@ def _stored_event_clusters(store: Store, res: Any, markers: Sequence[str], shas:
         "commit_id": [commit_id] * len(ev)}))
 
 
+def _pooled_members(sampled: Sequence[_Sampled]) -> dict[str, np.ndarray]:
+    """Return gate name -> membership over the pooled sampled events (False in files without the gate)."""
+    from immunolab.flow.populations import unique_population_names
+
+    paths = list(dict.fromkeys(p for s in sampled for p in s.members))
+    names = unique_population_names(paths)
+    sizes = [len(s.values) for s in sampled]
+    return {names[p]: np.concatenate([s.members.get(p, np.zeros(n, dtype=bool)) for s, n in zip(sampled, sizes,
+                                                                                                  strict=True)])
+            for p in paths}
+
+
 def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, events_per_file: int = 5000, seed: int = 1,
                     jobs: int = 1, executor: str | None = None, reason: str | None = None,
                     command: str = "derive clusters",
                     on_file: Callable[[str, str | None], None] | None = None) -> ClusterReport:
     """Cluster the current files of ``panel`` with FlowSOM and store frequencies and gate agreement."""
     from immunolab.derive.run import _commit, _map
-    from immunolab.flow.clusters import cluster_events, gate_cluster_agreement
+    from immunolab.flow.clusters import cluster_events, whole_gate_agreement
     from immunolab.store.writer import new_id
 
     job_list = _jobs(store, panel, events_per_file, seed)
@@ -205,7 +225,6 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
     rep.derivation_id = _clustering_id(panel, job_list, markers, settings)
     rep.markers = markers
     x = np.vstack([s.values[:, [s.markers.index(m) for m in markers]] for s in sampled])
-    gates = np.concatenate([s.gate for s in sampled])
     res = cluster_events(x, markers, n_metaclusters=n_metaclusters, seed=seed, label=f"panel {panel}")
     names = {i: f"MC{i + 1:02d} {res.labels.get(i, '')}".strip() for i in range(len(res.medians))}
     commit_id = new_id("drv")
@@ -218,8 +237,7 @@ def derive_clusters(store: Store, *, panel: str, n_metaclusters: int = 10, event
             rows.append({"source_sha256": s.sha, "derivation_id": rep.derivation_id, "panel": panel, "metacluster": k,
                          "cluster": names[k], "parent": s.parent, "n_events": int(c), "n_sampled": len(meta),
                          "pct_parent": 100.0 * c / max(len(meta), 1), "markers": markers, "commit_id": commit_id})
-    agreement, mean_f = gate_cluster_agreement(gates, res.metacluster, cluster_labels=names,
-                                               ignore=("", None, "ungated"))
+    agreement, mean_f = whole_gate_agreement(_pooled_members(sampled), res.metacluster, cluster_labels=names)
     rep.mean_f = mean_f
     rep.agreement = [{"derivation_id": rep.derivation_id, "panel": panel, "population": a.population,
                       "events": a.events, "metacluster": a.metacluster, "cluster": a.cluster_label,

@@ -128,7 +128,8 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
 
     A coded input error while gating becomes a ``flow_gating`` row with status ``failed``.
     """
-    from immunolab.flow.pipeline import _constant_strings, events_table, gate_fcs
+    from immunolab.flow.pipeline import _constant_strings, event_gates_table, events_table, gate_fcs
+    from immunolab.flow.populations import unique_population_names
 
     n = int(fcs.n_events)
     try:
@@ -141,7 +142,9 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
     pops = result.populations.drop_columns([c for c in ("strategy_name",) if c in result.populations.column_names])
     pops = _flags(pops, n)
     pops = _with(pops, source_sha256=sha, derivation_id=spec.derivation_id)
-    low = [p for p, c in zip(pops.column("population").to_pylist(), pops.column("count").to_pylist(), strict=True)
+    paths = pops.column("gate_path").to_pylist()
+    names = unique_population_names(paths)  # the names measurements gives them: two "Lymphocytes" gates differ
+    low = [names.get(p, p) for p, c in zip(paths, pops.column("count").to_pylist(), strict=True)
            if c is not None and c < MIN_POPULATION_EVENTS]
     gating_flags = (["low_event_count"] if low else []) + (["low_total_events"] if n < MIN_SAMPLE_EVENTS else [])
     tables = {
@@ -160,6 +163,10 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
         ev = ev.append_column("source_sha256", _constant_strings(sha, ev.num_rows))
         ev = ev.append_column("derivation_id", _constant_strings(spec.derivation_id, ev.num_rows))
         tables["flow_events"] = ev
+        gates = event_gates_table(result, ev.num_rows)
+        gates = gates.append_column("source_sha256", _constant_strings(sha, gates.num_rows))
+        tables["flow_event_gates"] = gates.append_column("derivation_id", _constant_strings(spec.derivation_id,
+                                                                                           gates.num_rows))
     warnings = [f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else []
     return tables, warnings
 

@@ -49,4 +49,28 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
                         "what": str(kinds.loc[did, "kind"]) if did in kinds.index else "", "n": 1,
                         "active": (pid, did) in active_keys,
                         "reason": reasons.get(("curves", pid, did)) or reasons.get(("curves", "*", did))})
+    out += _cluster_rows(store)
     return sorted(out, key=lambda r: (r["kind"], str(r["scope"]), not r["active"], r["derivation_id"]))
+
+
+def _cluster_rows(store: Store) -> list[dict[str, Any]]:
+    """Return one row per panel and FlowSOM clustering (``derive clusters``); the latest of a panel is active."""
+    clusters = store.to_pandas("flow_clusters", columns=["commit_id", "source_sha256", "derivation_id", "panel",
+                                                         "metacluster"])
+    if clusters.empty:
+        return []
+    version = clusters["commit_id"].map(store.commit_version).fillna(0)
+    clusters = clusters.assign(_v=version)
+    latest = clusters.groupby("panel")["_v"].max()
+    reason_of = {r.store_version: r.reason for r in store.versions()}
+    agreement = store.to_pandas("flow_cluster_agreement", columns=["derivation_id", "mean_f"])
+    mean_f = agreement.drop_duplicates("derivation_id").set_index("derivation_id")["mean_f"]
+    out = []
+    for key, g in clusters.groupby(["panel", "derivation_id"]):
+        panel, did = cast("tuple[str, str]", key)
+        f = f", mean F {float(mean_f[did]):.2f}" if did in mean_f.index else ""
+        out.append({"kind": "clusters", "scope": panel, "derivation_id": did,
+                    "what": f"FlowSOM {int(g['metacluster'].nunique())} metaclusters{f}",
+                    "n": int(g["source_sha256"].nunique()), "active": bool(g["_v"].max() == latest[panel]),
+                    "reason": reason_of.get(int(g["_v"].max()))})
+    return out

@@ -9,7 +9,12 @@ from the *active* derivation (:mod:`immunolab.derive.choices`), joined to the *c
 with QC flags and QC decisions. One row per patient x visit x specimen x panel x feature x
 measure: technical replicates (identity status ``replicate``) are combined by the arithmetic
 mean of their values (``n_replicates`` says how many; ``censor`` is kept when every replicate
-shares it, else ``mixed``). Excluded values stay in the view with ``excluded = True`` and the
+shares it, else ``mixed``). A flow population's feature is its name (the leaf of its gate path)
+when that name is unique among the gate paths of the panel; gates sharing a name
+(``/Lymphocytes`` and ``/Monocytes/Lymphocytes``) are named by the shortest tail of their path
+that tells them apart (``Lymphocytes``, ``Monocytes/Lymphocytes``:
+:func:`immunolab.flow.populations.unique_population_names`), so replicates only ever average
+the same gate. Excluded values stay in the view with ``excluded = True`` and the
 reason; analyses leave them out by default and count them.
 
 Absolute counts (measure ``cells_per_uL``, unit cells/uL, ``method`` says how) are added for
@@ -436,6 +441,26 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
     return m
 
 
+def _unique_population_features(m: pd.DataFrame) -> pd.DataFrame:
+    """Rename flow population features that two gate paths of one panel share (see the module doc)."""
+    from immunolab.analysis.measurements_view import gate_path_of
+    from immunolab.flow.populations import unique_population_names
+
+    tables = {name for name, spec in all_tables().items() if spec.measure is not None and spec.measure.gate_path_lineage}
+    flow = m["lineage_table"].isin(tables) & m["lineage_key"].notna()
+    if not flow.any():
+        return m
+    paths = m.loc[flow, "lineage_key"].map(gate_path_of)
+    panels = m.loc[flow, "panel"].astype(object).where(m.loc[flow, "panel"].notna(), "")
+    names = pd.Series(m.loc[flow, "feature"], dtype=object)
+    for _, idx in paths.groupby(panels, sort=False).groups.items():
+        unique = unique_population_names(paths[idx].dropna())
+        names[idx] = [unique.get(p, f) if isinstance(p, str) else f for p, f in zip(paths[idx], names[idx], strict=True)]
+    m = m.copy()
+    m.loc[flow, "feature"] = names
+    return m
+
+
 def _combine_replicates(m: pd.DataFrame) -> pd.DataFrame:
     """Return one row per natural key: replicates averaged (documented in the module docstring)."""
     key = ["patient_id", "visit_day", "specimen", "panel", "assay", "feature", "measure"]
@@ -469,7 +494,7 @@ def measurements(store: Store, *, include_excluded: bool = True) -> pa.Table:
     parts = [p for p in parts if not p.empty]
     if not parts:
         return _typed(pd.DataFrame(), MEASUREMENT_COLUMNS)
-    m = pd.concat(parts, ignore_index=True)
+    m = _unique_population_features(pd.concat(parts, ignore_index=True))
     counts = _absolute_counts(m, store, smp)
     if not counts.empty:
         m = pd.concat([m, counts], ignore_index=True)

@@ -35,6 +35,7 @@ __all__ = [
     "gate_cluster_agreement",
     "label_metaclusters",
     "marker_cuts",
+    "whole_gate_agreement",
 ]
 
 
@@ -201,6 +202,53 @@ def gate_cluster_agreement(
     total = sum(r.events for r in rows)
     mean_f = sum(r.f_measure * r.events for r in rows) / total if total else float("nan")
     return rows, float(mean_f)
+
+
+def whole_gate_agreement(
+    members: Mapping[str, np.ndarray], metacluster: np.ndarray, *, cluster_labels: Mapping[int, str] | None = None,
+) -> tuple[list[Agreement], float]:
+    """Return the agreement of whole gates (children included) with the metaclusters that make them up.
+
+    ``members`` maps a gate's name to its per-event membership (every event in the gate, also
+    those in its child gates, as the gate's count means); ``metacluster``: each event's cluster.
+    The metaclusters with most (> 50 %) of their events in the gate make it up, and the gate is
+    scored against their union (``T cells`` = the CD4 and the CD8 metaclusters; several:
+    ``metacluster`` -1, ``cluster_label`` their names' first words, ``MC02 + MC05``); a gate no metacluster
+    lies mostly inside (a small gate such as Treg) is scored against its best single
+    metacluster. The mean F is weighted by each gate's events (an event counts once per gate
+    holding it).
+    """
+    meta = np.asarray(metacluster)
+    clusters, sizes = np.unique(meta, return_counts=True)
+    size_of = dict(zip(clusters.tolist(), sizes.tolist(), strict=True))
+    labels = cluster_labels or {}
+    rows: list[Agreement] = []
+    for name, mask in members.items():
+        member = np.asarray(mask, dtype=bool)
+        n = int(member.sum())
+        if n == 0:
+            continue
+        hits_of = dict(zip(*np.unique(meta[member], return_counts=True), strict=True))
+        inside = sorted(int(c) for c, h in hits_of.items() if 2 * int(h) > size_of[c])
+        if inside:
+            hits = sum(int(hits_of[c]) for c in inside)
+            precision, recall = hits / sum(size_of[c] for c in inside), hits / n
+            best = Agreement(str(name), n, inside[0] if len(inside) == 1 else -1,
+                             labels.get(inside[0], f"MC{inside[0]}") if len(inside) == 1 else
+                             " + ".join(labels.get(c, f"MC{c}").split(" ", 1)[0] for c in inside),
+                             float(precision), float(recall),
+                             float(2 * precision * recall / (precision + recall)))
+        else:
+            best = Agreement(str(name), n, -1, "", 0.0, 0.0, 0.0)
+            for c, h in hits_of.items():
+                precision, recall = int(h) / size_of[c], int(h) / n
+                f = 2 * precision * recall / (precision + recall)
+                if f > best.f_measure:
+                    best = Agreement(str(name), n, int(c), labels.get(int(c), f"MC{int(c)}"), float(precision),
+                                     float(recall), float(f))
+        rows.append(best)
+    total = sum(r.events for r in rows)
+    return rows, float(sum(r.f_measure * r.events for r in rows) / total) if total else float("nan")
 
 
 def _merged_agreement(pop: np.ndarray, meta: np.ndarray, ignore: Sequence[object]) -> tuple[list[Agreement], float]:

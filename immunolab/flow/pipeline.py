@@ -8,7 +8,7 @@ only sample). Every route ends in :mod:`immunolab.flow.populations`, so ``flow_p
 means the same whatever gated it, keyed by the strategy's content hash.
 
 With ``write_events`` the compensated, transformed channels (float32) and each event's leaf
-population go to ``flow_events``. Only one sample's events are ever in memory.
+population go to ``flow_events``, and every gate's per-event membership to ``flow_event_gates``. Only one sample's events are ever in memory.
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ __all__ = [
     "LoadedStrategy",
     "analyze_sample",
     "display_values",
+    "event_gates_table",
     "gate_fcs",
     "load_compensation",
     "load_strategy",
     "spillover_for",
     "strategies_table",
+    "unpack_members",
 ]
 
 LYMPHOCYTE_NAMES = {"lymphocytes", "lymphocyte", "lymphs", "lymph"}
@@ -336,6 +338,30 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, com
     return pa.table(cols)
 
 
+def event_gates_table(result: GatingResult, n: int) -> pa.Table:
+    """Return ``flow_event_gates`` rows: every gate's per-event mask, bit-packed (one row per gate path).
+
+    ``flow_events`` keeps one ``population`` label per event (the deepest gate), which cannot say
+    that an event is in two overlapping gates (Treg and HLA-DR+ CD4 T, CD4+ and CD8+); these masks
+    are the ones ``flow_populations`` counted, so counting them reproduces its counts exactly.
+    """
+    import pyarrow as pa
+
+    paths = [p for p in result.masks if p != "/"]
+    return pa.table({
+        "gate_path": pa.array(paths, pa.string()),
+        "n_events": pa.array([n] * len(paths), pa.int64()),
+        "count": pa.array([int(np.count_nonzero(result.masks[p])) for p in paths], pa.int64()),
+        "members": pa.array([np.packbits(np.asarray(result.masks[p], dtype=bool)).tobytes() for p in paths],
+                            pa.binary()),
+    })
+
+
+def unpack_members(members: bytes, n_events: int) -> np.ndarray:
+    """Return the boolean per-event mask of a ``flow_event_gates`` row (inverse of :func:`event_gates_table`)."""
+    return np.unpackbits(np.frombuffer(members, dtype=np.uint8), count=n_events).astype(bool)
+
+
 def analyze_sample(fcs: FcsData, ctx: ParseContext) -> dict[str, pa.Table]:
     """Gate one sample for the FCS plugin; return ``flow_populations`` (and ``flow_events``)."""
     loaded = load_strategy(ctx.option("strategy"))
@@ -343,4 +369,5 @@ def analyze_sample(fcs: FcsData, ctx: ParseContext) -> dict[str, pa.Table]:
     out = {"flow_populations": result.populations, "flow_strategies": strategies_table(result)}
     if ctx.option("write_events"):
         out["flow_events"] = events_table(fcs, result, loaded, comp=ctx.option("comp"))
+        out["flow_event_gates"] = event_gates_table(result, int(fcs.events.shape[0]) if fcs.events is not None else 0)
     return out

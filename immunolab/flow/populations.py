@@ -9,7 +9,7 @@ Gate paths are population names joined by ``/`` from the root, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_rows", "stats_table"]
+__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_rows", "stats_table", "unique_population_names"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,24 @@ def parent_path(gate_path: str) -> str | None:
         return None
     head = gate_path.rstrip("/").rsplit("/", 1)[0]
     return head or "/"
+
+
+def unique_population_names(gate_paths: Iterable[str]) -> dict[str, str]:
+    """Return gate path -> the shortest tail of the path that no other path in ``gate_paths`` ends with.
+
+    A population keeps its bare name (``CD4+ T``) when that name is unique; two gates sharing a
+    name get as many parent names as it takes to tell them apart (``/Lymphocytes`` and
+    ``/Monocytes/Lymphocytes`` become ``Lymphocytes`` and ``Monocytes/Lymphocytes``). Distinct
+    paths always get distinct names, and the result depends only on the set of paths.
+    """
+    parts = {p: tuple(p.strip("/").split("/")) for p in set(gate_paths) if p and p != "/"}
+    out: dict[str, str] = {}
+    for path, comps in parts.items():
+        k = 1
+        while k < len(comps) and any(other != path and o[-k:] == comps[-k:] for other, o in parts.items()):
+            k += 1
+        out[path] = "/".join(comps[-k:])
+    return out
 
 
 def _pct(num: int, den: int) -> float:

@@ -205,7 +205,8 @@ def fixed_layout(fig: Figure, **margins: float) -> Figure:
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG file (100 dpi), close it and return the path."""
+    """Write ``fig`` as a PNG file (100 dpi; its folder is created when missing), close it and return the path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(png_bytes(fig, dpi=100))
     return Path(path)
 

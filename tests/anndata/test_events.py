@@ -94,3 +94,34 @@ def test_events_of_another_gating_are_named_in_the_error_and_exported_with_gatin
     assert "--gating" in (err.value.hint or "")
     again = events_anndata(store, strategy_id=derivation)
     assert again.n_obs == 900
+
+
+def test_gate_membership_in_obsm_reproduces_the_stored_counts_of_overlapping_gates(demo_trial: Path,
+                                                                                     tmp_path: Path) -> None:
+    import anndata as ad
+
+    from immunolab.ingest import ingest_paths
+
+    files = [demo_trial / "flow" / "001-D000-PB_TBNK-Treg.fcs"]
+    rows = [ln for ln in (demo_trial / "manifest.csv").read_text().splitlines() if ln.startswith(files[0].name + ",")]
+    header = (demo_trial / "manifest.csv").read_text().splitlines()[0]
+    (tmp_path / "m.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    rep = ingest_paths(files, store=tmp_path / "s", manifest=tmp_path / "m.csv", subjects=demo_trial / "subjects.csv",
+                       write_events=True)
+    assert rep.counts["OK"] == 1, [o.message for o in rep.outcomes]
+    store = immunolab.open_store(tmp_path / "s")
+    write_h5ad(events_anndata(store), tmp_path / "ev.h5ad")
+    back = ad.read_h5ad(tmp_path / "ev.h5ad")
+    paths = list(back.uns["gate_paths"])
+    counts = store.to_pandas("flow_populations").set_index("gate_path")["count"]
+    assert sorted(paths) == sorted(counts.index)
+    assert back.obsm["gates"].dtype == bool
+    assert dict(zip(paths, back.obsm["gates"].sum(axis=0).tolist(), strict=True)) == counts.to_dict()
+    cd4 = back.obsm["gates"][:, paths.index("/Lymphocytes/Singlets/CD45+/T cells/CD4+ T")]
+    cd8 = back.obsm["gates"][:, paths.index("/Lymphocytes/Singlets/CD45+/T cells/CD8+ T")]
+    assert (cd4 & cd8).any()  # CD4+CD8+ events are in both gates, though labelled with one population
+    assert "obsm['gates']" in back.uns["immunolab"]["population"]
+
+
+def test_events_stored_without_gate_membership_have_no_gates_matrix_and_say_so(events) -> None:
+    assert "gates" not in events.obsm and "derive gating --events" in events.uns["immunolab"]["gates"]

@@ -70,6 +70,22 @@ def test_store_info_log_and_verify(study: Study) -> None:
     invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
     failed = invoke("log", "--store", str(study.store), "--outcome", "FAIL")
     assert "v2 " in failed.output and "v1 " not in failed.output and failed.output.count("FAIL ") == 1
+    bogus = invoke("log", "--store", str(study.store), "--kind", "bogus")  # printed nothing, exit 0
+    assert bogus.exit_code == 2 and "'bogus' is not one of" in bogus.output and "'ingest'" in bogus.output
+    assert "v1 " in invoke("log", "--store", str(study.store), "--kind", "ingest").output
+
+
+def test_log_kinds_are_every_kind_a_store_version_is_written_with() -> None:
+    import re
+    from pathlib import Path
+
+    from immunolab.cli.log_cmd import VERSION_KINDS
+
+    root = Path(__file__).resolve().parents[2] / "immunolab"
+    source = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py") if "legacy" not in p.parts)
+    written = set(re.findall(r'VersionRecord\((?:store_version=)?0, (?:kind=)?"(\w+)"', source))
+    written |= set(re.findall(r'_commit\(store, "(\w+)"', source))
+    assert written and written <= set(VERSION_KINDS), written - set(VERSION_KINDS)
 
 
 @pytest.mark.parametrize("command", [("ingest", "x.fcs", "--store", "s", "--manifest", "m.csv"),

@@ -48,3 +48,10 @@ def test_an_existing_file_is_not_overwritten_without_force(tmp_path: Path) -> No
 def test_an_unknown_template_name_lists_the_built_in_ones(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["flow", "template", "--name", "nope", "--out", str(tmp_path / "x.yaml")])
     assert res.exit_code == 2 and "trial_panel" in res.output and "tcell_tube" in res.output
+
+
+def test_a_missing_out_folder_is_created(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "dir" / "panel.yaml"
+    res = CliRunner().invoke(main, ["flow", "template", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert load_template(out).populations == load_template().populations

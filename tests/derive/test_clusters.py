@@ -6,12 +6,15 @@ on the FlowCAP-I files (tests/flow/test_clusters.py); here: the wiring through t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import immunolab
+from immunolab.cli import main
 from immunolab.derive.clusters import derive_clusters
 from immunolab.errors import InputError
 from tests.derive.test_reanalysis import store  # noqa: F401  (fixture: the committed demo tubes + a plate)
@@ -34,6 +37,27 @@ def test_clusters_are_stored_per_file_reach_measurements_and_agree_with_the_main
     assert agreement.loc["T cells", "f_measure"] > 0.8 and agreement.loc["B cells", "f_measure"] > 0.6
     assert 0 < rep.mean_f <= 1 and agreement["mean_f"].iloc[0] == pytest.approx(rep.mean_f)
     assert s.versions()[-1].kind == "derive" and "clusters" in s.versions()[-1].summary
+    # each row is the whole gate, as its count means it: T cells hold their CD4+ and CD8+ T events
+    events = agreement["events"]
+    assert events["T cells"] >= events["CD4+ T"] + events["CD8+ T"] - events["T cells"] // 10
+    assert events["CD4+ T"] >= events["Treg"] + events["HLA-DR+ CD4 T"] // 2 and events["Singlets"] <= rep.events
+    assert "Lymphocytes" not in events.index  # the clustered population itself: every event, not scored
+
+
+def test_a_whole_gate_is_scored_against_the_metaclusters_lying_mostly_inside_it() -> None:
+    from immunolab.flow.clusters import whole_gate_agreement
+
+    meta = np.array([0] * 40 + [1] * 40 + [2] * 20)
+    cd4 = np.array([True] * 38 + [False] * 62)
+    cd8 = np.array([False] * 40 + [True] * 40 + [False] * 20)
+    treg = np.array([True] * 3 + [False] * 97)
+    rows, _ = whole_gate_agreement({"T cells": cd4 | cd8, "CD4+ T": cd4, "Treg": treg}, meta,
+                                   cluster_labels={0: "MC01 CD4+", 1: "MC02 CD8+", 2: "MC03 CD19+"})
+    by = {r.population: r for r in rows}
+    assert by["T cells"].events == 78 and by["T cells"].cluster_label == "MC01 + MC02"
+    assert by["T cells"].precision == pytest.approx(78 / 80) and by["T cells"].recall == 1.0
+    assert by["CD4+ T"].cluster_label == "MC01 CD4+" and by["CD4+ T"].metacluster == 0
+    assert by["Treg"].cluster_label == "MC01 CD4+" and by["Treg"].precision == pytest.approx(3 / 40)
 
 
 def test_the_same_settings_give_the_same_clustering_and_new_settings_replace_it_in_the_measurements(store: Path) -> None:  # noqa: F811
@@ -49,6 +73,12 @@ def test_the_same_settings_give_the_same_clustering_and_new_settings_replace_it_
     other = derive_clusters(immunolab.open_store(store), panel="TBNK-Treg", n_metaclusters=9, events_per_file=2000, seed=2)
     m = immunolab.open_store(store).to_pandas("measurements")
     assert set(m.loc[m["assay"] == "flow_clusters", "derivation_id"]) == {other.derivation_id}
+    listed = CliRunner().invoke(main, ["derive", "list", "--store", str(store), "--json"])
+    assert listed.exit_code == 0, listed.output
+    clusterings = {r["derivation_id"]: r for r in json.loads(listed.output) if r["kind"] == "clusters"}
+    assert set(clusterings) >= {first.derivation_id, other.derivation_id}  # derive list shows clusterings too
+    assert clusterings[other.derivation_id]["active"] and not clusterings[first.derivation_id]["active"]
+    assert clusterings[other.derivation_id]["what"].startswith("FlowSOM 9 metaclusters")
 
 
 def test_an_unknown_panel_is_a_coded_error(store: Path) -> None:  # noqa: F811

@@ -157,9 +157,10 @@ def test_flow_gate_plot_draws_one_panel_per_gate(demo_trial: Path, tmp_path: Pat
     from immunolab.flow.pipeline import gate_fcs, load_strategy
 
     f = sorted((demo_trial / "flow").glob("*.fcs"))[0]
-    r = CliRunner().invoke(main, ["flow", "gate", str(f), "--plot", str(tmp_path / "g.png")])
+    png = tmp_path / "new" / "dir" / "g.png"  # a missing folder is created (was IML-INTERNAL-001)
+    r = CliRunner().invoke(main, ["flow", "gate", str(f), "--plot", str(png)])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fcs = read_fcs(f)
     loaded = load_strategy(None)
     result = gate_fcs(fcs, loaded, label="x")

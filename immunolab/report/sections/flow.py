@@ -3,8 +3,9 @@
 Per panel (:mod:`immunolab.report.gating_qc`): a table of the flagged samples and why, one
 overlay of every sample's gate positions (an outlier tube stands out in red and is named), and
 small multiples of every gate of each flagged sample (at most ``max_gating_samples``; the rest
-are listed). When a FlowSOM clustering is stored, the agreement of gated populations with their
-best metacluster (precision, recall, F) of the latest clustering per panel. Last, a UMAP per panel
+are listed). When a FlowSOM clustering is stored, the agreement of every whole gate (its child
+gates' events included) with the metaclusters lying mostly inside it, else its best single
+metacluster (precision, recall, F), of the latest clustering per panel. Last, a UMAP per panel
 (:func:`_umap_section`, :func:`immunolab.report.umap.umap_figure` on a seeded subsample of
 :data:`UMAP_EVENTS` events from at most :data:`UMAP_FILES` files) when the store holds per-event
 data, else a note on how to store it.
@@ -60,7 +61,8 @@ def cluster_agreement(data: ReportData) -> pd.DataFrame:
     a = a[a["_v"] == a.groupby("panel")["_v"].transform("max")]
     return a.sort_values(["panel", "f_measure"], ascending=[True, False])[
         ["panel", "derivation_id", "population", "events", "cluster", "precision", "recall", "f_measure", "mean_f"]
-    ].rename(columns={"derivation_id": "clustering", "f_measure": "F", "mean_f": "event-weighted mean F"})
+    ].rename(columns={"derivation_id": "clustering", "population": "gate (all its events)", "cluster": "metacluster(s)",
+                      "f_measure": "F", "mean_f": "event-weighted mean F"})
 
 
 def _event_files(store: Store) -> dict[str, pd.DataFrame]:
