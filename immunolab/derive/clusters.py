@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from immunolab.errors import ImmunolabError, InputError
+from immunolab.fcs.keywords import clean_free_text
 from immunolab.schema import conform
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _sample_file(job: _SampleJob) -> _Sampled:
     assert fcs.events is not None
     n = int(fcs.events.shape[0])
     cols = [i for i, ch in enumerate(fcs.channels) if not is_scatter_or_time(ch.pnn) and (ch.pns or "").strip()]
-    markers = [str(fcs.channels[i].pns).strip() for i in cols]
+    markers = [clean_free_text(str(fcs.channels[i].pns)).strip() for i in cols]  # stored: cleaned as fcs_files
     parent_path = _lymphocyte_path(list(result.masks))
     inside = result.masks[parent_path] if parent_path else np.ones(n, dtype=bool)
     where = np.flatnonzero(inside)

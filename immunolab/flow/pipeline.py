@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from immunolab.errors import InconsistentInputError, MalformedInputError
+from immunolab.fcs.keywords import clean_free_text
 from immunolab.flow.populations import PopulationStat, population_stats, stats_rows, stats_table
 
 if TYPE_CHECKING:
@@ -332,7 +333,9 @@ def events_table(fcs: FcsData, result: GatingResult, loaded: LoadedStrategy, com
     used: set[str] = set(cols)
     for i, values in zip(keep, display_values(fcs, loaded, matrix, keep), strict=True):
         ch = fcs.channels[i]
-        name = ch.pns.strip() if ch.pns and ch.pns.strip() and ch.pns.strip() not in used else ch.pnn
+        # stored names are cleaned as fcs_files.channels are (a date typed into $PnS must not become a column)
+        pns = clean_free_text(ch.pns).strip() if ch.pns else ""
+        name = pns if pns and pns not in used else clean_free_text(ch.pnn, cap=False)
         used.add(name)
         cols[name] = pa.array(values)  # float32, zero-copy
     return pa.table(cols)

@@ -170,3 +170,20 @@ def test_flow_gate_plot_draws_one_panel_per_gate(demo_trial: Path, tmp_path: Pat
     drawn = [ax for ax in fig.axes if ax.get_title()]
     assert len(drawn) == len(TEMPLATE_POPULATIONS)
     assert any(ax.get_title().startswith("Treg: ") and "% of CD4+ T" in ax.get_title() for ax in drawn)
+
+
+def test_stored_event_columns_are_named_as_cleaned_as_fcs_files_channels(demo_trial: Path) -> None:
+    """A date typed into $PnS was cleaned in fcs_files but became a flow_events column name as written."""
+    import dataclasses
+
+    from immunolab.fcs import read_fcs
+    from immunolab.flow.pipeline import events_table, gate_fcs, load_strategy
+
+    fcs = read_fcs(demo_trial / "flow" / "001-D000-PB_TBNK-Treg.fcs")
+    loaded = load_strategy(None)
+    result = gate_fcs(fcs, loaded, label="tube")
+    k = next(i for i, ch in enumerate(fcs.channels) if ch.pns == "CD4")
+    fcs.channels[k] = dataclasses.replace(fcs.channels[k], pns="CD4 bled 12/04/1961")
+    table = events_table(fcs, result, loaded)
+    assert "CD4 bled [date]" in table.column_names
+    assert not any("1961" in name for name in table.column_names)
