@@ -30,12 +30,14 @@ _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
 #: a calendar date written inside free text: ISO / slashed / dotted triples, ``12 Apr 1961``,
 #: ``12th April 1961``, ``Apr 12, 1961``, ``Apr-12-1961``, ``12APR1961`` and compact ``19610412``
-#: (a year 1900-2099 with a valid month and day, so other 8-digit serials and lots stay)
+#: (a year 1900-2099 with a valid month and day, so other 8-digit serials and lots stay). A number
+#: triple is a date only when its parts can be one (:func:`_could_be_date`) and it is not part of a
+#: longer dotted number, so versions (``4.2.1509``, ``6.2.0.175``) and lots (``12-34-56``) stay.
 DATE_IN_TEXT = re.compile(
-    r"(?<![0-9])(?:\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"
+    r"(?<![0-9.])(?:(?P<a>\d{1,4})\s*(?P<sep>[-/.])\s*(?P<b>\d{1,2})\s*(?P=sep)\s*(?P<c>\d{1,4})"
     rf"|\d{{1,2}}{_ORDINAL}[\s_-]*{_MONTHS}[\s_,-]*\d{{2,4}}"
     rf"|{_MONTHS}[\s_-]*\d{{1,2}}{_ORDINAL},?[\s_-]*\d{{2,4}}"
-    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?![0-9])",
+    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?![0-9])(?!\.[0-9])",
     re.IGNORECASE,
 )
 #: study days a trial date can have (a year before Day 0 to ten years after); a day outside gives the date
@@ -46,6 +48,27 @@ STUDY_DAY_WARNING = "IML-IN-011"
 
 _ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9._-]{1,24}$")
 _DAY_LIKE = re.compile(r"^[+-]?\d{1,3}$")
+
+
+def _year(text: str) -> bool:
+    return len(text) == 2 or (len(text) == 4 and 1900 <= int(text) <= 2099)
+
+
+def _could_be_date(match: re.Match[str]) -> bool:
+    """Return whether a match of :data:`DATE_IN_TEXT` can be a calendar date (text-month forms always can)."""
+    a, b, c = match.group("a"), match.group("b"), match.group("c")
+    if a is None:
+        return True
+    x, y = int(a), int(b)
+    if len(a) == 4:  # year first: 1961-04-12
+        return 1900 <= x <= 2099 and 1 <= y <= 12 and len(c) <= 2 and 1 <= int(c) <= 31
+    if len(a) > 2 or not _year(c):
+        return False
+    return (1 <= x <= 31 and 1 <= y <= 12) or (1 <= x <= 12 and 1 <= y <= 31)  # day-month or month-day
+
+
+def _dates(text: str) -> list[re.Match[str]]:
+    return [m for m in DATE_IN_TEXT.finditer(text) if _could_be_date(m)]
 
 
 def in_study_window(day: int) -> bool:
@@ -69,7 +92,7 @@ def value_shape(value: str) -> str:
 
 def contains_date(text: str) -> bool:
     """Return True when ``text`` holds a date in any written style (``1961-04-12``, ``April 12, 1961`` ...)."""
-    return DATE_IN_TEXT.search(text) is not None
+    return bool(_dates(text))
 
 
 def shown_id(pid: str) -> str:
@@ -94,9 +117,12 @@ def redact_dates(text: str, replacement: str | None = "[date]") -> str:
     ``replacement`` None writes each date's shape instead (:func:`date_shape`): a name that held a
     date stays readable as a name (``DOB NNNN-NN-NN``) without the date.
     """
-    if replacement is None:
-        return DATE_IN_TEXT.sub(lambda m: date_shape(m.group(0)), text)
-    return DATE_IN_TEXT.sub(replacement, text)
+    def swap(m: re.Match[str]) -> str:
+        if not _could_be_date(m):
+            return m.group(0)
+        return date_shape(m.group(0)) if replacement is None else replacement
+
+    return DATE_IN_TEXT.sub(swap, text)
 
 
 def redact_free_text(text: str | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from immunolab.redact import redact_free_text, shown_day, shown_id, value_shape
+from immunolab.redact import contains_date, redact_free_text, shown_day, shown_id, value_shape
 
 
 @pytest.mark.parametrize("pid", ["001", "P-017", "MSC.12"])
@@ -32,3 +32,21 @@ def test_every_written_date_style_in_free_text_becomes_date(text: str) -> None:
 @pytest.mark.parametrize("text", ["MILLIPLEX MAP Human Cytokine 27-plex", "HCYTA-60K-PX38", "Lot 3356721", "Marker 12"])
 def test_kit_names_and_lots_without_a_date_are_kept(text: str) -> None:
     assert redact_free_text(text) == text
+
+
+@pytest.mark.parametrize("text", ["S/N 12-34-56", "Lot 12-34-5678", "Lot 1/2/345", "22-10-001", "V1.0.23",
+                                  "xPONENT 4.2.1509", "Bio-Plex Manager 6.2.0.175", "CytExpert 2.4.0.28",
+                                  "Lot 12345678", "TBNK-Treg", "FL1-A", "CD4-APC-H7"])
+def test_version_numbers_serials_and_lots_that_cannot_be_dates_are_kept(text: str) -> None:
+    """'Bio-Plex Manager 6.2.0.175' was stored as 'Bio-Plex Manager 6.[date]' and 'S/N 12-34-56' as 'S/N [date]'."""
+    assert redact_free_text(text) == text and not contains_date(text)
+
+
+def test_one_date_rule_for_subjects_cells_and_free_text() -> None:
+    """The subjects-covariate check had its own pattern: it kept 'Apr-12-1961' and dropped a covariate 123456."""
+    from immunolab.identity.files import looks_like_date
+
+    for text in ("Apr-12-1961", "12th April 1961", "DOB19610412", "on 03.04.2020."):
+        assert looks_like_date(text) and contains_date(text), text
+    for text in ("123456", "262144", "1234511", "WHO5"):
+        assert not looks_like_date(text), text

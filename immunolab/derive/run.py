@@ -183,6 +183,14 @@ def derive_gating(store: Store, *, panel: str, strategy: str | Path | Any | None
     sources = _panel_sources(store, panel)
     have = store.to_pandas("flow_gating", columns=["source_sha256", "derivation_id", "status"])
     done = set(have.loc[(have["derivation_id"] == spec.derivation_id) & (have["status"] == "ok"), "source_sha256"])
+    events_only: set[str] = set()
+    events_stored: set[str] = set()
+    if write_events:  # a file gated before without its events (or their gate membership) gets them now
+        gates = store.to_pandas("flow_event_gates", columns=["source_sha256", "derivation_id"])
+        events = store.to_pandas("flow_events", columns=["source_sha256", "derivation_id"])
+        events_stored = set(events.loc[events["derivation_id"] == spec.derivation_id, "source_sha256"])
+        events_only = done - set(gates.loc[gates["derivation_id"] == spec.derivation_id, "source_sha256"])
+        done -= events_only
     rep = DeriveReport(spec.derivation_id, reused=sum(1 for s in sources if s["source_sha256"] in done))
     todo = [s for s in sources if s["source_sha256"] not in done]
     jobs_ = [_GateJob(s["source_sha256"], s["sample_id"], str(open_raw(store.loc, s["source_sha256"])),
@@ -200,6 +208,9 @@ def derive_gating(store: Store, *, panel: str, strategy: str | Path | Any | None
         else:
             rep.computed += 1
         for name, t in out.items():
+            if sha in events_only and (name not in ("flow_events", "flow_event_gates")
+                                       or (name == "flow_events" and sha in events_stored)):
+                continue  # its gating rows are stored already: only what was missing is added
             t = t.append_column("commit_id", pa.array([commit_id] * t.num_rows, pa.string()))
             tables.setdefault(name, []).append(conform(name, t))
     if activate:

@@ -126,10 +126,6 @@ _IDENTIFYING_WORDS = frozenset({
     "telephone", "tel", "mobile", "email", "mail", "comment", "comments", "note", "notes", "remark", "remarks",
     "freetext", "text"})
 _IDENTIFYING_PHRASES = ("hospital_n", "medical_record", "record_n", "free_text", "birth", "patient_n", "case_n")
-_DATE_IN_TEXT = re.compile(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"
-                           r"|\d{1,2}[\s-]*(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s-]*\d{2,4}"
-                           r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}",
-                           re.IGNORECASE)
 #: a column whose non-numeric text differs for every one of at least this many patients identifies them
 MIN_PATIENTS_FOR_DISTINCT_RULE = 5
 
@@ -143,16 +139,8 @@ def _is_number(value: str) -> bool:
 
 
 def looks_like_date(value: str) -> bool:
-    """Return whether a cell holds a calendar date (``1961-04-12``, ``12/04/1961``, ``12 Apr 1961``, ``19610412``)."""
-    if _DATE_IN_TEXT.search(value):
-        return True
-    for fmt in _DATE_FORMATS:
-        try:
-            datetime.strptime(value.strip(), fmt)
-        except ValueError:
-            continue
-        return True
-    return False
+    """Return whether a cell holds a calendar date in any written style (the rule of :func:`immunolab.redact.contains_date`)."""
+    return contains_date(value)
 
 
 def identifying_columns(rows: list[tuple[int, dict[str, str]]]) -> dict[str, str]:

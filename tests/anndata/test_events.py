@@ -125,3 +125,28 @@ def test_gate_membership_in_obsm_reproduces_the_stored_counts_of_overlapping_gat
 
 def test_events_stored_without_gate_membership_have_no_gates_matrix_and_say_so(events) -> None:
     assert "gates" not in events.obsm and "derive gating --events" in events.uns["immunolab"]["gates"]
+
+
+def test_derive_gating_with_events_adds_them_to_a_file_gated_without_them(demo_trial: Path, tmp_path: Path) -> None:
+    """The note says to re-gate with `derive gating --events`, but a file gated OK was skipped: nothing was added."""
+    from immunolab.derive.run import derive_gating
+    from immunolab.ingest import ingest_paths
+
+    files = [demo_trial / "flow" / "001-D000-PB_TBNK-Treg.fcs"]
+    rows = [ln for ln in (demo_trial / "manifest.csv").read_text().splitlines() if ln.startswith(files[0].name + ",")]
+    header = (demo_trial / "manifest.csv").read_text().splitlines()[0]
+    (tmp_path / "m.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    rep = ingest_paths(files, store=tmp_path / "s", manifest=tmp_path / "m.csv", subjects=demo_trial / "subjects.csv")
+    assert rep.counts["OK"] == 1
+    store = immunolab.open_store(tmp_path / "s")
+    before = store.to_pandas("flow_populations")
+    assert store.to_pandas("flow_event_gates").empty
+    out = derive_gating(store, panel="TBNK-Treg", strategy=None, write_events=True)
+    assert out.computed == 1 and out.store_version is not None
+    store = immunolab.open_store(tmp_path / "s")
+    assert len(store.to_pandas("flow_populations")) == len(before)  # gating rows are not stored twice
+    ev = events_anndata(store)
+    paths = list(ev.uns["gate_paths"])
+    assert dict(zip(paths, ev.obsm["gates"].sum(axis=0).tolist(), strict=True)) == before.set_index("gate_path")["count"].to_dict()
+    again = derive_gating(immunolab.open_store(tmp_path / "s"), panel="TBNK-Treg", strategy=None, write_events=True)
+    assert again.computed == 0 and again.reused == 1
