@@ -162,8 +162,13 @@ def _paramcds(keys: pd.DataFrame) -> dict[tuple[str, str, str], str]:
 def _params(assay: pd.Series, feature: pd.Series, measure: pd.Series, unit: pd.Series) -> list[str]:
     """Return PARAM per row, one text per PARAMCD: ``feature (measure, unit)``, with ``[assay]`` added
     where the same text would name parameters of two assays (IL-6 by Luminex and by bead array)."""
-    text = [f"{f} ({m}{', ' + u if isinstance(u, str) and u else ''})"
-            for f, m, u in zip(feature, measure, unit, strict=True)]
+    # one unit per parameter: a row stored without one (a plate exported with no unit) takes the parameter's
+    units: dict[tuple[str, str, str], str] = {}
+    for a, f, m, u in zip(assay, feature, measure, unit, strict=True):
+        if isinstance(u, str) and u:
+            units.setdefault((str(a), str(f), str(m)), u)
+    text = [f"{f} ({m}{', ' + units[key] if (key := (str(a), str(f), str(m))) in units else ''})"
+            for a, f, m in zip(assay, feature, measure, strict=True)]
     assays_of: dict[str, set[str]] = {}
     for t, a in zip(text, assay, strict=True):
         assays_of.setdefault(t, set()).add(str(a))

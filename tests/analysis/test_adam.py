@@ -87,6 +87,13 @@ def test_one_analyte_measured_by_two_assays_gets_one_param_text_per_paramcd() ->
     assert "CD4+ T (pct_parent, %)" in set(pairs["PARAM"])  # measured by one assay: no suffix
 
 
+def test_a_value_stored_without_a_unit_does_not_give_its_paramcd_a_second_param() -> None:
+    view = _view().reset_index(drop=True)
+    view.loc[(view["feature"] == "IL-6") & (view["visit_day"] == 14), "unit"] = ""
+    pairs = build_adlb(view, _subjects(), studyid="MSC01")[["PARAMCD", "PARAM"]].drop_duplicates()
+    assert pairs["PARAMCD"].is_unique and "IL-6 (concentration, pg/mL)" in set(pairs["PARAM"])
+
+
 def test_paramcd_depends_on_its_parameter_alone_not_on_what_else_is_exported() -> None:
     """Bead-array IL-6 was IL61 beside Luminex plates and IL6 without them: one code, two meanings."""
     luminex = _view().reset_index(drop=True)
