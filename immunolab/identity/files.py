@@ -86,8 +86,11 @@ def read_table(path: Path, required: Iterable[str], what: str) -> list[tuple[int
 
 
 def _id_problem(value: str, what: str, file: str, line: int) -> Problem | None:
-    if _ID_RE.match(value):
+    if _ID_RE.match(value) and not contains_date(value):
         return None
+    if _ID_RE.match(value):  # stored and exported (USUBJID): a birth date must not become an id
+        return Problem("IML-ID-007", file, line, f"{what} holds a calendar date (written as {value_shape(value)})",
+                       "Use pseudonymous study codes such as 001 or P-017, never dates.")
     return Problem("IML-ID-007", file, line,
                    f"{what} must be a short code of letters, digits, '.', '_' or '-' (got {len(value)} characters)",
                    "Use pseudonymous study codes such as 001 or P-017, never names.")

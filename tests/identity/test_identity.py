@@ -300,3 +300,12 @@ def test_a_date_in_specimen_or_panel_is_refused_without_repeating_it(tmp_path: P
 def test_a_specimen_written_in_words_is_kept(tmp_path: Path) -> None:
     ident = load_identity(write(tmp_path, manifest_rows='a.fcs,S1,001,0,"whole blood",TBNK-Treg\n'))
     assert ident.require_file(tmp_path / "a.fcs", "S1").specimen == "whole blood"
+
+
+@pytest.mark.parametrize("sample_id", ["1961-04-12", "19610412"])
+def test_a_sample_id_shaped_like_a_date_is_refused_without_repeating_it(tmp_path: Path, sample_id: str) -> None:
+    """A date-shaped id passed the code rule, so it was stored in identity_samples and exported."""
+    ident = load_identity(write(tmp_path, manifest_rows=f"a.fcs,{sample_id},001,0,PBMC,T\n"))
+    with pytest.raises(IdentityError) as exc:
+        ident.check()
+    assert exc.value.code == "IML-ID-007" and "1961" not in str(exc.value)
