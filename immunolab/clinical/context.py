@@ -15,7 +15,8 @@ from immunolab.clinical.days import (
     unknown_patient,
 )
 from immunolab.clinical.vocab import bad_value, parse_int_day
-from immunolab.errors import IdentityError
+from immunolab.errors import IdentityError, MalformedInputError
+from immunolab.redact import STUDY_DAY_WINDOW, in_study_window, shown_id
 
 __all__ = ["ReadContext"]
 
@@ -57,6 +58,13 @@ class ReadContext:
         day = self.study_day(patient_id, date)
         if day is None:
             raise no_day0(patient_id, self.label)
+        if not in_study_window(int(day)):  # stored, such a day would give the date away (-21483: a 1961 date)
+            low, high = STUDY_DAY_WINDOW
+            raise MalformedInputError(
+                "IML-CLIN-007", f"a date of patient {shown_id(patient_id)} lies outside study days {low} to {high} "
+                "(more than a year before Day 0 or ten years after it)", path=self.label,
+                hint="Check the file's date columns and the patient's day0_date in the subjects file; "
+                "the file was not stored.")
         return int(day)
 
     def day(self, patient_id: str, day_cell: Any, date_cell: Any, *, row: int | None, what: str) -> int | None:

@@ -81,6 +81,16 @@ def test_a_date_without_a_day0_rule_is_iml_clin_006(tmp_path: Path) -> None:
     assert info.value.code == "IML-CLIN-006" and "Day 0" in info.value.message
 
 
+def test_a_date_decades_from_day_0_is_refused_without_its_day_or_date(tmp_path: Path) -> None:
+    """A 1961 date against a 2020 Day 0 was stored as study day -21483, which gives the date back."""
+    frame = fx.lab_results_frame().iloc[:1].assign(date="1961-04-12")
+    with pytest.raises(InputError) as info:
+        _results(tmp_path, frame)
+    text = str(info.value) + (info.value.hint or "")
+    assert info.value.code == "IML-CLIN-007" and "outside study days" in text
+    assert "1961" not in text and "21483" not in text
+
+
 @pytest.mark.parametrize("date", ["03/02/2020", "2020-02", "yesterday"])
 def test_a_date_that_is_not_full_iso_8601_is_iml_clin_005(tmp_path: Path, date: str) -> None:
     frame = fx.lab_results_frame().iloc[:1].assign(date=date)
