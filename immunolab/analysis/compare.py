@@ -278,13 +278,15 @@ def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[s
             reasons.append(f"{cov}: one level only")  # the value itself is not repeated (an age, a site)
         else:
             used.append(cov)
-    used, aliased = _drop_aliased(data, used)
-    reasons.extend(aliased)
     for why in reasons:
         logging.getLogger("immunolab.analysis").warning(
             "covariate %s, so it cannot adjust the comparison and is left out. Fill it in the subjects file, "
             "or drop it from --adjust.", why, extra={"code": "IML-ANA-010"})
-    return used, reasons
+    used, aliased = _drop_aliased(data, used)
+    for why in aliased:  # nothing to fill in: the covariate adds nothing the model can estimate
+        logging.getLogger("immunolab.analysis").warning(
+            "covariate %s, so it adds nothing to the adjustment and is left out.", why, extra={"code": "IML-ANA-010"})
+    return used, reasons + aliased
 
 def _drop_aliased(data: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
     """Return (covariates that add information over arm and the covariates before them, reasons for the rest).
