@@ -278,10 +278,8 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
     from immunolab.report.provenance import provenance_table
 
     view = measurements_view(store)
-    n_excluded = view.attrs.get("n_excluded", 0)
-    if measures is not None:
+    if measures is not None:  # a row filter keeps view.attrs (n_excluded)
         view = view[view["measure"].isin([*measures, "count"])]
-        view.attrs["n_excluded"] = n_excluded
     samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])
     lloq = store.to_pandas("cytokine_results", columns=["analyte", "lloq"])
     prov = provenance_table(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -205,9 +206,13 @@ def test_a_bad_adverse_event_cell_is_named_by_column_row_and_shape_never_by_its_
         tmp_path: Path, column: str, value: str) -> None:
     frame = _ae_frame().assign(start_day="")
     frame.loc[1, column] = value
-    path = fx.write_csv(tmp_path / "ae.csv", frame)
+    _refused_by_shape(read_plain_adverse_events, fx.write_csv(tmp_path / "ae.csv", frame))
+
+
+def _refused_by_shape(read: Callable[..., object], path: Path) -> None:
+    """Assert that reading ``path`` is IML-CLIN-007 naming data row 2 by its shape, never the planted text."""
     with pytest.raises(InputError) as info:
-        read_plain_adverse_events(path, fx.context("ae.csv"))
+        read(path, fx.context(path.name))
     text = str(info.value)
     assert info.value.code == "IML-CLIN-007" and "data row 2" in text and "written as" in text
     assert "ZZCANARY" not in text and "SMITH" not in text and "1961" not in text
@@ -218,9 +223,4 @@ def test_a_bad_event_cell_is_named_by_column_row_and_shape_never_by_its_text(
         tmp_path: Path, column: str, value: str) -> None:
     frame = pd.DataFrame({"patient_id": ["001", "002"], "event": ["Died", "discharged"], "study_day": ["12", "20"]})
     frame.loc[1, column] = value
-    path = fx.write_csv(tmp_path / "events.csv", frame)
-    with pytest.raises(InputError) as info:
-        read_plain_events(path, fx.context("events.csv"))
-    text = str(info.value)
-    assert info.value.code == "IML-CLIN-007" and "data row 2" in text and "written as" in text
-    assert "ZZCANARY" not in text and "SMITH" not in text and "1961" not in text
+    _refused_by_shape(read_plain_events, fx.write_csv(tmp_path / "events.csv", frame))
