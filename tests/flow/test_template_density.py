@@ -109,3 +109,31 @@ def test_density_basin_without_a_large_enough_cluster_raises_no_valley() -> None
     x = np.linspace(0, 1, 30)
     with pytest.raises(NoValleyError, match="holds at least"):
         density_basin_mask(x, x, target=(0.5, 0.5), extent=((0, 1), (0, 1)), min_mass=0.5)
+
+
+def test_local_maxima_matches_scipy_find_peaks_on_random_and_flat_data() -> None:
+    """The template's own peak finder (kept to spare each worker the scipy.signal import) is find_peaks."""
+    from scipy.signal import find_peaks
+
+    from immunolab.flow.density_gates import local_maxima
+
+    rng = np.random.default_rng(7)
+    for trial in range(3000):
+        n = int(rng.integers(0, 30))
+        x = rng.integers(0, 3, size=n).astype(float) if trial % 2 else rng.random(n)
+        if trial % 7 == 0 and n:
+            x[int(rng.integers(0, n))] = np.nan
+        assert np.array_equal(local_maxima(x), find_peaks(x)[0]), x
+    assert list(local_maxima(np.array([0.0, 1.0, 1.0, 1.0, 1.0, 0.0]))) == [2]
+    assert list(local_maxima(np.array([0.0, 2.0, 2.0, 3.0]))) == []
+
+
+def test_gating_template_does_not_import_scipy_signal() -> None:
+    """Importing scipy.signal costs about a second in every ingest worker; the template needs none of it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import immunolab.flow.template, immunolab.flow.density_gates; "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
