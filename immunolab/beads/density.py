@@ -345,18 +345,23 @@ def find_modes_2d(
 
 @functools.lru_cache(maxsize=64)
 def _chi2_ppf(q: float, d: int) -> float:
-    """Return the chi-square ``q`` quantile with ``d`` degrees of freedom (cached: a robust core needs it per call)."""
-    from scipy.stats import chi2
+    """Return the chi-square ``q`` quantile with ``d`` degrees of freedom (cached: a robust core needs it per call).
 
-    return float(chi2.ppf(q, d))
+    ``scipy.special`` directly, as ``scipy.stats.chi2.ppf`` computes it (``2 * gammaincinv(d / 2, q)``):
+    importing ``scipy.stats`` costs every ingest worker over a second (tests/beads/test_density_reference.py
+    checks the two agree).
+    """
+    from scipy import special
+
+    return float(2.0 * special.gammaincinv(d / 2.0, q))
 
 
 @functools.lru_cache(maxsize=64)
 def _trim_consistency(d: int) -> float:
-    """Return the covariance rescaling of a 95 % chi-square trim in ``d`` dimensions."""
-    from scipy.stats import chi2
+    """Return the covariance rescaling of a 95 % chi-square trim in ``d`` dimensions (``chdtr`` is ``chi2.cdf``)."""
+    from scipy import special
 
-    return float(0.95 / chi2.cdf(_chi2_ppf(0.95, d), d + 2))
+    return float(0.95 / special.chdtr(d + 2, _chi2_ppf(0.95, d)))
 
 
 def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

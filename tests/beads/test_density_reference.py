@@ -182,3 +182,26 @@ def test_a_cached_kit_gives_every_caller_its_own_extras() -> None:
     first = load_kit("bd_cba_hu_th1_th2_th17")
     first.extras["x_injected"] = 1  # type: ignore[index]
     assert "x_injected" not in load_kit("bd_cba_hu_th1_th2_th17").extras
+
+
+def test_chi2_helpers_equal_scipy_stats() -> None:
+    """The robust core's chi-square quantile and trim factor come from scipy.special (a lighter import), unchanged."""
+    from scipy.stats import chi2
+
+    from immunolab.beads.density import _chi2_ppf, _trim_consistency
+
+    for d in (1, 2, 3):
+        for q in (0.5, 0.9, 0.95, 0.99, 0.999):
+            assert _chi2_ppf(q, d) == float(chi2.ppf(q, d))
+        assert _trim_consistency(d) == float(0.95 / chi2.cdf(chi2.ppf(0.95, d), d + 2))
+
+
+def test_bead_classification_does_not_import_scipy_stats() -> None:
+    """Importing scipy.stats costs an ingest worker over a second; classifying bead wells needs none of it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from immunolab.beads.density import robust_core; "
+            "robust_core(np.random.default_rng(0).normal(size=(200, 2))); print('scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
