@@ -286,9 +286,11 @@ def _merge_shallow(dens: np.ndarray, label: np.ndarray, merge: float) -> np.ndar
             parent[lo] = hi
     if not parent:
         return label
-    uniq, inv = np.unique(label, return_inverse=True)
-    mapped = np.array([find(int(u)) if u >= 0 else -1 for u in uniq.tolist()], dtype=np.int64)
-    return mapped[inv]
+    # relabel through a table over the grid's bins (a sort of every bin by np.unique cost more than the sweep)
+    table = np.arange(flat.size, dtype=np.int64)
+    for m in list(parent):
+        table[m] = find(m)
+    return np.where(label >= 0, table[np.maximum(label, 0)], -1).astype(np.int64, copy=False)
 
 
 def density_basin_mask(

@@ -137,3 +137,30 @@ def test_gating_template_does_not_import_scipy_signal() -> None:
             "print('scipy.signal' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_merge_shallow_relabels_every_bin_as_a_per_label_reference() -> None:
+    """The basin merge's relabelling table gives each bin the root its label merges into (-1 stays -1)."""
+    from scipy import ndimage
+
+    from immunolab.flow import density_gates as dg
+
+    rng = np.random.default_rng(11)
+    merged = 0
+    for _ in range(60):
+        b = int(rng.integers(8, 48))
+        dens = ndimage.gaussian_filter(rng.poisson(rng.random((b, b)) * 5).astype(float), rng.uniform(0.5, 3))
+        label = dg._basins(dens)
+        label[dens.ravel() <= 0.02 * dens.max()] = -1
+        out = dg._merge_shallow(dens, label.copy(), 0.5)
+        assert out.shape == label.shape and out.dtype == np.int64
+        # reference: a label maps to one root; every bin of that label gets it; roots are peaks kept
+        for lab in np.unique(label):
+            got = np.unique(out[label == lab])
+            assert got.size == 1
+            if lab < 0:
+                assert got[0] == -1
+            else:
+                assert got[0] >= 0 and dens.ravel()[got[0]] >= dens.ravel()[lab]
+        merged += int(np.count_nonzero(out != label) > 0)
+    assert merged > 10  # the random densities do merge basins
