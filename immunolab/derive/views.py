@@ -172,10 +172,14 @@ def samples(store: Store) -> pa.Table:
     if not excl.empty:
         by_sample = excl[(excl["target_kind"] == "sample") & (excl["analyte"] == "")].set_index("target")["reason"]
         by_source = excl[(excl["target_kind"] == "source") & (excl["analyte"] == "")].set_index("target")["reason"]
-        reasons = df["sample_id"].map(by_sample).fillna(df["source_sha256"].map(by_source)).fillna(
-            df["ingest_id"].map(by_source))
-        df["excluded"] = reasons.notna()
-        df["exclusion_reason"] = reasons
+        # first reason found: by sample, by source, by ingest (object arrays: fillna would downcast, a FutureWarning)
+        reasons = df["sample_id"].map(by_sample).to_numpy(dtype=object)
+        for alt in (df["source_sha256"].map(by_source), df["ingest_id"].map(by_source)):
+            missing = pd.isna(reasons)
+            reasons[missing] = alt.to_numpy(dtype=object)[missing]
+        found = ~pd.isna(reasons)
+        df["excluded"] = found
+        df["exclusion_reason"] = pd.Series(np.where(found, reasons, None), index=df.index, dtype=object)
     df = df.sort_values(["patient_id", "visit_day", "sample_id"], kind="stable")
     return _typed(df, SAMPLE_COLUMNS)
 
@@ -254,20 +258,37 @@ def visit_of_day(day: int, visit_days: tuple[int, ...] | None = None) -> int | N
     return int(best) if abs(best - day) <= visit_window(best) else None
 
 
-def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, values: tuple[str, ...] = ()) -> pd.DataFrame:
+def excluded_sources(store: Store) -> set[str]:
+    """Return the SHA-256 of the files a current QC decision excludes whole (``qc exclude --file``)."""
+    excl = _exclusions(store)
+    if excl.empty:
+        return set()
+    ids = set(excl.loc[(excl["target_kind"] == "source") & (excl["analyte"] == ""), "target"])
+    if not ids:
+        return set()
+    src = store.to_pandas("sources", columns=["source_sha256", "ingest_id"])
+    return set(src.loc[src["ingest_id"].isin(ids) | src["source_sha256"].isin(ids), "source_sha256"])
+
+
+def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, values: tuple[str, ...] = (),
+                         drop_excluded: bool = False) -> pd.DataFrame:
     """Return the rows of patient table ``name`` from current sources; the latest source wins per ``key``.
 
     Clinical exports are often cumulative (each export repeats the earlier rows, corrected where
     the hospital corrected them): where two current sources hold the same ``key`` (e.g. patient,
     test, study day) only the rows of the source ingested last count. A source superseded with
     ``ingest --supersede`` counts no more. With ``values``, ``attrs["n_replaced"]`` counts the keys
-    where an earlier source held a different value in one of those columns.
+    where an earlier source held a different value in one of those columns. With ``drop_excluded``
+    the files a QC decision excludes whole count no more either (the trial tables: outcomes,
+    adverse events; the measurements view keeps their values, flagged ``excluded``).
     """
     t = store.to_pandas(name)
     if t.empty:
         return t
     ident = store.to_pandas("identity_samples", columns=["source_sha256", "sample_key", "status"])
     current = set(ident.loc[(ident["sample_key"] == "") & ident["status"].isin(["active", "replicate"]), "source_sha256"])
+    if drop_excluded:
+        current -= excluded_sources(store)
     t = t[t["source_sha256"].isin(current)]
     src = store.to_pandas("sources", columns=["source_sha256", "ingested_at"])
     rank = src.sort_values("ingested_at", kind="stable").reset_index(drop=True)
@@ -369,7 +390,8 @@ def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.Dat
         single_done.add(str(sha))
     pct = flow[(flow["measure"] == "pct_lymphocytes") & ~flow["source_sha256"].isin(single_done)]
     if not pct.empty and "clinical_results" in store.table_versions:
-        clinical = current_patient_rows(store, "clinical_results", ("patient_id", "test_code", "study_day"))
+        clinical = current_patient_rows(store, "clinical_results", ("patient_id", "test_code", "study_day"),
+                                        drop_excluded=True)  # an excluded lab file gives no lymphocyte count
         if not clinical.empty and (clinical["test_code"] == "LYM").any():
             dual = dual_platform_counts(pct[["patient_id", "visit_day", "sample_id", "feature", "value"]]
                                         .rename(columns={"value": "pct_lymphocytes"}).reset_index(drop=True),

@@ -208,3 +208,27 @@ def test_identity_apply_corrects_stored_files_without_their_files(study: Study) 
     assert update.corrections.lines() == ["RELABEL 001-D003-TBNK sample 001-D003-TBNK -> 001-D006-TBNK, visit day 3 -> 6"]
     commit_identity(s, update, reason="visit day was wrong", identity=load_identity(study.manifest), command="test")
     assert _sample(study, "001-D006-TBNK")["visit_day"] == 6
+
+
+def test_samples_view_with_exclusions_raises_no_pandas_future_warning(study: Study) -> None:
+    """A file exclusion made the samples view fillna object arrays: pandas' FutureWarning reached users as IML-IN-009."""
+    import warnings
+
+    from immunolab.derive.decisions import decide
+
+    run(study)
+    s = immunolab.open_store(study.store)
+    smp = s.to_pandas("samples")
+    tube = smp[smp["sample_id"] == "002-D000-TBNK"].iloc[0]
+    decide(s, action="exclude", kind="file", target=str(tube["ingest_id"]), analyte=None, reason="clogged")
+    decide(immunolab.open_store(study.store), action="exclude", kind="sample", target="S0001", analyte=None,
+           reason="haemolysed serum")
+    for latest in (True, False):  # with a file exclusion alone (no sample reason at all), then both
+        store = immunolab.open_store(study.store) if latest else immunolab.open_store(study.store, version=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            smp = store.to_pandas("samples")
+        assert smp.loc[smp["sample_id"] == "002-D000-TBNK", "exclusion_reason"].tolist() == ["clogged"]
+        expect = ["haemolysed serum"] if latest else [None]
+        assert [None if v is None or v != v else v for v in smp.loc[smp["sample_id"] == "S0001", "exclusion_reason"]] == expect
+        assert smp["excluded"].sum() == (2 if latest else 1)
