@@ -5,7 +5,8 @@
   ``specimen`` a patient's tubes were (when one specimen per patient).
 - :func:`trial_outcomes`, :func:`trial_adverse_events`, :func:`trial_clinical_results`: the
   clinical fact tables from current sources; where two exports repeat a record the one ingested
-  last counts (:func:`immunolab.derive.views.current_patient_rows`).
+  last counts (:func:`immunolab.derive.views.current_patient_rows`); a file excluded whole by
+  ``qc exclude --file`` counts no more.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _current(store: Store, name: str, key: tuple[str, ...]) -> pd.DataFrame:
         from immunolab.schema import table_spec
 
         return pd.DataFrame(columns=table_spec(name).schema.names)
-    return current_patient_rows(store, name, key).reset_index(drop=True)
+    return current_patient_rows(store, name, key, drop_excluded=True).reset_index(drop=True)
 
 
 def trial_outcomes(store: Store) -> pd.DataFrame:

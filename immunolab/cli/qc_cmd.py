@@ -32,7 +32,7 @@ def _decision(action: str) -> Callable[..., None]:
     @click.option("--sample", help="Sample id (as in the manifest).")
     @click.option("--well", help="PLATE:WELL, e.g. PLATE-03:B7.")
     @click.option("--plate", help="Plate code.")
-    @click.option("--file", "file", metavar="INGEST_ID", help="A committed file by its ingest id.")
+    @click.option("--file", "file", metavar="INGEST_ID", help="A committed file by its ingest id (`immunolab log --files`); a clinical file's adverse events, outcomes and lab results leave the trial tables too.")
     @click.option("--analyte", help="Only this analyte / population (default: all values of the target).")
     @click.option("--reason", required=True, help="Why (recorded).")
     @json_option

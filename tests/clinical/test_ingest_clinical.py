@@ -319,3 +319,33 @@ def test_store_info_counts_the_patients_of_a_clinical_only_store(study: dict[str
     assert _ingest(study, path).outcomes[0].status == "OK"
     info = json.loads(CliRunner().invoke(main, ["store", "info", "--store", str(study["store"]), "--json"]).output)
     assert info["samples"] == 0 and info["patients"] == 2
+
+
+def test_a_clinical_file_excluded_by_qc_leaves_the_trial_tables(study: dict[str, Path]) -> None:
+    """`qc exclude --file` on an adverse-events export was accepted and changed nothing (trial finding)."""
+    from immunolab.analysis.trial_tables import trial_adverse_events, trial_outcomes
+    from immunolab.derive.decisions import decide
+
+    inbox = study["in"]
+    pd.DataFrame([{"patient_id": "001", "term": "Headache", "start_day": 1, "grade": 1, "serious": "N"}]
+                 ).to_csv(inbox / "ae_jan.csv", index=False)
+    _ingest(study, inbox / "ae_jan.csv")
+    pd.DataFrame([{"patient_id": "001", "term": "Headache", "start_day": 1, "grade": 2, "serious": "N"},
+                  {"patient_id": "002", "term": "Rash", "start_day": 2, "grade": 1, "serious": "N"}]
+                 ).to_csv(inbox / "ae_feb.csv", index=False)
+    pd.DataFrame([{"patient_id": "002", "event": "death", "study_day": 12}]).to_csv(inbox / "events.csv", index=False)
+    _ingest(study, inbox / "ae_feb.csv", inbox / "events.csv")
+    store = immunolab.open_store(study["store"])
+    assert sorted(trial_adverse_events(store)["grade"]) == [1, 2]  # 001's grade from the later export, 002's rash
+    src = store.to_pandas("sources", columns=["ingest_id", "source_sha256"])
+    feb = store.to_pandas("adverse_events").query("patient_id == '002'")["source_sha256"].iloc[0]
+    events = set(store.to_pandas("outcomes")["source_sha256"])
+    decide(store, action="exclude", kind="file", target=src.set_index("source_sha256").loc[feb, "ingest_id"],
+           analyte=None, reason="sent to the wrong trial")
+    decide(immunolab.open_store(study["store"]), action="exclude", kind="file",
+           target=src.set_index("source_sha256").loc[next(iter(events)), "ingest_id"], analyte=None, reason="draft")
+    store = immunolab.open_store(study["store"])
+    ae = trial_adverse_events(store)
+    assert ae[["patient_id", "grade"]].values.tolist() == [["001", 1]]  # the earlier export counts again
+    assert trial_outcomes(store).empty
+    assert len(store.to_pandas("adverse_events")) == 3  # the facts stay; only the analysis leaves them out
