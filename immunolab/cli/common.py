@@ -85,7 +85,7 @@ def handle_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        debug = bool(kwargs.get("debug"))
+        debug = bool(kwargs.get("debug")) or os.environ.get("IMMUNOLAB_DEBUG", "") not in ("", "0")
         as_json = bool(kwargs.get("as_json"))
         try:
             return func(*args, **kwargs)
@@ -120,7 +120,7 @@ def _unexpected(exc: Exception) -> ImmunolabError:
                           hint="Check free disk space and the permissions of the output (a redirect, --out) "
                           "and of the files the command reads, then re-run.")
     return InternalError("IML-INTERNAL-001", f"unexpected {type(exc).__name__}",
-                         hint="Please report this; re-run with --debug to see the traceback.")
+                         hint="Please report this; re-run with IMMUNOLAB_DEBUG=1 set (or --debug) to see the traceback.")
 
 
 def _report(exc: ImmunolabError, as_json: bool) -> None:

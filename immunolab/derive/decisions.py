@@ -33,7 +33,7 @@ def _check_target(store: Store, kind: str, target: str) -> tuple[str, str]:
         ids = set(store.to_pandas("samples", columns=["sample_id"])["sample_id"])
         if target not in ids:
             raise InputError("IML-DER-003", f"no current sample is called {target!r}",
-                             hint="Sample ids are in `immunolab store info --per-visit` and the measurements view.")
+                             hint="Sample ids are listed by `immunolab log --files` (one line per committed file) and in the samples table.")
         return "sample", target
     codes = plate_codes(store)
     by_code = {c: p for p, c in codes.items()}

@@ -21,3 +21,23 @@ def test_stdout_on_a_full_disk_gives_iml_in_008_on_stderr(args: list[str]) -> No
     assert res.returncode == 3
     assert "ERROR IML-IN-008" in res.stderr and "No space left on device" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_an_internal_error_hint_works_for_commands_without_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IML-INTERNAL-001 said "re-run with --debug" on commands that have no such option (derive list)."""
+    import click
+    from click.testing import CliRunner
+
+    from immunolab.cli.common import handle_errors
+
+    @click.command()
+    @handle_errors
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    runner = CliRunner()
+    res = runner.invoke(broken, [])
+    assert res.exit_code == 70 and "IML-INTERNAL-001" in res.output and "IMMUNOLAB_DEBUG=1" in res.output
+    monkeypatch.setenv("IMMUNOLAB_DEBUG", "1")
+    res = runner.invoke(broken, [])
+    assert isinstance(res.exception, RuntimeError) and str(res.exception) == "boom"  # the traceback is shown
