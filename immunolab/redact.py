@@ -131,3 +131,30 @@ def redact_free_text(text: str | None) -> str | None:
         return None
     cleaned = redact_dates(text.replace("\ufffd", "")).strip()
     return cleaned or None
+
+
+_LONG_NUMBER = re.compile(r"(?<![\w.,])\d{6,}(?![\w.,])")
+_TITLED_NAME = re.compile(r"\b(?i:mr|mrs|ms|miss|mx|dr|prof)\.?\s+[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2}")
+
+
+def clean_reason(text: str | None) -> tuple[str | None, list[str]]:
+    """Return a user's ``--reason`` with dates, numbers of 6+ digits (record numbers) and titled names replaced.
+
+    ``Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123)`` -> ``[name] (DOB [date], MRN [number])``. The
+    second item names what was replaced (``date``, ``number``, ``name``) for the warning; a reason is
+    recorded in the store's hash-chained log, where it can never be edited out.
+    """
+    if text is None:
+        return None, []
+    found: list[str] = []
+    out = redact_dates(text)
+    if out != text:
+        found.append("date")
+    named = _TITLED_NAME.sub("[name]", out)  # a title in any case, then 1-3 capitalised words ("Dr said" stays)
+    if named != out:
+        found.append("name")
+    numbered = _LONG_NUMBER.sub("[number]", named)
+    if numbered != named:
+        found.append("number")
+    return numbered, found
+

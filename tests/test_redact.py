@@ -50,3 +50,16 @@ def test_one_date_rule_for_subjects_cells_and_free_text() -> None:
         assert looks_like_date(text) and contains_date(text), text
     for text in ("123456", "262144", "1234511", "WHO5"):
         assert not looks_like_date(text), text
+
+
+def test_clean_reason_replaces_dates_record_numbers_and_titled_names() -> None:
+    from immunolab.redact import clean_reason
+
+    assert clean_reason("Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123) withdrew consent") == (
+        "[name] (DOB [date], MRN [number]) withdrew consent", ["date", "name", "number"])
+    assert clean_reason("patient Mrs. Smith asked") == ("patient [name] asked", ["name"])
+    for kept in ("Treg gate holds 26 events", "bead aggregate, 12 beads", "Dr said re-run", "12000 events only",
+                 "4PL 1/y per SAP", "lot 1234567.5"):
+        assert clean_reason(kept) == (kept, [])
+    assert clean_reason(None) == (None, [])
+

@@ -12,6 +12,7 @@ from immunolab.cli.common import (
     handle_errors,
     json_option,
     open_store_cli,
+    reason_callback,
     store_option,
 )
 from immunolab.cli.text import echo, safe
@@ -50,7 +51,7 @@ def derive() -> None:
               help="FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event rows (flow_events).")
 @click.option("--activate", is_flag=True, help="Make these results the active gating of the panel (needs --reason).")
-@click.option("--reason", help="Why (recorded with the decision).")
+@click.option("--reason", callback=reason_callback, help="Why (recorded with the decision).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the gating on a Dask cluster.")
 @json_option
@@ -93,7 +94,7 @@ def gating(store: str, storage_options: tuple[str, ...], panel: str, strategy: s
 @click.option("--events-per-file", default=5000, show_default=True, type=click.IntRange(min=200),
               help="Events drawn per file from its lymphocyte gate (fixed seed).")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the subsampling and of FlowSOM.")
-@click.option("--reason", help="Why (recorded with the store version).")
+@click.option("--reason", callback=reason_callback, help="Why (recorded with the store version).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes reading and gating files (default: all cores).")
 @json_option
 @debug_option
@@ -147,7 +148,7 @@ def clusters(store: str, storage_options: tuple[str, ...], panel: str, metaclust
 @click.option("--above-rule", type=click.Choice(_choices("above_rule")), default="ULOQ", show_default=True)
 @click.option("--strict-curves", is_flag=True, help="A curve that cannot be fitted fails the plate's QC.")
 @click.option("--activate", is_flag=True, help="Make this refit active for these plates (all: '*'); needs --reason.")
-@click.option("--reason", help="Why (recorded with the decision).")
+@click.option("--reason", callback=reason_callback, help="Why (recorded with the decision).")
 @json_option
 @handle_errors
 def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...], model: str, weighting: str,
@@ -174,7 +175,7 @@ def curves(store: str, storage_options: tuple[str, ...], plates: tuple[str, ...]
 @click.option("--kind", type=click.Choice(["gating", "curves"]), required=True)
 @click.option("--scope", required=True, help="Gating: a panel. Curves: a plate code, or '*' for every plate.")
 @click.option("--derivation", "derivation_id", required=True, help="Derivation id (see `immunolab derive list`).")
-@click.option("--reason", required=True, help="Why (recorded with the decision).")
+@click.option("--reason", callback=reason_callback, required=True, help="Why (recorded with the decision).")
 @json_option
 @handle_errors
 def activate(store: str, storage_options: tuple[str, ...], kind: str, scope: str, derivation_id: str, reason: str,

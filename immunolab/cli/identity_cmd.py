@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    reason_callback,
+    store_option,
+)
 from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
@@ -30,7 +37,7 @@ def identity() -> None:
 @click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--subjects", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="Default: subjects.csv beside the manifest.")
-@click.option("--reason", help="Why the stored identity changes (required when it does).")
+@click.option("--reason", callback=reason_callback, help="Why the stored identity changes (required when it does).")
 @click.option("--dry-run", is_flag=True, help="Only list the changes.")
 @json_option
 @handle_errors

@@ -15,7 +15,14 @@ from typing import Any
 
 import click
 
-from immunolab.cli.common import debug_option, echo_json, handle_errors, json_option, store_option
+from immunolab.cli.common import (
+    debug_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    reason_callback,
+    store_option,
+)
 from immunolab.cli.common import storage_options as _opts
 from immunolab.cli.text import echo, safe
 from immunolab.plugins import PluginOption
@@ -139,7 +146,7 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--assay", help="Force the assay plugin (see `immunolab plugins`) instead of detecting it.")
 @click.option("--supersede", metavar="INGEST_ID", help="This file replaces a committed ingest; both stay readable.")
 @click.option("--replicate", is_flag=True, help="Keep files of an already measured sample as technical replicates.")
-@click.option("--reason", help="Why: required with --supersede and to apply manifest/subjects corrections.")
+@click.option("--reason", callback=reason_callback, help="Why: required with --supersede and to apply manifest/subjects corrections.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", metavar="URL", help="dask://HOST:PORT runs the workers on a Dask cluster.")
 @_with_options(_derivation_option_decorators)

@@ -6,7 +6,14 @@ from collections.abc import Callable
 
 import click
 
-from immunolab.cli.common import echo_json, handle_errors, json_option, open_store_cli, store_option
+from immunolab.cli.common import (
+    echo_json,
+    handle_errors,
+    json_option,
+    open_store_cli,
+    reason_callback,
+    store_option,
+)
 from immunolab.cli.text import echo, safe
 
 EXAMPLE = """
@@ -34,7 +41,7 @@ def _decision(action: str) -> Callable[..., None]:
     @click.option("--plate", help="Plate code.")
     @click.option("--file", "file", metavar="INGEST_ID", help="A committed file by its ingest id (`immunolab log --files`); a clinical file's adverse events, outcomes and lab results leave the trial tables too.")
     @click.option("--analyte", help="Only this analyte / population (default: all values of the target).")
-    @click.option("--reason", required=True, help="Why (recorded).")
+    @click.option("--reason", callback=reason_callback, required=True, help="Why (recorded).")
     @json_option
     @handle_errors
     def cmd(store: str, storage_options: tuple[str, ...], sample: str | None, well: str | None, plate: str | None,

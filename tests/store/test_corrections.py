@@ -232,3 +232,29 @@ def test_samples_view_with_exclusions_raises_no_pandas_future_warning(study: Stu
         expect = ["haemolysed serum"] if latest else [None]
         assert [None if v is None or v != v else v for v in smp.loc[smp["sample_id"] == "S0001", "exclusion_reason"]] == expect
         assert smp["excluded"].sum() == (2 if latest else 1)
+
+
+def test_a_reason_on_the_command_line_is_recorded_without_the_name_date_or_record_number(study: Study) -> None:
+    """`qc exclude --reason "Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123) ..."` was stored verbatim (trial finding)."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+    run(study)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("immunolab").addHandler(handler)
+    try:
+        res = CliRunner().invoke(main, ["qc", "exclude", "--store", str(study.store), "--sample", "S0001", "--reason",
+                                        "Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123) withdrew consent"])
+    finally:
+        logging.getLogger("immunolab").removeHandler(handler)
+    assert res.exit_code == 0, res.output
+    s = immunolab.open_store(study.store)
+    stored = [*s.to_pandas("qc_decisions")["reason"], s.versions()[-1].reason or ""]
+    assert stored == ["[name] (DOB [date], MRN [number]) withdrew consent"] * 2
+    assert not any(t in " ".join(stored) + res.output for t in ("ROBIN", "1961", "4471123"))
+    (warning,) = [r for r in records if getattr(r, "code", None) == "IML-IN-013"]
+    assert "ROBIN" not in warning.getMessage() and "1961" not in warning.getMessage()
