@@ -262,6 +262,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-CLIN-009": "clinical results that are not numbers: text kept in value_reported, left out of measurements (a warning)",
     "IML-CLIN-010": "clinical results on study days outside every protocol visit window: kept, no visit measurement (a warning)",
     "IML-CLIN-011": "a later clinical file replaces a different earlier value of the same patient, test and day (a warning)",
+    "IML-CLIN-012": "rows of an earlier clinical file are absent from a later export that repeats its other rows: still counted (a warning)",
     # interop (FlowKit, Gating-ML export, readfcs/pytometry layout)
     "IML-INT-001": "the gating strategy holds a gate or transform Gating-ML 2.0 cannot express",
     "IML-INT-002": "the active gating is a data-driven template: it has no fixed gates to export",

@@ -47,7 +47,13 @@ def _current(store: Store, name: str, key: tuple[str, ...]) -> pd.DataFrame:
         from immunolab.schema import table_spec
 
         return pd.DataFrame(columns=table_spec(name).schema.names)
-    return current_patient_rows(store, name, key, drop_excluded=True).reset_index(drop=True)
+    import logging
+
+    from immunolab.derive.views import warn_absent_later
+
+    rows = current_patient_rows(store, name, key, drop_excluded=True)
+    warn_absent_later(name, rows, logging.getLogger("immunolab.views"))
+    return rows.reset_index(drop=True)
 
 
 def trial_outcomes(store: Store) -> pd.DataFrame:

@@ -290,13 +290,22 @@ def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, value
     if drop_excluded:
         current -= excluded_sources(store)
     t = t[t["source_sha256"].isin(current)]
-    src = store.to_pandas("sources", columns=["source_sha256", "ingested_at"])
+    src = store.to_pandas("sources", columns=["source_sha256", "ingested_at", "ingest_id"])
     rank = src.sort_values("ingested_at", kind="stable").reset_index(drop=True)
     order = {sha: i for i, sha in enumerate(rank["source_sha256"])}
     t = t.assign(_order=t["source_sha256"].map(order).fillna(-1))
     k = joined_key(t, list(key), "\x1f")
     newest = t.groupby(k)["_order"].transform("max")
-    out = t[t["_order"] == newest].drop(columns=["_order"])
+    kept = t["_order"] == newest
+    out = t[kept].drop(columns=["_order"])
+    # rows still counted from a file that a later file overlaps (repeats some of its keys) but lacks: a
+    # cumulative export dropped them (deleted by the hospital?) -> attrs["absent_later"], per earlier file
+    pairs = pd.DataFrame({"k": k, "o": t["_order"]}).drop_duplicates()
+    pairs = pairs.merge(pairs, on="k")
+    overlapped = set(pairs.loc[pairs["o_x"] < pairs["o_y"], "o_x"])
+    gone = t.loc[kept & t["_order"].isin(overlapped), "source_sha256"]
+    ids = dict(zip(src["source_sha256"], src["ingest_id"], strict=True))
+    out.attrs["absent_later"] = {str(ids.get(sha, sha)): int(n) for sha, n in gone.value_counts().items()}
     if values:
         older = t[t["_order"] != newest]
         merged = older.assign(_k=k[older.index]).merge(out.assign(_k=k[out.index])[["_k", *values]], on="_k",
@@ -340,6 +349,22 @@ def _patient_rows(store: Store, t: pd.DataFrame, mm: MeasureMap) -> pd.DataFrame
     return t
 
 
+_WARNED_ABSENT: set[tuple[str, str]] = set()
+
+
+def warn_absent_later(name: str, t: pd.DataFrame, log: Any) -> None:
+    """Log IML-CLIN-012 for rows of earlier files that a later, overlapping export of ``name`` no longer holds."""
+    absent = t.attrs.get("absent_later") or {}
+    files = ", ".join(sorted(absent))  # ingest ids, as `qc exclude --file` takes them
+    if not absent or (name, files) in _WARNED_ABSENT:
+        return
+    _WARNED_ABSENT.add((name, files))  # once per process: one command reads the trial tables several times
+    log.warning("%d %s row(s) of earlier file(s) (%s) are absent from a later file that repeats other rows of "
+                "theirs: they still count. If the hospital deleted them, exclude the earlier file "
+                "(`immunolab qc exclude --file ID`); the rows the later file repeats come from it anyway.",
+                sum(absent.values()), name, files, extra={"code": "IML-CLIN-012"})
+
+
 def _warn_patient_rows(name: str, t: pd.DataFrame, day: str) -> None:
     """Log the rows of patient table ``name`` that no visit holds and the values a later source replaced (counts)."""
     import logging
@@ -351,6 +376,7 @@ def _warn_patient_rows(name: str, t: pd.DataFrame, day: str) -> None:
     if outside:
         code, text = outside_window_warning(outside, f"{name} row(s)").split(" ", 1)
         log.warning("%s", text, extra={"code": code})
+    warn_absent_later(name, t, log)
     replaced = int(t.attrs.get("n_replaced", 0))
     if replaced:
         log.warning("%d %s value(s) (patient, test, study day) of an earlier file are replaced by a different value of "

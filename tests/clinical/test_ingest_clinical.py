@@ -349,3 +349,52 @@ def test_a_clinical_file_excluded_by_qc_leaves_the_trial_tables(study: dict[str,
     assert ae[["patient_id", "grade"]].values.tolist() == [["001", 1]]  # the earlier export counts again
     assert trial_outcomes(store).empty
     assert len(store.to_pandas("adverse_events")) == 3  # the facts stay; only the analysis leaves them out
+
+
+def test_rows_a_later_cumulative_export_dropped_are_named_by_their_earlier_file(
+    study: dict[str, Path], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A later export without 001's Day 0 lymphocytes and without an AE kept them, with no note (trial finding)."""
+    from immunolab.analysis.trial_tables import trial_adverse_events
+
+    inbox = study["in"]
+    _labs([("001", 0, "CRP", "5.2", "mg/L"), ("001", 0, "LYM", "610", "/uL"), ("002", 0, "CRP", "40", "mg/L")]
+          ).to_csv(inbox / "labs_jan.csv", index=False)
+    pd.DataFrame([{"patient_id": "001", "term": "Rash", "start_day": 2, "grade": 1, "serious": "N"},
+                  {"patient_id": "001", "term": "Hypoxia", "start_day": 3, "grade": 3, "serious": "Y"}]
+                 ).to_csv(inbox / "ae_jan.csv", index=False)
+    first = _ingest(study, inbox / "labs_jan.csv", inbox / "ae_jan.csv")
+    jan = {Path(o.path).name: o.ingest_id for o in first.outcomes}
+    (inbox / "feb").mkdir()
+    _labs([("001", 0, "CRP", "5.2", "mg/L"), ("002", 0, "CRP", "40", "mg/L"), ("002", 3, "CRP", "9", "mg/L")]
+          ).to_csv(inbox / "feb" / "labs_feb.csv", index=False)
+    pd.DataFrame([{"patient_id": "001", "term": "Rash", "start_day": 2, "grade": 2, "serious": "N"}]
+                 ).to_csv(inbox / "feb" / "ae_feb.csv", index=False)
+    _ingest(study, inbox / "feb" / "labs_feb.csv", inbox / "feb" / "ae_feb.csv")
+    store = immunolab.open_store(study["store"])
+    caplog.clear()
+    m = store.to_pandas("measurements").set_index(["patient_id", "visit_day", "feature"])["value"]
+    assert m[("001", 0, "LYM")] == 610  # still counted
+    ae = trial_adverse_events(store).set_index("term")["grade"]
+    assert ae.to_dict() == {"Rash": 2, "Hypoxia": 3}
+    absent = [r.getMessage() for r in caplog.records if getattr(r, "code", None) == "IML-CLIN-012"]
+    assert len(absent) == 2
+    (labs,) = [a for a in absent if "clinical_results" in a]
+    assert labs.startswith("1 clinical_results row(s)") and jan["labs_jan.csv"] in labs
+    (aes,) = [a for a in absent if "adverse_events" in a]
+    assert aes.startswith("1 adverse_events row(s)") and jan["ae_jan.csv"] in aes
+    assert "610" not in labs and "Hypoxia" not in aes
+
+
+def test_an_incremental_export_that_repeats_nothing_is_not_reported_as_dropping_rows(
+    study: dict[str, Path], caplog: pytest.LogCaptureFixture,
+) -> None:
+    inbox = study["in"]
+    _labs([("001", 0, "CRP", "5.2", "mg/L")]).to_csv(inbox / "labs_jan.csv", index=False)
+    _ingest(study, inbox / "labs_jan.csv")
+    (inbox / "feb").mkdir()
+    _labs([("001", 3, "CRP", "3.0", "mg/L")]).to_csv(inbox / "feb" / "labs_feb.csv", index=False)
+    _ingest(study, inbox / "feb" / "labs_feb.csv")
+    caplog.clear()
+    assert len(immunolab.open_store(study["store"]).to_pandas("measurements")) == 2
+    assert not [r for r in caplog.records if getattr(r, "code", None) == "IML-CLIN-012"]
