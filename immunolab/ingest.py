@@ -389,6 +389,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.stage_seconds["parse"] = time.perf_counter() - t_parse
     outcome.n_events = int(getattr(parsed, "n_events", 0) or 0)
     outcome.warnings = list(parsed.warnings or [])
+    outcome.warnings.extend(_acquired_before_visit(parsed.tables, entry))
     outcome.tolerances = [str(t) for t in (parsed.metadata or {}).get("tolerances") or []]
     who = f"plugin {plugin.name} {plugin.version}"
     wrong = [n for n in parsed.tables if n not in plugin.produces]
@@ -447,6 +448,26 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
     outcome.status = "OK"
     outcome.rows = {**{n: t.num_rows for n, t in tables.items()}, **{f.table: f.rows for f in files}}
     return WorkerResult(outcome, tables, files, [] if replicate else keys)
+
+
+def _acquired_before_visit(tables: dict[str, pa.Table], entry: ManifestEntry) -> list[str]:
+    """Return IML-ID-020 when a tube was acquired (``$DATE`` as a study day) before its manifest visit.
+
+    A sample cannot be measured before it is drawn: the manifest's visit_day (or the patient's
+    Day 0) is wrong. Acquisition after the visit is normal (frozen PBMC run in batches) and says nothing.
+    """
+    t = tables.get("fcs_files")
+    if t is None or entry.visit_day is None or "acquisition_study_day" not in t.column_names:
+        return []
+    days = [int(d) for d in t.column("acquisition_study_day").to_pylist() if d is not None]
+    visit = int(entry.visit_day)
+    window = max(1, visit // 10)  # the protocol visit window (immunolab.derive.views.visit_window)
+    if not days or min(days) >= visit - window:
+        return []
+    code = "IML-ID-020"
+    return [f"{code}: acquired on study day {min(days)} by the file's acquisition date, before the manifest's "
+            f"visit day {visit} (window {window} day(s)); a sample cannot be measured before it is drawn: check "
+            "the manifest row's visit_day and the patient's day0_date (`immunolab identity apply` corrects them)"]
 
 
 def _superseded_records(opts: IngestOptions, new_ingest: str) -> list[dict[str, Any]]:
