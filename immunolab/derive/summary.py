@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from immunolab.store.read import Store
 
-__all__ = ["derivation_rows"]
+__all__ = ["NO_CURRENT_FILE", "derivation_rows"]
+
+#: the scope of gatings whose files are no longer current (superseded, or no manifest row since)
+NO_CURRENT_FILE = "(no current file)"
 
 
 def derivation_rows(store: Store) -> list[dict[str, Any]]:
@@ -33,6 +36,8 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
         for key, g in ok.groupby(["panel", "derivation_id"], dropna=False):
             # a source with no current file row has a missing panel (kept: dropna=False)
             panel, did = cast("tuple[Hashable, str]", key)
+            if not isinstance(panel, str):  # printed `nan`: the gating of files superseded since
+                panel = NO_CURRENT_FILE
             what = f"{strategies.loc[did, 'kind']} {strategies.loc[did, 'strategy_name']}" if did in strategies.index else ""
             out.append({"kind": "gating", "scope": panel, "derivation_id": did, "what": what,
                         "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,

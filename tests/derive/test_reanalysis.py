@@ -163,3 +163,27 @@ def test_a_names_only_spillover_is_ingested_as_facts_and_gated_later_with_a_matr
     m = immunolab.open_store(tmp_path / "store").to_pandas("measurements")
     assert "T cells" in set(m["feature"])
     shutil.rmtree(tmp_path / "store")
+
+
+def test_derive_list_names_the_gating_of_superseded_files_instead_of_nan(store: Path, tmp_path: Path) -> None:
+    """`derive list` printed a `gating nan ...` row for a tube superseded by a re-export (trial finding)."""
+    import numpy as np
+
+    from immunolab.derive.summary import NO_CURRENT_FILE, derivation_rows
+    from immunolab.fcs.reader import read_fcs
+    from immunolab.fcs.writer import write_fcs
+
+    s = immunolab.open_store(store)
+    src = s.to_pandas("samples")
+    first = src.loc[src["sample_id"] == "001-D000-PB", "ingest_id"].iloc[0]
+    fcs = read_fcs(SAMPLE / "flow" / TUBES[0])
+    names = [c.pnn for c in fcs.channels]
+    again = write_fcs(tmp_path / "re" / TUBES[0], np.asarray(fcs.events, dtype=np.float32), names,
+                      pns=[c.pns for c in fcs.channels], pnr=[c.range for c in fcs.channels])
+    rep = ingest_paths([again], store=store, manifest=SAMPLE / "manifest.csv", subjects=SAMPLE / "subjects.csv",
+                       supersede=first, reason="re-exported")
+    assert rep.counts["OK"] == 1, [o.message for o in rep.outcomes]
+    rows = [r for r in derivation_rows(immunolab.open_store(store)) if r["kind"] == "gating"]
+    assert all(isinstance(r["scope"], str) for r in rows), rows
+    assert {r["scope"] for r in rows} == {"TBNK-Treg", NO_CURRENT_FILE}
+    assert [r["active"] for r in rows if r["scope"] == NO_CURRENT_FILE] == [False]
