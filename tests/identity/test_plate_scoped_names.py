@@ -91,6 +91,13 @@ def test_a_plate_value_naming_no_plate_file_is_refused_by_line_and_shape(tmp_pat
     assert on_plate.value.code == "IML-ID-017"
 
 
+def test_a_plate_value_on_a_files_own_row_is_refused_not_ignored(tmp_path: Path) -> None:
+    ident = load_identity(_manifest(tmp_path, "p1.csv,PLATE-01,,,serum,cyto,,PLATE-01\n"))
+    with pytest.raises(IdentityError) as exc:
+        ident.require_file(tmp_path / "p1.csv", "PLATE-01")
+    assert exc.value.code == "IML-ID-017" and "manifest line 2" in exc.value.message
+
+
 def test_a_row_scoped_to_another_plate_is_never_used_for_this_plate(tmp_path: Path) -> None:
     path = _plate(tmp_path, "p2.csv", 2)
     body = "p1.csv,PLATE-01,,,serum,cyto,,\np2.csv,PLATE-02,,,serum,cyto,,\n" + _rows("PLATE-01", "001", "A")
