@@ -223,7 +223,7 @@ def _resolve_refs(tables: dict[str, pa.Table], opts: IngestOptions, entry: Manif
                 wells[r] = []
             if w:
                 wells[r].append(str(w))
-    resolved = opts.identity.resolve_sample_refs(refs, label, wells) if refs else {}
+    resolved = opts.identity.resolve_sample_refs(refs, label, wells, plate=entry) if refs else {}
     out: dict[str, pa.Table] = {}
     for name, t in tables.items():
         if SAMPLE_REF in t.column_names:

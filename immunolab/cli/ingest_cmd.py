@@ -140,7 +140,8 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @store_option
 @click.option("--manifest", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Sample manifest CSV: file, sample_id, patient_id, visit_day, specimen, panel (+ sample_name, assay).")
+              help="Sample manifest CSV: file, sample_id, patient_id, visit_day, specimen, panel (+ sample_name, "
+              "plate, assay).")
 @click.option("--subjects", type=click.Path(dir_okay=False, path_type=str),
               help="Subjects CSV (patient_id, arm, site, age, sex); default: subjects.csv beside the manifest.")
 @click.option("--assay", help="Force the assay plugin (see `immunolab plugins`) instead of detecting it.")

@@ -7,6 +7,8 @@ further column that looks identifying is not kept (:func:`identifying_columns`, 
 
 ``manifest.csv``: ``file, sample_id, patient_id, visit_day`` and optionally ``specimen``,
 ``panel``, ``sample_name`` (the name written on a plate; a lookup key only, never stored),
+``plate`` (on a plate sample's row: the plate's own ``sample_id`` or file name, so generic names
+such as ``Unknown1`` on every plate name one sample per plate; :func:`plate_lines`),
 ``assay`` (the plugin that reads the file, for formats several plugins share) and further
 columns some assays use (``run``, ``well_role``, ``volume_ul`` ...). Headers are matched without
 case, spaces or punctuation (``Sample ID`` = ``sample_id``).
@@ -27,12 +29,13 @@ from immunolab.errors import IdentityError
 from immunolab.identity.model import DEFAULT_PROTOCOL, ManifestEntry, Problem, Protocol, Subject
 from immunolab.redact import contains_date, shown_day, shown_id, value_shape
 
-__all__ = ["identifying_columns", "load_manifest", "load_subjects", "looks_like_date", "normalise_header", "read_table"]
+__all__ = ["identifying_columns", "load_manifest", "load_subjects", "looks_like_date", "normalise_header", "plate_lines",
+           "read_table"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEXES = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M", "U": "U", "UNKNOWN": "U", "X": "X"}
 SUBJECT_COLUMNS = ("patient_id", "arm", "site", "age", "sex", "day0_date", "severity")
-MANIFEST_COLUMNS = ("file", "sample_id", "patient_id", "visit_day", "specimen", "panel", "sample_name", "assay")
+MANIFEST_COLUMNS = ("file", "sample_id", "patient_id", "visit_day", "specimen", "panel", "sample_name", "assay", "plate")
 #: manifest columns kept with a sample's identity record (``identity_samples.attributes_json``): the
 #: inputs of single-platform absolute counts. Any other extra column stays out of the store.
 NUMERIC_SAMPLE_ATTRIBUTES = ("beads_per_test", "sample_volume_ul")
@@ -347,8 +350,31 @@ def manifest_row(line: int, row: dict[str, str], subjects: dict[str, Subject], p
                                  f"{column} holds a date (written as {value_shape(row[column])})",
                                  f"Give the {column} as its name (e.g. PBMC, serum, TBNK); dates identify patients."))
     extra = tuple(sorted((k, v) for k, v in row.items() if k not in MANIFEST_COLUMNS and v))
+    plate = (row.get("plate") or "").strip() or None
+    if plate is not None and file is not None:
+        found.append(Problem("IML-ID-019", "manifest", line, "plate is given on a file's own row",
+                             "plate belongs on the rows of samples written on a plate (rows without a file): "
+                             "leave it empty here."))
     return ManifestEntry(line, file, sample_id, pid, visit, row.get("specimen") or None, row.get("panel") or None,
-                         (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found))
+                         (row.get("sample_name") or "").strip() or None, row.get("assay") or None, extra, tuple(found),
+                         plate)
+
+
+def plate_lines(entries: Iterable[ManifestEntry]) -> dict[str, int]:
+    """Return what a ``plate`` cell may name -> the line of that plate's file row (its sample_id and its file name)."""
+    out: dict[str, int] = {}
+    for e in entries:
+        if e.file:
+            for name in (e.file, e.sample_id):
+                if name:
+                    out.setdefault(name, e.line)
+    return out
+
+
+def _shown_plate(value: str) -> str:
+    """Return a plate cell as a message may show it: an id as written, anything else (a file name) by its shape."""
+    shown = shown_id(value)
+    return shown if shown.startswith("'") else f"(written as {value_shape(value)})"
 
 
 def load_manifest(path: Path, subjects: dict[str, Subject], protocol: Protocol = DEFAULT_PROTOCOL,
@@ -357,14 +383,24 @@ def load_manifest(path: Path, subjects: dict[str, Subject], protocol: Protocol =
     rows = read_table(path, ("file", "sample_id", "patient_id", "visit_day"), "manifest")
     entries = [manifest_row(line, row, subjects, protocol, bad_patients) for line, row in rows]
     dup: dict[int, list[Problem]] = {}
+    plates = plate_lines(entries)
+    for e in entries:
+        if e.plate is not None and e.file is None and e.plate not in plates:
+            dup.setdefault(e.line, []).append(Problem(
+                "IML-ID-019", "manifest", e.line, f"plate {_shown_plate(e.plate)} names no plate file of the manifest",
+                "Write the plate's own manifest sample_id (e.g. PLATE-01) or its file name as on its row, "
+                "or leave plate empty when the name is unique in the manifest."))
     for attr, what, hint in (("file", "name the same file", "Keep one row per file (correct a file with --supersede)."),
                              ("sample_id", "use the same sample_id", "Sample ids must be unique."),
-                             ("sample_name", "use the same sample_name", "Each name written on a plate must map to one sample.")):
-        seen: dict[str, int] = {}
+                             ("sample_name", "use the same sample_name", "Each name written on a plate must map to one sample "
+                              "(the same name on different plates: give each row its plate).")):
+        seen: dict[object, int] = {}
         for e in entries:
-            value = getattr(e, attr)
+            value: object = getattr(e, attr)
             if value is None:
                 continue
+            if attr == "sample_name" and e.plate is not None:  # one name per plate: the plate by its row, however written
+                value = (plates.get(e.plate, e.plate), value)
             if value in seen:
                 for ln in (seen[value], e.line):
                     dup.setdefault(ln, []).append(Problem("IML-ID-003", "manifest", ln,

@@ -90,6 +90,8 @@ class ManifestEntry:
     assay: str | None = None
     extra: tuple[tuple[str, str], ...] = ()
     problems: tuple[Problem, ...] = ()
+    #: the plate a plate sample's name belongs to (that plate's manifest ``sample_id`` or file name); None: any plate
+    plate: str | None = field(default=None, repr=False)
 
     @property
     def is_patient_sample(self) -> bool:

@@ -144,18 +144,23 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
 
     Stored files are matched to manifest rows by the keyed hash of their base name (``file_key``)
     or, for files of this run, by ``file_names`` (sha256 -> base name); plate samples by the keyed
-    hash of their sample name. Statuses (superseded, replicate) are kept; rows with problems and
-    files the manifest does not list are left as they are.
+    hash of their sample name, looked up as ingest does: first among rows whose ``plate`` names their
+    plate's file, then among rows without a ``plate``. Statuses (superseded, replicate) are kept; rows
+    with problems and files the manifest does not list are left as they are.
     """
     plan = IdentityPlan()
     by_fkey = {file_key(secret, e.file): e for e in identity.entries if e.file and e.ok}
     name_keys: dict[str, ManifestEntry] = {}
     for e in identity.entries:
-        if not e.ok or not e.is_patient_sample:
+        if not e.ok or not e.is_patient_sample or e.plate is not None:
             continue
         for name in (e.sample_name, e.sample_id):
             if name:
                 name_keys.setdefault(sample_key(secret, name), e)
+    # rows with a plate, problems included: a bad row on its plate is left as it is, never replaced by a plate-less one
+    plate_keys: dict[tuple[int, str], ManifestEntry] = {}
+    for (line, name), e in identity.by_plate_name.items():
+        plate_keys.setdefault((line, sample_key(secret, name)), e)
     names = dict(file_names or {})
     rows = current.to_pylist()
     # a file whose samples have their own records (a plate, a bead well) keeps no patient itself, as at ingest
@@ -175,7 +180,11 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
             if not file_row_keeps_patient(entry, has_sample_records=sha in with_samples):
                 new.update(patient_id=None, visit_day=None)
         else:
-            entry = name_keys.get(key)
+            plate = by_fkey.get(old.get("file_key") or "") or identity.by_file.get(names.get(sha, ""))
+            entry = plate_keys.get((plate.line, key)) if plate is not None and plate.ok else None
+            if entry is not None and (not entry.ok or not entry.is_patient_sample):
+                continue
+            entry = entry or name_keys.get(key)
             if entry is None:
                 continue
             new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",

@@ -14,7 +14,13 @@ from datetime import date
 from pathlib import Path
 
 from immunolab.errors import IdentityError
-from immunolab.identity.files import leading_zero_hint, load_manifest, load_subjects, padded_patient
+from immunolab.identity.files import (
+    leading_zero_hint,
+    load_manifest,
+    load_subjects,
+    padded_patient,
+    plate_lines,
+)
 from immunolab.identity.model import (
     DEFAULT_PROTOCOL,
     ManifestEntry,
@@ -50,7 +56,21 @@ class StudyIdentity:
     def __post_init__(self) -> None:
         self.by_file = {e.file: e for e in self.entries if e.file}
         self.by_sample = {e.sample_id: e for e in self.entries if e.sample_id}
-        self.by_name = {e.sample_name: e for e in self.entries if e.sample_name}
+        #: rows without a ``plate``: a name that holds on every plate
+        self.by_name = {e.sample_name: e for e in self.entries if e.sample_name and e.plate is None}
+        #: rows with a ``plate``: (line of that plate's file row, sample_name or sample_id) -> row
+        self.by_plate_name: dict[tuple[int, str], ManifestEntry] = {}
+        #: rows whose ``plate`` names no plate (IML-ID-019): name -> row, so a plate using the name meets that problem
+        self.unplaced: dict[str, ManifestEntry] = {}
+        plates = plate_lines(self.entries)
+        for e in self.entries:
+            if e.plate is None:
+                continue
+            for name in (e.sample_name, e.sample_id):
+                if name and e.plate in plates:
+                    self.by_plate_name.setdefault((plates[e.plate], name), e)
+                elif name:
+                    self.unplaced.setdefault(name, e)
 
     @property
     def problems(self) -> list[Problem]:
@@ -117,23 +137,43 @@ class StudyIdentity:
             raise problems_error(list(entry.problems), label)
         return entry
 
-    def lookup_name(self, ref: str) -> ManifestEntry | None:
-        """Return the manifest row of a sample name written on a plate (by sample_name, then sample_id)."""
-        key = " ".join(ref.split())
-        return self.by_name.get(ref) or self.by_name.get(key) or self.by_sample.get(ref) or self.by_sample.get(key)
+    def lookup_name(self, ref: str, plate: ManifestEntry | None = None) -> ManifestEntry | None:
+        """Return the manifest row of a sample name written on a plate (by sample_name, then sample_id).
 
-    def resolve_sample_refs(self, refs: Iterable[str], label: str,
-                            wells: dict[str, list[str]] | None = None) -> dict[str, ManifestEntry]:
+        Rows whose ``plate`` names ``plate`` (the plate's own manifest row) come first, then rows without
+        a ``plate``; a row whose ``plate`` names another plate is never returned.
+        """
+        key = " ".join(ref.split())
+        if plate is not None and plate.line:
+            for name in (ref, key):
+                entry = self.by_plate_name.get((plate.line, name))
+                if entry is not None:
+                    return entry
+        found = self.by_name.get(ref) or self.by_name.get(key)
+        if found is not None:
+            return found
+        for name in (ref, key):
+            entry = self.by_sample.get(name)
+            if entry is not None and entry.plate is None:
+                return entry
+        return None
+
+    def resolve_sample_refs(self, refs: Iterable[str], label: str, wells: dict[str, list[str]] | None = None,
+                            plate: ManifestEntry | None = None) -> dict[str, ManifestEntry]:
         """Map sample names written on a plate to clean manifest rows; unknown names raise IML-ID-008.
 
+        ``plate`` is the plate's own manifest row: rows whose ``plate`` names it are looked up first.
         The error lists the wells of unknown samples, never the names (they may be patient names).
-        Names whose rows have problems raise those problems, all at once.
+        Names whose rows have problems raise those problems, all at once, and so do names found only on
+        rows whose ``plate`` names no plate (IML-ID-019: the row may have been meant for this one).
         """
         out: dict[str, ManifestEntry] = {}
         unknown: list[str] = []
         bad: list[Problem] = []
         for ref in refs:
-            entry = self.lookup_name(ref)
+            entry = self.lookup_name(ref, plate)
+            if entry is None:
+                entry = self.unplaced.get(ref) or self.unplaced.get(" ".join(ref.split()))
             if entry is None or (not entry.is_patient_sample and not entry.problems):
                 unknown.append(ref)
             elif entry.problems:
@@ -153,7 +193,8 @@ class StudyIdentity:
                 + (f" (wells {shown}{', ...' if len(set(where)) > 12 else ''})" if shown else ""),
                 path=label,
                 hint="Add one manifest row per plate sample: sample_name (or sample_id) = the name on the plate, "
-                "with sample_id, patient_id and visit_day.")
+                "with sample_id, patient_id and visit_day (and plate = this plate's sample_id when the same name is "
+                "on other plates too).")
         return out
 
     def subject(self, patient_id: str) -> Subject:
