@@ -71,6 +71,11 @@ class Store:
                 out[name] = max(out.get(name, -1), int(v))
         return out
 
+    @property
+    def committed_at(self) -> datetime | None:
+        """Return when the store version read was committed (None for the empty store, version 0)."""
+        return self.records[-1].created_at if self.records else None
+
     def versions(self) -> list[VersionRecord]:
         """Return the store versions up to the one read, oldest first."""
         return list(self.records)
