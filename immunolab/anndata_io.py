@@ -38,7 +38,7 @@ written ``%25`` and ``/`` written ``%2F`` (percent-encoding of these two charact
 name never contains ``/`` (HDF5 path separator, refused by ``.h5ad`` in keys); the original
 name stays in ``var['feature']`` / ``var['channel']`` and :func:`decode_name` inverts it.
 
-Provenance goes to ``uns['immunolab']`` (versions, rules, ``qc_excluded_values``: how many
+Provenance goes to ``uns['immunolab']`` (versions, ``store_version`` read, rules, ``qc_excluded_values``: how many
 values QC decisions left out of ``X``) and ``uns['ingests']`` (one row per
 ingest in use: id, plugin, versions, raw-file SHA-256); no file names, users, hosts or dates.
 anndata is imported inside the functions (start-up stays instant).
@@ -285,7 +285,9 @@ def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> A
     prov = provenance_table(store)
     from immunolab.analysis.trial_tables import trial_subjects
 
-    return build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]], subjects=trial_subjects(store))
+    adata = build_summary(view, samples=samples, lloq=lloq, ingests=prov[prov["in_use"]], subjects=trial_subjects(store))
+    adata.uns["immunolab"]["store_version"] = int(store.version)
+    return adata
 
 
 # --------------------------------------------------------------------------- events
@@ -560,8 +562,10 @@ def events_anndata(
     arms_t = store.to_pandas("samples", columns=["patient_id", "arm"]).dropna()
     arms = dict(zip(arms_t["patient_id"], arms_t["arm"], strict=True))
     prov = provenance_table(store)
-    return build_events(events, arms=arms, channel_names=_channel_names(store, set(shas)),
-                        ingests=prov[prov["in_use"]], layouts=layouts, gate_masks=gate_masks)
+    adata = build_events(events, arms=arms, channel_names=_channel_names(store, set(shas)),
+                         ingests=prov[prov["in_use"]], layouts=layouts, gate_masks=gate_masks)
+    adata.uns["immunolab"]["store_version"] = int(store.version)
+    return adata
 
 
 # --------------------------------------------------------------------------- entry points

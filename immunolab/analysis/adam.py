@@ -18,13 +18,16 @@ AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
 :func:`write_adam` writes each as Parquet, CSV (cells neutralised against spreadsheet formula
 injection) and SAS transport v5 ``.xpt`` (pyreadstat), checking the v5 rules: names <= 8
-characters, labels <= 40, character values <= 200 bytes (``IML-ANA-009``). Dates never appear.
+characters, labels <= 40, character values <= 200 bytes (``IML-ANA-009``). No date of a patient
+appears; the XPORT headers carry the commit time of the store version exported (reproducible bytes).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +230,37 @@ def _check_xpt(name: str, df: pd.DataFrame, labels: dict[str, str]) -> None:
                                   "Shorten the values (SAS v5 character limit).")
 
 
+#: byte ranges of the creation and modification times in a one-member SAS XPORT v5 file
+#: (library header records 2-3, member header records 6-7; 80-byte records)
+_XPT_STAMPS = ((144, 160), (160, 176), (464, 480), (480, 496))
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def _stamp_xpt(path: Path, when: datetime | None) -> None:
+    """Set the header times of an XPORT v5 file to ``when`` (UTC; 01JAN60 when None): pyreadstat writes now."""
+    from immunolab.errors import InternalError
+
+    data = bytearray(path.read_bytes())
+    if not (data[:48] == b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
+            and data[240:288] == b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"):
+        raise InternalError("IML-INTERNAL-001", "the SAS transport file pyreadstat wrote has an unexpected header",
+                            path=str(path), hint="Please report it with the pyreadstat version; --no-xpt skips XPORT.")
+    when = (when or datetime(1960, 1, 1, tzinfo=UTC)).astimezone(UTC)
+    stamp = f"{when:%d}{_MONTHS[when.month - 1]}{when:%y}:{when:%H:%M:%S}".encode()
+    for start, end in _XPT_STAMPS:
+        data[start:end] = stamp
+    path.write_bytes(bytes(data))
+
+
 def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
-               xpt: bool = True, names: Sequence[str] = ("adsl", "adlb")) -> list[Path]:
-    """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths."""
+               xpt: bool = True, names: Sequence[str] = ("adsl", "adlb"), store_version: int | None = None,
+               committed_at: datetime | None = None) -> list[Path]:
+    """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths.
+
+    The XPORT headers carry ``committed_at`` (the store version's commit time) instead of the
+    time of writing, so two exports of one store version are byte-identical; with
+    ``store_version``, ``store_version.json`` beside the datasets records which version they show.
+    """
     from immunolab.io.csv_safe import write_csv
 
     out = Path(out_dir)
@@ -247,17 +278,25 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
             path = out / f"{name}.xpt"
             pyreadstat.write_xport(df, str(path), table_name=name.upper(), file_format_version=5,
                                    column_labels={c: labels.get(c, c)[:40] for c in df.columns})
+            _stamp_xpt(path, committed_at)
             written.append(path)
+    if store_version is not None:
+        meta = out / "store_version.json"
+        meta.write_text(json.dumps({"store_version": store_version, "committed_at": committed_at.isoformat()
+                                    if committed_at else None, "datasets": [p.name for p in written]},
+                                   indent=1, sort_keys=True))
+        written.append(meta)
     return written
 
 
 def export_adam(out_dir: str | Path, view: pd.DataFrame, subjects: pd.DataFrame,
                 outcomes: pd.DataFrame | pa.Table | None = None, adverse_events: pd.DataFrame | pa.Table | None = None,
-                *, studyid: str = "IMMUNOLAB", xpt: bool = True) -> list[Path]:
+                *, studyid: str = "IMMUNOLAB", xpt: bool = True, store_version: int | None = None,
+                committed_at: datetime | None = None) -> list[Path]:
     """Build ADSL and ADLB from the trial's tables and write them (what ``immunolab export adam`` runs)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", studyid or ""):
         raise _adam_error("the study identifier is empty or holds spaces or other characters",
                           "Give --studyid as letters, digits, '-', '_' or '.' (e.g. MSC-COVID-01).")
     adsl = build_adsl(subjects, outcomes, adverse_events, studyid=studyid)
     adlb = build_adlb(view, subjects, studyid=studyid)
-    return write_adam(out_dir, adsl, adlb, xpt=xpt)
+    return write_adam(out_dir, adsl, adlb, xpt=xpt, store_version=store_version, committed_at=committed_at)

@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 __all__ = ["debug_option", "echo_json", "handle_errors", "json_option", "open_store_cli", "storage_options",
-           "store_option"]
+           "store_option", "version_options"]
 
 _store = click.option(
     "--store", "store", required=True, type=str, metavar="DIR|URI",
@@ -39,6 +39,17 @@ _storage = click.option(
 def store_option(func: F) -> F:
     """Add ``--store`` and ``--storage-option`` to a command."""
     return _store(_storage(func))
+
+
+_version = click.option("--version", "version", type=int, metavar="N",
+                        help="Read this store version instead of the latest (`immunolab log` lists them).")
+_as_of = click.option("--as-of", "as_of", metavar="TIMESTAMP",
+                      help="Read the last store version committed at or before this ISO 8601 time (UTC when no zone).")
+
+
+def version_options(func: F) -> F:
+    """Add ``--version N`` and ``--as-of TIMESTAMP`` (a locked store version, as ``open_store``) to a command."""
+    return _version(_as_of(func))
 
 
 def storage_options(pairs: tuple[str, ...] | list[str] | None) -> dict[str, str]:

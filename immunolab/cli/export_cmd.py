@@ -11,6 +11,7 @@ from immunolab.cli.common import (
     json_option,
     open_store_cli,
     store_option,
+    version_options,
 )
 from immunolab.cli.text import echo
 
@@ -27,6 +28,7 @@ ADAM_EXAMPLE = """
 Examples:
   immunolab export adam --store trial-store --out adam/
   immunolab export adam --store trial-store --out adam/ --studyid MSC-COVID --no-xpt
+  immunolab export adam --store trial-store --out adam-v3/ --version 3
   python -c "import pandas as pd; print(pd.read_parquet('adam/adlb.parquet').head())"
 """
 
@@ -44,6 +46,7 @@ Examples:
   immunolab export anndata --store trial-store --out trial.h5ad
       (writes trial.h5ad = per-sample summary and trial.events.h5ad = flow events)
   immunolab export anndata --store trial-store --out trial.h5ad --kind summary
+  immunolab export anndata --store trial-store --out locked.h5ad --kind summary --version 3
   immunolab export anndata --store trial-store --out d0.h5ad --kind events --samples "001|D0" --max-events 20000
 """
 
@@ -57,12 +60,12 @@ def export() -> None:
 @store_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Output folder (one sub-folder of Parquet per table and view).")
-@click.option("--version", "version", type=int, help="Export this store version instead of the latest.")
+@version_options
 @click.option("--history", is_flag=True, help="Identity and decision tables with every record, not only current ones.")
 @json_option
 @handle_errors
-def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int | None, history: bool,
-            as_json: bool) -> None:
+def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int | None, as_of: str | None,
+            history: bool, as_json: bool) -> None:
     """Write a plain-Parquet snapshot of the current view for readers without Delta Lake support.
 
     One folder per table (facts, identity, derivations, decisions) and per view (samples,
@@ -70,7 +73,7 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
     """
     from immunolab.store.export import export_parquet
 
-    s = open_store_cli(store, storage_options, version=version)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     written = export_parquet(s, out, history=history)
     if as_json:
         echo_json({"store_version": s.version, "tables": written})
@@ -93,24 +96,27 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
 @click.option("--gating", "gating_id", metavar="DERIVATION",
               help="Events: label them with this stored gating derivation (`immunolab derive list`) "
               "instead of the panel's active one.")
+@version_options
 @json_option
 @debug_option
 @handle_errors
 def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, samples: tuple[str, ...],
-            max_events: int | None, gating_id: str | None, as_json: bool, debug: bool) -> None:
+            max_events: int | None, gating_id: str | None, version: int | None, as_of: str | None, as_json: bool,
+            debug: bool) -> None:
     """Write AnnData (.h5ad) files ready for scanpy.
 
     The summary holds one row per patient visit and one column per feature x measure in natural
     units (layers log10, censored, count). The events file holds the stored flow events
     (compensated, transformed) with population and sample in obs; it needs an ingest with
-    --events. Feature names have '/' written as %2F (original in var['feature']).
+    --events. Feature names have '/' written as %2F (original in var['feature']). The store
+    version read is in uns['immunolab']['store_version'].
     """
     from pathlib import Path
 
     from immunolab.anndata_io import events_anndata, summary_anndata, write_h5ad
     from immunolab.errors import InputError
 
-    s = open_store_cli(store, storage_options)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     target = Path(out)
     written: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -140,7 +146,7 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
                 echo(f"wrote {events_path} (events: {events.n_obs} events x {events.n_vars} channels, "
                            f"{events.obs['sample'].nunique()} sample(s))")
     if as_json:
-        echo_json({"written": written, "skipped": skipped,
+        echo_json({"store_version": s.version, "written": written, "skipped": skipped,
                    **({"qc_excluded_values": n_excluded} if kind in ("summary", "both") else {})})
 
 
@@ -151,27 +157,29 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
 @click.option("--studyid", default="IMMUNOLAB", show_default=True, help="STUDYID of every record.")
 @click.option("--no-xpt", is_flag=True, help="Write Parquet and CSV only.")
 @click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL blank for them, Y for analysed records).")
+@version_options
 @json_option
 @debug_option
 @handle_errors
 def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, no_xpt: bool, include_excluded: bool,
-         as_json: bool, debug: bool) -> None:
+         version: int | None, as_of: str | None, as_json: bool, debug: bool) -> None:
     """Write ADaM-style datasets for the trial statistician: ADSL and ADLB.
 
     ADSL: one row per subject with arm, site, age, sex, severity and the subjects file's other
     covariates, death (DTHFL, DTHDY), 28-day time to death (TTDTH28, CNSDTH28), discharge and
     an adverse-event summary. ADLB: one row per subject x parameter x visit of every immune and
     clinical measurement with PARAMCD, AVAL, BASE, CHG, AVISIT / AVISITN and the analysis flag
-    ANL01FL. Columns and labels are listed in docs/clinical.md.
+    ANL01FL. Columns and labels are listed in docs/clinical.md. store_version.json records the
+    store version read; the .xpt headers carry its commit time, so re-exports are byte-identical.
     """
     from immunolab.analysis.adam import export_adam
     from immunolab.analysis.measurements_view import measurements_view
     from immunolab.analysis.trial_tables import trial_adverse_events, trial_outcomes, trial_subjects
 
-    s = open_store_cli(store, storage_options)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     view = measurements_view(s, include_excluded=include_excluded)
     written = export_adam(out, view, trial_subjects(s), trial_outcomes(s), trial_adverse_events(s),
-                          studyid=studyid, xpt=not no_xpt)
+                          studyid=studyid, xpt=not no_xpt, store_version=s.version, committed_at=s.committed_at)
     n_excluded = int(view.attrs.get("n_excluded", 0))
     if as_json:
         echo_json({"store_version": s.version, "written": [str(p) for p in written],

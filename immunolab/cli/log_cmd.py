@@ -25,7 +25,10 @@ VERSION_KINDS = ("ingest", "identity", "derive", "choice", "qc", "recover", "com
 def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str | None, kind: str | None, limit: int,
          as_json: bool) -> None:
     """Show every store version: who committed what, when, why, with which software; and the files' outcomes."""
+    from immunolab.store.versions import vacuumed_versions
+
     s = open_store_cli(store, storage_options)
+    gone = vacuumed_versions(s.versions())
     recs = [r for r in s.versions() if kind is None or r.kind == kind]
     if outcome:  # only the versions that hold such an attempt
         recs = [r for r in recs if any(a.get("outcome") == outcome for a in r.attempts)]
@@ -37,6 +40,9 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
         for r in recs:
             d = r.to_dict()
             d.pop("files", None)
+            d["readable"] = r.store_version not in gone
+            if r.store_version in gone:
+                d["vacuumed_by"] = gone[r.store_version].store_version
             if outcome:
                 d["attempts"] = [a for a in r.attempts if a.get("outcome") == outcome]
             out.append(d)
@@ -47,8 +53,9 @@ def log_(store: str, storage_options: tuple[str, ...], files: bool, outcome: str
     for r in recs:
         when = r.created_at.isoformat(timespec="seconds").replace("+00:00", "Z") if r.created_at else "?"
         reason = f" - {safe(r.reason)}" if r.reason else ""
+        mark = f" (unreadable: vacuumed by v{gone[r.store_version].store_version})" if r.store_version in gone else ""
         echo(f"v{r.store_version:<5} {when} {r.kind:<9} {safe(r.summary)}{reason} "
-                   f"[{r.user}@{r.host}, immunolab {r.immunolab_version}]")
+                   f"[{r.user}@{r.host}, immunolab {r.immunolab_version}]{mark}")
         for line in r.actions[:20]:
             echo(f"        {safe(line)}")
         if files:

@@ -13,6 +13,7 @@ from immunolab.cli.common import (
     json_option,
     open_store_cli,
     store_option,
+    version_options,
 )
 from immunolab.cli.text import echo
 
@@ -49,12 +50,13 @@ def _adjust(text: str) -> list[str] | None:
               help="Flagged flow samples drawn gate by gate (the rest are listed).")
 @click.option("--no-gating-figures", is_flag=True, help="Do not re-gate the raw files (no gate overlay or gate figures).")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@version_options
 @json_option
 @debug_option
 @handle_errors
 def report(store: str, storage_options: tuple[str, ...], out: str, features: tuple[str, ...], measures: tuple[str, ...],
-           window: str, adjust: str, max_gating_samples: int, no_gating_figures: bool, jobs: int, as_json: bool,
-           debug: bool) -> None:
+           window: str, adjust: str, max_gating_samples: int, no_gating_figures: bool, jobs: int,
+           version: int | None, as_of: str | None, as_json: bool, debug: bool) -> None:
     """Write ONE self-contained HTML file: scope, cohort, arm comparisons, endpoints, cytokine and flow QC, provenance.
 
     Figures are embedded (base64 PNG); no external resource, script, file name, date or plate
@@ -68,7 +70,7 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
     from immunolab.report.html import write_report
 
     t0 = time.perf_counter()
-    s = open_store_cli(store, storage_options)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     given = click.get_current_context().get_parameter_source("window") == click.core.ParameterSource.COMMANDLINE
     _check_request(s, features, parse_window(window) if given else None)  # the default window may not fit a small store
     path = write_report(s, Path(out), features=list(features) or None, measures=list(measures) or None,
@@ -78,9 +80,10 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
     size, figures, tables = path.stat().st_size, text.count("<img "), text.count("<table")
     seconds = time.perf_counter() - t0
     if as_json:
-        echo_json({"out": str(path), "bytes": size, "figures": figures, "tables": tables, "seconds": round(seconds, 1)})
+        echo_json({"store_version": s.version, "out": str(path), "bytes": size, "figures": figures, "tables": tables, "seconds": round(seconds, 1)})
     else:
-        echo(f"wrote {out} ({size // 1024} KiB, {figures} figures, {tables} tables, {seconds:.0f} s)")
+        echo(f"wrote {out} of store version {s.version} ({size // 1024} KiB, {figures} figures, {tables} tables, "
+             f"{seconds:.0f} s)")
 
 
 def _check_request(s: Any, features: tuple[str, ...], window: tuple[int, int] | None) -> None:

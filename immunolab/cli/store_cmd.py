@@ -94,24 +94,40 @@ def compact(store: str, storage_options: tuple[str, ...], as_json: bool) -> None
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store vacuum --store trial-store --retain-days 30 --dry-run\n"
-               "  immunolab store vacuum --store trial-store --retain-days 30")
+               "  immunolab store vacuum --store trial-store --retain-days 30 --keep-version 3\n"
+               "  immunolab store vacuum --store trial-store --retain-days 30 --yes")
 @store_option
 @click.option("--retain-days", type=click.IntRange(min=0), required=True,
               help="Keep every data file a table version of the last N days needs.")
-@click.option("--dry-run", is_flag=True, help="Only list how many files would be deleted.")
+@click.option("--keep-version", "keep_versions", type=click.IntRange(min=1), multiple=True,
+              help="Keep every data file store version N needs, so it stays readable (a locked analysis); repeatable.")
+@click.option("--yes", "accept_unreadable", is_flag=True,
+              help="Delete even when older store versions become unreadable (they are named, and recorded).")
+@click.option("--dry-run", is_flag=True, help="Only list how many files would be deleted and which store versions "
+              "could no longer be read.")
 @json_option
 @handle_errors
-def vacuum(store: str, storage_options: tuple[str, ...], retain_days: int, dry_run: bool, as_json: bool) -> None:
-    """Delete data files no recent table version uses (Delta VACUUM); older store versions may become unreadable."""
+def vacuum(store: str, storage_options: tuple[str, ...], retain_days: int, keep_versions: tuple[int, ...],
+           accept_unreadable: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete data files no recent table version uses (Delta VACUUM); names the store versions that become unreadable."""
     from immunolab.store.location import location_for
     from immunolab.store.maintenance import vacuum as run
+    from immunolab.store.versions import version_ranges
 
-    rep = run(location_for(store, _opts(storage_options)), retain_days=retain_days, dry_run=dry_run)
+    rep = run(location_for(store, _opts(storage_options)), retain_days=retain_days, dry_run=dry_run,
+              keep_versions=keep_versions, accept_unreadable=accept_unreadable)
     if as_json:
-        echo_json({"tables": rep.tables, "store_version": rep.store_version, "dry_run": dry_run})
+        echo_json({"tables": rep.tables, "store_version": rep.store_version, "dry_run": dry_run,
+                   "unreadable_versions": rep.unreadable})
         return
     for line in rep.lines():
         echo(line)
+    if rep.unreadable:
+        ranges = version_ranges(rep.unreadable)
+        echo(f"store versions {ranges} would no longer be readable" if dry_run
+             else f"store versions {ranges} can no longer be read (recorded in store version {rep.store_version})")
+    else:
+        echo("every store version stays readable")
 
 
 @store.command(epilog="\b\nExamples:\n  immunolab store recover --store trial-store\n"

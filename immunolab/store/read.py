@@ -26,7 +26,7 @@ from immunolab.schema import TABLES, VIEWS, table_spec
 from immunolab.store.layout import require_store
 from immunolab.store.location import StoreLocation, location_for
 from immunolab.store.tables import read_delta, table_exists
-from immunolab.store.versions import VersionRecord, read_versions
+from immunolab.store.versions import VersionRecord, read_versions, vacuumed_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +71,11 @@ class Store:
                 out[name] = max(out.get(name, -1), int(v))
         return out
 
+    @property
+    def committed_at(self) -> datetime | None:
+        """Return when the store version read was committed (None for the empty store, version 0)."""
+        return self.records[-1].created_at if self.records else None
+
     def versions(self) -> list[VersionRecord]:
         """Return the store versions up to the one read, oldest first."""
         return list(self.records)
@@ -101,9 +106,10 @@ class Store:
             table = read_delta(self.loc, name, version, where=where,
                                columns=None if columns is None else list(dict.fromkeys([*columns, "commit_id"])))
         except Exception as exc:
-            raise StoreError("IML-STORE-004", f"table {name} cannot be read at its version {version} ({type(exc).__name__})",
-                             path=self.loc.uri, hint="Run `immunolab verify`; if old versions were vacuumed, "
-                             "read the latest store version instead.") from None
+            raise StoreError("IML-STORE-004", f"store version {self.version} cannot be read: data files of table {name} "
+                             f"it needs are missing or damaged ({type(exc).__name__})", path=self.loc.uri,
+                             hint="Run `immunolab verify`; if old versions were vacuumed, read the latest store "
+                             "version instead, or restore tables/ from a backup.") from None
         table = _plain_strings(table, spec)
         visible = pa.array(sorted(self.commit_version), pa.string())
         table = table.filter(pc.is_in(table.column("commit_id"), value_set=visible))
@@ -263,7 +269,24 @@ def open_store(path: str | Path | StoreLocation, *, version: int | None = None, 
                              "exist yet", path=loc.uri, hint=f"The first store version was committed at "
                              f"{first.isoformat(timespec='seconds')}; list versions with `immunolab log --store S`.")
         chosen = older[-1] if older else 0
+    _require_not_vacuumed(loc, records, chosen)
     return Store(loc, records, chosen)
+
+
+def _require_not_vacuumed(loc: StoreLocation, records: list[VersionRecord], version: int) -> None:
+    """Raise IML-STORE-015 when a recorded vacuum deleted data files store version ``version`` needs."""
+    gone = vacuumed_versions(records)
+    by = gone.get(version)
+    if by is None:
+        return
+    when = by.created_at.isoformat(timespec="seconds").replace("+00:00", "Z") if by.created_at else "?"
+    later = next((r.store_version for r in records if r.store_version > version and r.store_version not in gone), None)
+    raise StoreError("IML-STORE-015", f"store version {version} cannot be read: it was vacuumed by store version "
+                     f"{by.store_version} ({when}, --retain-days {by.inputs.get('retain_days')}), which deleted data "
+                     "files it needs", path=loc.uri,
+                     hint=(f"Read store version {later} or later" if later else "Read a later store version")
+                     + ", or restore tables/ from a backup taken before that vacuum; `immunolab log` marks the "
+                     "versions that can no longer be read. Keep a locked version with `store vacuum --keep-version N`.")
 
 
 def filter_in(table: pa.Table, column: str, values: list[Any] | set[Any]) -> pa.Table:

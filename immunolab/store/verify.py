@@ -245,11 +245,37 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
     _check(res, "commit chain", lambda r: _chain(r, records, int(_open(loc).version())))
     _check(res, "tables", lambda r: _tables(r, loc, records, live, dead))
     _check(res, "uncommitted rows", lambda r: _orphans(r, loc))
+    _check(res, "older versions", lambda r: _unreadable(r, loc, records))
     st = _check(res, "snapshot", lambda r: open_store(loc))
     _check(res, "raw vault", lambda r: _raw(r, loc, st))  # originals are re-hashed even without a snapshot
     if st is not None:
         _check(res, "one result per sample", lambda r: _unique(r, st))
     return res
+
+
+def _unreadable(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord]) -> None:
+    """Note the store versions that can no longer be read because data files they need are gone (vacuumed)."""
+    from immunolab.store.maintenance import versions_reading
+    from immunolab.store.versions import vacuumed_versions, version_ranges
+
+    missing: dict[str, set[str]] = {}
+    for name in stored_tables(loc):
+        on_disk = {rel for rel, _size, _mtime in loc.list_files("tables", name)}
+        missing[name] = {p for p in _all_paths(loc, name, open_table(loc, name)) if p not in on_disk}
+    gone = versions_reading(loc, records, missing)
+    recorded = vacuumed_versions(records)
+    by: dict[int, list[int]] = {}
+    for n in gone:
+        by.setdefault(recorded[n].store_version if n in recorded else 0, []).append(n)
+    for vac, nums in sorted(by.items()):
+        if vac:
+            res.notes.append(f"store versions {version_ranges(nums)} can no longer be read: the vacuum of store "
+                             f"version {vac} (--retain-days {recorded[nums[0]].inputs.get('retain_days')}) deleted "
+                             "data files they need")
+        else:
+            res.notes.append(f"store versions {version_ranges(nums)} can no longer be read: data files they need are "
+                             "gone (a vacuum no store version records, or files removed by hand); restore tables/ "
+                             "from a backup if they matter")
 
 
 def _repair(loc: StoreLocation, res: VerifyResult) -> None:

@@ -37,6 +37,8 @@ __all__ = [
     "create_versions_table",
     "read_versions",
     "record_hash",
+    "vacuumed_versions",
+    "version_ranges",
 ]
 
 GENESIS = "0" * 64
@@ -131,6 +133,27 @@ def record_hash(rec: VersionRecord) -> str:
         row["created_at"] = row["created_at"].isoformat(timespec="microseconds")
     blob = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def vacuumed_versions(records: Sequence[VersionRecord]) -> dict[int, VersionRecord]:
+    """Return store version -> the ``vacuum`` record that deleted data files it needs (it cannot be read)."""
+    out: dict[int, VersionRecord] = {}
+    for rec in records:
+        if rec.kind == "vacuum":
+            for n in rec.inputs.get("unreadable_versions") or []:
+                out.setdefault(int(n), rec)
+    return out
+
+
+def version_ranges(numbers: Sequence[int]) -> str:
+    """Return store version numbers as ranges, e.g. ``[1, 2, 3, 5]`` -> ``"1-3, 5"``."""
+    parts: list[str] = []
+    for n in sorted(set(numbers)):
+        if parts and n == int(parts[-1].rsplit("-", 1)[-1]) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{n}"
+        else:
+            parts.append(str(n))
+    return ", ".join(parts)
 
 
 def _uri(loc: StoreLocation) -> str:
