@@ -101,6 +101,13 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
+    if result.warnings:
+        from pathlib import Path
+
+        from immunolab.diagnostics import warn_file
+
+        for w in result.warnings:
+            warn_file(Path(fcs_file).name, w)  # WARN IML-FCS-019 <file>: ... on stderr, unless `immunolab -q`
     rows = result.population_rows()
     if plot:
         from immunolab.flow.gate_plot import write_gating_plot
