@@ -152,7 +152,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-007": "numeric problem (overflow, invalid value) while processing a file: a warning, values left out",
     "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
-    "IML-IN-010": "an output file exists and would be overwritten (pass --force or choose another name)",
+    "IML-IN-010": "an output file or folder holds files immunolab did not write (pass --force or choose another name)",
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",

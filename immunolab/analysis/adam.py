@@ -231,6 +231,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                xpt: bool = True, names: Sequence[str] = ("adsl", "adlb")) -> list[Path]:
     """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths."""
     from immunolab.io.csv_safe import write_csv
+    from immunolab.outputs import mark_folder
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +249,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
             pyreadstat.write_xport(df, str(path), table_name=name.upper(), file_format_version=5,
                                    column_labels={c: labels.get(c, c)[:40] for c in df.columns})
             written.append(path)
+    mark_folder(out, "adam")
     return written
 
 
