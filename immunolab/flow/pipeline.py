@@ -133,21 +133,31 @@ def _is_flowjo_workspace(path: Path) -> bool:
     return b"<Workspace" in head and b"flowJoVersion" in head
 
 
-@lru_cache(maxsize=1)
-def _builtin() -> LoadedStrategy:
+@lru_cache(maxsize=4)
+def _builtin(name: str = "trial_panel") -> LoadedStrategy:
     from immunolab.flow.template import load_template
 
-    return LoadedStrategy("template", "trial-panel", template=load_template())
+    return LoadedStrategy("template", name, template=load_template(builtin=name))
 
 
 def load_strategy(path: str | Path | None) -> LoadedStrategy:
-    """Return the strategy in ``path`` (None: the built-in trial template); cached per process."""
+    """Return the strategy in ``path`` (None: the built-in trial template); cached per process.
+
+    A ``path`` that is no file but names a built-in template (``trial_panel``, also written
+    ``trial-panel``; ``tcell_tube``) is that template, under its canonical (file) name.
+    """
     if path is None:
         return _builtin()
     p = Path(path)
     if not p.is_file():
+        from immunolab.flow.templates import builtin_name, builtin_names
+
+        name = builtin_name(str(path))
+        if name is not None:
+            return _builtin(name)
         raise MalformedInputError("IML-FCS-013", "the gating strategy file does not exist", path=p.name,
-                                  hint="Check the --strategy path.")
+                                  hint=f"Check the --strategy path, or name a built-in template "
+                                       f"({', '.join(builtin_names())}).")
     return _load_cached(str(p.resolve()), os.stat(p).st_mtime_ns)
 
 
