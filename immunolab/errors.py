@@ -152,7 +152,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-007": "numeric problem (overflow, invalid value) while processing a file: a warning, values left out",
     "IML-IN-008": "the command's output cannot be written (disk full, file too large, read-only, closed)",
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
-    "IML-IN-010": "an output file exists and would be overwritten (pass --force or choose another name)",
+    "IML-IN-010": "an output file or folder holds files immunolab did not write (pass --force or choose another name)",
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
     "IML-IN-013": "a --reason held a date, a record number or a titled name: recorded with that part replaced (a warning)",
     # identity / manifest / subjects
@@ -193,6 +193,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-016": "file is truncated inside the HEADER or TEXT segment",
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
     "IML-FCS-018": "file holds several data sets; the only FCS 3.x one was read (a warning; --dataset chooses)",
+    "IML-FCS-019": "a FlowJo workspace sample's name differs from the FCS file its gates were applied to (a warning)",
     "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
     "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",

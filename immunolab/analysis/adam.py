@@ -262,6 +262,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
     ``store_version``, ``store_version.json`` beside the datasets records which version they show.
     """
     from immunolab.io.csv_safe import write_csv
+    from immunolab.outputs import mark_folder
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,6 +287,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                                     if committed_at else None, "datasets": [p.name for p in written]},
                                    indent=1, sort_keys=True))
         written.append(meta)
+    mark_folder(out, "adam")
     return written
 
 

@@ -45,8 +45,9 @@ def derive() -> None:
                 "--reason \"lab template v2\"\n      (--events: the event-level AnnData follows the new gates)")
 @store_option
 @click.option("--panel", required=True, help="Panel (as in the manifest) whose current FCS files are gated.")
-@click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),
-              help="Template (.yaml), Gating-ML 2.0 (.xml) or FlowJo workspace; default: the built-in template.")
+@click.option("--strategy", type=click.Path(dir_okay=False, path_type=str),
+              help="Template (.yaml), Gating-ML 2.0 (.xml), FlowJo workspace, or a built-in template's name "
+              "(trial_panel, also trial-panel; tcell_tube); default: the built-in trial_panel.")
 @click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="FlowJo-style compensation matrix CSV instead of each file's spillover keyword.")
 @click.option("--events", "write_events", is_flag=True, help="Also store per-event rows (flow_events).")

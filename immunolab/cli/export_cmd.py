@@ -62,17 +62,20 @@ def export() -> None:
               help="Output folder (one sub-folder of Parquet per table and view).")
 @version_options
 @click.option("--history", is_flag=True, help="Identity and decision tables with every record, not only current ones.")
+@click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
 @json_option
 @handle_errors
 def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int | None, as_of: str | None,
-            history: bool, as_json: bool) -> None:
+            history: bool, force: bool, as_json: bool) -> None:
     """Write a plain-Parquet snapshot of the current view for readers without Delta Lake support.
 
     One folder per table (facts, identity, derivations, decisions) and per view (samples,
     measurements), exactly as the Python API returns them at that store version; IDs are strings.
     """
+    from immunolab.outputs import check_folder
     from immunolab.store.export import export_parquet
 
+    check_folder(out, force=force)
     s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     written = export_parquet(s, out, history=history)
     if as_json:
@@ -97,12 +100,13 @@ def parquet(store: str, storage_options: tuple[str, ...], out: str, version: int
               help="Events: label them with this stored gating derivation (`immunolab derive list`) "
               "instead of the panel's active one.")
 @version_options
+@click.option("--force", is_flag=True, help="Overwrite --out (and its events sibling) even when immunolab did not write it.")
 @json_option
 @debug_option
 @handle_errors
 def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, samples: tuple[str, ...],
-            max_events: int | None, gating_id: str | None, version: int | None, as_of: str | None, as_json: bool,
-            debug: bool) -> None:
+            max_events: int | None, gating_id: str | None, version: int | None, as_of: str | None, force: bool,
+            as_json: bool, debug: bool) -> None:
     """Write AnnData (.h5ad) files ready for scanpy.
 
     The summary holds one row per patient visit and one column per feature x measure in natural
@@ -115,9 +119,13 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
 
     from immunolab.anndata_io import events_anndata, summary_anndata, write_h5ad
     from immunolab.errors import InputError
+    from immunolab.outputs import check_h5ad_file
 
-    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     target = Path(out)
+    check_h5ad_file(target, force=force)
+    if kind == "both":
+        check_h5ad_file(target.with_suffix(".events.h5ad"), force=force)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     written: dict[str, str] = {}
     skipped: dict[str, str] = {}
     if kind in ("summary", "both"):
@@ -158,11 +166,12 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
 @click.option("--no-xpt", is_flag=True, help="Write Parquet and CSV only.")
 @click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL blank for them, Y for analysed records).")
 @version_options
+@click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
 @json_option
 @debug_option
 @handle_errors
 def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, no_xpt: bool, include_excluded: bool,
-         version: int | None, as_of: str | None, as_json: bool, debug: bool) -> None:
+         version: int | None, as_of: str | None, force: bool, as_json: bool, debug: bool) -> None:
     """Write ADaM-style datasets for the trial statistician: ADSL and ADLB.
 
     ADSL: one row per subject with arm, site, age, sex, severity and the subjects file's other
@@ -175,7 +184,9 @@ def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, n
     from immunolab.analysis.adam import export_adam
     from immunolab.analysis.measurements_view import measurements_view
     from immunolab.analysis.trial_tables import trial_adverse_events, trial_outcomes, trial_subjects
+    from immunolab.outputs import check_folder
 
+    check_folder(out, force=force)
     s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     view = measurements_view(s, include_excluded=include_excluded)
     written = export_adam(out, view, trial_subjects(s), trial_outcomes(s), trial_adverse_events(s),

@@ -13,7 +13,7 @@ from immunolab.cli.common import (
     store_option,
 )
 from immunolab.cli.text import echo, safe
-from immunolab.flow.templates import builtin_names, builtin_text
+from immunolab.flow.templates import builtin_name, builtin_names, builtin_text
 
 GATE_EXAMPLE = """
 \b
@@ -39,9 +39,17 @@ Examples:
 """
 
 
+def _builtin_option(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Return the canonical name of the built-in template ``value`` (``trial-panel`` is ``trial_panel``)."""
+    name = builtin_name(value)
+    if name is None:
+        raise click.BadParameter(f"{safe(value)!r} is not one of {', '.join(builtin_names())}")
+    return name
+
+
 @flow.command(epilog=TEMPLATE_EXAMPLE)
-@click.option("--name", default="trial_panel", show_default=True, type=click.Choice(builtin_names()),
-              help="Built-in template to copy.")
+@click.option("--name", default="trial_panel", show_default=True, callback=_builtin_option,
+              help=f"Built-in template to copy: {', '.join(builtin_names())} ('-' for '_' is accepted).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="YAML file to write (refused if it exists, unless --force).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -75,8 +83,9 @@ def template(name: str, out: str, force: bool, as_json: bool) -> None:
 
 @flow.command(epilog=GATE_EXAMPLE)
 @click.argument("fcs_file", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.option("--strategy", type=click.Path(exists=True, dir_okay=False, path_type=str),
-              help="Template (.yaml), Gating-ML 2.0 (.xml) or FlowJo workspace (.wsp); default: built-in template.")
+@click.option("--strategy", type=click.Path(dir_okay=False, path_type=str),
+              help="Template (.yaml), Gating-ML 2.0 (.xml), FlowJo workspace (.wsp), or a built-in template's name "
+              "(trial_panel, also trial-panel; tcell_tube); default: the built-in trial_panel.")
 @click.option("--comp", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="FlowJo-style compensation matrix CSV to use instead of the file's spillover keyword.")
 @click.option("--dataset", type=int, help="Data set of a multi-data-set file (0-based).")
@@ -101,6 +110,13 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
+    if result.warnings:
+        from pathlib import Path
+
+        from immunolab.diagnostics import warn_file
+
+        for w in result.warnings:
+            warn_file(Path(fcs_file).name, w)  # WARN IML-FCS-019 <file>: ... on stderr, unless `immunolab -q`
     rows = result.population_rows()
     if plot:
         from immunolab.flow.gate_plot import write_gating_plot

@@ -51,12 +51,13 @@ def _adjust(text: str) -> list[str] | None:
 @click.option("--no-gating-figures", is_flag=True, help="Do not re-gate the raw files (no gate overlay or gate figures).")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @version_options
+@click.option("--force", is_flag=True, help="Overwrite --out even when it is not an immunolab report.")
 @json_option
 @debug_option
 @handle_errors
 def report(store: str, storage_options: tuple[str, ...], out: str, features: tuple[str, ...], measures: tuple[str, ...],
            window: str, adjust: str, max_gating_samples: int, no_gating_figures: bool, jobs: int,
-           version: int | None, as_of: str | None, as_json: bool, debug: bool) -> None:
+           version: int | None, as_of: str | None, force: bool, as_json: bool, debug: bool) -> None:
     """Write ONE self-contained HTML file: scope, cohort, arm comparisons, endpoints, cytokine and flow QC, provenance.
 
     Figures are embedded (base64 PNG); no external resource, script, file name, date or plate
@@ -67,8 +68,10 @@ def report(store: str, storage_options: tuple[str, ...], out: str, features: tup
     from pathlib import Path
 
     from immunolab.analysis.trajectories import parse_window
+    from immunolab.outputs import check_report_file
     from immunolab.report.html import write_report
 
+    check_report_file(out, force=force)
     t0 = time.perf_counter()
     s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     given = click.get_current_context().get_parameter_source("window") == click.core.ParameterSource.COMMANDLINE

@@ -344,7 +344,7 @@ def simulate_events(spec: SampleSpec, rng: np.random.Generator) -> FlowSample:
 def population_truth(sample: FlowSample) -> dict[str, tuple[str, int, int]]:
     """Return ``{population: (gate_path, count, parent_count)}`` from the event labels.
 
-    Populations follow the trial-panel hierarchy: Lymphocytes (scatter region: lymphocytes,
+    Populations follow the trial_panel hierarchy: Lymphocytes (scatter region: lymphocytes,
     CD45- events and doublets there) > Singlets > CD45+ > T cells (> CD4+ T > Treg, HLA-DR+
     CD4 T; > CD8+ T > HLA-DR+ CD8 T), B cells (CD3-CD19+), NK cells (CD3-CD56+).
     """

@@ -167,7 +167,8 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
         gates = gates.append_column("source_sha256", _constant_strings(sha, gates.num_rows))
         tables["flow_event_gates"] = gates.append_column("derivation_id", _constant_strings(spec.derivation_id,
                                                                                            gates.num_rows))
-    warnings = [f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else []
+    warnings = [*result.warnings,
+                *([f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else [])]
     return tables, warnings
 
 

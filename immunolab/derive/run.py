@@ -249,28 +249,23 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
     if unknown:
         raise InputError("IML-DER-001", f"no stored plate is called {', '.join(unknown)}",
                          hint=f"Plates: {', '.join(sorted(codes.values())) or 'none'}.")
-    from immunolab.derive.runs import derive_runs, is_run
+    from immunolab.derive.runs import is_run, run_tables
 
     pt = store.table("cytokine_plates")
     if wanted:
         pt = filter_in(pt, "plate_id", wanted)
     if pt.num_rows == 0:
         raise InputError("IML-DER-001", "the store holds no plate", hint="Ingest plate exports first.")
-    runs = sorted({p for p in pt.column("plate_id").to_pylist() if is_run(p)})
-    if runs:  # multi-file bead-array runs are fitted from all their wells
-        have_runs = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
-        todo = [r for r in runs if not ((have_runs["plate_id"] == r) & (have_runs["derivation_id"] == did)).any()]
-        rec = derive_runs(store, todo, settings=settings, reason=reason, command=command) if todo else None
-        rep.computed += len(todo)
-        rep.reused += len(runs) - len(todo)
-        if rec is not None:
-            from immunolab.store.read import open_store
-
-            store = open_store(store.loc)
-        pt = pt.filter(pa.array([not is_run(p) for p in pt.column("plate_id").to_pylist()]))
     have = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
     done = set(have.loc[have["derivation_id"] == did, "plate_id"])
     commit_id = new_id("drv")
+    # multi-file bead-array runs are fitted from all their wells, committed with the plates as one store version
+    runs = sorted({p for p in pt.column("plate_id").to_pylist() if is_run(p)})
+    todo = [r for r in runs if r not in done]
+    tables, fitted_runs = run_tables(store, todo, settings=settings, commit_id=commit_id) if todo else ({}, [])
+    rep.computed += len(todo)
+    rep.reused += len(runs) - len(todo)
+    pt = pt.filter(pa.array([not is_run(p) for p in pt.column("plate_id").to_pylist()]))
     rows: dict[str, list[dict[str, Any]]] = {}
     for sha in sorted(set(pt.column("source_sha256").to_pylist())):
         facts = {n: filter_in(store.table(n), "source_sha256", [sha]) for n in
@@ -288,15 +283,16 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
                 rep.failed.append(codes.get(pid, pid))
             for name, recs in part.items():
                 rows.setdefault(name, []).extend(recs)
-    tables = {n: [t.append_column("commit_id", pa.array([commit_id] * t.num_rows, pa.string()))]
-              for n, t in rows_to_tables(rows).items()}
-    tables = {n: [conform(n, t) for t in parts] for n, parts in tables.items()}
+    for n, t in rows_to_tables(rows).items():
+        t = t.append_column("commit_id", pa.array([commit_id] * t.num_rows, pa.string()))
+        tables.setdefault(n, []).append(conform(n, t))
     if activate:
         scopes = sorted(wanted) if wanted else ["*"]
         tables.setdefault("derivation_choices", []).append(_choice_rows("curves", scopes, did, reason, commit_id))
         rep.activated = True
     rec = _commit(store, "derive", tables, f"curves {did}: {rep.computed} plate(s)", reason,
-                  {"derivation_id": did, "settings": json.loads(_settings_json(settings))}, command, commit_id)
+                  {"derivation_id": did, "settings": json.loads(_settings_json(settings)),
+                   **({"runs": fitted_runs} if fitted_runs else {})}, command, commit_id)
     rep.store_version = rec.store_version if rec else None
     return rep
 

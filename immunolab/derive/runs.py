@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
     from immunolab.store.versions import VersionRecord
 
-__all__ = ["RUN_PREFIX", "derive_runs", "is_run", "run_facts", "runs_without_fit"]
+__all__ = ["RUN_PREFIX", "derive_runs", "is_run", "run_facts", "run_tables", "runs_without_fit"]
 
 RUN_PREFIX = "run:"
 
@@ -89,15 +89,12 @@ def _settings_for(store: Store, wells: pa.Table, override: PlateSettings | None)
     return PlateSettings()
 
 
-def derive_runs(store: Store, plate_ids: Iterable[str], *, settings: PlateSettings | None = None,
-                reason: str | None = None, command: str = "derive runs") -> VersionRecord | None:
-    """Fit every run in ``plate_ids`` from its stored wells; commit the results as one store version."""
+def run_tables(store: Store, plate_ids: Iterable[str], *, settings: PlateSettings | None,
+               commit_id: str) -> tuple[dict[str, list[pa.Table]], list[str]]:
+    """Fit every run in ``plate_ids`` from its stored wells; return its rows under ``commit_id`` and the runs fitted."""
     from immunolab.cytokine.facts import plates_from_facts
     from immunolab.derive.curves import derive_plate, rows_to_tables
-    from immunolab.derive.run import _commit
-    from immunolab.store.writer import new_id
 
-    commit_id = new_id("drv")
     out: dict[str, list[pa.Table]] = {}
     done = []
     for pid in sorted(set(plate_ids)):
@@ -115,6 +112,17 @@ def derive_runs(store: Store, plate_ids: Iterable[str], *, settings: PlateSettin
                 t = t.append_column("commit_id", pa.array([commit_id] * t.num_rows, pa.string()))
                 out.setdefault(name, []).append(conform(name, t))
         done.append(pid)
+    return out, done
+
+
+def derive_runs(store: Store, plate_ids: Iterable[str], *, settings: PlateSettings | None = None,
+                reason: str | None = None, command: str = "derive runs") -> VersionRecord | None:
+    """Fit every run in ``plate_ids`` from its stored wells; commit the results as one store version."""
+    from immunolab.derive.run import _commit
+    from immunolab.store.writer import new_id
+
+    commit_id = new_id("drv")
+    out, done = run_tables(store, plate_ids, settings=settings, commit_id=commit_id)
     if not done:
         return None
     return _commit(store, "derive", out, f"curves of {len(done)} bead-array run(s): {', '.join(done)}", reason,

@@ -68,12 +68,14 @@ class _Bad(Exception):
 
 @dataclass(frozen=True)
 class WorkspaceSample:
-    """One sample of a workspace: its FlowJo id, data file name, strategy and saved counts."""
+    """One sample of a workspace: its FlowJo id, data file name, strategy, saved counts and sample name."""
 
     sample_id: str
     file_name: str
     strategy: Strategy
     flowjo_counts: dict[str, int] = field(default_factory=dict)
+    #: the name FlowJo shows for the sample (``SampleNode name``); may hold a patient name, so never echoed
+    sample_name: str = ""
 
 
 def _line(el: Any) -> str:
@@ -436,7 +438,7 @@ def _parse_sample(sample_el: Any, name: str, label: str, *, transforms: dict[str
     ordered = _resolve_booleans(nodes, pending)
     matrices = {ctx.comp.matrix_id: ctx.comp.matrix} if ctx.comp is not None else {}
     strategy = Strategy(name, tuple(ordered), ctx.used_transforms, matrices, label=label)
-    return WorkspaceSample(sample_id, file_name, strategy, counts)
+    return WorkspaceSample(sample_id, file_name, strategy, counts, str(node.get("name") or ""))
 
 
 def parse_flowjo_workspace(data: bytes, *, name: str = "flowjo", label: str | None = None) -> list[WorkspaceSample]:

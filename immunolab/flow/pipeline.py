@@ -14,7 +14,7 @@ population go to ``flow_events``, and every gate's per-event membership to ``flo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 LYMPHOCYTE_NAMES = {"lymphocytes", "lymphocyte", "lymphs", "lymph"}
+#: the warning of a FlowJo workspace sample applied to a file of another name
+WORKSPACE_NAME_WARNING = "IML-FCS-019"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class GatingResult:
     definition_json: str = "{}"
     compensation: str = "none"
     strategy: Any = None  # the fixed gate tree used (Gating-ML / FlowJo), None for a template
+    warnings: list[str] = field(default_factory=list)  # coded one-line warnings ("IML-FCS-019 ...")
 
     def population_rows(self) -> list[dict[str, Any]]:
         """Return the ``flow_populations`` records as plain dicts (no pyarrow import)."""
@@ -130,21 +133,31 @@ def _is_flowjo_workspace(path: Path) -> bool:
     return b"<Workspace" in head and b"flowJoVersion" in head
 
 
-@lru_cache(maxsize=1)
-def _builtin() -> LoadedStrategy:
+@lru_cache(maxsize=4)
+def _builtin(name: str = "trial_panel") -> LoadedStrategy:
     from immunolab.flow.template import load_template
 
-    return LoadedStrategy("template", "trial-panel", template=load_template())
+    return LoadedStrategy("template", name, template=load_template(builtin=name))
 
 
 def load_strategy(path: str | Path | None) -> LoadedStrategy:
-    """Return the strategy in ``path`` (None: the built-in trial template); cached per process."""
+    """Return the strategy in ``path`` (None: the built-in trial template); cached per process.
+
+    A ``path`` that is no file but names a built-in template (``trial_panel``, also written
+    ``trial-panel``; ``tcell_tube``) is that template, under its canonical (file) name.
+    """
     if path is None:
         return _builtin()
     p = Path(path)
     if not p.is_file():
+        from immunolab.flow.templates import builtin_name, builtin_names
+
+        name = builtin_name(str(path))
+        if name is not None:
+            return _builtin(name)
         raise MalformedInputError("IML-FCS-013", "the gating strategy file does not exist", path=p.name,
-                                  hint="Check the --strategy path.")
+                                  hint=f"Check the --strategy path, or name a built-in template "
+                                       f"({', '.join(builtin_names())}).")
     return _load_cached(str(p.resolve()), os.stat(p).st_mtime_ns)
 
 
@@ -155,14 +168,36 @@ def _lymphocyte_path(paths: list[str]) -> str | None:
     return None
 
 
-def _workspace_strategy(loaded: LoadedStrategy, fcs: FcsData, label: str) -> Strategy:
+def _workspace_strategy(loaded: LoadedStrategy, fcs: FcsData, label: str) -> tuple[Strategy, list[str]]:
+    """Return the strategy of the workspace sample that is this file, and a warning when names disagree.
+
+    The sample whose data file is ``$FIL`` is this file; a workspace of one sample is used for
+    any file. Either way a sample whose name (or, for the only sample, whose data file) is not
+    this file's ``$FIL`` is applied with warning IML-FCS-019: its gates may be another sample's.
+    Names are shown by shape only (a sample name or ``$FIL`` can hold a patient name).
+    """
+    from immunolab.redact import value_shape
+
     samples = list(loaded.workspace)
     fil = (fcs.keywords.get("$FIL") or "").strip()
     match = [s for s in samples if fil and Path(s.file_name).name == Path(fil).name]
-    if len(match) == 1:
-        return match[0].strategy
-    if len(samples) == 1:
-        return samples[0].strategy
+    if len(match) == 1 or len(samples) == 1:
+        chosen = match[0] if len(match) == 1 else samples[0]
+        workspace = chosen.strategy.label or loaded.name
+        data_file = Path(chosen.file_name).name
+        if len(match) != 1 and fil:  # without $FIL the file has no name to check the sample against
+            return chosen.strategy, [
+                f"{WORKSPACE_NAME_WARNING} FlowJo workspace {workspace}: its only sample's data file (written as "
+                f"{value_shape(data_file)}) is not this file by name ($FIL written as {value_shape(Path(fil).name)}); "
+                "its gates were applied anyway. Check that the workspace was saved for this file, or pass the "
+                "workspace saved with it."]
+        if chosen.sample_name and chosen.sample_name != data_file:
+            return chosen.strategy, [
+                f"{WORKSPACE_NAME_WARNING} FlowJo workspace {workspace}: the sample matched to this file is named "
+                f"differently from its data file (sample name written as {value_shape(chosen.sample_name)}, data file "
+                f"{value_shape(data_file)}); its gates were applied. Check in FlowJo that this sample's gates "
+                "belong to this file (or rename the sample after its file) and save the workspace again."]
+        return chosen.strategy, []
     raise InconsistentInputError(
         "IML-FCS-013",
         f"the FlowJo workspace holds {len(samples)} samples and none is unambiguously this file",
@@ -262,13 +297,13 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Pa
     from immunolab.flow.strategy import gate_events
 
     n = int(fcs.events.shape[0])
-    strategy = loaded.strategy if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
+    strategy, warnings = (loaded.strategy, []) if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
     masks = gate_events(fcs.events, [c.pnn for c in fcs.channels], strategy, spill,
                         channel_labels=[c.pns for c in fcs.channels], label=label,
                         preprocess=fcs.preprocess_block if fcs.needs_preprocessing() else None)
     stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
     return GatingResult(masks, stats, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
-                        comp_source, strategy)
+                        comp_source, strategy, warnings)
 
 
 def strategies_table(result: GatingResult) -> pa.Table:

@@ -315,13 +315,13 @@ def template_from_dict(data: Any, *, source: str = "<template>") -> Template:
     )
 
 
-def load_template(path: str | Path | None = None) -> Template:
-    """Read a YAML gating template; without ``path``, the built-in trial panel."""
+def load_template(path: str | Path | None = None, *, builtin: str = "trial_panel") -> Template:
+    """Read a YAML gating template; without ``path``, the built-in template ``builtin`` (the trial panel)."""
     import yaml
 
     if path is None:
-        source = "trial_panel.yaml (built-in)"
-        text = builtin_text("trial_panel")
+        source = f"{builtin}.yaml (built-in)"
+        text = builtin_text(builtin)
     else:
         source = Path(path).name
         try:

@@ -22,6 +22,7 @@ def export_parquet(store: Store, out: str | Path, *, history: bool = False) -> d
     """Write the snapshot; return rows written per table or view."""
     import pyarrow.parquet as pq
 
+    from immunolab.outputs import mark_folder
     from immunolab.schema import TABLES
 
     root = Path(out)
@@ -38,4 +39,5 @@ def export_parquet(store: Store, out: str | Path, *, history: bool = False) -> d
         written[name] = table.num_rows
     (root / "store_version.json").write_text(json.dumps(
         {"store": store.loc.uri, "store_version": store.version, "tables": written}, indent=1, sort_keys=True))
+    mark_folder(root, "parquet")
     return written

@@ -78,7 +78,7 @@ def test_report_and_anndata_build_from_the_demo_store(demo_store: Path, tmp_path
 
     store = immunolab.open_store(demo_store)
     html = write_report(store, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("<img ") >= 20 and "trial-panel" in html and "FLEXMAP 3D" in html
+    assert html.count("<img ") >= 20 and "trial_panel" in html and "FLEXMAP 3D" in html
     assert "Controls across plates (Levey-Jennings)" in html and "Levey-Jennings chart of Control1" in html
     for name in ("ROE^", "$FIL", ".fcs", ".csv"):
         assert name not in html

@@ -55,3 +55,25 @@ def test_a_missing_out_folder_is_created(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["flow", "template", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert load_template(out).populations == load_template().populations
+
+
+def test_the_built_in_template_is_trial_panel_whichever_separator_names_it(tmp_path: Path, demo_trial: Path) -> None:
+    tube = next((demo_trial / "flow").glob("*.fcs"))
+    runs = {}
+    for spelling in (None, "trial_panel", "trial-panel", " trial-panel "):
+        res = CliRunner().invoke(main, ["flow", "gate", str(tube), "--json",
+                                        *(("--strategy", spelling) if spelling else ())])
+        assert res.exit_code == 0, res.output
+        runs[spelling] = json.loads(res.output)
+    assert {r["strategy"] for r in runs.values()} == {"trial_panel"}  # one name printed, the template's own
+    assert len({r["strategy_id"] for r in runs.values()}) == 1
+    text = CliRunner().invoke(main, ["flow", "gate", str(tube), "--strategy", "trial-panel"])
+    assert text.exit_code == 0 and text.output.startswith("strategy trial_panel (")
+    for spelling in ("trial_panel", "trial-panel"):
+        out = tmp_path / f"{spelling}.yaml"
+        res = CliRunner().invoke(main, ["flow", "template", "--name", spelling, "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["name"] == "trial_panel"
+    assert (tmp_path / "trial-panel.yaml").read_text() == (tmp_path / "trial_panel.yaml").read_text()
+    missing = CliRunner().invoke(main, ["flow", "gate", str(tube), "--strategy", "trial-panels"])
+    assert missing.exit_code == 1 and "IML-FCS-013" in missing.output and "trial_panel" in missing.output

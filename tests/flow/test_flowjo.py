@@ -171,3 +171,49 @@ def test_unsupported_or_broken_workspaces_are_iml_fcs_013(data: bytes) -> None:
         parse_flowjo_workspace(data, label="study.wsp")
     assert info.value.code == "IML-FCS-013"
     assert "study.wsp" in str(info.value)
+
+
+def _loaded(data: bytes) -> object:
+    from immunolab.flow.pipeline import LoadedStrategy
+
+    return LoadedStrategy("flowjo", "study", workspace=tuple(parse_flowjo_workspace(data, label="study.wsp")))
+
+
+def _renamed(sample_name: str) -> bytes:
+    return _workspace(_rect("A", "FL1", 1.0)).replace(b'SampleNode name="tube 1.fcs"',
+                                                      f'SampleNode name="{sample_name}"'.encode())
+
+
+@pytest.mark.parametrize(("data", "fil", "warned"), [
+    (_workspace(_rect("A", "FL1", 1.0)), "tube 1.fcs", False),  # sample, data file and $FIL agree
+    (_workspace(_rect("A", "FL1", 1.0)), None, False),  # no $FIL: nothing to check against
+    (_workspace(_rect("A", "FL1", 1.0)), "Smith John 1961-04-12.fcs", True),  # the only sample is another file
+    (_renamed("Smith John 1961-04-12.fcs"), "tube 1.fcs", True),  # matched by data file, named otherwise
+])
+def test_a_workspace_sample_named_otherwise_than_the_file_it_gates_is_warned_iml_fcs_019(
+        data: bytes, fil: str | None, warned: bool) -> None:
+    from types import SimpleNamespace
+
+    from immunolab.flow.pipeline import _workspace_strategy
+
+    fcs = SimpleNamespace(keywords={"$FIL": fil} if fil else {})
+    strategy, warnings = _workspace_strategy(_loaded(data), fcs, "tube")  # type: ignore[arg-type]
+    assert strategy.nodes  # the sample's gates are used either way
+    assert [w.split()[0] for w in warnings] == (["IML-FCS-019"] if warned else [])
+    for w in warnings:
+        assert "study.wsp" in w and "Smith" not in w and "1961" not in w  # names by shape only
+
+
+def test_flow_gate_warns_when_the_v10_sample_matched_by_data_file_bears_another_samples_name() -> None:
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    folder = shared_path("flow", "flowjo_tutorial")
+    # in this FlowJo 10.4 workspace the sample whose data file is C01 is named "931115-D07- Sample 03.fcs"
+    res = CliRunner().invoke(main, ["flow", "gate", str(folder / "931115-C01- Sample 02.fcs"),
+                                    "--strategy", str(folder / "advanced-v10.4.wsp")])
+    assert res.exit_code == 0, res.output
+    warn = [line for line in res.stderr.splitlines() if line.startswith("WARN IML-FCS-019")]
+    assert len(warn) == 1 and "931115-C01- Sample 02.fcs: FlowJo workspace advanced-v10.4.wsp" in warn[0]
+    assert "D07" not in warn[0]

@@ -131,3 +131,47 @@ def test_exports_count_the_values_qc_decisions_left_out(synth: SynthStudy, tmp_p
     r = invoke("export", "adam", "--store", str(store), "--out", str(tmp_path / "adam2"), "--no-xpt",
                "--include-excluded", "--json")
     assert json.loads(r.output)["qc_excluded_values"] == 0 and json.loads(r.output)["qc_excluded_kept"] is True
+
+
+def test_folder_exports_write_into_new_empty_or_their_own_folders_and_refuse_others_without_force(
+        synth: SynthStudy, tmp_path: Path) -> None:
+    for kind, extra in (("parquet", ()), ("adam", ("--no-xpt",))):
+        own, empty, other = tmp_path / f"{kind}-own", tmp_path / f"{kind}-empty", tmp_path / f"{kind}-other"
+        empty.mkdir()
+        other.mkdir()
+        (other / "notes.txt").write_text("the statistician's notes")
+        for out in (own, own, empty):  # a new folder, the same again (immunolab wrote it), an empty one
+            r = invoke("export", kind, "--store", str(synth.store), "--out", str(out), *extra)
+            assert r.exit_code == 0, r.output
+        refused = CliRunner().invoke(main, ["export", kind, "--store", str(synth.store), "--out", str(other), *extra])
+        assert refused.exit_code == 1 and f"IML-IN-010 {other}:" in refused.output, refused.output
+        assert "--force" in refused.output and "Traceback" not in refused.output
+        assert [p.name for p in other.iterdir()] == ["notes.txt"]  # nothing written
+        forced = invoke("export", kind, "--store", str(synth.store), "--out", str(other), "--force", *extra)
+        assert forced.exit_code == 0, forced.output
+        assert (other / "notes.txt").read_text() == "the statistician's notes" and len(list(other.iterdir())) > 2
+
+
+def test_report_overwrites_its_own_report_but_not_another_file_without_force(synth: SynthStudy, tmp_path: Path) -> None:
+    out = tmp_path / "results.html"
+    out.write_text("<html>the lab's own page</html>")
+    refused = CliRunner().invoke(main, ["report", "--store", str(synth.store), "--out", str(out)])
+    assert refused.exit_code == 1 and f"IML-IN-010 {out}:" in refused.output and "--force" in refused.output
+    assert out.read_text() == "<html>the lab's own page</html>"
+    for args in (("--force",), ()):  # then a report over the report immunolab wrote
+        r = invoke("report", "--store", str(synth.store), "--out", str(out), "--no-gating-figures", *args)
+        assert r.exit_code == 0, r.output
+        assert "the lab's own page" not in out.read_text(encoding="utf-8")
+
+
+def test_export_anndata_overwrites_its_own_h5ad_but_not_another_file_without_force(
+        synth: SynthStudy, tmp_path: Path) -> None:
+    out = tmp_path / "trial.h5ad"
+    out.write_text("not anndata")
+    refused = CliRunner().invoke(main, ["export", "anndata", "--store", str(synth.store), "--out", str(out),
+                                        "--kind", "summary"])
+    assert refused.exit_code == 1 and f"IML-IN-010 {out}:" in refused.output and "--force" in refused.output
+    assert out.read_text() == "not anndata"
+    for args in (("--force",), ()):  # then over the file immunolab wrote
+        r = invoke("export", "anndata", "--store", str(synth.store), "--out", str(out), "--kind", "summary", *args)
+        assert r.exit_code == 0, r.output

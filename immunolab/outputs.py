@@ -1,0 +1,79 @@
+"""Where an export or report may write: never over files immunolab did not write, unless told to.
+
+An output folder (``export parquet``, ``export adam``) may be new, empty, or one immunolab wrote
+before: every folder export leaves :data:`MARKER` in it (:func:`mark_folder`). Any other folder
+that holds files is refused with ``IML-IN-010`` (:func:`check_folder`) unless ``--force``: its
+files would be mixed with or replaced by the export. A report (HTML) is written over an existing
+file only when that file is an immunolab report (its generator tag, :func:`check_report_file`),
+an AnnData export over an ``.h5ad`` only when immunolab wrote it (``uns['immunolab']``,
+:func:`check_h5ad_file`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from immunolab.errors import InputError
+
+__all__ = ["MARKER", "REPORT_SIGNATURE", "check_folder", "check_h5ad_file", "check_report_file", "mark_folder"]
+
+#: the file every folder export leaves, so that writing into the folder again is known to be safe
+MARKER = ".immunolab-output"
+#: what the head of every HTML report holds (``<meta name='generator' content='immunolab 0.x'>``)
+REPORT_SIGNATURE = b"<meta name='generator' content='immunolab "
+
+
+def check_folder(path: str | Path, *, force: bool = False) -> None:
+    """Refuse an output folder that holds files immunolab did not write (new, empty or marked folders pass)."""
+    folder = Path(path)
+    if force or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise InputError("IML-IN-010", "--out names a file, not a folder", path=str(folder),
+                         hint="Choose a folder for --out (a new one is created).")
+    if (folder / MARKER).is_file() or not any(folder.iterdir()):
+        return
+    raise InputError("IML-IN-010", "the output folder holds files immunolab did not write; the export would mix "
+                     "with or replace them", path=str(folder),
+                     hint="Choose another --out folder (a new or empty one), or pass --force to write into it anyway.")
+
+
+def mark_folder(path: str | Path, kind: str) -> None:
+    """Leave :data:`MARKER` in output folder ``path``: immunolab wrote it (``kind``: the export)."""
+    from immunolab import __version__
+
+    (Path(path) / MARKER).write_text(json.dumps({"written_by": "immunolab", "version": __version__, "kind": kind})
+                                     + "\n", encoding="utf-8")
+
+
+def check_report_file(path: str | Path, *, force: bool = False) -> None:
+    """Refuse to write a report over an existing file that is not an immunolab report."""
+    target = Path(path)
+    if force or not target.is_file():
+        return
+    try:
+        with target.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        head = b""
+    if REPORT_SIGNATURE not in head:
+        raise InputError("IML-IN-010", "the file exists and is not an immunolab report; it would be overwritten",
+                         path=str(target), hint="Choose another --out file, or pass --force to overwrite it.")
+
+
+def check_h5ad_file(path: str | Path, *, force: bool = False) -> None:
+    """Refuse to write AnnData over an existing file that is not an immunolab ``.h5ad`` (``uns['immunolab']``)."""
+    target = Path(path)
+    if force or not target.is_file():
+        return
+    try:
+        import h5py
+
+        with h5py.File(target, "r") as fh:
+            ours = "uns/immunolab" in fh
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise InputError("IML-IN-010", "the file exists and is not an AnnData file immunolab wrote; it would be "
+                         "overwritten", path=str(target), hint="Choose another --out file, or pass --force to overwrite it.")
