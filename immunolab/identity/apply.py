@@ -16,7 +16,13 @@ import pyarrow as pa
 
 from immunolab.errors import IdentityError
 from immunolab.identity.keys import file_key
-from immunolab.identity.records import IdentityPlan, diff_samples, diff_subjects, to_table
+from immunolab.identity.records import (
+    IdentityPlan,
+    diff_samples,
+    diff_subjects,
+    natural_key,
+    to_table,
+)
 from immunolab.identity.study import StudyIdentity
 from immunolab.store.read import filter_in
 
@@ -59,8 +65,75 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
                 if r["file_key"] in keys}
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
+    _refuse_merged_samples(store, upd.corrections, identity)
     upd.notes.extend(_unstored_subject_changes(store, identity, upd))
     return upd
+
+
+#: identity statuses the ``samples`` and ``measurements`` views show (and average per natural key)
+CURRENT = ("active", "replicate")
+
+
+def _key_of(record: dict[str, object]) -> tuple[str, int, str, str] | None:
+    """Return a current sample record's natural key (None: the record is no sample of a patient's visit)."""
+    if record.get("status") not in CURRENT or record.get("patient_id") is None:
+        return None
+    day = record.get("visit_day")
+    return natural_key(str(record["patient_id"]), int(str(day)) if day is not None else None,
+                       str(record.get("specimen") or ""), str(record.get("panel") or ""))
+
+
+def _same_sample(a: dict[str, object], b: dict[str, object]) -> bool:
+    """Return whether two records may share a natural key: one sample (bead wells of one aliquot,
+    one plate sample in two files) or a technical replicate recorded as one (``replicate_of``)."""
+    if a.get("sample_id") == b.get("sample_id"):
+        return True
+    return (a.get("status") == "replicate" and a.get("replicate_of") == b.get("sample_id")) or (
+        b.get("status") == "replicate" and b.get("replicate_of") == a.get("sample_id"))
+
+
+def _refuse_merged_samples(store: Store, plan: IdentityPlan, identity: StudyIdentity) -> None:
+    """Raise IML-ID-013 when the corrections move a sample onto a visit another current sample holds.
+
+    The views average every current record of one (patient, visit, specimen, panel) as technical
+    replicates, so such a move would silently merge two visits, as ingest refuses it (IML-ID-013).
+    The check is on the identity the corrections leave (a swap of two tubes corrected together is
+    fine); records of one sample or a recorded replicate pair may share their key.
+    """
+    changed = {(str(r["source_sha256"]), str(r["sample_key"])): r for r in plan.records("identity_samples")}
+    if not changed:
+        return
+    cols = ["source_sha256", "sample_key", "sample_id", "patient_id", "visit_day", "specimen", "panel", "status",
+            "replicate_of"]
+    after: dict[tuple[str, str], dict[str, object]] = {
+        (str(r["source_sha256"]), str(r["sample_key"])): r for r in store.table("identity_samples", columns=cols).to_pylist()}
+    before = {k: _key_of(r) for k, r in after.items()}
+    after.update(changed)
+    by_key: dict[tuple[str, int, str, str], list[tuple[tuple[str, str], dict[str, object]]]] = {}
+    for k, r in after.items():
+        nk = _key_of(r)
+        if nk is not None:
+            by_key.setdefault(nk, []).append((k, r))
+    clashes: list[str] = []
+    for k, r in changed.items():
+        nk = _key_of(r)
+        if nk is None or nk == before.get(k):
+            continue
+        others = sorted({str(o.get("sample_id") or "-") for ok, o in by_key[nk] if ok != k and not _same_sample(r, o)})
+        if others:
+            clashes.append(f"{r.get('sample_id') or '-'} onto patient {nk[0]}, day {nk[1]}, {nk[2] or 'no specimen'}, "
+                           f"panel {nk[3] or '-'}, which {' and '.join(others)} already "
+                           f"{'hold' if len(others) > 1 else 'holds'}")
+    if clashes:
+        shown = "; ".join(sorted(clashes)[:10]) + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+        raise IdentityError(
+            "IML-ID-013", f"the manifest moves {len(clashes)} sample(s) onto a visit that already has a current "
+            f"result: {shown}. The two would be averaged as replicates; nothing was applied",
+            path=identity.manifest_path.name if identity.manifest_path else None,
+            hint="Check those manifest rows: each sample needs its own patient, visit, specimen and panel; tubes "
+            "swapped between visits are corrected together (both rows, one run). If one of the two results is wrong, "
+            "keep its row as it was and leave it out of the analysis with `immunolab qc exclude --sample ID "
+            '--reason "..."`.')
 
 
 #: the note when a subjects file differs only in what the store does not keep (its day0_date column)

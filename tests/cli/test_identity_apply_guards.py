@@ -1,0 +1,71 @@
+"""`identity apply` guards: no visit merged into another, no change applied twice, history and withdrawals shown.
+
+The toy study stores 001-D000-TBNK (001, day 0), 001-D003-TBNK (001, day 3), 002-D000-TBNK
+(002, day 0) and plate samples S0001 (002, day 3, serum) and S0002 (003, day 6, serum).
+"""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+import immunolab
+from immunolab.cli import main
+from tests.store.conftest import MANIFEST, Study
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def ingest(study: Study, *extra: str):
+    return invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1",
+                  *extra)
+
+
+def apply(study: Study, *extra: str):
+    return invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), *extra)
+
+
+def _n_versions(study: Study) -> int:
+    return len(immunolab.open_store(study.store).versions())
+
+
+def test_a_tube_moved_onto_a_measured_visit_is_refused_naming_both_samples(study: Study) -> None:
+    ingest(study)
+    before = _n_versions(study)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,0"))
+    r = apply(study, "--reason", "visit day corrected")
+    assert r.exit_code == 1 and "IML-ID-013" in r.output, r.output
+    assert "001-D003-TBNK" in r.output and "001-D000-TBNK" in r.output and "averaged" in r.output
+    assert _n_versions(study) == before  # nothing committed
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    assert sorted(s.loc[s["patient_id"] == "001", "visit_day"]) == [0, 3]
+
+
+def test_a_plate_sample_moved_onto_a_measured_visit_is_refused(study: Study) -> None:
+    ingest(study)
+    study.rewrite("manifest", MANIFEST.replace(",S0001,002,3,serum,", ",S0001,003,6,serum,"))
+    r = apply(study, "--reason", "tube label misread")
+    assert r.exit_code == 1 and "IML-ID-013" in r.output and "S0001" in r.output and "S0002" in r.output, r.output
+    ingest_again = ingest(study, "--reason", "tube label misread")  # ingest applies the manifest the same way
+    assert ingest_again.exit_code == 1 and "IML-ID-013" in ingest_again.output, ingest_again.output
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert "S0001+S0002" not in set(m["sample_id"]) and set(m.loc[m["sample_id"] == "S0001", "patient_id"]) == {"002"}
+
+
+def test_two_tubes_swapped_together_and_replicates_moved_together_are_applied(study: Study) -> None:
+    ingest(study)
+    study.rewrite("manifest", MANIFEST + "002_d0_rep.toy,002-D000-TBNK-R,002,0,PBMC,TBNK\n")
+    study.file("002_d0_rep.toy", "Lymphocytes,1100\nT cells,700\nB cells,110\n")
+    assert "OK" in invoke("ingest", str(study.inbox / "002_d0_rep.toy"), "--store", str(study.store), "--manifest",
+                          str(study.manifest), "--replicate").output
+    swapped = (MANIFEST + "002_d0_rep.toy,002-D000-TBNK-R,002,6,PBMC,TBNK\n").replace(
+        "jane_doe_001_d0.toy,001-D000-TBNK,001,0", "jane_doe_001_d0.toy,001-D000-TBNK,001,3").replace(
+        "001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,0").replace(
+        "002_d0.toy,002-D000-TBNK,002,0", "002_d0.toy,002-D000-TBNK,002,6")
+    study.rewrite("manifest", swapped)
+    r = apply(study, "--reason", "tubes of 001 swapped; 002 was day 6")
+    assert r.exit_code == 0 and "applied 4 change(s)" in r.output, r.output
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    t = m[(m["feature"] == "T cells") & (m["patient_id"] == "002")]
+    assert list(t["visit_day"]) == [6] and list(t["n_replicates"]) == [2]
