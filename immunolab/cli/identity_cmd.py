@@ -74,14 +74,17 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
                  + ("; after dealing with the NOTE, run again with --reason to record it" if update.notes else ""))
         return
     require_reason(update, reason)
-    rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
+    rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply",
+                          replan=lambda st: plan_identity(st, ident, store_key(st.loc), reason=reason))
+    lines = rec.actions if rec is not None else []  # re-planned when another run changed identity meanwhile
     if as_json:
-        echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None,
+        echo_json({"changes": lines, "applied": rec is not None, "store_version": rec.store_version if rec else None,
                    "warnings": warnings})
         return
     for line in [*lines, *update.notes]:
         echo(safe(line))
-    echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
+    echo(f"applied {len(lines)} change(s) as store version {rec.store_version}" if rec is not None
+         else "no changes: another run applied them first")
 
 
 @identity.command(epilog=EXAMPLE)

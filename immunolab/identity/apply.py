@@ -8,13 +8,13 @@ command stops with IML-ID-012 listing every change; with it, the changes are one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from immunolab.errors import IdentityError
+from immunolab.errors import IdentityError, StoreError
 from immunolab.identity.keys import file_key
 from immunolab.identity.records import (
     IdentityPlan,
@@ -186,14 +186,64 @@ def require_reason(update: IdentityUpdate, reason: str | None, *, label: str | N
             "the old records stay readable); otherwise fix the manifest/subjects file.")
 
 
+#: how often a run re-plans after other writers changed identity first, before giving up (IML-STORE-002)
+MAX_REPLANS = 5
+#: the tables whose change makes a planned identity update stale
+IDENTITY_TABLES = ("identity_samples", "identity_subjects")
+
+
+class _Stale(Exception):
+    """Another writer changed identity after the update was planned."""
+
+
+def _stale(versions: Iterable[VersionRecord]) -> bool:
+    return any(name in v.tables for v in versions for name in IDENTITY_TABLES)
+
+
 def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None, identity: StudyIdentity,
-                    command: str) -> VersionRecord | None:
-    """Commit the update as one store version of kind ``identity``; return it (None when empty)."""
+                    command: str, replan: Callable[[Store], IdentityUpdate] | None = None) -> VersionRecord | None:
+    """Commit the update as one store version of kind ``identity``; return it (None when empty).
+
+    The update was planned against ``store``'s version. When another writer changed identity since
+    (two runs applying the same correction), it is planned again by ``replan`` against the newer
+    store and committed only if still non-empty, so a change is never recorded twice; the version
+    is appended only if no identity change landed in between (optimistic check at the commit point).
+    Without ``replan`` a stale update is re-planned by :func:`plan_identity` over every stored file.
+    """
+    from immunolab.store.read import open_store
+    from immunolab.store.versions import latest_version, read_versions
+
+    def again(st: Store) -> IdentityUpdate:
+        return replan(st) if replan is not None else plan_identity(st, identity, _secret(st), reason=reason)
+
+    for _ in range(MAX_REPLANS):
+        if update.empty:
+            return None
+        if latest_version(store.loc) == store.version or not _stale(read_versions(store.loc, after=store.version)):
+            try:
+                return _commit_once(store, update, reason=reason, identity=identity, command=command)
+            except _Stale:
+                pass
+        store = open_store(store.loc)
+        update = again(store)
+        require_reason(update, reason)
+    raise StoreError("IML-STORE-002", f"could not apply the identity update after {MAX_REPLANS} attempts: other "
+                     "writers kept changing identity first", path=store.loc.uri,
+                     hint="Re-run later; nothing of this update is visible.")
+
+
+def _secret(store: Store) -> bytes:
+    from immunolab.store.layout import store_key
+
+    return store_key(store.loc)
+
+
+def _commit_once(store: Store, update: IdentityUpdate, *, reason: str | None, identity: StudyIdentity,
+                 command: str) -> VersionRecord | None:
+    """Commit ``update`` against ``store``'s version; raise :class:`_Stale` (nothing committed) when outdated."""
     from immunolab.store.versions import VersionRecord
     from immunolab.store.writer import Batch, new_id
 
-    if update.empty:
-        return None
     commit_id = new_id("idn")
     batch = Batch(store.loc, "identity", command=command, seen=store.version).begin([commit_id])
     subjects = [*update.new_subjects, *update.corrections.records("identity_subjects")]
@@ -207,8 +257,14 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
                         f"{len(update.new_subjects)} new subject(s)", reason=reason, commit_ids=[commit_id],
                         actions=lines, inputs={"manifest_sha256": identity.manifest_sha256,
                                                "subjects_sha256": identity.subjects_sha256})
+
+    def build(since: Sequence[VersionRecord]) -> VersionRecord:
+        if _stale(since):  # another run changed identity after the plan: its rows of this batch are rolled back
+            raise _Stale
+        return rec
+
     try:
-        return batch.commit(lambda _since: rec)
+        return batch.commit(build)
     except BaseException:
         batch.abort()
         raise

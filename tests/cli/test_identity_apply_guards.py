@@ -6,11 +6,14 @@ The toy study stores 001-D000-TBNK (001, day 0), 001-D003-TBNK (001, day 3), 002
 
 from __future__ import annotations
 
+import threading
+
 from click.testing import CliRunner
 
 import immunolab
 from immunolab.cli import main
-from tests.store.conftest import MANIFEST, Study
+from immunolab.store.verify import verify_store
+from tests.store.conftest import MANIFEST, SUBJECTS, Study
 
 
 def invoke(*args: str):
@@ -69,3 +72,37 @@ def test_two_tubes_swapped_together_and_replicates_moved_together_are_applied(st
     m = immunolab.open_store(study.store).to_pandas("measurements")
     t = m[(m["feature"] == "T cells") & (m["patient_id"] == "002")]
     assert list(t["visit_day"]) == [6] and list(t["n_replicates"]) == [2]
+
+
+def test_two_simultaneous_applies_record_the_change_once(study: Study, monkeypatch, capsys) -> None:
+    """Two runs planned against the same version both committed `ARM 002 control -> MSC`; the second was false."""
+    import immunolab.identity.apply as apply_mod
+
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS.replace("002,control,", "002,MSC,"))
+    planned = threading.Barrier(2, timeout=30)
+    waited: set[int] = set()
+    plan = apply_mod.plan_identity
+
+    def plan_then_wait(*a, **kw):
+        update = plan(*a, **kw)
+        if threading.get_ident() not in waited:  # the first plan of each run: both see the same store version
+            waited.add(threading.get_ident())
+            planned.wait()
+        return update
+
+    monkeypatch.setattr(apply_mod, "plan_identity", plan_then_wait)
+    capsys.readouterr()
+    args = ["identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), "--reason", "CRF fix"]
+    threads = [threading.Thread(target=main.main, kwargs={"args": args, "standalone_mode": False}) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    out = capsys.readouterr().out
+    assert out.count("applied 1 change(s)") == 1 and out.count("no changes: another run applied them first") == 1, out
+    s = immunolab.open_store(study.store)
+    assert sum("ARM 002 control -> MSC" in v.actions for v in s.versions()) == 1, [v.actions for v in s.versions()]
+    subj = s.to_pandas("identity_subjects", history=True)
+    assert list(subj.loc[subj["patient_id"] == "002", "arm"]) == ["control", "MSC"]
+    assert verify_store(study.store).ok
