@@ -6,6 +6,7 @@ The toy study stores 001-D000-TBNK (001, day 0), 001-D003-TBNK (001, day 3), 002
 
 from __future__ import annotations
 
+import json
 import threading
 
 from click.testing import CliRunner
@@ -106,3 +107,32 @@ def test_two_simultaneous_applies_record_the_change_once(study: Study, monkeypat
     subj = s.to_pandas("identity_subjects", history=True)
     assert list(subj.loc[subj["patient_id"] == "002", "arm"]) == ["control", "MSC"]
     assert verify_store(study.store).ok
+
+
+def test_identity_history_shows_a_site_age_or_sex_change_by_column_with_old_and_new(study: Study) -> None:
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS.replace("002,control,Wuhan-1,63,M", "002,control,Wuhan-2,64,M"))
+    assert apply(study, "--reason", "site and age corrected").exit_code == 0
+    r = invoke("identity", "history", "--store", str(study.store), "--patient", "002")
+    assert "subject 002 arm control active (site Wuhan-1 -> Wuhan-2, age 63 -> 64) - site and age corrected" in r.output, \
+        r.output
+    rows = json.loads(invoke("identity", "history", "--store", str(study.store), "--patient", "002", "--json").output)
+    subj = [x for x in rows if x["record"] == "subject"]
+    assert subj[0]["site"] == "Wuhan-1" and subj[0]["changes"] == []
+    assert subj[-1]["changes"] == [{"column": "site", "old": "Wuhan-1", "new": "Wuhan-2"},
+                                   {"column": "age", "old": 63, "new": 64}]
+
+
+def test_a_covariate_change_shows_values_only_for_covariates_the_store_keeps() -> None:
+    from immunolab.cli.identity_cmd import _change_text, _shown_covariates, _with_changes
+
+    old = {"commit_id": "a", "patient_id": "001", "arm": "MSC", "site": "S1", "sex": "F", "age": 41.0, "severity": None,
+           "covariates_json": '{"bmi": "24.5", "nickname": "ZZCANARY-A"}'}
+    new = {**old, "commit_id": "b", "covariates_json": '{"bmi": "25.1", "nickname": "ZZCANARY-B"}'}
+    frame = __import__("pandas").DataFrame([old, new, *({**old, "covariates_json": f'{{"nickname": "X{i}"}}'}
+                                                        for i in range(5))])
+    shown = _shown_covariates(frame)  # a column whose text differs for every patient is refused as identifying
+    assert shown == {"bmi"}
+    changes = _with_changes([new, old], {"a": 1, "b": 2}, shown)[1]["changes"]
+    assert [_change_text(c) for c in changes] == ["bmi 24.5 -> 25.1", "nickname changed"]
+    assert "ZZCANARY" not in json.dumps(changes)
