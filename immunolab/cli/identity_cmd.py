@@ -62,7 +62,9 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
             echo_json({"changes": [], "notes": update.notes, "applied": True, "store_version": noted.store_version,
                        "warnings": warnings})
         else:
-            echo(f"no changes; the subjects file and its note are recorded as store version {noted.store_version}")
+            for line in update.notes:
+                echo(safe(line))
+            echo(f"no changes; the files and their note are recorded as store version {noted.store_version}")
         return
     if dry_run or update.empty:
         if as_json:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from immunolab.errors import IdentityError, StoreError
-from immunolab.identity.keys import file_key
+from immunolab.identity.keys import file_key, sample_key
 from immunolab.identity.records import (
     IdentityPlan,
     diff_samples,
@@ -66,8 +66,51 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
     _refuse_merged_samples(store, upd.corrections, identity)
-    upd.notes.extend(_unstored_subject_changes(store, identity, upd))
+    missing = _missing_note(store, identity, secret)
+    if missing is None:
+        upd.notes.extend(_unstored_subject_changes(store, identity, upd))
+    elif missing:
+        upd.notes.append(missing)
     return upd
+
+
+#: how many ids a note lists before it says how many more there are
+SHOWN_IDS = 20
+
+
+def _listed(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:SHOWN_IDS]) + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
+
+
+def _missing_note(store: Store, identity: StudyIdentity, secret: bytes) -> str | None:
+    """Return the IML-ID-017 note naming stored samples and patients the manifest/subjects file leave out.
+
+    Leaving a row out withdraws nothing (the store keeps every record; a per-site subjects file is a
+    real use), so it is a note, not an error, and never the silent "no changes" it was. Returns
+    None when nothing is missing and "" when the same note was already recorded (``--reason``).
+    """
+    patients: list[str] = []
+    if identity.subjects:
+        stored = store.table("identity_subjects", columns=["patient_id", "status"]).to_pylist()
+        patients = sorted({str(r["patient_id"]) for r in stored
+                           if r["status"] != "removed" and r["patient_id"] not in identity.subjects})
+    files = {file_key(secret, e.file) for e in identity.entries if e.file}
+    names = {sample_key(secret, n) for e in identity.entries for n in (e.sample_name, e.sample_id) if n}
+    cols = ["sample_key", "file_key", "sample_id", "patient_id", "status"]
+    samples = sorted({str(r["sample_id"] or "-") for r in store.table("identity_samples", columns=cols).to_pylist()
+                      if r["status"] in CURRENT and r["patient_id"] is not None
+                      and (r["sample_key"] not in names if r["sample_key"] else
+                           identity.filename_rule is None and r["file_key"] not in files)})
+    if not patients and not samples:
+        return None
+    parts = ([f"{len(samples)} stored sample(s) are not in the manifest: {_listed(samples)}"] if samples else []) + (
+        [f"{len(patients)} stored patient(s) are not in the subjects file: {_listed(patients)}"] if patients else [])
+    note = (f"NOTE IML-ID-017 {'; '.join(parts)}. They stay in the store unchanged (a file that lists only some "
+            "patients or samples, e.g. one site's, withdraws nothing). To leave a sample out of the analysis: "
+            "`immunolab qc exclude --sample ID --reason \"...\"` (or --file INGEST_ID for a whole file)"
+            + ("; a corrected day0_date would not show here (dates are not stored)" if patients else "") + ".")
+    recorded = {a for v in store.versions() if v.kind == "identity" for a in v.actions}
+    return "" if note in recorded else note
 
 
 #: identity statuses the ``samples`` and ``measurements`` views show (and average per natural key)

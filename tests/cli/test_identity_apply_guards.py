@@ -123,6 +123,24 @@ def test_identity_history_shows_a_site_age_or_sex_change_by_column_with_old_and_
                                    {"column": "age", "old": 63, "new": 64}]
 
 
+def test_samples_and_patients_missing_from_the_new_files_are_noted_as_kept(study: Study) -> None:
+    from immunolab.identity.apply import DAY0_NOTE
+
+    ingest(study)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3,PBMC,TBNK\n", "").replace(
+        ",S0002,003,6,serum,\n", ""))
+    r = apply(study, "--reason", "withdrawn")
+    assert r.exit_code == 0 and "IML-ID-017" in r.output, r.output
+    note = next(ln for ln in r.output.splitlines() if "IML-ID-017" in ln)
+    assert "001-D003-TBNK" in note and "S0002" in note and "qc exclude --sample" in note, note
+    study.rewrite("manifest", "".join(ln for ln in MANIFEST.splitlines(keepends=True) if ",003," not in ln))
+    study.rewrite("subjects", "\n".join(ln for ln in SUBJECTS.splitlines() if not ln.startswith("003,")) + "\n")
+    r = apply(study)
+    assert "IML-ID-017" in r.output and "stored patient(s) are not in the subjects file: 003" in r.output and DAY0_NOTE not in r.output, r.output
+    r = ingest(study)
+    assert "IML-ID-017" in r.output and "stored patient(s) are not in the subjects file: 003" in r.output and DAY0_NOTE not in r.output, r.output
+
+
 def test_a_covariate_change_shows_values_only_for_covariates_the_store_keeps() -> None:
     from immunolab.cli.identity_cmd import _change_text, _shown_covariates, _with_changes
 
