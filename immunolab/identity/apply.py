@@ -157,21 +157,21 @@ def _refuse_merged_samples(store: Store, plan: IdentityPlan, identity: StudyIden
         nk = _key_of(r)
         if nk is not None:
             by_key.setdefault(nk, []).append((k, r))
-    clashes: list[str] = []
+    clashes: set[str] = set()  # one line per sample and key (a sample's bead wells are one)
     for k, r in changed.items():
         nk = _key_of(r)
         if nk is None or nk == before.get(k):
             continue
         others = sorted({str(o.get("sample_id") or "-") for ok, o in by_key[nk] if ok != k and not _same_sample(r, o)})
         if others:
-            clashes.append(f"{r.get('sample_id') or '-'} onto patient {nk[0]}, day {nk[1]}, {nk[2] or 'no specimen'}, "
-                           f"panel {nk[3] or '-'}, which {' and '.join(others)} already "
+            clashes.add(f"{r.get('sample_id') or '-'} onto patient {nk[0]}, day {nk[1]}, "
+                           f"{r.get('specimen') or 'no specimen'}, panel {r.get('panel') or '-'}, which {' and '.join(others)} already "
                            f"{'hold' if len(others) > 1 else 'holds'}")
     if clashes:
         shown = "; ".join(sorted(clashes)[:10]) + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
         raise IdentityError(
-            "IML-ID-013", f"the manifest moves {len(clashes)} sample(s) onto a visit that already has a current "
-            f"result: {shown}. The two would be averaged as replicates; nothing was applied",
+            "IML-ID-013", f"the manifest moves samples onto a visit that already has a current result "
+            f"({len(clashes)} of a panel): {shown}. The two would be averaged as replicates; nothing was applied",
             path=identity.manifest_path.name if identity.manifest_path else None,
             hint="Check those manifest rows: each sample needs its own patient, visit, specimen and panel; tubes "
             "swapped between visits are corrected together (both rows, one run). If one of the two results is wrong, "
