@@ -74,6 +74,8 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
     return upd
 
 
+#: the note's code: stored samples or patients the new files leave out (kept unchanged)
+MISSING_CODE = "IML-ID-017"
 #: how many ids a note lists before it says how many more there are
 SHOWN_IDS = 20
 
@@ -105,7 +107,7 @@ def _missing_note(store: Store, identity: StudyIdentity, secret: bytes) -> str |
         return None
     parts = ([f"{len(samples)} stored sample(s) are not in the manifest: {_listed(samples)}"] if samples else []) + (
         [f"{len(patients)} stored patient(s) are not in the subjects file: {_listed(patients)}"] if patients else [])
-    note = (f"NOTE IML-ID-017 {'; '.join(parts)}. They stay in the store unchanged (a file that lists only some "
+    note = (f"NOTE {MISSING_CODE} {'; '.join(parts)}. They stay in the store unchanged (a file that lists only some "
             "patients or samples, e.g. one site's, withdraws nothing). To leave a sample out of the analysis: "
             "`immunolab qc exclude --sample ID --reason \"...\"` (or --file INGEST_ID for a whole file)"
             + ("; a corrected day0_date would not show here (dates are not stored)" if patients else "") + ".")
