@@ -172,6 +172,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-014": "the file's bytes are already stored as another sample than its manifest row names",
     "IML-ID-015": "identity history: the store has no record of that sample or patient",
     "IML-ID-016": "a subjects column looks identifying (name, date, free text) and is not stored (a warning)",
+    "IML-ID-017": "stored samples or patients are not in the manifest/subjects file: kept unchanged (a note)",
     "IML-ID-019": "a manifest row's plate names no plate file of the manifest (or is given on a file's own row)",
     "IML-ID-020": "a tube was acquired before its manifest visit day: visit_day or Day 0 is wrong (a warning)",
     # FCS

@@ -37,7 +37,7 @@ from immunolab.errors import (
 )
 from immunolab.identity import ManifestEntry, Problem, StudyIdentity, display_label, load_identity
 from immunolab.identity.keys import file_key, sample_key
-from immunolab.identity.records import file_row_keeps_patient, sample_record
+from immunolab.identity.records import file_row_keeps_patient, natural_key, sample_record
 from immunolab.plugins import HEAD_BYTES, SAMPLE_REF, AssayPlugin, ParseContext, get_registry
 from immunolab.schema import FACT_KEYS, conform, table_spec
 from immunolab.store.location import StoreLocation, location_for
@@ -170,11 +170,6 @@ class WorkerResult:
 
 
 # --------------------------------------------------------------------------- identity of one file
-
-
-def natural_key(patient: str | None, visit: int | None, specimen: str | None, panel: str | None) -> tuple[str, int, str, str]:
-    """Return the key that must be unique among current samples: (patient, visit, specimen, panel)."""
-    return (str(patient), int(visit if visit is not None else -1), (specimen or "").casefold(), (panel or "").casefold())
 
 
 def _replicate_number(entry: ManifestEntry) -> int:

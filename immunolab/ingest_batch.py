@@ -16,7 +16,13 @@ from typing import Any
 
 from immunolab.errors import InputError, StoreError
 from immunolab.identity import StudyIdentity
-from immunolab.identity.apply import commit_identity, plan_identity, require_reason, subject_table
+from immunolab.identity.apply import (
+    IdentityUpdate,
+    commit_identity,
+    plan_identity,
+    require_reason,
+    subject_table,
+)
 from immunolab.ingest import (
     CHUNK_FILES,
     FileOutcome,
@@ -113,7 +119,14 @@ def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], ba
     lines = update.corrections.lines() + update.notes
     if update.corrections.changes:
         corrections = type(update)(new_subjects=[], corrections=update.corrections)
-        commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command)
+
+        def replan(st: Store) -> IdentityUpdate:  # another writer changed identity meanwhile: plan again
+            return type(update)(corrections=plan_identity(st, opts.identity, opts.secret, reason=opts.reason,
+                                                          file_names=[f.name for f in files]).corrections)
+
+        rec = commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command,
+                              replan=replan)
+        lines = [*(rec.actions if rec is not None else []), *update.notes]
     if update.new_subjects:
         cid = new_id("idn")
         batch.expect([cid])

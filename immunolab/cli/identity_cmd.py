@@ -69,7 +69,9 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
             echo_json({"changes": [], "notes": update.notes, "applied": True, "store_version": noted.store_version,
                        "warnings": warnings})
         else:
-            echo(f"no changes; the subjects file and its note are recorded as store version {noted.store_version}")
+            for line in update.notes:
+                echo(safe(line))
+            echo(f"no changes; the files and their note are recorded as store version {noted.store_version}")
         return
     if dry_run or update.empty:
         if as_json:
@@ -81,14 +83,17 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
                  + ("; after dealing with the NOTE, run again with --reason to record it" if update.notes else ""))
         return
     require_reason(update, reason)
-    rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply")
+    rec = commit_identity(s, update, reason=reason, identity=ident, command="identity apply",
+                          replan=lambda st: plan_identity(st, ident, store_key(st.loc), reason=reason))
+    lines = rec.actions if rec is not None else []  # re-planned when another run changed identity meanwhile
     if as_json:
-        echo_json({"changes": lines, "applied": True, "store_version": rec.store_version if rec else None,
+        echo_json({"changes": lines, "applied": rec is not None, "store_version": rec.store_version if rec else None,
                    "warnings": warnings})
         return
     for line in [*lines, *update.notes]:
         echo(safe(line))
-    echo(f"applied {len(lines)} change(s) as store version {rec.store_version if rec else '-'}")
+    echo(f"applied {len(lines)} change(s) as store version {rec.store_version}" if rec is not None
+         else "no changes: another run applied them first")
 
 
 @identity.command(epilog=EXAMPLE)
@@ -111,6 +116,7 @@ def history(store: str, storage_options: tuple[str, ...], sample: str | None, pa
     version_of = s.commit_version
     smp = s.to_pandas("identity_samples", history=True)
     subj = s.to_pandas("identity_subjects", history=True)
+    shown = _shown_covariates(subj)  # judged on every patient's record, before any filter
     if sample:
         keys = set(zip(smp.loc[smp["sample_id"] == sample, "source_sha256"], smp.loc[smp["sample_id"] == sample, "sample_key"],
                        strict=True))
@@ -130,9 +136,10 @@ def history(store: str, storage_options: tuple[str, ...], sample: str | None, pa
         rows.append({"version": version_of.get(r["commit_id"]), "record": "sample", "sample_id": r["sample_id"],
                      "patient_id": r["patient_id"], "visit_day": None if pd.isna(day) else int(day),
                      "status": r["status"], "reason": r["reason"]})
-    for r in subj.to_dict("records"):
+    for r in _with_changes(subj.to_dict("records"), version_of, shown):
         rows.append({"version": version_of.get(r["commit_id"]), "record": "subject", "patient_id": r["patient_id"],
-                     "arm": r["arm"], "status": r["status"], "reason": r["reason"]})
+                     "arm": r["arm"], **{c: _value(r[c]) for c in ("site", "sex", "age", "severity")},
+                     "status": r["status"], "reason": r["reason"], "changes": r["changes"]})
     rows = _merge_same(rows)
     rows.sort(key=lambda r: r["version"] or 0)
     if as_json:
@@ -140,9 +147,68 @@ def history(store: str, storage_options: tuple[str, ...], sample: str | None, pa
         return
     for r in rows:
         body = (f"sample {r['sample_id']} patient {r['patient_id']} day {r['visit_day']} {r['status']}"
-                if r["record"] == "sample" else f"subject {r['patient_id']} arm {r['arm']} {r['status']}")
+                if r["record"] == "sample" else f"subject {r['patient_id']} arm {r['arm']} {r['status']}"
+                + (f" ({', '.join(_change_text(c) for c in r['changes'])})" if r["changes"] else ""))
         count = f" ({r['records']} records)" if r["records"] != 1 else ""
         echo(f"v{r['version']:<4} {safe(body)}{count}" + (f" - {safe(r['reason'])}" if r["reason"] else ""))
+
+
+#: subject columns a history line compares with the patient's previous record (all are stored codes or numbers)
+SUBJECT_COLUMNS = ("arm", "site", "sex", "age", "severity")
+
+
+def _value(v: Any) -> Any:
+    """Return a stored value as JSON shows it (missing is None, a whole-number age an int)."""
+    import pandas as pd
+
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _shown_covariates(history: Any) -> set[str]:
+    """Return the stored covariates whose values a history line may show.
+
+    A record may keep a column an earlier release stored that today's rule refuses as identifying
+    (:func:`immunolab.identity.files.identifying_columns`): its change is named, never its values.
+    """
+    import json
+
+    from immunolab.identity.files import identifying_columns
+
+    rows = [(0, {str(k): str(v) for k, v in json.loads(c).items()}) for c in history["covariates_json"].dropna() if c]
+    names = {k for _line, row in rows for k in row}
+    return names - set(identifying_columns(rows))
+
+
+def _with_changes(records: list[dict[str, Any]], version_of: dict[str, int], shown: set[str]) -> list[dict[str, Any]]:
+    """Return subject ``records`` each with ``changes``: the columns that differ from the patient's previous record."""
+    import json
+
+    out: list[dict[str, Any]] = []
+    last: dict[str, dict[str, Any]] = {}
+    for r in sorted(records, key=lambda r: version_of.get(r["commit_id"]) or 0):
+        prev = last.get(r["patient_id"])
+        changes: list[dict[str, Any]] = []
+        if prev is not None:
+            changes = [{"column": c, "old": _value(prev[c]), "new": _value(r[c])} for c in SUBJECT_COLUMNS
+                       if _value(prev[c]) != _value(r[c])]
+            before = json.loads(prev["covariates_json"]) if isinstance(prev["covariates_json"], str) else {}
+            after = json.loads(r["covariates_json"]) if isinstance(r["covariates_json"], str) else {}
+            for c in sorted(set(before) | set(after)):
+                if before.get(c) != after.get(c):
+                    changes.append({"column": c, "old": before.get(c), "new": after.get(c)} if c in shown
+                                   else {"column": c, "old": None, "new": None, "values": "not shown"})
+        last[r["patient_id"]] = r
+        out.append({**r, "changes": changes})
+    return out
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    if change.get("values") == "not shown":
+        return f"{change['column']} changed"
+    return f"{change['column']} {'-' if change['old'] is None else change['old']} -> " \
+           f"{'-' if change['new'] is None else change['new']}"
 
 
 def _merge_same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

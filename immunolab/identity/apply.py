@@ -8,15 +8,21 @@ command stops with IML-ID-012 listing every change; with it, the changes are one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from immunolab.errors import IdentityError
-from immunolab.identity.keys import file_key
-from immunolab.identity.records import IdentityPlan, diff_samples, diff_subjects, to_table
+from immunolab.errors import IdentityError, StoreError
+from immunolab.identity.keys import file_key, sample_key
+from immunolab.identity.records import (
+    IdentityPlan,
+    diff_samples,
+    diff_subjects,
+    natural_key,
+    to_table,
+)
 from immunolab.identity.study import StudyIdentity
 from immunolab.store.read import filter_in
 
@@ -59,8 +65,120 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
                 if r["file_key"] in keys}
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
-    upd.notes.extend(_unstored_subject_changes(store, identity, upd))
+    _refuse_merged_samples(store, upd.corrections, identity)
+    missing = _missing_note(store, identity, secret)
+    if missing is None:
+        upd.notes.extend(_unstored_subject_changes(store, identity, upd))
+    elif missing:
+        upd.notes.append(missing)
     return upd
+
+
+#: the note's code: stored samples or patients the new files leave out (kept unchanged)
+MISSING_CODE = "IML-ID-017"
+#: how many ids a note lists before it says how many more there are
+SHOWN_IDS = 20
+
+
+def _listed(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:SHOWN_IDS]) + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
+
+
+def _missing_note(store: Store, identity: StudyIdentity, secret: bytes) -> str | None:
+    """Return the IML-ID-017 note naming stored samples and patients the manifest/subjects file leave out.
+
+    Leaving a row out withdraws nothing (the store keeps every record; a per-site subjects file is a
+    real use), so it is a note, not an error, and never the silent "no changes" it was. Returns
+    None when nothing is missing and "" when the same note was already recorded (``--reason``).
+    """
+    patients: list[str] = []
+    if identity.subjects:
+        stored = store.table("identity_subjects", columns=["patient_id", "status"]).to_pylist()
+        patients = sorted({str(r["patient_id"]) for r in stored
+                           if r["status"] != "removed" and r["patient_id"] not in identity.subjects})
+    files = {file_key(secret, e.file) for e in identity.entries if e.file}
+    names = {sample_key(secret, n) for e in identity.entries for n in (e.sample_name, e.sample_id) if n}
+    cols = ["sample_key", "file_key", "sample_id", "patient_id", "status"]
+    samples = sorted({str(r["sample_id"] or "-") for r in store.table("identity_samples", columns=cols).to_pylist()
+                      if r["status"] in CURRENT and r["patient_id"] is not None
+                      and (r["sample_key"] not in names if r["sample_key"] else
+                           identity.filename_rule is None and r["file_key"] not in files)})
+    if not patients and not samples:
+        return None
+    parts = ([f"{len(samples)} stored sample(s) are not in the manifest: {_listed(samples)}"] if samples else []) + (
+        [f"{len(patients)} stored patient(s) are not in the subjects file: {_listed(patients)}"] if patients else [])
+    note = (f"NOTE {MISSING_CODE} {'; '.join(parts)}. They stay in the store unchanged (a file that lists only some "
+            "patients or samples, e.g. one site's, withdraws nothing). To leave a sample out of the analysis: "
+            "`immunolab qc exclude --sample ID --reason \"...\"` (or --file INGEST_ID for a whole file)"
+            + ("; a corrected day0_date would not show here (dates are not stored)" if patients else "") + ".")
+    recorded = {a for v in store.versions() if v.kind == "identity" for a in v.actions}
+    return "" if note in recorded else note
+
+
+#: identity statuses the ``samples`` and ``measurements`` views show (and average per natural key)
+CURRENT = ("active", "replicate")
+
+
+def _key_of(record: dict[str, object]) -> tuple[str, int, str, str] | None:
+    """Return a current sample record's natural key (None: the record is no sample of a patient's visit)."""
+    if record.get("status") not in CURRENT or record.get("patient_id") is None:
+        return None
+    day = record.get("visit_day")
+    return natural_key(str(record["patient_id"]), int(str(day)) if day is not None else None,
+                       str(record.get("specimen") or ""), str(record.get("panel") or ""))
+
+
+def _same_sample(a: dict[str, object], b: dict[str, object]) -> bool:
+    """Return whether two records may share a natural key: one sample (bead wells of one aliquot,
+    one plate sample in two files) or a technical replicate recorded as one (``replicate_of``)."""
+    if a.get("sample_id") == b.get("sample_id"):
+        return True
+    return (a.get("status") == "replicate" and a.get("replicate_of") == b.get("sample_id")) or (
+        b.get("status") == "replicate" and b.get("replicate_of") == a.get("sample_id"))
+
+
+def _refuse_merged_samples(store: Store, plan: IdentityPlan, identity: StudyIdentity) -> None:
+    """Raise IML-ID-013 when the corrections move a sample onto a visit another current sample holds.
+
+    The views average every current record of one (patient, visit, specimen, panel) as technical
+    replicates, so such a move would silently merge two visits, as ingest refuses it (IML-ID-013).
+    The check is on the identity the corrections leave (a swap of two tubes corrected together is
+    fine); records of one sample or a recorded replicate pair may share their key.
+    """
+    changed = {(str(r["source_sha256"]), str(r["sample_key"])): r for r in plan.records("identity_samples")}
+    if not changed:
+        return
+    cols = ["source_sha256", "sample_key", "sample_id", "patient_id", "visit_day", "specimen", "panel", "status",
+            "replicate_of"]
+    after: dict[tuple[str, str], dict[str, object]] = {
+        (str(r["source_sha256"]), str(r["sample_key"])): r for r in store.table("identity_samples", columns=cols).to_pylist()}
+    before = {k: _key_of(r) for k, r in after.items()}
+    after.update(changed)
+    by_key: dict[tuple[str, int, str, str], list[tuple[tuple[str, str], dict[str, object]]]] = {}
+    for k, r in after.items():
+        nk = _key_of(r)
+        if nk is not None:
+            by_key.setdefault(nk, []).append((k, r))
+    clashes: set[str] = set()  # one line per sample and key (a sample's bead wells are one)
+    for k, r in changed.items():
+        nk = _key_of(r)
+        if nk is None or nk == before.get(k):
+            continue
+        others = sorted({str(o.get("sample_id") or "-") for ok, o in by_key[nk] if ok != k and not _same_sample(r, o)})
+        if others:
+            clashes.add(f"{r.get('sample_id') or '-'} onto patient {nk[0]}, day {nk[1]}, "
+                           f"{r.get('specimen') or 'no specimen'}, panel {r.get('panel') or '-'}, which {' and '.join(others)} already "
+                           f"{'hold' if len(others) > 1 else 'holds'}")
+    if clashes:
+        shown = "; ".join(sorted(clashes)[:10]) + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+        raise IdentityError(
+            "IML-ID-013", f"the manifest moves samples onto a visit that already has a current result "
+            f"({len(clashes)} of a panel): {shown}. The two would be averaged as replicates; nothing was applied",
+            path=identity.manifest_path.name if identity.manifest_path else None,
+            hint="Check those manifest rows: each sample needs its own patient, visit, specimen and panel; tubes "
+            "swapped between visits are corrected together (both rows, one run). If one of the two results is wrong, "
+            "keep its row as it was and leave it out of the analysis with `immunolab qc exclude --sample ID "
+            '--reason "..."`.')
 
 
 #: the note when a subjects file differs only in what the store does not keep (its day0_date column)
@@ -113,14 +231,64 @@ def require_reason(update: IdentityUpdate, reason: str | None, *, label: str | N
             "the old records stay readable); otherwise fix the manifest/subjects file.")
 
 
+#: how often a run re-plans after other writers changed identity first, before giving up (IML-STORE-002)
+MAX_REPLANS = 5
+#: the tables whose change makes a planned identity update stale
+IDENTITY_TABLES = ("identity_samples", "identity_subjects")
+
+
+class _Stale(Exception):
+    """Another writer changed identity after the update was planned."""
+
+
+def _stale(versions: Iterable[VersionRecord]) -> bool:
+    return any(name in v.tables for v in versions for name in IDENTITY_TABLES)
+
+
 def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None, identity: StudyIdentity,
-                    command: str) -> VersionRecord | None:
-    """Commit the update as one store version of kind ``identity``; return it (None when empty)."""
+                    command: str, replan: Callable[[Store], IdentityUpdate] | None = None) -> VersionRecord | None:
+    """Commit the update as one store version of kind ``identity``; return it (None when empty).
+
+    The update was planned against ``store``'s version. When another writer changed identity since
+    (two runs applying the same correction), it is planned again by ``replan`` against the newer
+    store and committed only if still non-empty, so a change is never recorded twice; the version
+    is appended only if no identity change landed in between (optimistic check at the commit point).
+    Without ``replan`` a stale update is re-planned by :func:`plan_identity` over every stored file.
+    """
+    from immunolab.store.read import open_store
+    from immunolab.store.versions import latest_version, read_versions
+
+    def again(st: Store) -> IdentityUpdate:
+        return replan(st) if replan is not None else plan_identity(st, identity, _secret(st), reason=reason)
+
+    for _ in range(MAX_REPLANS):
+        if update.empty:
+            return None
+        if latest_version(store.loc) == store.version or not _stale(read_versions(store.loc, after=store.version)):
+            try:
+                return _commit_once(store, update, reason=reason, identity=identity, command=command)
+            except _Stale:
+                pass
+        store = open_store(store.loc)
+        update = again(store)
+        require_reason(update, reason)
+    raise StoreError("IML-STORE-002", f"could not apply the identity update after {MAX_REPLANS} attempts: other "
+                     "writers kept changing identity first", path=store.loc.uri,
+                     hint="Re-run later; nothing of this update is visible.")
+
+
+def _secret(store: Store) -> bytes:
+    from immunolab.store.layout import store_key
+
+    return store_key(store.loc)
+
+
+def _commit_once(store: Store, update: IdentityUpdate, *, reason: str | None, identity: StudyIdentity,
+                 command: str) -> VersionRecord | None:
+    """Commit ``update`` against ``store``'s version; raise :class:`_Stale` (nothing committed) when outdated."""
     from immunolab.store.versions import VersionRecord
     from immunolab.store.writer import Batch, new_id
 
-    if update.empty:
-        return None
     commit_id = new_id("idn")
     batch = Batch(store.loc, "identity", command=command, seen=store.version).begin([commit_id])
     subjects = [*update.new_subjects, *update.corrections.records("identity_subjects")]
@@ -134,8 +302,14 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
                         f"{len(update.new_subjects)} new subject(s)", reason=reason, commit_ids=[commit_id],
                         actions=lines, inputs={"manifest_sha256": identity.manifest_sha256,
                                                "subjects_sha256": identity.subjects_sha256})
+
+    def build(since: Sequence[VersionRecord]) -> VersionRecord:
+        if _stale(since):  # another run changed identity after the plan: its rows of this batch are rolled back
+            raise _Stale
+        return rec
+
     try:
-        return batch.commit(lambda _since: rec)
+        return batch.commit(build)
     except BaseException:
         batch.abort()
         raise

@@ -28,6 +28,7 @@ __all__ = [
     "IdentityPlan",
     "diff_samples",
     "diff_subjects",
+    "natural_key",
     "sample_record",
     "subject_record",
     "to_table",
@@ -40,6 +41,11 @@ SUBJECT_FIELDS = ("arm", "site", "sex", "age", "severity", "covariates_json", "s
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def natural_key(patient: str | None, visit: int | None, specimen: str | None, panel: str | None) -> tuple[str, int, str, str]:
+    """Return the key that must be unique among current samples: (patient, visit, specimen, panel)."""
+    return (str(patient), int(visit if visit is not None else -1), (specimen or "").casefold(), (panel or "").casefold())
 
 
 def file_row_keeps_patient(entry: ManifestEntry, *, has_sample_records: bool) -> bool:

@@ -121,6 +121,7 @@ class Batch:
             tables[name] = commit_files(self.loc, name, files, schema, batch=self.batch_id)
             self.exposed.add(name)
             file_records.extend(f.to_dict() for f in files)
+            self.files[name] = []  # in the table now: an abort rolls them back by DELETE (deleting them broke that)
 
         def _build(since: Sequence[VersionRecord]) -> VersionRecord | None:
             rec = build(since)

@@ -20,6 +20,7 @@ def test_the_ingest_manifest_applied_again_is_no_change(pristine_sandbox: Path) 
     assert update.corrections.lines() == []
     assert update.new_subjects == []
     assert update.empty
+    assert update.notes == []  # every stored sample and patient is listed: nothing noted as left out
     beads = store.to_pandas("identity_samples")
     beads = beads[beads["assay"] == "bead_array"]
     assert len(beads) > 0 and beads.loc[beads["sample_key"] == "", "patient_id"].isna().all()

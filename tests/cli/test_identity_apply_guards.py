@@ -1,0 +1,156 @@
+"""`identity apply` guards: no visit merged into another, no change applied twice, history and withdrawals shown.
+
+The toy study stores 001-D000-TBNK (001, day 0), 001-D003-TBNK (001, day 3), 002-D000-TBNK
+(002, day 0) and plate samples S0001 (002, day 3, serum) and S0002 (003, day 6, serum).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from click.testing import CliRunner
+
+import immunolab
+from immunolab.cli import main
+from immunolab.store.verify import verify_store
+from tests.store.conftest import MANIFEST, SUBJECTS, Study
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def ingest(study: Study, *extra: str):
+    return invoke("ingest", str(study.inbox), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1",
+                  *extra)
+
+
+def apply(study: Study, *extra: str):
+    return invoke("identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), *extra)
+
+
+def _n_versions(study: Study) -> int:
+    return len(immunolab.open_store(study.store).versions())
+
+
+def test_a_tube_moved_onto_a_measured_visit_is_refused_naming_both_samples(study: Study) -> None:
+    ingest(study)
+    before = _n_versions(study)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,0"))
+    r = apply(study, "--reason", "visit day corrected")
+    assert r.exit_code == 1 and "IML-ID-013" in r.output, r.output
+    assert "001-D003-TBNK" in r.output and "001-D000-TBNK" in r.output and "averaged" in r.output
+    assert _n_versions(study) == before  # nothing committed
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    assert sorted(s.loc[s["patient_id"] == "001", "visit_day"]) == [0, 3]
+
+
+def test_a_plate_sample_moved_onto_a_measured_visit_is_refused(study: Study) -> None:
+    ingest(study)
+    study.rewrite("manifest", MANIFEST.replace(",S0001,002,3,serum,", ",S0001,003,6,serum,"))
+    r = apply(study, "--reason", "tube label misread")
+    assert r.exit_code == 1 and "IML-ID-013" in r.output and "S0001" in r.output and "S0002" in r.output, r.output
+    ingest_again = ingest(study, "--reason", "tube label misread")  # ingest applies the manifest the same way
+    assert ingest_again.exit_code == 1 and "IML-ID-013" in ingest_again.output, ingest_again.output
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert "S0001+S0002" not in set(m["sample_id"]) and set(m.loc[m["sample_id"] == "S0001", "patient_id"]) == {"002"}
+
+
+def test_two_tubes_swapped_together_and_replicates_moved_together_are_applied(study: Study) -> None:
+    ingest(study)
+    study.rewrite("manifest", MANIFEST + "002_d0_rep.toy,002-D000-TBNK-R,002,0,PBMC,TBNK\n")
+    study.file("002_d0_rep.toy", "Lymphocytes,1100\nT cells,700\nB cells,110\n")
+    assert "OK" in invoke("ingest", str(study.inbox / "002_d0_rep.toy"), "--store", str(study.store), "--manifest",
+                          str(study.manifest), "--replicate").output
+    swapped = (MANIFEST + "002_d0_rep.toy,002-D000-TBNK-R,002,6,PBMC,TBNK\n").replace(
+        "jane_doe_001_d0.toy,001-D000-TBNK,001,0", "jane_doe_001_d0.toy,001-D000-TBNK,001,3").replace(
+        "001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,0").replace(
+        "002_d0.toy,002-D000-TBNK,002,0", "002_d0.toy,002-D000-TBNK,002,6")
+    study.rewrite("manifest", swapped)
+    r = apply(study, "--reason", "tubes of 001 swapped; 002 was day 6")
+    assert r.exit_code == 0 and "applied 4 change(s)" in r.output, r.output
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    t = m[(m["feature"] == "T cells") & (m["patient_id"] == "002")]
+    assert list(t["visit_day"]) == [6] and list(t["n_replicates"]) == [2]
+
+
+def test_two_simultaneous_applies_record_the_change_once(study: Study, monkeypatch, capsys) -> None:
+    """Two runs planned against the same version both committed `ARM 002 control -> MSC`; the second was false."""
+    import immunolab.identity.apply as apply_mod
+
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS.replace("002,control,", "002,MSC,"))
+    planned = threading.Barrier(2, timeout=30)
+    waited: set[int] = set()
+    plan = apply_mod.plan_identity
+
+    def plan_then_wait(*a, **kw):
+        update = plan(*a, **kw)
+        if threading.get_ident() not in waited:  # the first plan of each run: both see the same store version
+            waited.add(threading.get_ident())
+            planned.wait()
+        return update
+
+    monkeypatch.setattr(apply_mod, "plan_identity", plan_then_wait)
+    capsys.readouterr()
+    args = ["identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest), "--reason", "CRF fix"]
+    threads = [threading.Thread(target=main.main, kwargs={"args": args, "standalone_mode": False}) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    out = capsys.readouterr().out
+    assert out.count("applied 1 change(s)") == 1 and out.count("no changes: another run applied them first") == 1, out
+    s = immunolab.open_store(study.store)
+    assert sum("ARM 002 control -> MSC" in v.actions for v in s.versions()) == 1, [v.actions for v in s.versions()]
+    subj = s.to_pandas("identity_subjects", history=True)
+    assert list(subj.loc[subj["patient_id"] == "002", "arm"]) == ["control", "MSC"]
+    assert verify_store(study.store).ok
+
+
+def test_identity_history_shows_a_site_age_or_sex_change_by_column_with_old_and_new(study: Study) -> None:
+    ingest(study)
+    study.rewrite("subjects", SUBJECTS.replace("002,control,Wuhan-1,63,M", "002,control,Wuhan-2,64,M"))
+    assert apply(study, "--reason", "site and age corrected").exit_code == 0
+    r = invoke("identity", "history", "--store", str(study.store), "--patient", "002")
+    assert "subject 002 arm control active (site Wuhan-1 -> Wuhan-2, age 63 -> 64) - site and age corrected" in r.output, \
+        r.output
+    rows = json.loads(invoke("identity", "history", "--store", str(study.store), "--patient", "002", "--json").output)
+    subj = [x for x in rows if x["record"] == "subject"]
+    assert subj[0]["site"] == "Wuhan-1" and subj[0]["changes"] == []
+    assert subj[-1]["changes"] == [{"column": "site", "old": "Wuhan-1", "new": "Wuhan-2"},
+                                   {"column": "age", "old": 63, "new": 64}]
+
+
+def test_samples_and_patients_missing_from_the_new_files_are_noted_as_kept(study: Study) -> None:
+    from immunolab.identity.apply import DAY0_NOTE
+
+    ingest(study)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3,PBMC,TBNK\n", "").replace(
+        ",S0002,003,6,serum,\n", ""))
+    r = apply(study, "--reason", "withdrawn")
+    assert r.exit_code == 0 and "IML-ID-017" in r.output, r.output
+    note = next(ln for ln in r.output.splitlines() if "IML-ID-017" in ln)
+    assert "001-D003-TBNK" in note and "S0002" in note and "qc exclude --sample" in note, note
+    study.rewrite("manifest", "".join(ln for ln in MANIFEST.splitlines(keepends=True) if ",003," not in ln))
+    study.rewrite("subjects", "\n".join(ln for ln in SUBJECTS.splitlines() if not ln.startswith("003,")) + "\n")
+    r = apply(study)
+    assert "IML-ID-017" in r.output and "stored patient(s) are not in the subjects file: 003" in r.output and DAY0_NOTE not in r.output, r.output
+    r = ingest(study)
+    assert "IML-ID-017" in r.output and "stored patient(s) are not in the subjects file: 003" in r.output and DAY0_NOTE not in r.output, r.output
+
+
+def test_a_covariate_change_shows_values_only_for_covariates_the_store_keeps() -> None:
+    from immunolab.cli.identity_cmd import _change_text, _shown_covariates, _with_changes
+
+    old = {"commit_id": "a", "patient_id": "001", "arm": "MSC", "site": "S1", "sex": "F", "age": 41.0, "severity": None,
+           "covariates_json": '{"bmi": "24.5", "nickname": "ZZCANARY-A"}'}
+    new = {**old, "commit_id": "b", "covariates_json": '{"bmi": "25.1", "nickname": "ZZCANARY-B"}'}
+    frame = __import__("pandas").DataFrame([old, new, *({**old, "covariates_json": f'{{"nickname": "X{i}"}}'}
+                                                        for i in range(5))])
+    shown = _shown_covariates(frame)  # a column whose text differs for every patient is refused as identifying
+    assert shown == {"bmi"}
+    changes = _with_changes([new, old], {"a": 1, "b": 2}, shown)[1]["changes"]
+    assert [_change_text(c) for c in changes] == ["bmi 24.5 -> 25.1", "nickname changed"]
+    assert "ZZCANARY" not in json.dumps(changes)
