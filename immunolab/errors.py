@@ -154,6 +154,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     "IML-IN-010": "an output file exists and would be overwritten (pass --force or choose another name)",
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
+    "IML-IN-012": "--supersede names an ingest of the very same bytes: nothing to correct (identity apply, derive)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",

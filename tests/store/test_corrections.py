@@ -9,7 +9,7 @@ import pytest
 
 import immunolab
 from immunolab.analysis.measurements_view import measurements_view
-from immunolab.errors import IdentityError
+from immunolab.errors import IdentityError, InputError
 from immunolab.ingest import ingest_paths
 from immunolab.store.verify import verify_store
 from tests.store.conftest import MANIFEST, SUBJECTS, Study
@@ -208,3 +208,18 @@ def test_identity_apply_corrects_stored_files_without_their_files(study: Study) 
     assert update.corrections.lines() == ["RELABEL 001-D003-TBNK sample 001-D003-TBNK -> 001-D006-TBNK, visit day 3 -> 6"]
     commit_identity(s, update, reason="visit day was wrong", identity=load_identity(study.manifest), command="test")
     assert _sample(study, "001-D006-TBNK")["visit_day"] == 6
+
+
+def test_superseding_a_file_with_its_very_bytes_is_refused_before_anything_is_committed(study: Study) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    before = immunolab.open_store(study.store).version
+    with pytest.raises(InputError) as exc:
+        run(study, study.inbox / "002_d0.toy", supersede=first.ingest_id, reason="x")
+    assert exc.value.code == "IML-IN-012" and exc.value.exit_code == 1
+    assert first.ingest_id in exc.value.message and "identity apply" in exc.value.hint and "derive" in exc.value.hint
+    assert exc.value.path == "002-D000-TBNK"  # the sample id, never the file name
+    s = immunolab.open_store(study.store)
+    assert s.version == before
+    assert list(s.to_pandas("samples")["sample_id"]) == ["002-D000-TBNK"]
+    assert list(s.to_pandas("identity_samples", history=True)["status"]) == ["active"]
+    assert verify_store(study.store).ok
