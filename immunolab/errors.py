@@ -231,6 +231,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-011": "the requested store version does not exist (also: as_of before the first store version)",
     "IML-STORE-012": "time travel asked wrongly: version and as_of together, or as_of not an ISO 8601 date-time",
     "IML-STORE-013": "a requested column is not in the table or view",
+    "IML-STORE-014": "verify: a file was committed by several ingests (a supersede with its very bytes): "
+    "both superseded and current in its identity history; reads count its latest ingest",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",

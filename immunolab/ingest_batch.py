@@ -83,11 +83,13 @@ def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, rea
     new = hash_file(files[0])[0] if files[0].is_file() else None
     label = display_label(files[0], new, identity.entry_for_file(files[0]))
     src = filter_in(store.table("sources", columns=["source_sha256", "ingest_id"]), "ingest_id", [ingest_id])
-    if src.num_rows == 0:
+    # an older ingest of bytes committed again (a store damaged by a same-bytes supersede) names them too
+    again = [sha for sha, ids in store.repeated_ingests.items() if ingest_id in ids]
+    if src.num_rows == 0 and not again:
         raise InputError("IML-STORE-006", f"--supersede names ingest {ingest_id}, which is not in this store",
                          path=label, hint="Copy the ingest ID of the file to replace from `immunolab log "
                          "--store S` or `immunolab identity history`.")
-    sha = src.column("source_sha256")[0].as_py()
+    sha = src.column("source_sha256")[0].as_py() if src.num_rows else again[0]
     rows = filter_in(store.table("identity_samples"), "source_sha256", [sha]).drop_columns(["commit_id"]).to_pylist()
     if rows and all(r["status"] == "superseded" for r in rows):
         raise StoreError("IML-STORE-006", f"ingest {ingest_id} is already superseded",

@@ -223,3 +223,29 @@ def test_superseding_a_file_with_its_very_bytes_is_refused_before_anything_is_co
     assert list(s.to_pandas("samples")["sample_id"]) == ["002-D000-TBNK"]
     assert list(s.to_pandas("identity_samples", history=True)["status"]) == ["active"]
     assert verify_store(study.store).ok
+
+
+def test_a_store_damaged_by_a_same_bytes_supersede_reads_once_and_verify_reports_it(study: Study, monkeypatch) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    n_before = len(measurements_view(immunolab.open_store(study.store)))
+    # what releases before IML-IN-012 committed: the same bytes again, marked superseded by themselves
+    monkeypatch.setattr("immunolab.ingest_batch.hash_file", lambda p, **kw: ("0" * 64, b""))
+    again = run(study, study.inbox / "002_d0.toy", supersede=first.ingest_id, reason="x").outcomes[0]
+    monkeypatch.undo()
+    assert again.status == "OK"
+    s = immunolab.open_store(study.store)
+    assert s.repeated_ingests == {first.source_sha256: [first.ingest_id, again.ingest_id]}
+    samples = s.to_pandas("samples")
+    assert list(zip(samples["sample_id"], samples["ingest_id"], samples["status"], strict=True)) == [
+        ("002-D000-TBNK", again.ingest_id, "active")]  # the latest status per file wins; the sample stays current
+    view = s.to_pandas("measurements")
+    assert len(view) == n_before and set(view["ingest_id"]) == {again.ingest_id}  # counted once, not twice
+    assert s.table("sources").num_rows == 1 and s.summary()["samples"] == 1
+    result = verify_store(study.store)
+    assert not result.ok and result.checks["identity state"] == "problems"
+    assert "IML-STORE-014" in result.problems[0] and first.ingest_id in result.problems[0]
+    assert "002_d0" not in " ".join(result.problems)  # named by its sample id, never its file name
+    _reexport(study)  # the store can still be corrected, through either ID
+    new = run(study, study.inbox / "002_d0_reexport.toy", supersede=first.ingest_id, reason="re-exported").outcomes[0]
+    assert new.status == "OK"
+    assert list(immunolab.open_store(study.store).to_pandas("samples")["sample_id"]) == ["002-D000-TBNK-R"]
