@@ -230,9 +230,10 @@ def _unique(res: VerifyResult, store: Any) -> None:
 
 def _identity_state(res: VerifyResult, store: Any) -> None:
     labels = dict(zip(*store.table("sources", columns=["source_sha256", "label"]).to_pydict().values(), strict=True))
+    code = "IML-STORE-014"
     for sha, ids in sorted(store.repeated_ingests.items()):
         res.problems.append(
-            f"IML-STORE-014 file {labels.get(sha) or 'file:' + sha[:12]} (raw/{sha[:12]}...) was committed by "
+            f"{code} file {labels.get(sha) or 'file:' + sha[:12]} (raw/{sha[:12]}...) was committed by "
             f"{len(ids)} ingests ({', '.join(ids)}): an `ingest --supersede` of the very same bytes, so its "
             f"identity history marks it both current and superseded by {ids[-1]}. Reads count it once, as ingest "
             f"{ids[-1]} (the bytes are the same: no result differs). Nothing is lost; to correct the sample use "
