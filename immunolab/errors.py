@@ -172,6 +172,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-014": "the file's bytes are already stored as another sample than its manifest row names",
     "IML-ID-015": "identity history: the store has no record of that sample or patient",
     "IML-ID-016": "a subjects column looks identifying (name, date, free text) and is not stored (a warning)",
+    "IML-ID-018": "--supersede names the ingest of another sample than the file's manifest row",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",

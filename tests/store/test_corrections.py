@@ -249,3 +249,15 @@ def test_a_store_damaged_by_a_same_bytes_supersede_reads_once_and_verify_reports
     new = run(study, study.inbox / "002_d0_reexport.toy", supersede=first.ingest_id, reason="re-exported").outcomes[0]
     assert new.status == "OK"
     assert list(immunolab.open_store(study.store).to_pandas("samples")["sample_id"]) == ["002-D000-TBNK-R"]
+
+
+def test_superseding_another_samples_ingest_says_so_and_names_this_samples_ingest(study: Study) -> None:
+    report = run(study, study.inbox / "002_d0.toy", study.inbox / "001_d3.toy")
+    mine, other = (next(o for o in report.outcomes if o.label == s) for s in ("002-D000-TBNK", "001-D003-TBNK"))
+    _reexport(study)
+    o = run(study, study.inbox / "002_d0_reexport.toy", supersede=other.ingest_id, reason="re-exported").outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-018")
+    assert other.ingest_id in o.message and "another sample" in o.message and "001-D003-TBNK" in o.message
+    assert f"--supersede {mine.ingest_id}" in o.hint
+    s = immunolab.open_store(study.store)
+    assert sorted(s.to_pandas("samples")["sample_id"]) == ["001-D003-TBNK", "002-D000-TBNK"]  # nothing superseded
