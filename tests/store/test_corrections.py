@@ -261,3 +261,10 @@ def test_superseding_another_samples_ingest_says_so_and_names_this_samples_inges
     assert f"--supersede {mine.ingest_id}" in o.hint
     s = immunolab.open_store(study.store)
     assert sorted(s.to_pandas("samples")["sample_id"]) == ["001-D003-TBNK", "002-D000-TBNK"]  # nothing superseded
+
+
+def test_superseding_another_samples_ingest_never_supersedes_that_sample(study: Study) -> None:
+    other = run(study, study.inbox / "001_d3.toy").outcomes[0]
+    o = run(study, study.inbox / "002_d0.toy", supersede=other.ingest_id, reason="wrong tube").outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-018") and "without --supersede" in o.hint
+    assert list(immunolab.open_store(study.store).to_pandas("samples")["sample_id"]) == ["001-D003-TBNK"]
