@@ -247,6 +247,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
     "IML-DER-002": "the derivation to activate is not in the store",
     "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
+    "IML-DER-004": "a superseded plate's curve choice could not be carried over to the plate replacing it (a warning)",
     "IML-ANA-006": "a covariate named for adjustment or balance is not in the data",
     "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",

@@ -526,6 +526,8 @@ class IngestReport:
     identity_problems: list[Problem] = field(default_factory=list)
     #: IML-ID-016 warnings: subjects columns left out of the store as identifying (named, never their values)
     identity_warnings: list[Problem] = field(default_factory=list)
+    #: curve decisions of a superseded plate carried over to the plate replacing it (PHI-free lines)
+    derivation_notes: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -309,8 +309,25 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             rec = derive_runs(open_store(loc), runs, reason="bead-array wells ingested", command=opts.command)
             if rec is not None:
                 committer.versions.append(rec.store_version)
+        notes = _carry_choices(loc, opts, outcomes, committer.versions)
     except BaseException:
         batch.abort()
         raise
-    return IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+    report = IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+    report.derivation_notes = notes
+    return report
+
+
+def _carry_choices(loc: StoreLocation, opts: IngestOptions, outcomes: list[FileOutcome], versions: list[int]) -> list[str]:
+    """Carry the superseded file's plate curve decisions to the file replacing it; return the notes."""
+    new = next((o for o in outcomes if o.status == "OK" and o.source_sha256), None)
+    if not opts.supersede_sha or new is None:
+        return []
+    from immunolab.derive.carry import carry_curve_choices
+
+    done = carry_curve_choices(open_store(loc), opts.supersede_sha, str(new.source_sha256), reason=opts.reason,
+                               command=opts.command)
+    new.warnings.extend(done.warnings)
+    versions.extend(done.store_versions)
+    return done.notes
 
