@@ -154,6 +154,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     "IML-IN-010": "an output file or folder holds files immunolab did not write (pass --force or choose another name)",
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
+    "IML-IN-012": "--supersede names an ingest of the very same bytes: nothing to correct (identity apply, derive)",
     "IML-IN-013": "a --reason held a date, a record number or a titled name: recorded with that part replaced (a warning)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
@@ -175,6 +176,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-017": "stored samples or patients are not in the manifest/subjects file: kept unchanged (a note)",
     "IML-ID-019": "a manifest row's plate names no plate file of the manifest (or is given on a file's own row)",
     "IML-ID-020": "a tube was acquired before its manifest visit day: visit_day or Day 0 is wrong (a warning)",
+    "IML-ID-018": "--supersede names the ingest of another sample than the file's manifest row",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",
@@ -237,6 +239,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-013": "a requested column is not in the table or view",
     "IML-STORE-014": "vacuum would leave store versions unreadable and was not confirmed (--yes, or --keep-version N)",
     "IML-STORE-015": "the requested store version was vacuumed: data files it needs were deleted",
+    "IML-STORE-016": "verify: a file was committed by several ingests (a supersede with its very bytes): "
+    "both superseded and current in its identity history; reads count its latest ingest",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",
@@ -250,6 +254,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
     "IML-DER-002": "the derivation to activate is not in the store",
     "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
+    "IML-DER-004": "a superseded plate's curve choice could not be carried over to the plate replacing it (a warning)",
     "IML-ANA-006": "a covariate named for adjustment or balance is not in the data",
     "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",

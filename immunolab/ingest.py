@@ -201,6 +201,23 @@ def _check_unique(keys: Iterable[tuple[str, int, str, str]], opts: IngestOptions
     return replicate_of
 
 
+def _check_supersede_is_this_sample(keys: Sequence[tuple[str, int, str, str]], opts: IngestOptions, label: str) -> None:
+    """Raise IML-ID-018 when ``--supersede`` names the ingest of other samples than this file's."""
+    old = {natural_key(r["patient_id"], r["visit_day"], r["specimen"], r["panel"]): r["sample_id"]
+           for r in opts.superseded_rows if r.get("patient_id") is not None}
+    if not opts.supersede_sha or not old or not keys or set(keys) & set(old):
+        return
+    (key, sample_id), mine = next(iter(sorted(old.items(), key=str))), keys[0]
+    taken = opts.taken.get(mine)
+    raise IdentityError(
+        "IML-ID-018", f"--supersede names ingest {opts.supersede} of another sample: it holds sample {sample_id} "
+        f"(patient {key[0]}, day {key[1]}, panel {key[3] or '-'}), this file is patient {mine[0]}, day {mine[1]}, "
+        f"panel {mine[3] or '-'}", path=label,
+        hint=(f"This sample's current result is ingest {taken[1]}: pass --supersede {taken[1]}. " if taken else
+              "This sample has no current result: ingest the file without --supersede. ")
+        + "If the manifest row is wrong, correct it first.")
+
+
 def _resolve_refs(tables: dict[str, pa.Table], opts: IngestOptions, entry: ManifestEntry, label: str,
                   sha: str, fkey: str) -> tuple[dict[str, pa.Table], list[dict[str, Any]], list[tuple[str, int, str, str]]]:
     """Replace ``_sample_ref`` by keyed hashes; return (tables, identity records of plate samples, keys)."""
@@ -404,6 +421,7 @@ def _work(p: Path, opts: IngestOptions, ingest_id: str, outcome: FileOutcome) ->
                 f"(e.g. patient {k[0]}, day {k[1]}, {k[2] or 'no specimen'})", path=label,
                 hint="Give each plate sample its own patient/visit/specimen in the manifest, or pass --replicate "
                 "if they are technical replicates.")
+        _check_supersede_is_this_sample(keys, opts, label)
         replicate_of = _check_unique(keys, opts, label, replicate=replicate)
     facts = {name: _fill_keys(name, t, sha=sha, ingest_id=ingest_id, who=who) for name, t in raw_tables.items()}
     facts["sources"] = _fill_keys("sources", _source_row(outcome, plugin, fmt, fkey, parsed), sha=sha,
@@ -524,6 +542,8 @@ class IngestReport:
     identity_problems: list[Problem] = field(default_factory=list)
     #: IML-ID-016 warnings: subjects columns left out of the store as identifying (named, never their values)
     identity_warnings: list[Problem] = field(default_factory=list)
+    #: curve decisions of a superseded plate carried over to the plate replacing it (PHI-free lines)
+    derivation_notes: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

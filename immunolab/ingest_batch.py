@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from immunolab.errors import InputError, StoreError
-from immunolab.identity import StudyIdentity
+from immunolab.identity import StudyIdentity, display_label
 from immunolab.identity.apply import (
     IdentityUpdate,
     commit_identity,
@@ -33,6 +33,7 @@ from immunolab.ingest import (
 )
 from immunolab.store.layout import create_store, store_key
 from immunolab.store.location import StoreLocation
+from immunolab.store.raw import hash_file
 from immunolab.store.read import Store, filter_in, open_store
 from immunolab.store.versions import VersionRecord
 from immunolab.store.writer import Batch, new_id, recover
@@ -71,22 +72,41 @@ def _active_strategies(store: Store) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def _supersede(store: Store, ingest_id: str | None, reason: str | None, n_files: int) -> tuple[str | None, list[dict[str, Any]]]:
+def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, reason: str | None,
+               files: Sequence[Path]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Return (sha256, identity records) of the ingest ``--supersede`` names, refusing what it cannot replace.
+
+    The same bytes again are refused before anything is committed: they would be the file's
+    facts twice, both superseded and current (IML-IN-012).
+    """
     if not ingest_id:
         return None, []
-    if n_files != 1:
-        raise InputError("IML-IN-001", f"--supersede corrects exactly one file, {n_files} were given",
+    if len(files) != 1:
+        raise InputError("IML-IN-001", f"--supersede corrects exactly one file, {len(files)} were given",
                          hint="Ingest the corrected file alone with --supersede INGEST_ID --reason TEXT.")
     if not reason:
         raise InputError("IML-IN-001", "--supersede needs --reason", hint='Add --reason "why the old ingest is wrong".')
+    new = hash_file(files[0])[0] if files[0].is_file() else None
+    label = display_label(files[0], new, identity.entry_for_file(files[0]))
     src = filter_in(store.table("sources", columns=["source_sha256", "ingest_id"]), "ingest_id", [ingest_id])
-    if src.num_rows == 0:
-        raise StoreError("IML-STORE-006", f"ingest {ingest_id} does not exist", hint="Pick a committed ingest from `immunolab log`.")
-    sha = src.column("source_sha256")[0].as_py()
+    # an older ingest of bytes committed again (a store damaged by a same-bytes supersede) names them too
+    again = [sha for sha, ids in store.repeated_ingests.items() if ingest_id in ids]
+    if src.num_rows == 0 and not again:
+        raise InputError("IML-STORE-006", f"--supersede names ingest {ingest_id}, which is not in this store",
+                         path=label, hint="Copy the ingest ID of the file to replace from `immunolab log "
+                         "--store S` or `immunolab identity history`.")
+    sha = src.column("source_sha256")[0].as_py() if src.num_rows else again[0]
     rows = filter_in(store.table("identity_samples"), "source_sha256", [sha]).drop_columns(["commit_id"]).to_pylist()
     if rows and all(r["status"] == "superseded" for r in rows):
         raise StoreError("IML-STORE-006", f"ingest {ingest_id} is already superseded",
                          hint="Pick the ingest that is current (`immunolab log`).")
+    if new == sha:
+        raise InputError("IML-IN-012", f"this file is byte for byte the file of ingest {ingest_id}: superseding it "
+                         "with itself corrects nothing", path=label,
+                         hint="Nothing was changed. To correct who the sample is (patient, visit, arm), fix the "
+                         "manifest or subjects row and run `immunolab identity apply --reason \"...\"`; to "
+                         "re-analyse it (gating, curve fit), use `immunolab derive`; to replace the data, "
+                         "export the file again from the instrument.")
     return sha, rows
 
 
@@ -103,7 +123,7 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
 
         gating_spec(strategy)  # a bad strategy file is one error for the batch, before any work
     known, taken = _known_and_taken(store)
-    sup_sha, sup_rows = _supersede(store, options.get("supersede"), options.get("reason"), len(files))
+    sup_sha, sup_rows = _supersede(store, identity, options.get("supersede"), options.get("reason"), files)
     return IngestOptions(
         loc=loc, identity=identity, secret=store_key(loc), assay=options.get("assay"),
         supersede=options.get("supersede"), supersede_sha=sup_sha, reason=options.get("reason"),
@@ -302,8 +322,25 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             rec = derive_runs(open_store(loc), runs, reason="bead-array wells ingested", command=opts.command)
             if rec is not None:
                 committer.versions.append(rec.store_version)
+        notes = _carry_choices(loc, opts, outcomes, committer.versions)
     except BaseException:
         batch.abort()
         raise
-    return IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+    report = IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+    report.derivation_notes = notes
+    return report
+
+
+def _carry_choices(loc: StoreLocation, opts: IngestOptions, outcomes: list[FileOutcome], versions: list[int]) -> list[str]:
+    """Carry the superseded file's plate curve decisions to the file replacing it; return the notes."""
+    new = next((o for o in outcomes if o.status == "OK" and o.source_sha256), None)
+    if not opts.supersede_sha or new is None:
+        return []
+    from immunolab.derive.carry import carry_curve_choices
+
+    done = carry_curve_choices(open_store(loc), opts.supersede_sha, str(new.source_sha256), reason=opts.reason,
+                               command=opts.command)
+    new.warnings.extend(done.warnings)
+    versions.extend(done.store_versions)
+    return done.notes
 

@@ -222,13 +222,14 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             "files": [o.to_dict(show_paths=show_paths) for o in report.outcomes],
             "counts": report.counts, "seconds": report.seconds, "events": report.n_events,
             "store_versions": report.store_versions, "identity_changes": report.identity_changes,
+            "derivation_notes": report.derivation_notes,
             "identity_problems": [{"code": p.code, "file": p.file, "line": p.line, "message": p.message, "hint": p.hint}
                                   for p in report.identity_problems],
             "identity_warnings": [{"code": p.code, "message": p.message} for p in report.identity_warnings],
             "exit_code": report.exit_code,
         })
     else:
-        for line in report.identity_changes:
+        for line in [*report.identity_changes, *report.derivation_notes]:
             echo(line)
         for p in report.identity_warnings:
             echo(safe(f"WARN {p.code} {p.text()}"), err=True)

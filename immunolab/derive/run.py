@@ -234,7 +234,7 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
     """Refit the standard curves of ``plates`` (codes or ids; empty: every plate) with ``settings``."""
     from immunolab.cytokine.facts import plates_from_facts
     from immunolab.derive.curves import derive_plate, rows_to_tables, settings_id
-    from immunolab.derive.views import plate_codes
+    from immunolab.derive.views import plate_codes, plate_ids_by_code
     from immunolab.store.read import filter_in
     from immunolab.store.writer import new_id
 
@@ -243,7 +243,7 @@ def derive_curves(store: Store, *, settings: PlateSettings, plates: Sequence[str
     did = settings_id(settings)
     rep = DeriveReport(did)
     codes = plate_codes(store)
-    by_code = {c: p for p, c in codes.items()}
+    by_code = plate_ids_by_code(store)
     wanted = {by_code.get(p, p) for p in plates}
     unknown = [p for p in plates if by_code.get(p, p) not in codes]
     if unknown:
@@ -309,7 +309,7 @@ def _settings_json(settings: PlateSettings) -> str:
 def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason: str | None,
              command: str = "derive activate") -> VersionRecord:
     """Record that ``derivation_id`` is the active ``kind`` derivation of ``scope`` (panel / plate / ``*``)."""
-    from immunolab.derive.views import plate_codes
+    from immunolab.derive.views import plate_codes, plate_ids_by_code
     from immunolab.store.writer import new_id
 
     if not reason:
@@ -326,8 +326,8 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
         qc = store.to_pandas("plate_qc", columns=["plate_id", "derivation_id"])
         have = set(qc["derivation_id"])
         codes = plate_codes(store)
-        by_code = {c: p for p, c in codes.items()}
-        scope = by_code.get(scope, scope)
+        scope = plate_ids_by_code(store).get(scope, scope)
+        shown = codes.get(scope, shown)  # the lab's plate code, never the internal plate key
         if scope != "*" and scope not in set(qc["plate_id"]):
             raise InputError("IML-DER-003", f"no stored plate is called {shown!r}",
                              hint=f"Plates: {', '.join(sorted(set(codes.values()))) or 'none'}; or * for every plate.")
@@ -348,7 +348,7 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
                          hint=f"Stored: {', '.join(sorted(have)) or 'none'} (`immunolab derive list`).")
     commit_id = new_id("chc")
     rec = _commit(store, "choice", {"derivation_choices": [_choice_rows(kind, [scope], derivation_id, reason, commit_id)]},
-                  f"{kind} of {scope}: {derivation_id} is active{kept}", reason, {}, command, commit_id)
+                  f"{kind} of {shown}: {derivation_id} is active{kept}", reason, {}, command, commit_id)
     if rec is None:  # pragma: no cover - a choice row is always written
         raise StoreError("IML-STORE-003", "the decision was not committed", hint="Re-run the command.")
     return rec

@@ -17,7 +17,7 @@ NO_CURRENT_FILE = "(no current file)"
 def derivation_rows(store: Store) -> list[dict[str, Any]]:
     """Return one row per (kind, scope, derivation): what it is, files/plates covered, active or not."""
     from immunolab.derive import choices
-    from immunolab.derive.views import plate_codes
+    from immunolab.derive.views import plate_codes, retired_sources
 
     out: list[dict[str, Any]] = []
     decided = choices.choice_table(store)
@@ -43,6 +43,7 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
                         "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,
                         "reason": reasons.get(("gating", panel, did))})
     results = store.to_pandas("plate_qc", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
+    results = results[~results["source_sha256"].isin(retired_sources(store))]  # a superseded plate is no scope
     if not results.empty:
         active = choices.active_curves(store, results)
         active_keys = set(zip(active["plate_id"], active["derivation_id"], strict=True))

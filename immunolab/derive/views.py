@@ -47,7 +47,8 @@ from immunolab.schema import TABLES, MeasureMap, all_tables
 if TYPE_CHECKING:
     from immunolab.store.read import Store
 
-__all__ = ["MEASUREMENT_COLUMNS", "measurements", "plate_codes", "samples", "view", "visit_label"]
+__all__ = ["MEASUREMENT_COLUMNS", "measurements", "plate_codes", "plate_ids_by_code", "retired_sources", "samples", "view",
+           "visit_label"]
 
 MEASUREMENT_COLUMNS: dict[str, pa.DataType] = {
     "patient_id": pa.string(), "visit_day": pa.int32(), "visit": pa.string(), "sample_id": pa.string(),
@@ -137,6 +138,21 @@ def plate_codes(store: Store) -> dict[str, str]:
         code = code_of.get(sha) or labels.get(sha) or pid
         out[str(pid)] = str(code) if n == 1 else f"{code}-p{idx}"
     return out
+
+
+def retired_sources(store: Store) -> set[str]:
+    """Return the source_sha256 of files whose current record is superseded or withdrawn."""
+    ident = store.to_pandas("identity_samples", columns=["source_sha256", "sample_key", "status"])
+    gone = ident[(ident["sample_key"] == "") & ident["status"].isin(["superseded", "withdrawn"])]
+    return set(gone["source_sha256"])
+
+
+def plate_ids_by_code(store: Store) -> dict[str, str]:
+    """Return plate code -> plate_id, the current plate where a superseded one has the same code."""
+    plates = store.to_pandas("cytokine_plates", columns=["source_sha256", "plate_id"])
+    retired = set(plates.loc[plates["source_sha256"].isin(retired_sources(store)), "plate_id"])
+    codes = plate_codes(store)
+    return {c: p for p, c in sorted(codes.items(), key=lambda pc: pc[0] not in retired)}
 
 
 def _exclusions(store: Store) -> pd.DataFrame:

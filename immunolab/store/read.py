@@ -76,6 +76,21 @@ class Store:
         """Return when the store version read was committed (None for the empty store, version 0)."""
         return self.records[-1].created_at if self.records else None
 
+    @cached_property
+    def repeated_ingests(self) -> dict[str, list[str]]:
+        """Return source_sha256 -> its ingest ids, oldest first, of files committed by more than one ingest.
+
+        Only a store damaged by an ``ingest --supersede`` of the very same bytes (refused since,
+        IML-IN-012) holds such files: reads count each once, from its latest ingest.
+        """
+        src = self._read("sources", ["source_sha256", "ingest_id", "commit_id"], dedupe=False).to_pylist()
+        by_sha: dict[str, list[str]] = {}
+        for r in sorted(src, key=lambda r: self.commit_version.get(r["commit_id"], 0)):
+            ids = by_sha.setdefault(r["source_sha256"], [])
+            if r["ingest_id"] not in ids:
+                ids.append(r["ingest_id"])
+        return {sha: ids for sha, ids in by_sha.items() if len(ids) > 1}
+
     def versions(self) -> list[VersionRecord]:
         """Return the store versions up to the one read, oldest first."""
         return list(self.records)
@@ -90,8 +105,12 @@ class Store:
         """
         return self._read(name, columns, where)
 
-    def _read(self, name: str, columns: list[str] | None = None, where: dict[str, list[Any]] | None = None) -> pa.Table:
+    def _read(self, name: str, columns: list[str] | None = None, where: dict[str, list[Any]] | None = None, *,
+              dedupe: bool = True) -> pa.Table:
         """Return every committed row of table ``name`` (all derivations, all identity versions).
+
+        Facts and derivations of a file committed by several ingests (:attr:`repeated_ingests`)
+        are those of its latest ingest (unless ``dedupe=False``).
 
         Files rewritten by Delta operations (compaction, rollback) may store strings as
         ``string_view``: rows are read without a pushed-down filter on them (pyarrow cannot
@@ -113,6 +132,9 @@ class Store:
         table = _plain_strings(table, spec)
         visible = pa.array(sorted(self.commit_version), pa.string())
         table = table.filter(pc.is_in(table.column("commit_id"), value_set=visible))
+        if dedupe and spec.layer not in ("identity", "decision") and self.repeated_ingests:
+            stale = pa.array(sorted({i for ids in self.repeated_ingests.values() for i in ids[:-1]}), pa.string())
+            table = table.filter(pc.invert(pc.is_in(table.column("commit_id"), value_set=stale)))
         if columns is not None:
             return table.select(columns)
         if spec.extra_column_type is None:
@@ -136,12 +158,25 @@ class Store:
         if key not in self._cache:
             spec = table_spec(name)
             t = self._read(name)
+            if name == "identity_samples" and not history and self.repeated_ingests:
+                t = self._without_self_supersessions(t)
             if spec.layer in ("identity", "decision"):
                 t = latest_per_key(t, spec.key, self.commit_version) if not history else \
                     in_version_order(t, self.commit_version)
             self._cache[key] = t
         t = self._cache[key]
         return _columns(t, columns, name) if columns else t
+
+    def _without_self_supersessions(self, t: pa.Table) -> pa.Table:
+        """Return identity records without those marking a file superseded by an ingest of its own bytes.
+
+        Such a record (written beside the file's ``active`` one by the same commit) corrects
+        nothing: the file stays current, as its latest ingest.
+        """
+        own = {(sha, i) for sha, ids in self.repeated_ingests.items() for i in ids}
+        void = [r["status"] == "superseded" and (r["source_sha256"], r["superseded_by"]) in own
+                for r in t.select(["source_sha256", "status", "superseded_by"]).to_pylist()]
+        return t.filter(pc.invert(pa.array(void, pa.bool_()))) if any(void) else t
 
     def to_pandas(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """Return table or view ``name`` as a pandas DataFrame (IDs stay strings)."""

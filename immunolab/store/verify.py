@@ -14,7 +14,9 @@ Checks, each reported even when another fails (a read-only or full disk does not
 5. the raw vault: every committed source's original exists and hashes to its name; originals
    no store version committed are reported;
 6. one current result per sample: (patient, visit, specimen, panel) unique among current
-   samples, technical replicates aside.
+   samples, technical replicates aside;
+7. the identity state: no file committed by several ingests (a supersede with its own bytes, which
+   older releases accepted: IML-STORE-016).
 
 ``repair=True`` rolls back interrupted batches, deletes orphan rows and stray files, and records
 what it did as a store version (kind ``repair``). When the store cannot be written (read-only,
@@ -226,6 +228,18 @@ def _unique(res: VerifyResult, store: Any) -> None:
                                 "samples: supersede one (`immunolab ingest --supersede`) or mark them replicates.")
 
 
+def _identity_state(res: VerifyResult, store: Any) -> None:
+    labels = dict(zip(*store.table("sources", columns=["source_sha256", "label"]).to_pydict().values(), strict=True))
+    code = "IML-STORE-016"
+    for sha, ids in sorted(store.repeated_ingests.items()):
+        res.problems.append(
+            f"{code} file {labels.get(sha) or 'file:' + sha[:12]} (raw/{sha[:12]}...) was committed by "
+            f"{len(ids)} ingests ({', '.join(ids)}): an `ingest --supersede` of the very same bytes, so its "
+            f"identity history marks it both current and superseded by {ids[-1]}. Reads count it once, as ingest "
+            f"{ids[-1]} (the bytes are the same: no result differs). Nothing is lost; to correct the sample use "
+            "`immunolab identity apply`, to re-analyse it `immunolab derive`, never a supersede with the same file.")
+
+
 def verify_store(store: str | Any, *, repair: bool = False, storage_options: dict[str, str] | None = None) -> VerifyResult:
     """Verify (and with ``repair``, repair and record) the store at ``store``."""
     from immunolab.store.read import open_store
@@ -250,6 +264,7 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
     _check(res, "raw vault", lambda r: _raw(r, loc, st))  # originals are re-hashed even without a snapshot
     if st is not None:
         _check(res, "one result per sample", lambda r: _unique(r, st))
+        _check(res, "identity state", lambda r: _identity_state(r, st))
     return res
 
 

@@ -38,12 +38,13 @@ def test_activating_a_derivation_that_is_not_stored_is_IML_DER_002(study: Study)
     assert code == 1 and "IML-DER-002" in out and "0000000000000000" in out
 
 
-def test_superseding_an_unknown_ingest_is_IML_STORE_006(study: Study) -> None:
+def test_superseding_an_unknown_ingest_is_IML_STORE_006_an_input_problem(study: Study) -> None:
     _ingested(study)
     one = study.inbox / "001_d3.toy"
     code, out = _invoke("ingest", str(one), "--store", str(study.store), "--manifest", str(study.manifest),
                         "--supersede", "ing-does-not-exist", "--reason", "wrong tube")
-    assert code == 3 and "IML-STORE-006" in out and "ing-does-not-exist" in out
+    assert code == 1 and "IML-STORE-006" in out and "ing-does-not-exist" in out  # a mistyped ID: exit 1, not 3
+    assert "not in this store" in out and "immunolab log" in out
 
 
 def test_an_unknown_table_is_IML_STORE_007(study: Study) -> None:

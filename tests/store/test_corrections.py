@@ -9,7 +9,7 @@ import pytest
 
 import immunolab
 from immunolab.analysis.measurements_view import measurements_view
-from immunolab.errors import IdentityError
+from immunolab.errors import IdentityError, InputError
 from immunolab.ingest import ingest_paths
 from immunolab.store.verify import verify_store
 from tests.store.conftest import MANIFEST, SUBJECTS, Study
@@ -258,3 +258,63 @@ def test_a_reason_on_the_command_line_is_recorded_without_the_name_date_or_recor
     assert not any(t in " ".join(stored) + res.output for t in ("ROBIN", "1961", "4471123"))
     (warning,) = [r for r in records if getattr(r, "code", None) == "IML-IN-013"]
     assert "ROBIN" not in warning.getMessage() and "1961" not in warning.getMessage()
+
+
+def test_superseding_a_file_with_its_very_bytes_is_refused_before_anything_is_committed(study: Study) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    before = immunolab.open_store(study.store).version
+    with pytest.raises(InputError) as exc:
+        run(study, study.inbox / "002_d0.toy", supersede=first.ingest_id, reason="x")
+    assert exc.value.code == "IML-IN-012" and exc.value.exit_code == 1
+    assert first.ingest_id in exc.value.message and "identity apply" in exc.value.hint and "derive" in exc.value.hint
+    assert exc.value.path == "002-D000-TBNK"  # the sample id, never the file name
+    s = immunolab.open_store(study.store)
+    assert s.version == before
+    assert list(s.to_pandas("samples")["sample_id"]) == ["002-D000-TBNK"]
+    assert list(s.to_pandas("identity_samples", history=True)["status"]) == ["active"]
+    assert verify_store(study.store).ok
+
+
+def test_a_store_damaged_by_a_same_bytes_supersede_reads_once_and_verify_reports_it(study: Study, monkeypatch) -> None:
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    n_before = len(measurements_view(immunolab.open_store(study.store)))
+    # what releases before IML-IN-012 committed: the same bytes again, marked superseded by themselves
+    monkeypatch.setattr("immunolab.ingest_batch.hash_file", lambda p, **kw: ("0" * 64, b""))
+    again = run(study, study.inbox / "002_d0.toy", supersede=first.ingest_id, reason="x").outcomes[0]
+    monkeypatch.undo()
+    assert again.status == "OK"
+    s = immunolab.open_store(study.store)
+    assert s.repeated_ingests == {first.source_sha256: [first.ingest_id, again.ingest_id]}
+    samples = s.to_pandas("samples")
+    assert list(zip(samples["sample_id"], samples["ingest_id"], samples["status"], strict=True)) == [
+        ("002-D000-TBNK", again.ingest_id, "active")]  # the latest status per file wins; the sample stays current
+    view = s.to_pandas("measurements")
+    assert len(view) == n_before and set(view["ingest_id"]) == {again.ingest_id}  # counted once, not twice
+    assert s.table("sources").num_rows == 1 and s.summary()["samples"] == 1
+    result = verify_store(study.store)
+    assert not result.ok and result.checks["identity state"] == "problems"
+    assert "IML-STORE-016" in result.problems[0] and first.ingest_id in result.problems[0]
+    assert "002_d0" not in " ".join(result.problems)  # named by its sample id, never its file name
+    _reexport(study)  # the store can still be corrected, through either ID
+    new = run(study, study.inbox / "002_d0_reexport.toy", supersede=first.ingest_id, reason="re-exported").outcomes[0]
+    assert new.status == "OK"
+    assert list(immunolab.open_store(study.store).to_pandas("samples")["sample_id"]) == ["002-D000-TBNK-R"]
+
+
+def test_superseding_another_samples_ingest_says_so_and_names_this_samples_ingest(study: Study) -> None:
+    report = run(study, study.inbox / "002_d0.toy", study.inbox / "001_d3.toy")
+    mine, other = (next(o for o in report.outcomes if o.label == s) for s in ("002-D000-TBNK", "001-D003-TBNK"))
+    _reexport(study)
+    o = run(study, study.inbox / "002_d0_reexport.toy", supersede=other.ingest_id, reason="re-exported").outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-018")
+    assert other.ingest_id in o.message and "another sample" in o.message and "001-D003-TBNK" in o.message
+    assert f"--supersede {mine.ingest_id}" in o.hint
+    s = immunolab.open_store(study.store)
+    assert sorted(s.to_pandas("samples")["sample_id"]) == ["001-D003-TBNK", "002-D000-TBNK"]  # nothing superseded
+
+
+def test_superseding_another_samples_ingest_never_supersedes_that_sample(study: Study) -> None:
+    other = run(study, study.inbox / "001_d3.toy").outcomes[0]
+    o = run(study, study.inbox / "002_d0.toy", supersede=other.ingest_id, reason="wrong tube").outcomes[0]
+    assert (o.status, o.code) == ("FAIL", "IML-ID-018") and "without --supersede" in o.hint
+    assert list(immunolab.open_store(study.store).to_pandas("samples")["sample_id"]) == ["001-D003-TBNK"]
