@@ -39,7 +39,14 @@ import numpy as np
 
 from immunolab.beads.assign import assign_populations
 from immunolab.beads.channels import plan_channels
-from immunolab.beads.gating import FoundPopulation, find_populations, find_scatter_groups, saturated
+from immunolab.beads.gating import (
+    FoundPopulation,
+    ScatterScan,
+    find_populations,
+    find_scatter_groups,
+    saturated,
+    scatter_scan,
+)
 from immunolab.beads.kits import Bead, BeadKit
 from immunolab.errors import InconsistentInputError
 from immunolab.fcs.channels import FcsChannel, preprocess_in_place
@@ -245,9 +252,10 @@ def _population(bead: Bead, kit: BeadKit, pop: FoundPopulation | None, reporter:
                           med, rcv, pop.classifier_median, tuple(flags))
 
 
-def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: BeadKit, label: str) -> tuple[list[np.ndarray], bool]:
+def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: BeadKit, label: str,
+                   scan: ScatterScan) -> tuple[list[np.ndarray], bool]:
     """Return the event indices of each kit group (empty when absent) and whether the map was inferred."""
-    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups))
+    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups), scan=scan)
     if scatter.centers.shape[0] == 0:
         raise _no_beads(label, kit, "no cluster in forward/side scatter")
     ladder = [[float(i)] for i in range(len(kit.groups))]
@@ -260,14 +268,14 @@ def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: Be
 
 
 def _foreign_group(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, members_of: list[np.ndarray],
-                   classifiers: np.ndarray, kit: BeadKit) -> tuple[int, int] | None:
+                   classifiers: np.ndarray, kit: BeadKit, scan: ScatterScan) -> tuple[int, int] | None:
     """Return (events, populations) of a scatter group of beads the kit does not have, or None.
 
     A well of another kit (a 2-group LEGENDplex well read with a 1-group CBA kit) shows one
     more scatter group than the kit, about as large as the kit's own, that splits into bead
     populations; doublets and debris are smaller or do not split into tight populations.
     """
-    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups) + 1)
+    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups) + 1, scan=scan)
     if scatter.centers.shape[0] <= len(kit.groups):
         return None
     ours = np.zeros(len(fsc), dtype=bool)
@@ -340,7 +348,8 @@ def classify_bead_well(
     usable = finite & ~sat & (fsc > 0) & (ssc > 0)
     if int(usable.sum()) < _MIN_EVENTS:
         raise _no_beads(label, kit, f"only {int(usable.sum())} usable events (need {_MIN_EVENTS})")
-    members_of, groups_inferred = _group_members(fsc, ssc, usable, kit, label)
+    scan = scatter_scan(fsc, ssc, usable)  # one density scan serves the kit's groups and the foreign-kit check
+    members_of, groups_inferred = _group_members(fsc, ssc, usable, kit, label, scan)
     col_of = {c: 3 + i for i, c in enumerate(cand_cols)}
     combos = [tuple(col_of[c] for c in combo) for combo in itertools.product(*plan.classifier_candidates)
               if len(set(combo)) == len(combo)]
@@ -368,7 +377,7 @@ def classify_bead_well(
         raise _no_beads(label, kit, f"only {n_found} of its {len(populations)} bead populations were found "
                         f"(tight classifier clusters), holding {in_beads} of the {in_groups} events in bead "
                         "scatter; the file is probably a cell tube or a well of another kit")
-    foreign = _foreign_group(fsc, ssc, usable, members_of, classifiers, kit)
+    foreign = _foreign_group(fsc, ssc, usable, members_of, classifiers, kit, scan)
     if foreign is not None:
         raise _no_beads(label, kit, f"the well holds {len(kit.groups) + 1} groups of beads in forward/side scatter "
                         f"and kit {kit.kit_id} has {len(kit.groups)}: {foreign[0]} events outside the kit's groups "

@@ -38,6 +38,7 @@ __all__ = [
     "find_modes_2d",
     "log_scale",
     "robust_core",
+    "scan_modes_2d",
 ]
 
 _N_WIDTHS = 36
@@ -295,22 +296,67 @@ def _merge_shallow_2d(smooth: np.ndarray, parent: np.ndarray, roots: np.ndarray)
     return new_parent
 
 
-def find_modes_2d(
-    xy: np.ndarray, *, expected: int, min_mass: float, rank_by: str = "mass", n_bins: int = 128
-) -> Modes2D:
-    """Return at most ``expected`` significant modes of 2D points, ranked by ``mass`` or ``height``.
+@dataclass(frozen=True)
+class ModeScan2D:
+    """The bandwidth scan of 2D points (:func:`scan_modes_2d`), before choosing how many modes to keep.
 
-    Each event gets the label of the kept mode whose basin (steepest ascent on the smoothed
-    histogram) holds its bin, or -1. Points outside the 0.1-99.9 % range of an axis get -1.
+    The scan does not depend on the number of modes expected: one scan serves several questions
+    about the same points (the kit's scatter groups, then one group more for a foreign kit).
+    """
+
+    pts: np.ndarray
+    ok: np.ndarray
+    limits: tuple[float, float, float, float]
+    xe: np.ndarray
+    ye: np.ndarray
+    counts: np.ndarray
+    smooths: list[np.ndarray]
+    basins: list[tuple[np.ndarray, np.ndarray]]
+    n_sig: list[int]
+    min_mass: float
+    n_bins: int
+
+    def select(self, expected: int, rank_by: str = "mass") -> Modes2D:
+        """Return at most ``expected`` significant modes, ranked by ``mass`` or ``height`` (see :func:`find_modes_2d`)."""
+        pts, ok, n_bins, xe, ye = self.pts, self.ok, self.n_bins, self.xe, self.ye
+        x0, x1, y0, y1 = self.limits
+        labels = np.full(len(pts), -1, dtype=np.int32)
+        chosen = _persistent_count(self.n_sig, expected)
+        smooth = self.smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
+        parent, all_roots = self.basins[chosen]
+        parent = _merge_shallow_2d(smooth, parent, all_roots)
+        mass = np.bincount(parent, weights=self.counts.ravel(), minlength=parent.size)
+        roots = np.unique(parent[np.isin(parent, all_roots)])
+        roots = roots[mass[roots] >= self.min_mass]
+        score = mass[roots] if rank_by == "mass" else smooth.ravel()[roots]
+        roots = roots[np.argsort(score)[::-1][:expected]]
+        if roots.size == 0:
+            return Modes2D(np.empty((0, 2)), labels, np.empty(0), np.empty(0))
+        ix = np.clip(np.searchsorted(xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
+        iy = np.clip(np.searchsorted(ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
+        inside = ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        lookup = np.full(parent.size, -1, dtype=np.int32)
+        lookup[roots] = np.arange(roots.size, dtype=np.int32)
+        labels = lookup[parent[ix * n_bins + iy]]
+        labels[~inside] = -1
+        rx, ry = np.divmod(roots, n_bins)
+        centers = np.column_stack([0.5 * (xe[rx] + xe[rx + 1]), 0.5 * (ye[ry] + ye[ry + 1])])
+        return Modes2D(centers, labels, mass[roots], smooth.ravel()[roots])
+
+
+def scan_modes_2d(xy: np.ndarray, *, min_mass: float, n_bins: int = 128) -> ModeScan2D | None:
+    """Return the bandwidth scan of 2D points (None with fewer than 3 finite points).
+
+    The points are histogrammed over the 0.1-99.9 % range of each axis and smoothed at every
+    width of the scan; each smoothing is split into basins by steepest ascent and its modes
+    holding at least ``min_mass`` events are counted.
     """
     from scipy.ndimage import gaussian_filter
 
     pts = np.asarray(xy, dtype=float)
     ok = np.all(np.isfinite(pts), axis=1)
-    labels = np.full(len(pts), -1, dtype=np.int32)
-    empty = Modes2D(np.empty((0, 2)), labels, np.empty(0), np.empty(0))
     if ok.sum() < 3:
-        return empty
+        return None
     (x0, x1), (y0, y1) = _grid_range(pts[ok, 0]), _grid_range(pts[ok, 1])
     counts, xe, ye = np.histogram2d(pts[ok, 0], pts[ok, 1], bins=n_bins, range=((x0, x1), (y0, y1)))
     widths = _widths(n_bins)
@@ -320,27 +366,21 @@ def find_modes_2d(
     weights = counts.ravel()[held]
     n_sig = [int(np.count_nonzero(np.bincount(parent[held], weights=weights, minlength=parent.size)[roots] >= min_mass))
              for parent, roots in basins]
-    chosen = _persistent_count(n_sig, expected)
-    smooth = smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
-    parent, all_roots = basins[chosen]
-    parent = _merge_shallow_2d(smooth, parent, all_roots)
-    mass = np.bincount(parent, weights=counts.ravel(), minlength=parent.size)
-    roots = np.unique(parent[np.isin(parent, all_roots)])
-    roots = roots[mass[roots] >= min_mass]
-    score = mass[roots] if rank_by == "mass" else smooth.ravel()[roots]
-    roots = roots[np.argsort(score)[::-1][:expected]]
-    if roots.size == 0:
-        return empty
-    ix = np.clip(np.searchsorted(xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
-    iy = np.clip(np.searchsorted(ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
-    inside = ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
-    lookup = np.full(parent.size, -1, dtype=np.int32)
-    lookup[roots] = np.arange(roots.size, dtype=np.int32)
-    labels = lookup[parent[ix * n_bins + iy]]
-    labels[~inside] = -1
-    rx, ry = np.divmod(roots, n_bins)
-    centers = np.column_stack([0.5 * (xe[rx] + xe[rx + 1]), 0.5 * (ye[ry] + ye[ry + 1])])
-    return Modes2D(centers, labels, mass[roots], smooth.ravel()[roots])
+    return ModeScan2D(pts, ok, (x0, x1, y0, y1), xe, ye, counts, smooths, basins, n_sig, min_mass, n_bins)
+
+
+def find_modes_2d(
+    xy: np.ndarray, *, expected: int, min_mass: float, rank_by: str = "mass", n_bins: int = 128
+) -> Modes2D:
+    """Return at most ``expected`` significant modes of 2D points, ranked by ``mass`` or ``height``.
+
+    Each event gets the label of the kept mode whose basin (steepest ascent on the smoothed
+    histogram) holds its bin, or -1. Points outside the 0.1-99.9 % range of an axis get -1.
+    """
+    scan = scan_modes_2d(xy, min_mass=min_mass, n_bins=n_bins)
+    if scan is None:
+        return Modes2D(np.empty((0, 2)), np.full(len(np.asarray(xy)), -1, dtype=np.int32), np.empty(0), np.empty(0))
+    return scan.select(expected, rank_by)
 
 
 @functools.lru_cache(maxsize=64)

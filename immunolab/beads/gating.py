@@ -12,9 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from immunolab.beads.density import find_modes_1d, find_modes_2d, log_scale, robust_core
+from immunolab.beads.density import (
+    ModeScan2D,
+    find_modes_1d,
+    find_modes_2d,
+    log_scale,
+    robust_core,
+    scan_modes_2d,
+)
 
-__all__ = ["FoundPopulation", "ScatterFit", "find_populations", "find_scatter_groups", "saturated"]
+__all__ = ["FoundPopulation", "ScatterFit", "ScatterScan", "find_populations", "find_scatter_groups", "saturated",
+           "scatter_scan"]
 
 #: a scatter group must hold at least this fraction of the well's events to count as a mode
 _GROUP_MIN_FRACTION = 0.03
@@ -51,17 +59,39 @@ class ScatterFit:
     ssc_cofactor: float
 
 
-def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_groups: int) -> ScatterFit:
-    """Return up to ``n_groups`` scatter groups among the ``usable`` events, as robust cores.
+@dataclass(frozen=True)
+class ScatterScan:
+    """The scatter density scan of a well's usable events, shared by every :func:`find_scatter_groups` call."""
 
-    Groups are ordered by increasing forward scatter (then side scatter), the kit's order.
-    """
+    pts: np.ndarray
+    usable: np.ndarray
+    scan: ModeScan2D | None
+    fsc_cofactor: float
+    ssc_cofactor: float
+
+
+def scatter_scan(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray) -> ScatterScan:
+    """Return the scatter scan of the ``usable`` events (log-scaled forward and side scatter)."""
     tf, cf = log_scale(fsc[usable])
     ts, cs = log_scale(ssc[usable])
     pts = np.column_stack([tf, ts])
     n = int(usable.sum())
-    modes = find_modes_2d(pts, expected=n_groups, min_mass=max(10.0, _GROUP_MIN_FRACTION * n), rank_by="height")
+    return ScatterScan(pts, usable, scan_modes_2d(pts, min_mass=max(10.0, _GROUP_MIN_FRACTION * n)), cf, cs)
+
+
+def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_groups: int, *,
+                        scan: ScatterScan | None = None) -> ScatterFit:
+    """Return up to ``n_groups`` scatter groups among the ``usable`` events, as robust cores.
+
+    Groups are ordered by increasing forward scatter (then side scatter), the kit's order. ``scan``
+    (:func:`scatter_scan` of the same events) spares a second density scan of the well.
+    """
+    sc = scan if scan is not None else scatter_scan(fsc, ssc, usable)
+    pts, cf, cs = sc.pts, sc.fsc_cofactor, sc.ssc_cofactor
     labels = np.full(fsc.shape, -1, dtype=np.int32)
+    if sc.scan is None:
+        return ScatterFit(labels, np.empty((0, 2)), cf, cs)
+    modes = sc.scan.select(n_groups, rank_by="height")
     if modes.centers.shape[0] == 0:
         return ScatterFit(labels, np.empty((0, 2)), cf, cs)
     order = np.lexsort((modes.centers[:, 1], modes.centers[:, 0]))
