@@ -195,7 +195,8 @@ def samples(store: Store) -> pa.Table:
             reasons[missing] = alt.to_numpy(dtype=object)[missing]
         found = ~pd.isna(reasons)
         df["excluded"] = found
-        df["exclusion_reason"] = pd.Series(np.where(found, reasons, None), index=df.index, dtype=object)
+        reasons[~found] = None
+        df["exclusion_reason"] = pd.Series(reasons, index=df.index, dtype=object)
     df = df.sort_values(["patient_id", "visit_day", "sample_id"], kind="stable")
     return _typed(df, SAMPLE_COLUMNS)
 
