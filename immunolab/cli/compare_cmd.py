@@ -14,6 +14,7 @@ from immunolab.cli.common import (
     json_option,
     open_store_cli,
     store_option,
+    version_options,
 )
 from immunolab.cli.text import echo, safe
 
@@ -48,11 +49,14 @@ Examples:
               help="Comma-separated covariates the mixed model and the AUC ANCOVA adjust for (site, specimen, age, sex, "
                    "severity); the tables give the unadjusted effects beside them.")
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
+@click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
+@version_options
 @json_option
 @debug_option
 @handle_errors
 def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features: tuple[str, ...], measures: tuple[str, ...], window: str,
-            reference_arm: str | None, adjust: str, no_plots: bool, as_json: bool, debug: bool) -> None:
+            reference_arm: str | None, adjust: str, no_plots: bool, force: bool, version: int | None, as_of: str | None,
+            as_json: bool, debug: bool) -> None:
     """Compare the two arms feature by feature; write tables and trajectory plots.
 
     Per feature: a mixed model on log10 values (arm x visit interaction F test and per-visit
@@ -64,12 +68,15 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
     """
     from immunolab.analysis.compare import compare_store, write_comparison
     from immunolab.analysis.trajectories import parse_window
+    from immunolab.outputs import check_folder, mark_folder
 
-    s = open_store_cli(store, storage_options)
+    check_folder(out_dir, force=force)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     result = compare_store(s, features=list(features) or None, measures=list(measures) or None,
                            window=parse_window(window), reference_arm=reference_arm,
                            adjust=[c.strip() for c in adjust.split(",") if c.strip()])
     written = write_comparison(result, out_dir)
+    mark_folder(out_dir, "compare")
     plots = [] if no_plots else _write_plots(result, Path(out_dir) / "plots")
     inter = result.omnibus[result.omnibus["test"] == "arm x visit interaction"]
     if as_json:

@@ -11,6 +11,7 @@ from immunolab.cli.common import (
     json_option,
     open_store_cli,
     store_option,
+    version_options,
 )
 from immunolab.cli.text import echo
 
@@ -31,11 +32,14 @@ Examples:
               help="Visit whose change from baseline is related to survival.")
 @click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
+@click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
+@version_options
 @json_option
 @debug_option
 @handle_errors
 def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: int, change_day: int,
-             reference_arm: str | None, no_plots: bool, as_json: bool, debug: bool) -> None:
+             reference_arm: str | None, no_plots: bool, force: bool, version: int | None, as_of: str | None,
+             as_json: bool, debug: bool) -> None:
     """Compute the clinical endpoints by arm from the ingested clinical files.
 
     Mortality by DAY (Fisher exact, risk difference with a Newcombe CI), survival (Kaplan-Meier,
@@ -50,9 +54,11 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     from immunolab import __version__
     from immunolab.analysis.endpoints import trial_endpoints
     from immunolab.io.csv_safe import write_csv
+    from immunolab.outputs import check_folder, mark_folder
     from immunolab.report.plots import save_png
 
-    s = open_store_cli(store, storage_options)
+    check_folder(out_dir, force=force)
+    s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     ep = trial_endpoints(s, day=day, change_day=change_day, reference_arm=reference_arm)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,7 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     settings = {"store_version": int(s.version), "immunolab_version": __version__, "day": day,
                 "change_day": change_day, "reference_arm": reference_arm, "notes": ep.notes}
     (out / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    mark_folder(out, "outcomes")
     if as_json:
         echo_json({"out": out_dir, "tables": written, "plots": plots, "notes": ep.notes,
                    "store_version": settings["store_version"],

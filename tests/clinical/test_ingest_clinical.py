@@ -290,6 +290,13 @@ def test_outcomes_and_adam_commands_read_the_ingested_clinical_files(study: dict
     improvement = pd.read_csv(out / "improvement_logrank.csv").iloc[0]
     assert (improvement["events_treated"], improvement["events_reference"]) == (2, 0)  # 001 and 003 fell 2 points
     assert (out / "survival_km.png").stat().st_size > 1000
+    again = runner.invoke(main, ["outcomes", "--store", str(study["store"]), "--out", str(out), "--version", "1"])
+    assert again.exit_code == 0, again.output  # its own folder, at a locked version
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("kept")
+    refused = runner.invoke(main, ["outcomes", "--store", str(study["store"]), "--out", str(foreign)])
+    assert refused.exit_code == 1 and "IML-IN-010" in refused.output and [p.name for p in foreign.iterdir()] == ["mine.txt"]
     import json
 
     settings = json.loads((out / "settings.json").read_text())  # which store version the endpoints come from

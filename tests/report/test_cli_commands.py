@@ -175,3 +175,24 @@ def test_export_anndata_overwrites_its_own_h5ad_but_not_another_file_without_for
     for args in (("--force",), ()):  # then over the file immunolab wrote
         r = invoke("export", "anndata", "--store", str(synth.store), "--out", str(out), "--kind", "summary", *args)
         assert r.exit_code == 0, r.output
+
+
+def test_compare_refuses_a_foreign_folder_and_reads_a_locked_version(synth: SynthStudy, tmp_path: Path) -> None:
+    """compare --out overwrote any folder silently and had no --version (trial finding; exports had both)."""
+    import json
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("kept")
+    refused = CliRunner().invoke(main, ["compare", "--store", str(synth.store), "--out", str(other), "--no-plots"])
+    assert refused.exit_code == 1 and f"IML-IN-010 {other}:" in refused.output and "--force" in refused.output
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    own = tmp_path / "own"
+    for _ in range(2):  # the folder it wrote is its own the second time
+        r = invoke("compare", "--store", str(synth.store), "--out", str(own), "--no-plots", "--version", "1")
+        assert r.exit_code == 0, r.output
+    assert json.loads((own / "settings.json").read_text())["store_version"] == 1
+    bad = CliRunner().invoke(main, ["compare", "--store", str(synth.store), "--out", str(own), "--version", "99"])
+    assert bad.exit_code != 0 and "IML-STORE-011" in bad.output
+    forced = invoke("compare", "--store", str(synth.store), "--out", str(other), "--no-plots", "--force")
+    assert forced.exit_code == 0 and (other / "notes.txt").read_text() == "kept"
