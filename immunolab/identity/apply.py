@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -50,6 +50,9 @@ class IdentityUpdate:
 def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reason: str | None,
                   file_names: Iterable[str] | None = None) -> IdentityUpdate:
     """Return the identity update the files make (``file_names``: only those stored files; None: all)."""
+    from immunolab.redact import clean_reason
+
+    reason = clean_reason(reason)[0]  # the records carry it; commit_identity warns (IML-IN-013)
     subj = diff_subjects(store.table("identity_subjects"), identity.subjects.values(),
                          subjects_sha256=identity.subjects_sha256, reason=reason)
     upd = IdentityUpdate()
@@ -97,12 +100,21 @@ def _missing_note(store: Store, identity: StudyIdentity, secret: bytes) -> str |
         patients = sorted({str(r["patient_id"]) for r in stored
                            if r["status"] != "removed" and r["patient_id"] not in identity.subjects})
     files = {file_key(secret, e.file) for e in identity.entries if e.file}
-    names = {sample_key(secret, n) for e in identity.entries for n in (e.sample_name, e.sample_id) if n}
-    cols = ["sample_key", "file_key", "sample_id", "patient_id", "status"]
-    samples = sorted({str(r["sample_id"] or "-") for r in store.table("identity_samples", columns=cols).to_pylist()
-                      if r["status"] in CURRENT and r["patient_id"] is not None
-                      and (r["sample_key"] not in names if r["sample_key"] else
-                           identity.filename_rule is None and r["file_key"] not in files)})
+    plate_of = {file_key(secret, e.file): e.line for e in identity.entries if e.file}
+    # a printed name is found as ingest finds it: among its own plate's rows, then rows without a plate
+    names = {sample_key(secret, n) for e in identity.entries if e.plate is None for n in (e.sample_name, e.sample_id) if n}
+    scoped = {(line, sample_key(secret, n)) for line, n in identity.by_plate_name}
+
+    def listed(r: dict[str, Any]) -> bool:
+        if not r["sample_key"]:
+            return identity.filename_rule is not None or r["file_key"] in files
+        return r["sample_key"] in names or (plate_of.get(r["file_key"] or ""), r["sample_key"]) in scoped
+
+    cols = ["sample_key", "file_key", "sample_id", "patient_id", "status", "source_sha256"]
+    gone = [r for r in store.table("identity_samples", columns=cols).to_pylist()
+            if r["status"] in CURRENT and r["patient_id"] is not None and not listed(r)]
+    # each record once; one with no sample id by its file's hash (never its name)
+    samples = sorted({str(r["sample_id"] or f"file:{str(r['source_sha256'])[:12]}") for r in gone})
     if not patients and not samples:
         return None
     parts = ([f"{len(samples)} stored sample(s) are not in the manifest: {_listed(samples)}"] if samples else []) + (
@@ -255,8 +267,11 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
     is appended only if no identity change landed in between (optimistic check at the commit point).
     Without ``replan`` a stale update is re-planned by :func:`plan_identity` over every stored file.
     """
+    from immunolab.redact import recorded_reason
     from immunolab.store.read import open_store
     from immunolab.store.versions import latest_version, read_versions
+
+    reason = recorded_reason(reason)
 
     def again(st: Store) -> IdentityUpdate:
         return replan(st) if replan is not None else plan_identity(st, identity, _secret(st), reason=reason)

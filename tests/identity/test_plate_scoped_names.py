@@ -125,3 +125,21 @@ def test_identity_apply_corrects_one_plates_generic_name_and_leaves_the_other(tm
     fixed = TWO_PLATES.replace(",B-0,002,0,", ",B-0,001,28,")  # plate 2's Unknown1 was patient 001's day 28
     update = plan_identity(store, load_identity(_manifest(tmp_path, fixed)), secret, reason="mislabelled tube")
     assert update.corrections.lines() == ["RELABEL B-0 patient 002 -> 001, visit day 0 -> 28"]
+
+
+def test_a_plate_scoped_row_left_out_of_the_manifest_is_noted(tmp_path: Path) -> None:
+    """IML-ID-017 matched stored plate samples by printed name alone: with Unknown4 of plate 2 removed, the
+    same name on plate 1 hid it and `identity apply` said nothing (review finding)."""
+    paths = [_plate(tmp_path, "p1.csv", 1), _plate(tmp_path, "p2.csv", 2)]
+    ingest_paths(paths, store=tmp_path / "store", manifest=_manifest(tmp_path, TWO_PLATES), jobs=1)
+    s = immunolab.open_store(tmp_path / "store")
+    same = plan_identity(s, load_identity(_manifest(tmp_path, TWO_PLATES)), store_key(s.loc), reason=None)
+    assert not same.notes  # the full manifest leaves nothing out
+    body = "".join(line + "\n" for line in TWO_PLATES.splitlines() if not line.startswith(",B-3,"))
+    upd = plan_identity(s, load_identity(_manifest(tmp_path, body)), store_key(s.loc), reason=None)
+    (note,) = upd.notes
+    assert "IML-ID-017 1 stored sample(s) are not in the manifest: B-3" in note
+    only_one = "p1.csv,PLATE-01,,,serum,cyto,,\n" + _rows("PLATE-01", "001", "A")
+    upd = plan_identity(s, load_identity(_manifest(tmp_path, only_one)), store_key(s.loc), reason=None)
+    (note,) = upd.notes
+    assert "4 stored sample(s) are not in the manifest: B-0, B-1, B-2, B-3" in note
