@@ -77,9 +77,13 @@ def carry_curve_choices(store: Store, old_sha: str, new_sha: str, *, reason: str
                       plates.loc[plates["source_sha256"] == new_sha, "plate_id"], strict=True))
     index_of = dict(zip(old["plate_id"], old["plate_index"], strict=True))
     codes = plate_codes(store)
-    for scope, did, reason in zip(chosen["scope"].astype(str), chosen["derivation_id"].astype(str), chosen["reason"],
-                                  strict=True):
-        why = f"carried over from the plate it supersedes ({reason or 'no reason recorded'})"
+    from immunolab.redact import clean_reason
+
+    for scope, did, earlier in zip(chosen["scope"].astype(str), chosen["derivation_id"].astype(str), chosen["reason"],
+                                   strict=True):
+        # the supersede's own reason, then the decision's (cleaned: an older release stored reasons as typed)
+        why = (f"{reason or 'superseded'}; curve choice carried over from the plate it supersedes "
+               f"({clean_reason(str(earlier))[0] if earlier else 'no reason recorded'})")
         new_pid = new_of.get(index_of[scope])
         name = codes.get(str(new_pid), codes.get(scope, "the plate"))
         if new_pid is None:

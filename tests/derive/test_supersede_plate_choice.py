@@ -65,6 +65,10 @@ def test_a_re_exported_plate_keeps_its_chosen_refit_and_derive_list_shows_one_ac
         == {"instrument"}
     assert report.derivation_notes == [f"CURVES PLATE-01: {fit} refitted on the new file and active (the decision on "
                                        "the plate it supersedes)"]
+    (carried,) = [v for v in immunolab.open_store(store).versions() if "carried over" in (v.reason or "")]
+    # the supersede's reason first, then the earlier decision's (the loop variable hid the supersede's)
+    assert carried.reason == ("plate re-exported; curve choice carried over from the plate it supersedes "
+                              "(4PL 1/y per SAP)"), carried.reason
 
 
 def test_a_choice_that_cannot_be_carried_over_is_a_coded_warning(reexport: tuple[Path, str, Path, str],
