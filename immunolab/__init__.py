@@ -26,8 +26,17 @@ def open_store(path: Any, **kwargs: Any) -> Any:
 def ingest(paths: Any, **kwargs: Any) -> Any:
     """Ingest files into a store (see :func:`immunolab.ingest.ingest_paths`)."""
     from immunolab.ingest import ingest_paths
+    from immunolab.redact import recorded_reason
 
+    # importing the submodule immunolab.ingest rebinds this package's `ingest` to it: a second
+    # `immunolab.ingest(...)` raised "'module' object is not callable"; keep the function
+    globals()["ingest"] = _ingest_function
+    if kwargs.get("reason"):
+        kwargs["reason"] = recorded_reason(kwargs["reason"])  # as the CLI's --reason: no name or date recorded
     return ingest_paths(paths, **kwargs)
+
+
+_ingest_function = ingest
 
 
 def to_anndata(store: Any, kind: str = "summary", **kwargs: Any) -> Any:

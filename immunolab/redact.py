@@ -158,3 +158,19 @@ def clean_reason(text: str | None) -> tuple[str | None, list[str]]:
         found.append("number")
     return numbered, found
 
+
+def recorded_reason(text: str | None) -> str | None:
+    """Return ``text`` as :func:`clean_reason` cleans it, logging ``IML-IN-013`` when it changed anything.
+
+    Every function that records a reason (ingest, identity, QC decisions, derivations) calls it, so
+    the API records what the CLI does; the CLI has cleaned the text already and nothing is logged twice.
+    """
+    cleaned, found = clean_reason(text)
+    if found:
+        import logging
+
+        logging.getLogger("immunolab.reason").warning(
+            "the reason held %s: recorded as %r (a reason stays in the store's log for good; "
+            "name patients by their study code)", " and ".join(found), cleaned, extra={"code": "IML-IN-013"})
+    return cleaned
+

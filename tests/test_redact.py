@@ -63,3 +63,41 @@ def test_clean_reason_replaces_dates_record_numbers_and_titled_names() -> None:
         assert clean_reason(kept) == (kept, [])
     assert clean_reason(None) == (None, [])
 
+
+
+def test_the_api_records_a_cleaned_reason_and_warns_as_the_cli_does(tmp_path) -> None:
+    """Only the CLI's --reason was cleaned: `immunolab.ingest(..., reason=...)` and `decide()` stored it as typed.
+
+    Run in a fresh interpreter, as a user's script: `immunolab.ingest` is called twice there (the second
+    call raised "'module' object is not callable": importing immunolab.ingest rebound the name).
+    """
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    import immunolab
+
+    (tmp_path / "subjects.csv").write_text("patient_id,arm,site,age,sex\n001,MSC,A,40,F\n")
+    (tmp_path / "manifest.csv").write_text("file,sample_id,patient_id,visit_day,specimen,panel\n")
+    pd.DataFrame([{"patient_id": "001", "study_day": 0, "test": "CRP", "value": "5", "unit": "mg/L"}]
+                 ).to_csv(tmp_path / "labs.csv", index=False)
+    script = f"""
+import immunolab
+from immunolab.derive.decisions import decide
+typed = "Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123) asked"
+kw = dict(store={str(tmp_path / "store")!r}, manifest={str(tmp_path / "manifest.csv")!r},
+          subjects={str(tmp_path / "subjects.csv")!r})
+immunolab.ingest([{str(tmp_path / "labs.csv")!r}], reason=typed, **kw)
+again = immunolab.ingest([{str(tmp_path / "labs.csv")!r}], **kw)
+print("second call", again.counts["SKIP"])
+s = immunolab.open_store(kw["store"])
+decide(s, action="exclude", kind="file", target=s.to_pandas("sources")["ingest_id"].iloc[0], analyte=None, reason=typed)
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "second call 1" in res.stdout
+    s = immunolab.open_store(tmp_path / "store")
+    recorded = [v.reason or "" for v in s.versions()] + list(s.to_pandas("qc_decisions")["reason"])
+    assert "[name] (DOB [date], MRN [number]) asked" in recorded
+    assert not any(t in " ".join(recorded) + res.stderr for t in ("ROBIN", "1961", "4471123"))

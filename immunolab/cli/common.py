@@ -93,16 +93,9 @@ def _finite(obj: Any) -> Any:
 
 def reason_callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """Clean a ``--reason`` before anything records it: dates, record numbers and titled names (IML-IN-013)."""
-    from immunolab.redact import clean_reason
+    from immunolab.redact import recorded_reason
 
-    cleaned, found = clean_reason(value)
-    if found:
-        import logging
-
-        logging.getLogger("immunolab.cli").warning(
-            "the --reason held %s: recorded as %r (a reason stays in the store's log for good; "
-            "name patients by their study code)", " and ".join(found), cleaned, extra={"code": "IML-IN-013"})
-    return cleaned
+    return recorded_reason(value)
 
 
 def handle_errors(func: F) -> F:

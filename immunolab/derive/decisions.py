@@ -94,6 +94,9 @@ def decide(store: Store, *, action: str, kind: str, target: str, analyte: str | 
 
     if not reason:
         raise InputError("IML-IN-001", "a QC decision needs --reason", hint='Add --reason "why".')
+    from immunolab.redact import recorded_reason
+
+    reason = recorded_reason(reason) or reason
     stored_kind, norm = _check_target(store, kind, target)
     if analyte:
         _check_analyte(store, analyte)

@@ -66,6 +66,9 @@ def _commit(store: Store, kind: str, tables: dict[str, list[pa.Table]], summary:
 
     if not any(t.num_rows for parts in tables.values() for t in parts):
         return None
+    from immunolab.redact import recorded_reason
+
+    reason = recorded_reason(reason)
     batch = Batch(store.loc, kind, command=command, seen=store.version).begin([commit_id])
     try:
         for name, parts in tables.items():
@@ -315,6 +318,9 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
     if not reason:
         raise InputError("IML-IN-001", "switching the active derivation needs --reason",
                          hint='Add --reason "why this derivation is the one to use".')
+    from immunolab.redact import recorded_reason
+
+    reason = recorded_reason(reason) or reason
     shown, kept = scope, ""
     if kind == "gating":
         have = set(store.to_pandas("flow_gating", columns=["derivation_id"])["derivation_id"])
