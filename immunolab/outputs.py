@@ -39,12 +39,34 @@ def check_folder(path: str | Path, *, force: bool = False) -> None:
                      hint="Choose another --out folder (a new or empty one), or pass --force to write into it anyway.")
 
 
-def mark_folder(path: str | Path, kind: str) -> None:
-    """Leave :data:`MARKER` in output folder ``path``: immunolab wrote it (``kind``: the export)."""
+def mark_folder(path: str | Path, kind: str, files: list[Path] | None = None) -> list[str]:
+    """Leave :data:`MARKER` in output folder ``path``: immunolab wrote it (``kind``: the export).
+
+    With ``files`` (what this export wrote) the marker lists them, and the files the previous export
+    into the folder listed but this one did not write are deleted (an ``.xpt`` after ``--no-xpt``,
+    plots after ``--no-plots``), so the folder holds one export; nothing the marker does not list is
+    touched. Returns the names deleted.
+    """
     from immunolab import __version__
 
-    (Path(path) / MARKER).write_text(json.dumps({"written_by": "immunolab", "version": __version__, "kind": kind})
-                                     + "\n", encoding="utf-8")
+    folder = Path(path)
+    now = sorted({p.resolve().relative_to(folder.resolve()).as_posix() for p in files or []})
+    removed: list[str] = []
+    if files is not None:
+        try:
+            before = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("files") or []
+        except (OSError, ValueError, AttributeError):
+            before = []
+        for name in sorted(set(map(str, before)) - set(now)):
+            stale = (folder / name).resolve()
+            if stale.is_file() and folder.resolve() in stale.parents and stale.name != MARKER:
+                stale.unlink()
+                removed.append(name)
+    record: dict[str, object] = {"written_by": "immunolab", "version": __version__, "kind": kind}
+    if files is not None:
+        record["files"] = now
+    (folder / MARKER).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return removed
 
 
 def check_report_file(path: str | Path, *, force: bool = False) -> None:

@@ -287,7 +287,7 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                                     if committed_at else None, "datasets": [p.name for p in written]},
                                    indent=1, sort_keys=True))
         written.append(meta)
-    mark_folder(out, "adam")
+    mark_folder(out, "adam", written)
     return written
 
 

@@ -76,8 +76,8 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
                            window=parse_window(window), reference_arm=reference_arm,
                            adjust=[c.strip() for c in adjust.split(",") if c.strip()])
     written = write_comparison(result, out_dir)
-    mark_folder(out_dir, "compare")
     plots = [] if no_plots else _write_plots(result, Path(out_dir) / "plots")
+    mark_folder(out_dir, "compare", [*written, *plots])
     inter = result.omnibus[result.omnibus["test"] == "arm x visit interaction"]
     if as_json:
         echo_json({

@@ -71,7 +71,8 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
     settings = {"store_version": int(s.version), "immunolab_version": __version__, "day": day,
                 "change_day": change_day, "reference_arm": reference_arm, "notes": ep.notes}
     (out / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-    mark_folder(out, "outcomes")
+    mark_folder(out, "outcomes", [out / f"{n}.{ext}" for n in written for ext in ("csv", "parquet")]
+                + [out / p for p in plots] + [out / "settings.json"])
     if as_json:
         echo_json({"out": out_dir, "tables": written, "plots": plots, "notes": ep.notes,
                    "store_version": settings["store_version"],

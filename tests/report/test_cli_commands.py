@@ -196,3 +196,22 @@ def test_compare_refuses_a_foreign_folder_and_reads_a_locked_version(synth: Synt
     assert bad.exit_code != 0 and "IML-STORE-011" in bad.output
     forced = invoke("compare", "--store", str(synth.store), "--out", str(other), "--no-plots", "--force")
     assert forced.exit_code == 0 and (other / "notes.txt").read_text() == "kept"
+
+
+def test_writing_again_into_an_export_folder_leaves_no_file_of_the_earlier_export(synth: SynthStudy, tmp_path: Path) -> None:
+    """An .xpt of an earlier export stayed beside a --no-xpt export of another version, plots beside
+    --no-plots tables (review finding); a file the user put there is never touched."""
+    adam = tmp_path / "adam"
+    assert invoke("export", "adam", "--store", str(synth.store), "--out", str(adam)).exit_code == 0
+    assert sorted(p.name for p in adam.glob("*.xpt")) == ["adlb.xpt", "adsl.xpt"]
+    (adam / "my_notes.txt").write_text("kept")
+    r = invoke("export", "adam", "--store", str(synth.store), "--out", str(adam), "--no-xpt")
+    assert r.exit_code == 0, r.output
+    assert not list(adam.glob("*.xpt")) and (adam / "my_notes.txt").read_text() == "kept"
+    assert (adam / "adsl.parquet").exists() and (adam / "adlb.csv").exists()
+    comp = tmp_path / "compare"
+    assert invoke("compare", "--store", str(synth.store), "--out", str(comp), "--features", "IL-6").exit_code == 0
+    assert list((comp / "plots").glob("*.png"))
+    r = invoke("compare", "--store", str(synth.store), "--out", str(comp), "--features", "IL-6", "--no-plots")
+    assert r.exit_code == 0, r.output
+    assert not list((comp / "plots").glob("*.png")) and (comp / "settings.json").exists()
