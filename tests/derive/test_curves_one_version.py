@@ -6,7 +6,6 @@ printed only the second version: the first went unreported.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -14,24 +13,17 @@ from click.testing import CliRunner
 
 import immunolab
 from immunolab.cli import main
-from immunolab.ingest import ingest_paths
 
 
-def test_refitting_a_bead_run_and_a_plate_is_one_store_version_and_the_one_reported(
-        demo_trial: Path, tmp_path: Path) -> None:
-    with (demo_trial / "manifest.csv").open(encoding="utf-8") as fh:
-        standards = [r["file"] for r in csv.DictReader(fh) if r.get("assay") == "bead_array" and r["role"] == "standard"]
-    files = [demo_trial / "plates" / "cytokine_plate_01.csv", *(demo_trial / "beads" / f for f in standards)]
-    report = ingest_paths(files, store=tmp_path / "s", manifest=demo_trial / "manifest.csv",
-                          subjects=demo_trial / "subjects.csv", jobs=1)
-    assert report.counts["OK"] == len(files), [o.message for o in report.outcomes if o.status != "OK"]
-    before = [v.store_version for v in immunolab.open_store(tmp_path / "s").versions()]
-    res = CliRunner().invoke(main, ["derive", "curves", "--store", str(tmp_path / "s"), "--model", "4PL",
+def test_refitting_a_bead_run_and_a_plate_is_one_store_version_and_the_one_reported(plate_and_bead_run: Path) -> None:
+    store = plate_and_bead_run
+    before = [v.store_version for v in immunolab.open_store(store).versions()]
+    res = CliRunner().invoke(main, ["derive", "curves", "--store", str(store), "--model", "4PL",
                                     "--weighting", "1/y", "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)
     assert rep["computed"] == 2 and not rep["failed"]  # PLATE-01 and the bead run
-    s = immunolab.open_store(tmp_path / "s")
+    s = immunolab.open_store(store)
     after = [v.store_version for v in s.versions()]
     assert after[:len(before)] == before and len(after) == len(before) + 1
     assert rep["store_version"] == after[-1]
