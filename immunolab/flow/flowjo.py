@@ -462,8 +462,10 @@ def parse_flowjo_workspace(data: bytes, *, name: str = "flowjo", label: str | No
     version = root.get("flowJoVersion") or ""
     major = version.split(".")[0]
     known = root.tag == "Workspace" and major.isdigit()
-    mac = known and root.find("Samples") is not None
     pc7 = known and int(major) in (7, 8) and b"Gating-ML/v1.5" in data[:4096]
+    listed = root.find("SampleList")  # FlowJo 9.2 and earlier (Mac): samples with their SampleNode
+    mac = known and not pc7 and (root.find("Samples") is not None or (
+        int(major) in (8, 9) and listed is not None and listed.find("Sample/SampleNode") is not None))
     if not known or not (int(major) >= 10 or mac or pc7):
         raise MalformedInputError(
             "IML-FCS-013", f"not a FlowJo workspace this version reads (root {_local(root.tag)!r}, "

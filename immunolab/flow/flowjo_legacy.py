@@ -108,7 +108,7 @@ from immunolab.flow.gates import (
     points_in_polygon,
 )
 from immunolab.flow.strategy import GateNode, Strategy, child_path
-from immunolab.flow.transforms import Linear, Log, Transform
+from immunolab.flow.transforms import CalibrationTable, Linear, Log, Transform
 
 __all__ = ["keyword_transforms", "parse_v7", "parse_v9"]
 
@@ -202,7 +202,7 @@ V9_ELLIPSE_GRID = 256
 _ON_GRID = 1e-4
 
 
-def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> EllipsoidGate:
+def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray, *, grid: bool = True) -> EllipsoidGate:
     """Return the ellipse with conjugate diameters between points 0-1 and 2-3 (display units).
 
     It is evaluated on whole cells of FlowJo's display grid (:data:`V9_ELLIPSE_GRID`).
@@ -225,7 +225,7 @@ def _ellipse_from_axes(name: str, dims: tuple[Any, Any], pts: np.ndarray) -> Ell
         raise ValueError(f"ellipse {name!r} has collinear diameters")
     cov = m @ m.T
     return EllipsoidGate(name, dims, (float(centre[0]), float(centre[1])), tuple(tuple(float(v) for v in r) for r in cov), 1.0,
-                         whole_bins=V9_ELLIPSE_GRID)
+                         whole_bins=V9_ELLIPSE_GRID if grid else 0)
 
 
 #: FlowJo 8-9 draw and evaluate polygons on a 256 x 256 grid over the display scale (module doc)
@@ -343,7 +343,7 @@ def _on_channels(shown: np.ndarray, dims: list[Dimension], xforms: list[Transfor
     return out
 
 
-def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]) -> Gate:
+def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float], *, grid: bool = True) -> Gate:
     shapes = [c for c in holder if isinstance(c.tag, str) and c.tag in ("PolyRect", "Polygon", "Range", "Ellipse", "Rect")]
     if len(shapes) != 1:
         kinds = [c.tag for c in holder if isinstance(c.tag, str) and c.tag not in ("ParameterNames", "GraphInformation")]
@@ -364,9 +364,9 @@ def _v9_gate(pop_name: str, holder: Any, ctx: _Context, ranges: dict[str, float]
         return RectangleGate(pop_name, tuple(dims), tuple(float(v) for v in bounds.min(axis=0)),
                              tuple(float(v) for v in bounds.max(axis=0)))
     if shape.tag == "Ellipse":
-        return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown)
+        return _ellipse_from_axes(pop_name, (dims[0], dims[1]), shown, grid=grid)
     finite = bool(np.isfinite(shown).all())  # a vertex at 0 on a log axis has no cell: keep the exact outline
-    if finite and all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None
+    if grid and finite and all(x is not None and d.compensation == UNCOMPENSATED and d.ratio is None
                        for d, x in zip(dims, xforms, strict=True)):
         shown = _on_channels(_grid_outline(shown, V9_GRID), dims, xforms, ranges)  # cell centres (module doc)
     return PolygonGate(pop_name, (dims[0], dims[1]), tuple((float(x), float(y)) for x, y in shown))
@@ -397,7 +397,7 @@ def _v9_boolean(pop_name: str, el: Any, parent: str, known: set[str]) -> Boolean
 
 def _v9_walk(el: Any, parent: str, ctx: _Context, found: list[tuple[str, str, Any]], counts: dict[str, int]) -> None:
     for pop in el.findall("Population"):
-        name = (pop.get("nodeName") or "").strip()
+        name = (pop.get("nodeName") or pop.get("name") or "").strip()  # FlowJo 9.2 and earlier: name
         if not name or "/" in name:
             raise _Bad(f"population name {name!r} is empty or holds '/'{_line(pop)}")
         path = child_path(parent, name)
@@ -407,13 +407,93 @@ def _v9_walk(el: Any, parent: str, ctx: _Context, found: list[tuple[str, str, An
         _v9_walk(pop, path, ctx, found, counts)
 
 
-def _v9_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
+def _v9_tables(root: Any) -> dict[str, tuple[float, ...]]:
+    """Return the ``CalibrationTables`` of a FlowJo 8-9.2 workspace by name: data value per channel 0..N."""
+    out: dict[str, tuple[float, ...]] = {}
+    holder = root.find("CalibrationTables")
+    for table in holder if holder is not None else ():
+        if table.tag != "Table" or not table.get("name"):
+            continue
+        try:
+            pairs = np.array([float(v) for v in str(table.text or "").replace("\n", ",").split(",") if v.strip()])
+        except ValueError:
+            raise _Bad(f"calibration table {table.get('name')!r} holds a value that is not a number{_line(table)}") from None
+        if pairs.size < 4 or pairs.size % 2 or not np.array_equal(pairs[0::2], np.arange(pairs.size // 2)):
+            raise _Bad(f"calibration table {table.get('name')!r} is not a list of channel, value pairs 0..N{_line(table)}")
+        out[str(table.get("name"))] = tuple(float(v) for v in pairs[1::2])
+    return out
+
+
+def _v9_matrices(root: Any) -> list[tuple[str, _Comp]]:
+    """Return the ``CompensationMatrices`` of a FlowJo 8-9.2 workspace in order, as (name, matrix)."""
+    out: list[tuple[str, _Comp]] = []
+    holder = root.find("CompensationMatrices")
+    for el in holder.findall("CompensationMatrix") if holder is not None else ():
+        rows = {str(ch.get("name")): {str(v.get("name")): float(v.get("value") or 0) for v in ch.findall("ChannelValue")}
+                for ch in el.findall("Channel")}
+        names = list(rows)
+        try:
+            values = np.array([[rows[r][c] for c in names] for r in names], dtype=np.float64)
+        except (KeyError, ValueError) as exc:
+            raise _Bad(f"compensation matrix {el.get('name')!r} lacks a coefficient for {exc.args[0]!r}{_line(el)}") from None
+        matrix_name = str(el.get("name") or f"matrix {len(out) + 1}")
+        matrix_id = f"flowjo:{matrix_name}"
+        out.append((matrix_name, _Comp(matrix_id, SpilloverMatrix(tuple(names), values, source=matrix_id),
+                                       el.get("prefix") or "", el.get("suffix") or "")))
+    return out
+
+
+def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: dict[str, tuple[float, ...]],
+               comp: tuple[str, _Comp] | None) -> dict[str, Transform]:
+    """Return the display scale of every channel of a FlowJo 8-9 sample (module doc).
+
+    Integer data: from the keywords. Float data (``$DATATYPE`` F or D; from the sample's
+    ``Parameter`` elements): a channel with a ``calibrationIndex`` shows on that calibration table (1-based),
+    a compensated channel on the table named after its matrix and prefixed name, another log
+    channel over its ``decades`` up to ``highValue``.
+    """
+    out = keyword_transforms(keywords)
+    if keywords.get("$DATATYPE", "I").strip().upper() not in ("F", "D"):
+        return out  # integer data shows on its keyword scale (the tutorial's 9-bit files); Parameter is not read
+    names = list(tables)
+    for par in sample_el.findall("Parameter"):
+        channel = str(par.get("name") or "").strip()
+        index = str(par.get("calibrationIndex") or "")
+        if index.isdigit() and 1 <= int(index) <= len(names):
+            out[channel] = CalibrationTable(tables[names[int(index) - 1]], len(tables[names[int(index) - 1]]) - 1)
+        elif par.get("log") == "1":
+            try:
+                top, decades = float(par.get("highValue") or 0), float(par.get("decades") or 0)
+            except ValueError:
+                raise _Bad(f"parameter {channel!r} has a highValue or decades that is not a number{_line(par)}") from None
+            if top > 0 and decades > 0:
+                out[channel] = Log(t=top, m=decades)
+    if comp is not None:
+        matrix_name, matrix = comp
+        for channel in matrix.matrix.channels:
+            shown = f"{matrix.prefix}{channel}{matrix.suffix}"
+            table = tables.get(f"{matrix_name} {shown}")
+            if table is not None:
+                out[shown] = CalibrationTable(table, len(table) - 1)
+    return out
+
+
+def _v9_sample(sample_el: Any, name: str, label: str, tables: dict[str, tuple[float, ...]] | None = None,
+               matrices: list[tuple[str, _Comp]] | None = None) -> WorkspaceSample:
     node = sample_el.find("SampleNode")
     if node is None:
         raise _Bad(f"sample lacks a SampleNode{_line(sample_el)}")
     keywords = _keywords(sample_el)
-    ctx = _Context(keyword_transforms(keywords), None, lower_half_owns_divider=True)
-    ranges = _channel_ranges(keywords)
+    comp: tuple[str, _Comp] | None = None
+    comp_id = str(sample_el.get("compensationID") or "")
+    if comp_id.isdigit() and int(comp_id) > 0 and matrices:
+        if int(comp_id) > len(matrices):
+            raise _Bad(f"sample names compensation matrix {comp_id}, the workspace holds {len(matrices)}{_line(sample_el)}")
+        comp = matrices[int(comp_id) - 1]
+    ctx = _Context(_v9_scales(sample_el, keywords, tables or {}, comp), comp[1] if comp else None,
+                   lower_half_owns_divider=True)
+    float_data = keywords.get("$DATATYPE", "I").strip().upper() in ("F", "D")
+    ranges = {} if float_data else _channel_ranges(keywords)  # float data has no channels to snap bounds to
     found: list[tuple[str, str, Any]] = []
     counts: dict[str, int] = {}
     _v9_walk(node, "/", ctx, found, counts)
@@ -427,15 +507,25 @@ def _v9_sample(sample_el: Any, name: str, label: str) -> WorkspaceSample:
         holder = pop.find("PolygonGate")
         if holder is None:
             raise _Bad(f"population {pop_name!r} has no gate{_line(pop)}")
-        nodes.append(GateNode(parent, _v9_gate(pop_name, holder, ctx, ranges)))
+        nodes.append(GateNode(parent, _v9_gate(pop_name, holder, ctx, ranges, grid=not float_data)))
     ordered = _resolve_booleans(nodes, [])
-    strategy = Strategy(name, tuple(ordered), ctx.used_transforms, {}, label=label)
-    file_name = str(node.get("nodeName") or node.get("name") or "").strip()
+    strategy_matrices = {comp[1].matrix_id: comp[1].matrix} if comp is not None else {}
+    strategy = Strategy(name, tuple(ordered), ctx.used_transforms, strategy_matrices, label=label)
+    file_name = str(node.get("nodeName") or "").strip()
+    if not file_name:  # FlowJo 9.2 and earlier: the node shows the name without .fcs; $FIL holds the file's
+        file_name = (keywords.get("$FIL") or str(node.get("name") or "")).strip()
     return WorkspaceSample(str(sample_el.get("sampleID") or node.get("sampleID") or ""), file_name, strategy, counts)
 
 
 def parse_v9(root: Any, name: str, label: str) -> list[WorkspaceSample]:
-    """Return the samples of a FlowJo 8-9 (Mac) workspace parsed with lxml."""
-    holder = root.find("Samples")
-    return [_v9_sample(el, name, label) for el in (holder if holder is not None else ()) if el.tag == "Sample"]
+    """Return the samples of a FlowJo 8-9 (Mac) workspace parsed with lxml.
 
+    FlowJo 9.3 and later list them under ``Samples``; 9.2 and earlier under ``SampleList``, with
+    the compensation matrices and display tables of float data at workspace level.
+    """
+    holder = root.find("Samples")
+    if holder is None:
+        holder = root.find("SampleList")
+    tables, matrices = _v9_tables(root), _v9_matrices(root)
+    return [_v9_sample(el, name, label, tables, matrices) for el in (holder if holder is not None else ())
+            if el.tag == "Sample"]

@@ -38,6 +38,7 @@ import numpy as np
 __all__ = [
     "FLOAT32_ERROR",
     "Asinh",
+    "CalibrationTable",
     "FlowJoBiex",
     "FlowJoLog",
     "Hyperlog",
@@ -592,11 +593,48 @@ class FlowJoBiex(Transform):
         return out
 
 
+@dataclass(frozen=True)
+class CalibrationTable(Transform):
+    """A display scale given as a table: ``values[c]`` is the data value shown at channel ``c``.
+
+    FlowJo 8-9 save one such table per channel of float data (``CalibrationTables``, 4097
+    entries for channels 0..4096). Data values map to channels by linear interpolation and then
+    to ``[0, 1]`` (channel / ``channel_range``); values beyond the table clip to its ends, as in
+    FlowJo. ``values`` must increase strictly.
+    """
+
+    kind: ClassVar[str] = "calibration_table"
+    values: tuple[float, ...] = (0.0, 1.0)
+    channel_range: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        table = np.asarray(self.values, dtype=np.float64)
+        if table.ndim != 1 or table.size < 2 or not np.all(np.isfinite(table)) or not np.all(np.diff(table) > 0):
+            raise TransformParameterError("a calibration table needs at least 2 finite, strictly increasing values")
+        if int(self.channel_range) <= 0:
+            raise TransformParameterError(f"a calibration table needs a positive channel range (got {self.channel_range})")
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Map data units to ``[0, 1]`` (the table's channel over ``channel_range``)."""
+        table = np.asarray(self.values, dtype=np.float64)
+        return np.interp(_as_float64(x), table, np.arange(table.size, dtype=np.float64)) / int(self.channel_range)
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        """Map the 0-1 scale back to data units."""
+        table = np.asarray(self.values, dtype=np.float64)
+        return np.interp(_as_float64(y) * int(self.channel_range), np.arange(table.size, dtype=np.float64), table)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the kind, the table (a list of floats) and the channel range (an int)."""
+        return {"kind": self.kind, "values": [float(v) for v in self.values], "channel_range": int(self.channel_range)}
+
+
 # --- registry and defaults -------------------------------------------------------------------
 
 _KINDS: dict[str, type[Transform]] = {
     cls.kind: cls
-    for cls in (Identity, Linear, Log, Asinh, Logicle, Hyperlog, FlowJoBiex, FlowJoLog, Ratio)
+    for cls in (Identity, Linear, Log, Asinh, Logicle, Hyperlog, FlowJoBiex, FlowJoLog, Ratio, CalibrationTable)
 }
 
 

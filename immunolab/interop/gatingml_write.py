@@ -12,7 +12,7 @@ sees the ids as gate names (:func:`immunolab.interop.to_flowkit` renames them ba
 
 What Gating-ML 2.0 cannot express raises ``IML-INT-001`` naming the gate or transform: a
 complemented (inverted) geometric gate, an ellipse evaluated on whole display-grid cells
-(FlowJo 8-9), FlowJo's lookup-table transforms (``flowjo_biex``,
+(FlowJo 8-9), FlowJo's lookup-table transforms (``flowjo_biex``, ``calibration_table``,
 ``flowjo_log``), an identity transform is simply omitted (data units).
 """
 

@@ -362,3 +362,90 @@ def test_a_flowjo6_workspace_is_refused_naming_the_versions_read(tmp_path: Path)
     with pytest.raises(InputError) as info:
         parse_flowjo_workspace(data, label="old.wsp")
     assert info.value.code == "IML-FCS-013" and "7.x PC, 8-9 Mac and 10.x" in info.value.message
+
+
+#: a FlowJo 9.2 (workspace version 2.0) calibration table: channels 0..8 show data -8..8 in steps of 2
+_TABLE = ",".join(f"{c},{-8 + 2 * c}" for c in range(9))
+
+
+def _v92(populations: str, *, table: str = _TABLE, comp_id: str = "1") -> bytes:
+    """Return a FlowJo 9.2 workspace: float data, a compensation matrix and calibration tables at workspace level."""
+    keywords = ('<Keywords><Keyword name="$DATATYPE" value="F"/><Keyword name="$FIL" value="tube 9.fcs"/>'
+                '<Keyword name="$P1N" value="FL1"/><Keyword name="$P1R" value="262144"/><Keyword name="$P1E" value="0,0"/>'
+                '<Keyword name="$P2N" value="FL2"/><Keyword name="$P2R" value="262144"/><Keyword name="$P2E" value="0,0"/>'
+                "</Keywords>")
+    parameters = ('<Parameter name="FL1" range="4096" log="1" calibrationIndex="1"/>'
+                  '<Parameter name="FL2" range="4096" log="1" highValue="1000" decades="3"/>')
+    matrix = ('<CompensationMatrices><CompensationMatrix name="M1" prefix="&lt;" suffix="&gt;">'
+              '<Channel name="FL1"><ChannelValue name="FL1" value="1"/><ChannelValue name="FL2" value="0.5"/></Channel>'
+              '<Channel name="FL2"><ChannelValue name="FL1" value="0"/><ChannelValue name="FL2" value="1"/></Channel>'
+              "</CompensationMatrix></CompensationMatrices>")
+    tables = (f'<CalibrationTables><Table name="InputParameterTransform_Gain1_Offset1">{table}</Table>'
+              f'<Table name="M1 &lt;FL2&gt;">{table}</Table></CalibrationTables>')
+    return ('<?xml version="1.0" encoding="ISO-8859-1"?><Workspace version="2.0" flowJoVersion="9.2"><SampleList>'
+            f'<Sample sampleID="2" compensationID="{comp_id}">{keywords}{parameters}'
+            f'<SampleNode sampleID="2" name="tube 9" count="4">{populations}</SampleNode></Sample></SampleList>'
+            f"{matrix}{tables}</Workspace>").encode("latin-1")
+
+
+def test_a_flowjo92_workspace_reads_its_float_scales_compensation_and_named_populations() -> None:
+    """FlowJo 9.2 and earlier list samples under SampleList, name populations by ``name``, keep tables and matrices apart.
+
+    Checked once against a real FlowJo 9.2 workspace (docs/gating.md): 16 of its 18 counts within
+    0.5 % or 5 events; the file is not in ../shared/data, so this test pins the rules on a small one.
+    """
+    import numpy as np
+
+    from immunolab.flow.transforms import CalibrationTable
+
+    pops = ('<Population name="P" count="2"><PolygonGate><Polygon name="P" xAxisName="FL1" yAxisName="&lt;FL2&gt;"><Polygon>'
+            '<Vertex x="-1" y="-1"/><Vertex x="3" y="-1"/><Vertex x="3" y="3"/><Vertex x="-1" y="3"/>'
+            "</Polygon></Polygon></PolygonGate>"
+            '<Population name="R" count="1"><PolygonGate><Range name="R" xAxisName="FL1"><Polygon>'
+            '<Vertex x="1" y="0.5"/><Vertex x="5" y="0.5"/></Polygon></Range></PolygonGate></Population></Population>')
+    (sample,) = parse_flowjo_workspace(_v92(pops), label="old.xml")
+    assert sample.file_name == "tube 9.fcs" and sample.sample_id == "2"
+    assert sample.flowjo_counts == {"/P": 2, "/P/R": 1}
+    assert list(sample.strategy.matrices) == ["flowjo:M1"]
+    scales = sample.strategy.transforms
+    assert any(isinstance(x, CalibrationTable) for x in scales.values())
+    # FL2 is compensated: FL1 spills 0.5 of itself into FL2. Event 0: FL1 = 2, FL2 = 2 -> <FL2> = 1: inside P;
+    # event 1: FL1 = 2, FL2 = 3 -> <FL2> = 2: inside; event 2: FL1 = 4 (x beyond 3): outside;
+    # event 3: FL1 = 0, FL2 = 4 -> <FL2> = 4: outside. R (1 <= FL1 < 5) holds events 0 and 1 of P.
+    events = np.array([[2.0, 2.0], [2.0, 3.0], [4.0, 3.0], [0.0, 4.0]])
+    masks = gate_events(events, ["FL1", "FL2"], sample.strategy)
+    assert masks["/P"].tolist() == [True, True, False, False]
+    assert masks["/P/R"].tolist() == [True, True, False, False]
+    # float data: a range bound is not moved onto a channel (no half-channel shift)
+    gate = next(n.gate for n in sample.strategy.nodes if n.gate.name == "R")
+    assert isinstance(gate, RectangleGate) and gate.mins[0] == pytest.approx(9 / 16)
+
+
+def test_a_calibration_table_maps_data_to_channels_and_round_trips() -> None:
+    import numpy as np
+
+    from immunolab.flow.transforms import (
+        CalibrationTable,
+        TransformParameterError,
+        transform_from_dict,
+    )
+
+    table = CalibrationTable(tuple(-8.0 + 2 * c for c in range(9)), 8)
+    assert table.apply(np.array([-8.0, 0.0, 1.0, 8.0, 20.0, -50.0])).tolist() == [0.0, 0.5, 0.5625, 1.0, 1.0, 0.0]
+    assert table.inverse(np.array([0.5625])).tolist() == [1.0]
+    assert transform_from_dict(table.to_dict()) == table
+    with pytest.raises(TransformParameterError):
+        CalibrationTable((0.0, 1.0, 1.0), 2)
+
+
+@pytest.mark.parametrize(("table", "comp_id", "needle"), [
+    ("0,1,1,x", "1", "not a number"),
+    ("0,1,2,3", "1", "channel, value pairs"),
+    (_TABLE, "3", "compensation matrix 3"),
+])
+def test_a_broken_flowjo92_table_or_matrix_reference_is_iml_fcs_013(table: str, comp_id: str, needle: str) -> None:
+    pops = ('<Population name="R" count="1"><PolygonGate><Range name="R" xAxisName="FL1"><Polygon>'
+            '<Vertex x="1" y="0.5"/><Vertex x="5" y="0.5"/></Polygon></Range></PolygonGate></Population>')
+    with pytest.raises(InputError) as info:
+        parse_flowjo_workspace(_v92(pops, table=table, comp_id=comp_id), label="old.xml")
+    assert info.value.code == "IML-FCS-013" and needle in info.value.message
