@@ -156,6 +156,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
     "IML-IN-012": "--supersede names an ingest of the very same bytes: nothing to correct (identity apply, derive)",
     "IML-IN-013": "a --reason held a date, a record number or a titled name: recorded with that part replaced (a warning)",
+    "IML-IN-014": "--out names a file of another kind than the command writes (AnnData: .h5ad)",
     # identity / manifest / subjects
     "IML-ID-001": "file is not listed in the sample manifest",
     "IML-ID-002": "manifest or subjects file cannot be read or lacks required columns",

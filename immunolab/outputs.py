@@ -87,6 +87,10 @@ def check_report_file(path: str | Path, *, force: bool = False) -> None:
 def check_h5ad_file(path: str | Path, *, force: bool = False) -> None:
     """Refuse to write AnnData over an existing file that is not an immunolab ``.h5ad`` (``uns['immunolab']``)."""
     target = Path(path)
+    if target.suffix.lower() != ".h5ad":
+        raise InputError("IML-IN-014", f"--out names a {target.suffix or 'suffix-less'} file, but an AnnData (HDF5) "
+                         "file is written there", path=str(target),
+                         hint="Give --out a name ending in .h5ad (scanpy.read_h5ad reads it).")
     if force or not target.is_file():
         return
     try:

@@ -108,11 +108,13 @@ def _write_plots(result: ArmComparison, folder: Path) -> list[Path]:
     arms = (result.settings["treated"], result.settings["reference"])
     paths: list[Path] = []
     used: set[str] = set()
-    for (_assay, feature, measure), s in result.summary.groupby(["assay", "feature", "measure"], sort=True):
+    assays_of = result.summary.groupby(["feature", "measure"])["assay"].nunique()
+    for (assay, feature, measure), s in result.summary.groupby(["assay", "feature", "measure"], sort=True):
         unit = s["unit"].dropna().iloc[0] if s["unit"].notna().any() else ""
-        fig = trajectory_figure(s, title=f"{feature} - {measure} ({unit})", arms=arms,
+        fig = trajectory_figure(s, title=f"{feature} - {measure} ({unit}; {assay})", arms=arms,
                                 infusion_days=DEFAULT_PROTOCOL.infusion_days)
-        stem = file_slug(f"{feature}_{measure}")
+        # a feature measured by two assays (IL-6 on plates and on bead arrays) names the assay in its file
+        stem = file_slug(f"{feature}_{measure}" + (f"_{assay}" if assays_of[(feature, measure)] > 1 else ""))
         while stem in used:
             stem += "_"
         used.add(stem)

@@ -215,3 +215,26 @@ def test_writing_again_into_an_export_folder_leaves_no_file_of_the_earlier_expor
     r = invoke("compare", "--store", str(synth.store), "--out", str(comp), "--features", "IL-6", "--no-plots")
     assert r.exit_code == 0, r.output
     assert not list((comp / "plots").glob("*.png")) and (comp / "settings.json").exists()
+
+
+def test_compare_names_the_assay_of_a_feature_two_assays_measure(tmp_path: Path) -> None:
+    """IL-6 on plates and on bead arrays: two plot files named by assay (not IL-6_concentration_.png), titles too."""
+    from types import SimpleNamespace
+
+    from immunolab.cli.compare_cmd import _write_plots
+
+    rows = [{"assay": assay, "feature": feature, "measure": "concentration", "unit": "pg/mL", "arm": arm,
+             "visit_day": day, "n": 5, "median": 10.0, "q1": 8.0, "q3": 12.0}
+            for assay, feature in (("cytokine", "IL-6"), ("bead_array", "IL-6"), ("cytokine", "IL-8"))
+            for arm in ("MSC", "control") for day in (0, 28)]
+    result = SimpleNamespace(summary=pd.DataFrame(rows), settings={"treated": "MSC", "reference": "control"})
+    paths = _write_plots(result, tmp_path)  # type: ignore[arg-type]
+    assert sorted(p.name for p in paths) == ["IL-6_concentration_bead_array.png", "IL-6_concentration_cytokine.png",
+                                             "IL-8_concentration.png"]
+
+
+def test_export_anndata_refuses_an_out_name_that_is_not_h5ad(synth: SynthStudy, tmp_path: Path) -> None:
+    """`--out x.csv` wrote HDF5 under a .csv name; now a coded error, nothing written."""
+    r = CliRunner().invoke(main, ["export", "anndata", "--store", str(synth.store), "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 1 and "IML-IN-014" in r.output and ".h5ad" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []

@@ -97,3 +97,21 @@ def test_every_patient_value_is_drawn_and_n_per_arm_and_visit_is_written_under_t
     assert [t.get_text() for t in control_28] == [str(counts[("control", 28)])] == ["7"]
     msc_180 = [t for t in ax.texts if t.get_color() == "#D55E00" and t.get_position()[0] == 180]
     assert [t.get_text() for t in msc_180] == ["10"]
+
+
+def test_the_survival_trajectory_figure_keeps_one_panel_per_assay() -> None:
+    """IL-6 measured on plates and on bead arrays is two panels, not one line zig-zagging between them."""
+    from immunolab.report.sections.clinical import survival_trajectory_figure
+
+    rows = []
+    for assay, level in (("cytokine", 10.0), ("bead_array", 100.0)):
+        for status in ("died", "survived"):
+            for day in (0, 3, 28):
+                rows.append({"assay": assay, "feature": "IL-6", "measure": "concentration", "status": status,
+                             "visit_day": day, "n": 3, "median": level, "q1": level * 0.8, "q3": level * 1.2})
+    fig = survival_trajectory_figure(pd.DataFrame(rows))
+    used = [ax for ax in fig.axes if ax.axison]
+    assert sorted(ax.get_title() for ax in used) == ["IL-6 (concentration, bead_array)", "IL-6 (concentration, cytokine)"]
+    for ax in used:
+        medians = {float(v) for ln in ax.lines for v in ln.get_ydata()}
+        assert len(medians) == 1  # each panel holds one assay's values only

@@ -248,3 +248,10 @@ def test_outcomes_past_follow_up_or_on_a_day_without_a_visit_are_refused(store: 
             trial_endpoints(store, **kwargs)
         assert err.value.code == "IML-ANA-008" and says in err.value.message
     assert "mortality" in trial_endpoints(store, day=180).tables
+
+
+def test_a_feature_two_assays_measure_is_drawn_twice_with_the_assay_named(page: Page) -> None:
+    """The demo measures IL-6 on plates and on bead arrays: two figures whose alt texts tell them apart."""
+    alts = [alt for _src, alt in page["trajectories"].images if alt.startswith("Trajectory of IL-6 (concentration")]
+    assert len(alts) == len(set(alts)) == 2, alts
+    assert all(alt.startswith("Trajectory of IL-6 (concentration, ") for alt in alts)

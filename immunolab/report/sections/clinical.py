@@ -92,14 +92,14 @@ def survival_trajectory_figure(traj: pd.DataFrame) -> Figure:
     from immunolab.plotting import pyplot
 
     plt = pyplot()
-    keys = [(str(f), str(m)) for f, m in traj[["feature", "measure"]].drop_duplicates().sort_values(
-        ["feature", "measure"]).itertuples(index=False)]
+    by = [c for c in ("feature", "measure", "assay") if c in traj.columns]  # one panel per assay: never two joined
+    keys = [tuple(str(v) for v in row) for row in traj[by].drop_duplicates().sort_values(by).itertuples(index=False)]
     cols = min(3, max(1, len(keys)))
     rows = -(-len(keys) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), dpi=90, squeeze=False, layout="constrained")
     colours = {"died": "#000000", "survived": "#009E73"}
-    for ax, (feature, measure) in zip(axes.ravel(), keys, strict=False):
-        g = traj[(traj["feature"] == feature) & (traj["measure"] == measure)]
+    for ax, key in zip(axes.ravel(), keys, strict=False):
+        g = traj[(traj[by].astype(str) == pd.Series(key, index=by)).all(axis=1)]
         for status, colour in colours.items():
             s = g[g["status"] == status].sort_values("visit_day")
             if s.empty:
@@ -110,7 +110,7 @@ def survival_trajectory_figure(traj: pd.DataFrame) -> Figure:
             ax.plot(x, s["median"].to_numpy(dtype=float), "-o", ms=3, color=colour,
                     label=f"{status} (n at D0 = {int(s['n'].iloc[0])})")
         ax.set_xscale("function", functions=(lambda d: (d + 1.0) ** 0.5, lambda r: r ** 2 - 1.0))
-        ax.set_title(f"{feature} ({measure})", fontsize=8)
+        ax.set_title(f"{key[0]} ({', '.join(key[1:])})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, frameon=False)
     for ax in axes.ravel()[len(keys):]:

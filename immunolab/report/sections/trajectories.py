@@ -65,7 +65,9 @@ def section(data: ReportData) -> Section:
     view = data.compared_view
     points = {k: g for k, g in view.groupby(["assay", "feature", "measure"], sort=False)}
     groups: dict[tuple[str, str], list[str]] = {}
+    assays_of = c.summary.groupby(["feature", "measure"])["assay"].nunique()
     for (assay, feature, measure), s in c.summary.groupby(["assay", "feature", "measure"], sort=True):
+        by_assay = f", {assay}" if assays_of[(feature, measure)] > 1 else ""  # IL-6 on plates and on bead arrays
         p, q = pq.get((assay, feature, measure), (np.nan, np.nan))
         unit = s["unit"].dropna().iloc[0] if s["unit"].notna().any() else ""
         pts = points.get((assay, feature, measure), pd.DataFrame(columns=["arm", "visit_day", "value", "censor"]))
@@ -73,11 +75,11 @@ def section(data: ReportData) -> Section:
                                 subtitle=interaction_p_text(p, q), lloq=lloq.get((str(assay), str(feature))),
                                 points=pts[["arm", "visit_day", "value", "censor"]])
         n_cens = int(pts["censored"].sum()) if "censored" in pts else 0
-        caption = (f"{feature} ({measure}, {unit}): median and IQR per arm, each patient's value as a dot"
+        caption = (f"{feature} ({measure}, {unit}{by_assay}): median and IQR per arm, each patient's value as a dot"
                    + (f"; {n_cens} censored value(s) as open triangles" if n_cens else "")
                    + "; under each day the patients per arm (treated | reference).")
         groups.setdefault((str(assay), str(measure)), []).append(
-            figure(fig, alt=f"Trajectory of {feature} ({measure}) per arm", caption=caption, dpi=80))
+            figure(fig, alt=f"Trajectory of {feature} ({measure}{by_assay}) per arm", caption=caption, dpi=80))
     body = (f"<p class='meta'>Dotted lines: infusion days {esc(', '.join(map(str, data.infusion_days)))}. "
             "Open triangles: censored values (down = below the LLOQ, up = above the ULOQ). Subtitles: the "
             "unadjusted arm x visit interaction.</p>")
