@@ -108,7 +108,7 @@ def _write_plots(result: ArmComparison, folder: Path) -> list[Path]:
     arms = (result.settings["treated"], result.settings["reference"])
     paths: list[Path] = []
     used: set[str] = set()
-    assays_of = result.summary.groupby(["feature", "measure"])["assay"].nunique()
+    assays_of = result.summary.groupby(["feature", "measure"])["assay"].nunique().to_dict()
     for (assay, feature, measure), s in result.summary.groupby(["assay", "feature", "measure"], sort=True):
         unit = s["unit"].dropna().iloc[0] if s["unit"].notna().any() else ""
         fig = trajectory_figure(s, title=f"{feature} - {measure} ({unit}; {assay})", arms=arms,

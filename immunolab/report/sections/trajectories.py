@@ -65,7 +65,7 @@ def section(data: ReportData) -> Section:
     view = data.compared_view
     points = {k: g for k, g in view.groupby(["assay", "feature", "measure"], sort=False)}
     groups: dict[tuple[str, str], list[str]] = {}
-    assays_of = c.summary.groupby(["feature", "measure"])["assay"].nunique()
+    assays_of = c.summary.groupby(["feature", "measure"])["assay"].nunique().to_dict()
     for (assay, feature, measure), s in c.summary.groupby(["assay", "feature", "measure"], sort=True):
         by_assay = f", {assay}" if assays_of[(feature, measure)] > 1 else ""  # IL-6 on plates and on bead arrays
         p, q = pq.get((assay, feature, measure), (np.nan, np.nan))
