@@ -205,6 +205,8 @@ class _Context:
         xform_id = None
         if xform is not None:
             xform_id = f"{name}:{xform.kind}"
+            if self.used_transforms.get(xform_id, xform) != xform:  # a channel shown compensated on another scale
+                xform_id = f"{raw_name}:{xform.kind}"
             self.used_transforms[xform_id] = xform
         return Dimension(name, comp_ref, xform_id), xform
 

@@ -368,7 +368,7 @@ def test_a_flowjo6_workspace_is_refused_naming_the_versions_read(tmp_path: Path)
 _TABLE = ",".join(f"{c},{-8 + 2 * c}" for c in range(9))
 
 
-def _v92(populations: str, *, table: str = _TABLE, comp_id: str = "1") -> bytes:
+def _v92(populations: str, *, table: str = _TABLE, comp_id: str = "1", extra_tables: str = "") -> bytes:
     """Return a FlowJo 9.2 workspace: float data, a compensation matrix and calibration tables at workspace level."""
     keywords = ('<Keywords><Keyword name="$DATATYPE" value="F"/><Keyword name="$FIL" value="tube 9.fcs"/>'
                 '<Keyword name="$P1N" value="FL1"/><Keyword name="$P1R" value="262144"/><Keyword name="$P1E" value="0,0"/>'
@@ -381,7 +381,7 @@ def _v92(populations: str, *, table: str = _TABLE, comp_id: str = "1") -> bytes:
               '<Channel name="FL2"><ChannelValue name="FL1" value="0"/><ChannelValue name="FL2" value="1"/></Channel>'
               "</CompensationMatrix></CompensationMatrices>")
     tables = (f'<CalibrationTables><Table name="InputParameterTransform_Gain1_Offset1">{table}</Table>'
-              f'<Table name="M1 &lt;FL2&gt;">{table}</Table></CalibrationTables>')
+              f'<Table name="M1 &lt;FL2&gt;">{table}</Table>{extra_tables}</CalibrationTables>')
     return ('<?xml version="1.0" encoding="ISO-8859-1"?><Workspace version="2.0" flowJoVersion="9.2"><SampleList>'
             f'<Sample sampleID="2" compensationID="{comp_id}">{keywords}{parameters}'
             f'<SampleNode sampleID="2" name="tube 9" count="4">{populations}</SampleNode></Sample></SampleList>'
@@ -449,3 +449,23 @@ def test_a_broken_flowjo92_table_or_matrix_reference_is_iml_fcs_013(table: str, 
     with pytest.raises(InputError) as info:
         parse_flowjo_workspace(_v92(pops, table=table, comp_id=comp_id), label="old.xml")
     assert info.value.code == "IML-FCS-013" and needle in info.value.message
+
+
+def test_a_channel_gated_raw_and_compensated_on_two_scales_keeps_both_scales() -> None:
+    """FlowJo 9.2: FL1 raw shows on its Parameter's table, <FL1> on its own compensated table: two scales, not one."""
+    import numpy as np
+
+    wide = ",".join(f"{c},{-80 + 20 * c}" for c in range(9))  # <FL1>: channels 0..8 show -80..80
+    pops = ('<Population name="raw" count="1"><PolygonGate><Range name="raw" xAxisName="FL1"><Polygon>'
+            '<Vertex x="1" y="0.5"/><Vertex x="5" y="0.5"/></Polygon></Range></PolygonGate></Population>'
+            '<Population name="comp" count="1"><PolygonGate><Range name="comp" xAxisName="&lt;FL1&gt;"><Polygon>'
+            '<Vertex x="1" y="0.5"/><Vertex x="5" y="0.5"/></Polygon></Range></PolygonGate></Population>')
+    (sample,) = parse_flowjo_workspace(_v92(pops, extra_tables=f'<Table name="M1 &lt;FL1&gt;">{wide}</Table>'),
+                                       label="old.xml")
+    dims = {n.gate.name: n.gate.dimensions[0] for n in sample.strategy.nodes}
+    assert dims["raw"].transform != dims["comp"].transform
+    scales = sample.strategy.transforms
+    assert scales[dims["raw"].transform] != scales[dims["comp"].transform]
+    # both ranges hold 1 <= FL1 < 5 in data units whatever the scale (<FL1> = FL1: FL1 spills only into FL2)
+    masks = gate_events(np.array([[0.5, 0.0], [3.0, 0.0], [7.0, 0.0]]), ["FL1", "FL2"], sample.strategy)
+    assert masks["/comp"].tolist() == masks["/raw"].tolist() == [False, True, False]
