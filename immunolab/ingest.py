@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -691,3 +693,22 @@ def ingest_paths(
     report.identity_problems = list(identity.subject_problems)
     report.identity_warnings = list(identity.subject_warnings)
     return report
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as the public :func:`immunolab.ingest` it shadows.
+
+    ``import immunolab.ingest`` binds the package attribute ``immunolab.ingest`` to this module,
+    hiding the function of the same name; calling the module calls that function, so
+    ``immunolab.ingest(...)`` works whatever was imported first and ``immunolab.ingest.<name>``
+    stays this module's.
+    """
+
+    def __call__(self, paths: Any, **kwargs: Any) -> IngestReport:
+        from immunolab import _ingest_function
+
+        report: IngestReport = _ingest_function(paths, **kwargs)
+        return report
+
+
+sys.modules[__name__].__class__ = _CallableModule
