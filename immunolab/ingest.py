@@ -471,12 +471,14 @@ def _acquired_before_visit(tables: dict[str, pa.Table], entry: ManifestEntry) ->
     A sample cannot be measured before it is drawn: the manifest's visit_day (or the patient's
     Day 0) is wrong. Acquisition after the visit is normal (frozen PBMC run in batches) and says nothing.
     """
+    from immunolab.derive.views import visit_window  # the one rule of the protocol's visit windows
+
     t = tables.get("fcs_files")
     if t is None or entry.visit_day is None or "acquisition_study_day" not in t.column_names:
         return []
     days = [int(d) for d in t.column("acquisition_study_day").to_pylist() if d is not None]
     visit = int(entry.visit_day)
-    window = max(1, visit // 10)  # the protocol visit window (immunolab.derive.views.visit_window)
+    window = visit_window(visit)
     if not days or min(days) >= visit - window:
         return []
     code = "IML-ID-020"
