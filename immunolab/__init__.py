@@ -28,9 +28,8 @@ def ingest(paths: Any, **kwargs: Any) -> Any:
     from immunolab.ingest import ingest_paths
     from immunolab.redact import recorded_reason
 
-    # importing the submodule immunolab.ingest rebinds this package's `ingest` to it: a second
-    # `immunolab.ingest(...)` raised "'module' object is not callable"; keep the function
-    globals()["ingest"] = _ingest_function
+    # importing the submodule immunolab.ingest (here or in a script) rebinds this package's `ingest`
+    # to it; the module is callable and forwards to this function (immunolab.ingest._CallableModule)
     if kwargs.get("reason"):
         kwargs["reason"] = recorded_reason(kwargs["reason"])  # as the CLI's --reason: no name or date recorded
     return ingest_paths(paths, **kwargs)

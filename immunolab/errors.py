@@ -175,9 +175,9 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-015": "identity history: the store has no record of that sample or patient",
     "IML-ID-016": "a subjects column looks identifying (name, date, free text) and is not stored (a warning)",
     "IML-ID-017": "stored samples or patients are not in the manifest/subjects file: kept unchanged (a note)",
+    "IML-ID-018": "--supersede names the ingest of another sample than the file's manifest row",
     "IML-ID-019": "a manifest row's plate names no plate file of the manifest (or is given on a file's own row)",
     "IML-ID-020": "a tube was acquired before its manifest visit day: visit_day or Day 0 is wrong (a warning)",
-    "IML-ID-018": "--supersede names the ingest of another sample than the file's manifest row",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",
@@ -251,17 +251,17 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-003": "analysis window is not a pair of observed visit days (start < end)",
     "IML-ANA-004": "the store holds no per-event flow data (flow_events) for an events export",
     "IML-ANA-005": "measurements table lacks required columns",
-    # derivations and QC decisions
-    "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
-    "IML-DER-002": "the derivation to activate is not in the store",
-    "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
-    "IML-DER-004": "a superseded plate's curve choice could not be carried over to the plate replacing it (a warning)",
     "IML-ANA-006": "a covariate named for adjustment or balance is not in the data",
     "IML-ANA-007": "absolute count inputs are missing or invalid (beads, volume, lymphocyte count)",
     "IML-ANA-008": "outcome analysis input is inconsistent (arms, event days, patients)",
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
     "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
     "IML-ANA-011": "unknown AnnData kind (summary or events)",
+    # derivations and QC decisions
+    "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
+    "IML-DER-002": "the derivation to activate is not in the store",
+    "IML-DER-003": "QC decision names an unknown sample, plate, well or file",
+    "IML-DER-004": "a superseded plate's curve choice could not be carried over to the plate replacing it (a warning)",
     # clinical data (hospital lab, CRF, SDTM)
     "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
     "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -469,12 +471,14 @@ def _acquired_before_visit(tables: dict[str, pa.Table], entry: ManifestEntry) ->
     A sample cannot be measured before it is drawn: the manifest's visit_day (or the patient's
     Day 0) is wrong. Acquisition after the visit is normal (frozen PBMC run in batches) and says nothing.
     """
+    from immunolab.derive.views import visit_window  # the one rule of the protocol's visit windows
+
     t = tables.get("fcs_files")
     if t is None or entry.visit_day is None or "acquisition_study_day" not in t.column_names:
         return []
     days = [int(d) for d in t.column("acquisition_study_day").to_pylist() if d is not None]
     visit = int(entry.visit_day)
-    window = max(1, visit // 10)  # the protocol visit window (immunolab.derive.views.visit_window)
+    window = visit_window(visit)
     if not days or min(days) >= visit - window:
         return []
     code = "IML-ID-020"
@@ -691,3 +695,22 @@ def ingest_paths(
     report.identity_problems = list(identity.subject_problems)
     report.identity_warnings = list(identity.subject_warnings)
     return report
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as the public :func:`immunolab.ingest` it shadows.
+
+    ``import immunolab.ingest`` binds the package attribute ``immunolab.ingest`` to this module,
+    hiding the function of the same name; calling the module calls that function, so
+    ``immunolab.ingest(...)`` works whatever was imported first and ``immunolab.ingest.<name>``
+    stays this module's.
+    """
+
+    def __call__(self, paths: Any, **kwargs: Any) -> IngestReport:
+        from immunolab import _ingest_function
+
+        report: IngestReport = _ingest_function(paths, **kwargs)
+        return report
+
+
+sys.modules[__name__].__class__ = _CallableModule

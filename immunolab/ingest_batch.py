@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from immunolab.errors import InputError, StoreError
+from immunolab.errors import InputError
 from immunolab.identity import StudyIdentity, display_label
 from immunolab.identity.apply import (
     IdentityUpdate,
@@ -98,8 +98,13 @@ def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, rea
     sha = src.column("source_sha256")[0].as_py() if src.num_rows else again[0]
     rows = filter_in(store.table("identity_samples"), "source_sha256", [sha]).drop_columns(["commit_id"]).to_pylist()
     if rows and all(r["status"] == "superseded" for r in rows):
-        raise StoreError("IML-STORE-006", f"ingest {ingest_id} is already superseded",
-                         hint="Pick the ingest that is current (`immunolab log`).")
+        # the user named the wrong ingest, as with an unknown ID: an input problem (exit 1), not the store's
+        chain = _successors(store, rows)
+        raise InputError("IML-STORE-006", f"--supersede names ingest {ingest_id}, which is already superseded"
+                         + "".join(f" by {c}" if not i else f", itself superseded by {c}" for i, c in enumerate(chain)),
+                         path=label,
+                         hint=(f"Supersede the ingest that holds the sample now: --supersede {chain[-1]}. "
+                               if chain else "") + "`immunolab log --store S --files` lists each file's ingest IDs.")
     if new == sha:
         raise InputError("IML-IN-012", f"this file is byte for byte the file of ingest {ingest_id}: superseding it "
                          "with itself corrects nothing", path=label,
@@ -108,6 +113,22 @@ def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, rea
                          "re-analyse it (gating, curve fit), use `immunolab derive`; to replace the data, "
                          "export the file again from the instrument.")
     return sha, rows
+
+
+def _successors(store: Store, rows: list[dict[str, Any]]) -> list[str]:
+    """Return the ingests that superseded identity ``rows`` in turn, the one current now last."""
+    chain: list[str] = []
+    while rows and all(r["status"] == "superseded" for r in rows):
+        by = sorted({str(r["superseded_by"]) for r in rows if r.get("superseded_by")} - set(chain))
+        if not by:
+            break
+        chain.append(by[0])
+        src = filter_in(store.table("sources", columns=["source_sha256", "ingest_id"]), "ingest_id", [by[0]])
+        if src.num_rows == 0:
+            break
+        rows = filter_in(store.table("identity_samples", columns=["status", "superseded_by", "source_sha256"]),
+                         "source_sha256", [src.column("source_sha256")[0].as_py()]).to_pylist()
+    return chain
 
 
 def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: Sequence[Path],

@@ -6,7 +6,8 @@ that holds files is refused with ``IML-IN-010`` (:func:`check_folder`) unless ``
 files would be mixed with or replaced by the export. A report (HTML) is written over an existing
 file only when that file is an immunolab report (its generator tag, :func:`check_report_file`),
 an AnnData export over an ``.h5ad`` only when immunolab wrote it (``uns['immunolab']``,
-:func:`check_h5ad_file`).
+:func:`check_h5ad_file`), a Gating-ML strategy over an ``.xml`` only when immunolab wrote it (its
+names namespace, :func:`check_gatingml_file`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from immunolab.errors import InputError
 
-__all__ = ["MARKER", "REPORT_SIGNATURE", "check_folder", "check_h5ad_file", "check_report_file", "mark_folder"]
+__all__ = ["MARKER", "REPORT_SIGNATURE", "check_folder", "check_gatingml_file", "check_h5ad_file", "check_report_file",
+           "mark_folder"]
 
 #: the file every folder export leaves, so that writing into the folder again is known to be safe
 MARKER = ".immunolab-output"
@@ -69,8 +71,8 @@ def mark_folder(path: str | Path, kind: str, files: list[Path] | None = None) ->
     return removed
 
 
-def check_report_file(path: str | Path, *, force: bool = False) -> None:
-    """Refuse to write a report over an existing file that is not an immunolab report."""
+def _check_signed_file(path: str | Path, signature: bytes, what: str, *, force: bool) -> None:
+    """Refuse to write over an existing file whose head (4 KiB) lacks ``signature``: immunolab did not write it."""
     target = Path(path)
     if force or not target.is_file():
         return
@@ -79,9 +81,22 @@ def check_report_file(path: str | Path, *, force: bool = False) -> None:
             head = fh.read(4096)
     except OSError:
         head = b""
-    if REPORT_SIGNATURE not in head:
-        raise InputError("IML-IN-010", "the file exists and is not an immunolab report; it would be overwritten",
+    if signature not in head:
+        raise InputError("IML-IN-010", f"the file exists and is not {what}; it would be overwritten",
                          path=str(target), hint="Choose another --out file, or pass --force to overwrite it.")
+
+
+def check_report_file(path: str | Path, *, force: bool = False) -> None:
+    """Refuse to write a report over an existing file that is not an immunolab report."""
+    _check_signed_file(path, REPORT_SIGNATURE, "an immunolab report", force=force)
+
+
+def check_gatingml_file(path: str | Path, *, force: bool = False) -> None:
+    """Refuse to write Gating-ML over an existing file that is not Gating-ML immunolab wrote (its namespace)."""
+    from immunolab.flow.gatingml import NAMES_NS
+
+    # the root element of every document immunolab writes declares this namespace
+    _check_signed_file(path, NAMES_NS.encode(), "a Gating-ML file immunolab wrote", force=force)
 
 
 def check_h5ad_file(path: str | Path, *, force: bool = False) -> None:

@@ -48,6 +48,20 @@ def test_the_registry_is_well_formed() -> None:
     assert not set(ERROR_CODES) & set(RETIRED_CODES)
 
 
+def test_the_registry_lists_each_family_together_and_in_code_order() -> None:
+    """A reader looks a code up by scanning its family: one block per family, numbers ascending."""
+    families: list[tuple[str, list[int]]] = []
+    for code in ERROR_CODES:
+        family, number = code.rsplit("-", 1)
+        if not families or families[-1][0] != family:
+            families.append((family, []))
+        families[-1][1].append(int(number))
+    names = [f for f, _ in families]
+    assert len(names) == len(set(names)), f"a family is split in several blocks: {names}"
+    unordered = {f: n for f, n in families if n != sorted(n)}
+    assert not unordered, f"codes out of order: {unordered}"
+
+
 @pytest.mark.parametrize("code", sorted(ERROR_CODES))
 def test_every_registered_code_is_raised_by_the_source(code: str) -> None:
     assert code in RAISED, f"{code} ({ERROR_CODES[code]}) is raised nowhere: raise it or retire it"

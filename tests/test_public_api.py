@@ -66,6 +66,28 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         immunolab.flow.no_such_gate  # noqa: B018
 
 
+def test_immunolab_ingest_is_callable_after_a_script_imports_the_submodule_and_the_submodule_stays_usable(
+        tmp_path: Path) -> None:
+    """`import immunolab.ingest` rebinds the package's `ingest` to the submodule: calling it raised TypeError."""
+    (tmp_path / "subjects.csv").write_text("patient_id,arm,site,age,sex\n001,MSC,A,40,F\n")
+    (tmp_path / "manifest.csv").write_text("file,sample_id,patient_id,visit_day,specimen,panel\n")
+    (tmp_path / "labs.csv").write_text("patient_id,study_day,test,value,unit\n001,0,CRP,5,mg/L\n")
+    kw = {"store": str(tmp_path / "store"), "manifest": str(tmp_path / "manifest.csv"),
+          "subjects": str(tmp_path / "subjects.csv")}
+    script = f"""
+import immunolab.ingest
+import immunolab
+from immunolab.ingest import IngestOptions, IngestReport, ingest_paths
+first = immunolab.ingest([{str(tmp_path / "labs.csv")!r}], **{kw!r})
+again = immunolab.ingest([{str(tmp_path / "labs.csv")!r}], **{kw!r})
+print("calls", first.counts["OK"], again.counts["SKIP"], isinstance(first, IngestReport))
+print("submodule", immunolab.ingest.ingest_paths is ingest_paths, immunolab.ingest.IngestOptions is IngestOptions)
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "calls 1 1 True" in res.stdout and "submodule True True" in res.stdout
+
+
 def _long_functions() -> list[str]:
     out = []
     for folder in SCIENCE:

@@ -153,18 +153,21 @@ Use it again:        immunolab derive gating --store S --panel P --strategy stra
 @click.option("--panel", required=True, help="Panel whose active gating strategy to export.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), help="Gating-ML 2.0 file to write.")
 @click.option("--sample", help="Export this sample's gates (needed when a FlowJo workspace gated each sample differently).")
+@click.option("--force", is_flag=True, help="Overwrite --out even when immunolab did not write it.")
 @json_option
 @debug_option
 @handle_errors
 def export_strategy(store: str, storage_options: tuple[str, ...], panel: str, out: str, sample: str | None,
-                    as_json: bool, debug: bool) -> None:
+                    force: bool, as_json: bool, debug: bool) -> None:
     """Write the active gating strategy of a panel as Gating-ML 2.0 (FlowKit, FlowJo and cytolib read it).
 
     Gate ids are valid XML ids even for names such as CD4+; the names themselves travel in each
     gate's custom_info, so `derive gating --strategy` restores them exactly.
     """
     from immunolab.interop.export import export_panel_strategy
+    from immunolab.outputs import check_gatingml_file
 
+    check_gatingml_file(out, force=force)
     done = export_panel_strategy(open_store_cli(store, storage_options), panel, out, sample=sample)
     if as_json:
         echo_json({"path": str(done.path), "strategy_id": done.strategy_id, "strategy": done.strategy_name,

@@ -187,12 +187,14 @@ def samples(store: Store) -> pa.Table:
     df["exclusion_reason"] = None
     if not excl.empty:
         by_sample = excl[(excl["target_kind"] == "sample") & (excl["analyte"] == "")].set_index("target")["reason"]
-        by_source = excl[(excl["target_kind"] == "source") & (excl["analyte"] == "")].set_index("target")["reason"]
-        # first reason found: by sample, by source, by ingest (object arrays: fillna would downcast, a FutureWarning)
+        by_file: dict[str, Any] = {}
+        for row in excl[(excl["target_kind"] == "source") & (excl["analyte"] == "")].itertuples(index=False):
+            for sha in file_exclusion_sources(src, [row.target]):
+                by_file.setdefault(sha, row.reason)
+        # first reason found: by sample, by file (object arrays: fillna would downcast, a FutureWarning)
         reasons = df["sample_id"].map(by_sample).to_numpy(dtype=object)
-        for alt in (df["source_sha256"].map(by_source), df["ingest_id"].map(by_source)):
-            missing = pd.isna(reasons)
-            reasons[missing] = alt.to_numpy(dtype=object)[missing]
+        missing = pd.isna(reasons)
+        reasons[missing] = df["source_sha256"].map(by_file).to_numpy(dtype=object)[missing]
         found = ~pd.isna(reasons)
         df["excluded"] = found
         reasons[~found] = None
@@ -275,6 +277,12 @@ def visit_of_day(day: int, visit_days: tuple[int, ...] | None = None) -> int | N
     return int(best) if abs(best - day) <= visit_window(best) else None
 
 
+def file_exclusion_sources(sources: pd.DataFrame, targets: Any) -> set[str]:
+    """Return the SHA-256 of the ``sources`` rows that file exclusion ``targets`` name (an ingest ID or a SHA-256)."""
+    ids = set(targets)
+    return set(sources.loc[sources["ingest_id"].isin(ids) | sources["source_sha256"].isin(ids), "source_sha256"])
+
+
 def excluded_sources(store: Store) -> set[str]:
     """Return the SHA-256 of the files a current QC decision excludes whole (``qc exclude --file``)."""
     excl = _exclusions(store)
@@ -283,8 +291,7 @@ def excluded_sources(store: Store) -> set[str]:
     ids = set(excl.loc[(excl["target_kind"] == "source") & (excl["analyte"] == ""), "target"])
     if not ids:
         return set()
-    src = store.to_pandas("sources", columns=["source_sha256", "ingest_id"])
-    return set(src.loc[src["ingest_id"].isin(ids) | src["source_sha256"].isin(ids), "source_sha256"])
+    return file_exclusion_sources(store.to_pandas("sources", columns=["source_sha256", "ingest_id"]), ids)
 
 
 def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, values: tuple[str, ...] = (),
@@ -484,6 +491,7 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
     m["exclusion_reason"] = m["sample_reason"]
     if excl.empty or m.empty:
         return m
+    sources = store.to_pandas("sources", columns=["source_sha256", "ingest_id"])
     for row in excl.itertuples(index=False):
         scope = m["feature"] == row.analyte if row.analyte else pd.Series(True, index=m.index)
         if row.target_kind == "sample":
@@ -499,7 +507,7 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
 
             hit = on_plate & m["wells"].map(lists_well)
         else:
-            hit = (m["source_sha256"] == row.target) | (m["ingest_id"] == row.target)
+            hit = m["source_sha256"].isin(file_exclusion_sources(sources, [row.target]))
         hit = hit & scope
         m.loc[hit, "excluded"] = True
         m.loc[hit & m["exclusion_reason"].isna(), "exclusion_reason"] = row.reason

@@ -35,3 +35,20 @@ def test_a_tube_acquired_before_its_visit_warns_and_one_acquired_after_does_not(
     (warning,) = [w for w in by["001-D006-PB"].warnings if w.startswith("IML-ID-020")]
     assert "study day 3" in warning and "visit day 6" in warning and "2026" not in warning
     assert not [w for w in by["001-D014-PB"].warnings if w.startswith("IML-ID-020")]
+
+
+def test_the_check_allows_the_protocol_visit_window_the_one_rule_derive_views_visit_window(monkeypatch) -> None:
+    import pyarrow as pa
+
+    from immunolab.derive import views
+    from immunolab.identity.model import ManifestEntry
+    from immunolab.ingest import _acquired_before_visit
+
+    entry = ManifestEntry(2, "t.fcs", "001-D006-PB", "001", 6, "PBMC", "TBNK")
+
+    def warned(day: int) -> bool:
+        return bool(_acquired_before_visit({"fcs_files": pa.table({"acquisition_study_day": [day]})}, entry))
+
+    assert (warned(5), warned(4)) == (False, True)  # Day 6 +-1 day
+    monkeypatch.setattr(views, "visit_window", lambda visit_day: 3)  # a protocol with wider windows
+    assert (warned(3), warned(2)) == (False, True)

@@ -109,3 +109,23 @@ def test_a_matrix_file_the_store_does_not_keep_must_be_passed_again_iml_int_004(
     sample, strategy = to_flowkit(s, "S4", comp=matrix)
     assert np.allclose(sample.compensation.matrix, tube.spill)
     assert [g for g, _ in strategy.get_gate_ids()] == ["Cells"]
+
+
+def test_export_strategy_overwrites_its_own_file_but_refuses_another_without_force_iml_in_010(tmp_path: Path) -> None:
+    fcs, _ = _tube(tmp_path, 4, "t.fcs")
+    xml = write_gatingml(_scatter_strategy("Cells", 0.6), tmp_path / "gates.xml")
+    store = one_file_store(tmp_path, fcs, sample_id="S5", panel="P", strategy=str(xml))
+
+    def export(out: Path, *extra: str):
+        return CliRunner().invoke(main, ["flow", "export-strategy", "--store", str(store), "--panel", "P",
+                                         "--out", str(out), *extra])
+
+    mine = tmp_path / "p.xml"
+    assert export(mine).exit_code == 0 and export(mine).exit_code == 0  # immunolab wrote it: written again
+    notes = tmp_path / "notes.xml"
+    notes.write_text("<notes>the lab's own file</notes>\n")
+    refused = export(notes)
+    assert refused.exit_code == 1 and f"IML-IN-010 {notes}:" in refused.output and "--force" in refused.output
+    assert notes.read_text() == "<notes>the lab's own file</notes>\n"
+    assert export(notes, "--force").exit_code == 0
+    assert parse_gatingml(notes.read_bytes()).population_paths() == ["/Cells"]

@@ -47,6 +47,40 @@ def test_superseding_an_unknown_ingest_is_IML_STORE_006_an_input_problem(study: 
     assert "not in this store" in out and "immunolab log" in out
 
 
+def test_superseding_an_already_superseded_ingest_is_IML_STORE_006_naming_the_ingest_that_replaced_it(
+        study: Study) -> None:
+    from immunolab.ingest import ingest_paths
+
+    old = ingest_paths([study.inbox / "002_d0.toy"], store=study.store, manifest=study.manifest).outcomes[0]
+    study.rewrite("manifest", study.manifest.read_text() + "002_d0_reexport.toy,002-D000-TBNK-R,002,0,PBMC,TBNK\n")
+    again = study.file("002_d0_reexport.toy", "Lymphocytes,900\nT cells,500\nB cells,90\nNK cells,60\n")
+    new = ingest_paths([again], store=study.store, manifest=study.manifest, supersede=old.ingest_id,
+                       reason="re-exported").outcomes[0]
+    assert new.status == "OK"
+    study.file("002_d0_reexport.toy", "Lymphocytes,910\nT cells,500\nB cells,90\nNK cells,60\n")
+    code, out = _invoke("ingest", str(again), "--store", str(study.store), "--manifest", str(study.manifest),
+                        "--supersede", old.ingest_id, "--reason", "re-exported again")
+    assert code == 1 and "IML-STORE-006" in out  # the user named the wrong ingest, as for an unknown one: exit 1
+    assert f"already superseded by {new.ingest_id}" in out and f"--supersede {new.ingest_id}" in out
+    assert "immunolab log" in out and "--files" in out
+
+
+def test_superseding_an_ingest_superseded_twice_names_the_ingest_current_now(study: Study) -> None:
+    from immunolab.ingest import ingest_paths
+
+    study.rewrite("manifest", study.manifest.read_text() + "002_r1.toy,002-D000-TBNK-R1,002,0,PBMC,TBNK\n"
+                  "002_r2.toy,002-D000-TBNK-R2,002,0,PBMC,TBNK\n")
+    ids = [ingest_paths([study.inbox / "002_d0.toy"], store=study.store, manifest=study.manifest).outcomes[0].ingest_id]
+    for n in (1, 2):
+        f = study.file(f"002_r{n}.toy", f"Lymphocytes,90{n}\nT cells,500\n")
+        ids.append(ingest_paths([f], store=study.store, manifest=study.manifest, supersede=ids[-1],
+                                reason="re-exported").outcomes[0].ingest_id)
+    code, out = _invoke("ingest", str(study.file("002_r2.toy", "Lymphocytes,903\n")), "--store", str(study.store),
+                        "--manifest", str(study.manifest), "--supersede", ids[0], "--reason", "again")
+    assert code == 1 and f"already superseded by {ids[1]}, itself superseded by {ids[2]}" in out
+    assert f"--supersede {ids[2]}" in out
+
+
 def test_an_unknown_table_is_IML_STORE_007(study: Study) -> None:
     store = open_store(_ingested(study).store)
     with pytest.raises(StoreError) as err:

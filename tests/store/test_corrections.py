@@ -234,6 +234,30 @@ def test_samples_view_with_exclusions_raises_no_pandas_future_warning(study: Stu
         assert smp["excluded"].sum() == (2 if latest else 1)
 
 
+def test_a_file_exclusion_names_the_same_sources_in_the_measurements_and_the_trial_tables(study: Study,
+                                                                                          monkeypatch) -> None:
+    """The views (samples, measurements) and the trial tables each matched a file exclusion (ingest ID or SHA-256)
+    to its sources with their own code: one rule now, :func:`immunolab.derive.views.file_exclusion_sources`."""
+    from immunolab.derive import views
+    from immunolab.derive.decisions import decide
+
+    run(study)
+    s = immunolab.open_store(study.store)
+    src = s.to_pandas("sources").set_index("ingest_id")["source_sha256"]
+    tube = str(s.to_pandas("samples").set_index("sample_id").loc["002-D000-TBNK", "ingest_id"])
+    decide(s, action="exclude", kind="file", target=tube, analyte=None, reason="clogged")
+    s = immunolab.open_store(study.store)
+
+    def flagged(view: str) -> set[str]:
+        m = immunolab.open_store(study.store).to_pandas(view)  # a store keeps the views it built
+        return set(m.loc[m["excluded"], "source_sha256"])
+
+    assert flagged("measurements") == flagged("samples") == views.excluded_sources(s) == {src[tube]}
+    other = next(i for i in src.index if i != tube)  # a rule that named another file reaches all three
+    monkeypatch.setattr(views, "file_exclusion_sources", lambda sources, targets: {src[other]})
+    assert flagged("measurements") == flagged("samples") == views.excluded_sources(s) == {src[other]}
+
+
 def test_a_reason_on_the_command_line_is_recorded_without_the_name_date_or_record_number(study: Study) -> None:
     """`qc exclude --reason "Mr ROBIN ROE (DOB 1961-04-12, MRN 4471123) ..."` was stored verbatim (trial finding)."""
     import logging
