@@ -51,15 +51,14 @@ class Endpoints:
 
     def figures(self) -> dict[str, Figure]:
         """Return the Kaplan-Meier figures (survival, improvement) that could be drawn."""
-        from immunolab.analysis.survival import plot_kaplan_meier
+        from immunolab.analysis.survival import cumulative_incidence, plot_kaplan_meier
 
         out = {}
         if "survival_km" in self.tables:
             out["survival_km"] = plot_kaplan_meier(self.tables["survival_km"], title="Survival to Day 28",
                                                    arms=self.arms)
         if "improvement_km" in self.tables:
-            km = self.tables["improvement_km"].assign(survival=lambda d: 1 - d["survival"],
-                                                      ci_low=lambda d: 1 - d["ci_high"], ci_high=lambda d: 1 - d["ci_low"])
+            km = cumulative_incidence(self.tables["improvement_km"])
             out["improvement_km"] = plot_kaplan_meier(km, title="Clinical improvement (WHO scale -2 or discharge)",
                                                       ylabel="Cumulative share improved", arms=self.arms)
         return out

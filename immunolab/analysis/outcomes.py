@@ -28,6 +28,7 @@ from immunolab.analysis.nonparametric import fisher_detectable, mann_whitney_hl
 from immunolab.analysis.survival import (
     SMALL_N_CAVEAT,
     check_outcomes,
+    cumulative_incidence,
     kaplan_meier,
     logrank,
     mortality_by_arm,
@@ -39,6 +40,7 @@ from immunolab.errors import InputError
 __all__ = [
     "SMALL_N_CAVEAT",
     "ae_summary",
+    "cumulative_incidence",
     "immune_by_survival",
     "kaplan_meier",
     "logrank",

@@ -32,7 +32,16 @@ from immunolab.errors import InputError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["SMALL_N_CAVEAT", "check_outcomes", "kaplan_meier", "logrank", "mortality_by_arm", "plot_kaplan_meier", "time_to_event"]
+__all__ = [
+    "SMALL_N_CAVEAT",
+    "check_outcomes",
+    "cumulative_incidence",
+    "kaplan_meier",
+    "logrank",
+    "mortality_by_arm",
+    "plot_kaplan_meier",
+    "time_to_event",
+]
 
 SMALL_N_CAVEAT = ("small-n caveat: with about 10 patients per arm a single event moves a proportion by 10 "
                   "percentage points; confidence intervals are wide and p-values exploratory")
@@ -157,6 +166,11 @@ def kaplan_meier(tte: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
             "method": "Kaplan-Meier (lifelines); CI: exponential Greenwood (log(-log))",
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def cumulative_incidence(curves: pd.DataFrame) -> pd.DataFrame:
+    """Return KM curves as the cumulative share with the event, 1 - S, with its band [1 - ci_high, 1 - ci_low]."""
+    return curves.assign(survival=1 - curves["survival"], ci_low=1 - curves["ci_high"], ci_high=1 - curves["ci_low"])
 
 
 def logrank(tte: pd.DataFrame, *, reference_arm: str | None = None, endpoint: str = "death") -> pd.DataFrame:
