@@ -17,7 +17,7 @@ from immunolab_assays.clinical_sdtm.plugin import SdtmPlugin
 from immunolab_assays.clinical_table.plugin import ClinicalTablePlugin
 
 import immunolab
-from immunolab.derive.views import visit_of_day, visit_window
+from immunolab.derive.views import visit_of_day, visit_window, visit_window_bounds
 from immunolab.ingest import ingest_paths
 from immunolab.plugins import get_registry
 from tests.clinical.factories import DAY0, date_of, sdtm_ae, sdtm_dm, sdtm_ds, write_xpt
@@ -65,6 +65,13 @@ def test_visits_take_results_within_their_window() -> None:
     assert [visit_window(d) for d in (0, 3, 14, 28, 90, 180)] == [1, 1, 1, 2, 9, 18]
     assert visit_of_day(2) == 3 and visit_of_day(-1) == 0 and visit_of_day(8) is None
     assert visit_of_day(30) == 28 and visit_of_day(31) is None and visit_of_day(170) == 180
+
+
+def test_the_day_0_window_is_pre_dose_and_ends_on_day_0() -> None:
+    """A result of Day 1 (after the first infusion on Day 0) was placed at Day 0 and became the baseline."""
+    assert visit_window_bounds(0) == (-1, 0) and visit_window_bounds(3) == (2, 4) and visit_window_bounds(28) == (26, 30)
+    assert visit_of_day(0) == 0 and visit_of_day(-1) == 0 and visit_of_day(1) is None and visit_of_day(2) == 3
+    assert visit_of_day(1, (0, 2, 6)) == 2  # the next visit takes it when its window holds it
 
 
 def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_dates_or_comments(study: dict[str, Path]) -> None:
