@@ -261,6 +261,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
     "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
     "IML-ANA-011": "unknown AnnData kind (summary or events)",
+    "IML-ANA-012": "the outcome horizon is after some patients' last contact: censored there, not counted alive (a warning)",
     # clinical data (hospital lab, CRF, SDTM)
     "IML-CLIN-001": "clinical file cannot be read (format, encoding, empty)",
     "IML-CLIN-002": "clinical file lacks a required column or SDTM variable",

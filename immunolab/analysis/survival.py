@@ -7,7 +7,9 @@ Time-to-event rule (:func:`time_to_event`), per patient of the subjects table:
   last day the patient was known to be in the study), and ``last_contact[patient]`` when given
   (e.g. the last visit with a sample). A patient with no event and no censoring information is
   censored at the horizon (administrative censoring: the protocol follows every patient to
-  the horizon; pass ``last_contact`` when that is not true).
+  the horizon; pass ``last_contact`` when that is not true). :func:`last_contact_days` gives
+  the last study day any data of a patient is on (samples, results, AEs, outcomes); the
+  trial's endpoints pass it, so no patient counts as alive past the last day seen.
 
 28-day mortality (:func:`mortality_by_arm`): deaths on or before day 28 over the patients of
 each arm (a patient censored earlier counts as alive; how many were is reported), Fisher's
@@ -37,6 +39,7 @@ __all__ = [
     "check_outcomes",
     "cumulative_incidence",
     "kaplan_meier",
+    "last_contact_days",
     "logrank",
     "mortality_by_arm",
     "plot_kaplan_meier",
@@ -89,6 +92,23 @@ def check_outcomes(subjects: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.D
     return subjects, outcomes
 
 
+def last_contact_days(subjects: pd.DataFrame, *sources: tuple[pd.DataFrame, Sequence[str]]) -> dict[str, int]:
+    """Return patient -> the last study day of any row of ``sources`` (frame, its day columns); Day 0 without data.
+
+    A patient of the subjects table with no dated row was last seen when enrolled, on Day 0.
+    """
+    last = dict.fromkeys(subjects["patient_id"].astype(str), 0)
+    for frame, columns in sources:
+        for column in columns:
+            if frame.empty or column not in frame.columns or "patient_id" not in frame.columns:
+                continue
+            days = pd.to_numeric(frame[column], errors="coerce")
+            for pid, day in days.groupby(frame["patient_id"].astype(str)).max().dropna().items():
+                if pid in last:
+                    last[str(pid)] = max(last[str(pid)], int(day))
+    return last
+
+
 def time_to_event(
     subjects: pd.DataFrame | pa.Table,
     outcomes: pd.DataFrame | pa.Table,
@@ -127,9 +147,10 @@ def mortality_by_arm(
     day: int = 28,
     reference_arm: str | None = None,
     alpha: float = 0.05,
+    last_contact: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Return one row: deaths by ``day`` per arm, Fisher p, risk difference (Newcombe CI), odds ratio."""
-    tte = time_to_event(subjects, outcomes, horizon=day)
+    tte = time_to_event(subjects, outcomes, horizon=day, last_contact=last_contact)
     treated, reference = choose_arms(list(tte["arm"]), reference_arm)
     t, r = tte[tte["arm"] == treated], tte[tte["arm"] == reference]
     kt, kr = int(t["event"].sum()), int(r["event"].sum())

@@ -14,6 +14,7 @@ from immunolab.analysis.outcomes import (
     cumulative_incidence,
     immune_by_survival,
     kaplan_meier,
+    last_contact_days,
     logrank,
     mortality_by_arm,
     plot_kaplan_meier,
@@ -232,3 +233,13 @@ def test_the_improvement_figure_draws_a_band_that_contains_its_curve() -> None:
                 assert path.contains_point(((x0 + x1) / 2, level), radius=1e-9), (x0, level)
                 checked += 1
         assert checked > 0
+
+
+def test_last_contact_is_the_latest_day_of_any_source_and_day_0_without_data() -> None:
+    samples = pd.DataFrame({"patient_id": ["001", "001", "002"], "visit_day": [0, 90, 14]})
+    ae = pd.DataFrame({"patient_id": ["002"], "start_day": [20], "end_day": [31]})
+    last = last_contact_days(_subjects(2), (samples, ("visit_day",)), (ae, ("start_day", "end_day")),
+                             (_outcomes([("003", "discharge", 9)]), ("study_day",)))
+    assert last == {"001": 90, "002": 31, "003": 9, "004": 0}
+    row = mortality_by_arm(_subjects(2), _outcomes([("003", "death", 5)]), day=180, last_contact=last).iloc[0]
+    assert row["n_censored_before_day"] == 3 and (row["deaths_treated"], row["deaths_reference"]) == (0, 1)
