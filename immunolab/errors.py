@@ -257,6 +257,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ANA-009": "ADaM variable cannot be written under SAS XPORT v5 rules",
     "IML-ANA-010": "a covariate named for adjustment has no value or one level only in the compared data: a warning, left out",
     "IML-ANA-011": "unknown AnnData kind (summary or events)",
+    "IML-ANA-012": "the outcome horizon is after some patients' last contact: censored there, not counted alive (a warning)",
     # derivations and QC decisions
     "IML-DER-001": "no stored file matches the derivation's selection (panel, plate)",
     "IML-DER-002": "the derivation to activate is not in the store",

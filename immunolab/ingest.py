@@ -471,15 +471,16 @@ def _acquired_before_visit(tables: dict[str, pa.Table], entry: ManifestEntry) ->
     A sample cannot be measured before it is drawn: the manifest's visit_day (or the patient's
     Day 0) is wrong. Acquisition after the visit is normal (frozen PBMC run in batches) and says nothing.
     """
-    from immunolab.derive.views import visit_window  # the one rule of the protocol's visit windows
+    from immunolab.derive.views import visit_window_bounds  # the one rule of the protocol's visit windows
 
     t = tables.get("fcs_files")
     if t is None or entry.visit_day is None or "acquisition_study_day" not in t.column_names:
         return []
     days = [int(d) for d in t.column("acquisition_study_day").to_pylist() if d is not None]
     visit = int(entry.visit_day)
-    window = visit_window(visit)
-    if not days or min(days) >= visit - window:
+    first = visit_window_bounds(visit)[0]  # the protocol visit window
+    window = visit - first
+    if not days or min(days) >= first:
         return []
     code = "IML-ID-020"
     return [f"{code}: acquired on study day {min(days)} by the file's acquisition date, before the manifest's "

@@ -16,7 +16,8 @@ from the row itself (manifest columns), else from a kit-lot table (``lot`` ->
 ``lymphocytes_per_uL`` is the clinical ``LYM`` result (canonical unit cells/uL) of the same
 patient matched to the flow sample's visit: the result on the same study day, else the nearest
 within ``window_days`` (default 1; or a function of the visit day, e.g. the protocol's visit
-windows), the earlier day winning a tie; several results on the
+windows; Day 0's window ends on Day 0, a baseline being pre-dose:
+:func:`immunolab.derive.views.visit_window_bounds`), the earlier day winning a tie; several results on the
 chosen day are summarised by their median (``n_lym_results``). A sample with no LYM result in
 the window keeps a row with a null value and a note (never dropped silently).
 
@@ -119,9 +120,12 @@ def _lymphocyte_results(clinical: pd.DataFrame, code: str) -> pd.DataFrame:
 
 def _match(lym: dict[str, tuple[np.ndarray, np.ndarray]], patient: str, day: int, window: int
            ) -> tuple[float, int | None, int]:
+    from immunolab.derive.views import visit_window_bounds
+
     days, values = lym.get(patient, (np.empty(0, dtype=int), np.empty(0)))
     offsets = days - day
-    near = np.abs(offsets) <= window
+    first, last = visit_window_bounds(day, window)
+    near = (days >= first) & (days <= last)
     if not near.any():
         return np.nan, None, 0
     best = min(set(offsets[near].tolist()), key=lambda o: (abs(o), o))  # nearest day, the earlier one on a tie

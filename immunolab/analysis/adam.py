@@ -10,8 +10,10 @@ AEMAXGR worst grade, AEGR3FL grade >= 3, SAEFL serious). Flags are ``Y`` / ``N``
 ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters, unique per
 assay x feature x measure), PARAM (one text per PARAMCD; ``[assay]`` added where two assays
 measure the same analyte), PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
-(``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (ADaM study day: AVISITN + 1
-from Day 0 on, as ADaM has no day 0), ABLFL (``Y`` on the Day 0 record unless a QC decision
+(``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (CDISC study day of the
+collection: the result's own study day where the store keeps one, e.g. a clinical result drawn
+on Day 5 for visit Day 6, else the sample's visit day; + 1 from Day 0 on, as CDISC has no day 0,
+so Day 0 is ADY 1 and Day -1 is ADY -1), ABLFL (``Y`` on the Day 0 record unless a QC decision
 excluded it; BASE and CHG never come from an excluded value), ANL01FL (``Y`` on the record analysed: one per subject x parameter x visit with a value; blank for a value a QC
 decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
@@ -178,6 +180,31 @@ def _params(assay: pd.Series, feature: pd.Series, measure: pd.Series, unit: pd.S
     return [f"{t} [{a}]" if len(assays_of[t]) > 1 else t for t, a in zip(text, assay, strict=True)]
 
 
+def _collection_day(view: pd.DataFrame) -> pd.Series:
+    """Return each measurement's collection study day (Day 0 = first infusion).
+
+    A row of a patient table placed at a visit by its study day (``MeasureMap.day_column``, e.g.
+    ``clinical_results``) has that day in its ``lineage_key``; a sample's row was collected on its
+    manifest visit day, and so is a row whose key holds no day.
+    """
+    from immunolab.schema import all_tables
+
+    day = view["visit_day"].astype(int).copy()
+    if "lineage_table" not in view or "lineage_key" not in view:
+        return day
+    for name, spec in all_tables().items():
+        mm = spec.measure
+        if mm is None or mm.day_column is None or mm.day_column not in mm.lineage:
+            continue
+        rows = (view["lineage_table"] == name) & view["lineage_key"].notna()
+        at, n = mm.lineage.index(mm.day_column), len(mm.lineage)
+        parts = [str(k).rsplit(":", 1) if at == n - 1 else str(k).split(":") for k in view.loc[rows, "lineage_key"]]
+        field = [p[-1] if at == n - 1 else p[at] if len(p) == n else "" for p in parts]
+        found = pd.to_numeric(pd.Series(field, index=day.loc[rows].index, dtype=object), errors="coerce")
+        day.loc[rows] = found.fillna(day.loc[rows]).astype(int)
+    return day
+
+
 def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, studyid: str = "IMMUNOLAB",
                baseline_day: int = 0) -> pd.DataFrame:
     """Return ADLB-like long data from the measurements view (see the module doc for every variable)."""
@@ -200,11 +227,16 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
         "AVAL": v["value"].astype(float), "AVALU": unit,
         "BASE": v.get("baseline_value", np.nan),
         "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
-        "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": np.where(day >= 0, day + 1, day),
+        "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": _cdisc_day(_collection_day(v)),
         "ABLFL": np.where((day == baseline_day) & ~excluded, "Y", ""), "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
         "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),
     })
     return adlb.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)
+
+
+def _cdisc_day(day: pd.Series) -> pd.Series:
+    """Return CDISC study days (no day 0: Day 0 -> 1, Day -1 -> -1) of protocol days (Day 0 = first infusion)."""
+    return day.where(day < 0, day + 1)
 
 
 def neutralise_csv_cell(value: object) -> object:

@@ -51,18 +51,40 @@ class Endpoints:
 
     def figures(self) -> dict[str, Figure]:
         """Return the Kaplan-Meier figures (survival, improvement) that could be drawn."""
-        from immunolab.analysis.survival import plot_kaplan_meier
+        from immunolab.analysis.survival import cumulative_incidence, plot_kaplan_meier
 
         out = {}
         if "survival_km" in self.tables:
             out["survival_km"] = plot_kaplan_meier(self.tables["survival_km"], title="Survival to Day 28",
                                                    arms=self.arms)
         if "improvement_km" in self.tables:
-            km = self.tables["improvement_km"].assign(survival=lambda d: 1 - d["survival"],
-                                                      ci_low=lambda d: 1 - d["ci_high"], ci_high=lambda d: 1 - d["ci_low"])
+            km = cumulative_incidence(self.tables["improvement_km"])
             out["improvement_km"] = plot_kaplan_meier(km, title="Clinical improvement (WHO scale -2 or discharge)",
                                                       ylabel="Cumulative share improved", arms=self.arms)
         return out
+
+
+def _last_contact(store: Store, subjects: pd.DataFrame, outcomes: pd.DataFrame, day: int,
+                  ep: Endpoints) -> dict[str, int]:
+    """Return each patient's last study day with data; warn (``IML-ANA-012``) when ``day`` is past some."""
+    import logging
+
+    from immunolab.analysis.survival import last_contact_days
+    from immunolab.analysis.trial_tables import trial_adverse_events, trial_clinical_results
+    from immunolab.derive.views import samples
+
+    contact = last_contact_days(subjects, (samples(store).to_pandas(), ("visit_day",)),
+                                (trial_clinical_results(store), ("study_day",)),
+                                (trial_adverse_events(store), ("start_day", "end_day")), (outcomes, ("study_day",)))
+    dead = set(outcomes.loc[outcomes["event"] == "death", "patient_id"].astype(str))
+    short = sorted(p for p, d in contact.items() if d < day and p not in dead)
+    if short:
+        text = (f"day {day} is after the last contact of {len(short)} patient(s) without a recorded death (the last "
+                "study day with any sample, result, adverse event or outcome): they are censored at their last "
+                f"contact, not counted alive to day {day}. Ingest their later follow-up, or choose an earlier --day.")
+        logging.getLogger("immunolab.analysis").warning("%s", text, extra={"code": "IML-ANA-012"})
+        ep.notes.append(f"IML-ANA-012 {text}")
+    return contact
 
 
 def trial_endpoints(store: Store, *, day: int = 28, change_day: int = 6, reference_arm: str | None = None,
@@ -106,8 +128,10 @@ def trial_endpoints(store: Store, *, day: int = 28, change_day: int = 6, referen
     if outcomes.empty:
         ep.notes.append("no outcomes ingested (deaths / discharges): mortality and survival are not computed")
     else:
-        ep.tables["mortality"] = mortality_by_arm(subjects, outcomes, day=day, reference_arm=reference)
-        tte = time_to_event(subjects, outcomes, horizon=day)
+        contact = _last_contact(store, subjects, outcomes, day, ep)
+        ep.tables["mortality"] = mortality_by_arm(subjects, outcomes, day=day, reference_arm=reference,
+                                                  last_contact=contact)
+        tte = time_to_event(subjects, outcomes, horizon=day, last_contact=contact)
         ep.tables["survival_logrank"] = logrank(tte, reference_arm=reference, endpoint=f"death by day {day}")
         ep.tables["survival_km"] = kaplan_meier(tte)
     ae = trial_adverse_events(store)

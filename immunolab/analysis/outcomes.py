@@ -28,7 +28,9 @@ from immunolab.analysis.nonparametric import fisher_detectable, mann_whitney_hl
 from immunolab.analysis.survival import (
     SMALL_N_CAVEAT,
     check_outcomes,
+    cumulative_incidence,
     kaplan_meier,
+    last_contact_days,
     logrank,
     mortality_by_arm,
     plot_kaplan_meier,
@@ -39,8 +41,10 @@ from immunolab.errors import InputError
 __all__ = [
     "SMALL_N_CAVEAT",
     "ae_summary",
+    "cumulative_incidence",
     "immune_by_survival",
     "kaplan_meier",
+    "last_contact_days",
     "logrank",
     "mortality_by_arm",
     "plot_kaplan_meier",

@@ -7,7 +7,9 @@ Time-to-event rule (:func:`time_to_event`), per patient of the subjects table:
   last day the patient was known to be in the study), and ``last_contact[patient]`` when given
   (e.g. the last visit with a sample). A patient with no event and no censoring information is
   censored at the horizon (administrative censoring: the protocol follows every patient to
-  the horizon; pass ``last_contact`` when that is not true).
+  the horizon; pass ``last_contact`` when that is not true). :func:`last_contact_days` gives
+  the last study day any data of a patient is on (samples, results, AEs, outcomes); the
+  trial's endpoints pass it, so no patient counts as alive past the last day seen.
 
 28-day mortality (:func:`mortality_by_arm`): deaths on or before day 28 over the patients of
 each arm (a patient censored earlier counts as alive; how many were is reported), Fisher's
@@ -32,7 +34,17 @@ from immunolab.errors import InputError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["SMALL_N_CAVEAT", "check_outcomes", "kaplan_meier", "logrank", "mortality_by_arm", "plot_kaplan_meier", "time_to_event"]
+__all__ = [
+    "SMALL_N_CAVEAT",
+    "check_outcomes",
+    "cumulative_incidence",
+    "kaplan_meier",
+    "last_contact_days",
+    "logrank",
+    "mortality_by_arm",
+    "plot_kaplan_meier",
+    "time_to_event",
+]
 
 SMALL_N_CAVEAT = ("small-n caveat: with about 10 patients per arm a single event moves a proportion by 10 "
                   "percentage points; confidence intervals are wide and p-values exploratory")
@@ -80,6 +92,23 @@ def check_outcomes(subjects: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.D
     return subjects, outcomes
 
 
+def last_contact_days(subjects: pd.DataFrame, *sources: tuple[pd.DataFrame, Sequence[str]]) -> dict[str, int]:
+    """Return patient -> the last study day of any row of ``sources`` (frame, its day columns); Day 0 without data.
+
+    A patient of the subjects table with no dated row was last seen when enrolled, on Day 0.
+    """
+    last = dict.fromkeys(subjects["patient_id"].astype(str), 0)
+    for frame, columns in sources:
+        for column in columns:
+            if frame.empty or column not in frame.columns or "patient_id" not in frame.columns:
+                continue
+            days = pd.to_numeric(frame[column], errors="coerce")
+            for pid, day in days.groupby(frame["patient_id"].astype(str)).max().dropna().items():
+                if pid in last:
+                    last[str(pid)] = max(last[str(pid)], int(day))
+    return last
+
+
 def time_to_event(
     subjects: pd.DataFrame | pa.Table,
     outcomes: pd.DataFrame | pa.Table,
@@ -118,9 +147,10 @@ def mortality_by_arm(
     day: int = 28,
     reference_arm: str | None = None,
     alpha: float = 0.05,
+    last_contact: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Return one row: deaths by ``day`` per arm, Fisher p, risk difference (Newcombe CI), odds ratio."""
-    tte = time_to_event(subjects, outcomes, horizon=day)
+    tte = time_to_event(subjects, outcomes, horizon=day, last_contact=last_contact)
     treated, reference = choose_arms(list(tte["arm"]), reference_arm)
     t, r = tte[tte["arm"] == treated], tte[tte["arm"] == reference]
     kt, kr = int(t["event"].sum()), int(r["event"].sum())
@@ -157,6 +187,11 @@ def kaplan_meier(tte: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
             "method": "Kaplan-Meier (lifelines); CI: exponential Greenwood (log(-log))",
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def cumulative_incidence(curves: pd.DataFrame) -> pd.DataFrame:
+    """Return KM curves as the cumulative share with the event, 1 - S, with its band [1 - ci_high, 1 - ci_low]."""
+    return curves.assign(survival=1 - curves["survival"], ci_low=1 - curves["ci_high"], ci_high=1 - curves["ci_low"])
 
 
 def logrank(tte: pd.DataFrame, *, reference_arm: str | None = None, endpoint: str = "death") -> pd.DataFrame:

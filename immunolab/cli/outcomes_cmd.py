@@ -84,7 +84,7 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
         echo(f"{day}-day mortality: {m['treated']} {m['deaths_treated']}/{m['n_treated']} vs "
                    f"{m['reference']} {m['deaths_reference']}/{m['n_reference']}; risk difference "
                    f"{100 * m['risk_difference']:+.1f} % (95 % CI {100 * m['rd_ci_low']:+.1f} to {100 * m['rd_ci_high']:+.1f}), "
-                   f"Fisher p = {m['p']:.3g}")
+                   f"Fisher p = {m['p']:.3g}; {m['n_censored_before_day']} patient(s) censored before day {day}")
     if "survival_logrank" in ep.tables:
         lr = ep.tables["survival_logrank"].iloc[0]
         echo(f"survival to day {day}: log-rank chi2 = {lr['chi2']:.2f}, p = {lr['p']:.3g}")

@@ -101,8 +101,10 @@ def _text_result_warning(results: pa.Table | None) -> list[str]:
 
 def outside_window_warning(n: int, what: str = "result(s)") -> str:
     """Return the ``IML-CLIN-010`` warning for ``n`` results outside every protocol visit window (counts only)."""
-    return (f"{OUTSIDE_WINDOW_CODE} {n} {what} on study days outside every protocol visit window (+-1 day up to Day 19, "
-            "then +-10 % of the day): they are kept in clinical_results but are no visit measurement, so measurements, "
+    from immunolab.derive.views import VISIT_WINDOW_RULE
+
+    return (f"{OUTSIDE_WINDOW_CODE} {n} {what} on study days outside every protocol visit window ({VISIT_WINDOW_RULE}"
+            "): they are kept in clinical_results but are no visit measurement, so measurements, "
             "compare and ADLB leave them out. Check their dates if they belong to a visit.")
 
 

@@ -1,9 +1,11 @@
 """Turn ``clinical_results`` into measurement rows (assay ``clinical``) at the protocol visits.
 
-A clinical result belongs to the protocol visit whose day is nearest to its study day within
-the visit's window (``window_days``: a number of days, or a function of the visit day; default
+A clinical result belongs to the protocol visit whose day is nearest to its study day among the
+visits whose window holds it (:func:`immunolab.derive.views.visit_of_day`; ``window_days``: the
+half-width in days, or a function of the visit day; default
 :func:`immunolab.derive.views.visit_window`, +-1 day up to Day 19, then +-10 % of the day, the
-rule of the store's measurements view; the earlier visit wins a tie); results outside every
+rule of the store's measurements view; Day 0's window ends on Day 0, as a baseline is pre-dose;
+the earlier visit wins a tie); results outside every
 window are not measurements of a visit and are counted in the returned note, not dropped
 silently (the measurements view logs them as ``IML-CLIN-010``). When
 several results of one test fall on the chosen visit, the one on the day nearest to it is used
@@ -25,16 +27,10 @@ import pyarrow as pa
 __all__ = ["clinical_measurements"]
 
 
-def _nearest_visit(day: int, visits: Sequence[int], window: int | Callable[[int], int]) -> int | None:
-    best = min(visits, key=lambda v: (abs(v - day), v))
-    half = window(int(best)) if callable(window) else window
-    return int(best) if abs(best - day) <= half else None
-
-
 def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFrame, *, visit_days: Sequence[int],
                           window_days: int | Callable[[int], int] | None = None) -> tuple[pd.DataFrame, str]:
     """Return (measurement rows, note) of clinical results matched to protocol visits (see module doc)."""
-    from immunolab.derive.views import visit_window
+    from immunolab.derive.views import VISIT_WINDOW_RULE, visit_of_day, visit_window
 
     window_days = visit_window if window_days is None else window_days
     res = results.to_pandas() if isinstance(results, pa.Table) else results.copy()
@@ -42,7 +38,7 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
     arm = dict(zip(subjects["patient_id"].astype(str), subjects["arm"], strict=True))
     res["patient_id"] = res["patient_id"].astype(str)
     res["study_day"] = res["study_day"].astype(int)
-    res["visit_day"] = [_nearest_visit(d, visit_days, window_days) for d in res["study_day"]]
+    res["visit_day"] = [visit_of_day(d, visit_days, window_days) for d in res["study_day"]]
     outside = int(res["visit_day"].isna().sum())
     res = res[res["visit_day"].notna()].assign(visit_day=lambda d: d["visit_day"].astype(int))
     res["offset"] = (res["study_day"] - res["visit_day"]).abs()
@@ -58,8 +54,8 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
             "censor": censored.iloc[0] if len(censored) == len(g) else "none", "lineage_table": "clinical_results",
             "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "derivation_id": None, "n_results": len(g),
         })
-    width = ("+-1 day up to Day 19, then +-10 % of the day" if window_days is visit_window else
-             "its window" if callable(window_days) else f"{window_days} day(s)")
+    width = (VISIT_WINDOW_RULE if window_days is visit_window else
+             "its window" if callable(window_days) else f"+-{window_days} day(s); Day 0 ends on Day 0")
     note = (f"{outside} clinical result(s) outside every protocol visit window ({width}) are not "
             "visit measurements") if outside else ""
     return pd.DataFrame(rows), note

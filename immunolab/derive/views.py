@@ -29,8 +29,8 @@ Controls breaking a Westgard rule across plates (run order, per control and anal
 (:func:`westgard_flags_by_plate`).
 
 Clinical results (patient tables with a ``day_column``) are placed at the protocol visit whose
-window (:func:`visit_window`: +-1 day up to Day 19, then +-10 % of the day) holds their study
-day; results outside every window stay in ``clinical_results`` but are no visit measurement.
+window (:func:`visit_window_bounds`: +-1 day up to Day 19, then +-10 % of the day; Day 0, the
+pre-dose baseline, only Day -1 to Day 0) holds their study day; results outside every window stay in ``clinical_results`` but are no visit measurement.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ import pyarrow as pa
 from immunolab.schema import TABLES, MeasureMap, all_tables
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from immunolab.store.read import Store
 
 __all__ = ["MEASUREMENT_COLUMNS", "measurements", "plate_codes", "plate_ids_by_code", "retired_sources", "samples", "view",
@@ -263,18 +265,36 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
     return pd.concat(parts, ignore_index=True)
 
 
+#: the protocol's visit windows in words (warnings, notes and docs say this)
+VISIT_WINDOW_RULE = "+-1 day up to Day 19, then +-10 % of the day; Day 0 (baseline, pre-dose) only Day -1 to Day 0"
+
+
 def visit_window(visit_day: int) -> int:
     """Return the half-width in days of a protocol visit's window: 1 up to Day 19, then 10 % of the day."""
     return max(1, int(visit_day) // 10)
 
 
-def visit_of_day(day: int, visit_days: tuple[int, ...] | None = None) -> int | None:
+def visit_window_bounds(visit_day: int, half_width: int | Callable[[int], int] | None = None) -> tuple[int, int]:
+    """Return the first and last study day of a visit's window (``half_width``: days, or a function of the visit day).
+
+    The window is the visit day +- the half-width (default :func:`visit_window`, looked up when
+    called), except that Day 0's ends on Day 0: a baseline is pre-dose (the first infusion is on
+    Day 0), so a result of Day 1 is never a baseline.
+    """
+    visit_day = int(visit_day)
+    width = visit_window if half_width is None else half_width
+    half = int(width(visit_day) if callable(width) else width)
+    return visit_day - half, visit_day if visit_day == 0 else visit_day + half
+
+
+def visit_of_day(day: int, visit_days: Sequence[int] | None = None,
+                 half_width: int | Callable[[int], int] | None = None) -> int | None:
     """Return the protocol visit whose window holds study day ``day`` (the nearest; the earlier on a tie)."""
     from immunolab.identity.model import DEFAULT_PROTOCOL
 
-    days = visit_days or DEFAULT_PROTOCOL.visit_days
-    best = min(days, key=lambda v: (abs(v - day), v))
-    return int(best) if abs(best - day) <= visit_window(best) else None
+    held = [int(v) for v in (visit_days or DEFAULT_PROTOCOL.visit_days)
+            if visit_window_bounds(v, half_width)[0] <= day <= visit_window_bounds(v, half_width)[1]]
+    return min(held, key=lambda v: (abs(v - day), v)) if held else None
 
 
 def file_exclusion_sources(sources: pd.DataFrame, targets: Any) -> set[str]:

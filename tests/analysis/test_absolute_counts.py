@@ -123,6 +123,12 @@ def test_dual_platform_multiplies_the_percentage_by_the_same_visit_lymphocyte_co
     assert wider.loc["003-D10", "value"] == pytest.approx(0.30 * 700)
 
 
+def test_a_day_0_flow_sample_takes_no_lymphocyte_count_from_after_the_day_0_infusion() -> None:
+    out = dual_platform_counts(_flow([("001", 0, 35.0), ("002", 0, 20.0)]),
+                               _clinical([("001", 1, 800.0), ("002", -1, 900.0)])).set_index("sample_id")
+    assert np.isnan(out.loc["001-D0", "value"]) and out.loc["002-D0", "value"] == pytest.approx(0.20 * 900)
+
+
 def test_dual_platform_refuses_lymphocyte_counts_in_another_unit() -> None:
     clinical = _clinical([("001", 0, 0.8)]).assign(unit="10^9/L")
     with pytest.raises(InputError) as info:

@@ -88,14 +88,14 @@ def test_without_the_bead_inputs_a_lymphocyte_count_in_the_visit_window_gives_du
     manifest = pd.read_csv(root / "manifest.csv", dtype=str)
     manifest[["beads_per_test", "sample_volume_ul"]] = ""
     manifest.to_csv(root / "manifest.csv", index=False)
-    pd.DataFrame([{"patient_id": "001", "study_day": 1, "test": "Lymphocyte count", "value": 1.8, "unit": "10^9/L"},
+    pd.DataFrame([{"patient_id": "001", "study_day": -1, "test": "Lymphocyte count", "value": 1.8, "unit": "10^9/L"},
                   {"patient_id": "002", "study_day": 5, "test": "Lymphocyte count", "value": 0.9, "unit": "10^9/L"}]
                  ).to_csv(root / "in" / "labs.csv", index=False)
     _ingest(study)
     m = immunolab.open_store(root / "store").to_pandas("measurements")
     counts = m[m["measure"] == "cells_per_uL"]
     assert set(counts["method"]) == {"dual_platform"}
-    assert set(counts["patient_id"]) == {"001"}  # 002's count (day 5) is outside the Day 0 window: no count
+    assert set(counts["patient_id"]) == {"001"}  # 002's count (day 5) is outside the Day 0 window (Day -1 to 0): no count
     pct = m[(m["sample_id"] == "001-D000-TC") & (m["measure"] == "pct_lymphocytes")].set_index("feature")["value"]
     got = counts[counts["sample_id"] == "001-D000-TC"].set_index("feature")["value"]
     assert got["T cells"] == pytest.approx(pct["T cells"] / 100 * 1800.0)

@@ -75,6 +75,25 @@ def test_adlb_carries_baseline_change_visits_flags_and_censoring_type() -> None:
     assert (adlb["ANL01FL"] == "Y").all() and set(adlb["SITEID"]) == {"A", "B"}
 
 
+def test_ady_is_the_cdisc_day_of_collection_not_of_the_planned_visit() -> None:
+    """ADY was AVISITN + 1 for every row, also for a CRP drawn on Day 5 for visit Day 6."""
+    from immunolab.clinical.to_measurements import clinical_measurements
+
+    res = pd.DataFrame({"patient_id": ["001"] * 4, "study_day": [-1, 5, 14, 29], "test_code": ["CRP"] * 4,
+                        "value": [50.0, 30.0, 10.0, 4.0], "unit": ["mg/L"] * 4, "censor": ["none"] * 4})
+    rows, _ = clinical_measurements(res, _subjects(), visit_days=(0, 6, 14, 28))
+    il6 = pd.DataFrame([{"patient_id": "001", "visit_day": day, "arm": "MSC", "assay": "cytokine", "feature": "IL-6",
+                         "measure": "concentration", "value": 5.0, "unit": "pg/mL", "censor": "none",
+                         "lineage_table": "cytokine_results", "lineage_key": f"P1:S{day}"} for day in (0, 6, 14)])
+    view = measurements_view(pd.concat([rows, il6], ignore_index=True))
+    adlb = build_adlb(view, _subjects())
+    crp = adlb[adlb["PARCAT1"] == "clinical"].set_index("AVISITN")
+    assert crp["ADY"].to_dict() == {0: -1, 6: 6, 14: 15, 28: 30}  # CDISC: no day 0, Day -1 stays -1
+    assert crp.loc[0, "ABLFL"] == "Y"
+    cyto = adlb[adlb["PARCAT1"] == "cytokine"].set_index("AVISITN")
+    assert cyto["ADY"].to_dict() == {0: 1, 6: 7, 14: 15}  # a sample: its manifest visit day
+
+
 def test_one_analyte_measured_by_two_assays_gets_one_param_text_per_paramcd() -> None:
     """IL-6 by Luminex and by bead array had two PARAMCDs under one PARAM text, so a table by PARAM mixed them."""
     luminex = _view().reset_index(drop=True)

@@ -8,10 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from immunolab.analysis.endpoints import Endpoints
 from immunolab.analysis.outcomes import (
     ae_summary,
+    cumulative_incidence,
     immune_by_survival,
     kaplan_meier,
+    last_contact_days,
     logrank,
     mortality_by_arm,
     plot_kaplan_meier,
@@ -198,3 +201,45 @@ def test_the_kaplan_meier_plot_draws_one_curve_per_arm() -> None:
     fig = plot_kaplan_meier(kaplan_meier(tte), title="28-day survival")
     ax = fig.axes[0]
     assert ax.get_title() == "28-day survival" and len(ax.get_legend().get_texts()) == 2
+
+
+def _improvements() -> pd.DataFrame:
+    """Return times to improvement where most patients improve (1 - S reaches 0.7, as in the demo's control arm)."""
+    return pd.DataFrame({"patient_id": [str(i) for i in range(20)], "arm": ["control"] * 10 + ["MSC"] * 10,
+                         "time": [3, 5, 6, 8, 11, 11, 11, 28, 28, 28, 2, 4, 4, 6, 7, 9, 10, 12, 28, 28],
+                         "event": [1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]})
+
+
+def test_the_cumulative_improvement_band_is_one_minus_the_survival_band_and_holds_the_curve() -> None:
+    km = kaplan_meier(_improvements())
+    inc = cumulative_incidence(km)
+    assert inc["survival"].tolist() == pytest.approx((1 - km["survival"]).tolist())
+    assert inc["ci_low"].tolist() == pytest.approx((1 - km["ci_high"]).tolist())
+    assert inc["ci_high"].tolist() == pytest.approx((1 - km["ci_low"]).tolist())
+    assert (inc["ci_low"] <= inc["survival"] + 1e-12).all() and (inc["survival"] <= inc["ci_high"] + 1e-12).all()
+
+
+def test_the_improvement_figure_draws_a_band_that_contains_its_curve() -> None:
+    ax = Endpoints(tables={"improvement_km": kaplan_meier(_improvements())}).figures()["improvement_km"].axes[0]
+    bands = [c for c in ax.collections if len(c.get_paths()) and len(c.get_paths()[0].vertices) > 2]
+    curves = [line for line in ax.lines if line.get_drawstyle() == "steps-post"]
+    assert len(bands) == len(curves) == 2
+    for line, band in zip(curves, bands, strict=True):
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        path = band.get_paths()[0]
+        checked = 0
+        for x0, x1, level in zip(x[:-1], x[1:], y[:-1], strict=True):
+            if x1 - x0 > 1e-9:
+                assert path.contains_point(((x0 + x1) / 2, level), radius=1e-9), (x0, level)
+                checked += 1
+        assert checked > 0
+
+
+def test_last_contact_is_the_latest_day_of_any_source_and_day_0_without_data() -> None:
+    samples = pd.DataFrame({"patient_id": ["001", "001", "002"], "visit_day": [0, 90, 14]})
+    ae = pd.DataFrame({"patient_id": ["002"], "start_day": [20], "end_day": [31]})
+    last = last_contact_days(_subjects(2), (samples, ("visit_day",)), (ae, ("start_day", "end_day")),
+                             (_outcomes([("003", "discharge", 9)]), ("study_day",)))
+    assert last == {"001": 90, "002": 31, "003": 9, "004": 0}
+    row = mortality_by_arm(_subjects(2), _outcomes([("003", "death", 5)]), day=180, last_contact=last).iloc[0]
+    assert row["n_censored_before_day"] == 3 and (row["deaths_treated"], row["deaths_reference"]) == (0, 1)

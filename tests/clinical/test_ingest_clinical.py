@@ -17,7 +17,7 @@ from immunolab_assays.clinical_sdtm.plugin import SdtmPlugin
 from immunolab_assays.clinical_table.plugin import ClinicalTablePlugin
 
 import immunolab
-from immunolab.derive.views import visit_of_day, visit_window
+from immunolab.derive.views import visit_of_day, visit_window, visit_window_bounds
 from immunolab.ingest import ingest_paths
 from immunolab.plugins import get_registry
 from tests.clinical.factories import DAY0, date_of, sdtm_ae, sdtm_dm, sdtm_ds, write_xpt
@@ -65,6 +65,13 @@ def test_visits_take_results_within_their_window() -> None:
     assert [visit_window(d) for d in (0, 3, 14, 28, 90, 180)] == [1, 1, 1, 2, 9, 18]
     assert visit_of_day(2) == 3 and visit_of_day(-1) == 0 and visit_of_day(8) is None
     assert visit_of_day(30) == 28 and visit_of_day(31) is None and visit_of_day(170) == 180
+
+
+def test_the_day_0_window_is_pre_dose_and_ends_on_day_0() -> None:
+    """A result of Day 1 (after the first infusion on Day 0) was placed at Day 0 and became the baseline."""
+    assert visit_window_bounds(0) == (-1, 0) and visit_window_bounds(3) == (2, 4) and visit_window_bounds(28) == (26, 30)
+    assert visit_of_day(0) == 0 and visit_of_day(-1) == 0 and visit_of_day(1) is None and visit_of_day(2) == 3
+    assert visit_of_day(1, (0, 2, 6)) == 2  # the next visit takes it when its window holds it
 
 
 def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_dates_or_comments(study: dict[str, Path]) -> None:
@@ -405,3 +412,29 @@ def test_an_incremental_export_that_repeats_nothing_is_not_reported_as_dropping_
     caplog.clear()
     assert len(immunolab.open_store(study["store"]).to_pandas("measurements")) == 2
     assert not [r for r in caplog.records if getattr(r, "code", None) == "IML-CLIN-012"]
+
+
+def test_outcomes_past_a_patients_last_contact_censor_there_and_warn_iml_ana_012(study: dict[str, Path],
+                                                                                   tmp_path: Path) -> None:
+    """`outcomes --day 180` counted patients without follow-up after Day 90 as alive and censored at Day 180."""
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+
+    inbox = study["in"]
+    pd.DataFrame([{"patient_id": "002", "event": "death", "study_day": 12},
+                  {"patient_id": "003", "event": "discharge", "study_day": 15}]).to_csv(inbox / "events.csv", index=False)
+    _labs([("001", 0, "CRP", "50", "mg/L"), ("001", 90, "CRP", "3", "mg/L"), ("003", 28, "CRP", "4", "mg/L")]
+          ).to_csv(inbox / "labs.csv", index=False)
+    assert sorted(o.status for o in _ingest(study, inbox).outcomes) == ["OK"] * 2
+    out = tmp_path / "outcomes"
+    res = CliRunner().invoke(main, ["outcomes", "--store", str(study["store"]), "--out", str(out), "--day", "180"])
+    assert res.exit_code == 0, res.output
+    assert "WARN IML-ANA-012" in res.output and "last contact of 2 patient(s)" in res.output
+    assert "1/1; risk difference" in res.output and "2 patient(s) censored before day 180" in res.output
+    assert pd.read_csv(out / "mortality.csv").iloc[0]["n_censored_before_day"] == 2
+    km = pd.read_csv(out / "survival_km.csv")
+    assert km.loc[km["arm"] == "MSC", "time"].tolist() == [0.0, 28.0, 90.0]  # 003 at Day 28, 001 at Day 90
+    assert km.loc[km["arm"] == "MSC", "censored"].sum() == 2
+    res = CliRunner().invoke(main, ["outcomes", "--store", str(study["store"]), "--out", str(out), "--day", "28"])
+    assert res.exit_code == 0 and "IML-ANA-012" not in res.output  # everyone alive was seen on or after Day 28

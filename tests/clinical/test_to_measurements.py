@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from immunolab.analysis.adam import build_adlb
 from immunolab.analysis.measurements_view import measurements_view
 from immunolab.clinical.to_measurements import clinical_measurements
 
@@ -33,3 +34,17 @@ def test_the_default_window_is_the_measurements_views_visit_window() -> None:
     assert note.startswith("1 clinical result(s) outside every protocol visit window (+-1 day up to Day 19")
     rows, note = clinical_measurements(res, subj, visit_days=(0, 28, 90), window_days=1)
     assert rows.empty and note.startswith("3 clinical result(s)")
+
+
+def test_a_result_after_the_day_0_infusion_is_no_baseline() -> None:
+    """A CRP of study day 1 was placed at visit Day 0 and became ABLFL=Y / BASE in ADLB."""
+    res = pd.DataFrame({"patient_id": ["001"] * 3, "study_day": [1, 3, 14], "test_code": ["CRP"] * 3,
+                        "value": [20.0, 30.0, 5.0], "unit": ["mg/L"] * 3, "censor": ["none"] * 3})
+    subj = pd.DataFrame({"patient_id": ["001"], "arm": ["MSC"]})
+    rows, note = clinical_measurements(res, subj, visit_days=(0, 3, 6, 10, 14, 28, 90, 180))
+    assert rows.set_index("visit_day")["value"].to_dict() == {3: 30.0, 14: 5.0}
+    assert note.startswith("1 clinical result(s) outside every protocol visit window") and "pre-dose" in note
+    adlb = build_adlb(measurements_view(rows), subj)
+    assert not (adlb["ABLFL"] == "Y").any() and adlb["BASE"].isna().all()
+    rows, _ = clinical_measurements(res, subj, visit_days=(0, 2, 14))
+    assert rows.set_index("visit_day")["value"].to_dict() == {2: 20.0, 14: 5.0}  # Day 1 is in Day 2's window
