@@ -42,6 +42,7 @@ Every row carries a ``method`` saying which test was used and why.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -313,9 +314,28 @@ def _drop_aliased(data: pd.DataFrame, covariates: list[str]) -> tuple[list[str],
             X, rank = trial, new_rank
             used.append(cov)
         else:
-            before = " and ".join(["arm", *used])
-            reasons.append(f"{cov}: aliased with {before} (its levels follow them patient by patient)")
+            named = _aliased_with(patients, cov, ["arm", *used])
+            them = "it" if len(named) == 1 else "them"
+            reasons.append(f"{cov}: aliased with {' and '.join(named)} (its levels follow {them} patient by patient)")
     return used, reasons
+
+
+def _aliased_with(patients: pd.DataFrame, cov: str, earlier: list[str]) -> list[str]:
+    """Return the smallest set of ``earlier`` columns whose design already holds ``cov``'s columns.
+
+    A specimen that follows the site is aliased with the site alone: naming the arm too would
+    suggest that specimen is confounded with treatment.
+    """
+    from immunolab.analysis.mixed_model import covariate_columns
+
+    cols = covariate_columns(patients, cov)[0]
+    for size in range(1, len(earlier) + 1):
+        for subset in itertools.combinations(earlier, size):
+            base = np.column_stack([np.ones(len(patients)),
+                                    *(c for name in subset for c in covariate_columns(patients, name)[0])])
+            if np.linalg.matrix_rank(np.column_stack([base, *cols])) == np.linalg.matrix_rank(base):
+                return list(subset)
+    return earlier
 
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"

@@ -149,9 +149,16 @@ def test_a_covariate_aliased_with_an_earlier_one_is_left_out_and_listed(caplog: 
         res = compare_arms(m, adjust=["site", "specimen_type"])
     assert res.settings["adjust"] == ["site"]
     assert res.settings["adjust_left_out"] == [
-        "specimen_type: aliased with arm and site (its levels follow them patient by patient)"]
+        "specimen_type: aliased with site (its levels follow it patient by patient)"]  # not "arm and site"
     assert any(getattr(r, "code", None) == "IML-ANA-010" and "specimen_type" in r.getMessage() for r in caplog.records)
     assert set(res.omnibus["adjusted_for"]) <= {"site", "none"} and "site" in set(res.omnibus["adjusted_for"])
+
+
+def test_a_covariate_equal_to_the_arm_is_named_aliased_with_the_arm_alone() -> None:
+    m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
+    m["cohort"] = m["arm"].map({"MSC": "late", "control": "early"})
+    res = compare_arms(m, adjust=["site", "cohort"])
+    assert res.settings["adjust_left_out"] == ["cohort: aliased with arm (its levels follow it patient by patient)"]
 
 
 def _with_clinical(m: pd.DataFrame, feature: str = "CRP") -> pd.DataFrame:
