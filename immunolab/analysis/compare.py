@@ -69,7 +69,10 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
 
 __all__ = [
+    "BASELINE_FAMILY",
+    "DEFAULT_ABSOLUTE_COUNTS",
     "DEFAULT_MEASURES",
+    "TREATMENT_FAMILY",
     "UNADJUSTED",
     "ArmComparison",
     "check_covariates",
@@ -77,12 +80,20 @@ __all__ = [
     "compare_arms",
     "compare_store",
     "model_text",
+    "select_rows",
     "usable_covariates",
     "write_comparison",
 ]
 
 #: measures compared by default (when present): flow frequency of parent, cytokine concentration
 DEFAULT_MEASURES = ("pct_parent", "concentration")
+#: flow populations whose absolute counts (cells_per_uL) are compared by default too (the report's family)
+DEFAULT_ABSOLUTE_COUNTS = ("CD4+ T", "CD8+ T")
+#: visits on or before this study day are baseline: their arm tests check baseline imbalance, not treatment
+BASELINE_LAST_DAY = 0
+#: the two BH families of the per-visit tests (column ``family`` of ``visit_tests``)
+TREATMENT_FAMILY = "treatment effect (post-baseline visit)"
+BASELINE_FAMILY = "baseline imbalance (visit on or before day 0; not a treatment effect)"
 MODEL_TEXT = "LMM log10(value) ~ arm * C(visit) + (1|patient), REML (statsmodels MixedLM)"
 
 @dataclass
@@ -173,10 +184,11 @@ def _feature_hits(requested: Sequence[str], present: Iterable[str]) -> dict[str,
             hint=f"Valid features: {', '.join(have) or 'none'} (analyte and clinical test aliases are accepted).")
     return out
 
-def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
+def select_rows(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
     """Return the rows of the requested features and measures.
 
-    Without ``measures``, :data:`DEFAULT_MEASURES` apply: to all rows when no feature is named,
+    Without ``measures``, :data:`DEFAULT_MEASURES` (plus the ``cells_per_uL`` of
+    :data:`DEFAULT_ABSOLUTE_COUNTS`) apply: to all rows when no feature is named,
     and feature by feature when features are named, so a clinical test (measure ``result``)
     named beside a cytokine keeps its rows. A named feature left without rows raises ``IML-ANA-002``.
     """
@@ -186,7 +198,8 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
         hits = _feature_hits(features, view["feature"])
         out = out[out["feature"].isin({h for hs in hits.values() for h in hs})]
     if measures is None:
-        defaults = out["measure"].isin(DEFAULT_MEASURES)
+        defaults = out["measure"].isin(DEFAULT_MEASURES) | (
+            (out["measure"] == "cells_per_uL") & out["feature"].isin(DEFAULT_ABSOLUTE_COUNTS))
         if features is None:
             if defaults.any():
                 out = out[defaults]
@@ -540,7 +553,7 @@ def compare_arms(
             view = view.drop(columns=[c for c in adjust if c in view.columns]).merge(extra, on="patient_id", how="left")
     no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
     view = view[view["arm"].notna()]
-    data = _select(view, features, measures)
+    data = select_rows(view, features, measures)
     adjust, adjust_left_out = usable_covariates(data, adjust)
     text = model_text(adjust)
     treated, reference = choose_arms(list(data["arm"].unique()), reference_arm)
@@ -573,8 +586,10 @@ def compare_arms(
             _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha, min_per_arm)
             for v in sorted(int(d) for d in g["visit_day"].unique())
         ]
-        q = bh_adjust([r["p"] for r in feature_tests])
-        for r, qv in zip(feature_tests, q, strict=True):
+        for r in feature_tests:
+            r["family"] = BASELINE_FAMILY if r["visit_day"] <= BASELINE_LAST_DAY else TREATMENT_FAMILY
+        post = [r for r in feature_tests if r["family"] == TREATMENT_FAMILY]
+        for r, qv in zip(post, bh_adjust([r["p"] for r in post]), strict=True):
             r["q_bh_feature"] = qv
         tests.extend(feature_tests)
         fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
@@ -588,7 +603,11 @@ def compare_arms(
         sel = omnibus_df["test"] == test
         omnibus_df.loc[sel, "q_bh"] = bh_adjust(omnibus_df.loc[sel, "p"].to_numpy())
     tests_df = pd.DataFrame(tests)
-    tests_df["q_bh_all"] = bh_adjust(tests_df["p"].to_numpy())
+    if "q_bh_feature" not in tests_df:
+        tests_df["q_bh_feature"] = np.nan
+    for fam in (TREATMENT_FAMILY, BASELINE_FAMILY):  # baseline tests check imbalance: never in the treatment family
+        sel = tests_df["family"] == fam
+        tests_df.loc[sel, "q_bh_all"] = bh_adjust(tests_df.loc[sel, "p"].to_numpy())
     auc_tests = pd.DataFrame(auc_rows)
     auc_tests["q_bh"] = bh_adjust(auc_tests["p"].to_numpy())
     settings = {
@@ -600,8 +619,11 @@ def compare_arms(
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
-        "multiplicity": "Benjamini-Hochberg within feature over visits (q_bh_feature), over the whole table (q_bh_all), "
-                        "over features for omnibus and AUC tests (q_bh)",
+        "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
+                        f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "
+                        f"tests of visits on or before day {BASELINE_LAST_DAY} check baseline imbalance and form "
+                        "their own family (column family; q_bh_all among themselves, no q_bh_feature)",
+        "bh_families": _family_sizes(omnibus_df, tests_df, auc_tests),
     }
     return ArmComparison(
         omnibus=omnibus_df,
@@ -612,6 +634,17 @@ def compare_arms(
         summary=trajectory_summary(data),
         settings=settings,
     )
+
+def _family_sizes(omnibus: pd.DataFrame, tests: pd.DataFrame, auc_tests: pd.DataFrame) -> dict[str, int]:
+    """Return the number of tests (with a p-value) in each Benjamini-Hochberg family."""
+    def n(df: pd.DataFrame) -> int:
+        return int(np.isfinite(df["p"].to_numpy(dtype=float)).sum()) if "p" in df else 0
+
+    out = {f"omnibus: {t}": n(omnibus[omnibus["test"] == t]) for t in omnibus["test"].unique()}
+    out.update({f"visit_tests: {f}": n(tests[tests["family"] == f]) for f in (TREATMENT_FAMILY, BASELINE_FAMILY)})
+    out["auc_tests"] = n(auc_tests)
+    return out
+
 
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).

@@ -40,8 +40,9 @@ Examples:
 @click.option("--measures", multiple=True, metavar="NAME",
               help="Measure to compare (pct_parent, pct_lymphocytes, pct_total, count, cells_per_uL, concentration, "
                    "result); "
-                   "repeat for several. Default: pct_parent and concentration (a named feature that has neither, "
-                   "e.g. a clinical test, keeps its own measure).")
+                   "repeat for several. Default: pct_parent and concentration, plus cells_per_uL of CD4+ T and "
+                   "CD8+ T (the report's family; a named feature that has none of them, e.g. a clinical test, keeps "
+                   "its own measure).")
 @click.option("--window", default="0-28", show_default=True, metavar="START-END",
               help="AUC window in study days; both ends must be visit days.")
 @click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
