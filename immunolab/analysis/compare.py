@@ -34,6 +34,10 @@ of the arm coefficient) beside the unadjusted Hodges-Lehmann shift. Every row sa
 adjusted for in ``adjusted_for``; rank and Fisher tests are never adjusted and say so.
 Covariates are columns of the view (see :func:`immunolab.analysis.balance.add_covariates`).
 
+**Change from baseline** (table ``ancova``): per post-baseline visit, OLS of log10(value) on arm,
+log10(baseline) and the adjustment covariates (:mod:`immunolab.analysis.ancova`), the arm effect
+as a ratio at equal baseline with its 95 % CI, p and BH q-values (within feature and over the table).
+
 Censored values enter 1-3 as the plugin substituted them (LLOQ/2 below, ULOQ above, recorded in
 ``cytokine_results.substitution_rule``); the share censored is reported beside every result.
 Every row carries a ``method`` saying which test was used and why.
@@ -54,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from immunolab.analysis.ancova import baseline_ancova
 from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
 from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
 from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
@@ -106,6 +111,8 @@ class ArmComparison:
     auc: pd.DataFrame
     auc_tests: pd.DataFrame
     summary: pd.DataFrame
+    #: baseline-adjusted (ANCOVA) arm effect per feature x post-baseline visit (:mod:`immunolab.analysis.ancova`)
+    ancova: pd.DataFrame = field(default_factory=pd.DataFrame)
     settings: dict[str, Any] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -116,6 +123,7 @@ class ArmComparison:
             "visit_tests": self.visit_tests,
             "auc": self.auc,
             "auc_tests": self.auc_tests,
+            "ancova": self.ancova,
             "trajectory_summary": self.summary,
         }
 
@@ -610,6 +618,9 @@ def compare_arms(
         tests_df.loc[sel, "q_bh_all"] = bh_adjust(tests_df.loc[sel, "p"].to_numpy())
     auc_tests = pd.DataFrame(auc_rows)
     auc_tests["q_bh"] = bh_adjust(auc_tests["p"].to_numpy())
+    ancova = baseline_ancova(data, treated=treated, reference=reference, adjust=adjust, alpha=alpha,
+                             censor_threshold=censor_threshold, min_per_arm=min_per_arm,
+                             baseline_last_day=BASELINE_LAST_DAY)
     settings = {
         "treated": treated, "reference": reference, "window_days": list(window), "alpha": alpha,
         "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
@@ -622,8 +633,10 @@ def compare_arms(
         "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
                         f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "
                         f"tests of visits on or before day {BASELINE_LAST_DAY} check baseline imbalance and form "
-                        "their own family (column family; q_bh_all among themselves, no q_bh_feature)",
-        "bh_families": _family_sizes(omnibus_df, tests_df, auc_tests),
+                        "their own family (column family; q_bh_all among themselves, no q_bh_feature); baseline-"
+                        "adjusted ANCOVA within feature over visits (q_bh_feature) and over its table (q_bh_all)",
+        "bh_families": {**_family_sizes(omnibus_df, tests_df, auc_tests),
+                        "ancova": int(np.isfinite(ancova["p"].to_numpy(dtype=float)).sum())},
     }
     return ArmComparison(
         omnibus=omnibus_df,
@@ -632,6 +645,7 @@ def compare_arms(
         auc=aucs,
         auc_tests=auc_tests,
         summary=trajectory_summary(data),
+        ancova=ancova,
         settings=settings,
     )
 

@@ -208,6 +208,18 @@ def _rank_tests(c: ArmComparison, family: str) -> pd.DataFrame:
         columns={"estimate_ci": "estimate (95 % CI)", "q_bh_feature": "q (BH, within feature)"})
 
 
+def _ancova(c: ArmComparison) -> pd.DataFrame:
+    """Return the baseline-adjusted ANCOVA rows: ratio at equal baseline (95 % CI), p and q."""
+    a = c.ancova
+    if a.empty:
+        return a
+    est = [ci_text(r, lo, hi) for r, lo, hi in zip(a["ratio"], a["ratio_ci_low"], a["ratio_ci_high"], strict=True)]
+    return a.assign(ratio_ci=est)[[*KEYS, "visit_day", "n_treated", "n_reference", "ratio_ci", "p", "q_bh_feature",
+                                   "q_bh_all", "adjusted_for"]].rename(columns={
+        "ratio_ci": "ratio at equal baseline (95 % CI)", "q_bh_feature": "q (BH, within feature)",
+        "q_bh_all": "q (BH, all ANCOVA tests)", "adjusted_for": "adjusted for"})
+
+
 def _auc(data: ReportData) -> pd.DataFrame:
     c = data.comparison
     a = data.adjusted
@@ -245,6 +257,8 @@ def section(data: ReportData) -> Section:
         + details("Per-visit arm effects, unadjusted and adjusted (mixed model)", table(effects))
         + details("Per-visit rank tests of post-baseline visits (Mann-Whitney; Fisher exact when mostly censored)",
                   table(_rank_tests(c, TREATMENT_FAMILY)))
+        + details("Change from baseline: ANCOVA per post-baseline visit, log10(value) ~ arm + log10(baseline)",
+                  table(_ancova(c)))
         + details("Baseline imbalance: Day 0 rank tests (before treatment; not a treatment effect, not in the "
                   "treatment-effect BH family)",
                   table(_rank_tests(c, BASELINE_FAMILY).drop(columns=["q (BH, within feature)"], errors="ignore")))
