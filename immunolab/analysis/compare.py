@@ -313,50 +313,40 @@ def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[s
 def _drop_aliased(data: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
     """Return (covariates that add information over arm and the covariates before them, reasons for the rest).
 
-    Covariates are patient-level, so aliasing is decided on one row per patient: a site that fully
-    determines the specimen, or a covariate equal to the arm, adds no column the model can estimate.
+    Each feature is modelled on its own, so aliasing is decided feature by feature, on one row per
+    patient: a covariate is left out when it adds no column the model can estimate in any feature
+    (a site that fully determines the flow specimen, while every cytokine is measured in serum; a
+    covariate equal to the arm). The reason names the smallest set of earlier columns it follows.
     """
-    from immunolab.analysis.mixed_model import covariate_columns
-
     if not covariates or "arm" not in data:
         return covariates, []
-    patients = data.groupby("patient_id", sort=True)[["arm", *covariates]].first().dropna()
-    if patients.empty:
+    groups = [g.groupby("patient_id", sort=True)[["arm", *covariates]].first().dropna()
+              for _k, g in data.groupby(FEATURE_KEYS, sort=True)]
+    groups = [p for p in groups if not p.empty]
+    if not groups:
         return covariates, []
-    X = np.column_stack([np.ones(len(patients)), *covariate_columns(patients, "arm")[0]])
-    rank = np.linalg.matrix_rank(X)
     used: list[str] = []
     reasons: list[str] = []
     for cov in covariates:
-        cols = covariate_columns(patients, cov)[0]
-        trial = np.column_stack([X, *cols]) if cols else X
-        new_rank = np.linalg.matrix_rank(trial)
-        if new_rank > rank:
-            X, rank = trial, new_rank
+        if not all(_follows(p, cov, ["arm", *used]) for p in groups):
             used.append(cov)
-        else:
-            named = _aliased_with(patients, cov, ["arm", *used])
-            them = "it" if len(named) == 1 else "them"
-            reasons.append(f"{cov}: aliased with {' and '.join(named)} (its levels follow {them} patient by patient)")
+            continue
+        named = next(list(subset) for size in range(1, len(used) + 2)
+                     for subset in itertools.combinations(["arm", *used], size)
+                     if all(_follows(p, cov, list(subset)) for p in groups))
+        them = "it" if len(named) == 1 else "them"
+        reasons.append(f"{cov}: aliased with {' and '.join(named)} (its levels follow {them} patient by patient)")
     return used, reasons
 
 
-def _aliased_with(patients: pd.DataFrame, cov: str, earlier: list[str]) -> list[str]:
-    """Return the smallest set of ``earlier`` columns whose design already holds ``cov``'s columns.
-
-    A specimen that follows the site is aliased with the site alone: naming the arm too would
-    suggest that specimen is confounded with treatment.
-    """
+def _follows(patients: pd.DataFrame, cov: str, earlier: list[str]) -> bool:
+    """Return True when the design of ``earlier`` (plus intercept) already spans ``cov``'s columns."""
     from immunolab.analysis.mixed_model import covariate_columns
 
+    base = np.column_stack([np.ones(len(patients)),
+                            *(c for name in earlier for c in covariate_columns(patients, name)[0])])
     cols = covariate_columns(patients, cov)[0]
-    for size in range(1, len(earlier) + 1):
-        for subset in itertools.combinations(earlier, size):
-            base = np.column_stack([np.ones(len(patients)),
-                                    *(c for name in subset for c in covariate_columns(patients, name)[0])])
-            if np.linalg.matrix_rank(np.column_stack([base, *cols])) == np.linalg.matrix_rank(base):
-                return list(subset)
-    return earlier
+    return not cols or np.linalg.matrix_rank(np.column_stack([base, *cols])) == np.linalg.matrix_rank(base)
 
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"

@@ -155,6 +155,16 @@ def test_a_covariate_aliased_with_an_earlier_one_is_left_out_and_listed(caplog: 
     assert set(res.omnibus["adjusted_for"]) <= {"site", "none"} and "site" in set(res.omnibus["adjusted_for"])
 
 
+def test_a_specimen_that_follows_the_site_in_flow_and_is_serum_for_cytokines_is_aliased_with_the_site() -> None:
+    """The demo's specimen (per sample): the message said "aliased with arm", as if it were confounded with treatment."""
+    v = _with_site(measurements_view(syn.measurements(0)), lambda pid: "A" if int(pid) % 3 else "B")
+    v["specimen_type"] = np.where(v["assay"] == "cytokine", "serum", v["site"].map({"A": "whole blood", "B": "PBMC"}))
+    res = compare_arms(v.sort_values("assay", kind="stable"), adjust=["site", "specimen_type"])
+    assert res.settings["adjust"] == ["site"]
+    assert res.settings["adjust_left_out"] == [
+        "specimen_type: aliased with site (its levels follow it patient by patient)"]
+
+
 def test_a_covariate_equal_to_the_arm_is_named_aliased_with_the_arm_alone() -> None:
     m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
     m["cohort"] = m["arm"].map({"MSC": "late", "control": "early"})
