@@ -124,8 +124,8 @@ def _families(data: ReportData) -> str:
         f"tests of the {esc(TREATMENT_FAMILY)} family ({sizes.get('visit_tests: ' + TREATMENT_FAMILY, 0)} tests) "
         "within feature over visits. Day 0 (baseline) tests are not treatment effects: they check baseline "
         f"imbalance and form their own family ({sizes.get('visit_tests: ' + BASELINE_FAMILY, 0)} tests, shown "
-        "apart below). <code>immunolab compare</code> reproduces every q-value (omnibus.csv, visit_tests.csv, "
-        f"auc_tests.csv): <code>{esc(cmd)}</code>{adj}. STORE is this store; its version pins the data."
+        "apart below). <code>immunolab compare</code> reproduces every q-value (its tables omnibus, visit_tests, "
+        f"auc_tests): <code>{esc(cmd)}</code>{adj}. STORE is this store; its version pins the data."
     )
 
 
