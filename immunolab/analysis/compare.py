@@ -34,6 +34,10 @@ of the arm coefficient) beside the unadjusted Hodges-Lehmann shift. Every row sa
 adjusted for in ``adjusted_for``; rank and Fisher tests are never adjusted and say so.
 Covariates are columns of the view (see :func:`immunolab.analysis.balance.add_covariates`).
 
+**Change from baseline** (table ``ancova``): per post-baseline visit, OLS of log10(value) on arm,
+log10(baseline) and the adjustment covariates (:mod:`immunolab.analysis.ancova`), the arm effect
+as a ratio at equal baseline with its 95 % CI, p and BH q-values (within feature and over the table).
+
 Censored values enter 1-3 as the plugin substituted them (LLOQ/2 below, ULOQ above, recorded in
 ``cytokine_results.substitution_rule``); the share censored is reported beside every result.
 Every row carries a ``method`` saying which test was used and why.
@@ -42,6 +46,7 @@ Every row carries a ``method`` saying which test was used and why.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -53,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from immunolab.analysis.ancova import baseline_ancova
 from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
 from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
 from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
@@ -68,7 +74,10 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
 
 __all__ = [
+    "BASELINE_FAMILY",
+    "DEFAULT_ABSOLUTE_COUNTS",
     "DEFAULT_MEASURES",
+    "TREATMENT_FAMILY",
     "UNADJUSTED",
     "ArmComparison",
     "check_covariates",
@@ -76,12 +85,20 @@ __all__ = [
     "compare_arms",
     "compare_store",
     "model_text",
+    "select_rows",
     "usable_covariates",
     "write_comparison",
 ]
 
 #: measures compared by default (when present): flow frequency of parent, cytokine concentration
 DEFAULT_MEASURES = ("pct_parent", "concentration")
+#: flow populations whose absolute counts (cells_per_uL) are compared by default too (the report's family)
+DEFAULT_ABSOLUTE_COUNTS = ("CD4+ T", "CD8+ T")
+#: visits on or before this study day are baseline: their arm tests check baseline imbalance, not treatment
+BASELINE_LAST_DAY = 0
+#: the two BH families of the per-visit tests (column ``family`` of ``visit_tests``)
+TREATMENT_FAMILY = "treatment effect (post-baseline visit)"
+BASELINE_FAMILY = "baseline imbalance (visit on or before day 0; not a treatment effect)"
 MODEL_TEXT = "LMM log10(value) ~ arm * C(visit) + (1|patient), REML (statsmodels MixedLM)"
 
 @dataclass
@@ -94,6 +111,8 @@ class ArmComparison:
     auc: pd.DataFrame
     auc_tests: pd.DataFrame
     summary: pd.DataFrame
+    #: baseline-adjusted (ANCOVA) arm effect per feature x post-baseline visit (:mod:`immunolab.analysis.ancova`)
+    ancova: pd.DataFrame = field(default_factory=pd.DataFrame)
     settings: dict[str, Any] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -104,6 +123,7 @@ class ArmComparison:
             "visit_tests": self.visit_tests,
             "auc": self.auc,
             "auc_tests": self.auc_tests,
+            "ancova": self.ancova,
             "trajectory_summary": self.summary,
         }
 
@@ -172,10 +192,11 @@ def _feature_hits(requested: Sequence[str], present: Iterable[str]) -> dict[str,
             hint=f"Valid features: {', '.join(have) or 'none'} (analyte and clinical test aliases are accepted).")
     return out
 
-def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
+def select_rows(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequence[str] | None) -> pd.DataFrame:
     """Return the rows of the requested features and measures.
 
-    Without ``measures``, :data:`DEFAULT_MEASURES` apply: to all rows when no feature is named,
+    Without ``measures``, :data:`DEFAULT_MEASURES` (plus the ``cells_per_uL`` of
+    :data:`DEFAULT_ABSOLUTE_COUNTS`) apply: to all rows when no feature is named,
     and feature by feature when features are named, so a clinical test (measure ``result``)
     named beside a cytokine keeps its rows. A named feature left without rows raises ``IML-ANA-002``.
     """
@@ -185,7 +206,8 @@ def _select(view: pd.DataFrame, features: Sequence[str] | None, measures: Sequen
         hits = _feature_hits(features, view["feature"])
         out = out[out["feature"].isin({h for hs in hits.values() for h in hs})]
     if measures is None:
-        defaults = out["measure"].isin(DEFAULT_MEASURES)
+        defaults = out["measure"].isin(DEFAULT_MEASURES) | (
+            (out["measure"] == "cells_per_uL") & out["feature"].isin(DEFAULT_ABSOLUTE_COUNTS))
         if features is None:
             if defaults.any():
                 out = out[defaults]
@@ -291,31 +313,40 @@ def usable_covariates(data: pd.DataFrame, adjust: Sequence[str]) -> tuple[list[s
 def _drop_aliased(data: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
     """Return (covariates that add information over arm and the covariates before them, reasons for the rest).
 
-    Covariates are patient-level, so aliasing is decided on one row per patient: a site that fully
-    determines the specimen, or a covariate equal to the arm, adds no column the model can estimate.
+    Each feature is modelled on its own, so aliasing is decided feature by feature, on one row per
+    patient: a covariate is left out when it adds no column the model can estimate in any feature
+    (a site that fully determines the flow specimen, while every cytokine is measured in serum; a
+    covariate equal to the arm). The reason names the smallest set of earlier columns it follows.
     """
-    from immunolab.analysis.mixed_model import covariate_columns
-
     if not covariates or "arm" not in data:
         return covariates, []
-    patients = data.groupby("patient_id", sort=True)[["arm", *covariates]].first().dropna()
-    if patients.empty:
+    groups = [g.groupby("patient_id", sort=True)[["arm", *covariates]].first().dropna()
+              for _k, g in data.groupby(FEATURE_KEYS, sort=True)]
+    groups = [p for p in groups if not p.empty]
+    if not groups:
         return covariates, []
-    X = np.column_stack([np.ones(len(patients)), *covariate_columns(patients, "arm")[0]])
-    rank = np.linalg.matrix_rank(X)
     used: list[str] = []
     reasons: list[str] = []
     for cov in covariates:
-        cols = covariate_columns(patients, cov)[0]
-        trial = np.column_stack([X, *cols]) if cols else X
-        new_rank = np.linalg.matrix_rank(trial)
-        if new_rank > rank:
-            X, rank = trial, new_rank
+        if not all(_follows(p, cov, ["arm", *used]) for p in groups):
             used.append(cov)
-        else:
-            before = " and ".join(["arm", *used])
-            reasons.append(f"{cov}: aliased with {before} (its levels follow them patient by patient)")
+            continue
+        named = next(list(subset) for size in range(1, len(used) + 2)
+                     for subset in itertools.combinations(["arm", *used], size)
+                     if all(_follows(p, cov, list(subset)) for p in groups))
+        them = "it" if len(named) == 1 else "them"
+        reasons.append(f"{cov}: aliased with {' and '.join(named)} (its levels follow {them} patient by patient)")
     return used, reasons
+
+
+def _follows(patients: pd.DataFrame, cov: str, earlier: list[str]) -> bool:
+    """Return True when the design of ``earlier`` (plus intercept) already spans ``cov``'s columns."""
+    from immunolab.analysis.mixed_model import covariate_columns
+
+    base = np.column_stack([np.ones(len(patients)),
+                            *(c for name in earlier for c in covariate_columns(patients, name)[0])])
+    cols = covariate_columns(patients, cov)[0]
+    return not cols or np.linalg.matrix_rank(np.column_stack([base, *cols])) == np.linalg.matrix_rank(base)
 
 def _adjusted_label(res: MixedModelResult) -> str:
     return ",".join(res.adjusted_for) if res.adjusted_for else "none"
@@ -520,7 +551,7 @@ def compare_arms(
             view = view.drop(columns=[c for c in adjust if c in view.columns]).merge(extra, on="patient_id", how="left")
     no_arm = int(view["arm"].isna().sum()) if "arm" in view else 0
     view = view[view["arm"].notna()]
-    data = _select(view, features, measures)
+    data = select_rows(view, features, measures)
     adjust, adjust_left_out = usable_covariates(data, adjust)
     text = model_text(adjust)
     treated, reference = choose_arms(list(data["arm"].unique()), reference_arm)
@@ -553,8 +584,10 @@ def compare_arms(
             _visit_test_row(key, v, g[g["visit_day"] == v], treated, reference, censor_threshold, alpha, min_per_arm)
             for v in sorted(int(d) for d in g["visit_day"].unique())
         ]
-        q = bh_adjust([r["p"] for r in feature_tests])
-        for r, qv in zip(feature_tests, q, strict=True):
+        for r in feature_tests:
+            r["family"] = BASELINE_FAMILY if r["visit_day"] <= BASELINE_LAST_DAY else TREATMENT_FAMILY
+        post = [r for r in feature_tests if r["family"] == TREATMENT_FAMILY]
+        for r, qv in zip(post, bh_adjust([r["p"] for r in post]), strict=True):
             r["q_bh_feature"] = qv
         tests.extend(feature_tests)
         fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
@@ -568,9 +601,16 @@ def compare_arms(
         sel = omnibus_df["test"] == test
         omnibus_df.loc[sel, "q_bh"] = bh_adjust(omnibus_df.loc[sel, "p"].to_numpy())
     tests_df = pd.DataFrame(tests)
-    tests_df["q_bh_all"] = bh_adjust(tests_df["p"].to_numpy())
+    if "q_bh_feature" not in tests_df:
+        tests_df["q_bh_feature"] = np.nan
+    for fam in (TREATMENT_FAMILY, BASELINE_FAMILY):  # baseline tests check imbalance: never in the treatment family
+        sel = tests_df["family"] == fam
+        tests_df.loc[sel, "q_bh_all"] = bh_adjust(tests_df.loc[sel, "p"].to_numpy())
     auc_tests = pd.DataFrame(auc_rows)
     auc_tests["q_bh"] = bh_adjust(auc_tests["p"].to_numpy())
+    ancova = baseline_ancova(data, treated=treated, reference=reference, adjust=adjust, alpha=alpha,
+                             censor_threshold=censor_threshold, min_per_arm=min_per_arm,
+                             baseline_last_day=BASELINE_LAST_DAY)
     settings = {
         "treated": treated, "reference": reference, "window_days": list(window), "alpha": alpha,
         "censor_threshold": censor_threshold, "min_per_arm": min_per_arm,
@@ -580,8 +620,13 @@ def compare_arms(
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
-        "multiplicity": "Benjamini-Hochberg within feature over visits (q_bh_feature), over the whole table (q_bh_all), "
-                        "over features for omnibus and AUC tests (q_bh)",
+        "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
+                        f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "
+                        f"tests of visits on or before day {BASELINE_LAST_DAY} check baseline imbalance and form "
+                        "their own family (column family; q_bh_all among themselves, no q_bh_feature); baseline-"
+                        "adjusted ANCOVA within feature over visits (q_bh_feature) and over its table (q_bh_all)",
+        "bh_families": {**_family_sizes(omnibus_df, tests_df, auc_tests),
+                        "ancova": int(np.isfinite(ancova["p"].to_numpy(dtype=float)).sum())},
     }
     return ArmComparison(
         omnibus=omnibus_df,
@@ -590,8 +635,20 @@ def compare_arms(
         auc=aucs,
         auc_tests=auc_tests,
         summary=trajectory_summary(data),
+        ancova=ancova,
         settings=settings,
     )
+
+def _family_sizes(omnibus: pd.DataFrame, tests: pd.DataFrame, auc_tests: pd.DataFrame) -> dict[str, int]:
+    """Return the number of tests (with a p-value) in each Benjamini-Hochberg family."""
+    def n(df: pd.DataFrame) -> int:
+        return int(np.isfinite(df["p"].to_numpy(dtype=float)).sum()) if "p" in df else 0
+
+    out = {f"omnibus: {t}": n(omnibus[omnibus["test"] == t]) for t in omnibus["test"].unique()}
+    out.update({f"visit_tests: {f}": n(tests[tests["family"] == f]) for f in (TREATMENT_FAMILY, BASELINE_FAMILY)})
+    out["auc_tests"] = n(auc_tests)
+    return out
+
 
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).

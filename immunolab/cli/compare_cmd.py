@@ -40,8 +40,9 @@ Examples:
 @click.option("--measures", multiple=True, metavar="NAME",
               help="Measure to compare (pct_parent, pct_lymphocytes, pct_total, count, cells_per_uL, concentration, "
                    "result); "
-                   "repeat for several. Default: pct_parent and concentration (a named feature that has neither, "
-                   "e.g. a clinical test, keeps its own measure).")
+                   "repeat for several. Default: pct_parent and concentration, plus cells_per_uL of CD4+ T and "
+                   "CD8+ T (the report's family; a named feature that has none of them, e.g. a clinical test, keeps "
+                   "its own measure).")
 @click.option("--window", default="0-28", show_default=True, metavar="START-END",
               help="AUC window in study days; both ends must be visit days.")
 @click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
@@ -62,8 +63,10 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
     Per feature: a mixed model on log10 values (arm x visit interaction F test and per-visit
     geometric mean ratios with 95 % CIs, Satterthwaite df), per-visit Mann-Whitney (Fisher exact
     on % detectable when most values are censored) with Benjamini-Hochberg q-values, and the AUC
-    over WINDOW compared by Mann-Whitney with a Hodges-Lehmann shift. Every table row names the
-    test used and why (column `method`). With --adjust the model gains the covariates as fixed
+    over WINDOW compared by Mann-Whitney with a Hodges-Lehmann shift; per post-baseline visit an
+    ANCOVA of log10(value) on arm and log10(baseline) (ancova.csv: ratio at equal baseline, 95 %
+    CI, BH q). Day 0 tests check baseline imbalance and form their own BH family. Every table
+    row names the test used and why (column `method`). With --adjust the model gains the covariates as fixed
     effects and every row says what it was adjusted for (column `adjusted_for`).
     """
     from immunolab.analysis.compare import compare_store, write_comparison

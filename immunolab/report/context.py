@@ -2,9 +2,10 @@
 
 :class:`ReportData` computes each input on first use (``functools.cached_property``), so a
 section that needs nothing heavy costs nothing, and two sections that need the same
-comparison share it. The arm comparison covers the default measures (flow % of parent,
-cytokine concentrations) plus the absolute counts of :data:`ABSOLUTE_COUNT_FEATURES`
-(cells/uL), in one call, so the Benjamini-Hochberg q-values are over all of them together.
+comparison share it. The arm comparison covers what ``immunolab compare`` covers by default (flow % of parent, cytokine
+concentrations, and the absolute counts of :data:`ABSOLUTE_COUNT_FEATURES`, cells/uL) in one
+call, so the Benjamini-Hochberg q-values are over all of them together and ``immunolab compare``
+with the report's options reproduces them.
 It is run unadjusted and adjusted for :attr:`ReportData.adjust_for`: by default ``site``,
 ``specimen`` and ``age``, each only when the data hold at least two distinct values of it.
 """
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from immunolab.analysis.compare import DEFAULT_ABSOLUTE_COUNTS
+
 if TYPE_CHECKING:
     from immunolab.analysis.compare import ArmComparison
     from immunolab.analysis.endpoints import Endpoints
@@ -30,8 +33,8 @@ __all__ = ["ABSOLUTE_COUNT_FEATURES", "DEFAULT_ADJUST", "ReportData", "ReportOpt
 
 #: covariates the adjusted comparison uses by default, each when present with >= 2 values
 DEFAULT_ADJUST = ("site", "specimen", "age")
-#: flow populations whose absolute counts (cells/uL) are compared and drawn over time
-ABSOLUTE_COUNT_FEATURES = ("CD4+ T", "CD8+ T")
+#: flow populations whose absolute counts (cells/uL) are compared and drawn over time (compare's default)
+ABSOLUTE_COUNT_FEATURES = DEFAULT_ABSOLUTE_COUNTS
 
 
 def panel_of_files(samples: pd.DataFrame) -> dict[str, str | None]:
@@ -99,15 +102,13 @@ class ReportData:
 
     @cached_property
     def compared_view(self) -> pd.DataFrame:
-        """Return the rows the arm comparison uses: default measures plus absolute counts."""
-        from immunolab.analysis.compare import DEFAULT_MEASURES
+        """Return the rows the arm comparison uses: ``immunolab compare``'s selection of the report's options."""
+        from immunolab.analysis.compare import select_rows
 
         v = self.view
-        if self.options.measures is not None:
-            return v[v["measure"].isin(list(self.options.measures))]
-        default = v["measure"].isin([m for m in DEFAULT_MEASURES if m in set(v["measure"])])
-        counts = (v["measure"] == "cells_per_uL") & v["feature"].isin(ABSOLUTE_COUNT_FEATURES)
-        return v[default | counts]
+        if v.empty:
+            return v
+        return select_rows(v[v["arm"].notna()], self.options.features, self.options.measures)
 
     @cached_property
     def adjust_for(self) -> list[str]:
@@ -121,7 +122,7 @@ class ReportData:
         from immunolab.analysis.compare import compare_arms
 
         v = self.compared_view
-        return compare_arms(v, features=self.options.features, measures=sorted(set(v["measure"])),
+        return compare_arms(v, features=self.options.features, measures=self.options.measures,
                             window=self.options.window, adjust=list(adjust))
 
     def _both(self) -> tuple[ArmComparison, ArmComparison | None]:

@@ -67,7 +67,8 @@ def test_rank_tests_report_a_ratio_with_ci_and_bh_q_values(results: dict[int, Ar
     mw = t[t["test"] == "Mann-Whitney"]
     assert len(mw) > 40
     assert (mw["ratio_ci_low"] <= mw["ratio"]).all() and (mw["ratio"] <= mw["ratio_ci_high"]).all()
-    assert (mw["q_bh_feature"] >= mw["p"]).all() and mw["q_bh_all"].notna().all()
+    post = mw[mw["visit_day"] > 0]  # Day 0 tests check baseline imbalance: no within-feature treatment q
+    assert (post["q_bh_feature"] >= post["p"]).all() and mw["q_bh_all"].notna().all()
     assert mw["method"].str.contains("Hodges-Lehmann").all()
 
 
@@ -149,9 +150,26 @@ def test_a_covariate_aliased_with_an_earlier_one_is_left_out_and_listed(caplog: 
         res = compare_arms(m, adjust=["site", "specimen_type"])
     assert res.settings["adjust"] == ["site"]
     assert res.settings["adjust_left_out"] == [
-        "specimen_type: aliased with arm and site (its levels follow them patient by patient)"]
+        "specimen_type: aliased with site (its levels follow it patient by patient)"]  # not "arm and site"
     assert any(getattr(r, "code", None) == "IML-ANA-010" and "specimen_type" in r.getMessage() for r in caplog.records)
     assert set(res.omnibus["adjusted_for"]) <= {"site", "none"} and "site" in set(res.omnibus["adjusted_for"])
+
+
+def test_a_specimen_that_follows_the_site_in_flow_and_is_serum_for_cytokines_is_aliased_with_the_site() -> None:
+    """The demo's specimen (per sample): the message said "aliased with arm", as if it were confounded with treatment."""
+    v = _with_site(measurements_view(syn.measurements(0)), lambda pid: "A" if int(pid) % 3 else "B")
+    v["specimen_type"] = np.where(v["assay"] == "cytokine", "serum", v["site"].map({"A": "whole blood", "B": "PBMC"}))
+    res = compare_arms(v.sort_values("assay", kind="stable"), adjust=["site", "specimen_type"])
+    assert res.settings["adjust"] == ["site"]
+    assert res.settings["adjust_left_out"] == [
+        "specimen_type: aliased with site (its levels follow it patient by patient)"]
+
+
+def test_a_covariate_equal_to_the_arm_is_named_aliased_with_the_arm_alone() -> None:
+    m = _with_site(syn.measurements(0), lambda pid: "A" if int(pid) % 3 else "B")
+    m["cohort"] = m["arm"].map({"MSC": "late", "control": "early"})
+    res = compare_arms(m, adjust=["site", "cohort"])
+    assert res.settings["adjust_left_out"] == ["cohort: aliased with arm (its levels follow it patient by patient)"]
 
 
 def _with_clinical(m: pd.DataFrame, feature: str = "CRP") -> pd.DataFrame:
@@ -252,3 +270,38 @@ def test_no_match_for_a_measure_names_its_case_variant_and_says_how_many_feature
     hint = err.value.hint or ""
     assert err.value.code == "IML-ANA-002" and "did you mean pct_parent (not PCT_PARENT)?" in hint
     assert f"... and {n_features - 20} more;" in hint
+
+
+def test_day_0_tests_check_baseline_imbalance_and_stay_out_of_the_treatment_effect_bh_family(
+        results: dict[int, ArmComparison]) -> None:
+    """q_bh_all mixed the Day 0 (pre-treatment) tests into the family of treatment-effect tests."""
+    from immunolab.analysis.compare import BASELINE_FAMILY, TREATMENT_FAMILY
+    from immunolab.analysis.nonparametric import bh_adjust
+
+    t = results[0].visit_tests
+    base, post = t[t["visit_day"] <= 0], t[t["visit_day"] > 0]
+    assert len(base) and (base["family"] == BASELINE_FAMILY).all() and (post["family"] == TREATMENT_FAMILY).all()
+    np.testing.assert_allclose(post["q_bh_all"], bh_adjust(post["p"].to_numpy()))
+    np.testing.assert_allclose(base["q_bh_all"], bh_adjust(base["p"].to_numpy()))
+    assert base["q_bh_feature"].isna().all()
+    treg = post[post["feature"] == "Treg"]
+    np.testing.assert_allclose(treg["q_bh_feature"], bh_adjust(treg["p"].to_numpy()))
+    sizes = results[0].settings["bh_families"]
+    assert sizes[f"visit_tests: {TREATMENT_FAMILY}"] == int(post["p"].notna().sum())
+    assert sizes[f"visit_tests: {BASELINE_FAMILY}"] == int(base["p"].notna().sum())
+    assert sizes["omnibus: arm x visit interaction"] == int(
+        results[0].omnibus.loc[results[0].omnibus["test"] == "arm x visit interaction", "p"].notna().sum())
+
+
+def test_the_default_family_holds_the_cd4_and_cd8_absolute_counts_as_the_report_does() -> None:
+    """The report compared CD4+/CD8+ cells/uL beside the defaults: no compare invocation gave its q-values."""
+    m = syn.measurements(0)
+    flow = m[(m["assay"] == "flow") & (m["measure"] == "count")]
+    counts = pd.concat([flow.assign(feature=name, measure="cells_per_uL", unit="cells/uL", value=flow["value"] / k)
+                        for name, k in (("CD4+ T", 50.0), ("CD8+ T", 80.0), ("Treg", 90.0))], ignore_index=True)
+    counts = counts.drop_duplicates(["patient_id", "visit_day", "feature"])
+    res = compare_arms(pd.concat([m, counts], ignore_index=True))
+    compared = set(zip(res.omnibus["feature"], res.omnibus["measure"], strict=True))
+    assert {("CD4+ T", "cells_per_uL"), ("CD8+ T", "cells_per_uL")} <= compared
+    assert ("Treg", "cells_per_uL") not in compared and ("Treg", "count") not in compared
+    assert {"pct_parent", "concentration", "cells_per_uL"} == set(res.settings["measures"])

@@ -94,6 +94,20 @@ def test_the_comparison_says_what_it_was_adjusted_for_beside_the_unadjusted_resu
     assert "Satterthwaite" in page["comparison"].joined() and "Fisher exact" in page["comparison"].joined()
 
 
+def test_the_change_from_baseline_ancova_and_the_day_0_tests_are_shown_apart(page: Page, synth: SynthStudy) -> None:
+    from immunolab.analysis.compare import compare_store
+    from immunolab.report.fmt import p_text
+
+    res = compare_store(immunolab.open_store(synth.store))
+    shown = page["comparison"].table_with("visit_day", "ratio at equal baseline (95 % CI)", "q (BH, all ANCOVA tests)")
+    assert len(shown) == len(res.ancova) and "0" not in set(shown["visit_day"])
+    assert list(shown["p"]) == [p_text(p) for p in res.ancova["p"]]
+    day0 = [t for t in page["comparison"].tables if "test" in t.columns and "visit_day" in t.columns
+            and set(t["visit_day"]) == {"0"}]
+    assert len(day0) == 1 and "q (BH, within feature)" not in day0[0].columns
+    assert "Baseline imbalance" in page["comparison"].joined()
+
+
 def test_one_trajectory_per_compared_feature_with_its_patients_and_censored_values(page: Page) -> None:
     images = page["trajectories"].images
     assert len(images) == N_TRAJECTORIES

@@ -255,3 +255,35 @@ def test_a_feature_two_assays_measure_is_drawn_twice_with_the_assay_named(page: 
     alts = [alt for _src, alt in page["trajectories"].images if alt.startswith("Trajectory of IL-6 (concentration")]
     assert len(alts) == len(set(alts)) == 2, alts
     assert all(alt.startswith("Trajectory of IL-6 (concentration, ") for alt in alts)
+
+
+def test_the_reports_compare_commands_reproduce_its_q_values(page: Page, small_trial: SmallTrial,
+                                                             tmp_path: Path) -> None:
+    """The report's BH family (defaults plus CD4+/CD8+ cells/uL) was one no compare invocation reproduced."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+    from immunolab.report.fmt import p_text
+
+    text = page["comparison"].joined()
+    commands = [c for c in re.findall(r"immunolab compare --store STORE (?:--[a-z-]+ \S+ )*--out \S+/", text)
+                if c.endswith(("compare-results/", "compare-adjusted/"))]
+    assert len(commands) == 2, text
+    family = re.search(r"interaction q-values are over the (\d+) features modelled of (\d+) compared", text)
+    assert family is not None
+    summary = page["comparison"].table_with("feature", "measure", "interaction q unadjusted").set_index(
+        ["assay", "feature", "measure"])
+    for command, kind in zip(commands, ("unadjusted", "adjusted"), strict=True):
+        out = tmp_path / kind
+        args = [str(small_trial.store) if a == "STORE" else a for a in shlex.split(command)[2:-2]]
+        r = CliRunner().invoke(main, ["compare", *args, "--out", str(out), "--no-plots"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        o = pd.read_csv(out / "omnibus.csv")
+        o = o[o["test"] == "arm x visit interaction"].set_index(["assay", "feature", "measure"])
+        assert sorted(o.index) == sorted(summary.index)
+        if kind == "unadjusted":
+            assert (int(family[1]), int(family[2])) == (int(o["p"].notna().sum()), len(o))
+        shown = summary[f"interaction q {kind}"].fillna("").astype(str)
+        assert {k: p_text(q) for k, q in o["q_bh"].items()} == shown.to_dict()

@@ -11,6 +11,8 @@ comparison (Hodges-Lehmann shift; ANCOVA when adjusted).
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from immunolab.analysis.compare import ArmComparison
     from immunolab.report.context import ReportData
 
-__all__ = ["effects_side_by_side", "section", "summary_table"]
+__all__ = ["compare_command", "effects_side_by_side", "section", "summary_table", "unadjusted_covariates_note"]
 
 KEYS = ["assay", "feature", "measure"]
 
@@ -91,6 +93,42 @@ def summary_table(data: ReportData) -> pd.DataFrame:
     return s.rename(columns={"n_patients": "patients", "pct_censored": "% censored"})
 
 
+def compare_command(data: ReportData, adjust: Sequence[str], out: str = "compare-results/") -> str:
+    """Return the ``immunolab compare`` command that reproduces the report's comparison adjusted for ``adjust``."""
+    o = data.options
+    parts = ["immunolab compare --store STORE", f"--version {data.store.version}"]
+    parts += [f"--features {shlex.quote(f)}" for f in o.features or ()]
+    parts += [f"--measures {shlex.quote(m)}" for m in o.measures or ()]
+    if tuple(o.window) != (0, 28):
+        parts.append(f"--window {o.window[0]}-{o.window[1]}")
+    if adjust:
+        parts.append(f"--adjust {','.join(adjust)}")
+    return " ".join([*parts, f"--out {out}"])
+
+
+def _families(data: ReportData) -> str:
+    """Return the multiplicity item of the methods: each BH family, its size, and how to reproduce it."""
+    from immunolab.analysis.compare import BASELINE_FAMILY, TREATMENT_FAMILY
+
+    st = data.comparison.settings
+    sizes = st.get("bh_families", {})
+    feats = data.comparison.omnibus.drop_duplicates(KEYS)
+    by_measure = ", ".join(f"{n} {esc(m)}" for m, n in feats.groupby("measure").size().items())
+    cmd = compare_command(data, ())
+    adj = (f"; adjusted: <code>{esc(compare_command(data, data.adjust_for, 'compare-adjusted/'))}</code>"
+           if data.adjusted is not None else "")
+    return (
+        "Multiplicity (Benjamini-Hochberg): the arm x visit interaction q-values are over the "
+        f"{sizes.get('omnibus: arm x visit interaction', 0)} features modelled of {len(feats)} compared "
+        f"({by_measure}); the AUC q-values over the {sizes.get('auc_tests', 0)} AUC tests; per-visit rank/Fisher "
+        f"tests of the {esc(TREATMENT_FAMILY)} family ({sizes.get('visit_tests: ' + TREATMENT_FAMILY, 0)} tests) "
+        "within feature over visits. Day 0 (baseline) tests are not treatment effects: they check baseline "
+        f"imbalance and form their own family ({sizes.get('visit_tests: ' + BASELINE_FAMILY, 0)} tests, shown "
+        "apart below). <code>immunolab compare</code> reproduces every q-value (its tables omnibus, visit_tests, "
+        f"auc_tests): <code>{esc(cmd)}</code>{adj}. STORE is this store; its version pins the data."
+    )
+
+
 def _methods(data: ReportData) -> str:
     st = data.comparison.settings
     adj = data.adjusted
@@ -113,36 +151,73 @@ def _methods(data: ReportData) -> str:
         "Per-visit sensitivity tests: Mann-Whitney with the Hodges-Lehmann shift (as a ratio on the log10 "
         "scale); Fisher exact on % detectable when most values of a visit are censored. These are never adjusted.",
         f"Censoring: {esc(st.get('censoring_rule'))}. Logarithms: {esc(st.get('log10_rule'))}.",
-        f"Multiplicity: {esc(st.get('multiplicity'))}.",
+        _families(data),
     ]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def _confounding_note(data: ReportData) -> str:
+def _flagged(data: ReportData) -> pd.DataFrame:
+    """Return the balance rows (covariate, reason) of the covariates confounded with or imbalanced between arms."""
     from immunolab.analysis.balance import covariate_balance
+    from immunolab.report.sections.cohort import IMBALANCE_SMD, balance_covariates
 
-    covs = [c for c in data.adjust_for if c in data.subjects.columns and data.subjects[c].notna().any()]
+    covs = balance_covariates(data.subjects)
     if not covs:
-        return ""
+        return pd.DataFrame(columns=["covariate", "reason"])
     _counts, smd = covariate_balance(data.subjects, covs, reference_arm=data.arms[1])
-    bad = smd[smd["confounded"]]
-    if bad.empty:
+    imbalanced = ~smd["confounded"] & (smd["smd"].abs() > IMBALANCE_SMD)
+    smd.loc[imbalanced, "reason"] = [f"|SMD| {abs(v):.2f} > {IMBALANCE_SMD}" for v in smd.loc[imbalanced, "smd"]]
+    return smd[smd["confounded"] | imbalanced][["covariate", "reason"]]
+
+
+def unadjusted_covariates_note(data: ReportData) -> str:
+    """Return a sentence naming the flagged covariates no analysis of the report adjusts for, with the command."""
+    flagged = _flagged(data)
+    missing = [c for c in flagged["covariate"] if c not in data.adjust_for]
+    if not missing:
         return ""
-    names = ", ".join(f"{r.covariate} ({r.reason})" for r in bad.itertuples())
-    return warning(f"Arm is confounded with {names}: compare the unadjusted and adjusted columns before reading an "
-                   "arm effect (see Cohort and design).")
+    adjust = [*data.adjust_for, *missing]
+    return (f"Neither the primary (unadjusted) analysis nor the adjusted one ({', '.join(data.adjust_for) or 'none'}) "
+            f"is adjusted for {', '.join(missing)}. Sensitivity analysis adjusted for it: "
+            f"{compare_command(data, adjust, 'compare-sensitivity/')} (STORE: this store).")
 
 
-def _rank_tests(c: ArmComparison) -> pd.DataFrame:
+def _confounding_note(data: ReportData) -> str:
+    flagged = _flagged(data)
+    if flagged.empty:
+        return ""
+    adjusted = flagged[flagged["covariate"].isin(data.adjust_for)]
+    text = ""
+    if not adjusted.empty:
+        names = ", ".join(f"{r.covariate} ({r.reason})" for r in adjusted.itertuples())
+        text = (f"Arm is confounded with or imbalanced on {names}: compare the unadjusted and adjusted columns before "
+                "reading an arm effect (see Cohort and design). ")
+    return warning(text + unadjusted_covariates_note(data))
+
+
+def _rank_tests(c: ArmComparison, family: str) -> pd.DataFrame:
     t = c.visit_tests
     if t.empty:
         return t
+    t = t[t["family"] == family]
     est = [ci_text(r, lo, hi) if test == "Mann-Whitney" else ci_text(e, el, eh) for test, r, lo, hi, e, el, eh in
            zip(t["test"], t["ratio"], t["ratio_ci_low"], t["ratio_ci_high"], t["estimate"], t["ci_low"], t["ci_high"],
                strict=True)]
     return t.assign(estimate_ci=est)[[*KEYS, "visit_day", "test", "n_treated", "n_reference", "pct_censored",
                                       "effect", "estimate_ci", "p", "q_bh_feature"]].rename(
         columns={"estimate_ci": "estimate (95 % CI)", "q_bh_feature": "q (BH, within feature)"})
+
+
+def _ancova(c: ArmComparison) -> pd.DataFrame:
+    """Return the baseline-adjusted ANCOVA rows: ratio at equal baseline (95 % CI), p and q."""
+    a = c.ancova
+    if a.empty:
+        return a
+    est = [ci_text(r, lo, hi) for r, lo, hi in zip(a["ratio"], a["ratio_ci_low"], a["ratio_ci_high"], strict=True)]
+    return a.assign(ratio_ci=est)[[*KEYS, "visit_day", "n_treated", "n_reference", "ratio_ci", "p", "q_bh_feature",
+                                   "q_bh_all", "adjusted_for"]].rename(columns={
+        "ratio_ci": "ratio at equal baseline (95 % CI)", "q_bh_feature": "q (BH, within feature)",
+        "q_bh_all": "q (BH, all ANCOVA tests)", "adjusted_for": "adjusted for"})
 
 
 def _auc(data: ReportData) -> pd.DataFrame:
@@ -166,6 +241,8 @@ def _auc(data: ReportData) -> pd.DataFrame:
 
 def section(data: ReportData) -> Section:
     """Return the arm comparison section (see the module doc)."""
+    from immunolab.analysis.compare import BASELINE_FAMILY, TREATMENT_FAMILY
+
     c = data.comparison
     effects = effects_side_by_side(data)
     summary = summary_table(data)
@@ -178,7 +255,13 @@ def section(data: ReportData) -> Section:
         + "<h3>Arm x visit interaction and strongest per-visit effect</h3>"
         + table(summary, formats={"% censored": lambda v: f"{float(v):.0f}" if v == v else ""})
         + details("Per-visit arm effects, unadjusted and adjusted (mixed model)", table(effects))
-        + details("Per-visit rank tests (Mann-Whitney; Fisher exact when mostly censored)", table(_rank_tests(c)))
+        + details("Per-visit rank tests of post-baseline visits (Mann-Whitney; Fisher exact when mostly censored)",
+                  table(_rank_tests(c, TREATMENT_FAMILY)))
+        + details("Change from baseline: ANCOVA per post-baseline visit, log10(value) ~ arm + log10(baseline)",
+                  table(_ancova(c)))
+        + details("Baseline imbalance: Day 0 rank tests (before treatment; not a treatment effect, not in the "
+                  "treatment-effect BH family)",
+                  table(_rank_tests(c, BASELINE_FAMILY).drop(columns=["q (BH, within feature)"], errors="ignore")))
         + f"<h3>Area under the curve, days {esc(window[0])}-{esc(window[1])} (time-averaged)</h3>"
         + table(_auc(data))
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from immunolab.report.context import ReportData
 
-__all__ = ["BALANCE_COVARIATES", "aliased_covariates", "balance_tables", "section"]
+__all__ = ["BALANCE_COVARIATES", "aliased_covariates", "balance_covariates", "balance_tables", "section"]
 
 #: subject covariates the balance table considers (those present): the ones a comparison can adjust for
 BALANCE_COVARIATES = DOCUMENTED_COVARIATES
@@ -34,8 +34,12 @@ BALANCE_COVARIATES = DOCUMENTED_COVARIATES
 IMBALANCE_SMD = 0.25
 
 
-def _present(subjects: pd.DataFrame) -> list[str]:
+def balance_covariates(subjects: pd.DataFrame) -> list[str]:
+    """Return the covariates of :data:`BALANCE_COVARIATES` the subjects have a value of."""
     return [c for c in BALANCE_COVARIATES if c in subjects.columns and subjects[c].notna().any()]
+
+
+_present = balance_covariates
 
 
 def _determines(subjects: pd.DataFrame, a: str, b: str) -> bool:
@@ -132,6 +136,8 @@ def _crosstab_figure(cross: pd.DataFrame, arms: tuple[str, str]) -> Figure:
 
 def section(data: ReportData) -> Section:
     """Return the cohort and design section (see the module doc)."""
+    from immunolab.report.sections.arms import unadjusted_covariates_note
+
     subjects = data.subjects
     if subjects.empty:
         return Section("cohort", "Cohort and design", "<p class='meta'>No subjects in the store.</p>")
@@ -149,7 +155,7 @@ def section(data: ReportData) -> Section:
         items = "".join(f"<li>{esc(w)}</li>" for w in warnings + aliased)
         box = warning("<b>Arm is confounded with or imbalanced on covariates.</b> An arm difference below may be a "
                       "difference of these covariates; read the adjusted effects beside the unadjusted ones."
-                      f"<ul>{items}</ul>", raw=True)
+                      f"<ul>{items}</ul>{esc(unadjusted_covariates_note(data))}", raw=True)
     fig = ""
     if not cross.empty:
         fig = figures([figure(_crosstab_figure(cross, data.arms), alt="Patients per arm by site and specimen",
