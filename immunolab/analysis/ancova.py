@@ -84,6 +84,11 @@ def _visit_row(d: pd.DataFrame, treated: str, reference: str, adjust: Sequence[s
     if len(d) <= X.shape[1]:
         row["method"] = f"not tested: {len(d)} patients leave no residual df for {X.shape[1]} model terms"
         return row
+    rank = int(np.linalg.matrix_rank(X))
+    if rank < X.shape[1]:  # e.g. every baseline equal, or a covariate following arm and baseline together
+        row["method"] = (f"not tested: the model's {X.shape[1]} terms are not all estimable at this visit "
+                         f"(design rank {rank}: a term is a combination of the others)")
+        return row
     fit = sm.OLS(d["log10_value"].to_numpy(dtype=float), X).fit()
     lo, hi = fit.conf_int(alpha=alpha)[1]
     est = float(fit.params[1])

@@ -81,3 +81,16 @@ def test_compare_writes_the_ancova_table_and_finds_the_simulated_treg_effect(tmp
     write_comparison(res, tmp_path)
     back = pd.read_csv(tmp_path / "ancova.csv")
     assert len(back) == len(a) and (tmp_path / "ancova.parquet").exists()
+
+
+def test_a_visit_whose_model_terms_are_not_all_estimable_is_not_tested_and_says_why() -> None:
+    """Every baseline equal: log10(baseline) is the intercept again; no estimate from a singular fit."""
+    import warnings
+
+    rows = _rows()
+    rows.loc[rows["visit_day"] == 0, ["value", "log10_value"]] = [10.0, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # statsmodels' SingularMatrixWarning would reach the user
+        out = baseline_ancova(rows, treated="MSC", reference="control").set_index("visit_day")
+    r = out.loc[7]
+    assert np.isnan(r["p"]) and np.isnan(r["ratio"]) and r["method"].startswith("not tested: the model's 3 terms")
