@@ -283,6 +283,8 @@ def add_treatment_variables(adsl: pd.DataFrame) -> pd.DataFrame:
     ARMCD is the arm's letters and digits in upper case, at most 20 characters (``IML-ANA-009``
     when two arms shorten to the same code).
     """
+    if "ARM" not in adsl.columns:  # no subjects: nothing to code
+        return adsl
     arms = adsl["ARM"].astype(str)
     armcd = {a: re.sub(r"[^A-Z0-9]", "", a.upper())[:20] or "ARM" for a in sorted(set(arms))}
     clash = sorted({c for c in armcd.values() if list(armcd.values()).count(c) > 1})
@@ -300,7 +302,8 @@ def add_treatment_variables(adsl: pd.DataFrame) -> pd.DataFrame:
 def covariate_labels(adsl: pd.DataFrame, subjects: pd.DataFrame | None = None) -> dict[str, str]:
     """Return a label for each ADSL covariate variable: the subjects column it comes from, e.g. ``Subjects column baseline_severity``."""
     source = {xpt_name(c): str(c) for c in (subjects.columns if subjects is not None else []) if c not in _CORE}
-    return {c: (f"Subjects column {source[c]}" if c in source else "Covariate from the subjects file")[:40]
+    known = {"SPECIMEN": "Specimen of the Flow Samples", "SEVERITY": "Baseline Disease Severity"}
+    return {c: known.get(c) or (f"Subjects column {source[c]}" if c in source else "Covariate from the subjects file")[:40]
             for c in adsl.columns if c not in ADSL_LABELS}
 
 

@@ -106,6 +106,8 @@ def build_adtte(adsl: pd.DataFrame, subjects: pd.DataFrame, outcomes: pd.DataFra
     from immunolab.analysis.outcomes import time_to_improvement
     from immunolab.analysis.survival import time_to_event
 
+    if adsl.empty:  # no subjects: no records
+        return pd.DataFrame(columns=list(ADTTE_LABELS))
     subj = subjects.assign(patient_id=subjects["patient_id"].astype(str))
     out = _frame(outcomes)
     if out.empty:
@@ -163,12 +165,12 @@ def build_adae(adverse_events: pd.DataFrame | pa.Table | None, adsl: pd.DataFram
     """Return ADAE: one record per adverse event (see the module doc); ``excluded``: events kept with ANL01FL blank."""
     parts = [_ae_records(ae, analysed) for ae, analysed in ((_frame(adverse_events), True), (_frame(excluded), False))
              if not ae.empty]
-    columns = ["STUDYID", *[c for c in _ADSL_KEEP if c in adsl.columns and c != "ITTFL"], "ASEQ",
+    columns = ["STUDYID", *[c for c in _ADSL_KEEP if c != "ITTFL" and (c in adsl.columns or adsl.empty)], "ASEQ",
                *[c for c in ADAE_LABELS if c not in _ADSL_KEEP and c not in ("STUDYID", "ASEQ")]]
     if not parts:
         return pd.DataFrame(columns=columns)
     rec = pd.concat(parts, ignore_index=True)
-    unknown = sorted(set(rec["SUBJID"]) - set(adsl["SUBJID"].astype(str)))
+    unknown = sorted(set(rec["SUBJID"]) - set(adsl.get("SUBJID", pd.Series(dtype=str)).astype(str)))
     if unknown:
         raise InputError("IML-ANA-008", f"adverse events name patient(s) not in the subjects table: {', '.join(unknown[:5])}",
                          hint="Read the AE file with the trial's subjects file, or add the patients.")

@@ -174,6 +174,7 @@ def test_xpt_files_carry_dataset_labels_and_real_variable_labels(tmp_path: Path)
     with pd.read_sas(tmp_path / "adsl.xpt", format="xport", iterator=True) as reader:
         names = {f["name"].decode().strip(): f["label"].decode().strip() for f in reader.fields}
     assert names["BASELINE"] == "Subjects column baseline_severity" and names["TRT01PN"].endswith("(N)")
+    assert covariate_labels(adsl.assign(SPECIMEN="PBMC"))["SPECIMEN"] == "Specimen of the Flow Samples"
     back = pd.read_sas(tmp_path / "adtte.xpt", format="xport", encoding="utf-8")
     # pandas reads an XPORT 0 (all bytes zero, as SAS writes it) as 5.4e-79 (pandas-dev/pandas#50670)
     assert back["CNSR"].tolist() == pytest.approx(more["adtte"]["CNSR"].tolist(), abs=1e-70)
@@ -184,6 +185,17 @@ def test_a_variable_without_a_label_is_iml_ana_009(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         write_adam(tmp_path, adsl, build_adlb(_view()), more={"adae": build_adae(_ae(), adsl).assign(EXTRA=1)})
     assert info.value.code == "IML-ANA-009" and "EXTRA" in info.value.message and "no label" in info.value.message
+
+
+def test_a_store_without_subjects_exports_the_four_datasets_empty(tmp_path: Path) -> None:
+    """ARMCD / TRT01PN made `export adam` fail with a KeyError on a store that has no subjects yet."""
+    from immunolab.analysis.adam import export_adam
+
+    none = pd.DataFrame(columns=["patient_id", "arm", "site", "sex", "age", "severity"])
+    export_adam(tmp_path, _view().iloc[0:0], none, None, None, xpt=False)
+    for name in ("adsl", "adlb", "adtte", "adae"):
+        assert pd.read_parquet(tmp_path / f"{name}.parquet").empty
+    assert "CNSR" in pd.read_parquet(tmp_path / "adtte.parquet").columns
 
 
 # --------------------------------------------------------- through the store: outcomes vs ADTTE
