@@ -1,4 +1,4 @@
-"""ADaM-style analysis datasets for trial statisticians: ADSL (one row per subject) and ADLB (long).
+"""ADaM-style analysis datasets for trial statisticians: ADSL (one row per subject), ADLB (long), ADTTE, ADAE.
 
 ADSL (:func:`build_adsl`): STUDYID, USUBJID (``STUDYID-SUBJID``), SUBJID, SITEID, ARM, TRT01P,
 TRT01A (= planned: the trial records no crossover), AGE, AGEU, SEX, every other subjects column
@@ -16,9 +16,15 @@ excluded it; BASE and CHG never come from an excluded value), ANL01FL (``Y`` on 
 decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
+The export adds to ADSL ARMCD, TRT01PN and TRT01AN (:func:`add_treatment_variables`) and writes
+ADLB through :func:`finish_adlb`: CHG / PCHG empty on baseline records and, as DTYPE names
+derived records in CDISC terminology, CRIT1 / CRIT1FL (below LLOQ) and CRIT2 / CRIT2FL (above
+ULOQ) in its place. ADTTE and ADAE: :mod:`immunolab.analysis.adam_events`.
+
 :func:`write_adam` writes each as Parquet, CSV (cells neutralised against spreadsheet formula
 injection) and SAS transport v5 ``.xpt`` (pyreadstat), checking the v5 rules: names <= 8
-characters, labels <= 40, character values <= 200 bytes (``IML-ANA-009``). No date of a patient
+characters, labels <= 40 and one for every variable, character values <= 200 bytes (``IML-ANA-009``),
+and gives each file its dataset label (:data:`DATASET_LABELS`). No date of a patient
 appears; the XPORT headers carry the commit time of the store version exported (reproducible bytes).
 """
 

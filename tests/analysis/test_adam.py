@@ -1,4 +1,4 @@
-"""ADaM export: ADSL and ADLB variables follow the rules; Parquet, CSV and XPT v5 round-trip."""
+"""ADaM export: ADSL and ADLB variables follow the rules; Parquet, CSV and XPT v5 round-trip (ADTTE, ADAE: test_adam_events.py)."""
 
 from __future__ import annotations
 
