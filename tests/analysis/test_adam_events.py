@@ -276,3 +276,20 @@ def test_export_adam_leaves_out_adverse_events_of_an_excluded_file_and_says_so(t
     adae = pd.read_parquet(tmp_path / "b" / "adae.parquet")
     assert len(adae) == 4 and set(adae["ANL01FL"]) == {""}
     assert "adae" in json.loads(res.output)["datasets"]
+
+
+def test_adtte_on_the_375_tongji_patients_counts_the_deaths_by_day_28_a_plain_count_finds() -> None:
+    """Real outcomes (Yan et al. 2020; Day 0 = admission here, arms = sex): data this code was not shaped on."""
+    from tests.conftest import shared_path
+
+    pts = pd.read_csv(shared_path("clinical", "tjh_covid19", "EXPECTED_tjh_patients.csv"), dtype={"PATIENT_ID": str})
+    day = (pd.to_datetime(pts["discharge"]) - pd.to_datetime(pts["admission"])).dt.days
+    subjects = pd.DataFrame({"patient_id": pts["PATIENT_ID"], "arm": np.where(pts["gender"] == 1, "male", "female")})
+    outcomes = pd.DataFrame({"patient_id": pts["PATIENT_ID"], "study_day": day,
+                             "event": np.where(pts["outcome"] == 1, "death", "discharge")})
+    adsl = add_treatment_variables(build_adsl(subjects, outcomes))
+    adtte = build_adtte(adsl, subjects, outcomes).set_index("SUBJID")
+    assert len(adtte) == 375 and int((pts["outcome"] == 1).sum()) == 174  # the paper's deaths, all follow-up
+    died28 = pts.loc[(pts["outcome"] == 1) & (day <= 28), "PATIENT_ID"]
+    assert set(adtte.index[adtte["CNSR"] == 0]) == set(died28)
+    assert adtte.loc[died28, "AVAL"].tolist() == day[died28.index].astype(float).tolist()
