@@ -1,4 +1,4 @@
-"""ADaM-style analysis datasets for trial statisticians: ADSL (one row per subject) and ADLB (long).
+"""ADaM-style analysis datasets for trial statisticians: ADSL (one row per subject), ADLB (long), ADTTE, ADAE.
 
 ADSL (:func:`build_adsl`): STUDYID, USUBJID (``STUDYID-SUBJID``), SUBJID, SITEID, ARM, TRT01P,
 TRT01A (= planned: the trial records no crossover), AGE, AGEU, SEX, every other subjects column
@@ -18,9 +18,15 @@ excluded it; BASE and CHG never come from an excluded value), ANL01FL (``Y`` on 
 decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
+The export adds to ADSL ARMCD, TRT01PN and TRT01AN (:func:`add_treatment_variables`) and writes
+ADLB through :func:`finish_adlb`: CHG / PCHG empty on baseline records and, as DTYPE names
+derived records in CDISC terminology, CRIT1 / CRIT1FL (below LLOQ) and CRIT2 / CRIT2FL (above
+ULOQ) in its place. ADTTE and ADAE: :mod:`immunolab.analysis.adam_events`.
+
 :func:`write_adam` writes each as Parquet, CSV (cells neutralised against spreadsheet formula
 injection) and SAS transport v5 ``.xpt`` (pyreadstat), checking the v5 rules: names <= 8
-characters, labels <= 40, character values <= 200 bytes (``IML-ANA-009``). No date of a patient
+characters, labels <= 40 and one for every variable, character values <= 200 bytes (``IML-ANA-009``),
+and gives each file its dataset label (:data:`DATASET_LABELS`). No date of a patient
 appears; the XPORT headers carry the commit time of the store version exported (reproducible bytes).
 """
 
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +45,9 @@ import pyarrow as pa
 from immunolab.analysis.survival import time_to_event
 from immunolab.errors import InputError
 
-__all__ = ["ADLB_LABELS", "ADSL_LABELS", "build_adlb", "build_adsl", "neutralise_csv_cell", "write_adam", "xpt_name"]
+__all__ = ["ADLB_CRITERIA", "ADLB_LABELS", "ADSL_LABELS", "DATASET_LABELS", "add_treatment_variables", "build_adlb",
+           "build_adsl", "covariate_labels", "export_adam", "finish_adlb", "neutralise_csv_cell", "treatment_codes",
+           "write_adam", "xpt_name"]
 
 ADSL_LABELS = {
     "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
@@ -50,7 +58,8 @@ ADSL_LABELS = {
     "TTDTH28": "Time to Death or Censoring by Day 28", "CNSDTH28": "Censor (1) or Event (0) by Day 28",
     "DISCHFL": "Discharged Alive Flag", "DISCHDY": "Study Day of Discharge", "AENUM": "Number of Adverse Events",
     "AEMAXGR": "Worst Adverse Event Grade", "AEGR3FL": "Any Adverse Event Grade >= 3 Flag",
-    "SAEFL": "Any Serious Adverse Event Flag",
+    "SAEFL": "Any Serious Adverse Event Flag", "ARMCD": "Planned Arm Code",
+    "TRT01PN": "Planned Treatment for Period 01 (N)", "TRT01AN": "Actual Treatment for Period 01 (N)",
 }
 ADLB_LABELS = {
     "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
@@ -59,7 +68,15 @@ ADLB_LABELS = {
     "BASE": "Baseline Value", "CHG": "Change from Baseline", "PCHG": "Percent Change from Baseline",
     "AVISIT": "Analysis Visit", "AVISITN": "Analysis Visit (N), protocol day", "ADY": "Analysis Relative Day",
     "ABLFL": "Baseline Record Flag", "ANL01FL": "Analysis Flag 01", "DTYPE": "Derivation Type",
+    "CRIT1": "Analysis Criterion 1", "CRIT1FL": "Criterion 1 Evaluation Result Flag",
+    "CRIT2": "Analysis Criterion 2", "CRIT2FL": "Criterion 2 Evaluation Result Flag",
 }
+#: SAS dataset label of each ADaM dataset written (XPORT member label)
+DATASET_LABELS = {"adsl": "Subject-Level Analysis Dataset", "adlb": "Laboratory Analysis Dataset",
+                  "adtte": "Time-to-Event Analysis Dataset", "adae": "Adverse Events Analysis Dataset"}
+#: ADLB criteria replacing DTYPE: AVAL is the substituted value of a result outside the assay's range
+ADLB_CRITERIA = {"CRIT1": ("Below LLOQ: AVAL is a substituted value", frozenset({"BLQ"})),
+                 "CRIT2": ("Above ULOQ: AVAL is a substituted value", frozenset({"ALQ"}))}
 _CORE = {"patient_id", "arm", "site", "age", "sex", "day0_date"}
 _CENSOR_DTYPE = {"below_lloq": "BLQ", "below_curve": "BLQ", "above_uloq": "ALQ", "above_curve": "ALQ"}
 
@@ -95,8 +112,13 @@ def _ae_columns(pid: str, ae: pd.DataFrame) -> dict[str, object]:
 
 
 def build_adsl(subjects: pd.DataFrame, outcomes: pd.DataFrame | pa.Table | None = None,
-               ae: pd.DataFrame | pa.Table | None = None, *, studyid: str = "IMMUNOLAB", horizon: int = 28) -> pd.DataFrame:
-    """Return ADSL: one row per subject with arm, covariates, death, 28-day time-to-event and AE summary."""
+               ae: pd.DataFrame | pa.Table | None = None, *, studyid: str = "IMMUNOLAB", horizon: int = 28,
+               last_contact: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """Return ADSL: one row per subject with arm, covariates, death, 28-day time-to-event and AE summary.
+
+    ``last_contact`` (patient -> last study day with data): a patient last seen before the horizon
+    is censored there, as in ``immunolab outcomes``.
+    """
     subj = subjects.assign(patient_id=subjects["patient_id"].astype(str))
     out = _frame(outcomes)
     if out.empty:
@@ -105,7 +127,7 @@ def build_adsl(subjects: pd.DataFrame, outcomes: pd.DataFrame | pa.Table | None 
     events = _frame(ae)
     if not events.empty:
         events = events.assign(patient_id=events["patient_id"].astype(str))
-    tte = time_to_event(subj, out, horizon=horizon).set_index("patient_id")
+    tte = time_to_event(subj, out, horizon=horizon, last_contact=last_contact).set_index("patient_id")
     extra = [c for c in subj.columns if c not in _CORE]
     rows = []
     for rec in subj.to_dict("records"):
@@ -235,8 +257,13 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
 
 
 def _cdisc_day(day: pd.Series) -> pd.Series:
-    """Return CDISC study days (no day 0: Day 0 -> 1, Day -1 -> -1) of protocol days (Day 0 = first infusion)."""
-    return day.where(day < 0, day + 1)
+    """Return CDISC study days (no day 0: Day 0 -> 1, Day -1 -> -1) of protocol days (Day 0 = first infusion).
+
+    One rule for ADLB, ADTTE and ADAE: :func:`immunolab.analysis.adam_events.adam_relative_day`.
+    """
+    from immunolab.analysis.adam_events import adam_relative_day
+
+    return adam_relative_day(day)
 
 
 def neutralise_csv_cell(value: object) -> object:
@@ -254,6 +281,10 @@ def _check_xpt(name: str, df: pd.DataFrame, labels: dict[str, str]) -> None:
     long_labels = [c for c in df.columns if len(labels.get(c, c)) > 40]
     if long_labels:
         raise _adam_error(f"{name}: label(s) of {', '.join(long_labels)} exceed 40 characters", "Shorten the labels.")
+    unlabelled = [c for c in df.columns if not labels.get(c) or labels[c] == c]
+    if unlabelled:
+        raise _adam_error(f"{name}: variable(s) {', '.join(unlabelled)} have no label",
+                          "Give each variable a label (ADSL_LABELS ... in immunolab.analysis.adam).")
     for c in df.columns:
         if df[c].dtype == object:
             longest = df[c].dropna().astype(str).map(lambda s: len(s.encode("utf-8"))).max()
@@ -284,23 +315,92 @@ def _stamp_xpt(path: Path, when: datetime | None) -> None:
     path.write_bytes(bytes(data))
 
 
+def treatment_codes(arms: Sequence[str]) -> dict[str, int]:
+    """Return TRT01PN per arm: 0 for the reference arm (``control`` or ``placebo``), 1, 2, ... for the others, sorted."""
+    uniq = sorted({str(a) for a in arms})
+    lower = {a.lower(): a for a in uniq}
+    reference = lower.get("control") or lower.get("placebo")
+    others = [a for a in uniq if a != reference]
+    return ({reference: 0} if reference else {}) | {a: i + 1 for i, a in enumerate(others)}
+
+
+def add_treatment_variables(adsl: pd.DataFrame) -> pd.DataFrame:
+    """Return ADSL with ARMCD, TRT01PN and TRT01AN after TRT01A (see :func:`treatment_codes`).
+
+    TRT01A (and so TRT01AN) is the planned treatment: the store records no infusion data.
+    ARMCD is the arm's letters and digits in upper case, at most 20 characters (``IML-ANA-009``
+    when two arms shorten to the same code).
+    """
+    if "ARM" not in adsl.columns:  # no subjects: nothing to code
+        return adsl
+    arms = adsl["ARM"].astype(str)
+    armcd = {a: re.sub(r"[^A-Z0-9]", "", a.upper())[:20] or "ARM" for a in sorted(set(arms))}
+    clash = sorted({c for c in armcd.values() if list(armcd.values()).count(c) > 1})
+    if clash:
+        raise _adam_error(f"two arms shorten to the same ARMCD {', '.join(clash)}",
+                          "Rename the arms in the subjects file so their letters and digits differ.")
+    codes = treatment_codes(list(arms))
+    out = adsl.drop(columns=[c for c in ("ARMCD", "TRT01PN", "TRT01AN") if c in adsl.columns])
+    for var in ("TRT01P", "TRT01A"):
+        out.insert(list(out.columns).index(var) + 1, f"{var}N", adsl[var].astype(str).map(codes).astype("Int64"))
+    out.insert(list(out.columns).index("ARM") + 1, "ARMCD", arms.map(armcd))
+    return out
+
+
+def covariate_labels(adsl: pd.DataFrame, subjects: pd.DataFrame | None = None) -> dict[str, str]:
+    """Return a label for each ADSL covariate variable: the subjects column it comes from, e.g. ``Subjects column baseline_severity``."""
+    source = {xpt_name(c): str(c) for c in (subjects.columns if subjects is not None else []) if c not in _CORE}
+    known = {"SPECIMEN": "Specimen of the Flow Samples", "SEVERITY": "Baseline Disease Severity"}
+    return {c: known.get(c) or (f"Subjects column {source[c]}" if c in source else "Covariate from the subjects file")[:40]
+            for c in adsl.columns if c not in ADSL_LABELS}
+
+
+def finish_adlb(adlb: pd.DataFrame) -> pd.DataFrame:
+    """Return ADLB in the exported conventions: CHG / PCHG null on baseline records, DTYPE as criteria.
+
+    CHG and PCHG are empty where ABLFL = Y. DTYPE marked a substituted censored value, which is
+    no CDISC derivation type (DTYPE names a derived record): CRIT1 / CRIT1FL (below LLOQ) and
+    CRIT2 / CRIT2FL (above ULOQ) say it instead (:data:`ADLB_CRITERIA`), on every record.
+    """
+    out = adlb.copy()
+    base = out["ABLFL"] == "Y"
+    for c in ("CHG", "PCHG"):
+        out[c] = out[c].astype(float).mask(base)
+    if "DTYPE" in out.columns:
+        at = list(out.columns).index("DTYPE")
+        dtype = out.pop("DTYPE").fillna("").astype(str)
+        for crit, (text, values) in reversed(ADLB_CRITERIA.items()):
+            out.insert(at, f"{crit}FL", np.where(dtype.isin(values), "Y", "N"))
+            out.insert(at, crit, text)
+    return out
+
+
 def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
                xpt: bool = True, names: Sequence[str] = ("adsl", "adlb"), store_version: int | None = None,
-               committed_at: datetime | None = None) -> list[Path]:
-    """Write ADSL and ADLB as Parquet, CSV (formula-neutralised) and SAS transport v5; return the paths.
+               committed_at: datetime | None = None, more: Mapping[str, pd.DataFrame] | None = None,
+               labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Write ADSL, ADLB and the ``more`` datasets (``adtte``, ``adae``) as Parquet, CSV and SAS transport v5.
 
+    Every XPT variable carries a label (:data:`ADSL_LABELS` ..., ``labels`` for the subjects
+    covariates, else :func:`covariate_labels`) and every dataset its label (:data:`DATASET_LABELS`).
     The XPORT headers carry ``committed_at`` (the store version's commit time) instead of the
     time of writing, so two exports of one store version are byte-identical; with
     ``store_version``, ``store_version.json`` beside the datasets records which version they show.
     """
+    from immunolab.analysis.adam_events import ADAE_LABELS, ADTTE_LABELS
     from immunolab.io.csv_safe import write_csv
     from immunolab.outputs import mark_folder
 
+    known = {"adtte": ADTTE_LABELS, "adae": ADAE_LABELS}
+    datasets = [(name, df, {**ADSL_LABELS, **(labels or covariate_labels(df))}, DATASET_LABELS["adsl"])
+                for name, df in zip(names[:1], (adsl,), strict=True)]
+    datasets.append((names[1], adlb, ADLB_LABELS, DATASET_LABELS["adlb"]))
+    datasets += [(name, df, known.get(name, {}), DATASET_LABELS.get(name, "")) for name, df in (more or {}).items()]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, df, labels in zip(names, (adsl, adlb), (ADSL_LABELS, ADLB_LABELS), strict=True):
-        _check_xpt(name.upper(), df, labels)
+    for name, df, var_labels, data_label in datasets:
+        _check_xpt(name.upper(), df, var_labels)
         pq, csv = out / f"{name}.parquet", out / f"{name}.csv"
         df.to_parquet(pq, index=False)
         write_csv(df, csv)
@@ -309,8 +409,8 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
             import pyreadstat
 
             path = out / f"{name}.xpt"
-            pyreadstat.write_xport(df, str(path), table_name=name.upper(), file_format_version=5,
-                                   column_labels={c: labels.get(c, c)[:40] for c in df.columns})
+            pyreadstat.write_xport(df, str(path), file_label=data_label, table_name=name.upper(), file_format_version=5,
+                                   column_labels={c: var_labels[c] for c in df.columns})
             _stamp_xpt(path, committed_at)
             written.append(path)
     if store_version is not None:
@@ -326,11 +426,26 @@ def write_adam(out_dir: str | Path, adsl: pd.DataFrame, adlb: pd.DataFrame, *,
 def export_adam(out_dir: str | Path, view: pd.DataFrame, subjects: pd.DataFrame,
                 outcomes: pd.DataFrame | pa.Table | None = None, adverse_events: pd.DataFrame | pa.Table | None = None,
                 *, studyid: str = "IMMUNOLAB", xpt: bool = True, store_version: int | None = None,
-                committed_at: datetime | None = None) -> list[Path]:
-    """Build ADSL and ADLB from the trial's tables and write them (what ``immunolab export adam`` runs)."""
+                committed_at: datetime | None = None, clinical: pd.DataFrame | pa.Table | None = None,
+                excluded_adverse_events: pd.DataFrame | pa.Table | None = None,
+                last_contact: Mapping[str, int] | None = None) -> list[Path]:
+    """Build ADSL, ADLB, ADTTE and ADAE from the trial's tables and write them (what ``immunolab export adam`` runs).
+
+    ``clinical``: the clinical results (WHO ordinal scale scores give ADTTE's time to clinical
+    improvement); ``excluded_adverse_events``: events of files a QC decision excludes, kept in
+    ADAE with ANL01FL blank (``--include-excluded``); ``last_contact``: each patient's last study
+    day with data (:func:`immunolab.analysis.endpoints.store_last_contact`), where ADSL and ADTTE
+    censor a patient last seen before the horizon.
+    """
+    from immunolab.analysis.adam_events import build_adae, build_adtte
+
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", studyid or ""):
         raise _adam_error("the study identifier is empty or holds spaces or other characters",
                           "Give --studyid as letters, digits, '-', '_' or '.' (e.g. MSC-COVID-01).")
-    adsl = build_adsl(subjects, outcomes, adverse_events, studyid=studyid)
-    adlb = build_adlb(view, subjects, studyid=studyid)
-    return write_adam(out_dir, adsl, adlb, xpt=xpt, store_version=store_version, committed_at=committed_at)
+    adsl = add_treatment_variables(build_adsl(subjects, outcomes, adverse_events, studyid=studyid,
+                                              last_contact=last_contact))
+    adlb = finish_adlb(build_adlb(view, subjects, studyid=studyid))
+    more = {"adtte": build_adtte(adsl, subjects, outcomes, clinical, last_contact=last_contact),
+            "adae": build_adae(adverse_events, adsl, excluded_adverse_events)}
+    return write_adam(out_dir, adsl, adlb, xpt=xpt, store_version=store_version, committed_at=committed_at,
+                      more=more, labels=covariate_labels(adsl, subjects))

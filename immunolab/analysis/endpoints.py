@@ -64,18 +64,26 @@ class Endpoints:
         return out
 
 
+def store_last_contact(store: Store, subjects: pd.DataFrame, outcomes: pd.DataFrame) -> dict[str, int]:
+    """Return each patient's last study day with any sample, clinical result, adverse event or outcome.
+
+    The one rule of last contact: ``immunolab outcomes`` and the ADaM export (ADSL, ADTTE) censor there.
+    """
+    from immunolab.analysis.survival import last_contact_days
+    from immunolab.analysis.trial_tables import trial_adverse_events, trial_clinical_results
+    from immunolab.derive.views import samples
+
+    return last_contact_days(subjects, (samples(store).to_pandas(), ("visit_day",)),
+                             (trial_clinical_results(store), ("study_day",)),
+                             (trial_adverse_events(store), ("start_day", "end_day")), (outcomes, ("study_day",)))
+
+
 def _last_contact(store: Store, subjects: pd.DataFrame, outcomes: pd.DataFrame, day: int,
                   ep: Endpoints) -> dict[str, int]:
     """Return each patient's last study day with data; warn (``IML-ANA-012``) when ``day`` is past some."""
     import logging
 
-    from immunolab.analysis.survival import last_contact_days
-    from immunolab.analysis.trial_tables import trial_adverse_events, trial_clinical_results
-    from immunolab.derive.views import samples
-
-    contact = last_contact_days(subjects, (samples(store).to_pandas(), ("visit_day",)),
-                                (trial_clinical_results(store), ("study_day",)),
-                                (trial_adverse_events(store), ("start_day", "end_day")), (outcomes, ("study_day",)))
+    contact = store_last_contact(store, subjects, outcomes)
     dead = set(outcomes.loc[outcomes["event"] == "death", "patient_id"].astype(str))
     short = sorted(p for p, d in contact.items() if d < day and p not in dead)
     if short:

@@ -21,7 +21,8 @@ from immunolab.derive.views import current_patient_rows
 if TYPE_CHECKING:
     from immunolab.store.read import Store
 
-__all__ = ["trial_adverse_events", "trial_clinical_results", "trial_outcomes", "trial_subjects"]
+__all__ = ["trial_adverse_events", "trial_clinical_results", "trial_excluded_adverse_events", "trial_outcomes",
+           "trial_subjects"]
 
 
 def trial_subjects(store: Store) -> pd.DataFrame:
@@ -64,6 +65,19 @@ def trial_outcomes(store: Store) -> pd.DataFrame:
 def trial_adverse_events(store: Store) -> pd.DataFrame:
     """Return the current ``adverse_events`` rows."""
     return _current(store, "adverse_events", ("patient_id", "term", "start_day"))
+
+
+def trial_excluded_adverse_events(store: Store) -> pd.DataFrame:
+    """Return the ``adverse_events`` rows that files a QC decision excludes whole hold (left out of the trial tables)."""
+    if "adverse_events" not in store.table_versions:
+        return _current(store, "adverse_events", ())
+    from immunolab.derive.views import excluded_sources
+
+    excluded = excluded_sources(store)
+    if not excluded:
+        return store.to_pandas("adverse_events").iloc[0:0]
+    rows = current_patient_rows(store, "adverse_events", ("patient_id", "term", "start_day"))
+    return rows[rows["source_sha256"].isin(excluded)].reset_index(drop=True)
 
 
 def trial_clinical_results(store: Store) -> pd.DataFrame:

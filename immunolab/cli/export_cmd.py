@@ -161,10 +161,11 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
 @export.command(epilog=ADAM_EXAMPLE)
 @store_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Output folder: adsl and adlb as Parquet, CSV and (unless --no-xpt) SAS XPORT v5.")
+              help="Output folder: adsl, adlb, adtte and adae as Parquet, CSV and (unless --no-xpt) SAS XPORT v5.")
 @click.option("--studyid", default="IMMUNOLAB", show_default=True, help="STUDYID of every record.")
 @click.option("--no-xpt", is_flag=True, help="Write Parquet and CSV only.")
-@click.option("--include-excluded", is_flag=True, help="Keep values a QC decision excluded (ANL01FL blank for them, Y for analysed records).")
+@click.option("--include-excluded", is_flag=True, help="Keep values and adverse events a QC decision excluded "
+              "(ANL01FL blank for them, Y for analysed records).")
 @version_options
 @click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
 @json_option
@@ -172,33 +173,53 @@ def anndata(store: str, storage_options: tuple[str, ...], out: str, kind: str, s
 @handle_errors
 def adam(store: str, storage_options: tuple[str, ...], out: str, studyid: str, no_xpt: bool, include_excluded: bool,
          version: int | None, as_of: str | None, force: bool, as_json: bool, debug: bool) -> None:
-    """Write ADaM-style datasets for the trial statistician: ADSL and ADLB.
+    """Write ADaM-style datasets for the trial statistician: ADSL, ADLB, ADTTE and ADAE.
 
-    ADSL: one row per subject with arm, site, age, sex, severity and the subjects file's other
-    covariates, death (DTHFL, DTHDY), 28-day time to death (TTDTH28, CNSDTH28), discharge and
-    an adverse-event summary. ADLB: one row per subject x parameter x visit of every immune and
-    clinical measurement with PARAMCD, AVAL, BASE, CHG, AVISIT / AVISITN and the analysis flag
-    ANL01FL. Columns and labels are listed in docs/clinical.md. store_version.json records the
-    store version read; the .xpt headers carry its commit time, so re-exports are byte-identical.
+    ADSL: one row per subject with arm (ARMCD, TRT01P/TRT01PN; TRT01A = TRT01P, the store records
+    no infusion), site, age, sex, severity and the subjects file's other covariates, death
+    (DTHFL, DTHDY), 28-day time to death (TTDTH28, CNSDTH28), discharge and an adverse-event
+    summary. ADLB: one row per subject x parameter x visit of every immune and clinical
+    measurement with PARAMCD, AVAL, BASE, CHG, AVISIT / AVISITN, the analysis flag ANL01FL and
+    CRIT1FL / CRIT2FL for values substituted below LLOQ / above ULOQ. ADTTE: time to death and
+    to clinical improvement by Day 28 (AVAL days, CNSR), the rules of `immunolab outcomes`.
+    ADAE: one row per adverse event with grade, seriousness, ASTDY and TRTEMFL. Columns and
+    labels are listed in docs/clinical.md. store_version.json records the store version read;
+    the .xpt headers carry its commit time, so re-exports are byte-identical.
     """
     from immunolab.analysis.adam import export_adam
+    from immunolab.analysis.endpoints import store_last_contact
     from immunolab.analysis.measurements_view import measurements_view
-    from immunolab.analysis.trial_tables import trial_adverse_events, trial_outcomes, trial_subjects
+    from immunolab.analysis.trial_tables import (
+        trial_adverse_events,
+        trial_clinical_results,
+        trial_excluded_adverse_events,
+        trial_outcomes,
+        trial_subjects,
+    )
     from immunolab.outputs import check_folder
 
     check_folder(out, force=force)
     s = open_store_cli(store, storage_options, version=version, as_of=as_of)
     view = measurements_view(s, include_excluded=include_excluded)
-    written = export_adam(out, view, trial_subjects(s), trial_outcomes(s), trial_adverse_events(s),
-                          studyid=studyid, xpt=not no_xpt, store_version=s.version, committed_at=s.committed_at)
+    excluded_ae = trial_excluded_adverse_events(s)
+    subjects, outcomes = trial_subjects(s), trial_outcomes(s)
+    written = export_adam(out, view, subjects, outcomes, trial_adverse_events(s),
+                          studyid=studyid, xpt=not no_xpt, store_version=s.version, committed_at=s.committed_at,
+                          clinical=trial_clinical_results(s), excluded_adverse_events=excluded_ae if include_excluded else None,
+                          last_contact=store_last_contact(s, subjects, outcomes))  # censored where outcomes censors
     n_excluded = int(view.attrs.get("n_excluded", 0))
+    n_excluded_ae = 0 if include_excluded else len(excluded_ae)
     if as_json:
         echo_json({"store_version": s.version, "written": [str(p) for p in written],
-                   "qc_excluded_values": n_excluded, "qc_excluded_kept": include_excluded})
+                   "datasets": ["adsl", "adlb", "adtte", "adae"], "qc_excluded_values": n_excluded,
+                   "qc_excluded_adverse_events": n_excluded_ae, "qc_excluded_kept": include_excluded})
         return
     for path in written:
         echo(f"  {path}")
-    echo(f"wrote ADSL and ADLB of store version {s.version} to {out}")
+    echo(f"wrote ADSL, ADLB, ADTTE and ADAE of store version {s.version} to {out}")
+    if n_excluded_ae:
+        echo(f"  left out {n_excluded_ae} adverse event(s) of files excluded by QC decisions (`immunolab qc list`; "
+             "--include-excluded keeps them with ANL01FL blank)")
     if n_excluded:
         echo(f"  left out {n_excluded} value(s) excluded by QC decisions (`immunolab qc list`; "
              "--include-excluded keeps them with ANL01FL blank)")

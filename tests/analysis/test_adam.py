@@ -1,4 +1,4 @@
-"""ADaM export: ADSL and ADLB variables follow the rules; Parquet, CSV and XPT v5 round-trip."""
+"""ADaM export: ADSL and ADLB variables follow the rules; Parquet, CSV and XPT v5 round-trip (ADTTE, ADAE: test_adam_events.py)."""
 
 from __future__ import annotations
 
@@ -199,9 +199,10 @@ def test_names_or_values_that_break_xpt_v5_are_iml_ana_009(tmp_path: Path) -> No
     assert not np.isnan(adsl["TTDTH28"]).any()
 
 
-def test_export_adam_writes_both_datasets_from_the_trial_tables(tmp_path: Path) -> None:
+def test_export_adam_writes_the_four_datasets_from_the_trial_tables(tmp_path: Path) -> None:
     from immunolab.analysis.adam import export_adam
 
     paths = export_adam(tmp_path, _view(), _subjects(), _outcomes(), _ae(), studyid="MSC01", xpt=False)
-    assert sorted(p.name for p in paths) == ["adlb.csv", "adlb.parquet", "adsl.csv", "adsl.parquet"]
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in ("adae", "adlb", "adsl", "adtte")
+                                                   for e in ("csv", "parquet"))
     assert pd.read_parquet(tmp_path / "adsl.parquet")["USUBJID"].tolist()[0] == "MSC01-001"

@@ -203,7 +203,7 @@ def test_writing_again_into_an_export_folder_leaves_no_file_of_the_earlier_expor
     --no-plots tables (review finding); a file the user put there is never touched."""
     adam = tmp_path / "adam"
     assert invoke("export", "adam", "--store", str(synth.store), "--out", str(adam)).exit_code == 0
-    assert sorted(p.name for p in adam.glob("*.xpt")) == ["adlb.xpt", "adsl.xpt"]
+    assert sorted(p.name for p in adam.glob("*.xpt")) == ["adae.xpt", "adlb.xpt", "adsl.xpt", "adtte.xpt"]
     (adam / "my_notes.txt").write_text("kept")
     r = invoke("export", "adam", "--store", str(synth.store), "--out", str(adam), "--no-xpt")
     assert r.exit_code == 0, r.output
