@@ -201,12 +201,14 @@ class _Context:
                 stripped = stripped[: -len(self.comp.suffix)]
             if stripped in self.comp.matrix.channels:
                 name, comp_ref = stripped, self.comp.matrix_id
-        xform = self.transforms.get(raw_name) or self.transforms.get(name)
+        shown, plain = self.transforms.get(raw_name), self.transforms.get(name)
+        xform = shown or plain
         xform_id = None
         if xform is not None:
-            xform_id = f"{name}:{xform.kind}"
-            if self.used_transforms.get(xform_id, xform) != xform:  # a channel shown compensated on another scale
-                xform_id = f"{raw_name}:{xform.kind}"
+            # a compensated channel with a scale of its own (FlowJo 9.2 calibration tables) is named by its
+            # shown name, whatever gate is parsed first; otherwise the channel's name as before
+            own = raw_name != name and shown is not None and plain is not None and shown != plain
+            xform_id = f"{raw_name if own else name}:{xform.kind}"
             self.used_transforms[xform_id] = xform
         return Dimension(name, comp_ref, xform_id), xform
 

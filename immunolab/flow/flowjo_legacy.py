@@ -407,20 +407,29 @@ def _v9_walk(el: Any, parent: str, ctx: _Context, found: list[tuple[str, str, An
         _v9_walk(pop, path, ctx, found, counts)
 
 
-def _v9_tables(root: Any) -> dict[str, tuple[float, ...]]:
-    """Return the ``CalibrationTables`` of a FlowJo 8-9.2 workspace by name: data value per channel 0..N."""
-    out: dict[str, tuple[float, ...]] = {}
+def _v9_tables(root: Any) -> list[tuple[str, tuple[float, ...]]]:
+    """Return the ``CalibrationTables`` of a FlowJo 8-9.2 workspace in order: (name, data value per channel 0..N).
+
+    In order because a ``Parameter``'s ``calibrationIndex`` counts tables by position (1-based).
+    """
+    out: list[tuple[str, tuple[float, ...]]] = []
     holder = root.find("CalibrationTables")
     for table in holder if holder is not None else ():
-        if table.tag != "Table" or not table.get("name"):
+        if not isinstance(table.tag, str):
             continue
+        name = str(table.get("name") or f"table {len(out) + 1}")
         try:
             pairs = np.array([float(v) for v in str(table.text or "").replace("\n", ",").split(",") if v.strip()])
         except ValueError:
-            raise _Bad(f"calibration table {table.get('name')!r} holds a value that is not a number{_line(table)}") from None
+            raise _Bad(f"calibration table {name!r} holds a value that is not a number{_line(table)}") from None
         if pairs.size < 4 or pairs.size % 2 or not np.array_equal(pairs[0::2], np.arange(pairs.size // 2)):
-            raise _Bad(f"calibration table {table.get('name')!r} is not a list of channel, value pairs 0..N{_line(table)}")
-        out[str(table.get("name"))] = tuple(float(v) for v in pairs[1::2])
+            raise _Bad(f"calibration table {name!r} is not a list of channel, value pairs 0..N{_line(table)}")
+        values = pairs[1::2]
+        flat = np.flatnonzero(~(np.diff(values) > 0))
+        if flat.size:
+            raise _Bad(f"calibration table {name!r} does not increase at channel {int(flat[0]) + 1} (a display "
+                       f"scale must map every data value to one channel){_line(table)}")
+        out.append((name, tuple(float(v) for v in values)))
     return out
 
 
@@ -443,7 +452,7 @@ def _v9_matrices(root: Any) -> list[tuple[str, _Comp]]:
     return out
 
 
-def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: dict[str, tuple[float, ...]],
+def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: list[tuple[str, tuple[float, ...]]],
                comp: tuple[str, _Comp] | None) -> dict[str, Transform]:
     """Return the display scale of every channel of a FlowJo 8-9 sample (module doc).
 
@@ -455,12 +464,13 @@ def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: dict[str, tuple
     out = keyword_transforms(keywords)
     if keywords.get("$DATATYPE", "I").strip().upper() not in ("F", "D"):
         return out  # integer data shows on its keyword scale (the tutorial's 9-bit files); Parameter is not read
-    names = list(tables)
+    by_name = dict(tables)
     for par in sample_el.findall("Parameter"):
         channel = str(par.get("name") or "").strip()
         index = str(par.get("calibrationIndex") or "")
-        if index.isdigit() and 1 <= int(index) <= len(names):
-            out[channel] = CalibrationTable(tables[names[int(index) - 1]], len(tables[names[int(index) - 1]]) - 1)
+        if index.isdigit() and 1 <= int(index) <= len(tables):
+            table = tables[int(index) - 1][1]
+            out[channel] = CalibrationTable(table, len(table) - 1)
         elif par.get("log") == "1":
             try:
                 top, decades = float(par.get("highValue") or 0), float(par.get("decades") or 0)
@@ -472,13 +482,13 @@ def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: dict[str, tuple
         matrix_name, matrix = comp
         for channel in matrix.matrix.channels:
             shown = f"{matrix.prefix}{channel}{matrix.suffix}"
-            table = tables.get(f"{matrix_name} {shown}")
-            if table is not None:
-                out[shown] = CalibrationTable(table, len(table) - 1)
+            named = by_name.get(f"{matrix_name} {shown}")
+            if named is not None:
+                out[shown] = CalibrationTable(named, len(named) - 1)
     return out
 
 
-def _v9_sample(sample_el: Any, name: str, label: str, tables: dict[str, tuple[float, ...]] | None = None,
+def _v9_sample(sample_el: Any, name: str, label: str, tables: list[tuple[str, tuple[float, ...]]] | None = None,
                matrices: list[tuple[str, _Comp]] | None = None) -> WorkspaceSample:
     node = sample_el.find("SampleNode")
     if node is None:
@@ -490,7 +500,7 @@ def _v9_sample(sample_el: Any, name: str, label: str, tables: dict[str, tuple[fl
         if int(comp_id) > len(matrices):
             raise _Bad(f"sample names compensation matrix {comp_id}, the workspace holds {len(matrices)}{_line(sample_el)}")
         comp = matrices[int(comp_id) - 1]
-    ctx = _Context(_v9_scales(sample_el, keywords, tables or {}, comp), comp[1] if comp else None,
+    ctx = _Context(_v9_scales(sample_el, keywords, tables or [], comp), comp[1] if comp else None,
                    lower_half_owns_divider=True)
     float_data = keywords.get("$DATATYPE", "I").strip().upper() in ("F", "D")
     ranges = {} if float_data else _channel_ranges(keywords)  # float data has no channels to snap bounds to
