@@ -471,7 +471,9 @@ def _acquired_before_visit(tables: dict[str, pa.Table], entry: ManifestEntry) ->
     A sample cannot be measured before it is drawn: the manifest's visit_day (or the patient's
     Day 0) is wrong. Acquisition after the visit is normal (frozen PBMC run in batches) and says nothing.
     """
-    from immunolab.derive.views import visit_window_bounds  # the one rule of the protocol's visit windows
+    from immunolab.derive.views import (
+        visit_window_bounds,  # the one rule of the protocol's visit windows
+    )
 
     t = tables.get("fcs_files")
     if t is None or entry.visit_day is None or "acquisition_study_day" not in t.column_names:

@@ -120,7 +120,8 @@ def build_adtte(adsl: pd.DataFrame, subjects: pd.DataFrame, outcomes: pd.DataFra
                           f"Time to Death by Day {horizon} (days)", 1, "DEATH", horizon)]
     scores = _frame(clinical)
     if not scores.empty and (scores["test_code"] == "WHOOSCI").any():
-        tti = time_to_improvement(subj, scores, out if not out.empty else None, horizon=horizon)
+        tti = time_to_improvement(subj, scores, out if not out.empty else None, horizon=horizon,
+                                  last_contact=last_contact)
         parts.append(_tte_records(tti, adsl, f"TTIMP{horizon}",
                                   f"Time to Clinical Improvement by Day {horizon} (days)", 2,
                                   "CLINICAL IMPROVEMENT (WHO SCALE -2 OR DISCHARGE)", horizon))

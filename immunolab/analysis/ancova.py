@@ -29,7 +29,7 @@ __all__ = ["ANCOVA_COLUMNS", "baseline_ancova"]
 
 ANCOVA_COLUMNS = [
     "assay", "feature", "measure", "unit", "visit_day", "baseline_day", "treated", "reference", "n_treated",
-    "n_reference", "n_without_baseline", "pct_censored", "estimate_log10", "se_log10", "ci_low_log10", "ci_high_log10", "ratio",
+    "n_reference", "n_without_baseline", "n_missing_covariate", "pct_censored", "estimate_log10", "se_log10", "ci_low_log10", "ci_high_log10", "ratio",
     "ratio_ci_low", "ratio_ci_high", "t", "df", "p", "baseline_slope", "adjusted_for", "method",
     "q_bh_feature", "q_bh_all",
 ]
@@ -61,7 +61,8 @@ def _design(d: pd.DataFrame, treated: str, adjust: Sequence[str]) -> tuple[np.nd
 
 
 def _visit_row(d: pd.DataFrame, treated: str, reference: str, adjust: Sequence[str], alpha: float,
-               censor_threshold: float, min_per_arm: int, n_without_baseline: int = 0) -> dict[str, Any]:
+               censor_threshold: float, min_per_arm: int, n_without_baseline: int = 0,
+               n_missing_covariate: int = 0) -> dict[str, Any]:
     """Return the ANCOVA result of one visit (patients with a visit and a baseline value)."""
     import statsmodels.api as sm
 
@@ -69,6 +70,7 @@ def _visit_row(d: pd.DataFrame, treated: str, reference: str, adjust: Sequence[s
     cens = float(np.concatenate([d["censored"].to_numpy(dtype=bool), d["baseline_censored"].to_numpy(dtype=bool)])
                  .mean()) if len(d) else np.nan
     row: dict[str, Any] = {"n_treated": n_t, "n_reference": n_r, "n_without_baseline": n_without_baseline,
+                           "n_missing_covariate": n_missing_covariate,
                            "pct_censored": 100.0 * cens if len(d) else np.nan, "adjusted_for": "none"}
     row.update(dict.fromkeys(("estimate_log10", "se_log10", "ci_low_log10", "ci_high_log10", "ratio", "ratio_ci_low",
                               "ratio_ci_high", "t", "df", "p", "baseline_slope"), np.nan))
@@ -102,7 +104,9 @@ def _visit_row(d: pd.DataFrame, treated: str, reference: str, adjust: Sequence[s
                 "with t CI on the residual df; ratio = geometric mean ratio treated/reference at equal baseline"
                 + (f"; left out as aliased: {', '.join(left_out)}" if left_out else "")
                 + (f"; {n_without_baseline} patient(s) with a value at this visit but none at baseline left out"
-                   if n_without_baseline else "")),
+                   if n_without_baseline else "")
+                + (f"; {n_missing_covariate} patient(s) without a value of an adjustment covariate left out"
+                   if n_missing_covariate else "")),
     )
     return row
 
@@ -140,13 +144,16 @@ def baseline_ancova(
             d = at.join(base[["log10_value", "censored"]].rename(columns={
                 "log10_value": "baseline_log10", "censored": "baseline_censored"}), how="inner")
             no_base = int((~at.index.isin(base.index)).sum())
-            d = d.join(covs, how="left").dropna(subset=["arm", *adjust])
+            d = d.join(covs, how="left")
+            known = d[["arm", *adjust]].notna().all(axis=1)
+            n_missing = int((d["arm"].notna() & ~known).sum())  # counted, never dropped silently
+            d = d[known]
             d["censored"] = d["censored"].astype(bool)
             d["baseline_censored"] = d["baseline_censored"].astype(bool)
             rows.append({**key, "visit_day": visit, "baseline_day": base_day, "treated": treated,
                          "reference": reference,
                          **_visit_row(d.reset_index(), treated, reference, adjust, alpha, censor_threshold,
-                                      min_per_arm, no_base)})
+                                      min_per_arm, no_base, n_missing)})
     out = pd.DataFrame(rows, columns=ANCOVA_COLUMNS[:-2])
     out["q_bh_feature"] = np.nan
     for _k, idx in out.groupby(keys, sort=False).groups.items():

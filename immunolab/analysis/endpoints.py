@@ -88,8 +88,9 @@ def _last_contact(store: Store, subjects: pd.DataFrame, outcomes: pd.DataFrame, 
     short = sorted(p for p, d in contact.items() if d < day and p not in dead)
     if short:
         text = (f"day {day} is after the last contact of {len(short)} patient(s) without a recorded death (the last "
-                "study day with any sample, result, adverse event or outcome): they are censored at their last "
-                f"contact, not counted alive to day {day}. Ingest their later follow-up, or choose an earlier --day.")
+                "study day with any sample, result, adverse event or outcome, a discharge included): the survival "
+                f"curves and log-rank tests censor them there instead of following them to day {day}. Ingest their "
+                "later follow-up (e.g. a Day 28 phone call as an outcome or clinical row), or choose an earlier --day.")
         logging.getLogger("immunolab.analysis").warning("%s", text, extra={"code": "IML-ANA-012"})
         ep.notes.append(f"IML-ANA-012 {text}")
     return contact
@@ -133,6 +134,7 @@ def trial_endpoints(store: Store, *, day: int = 28, change_day: int = 6, referen
     treated, reference = choose_arms(list(subjects["arm"]), reference_arm)
     ep.arms = (treated, reference)
     outcomes = trial_outcomes(store)
+    contact: dict[str, int] | None = None
     if outcomes.empty:
         ep.notes.append("no outcomes ingested (deaths / discharges): mortality and survival are not computed")
     else:
@@ -149,7 +151,8 @@ def trial_endpoints(store: Store, *, day: int = 28, change_day: int = 6, referen
         ep.tables["adverse_events"] = ae_summary(subjects, ae, reference_arm=reference)
     clinical = trial_clinical_results(store)
     if not clinical.empty and (clinical["test_code"] == "WHOOSCI").any():
-        tti = time_to_improvement(subjects, clinical, outcomes if not outcomes.empty else None, horizon=day)
+        tti = time_to_improvement(subjects, clinical, outcomes if not outcomes.empty else None, horizon=day,
+                                  last_contact=contact)  # the same last contact as death
         ep.tables["improvement_logrank"] = logrank(tti, reference_arm=reference,
                                                    endpoint=f"clinical improvement by day {day}")
         ep.tables["improvement_km"] = kaplan_meier(tti)

@@ -17,6 +17,7 @@ Every result row has a ``method`` and, where counts are small, the small-n ``cav
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -113,8 +114,14 @@ def ae_summary(subjects: pd.DataFrame | pa.Table, adverse_events: pd.DataFrame |
 
 def time_to_improvement(subjects: pd.DataFrame | pa.Table, scores: pd.DataFrame | pa.Table,
                         outcomes: pd.DataFrame | pa.Table | None = None, *, test_code: str = "WHOOSCI",
-                        points: int = 2, horizon: int = 28, baseline_day: int = 0) -> pd.DataFrame:
-    """Return time-to-event rows (patient_id, arm, time, event, censor_reason, baseline_score) of clinical improvement."""
+                        points: int = 2, horizon: int = 28, baseline_day: int = 0,
+                        last_contact: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """Return time-to-event rows (patient_id, arm, time, event, censor_reason, baseline_score) of clinical improvement.
+
+    A patient alive without improvement is censored at the horizon, or at ``last_contact[patient]``
+    (last study day with any data) when that is earlier, as in :func:`time_to_event`; a death before
+    improvement is censored at the horizon (death as the worst outcome, never an improvement).
+    """
     subj = _frame(subjects).assign(patient_id=lambda d: d["patient_id"].astype(str))
     out = _frame(outcomes) if outcomes is not None else pd.DataFrame(columns=["patient_id", "event", "study_day"])
     subj, out = check_outcomes(subj, out)
@@ -139,9 +146,12 @@ def time_to_improvement(subjects: pd.DataFrame | pa.Table, scores: pd.DataFrame 
                          "baseline_score": base_score})
             continue
         reason = "death (censored at the horizon)" if not death.empty else "no improvement by the horizon"
+        time = horizon
+        if death.empty and last_contact is not None and pid in last_contact and int(last_contact[pid]) < horizon:
+            time, reason = max(int(last_contact[pid]), 0), "last contact"
         if np.isnan(base_score) and not len(discharge):
             reason = "no baseline score"
-        rows.append({"patient_id": pid, "arm": rec["arm"], "time": horizon, "event": 0, "censor_reason": reason,
+        rows.append({"patient_id": pid, "arm": rec["arm"], "time": time, "event": 0, "censor_reason": reason,
                      "baseline_score": base_score})
     return pd.DataFrame(rows)
 

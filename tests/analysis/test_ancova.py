@@ -94,3 +94,12 @@ def test_a_visit_whose_model_terms_are_not_all_estimable_is_not_tested_and_says_
         out = baseline_ancova(rows, treated="MSC", reference="control").set_index("visit_day")
     r = out.loc[7]
     assert np.isnan(r["p"]) and np.isnan(r["ratio"]) and r["method"].startswith("not tested: the model's 3 terms")
+
+
+def test_patients_without_an_adjustment_covariate_are_counted_and_named_in_the_method() -> None:
+    rows = _rows()
+    rows["age"] = rows["patient_id"].map({p: 40.0 + i for i, p in enumerate(PATIENTS)})
+    rows.loc[rows["patient_id"].isin(["01", "05"]), "age"] = np.nan
+    r = baseline_ancova(rows, treated="MSC", reference="control", adjust=["age"]).set_index("visit_day").loc[7]
+    assert (r["n_treated"], r["n_reference"], r["n_missing_covariate"]) == (3, 3, 2)
+    assert "2 patient(s) without a value of an adjustment covariate left out" in r["method"]

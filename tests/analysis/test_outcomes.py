@@ -243,3 +243,19 @@ def test_last_contact_is_the_latest_day_of_any_source_and_day_0_without_data() -
     assert last == {"001": 90, "002": 31, "003": 9, "004": 0}
     row = mortality_by_arm(_subjects(2), _outcomes([("003", "death", 5)]), day=180, last_contact=last).iloc[0]
     assert row["n_censored_before_day"] == 3 and (row["deaths_treated"], row["deaths_reference"]) == (0, 1)
+
+
+def test_time_to_improvement_censors_a_patient_last_seen_before_the_horizon_at_last_contact() -> None:
+    """As for death: alive without improvement and last seen on Day 10 is censored on Day 10, not followed to Day 28."""
+    from immunolab.analysis.outcomes import time_to_improvement
+
+    subjects = pd.DataFrame({"patient_id": ["1", "2", "3"], "arm": ["MSC", "MSC", "control"]})
+    scores = pd.DataFrame({"patient_id": ["1", "1", "2", "2", "3", "3"], "study_day": [0, 10, 0, 10, 0, 6],
+                           "test_code": "WHOOSCI", "value": [5.0, 5.0, 5.0, 5.0, 5.0, 5.0]})
+    outcomes = pd.DataFrame({"patient_id": ["3"], "event": ["death"], "study_day": [6]})
+    contact = {"1": 10, "2": 10, "3": 6}
+    plain = time_to_improvement(subjects, scores, outcomes, horizon=28).set_index("patient_id")
+    seen = time_to_improvement(subjects, scores, outcomes, horizon=28, last_contact=contact).set_index("patient_id")
+    assert plain.loc["1", "time"] == 28 and seen.loc["1", "time"] == 10 and seen.loc["1", "censor_reason"] == "last contact"
+    assert seen.loc["3", "time"] == 28 and seen.loc["3", "censor_reason"].startswith("death")  # death: at the horizon
+    assert (seen["event"] == 0).all()

@@ -46,3 +46,23 @@ def test_the_command_carries_the_reports_features_measures_and_window() -> None:
     cmd = compare_command(_data([], features=["IL-6", "CD4+ T"], window=(0, 14)), ["site"])
     assert cmd == ("immunolab compare --store STORE --version 7 --features IL-6 --features 'CD4+ T' --window 0-14 "
                    "--adjust site --out compare-results/")
+
+
+def test_the_command_quotes_covariate_names_a_shell_would_split() -> None:
+    """Covariates are free subjects-file column names: one with a space stays one argument."""
+    import shlex
+
+    cmd = compare_command(_data([]), ["site", "smoking status"])
+    assert "--adjust 'site,smoking status'" in cmd
+    assert shlex.split(cmd)[shlex.split(cmd).index("--adjust") + 1] == "site,smoking status"
+
+
+def test_the_strongest_visit_is_post_baseline_by_the_one_rule_even_without_a_day_0_value() -> None:
+    """A feature first measured on Day 3 has Day 3 as a post-baseline visit (not skipped as 'the first visit')."""
+    from immunolab.report.sections.arms import _strongest
+
+    effects = pd.DataFrame({"assay": "cytokine", "feature": "IL-6", "measure": "concentration",
+                            "visit_day": [3, 7], "p unadjusted": [0.01, 0.2],
+                            "ratio (95 % CI) unadjusted": ["2.0 (1.1-3.5)", "1.2 (0.8-1.9)"]})
+    best = _strongest(effects)
+    assert best["strongest visit"].tolist() == ["D3"]

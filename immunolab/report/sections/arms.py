@@ -65,8 +65,9 @@ def _strongest(effects: pd.DataFrame) -> pd.DataFrame:
     """Return per feature the post-baseline visit with the smallest unadjusted p and its effects."""
     if effects.empty:
         return pd.DataFrame(columns=KEYS)
-    first = effects.groupby(KEYS)["visit_day"].transform("min")
-    post = effects[(effects["visit_day"] != first) & effects["p unadjusted"].notna()]
+    from immunolab.analysis.compare import BASELINE_LAST_DAY  # one definition of post-baseline
+
+    post = effects[(effects["visit_day"] > BASELINE_LAST_DAY) & effects["p unadjusted"].notna()]
     if post.empty:
         return pd.DataFrame(columns=KEYS)
     best = post.loc[post.groupby(KEYS)["p unadjusted"].idxmin()]
@@ -102,7 +103,7 @@ def compare_command(data: ReportData, adjust: Sequence[str], out: str = "compare
     if tuple(o.window) != (0, 28):
         parts.append(f"--window {o.window[0]}-{o.window[1]}")
     if adjust:
-        parts.append(f"--adjust {','.join(adjust)}")
+        parts.append(f"--adjust {shlex.quote(','.join(adjust))}")
     return " ".join([*parts, f"--out {out}"])
 
 
