@@ -42,21 +42,11 @@ def _pow10(x: float) -> float:
 
 def _design(d: pd.DataFrame, treated: str, adjust: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
     """Return X (const, arm, log10 baseline, covariate columns adding rank), covariates used, columns left out."""
-    from immunolab.analysis.mixed_model import covariate_columns
+    from immunolab.analysis.mixed_model import add_covariate_columns
 
     X = np.column_stack([np.ones(len(d)), (d["arm"] == treated).to_numpy(dtype=float),
                          d["baseline_log10"].to_numpy(dtype=float)])
-    used: list[str] = []
-    left_out: list[str] = []
-    for cov in adjust:
-        for col, label in zip(*covariate_columns(d, cov), strict=True):
-            trial = np.column_stack([X, col])
-            if np.linalg.matrix_rank(trial) > np.linalg.matrix_rank(X):
-                X = trial
-                if cov not in used:
-                    used.append(cov)
-            else:
-                left_out.append(label)
+    X, _kept, used, left_out = add_covariate_columns(X, d, adjust)
     return X, used, left_out
 
 

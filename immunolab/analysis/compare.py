@@ -484,7 +484,7 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
     """Return the arm coefficient of OLS auc_mean ~ arm + covariates (patient-level covariates)."""
     import statsmodels.api as sm
 
-    from immunolab.analysis.mixed_model import covariate_columns
+    from immunolab.analysis.mixed_model import add_covariate_columns
 
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))].merge(covs, on="patient_id", how="left")
     ok = ok.dropna(subset=list(adjust))
@@ -494,16 +494,7 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
         out["adjusted_method"] = "ANCOVA not estimable (no patient has an AUC over the window with every covariate)"
         out["adjusted_for"] = "none"
         return out
-    used, left_out = [], []
-    for cov in adjust:
-        for col, label in zip(*covariate_columns(ok, cov), strict=True):
-            trial = np.column_stack([X, col])
-            if np.linalg.matrix_rank(trial) > np.linalg.matrix_rank(X):
-                X = trial
-                if cov not in used:
-                    used.append(cov)
-            else:
-                left_out.append(label)
+    X, _kept, used, left_out = add_covariate_columns(X, ok, adjust)
     if len(ok) <= X.shape[1] + 1 or np.linalg.matrix_rank(X) < X.shape[1]:
         out["adjusted_method"] = "ANCOVA not estimable (too few patients for the covariates)"
         out["adjusted_for"] = "none"

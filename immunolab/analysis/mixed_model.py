@@ -26,6 +26,7 @@ covariates that entered the model.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from immunolab.analysis.satterthwaite import ContrastTest, FTest, SatterthwaiteModel
 
-__all__ = ["OPTIMISERS", "MixedModelResult", "covariate_columns", "fit_arm_visit_model"]
+__all__ = ["OPTIMISERS", "MixedModelResult", "add_covariate_columns", "covariate_columns", "fit_arm_visit_model"]
 
 #: statsmodels optimisers tried in turn; the first converged REML fit is used (lbfgs, the
 #: statsmodels default, fails on small log-scale variances, so bfgs goes first)
@@ -76,26 +77,39 @@ def covariate_columns(df: pd.DataFrame, name: str) -> tuple[list[np.ndarray], li
     return [(text == lv).to_numpy(dtype=float) for lv in levels], [f"{name}[{lv}] vs {reference}" for lv in levels]
 
 
-def _add_covariates(X: np.ndarray, names: list[str], df: pd.DataFrame, covariates: list[str]
-                    ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """Append covariate columns that add rank; return X, names, covariates used, notes."""
+def add_covariate_columns(X: np.ndarray, df: pd.DataFrame, covariates: Sequence[str]
+                          ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Append each covariate's design columns that add rank to ``X``.
+
+    Return the new X, the labels of the columns kept, the covariates with at least one column kept,
+    and the labels of the columns left out (aliased with what X already holds). One rule for the
+    mixed model and both ANCOVAs (AUC, change from baseline).
+    """
+    kept: list[str] = []
     used: list[str] = []
-    notes: list[str] = []
+    left_out: list[str] = []
     rank = np.linalg.matrix_rank(X)
     for cov in covariates:
         cols, labels = covariate_columns(df, cov)
-        kept = 0
         for c, label in zip(cols, labels, strict=True):
             trial = np.column_stack([X, c])
             new_rank = np.linalg.matrix_rank(trial)
             if new_rank > rank:
                 X, rank = trial, new_rank
-                names.append(label)
-                kept += 1
+                kept.append(label)
+                if cov not in used:
+                    used.append(cov)
             else:
-                notes.append(f"covariate column {label} left out: aliased with arm, visit or an earlier covariate")
-        if kept:
-            used.append(cov)
+                left_out.append(label)
+    return X, kept, used, left_out
+
+
+def _add_covariates(X: np.ndarray, names: list[str], df: pd.DataFrame, covariates: list[str]
+                    ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Append covariate columns that add rank; return X, names, covariates used, notes."""
+    X, kept, used, left_out = add_covariate_columns(X, df, covariates)
+    names.extend(kept)
+    notes = [f"covariate column {label} left out: aliased with arm, visit or an earlier covariate" for label in left_out]
     return X, names, used, notes
 
 
