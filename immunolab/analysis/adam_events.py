@@ -31,26 +31,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from immunolab.analysis.adam import ADSL_LABELS, _frame
 from immunolab.errors import InputError
 
 __all__ = ["ADAE_LABELS", "ADTTE_LABELS", "adam_relative_day", "build_adae", "build_adtte"]
 
+#: the ADSL variables ADTTE and ADAE carry, labelled as in ADSL (one set of labels)
+_CARRIED = ("STUDYID", "USUBJID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN")
 ADTTE_LABELS = {
-    "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
-    "SITEID": "Study Site Identifier", "TRT01P": "Planned Treatment for Period 01",
-    "TRT01PN": "Planned Treatment for Period 01 (N)", "TRT01A": "Actual Treatment for Period 01",
-    "TRT01AN": "Actual Treatment for Period 01 (N)", "ITTFL": "Intent-To-Treat Population Flag",
-    "SAFFL": "Safety Population Flag", "PARAMCD": "Parameter Code", "PARAM": "Parameter",
+    **{v: ADSL_LABELS[v] for v in (*_CARRIED, "ITTFL", "SAFFL")},
+    "PARAMCD": "Parameter Code", "PARAM": "Parameter",
     "PARAMN": "Parameter (N)", "AVAL": "Analysis Value (days from Day 0)", "AVALU": "Analysis Value Unit",
     "CNSR": "Censor (0 event, 1 censored)", "STARTDY": "Time-to-Event Origin Day (Day 0)",
     "ADY": "Analysis Relative Day of Event/Censoring", "EVNTDESC": "Event or Censoring Description",
     "CNSDTDSC": "Censor Date Description",
 }
 ADAE_LABELS = {
-    "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier", "SUBJID": "Subject Identifier for the Study",
-    "SITEID": "Study Site Identifier", "TRT01P": "Planned Treatment for Period 01",
-    "TRT01PN": "Planned Treatment for Period 01 (N)", "TRT01A": "Actual Treatment for Period 01",
-    "TRT01AN": "Actual Treatment for Period 01 (N)", "SAFFL": "Safety Population Flag",
+    **{v: ADSL_LABELS[v] for v in (*_CARRIED, "SAFFL")},
     "ASEQ": "Analysis Sequence Number", "AETERM": "Reported Term for the Adverse Event",
     "AEDECOD": "Dictionary-Derived Term", "AEBODSYS": "Body System or Organ Class",
     "AETOXGR": "Standard Toxicity Grade", "AESEV": "Severity/Intensity", "AESER": "Serious Event",
@@ -69,12 +66,6 @@ _AE_OUT = {"recovered": "RECOVERED/RESOLVED", "recovering": "RECOVERING/RESOLVIN
            "not_recovered": "NOT RECOVERED/NOT RESOLVED", "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
            "fatal": "FATAL", "unknown": "UNKNOWN"}
 _SEVERITY_WORD = {1: "MILD", 2: "MODERATE", 3: "SEVERE"}
-
-
-def _frame(data: pd.DataFrame | pa.Table | None) -> pd.DataFrame:
-    if data is None:
-        return pd.DataFrame()
-    return data.to_pandas() if isinstance(data, pa.Table) else data.copy()
 
 
 def adam_relative_day(day: pd.Series) -> pd.Series:
