@@ -9,7 +9,8 @@ Time-to-event rule (:func:`time_to_event`), per patient of the subjects table:
   censored at the horizon (administrative censoring: the protocol follows every patient to
   the horizon; pass ``last_contact`` when that is not true). :func:`last_contact_days` gives
   the last study day any data of a patient is on (samples, results, AEs, outcomes); the
-  trial's endpoints pass it, so no patient counts as alive past the last day seen.
+  trial's endpoints pass it, so no survival curve follows a patient past the last day seen (the
+  mortality proportion below still counts such a patient alive, and says how many there were).
 
 28-day mortality (:func:`mortality_by_arm`): deaths on or before day 28 over the patients of
 each arm (a patient censored earlier counts as alive; how many were is reported), Fisher's
