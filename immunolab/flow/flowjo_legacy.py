@@ -453,7 +453,7 @@ def _v9_matrices(root: Any) -> list[tuple[str, _Comp]]:
 
 
 def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: list[tuple[str, tuple[float, ...]]],
-               comp: tuple[str, _Comp] | None) -> dict[str, Transform]:
+               comp: tuple[str, _Comp] | None, *, float_data: bool) -> dict[str, Transform]:
     """Return the display scale of every channel of a FlowJo 8-9 sample (module doc).
 
     Integer data: from the keywords. Float data (``$DATATYPE`` F or D; from the sample's
@@ -462,7 +462,7 @@ def _v9_scales(sample_el: Any, keywords: dict[str, str], tables: list[tuple[str,
     channel over its ``decades`` up to ``highValue``.
     """
     out = keyword_transforms(keywords)
-    if keywords.get("$DATATYPE", "I").strip().upper() not in ("F", "D"):
+    if not float_data:
         return out  # integer data shows on its keyword scale (the tutorial's 9-bit files); Parameter is not read
     by_name = dict(tables)
     for par in sample_el.findall("Parameter"):
@@ -500,9 +500,9 @@ def _v9_sample(sample_el: Any, name: str, label: str, tables: list[tuple[str, tu
         if int(comp_id) > len(matrices):
             raise _Bad(f"sample names compensation matrix {comp_id}, the workspace holds {len(matrices)}{_line(sample_el)}")
         comp = matrices[int(comp_id) - 1]
-    ctx = _Context(_v9_scales(sample_el, keywords, tables or [], comp), comp[1] if comp else None,
-                   lower_half_owns_divider=True)
     float_data = keywords.get("$DATATYPE", "I").strip().upper() in ("F", "D")
+    ctx = _Context(_v9_scales(sample_el, keywords, tables or [], comp, float_data=float_data),
+                   comp[1] if comp else None, lower_half_owns_divider=True)
     ranges = {} if float_data else _channel_ranges(keywords)  # float data has no channels to snap bounds to
     found: list[tuple[str, str, Any]] = []
     counts: dict[str, int] = {}
