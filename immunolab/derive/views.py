@@ -292,8 +292,11 @@ def visit_of_day(day: int, visit_days: Sequence[int] | None = None,
     """Return the protocol visit whose window holds study day ``day`` (the nearest; the earlier on a tie)."""
     from immunolab.identity.model import DEFAULT_PROTOCOL
 
-    held = [int(v) for v in (visit_days or DEFAULT_PROTOCOL.visit_days)
-            if visit_window_bounds(v, half_width)[0] <= day <= visit_window_bounds(v, half_width)[1]]
+    held = []
+    for v in visit_days or DEFAULT_PROTOCOL.visit_days:
+        first, last = visit_window_bounds(v, half_width)
+        if first <= day <= last:
+            held.append(int(v))
     return min(held, key=lambda v: (abs(v - day), v)) if held else None
 
 
@@ -372,8 +375,10 @@ def _patient_rows(store: Store, t: pd.DataFrame, mm: MeasureMap) -> pd.DataFrame
         return t
     t = t[t[day].notna()].copy()
     if mm.day_column:
-        _warn_patient_rows(name, t, day)
-        t["visit_day"] = [visit_of_day(int(d)) for d in t[day]]
+        days = t[day].astype(int)
+        visit_by_day = {d: visit_of_day(d) for d in days.unique().tolist()}  # once per study day, not per row
+        t["visit_day"] = days.map(visit_by_day)
+        _warn_patient_rows(name, t, int(t["visit_day"].isna().sum()))
         t = t[t["visit_day"].notna()].copy()
         t["visit_day"] = t["visit_day"].astype(int)
         t["_offset"] = (t[day].astype(int) - t["visit_day"]).abs()
@@ -409,14 +414,13 @@ def warn_absent_later(name: str, t: pd.DataFrame, log: Any) -> None:
                 sum(absent.values()), name, files, extra={"code": "IML-CLIN-012"})
 
 
-def _warn_patient_rows(name: str, t: pd.DataFrame, day: str) -> None:
-    """Log the rows of patient table ``name`` that no visit holds and the values a later source replaced (counts)."""
+def _warn_patient_rows(name: str, t: pd.DataFrame, outside: int) -> None:
+    """Log the ``outside`` rows of patient table ``name`` that no visit holds and the values a later source replaced."""
     import logging
 
     from immunolab.clinical.plugin_support import outside_window_warning
 
     log = logging.getLogger("immunolab.views")
-    outside = sum(visit_of_day(int(d)) is None for d in t[day])
     if outside:
         code, text = outside_window_warning(outside, f"{name} row(s)").split(" ", 1)
         log.warning("%s", text, extra={"code": code})
