@@ -605,11 +605,37 @@ def collect_files(paths: Iterable[str | Path], *, exclude: Iterable[Path] = (),
     return [v for k, v in sorted(found.items(), key=lambda kv: str(kv[1])) if k not in excluded]
 
 
+_EVENT_FILES = (".fcs", ".lmd")
+
+
+def longest_first(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Return ``files`` in the order a pool should start them so that no slow file is left for the end.
+
+    A worker pool finishes soonest when the longest tasks start first. A plate export is a
+    small text file but the slowest per file (every analyte's curve is fitted from several
+    starts); an FCS file costs about its size (reading, gating). So exports and tables come
+    first, then event files largest first; the order of the outcomes does not change anything
+    committed (every file is one unit).
+    """
+
+    def key(item: tuple[Path, str]) -> tuple[int, int]:
+        p = item[0]
+        if p.suffix.lower() not in _EVENT_FILES:
+            return (0, 0)
+        try:
+            return (1, -p.stat().st_size)
+        except OSError:  # reported by the worker as IML-IN-001
+            return (1, 0)
+
+    return sorted(files, key=key)
+
+
 def _run_local(files: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int) -> Iterator[WorkerResult]:
     if jobs <= 1 or len(files) <= 1:
         for f, iid in files:
             yield ingest_file(f, opts, iid)
         return
+    files = longest_first(files)
     from immunolab.workers import process_pool
 
     # the options hold every committed file's hash and sample key: pickled with each task they
@@ -648,6 +674,7 @@ def _run_dask(files: Sequence[tuple[Path, str]], opts: IngestOptions, address: s
                          "able to read the input files and write the store.") from None
     try:
         shared = client.scatter(opts, broadcast=True)  # sent to every worker once, not once per file
+        files = longest_first(files)
         futures = client.map(ingest_file, [str(f) for f, _ in files], [shared] * len(files), [i for _, i in files],
                              pure=False)
         for fut in as_completed(futures):

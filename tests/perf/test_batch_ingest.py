@@ -85,3 +85,18 @@ def test_two_workers_commit_each_file_once_even_when_two_names_hold_the_same_byt
     shas = immunolab.open_store(tmp_path / "store").table("sources").column("source_sha256").to_pylist()
     assert len(shas) == len(set(shas)) == 5
     assert verify_store(tmp_path / "store").ok
+
+
+def test_a_pool_starts_plate_exports_first_then_event_files_largest_first(tmp_path: Path) -> None:
+    """The slow small exports must not be left for the end, where one worker would fit them alone."""
+    from immunolab.ingest import longest_first
+
+    sizes = {"a_small.fcs": 10, "b_plate.csv": 5, "c_big.FCS": 300, "d_mid.fcs": 100, "e_labs.xlsx": 7}
+    for name, n in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * n)
+    work = [(tmp_path / name, f"ing{i}") for i, name in enumerate(sorted(sizes))]
+    ordered = [p.name for p, _ in longest_first(work)]
+    assert ordered == ["b_plate.csv", "e_labs.xlsx", "c_big.FCS", "d_mid.fcs", "a_small.fcs"]
+    assert sorted(longest_first(work)) == sorted(work)  # the same units, ids kept with their files
+    missing = [(tmp_path / "gone.fcs", "ingX"), *work]
+    assert longest_first(missing)[-1][0].name == "gone.fcs"  # an unreadable file is left to its worker's error
