@@ -421,16 +421,16 @@ def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int =
         return np.ones(n, dtype=bool), np.median(pts, axis=0) if n else np.zeros(d), np.eye(d)
     center = np.median(pts, axis=0)
     mad = 1.4826 * np.median(np.abs(pts - center), axis=0)
-    scale = np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12)
+    scale = mad if (mad > 0).all() else np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12)
     cov = np.diag(scale**2)
     q95 = _chi2_ppf(0.95, d)
     consistency = _trim_consistency(d)
+    floor = np.eye(d) * 1e-12
     previous: np.ndarray | None = None
     d2: np.ndarray | None = None
     for _ in range(iterations):
-        inv = np.linalg.pinv(cov)
         diff = pts - center
-        d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
+        d2 = np.einsum("ij,jk,ik->i", diff, _pinv(cov), diff)
         mask = d2 <= q95
         if previous is not None and np.array_equal(mask, previous):
             break  # center and cov would come out as they are: d2 is the final one
@@ -440,9 +440,33 @@ def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int =
             break
         previous = mask
         center = kept.mean(axis=0)
-        cov = np.atleast_2d(np.cov(kept, rowvar=False)) * consistency + np.eye(d) * 1e-12
+        cov = _sample_cov(kept, center) * consistency + floor
     if d2 is None:
-        inv = np.linalg.pinv(cov)
         diff = pts - center
-        d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
+        d2 = np.einsum("ij,jk,ik->i", diff, _pinv(cov), diff)
     return d2 <= _chi2_ppf(quantile, d), center, cov
+
+
+def _pinv(cov: np.ndarray) -> np.ndarray:
+    """Return ``np.linalg.pinv(cov)``; a 1 x 1 ``[[v]]`` as ``1 / v``, the same number.
+
+    The SVD of ``[[v]]`` (v > 0) is ``u s vt`` with ``s = v`` and ``u vt = 1``, and ``pinv`` returns
+    ``vt (1 / s) u``: exactly ``1 / v`` (tests/beads/test_density_reference.py checks it). Only
+    within 1e-100..1e100, where LAPACK does not rescale the matrix; anything else (0, NaN, inf)
+    goes to ``pinv`` as before.
+    """
+    if cov.shape == (1, 1) and 1e-100 < cov[0, 0] < 1e100:
+        return 1.0 / cov
+    return np.linalg.pinv(cov)
+
+
+def _sample_cov(kept: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Return ``np.atleast_2d(np.cov(kept, rowvar=False))`` given ``center = kept.mean(axis=0)``, bit for bit.
+
+    The same steps as ``np.cov`` (centre, ``X X^T`` of the same memory layout, times ``1 / (n - 1)``)
+    without its argument handling and second mean.
+    """
+    diff = kept - center
+    c = np.dot(diff.T, diff)
+    c *= np.true_divide(1, kept.shape[0] - 1)
+    return c

@@ -163,6 +163,65 @@ def test_the_robust_core_stops_at_its_fixed_point_with_the_full_result(seed: int
             assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
+def _core_inputs(monkeypatch: pytest.MonkeyPatch, wells: list[tuple]) -> list[tuple[np.ndarray, float]]:
+    """Return (points, quantile) of every robust core asked while classifying ``wells`` (events, channels, kit, label)."""
+    from immunolab.beads import gating
+    from immunolab.beads.classify import classify_bead_well
+
+    asked: list[tuple[np.ndarray, float]] = []
+    real = gating.robust_core
+
+    def record(points: np.ndarray, *, quantile: float = 0.99, iterations: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        asked.append((np.array(points, dtype=float), quantile))
+        return real(points, quantile=quantile, iterations=iterations)
+
+    monkeypatch.setattr(gating, "robust_core", record)
+    for events, channels, kit, label in wells:
+        classify_bead_well(events, channels, kit, label=label)
+    return asked
+
+
+def _assert_cores_equal_the_reference(asked: list[tuple[np.ndarray, float]]) -> None:
+    assert {p.shape[1] for p, _ in asked} == {1, 2}, "both 1D (classifier) and 2D (scatter) cores are checked"
+    for pts, quantile in asked:
+        got, want = density.robust_core(pts, quantile=quantile), reference_core(pts, quantile)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_the_robust_core_equals_the_reference_on_independent_simulated_wells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core's shortcuts (1 x 1 inverse as 1 / v, covariance from the known mean) on the populations real use asks about."""
+    from tests.beads.independent_sim import simulate_well
+
+    sims = [simulate_well(seed, two_d=two_d) for seed in (3, 104) for two_d in (False, True)]
+    _assert_cores_equal_the_reference(_core_inputs(monkeypatch, [(s.events, s.channels, s.kit, f"sim-{i}")
+                                                                 for i, s in enumerate(sims)]))
+
+
+@pytest.mark.shared_data
+def test_the_robust_core_equals_the_reference_on_real_bead_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from immunolab.beads import parse_kit
+    from immunolab.fcs.reader import read_fcs
+    from tests.beads.test_cba_facsverse import FLEX_5PLEX
+    from tests.conftest import shared_path
+
+    lmd = sorted(shared_path("beads", "legendplex_navios").glob("LP 13 C7-*.LMD"))[0]
+    cba = sorted(shared_path("beads", "cba_facsverse").glob("Standard 10_*.fcs"))[0]
+    wells = []
+    for path, kit in ((lmd, load_kit("legendplex_hu_antivirus_13plex")),
+                      (cba, parse_kit(FLEX_5PLEX, source="cba_flex_5plex.yaml"))):
+        fcs = read_fcs(path, label=path.name)
+        wells.append((fcs.events, fcs.channels, kit, path.name))
+    _assert_cores_equal_the_reference(_core_inputs(monkeypatch, wells))
+
+
+def test_the_1x1_inverse_is_pinv_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    for v in np.concatenate([10.0 ** rng.uniform(-99, 99, 20000), rng.uniform(0, 10, 20000), [1e-100, 1e100, 0.0]]):
+        m = np.array([[v]])
+        assert density._pinv(m).tobytes() == np.linalg.pinv(m).tobytes(), v
+
+
 def test_a_kit_file_edited_between_loads_is_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from importlib import resources
 
