@@ -148,6 +148,32 @@ def _curve_basins(smooth: np.ndarray, cumulative: np.ndarray) -> tuple[np.ndarra
     return peak_bins, bounds, cumulative[bounds[1:]] - cumulative[bounds[:-1]]
 
 
+def _significant_counts(smooths: np.ndarray, cumulative: np.ndarray, min_mass: float) -> list[int]:
+    """Return, per row of ``smooths`` (smoothed 1D histograms), how many basins hold at least ``min_mass``.
+
+    :func:`_curve_basins` of every row at once: the rows are laid end to end, so the valleys
+    between neighbouring peaks come from one ``minimum.reduceat``; a valley between the last
+    peak of a row and the first of the next is computed and left out. The masses are the same
+    differences of ``cumulative`` as per row.
+    """
+    m, n = smooths.shape
+    up = np.empty((m, n + 1), dtype=bool)  # as in _curve_basins, per row
+    up[:, 0], up[:, n] = True, False
+    np.greater(smooths[:, 1:], smooths[:, :-1], out=up[:, 1:n])
+    peaks = np.flatnonzero(up[:, :n] & ~up[:, 1:] & (smooths > 0))  # flat indices, row by row
+    if not peaks.size:
+        return [0] * m
+    row = peaks // n
+    valleys = _first_minima(smooths.ravel(), peaks) - row[:-1] * n  # bin of the valley after each peak but the last
+    same_row = row[1:] == row[:-1]
+    lower = np.zeros(peaks.size, dtype=np.intp)
+    upper = np.full(peaks.size, n, dtype=np.intp)
+    lower[1:][same_row] = valleys[same_row]
+    upper[:-1][same_row] = valleys[same_row]
+    held = cumulative[upper] - cumulative[lower] >= min_mass
+    return np.bincount(row[held], minlength=m).tolist()
+
+
 def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
     """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram of whole-number counts."""
     peak_bins, bounds, masses = _curve_basins(smooth, np.concatenate(([0.0], np.cumsum(counts))))
@@ -195,7 +221,7 @@ def find_modes_1d(t: np.ndarray, *, expected: int, min_mass: float, n_bins: int 
     widths = _widths(n_bins)
     smooths = [gaussian_filter1d(counts, w, mode="constant") for w in widths]
     cumulative = np.concatenate(([0.0], np.cumsum(counts)))
-    n_sig = [int(np.count_nonzero(_curve_basins(sm, cumulative)[2] >= min_mass)) for sm in smooths]
+    n_sig = _significant_counts(np.array(smooths), cumulative, min_mass)
     chosen = _persistent_count(n_sig, expected)
     w = float(widths[chosen])
     smooth = smooths[chosen]

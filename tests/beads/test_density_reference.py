@@ -131,6 +131,65 @@ def test_1d_peaks_valleys_and_masses_equal_the_reference(seed: int) -> None:
         assert density._modes_of_curve(smooth, counts) == reference_curve(smooth, counts)
 
 
+def _per_curve_counts(rows: np.ndarray, cumulative: np.ndarray, min_mass: float) -> list[int]:
+    return [int(np.count_nonzero(density._curve_basins(r, cumulative)[2] >= min_mass)) for r in rows]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_width_scan_counts_significant_basins_of_all_curves_as_each_curve_alone(seed: int) -> None:
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        n = int(rng.integers(1, 300))
+        counts = rng.poisson(rng.uniform(0.05, 5.0), size=n).astype(float)
+        rows = [counts, np.zeros(n), *(gaussian_filter1d(counts, w, mode="constant") for w in rng.uniform(0.3, 20.0, 8))]
+        rows += [np.round(r) for r in rows[2:5]]  # plateaus: equal neighbours and equal valley bins
+        cumulative = np.concatenate(([0.0], np.cumsum(counts)))
+        min_mass = float(rng.choice([0.0, 1.0, rng.uniform(0, 30)]))
+        stacked = np.array(rows)
+        assert density._significant_counts(stacked, cumulative, min_mass) == _per_curve_counts(stacked, cumulative, min_mass)
+
+
+def _check_every_width_scan(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every 1D width scan of a classification also count curve by curve and compare; return the scans' sizes."""
+    fast = density._significant_counts
+    seen: list[int] = []
+
+    def both(smooths: np.ndarray, cumulative: np.ndarray, min_mass: float) -> list[int]:
+        got = fast(smooths, cumulative, min_mass)
+        assert got == _per_curve_counts(smooths, cumulative, min_mass)
+        seen.append(len(got))
+        return got
+
+    monkeypatch.setattr(density, "_significant_counts", both)
+    return seen
+
+
+def test_the_width_scan_counts_as_each_curve_alone_on_independent_simulated_wells(monkeypatch: pytest.MonkeyPatch) -> None:
+    from immunolab.beads.classify import classify_bead_well
+    from tests.beads.independent_sim import simulate_well
+
+    seen = _check_every_width_scan(monkeypatch)
+    for seed in (1, 5, 107):
+        sim = simulate_well(seed)
+        classify_bead_well(sim.events, sim.channels, sim.kit, label=f"sim-{seed}")
+    assert len(seen) >= 3
+
+
+@pytest.mark.shared_data
+def test_the_width_scan_counts_as_each_curve_alone_on_real_bead_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from immunolab.beads.classify import classify_fcs_file
+    from tests.conftest import shared_path
+
+    seen = _check_every_width_scan(monkeypatch)
+    for path in sorted(shared_path("beads", "legendplex_navios").glob("LP 13 C[07]-*.LMD")):
+        classify_fcs_file(str(path), load_kit("legendplex_hu_antivirus_13plex"))
+    k2 = shared_path("cytokine", "legendplex", "beadplexr", "K2-C07-A7.fcs")
+    classify_fcs_file(str(k2), load_kit("legendplex_hu_th_cytokine_13plex"))
+    assert len(seen) >= 5
+
+
 def reference_core(pts: np.ndarray, quantile: float, iterations: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the robust core iterated for all its rounds (no fixed-point stop, chi-square each time)."""
     d = pts.shape[1]
