@@ -22,7 +22,7 @@ from immunolab.beads.density import (
 )
 
 __all__ = ["FoundPopulation", "ScatterFit", "ScatterScan", "find_populations", "find_scatter_groups", "saturated",
-           "scatter_scan"]
+           "scatter_core", "scatter_modes", "scatter_scan"]
 
 #: a scatter group must hold at least this fraction of the well's events to count as a mode
 _GROUP_MIN_FRACTION = 0.03
@@ -79,6 +79,25 @@ def scatter_scan(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray) -> Scatte
     return ScatterScan(pts, usable, scan_modes_2d(pts, min_mass=max(10.0, _GROUP_MIN_FRACTION * n)), cf, cs)
 
 
+def scatter_modes(scan: ScatterScan, n_groups: int) -> list[np.ndarray]:
+    """Return up to ``n_groups`` densest scatter modes of ``scan``, each as positions in ``scan.pts``.
+
+    Modes come in the kit's order (increasing forward scatter, then side scatter), before their
+    robust cores are taken (:func:`scatter_core`).
+    """
+    if scan.scan is None:
+        return []
+    modes = scan.scan.select(n_groups, rank_by="height")
+    order = np.lexsort((modes.centers[:, 1], modes.centers[:, 0]))
+    return [np.flatnonzero(modes.labels == old) for old in order]
+
+
+def scatter_core(scan: ScatterScan, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (indices into the well, center) of the robust core of one :func:`scatter_modes` mode (ascending)."""
+    core, center, _ = robust_core(scan.pts[mode])
+    return np.flatnonzero(scan.usable)[mode[core]], center
+
+
 def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_groups: int, *,
                         scan: ScatterScan | None = None) -> ScatterFit:
     """Return up to ``n_groups`` scatter groups among the ``usable`` events, as robust cores.
@@ -87,22 +106,13 @@ def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_
     (:func:`scatter_scan` of the same events) spares a second density scan of the well.
     """
     sc = scan if scan is not None else scatter_scan(fsc, ssc, usable)
-    pts, cf, cs = sc.pts, sc.fsc_cofactor, sc.ssc_cofactor
     labels = np.full(fsc.shape, -1, dtype=np.int32)
-    if sc.scan is None:
-        return ScatterFit(labels, np.empty((0, 2)), cf, cs)
-    modes = sc.scan.select(n_groups, rank_by="height")
-    if modes.centers.shape[0] == 0:
-        return ScatterFit(labels, np.empty((0, 2)), cf, cs)
-    order = np.lexsort((modes.centers[:, 1], modes.centers[:, 0]))
-    idx_usable = np.flatnonzero(usable)
     centers = []
-    for new, old in enumerate(order):
-        member = modes.labels == old
-        core, center, _ = robust_core(pts[member])
-        labels[idx_usable[np.flatnonzero(member)[core]]] = new
+    for new, mode in enumerate(scatter_modes(sc, n_groups)):
+        events, center = scatter_core(sc, mode)
+        labels[events] = new
         centers.append(center)
-    return ScatterFit(labels, np.array(centers), cf, cs)
+    return ScatterFit(labels, np.array(centers).reshape(len(centers), 2), sc.fsc_cofactor, sc.ssc_cofactor)
 
 
 @dataclass(frozen=True)
