@@ -124,22 +124,25 @@ class FoundPopulation:
     position: tuple[float, ...]
 
 
-def _position(values: np.ndarray, t_center: np.ndarray, cofactors: list[float]) -> tuple[float, ...]:
+def _position(medians: np.ndarray, t_center: np.ndarray, cofactors: list[float]) -> tuple[float, ...]:
     """Return log classifier medians (the matching positions); asinh units scaled when <= 0."""
     out = []
     for axis, c in enumerate(cofactors):
-        med = float(np.median(values[:, axis]))
+        med = float(medians[axis])
         out.append(float(np.log(med)) if med > 0 else float(np.log(c / 2.0) + t_center[axis]))
     return tuple(out)
 
 
-def _bead_like(values: np.ndarray) -> bool:
-    """Return True when a candidate population is tight and not a pile-up (see :data:`MAX_BEAD_RCV`)."""
+def _bead_like(values: np.ndarray, medians: np.ndarray) -> bool:
+    """Return True when a candidate population is tight and not a pile-up (see :data:`MAX_BEAD_RCV`).
+
+    ``medians`` are ``np.median(values, axis=0)``, which the caller keeps as the classifier medians.
+    """
     if values.shape[0] < 3:
         return False
     for axis in range(values.shape[1]):
         v = values[:, axis]
-        med = float(np.median(v))
+        med = float(medians[axis])
         _, counts = np.unique(v, return_counts=True)
         if counts.max() >= _PILE_UP * v.size or med <= 0:
             return False
@@ -199,15 +202,19 @@ def find_populations(classifiers: np.ndarray, members: np.ndarray, n_beads: int)
             continue
         core, center, cov = robust_core(pts[member], quantile=0.997)
         chosen = member[core]
-        if chosen.size < _POPULATION_MIN_EVENTS or not _bead_like(vals[chosen]):
+        if chosen.size < _POPULATION_MIN_EVENTS:
+            continue
+        chosen_vals = vals[chosen]
+        medians = np.median(chosen_vals, axis=0)  # one median per axis serves the checks and the result
+        if not _bead_like(chosen_vals, medians):
             continue
         centers.append(center)
         spreads.append(np.sqrt(np.clip(np.diag(cov), 0, None)))
         found.append(
             FoundPopulation(
                 events=members[chosen],
-                classifier_median=tuple(float(v) for v in np.median(vals[chosen], axis=0)),
-                position=_position(vals[chosen], center, cofactors),
+                classifier_median=tuple(float(v) for v in medians),
+                position=_position(medians, center, cofactors),
             )
         )
     found.sort(key=lambda p: p.position)

@@ -323,3 +323,16 @@ def test_bead_classification_does_not_import_scipy_stats() -> None:
             "robust_core(np.random.default_rng(0).normal(size=(200, 2))); print('scipy.stats' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_populations_column_medians_are_the_medians_of_each_column_alone() -> None:
+    """find_populations takes ``np.median(values, axis=0)`` once for the bead check, the medians and the position."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n, d = int(rng.integers(1, 400)), int(rng.integers(1, 3))
+        values = rng.lognormal(rng.uniform(0, 10), rng.uniform(0.01, 1.0), size=(n, d))
+        if rng.random() < 0.3:
+            values = np.round(values, int(rng.integers(0, 3)))  # ties
+        together = np.median(values, axis=0)
+        for axis in range(d):
+            assert together[axis].tobytes() == np.median(values[:, axis]).tobytes()
