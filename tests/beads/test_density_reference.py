@@ -336,3 +336,28 @@ def test_a_populations_column_medians_are_the_medians_of_each_column_alone() -> 
         together = np.median(values, axis=0)
         for axis in range(d):
             assert together[axis].tobytes() == np.median(values[:, axis]).tobytes()
+
+
+def _scan_histograms(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = [np.zeros(1024), np.zeros((128, 128))]
+    for _ in range(3):
+        centres = rng.uniform(0, 10, size=(int(rng.integers(1, 6)), 2))
+        pts = np.vstack([rng.normal(c, rng.uniform(0.02, 0.5), size=(int(rng.integers(20, 2000)), 2)) for c in centres])
+        out.append(np.histogram2d(pts[:, 0], pts[:, 1], bins=128)[0])
+        out.append(np.histogram(pts[:, 0], bins=1024)[0].astype(float))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_width_scan_smooths_as_gaussian_filter_bit_for_bit(seed: int) -> None:
+    from scipy.ndimage import gaussian_filter1d
+
+    for counts in _scan_histograms(seed):
+        widths = density._widths(counts.shape[0])
+        want = [gaussian_filter(counts, w, mode="constant") if counts.ndim == 2
+                else gaussian_filter1d(counts, w, mode="constant") for w in widths]
+        got = density._smoothed_at_every_width(counts)
+        assert len(got) == len(want) == len(widths)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
