@@ -379,28 +379,40 @@ class ModeScan2D:
     min_mass: float
     n_bins: int
 
+    @functools.cached_property
+    def event_bins(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (flat grid bin of each point, whether it lies within the grid's limits): the same for every selection."""
+        pts, n_bins = self.pts, self.n_bins
+        x0, x1, y0, y1 = self.limits
+        ix = np.clip(np.searchsorted(self.xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
+        iy = np.clip(np.searchsorted(self.ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
+        inside = self.ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        return ix * n_bins + iy, inside
+
     def select(self, expected: int, rank_by: str = "mass") -> Modes2D:
         """Return at most ``expected`` significant modes, ranked by ``mass`` or ``height`` (see :func:`find_modes_2d`)."""
-        pts, ok, n_bins, xe, ye = self.pts, self.ok, self.n_bins, self.xe, self.ye
-        x0, x1, y0, y1 = self.limits
-        labels = np.full(len(pts), -1, dtype=np.int32)
+        n_bins, xe, ye = self.n_bins, self.xe, self.ye
+        labels = np.full(len(self.pts), -1, dtype=np.int32)
         chosen = _persistent_count(self.n_sig, expected)
         smooth = self.smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
         parent, all_roots = self.basins[chosen]
         parent = _merge_shallow_2d(smooth, parent, all_roots)
         mass = np.bincount(parent, weights=self.counts.ravel(), minlength=parent.size)
-        roots = np.unique(parent[np.isin(parent, all_roots)])
+        # the roots that still head a basin after the merge, ascending (np.unique of the parents among the roots)
+        is_root = np.zeros(parent.size, dtype=bool)
+        is_root[all_roots] = True
+        heads = np.zeros(parent.size, dtype=bool)
+        heads[parent] = True
+        roots = np.flatnonzero(heads & is_root)
         roots = roots[mass[roots] >= self.min_mass]
         score = mass[roots] if rank_by == "mass" else smooth.ravel()[roots]
         roots = roots[np.argsort(score)[::-1][:expected]]
         if roots.size == 0:
             return Modes2D(np.empty((0, 2)), labels, np.empty(0), np.empty(0))
-        ix = np.clip(np.searchsorted(xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
-        iy = np.clip(np.searchsorted(ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
-        inside = ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        event_bin, inside = self.event_bins
         lookup = np.full(parent.size, -1, dtype=np.int32)
         lookup[roots] = np.arange(roots.size, dtype=np.int32)
-        labels = lookup[parent[ix * n_bins + iy]]
+        labels = lookup[parent[event_bin]]
         labels[~inside] = -1
         rx, ry = np.divmod(roots, n_bins)
         centers = np.column_stack([0.5 * (xe[rx] + xe[rx + 1]), 0.5 * (ye[ry] + ye[ry + 1])])

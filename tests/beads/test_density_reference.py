@@ -361,3 +361,72 @@ def test_the_width_scan_smooths_as_gaussian_filter_bit_for_bit(seed: int) -> Non
         assert len(got) == len(want) == len(widths)
         for a, b in zip(got, want, strict=True):
             assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def reference_select(scan: density.ModeScan2D, expected: int, rank_by: str) -> density.Modes2D:
+    """Return the selection of ``scan`` with np.unique / np.isin for the surviving roots and the point bins found anew."""
+    chosen = density._persistent_count(scan.n_sig, expected)
+    smooth = scan.smooths[chosen]
+    parent, all_roots = scan.basins[chosen]
+    parent = density._merge_shallow_2d(smooth, parent, all_roots)
+    mass = np.bincount(parent, weights=scan.counts.ravel(), minlength=parent.size)
+    roots = np.unique(parent[np.isin(parent, all_roots)])
+    roots = roots[mass[roots] >= scan.min_mass]
+    score = mass[roots] if rank_by == "mass" else smooth.ravel()[roots]
+    roots = roots[np.argsort(score)[::-1][:expected]]
+    labels = np.full(len(scan.pts), -1, dtype=np.int32)
+    if roots.size == 0:
+        return density.Modes2D(np.empty((0, 2)), labels, np.empty(0), np.empty(0))
+    x0, x1, y0, y1 = scan.limits
+    pts, n = scan.pts, scan.n_bins
+    ix = np.clip(np.searchsorted(scan.xe, pts[:, 0], side="right") - 1, 0, n - 1)
+    iy = np.clip(np.searchsorted(scan.ye, pts[:, 1], side="right") - 1, 0, n - 1)
+    inside = scan.ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    lookup = np.full(parent.size, -1, dtype=np.int32)
+    lookup[roots] = np.arange(roots.size, dtype=np.int32)
+    labels = lookup[parent[ix * n + iy]]
+    labels[~inside] = -1
+    rx, ry = np.divmod(roots, n)
+    centers = np.column_stack([0.5 * (scan.xe[rx] + scan.xe[rx + 1]), 0.5 * (scan.ye[ry] + scan.ye[ry + 1])])
+    return density.Modes2D(centers, labels, mass[roots], smooth.ravel()[roots])
+
+
+def _assert_selections_equal_the_reference(points: np.ndarray, min_mass: float) -> None:
+    scan = density.scan_modes_2d(points, min_mass=min_mass)
+    assert scan is not None
+    for expected in (1, 2, 3, 5):
+        for rank_by in ("mass", "height"):
+            got, want = scan.select(expected, rank_by), reference_select(scan, expected, rank_by)
+            for a, b in zip((got.centers, got.labels, got.masses, got.heights),
+                            (want.centers, want.labels, want.masses, want.heights), strict=True):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_selection_equals_the_reference_on_random_and_simulated_points(seed: int) -> None:
+    from immunolab.beads.density import log_scale
+    from tests.beads.independent_sim import simulate_well
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 10, size=(int(rng.integers(1, 6)), 2))
+    blobs = np.vstack([rng.normal(c, rng.uniform(0.05, 0.6), size=(int(rng.integers(30, 900)), 2)) for c in centres])
+    blobs[rng.random(len(blobs)) < 0.01] = np.nan  # points outside every bin
+    for min_mass in (0.0, 20.0):  # 0: empty basins count too
+        _assert_selections_equal_the_reference(blobs, min_mass)
+    sim = simulate_well(seed, two_d=True)
+    scatter = np.column_stack([log_scale(np.abs(sim.events[:, i]) + 1.0)[0] for i in range(2)])
+    _assert_selections_equal_the_reference(scatter, 0.03 * len(scatter))
+
+
+@pytest.mark.shared_data
+def test_a_selection_equals_the_reference_on_real_bead_scatter() -> None:
+    from immunolab.beads.density import log_scale
+    from immunolab.fcs.reader import read_fcs
+    from tests.conftest import shared_path
+
+    for path in (sorted(shared_path("beads", "cba_facsverse").glob("Standard 10_*.fcs"))[0],
+                 shared_path("cytokine", "legendplex", "beadplexr", "K2-C07-A7.fcs")):
+        fcs = read_fcs(path, label=path.name)
+        assert fcs.events is not None
+        scatter = np.column_stack([log_scale(fcs.events[:, i])[0] for i in range(2)])
+        _assert_selections_equal_the_reference(scatter, 0.03 * len(scatter))
