@@ -45,6 +45,8 @@ from immunolab.beads.gating import (
     find_populations,
     find_scatter_groups,
     saturated,
+    scatter_core,
+    scatter_modes,
     scatter_scan,
 )
 from immunolab.beads.kits import Bead, BeadKit
@@ -267,25 +269,32 @@ def _group_members(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, kit: Be
     return members, group_map.inferred
 
 
-def _foreign_group(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, members_of: list[np.ndarray],
-                   classifiers: np.ndarray, kit: BeadKit, scan: ScatterScan) -> tuple[int, int] | None:
+def _foreign_group(members_of: list[np.ndarray], classifiers: np.ndarray, kit: BeadKit,
+                   scan: ScatterScan) -> tuple[int, int] | None:
     """Return (events, populations) of a scatter group of beads the kit does not have, or None.
 
     A well of another kit (a 2-group LEGENDplex well read with a 1-group CBA kit) shows one
     more scatter group than the kit, about as large as the kit's own, that splits into bead
-    populations; doublets and debris are smaller or do not split into tight populations.
+    populations; doublets and debris are smaller or do not split into tight populations. A
+    mode with too few events outside the kit's groups is passed over before its robust core is
+    taken: the core is a subset of the mode.
     """
-    scatter = find_scatter_groups(fsc, ssc, usable, len(kit.groups) + 1, scan=scan)
-    if scatter.centers.shape[0] <= len(kit.groups):
+    modes = scatter_modes(scan, len(kit.groups) + 1)
+    if len(modes) <= len(kit.groups):
         return None
-    ours = np.zeros(len(fsc), dtype=bool)
+    ours = np.zeros(len(scan.usable), dtype=bool)
     for m in members_of:
         ours[m] = True
     smallest = min((int(m.size) for m in members_of if m.size), default=0)
     n_beads = max(len(g.beads) for g in kit.groups)
-    for k in range(scatter.centers.shape[0]):
-        extra = np.flatnonzero((scatter.labels == k) & ~ours)
-        if extra.size < max(_MIN_EVENTS, _FOREIGN_GROUP_SHARE * smallest):
+    need = max(_MIN_EVENTS, _FOREIGN_GROUP_SHARE * smallest)
+    usable_at = np.flatnonzero(scan.usable)
+    for mode in modes:
+        if np.count_nonzero(~ours[usable_at[mode]]) < need:
+            continue
+        core, _ = scatter_core(scan, mode)
+        extra = core[~ours[core]]
+        if extra.size < need:
             continue
         pops, _ = find_populations(classifiers, extra, n_beads)
         if len(pops) >= 2 and sum(p.events.size for p in pops) >= _MIN_BEAD_SHARE * extra.size:
@@ -377,7 +386,7 @@ def classify_bead_well(
         raise _no_beads(label, kit, f"only {n_found} of its {len(populations)} bead populations were found "
                         f"(tight classifier clusters), holding {in_beads} of the {in_groups} events in bead "
                         "scatter; the file is probably a cell tube or a well of another kit")
-    foreign = _foreign_group(fsc, ssc, usable, members_of, classifiers, kit, scan)
+    foreign = _foreign_group(members_of, classifiers, kit, scan)
     if foreign is not None:
         raise _no_beads(label, kit, f"the well holds {len(kit.groups) + 1} groups of beads in forward/side scatter "
                         f"and kit {kit.kit_id} has {len(kit.groups)}: {foreign[0]} events outside the kit's groups "

@@ -77,6 +77,45 @@ def _widths(n_bins: int) -> np.ndarray:
     return np.geomspace(0.6, n_bins / 12.0, _N_WIDTHS)
 
 
+@functools.lru_cache(maxsize=8)
+def _scan_kernels(n_bins: int) -> tuple[np.ndarray, ...]:
+    """Return the Gaussian kernel of every width of the scan (:func:`_widths`) as ``gaussian_filter1d`` uses it.
+
+    Each kernel is ``gaussian_filter1d``'s response to a unit impulse over its whole radius (4
+    widths): every output is one weight times 1 plus exact zeros, so it is the weight bit for
+    bit. Built once per grid size instead of once per smoothing.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    kernels = []
+    for w in _widths(n_bins):
+        radius = int(4.0 * float(w) + 0.5)
+        impulse = np.zeros(2 * radius + 1)
+        impulse[radius] = 1.0
+        kernel = gaussian_filter1d(impulse, w, mode="constant")
+        kernel.flags.writeable = False
+        kernels.append(kernel)
+    return tuple(kernels)
+
+
+def _smoothed_at_every_width(counts: np.ndarray) -> list[np.ndarray]:
+    """Return ``counts`` (1D, or 2D of n x n bins) smoothed at every width of the scan, zero outside.
+
+    The same numbers as ``gaussian_filter1d`` / ``gaussian_filter`` (``mode="constant"``): the
+    same ``correlate1d`` with the same weights, axis by axis, the second in place as
+    ``gaussian_filter`` does it.
+    """
+    from scipy.ndimage import correlate1d
+
+    out = []
+    for kernel in _scan_kernels(counts.shape[0]):
+        smooth = correlate1d(counts, kernel, axis=0, mode="constant")
+        for axis in range(1, counts.ndim):
+            correlate1d(smooth, kernel, axis=axis, output=smooth, mode="constant")
+        out.append(smooth)
+    return out
+
+
 def _persistent_count(counts: list[int], expected: int) -> int:
     """Return the index (into ``counts``) of the middle of the most persistent mode count.
 
@@ -148,6 +187,32 @@ def _curve_basins(smooth: np.ndarray, cumulative: np.ndarray) -> tuple[np.ndarra
     return peak_bins, bounds, cumulative[bounds[1:]] - cumulative[bounds[:-1]]
 
 
+def _significant_counts(smooths: np.ndarray, cumulative: np.ndarray, min_mass: float) -> list[int]:
+    """Return, per row of ``smooths`` (smoothed 1D histograms), how many basins hold at least ``min_mass``.
+
+    :func:`_curve_basins` of every row at once: the rows are laid end to end, so the valleys
+    between neighbouring peaks come from one ``minimum.reduceat``; a valley between the last
+    peak of a row and the first of the next is computed and left out. The masses are the same
+    differences of ``cumulative`` as per row.
+    """
+    m, n = smooths.shape
+    up = np.empty((m, n + 1), dtype=bool)  # as in _curve_basins, per row
+    up[:, 0], up[:, n] = True, False
+    np.greater(smooths[:, 1:], smooths[:, :-1], out=up[:, 1:n])
+    peaks = np.flatnonzero(up[:, :n] & ~up[:, 1:] & (smooths > 0))  # flat indices, row by row
+    if not peaks.size:
+        return [0] * m
+    row = peaks // n
+    valleys = _first_minima(smooths.ravel(), peaks) - row[:-1] * n  # bin of the valley after each peak but the last
+    same_row = row[1:] == row[:-1]
+    lower = np.zeros(peaks.size, dtype=np.intp)
+    upper = np.full(peaks.size, n, dtype=np.intp)
+    lower[1:][same_row] = valleys[same_row]
+    upper[:-1][same_row] = valleys[same_row]
+    held = cumulative[upper] - cumulative[lower] >= min_mass
+    return np.bincount(row[held], minlength=m).tolist()
+
+
 def _modes_of_curve(smooth: np.ndarray, counts: np.ndarray) -> tuple[list[int], list[tuple[int, int]], list[float]]:
     """Return peak bins, basins (first, last bin) and masses of a smoothed 1D histogram of whole-number counts."""
     peak_bins, bounds, masses = _curve_basins(smooth, np.concatenate(([0.0], np.cumsum(counts))))
@@ -182,8 +247,6 @@ def find_modes_1d(t: np.ndarray, *, expected: int, min_mass: float, n_bins: int 
     kept modes are split at the density minimum between neighbours; the outer intervals are
     open-ended.
     """
-    from scipy.ndimage import gaussian_filter1d
-
     t = np.asarray(t, dtype=float)
     t = t[np.isfinite(t)]
     empty = Modes1D(np.empty(0), np.empty(0), np.empty(0), np.empty(0), float("nan"))
@@ -193,9 +256,9 @@ def find_modes_1d(t: np.ndarray, *, expected: int, min_mass: float, n_bins: int 
     counts, edges = np.histogram(t, bins=n_bins, range=(lo, hi))
     counts = counts.astype(float)
     widths = _widths(n_bins)
-    smooths = [gaussian_filter1d(counts, w, mode="constant") for w in widths]
+    smooths = _smoothed_at_every_width(counts)
     cumulative = np.concatenate(([0.0], np.cumsum(counts)))
-    n_sig = [int(np.count_nonzero(_curve_basins(sm, cumulative)[2] >= min_mass)) for sm in smooths]
+    n_sig = _significant_counts(np.array(smooths), cumulative, min_mass)
     chosen = _persistent_count(n_sig, expected)
     w = float(widths[chosen])
     smooth = smooths[chosen]
@@ -316,28 +379,40 @@ class ModeScan2D:
     min_mass: float
     n_bins: int
 
+    @functools.cached_property
+    def event_bins(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (flat grid bin of each point, whether it lies within the grid's limits): the same for every selection."""
+        pts, n_bins = self.pts, self.n_bins
+        x0, x1, y0, y1 = self.limits
+        ix = np.clip(np.searchsorted(self.xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
+        iy = np.clip(np.searchsorted(self.ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
+        inside = self.ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        return ix * n_bins + iy, inside
+
     def select(self, expected: int, rank_by: str = "mass") -> Modes2D:
         """Return at most ``expected`` significant modes, ranked by ``mass`` or ``height`` (see :func:`find_modes_2d`)."""
-        pts, ok, n_bins, xe, ye = self.pts, self.ok, self.n_bins, self.xe, self.ye
-        x0, x1, y0, y1 = self.limits
-        labels = np.full(len(pts), -1, dtype=np.int32)
+        n_bins, xe, ye = self.n_bins, self.xe, self.ye
+        labels = np.full(len(self.pts), -1, dtype=np.int32)
         chosen = _persistent_count(self.n_sig, expected)
         smooth = self.smooths[chosen]  # the scan's own smoothing at the chosen width: computed once
         parent, all_roots = self.basins[chosen]
         parent = _merge_shallow_2d(smooth, parent, all_roots)
         mass = np.bincount(parent, weights=self.counts.ravel(), minlength=parent.size)
-        roots = np.unique(parent[np.isin(parent, all_roots)])
+        # the roots that still head a basin after the merge, ascending (np.unique of the parents among the roots)
+        is_root = np.zeros(parent.size, dtype=bool)
+        is_root[all_roots] = True
+        heads = np.zeros(parent.size, dtype=bool)
+        heads[parent] = True
+        roots = np.flatnonzero(heads & is_root)
         roots = roots[mass[roots] >= self.min_mass]
         score = mass[roots] if rank_by == "mass" else smooth.ravel()[roots]
         roots = roots[np.argsort(score)[::-1][:expected]]
         if roots.size == 0:
             return Modes2D(np.empty((0, 2)), labels, np.empty(0), np.empty(0))
-        ix = np.clip(np.searchsorted(xe, pts[:, 0], side="right") - 1, 0, n_bins - 1)
-        iy = np.clip(np.searchsorted(ye, pts[:, 1], side="right") - 1, 0, n_bins - 1)
-        inside = ok & (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        event_bin, inside = self.event_bins
         lookup = np.full(parent.size, -1, dtype=np.int32)
         lookup[roots] = np.arange(roots.size, dtype=np.int32)
-        labels = lookup[parent[ix * n_bins + iy]]
+        labels = lookup[parent[event_bin]]
         labels[~inside] = -1
         rx, ry = np.divmod(roots, n_bins)
         centers = np.column_stack([0.5 * (xe[rx] + xe[rx + 1]), 0.5 * (ye[ry] + ye[ry + 1])])
@@ -351,16 +426,13 @@ def scan_modes_2d(xy: np.ndarray, *, min_mass: float, n_bins: int = 128) -> Mode
     width of the scan; each smoothing is split into basins by steepest ascent and its modes
     holding at least ``min_mass`` events are counted.
     """
-    from scipy.ndimage import gaussian_filter
-
     pts = np.asarray(xy, dtype=float)
     ok = np.all(np.isfinite(pts), axis=1)
     if ok.sum() < 3:
         return None
     (x0, x1), (y0, y1) = _grid_range(pts[ok, 0]), _grid_range(pts[ok, 1])
     counts, xe, ye = np.histogram2d(pts[ok, 0], pts[ok, 1], bins=n_bins, range=((x0, x1), (y0, y1)))
-    widths = _widths(n_bins)
-    smooths = [gaussian_filter(counts, w, mode="constant") for w in widths]
+    smooths = _smoothed_at_every_width(counts)
     basins = [_basins_2d(sm) for sm in smooths]
     held = np.flatnonzero(counts.ravel())  # empty bins add exact zeros to a basin's mass: leave them out
     weights = counts.ravel()[held]
@@ -421,16 +493,16 @@ def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int =
         return np.ones(n, dtype=bool), np.median(pts, axis=0) if n else np.zeros(d), np.eye(d)
     center = np.median(pts, axis=0)
     mad = 1.4826 * np.median(np.abs(pts - center), axis=0)
-    scale = np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12)
+    scale = mad if (mad > 0).all() else np.where(mad > 0, mad, np.std(pts, axis=0) + 1e-12)
     cov = np.diag(scale**2)
     q95 = _chi2_ppf(0.95, d)
     consistency = _trim_consistency(d)
+    floor = np.eye(d) * 1e-12
     previous: np.ndarray | None = None
     d2: np.ndarray | None = None
     for _ in range(iterations):
-        inv = np.linalg.pinv(cov)
         diff = pts - center
-        d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
+        d2 = np.einsum("ij,jk,ik->i", diff, _pinv(cov), diff)
         mask = d2 <= q95
         if previous is not None and np.array_equal(mask, previous):
             break  # center and cov would come out as they are: d2 is the final one
@@ -440,9 +512,33 @@ def robust_core(points: np.ndarray, *, quantile: float = 0.99, iterations: int =
             break
         previous = mask
         center = kept.mean(axis=0)
-        cov = np.atleast_2d(np.cov(kept, rowvar=False)) * consistency + np.eye(d) * 1e-12
+        cov = _sample_cov(kept, center) * consistency + floor
     if d2 is None:
-        inv = np.linalg.pinv(cov)
         diff = pts - center
-        d2 = np.einsum("ij,jk,ik->i", diff, inv, diff)
+        d2 = np.einsum("ij,jk,ik->i", diff, _pinv(cov), diff)
     return d2 <= _chi2_ppf(quantile, d), center, cov
+
+
+def _pinv(cov: np.ndarray) -> np.ndarray:
+    """Return ``np.linalg.pinv(cov)``; a 1 x 1 ``[[v]]`` as ``1 / v``, the same number.
+
+    The SVD of ``[[v]]`` (v > 0) is ``u s vt`` with ``s = v`` and ``u vt = 1``, and ``pinv`` returns
+    ``vt (1 / s) u``: exactly ``1 / v`` (tests/beads/test_density_reference.py checks it). Only
+    within 1e-100..1e100, where LAPACK does not rescale the matrix; anything else (0, NaN, inf)
+    goes to ``pinv`` as before.
+    """
+    if cov.shape == (1, 1) and 1e-100 < cov[0, 0] < 1e100:
+        return 1.0 / cov
+    return np.linalg.pinv(cov)
+
+
+def _sample_cov(kept: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Return ``np.atleast_2d(np.cov(kept, rowvar=False))`` given ``center = kept.mean(axis=0)``, bit for bit.
+
+    The same steps as ``np.cov`` (centre, ``X X^T`` of the same memory layout, times ``1 / (n - 1)``)
+    without its argument handling and second mean.
+    """
+    diff = kept - center
+    c = np.dot(diff.T, diff)
+    c *= np.true_divide(1, kept.shape[0] - 1)
+    return c

@@ -22,7 +22,7 @@ from immunolab.beads.density import (
 )
 
 __all__ = ["FoundPopulation", "ScatterFit", "ScatterScan", "find_populations", "find_scatter_groups", "saturated",
-           "scatter_scan"]
+           "scatter_core", "scatter_modes", "scatter_scan"]
 
 #: a scatter group must hold at least this fraction of the well's events to count as a mode
 _GROUP_MIN_FRACTION = 0.03
@@ -79,6 +79,25 @@ def scatter_scan(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray) -> Scatte
     return ScatterScan(pts, usable, scan_modes_2d(pts, min_mass=max(10.0, _GROUP_MIN_FRACTION * n)), cf, cs)
 
 
+def scatter_modes(scan: ScatterScan, n_groups: int) -> list[np.ndarray]:
+    """Return up to ``n_groups`` densest scatter modes of ``scan``, each as positions in ``scan.pts``.
+
+    Modes come in the kit's order (increasing forward scatter, then side scatter), before their
+    robust cores are taken (:func:`scatter_core`).
+    """
+    if scan.scan is None:
+        return []
+    modes = scan.scan.select(n_groups, rank_by="height")
+    order = np.lexsort((modes.centers[:, 1], modes.centers[:, 0]))
+    return [np.flatnonzero(modes.labels == old) for old in order]
+
+
+def scatter_core(scan: ScatterScan, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (indices into the well, center) of the robust core of one :func:`scatter_modes` mode (ascending)."""
+    core, center, _ = robust_core(scan.pts[mode])
+    return np.flatnonzero(scan.usable)[mode[core]], center
+
+
 def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_groups: int, *,
                         scan: ScatterScan | None = None) -> ScatterFit:
     """Return up to ``n_groups`` scatter groups among the ``usable`` events, as robust cores.
@@ -87,22 +106,13 @@ def find_scatter_groups(fsc: np.ndarray, ssc: np.ndarray, usable: np.ndarray, n_
     (:func:`scatter_scan` of the same events) spares a second density scan of the well.
     """
     sc = scan if scan is not None else scatter_scan(fsc, ssc, usable)
-    pts, cf, cs = sc.pts, sc.fsc_cofactor, sc.ssc_cofactor
     labels = np.full(fsc.shape, -1, dtype=np.int32)
-    if sc.scan is None:
-        return ScatterFit(labels, np.empty((0, 2)), cf, cs)
-    modes = sc.scan.select(n_groups, rank_by="height")
-    if modes.centers.shape[0] == 0:
-        return ScatterFit(labels, np.empty((0, 2)), cf, cs)
-    order = np.lexsort((modes.centers[:, 1], modes.centers[:, 0]))
-    idx_usable = np.flatnonzero(usable)
     centers = []
-    for new, old in enumerate(order):
-        member = modes.labels == old
-        core, center, _ = robust_core(pts[member])
-        labels[idx_usable[np.flatnonzero(member)[core]]] = new
+    for new, mode in enumerate(scatter_modes(sc, n_groups)):
+        events, center = scatter_core(sc, mode)
+        labels[events] = new
         centers.append(center)
-    return ScatterFit(labels, np.array(centers), cf, cs)
+    return ScatterFit(labels, np.array(centers).reshape(len(centers), 2), sc.fsc_cofactor, sc.ssc_cofactor)
 
 
 @dataclass(frozen=True)
@@ -114,22 +124,25 @@ class FoundPopulation:
     position: tuple[float, ...]
 
 
-def _position(values: np.ndarray, t_center: np.ndarray, cofactors: list[float]) -> tuple[float, ...]:
+def _position(medians: np.ndarray, t_center: np.ndarray, cofactors: list[float]) -> tuple[float, ...]:
     """Return log classifier medians (the matching positions); asinh units scaled when <= 0."""
     out = []
     for axis, c in enumerate(cofactors):
-        med = float(np.median(values[:, axis]))
+        med = float(medians[axis])
         out.append(float(np.log(med)) if med > 0 else float(np.log(c / 2.0) + t_center[axis]))
     return tuple(out)
 
 
-def _bead_like(values: np.ndarray) -> bool:
-    """Return True when a candidate population is tight and not a pile-up (see :data:`MAX_BEAD_RCV`)."""
+def _bead_like(values: np.ndarray, medians: np.ndarray) -> bool:
+    """Return True when a candidate population is tight and not a pile-up (see :data:`MAX_BEAD_RCV`).
+
+    ``medians`` are ``np.median(values, axis=0)``, which the caller keeps as the classifier medians.
+    """
     if values.shape[0] < 3:
         return False
     for axis in range(values.shape[1]):
         v = values[:, axis]
-        med = float(np.median(v))
+        med = float(medians[axis])
         _, counts = np.unique(v, return_counts=True)
         if counts.max() >= _PILE_UP * v.size or med <= 0:
             return False
@@ -189,15 +202,19 @@ def find_populations(classifiers: np.ndarray, members: np.ndarray, n_beads: int)
             continue
         core, center, cov = robust_core(pts[member], quantile=0.997)
         chosen = member[core]
-        if chosen.size < _POPULATION_MIN_EVENTS or not _bead_like(vals[chosen]):
+        if chosen.size < _POPULATION_MIN_EVENTS:
+            continue
+        chosen_vals = vals[chosen]
+        medians = np.median(chosen_vals, axis=0)  # one median per axis serves the checks and the result
+        if not _bead_like(chosen_vals, medians):
             continue
         centers.append(center)
         spreads.append(np.sqrt(np.clip(np.diag(cov), 0, None)))
         found.append(
             FoundPopulation(
                 events=members[chosen],
-                classifier_median=tuple(float(v) for v in np.median(vals[chosen], axis=0)),
-                position=_position(vals[chosen], center, cofactors),
+                classifier_median=tuple(float(v) for v in medians),
+                position=_position(medians, center, cofactors),
             )
         )
     found.sort(key=lambda p: p.position)
