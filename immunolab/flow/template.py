@@ -40,7 +40,7 @@ from immunolab.flow.density_gates import (
 )
 from immunolab.flow.display import DisplayColumns, Preprocess
 from immunolab.flow.populations import PopulationStat, population_stats
-from immunolab.flow.template_rules import Outcome, gate_population
+from immunolab.flow.template_rules import Outcome, gate_population, split_values
 from immunolab.flow.templates import builtin_text
 from immunolab.flow.transforms import (
     Transform,
@@ -432,6 +432,19 @@ def _column_cut(file_cuts: _FileCuts, used: list[int], k: int) -> float | None:
     return file_cuts(used[k])
 
 
+#: (parent gate path, events column, adjust, min_mass) -> :func:`split_values` of that parent's column
+_SplitMemo = dict[tuple[str, int, float, float], "tuple[float, str, float] | None"]
+
+
+def _memo_split(memo: _SplitMemo, parent: str, used: list[int], k: int, v: np.ndarray,
+                a: Mapping[str, Any]) -> tuple[float, str, float] | None:
+    """Split channel k of a gate once per parent: T, B and NK cells all cut CD3 within CD45+."""
+    key = (parent, used[k], float(a["adjust"]), float(a["min_mass"]))
+    if key not in memo:
+        memo[key] = split_values(v, a)
+    return memo[key]
+
+
 def _gate_error(pop: PopulationSpec, n_parent: int, exc: Exception, label: str) -> InconsistentInputError:
     return InconsistentInputError(
         "IML-FCS-014",
@@ -486,6 +499,7 @@ def apply_template(
         preprocess=preprocess, label=label,
     )
     file_cuts = _FileCuts(display, adjust=1.0, min_mass=METHODS["mindensity"].defaults["min_mass"])
+    splits: _SplitMemo = {}
     run = GatingRun({}, {})
     for pop in template.populations:
         path = template.gate_paths[pop.name]
@@ -500,7 +514,8 @@ def apply_template(
                 outcome = _legacy_gate(pop, values, [transform_of[i] for i in used])
             else:
                 outcome = gate_population(pop.method, pop.channels, values, pop.arguments,
-                                          functools.partial(_column_cut, file_cuts, used))
+                                          functools.partial(_column_cut, file_cuts, used),
+                                          functools.partial(_memo_split, splits, pop.parent, used))
         except NoValleyError as exc:
             raise _gate_error(pop, len(values[0]), exc, label) from None
         del values
