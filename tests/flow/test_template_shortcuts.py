@@ -1,14 +1,17 @@
 """The template's shortcuts (work shared between the gates of one sample) change no result.
 
-Each shortcut is checked against the exhaustive path it replaces (every gate on its own) on
-files the template was not shaped on: the independent simulator and real files.
+Two shortcuts: a channel of a parent is split once however many gates cut it, and the
+compensated display columns are built in one pass over the events. Each is checked against
+the path it replaces (every gate splits alone; columns built one request at a time) on the
+demo generator's events and on files the template was not shaped on: the independent
+simulator and real files. Display values must be the same bits, masks and cuts identical.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ from immunolab.demo.flow_sim import (
 from immunolab.fcs.reader import read_fcs
 from immunolab.flow import template as template_module
 from immunolab.flow import template_rules
+from immunolab.flow.compensation import SpilloverMatrix
+from immunolab.flow.display import ROW_BLOCK, DisplayColumns
 from immunolab.flow.template import (
     GatingRun,
     Template,
@@ -32,6 +37,7 @@ from immunolab.flow.template import (
     load_template,
     template_from_dict,
 )
+from immunolab.flow.transforms import Linear
 from tests.conftest import shared_path
 from tests.flow.independent_sim import simulate_tube, write_tube
 
@@ -75,12 +81,42 @@ def _assert_same_run(fast: GatingRun, slow: GatingRun) -> None:
         np.testing.assert_array_equal(fast.masks[path], mask, err_msg=path)
 
 
+def _display_seen(monkeypatch: pytest.MonkeyPatch, gate: Callable[[], GatingRun]) -> tuple[GatingRun, list[np.ndarray]]:
+    """Run ``gate``, recording a copy of every display column the gates were handed."""
+    seen: list[np.ndarray] = []
+    get = DisplayColumns.get
+
+    def recording(self: DisplayColumns, columns: Sequence[int]) -> list[np.ndarray]:
+        out = get(self, columns)
+        seen.extend(v.copy() for v in out)
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(DisplayColumns, "get", recording)
+        return gate(), seen
+
+
 def _compare(monkeypatch: pytest.MonkeyPatch, gate: Callable[[], GatingRun]) -> None:
-    fast = gate()
+    """Gate with the shortcuts and without (every gate splits alone, columns built one request at a time)."""
+    fast, fast_columns = _display_seen(monkeypatch, gate)
     with monkeypatch.context() as m:
         m.setattr(template_module, "_memo_split", _exhaustive_split)
-        slow = gate()
+        m.setattr(DisplayColumns, "prefetch", lambda self, requests: None)
+        slow, slow_columns = _display_seen(monkeypatch, gate)
     _assert_same_run(fast, slow)
+    assert len(fast_columns) == len(slow_columns)
+    for a, b in zip(fast_columns, slow_columns, strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()  # the same bits, not merely close
+
+
+def _demo_sample(seed: int) -> tuple[np.ndarray, list[tuple[str, str | None]], Any]:
+    spec = SampleSpec.from_proportions(20000, "PBMC", {
+        "lymphocyte_share": 0.15, "t_share": 0.6, "cd4_share": 0.5, "b_share_non_t": 0.3,
+        "nk_share_non_t_non_b": 0.7, "treg_share_cd4": 0.06, "hladr_share_cd4": 0.1, "hladr_share_cd8": 0.25,
+    })
+    pnn, pns = channel_names()
+    raw = simulate_events(spec, np.random.default_rng(seed)).raw
+    return raw, list(zip(pnn, pns, strict=True)), ([f for f, _ in FLUOROCHROMES], SPILLOVER)
 
 
 def _gate_file(path: Path, template: Template) -> Callable[[], GatingRun]:
@@ -100,17 +136,39 @@ def test_a_channel_of_a_parent_is_split_once_however_many_gates_cut_it(monkeypat
         return split(x, **kwargs)
 
     monkeypatch.setattr(template_rules, "split_above_lowest", counting)
-    spec = SampleSpec.from_proportions(20000, "PBMC", {
-        "lymphocyte_share": 0.15, "t_share": 0.6, "cd4_share": 0.5, "b_share_non_t": 0.3,
-        "nk_share_non_t_non_b": 0.7, "treg_share_cd4": 0.06, "hladr_share_cd4": 0.1, "hladr_share_cd8": 0.25,
-    })
-    raw = simulate_events(spec, np.random.default_rng(3)).raw
-    pnn, pns = channel_names()
-    apply_template(raw, list(zip(pnn, pns, strict=True)), ([f for f, _ in FLUOROCHROMES], SPILLOVER), load_template())
+    apply_template(*_demo_sample(3), load_template())
     assert seen and max(seen.values()) == 1  # T, B and NK cells all cut CD3 within CD45+
 
 
-def test_shared_splits_gate_independent_simulator_files_as_every_gate_on_its_own(
+def test_the_detectors_are_read_in_a_few_passes_not_once_per_gate_that_compensates() -> None:
+    raw, channels, spill = _demo_sample(4)
+    assert raw.dtype == np.float32 and raw.shape[1] == 13
+    reads: list[int] = []
+    apply_template(raw, channels, spill, load_template(), preprocess=lambda block, columns: reads.append(len(columns)))
+    n_blocks = -(-len(raw) // ROW_BLOCK)
+    # 9 compensated columns, 3 per pass within a quarter of the float32 event matrix (was 9 passes)
+    assert reads.count(len(spill[0])) == 3 * n_blocks
+
+
+def test_columns_built_ahead_stay_within_their_share_of_the_event_matrix() -> None:
+    events = np.zeros((1000, 8), dtype=np.float32)
+    spill = SpilloverMatrix(tuple(f"FL{i}" for i in range(8)), np.eye(8))
+    display = DisplayColumns(events, [f"FL{i}" for i in range(8)], {i: Linear(t=1.0) for i in range(8)}, spill,
+                             dict.fromkeys(range(8), 1), compensate=range(8))
+    display.prefetch([[0], [1], [2, 3], [4]])
+    assert sorted(display._done) == [0, 1]  # 8 float32 channels: 2 columns; [2, 3] joins whole or not at all
+    display.prefetch([[1], [2, 3]])
+    assert sorted(display._done) == [0, 1]  # the first request lacks nothing: no pass
+    display.prefetch([[2, 3], [4]])
+    assert sorted(display._done) == [0, 1, 2, 3]  # the first request always gets its columns
+
+
+def test_shortcuts_gate_the_demo_generator_sample_as_without_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw, channels, spill = _demo_sample(5)
+    _compare(monkeypatch, lambda: apply_template(raw, channels, spill, load_template()))
+
+
+def test_shortcuts_gate_independent_simulator_files_as_without_them(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for i in range(4):
@@ -119,7 +177,7 @@ def test_shared_splits_gate_independent_simulator_files_as_every_gate_on_its_own
 
 
 @pytest.mark.shared_data
-def test_shared_splits_gate_real_files_as_every_gate_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shortcuts_gate_real_files_as_without_them(monkeypatch: pytest.MonkeyPatch) -> None:
     _compare(monkeypatch, _gate_file(shared_path("flow", "labkey_treg", "version3_1_spillover.fcs"),
                                      template_from_dict(LABKEY_TREG)))
     for i in (1, 4):
