@@ -505,7 +505,12 @@ def apply_template(
         display.prefetch(requests[index:])  # the compensated columns of the next gates in the same pass
         columns = display.get(used)
         parent = None if pop.parent == ROOT else run.masks[template.gate_paths[pop.parent]]
-        values = columns if parent is None else [v[parent] for v in columns]
+        if parent is None:
+            values = columns
+        else:
+            rows = np.flatnonzero(parent)  # one scan of the mask for all channels
+            values = [v[rows] for v in columns]
+            del rows  # 8 bytes per parent event: not kept through the gate
         del columns
         try:
             if pop.method == "density_basin" or (pop.method == "mindensity" and pop.arguments["range"] is not None):
