@@ -40,7 +40,7 @@ from immunolab.flow.density_gates import (
 )
 from immunolab.flow.display import DisplayColumns, Preprocess
 from immunolab.flow.populations import PopulationStat, population_stats
-from immunolab.flow.template_rules import Outcome, gate_population
+from immunolab.flow.template_rules import Outcome, gate_population, split_values
 from immunolab.flow.templates import builtin_text
 from immunolab.flow.transforms import (
     Transform,
@@ -417,19 +417,31 @@ class _FileCuts:
 
     def __call__(self, column: int) -> float | None:
         if column not in self.cache:
-            (values,) = self.display.get([column])
+            values = self.display.peek(column)  # counts no use: the gates' columns live as long as before
             try:
                 self.cache[column] = split_above_lowest(values, adjust=self.adjust, min_mass=self.min_mass).cut
             except NoValleyError:
                 self.cache[column] = None
             finally:
                 del values
-                self.display.release([column])
         return self.cache[column]
 
 
 def _column_cut(file_cuts: _FileCuts, used: list[int], k: int) -> float | None:
     return file_cuts(used[k])
+
+
+#: (parent gate path, events column, adjust, min_mass) -> :func:`split_values` of that parent's column
+_SplitMemo = dict[tuple[str, int, float, float], "tuple[float, str, float] | None"]
+
+
+def _memo_split(memo: _SplitMemo, parent: str, used: list[int], k: int, v: np.ndarray,
+                a: Mapping[str, Any]) -> tuple[float, str, float] | None:
+    """Split channel k of a gate once per parent: T, B and NK cells all cut CD3 within CD45+."""
+    key = (parent, used[k], float(a["adjust"]), float(a["min_mass"]))
+    if key not in memo:
+        memo[key] = split_values(v, a)
+    return memo[key]
 
 
 def _gate_error(pop: PopulationSpec, n_parent: int, exc: Exception, label: str) -> InconsistentInputError:
@@ -458,9 +470,9 @@ def apply_template(
 
     With ``preprocess`` (e.g. ``FcsData.preprocess_block``), ``events`` are the values as
     stored in the file and only the gated channels are preprocessed, a block of events at a
-    time. Display values are float32 and built per channel on first use
-    (:class:`immunolab.flow.display.DisplayColumns`), so the peak memory stays near the
-    size of ``events`` itself. Transforms with ``t: auto`` take each channel's range from
+    time. Display values are float32 and built per channel on first use, a few compensated
+    ones ahead (:class:`immunolab.flow.display.DisplayColumns`), so the peak memory stays
+    near the size of ``events`` itself. Transforms with ``t: auto`` take each channel's range from
     ``channels`` (FCS reader channels) or, for (PnN, PnS) pairs, from the data.
     """
     pnn, pns = _channel_names(channels)
@@ -479,31 +491,38 @@ def apply_template(
         meta = channel_objs[i] if hasattr(channel_objs[i], "pnn") else None
         column = None if meta is not None else np.asarray(events[:, i])
         transform_of[i] = resolve_transform(template.transform_specs[kind], meta, column)
-    uses = Counter(cols[c] for p in template.populations for c in p.channels)
+    requests = [[cols[c] for c in p.channels] for p in template.populations]
     display = DisplayColumns(
-        events, pnn, transform_of, as_spillover_matrix(spillover), uses,
+        events, pnn, transform_of, as_spillover_matrix(spillover), Counter(i for used in requests for i in used),
         compensate=[i for i in transform_of if not is_scatter_or_time(pnn[i])],
         preprocess=preprocess, label=label,
     )
     file_cuts = _FileCuts(display, adjust=1.0, min_mass=METHODS["mindensity"].defaults["min_mass"])
+    splits: _SplitMemo = {}
     run = GatingRun({}, {})
-    for pop in template.populations:
+    for index, (pop, used) in enumerate(zip(template.populations, requests, strict=True)):
         path = template.gate_paths[pop.name]
-        used = [cols[c] for c in pop.channels]
+        display.prefetch(requests[index:])  # the compensated columns of the next gates in the same pass
         columns = display.get(used)
         parent = None if pop.parent == ROOT else run.masks[template.gate_paths[pop.parent]]
-        values = columns if parent is None else [v[parent] for v in columns]
+        if parent is None:
+            values = columns
+        else:
+            rows = np.flatnonzero(parent)  # one scan of the mask for all channels
+            values = [v[rows] for v in columns]
+            del rows  # 8 bytes per parent event: not kept through the gate
         del columns
-        display.release(used)
         try:
             if pop.method == "density_basin" or (pop.method == "mindensity" and pop.arguments["range"] is not None):
                 outcome = _legacy_gate(pop, values, [transform_of[i] for i in used])
             else:
                 outcome = gate_population(pop.method, pop.channels, values, pop.arguments,
-                                          functools.partial(_column_cut, file_cuts, used))
+                                          functools.partial(_column_cut, file_cuts, used),
+                                          functools.partial(_memo_split, splits, pop.parent, used))
         except NoValleyError as exc:
             raise _gate_error(pop, len(values[0]), exc, label) from None
         del values
+        display.release(used)  # after the gate: the file's own cut of a one-population gate reads them
         if parent is None:
             full = np.asarray(outcome.mask, dtype=bool)
         else:

@@ -43,7 +43,17 @@ from immunolab.flow.density_gates import (
     split_above_lowest,
 )
 
-__all__ = ["MIN_PARENT_EVENTS", "MIXTURE_SEPARATION", "OFF_MAIN_KERNELS", "TAIL_SD", "TAIL_SHARE", "Outcome", "gate_population"]
+__all__ = [
+    "MIN_PARENT_EVENTS",
+    "MIXTURE_SEPARATION",
+    "OFF_MAIN_KERNELS",
+    "TAIL_SD",
+    "TAIL_SHARE",
+    "Outcome",
+    "SplitFn",
+    "gate_population",
+    "split_values",
+]
 
 #: below this many parent events no density is estimated: the population is reported empty
 MIN_PARENT_EVENTS = 50
@@ -69,6 +79,9 @@ class Outcome:
 
 #: ``file_cut(k)``: the cut of channel k (0 or 1 of the gate) over all events of the file, or None
 FileCut = Callable[[int], float | None]
+#: ``split(k, v, arguments)``: :func:`split_values` of channel k (0 or 1 of the gate) with values ``v``;
+#: a caller may answer from a memo when the same channel of the same parent was split before
+SplitFn = Callable[[int, np.ndarray, Mapping[str, Any]], "tuple[float, str, float] | None"]
 
 
 def _extent(values: Sequence[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -80,7 +93,7 @@ def _extent(values: Sequence[np.ndarray]) -> tuple[tuple[float, float], tuple[fl
     return out[0], out[1]
 
 
-def _split(v: np.ndarray, a: Mapping[str, Any]) -> tuple[float, str, float] | None:
+def split_values(v: np.ndarray, a: Mapping[str, Any]) -> tuple[float, str, float] | None:
     """Return (cut, how, lowest peak) of the lowest population vs the next, or None for one population."""
     try:
         split = split_above_lowest(v, adjust=a["adjust"], min_mass=a["min_mass"], separation=MIXTURE_SEPARATION)
@@ -105,8 +118,12 @@ def _one_population(channel: str, v: np.ndarray, k: int, a: Mapping[str, Any], f
     )
 
 
-def _mindensity(channel: str, v: np.ndarray, a: Mapping[str, Any], file_cut: FileCut) -> Outcome:
-    found = _split(v, a)
+def _split_alone(k: int, v: np.ndarray, a: Mapping[str, Any]) -> tuple[float, str, float] | None:
+    return split_values(v, a)
+
+
+def _mindensity(channel: str, v: np.ndarray, a: Mapping[str, Any], file_cut: FileCut, split: SplitFn) -> Outcome:
+    found = split(0, v, a)
     if found is not None and a.get("positive_by_definition"):
         reference = file_cut(0)
         if reference is not None and found[2] > reference:
@@ -124,12 +141,13 @@ def _mindensity(channel: str, v: np.ndarray, a: Mapping[str, Any], file_cut: Fil
     return Outcome(np.full(len(v), keep), {}, status, flag)
 
 
-def _quadrant(channels: Sequence[str], values: Sequence[np.ndarray], a: Mapping[str, Any], file_cut: FileCut) -> Outcome:
+def _quadrant(channels: Sequence[str], values: Sequence[np.ndarray], a: Mapping[str, Any], file_cut: FileCut,
+              split: SplitFn) -> Outcome:
     mask = np.ones(len(values[0]), dtype=bool)
     cuts: dict[str, float] = {}
     statuses, flags = [], []
     for k, (channel, v, sign) in enumerate(zip(channels, values, a["signs"], strict=True)):
-        found = _split(v, a)
+        found = split(k, v, a)
         if found is not None:
             cut, how, _ = found
             cuts[channel] = cut
@@ -215,7 +233,7 @@ def _debris_valley(x: np.ndarray, a: Mapping[str, Any]) -> float | None:
 
 
 def _off_main_cluster(channels: Sequence[str], values: Sequence[np.ndarray], a: Mapping[str, Any],
-                      file_cut: FileCut) -> Outcome:
+                      file_cut: FileCut, split: SplitFn) -> Outcome:
     """Keep the cluster furthest in ``direction`` from the parent's main (largest) cluster.
 
     Candidates hold ``min_mass`` and lie :data:`OFF_MAIN_KERNELS` kernel SDs (``smooth``) beyond
@@ -239,7 +257,7 @@ def _off_main_cluster(channels: Sequence[str], values: Sequence[np.ndarray], a: 
             mask = basin_mask(basins, [best], level=float(a["level"]))
             px, py = basins.peak_xy(best)
             return Outcome(mask, {f"{channels[0]}_peak": px, f"{channels[1]}_peak": py}, "found")
-    quad = _quadrant(channels, values, {**a, "signs": a["direction"]}, file_cut)
+    quad = _quadrant(channels, values, {**a, "signs": a["direction"]}, file_cut, split)
     flag = "no separate 2-D cluster; quadrant of the 1-D cuts used"
     quad.flag = flag + (f" ({quad.flag})" if quad.flag else "")
     quad.status = "quadrant_fallback"
@@ -247,20 +265,24 @@ def _off_main_cluster(channels: Sequence[str], values: Sequence[np.ndarray], a: 
 
 
 def gate_population(method: str, channels: Sequence[str], values: Sequence[np.ndarray],
-                    arguments: Mapping[str, Any], file_cut: FileCut) -> Outcome:
-    """Apply gate ``method`` to the parent's display values; see the module doc for the rules."""
+                    arguments: Mapping[str, Any], file_cut: FileCut, split: SplitFn = _split_alone) -> Outcome:
+    """Apply gate ``method`` to the parent's display values; see the module doc for the rules.
+
+    ``split`` finds the 1-D cuts (default :func:`split_values`); :func:`immunolab.flow.template.apply_template`
+    passes a per-sample memo, so gates that cut the same channel of the same parent share one cut.
+    """
     n = len(values[0])
     if n < MIN_PARENT_EVENTS:
         return Outcome(np.zeros(n, dtype=bool), {}, "too_few_events",
                        f"the parent holds {n} events (< {MIN_PARENT_EVENTS}); population not gated, reported empty")
     if method == "mindensity":
-        return _mindensity(channels[0], values[0], arguments, file_cut)
+        return _mindensity(channels[0], values[0], arguments, file_cut, split)
     if method == "quadrant":
-        return _quadrant(channels, values, arguments, file_cut)
+        return _quadrant(channels, values, arguments, file_cut, split)
     if method == "singlet_ratio":
         return _singlets(values, arguments)
     if method == "lowest_cluster":
         return _lowest_cluster(channels, values, arguments)
     if method == "off_main_cluster":
-        return _off_main_cluster(channels, values, arguments, file_cut)
+        return _off_main_cluster(channels, values, arguments, file_cut, split)
     raise ValueError(f"unknown method {method!r}")
