@@ -18,7 +18,8 @@ of every individual standard well (replicates are not averaged) with weights ``1
 :mod:`immunolab.cytokine.fit_recipes`, among them ``bioplex`` and ``msd``, which reproduce the
 fits of Bio-Plex Manager and MSD Discovery Workbench. The fit is a bounded
 :func:`scipy.optimize.least_squares` from several starting points; the best converged solution
-wins.
+wins (the starts are screened with a few steps each, and the result is the exhaustive one: see
+``_solve``). A curve fitted again with the same inputs is taken from a cache.
 
 Errors: too few usable standards raise ``IML-CYT-006``; a fit that fails (flat or
 non-monotone data, no convergence, non-finite parameters) raises ``IML-CYT-005``.
@@ -26,16 +27,21 @@ non-monotone data, no convergence, non-finite parameters) raises ``IML-CYT-005``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from immunolab.cytokine.fit_recipes import RECIPES, FitPoints, FitRecipe, fit_points, point_weights
 from immunolab.errors import InconsistentInputError
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 __all__ = [
     "MODELS",
@@ -56,6 +62,8 @@ MODELS: tuple[str, ...] = ("5PL", "4PL")
 WEIGHTINGS: dict[str, str] = {name: recipe.description for name, recipe in RECIPES.items()}
 #: a standard is "recovered" when its back-calculated concentration is this % of expected
 RECOVERY_RANGE: tuple[float, float] = (70.0, 130.0)
+_TOL = 1e-12  # xtol = ftol = gtol of a fit
+_SCREEN_TOL, _SCREEN_NFEV = 1e-4, 10  # a start's few screening steps (see _solve)
 
 
 def logistic(x: np.ndarray | float, a: float, b: float, c: float, d: float, f: float = 1.0) -> np.ndarray:
@@ -241,10 +249,8 @@ def _starts(pr: _Problem) -> list[list[float]]:
     return starts
 
 
-def _solve(pr: _Problem, max_nfev: int) -> np.ndarray | None:
-    """Return the best converged parameter vector of the multi-start bounded fit, or None."""
-    from scipy.optimize import least_squares
-
+def _objective(pr: _Problem) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """Return the (residuals, jacobian) functions of the scaled problem."""
     five = pr.model == "5PL"
 
     def parts(p: np.ndarray) -> tuple[float, float, float, float, float, np.ndarray, np.ndarray]:
@@ -272,20 +278,61 @@ def _solve(pr: _Problem, max_nfev: int) -> np.ndarray | None:
         jac = np.column_stack(cols) * (pr.sw * pr.scale)[:, None]
         return np.where(np.isfinite(jac), jac, 0.0)
 
+    return residuals, jacobian
+
+
+def _descend(pr: _Problem, p0: Sequence[float], max_nfev: int, tol: float) -> OptimizeResult | None:
+    """Return the bounded trust-region fit from ``p0`` (None when it fails or leaves the finite numbers)."""
+    from scipy.optimize import least_squares
+
+    residuals, jacobian = _objective(pr)
+    try:
+        res = least_squares(
+            residuals, np.asarray(p0), jac=jacobian, bounds=(pr.lower, pr.upper), method="trf",
+            x_scale="jac", max_nfev=max_nfev, xtol=tol, ftol=tol, gtol=tol,
+        )
+    except (ValueError, FloatingPointError):
+        return None
+    return res if np.all(np.isfinite(res.x)) else None
+
+
+def _better(res: OptimizeResult, best: OptimizeResult | None) -> bool:
+    """Return True when ``res`` has a lower cost than ``best`` (an earlier start wins a tie)."""
+    return best is None or res.cost < best.cost - 1e-15
+
+
+def _solve_exhaustive(pr: _Problem, max_nfev: int, done: dict[int, OptimizeResult | None] | None = None) -> np.ndarray | None:
+    """Return the best converged parameter vector of every start fitted to the tight tolerance, or None.
+
+    ``done`` holds the tight fits already made, by start number.
+    """
     best = None
-    for p0 in _starts(pr):
-        try:
-            res = least_squares(
-                residuals, np.asarray(p0), jac=jacobian, bounds=(pr.lower, pr.upper), method="trf",
-                x_scale="jac", max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12,
-            )
-        except (ValueError, FloatingPointError):
-            continue
-        if not np.all(np.isfinite(res.x)):
-            continue
-        if best is None or res.cost < best.cost - 1e-15:
+    for i, p0 in enumerate(_starts(pr)):
+        res = done[i] if done is not None and i in done else _descend(pr, p0, max_nfev, _TOL)
+        if res is not None and _better(res, best):
             best = res
     return None if best is None or best.status <= 0 else np.asarray(best.x)
+
+
+def _solve(pr: _Problem, max_nfev: int) -> np.ndarray | None:
+    """Return the best converged parameter vector of the multi-start bounded fit, or None.
+
+    The answer of :func:`_solve_exhaustive` (every start fitted to the tight tolerance, the
+    lowest cost wins), found with fewer fits: every start is descended a few steps to a loose
+    tolerance, and the two best are fitted to the tight tolerance from their starts. When both
+    converge to the same parameters (within 1e-6 relative) that is the optimum; otherwise (a
+    flat or multi-modal objective, or a fit that does not converge) the other starts are fitted too.
+    """
+    starts = _starts(pr)
+    screened = [(r.cost, i) for i, p0 in enumerate(starts)
+                if (r := _descend(pr, p0, min(max_nfev, _SCREEN_NFEV), _SCREEN_TOL)) is not None]
+    done = {i: _descend(pr, starts[i], max_nfev, _TOL) for _cost, i in sorted(screened)[:2]}
+    fits = [r for i in sorted(done) if (r := done[i]) is not None and r.status > 0]
+    if len(fits) == 2:
+        first, second = fits
+        if np.allclose(first.x, second.x, rtol=1e-6, atol=1e-12):
+            return np.asarray((second if _better(second, first) else first).x)
+    return _solve_exhaustive(pr, max_nfev, done)
 
 
 def fit_standard_curve(
@@ -310,13 +357,26 @@ def fit_standard_curve(
     individual standard wells. Raises ``IML-CYT-006`` (too few standards) or ``IML-CYT-005``
     (fit failed); ``label`` names the file in the message and ``analyte`` the curve.
     """
+    x_all = np.asarray(concentrations, dtype=float).ravel()
+    y_all = np.asarray(responses, dtype=float).ravel()
+    raw = None if raw_responses is None else np.asarray(raw_responses, dtype=float).ravel().tobytes()
+    curve = _fit_once(x_all.tobytes(), y_all.tobytes(), raw, model, weighting, label, analyte, max_nfev)
+    return replace(curve, extras=dict(curve.extras))  # frozen, but ``extras`` is a dict: each caller its own
+
+
+@functools.lru_cache(maxsize=128)
+def _fit_once(x_bytes: bytes, y_bytes: bytes, raw_bytes: bytes | None, model: str, weighting: str, label: str,
+              analyte: str, max_nfev: int) -> StandardCurve:
+    """Return :func:`fit_standard_curve` of the standards given as float64 bytes; cached, so the
+    derivations of one plate (refit and instrument) fit a curve once. A failure is not cached."""
+    x_all = np.frombuffer(x_bytes, dtype=float)
+    y_all = np.frombuffer(y_bytes, dtype=float)
+    raw_responses = None if raw_bytes is None else np.frombuffer(raw_bytes, dtype=float)
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     if weighting not in RECIPES:
         raise ValueError(f"unknown weighting {weighting!r}; known: {', '.join(WEIGHTINGS)}")
     recipe = RECIPES[weighting]
-    x_all = np.asarray(concentrations, dtype=float)
-    y_all = np.asarray(responses, dtype=float)
     raw = None if raw_responses is None or recipe.on != "raw" else np.asarray(raw_responses, dtype=float)
     points = fit_points(x_all, y_all, raw, recipe)
     x, y = points.x, points.y

@@ -147,13 +147,16 @@ def _instrument_results(plate: Plate, an: PlateAnalysis, settings: PlateSettings
     wells = an.wells
     rows = []
     base = an.results.set_index([SAMPLE_REF, "analyte"]) if len(an.results) else None
+    limits: dict[str, tuple[float | None, float | None]] = {}  # one analyte's limits serve all its samples
     for key, g in wells[wells["sample_type"] == "unknown"].groupby(["sample_name", "analyte"], sort=False):
         sample, analyte = cast("tuple[str, str]", key)
         reported = g["reported_conc"].to_numpy(dtype=float)
         censors = [("none" if np.isfinite(v) else _FLAG_CENSOR.get(str(fl).replace(" ", "") if fl is not None else "",
                                                                     "not_available"))
                    for v, fl in zip(reported, g["reported_flag"], strict=True)]
-        lloq, uloq = _instrument_limits(plate, an, str(analyte))
+        if analyte not in limits:
+            limits[analyte] = _instrument_limits(plate, an, str(analyte))
+        lloq, uloq = limits[analyte]
         cv = censor_replicates(reported, censors, g["dilution"].to_numpy(dtype=float), lloq=lloq, uloq=uloq,
                                below=settings.below_rule, above=settings.above_rule)
         prior = _prior_result(base, sample, analyte)
