@@ -30,3 +30,11 @@ from tests.demo.trial_fixture import demo_trial  # noqa: E402, F401
 
 # A generated trial laid out like the repository after `make demo` (README and --help tests): ``pristine_sandbox``.
 from tests.sandbox import pristine_sandbox  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _fresh_curve_cache() -> None:
+    """Start every test with an empty standard-curve cache (a test that patches the fit must see its patch)."""
+    from immunolab.cytokine.curves import _fit_once
+
+    _fit_once.cache_clear()

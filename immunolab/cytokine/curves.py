@@ -18,8 +18,8 @@ of every individual standard well (replicates are not averaged) with weights ``1
 :mod:`immunolab.cytokine.fit_recipes`, among them ``bioplex`` and ``msd``, which reproduce the
 fits of Bio-Plex Manager and MSD Discovery Workbench. The fit is a bounded
 :func:`scipy.optimize.least_squares` from several starting points; the best converged solution
-wins (the starts are screened with a few steps each, and the result is the exhaustive one: see
-``_solve``). A curve fitted again with the same inputs is taken from a cache.
+wins. A curve fitted again with the same inputs (the refit and instrument derivations of one
+plate) is taken from a cache.
 
 Errors: too few usable standards raise ``IML-CYT-006``; a fit that fails (flat or
 non-monotone data, no convergence, non-finite parameters) raises ``IML-CYT-005``.
@@ -63,7 +63,6 @@ WEIGHTINGS: dict[str, str] = {name: recipe.description for name, recipe in RECIP
 #: a standard is "recovered" when its back-calculated concentration is this % of expected
 RECOVERY_RANGE: tuple[float, float] = (70.0, 130.0)
 _TOL = 1e-12  # xtol = ftol = gtol of a fit
-_SCREEN_TOL, _SCREEN_NFEV = 1e-4, 10  # a start's few screening steps (see _solve)
 
 
 def logistic(x: np.ndarray | float, a: float, b: float, c: float, d: float, f: float = 1.0) -> np.ndarray:
@@ -301,38 +300,19 @@ def _better(res: OptimizeResult, best: OptimizeResult | None) -> bool:
     return best is None or res.cost < best.cost - 1e-15
 
 
-def _solve_exhaustive(pr: _Problem, max_nfev: int, done: dict[int, OptimizeResult | None] | None = None) -> np.ndarray | None:
-    """Return the best converged parameter vector of every start fitted to the tight tolerance, or None.
-
-    ``done`` holds the tight fits already made, by start number.
-    """
-    best = None
-    for i, p0 in enumerate(_starts(pr)):
-        res = done[i] if done is not None and i in done else _descend(pr, p0, max_nfev, _TOL)
-        if res is not None and _better(res, best):
-            best = res
-    return None if best is None or best.status <= 0 else np.asarray(best.x)
-
-
 def _solve(pr: _Problem, max_nfev: int) -> np.ndarray | None:
     """Return the best converged parameter vector of the multi-start bounded fit, or None.
 
-    The answer of :func:`_solve_exhaustive` (every start fitted to the tight tolerance, the
-    lowest cost wins), found with fewer fits: every start is descended a few steps to a loose
-    tolerance, and the two best are fitted to the tight tolerance from their starts. When both
-    converge to the same parameters (within 1e-6 relative) that is the optimum; otherwise (a
-    flat or multi-modal objective, or a fit that does not converge) the other starts are fitted too.
+    Every start is fitted to the tight tolerance and the lowest cost wins (an earlier start wins
+    a tie); None when that fit did not converge. (Screening the starts with a few loose steps and
+    fitting only the best ones was tried: on multi-modal 5PL problems it can miss the optimum.)
     """
-    starts = _starts(pr)
-    screened = [(r.cost, i) for i, p0 in enumerate(starts)
-                if (r := _descend(pr, p0, min(max_nfev, _SCREEN_NFEV), _SCREEN_TOL)) is not None]
-    done = {i: _descend(pr, starts[i], max_nfev, _TOL) for _cost, i in sorted(screened)[:2]}
-    fits = [r for i in sorted(done) if (r := done[i]) is not None and r.status > 0]
-    if len(fits) == 2:
-        first, second = fits
-        if np.allclose(first.x, second.x, rtol=1e-6, atol=1e-12):
-            return np.asarray((second if _better(second, first) else first).x)
-    return _solve_exhaustive(pr, max_nfev, done)
+    best = None
+    for p0 in _starts(pr):
+        res = _descend(pr, p0, max_nfev, _TOL)
+        if res is not None and _better(res, best):
+            best = res
+    return None if best is None or best.status <= 0 else np.asarray(best.x)
 
 
 def fit_standard_curve(
