@@ -614,8 +614,9 @@ def longest_first(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     A worker pool finishes soonest when the longest tasks start first. A plate export is a
     small text file but the slowest per file (every analyte's curve is fitted from several
     starts); an FCS file costs about its size (reading, gating). So exports and tables come
-    first, then event files largest first; the order of the outcomes does not change anything
-    committed (every file is one unit).
+    first, then event files largest first. Outcomes arrive as workers finish, in no fixed order
+    (as before): when two different files of a batch name the same sample, the one that arrives
+    first is committed and the other fails with IML-ID-013, whichever it is.
     """
 
     def key(item: tuple[Path, str]) -> tuple[int, int]:

@@ -597,7 +597,7 @@ def conform(name: str, table: pa.Table, *, who: str = "immunolab") -> pa.Table:
     contract violation points at the right code.
     """
     spec = table_spec(name)
-    if table.schema.equals(spec.schema):  # already conformed (a worker's table, queued by the committer)
+    if table.schema.equals(spec.schema, check_metadata=True):  # already conformed (a worker's table, queued again)
         required = [f.name for f in spec.schema if not f.nullable]
         if not any(table.column(c).null_count for c in required):
             return table

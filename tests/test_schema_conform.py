@@ -30,3 +30,10 @@ def test_a_table_in_the_exact_schema_with_a_null_in_a_required_column_is_still_r
     with pytest.raises(PluginError) as exc:
         conform("sources", bad)
     assert exc.value.code == "IML-PLUGIN-002" and "null value(s) not allowed" in exc.value.message
+
+
+def test_a_table_in_the_schema_but_with_metadata_is_rebuilt_without_it() -> None:
+    once = conform("sources", _sources("ab" * 32))
+    tagged = once.replace_schema_metadata({b"pandas": b"{}"})
+    out = conform("sources", tagged)
+    assert out.schema.metadata is None and out.equals(once)
