@@ -205,6 +205,24 @@ def _params(assay: pd.Series, feature: pd.Series, measure: pd.Series, unit: pd.S
 def _collection_day(view: pd.DataFrame) -> pd.Series:
     """Return each measurement's collection study day (Day 0 = first infusion).
 
+    The measurements view's ``collection_day`` holds it (a patient-table row's own study day, e.g.
+    ``clinical_results``; a sample's manifest visit day). A view without it (written by a release
+    before it, or made by hand) or a row where it is missing falls back to :func:`_day_from_lineage`.
+    """
+    if "collection_day" not in view:
+        return _day_from_lineage(view)
+    given = pd.to_numeric(view["collection_day"], errors="coerce")
+    missing = given.isna()
+    if not missing.any():
+        return given.astype(int)
+    day = _day_from_lineage(view)
+    day.loc[~missing] = given[~missing].astype(int)
+    return day
+
+
+def _day_from_lineage(view: pd.DataFrame) -> pd.Series:
+    """Return the collection study day read from ``lineage_key`` (views without ``collection_day``).
+
     A row of a patient table placed at a visit by its study day (``MeasureMap.day_column``, e.g.
     ``clinical_results``) has that day in its ``lineage_key``; a sample's row was collected on its
     manifest visit day, and so is a row whose key holds no day.

@@ -60,8 +60,11 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
     if not as_json:
         for w in ident.subject_warnings:  # columns left out as identifying: named, never their values
             echo(safe(f"WARN {w.code} {w.text()}"), err=True)
-    warnings = [{"code": w.code, "message": w.message} for w in ident.subject_warnings]
     update = plan_identity(s, ident, store_key(s.loc), reason=reason)
+    if not as_json:
+        for w in update.warnings:  # IML-ID-021: a sample relabelled onto a visit after its patient's death
+            echo(safe(f"WARN {w.code} {w.text()}"), err=True)
+    warnings = [{"code": w.code, "message": w.message} for w in [*ident.subject_warnings, *update.warnings]]
     lines = update.corrections.lines() + [f"NEW {r['patient_id']} arm {r['arm']}" for r in update.new_subjects]
     if update.empty and update.notes and reason and not dry_run:  # the user says the note was dealt with
         noted = acknowledge_notes(s, update, reason=reason, identity=ident, command="identity apply")

@@ -12,7 +12,7 @@ several results of one test fall on the chosen visit, the one on the day nearest
 (the median of several on that day; ``n_results`` says how many). Each row: ``assay``
 ``clinical``, ``feature`` = canonical test code, ``measure`` ``result``, ``value`` in the
 canonical unit, ``censor`` as read, ``lineage_table`` ``clinical_results`` and
-``lineage_key`` ``<test_code>:<study_day>``.
+``lineage_key`` ``<test_code>:<study_day>``, ``collection_day`` the study day of the result used.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
             "patient_id": pid, "visit_day": int(visit), "sample_id": None, "arm": arm.get(pid), "assay": "clinical",
             "feature": code, "measure": "result", "value": float(np.median(g["value"])), "unit": g["unit"].iloc[0],
             "censor": censored.iloc[0] if len(censored) == len(g) else "none", "lineage_table": "clinical_results",
-            "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "derivation_id": None, "n_results": len(g),
+            "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "collection_day": int(g["study_day"].iloc[0]),
+            "derivation_id": None, "n_results": len(g),
         })
     width = (VISIT_WINDOW_RULE if window_days is visit_window else
              "its window" if callable(window_days) else f"+-{window_days} day(s); Day 0 ends on Day 0")

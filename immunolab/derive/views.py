@@ -31,6 +31,8 @@ Controls breaking a Westgard rule across plates (run order, per control and anal
 Clinical results (patient tables with a ``day_column``) are placed at the protocol visit whose
 window (:func:`visit_window_bounds`: +-1 day up to Day 19, then +-10 % of the day; Day 0, the
 pre-dose baseline, only Day -1 to Day 0) holds their study day; results outside every window stay in ``clinical_results`` but are no visit measurement.
+``collection_day`` is the study day a row's specimen was collected: a clinical result's own study
+day (which may differ from its visit's day), a sample's manifest visit day (ADaM's ADY is read from it).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ MEASUREMENT_COLUMNS: dict[str, pa.DataType] = {
     "assay": pa.string(), "feature": pa.string(), "measure": pa.string(), "value": pa.float64(), "unit": pa.string(),
     "censor": pa.string(), "n_replicates": pa.int32(), "qc_flags": pa.list_(pa.string()), "excluded": pa.bool_(),
     "exclusion_reason": pa.string(), "derivation_id": pa.string(), "plate_code": pa.string(),
-    "lineage_table": pa.string(), "lineage_key": pa.string(), "method": pa.string(),
+    "lineage_table": pa.string(), "lineage_key": pa.string(), "method": pa.string(), "collection_day": pa.int32(),
 }
 SAMPLE_COLUMNS: dict[str, pa.DataType] = {
     "patient_id": pa.string(), "visit_day": pa.int32(), "visit": pa.string(), "sample_id": pa.string(),
@@ -259,6 +261,8 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
             "status": t.get("status"),
             "lineage_table": name,
             "lineage_key": joined_key(t, list(mm.lineage), ":") if mm.lineage else None,
+            # the study day the specimen was collected: a patient-table row's own day, a sample's visit day
+            "collection_day": t[mm.day_column] if mm.day_column else t["visit_day"],
             "sample_excluded": t.get("excluded"), "sample_reason": t.get("exclusion_reason"),
         })
         parts.append(part[part["value"].notna() | (part["censor"] != "none")])

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from immunolab.errors import IdentityError, StoreError
 from immunolab.identity.keys import file_key, sample_key
+from immunolab.identity.model import Problem
 from immunolab.identity.records import (
     IdentityPlan,
     diff_samples,
@@ -41,6 +42,8 @@ class IdentityUpdate:
     corrections: IdentityPlan = field(default_factory=IdentityPlan)
     #: what cannot be applied but must not pass silently (a subjects file changed only where the store keeps nothing)
     notes: list[str] = field(default_factory=list)
+    #: coded warnings on corrections that are applied all the same (IML-ID-021: a visit after the patient's death)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -69,6 +72,7 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
     _refuse_merged_samples(store, upd.corrections, identity)
+    upd.warnings.extend(_after_death(store, upd.corrections))
     missing = _missing_note(store, identity, secret)
     if missing is None:
         upd.notes.extend(_unstored_subject_changes(store, identity, upd))
@@ -191,6 +195,54 @@ def _refuse_merged_samples(store: Store, plan: IdentityPlan, identity: StudyIden
             "swapped between visits are corrected together (both rows, one run). If one of the two results is wrong, "
             "keep its row as it was and leave it out of the analysis with `immunolab qc exclude --sample ID "
             '--reason "..."`.')
+
+
+#: the warning's code: a correction puts a sample on a visit after its patient's recorded death
+AFTER_DEATH_CODE = "IML-ID-021"
+
+
+def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
+    """Return an IML-ID-021 warning per sample the corrections move onto a visit after its patient's death.
+
+    The death is the patient's earliest ``death`` of the current ``outcomes`` (as the survival
+    analysis reads them); a visit is after it when its whole window is
+    (:func:`immunolab.derive.views.visit_window_bounds`). Such a relabel is almost always a labelling
+    error, but the death record may be the wrong one, so it is applied all the same. Study days only.
+    """
+    changed = [r for r in plan.records("identity_samples") if r.get("status") in CURRENT
+               and r.get("patient_id") is not None and r.get("visit_day") is not None]
+    if not changed or "outcomes" not in store.table_versions:
+        return []
+    import pandas as pd
+
+    from immunolab.analysis.trial_tables import trial_outcomes
+    from immunolab.derive.views import visit_window_bounds
+
+    out = trial_outcomes(store)
+    deaths = out[out["event"] == "death"]
+    died = pd.to_numeric(deaths["study_day"], errors="coerce").groupby(deaths["patient_id"].astype(str)).min().dropna()
+    if died.empty:
+        return []
+    cols = ["source_sha256", "sample_key", "patient_id", "visit_day"]
+    before = {(r["source_sha256"], r["sample_key"]): (r["patient_id"], r["visit_day"])
+              for r in store.table("identity_samples", columns=cols).to_pylist()}
+    found: set[tuple[str, str, int, int, int]] = set()  # one line per sample (a sample's bead wells are one)
+    for r in changed:
+        patient, visit = str(r["patient_id"]), int(str(r["visit_day"]))
+        if patient not in died.index or before.get((r["source_sha256"], r["sample_key"])) == (patient, visit):
+            continue  # only a change of patient or visit is judged: what was already stored is not this run's
+        death, first = int(died[patient]), visit_window_bounds(visit)[0]
+        if first > death:
+            found.add((str(r.get("sample_id") or f"file:{str(r['source_sha256'])[:12]}"), patient, visit, first, death))
+    return [Problem(AFTER_DEATH_CODE, "manifest", 0,
+                    f"sample {label} is relabelled to patient {patient}, visit day {visit} (window from study day "
+                    f"{first}), after the patient's death on study day {death} in the stored outcomes; the change "
+                    "is applied all the same",
+                    hint="A sample cannot be drawn after death: check the tube label against the manifest row's "
+                    "patient_id and visit_day, correct the row and run `immunolab identity apply --reason` again; "
+                    "if the death record is what is wrong, ingest the corrected clinical events export (a later "
+                    "export replaces the rows it repeats).")
+            for label, patient, visit, first, death in sorted(found)]
 
 
 #: the note when a subjects file differs only in what the store does not keep (its day0_date column)

@@ -94,6 +94,25 @@ def test_ady_is_the_cdisc_day_of_collection_not_of_the_planned_visit() -> None:
     assert cyto["ADY"].to_dict() == {0: 1, 6: 7, 14: 15}  # a sample: its manifest visit day
 
 
+def test_ady_is_read_from_the_views_collection_day_not_from_the_layout_of_lineage_key() -> None:
+    """ADY parsed the study day out of ``lineage_key``: a key of another layout silently gave the visit day."""
+    crp = pd.DataFrame([{"patient_id": "001", "visit_day": 6, "arm": "MSC", "assay": "clinical", "feature": "CRP",
+                         "measure": "result", "value": 30.0, "unit": "mg/L", "censor": "none",
+                         "lineage_table": "clinical_results", "lineage_key": "CRP|day5", "collection_day": 5}])
+    assert build_adlb(measurements_view(crp), _subjects())["ADY"].tolist() == [6]  # Day 5: ADY 6
+
+
+def test_a_view_without_collection_day_still_reads_the_day_from_lineage_key() -> None:
+    """A measurements table written before ``collection_day`` existed (or a row missing it) keeps its ADY."""
+    rows = pd.DataFrame([{"patient_id": "001", "visit_day": 6, "arm": "MSC", "assay": "clinical", "feature": "CRP",
+                          "measure": "result", "value": 30.0, "unit": "mg/L", "censor": "none",
+                          "lineage_table": "clinical_results", "lineage_key": "CRP:5"}])
+    old = measurements_view(rows)
+    assert "collection_day" not in old and build_adlb(old, _subjects())["ADY"].tolist() == [6]
+    missing = measurements_view(rows.assign(collection_day=[None]))
+    assert build_adlb(missing, _subjects())["ADY"].tolist() == [6]
+
+
 def test_one_analyte_measured_by_two_assays_gets_one_param_text_per_paramcd() -> None:
     """IL-6 by Luminex and by bead array had two PARAMCDs under one PARAM text, so a table by PARAM mixed them."""
     luminex = _view().reset_index(drop=True)

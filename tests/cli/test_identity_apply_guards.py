@@ -154,3 +154,38 @@ def test_a_covariate_change_shows_values_only_for_covariates_the_store_keeps() -
     changes = _with_changes([new, old], {"a": 1, "b": 2}, shown)[1]["changes"]
     assert [_change_text(c) for c in changes] == ["bmi 24.5 -> 25.1", "nickname changed"]
     assert "ZZCANARY" not in json.dumps(changes)
+
+
+def _died(study: Study, patient: str, day: int) -> None:
+    """Ingest a clinical events export recording ``patient``'s death on study ``day`` (no date)."""
+    events = study.root / "events.csv"
+    events.write_text(f"patient_id,event,date,study_day\n{patient},death,,{day}\n")
+    r = invoke("ingest", str(events), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1")
+    assert r.exit_code == 0 and "OK" in r.output, r.output
+
+
+def test_a_tube_relabelled_onto_a_visit_after_the_patients_death_is_applied_with_iml_id_021(study: Study) -> None:
+    ingest(study)
+    _died(study, "002", 1)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,002,3"))
+    r = CliRunner().invoke(main, ["identity", "apply", "--store", str(study.store), "--manifest", str(study.manifest),
+                                  "--reason", "tube label misread"], catch_exceptions=False)
+    assert r.exit_code == 0 and "applied 1 change(s)" in r.stdout, r.output
+    (warning,) = [line for line in r.stderr.splitlines() if "IML-ID-021" in line]
+    assert "001-D003-TBNK" in warning and "visit day 3" in warning and "death on study day 1" in warning
+    assert "2026" not in r.output and "Wuhan" not in r.output  # study days only, never dates
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "001-D003-TBNK", "patient_id"]) == {"002"}  # applied all the same
+    as_json = json.loads(apply(study, "--dry-run", "--json").output)
+    assert as_json["changes"] == []  # already applied: no change, so nothing to warn about
+
+
+def test_a_relabel_onto_a_visit_whose_window_holds_the_death_day_is_not_warned(study: Study) -> None:
+    ingest(study)
+    _died(study, "002", 2)  # the day 3 visit's window starts on day 2: drawn on the day of death is possible
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,002,3"))
+    r = apply(study, "--dry-run", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["warnings"] == [], r.output
+    _died(study, "002", 1)  # a later export: the death on day 1
+    warned = json.loads(apply(study, "--dry-run", "--json").output)["warnings"]
+    assert [w["code"] for w in warned] == ["IML-ID-021"] and "death on study day 1" in warned[0]["message"]

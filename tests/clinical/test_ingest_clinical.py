@@ -92,6 +92,9 @@ def test_a_lab_table_needs_no_manifest_row_and_reaches_measurements_without_date
     got = {(r.patient_id, r.visit_day, r.feature): (r.value, r.censor) for r in m.itertuples()}
     assert got[("001", 0, "CRP")] == (52.0, "none")
     assert got[("001", 3, "LYM")] == (620.0, "none")  # day 2 is in the Day 3 window; 10^9/L -> cells/uL
+    day = {(r.patient_id, r.visit_day, r.feature): r.collection_day for r in m.itertuples()}
+    assert day[("001", 3, "LYM")] == 2 and day[("003", 14, "CRP")] == 14  # the result's own study day (ADaM's ADY)
+    assert str(store.table("measurements").schema.field("collection_day").type) == "int32"  # nullable, as visit_day
     assert got[("002", 0, "IL6")] == (1.5, "below_lloq")
     assert got[("003", 14, "CRP")] == (3.0, "none")
     assert not any(k[0] == "003" and k[1] in (6, 10) for k in got)  # day 8 is no protocol visit's

@@ -208,6 +208,8 @@ def test_identity_apply_corrects_stored_files_without_their_files(study: Study) 
     assert update.corrections.lines() == ["RELABEL 001-D003-TBNK sample 001-D003-TBNK -> 001-D006-TBNK, visit day 3 -> 6"]
     commit_identity(s, update, reason="visit day was wrong", identity=load_identity(study.manifest), command="test")
     assert _sample(study, "001-D006-TBNK")["visit_day"] == 6
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "001-D006-TBNK", "collection_day"]) == {6}  # a sample: its (corrected) visit day
 
 
 def test_samples_view_with_exclusions_raises_no_pandas_future_warning(study: Study) -> None:
