@@ -724,7 +724,7 @@ def ingest_paths(
     report = run_batch(files, loc=loc, identity=identity, jobs=jobs, executor=executor, on_outcome=on_outcome,
                        t0=t0, options=options, on_progress=on_progress)
     report.identity_problems = list(identity.subject_problems)
-    report.identity_warnings = list(identity.subject_warnings)
+    report.identity_warnings = [*identity.subject_warnings, *report.identity_warnings]
     return report
 
 

@@ -23,6 +23,7 @@ from immunolab.identity.apply import (
     require_reason,
     subject_table,
 )
+from immunolab.identity.model import Problem
 from immunolab.ingest import (
     CHUNK_FILES,
     FileOutcome,
@@ -153,9 +154,15 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
         known=known, stored=_stored_identity(store), taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
 
 
-def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch) -> list[str]:
-    """Commit identity corrections (reason required) now; queue new subjects into the batch."""
+def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch,
+                    warned: list[Problem]) -> list[str]:
+    """Commit identity corrections (reason required) now; queue new subjects into the batch.
+
+    The corrections' coded warnings (IML-ID-021: a sample moved onto a visit after its patient's
+    death) are added to ``warned``: the report prints them as ``identity apply`` does.
+    """
     update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
+    warned.extend(update.warnings)
     require_reason(update, opts.reason)
     lines = update.corrections.lines() + update.notes
     if update.corrections.changes:
@@ -317,8 +324,9 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
     store = open_store(loc)
     opts = _options(loc, identity, store, files, options)
     batch = Batch(loc, "ingest", command=opts.command, batch_id=opts.batch_id, seen=store.version)
+    warned: list[Problem] = []
     try:
-        changes = _identity_first(store, opts, files, batch)
+        changes = _identity_first(store, opts, files, batch, warned)
         if changes:
             store = open_store(loc)
             opts.known, opts.taken = _known_and_taken(store)
@@ -348,6 +356,7 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
         batch.abort()
         raise
     report = IngestReport(outcomes, time.perf_counter() - t0, jobs, label, committer.versions, changes)
+    report.identity_warnings = warned
     report.derivation_notes = notes
     return report
 

@@ -215,10 +215,10 @@ def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
         return []
     import pandas as pd
 
-    from immunolab.analysis.trial_tables import trial_outcomes
-    from immunolab.derive.views import visit_window_bounds
+    from immunolab.derive.views import current_patient_rows, visit_window_bounds
 
-    out = trial_outcomes(store)
+    # the rows trial_outcomes reads, without its IML-CLIN-012 log line (not this command's business)
+    out = current_patient_rows(store, "outcomes", ("patient_id", "event"), drop_excluded=True)
     deaths = out[out["event"] == "death"]
     died = pd.to_numeric(deaths["study_day"], errors="coerce").groupby(deaths["patient_id"].astype(str)).min().dropna()
     if died.empty:
@@ -240,8 +240,10 @@ def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
                     "is applied all the same",
                     hint="A sample cannot be drawn after death: check the tube label against the manifest row's "
                     "patient_id and visit_day, correct the row and run `immunolab identity apply --reason` again; "
-                    "if the death record is what is wrong, ingest the corrected clinical events export (a later "
-                    "export replaces the rows it repeats).")
+                    "if the death's day is wrong, ingest the corrected clinical events export (a later export "
+                    "replaces the rows it repeats); if the patient did not die, a later export that leaves the "
+                    "row out does not remove it: supersede the export that holds it (`immunolab ingest FILE "
+                    "--supersede INGEST_ID --reason ...`) or exclude it (`immunolab qc exclude --file INGEST_ID --reason ...`).")
             for label, patient, visit, first, death in sorted(found)]
 
 

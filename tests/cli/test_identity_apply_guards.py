@@ -177,7 +177,21 @@ def test_a_tube_relabelled_onto_a_visit_after_the_patients_death_is_applied_with
     m = immunolab.open_store(study.store).to_pandas("measurements")
     assert set(m.loc[m["sample_id"] == "001-D003-TBNK", "patient_id"]) == {"002"}  # applied all the same
     as_json = json.loads(apply(study, "--dry-run", "--json").output)
-    assert as_json["changes"] == []  # already applied: no change, so nothing to warn about
+    assert as_json["changes"] == [] and as_json["warnings"] == []  # already applied: nothing to warn about
+
+
+def test_a_relabel_applied_by_ingest_reason_is_warned_too(study: Study) -> None:
+    ingest(study)
+    _died(study, "002", 1)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,002,3"))
+    r = CliRunner().invoke(main, ["ingest", str(study.inbox), "--store", str(study.store), "--manifest",
+                                  str(study.manifest), "-j", "1", "--reason", "tube label misread"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    (warning,) = [line for line in r.stderr.splitlines() if "IML-ID-021" in line]
+    assert "001-D003-TBNK" in warning and "death on study day 1" in warning
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "001-D003-TBNK", "patient_id"]) == {"002"}
 
 
 def test_a_relabel_onto_a_visit_whose_window_holds_the_death_day_is_not_warned(study: Study) -> None:
