@@ -636,7 +636,6 @@ def _run_local(files: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int
         for f, iid in files:
             yield ingest_file(f, opts, iid)
         return
-    files = longest_first(files)
     from immunolab.workers import process_pool
 
     # the options hold every committed file's hash and sample key: pickled with each task they
@@ -675,7 +674,6 @@ def _run_dask(files: Sequence[tuple[Path, str]], opts: IngestOptions, address: s
                          "able to read the input files and write the store.") from None
     try:
         shared = client.scatter(opts, broadcast=True)  # sent to every worker once, not once per file
-        files = longest_first(files)
         futures = client.map(ingest_file, [str(f) for f, _ in files], [shared] * len(files), [i for _, i in files],
                              pure=False)
         for fut in as_completed(futures):

@@ -154,15 +154,15 @@ def _options(loc: StoreLocation, identity: StudyIdentity, store: Store, files: S
         known=known, stored=_stored_identity(store), taken=taken, batch_id=new_id("bat"), superseded_rows=sup_rows)
 
 
-def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], batch: Batch,
-                    warned: list[Problem]) -> list[str]:
+def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path],
+                    batch: Batch) -> tuple[list[str], list[Problem]]:
     """Commit identity corrections (reason required) now; queue new subjects into the batch.
 
-    The corrections' coded warnings (IML-ID-021: a sample moved onto a visit after its patient's
-    death) are added to ``warned``: the report prints them as ``identity apply`` does.
+    Return the lines saying what changed and the corrections' coded warnings (IML-ID-021: a
+    sample moved onto a visit after its patient's death), which the report prints as
+    ``identity apply`` does.
     """
     update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
-    warned.extend(update.warnings)
     require_reason(update, opts.reason)
     lines = update.corrections.lines() + update.notes
     if update.corrections.changes:
@@ -180,7 +180,7 @@ def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path], ba
         batch.expect([cid])
         batch.add_rows("identity_subjects", subject_table(update.new_subjects, cid))
         batch.__dict__.setdefault("extra_ids", []).append(cid)
-    return lines
+    return lines, update.warnings
 
 
 class _Committer:
@@ -306,13 +306,16 @@ class _Committer:
 
 
 def _dispatch(work: Sequence[tuple[Path, str]], opts: IngestOptions, jobs: int, executor: str | None) -> tuple[Any, str]:
-    from immunolab.ingest import _run_dask, _run_local
+    from immunolab.ingest import _run_dask, _run_local, longest_first
 
-    files = [f for f, _ in work]
-    if executor and executor.startswith(("dask://", "tcp://")):
-        address = executor.replace("dask://", "tcp://", 1)
+    dask = bool(executor) and str(executor).startswith(("dask://", "tcp://"))
+    pool = dask or (jobs > 1 and len(work) > 1)
+    if pool:
+        work = longest_first(work)  # a pool finishes soonest when its slowest files start first
+    if dask:
+        address = str(executor).replace("dask://", "tcp://", 1)
         return _run_dask(work, opts, address), f"dask {address}"
-    return _run_local(work, opts, jobs), "local processes" if jobs > 1 and len(files) > 1 else "in-process"
+    return _run_local(work, opts, jobs), "local processes" if pool else "in-process"
 
 
 def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdentity, jobs: int,
@@ -324,9 +327,8 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
     store = open_store(loc)
     opts = _options(loc, identity, store, files, options)
     batch = Batch(loc, "ingest", command=opts.command, batch_id=opts.batch_id, seen=store.version)
-    warned: list[Problem] = []
     try:
-        changes = _identity_first(store, opts, files, batch, warned)
+        changes, warned = _identity_first(store, opts, files, batch)
         if changes:
             store = open_store(loc)
             opts.known, opts.taken = _known_and_taken(store)
