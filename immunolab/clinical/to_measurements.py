@@ -48,11 +48,12 @@ def clinical_measurements(results: pd.DataFrame | pa.Table, subjects: pd.DataFra
         g = g[g["offset"] == g["offset"].min()]
         g = g[g["study_day"] == g["study_day"].min()]
         censored = g["censor"][g["censor"] != "none"]
+        day = int(g["study_day"].iloc[0])
         rows.append({
             "patient_id": pid, "visit_day": int(visit), "sample_id": None, "arm": arm.get(pid), "assay": "clinical",
             "feature": code, "measure": "result", "value": float(np.median(g["value"])), "unit": g["unit"].iloc[0],
             "censor": censored.iloc[0] if len(censored) == len(g) else "none", "lineage_table": "clinical_results",
-            "lineage_key": f"{code}:{int(g['study_day'].iloc[0])}", "collection_day": int(g["study_day"].iloc[0]),
+            "lineage_key": f"{code}:{day}", "collection_day": day,
             "derivation_id": None, "n_results": len(g),
         })
     width = (VISIT_WINDOW_RULE if window_days is visit_window else
