@@ -168,7 +168,9 @@ def _quadrant(channels: Sequence[str], values: Sequence[np.ndarray], a: Mapping[
 def _singlets(values: Sequence[np.ndarray], a: Mapping[str, Any]) -> Outcome:
     area, height = values
     ok = (area > 0) & (height > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a subnormal area (real files hold a few) overflows height / area to +inf: such an event lies on
+    # the singlet side (doublets have the low ratios), is left out of the density and kept, silently
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(ok, np.log(np.where(ok, height, 1) / np.where(ok, area, 1)), -np.inf)
     r = ratio[ok]
     grid, dens = smoothed_density(r, adjust=a["adjust"], floor=0.005)

@@ -76,3 +76,17 @@ def test_off_main_cluster_falls_back_to_the_quadrant_of_1d_cuts_and_flags_it() -
     assert out.status == "quadrant_fallback"
     assert out.flag and "no separate 2-D cluster" in out.flag
     assert not out.mask.any()  # CD25 has one population, negative against the file's cut
+
+
+def test_a_subnormal_area_gives_no_numpy_warning_and_counts_as_a_singlet() -> None:
+    import warnings
+
+    r = np.random.default_rng(3)
+    area = r.normal(50_000, 5_000, 5000).astype(np.float32)
+    height = (area * r.normal(0.9, 0.02, 5000)).astype(np.float32)
+    area[:3] = np.float32(1e-42)  # height / area overflows float32 (the LabKey Treg file holds such events)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = gate_population("singlet_ratio", ["FSC-A", "FSC-H"], [area, height], _args("singlet_ratio"), _no_file_cut)
+    assert out.mask[:3].all()
+    assert 4000 < int(out.mask.sum()) <= 5000
