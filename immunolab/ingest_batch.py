@@ -19,6 +19,7 @@ from immunolab.identity import StudyIdentity, display_label
 from immunolab.identity.apply import (
     IdentityUpdate,
     commit_identity,
+    new_samples_after_death,
     plan_identity,
     require_reason,
     subject_table,
@@ -354,6 +355,9 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
             if rec is not None:
                 committer.versions.append(rec.store_version)
         notes = _carry_choices(loc, opts, outcomes, committer.versions)
+        # new files put on a visit after their patient's death (outcomes stored before or with this batch)
+        warned = [*warned, *new_samples_after_death(open_store(loc), [str(o.source_sha256) for o in outcomes
+                                                                        if o.status == "OK" and o.source_sha256])]
     except BaseException:
         batch.abort()
         raise

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
     from immunolab.store.versions import VersionRecord
 
-__all__ = ["DAY0_NOTE", "IdentityUpdate", "acknowledge_notes", "commit_identity", "plan_identity", "require_reason"]
+__all__ = ["DAY0_NOTE", "IdentityUpdate", "acknowledge_notes", "commit_identity", "new_samples_after_death", "plan_identity",
+           "require_reason"]
 
 
 @dataclass
@@ -201,50 +202,99 @@ def _refuse_merged_samples(store: Store, plan: IdentityPlan, identity: StudyIden
 AFTER_DEATH_CODE = "IML-ID-021"
 
 
-def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
-    """Return an IML-ID-021 warning per sample the corrections move onto a visit after its patient's death.
+def _death_days(store: Store) -> dict[str, int]:
+    """Return patient -> study day of the patient's earliest ``death`` in the current ``outcomes``.
 
-    The death is the patient's earliest ``death`` of the current ``outcomes`` (as the survival
-    analysis reads them); a visit is after it when its whole window is
-    (:func:`immunolab.derive.views.visit_window_bounds`). Such a relabel is almost always a labelling
-    error, but the death record may be the wrong one, so it is applied all the same. Study days only.
+    The rows the survival analysis reads (QC exclusions applied), without trial_outcomes'
+    IML-CLIN-012 log line (not this check's business).
     """
-    changed = [r for r in plan.records("identity_samples") if r.get("status") in CURRENT
-               and r.get("patient_id") is not None and r.get("visit_day") is not None]
-    if not changed or "outcomes" not in store.table_versions:
-        return []
+    if "outcomes" not in store.table_versions:
+        return {}
     import pandas as pd
 
-    from immunolab.derive.views import current_patient_rows, visit_window_bounds
+    from immunolab.derive.views import current_patient_rows
 
-    # the rows trial_outcomes reads, without its IML-CLIN-012 log line (not this command's business)
     out = current_patient_rows(store, "outcomes", ("patient_id", "event"), drop_excluded=True)
     deaths = out[out["event"] == "death"]
     died = pd.to_numeric(deaths["study_day"], errors="coerce").groupby(deaths["patient_id"].astype(str)).min().dropna()
-    if died.empty:
+    return {str(p): int(d) for p, d in died.items()}
+
+
+def _visits_after_death(died: dict[str, int], rows: Iterable[dict[str, Any]]) -> list[tuple[str, str, int, int, int]]:
+    """Return (sample label, patient, visit day, window start, death day) per current sample row after a death.
+
+    A visit is after the death when its whole window is (:func:`immunolab.derive.views.visit_window_bounds`).
+    One line per sample: a sample's bead wells (or a plate's replicate wells) are one.
+    """
+    from immunolab.derive.views import visit_window_bounds
+
+    found: set[tuple[str, str, int, int, int]] = set()
+    for r in rows:
+        if r.get("status") not in CURRENT or r.get("patient_id") is None or r.get("visit_day") is None:
+            continue
+        patient, visit = str(r["patient_id"]), int(str(r["visit_day"]))
+        if patient not in died:
+            continue
+        first = visit_window_bounds(visit)[0]
+        if first > died[patient]:
+            found.add((str(r.get("sample_id") or f"file:{str(r['source_sha256'])[:12]}"), patient, visit, first,
+                       died[patient]))
+    return sorted(found)
+
+
+def _after_death_hint(then: str) -> str:
+    return ("A sample cannot be drawn after death: check the tube label against the manifest row's patient_id "
+            f"and visit_day, correct the row and {then}; if the death's day is wrong, ingest the corrected "
+            "clinical events export (a later export replaces the rows it repeats); if the patient did not die, a "
+            "later export that leaves the row out does not remove it: supersede the export that holds it "
+            "(`immunolab ingest FILE --supersede INGEST_ID --reason ...`) or exclude it (`immunolab qc exclude "
+            "--file INGEST_ID --reason ...`).")
+
+
+def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
+    """Return an IML-ID-021 warning per sample the corrections move onto a visit after its patient's death.
+
+    The death is the patient's earliest ``death`` of the current ``outcomes`` (:func:`_death_days`).
+    Such a relabel is almost always a labelling error, but the death record may be the wrong one,
+    so it is applied all the same. Study days only.
+    """
+    changed = plan.records("identity_samples")
+    died = _death_days(store) if changed else {}
+    if not died:
         return []
     cols = ["source_sha256", "sample_key", "patient_id", "visit_day"]
     before = {(r["source_sha256"], r["sample_key"]): (r["patient_id"], r["visit_day"])
               for r in store.table("identity_samples", columns=cols).to_pylist()}
-    found: set[tuple[str, str, int, int, int]] = set()  # one line per sample (a sample's bead wells are one)
-    for r in changed:
-        patient, visit = str(r["patient_id"]), int(str(r["visit_day"]))
-        if patient not in died.index or before.get((r["source_sha256"], r["sample_key"])) == (patient, visit):
-            continue  # only a change of patient or visit is judged: what was already stored is not this run's
-        death, first = int(died[patient]), visit_window_bounds(visit)[0]
-        if first > death:
-            found.add((str(r.get("sample_id") or f"file:{str(r['source_sha256'])[:12]}"), patient, visit, first, death))
+    # only a change of patient or visit is judged: what was already stored is not this run's
+    moved = [r for r in changed if before.get((r["source_sha256"], r["sample_key"]))
+             != (str(r.get("patient_id")), None if r.get("visit_day") is None else int(str(r["visit_day"])))]
     return [Problem(AFTER_DEATH_CODE, "manifest", 0,
                     f"sample {label} is relabelled to patient {patient}, visit day {visit} (window from study day "
                     f"{first}), after the patient's death on study day {death} in the stored outcomes; the change "
                     "is applied all the same",
-                    hint="A sample cannot be drawn after death: check the tube label against the manifest row's "
-                    "patient_id and visit_day, correct the row and run `immunolab identity apply --reason` again; "
-                    "if the death's day is wrong, ingest the corrected clinical events export (a later export "
-                    "replaces the rows it repeats); if the patient did not die, a later export that leaves the "
-                    "row out does not remove it: supersede the export that holds it (`immunolab ingest FILE "
-                    "--supersede INGEST_ID --reason ...`) or exclude it (`immunolab qc exclude --file INGEST_ID --reason ...`).")
-            for label, patient, visit, first, death in sorted(found)]
+                    hint=_after_death_hint("run `immunolab identity apply --reason` again"))
+            for label, patient, visit, first, death in _visits_after_death(died, moved)]
+
+
+def new_samples_after_death(store: Store, shas: Iterable[str]) -> list[Problem]:
+    """Return an IML-ID-021 warning per sample of the files ``shas`` (just ingested) on a visit after a death.
+
+    The same rule as for a relabel (:func:`_after_death`), for new files: their manifest rows put a
+    sample on a visit whose whole window lies after its patient's recorded death (in the outcomes
+    stored before or with this batch). The files stay ingested: the death record may be the wrong one.
+    """
+    shas = set(shas)
+    died = _death_days(store) if shas else {}
+    if not died:
+        return []
+    rows = filter_in(store.table("identity_samples", columns=["source_sha256", "sample_id", "patient_id", "visit_day",
+                                                              "status"]), "source_sha256", shas).to_pylist()
+    return [Problem(AFTER_DEATH_CODE, "manifest", 0,
+                    f"sample {label} is ingested for patient {patient}, visit day {visit} (window from study day "
+                    f"{first}), after the patient's death on study day {death} in the stored outcomes; it is "
+                    "kept all the same",
+                    hint=_after_death_hint("apply it with `immunolab identity apply --manifest CSV --reason ...`"))
+            for label, patient, visit, first, death in _visits_after_death(died, rows)]
 
 
 #: the note when a subjects file differs only in what the store does not keep (its day0_date column)

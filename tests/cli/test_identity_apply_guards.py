@@ -203,3 +203,26 @@ def test_a_relabel_onto_a_visit_whose_window_holds_the_death_day_is_not_warned(s
     _died(study, "002", 1)  # a later export: the death on day 1
     warned = json.loads(apply(study, "--dry-run", "--json").output)["warnings"]
     assert [w["code"] for w in warned] == ["IML-ID-021"] and "death on study day 1" in warned[0]["message"]
+
+
+def test_a_new_tube_on_a_visit_after_the_patients_death_is_ingested_with_iml_id_021(study: Study) -> None:
+    ingest(study)
+    _died(study, "002", 1)
+    study.rewrite("manifest", MANIFEST + "002_d6.toy,002-D006-TBNK,002,6,PBMC,TBNK\n")
+    study.file("002_d6.toy", "Lymphocytes,900\nT cells,600\nB cells,90\n")
+    r = CliRunner().invoke(main, ["ingest", str(study.inbox / "002_d6.toy"), "--store", str(study.store),
+                                  "--manifest", str(study.manifest), "-j", "1", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    (warning,) = [w for w in out["identity_warnings"] if w["code"] == "IML-ID-021"]
+    assert "002-D006-TBNK" in warning["message"] and "visit day 6" in warning["message"]
+    assert "death on study day 1" in warning["message"] and "kept all the same" in warning["message"]
+    assert "2026" not in warning["message"]  # study days only, never dates
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "002-D006-TBNK", "visit_day"]) == {6}  # ingested all the same
+
+
+def test_a_new_tube_before_the_death_and_files_of_other_patients_are_not_warned(study: Study) -> None:
+    _died(study, "002", 2)  # stored first: S0001 (002, day 3) was drawn in its window, which holds day 2
+    r = ingest(study)
+    assert r.exit_code == 0 and "IML-ID-021" not in r.output, r.output
