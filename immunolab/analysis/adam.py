@@ -4,8 +4,9 @@ ADSL (:func:`build_adsl`): STUDYID, USUBJID (``STUDYID-SUBJID``), SUBJID, SITEID
 TRT01A (= planned: the trial records no crossover), AGE, AGEU, SEX, every other subjects column
 as a covariate variable (upper-case, at most 8 characters), ITTFL / SAFFL, death (DTHFL,
 DTHDY), 28-day mortality (DTH28FL) and its time-to-event (TTDTH28 days, CNSDTH28 = 1 censored /
-0 event, ADaM convention), discharge (DISCHFL, DISCHDY) and adverse events (AENUM events,
-AEMAXGR worst grade, AEGR3FL grade >= 3, SAEFL serious). Flags are ``Y`` / ``N``.
+0 event, ADaM convention), discharge (DISCHFL, DISCHDY) and treatment-emergent adverse events
+(onset on or after Day 0; AENUM events, AEMAXGR worst grade, AEGR3FL grade >= 3, SAEFL serious).
+Flags are ``Y`` / ``N``.
 
 ADLB (:func:`build_adlb`), from the measurements view: PARAMCD (<= 8 characters, unique per
 assay x feature x measure), PARAM (one text per PARAMCD; ``[assay]`` added where two assays
@@ -56,9 +57,8 @@ ADSL_LABELS = {
     "ITTFL": "Intent-To-Treat Population Flag", "SAFFL": "Safety Population Flag", "DTHFL": "Subject Death Flag",
     "DTHDY": "Study Day of Death (Day 0 = infusion)", "DTH28FL": "Death by Day 28 Flag",
     "TTDTH28": "Time to Death or Censoring by Day 28", "CNSDTH28": "Censor (1) or Event (0) by Day 28",
-    "DISCHFL": "Discharged Alive Flag", "DISCHDY": "Study Day of Discharge", "AENUM": "Number of Adverse Events",
-    "AEMAXGR": "Worst Adverse Event Grade", "AEGR3FL": "Any Adverse Event Grade >= 3 Flag",
-    "SAEFL": "Any Serious Adverse Event Flag", "ARMCD": "Planned Arm Code",
+    "DISCHFL": "Discharged Alive Flag", "DISCHDY": "Study Day of Discharge", "AENUM": "Number of TEAEs",
+    "AEMAXGR": "Worst TEAE Grade", "AEGR3FL": "Any TEAE Grade >= 3 Flag", "SAEFL": "Any Serious TEAE Flag", "ARMCD": "Planned Arm Code",
     "TRT01PN": "Planned Treatment for Period 01 (N)", "TRT01AN": "Actual Treatment for Period 01 (N)",
 }
 ADLB_LABELS = {
@@ -104,7 +104,9 @@ def _yn(flag: bool) -> str:
 
 
 def _ae_columns(pid: str, ae: pd.DataFrame) -> dict[str, object]:
-    mine = ae[ae["patient_id"] == pid] if not ae.empty else ae
+    from immunolab.analysis.outcomes import treatment_emergent
+
+    mine = ae[(ae["patient_id"] == pid) & treatment_emergent(ae)] if not ae.empty else ae
     grade = pd.to_numeric(mine["grade"], errors="coerce") if len(mine) else pd.Series(dtype=float)
     serious = mine["serious"].astype("boolean").fillna(False) if len(mine) else pd.Series(dtype=bool)
     return {"AENUM": len(mine), "AEMAXGR": float(grade.max()) if grade.notna().any() else np.nan,

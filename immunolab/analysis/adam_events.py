@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from immunolab.analysis.adam import ADSL_LABELS, _frame
+from immunolab.analysis.outcomes import treatment_emergent
 from immunolab.errors import InputError
 
 __all__ = ["ADAE_LABELS", "ADTTE_LABELS", "adam_relative_day", "build_adae", "build_adtte"]
@@ -150,7 +151,7 @@ def _ae_records(ae: pd.DataFrame, analysed: bool) -> pd.DataFrame:
         "AESER": _yn_or_blank(col("serious")), "AEREL": _yn_or_blank(col("related")),
         "AEOUT": col("outcome").map(lambda o: _AE_OUT.get(str(o), str(o).upper()) if isinstance(o, str) else ""),
         "ASTDY": adam_relative_day(start), "AENDY": adam_relative_day(end),
-        "TRTEMFL": np.where(start.isna() | (start >= 0), "Y", "N"), "ANL01FL": "Y" if analysed else "",
+        "TRTEMFL": np.where(treatment_emergent(ae), "Y", "N"), "ANL01FL": "Y" if analysed else "",
         "_start": start, "_row": pd.to_numeric(col("source_row"), errors="coerce"),
     })
 

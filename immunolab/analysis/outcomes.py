@@ -2,7 +2,7 @@
 
 - :func:`mortality_by_arm`, :func:`time_to_event`, :func:`kaplan_meier`, :func:`logrank`,
   :func:`plot_kaplan_meier` (:mod:`immunolab.analysis.survival`): 28-day mortality and survival.
-- :func:`ae_summary`: adverse events by arm: events, patients with >= 1 event (% of the arm),
+- :func:`ae_summary`: treatment-emergent adverse events by arm: events, patients with >= 1 event (% of the arm),
   by worst CTCAE grade per patient, grade >= 3, serious and related; Fisher exact per category.
 - :func:`time_to_improvement`: first day of a ``points``-point fall of an ordinal scale (WHO
   ordinal scale, ``WHOOSCI``, lower = better) from baseline, or discharge alive, whichever is
@@ -52,6 +52,7 @@ __all__ = [
     "time_to_event",
     "time_to_improvement",
     "trajectory_by_survival",
+    "treatment_emergent",
 ]
 
 
@@ -74,15 +75,32 @@ def _ae_categories(ae: pd.DataFrame) -> list[tuple[str, pd.Series, pd.Series]]:
     return cats
 
 
+def treatment_emergent(ae: pd.DataFrame) -> pd.Series:
+    """Return per adverse event whether it is treatment-emergent: onset on or after Day 0 (the first infusion).
+
+    An event without an onset day counts as treatment-emergent (the conservative convention).
+    One rule for the AE tables by arm, ADSL's AE summary and ADAE's TRTEMFL.
+    """
+    if "start_day" not in ae:
+        return pd.Series(True, index=ae.index)
+    start = pd.to_numeric(ae["start_day"], errors="coerce")
+    return start.isna() | (start >= 0)
+
+
 def ae_summary(subjects: pd.DataFrame | pa.Table, adverse_events: pd.DataFrame | pa.Table, *,
                reference_arm: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
-    """Return adverse events by arm and category: events, patients with >= 1 (n, %), Fisher p, risk difference.
+    """Return treatment-emergent adverse events by arm and category: events, patients with >= 1 (n, %), Fisher p, risk difference.
 
     ``grade g`` rows count events of grade g and the patients whose *worst* event has grade g
     (each patient once across grades); the other rows count patients with at least one such
-    event. Patients without any AE are in the denominators (the subjects of each arm).
+    event. Patients without any AE are in the denominators (the subjects of each arm). Events
+    with onset before Day 0 (:func:`treatment_emergent`) are left out and counted in
+    ``n_pretreatment_events_excluded``.
     """
     subj, ae = _frame(subjects), _frame(adverse_events)
+    emergent = treatment_emergent(ae)
+    n_before = int((~emergent).sum())
+    ae = ae[emergent]
     subj["patient_id"], ae["patient_id"] = subj["patient_id"].astype(str), ae["patient_id"].astype(str)
     unknown = sorted(set(ae["patient_id"]) - set(subj["patient_id"]))
     if unknown:
@@ -105,8 +123,10 @@ def ae_summary(subjects: pd.DataFrame | pa.Table, adverse_events: pd.DataFrame |
             "events_treated": et, "events_reference": er, "patients_treated": pt, "patients_reference": pr,
             "pct_patients_treated": 100 * pt / n_arm[treated], "pct_patients_reference": 100 * pr / n_arm[reference],
             "risk_difference": fr.diff, "rd_ci_low": fr.diff_ci_low, "rd_ci_high": fr.diff_ci_high, "p": fr.p,
-            "method": ("patients with >= 1 event per arm (worst grade per patient for grade rows); Fisher exact; "
-                       "risk difference with Newcombe hybrid-score CI; events counted as recorded"),
+            "n_pretreatment_events_excluded": n_before,
+            "method": ("treatment-emergent events (onset on or after Day 0); patients with >= 1 event per arm "
+                       "(worst grade per patient for grade rows); Fisher exact; risk difference with Newcombe "
+                       "hybrid-score CI; events counted as recorded"),
             "caveat": SMALL_N_CAVEAT,
         })
     return pd.DataFrame(rows)

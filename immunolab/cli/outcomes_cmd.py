@@ -90,8 +90,10 @@ def outcomes(store: str, storage_options: tuple[str, ...], out_dir: str, day: in
         echo(f"survival to day {day}: log-rank chi2 = {lr['chi2']:.2f}, p = {lr['p']:.3g}")
     if "adverse_events" in ep.tables:
         any_ae = ep.tables["adverse_events"].iloc[0]
-        echo(f"adverse events: {any_ae['treated']} {any_ae['patients_treated']} patient(s) with >= 1, "
-                   f"{any_ae['reference']} {any_ae['patients_reference']}")
+        before = int(any_ae["n_pretreatment_events_excluded"])
+        echo(f"treatment-emergent adverse events: {any_ae['treated']} {any_ae['patients_treated']} patient(s) with "
+             f">= 1, {any_ae['reference']} {any_ae['patients_reference']}"
+             + (f" ({before} event(s) with onset before Day 0 left out)" if before else ""))
     if "improvement_logrank" in ep.tables:
         lr = ep.tables["improvement_logrank"].iloc[0]
         echo(f"clinical improvement: {lr['events_treated']}/{lr['n_treated']} vs {lr['events_reference']}/"

@@ -63,6 +63,13 @@ def test_adsl_has_one_row_per_subject_with_covariates_death_time_to_event_and_ae
     assert "day0_date" not in adsl.columns and "DAY0DATE" not in adsl.columns
 
 
+def test_adsl_counts_only_treatment_emergent_adverse_events() -> None:
+    before = pd.DataFrame([{"patient_id": "003", "grade": 4, "serious": True, "start_day": -2, "term": "x"},
+                           {"patient_id": "003", "grade": 1, "serious": False, "start_day": 3, "term": "y"}])
+    adsl = build_adsl(_subjects(), _outcomes(), pd.concat([_ae(), before], ignore_index=True)).set_index("SUBJID")
+    assert adsl.loc["003", ["AENUM", "AEMAXGR", "AEGR3FL", "SAEFL"]].tolist() == [1, 1.0, "N", "N"]
+
+
 def test_adlb_carries_baseline_change_visits_flags_and_censoring_type() -> None:
     adlb = build_adlb(_view(), _subjects(), studyid="MSC01")
     assert adlb["PARAMCD"].str.len().max() <= 8

@@ -259,3 +259,15 @@ def test_time_to_improvement_censors_a_patient_last_seen_before_the_horizon_at_l
     assert plain.loc["1", "time"] == 28 and seen.loc["1", "time"] == 10 and seen.loc["1", "censor_reason"] == "last contact"
     assert seen.loc["3", "time"] == 28 and seen.loc["3", "censor_reason"].startswith("death")  # death: at the horizon
     assert (seen["event"] == 0).all()
+
+
+def test_adverse_events_before_day_0_are_left_out_of_the_tables_by_arm_and_counted() -> None:
+    ae = pd.DataFrame([("001", 3, True, -3, "recovered"), ("001", 1, False, 0, "recovered"),
+                       ("002", 4, True, -1, "recovered"), ("011", 2, False, None, "recovered")],
+                      columns=["patient_id", "grade", "serious", "start_day", "outcome"]).assign(related=False, term="x")
+    s = ae_summary(_subjects(), ae).set_index("category")
+    assert s.loc["any adverse event", ["events_treated", "patients_treated", "events_reference",
+                                       "patients_reference"]].tolist() == [1, 1, 1, 1]  # no onset day: emergent
+    assert s.loc["grade >= 3", ["patients_treated", "patients_reference"]].tolist() == [0, 0]
+    assert s.loc["serious", "patients_treated"] == 0 and s.loc["grade 1 (worst per patient)", "patients_treated"] == 1
+    assert set(s["n_pretreatment_events_excluded"]) == {2} and "on or after Day 0" in s["method"].iloc[0]

@@ -134,7 +134,11 @@ def section(data: ReportData) -> Section:
     if "survival_km" in figs:
         body += figures([figure(figs["survival_km"], alt="Kaplan-Meier survival by arm",
                                 caption="Kaplan-Meier survival to Day 28 per arm with 95 % CI; ticks: censored.")])
-    body += _result(t, "adverse_events", "Adverse events by arm and severity", _adverse_events)
+    body += _result(t, "adverse_events", "Treatment-emergent adverse events by arm and severity", _adverse_events)
+    if "adverse_events" in t and not t["adverse_events"].empty:
+        n_before = int(t["adverse_events"]["n_pretreatment_events_excluded"].iloc[0])
+        if n_before:
+            body += f"<p class='meta'>{n_before} adverse event(s) with onset before Day 0 are not in this table.</p>"
     body += _result(t, "improvement_logrank", "Time to clinical improvement", _logrank)
     if "improvement_km" in figs:
         body += figures([figure(figs["improvement_km"], alt="Cumulative clinical improvement by arm",
