@@ -179,6 +179,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-019": "a manifest row's plate names no plate file of the manifest (or is given on a file's own row)",
     "IML-ID-020": "a tube was acquired before its manifest visit day: visit_day or Day 0 is wrong (a warning)",
     "IML-ID-021": "a sample is relabelled or ingested onto a visit after its patient's recorded death (a warning)",
+    "IML-ID-022": "a manifest row's file name is the name of several stored files of different samples: which one is unclear",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",

@@ -163,7 +163,7 @@ def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path],
     sample moved onto a visit after its patient's death), which the report prints as
     ``identity apply`` does.
     """
-    update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, file_names=[f.name for f in files])
+    update = plan_identity(store, opts.identity, opts.secret, reason=opts.reason, files=files)
     require_reason(update, opts.reason)
     lines = update.corrections.lines() + update.notes
     if update.corrections.changes:
@@ -171,7 +171,7 @@ def _identity_first(store: Store, opts: IngestOptions, files: Sequence[Path],
 
         def replan(st: Store) -> IdentityUpdate:  # another writer changed identity meanwhile: plan again
             return type(update)(corrections=plan_identity(st, opts.identity, opts.secret, reason=opts.reason,
-                                                          file_names=[f.name for f in files]).corrections)
+                                                          files=files).corrections)
 
         rec = commit_identity(store, corrections, reason=opts.reason, identity=opts.identity, command=opts.command,
                               replan=replan)

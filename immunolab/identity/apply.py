@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -51,9 +52,39 @@ class IdentityUpdate:
         return not self.new_subjects and not self.corrections.changes
 
 
+def _stored_copies(current: pa.Table, files: Iterable[Path], secret: bytes) -> set[str]:
+    """Return the source_sha256 of stored files that ``files`` (a batch) hold byte for byte.
+
+    A batch file corrects a stored file's identity only when it is that file: the same name *and*
+    the same bytes. Instruments reuse names across runs (BD FACSDiva's ``Specimen_001_Tube_001.fcs``,
+    xPONENT's ``Plate 1.csv``): a new file under a stored file's name is a new file, ingested with its
+    own manifest row, never a relabel of the old one. Only the batch files whose name a stored file
+    has are hashed.
+    """
+    from immunolab.store.raw import hash_file
+
+    by_key: dict[str, list[Path]] = {}
+    for p in files:
+        by_key.setdefault(file_key(secret, p.name), []).append(p)
+    named = {r["source_sha256"] for r in current.select(["source_sha256", "file_key"]).to_pylist()
+             if r["file_key"] in by_key}
+    if not named:
+        return set()
+    stored_keys = {r["file_key"] for r in current.select(["file_key"]).to_pylist()}
+    shas: set[str] = set()
+    for key, paths in by_key.items():
+        if key in stored_keys:
+            for p in paths:
+                try:
+                    shas.add(hash_file(p)[0])
+                except OSError:  # unreadable: the worker reports it (IML-IN-001)
+                    continue
+    return named & shas
+
+
 def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reason: str | None,
-                  file_names: Iterable[str] | None = None) -> IdentityUpdate:
-    """Return the identity update the files make (``file_names``: only those stored files; None: all)."""
+                  files: Iterable[Path] | None = None) -> IdentityUpdate:
+    """Return the identity update the manifest and subjects make (``files``: only the stored files they hold; None: all)."""
     from immunolab.redact import clean_reason
 
     reason = clean_reason(reason)[0]  # the records carry it; commit_identity warns (IML-IN-013)
@@ -66,10 +97,8 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
         else:
             upd.corrections.changes.append(c)
     current = store.table("identity_samples")
-    if file_names is not None:
-        keys = {file_key(secret, n) for n in file_names}
-        shas = {r["source_sha256"] for r in current.select(["source_sha256", "file_key"]).to_pylist()
-                if r["file_key"] in keys}
+    if files is not None:
+        shas = _stored_copies(current, files, secret)
         current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
     _refuse_merged_samples(store, upd.corrections, identity)

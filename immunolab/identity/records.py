@@ -144,6 +144,51 @@ def _describe(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]
     return kind, f"{kind} {label} " + ", ".join(parts)
 
 
+#: the error's code: a manifest row's file name is the name of several stored files of different samples
+SAME_NAME_CODE = "IML-ID-022"
+
+
+def _same_name_rows(rows: list[dict[str, Any]], by_fkey: Mapping[str, ManifestEntry],
+                    identity: StudyIdentity) -> set[str]:
+    """Return the file keys whose manifest row describes one of several stored files of that name unchanged.
+
+    Instruments reuse file names across runs, so one name can be the name of several stored files
+    (told apart by their bytes), each of its own sample. A manifest row names a file by its name
+    only: when one of those files already has the row's sample, patient and visit, the row is that
+    file's and the others are left alone (their runs' manifests describe them). When none has, the
+    row cannot say which file it corrects: IML-ID-022, nothing applied. Files of one sample under
+    one name (replicates) are one.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["sample_key"] == "" and r.get("file_key") in by_fkey and r.get("status") in ("active", "replicate"):
+            groups.setdefault(r["file_key"], []).append(r)
+    keep: set[str] = set()
+    unclear: list[tuple[int, list[str]]] = []
+    for fkey, same in groups.items():
+        who = {(r.get("sample_id"), r.get("patient_id"), r.get("visit_day")) for r in same}
+        if len(who) < 2:
+            continue
+        e = by_fkey[fkey]
+        if (e.sample_id, e.patient_id, e.visit_day) in {(a, b, None if c is None else int(c)) for a, b, c in who}:
+            keep.add(fkey)
+        else:
+            unclear.append((e.line, sorted(str(r.get("sample_id") or f"file:{str(r['source_sha256'])[:12]}")
+                                           for r in same)))
+    if unclear:
+        from immunolab.errors import IdentityError
+
+        shown = "; ".join(f"row {line}: {', '.join(ids)}" for line, ids in sorted(unclear)[:10])
+        raise IdentityError(
+            SAME_NAME_CODE, f"{len(unclear)} manifest row(s) name a file by a name several stored files of different "
+            f"samples have (instruments reuse names across runs), and none of them has the row's sample, patient "
+            f"and visit, so the row cannot say which file it corrects ({shown}); nothing was applied",
+            path=identity.manifest_path.name if identity.manifest_path else None,
+            hint="Correct such a file with the file itself: `immunolab ingest FILE --manifest CSV --reason ...` "
+            "matches it by its bytes. Or apply a manifest whose row for that name keeps the other run's values.")
+    return keep
+
+
 def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, reason: str | None,
                  file_names: Mapping[str, str] | None = None) -> IdentityPlan:
     """Return the changes the manifest makes to the current ``identity_samples`` records.
@@ -171,6 +216,7 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
     rows = current.to_pylist()
     # a file whose samples have their own records (a plate, a bead well) keeps no patient itself, as at ingest
     with_samples = {r["source_sha256"] for r in rows if r["sample_key"]}
+    unchanged_name = _same_name_rows(rows, by_fkey, identity)
     for old in rows:
         sha, key = old["source_sha256"], old["sample_key"]
         if key == "":
@@ -178,7 +224,7 @@ def diff_samples(current: pa.Table, identity: StudyIdentity, secret: bytes, *, r
             if entry is None and sha in names:
                 entry = identity.by_file.get(names[sha])
                 entry = entry if entry is not None and entry.ok else None
-            if entry is None:
+            if entry is None or old.get("file_key") in unchanged_name:
                 continue
             new = sample_record(sha, key, old.get("file_key"), entry, status=old.get("status") or "active",
                                 assay=entry.assay or old.get("assay"), panel=old.get("panel"), specimen=old.get("specimen"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -226,3 +227,44 @@ def test_a_new_tube_before_the_death_and_files_of_other_patients_are_not_warned(
     _died(study, "002", 2)  # stored first: S0001 (002, day 3) was drawn in its window, which holds day 2
     r = ingest(study)
     assert r.exit_code == 0 and "IML-ID-021" not in r.output, r.output
+
+
+def _second_run(study: Study, visit: int) -> tuple[Path, Path]:
+    """Return (folder, manifest) of a later run whose tube has a stored tube's name (002_d0.toy) and new bytes."""
+    run = study.root / "run2"
+    run.mkdir(exist_ok=True)
+    (run / "002_d0.toy").write_text("TOYASSAY v1\nLymphocytes,800\nT cells,300\nB cells,60\n")
+    manifest = study.root / "manifest_run2.csv"
+    manifest.write_text(f"file,sample_id,patient_id,visit_day,specimen,panel\n"
+                        f"002_d0.toy,002-D{visit:03d}-TBNK,002,{visit},PBMC,TBNK\n")
+    return run, manifest
+
+
+def test_a_new_file_under_a_stored_files_name_is_a_new_sample_not_a_relabel(study: Study) -> None:
+    ingest(study)
+    run, manifest = _second_run(study, 6)  # an instrument reusing its file names across runs
+    r = invoke("ingest", str(run), "--store", str(study.store), "--manifest", str(manifest), "-j", "1")
+    assert r.exit_code == 0 and "IML-ID-012" not in r.output and "RELABEL" not in r.output, r.output
+    t = immunolab.open_store(study.store).to_pandas("measurements")
+    t = t[(t["feature"] == "T cells") & (t["patient_id"] == "002")].set_index("visit_day")
+    assert t.loc[0, "sample_id"] == "002-D000-TBNK" and t.loc[6, "sample_id"] == "002-D006-TBNK"
+    assert t.loc[0, "value"] != t.loc[6, "value"]  # each visit keeps its own file's data
+
+
+def test_identity_apply_with_a_name_several_stored_files_have_applies_only_what_it_can_tell(study: Study) -> None:
+    ingest(study)
+    run, manifest = _second_run(study, 6)
+    assert invoke("ingest", str(run), "--store", str(study.store), "--manifest", str(manifest), "-j", "1").exit_code == 0
+    same = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(manifest), "--reason", "x")
+    assert same.exit_code == 0 and "RELABEL" not in same.output, same.output  # the row is the day 6 file's
+    before = _n_versions(study)
+    manifest.write_text(manifest.read_text().replace("002-D006-TBNK,002,6", "002-D010-TBNK,002,10"))
+    unclear = invoke("identity", "apply", "--store", str(study.store), "--manifest", str(manifest), "--reason", "x")
+    assert unclear.exit_code == 1 and "IML-ID-022" in unclear.output, unclear.output
+    assert "002-D000-TBNK" in unclear.output and "002-D006-TBNK" in unclear.output
+    assert _n_versions(study) == before
+    fixed = invoke("ingest", str(run), "--store", str(study.store), "--manifest", str(manifest), "-j", "1",
+                   "--reason", "day 10, not 6")  # the file itself says which one: matched by its bytes
+    assert fixed.exit_code == 0 and "RELABEL 002-D006-TBNK" in fixed.output, fixed.output
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    assert sorted(s.loc[(s["patient_id"] == "002") & (s["sample_key"] == ""), "visit_day"]) == [0, 10]
