@@ -580,7 +580,7 @@ def _combine_replicates(m: pd.DataFrame) -> pd.DataFrame:
         row["censor"] = censors.pop() if len(censors) == 1 else "mixed"
         row["n_replicates"] = len(use)
         row["qc_flags"] = sorted({f for fl in use["qc_flags"] for f in (list(fl) if fl is not None else [])})
-        row["sample_id"] = "+".join(sorted(map(str, use["sample_id"])))
+        row["sample_id"] = "+".join(sorted(set(map(str, use["sample_id"]))))  # wells of one sample: its id once
         row["excluded"] = bool(g["excluded"].all())
         groups.append(row)
     return pd.concat([single, pd.DataFrame(groups)], ignore_index=True)
