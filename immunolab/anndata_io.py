@@ -162,7 +162,7 @@ def build_summary(
     ``samples`` (the store's ``samples`` table) gives specimens, ``lloq`` (columns ``analyte``,
     ``lloq`` in pg/mL) the quantification limits, ``ingests`` the provenance rows for ``uns``,
     ``subjects`` (:func:`immunolab.analysis.trial_tables.trial_subjects`) the covariates put in
-    ``obs`` (text columns as categoricals, ``age`` as a number). Features constant over every
+    ``obs`` (text columns as categoricals, ``age`` and numeric covariates such as ``bmi`` as numbers). Features constant over every
     observation (``Lymphocytes`` as % of lymphocytes is always 100) carry no information and
     are left out of ``X``; ``uns['immunolab']['dropped_constant']`` names them.
     """
@@ -247,7 +247,7 @@ def _constant_columns(X: np.ndarray) -> np.ndarray:
 
 
 def _with_covariates(obs: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
-    """Return ``obs`` with the subjects' covariates (text as categoricals, age as a number)."""
+    """Return ``obs`` with the subjects' covariates (text as categoricals; age and numeric covariates as numbers)."""
     if subjects is None or subjects.empty:
         return obs
     subj = subjects.assign(patient_id=subjects["patient_id"].astype(str)).drop_duplicates("patient_id").set_index("patient_id")
@@ -256,7 +256,7 @@ def _with_covariates(obs: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.Dat
         if col in ("arm", "specimen") or col in out.columns:
             continue  # arm is set already; specimen is per sample, from the samples table
         values = out["patient_id"].map(subj[col])
-        if col == "age":
+        if col == "age" or pd.api.types.is_numeric_dtype(subj[col]):
             out[col] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         else:
             text = values.astype(object).where(values.notna(), "").astype(str)

@@ -1,7 +1,8 @@
 """The trial's patient-level tables as analyses need them, read from a store.
 
 - :func:`trial_subjects`: one row per current subject: ``patient_id``, ``arm``, ``site``,
-  ``sex``, ``age``, ``severity`` and the subjects file's extra covariate columns, plus the flow
+  ``sex``, ``age``, ``severity`` and the subjects file's extra covariate columns (numbers when
+  every value of the column is one, e.g. ``bmi``; text otherwise), plus the flow
   ``specimen`` a patient's tubes were (when one specimen per patient).
 - :func:`trial_outcomes`, :func:`trial_adverse_events`, :func:`trial_clinical_results`: the
   clinical fact tables from current sources; where two exports repeat a record the one ingested
@@ -25,6 +26,15 @@ __all__ = ["trial_adverse_events", "trial_clinical_results", "trial_excluded_adv
            "trial_subjects"]
 
 
+def _typed_covariate(values: pd.Series) -> pd.Series:
+    """Return an extra covariate column as numbers when every recorded value is one (bmi), else as text."""
+    given = values[values.notna() & (values.astype(str).str.strip() != "")]
+    numbers = pd.to_numeric(given, errors="coerce")
+    if len(given) and numbers.notna().all():
+        return pd.to_numeric(values.where(values.index.isin(given.index)), errors="coerce")
+    return values
+
+
 def trial_subjects(store: Store) -> pd.DataFrame:
     """Return the current subjects with their covariates (see the module doc)."""
     s = store.to_pandas("identity_subjects")
@@ -35,7 +45,7 @@ def trial_subjects(store: Store) -> pd.DataFrame:
     extra = [json.loads(t) if isinstance(t, str) and t else {} for t in s["covariates_json"]]
     for name in sorted({k for e in extra for k in e}):
         if name not in out.columns:
-            out[name] = [e.get(name) for e in extra]
+            out[name] = _typed_covariate(pd.Series([e.get(name) for e in extra], dtype=object))
     smp = store.to_pandas("samples")
     if not smp.empty:
         flow = smp[smp["assay_kind"] == "flow"].groupby("patient_id")["specimen"].agg(lambda v: "+".join(sorted(set(v.dropna()))))
