@@ -3,11 +3,14 @@
 Sample roles, in this order: a ``Sample Type`` column when the export has one; a calibrator
 name (``CAL3``, ``S001``, ``Standard 2``, ``Calibrator``) -> standard; a control name
 (``C1``, ``Control``, ``QC``, ``... Cont 2``) -> control; ``Blank`` / ``Buffer`` / ``Diluent`` ->
-blank; a row with an expected ``Concentration`` -> standard, unless the plate names its
+blank; a sample with an expected ``Concentration`` -> standard, unless the plate names its
 calibrators (then it is a control with a known concentration, as MSD's kit controls
-``MSD 1.1`` ... are); everything else -> unknown. Controls are numbered ``C1``, ``C2`` ... in
-the order they first appear on the plate, so that two controls never share a label and no raw
-name becomes one.
+``MSD 1.1`` ... are); everything else -> unknown. The concentration rule looks at the sample,
+not the row: a sample with a known concentration on any spot of the plate keeps its role on
+the spots that print none (MSD prints no concentration of a kit control for an assay the kit
+does not quantify, such as BSA), so it never becomes an unknown sample that needs a manifest
+row on one spot. Controls are numbered ``C1``, ``C2`` ... in the order they first appear on
+the plate, so that two controls never share a label and no raw name becomes one.
 
 Numbers: CSV cells follow the file's decimal mark (``,`` when the delimiter is ``;``) and may
 carry thousands separators; ``NaN`` / ``N/A`` / empty mean "no value". Spreadsheet cells are
@@ -132,6 +135,15 @@ def _cell(row: _Row, column: str, what: str, decimal: str, label: str) -> float 
     return _number(row.get(column), decimal=decimal, label=label, where=f"line {row.line} {what}")
 
 
+def _known_concentrations(rows: Sequence[_Row]) -> dict[str, float]:
+    """Return each named sample's first expected concentration on the plate (any spot)."""
+    known: dict[str, float] = {}
+    for r in rows:
+        if r.name and r.expected is not None:
+            known.setdefault(r.name, r.expected)
+    return known
+
+
 def plate_readings(cols: dict[str, int], data: Sequence[tuple[int, Sequence[Any]]], *, decimal: str, label: str) -> list[WellReading]:
     """Return one :class:`WellReading` per row of one plate (line numbers name the rows in errors).
 
@@ -140,6 +152,7 @@ def plate_readings(cols: dict[str, int], data: Sequence[tuple[int, Sequence[Any]
     """
     rows = _rows(cols, data, decimal, label)
     named = any(_STANDARD.search((r.name or "").strip()) for r in rows)
+    known = _known_concentrations(rows)
     controls: dict[str, str] = {}
     readings: list[WellReading] = []
     seen: set[tuple[str, int, str]] = set()
@@ -161,7 +174,8 @@ def plate_readings(cols: dict[str, int], data: Sequence[tuple[int, Sequence[Any]
                 "export each plate again from Discovery Workbench.",
             )
         seen.add((well, spot or 0, assay))
-        kind = msd_sample_type(r.name, r.expected, cell_text(r.get("sample_type")), calibrators_named=named)
+        sample_conc = r.expected if r.expected is not None else known.get(r.name or "")
+        kind = msd_sample_type(r.name, sample_conc, cell_text(r.get("sample_type")), calibrators_named=named)
         code = (r.name or "") if kind in ("standard", "blank") else ""
         if kind == "control":
             code = controls.setdefault(r.name or "", f"C{len(controls) + 1}")

@@ -233,20 +233,35 @@ MSD_4PL = (150.0, 3.0e7, 700.0, -1.01, 1.0)
 MSD_LEVELS = [70.0 / 4**k for k in range(7)] + [0.0]
 
 
+#: MSD's kit controls as Workbench lists them: name and known concentration (U/mL) on a calibrated spot
+MSD_KIT_CONTROLS: tuple[tuple[str, float], ...] = (("MSD 1.1", 16.7),)
+
+
 def _workbench_rows(plate: str, *, assay: str = "SARS-CoV-2 S", spot: int = 1, signal_scale: float = 1.0,
-                    calibrators: Sequence[float] = MSD_LEVELS) -> list[list[str]]:
+                    calibrators: Sequence[float] = MSD_LEVELS, calibrated: bool = True,
+                    kit_controls: Sequence[tuple[str, float | None]] = MSD_KIT_CONTROLS) -> list[list[str]]:
+    """Return one plate's rows of one assay; ``calibrated=False`` leaves out the calibrator rows (a BSA spot).
+
+    Wells are laid out the same on every assay (the calibrators' wells stay empty on an uncalibrated
+    one); a kit control with concentration None prints an empty ``Concentration``.
+    """
     rows: list[list[str]] = []
     wells = iter(f"{r}{c:02d}" for c in range(1, 25) for r in "ABCDEFGHIJKLMNOP")
     for k, conc in enumerate(calibrators, start=1):
         for _rep in range(2):
+            well = next(wells)
+            if not calibrated:
+                continue
             sig = response(conc, MSD_4PL) * signal_scale if conc > 0 else MSD_4PL[0] * signal_scale
             calc = concentration(sig, MSD_4PL)
-            rows.append([f"CAL{k}", assay, next(wells), str(spot), "", f"{conc:g}", f"{sig:.0f}", f"{sig:.0f}", "", "", "", "",
+            rows.append([f"CAL{k}", assay, well, str(spot), "", f"{conc:g}", f"{sig:.0f}", f"{sig:.0f}", "", "", "", "",
                          "", "NaN" if not math.isfinite(calc) else f"{calc:.8g}", "", ""])
-    for name, conc, dil in (("MSD 1.1", 16.7, 1), ("Sample 7", 2.5, 500), ("Sample 8", None, 500)):
+    samples = [(name, conc, 1, conc) for name, conc in kit_controls]
+    samples += [("Sample 7", 2.5, 500, None), ("Sample 8", None, 500, None)]
+    for name, conc, dil, known in samples:
         sig = response(conc / dil, MSD_4PL) if conc else 120.0
         calc = concentration(sig, MSD_4PL) * dil
-        rows.append([name, assay, next(wells), str(spot), str(dil), "16.7" if name.startswith("MSD") else "",
+        rows.append([name, assay, next(wells), str(spot), str(dil), "" if known is None else f"{known:g}",
                      f"{sig:.0f}", f"{sig:.0f}", "", "", "", "", "", "NaN" if not math.isfinite(calc) else f"{calc:.8g}", "", ""])
     rows.append(["Blank (Diluent)", assay, next(wells), str(spot), "", "", "141", "", "", "", "", "", "", "", "", ""])
     return [[plate, *r] for r in rows]
@@ -264,12 +279,22 @@ def discovery_workbench_4_plate_blocks(*, delimiter: str = ",", mark: str = ".")
 
 
 def discovery_workbench_4_experiment_table(*, plates: Sequence[str] = ("Plate_1AA", "Plate_1BB", "Plate_1CC"),
-                                           extra_column: str | None = None) -> str:
-    """Return a Discovery Workbench 4 ``Experiment Data Table`` CSV: one table, a ``Plate Name`` column."""
+                                           extra_column: str | None = None, blocking_spot: bool = False,
+                                           kit_controls: Sequence[tuple[str, float]] = MSD_KIT_CONTROLS) -> str:
+    """Return a Discovery Workbench 4 ``Experiment Data Table`` CSV: one table, a ``Plate Name`` column.
+
+    ``blocking_spot`` adds a BSA assay on spot 4 without calibrators, as ``3plateMSD.csv`` has, where
+    only the first kit control keeps its known concentration (the others print none there).
+    """
     header = ["Plate Name", *WORKBENCH_COLUMNS, *([extra_column] if extra_column else [])]
     lines = ["# Experiment_2020-09-01-085942: Experiment Data Table" + "," * (len(header) - 1), ",".join(header)]
+    on_bsa = [(name, conc if k == 0 else None) for k, (name, conc) in enumerate(kit_controls)]
     for plate in plates:
-        lines += [",".join([*row, *(["x"] if extra_column else [])]) for row in _workbench_rows(plate)]
+        rows = _workbench_rows(plate, kit_controls=kit_controls)
+        if blocking_spot:
+            bsa = _workbench_rows(plate, assay="BSA", spot=4, calibrated=False, kit_controls=on_bsa)
+            rows += [[*row[:14], "", *row[15:]] for row in bsa]  # no curve, no Calc. Concentration
+        lines += [",".join([*row, *(["x"] if extra_column else [])]) for row in rows]
     return "\r\n".join(lines) + "\r\n"
 
 

@@ -222,6 +222,21 @@ def test_workbench_4_experiment_table_splits_plates_by_plate_name_and_names_unkn
     assert all(any("'operator note'" in w for w in p.warnings) for p in plates)
 
 
+def test_workbench_4_kit_control_without_a_concentration_on_one_spot_stays_a_control_on_every_spot(
+        tmp_path: Path) -> None:
+    """MSD 1.2 has a known concentration on the calibrated spot but none on BSA: it is one sample, a control."""
+    kit = (("MSD 1.1", 16.7), ("MSD 1.2", 4.13))
+    text = discovery_workbench_4_experiment_table(plates=("Plate_1AA",), blocking_spot=True, kit_controls=kit)
+    wells = read_workbench_csv(_csv(tmp_path, text), LABEL)[0].wells
+    roles = wells.groupby("sample_name")["sample_type"].agg(set).to_dict()
+    assert roles["MSD 1.1"] == roles["MSD 1.2"] == {"control"}
+    assert {name for name, kinds in roles.items() if "unknown" in kinds} == {"Sample 7", "Sample 8"}
+    msd_1_2 = wells[wells["sample_name"] == "MSD 1.2"].set_index("analyte_reported")
+    assert msd_1_2.loc["SARS-CoV-2 S", "expected_conc"] == pytest.approx(4.13)
+    assert math.isnan(msd_1_2.loc["BSA", "expected_conc"])  # no concentration is made up for the BSA spot
+    assert msd_1_2["well_label"].nunique() == 1  # one control label (C2) on both spots
+
+
 def test_workbench_4_xlsx_reads_the_table_sheet_and_the_reader_facts(tmp_path: Path) -> None:
     plate = read_workbench_xlsx(discovery_workbench_4_xlsx(tmp_path / "msd.xlsx"), LABEL)[0]
     assert (plate.instrument_serial, plate.software_version, plate.facts["plate_type"]) == ("1201", "MMPR 2.0.10", "384 4-Spot")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,26 @@ def test_every_shared_msd_export_parses_into_valid_tables(rel: str, n_wells: int
     assert parsed.metadata["plugin"] == "msd"
     text = json.dumps(parsed.metadata) + "\n".join(parsed.warnings)
     assert "dmc" not in text and "yehs" not in text and "user1" not in text
+
+
+@pytest.mark.shared_data
+def test_real_kit_controls_without_a_bsa_concentration_are_controls_and_need_no_manifest_row() -> None:
+    """3plateMSD.csv: MSD 1.2 / 1.3 print no Concentration on the BSA spot; they were refused as unknown samples."""
+    path = shared_path("cytokine", "msd", "labkey_3plate", "3plateMSD.csv")
+    wells = MsdPlugin().parse(path, _ctx(path.name)).tables["cytokine_wells"].to_pylist()
+    refs = {w[SAMPLE_REF] for w in wells} - {None}
+    assert refs == {f"Sample {n}" for n in range(1, 21)} | {"SARS-COV2-POS-3"}  # what the manifest must list
+    plates = list(dict.fromkeys(w["plate_id"] for w in wells))
+    assert len(plates) == 3
+    for plate in plates:
+        mine = [w for w in wells if w["plate_id"] == plate]
+        assert Counter(w["sample_type"] for w in mine) == {"unknown": 1344, "control": 84, "standard": 72, "blank": 12}
+        kit = [w for w in mine if w["well"][0] in "JKL" and w["well"][1:] in ("1", "2", "3")]  # MSD 1.1, 1.2, 1.3
+        assert len(kit) == 3 * 3 * 4 and {w["sample_type"] for w in kit} == {"control"}
+        labels = {(w["well"][0], w["well_label"]) for w in kit}
+        assert len(labels) == 3  # one control label per kit control, on every spot
+        bsa = {w["well"]: w["expected_conc"] for w in kit if w["analyte_reported"] == "BSA"}
+        assert (bsa["J1"], bsa["K1"], bsa["L1"]) == (17.6, None, None)  # as printed: none is made up
 
 
 def test_a_plate_run_date_far_outside_the_trial_gives_no_study_day(tmp_path: Path) -> None:
