@@ -59,7 +59,11 @@ import numpy as np
 import pandas as pd
 
 from immunolab.analysis.ancova import baseline_ancova
-from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
+from immunolab.analysis.measurements_view import (
+    NONDETECT_FLAGS,
+    measurements_view,
+    no_values_since_gating_failed,
+)
 from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
 from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
 from immunolab.analysis.trajectories import (
@@ -652,6 +656,8 @@ def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     from immunolab.analysis.trial_tables import trial_outcomes
 
     view = measurements_view(store)
+    if view.empty and (failed := no_values_since_gating_failed(store, "compare")) is not None:
+        raise failed
     if "deaths" not in kwargs:
         out = trial_outcomes(store)
         if not out.empty:

@@ -106,6 +106,16 @@ def test_report_says_no_file_gated_and_lists_each_failure(failed_store: Path, tm
     assert len(failures) == 2 and set(failures["code"]) == {"IML-FCS-011"}
 
 
+@pytest.mark.parametrize("command", [("compare", "--out", "c"), ("export", "anndata", "--out", "x.h5ad")])
+def test_compare_and_export_say_the_gating_failed_not_that_the_store_is_empty(
+        failed_store: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+    args = [str(tmp_path / a) if a in ("c", "x.h5ad") else a for a in command]
+    r = run(*args, "--store", str(failed_store))
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "ERROR IML-ANA-002" in r.output and "the gating of its 2 FCS file(s) failed" in r.output, r.output
+    assert "immunolab store qc" in r.output and "Ingest flow or cytokine files first" not in r.output
+
+
 @pytest.mark.parametrize("command", [("store", "info"), ("store", "info", "--per-visit"), ("verify",)])
 def test_other_store_commands_answer_on_a_store_where_no_file_gated(failed_store: Path, command: tuple[str, ...]) -> None:
     r = run(*command, "--store", str(failed_store))
