@@ -274,10 +274,15 @@ def _uns_header(kind: str, extra: dict[str, Any] | None = None) -> dict[str, Any
 
 def summary_anndata(store: Store, *, measures: Sequence[str] | None = None) -> AnnData:
     """Return the summary AnnData of a store (superseded ingests excluded)."""
-    from immunolab.analysis.measurements_view import measurements_view
+    from immunolab.analysis.measurements_view import (
+        measurements_view,
+        no_values_since_gating_failed,
+    )
     from immunolab.report.provenance import provenance_table
 
     view = measurements_view(store)
+    if view.empty and (failed := no_values_since_gating_failed(store, "export")) is not None:
+        raise failed
     if measures is not None:  # a row filter keeps view.attrs (n_excluded)
         view = view[view["measure"].isin([*measures, "count"])]
     samples = store.to_pandas("samples", columns=["patient_id", "visit_day", "specimen"])

@@ -59,7 +59,11 @@ import numpy as np
 import pandas as pd
 
 from immunolab.analysis.ancova import baseline_ancova
-from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
+from immunolab.analysis.measurements_view import (
+    NONDETECT_FLAGS,
+    measurements_view,
+    no_values_since_gating_failed,
+)
 from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
 from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
 from immunolab.analysis.trajectories import (
@@ -644,22 +648,35 @@ def _family_sizes(omnibus: pd.DataFrame, tests: pd.DataFrame, auc_tests: pd.Data
 def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
     """Return :func:`compare_arms` of the store's measurements view (same keyword arguments).
 
-    ``settings["qc_excluded_values"]`` counts the values left out by QC decisions (``qc exclude``);
+    ``settings["qc_excluded_values"]`` counts the values of the compared features and measures
+    left out by QC decisions (``qc exclude``), not those of features the comparison does not read;
     ``store_version`` and ``immunolab_version`` say what the results were computed from.
     """
     from immunolab import __version__
     from immunolab.analysis.trial_tables import trial_outcomes
 
     view = measurements_view(store)
+    if view.empty and (failed := no_values_since_gating_failed(store, "compare")) is not None:
+        raise failed
     if "deaths" not in kwargs:
         out = trial_outcomes(store)
         if not out.empty:
             dead = out[out["event"] == "death"].dropna(subset=["study_day"])
             kwargs["deaths"] = {str(p): float(d) for p, d in zip(dead["patient_id"], dead["study_day"], strict=True)}
     result = compare_arms(view, **kwargs)
-    result.settings["qc_excluded_values"] = int(view.attrs.get("n_excluded", 0))
+    result.settings["qc_excluded_values"] = _excluded_compared(store, view, kwargs)
     result.settings.update(store_version=int(store.version), immunolab_version=__version__)
     return result
+
+def _excluded_compared(store: Store, view: pd.DataFrame, kwargs: dict[str, Any]) -> int:
+    """Return how many values QC decisions left out of the features and measures :func:`compare_arms` compared."""
+    if not view.attrs.get("n_excluded", 0):
+        return 0
+    # the same selection, on the view that keeps the excluded values (flagged in ``excluded``)
+    every = measurements_view(store, include_excluded=True)
+    compared = select_rows(every, kwargs.get("features"), kwargs.get("measures"))
+    return int(compared["excluded"].fillna(False).astype(bool).sum())
+
 
 def write_comparison(result: ArmComparison, out_dir: str | Path) -> list[Path]:
     """Write every table as CSV and Parquet plus ``settings.json`` into ``out_dir``; return the paths."""

@@ -53,6 +53,7 @@ __all__ = [
     "VIEW_COLUMNS",
     "gate_path_of",
     "measurements_view",
+    "no_values_since_gating_failed",
 ]
 
 BASELINE_DAY = 0
@@ -214,3 +215,20 @@ def _dtype(column: str) -> Any:
     if column in ("value", "baseline_value", "change", "pct_change", "log10_value", "log10_change"):
         return "float64"
     return "object"
+
+
+def no_values_since_gating_failed(store: Store, doing: str) -> InputError | None:
+    """Return the IML-ANA-002 error of a store without values whose FCS files all failed gating, else None.
+
+    Such a store is not empty: "ingest files first" would send the user the wrong way. ``doing``
+    says what found no value (``export``, ``compare``).
+    """
+    g = store.to_pandas("flow_gating", columns=["source_sha256", "status"])
+    failed = set(g.loc[g["status"] != "ok", "source_sha256"]) - set(g.loc[g["status"] == "ok", "source_sha256"])
+    if not failed:
+        return None
+    return InputError(
+        "IML-ANA-002", f"the store holds no measurements to {doing}: the gating of its {len(failed)} FCS file(s) failed, "
+        "so they have no flow values",
+        hint="`immunolab store qc` lists each file's gating error; gate the panel with a strategy that fits the files "
+             "(`immunolab derive gating --panel P --strategy S --activate --reason ...`), then run this again.")

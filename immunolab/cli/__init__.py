@@ -62,7 +62,9 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="immunolab")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print warnings (WARN lines); errors are still printed.")
-def main(quiet: bool) -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the Python traceback of an internal error, for every command (as IMMUNOLAB_DEBUG=1).")
+def main(quiet: bool, debug: bool) -> None:
     """Turn an immunology lab's raw instrument files into analysis-ready trial data.
 
     \b
@@ -73,7 +75,8 @@ def main(quiet: bool) -> None:
 
     Run `immunolab COMMAND --help` for the options and an example of each command.
     Warnings are printed on stderr as one line each, `WARN <code> <message>`; `immunolab -q ...`
-    silences them.
+    silences them. An internal error (IML-INTERNAL-001) shows its traceback with
+    `immunolab --debug COMMAND ...` or IMMUNOLAB_DEBUG=1 set.
     """
     from immunolab.diagnostics import install_cli_handler
 

@@ -103,7 +103,7 @@ def handle_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        debug = bool(kwargs.get("debug")) or os.environ.get("IMMUNOLAB_DEBUG", "") not in ("", "0")
+        debug = bool(kwargs.get("debug")) or _debug_on_the_group() or os.environ.get("IMMUNOLAB_DEBUG", "") not in ("", "0")
         as_json = bool(kwargs.get("as_json"))
         try:
             return func(*args, **kwargs)
@@ -130,6 +130,12 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _debug_on_the_group() -> bool:
+    """Return whether ``immunolab --debug`` was given before the command (every command, with or without its own)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.find_root().params.get("debug"))
+
+
 def _unexpected(exc: Exception) -> ImmunolabError:
     """Return the coded error of an exception no layer below coded: output I/O (IML-IN-008) or internal."""
     if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
@@ -138,7 +144,8 @@ def _unexpected(exc: Exception) -> ImmunolabError:
                           hint="Check free disk space and the permissions of the output (a redirect, --out) "
                           "and of the files the command reads, then re-run.")
     return InternalError("IML-INTERNAL-001", f"unexpected {type(exc).__name__}",
-                         hint="Please report this; re-run with IMMUNOLAB_DEBUG=1 set (or --debug) to see the traceback.")
+                         hint="Please report this; re-run as `immunolab --debug COMMAND ...` (or with IMMUNOLAB_DEBUG=1 set) "
+                         "to see the traceback.")
 
 
 def _report(exc: ImmunolabError, as_json: bool) -> None:

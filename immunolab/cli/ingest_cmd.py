@@ -156,7 +156,10 @@ def _progress(as_json: bool, quiet: bool) -> tuple[Callable[[int], None], Callab
 @click.option("--chunk-files", type=click.IntRange(min=1), default=None,
               help="Files per store version in a large batch (default 500).")
 @click.option("--show-paths", is_flag=True, help="Show file paths on this terminal (never logged; may hold names).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only FAIL lines, files whose gating FAILED, and the summary (no warnings, no bar).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only PROBLEM and FAIL lines, files whose gating FAILED, the changes the batch commits "
+                   "(RELABEL/UPDATE lines of a correction, carried curve choices) and the summary: no WARN lines, "
+                   "no bar.")
 @_with_options(_plugin_option_decorators)
 @json_option
 @debug_option
@@ -229,9 +232,9 @@ def ingest(paths: tuple[str, ...], store: str, storage_options: tuple[str, ...],
             "exit_code": report.exit_code,
         })
     else:
-        for line in [*report.identity_changes, *report.derivation_notes]:
+        for line in [*report.identity_changes, *report.derivation_notes]:  # what was committed: kept under -q
             echo(line)
-        for p in report.identity_warnings:
+        for p in report.identity_warnings if not quiet else ():
             echo(safe(f"WARN {p.code} {p.text()}"), err=True)
         for o in report.outcomes:
             for w in o.warnings:

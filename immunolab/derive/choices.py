@@ -12,7 +12,7 @@ current, so switching back is one more decision and the history stays readable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ from immunolab.derive.curves import INSTRUMENT
 if TYPE_CHECKING:
     from immunolab.store.read import Store
 
-__all__ = ["active_curves", "active_gating", "choice_table", "panel_of_files"]
+__all__ = ["active_curves", "active_gating", "choice_table", "panel_of_files", "rows_with_keys"]
 
 
 def choice_table(store: Store) -> pd.DataFrame:
@@ -37,6 +37,16 @@ def panel_of_files(files: pd.DataFrame) -> dict[str, str | None]:
     return cast("dict[str, str | None]", files.set_index("source_sha256")["panel"].to_dict())
 
 
+def rows_with_keys(frame: pd.DataFrame, columns: list[str], keys: set[tuple[Any, ...]]) -> pd.DataFrame:
+    """Return the rows of ``frame`` whose values in ``columns`` form one of ``keys``, with every column.
+
+    A boolean list as the index would select no *columns* when the frame is empty (a store whose
+    every gating failed), so the mask is a Series on the frame's index.
+    """
+    mask = [k in keys for k in zip(*(frame[c] for c in columns), strict=True)]
+    return frame[pd.Series(mask, index=frame.index, dtype=bool)]
+
+
 def _decided(store: Store, kind: str) -> dict[str, str]:
     c = choice_table(store)
     c = c[c["kind"] == kind]
@@ -46,10 +56,11 @@ def _decided(store: Store, kind: str) -> dict[str, str]:
 def active_gating(store: Store, gating: pd.DataFrame, panel_of: dict[str, str | None]) -> pd.DataFrame:
     """Return the ``flow_gating`` rows of the active derivation of each source.
 
-    ``gating`` holds every committed ``flow_gating`` row; ``panel_of`` maps source -> panel.
+    ``gating`` holds every committed ``flow_gating`` row; ``panel_of`` maps source -> panel. The
+    result has a ``panel`` column, also when there is no row (no file gated successfully).
     """
     if gating.empty:
-        return gating
+        return gating.assign(panel=pd.Series(index=gating.index, dtype=object))
     decided = _decided(store, "gating")
     ingest_of = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("source_sha256")["ingest_id"]
     g = gating.copy()

@@ -60,7 +60,7 @@ def _plate_checks(store: Store) -> list[QcCheck]:
         return []
     active = choices.active_curves(store, qc[["commit_id", "source_sha256", "plate_id", "derivation_id"]])
     keep = set(zip(active["plate_id"], active["derivation_id"], active["commit_id"], strict=True))
-    qc = qc[[k in keep for k in zip(qc["plate_id"], qc["derivation_id"], qc["commit_id"], strict=True)]]
+    qc = choices.rows_with_keys(qc, ["plate_id", "derivation_id", "commit_id"], keep)
     qc = qc.drop_duplicates(["plate_id"], keep="last")
     codes = plate_codes(store)
     out: list[QcCheck] = []
@@ -124,7 +124,9 @@ def _flow_checks(store: Store) -> list[QcCheck]:
     files = smp[smp["sample_key"] == ""]
     panel_of = choices.panel_of_files(files)
     sample_of = files.set_index("source_sha256")["sample_id"].to_dict()
-    failed = gating[gating["status"] != "ok"]
+    # a gating derived again (``derive gating`` of the same strategy) failing again is one check, not two
+    failed = gating[gating["status"] != "ok"].assign(_v=gating["commit_id"].map(store.commit_version).fillna(0))
+    failed = failed.sort_values("_v", kind="stable").drop_duplicates(["source_sha256", "derivation_id"], keep="last")
     act = choices.active_gating(store, gating[gating["status"] == "ok"], panel_of)
     out: list[QcCheck] = []
     ok_sources = set(act["source_sha256"])
@@ -136,7 +138,7 @@ def _flow_checks(store: Store) -> list[QcCheck]:
     pops = store.to_pandas("flow_populations", columns=["source_sha256", "derivation_id", "commit_id", "population",
                                                         "count", "total_count"])
     keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
-    pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
+    pops = choices.rows_with_keys(pops, ["source_sha256", "derivation_id", "commit_id"], keep)
     for key, g in pops.groupby(["source_sha256", "derivation_id"]):
         sha, d = cast("tuple[str, str]", key)
         target = sample_of.get(sha)

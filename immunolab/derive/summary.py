@@ -6,6 +6,8 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from immunolab.store.read import Store
 
 __all__ = ["NO_CURRENT_FILE", "derivation_rows"]
@@ -42,6 +44,7 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
             out.append({"kind": "gating", "scope": panel, "derivation_id": did, "what": what,
                         "n": int(g["source_sha256"].nunique()), "active": (panel, did) in active_keys,
                         "reason": reasons.get(("gating", panel, did))})
+        out += _failed_gating_rows(gating, panel_of, set(ok["source_sha256"]))
     results = store.to_pandas("plate_qc", columns=["commit_id", "source_sha256", "plate_id", "derivation_id"])
     results = results[~results["source_sha256"].isin(retired_sources(store))]  # a superseded plate is no scope
     if not results.empty:
@@ -57,6 +60,20 @@ def derivation_rows(store: Store) -> list[dict[str, Any]]:
                         "reason": reasons.get(("curves", pid, did)) or reasons.get(("curves", "*", did))})
     out += _cluster_rows(store)
     return sorted(out, key=lambda r: (r["kind"], str(r["scope"]), not r["active"], r["derivation_id"]))
+
+
+def _failed_gating_rows(gating: pd.DataFrame, panel_of: dict[str, str | None], gated: set[str]) -> list[dict[str, Any]]:
+    """Return one row per panel and derivation of the files whose gating failed and that no gating succeeded for."""
+    failed = gating[(gating["status"] != "ok") & ~gating["source_sha256"].isin(gated)]
+    failed = failed.assign(panel=failed["source_sha256"].map(panel_of))
+    out = []
+    for key, g in failed.groupby(["panel", "derivation_id"], dropna=False):
+        panel, did = cast("tuple[Hashable, str]", key)
+        codes = ", ".join(sorted(set(g["error_code"].dropna().astype(str))))
+        out.append({"kind": "gating", "scope": panel if isinstance(panel, str) else NO_CURRENT_FILE,
+                    "derivation_id": did, "what": f"gating FAILED ({codes or 'no code'})",
+                    "n": int(g["source_sha256"].nunique()), "active": False, "reason": None})
+    return out
 
 
 def _cluster_rows(store: Store) -> list[dict[str, Any]]:

@@ -219,7 +219,7 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
         g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
         act = choices.active_gating(store, g[g["status"] == "ok"], panel_of)
         keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
-        t = t[[k in keep for k in zip(t["source_sha256"], t["derivation_id"], t["commit_id"], strict=True)]]
+        t = choices.rows_with_keys(t, ["source_sha256", "derivation_id", "commit_id"], keep)
     elif mm.derivation_kind == "curves":
         t = choices.active_curves(store, t)
     elif mm.derivation_kind is not None:  # other derivations (clusters): the latest one of each source counts
@@ -633,7 +633,7 @@ def active_populations(store: Store) -> pd.DataFrame:
     g = store.to_pandas("flow_gating", columns=["commit_id", "source_sha256", "derivation_id", "status"])
     act = choices.active_gating(store, g[g["status"] == "ok"], choices.panel_of_files(files))
     keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
-    pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
+    pops = choices.rows_with_keys(pops, ["source_sha256", "derivation_id", "commit_id"], keep)
     names = store.to_pandas("flow_strategies", columns=["strategy_id", "strategy_name"]).drop_duplicates("strategy_id")
     out = pops.merge(files[["source_sha256", "sample_id", "patient_id", "visit_day", "panel"]], on="source_sha256")
     return out.merge(names, on="strategy_id", how="left")
@@ -650,7 +650,7 @@ def active_plates(store: Store) -> pd.DataFrame:
     qc = store.to_pandas("plate_qc")
     active = choices.active_curves(store, qc[["commit_id", "source_sha256", "plate_id", "derivation_id"]])
     keep = set(zip(active["plate_id"], active["derivation_id"], active["commit_id"], strict=True))
-    qc = qc[[k in keep for k in zip(qc["plate_id"], qc["derivation_id"], qc["commit_id"], strict=True)]]
+    qc = choices.rows_with_keys(qc, ["plate_id", "derivation_id", "commit_id"], keep)
     qc = qc.drop_duplicates("plate_id", keep="last")
     out = plates.merge(qc[["plate_id", "derivation_id", "status", "qc_json"]], on="plate_id", how="left")
     out = out.rename(columns={"status": "qc_status"})

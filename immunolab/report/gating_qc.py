@@ -183,6 +183,7 @@ def _apply(s: SampleGating, res: dict[str, Any], stored: dict[str, int]) -> None
 
 def panel_gating(store: Store, panel: str, naming: Naming, *, regate_files: bool = True, jobs: int = 1) -> PanelGating:
     """Return the gating QC of ``panel`` (see the module doc); ``regate_files=False`` uses stored flags only."""
+    from immunolab.derive.choices import rows_with_keys
     from immunolab.errors import ImmunolabError
     from immunolab.flow.gate_plot import gate_outliers
 
@@ -207,7 +208,7 @@ def panel_gating(store: Store, panel: str, naming: Naming, *, regate_files: bool
     pops = store.to_pandas("flow_populations", columns=["commit_id", "source_sha256", "derivation_id", "gate_path",
                                                          "population", "count", "qc_flags"])
     keep = set(zip(files["source_sha256"], files["derivation_id"], files["commit_id"], strict=True))
-    pops = pops[[k in keep for k in zip(pops["source_sha256"], pops["derivation_id"], pops["commit_id"], strict=True)]]
+    pops = rows_with_keys(pops, ["source_sha256", "derivation_id", "commit_id"], keep)
     by_source = dict(list(pops.groupby("source_sha256")))
     todo: list[tuple[str, str, Job, str, str]] = []
     records: list[dict[str, Any]] = files.sort_values(["sample_id"]).to_dict("records")  # type: ignore[assignment]

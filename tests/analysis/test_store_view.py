@@ -41,5 +41,29 @@ def test_an_excluded_plate_leaves_the_view_and_is_counted(tmp_path: Path) -> Non
     assert v.attrs["n_excluded"] == n_il6
     from immunolab.analysis.compare import compare_store
 
-    res = compare_store(immunolab.open_store(study.store), features=["IL-10"])  # compare says it, as the report does
+    res = compare_store(immunolab.open_store(study.store))  # compare says it, as the report does
     assert res.settings["qc_excluded_values"] == n_il6
+
+
+def test_compare_counts_only_the_excluded_values_of_the_features_it_compares(tmp_path: Path) -> None:
+    """Comparing IL-10 left out no value: the excluded IL-6 values are of a feature not compared."""
+    import json
+
+    from click.testing import CliRunner
+
+    from immunolab.cli import main
+    from immunolab.derive.decisions import decide
+
+    study = build_store(tmp_path / "s", events=False)
+    store = immunolab.open_store(study.store)
+    n_il6 = len(measurements_view(store, features=["IL-6"]))
+    decide(store, action="exclude", kind="plate", target="PLATE-1", analyte="IL-6", reason="IL-6 standards degraded")
+    res = compare_store(immunolab.open_store(study.store), features=["IL-10", "Treg"])
+    assert res.settings["qc_excluded_values"] == 0
+    r = CliRunner().invoke(main, ["compare", "--store", str(study.store), "--out", str(tmp_path / "c"), "--no-plots",
+                                  "--features", "IL-10", "--features", "Treg"])
+    assert r.exit_code == 0, r.output
+    assert "excluded by QC decisions" not in r.output
+    assert json.loads((tmp_path / "c" / "settings.json").read_text())["qc_excluded_values"] == 0
+    r = CliRunner().invoke(main, ["compare", "--store", str(study.store), "--out", str(tmp_path / "all"), "--no-plots"])
+    assert r.exit_code == 0 and f"{n_il6} value(s) excluded by QC decisions are left out" in r.output, r.output

@@ -195,6 +195,22 @@ def test_a_relabel_applied_by_ingest_reason_is_warned_too(study: Study) -> None:
     assert set(m.loc[m["sample_id"] == "001-D003-TBNK", "patient_id"]) == {"002"}
 
 
+def test_ingest_quiet_prints_the_relabel_it_commits_but_not_the_identity_warning(study: Study) -> None:
+    """`ingest -q` prints no WARN line; the RELABEL line of the applied correction is kept (it says what changed)."""
+    ingest(study)
+    _died(study, "002", 1)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,002,3"))
+    r = CliRunner().invoke(main, ["ingest", str(study.inbox), "--store", str(study.store), "--manifest",
+                                  str(study.manifest), "-j", "1", "--reason", "tube label misread", "-q"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "WARN" not in r.stderr and "IML-ID-021" not in r.output, r.output
+    assert [ln for ln in r.stdout.splitlines() if ln.startswith("RELABEL ")] == [
+        "RELABEL 001-D003-TBNK patient 001 -> 002"], r.stdout
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert set(m.loc[m["sample_id"] == "001-D003-TBNK", "patient_id"]) == {"002"}  # applied all the same
+
+
 def test_a_relabel_onto_a_visit_whose_window_holds_the_death_day_is_not_warned(study: Study) -> None:
     ingest(study)
     _died(study, "002", 2)  # the day 3 visit's window starts on day 2: drawn on the day of death is possible
