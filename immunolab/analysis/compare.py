@@ -663,10 +663,33 @@ def compare_store(store: Store, **kwargs: Any) -> ArmComparison:
         if not out.empty:
             dead = out[out["event"] == "death"].dropna(subset=["study_day"])
             kwargs["deaths"] = {str(p): float(d) for p, d in zip(dead["patient_id"], dead["study_day"], strict=True)}
+    view = _with_extra_covariates(store, view, kwargs.get("adjust") or [])
     result = compare_arms(view, **kwargs)
     result.settings["qc_excluded_values"] = _excluded_compared(store, view, kwargs)
     result.settings.update(store_version=int(store.version), immunolab_version=__version__)
     return result
+
+def _with_extra_covariates(store: Store, view: pd.DataFrame, adjust: Sequence[str]) -> pd.DataFrame:
+    """Return ``view`` with the subjects file's extra covariate columns ``adjust`` names (bmi, diabetes).
+
+    The view carries site, sex, age and severity; any other column of the subjects file is a
+    covariate too (:func:`immunolab.analysis.trial_tables.trial_subjects`, numbers kept numbers).
+    A name found nowhere is left for :func:`check_covariates` to refuse.
+    """
+    wanted = [c for c in adjust if c not in view.columns and c not in _NOT_COVARIATES]
+    if not wanted:
+        return view
+    from immunolab.analysis.trial_tables import trial_subjects
+
+    subj = trial_subjects(store)
+    have = [c for c in wanted if c in subj.columns]
+    if not have:
+        return view
+    extra = subj[["patient_id", *have]].assign(patient_id=subj["patient_id"].astype(str))
+    out = view.merge(extra, on="patient_id", how="left")
+    out.attrs.update(view.attrs)
+    return out
+
 
 def _excluded_compared(store: Store, view: pd.DataFrame, kwargs: dict[str, Any]) -> int:
     """Return how many values QC decisions left out of the features and measures :func:`compare_arms` compared."""

@@ -48,7 +48,8 @@ Examples:
 @click.option("--reference-arm", metavar="ARM", help="Reference arm (default: control).")
 @click.option("--adjust", metavar="COVARIATES", default="",
               help="Comma-separated covariates the mixed model and the AUC ANCOVA adjust for (site, specimen, age, sex, "
-                   "severity); the tables give the unadjusted effects beside them.")
+                   "severity, or any further column of the subjects file such as bmi); the tables give the unadjusted "
+                   "effects beside them.")
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
 @click.option("--force", is_flag=True, help="Write into --out even when it holds files immunolab did not write.")
 @version_options
