@@ -25,7 +25,8 @@ For every assay x feature x measure of the measurements view:
    shift and Moses CI in the measure's units. A patient who died before the window's end has
    no AUC: ``excluded_reasons`` counts those deaths apart (``deaths``: patient -> study day, read
    from the store's ``outcomes`` by :func:`compare_store`) and the method warns that an AUC among
-   survivors is biased by informative missingness.
+   survivors is biased by informative missingness. A feature where an arm has fewer than
+   ``min_per_arm`` patients with an AUC is not tested (p NaN, outside the BH family), as above.
 
 **Covariate adjustment** (``adjust=["site", "specimen", "age"]``): the mixed model gains those
 fixed effects (:mod:`immunolab.analysis.mixed_model`; aliased columns are left out and named)
@@ -454,12 +455,27 @@ def _mark_deaths(aucs: pd.DataFrame, deaths: Mapping[str, float], window: tuple[
     return out
 
 
+def auc_testable(auc: pd.DataFrame, treated: str, reference: str, min_per_arm: int) -> str | None:
+    """Return why a feature's AUC comparison is not tested (an arm under ``min_per_arm`` patients), or None.
+
+    The same minimum as the per-visit tests and the mixed model: below it a rank test cannot reach
+    a small p nor give a CI, and it would only dilute the Benjamini-Hochberg family.
+    """
+    ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
+    nt, nr = int((ok["arm"] == treated).sum()), int((ok["arm"] == reference).sum())
+    if min(nt, nr) >= min_per_arm:
+        return None
+    return (f"not tested: an arm has fewer than min_per_arm = {min_per_arm} patients with an AUC over the window "
+            f"({nt} treated vs {nr} reference)")
+
+
 def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
-                  window: tuple[int, int]) -> dict[str, Any]:
+                  window: tuple[int, int], min_per_arm: int = 2) -> dict[str, Any]:
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
     xt = ok.loc[ok["arm"] == treated, "auc_mean"].to_numpy(dtype=float)
     xr = ok.loc[ok["arm"] == reference, "auc_mean"].to_numpy(dtype=float)
-    sr = mann_whitney_hl(xt, xr, alpha=alpha)
+    untestable = auc_testable(auc, treated, reference, min_per_arm)
+    sr = mann_whitney_hl(xt, xr, alpha=alpha) if untestable is None else None
     excluded = auc[~auc.index.isin(ok.index)]
     reasons = excluded["auc_status"].str.removeprefix("NaN: ").value_counts().to_dict()
     n_died = int(excluded["auc_status"].str.startswith("NaN: died").sum())
@@ -473,14 +489,15 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
         "excluded_reasons": "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
         "median_treated": float(np.median(xt)) if xt.size else np.nan,
         "median_reference": float(np.median(xr)) if xr.size else np.nan,
-        "shift": sr.shift, "ci_low": sr.ci_low, "ci_high": sr.ci_high, "p": sr.p,
-        "method": (f"{sr.method}, on the time-averaged AUC (trapezoid over observed visits of days "
+        "shift": sr.shift if sr else np.nan, "ci_low": sr.ci_low if sr else np.nan,
+        "ci_high": sr.ci_high if sr else np.nan, "p": sr.p if sr else np.nan,
+        "method": (f"{sr.method if sr else untestable}, on the time-averaged AUC (trapezoid over observed visits of days "
                    f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
                    f"window ends excluded{survivors}"),
     }
 
 def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
-                alpha: float) -> dict[str, Any]:
+                alpha: float, untestable: str | None = None) -> dict[str, Any]:
     """Return the arm coefficient of OLS auc_mean ~ arm + covariates (patient-level covariates)."""
     import statsmodels.api as sm
 
@@ -489,6 +506,10 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))].merge(covs, on="patient_id", how="left")
     ok = ok.dropna(subset=list(adjust))
     out: dict[str, Any] = dict.fromkeys(("adjusted_shift", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p"), np.nan)
+    if untestable is not None:
+        out["adjusted_method"] = "ANCOVA not estimable, " + untestable
+        out["adjusted_for"] = "none"
+        return out
     X = np.column_stack([np.ones(len(ok)), (ok["arm"] == treated).to_numpy(dtype=float)])
     if ok.empty:
         out["adjusted_method"] = "ANCOVA not estimable (no patient has an AUC over the window with every covariate)"
@@ -582,10 +603,11 @@ def compare_arms(
             r["q_bh_feature"] = qv
         tests.extend(feature_tests)
         fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
-        auc_row = _auc_test_row(key, fa, treated, reference, alpha, window)
+        auc_row = _auc_test_row(key, fa, treated, reference, alpha, window, min_per_arm)
         auc_row["adjusted_for"] = "none"
         if adjust:
-            auc_row.update(_auc_ancova(fa, _patient_covariates(g, adjust), treated, adjust, alpha))
+            auc_row.update(_auc_ancova(fa, _patient_covariates(g, adjust), treated, adjust, alpha,
+                                       auc_testable(fa, treated, reference, min_per_arm)))
         auc_rows.append(auc_row)
     omnibus_df = pd.DataFrame(omnibus)
     for test in omnibus_df["test"].unique():

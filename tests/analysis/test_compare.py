@@ -305,3 +305,21 @@ def test_the_default_family_holds_the_cd4_and_cd8_absolute_counts_as_the_report_
     assert {("CD4+ T", "cells_per_uL"), ("CD8+ T", "cells_per_uL")} <= compared
     assert ("Treg", "cells_per_uL") not in compared and ("Treg", "count") not in compared
     assert {"pct_parent", "concentration", "cells_per_uL"} == set(res.settings["measures"])
+
+
+def test_an_auc_with_fewer_than_min_per_arm_patients_in_an_arm_is_not_tested_and_out_of_bh() -> None:
+    """Demo bead-array AUCs were rank-tested 3 vs 1 (p >= 0.5, no CI) and diluted the AUC BH family."""
+    m = syn.measurements(0)
+    m = m[m["feature"].isin(["IL-6", "Treg"])]
+    controls = sorted(m.loc[m["arm"] == "control", "patient_id"].unique())
+    thin = (m["feature"] == "IL-6") & (m["visit_day"] == 28) & (m["arm"] == "control") & (m["patient_id"] != controls[0])
+    m = m[~thin]
+    m = m.assign(site=np.where(m["patient_id"].astype(int) % 4 < 2, "A", "B"))
+    res = compare_arms(measurements_view(m), adjust=["site"])
+    a = res.auc_tests.set_index("feature")
+    assert a.loc["IL-6", "n_reference"] == 1
+    assert np.isnan(a.loc["IL-6", "p"]) and np.isnan(a.loc["IL-6", "q_bh"]) and np.isnan(a.loc["IL-6", "adjusted_p"])
+    assert a.loc["IL-6", "method"].startswith("not tested: an arm has fewer than min_per_arm = 2 patients")
+    assert a.loc["IL-6", "adjusted_method"].startswith("ANCOVA not estimable, not tested")
+    assert a.loc["Treg", "q_bh"] == pytest.approx(a.loc["Treg", "p"])  # a family of one: the untestable AUC is out
+    assert res.settings["bh_families"]["auc_tests"] == 1
