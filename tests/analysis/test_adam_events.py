@@ -104,6 +104,18 @@ def test_adtte_time_to_death_is_adsl_ttdth28_and_cnsdth28_with_event_and_censori
     assert (adtte["AVALU"] == "DAYS").all() and adtte.groupby("PARAMCD")["PARAM"].nunique().max() == 1
 
 
+def test_adtte_keeps_the_true_censoring_and_says_a_missing_baseline_score_apart() -> None:
+    """A patient last seen on Day 14 without a baseline score had CNSDTDSC "NO BASELINE SCORE (AT DAY 28)"."""
+    subjects = pd.DataFrame({"patient_id": ["001", "002"], "arm": ["MSC", "control"]})
+    adsl = add_treatment_variables(build_adsl(subjects, studyid="T1"))
+    scores = pd.DataFrame({"patient_id": ["001", "002"], "study_day": [6, 6], "value": [5.0, 5.0],
+                           "test_code": "WHOOSCI"})
+    adtte = build_adtte(adsl, subjects, None, scores, last_contact={"001": 14, "002": 28})
+    imp = adtte[adtte["PARAMCD"] == "TTIMP28"].set_index("SUBJID")
+    assert imp.loc["001", ["AVAL", "CNSR", "CNSDTDSC"]].tolist() == [14.0, 1, "LAST CONTACT; NO BASELINE SCORE"]
+    assert imp.loc["002", ["AVAL", "CNSR", "CNSDTDSC"]].tolist() == [28.0, 1, "NO BASELINE SCORE (AT DAY 28)"]
+
+
 def test_adtte_has_no_improvement_parameter_without_who_scores() -> None:
     adtte = build_adtte(_adsl(), _subjects(), _outcomes(), None)
     assert set(adtte["PARAMCD"]) == {"TTDTH28"}
