@@ -169,6 +169,19 @@ def test_adlb_leaves_change_empty_on_baseline_and_flags_substituted_values_in_cr
     assert adlb["CRIT1"].iloc[0].startswith("Below LLOQ") and adlb["CRIT2"].iloc[0].startswith("Above ULOQ")
 
 
+def test_adlb_flags_as_baseline_the_last_record_with_a_value_in_the_day_0_window() -> None:
+    """ABLFL sat on a Day 0 record without a value, so BASE and CHG were empty on every later visit."""
+    rows = [{"patient_id": pid, "visit_day": d, "arm": "MSC", "assay": "cytokine", "feature": "IL-6",
+             "measure": "concentration", "value": v, "unit": "pg/mL", "censor": c}
+            for pid, d, v, c in (("001", -1, 50.0, "none"), ("001", 0, np.nan, "not_available"), ("001", 6, 10.0, "none"),
+                                 ("002", -3, 70.0, "none"), ("002", 0, np.nan, "not_available"), ("002", 6, 10.0, "none"))]
+    adlb = finish_adlb(build_adlb(measurements_view(pd.DataFrame(rows)), _subjects())).set_index(["SUBJID", "AVISITN"])
+    assert adlb["ABLFL"].to_dict() == {("001", -1): "Y", ("001", 0): "", ("001", 6): "", ("002", -3): "",
+                                       ("002", 0): "", ("002", 6): ""}  # Day -3 is before the Day 0 window
+    assert adlb.loc[("001", 6), ["BASE", "CHG", "PCHG"]].tolist() == [50.0, -40.0, -80.0]
+    assert adlb.loc["002", ["BASE", "CHG"]].isna().all().all()
+
+
 def test_xpt_files_carry_dataset_labels_and_real_variable_labels(tmp_path: Path) -> None:
     adsl = _adsl()
     more = {"adtte": build_adtte(adsl, _subjects(), _outcomes(), _scores()), "adae": build_adae(_ae(), adsl)}
