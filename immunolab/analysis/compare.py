@@ -8,11 +8,11 @@ For every assay x feature x measure of the measurements view:
    test (arm main effect + interaction), both Wald F tests with Satterthwaite (Fai-Cornelius)
    denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
    on the log10 scale with a t-based 95 % CI (Satterthwaite df) and as a geometric mean ratio.
-   A feature with more than ``censor_threshold`` of all its values censored is not modelled
+   A feature with ``censor_threshold`` or more of all its values censored is not modelled
    (its substituted values are not measurements); its per-visit Fisher tests stand instead.
 2. **Per-visit rank tests** (sensitivity, no distributional assumption): Mann-Whitney on the
    values (on log10, which does not change ranks) with the Hodges-Lehmann shift and its Moses
-   CI, reported as a ratio ``10 ** shift``. When more than ``censor_threshold`` (default half)
+   CI, reported as a ratio ``10 ** shift``. When ``censor_threshold`` (default half) or more
    of a visit's values are censored, ranks would be mostly ties among substituted values, so
    the visit is compared by the proportion detectable (or above the ULOQ when most censored
    values are above) per arm with Fisher's exact test, the difference in proportions
@@ -60,7 +60,11 @@ import numpy as np
 import pandas as pd
 
 from immunolab.analysis.ancova import baseline_ancova
-from immunolab.analysis.measurements_view import NONDETECT_FLAGS, measurements_view
+from immunolab.analysis.measurements_view import (
+    ABOVE_RANGE_FLAGS,
+    NONDETECT_FLAGS,
+    measurements_view,
+)
 from immunolab.analysis.mixed_model import MixedModelResult, fit_arm_visit_model
 from immunolab.analysis.nonparametric import bh_adjust, fisher_detectable, mann_whitney_hl
 from immunolab.analysis.trajectories import (
@@ -415,14 +419,14 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
                    method=f"not tested: an arm has fewer than min_per_arm = {min_per_arm} values at this visit "
                           f"({len(gt)} treated vs {len(gr)} reference); the mixed model leaves the visit out too")
         return row
-    if frac > threshold:
+    if frac >= threshold:
         below = g["censor"].isin(NONDETECT_FLAGS)
-        mostly_below = int(below.sum()) >= n_cens - int(below.sum())
+        mostly_below = int(below.sum()) >= int(g["censor"].isin(ABOVE_RANGE_FLAGS).sum())  # "mixed" on neither side
         if mostly_below:
             kt, kr = int((~gt["censor"].isin(NONDETECT_FLAGS)).sum()), int((~gr["censor"].isin(NONDETECT_FLAGS)).sum())
             what = "detectable (>= LLOQ)"
         else:
-            kt, kr = int(gt["censor"].isin({"above_uloq", "above_curve"}).sum()), int(gr["censor"].isin({"above_uloq", "above_curve"}).sum())
+            kt, kr = int(gt["censor"].isin(ABOVE_RANGE_FLAGS).sum()), int(gr["censor"].isin(ABOVE_RANGE_FLAGS).sum())
             what = "above the ULOQ"
         fr = fisher_detectable(kt, len(gt), kr, len(gr), alpha=alpha)
         row.update(
@@ -430,7 +434,7 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
             estimate=100 * fr.diff, ci_low=100 * fr.diff_ci_low, ci_high=100 * fr.diff_ci_high,
             pct_treated=100 * kt / len(gt), pct_reference=100 * kr / len(gr),
             odds_ratio=fr.odds_ratio, or_ci_low=fr.or_ci_low, or_ci_high=fr.or_ci_high, p=fr.p,
-            method=(f"Fisher exact on % {what}: {n_cens}/{len(g)} values censored (> {100 * threshold:.0f} %), "
+            method=(f"Fisher exact on % {what}: {n_cens}/{len(g)} values censored (>= {100 * threshold:.0f} %), "
                     "so ranks would be mostly ties; Newcombe CI for the difference, exact conditional CI for the OR"),
         )
         return row
@@ -579,12 +583,12 @@ def compare_arms(
         finite = g[np.isfinite(g["value"].to_numpy(dtype=float))]
         pct_cens = 100.0 * float(finite["censored"].mean()) if len(finite) else 0.0
         constant = len(finite) > 0 and float(np.ptp(finite["value"].to_numpy(dtype=float))) == 0.0
-        if pct_cens > 100.0 * censor_threshold or constant:
+        if pct_cens >= 100.0 * censor_threshold or constant:
             res = MixedModelResult(None, None, {}, sorted(int(v) for v in g["visit_day"].unique()), treated, reference,
                                    len(finite), int(finite["patient_id"].nunique()), np.nan, np.nan, False)
             res.error = ("every value is the same (no variation to compare; e.g. a parent gate's share of itself)"
                          if constant else
-                         f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would "
+                         f"{pct_cens:.0f} % of values censored (>= {100 * censor_threshold:.0f} %): the model would "
                          "treat substituted values as measurements; see the per-visit Fisher tests of % detectable")
         else:
             res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
@@ -631,7 +635,9 @@ def compare_arms(
         "rows_without_arm_excluded": no_arm, "model": text, "adjust": adjust,
         "adjust_left_out": adjust_left_out,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
-                          f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
+                          f"when >= {100 * censor_threshold:.0f} % of a visit's values are censored (a feature "
+                          "that censored overall is not modelled); averaged replicates of mixed censoring count "
+                          "as censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
         "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
                         f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "

@@ -56,7 +56,7 @@ def test_a_mostly_censored_feature_is_compared_by_percent_detectable_with_fisher
     t = res.visit_tests[res.visit_tests["feature"] == "IL-10"]
     fisher = t[t["test"] == "Fisher exact"]
     assert len(fisher) >= 5
-    assert fisher["method"].str.contains(r"values censored \(> 50 %\)").all()
+    assert fisher["method"].str.contains(r"values censored \(>= 50 %\)").all()
     assert fisher[["ci_low", "ci_high", "pct_treated", "pct_reference"]].notna().all().all()
     o = interaction(res).loc["IL-10"]
     assert np.isnan(o["p"]) and "per-visit Fisher tests" in o["method"]
@@ -323,3 +323,34 @@ def test_an_auc_with_fewer_than_min_per_arm_patients_in_an_arm_is_not_tested_and
     assert a.loc["IL-6", "adjusted_method"].startswith("ANCOVA not estimable, not tested")
     assert a.loc["Treg", "q_bh"] == pytest.approx(a.loc["Treg", "p"])  # a family of one: the untestable AUC is out
     assert res.settings["bh_families"]["auc_tests"] == 1
+
+
+def _control_below_lloq(m: pd.DataFrame, censor: str = "below_lloq") -> pd.DataFrame:
+    """Return IL-6 at visits 0, 6, 14 (equal n per arm) with every control value censored as ``censor``."""
+    m = m[(m["feature"] == "IL-6") & m["visit_day"].isin([0, 6, 14])].copy()
+    control = m["arm"] == "control"
+    m.loc[control, "censor"] = censor
+    m.loc[control, "value"] = 0.5
+    return m
+
+
+def test_a_feature_exactly_half_censored_is_not_modelled_and_compared_by_percent_detectable() -> None:
+    """A control arm entirely below the LLOQ (50 % of the values) was modelled as if the substitutes were measured."""
+    res = compare_arms(measurements_view(_control_below_lloq(syn.measurements(0))), window=(0, 14))
+    o = res.omnibus.set_index("test")
+    assert o["pct_censored"].tolist() == [50.0, 50.0]
+    assert o["p"].isna().all() and o["method"].str.contains(r"50 % of values censored \(>= 50 %\)").all()
+    t = res.visit_tests.set_index("visit_day")
+    assert (t["pct_censored"] == 50.0).all() and (t["test"] == "Fisher exact").all()
+    assert t.loc[14, ["pct_treated", "pct_reference"]].tolist() == [100.0, 0.0]
+    assert res.ancova["p"].isna().all() and res.ancova["method"].str.contains(r"\(>= 50 %\)").all()
+
+
+def test_averaged_replicates_of_mixed_censoring_count_as_censored() -> None:
+    """A value averaged from a censored and a measured replicate (censor "mixed") was treated as fully observed."""
+    view = measurements_view(_control_below_lloq(syn.measurements(0), censor="mixed"))
+    assert view.loc[view["censor"] == "mixed", "censored"].all()
+    assert view.loc[view["censor"] == "mixed", "detectable"].all()  # a replicate was in range
+    res = compare_arms(view, window=(0, 14))
+    assert res.omnibus["p"].isna().all() and (res.omnibus["pct_censored"] == 50.0).all()
+    assert (res.visit_tests["test"] == "Fisher exact").all()
