@@ -4,9 +4,10 @@ For every assay x feature x measure of the measurements view:
 
 1. **Mixed model** (primary): ``log10(value) ~ arm * C(visit) + (1 | patient)`` by REML
    (statsmodels MixedLM), see :mod:`immunolab.analysis.mixed_model`. The omnibus table holds
-   the arm x visit interaction (do the arms' trajectories differ?) and the "arm at any visit"
-   test (arm main effect + interaction), both Wald F tests with Satterthwaite (Fai-Cornelius)
-   denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
+   the arm x visit interaction (do the arms' trajectories differ?) and the "arm at any
+   post-baseline visit" test (the arm difference is zero at every visit after Day 0; the Day 0,
+   pre-dose difference is baseline imbalance and stays out), both Wald F tests with Satterthwaite
+   (Fai-Cornelius) denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
    on the log10 scale with a t-based 95 % CI (Satterthwaite df) and as a geometric mean ratio.
    A feature with ``censor_threshold`` or more of all its values censored is not modelled
    (its substituted values are not measurements); its per-visit Fisher tests stand instead.
@@ -82,6 +83,7 @@ __all__ = [
     "BASELINE_FAMILY",
     "DEFAULT_ABSOLUTE_COUNTS",
     "DEFAULT_MEASURES",
+    "POST_BASELINE_ARM_TEST",
     "TREATMENT_FAMILY",
     "UNADJUSTED",
     "ArmComparison",
@@ -101,6 +103,8 @@ DEFAULT_MEASURES = ("pct_parent", "concentration")
 DEFAULT_ABSOLUTE_COUNTS = ("CD4+ T", "CD8+ T")
 #: visits on or before this study day are baseline: their arm tests check baseline imbalance, not treatment
 BASELINE_LAST_DAY = 0
+#: the omnibus test that the arm difference is zero at every post-baseline visit (column ``test``)
+POST_BASELINE_ARM_TEST = "arm at any post-baseline visit"
 #: the two BH families of the per-visit tests (column ``family`` of ``visit_tests``)
 TREATMENT_FAMILY = "treatment effect (post-baseline visit)"
 BASELINE_FAMILY = "baseline imbalance (visit on or before day 0; not a treatment effect)"
@@ -364,7 +368,9 @@ def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: floa
     rows = []
     for test, ft, why in (
         ("arm x visit interaction", res.interaction, "do the arms' trajectories differ over the visits?"),
-        ("arm at any visit", res.arm_any_visit, "do the arms differ at any visit (main effect + interaction)?"),
+        (POST_BASELINE_ARM_TEST, res.arm_any_post_baseline_visit,
+         f"do the arms differ at any visit after day {BASELINE_LAST_DAY} (joint test of the per-visit arm "
+         f"differences; day {BASELINE_LAST_DAY} is baseline imbalance, not in it)?"),
     ):
         icc = res.tau2 / (res.tau2 + res.sigma2) if np.isfinite(res.tau2) and res.tau2 + res.sigma2 > 0 else np.nan
         rows.append({
@@ -592,7 +598,7 @@ def compare_arms(
                          "treat substituted values as measurements; see the per-visit Fisher tests of % detectable")
         else:
             res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
-                                      covariates=adjust)
+                                      covariates=adjust, baseline_last_day=BASELINE_LAST_DAY)
         omnibus.extend(_omnibus_rows(key, res, pct_cens, text, adjust_left_out))
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
         effects.extend(_visit_effect_rows(key, res, counts, text))

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunolab.analysis.compare import ArmComparison, compare_arms, write_comparison
+from immunolab.analysis.compare import (
+    BASELINE_FAMILY,
+    ArmComparison,
+    compare_arms,
+    write_comparison,
+)
 from immunolab.analysis.measurements_view import measurements_view
 from immunolab.errors import InputError
 from tests.analysis import synthetic as syn
@@ -354,3 +359,21 @@ def test_averaged_replicates_of_mixed_censoring_count_as_censored() -> None:
     res = compare_arms(view, window=(0, 14))
     assert res.omnibus["p"].isna().all() and (res.omnibus["pct_censored"] == 50.0).all()
     assert (res.visit_tests["test"] == "Fisher exact").all()
+
+
+def test_the_arm_omnibus_test_is_post_baseline_only_so_a_day_0_imbalance_is_not_a_treatment_effect() -> None:
+    """"arm at any visit" included the Day 0 (pre-dose) difference yet was BH-adjusted with the treatment tests."""
+    m = syn.measurements(0)
+    feature = syn.NULL_FEATURES[0]
+    m = m[m["feature"] == feature].copy()
+    imbalance = (m["visit_day"] == 0) & (m["arm"] == "MSC")
+    m.loc[imbalance, "value"] *= 10.0  # a pre-dose difference only
+    res = compare_arms(measurements_view(m))
+    o = res.omnibus.set_index("test")
+    assert "arm at any visit" not in o.index
+    row = o.loc["arm at any post-baseline visit"]
+    n_post = sum(int(v) > 0 for v in row["visits"].split(","))
+    assert row["num_df"] == n_post and row["p"] > 0.05
+    assert "day 0 is baseline imbalance" in row["method"]
+    day0 = res.visit_tests.set_index("visit_day").loc[0]
+    assert day0["p"] < 0.05 and day0["family"] == BASELINE_FAMILY  # the imbalance is reported, in its own family
