@@ -14,8 +14,9 @@ measure the same analyte), PARCAT1 (assay), AVAL, AVALU, BASE, CHG, PCHG, AVISIT
 (``Day 14``), AVISITN (protocol day, Day 0 = first infusion), ADY (CDISC study day of the
 collection: the result's own study day where the store keeps one, e.g. a clinical result drawn
 on Day 5 for visit Day 6, else the sample's visit day; + 1 from Day 0 on, as CDISC has no day 0,
-so Day 0 is ADY 1 and Day -1 is ADY -1), ABLFL (``Y`` on the Day 0 record unless a QC decision
-excluded it; BASE and CHG never come from an excluded value), ANL01FL (``Y`` on the record analysed: one per subject x parameter x visit with a value; blank for a value a QC
+so Day 0 is ADY 1 and Day -1 is ADY -1), ABLFL (``Y`` on the last record with a value in the
+Day 0 visit window, Day -1 to Day 0, that no QC decision excluded; none when there is no such
+record; BASE is that record's AVAL, CHG = AVAL - BASE, PCHG = 100 * CHG / BASE), ANL01FL (``Y`` on the record analysed: one per subject x parameter x visit with a value; blank for a value a QC
 decision excluded, kept only with ``include_excluded``), DTYPE (``BLQ`` / ``ALQ`` when
 AVAL is a substituted censored value: LLOQ/2 below, ULOQ above).
 
@@ -267,13 +268,41 @@ def build_adlb(view: pd.DataFrame, subjects: pd.DataFrame | None = None, *, stud
         "SITEID": v["patient_id"].map(site), "TRTP": v["arm"], "PARCAT1": v["assay"], "PARAMCD": code,
         "PARAM": param,
         "AVAL": v["value"].astype(float), "AVALU": unit,
-        "BASE": v.get("baseline_value", np.nan),
-        "CHG": v.get("change", np.nan), "PCHG": v.get("pct_change", np.nan),
+        "BASE": np.nan, "CHG": np.nan, "PCHG": np.nan,  # from the baseline record, below
         "AVISIT": "Day " + day.astype(str), "AVISITN": day, "ADY": _cdisc_day(_collection_day(v)),
-        "ABLFL": np.where((day == baseline_day) & ~excluded, "Y", ""), "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
+        "ABLFL": np.where(_baseline_records(v["patient_id"], pd.Series(code, index=v.index), day,
+                                            v["value"].notna() & ~excluded, baseline_day), "Y", ""),
+        "ANL01FL": np.where(v["value"].notna() & ~excluded, "Y", ""),
         "DTYPE": censor.map(_CENSOR_DTYPE).fillna(""),
     })
+    adlb["BASE"] = _baseline_values(adlb)
+    adlb["CHG"] = adlb["AVAL"] - adlb["BASE"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adlb["PCHG"] = 100.0 * adlb["CHG"] / adlb["BASE"].where(adlb["BASE"] != 0)
     return adlb.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)
+
+
+def _baseline_records(subject: pd.Series, paramcd: pd.Series, day: pd.Series, usable: pd.Series,
+                      baseline_day: int) -> pd.Series:
+    """Return which records are the baseline: per subject x parameter, the last usable one in the baseline window.
+
+    Usable: a value, not excluded by a QC decision. The window is the baseline visit's
+    (:func:`immunolab.derive.views.visit_window_bounds`: Day -1 to Day 0 for Day 0), so a Day 0
+    record without a value is no baseline and an earlier record of the window can be.
+    """
+    from immunolab.derive.views import visit_window_bounds
+
+    first, last = visit_window_bounds(baseline_day)
+    candidate = usable & day.between(first, last)
+    order = pd.DataFrame({"s": subject, "p": paramcd, "d": day})[candidate].sort_values("d", kind="stable")
+    flagged = order.drop_duplicates(["s", "p"], keep="last").index
+    return pd.Series(subject.index.isin(flagged), index=subject.index)
+
+
+def _baseline_values(adlb: pd.DataFrame) -> pd.Series:
+    """Return BASE: the AVAL of the subject x parameter's baseline record (ABLFL = Y), NaN without one."""
+    base = adlb.loc[adlb["ABLFL"] == "Y", ["USUBJID", "PARAMCD", "AVAL"]].rename(columns={"AVAL": "BASE"})
+    return adlb[["USUBJID", "PARAMCD"]].merge(base, on=["USUBJID", "PARAMCD"], how="left")["BASE"].set_axis(adlb.index)
 
 
 def _cdisc_day(day: pd.Series) -> pd.Series:

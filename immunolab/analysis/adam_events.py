@@ -79,17 +79,27 @@ def _adsl_part(adsl: pd.DataFrame) -> pd.DataFrame:
     return adsl[["STUDYID", *[c for c in _ADSL_KEEP if c in adsl.columns]]]
 
 
+def _censor_text(reason: str, no_baseline_score: bool, horizon: int) -> str:
+    """Return CNSDTDSC for a censoring reason: its text, then a missing baseline score said apart."""
+    text = _CENSOR_TEXT.get(reason, reason.upper()).format(h=horizon)
+    if no_baseline_score and reason != "no baseline score":
+        text += "; NO BASELINE SCORE"
+    return text
+
+
 def _tte_records(tte: pd.DataFrame, adsl: pd.DataFrame, paramcd: str, param: str, paramn: int, event: str,
                  horizon: int) -> pd.DataFrame:
     t = tte.assign(SUBJID=tte["patient_id"].astype(str))
     time = t["time"].astype(float)
     censored = t["event"].astype(int) == 0
     reasons = t["censor_reason"].fillna("").astype(str)
+    no_base = t["no_baseline_score"].fillna(False) if "no_baseline_score" in t else pd.Series(False, index=t.index)
     rec = pd.DataFrame({
         "SUBJID": t["SUBJID"], "PARAMCD": paramcd, "PARAM": param, "PARAMN": paramn, "AVAL": time, "AVALU": "DAYS",
         "CNSR": censored.astype(int), "STARTDY": 0, "ADY": adam_relative_day(time),
         "EVNTDESC": np.where(censored, "CENSORED", event),
-        "CNSDTDSC": np.where(censored, [_CENSOR_TEXT.get(r, r.upper()).format(h=horizon) for r in reasons], ""),
+        "CNSDTDSC": np.where(censored, [_censor_text(r, bool(nb), horizon) for r, nb in zip(reasons, no_base, strict=True)],
+                             ""),
     })
     return _adsl_part(adsl).merge(rec, on="SUBJID", how="inner", validate="one_to_one")
 

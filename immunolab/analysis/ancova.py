@@ -9,7 +9,7 @@ This is the change-from-baseline analysis: the coefficient of arm is the same wh
 outcome is log10(value) or its change from baseline, because baseline is a covariate.
 
 A visit is not tested (p NaN, outside the BH families) when an arm has fewer than ``min_per_arm``
-patients with both values, when more than ``censor_threshold`` of the values used are censored
+patients with both values, when ``censor_threshold`` (default half) or more of the values used are censored
 (substituted values are not measurements), or when the model has no residual df. Benjamini-
 Hochberg q-values are given within feature over visits (``q_bh_feature``) and over the table
 (``q_bh_all``); every test is post-baseline, so every one is a treatment-effect test.
@@ -68,9 +68,9 @@ def _visit_row(d: pd.DataFrame, treated: str, reference: str, adjust: Sequence[s
         row["method"] = (f"not tested: an arm has fewer than min_per_arm = {min_per_arm} patients with a value at "
                          f"this visit and at baseline ({n_t} treated vs {n_r} reference)")
         return row
-    if cens > censor_threshold:
+    if cens >= censor_threshold:
         row["method"] = (f"not tested: {100 * cens:.0f} % of the values at this visit and baseline are censored "
-                         f"(> {100 * censor_threshold:.0f} %); see the per-visit Fisher tests")
+                         f"(>= {100 * censor_threshold:.0f} %); see the per-visit Fisher tests")
         return row
     X, used, left_out = _design(d, treated, adjust)
     if len(d) <= X.shape[1]:

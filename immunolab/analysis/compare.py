@@ -4,15 +4,16 @@ For every assay x feature x measure of the measurements view:
 
 1. **Mixed model** (primary): ``log10(value) ~ arm * C(visit) + (1 | patient)`` by REML
    (statsmodels MixedLM), see :mod:`immunolab.analysis.mixed_model`. The omnibus table holds
-   the arm x visit interaction (do the arms' trajectories differ?) and the "arm at any visit"
-   test (arm main effect + interaction), both Wald F tests with Satterthwaite (Fai-Cornelius)
-   denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
+   the arm x visit interaction (do the arms' trajectories differ?) and the "arm at any
+   post-baseline visit" test (the arm difference is zero at every visit after Day 0; the Day 0,
+   pre-dose difference is baseline imbalance and stays out), both Wald F tests with Satterthwaite
+   (Fai-Cornelius) denominator df; ``visit_effects`` holds the per-visit arm difference (treated - reference)
    on the log10 scale with a t-based 95 % CI (Satterthwaite df) and as a geometric mean ratio.
-   A feature with more than ``censor_threshold`` of all its values censored is not modelled
+   A feature with ``censor_threshold`` or more of all its values censored is not modelled
    (its substituted values are not measurements); its per-visit Fisher tests stand instead.
 2. **Per-visit rank tests** (sensitivity, no distributional assumption): Mann-Whitney on the
    values (on log10, which does not change ranks) with the Hodges-Lehmann shift and its Moses
-   CI, reported as a ratio ``10 ** shift``. When more than ``censor_threshold`` (default half)
+   CI, reported as a ratio ``10 ** shift``. When ``censor_threshold`` (default half) or more
    of a visit's values are censored, ranks would be mostly ties among substituted values, so
    the visit is compared by the proportion detectable (or above the ULOQ when most censored
    values are above) per arm with Fisher's exact test, the difference in proportions
@@ -25,7 +26,8 @@ For every assay x feature x measure of the measurements view:
    shift and Moses CI in the measure's units. A patient who died before the window's end has
    no AUC: ``excluded_reasons`` counts those deaths apart (``deaths``: patient -> study day, read
    from the store's ``outcomes`` by :func:`compare_store`) and the method warns that an AUC among
-   survivors is biased by informative missingness.
+   survivors is biased by informative missingness. A feature where an arm has fewer than
+   ``min_per_arm`` patients with an AUC is not tested (p NaN, outside the BH family), as above.
 
 **Covariate adjustment** (``adjust=["site", "specimen", "age"]``): the mixed model gains those
 fixed effects (:mod:`immunolab.analysis.mixed_model`; aliased columns are left out and named)
@@ -60,6 +62,7 @@ import pandas as pd
 
 from immunolab.analysis.ancova import baseline_ancova
 from immunolab.analysis.measurements_view import (
+    ABOVE_RANGE_FLAGS,
     NONDETECT_FLAGS,
     measurements_view,
     no_values_since_gating_failed,
@@ -81,6 +84,7 @@ __all__ = [
     "BASELINE_FAMILY",
     "DEFAULT_ABSOLUTE_COUNTS",
     "DEFAULT_MEASURES",
+    "POST_BASELINE_ARM_TEST",
     "TREATMENT_FAMILY",
     "UNADJUSTED",
     "ArmComparison",
@@ -100,6 +104,8 @@ DEFAULT_MEASURES = ("pct_parent", "concentration")
 DEFAULT_ABSOLUTE_COUNTS = ("CD4+ T", "CD8+ T")
 #: visits on or before this study day are baseline: their arm tests check baseline imbalance, not treatment
 BASELINE_LAST_DAY = 0
+#: the omnibus test that the arm difference is zero at every post-baseline visit (column ``test``)
+POST_BASELINE_ARM_TEST = "arm at any post-baseline visit"
 #: the two BH families of the per-visit tests (column ``family`` of ``visit_tests``)
 TREATMENT_FAMILY = "treatment effect (post-baseline visit)"
 BASELINE_FAMILY = "baseline imbalance (visit on or before day 0; not a treatment effect)"
@@ -363,7 +369,9 @@ def _omnibus_rows(key: dict[str, Any], res: MixedModelResult, pct_censored: floa
     rows = []
     for test, ft, why in (
         ("arm x visit interaction", res.interaction, "do the arms' trajectories differ over the visits?"),
-        ("arm at any visit", res.arm_any_visit, "do the arms differ at any visit (main effect + interaction)?"),
+        (POST_BASELINE_ARM_TEST, res.arm_any_post_baseline_visit,
+         f"do the arms differ at any visit after day {BASELINE_LAST_DAY} (joint test of the per-visit arm "
+         f"differences; day {BASELINE_LAST_DAY} is baseline imbalance, not in it)?"),
     ):
         icc = res.tau2 / (res.tau2 + res.sigma2) if np.isfinite(res.tau2) and res.tau2 + res.sigma2 > 0 else np.nan
         rows.append({
@@ -418,14 +426,14 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
                    method=f"not tested: an arm has fewer than min_per_arm = {min_per_arm} values at this visit "
                           f"({len(gt)} treated vs {len(gr)} reference); the mixed model leaves the visit out too")
         return row
-    if frac > threshold:
+    if frac >= threshold:
         below = g["censor"].isin(NONDETECT_FLAGS)
-        mostly_below = int(below.sum()) >= n_cens - int(below.sum())
+        mostly_below = int(below.sum()) >= int(g["censor"].isin(ABOVE_RANGE_FLAGS).sum())  # "mixed" on neither side
         if mostly_below:
             kt, kr = int((~gt["censor"].isin(NONDETECT_FLAGS)).sum()), int((~gr["censor"].isin(NONDETECT_FLAGS)).sum())
             what = "detectable (>= LLOQ)"
         else:
-            kt, kr = int(gt["censor"].isin({"above_uloq", "above_curve"}).sum()), int(gr["censor"].isin({"above_uloq", "above_curve"}).sum())
+            kt, kr = int(gt["censor"].isin(ABOVE_RANGE_FLAGS).sum()), int(gr["censor"].isin(ABOVE_RANGE_FLAGS).sum())
             what = "above the ULOQ"
         fr = fisher_detectable(kt, len(gt), kr, len(gr), alpha=alpha)
         row.update(
@@ -433,7 +441,7 @@ def _visit_test_row(key: dict[str, Any], visit: int, g: pd.DataFrame, treated: s
             estimate=100 * fr.diff, ci_low=100 * fr.diff_ci_low, ci_high=100 * fr.diff_ci_high,
             pct_treated=100 * kt / len(gt), pct_reference=100 * kr / len(gr),
             odds_ratio=fr.odds_ratio, or_ci_low=fr.or_ci_low, or_ci_high=fr.or_ci_high, p=fr.p,
-            method=(f"Fisher exact on % {what}: {n_cens}/{len(g)} values censored (> {100 * threshold:.0f} %), "
+            method=(f"Fisher exact on % {what}: {n_cens}/{len(g)} values censored (>= {100 * threshold:.0f} %), "
                     "so ranks would be mostly ties; Newcombe CI for the difference, exact conditional CI for the OR"),
         )
         return row
@@ -458,12 +466,27 @@ def _mark_deaths(aucs: pd.DataFrame, deaths: Mapping[str, float], window: tuple[
     return out
 
 
+def auc_testable(auc: pd.DataFrame, treated: str, reference: str, min_per_arm: int) -> str | None:
+    """Return why a feature's AUC comparison is not tested (an arm under ``min_per_arm`` patients), or None.
+
+    The same minimum as the per-visit tests and the mixed model: below it a rank test cannot reach
+    a small p nor give a CI, and it would only dilute the Benjamini-Hochberg family.
+    """
+    ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
+    nt, nr = int((ok["arm"] == treated).sum()), int((ok["arm"] == reference).sum())
+    if min(nt, nr) >= min_per_arm:
+        return None
+    return (f"not tested: an arm has fewer than min_per_arm = {min_per_arm} patients with an AUC over the window "
+            f"({nt} treated vs {nr} reference)")
+
+
 def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, reference: str, alpha: float,
-                  window: tuple[int, int]) -> dict[str, Any]:
+                  window: tuple[int, int], min_per_arm: int = 2) -> dict[str, Any]:
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))]
     xt = ok.loc[ok["arm"] == treated, "auc_mean"].to_numpy(dtype=float)
     xr = ok.loc[ok["arm"] == reference, "auc_mean"].to_numpy(dtype=float)
-    sr = mann_whitney_hl(xt, xr, alpha=alpha)
+    untestable = auc_testable(auc, treated, reference, min_per_arm)
+    sr = mann_whitney_hl(xt, xr, alpha=alpha) if untestable is None else None
     excluded = auc[~auc.index.isin(ok.index)]
     reasons = excluded["auc_status"].str.removeprefix("NaN: ").value_counts().to_dict()
     n_died = int(excluded["auc_status"].str.startswith("NaN: died").sum())
@@ -477,14 +500,15 @@ def _auc_test_row(key: dict[str, Any], auc: pd.DataFrame, treated: str, referenc
         "excluded_reasons": "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
         "median_treated": float(np.median(xt)) if xt.size else np.nan,
         "median_reference": float(np.median(xr)) if xr.size else np.nan,
-        "shift": sr.shift, "ci_low": sr.ci_low, "ci_high": sr.ci_high, "p": sr.p,
-        "method": (f"{sr.method}, on the time-averaged AUC (trapezoid over observed visits of days "
+        "shift": sr.shift if sr else np.nan, "ci_low": sr.ci_low if sr else np.nan,
+        "ci_high": sr.ci_high if sr else np.nan, "p": sr.p if sr else np.nan,
+        "method": (f"{sr.method if sr else untestable}, on the time-averaged AUC (trapezoid over observed visits of days "
                    f"{window[0]}-{window[1]} / window length, measure units); patients without a value at both "
                    f"window ends excluded{survivors}"),
     }
 
 def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Sequence[str],
-                alpha: float) -> dict[str, Any]:
+                alpha: float, untestable: str | None = None) -> dict[str, Any]:
     """Return the arm coefficient of OLS auc_mean ~ arm + covariates (patient-level covariates)."""
     import statsmodels.api as sm
 
@@ -493,6 +517,10 @@ def _auc_ancova(auc: pd.DataFrame, covs: pd.DataFrame, treated: str, adjust: Seq
     ok = auc[np.isfinite(auc["auc_mean"].to_numpy(dtype=float))].merge(covs, on="patient_id", how="left")
     ok = ok.dropna(subset=list(adjust))
     out: dict[str, Any] = dict.fromkeys(("adjusted_shift", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p"), np.nan)
+    if untestable is not None:
+        out["adjusted_method"] = "ANCOVA not estimable, " + untestable
+        out["adjusted_for"] = "none"
+        return out
     X = np.column_stack([np.ones(len(ok)), (ok["arm"] == treated).to_numpy(dtype=float)])
     if ok.empty:
         out["adjusted_method"] = "ANCOVA not estimable (no patient has an AUC over the window with every covariate)"
@@ -562,16 +590,16 @@ def compare_arms(
         finite = g[np.isfinite(g["value"].to_numpy(dtype=float))]
         pct_cens = 100.0 * float(finite["censored"].mean()) if len(finite) else 0.0
         constant = len(finite) > 0 and float(np.ptp(finite["value"].to_numpy(dtype=float))) == 0.0
-        if pct_cens > 100.0 * censor_threshold or constant:
+        if pct_cens >= 100.0 * censor_threshold or constant:
             res = MixedModelResult(None, None, {}, sorted(int(v) for v in g["visit_day"].unique()), treated, reference,
                                    len(finite), int(finite["patient_id"].nunique()), np.nan, np.nan, False)
             res.error = ("every value is the same (no variation to compare; e.g. a parent gate's share of itself)"
                          if constant else
-                         f"{pct_cens:.0f} % of values censored (> {100 * censor_threshold:.0f} %): the model would "
+                         f"{pct_cens:.0f} % of values censored (>= {100 * censor_threshold:.0f} %): the model would "
                          "treat substituted values as measurements; see the per-visit Fisher tests of % detectable")
         else:
             res = fit_arm_visit_model(g, treated=treated, reference=reference, min_per_arm=min_per_arm, alpha=alpha,
-                                      covariates=adjust)
+                                      covariates=adjust, baseline_last_day=BASELINE_LAST_DAY)
         omnibus.extend(_omnibus_rows(key, res, pct_cens, text, adjust_left_out))
         counts = {(str(a), int(v)): int(n) for (a, v), n in finite.groupby(["arm", "visit_day"]).size().items()}
         effects.extend(_visit_effect_rows(key, res, counts, text))
@@ -586,10 +614,11 @@ def compare_arms(
             r["q_bh_feature"] = qv
         tests.extend(feature_tests)
         fa = aucs[(aucs["assay"] == key["assay"]) & (aucs["feature"] == key["feature"]) & (aucs["measure"] == key["measure"])]
-        auc_row = _auc_test_row(key, fa, treated, reference, alpha, window)
+        auc_row = _auc_test_row(key, fa, treated, reference, alpha, window, min_per_arm)
         auc_row["adjusted_for"] = "none"
         if adjust:
-            auc_row.update(_auc_ancova(fa, _patient_covariates(g, adjust), treated, adjust, alpha))
+            auc_row.update(_auc_ancova(fa, _patient_covariates(g, adjust), treated, adjust, alpha,
+                                       auc_testable(fa, treated, reference, min_per_arm)))
         auc_rows.append(auc_row)
     omnibus_df = pd.DataFrame(omnibus)
     for test in omnibus_df["test"].unique():
@@ -613,7 +642,9 @@ def compare_arms(
         "rows_without_arm_excluded": no_arm, "model": text, "adjust": adjust,
         "adjust_left_out": adjust_left_out,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
-                          f"when > {100 * censor_threshold:.0f} % of a visit's values are censored",
+                          f"when >= {100 * censor_threshold:.0f} % of a visit's values are censored (a feature "
+                          "that censored overall is not modelled); averaged replicates of mixed censoring count "
+                          "as censored",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
         "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
                         f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "

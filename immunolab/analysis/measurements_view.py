@@ -6,8 +6,11 @@ superseded ingests already excluded by :meth:`Store.table`), with these derived 
 ``censored`` / ``detectable``
     ``censored`` is True when the value was substituted or capped by the plugin (``censor`` in
     ``below_lloq``, ``below_curve``, ``above_uloq``, ``above_curve``); the value is then the
-    plugin's recorded substitution (LLOQ/2 by default, ULOQ above). ``detectable`` is False only
-    for values below the quantification range. ``not_available`` rows keep a NaN value.
+    plugin's recorded substitution (LLOQ/2 by default, ULOQ above). ``mixed`` (replicates of
+    different censoring averaged, see :mod:`immunolab.derive.views`) is censored too: the average
+    holds a substituted value, so it counts toward the share censored and the censoring rules.
+    ``detectable`` is False only for values below the quantification range (a ``mixed`` value
+    had a replicate in range, so it is detectable). ``not_available`` rows keep a NaN value.
 ``baseline_value``, ``change``, ``pct_change``
     The Day 0 value of the same patient, assay, feature and measure (NaN when Day 0 is missing),
     ``value - baseline_value`` (measure units) and ``100 * change / baseline_value`` (%; NaN when
@@ -45,9 +48,11 @@ if TYPE_CHECKING:
     from immunolab.store.read import Store
 
 __all__ = [
+    "ABOVE_RANGE_FLAGS",
     "BASELINE_DAY",
     "CENSORED_FLAGS",
     "KEY_COLUMNS",
+    "MIXED_CENSOR",
     "NONDETECT_FLAGS",
     "REQUIRED_COLUMNS",
     "VIEW_COLUMNS",
@@ -57,10 +62,14 @@ __all__ = [
 ]
 
 BASELINE_DAY = 0
-#: plugin censor codes that mean "substituted / capped value"
-CENSORED_FLAGS = frozenset({"below_lloq", "below_curve", "above_uloq", "above_curve"})
+#: censor code of a value averaged from replicates of different censoring (one substituted or capped)
+MIXED_CENSOR = "mixed"
+#: censor codes that mean "the value is, or is averaged with, a substituted / capped value"
+CENSORED_FLAGS = frozenset({"below_lloq", "below_curve", "above_uloq", "above_curve", MIXED_CENSOR})
 #: censor codes that mean "below the quantification range" (not detectable)
 NONDETECT_FLAGS = frozenset({"below_lloq", "below_curve"})
+#: censor codes that mean "above the quantification range" (capped)
+ABOVE_RANGE_FLAGS = frozenset({"above_uloq", "above_curve"})
 #: one analysis value per combination of these columns
 KEY_COLUMNS = ["patient_id", "visit_day", "assay", "feature", "measure"]
 REQUIRED_COLUMNS = ["patient_id", "visit_day", "arm", "assay", "feature", "measure", "value"]

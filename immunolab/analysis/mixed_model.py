@@ -14,6 +14,11 @@ tests would be anti-conservative.
 Visits where either arm has fewer than ``min_per_arm`` observations are left out of the model
 (the interaction dummy would be unestimable) and listed in ``notes``.
 
+Omnibus tests: ``interaction`` is the joint F test that every treated-arm x visit coefficient is
+zero (the arms' trajectories are parallel); ``arm_any_post_baseline_visit`` is the joint F test
+that the arm difference is zero at every visit after ``baseline_last_day`` (Day 0, pre-dose:
+its difference is baseline imbalance, not a treatment effect, so it is not in this test).
+
 Covariates (``covariates=["site", "specimen", "age"]``) add fixed effects after the arm x
 visit columns, so the arm contrasts keep their positions: a numeric covariate enters centred
 on its mean (one column), a categorical one as treatment dummies against its most frequent
@@ -47,7 +52,7 @@ class MixedModelResult:
     """Outcome of one feature's mixed model: omnibus tests, per-visit arm differences, notes."""
 
     interaction: FTest | None
-    arm_any_visit: FTest | None
+    arm_any_post_baseline_visit: FTest | None
     visit_differences: dict[int, ContrastTest]
     visits: list[int]
     treated: str
@@ -163,8 +168,12 @@ def fit_arm_visit_model(
     min_per_arm: int = 2,
     alpha: float = 0.05,
     covariates: list[str] | tuple[str, ...] = (),
+    baseline_last_day: int = 0,
 ) -> MixedModelResult:
-    """Fit the model to one feature's rows (columns patient_id, arm, visit_day, ``response``, covariates)."""
+    """Fit the model to one feature's rows (columns patient_id, arm, visit_day, ``response``, covariates).
+
+    Visits on or before ``baseline_last_day`` are baseline: out of the post-baseline arm test.
+    """
     df = data[np.isfinite(data[response].to_numpy(dtype=float))]
     notes: list[str] = []
     if covariates:
@@ -211,19 +220,21 @@ def fit_arm_visit_model(
     L_inter = np.zeros((k, p))
     for i in range(k):
         L_inter[i, arm_col + 1 + i] = 1.0
-    L_any = np.zeros((k + 1, p))
-    L_any[0, arm_col] = 1.0
-    L_any[1:] = L_inter
     diffs: dict[int, ContrastTest] = {}
+    post_baseline: list[np.ndarray] = []
     for i, v in enumerate(ok_visits):
         vec = np.zeros(p)
         vec[arm_col] = 1.0
         if i > 0:
             vec[arm_col + i] = 1.0
         diffs[v] = model.contrast(vec, alpha=alpha)
+        if v > baseline_last_day:
+            post_baseline.append(vec)
+    if not post_baseline:
+        notes.append(f"no visit after day {baseline_last_day}: no post-baseline arm test")
     return MixedModelResult(
         interaction=model.f_test(L_inter),
-        arm_any_visit=model.f_test(L_any),
+        arm_any_post_baseline_visit=model.f_test(np.vstack(post_baseline)) if post_baseline else None,
         visit_differences=diffs,
         visits=ok_visits,
         treated=treated,

@@ -136,12 +136,21 @@ def time_to_improvement(subjects: pd.DataFrame | pa.Table, scores: pd.DataFrame 
                         outcomes: pd.DataFrame | pa.Table | None = None, *, test_code: str = "WHOOSCI",
                         points: int = 2, horizon: int = 28, baseline_day: int = 0,
                         last_contact: Mapping[str, int] | None = None) -> pd.DataFrame:
-    """Return time-to-event rows (patient_id, arm, time, event, censor_reason, baseline_score) of clinical improvement.
+    """Return time-to-event rows (patient_id, arm, time, event, censor_reason, baseline_score, no_baseline_score) of clinical improvement.
 
-    A patient alive without improvement is censored at the horizon, or at ``last_contact[patient]``
-    (last study day with any data) when that is earlier, as in :func:`time_to_event`; a death before
-    improvement is censored at the horizon (death as the worst outcome, never an improvement).
+    The baseline score is the last score in the baseline visit's window
+    (:func:`immunolab.derive.views.visit_window_bounds`: Day -1 to Day 0 for Day 0), the window
+    README and ADLB use; an earlier score is no baseline. A patient alive without improvement is
+    censored at the horizon, or at ``last_contact[patient]`` (last study day with any data) when
+    that is earlier, as in :func:`time_to_event`; a death before improvement is censored at the
+    horizon (death as the worst outcome, never an improvement). Without a baseline score only a
+    discharge can be an event: ``no_baseline_score`` says so, and ``censor_reason`` keeps the
+    censoring that applies (death, last contact), or is ``no baseline score`` for a patient
+    followed to the horizon, whose improvement could not be assessed.
     """
+    from immunolab.derive.views import visit_window_bounds
+
+    first_baseline_day = visit_window_bounds(baseline_day)[0]
     subj = _frame(subjects).assign(patient_id=lambda d: d["patient_id"].astype(str))
     out = _frame(outcomes) if outcomes is not None else pd.DataFrame(columns=["patient_id", "event", "study_day"])
     subj, out = check_outcomes(subj, out)
@@ -152,7 +161,7 @@ def time_to_improvement(subjects: pd.DataFrame | pa.Table, scores: pd.DataFrame 
     for rec in subj.to_dict("records"):
         pid = rec["patient_id"]
         mine = sc[sc["patient_id"] == pid].sort_values("study_day")
-        base = mine.loc[mine["study_day"] <= baseline_day, "value"]
+        base = mine.loc[mine["study_day"].between(first_baseline_day, baseline_day), "value"]
         base_score = float(base.iloc[-1]) if len(base) else np.nan
         improved = mine[(mine["study_day"] > baseline_day) & (mine["study_day"] <= horizon)
                         & (mine["value"] <= base_score - points)]
@@ -163,16 +172,16 @@ def time_to_improvement(subjects: pd.DataFrame | pa.Table, scores: pd.DataFrame 
         death = events.loc[events["event"] == "death", "study_day"]
         if first and (death.empty or min(first) <= int(death.min())):
             rows.append({"patient_id": pid, "arm": rec["arm"], "time": min(first), "event": 1, "censor_reason": None,
-                         "baseline_score": base_score})
+                         "baseline_score": base_score, "no_baseline_score": bool(np.isnan(base_score))})
             continue
         reason = "death (censored at the horizon)" if not death.empty else "no improvement by the horizon"
         time = horizon
         if death.empty and last_contact is not None and pid in last_contact and int(last_contact[pid]) < horizon:
             time, reason = max(int(last_contact[pid]), 0), "last contact"
-        if np.isnan(base_score) and not len(discharge):
+        if np.isnan(base_score) and reason == "no improvement by the horizon":
             reason = "no baseline score"
         rows.append({"patient_id": pid, "arm": rec["arm"], "time": time, "event": 0, "censor_reason": reason,
-                     "baseline_score": base_score})
+                     "baseline_score": base_score, "no_baseline_score": bool(np.isnan(base_score))})
     return pd.DataFrame(rows)
 
 

@@ -104,6 +104,18 @@ def test_adtte_time_to_death_is_adsl_ttdth28_and_cnsdth28_with_event_and_censori
     assert (adtte["AVALU"] == "DAYS").all() and adtte.groupby("PARAMCD")["PARAM"].nunique().max() == 1
 
 
+def test_adtte_keeps_the_true_censoring_and_says_a_missing_baseline_score_apart() -> None:
+    """A patient last seen on Day 14 without a baseline score had CNSDTDSC "NO BASELINE SCORE (AT DAY 28)"."""
+    subjects = pd.DataFrame({"patient_id": ["001", "002"], "arm": ["MSC", "control"]})
+    adsl = add_treatment_variables(build_adsl(subjects, studyid="T1"))
+    scores = pd.DataFrame({"patient_id": ["001", "002"], "study_day": [6, 6], "value": [5.0, 5.0],
+                           "test_code": "WHOOSCI"})
+    adtte = build_adtte(adsl, subjects, None, scores, last_contact={"001": 14, "002": 28})
+    imp = adtte[adtte["PARAMCD"] == "TTIMP28"].set_index("SUBJID")
+    assert imp.loc["001", ["AVAL", "CNSR", "CNSDTDSC"]].tolist() == [14.0, 1, "LAST CONTACT; NO BASELINE SCORE"]
+    assert imp.loc["002", ["AVAL", "CNSR", "CNSDTDSC"]].tolist() == [28.0, 1, "NO BASELINE SCORE (AT DAY 28)"]
+
+
 def test_adtte_has_no_improvement_parameter_without_who_scores() -> None:
     adtte = build_adtte(_adsl(), _subjects(), _outcomes(), None)
     assert set(adtte["PARAMCD"]) == {"TTDTH28"}
@@ -155,6 +167,19 @@ def test_adlb_leaves_change_empty_on_baseline_and_flags_substituted_values_in_cr
     assert "DTYPE" not in adlb.columns
     assert adlb["CRIT1FL"].tolist() == ["N", "N", "Y", "N"] and adlb["CRIT2FL"].tolist() == ["N", "N", "N", "Y"]
     assert adlb["CRIT1"].iloc[0].startswith("Below LLOQ") and adlb["CRIT2"].iloc[0].startswith("Above ULOQ")
+
+
+def test_adlb_flags_as_baseline_the_last_record_with_a_value_in_the_day_0_window() -> None:
+    """ABLFL sat on a Day 0 record without a value, so BASE and CHG were empty on every later visit."""
+    rows = [{"patient_id": pid, "visit_day": d, "arm": "MSC", "assay": "cytokine", "feature": "IL-6",
+             "measure": "concentration", "value": v, "unit": "pg/mL", "censor": c}
+            for pid, d, v, c in (("001", -1, 50.0, "none"), ("001", 0, np.nan, "not_available"), ("001", 6, 10.0, "none"),
+                                 ("002", -3, 70.0, "none"), ("002", 0, np.nan, "not_available"), ("002", 6, 10.0, "none"))]
+    adlb = finish_adlb(build_adlb(measurements_view(pd.DataFrame(rows)), _subjects())).set_index(["SUBJID", "AVISITN"])
+    assert adlb["ABLFL"].to_dict() == {("001", -1): "Y", ("001", 0): "", ("001", 6): "", ("002", -3): "",
+                                       ("002", 0): "", ("002", 6): ""}  # Day -3 is before the Day 0 window
+    assert adlb.loc[("001", 6), ["BASE", "CHG", "PCHG"]].tolist() == [50.0, -40.0, -80.0]
+    assert adlb.loc["002", ["BASE", "CHG"]].isna().all().all()
 
 
 def test_xpt_files_carry_dataset_labels_and_real_variable_labels(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_adjusting_for_site_removes_a_site_effect_the_unadjusted_model_reads_as_
                           ["site", "specimen", "age"])
     crude = compare_arms(view, window=WINDOW)
     adjusted = compare_arms(view, adjust=["site", "specimen", "age"], window=WINDOW)
-    test = "arm at any visit"
+    test = "arm at any post-baseline visit"
     p_crude = crude.omnibus.set_index("test").loc[test, "p"]
     row = adjusted.omnibus.set_index("test").loc[test]
     assert p_crude < 0.05 and row["p"] > 0.05

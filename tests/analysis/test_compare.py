@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunolab.analysis.compare import ArmComparison, compare_arms, write_comparison
+from immunolab.analysis.compare import (
+    BASELINE_FAMILY,
+    ArmComparison,
+    compare_arms,
+    write_comparison,
+)
 from immunolab.analysis.measurements_view import measurements_view
 from immunolab.errors import InputError
 from tests.analysis import synthetic as syn
@@ -56,7 +61,7 @@ def test_a_mostly_censored_feature_is_compared_by_percent_detectable_with_fisher
     t = res.visit_tests[res.visit_tests["feature"] == "IL-10"]
     fisher = t[t["test"] == "Fisher exact"]
     assert len(fisher) >= 5
-    assert fisher["method"].str.contains(r"values censored \(> 50 %\)").all()
+    assert fisher["method"].str.contains(r"values censored \(>= 50 %\)").all()
     assert fisher[["ci_low", "ci_high", "pct_treated", "pct_reference"]].notna().all().all()
     o = interaction(res).loc["IL-10"]
     assert np.isnan(o["p"]) and "per-visit Fisher tests" in o["method"]
@@ -305,3 +310,70 @@ def test_the_default_family_holds_the_cd4_and_cd8_absolute_counts_as_the_report_
     assert {("CD4+ T", "cells_per_uL"), ("CD8+ T", "cells_per_uL")} <= compared
     assert ("Treg", "cells_per_uL") not in compared and ("Treg", "count") not in compared
     assert {"pct_parent", "concentration", "cells_per_uL"} == set(res.settings["measures"])
+
+
+def test_an_auc_with_fewer_than_min_per_arm_patients_in_an_arm_is_not_tested_and_out_of_bh() -> None:
+    """Demo bead-array AUCs were rank-tested 3 vs 1 (p >= 0.5, no CI) and diluted the AUC BH family."""
+    m = syn.measurements(0)
+    m = m[m["feature"].isin(["IL-6", "Treg"])]
+    controls = sorted(m.loc[m["arm"] == "control", "patient_id"].unique())
+    thin = (m["feature"] == "IL-6") & (m["visit_day"] == 28) & (m["arm"] == "control") & (m["patient_id"] != controls[0])
+    m = m[~thin]
+    m = m.assign(site=np.where(m["patient_id"].astype(int) % 4 < 2, "A", "B"))
+    res = compare_arms(measurements_view(m), adjust=["site"])
+    a = res.auc_tests.set_index("feature")
+    assert a.loc["IL-6", "n_reference"] == 1
+    assert np.isnan(a.loc["IL-6", "p"]) and np.isnan(a.loc["IL-6", "q_bh"]) and np.isnan(a.loc["IL-6", "adjusted_p"])
+    assert a.loc["IL-6", "method"].startswith("not tested: an arm has fewer than min_per_arm = 2 patients")
+    assert a.loc["IL-6", "adjusted_method"].startswith("ANCOVA not estimable, not tested")
+    assert a.loc["Treg", "q_bh"] == pytest.approx(a.loc["Treg", "p"])  # a family of one: the untestable AUC is out
+    assert res.settings["bh_families"]["auc_tests"] == 1
+
+
+def _control_below_lloq(m: pd.DataFrame, censor: str = "below_lloq") -> pd.DataFrame:
+    """Return IL-6 at visits 0, 6, 14 (equal n per arm) with every control value censored as ``censor``."""
+    m = m[(m["feature"] == "IL-6") & m["visit_day"].isin([0, 6, 14])].copy()
+    control = m["arm"] == "control"
+    m.loc[control, "censor"] = censor
+    m.loc[control, "value"] = 0.5
+    return m
+
+
+def test_a_feature_exactly_half_censored_is_not_modelled_and_compared_by_percent_detectable() -> None:
+    """A control arm entirely below the LLOQ (50 % of the values) was modelled as if the substitutes were measured."""
+    res = compare_arms(measurements_view(_control_below_lloq(syn.measurements(0))), window=(0, 14))
+    o = res.omnibus.set_index("test")
+    assert o["pct_censored"].tolist() == [50.0, 50.0]
+    assert o["p"].isna().all() and o["method"].str.contains(r"50 % of values censored \(>= 50 %\)").all()
+    t = res.visit_tests.set_index("visit_day")
+    assert (t["pct_censored"] == 50.0).all() and (t["test"] == "Fisher exact").all()
+    assert t.loc[14, ["pct_treated", "pct_reference"]].tolist() == [100.0, 0.0]
+    assert res.ancova["p"].isna().all() and res.ancova["method"].str.contains(r"\(>= 50 %\)").all()
+
+
+def test_averaged_replicates_of_mixed_censoring_count_as_censored() -> None:
+    """A value averaged from a censored and a measured replicate (censor "mixed") was treated as fully observed."""
+    view = measurements_view(_control_below_lloq(syn.measurements(0), censor="mixed"))
+    assert view.loc[view["censor"] == "mixed", "censored"].all()
+    assert view.loc[view["censor"] == "mixed", "detectable"].all()  # a replicate was in range
+    res = compare_arms(view, window=(0, 14))
+    assert res.omnibus["p"].isna().all() and (res.omnibus["pct_censored"] == 50.0).all()
+    assert (res.visit_tests["test"] == "Fisher exact").all()
+
+
+def test_the_arm_omnibus_test_is_post_baseline_only_so_a_day_0_imbalance_is_not_a_treatment_effect() -> None:
+    """"arm at any visit" included the Day 0 (pre-dose) difference yet was BH-adjusted with the treatment tests."""
+    m = syn.measurements(0)
+    feature = syn.NULL_FEATURES[0]
+    m = m[m["feature"] == feature].copy()
+    imbalance = (m["visit_day"] == 0) & (m["arm"] == "MSC")
+    m.loc[imbalance, "value"] *= 10.0  # a pre-dose difference only
+    res = compare_arms(measurements_view(m))
+    o = res.omnibus.set_index("test")
+    assert "arm at any visit" not in o.index
+    row = o.loc["arm at any post-baseline visit"]
+    n_post = sum(int(v) > 0 for v in row["visits"].split(","))
+    assert row["num_df"] == n_post and row["p"] > 0.05
+    assert "day 0 is baseline imbalance" in row["method"]
+    day0 = res.visit_tests.set_index("visit_day").loc[0]
+    assert day0["p"] < 0.05 and day0["family"] == BASELINE_FAMILY  # the imbalance is reported, in its own family

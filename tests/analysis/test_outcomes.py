@@ -271,3 +271,26 @@ def test_adverse_events_before_day_0_are_left_out_of_the_tables_by_arm_and_count
     assert s.loc["grade >= 3", ["patients_treated", "patients_reference"]].tolist() == [0, 0]
     assert s.loc["serious", "patients_treated"] == 0 and s.loc["grade 1 (worst per patient)", "patients_treated"] == 1
     assert set(s["n_pretreatment_events_excluded"]) == {2} and "on or after Day 0" in s["method"].iloc[0]
+
+
+def test_time_to_improvement_takes_the_baseline_score_in_the_day_0_window_only() -> None:
+    """A score of Day -5 was taken as the baseline; README and ADLB define baseline as Day -1 to Day 0."""
+    subjects = pd.DataFrame({"patient_id": ["1", "2"], "arm": ["MSC", "control"]})
+    scores = pd.DataFrame({"patient_id": ["1", "1", "2", "2"], "study_day": [-5, 6, -1, 6],
+                           "test_code": "WHOOSCI", "value": [6.0, 4.0, 6.0, 4.0]})
+    tti = time_to_improvement(subjects, scores).set_index("patient_id")
+    assert np.isnan(tti.loc["1", "baseline_score"]) and tti.loc["1", "event"] == 0
+    assert tti.loc["1", "censor_reason"] == "no baseline score" and bool(tti.loc["1", "no_baseline_score"])
+    assert tti.loc["2", ["baseline_score", "time", "event"]].tolist() == [6.0, 6, 1]  # Day -1 is in the window
+
+
+def test_a_missing_baseline_score_does_not_overwrite_the_censoring_of_last_contact_or_death() -> None:
+    """A patient last seen on Day 14 without a baseline score was censored as "no baseline score" (at Day 28 in ADTTE)."""
+    subjects = pd.DataFrame({"patient_id": ["1", "2", "3"], "arm": ["MSC", "MSC", "control"]})
+    scores = pd.DataFrame({"patient_id": ["1", "2", "3"], "study_day": [6, 6, 0],
+                           "test_code": "WHOOSCI", "value": [5.0, 5.0, 5.0]})
+    outcomes = pd.DataFrame({"patient_id": ["2"], "event": ["death"], "study_day": [9]})
+    tti = time_to_improvement(subjects, scores, outcomes, last_contact={"1": 14, "2": 9, "3": 28}).set_index("patient_id")
+    assert tti.loc["1", ["time", "event", "censor_reason"]].tolist() == [14, 0, "last contact"]
+    assert tti.loc["2", ["time", "event", "censor_reason"]].tolist() == [28, 0, "death (censored at the horizon)"]
+    assert tti["no_baseline_score"].tolist() == [True, True, False]

@@ -150,7 +150,7 @@ def _methods(data: ReportData) -> str:
         "ratios treated / reference with 95 % confidence intervals.",
         adjusted,
         "Per-visit sensitivity tests: Mann-Whitney with the Hodges-Lehmann shift (as a ratio on the log10 "
-        "scale); Fisher exact on % detectable when most values of a visit are censored. These are never adjusted.",
+        "scale); Fisher exact on % detectable when half or more of a visit's values are censored. These are never adjusted.",
         f"Censoring: {esc(st.get('censoring_rule'))}. Logarithms: {esc(st.get('log10_rule'))}.",
         _families(data),
     ]
@@ -256,7 +256,7 @@ def section(data: ReportData) -> Section:
         + "<h3>Arm x visit interaction and strongest per-visit effect</h3>"
         + table(summary, formats={"% censored": lambda v: f"{float(v):.0f}" if v == v else ""})
         + details("Per-visit arm effects, unadjusted and adjusted (mixed model)", table(effects))
-        + details("Per-visit rank tests of post-baseline visits (Mann-Whitney; Fisher exact when mostly censored)",
+        + details("Per-visit rank tests of post-baseline visits (Mann-Whitney; Fisher exact when half or more censored)",
                   table(_rank_tests(c, TREATMENT_FAMILY)))
         + details("Change from baseline: ANCOVA per post-baseline visit, log10(value) ~ arm + log10(baseline)",
                   table(_ancova(c)))
