@@ -356,8 +356,9 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
                 committer.versions.append(rec.store_version)
         notes = _carry_choices(loc, opts, outcomes, committer.versions)
         # new files put on a visit after their patient's death (outcomes stored before or with this batch)
-        warned = [*warned, *new_samples_after_death(open_store(loc), [str(o.source_sha256) for o in outcomes
-                                                                        if o.status == "OK" and o.source_sha256])]
+        committed = [str(o.source_sha256) for o in outcomes if o.status == "OK" and o.source_sha256]
+        if committed:
+            warned = [*warned, *new_samples_after_death(open_store(loc), committed)]
     except BaseException:
         batch.abort()
         raise

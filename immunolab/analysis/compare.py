@@ -643,8 +643,8 @@ def compare_arms(
         "adjust_left_out": adjust_left_out,
         "censoring_rule": "plugin substitution (LLOQ/2 below, ULOQ above by default); Fisher exact on % detectable "
                           f"when >= {100 * censor_threshold:.0f} % of a visit's values are censored (a feature "
-                          "that censored overall is not modelled); averaged replicates of mixed censoring count "
-                          "as censored",
+                          "that censored overall is not modelled); an average of replicates of which one was "
+                          "quantified (censor 'mixed') counts as a measurement",
         "log10_rule": "values <= 0 replaced by half the smallest positive value of the feature before log10",
         "multiplicity": "Benjamini-Hochberg over features for omnibus and AUC tests (q_bh); per-visit tests of "
                         f"post-baseline visits within feature over visits (q_bh_feature) and over the table (q_bh_all); "

@@ -7,10 +7,11 @@ superseded ingests already excluded by :meth:`Store.table`), with these derived 
     ``censored`` is True when the value was substituted or capped by the plugin (``censor`` in
     ``below_lloq``, ``below_curve``, ``above_uloq``, ``above_curve``); the value is then the
     plugin's recorded substitution (LLOQ/2 by default, ULOQ above). ``mixed`` (replicates of
-    different censoring averaged, see :mod:`immunolab.derive.views`) is censored too: the average
-    holds a substituted value, so it counts toward the share censored and the censoring rules.
-    ``detectable`` is False only for values below the quantification range (a ``mixed`` value
-    had a replicate in range, so it is detectable). ``not_available`` rows keep a NaN value.
+    different censoring averaged, see :mod:`immunolab.derive.views`) is neither censored nor below
+    the range: a replicate was quantified, so it is a measurement (the average holds one
+    substituted replicate; counting it as censored made a visit of many such values a Fisher test
+    of 100 % vs 100 % detectable). ``detectable`` is False only for values below the
+    quantification range. ``not_available`` rows keep a NaN value.
 ``baseline_value``, ``change``, ``pct_change``
     The Day 0 value of the same patient, assay, feature and measure (NaN when Day 0 is missing),
     ``value - baseline_value`` (measure units) and ``100 * change / baseline_value`` (%; NaN when
@@ -62,10 +63,10 @@ __all__ = [
 ]
 
 BASELINE_DAY = 0
-#: censor code of a value averaged from replicates of different censoring (one substituted or capped)
+#: censor code of a value averaged from replicates of different censoring (at least one quantified)
 MIXED_CENSOR = "mixed"
-#: censor codes that mean "the value is, or is averaged with, a substituted / capped value"
-CENSORED_FLAGS = frozenset({"below_lloq", "below_curve", "above_uloq", "above_curve", MIXED_CENSOR})
+#: censor codes that mean "substituted / capped value" (a ``mixed`` average had a quantified replicate: not censored)
+CENSORED_FLAGS = frozenset({"below_lloq", "below_curve", "above_uloq", "above_curve"})
 #: censor codes that mean "below the quantification range" (not detectable)
 NONDETECT_FLAGS = frozenset({"below_lloq", "below_curve"})
 #: censor codes that mean "above the quantification range" (capped)

@@ -98,14 +98,14 @@ def ae_summary(subjects: pd.DataFrame | pa.Table, adverse_events: pd.DataFrame |
     ``n_pretreatment_events_excluded``.
     """
     subj, ae = _frame(subjects), _frame(adverse_events)
-    emergent = treatment_emergent(ae)
-    n_before = int((~emergent).sum())
-    ae = ae[emergent]
     subj["patient_id"], ae["patient_id"] = subj["patient_id"].astype(str), ae["patient_id"].astype(str)
     unknown = sorted(set(ae["patient_id"]) - set(subj["patient_id"]))
     if unknown:
         raise InputError("IML-ANA-008", f"adverse events name patient(s) not in the subjects table: {', '.join(unknown[:5])}",
                          hint="Read the AE file with the trial's subjects file.")
+    emergent = treatment_emergent(ae)
+    n_before = int((~emergent).sum())
+    ae = ae[emergent]
     treated, reference = choose_arms(list(subj["arm"]), reference_arm)
     n_arm = subj.groupby("arm")["patient_id"].nunique()
     ae = ae.merge(subj[["patient_id", "arm"]], on="patient_id", how="left")

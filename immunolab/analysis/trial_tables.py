@@ -26,12 +26,22 @@ __all__ = ["trial_adverse_events", "trial_clinical_results", "trial_excluded_adv
            "trial_subjects"]
 
 
+#: cells of an extra covariate column that mean "not recorded" (read as missing, not as a level)
+MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "none", "null", ".", "-", "unknown", "missing", "not done"})
+
+
 def _typed_covariate(values: pd.Series) -> pd.Series:
-    """Return an extra covariate column as numbers when every recorded value is one (bmi), else as text."""
-    given = values[values.notna() & (values.astype(str).str.strip() != "")]
-    numbers = pd.to_numeric(given, errors="coerce")
-    if len(given) and numbers.notna().all():
-        return pd.to_numeric(values.where(values.index.isin(given.index)), errors="coerce")
+    """Return an extra covariate column as numbers when every recorded value is one (bmi), else as text.
+
+    In a column of numbers, cells such as ``NA``, ``.`` or ``unknown`` (:data:`MISSING_TEXT`) are
+    missing values, so one ``NA`` does not turn the column into text; a text column is kept as
+    written. Numeric codes (``1``/``2``/``3``) are read as numbers: give a categorical covariate
+    text levels (``mild``/``severe``).
+    """
+    recorded = values.notna() & ~values.astype(str).str.strip().str.lower().isin(MISSING_TEXT)
+    numbers = pd.to_numeric(values[recorded], errors="coerce")
+    if recorded.any() and numbers.notna().all():
+        return pd.to_numeric(values.where(recorded), errors="coerce")
     return values
 
 

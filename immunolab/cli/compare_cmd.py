@@ -63,7 +63,7 @@ def compare(store: str, storage_options: tuple[str, ...], out_dir: str, features
 
     Per feature: a mixed model on log10 values (arm x visit interaction F test and per-visit
     geometric mean ratios with 95 % CIs, Satterthwaite df), per-visit Mann-Whitney (Fisher exact
-    on % detectable when most values are censored) with Benjamini-Hochberg q-values, and the AUC
+    on % detectable when half or more of the values are censored) with Benjamini-Hochberg q-values, and the AUC
     over WINDOW compared by Mann-Whitney with a Hodges-Lehmann shift; per post-baseline visit an
     ANCOVA of log10(value) on arm and log10(baseline) (ancova.csv: ratio at equal baseline, 95 %
     CI, BH q). Day 0 tests check baseline imbalance and form their own BH family. Every table

@@ -52,34 +52,43 @@ class IdentityUpdate:
         return not self.new_subjects and not self.corrections.changes
 
 
-def _stored_copies(current: pa.Table, files: Iterable[Path], secret: bytes) -> set[str]:
-    """Return the source_sha256 of stored files that ``files`` (a batch) hold byte for byte.
+def _batch_rows(current: pa.Table, files: Iterable[Path], identity: StudyIdentity, secret: bytes,
+                reason: str | None) -> pa.Table:
+    """Return the stored identity records the batch ``files`` may correct: their stored copies.
 
     A batch file corrects a stored file's identity only when it is that file: the same name *and*
     the same bytes. Instruments reuse names across runs (BD FACSDiva's ``Specimen_001_Tube_001.fcs``,
     xPONENT's ``Plate 1.csv``): a new file under a stored file's name is a new file, ingested with its
-    own manifest row, never a relabel of the old one. Only the batch files whose name a stored file
-    has are hashed.
+    own manifest row, never a relabel of the old one. Bytes are compared (the batch file hashed in
+    this process) only where they decide something: a name several stored files share, or a stored
+    file the manifest would change; a re-run that changes nothing reads no file here.
     """
-    from immunolab.store.raw import hash_file
-
     by_key: dict[str, list[Path]] = {}
     for p in files:
         by_key.setdefault(file_key(secret, p.name), []).append(p)
-    named = {r["source_sha256"] for r in current.select(["source_sha256", "file_key"]).to_pylist()
-             if r["file_key"] in by_key}
-    if not named:
-        return set()
-    stored_keys = {r["file_key"] for r in current.select(["file_key"]).to_pylist()}
-    shas: set[str] = set()
-    for key, paths in by_key.items():
-        if key in stored_keys:
-            for p in paths:
-                try:
-                    shas.add(hash_file(p)[0])
-                except OSError:  # unreadable: the worker reports it (IML-IN-001)
-                    continue
-    return named & shas
+    shas_of: dict[str, set[str]] = {}
+    for r in current.select(["source_sha256", "file_key"]).to_pylist():
+        if r["file_key"] in by_key:
+            shas_of.setdefault(r["file_key"], set()).add(r["source_sha256"])
+    named = current.slice(0, 0) if not shas_of else filter_in(current, "source_sha256", set().union(*shas_of.values()))
+    shared = {k for k, shas in shas_of.items() if len(shas) > 1}
+    changed: set[str] = set()
+    if not shared and len(named):
+        changed = {str(c.record["source_sha256"]) for c in diff_samples(named, identity, secret, reason=reason).changes}
+    check = shared | {k for k, shas in shas_of.items() if shas & changed}
+    if not check:
+        return named
+    from immunolab.store.raw import hash_file
+
+    held: set[str] = set()
+    for key in check:
+        for p in by_key[key]:
+            try:
+                held.add(hash_file(p)[0])
+            except OSError:  # unreadable: the worker reports it (IML-IN-001)
+                continue
+    keep = {sha for key, shas in shas_of.items() for sha in shas if key not in check or sha in held}
+    return filter_in(current, "source_sha256", keep) if keep else current.slice(0, 0)
 
 
 def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reason: str | None,
@@ -98,8 +107,7 @@ def plan_identity(store: Store, identity: StudyIdentity, secret: bytes, *, reaso
             upd.corrections.changes.append(c)
     current = store.table("identity_samples")
     if files is not None:
-        shas = _stored_copies(current, files, secret)
-        current = filter_in(current, "source_sha256", shas) if shas else current.slice(0, 0)
+        current = _batch_rows(current, files, identity, secret, reason)
     upd.corrections.changes.extend(diff_samples(current, identity, secret, reason=reason).changes)
     _refuse_merged_samples(store, upd.corrections, identity)
     upd.warnings.extend(_after_death(store, upd.corrections))

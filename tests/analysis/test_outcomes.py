@@ -294,3 +294,11 @@ def test_a_missing_baseline_score_does_not_overwrite_the_censoring_of_last_conta
     assert tti.loc["1", ["time", "event", "censor_reason"]].tolist() == [14, 0, "last contact"]
     assert tti.loc["2", ["time", "event", "censor_reason"]].tolist() == [28, 0, "death (censored at the horizon)"]
     assert tti["no_baseline_score"].tolist() == [True, True, False]
+
+
+def test_a_pretreatment_adverse_event_of_a_patient_not_in_the_subjects_is_still_iml_ana_008() -> None:
+    ae = pd.DataFrame([("999", 2, False, -2, "recovered")],
+                      columns=["patient_id", "grade", "serious", "start_day", "outcome"]).assign(related=False, term="x")
+    with pytest.raises(InputError) as info:
+        ae_summary(_subjects(), ae)
+    assert info.value.code == "IML-ANA-008"

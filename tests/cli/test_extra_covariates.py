@@ -65,3 +65,14 @@ def test_compare_adjusts_for_an_extra_covariate_of_the_subjects_file(tmp_path: P
     unknown = CliRunner().invoke(main, ["compare", "--store", str(store), "--adjust", "height", "--features",
                                         "T cells", "--out", str(tmp_path / "x"), "--no-plots"])
     assert unknown.exit_code == 1 and "IML-ANA-006" in unknown.output, unknown.output
+
+
+def test_a_not_recorded_cell_leaves_a_column_of_numbers_numeric_and_text_as_written() -> None:
+    import pandas as pd
+
+    from immunolab.analysis.trial_tables import _typed_covariate
+
+    bmi = _typed_covariate(pd.Series(["22", "NA", "31.5", None, "."], dtype=object))
+    assert bmi.dtype.kind == "f" and bmi.iloc[[0, 2]].tolist() == [22.0, 31.5] and bmi.isna().sum() == 3
+    smoker = _typed_covariate(pd.Series(["yes", "unknown", "no"], dtype=object))
+    assert smoker.tolist() == ["yes", "unknown", "no"]

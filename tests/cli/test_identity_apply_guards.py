@@ -284,3 +284,20 @@ def test_identity_apply_with_a_name_several_stored_files_have_applies_only_what_
     assert fixed.exit_code == 0 and "RELABEL 002-D006-TBNK" in fixed.output, fixed.output
     s = immunolab.open_store(study.store).to_pandas("samples")
     assert sorted(s.loc[(s["patient_id"] == "002") & (s["sample_key"] == ""), "visit_day"]) == [0, 10]
+
+
+def test_a_rerun_that_changes_nothing_reads_no_file_to_compare_bytes(study: Study, monkeypatch) -> None:
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import plan_identity
+    from immunolab.store.layout import store_key
+
+    ingest(study)
+    s = immunolab.open_store(study.store)
+    files = sorted(study.inbox.iterdir())
+
+    def no_read(*_a: object, **_k: object) -> None:
+        raise AssertionError("a file was hashed although nothing would change")
+
+    monkeypatch.setattr("immunolab.store.raw.hash_file", no_read)
+    assert plan_identity(s, load_identity(study.manifest, study.subjects), store_key(s.loc), reason=None,
+                         files=files).empty
