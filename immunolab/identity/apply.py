@@ -288,6 +288,16 @@ def _after_death_hint(then: str) -> str:
             "--file INGEST_ID --reason ...`).")
 
 
+def _after_death_problems(died: dict[str, int], rows: Iterable[dict[str, Any]], what: str, outcome: str,
+                          then: str) -> list[Problem]:
+    """Return the IML-ID-021 warnings of ``rows`` on a visit after a death (``what``: "is relabelled to" ...)."""
+    return [Problem(AFTER_DEATH_CODE, "manifest", 0,
+                    f"sample {label} {what} patient {patient}, visit day {visit} (window from study day {first}), "
+                    f"after the patient's death on study day {death} in the stored outcomes; {outcome}",
+                    hint=_after_death_hint(then))
+            for label, patient, visit, first, death in _visits_after_death(died, rows)]
+
+
 def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
     """Return an IML-ID-021 warning per sample the corrections move onto a visit after its patient's death.
 
@@ -305,12 +315,8 @@ def _after_death(store: Store, plan: IdentityPlan) -> list[Problem]:
     # only a change of patient or visit is judged: what was already stored is not this run's
     moved = [r for r in changed if before.get((r["source_sha256"], r["sample_key"]))
              != (str(r.get("patient_id")), None if r.get("visit_day") is None else int(str(r["visit_day"])))]
-    return [Problem(AFTER_DEATH_CODE, "manifest", 0,
-                    f"sample {label} is relabelled to patient {patient}, visit day {visit} (window from study day "
-                    f"{first}), after the patient's death on study day {death} in the stored outcomes; the change "
-                    "is applied all the same",
-                    hint=_after_death_hint("run `immunolab identity apply --reason` again"))
-            for label, patient, visit, first, death in _visits_after_death(died, moved)]
+    return _after_death_problems(died, moved, "is relabelled to", "the change is applied all the same",
+                                 "run `immunolab identity apply --reason` again")
 
 
 def new_samples_after_death(store: Store, shas: Iterable[str]) -> list[Problem]:
@@ -326,12 +332,8 @@ def new_samples_after_death(store: Store, shas: Iterable[str]) -> list[Problem]:
         return []
     rows = filter_in(store.table("identity_samples", columns=["source_sha256", "sample_id", "patient_id", "visit_day",
                                                               "status"]), "source_sha256", shas).to_pylist()
-    return [Problem(AFTER_DEATH_CODE, "manifest", 0,
-                    f"sample {label} is ingested for patient {patient}, visit day {visit} (window from study day "
-                    f"{first}), after the patient's death on study day {death} in the stored outcomes; it is "
-                    "kept all the same",
-                    hint=_after_death_hint("apply it with `immunolab identity apply --manifest CSV --reason ...`"))
-            for label, patient, visit, first, death in _visits_after_death(died, rows)]
+    return _after_death_problems(died, rows, "is ingested for", "it is kept all the same",
+                                 "apply it with `immunolab identity apply --manifest CSV --reason ...`")
 
 
 #: the note when a subjects file differs only in what the store does not keep (its day0_date column)
