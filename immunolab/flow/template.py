@@ -353,16 +353,34 @@ class GatingRun:
     flags: dict[str, str] = field(default_factory=dict)
 
 
+def _marker_of(pns: str) -> str:
+    """Return the marker a ``$PnS`` names: its first word (``CD25 BB515`` and ``CD25 (BB515)`` -> ``CD25``)."""
+    words = pns.replace("(", " ").split()
+    return words[0] if words else ""
+
+
 def _resolve(name: str, pnn: list[str], pns: list[str | None], *, label: str, population: str) -> int:
+    """Return the column of channel ``name``: a detector ($PnN), else the one $PnS naming that marker.
+
+    A $PnS matches when it is the marker (``CD25``) or starts with it followed by the dye
+    (``CD25 BB515``, as many cytometers write it); a marker on two channels is refused.
+    """
     if name in pnn:
         return pnn.index(name)
     hits = [i for i, s in enumerate(pns) if s is not None and s.strip().casefold() == name.casefold()]
+    if not hits:
+        hits = [i for i, s in enumerate(pns) if s is not None and _marker_of(s).casefold() == name.casefold()]
     if len(hits) == 1:
         return hits[0]
+    from immunolab.fcs.keywords import clean_free_text
+
     fact = "is carried by several channels" if hits else "is missing"
+    # $PnS as fcs_files stores it (a date typed into it never reaches a message)
+    shown = ", ".join(f"{n} ({clean_free_text(s).strip()})" if s and s.strip() else n
+                      for n, s in zip(pnn, pns, strict=True))
     raise InconsistentInputError(
         "IML-FCS-011",
-        f"channel {name!r} needed by gate {population!r} {fact}; the file's detectors are {', '.join(pnn)}",
+        f"channel {name!r} needed by gate {population!r} {fact}; the file's channels ($PnN ($PnS)) are {shown}",
         path=label,
         hint="Check that the file was stained with this panel and that $PnS names the markers; "
         "or edit the template to name the detector ($PnN) directly.",

@@ -162,6 +162,28 @@ def test_missing_marker_is_rejected_with_iml_fcs_011_naming_the_file() -> None:
     assert "'CD56'" in info.value.message and "NK cells" in info.value.message
 
 
+def test_markers_written_with_their_dye_in_pns_resolve_like_bare_markers() -> None:
+    sample = _sample(seed=2)
+    with_dye = [(pnn, f"{pns} BB515" if pns and pnn not in ("FSC-A", "FSC-H", "SSC-A") else pns)
+                for pnn, pns in _channels()]
+    assert any(pns and pns.endswith(" BB515") for _, pns in with_dye)
+    a = apply_template(sample.raw, _channels(), SPILL, template_from_dict(_builtin_doc()))
+    b = apply_template(sample.raw, with_dye, SPILL, template_from_dict(_builtin_doc()))
+    assert a.masks.keys() == b.masks.keys()
+    for path in a.masks:
+        np.testing.assert_array_equal(a.masks[path], b.masks[path])
+
+
+def test_a_missing_marker_message_lists_each_detector_with_its_pns() -> None:
+    sample = _sample(n=3000)
+    channels = [(pnn, "CD45RA PE" if pns == "CD56" else pns) for pnn, pns in _channels()]  # CD45RA is not CD56
+    with pytest.raises(InconsistentInputError) as info:
+        gate_sample(sample.raw, channels, SPILL, label="D7_tube3.fcs")
+    assert info.value.code == "IML-FCS-011" and "'CD56'" in info.value.message
+    detector = next(pnn for pnn, pns in _channels() if pns == "CD56")
+    assert f"{detector} (CD45RA PE)" in info.value.message
+
+
 def test_sample_without_b_cells_reports_zero_b_cells_with_a_qc_flag() -> None:
     sample = _sample(seed=4, b_share_non_t=0.0)
     run = apply_template(sample.raw, _channels(), SPILL, load_template(), label="P12_D3.fcs")
