@@ -109,3 +109,25 @@ def test_store_qc_says_not_gated_instead_of_zero_events(small_tube_store: Path) 
     assert res.exit_code == 0, res.output
     rows = [c for c in json.loads(res.stdout) if c["check"] == "population_events" and c["target"] == "001-D003-PB"]
     assert len(rows) == 11 and all(c["detail"].startswith("not gated") for c in rows)
+
+
+def test_the_report_names_a_gate_not_applied_once_as_not_gated_not_as_zero_events() -> None:
+    import pandas as pd
+
+    from immunolab.report.gating_qc import _stored_flags
+
+    pops = pd.DataFrame({"population": ["CD4+ T", "Treg"], "count": [35, 0],
+                         "qc_flags": [["low_event_count"], ["low_event_count", "too_few_events"]]})
+    assert _stored_flags(pops, ["low_event_count"], 250) == [
+        "CD4+ T: low_event_count (35 events)", "Treg: not gated (too few events in its parent)"]
+
+
+def test_the_report_names_an_uncompensated_gating_once_for_the_file() -> None:
+    import pandas as pd
+
+    from immunolab.report.gating_qc import _stored_flags
+
+    pops = pd.DataFrame({"population": ["Lymphocytes", "NK cells"], "count": [9000, 2000],
+                         "qc_flags": [["uncompensated"], ["uncompensated"]]})
+    assert _stored_flags(pops, ["uncompensated"], 20000) == [
+        "uncompensated (no spillover matrix: fluorescence gated without compensation)"]
