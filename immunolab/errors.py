@@ -200,6 +200,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-FCS-017": "DATA holds values that cannot be decoded (non-numeric ASCII data)",
     "IML-FCS-018": "file holds several data sets; the only FCS 3.x one was read (a warning; --dataset chooses)",
     "IML-FCS-019": "a FlowJo workspace sample's name differs from the FCS file its gates were applied to (a warning)",
+    "IML-FCS-020": "two or more fluorescence channels were gated without compensation: the file has no spillover "
+                   "matrix and none was given (a warning; every population is flagged uncompensated)",
     "IML-FCS-040": "TEXT segment holds more keywords than the keyword budget (MAX_KEYWORDS)",
     "IML-FCS-041": "float DATA holds NaN or infinity (a warning: events holding them may be left out)",
     "IML-FCS-042": "reading the events would exceed the memory budget (4 x the event matrix > available memory)",

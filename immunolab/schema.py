@@ -101,6 +101,9 @@ class MeasureMap:
     #: ``lineage_key`` ends with the feature's gate path (``<strategy_id>:/parent/feature``):
     #: AnnData's ``gate_path`` / ``parent`` columns, and features two gate paths share are renamed
     gate_path_lineage: bool = False
+    #: a row whose ``flags_column`` holds this QC flag has no value (a gate not applied): every
+    #: measure of it is NaN with censor ``not_available``, whatever the table stores
+    not_available_flag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +365,7 @@ _add(TableSpec("flow_populations", _schema([
         measures={"pct_parent": ("pct_parent", "%"), "pct_lymphocytes": ("pct_lymphocytes", "%"),
                   "pct_total": ("pct_total", "%"), "count": ("count", "events")},
         derivation_column="derivation_id", derivation_kind="gating", flags_column="qc_flags",
-        count_measure="count", gate_path_lineage=True,
+        count_measure="count", gate_path_lineage=True, not_available_flag="too_few_events",
         lineage=("strategy_id", "gate_path"))))
 
 _add(TableSpec("flow_clusters", _schema([

@@ -124,15 +124,29 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
         write_gating_plot(fcs, loaded, result, plot, comp=comp)
     if as_json:
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
-                   "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows})
+                   "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows,
+                   "qc_flags": result.qc_flags, "not_gated": result.not_gated})
         return
     echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
                f"compensation: {result.compensation}")
     width = max([len(safe(r["gate_path"])) for r in rows] + [10])
     echo(f"{'population':<{width}}  {'count':>9}  {'%parent':>8}  {'%total':>8}  {'%lymph':>8}")
+    not_gated = set(result.not_gated)
     for r in rows:
+        if r["gate_path"] in not_gated or _below_any(r["gate_path"], not_gated):
+            echo(f"{safe(r['gate_path']):<{width}}  {NOT_GATED_TEXT}")
+            continue
         lym = "" if r["pct_lymphocytes"] is None else f"{r['pct_lymphocytes']:8.2f}"
         echo(f"{safe(r['gate_path']):<{width}}  {r['count']:>9,}  {r['pct_parent']:8.2f}  {r['pct_total']:8.2f}  {lym:>8}")
+
+
+#: what ``flow gate`` prints for a gate not applied (its parent held too few events)
+NOT_GATED_TEXT = "not gated (too few events)"
+
+
+def _below_any(path: str, roots: set[str]) -> bool:
+    """Return True when gate ``path`` lies below one of the gate paths ``roots``."""
+    return any(path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
 EXPORT_EXAMPLE = """

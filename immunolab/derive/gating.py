@@ -107,12 +107,25 @@ def definition_of(spec: GatingSpec, strategy: Any = None) -> str:
     return json.dumps(tree.content_dict(), sort_keys=True) if tree is not None else "{}"
 
 
-def _flags(populations: pa.Table, n_total: int) -> pa.Table:
+def _flags(populations: pa.Table, n_total: int, *, gating_flags: list[str], not_gated: set[str]) -> pa.Table:
+    """Return ``populations`` with their QC flags: few events, not gated (``too_few_events``), the gating's own."""
+    from immunolab.flow.template_rules import NOT_GATED
+
     counts = populations.column("count").to_pylist()
-    flags = [["low_event_count"] if (c is not None and c < MIN_POPULATION_EVENTS) else [] for c in counts]
+    paths = populations.column("gate_path").to_pylist()
+    flags = [(["low_event_count"] if (c is not None and c < MIN_POPULATION_EVENTS) else [])
+             + ([NOT_GATED] if p in not_gated else []) for c, p in zip(counts, paths, strict=True)]
     if n_total < MIN_SAMPLE_EVENTS:
         flags = [[*f, "low_total_events"] for f in flags]
+    flags = [[*f, *gating_flags] for f in flags]
     return populations.append_column("qc_flags", pa.array(flags, pa.list_(pa.string())))
+
+
+def _below(roots: list[str], populations: pa.Table) -> set[str]:
+    """Return the gate paths of ``populations`` that are one of ``roots`` or lie below one."""
+    tops = [r.rstrip("/") for r in roots]
+    return {p for p in populations.column("gate_path").to_pylist()
+            if any(p.rstrip("/") == t or p.startswith(t + "/") for t in tops)}
 
 
 def _with(table: pa.Table, **columns: Any) -> pa.Table:
@@ -140,13 +153,14 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
                "n_events": n, "qc_flags": ["gating_failed"]}
         return {"flow_gating": pa.Table.from_pylist([row])}, [f"{exc.code} gating failed: {exc.message}"]
     pops = result.populations.drop_columns([c for c in ("strategy_name",) if c in result.populations.column_names])
-    pops = _flags(pops, n)
+    pops = _flags(pops, n, gating_flags=result.qc_flags, not_gated=_below(result.not_gated, pops))
     pops = _with(pops, source_sha256=sha, derivation_id=spec.derivation_id)
     paths = pops.column("gate_path").to_pylist()
     names = unique_population_names(paths)  # the names measurements gives them: two "Lymphocytes" gates differ
     low = [names.get(p, p) for p, c in zip(paths, pops.column("count").to_pylist(), strict=True)
            if c is not None and c < MIN_POPULATION_EVENTS]
-    gating_flags = (["low_event_count"] if low else []) + (["low_total_events"] if n < MIN_SAMPLE_EVENTS else [])
+    gating_flags = ((["low_event_count"] if low else []) + (["low_total_events"] if n < MIN_SAMPLE_EVENTS else [])
+                    + result.qc_flags)
     tables = {
         "flow_gating": pa.Table.from_pylist([{
             "source_sha256": sha, "derivation_id": spec.derivation_id, "strategy_id": result.strategy_id,

@@ -15,7 +15,8 @@ check                           rule
 ``bead_count``                  fail when a reading has < 35 beads, warn < 50 (fail fraction in detail)
 ``gating``                      fail when the active gating of the sample failed (code in detail)
 ``sample_events``               warn when the sample has fewer than 10,000 events
-``population_events``           warn per population with fewer than 50 events
+``population_events``           warn per population with fewer than 50 events (or not gated: its parent had too few)
+``compensation``                warn when the sample's fluorescence was gated uncompensated (no spillover matrix)
 ==============================  =======================================================================
 """
 
@@ -116,6 +117,8 @@ def _analyte_checks(target: str, analyte: str, a: dict[str, Any], d: str) -> lis
 
 def _flow_checks(store: Store) -> list[QcCheck]:
     from immunolab.derive import choices
+    from immunolab.flow.pipeline import UNCOMPENSATED_FLAG
+    from immunolab.flow.template_rules import NOT_GATED
 
     gating = store.to_pandas("flow_gating")
     if gating.empty:
@@ -135,8 +138,14 @@ def _flow_checks(store: Store) -> list[QcCheck]:
             continue
         out.append(QcCheck("sample", sample_of[row["source_sha256"]], "", "gating", "fail",
                            f"{row['error_code']}: {row['message']}", row["derivation_id"]))
+    for row in act.to_dict("records"):
+        flags = list(row["qc_flags"]) if row.get("qc_flags") is not None else []
+        if UNCOMPENSATED_FLAG in flags and row["source_sha256"] in sample_of:
+            out.append(QcCheck("sample", sample_of[row["source_sha256"]], "", "compensation", "warn",
+                               "fluorescence gated without compensation: the file has no spillover matrix",
+                               row["derivation_id"]))
     pops = store.to_pandas("flow_populations", columns=["source_sha256", "derivation_id", "commit_id", "population",
-                                                        "count", "total_count"])
+                                                        "count", "total_count", "qc_flags"])
     keep = set(zip(act["source_sha256"], act["derivation_id"], act["commit_id"], strict=True))
     pops = choices.rows_with_keys(pops, ["source_sha256", "derivation_id", "commit_id"], keep)
     for key, g in pops.groupby(["source_sha256", "derivation_id"]):
@@ -149,9 +158,11 @@ def _flow_checks(store: Store) -> list[QcCheck]:
                            f"{total:,} events", d))
         low = g[g["count"] < MIN_POPULATION_EVENTS]
         # columns, not itertuples: a namedtuple's ``count`` is tuple.count to a type checker
-        for population, count in zip(low["population"], low["count"], strict=True):
-            out.append(QcCheck("sample", target, str(population), "population_events", "warn",
-                               f"{int(count)} events (< {MIN_POPULATION_EVENTS})", d))
+        for population, count, flags in zip(low["population"], low["count"], low["qc_flags"], strict=True):
+            not_gated = flags is not None and NOT_GATED in list(flags)
+            detail = ("not gated: its parent held too few events (frequencies unknown)" if not_gated
+                      else f"{int(count)} events (< {MIN_POPULATION_EVENTS})")
+            out.append(QcCheck("sample", target, str(population), "population_events", "warn", detail, d))
     return out
 
 

@@ -17,6 +17,10 @@ that tells them apart (``Lymphocytes``, ``Monocytes/Lymphocytes``:
 the same gate. Excluded values stay in the view with ``excluded = True`` and the
 reason; analyses leave them out by default and count them.
 
+A flow population whose gate was not applied (its parent held too few events; QC flag
+``too_few_events``, :attr:`~immunolab.schema.MeasureMap.not_available_flag`) has no value: each
+of its measures is NaN with censor ``not_available`` (an unknown frequency, not 0 %).
+
 Absolute counts (measure ``cells_per_uL``, unit cells/uL, ``method`` says how) are added for
 every gated flow population: **single platform** when the tube has a ``Counting beads``
 population and its manifest row gives ``beads_per_test`` and ``sample_volume_ul``
@@ -44,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from immunolab.io.tokens import FLAG_NOT_AVAILABLE
 from immunolab.schema import TABLES, MeasureMap, all_tables
 
 if TYPE_CHECKING:
@@ -265,8 +270,21 @@ def _rows_for(store: Store, name: str, mm: MeasureMap, smp: pd.DataFrame, codes:
             "collection_day": t[mm.day_column] if mm.day_column else t["visit_day"],
             "sample_excluded": t.get("excluded"), "sample_reason": t.get("exclusion_reason"),
         })
+        if mm.not_available_flag and mm.flags_column:
+            part = _not_available(part, mm.not_available_flag)
         parts.append(part[part["value"].notna() | (part["censor"] != "none")])
     return pd.concat(parts, ignore_index=True)
+
+
+def _not_available(part: pd.DataFrame, flag: str) -> pd.DataFrame:
+    """Return ``part`` with the rows flagged ``flag`` made ``not_available`` (value NaN: no value, not 0)."""
+    hit = part["qc_flags"].map(lambda f: f is not None and flag in list(f)).astype(bool)
+    if not hit.any():
+        return part
+    part = part.copy()
+    part.loc[hit, "value"] = np.nan
+    part.loc[hit, "censor"] = FLAG_NOT_AVAILABLE
+    return part
 
 
 #: the protocol's visit windows in words (warnings, notes and docs say this)
@@ -464,7 +482,7 @@ def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.Dat
             continue
         per_event = float(a["beads_per_test"]) / float(a["sample_volume_ul"]) / n_beads
         out.append(g.assign(value=g["value"] * per_event, measure="cells_per_uL", unit="cells/uL",
-                            method="single_platform", censor="none"))
+                            method="single_platform"))  # a not_available count stays not_available
         single_done.add(str(sha))
     pct = flow[(flow["measure"] == "pct_lymphocytes") & ~flow["source_sha256"].isin(single_done)]
     if not pct.empty and "clinical_results" in store.table_versions:
@@ -475,8 +493,9 @@ def _absolute_counts(m: pd.DataFrame, store: Store, smp: pd.DataFrame) -> pd.Dat
                                         .rename(columns={"value": "pct_lymphocytes"}).reset_index(drop=True),
                                         clinical, window_days=visit_window)
             rows = pct.reset_index(drop=True).assign(value=dual["value"].to_numpy(), measure="cells_per_uL",
-                                                     unit="cells/uL", method="dual_platform", censor="none")
-            out.append(rows[rows["value"].notna()])
+                                                     unit="cells/uL", method="dual_platform")
+            rows["censor"] = rows["censor"].where(rows["censor"] == FLAG_NOT_AVAILABLE, "none")
+            out.append(rows[rows["value"].notna() | (rows["censor"] == FLAG_NOT_AVAILABLE)])
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 

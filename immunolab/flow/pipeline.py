@@ -44,12 +44,20 @@ __all__ = [
     "load_strategy",
     "spillover_for",
     "strategies_table",
+    "uncompensated_fluorescence",
+    "uncompensated_warning",
     "unpack_members",
 ]
 
 LYMPHOCYTE_NAMES = {"lymphocytes", "lymphocyte", "lymphs", "lymph"}
 #: the warning of a FlowJo workspace sample applied to a file of another name
 WORKSPACE_NAME_WARNING = "IML-FCS-019"
+#: the warning of a file whose fluorescence was gated uncompensated (no matrix in the file, none given)
+UNCOMPENSATED_WARNING = "IML-FCS-020"
+#: the QC flag every population of such a gating carries (and its ``flow_gating`` row)
+UNCOMPENSATED_FLAG = "uncompensated"
+#: the compensation source of a gating that applied no matrix
+NO_COMPENSATION = "none"
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class GatingResult:
     compensation: str = "none"
     strategy: Any = None  # the fixed gate tree used (Gating-ML / FlowJo), None for a template
     warnings: list[str] = field(default_factory=list)  # coded one-line warnings ("IML-FCS-019 ...")
+    qc_flags: list[str] = field(default_factory=list)  # flags of the whole gating, for every population ("uncompensated")
+    not_gated: list[str] = field(default_factory=list)  # gate paths left ungated (parent too few events): NaN frequencies
 
     def population_rows(self) -> list[dict[str, Any]]:
         """Return the ``flow_populations`` records as plain dicts (no pyarrow import)."""
@@ -241,7 +251,39 @@ def spillover_for(fcs: FcsData, comp: str | Path | None) -> tuple[Any, str]:
                 "cannot be compensated", path=None,
                 hint="Gate with a compensation matrix: `immunolab derive gating --panel P --comp matrix.csv` "
                 "(or `ingest --comp`); the file's facts are stored already.")
-    return matrix, "file spillover keyword" if matrix is not None else "none"
+    return matrix, "file spillover keyword" if matrix is not None else NO_COMPENSATION
+
+
+def uncompensated_fluorescence(fcs: FcsData, loaded: LoadedStrategy, strategy: Strategy | None, *,
+                               label: str) -> list[str]:
+    """Return the fluorescence channels the gates read that a spillover matrix would have compensated.
+
+    A template compensates every fluorescence channel it reads; a fixed gate tree (Gating-ML,
+    FlowJo) compensates the dimensions it reads with the file's matrix (``FCS``), while those it
+    reads ``uncompensated`` or with a matrix of its own are its author's choice. Scatter and time
+    channels are never compensated.
+    """
+    from immunolab.flow.transforms import is_scatter_or_time
+
+    if loaded.template is not None:
+        from immunolab.flow.template import fluorescence_columns
+
+        return [fcs.channels[i].pnn for i in fluorescence_columns(loaded.template, fcs.channels, label=label)]
+    if strategy is None:
+        return []
+    from immunolab.flow.strategy import FCS_COMPENSATION
+
+    names = [name for dim in strategy.dimensions() if dim.compensation == FCS_COMPENSATION
+             for name in (dim.channel, dim.denominator) if name is not None]
+    return sorted({n for n in names if not is_scatter_or_time(n)})
+
+
+def uncompensated_warning(channels: list[str]) -> str:
+    """Return the coded warning of a gating that read ``channels`` (2 or more fluorescence channels) uncompensated."""
+    return (f"{UNCOMPENSATED_WARNING} gated without compensation: the file has no spillover matrix ($SPILLOVER, "
+            f"$SPILL or SPILL) and the gates read {len(channels)} fluorescence channels ({', '.join(channels)}); "
+            "populations of overlapping dyes may be wrong. Export the file with its compensation, or give a "
+            "matrix with --comp FILE (a FlowJo-style CSV).")
 
 
 def display_values(fcs: FcsData, loaded: LoadedStrategy, matrix: Any, columns: list[int]) -> list[np.ndarray]:
@@ -287,23 +329,33 @@ def gate_fcs(fcs: FcsData, loaded: LoadedStrategy, *, label: str, comp: str | Pa
     spill, comp_source = spillover_for(fcs, comp)
     if fcs.events is None:
         raise ValueError("events were not read (read_fcs(..., events=False))")
-    if loaded.template is not None:
-        from immunolab.flow.template import gate_sample
-
-        masks, stats = gate_sample(fcs.events, fcs.channels, spill, loaded.template, label=label,
-                                   preprocess=fcs.preprocess_block)
-        definition = json.dumps(loaded.template.canonical(), sort_keys=True, default=str)
-        return GatingResult(masks, stats, loaded.template.strategy_id, loaded.name, "template", definition, comp_source)
-    from immunolab.flow.strategy import gate_events
-
     n = int(fcs.events.shape[0])
-    strategy, warnings = (loaded.strategy, []) if loaded.strategy is not None else _workspace_strategy(loaded, fcs, label)
-    masks = gate_events(fcs.events, [c.pnn for c in fcs.channels], strategy, spill,
-                        channel_labels=[c.pns for c in fcs.channels], label=label,
-                        preprocess=fcs.preprocess_block if fcs.needs_preprocessing() else None)
-    stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
-    return GatingResult(masks, stats, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
-                        comp_source, strategy, warnings)
+    if loaded.template is not None:
+        from immunolab.flow.template import apply_template
+
+        tpl = loaded.template
+        run = apply_template(fcs.events, fcs.channels, spill, tpl, label=label, preprocess=fcs.preprocess_block)
+        definition = json.dumps(tpl.canonical(), sort_keys=True, default=str)
+        result = GatingResult(run.masks, run.population_stats(n_total=n, lymphocyte_path=tpl.lymphocyte_path),
+                              tpl.strategy_id, loaded.name, "template", definition, comp_source,
+                              not_gated=run.not_gated)
+    else:
+        from immunolab.flow.strategy import gate_events
+
+        strategy, warnings = ((loaded.strategy, []) if loaded.strategy is not None
+                              else _workspace_strategy(loaded, fcs, label))
+        masks = gate_events(fcs.events, [c.pnn for c in fcs.channels], strategy, spill,
+                            channel_labels=[c.pns for c in fcs.channels], label=label,
+                            preprocess=fcs.preprocess_block if fcs.needs_preprocessing() else None)
+        stats = population_stats(masks, n_total=n, lymphocyte_path=_lymphocyte_path(list(masks)))
+        result = GatingResult(masks, stats, strategy.strategy_id, loaded.name, loaded.kind, strategy.canonical_json(),
+                              comp_source, strategy, warnings)
+    if comp_source == NO_COMPENSATION:
+        channels = uncompensated_fluorescence(fcs, loaded, result.strategy, label=label)
+        if len(channels) >= 2:
+            result.warnings.append(uncompensated_warning(channels))
+            result.qc_flags.append(UNCOMPENSATED_FLAG)
+    return result
 
 
 def strategies_table(result: GatingResult) -> pa.Table:

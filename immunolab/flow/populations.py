@@ -10,7 +10,7 @@ Gate paths are population names joined by ``/`` from the root, e.g.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +18,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_rows", "stats_table", "unique_population_names"]
+__all__ = ["PopulationStat", "parent_path", "population_stats", "stats_rows", "stats_table", "unique_population_names",
+           "with_unknown_frequencies"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,25 @@ def population_stats(
             )
         )
     return out
+
+
+def with_unknown_frequencies(stats: list[PopulationStat], not_gated: Iterable[str]) -> list[PopulationStat]:
+    """Return ``stats`` with NaN frequencies for the populations ``not_gated`` and everything below them.
+
+    A gate that was not applied (its parent held too few events) has an unknown frequency, not
+    0 %: its percentages become NaN, so exports and analyses see no value. Counts stay the
+    events of the population's (empty) mask, as ``flow_event_gates`` counts them.
+    """
+    roots = {p.rstrip("/") for p in not_gated}
+    if not roots:
+        return stats
+    nan = float("nan")
+
+    def unknown(path: str) -> bool:
+        return any(path == r or path.startswith(r + "/") for r in roots)
+
+    return [replace(s, pct_parent=nan, pct_total=nan, pct_lymphocytes=None if s.pct_lymphocytes is None else nan)
+            if unknown(s.gate_path.rstrip("/")) else s for s in stats]
 
 
 def stats_rows(stats: list[PopulationStat], *, strategy_id: str, strategy_name: str) -> list[dict[str, Any]]:

@@ -39,8 +39,8 @@ from immunolab.flow.density_gates import (
     split_above_lowest,
 )
 from immunolab.flow.display import DisplayColumns, Preprocess
-from immunolab.flow.populations import PopulationStat, population_stats
-from immunolab.flow.template_rules import Outcome, gate_population, split_values
+from immunolab.flow.populations import PopulationStat, population_stats, with_unknown_frequencies
+from immunolab.flow.template_rules import NOT_GATED, Outcome, gate_population, split_values
 from immunolab.flow.templates import builtin_text
 from immunolab.flow.transforms import (
     Transform,
@@ -57,6 +57,7 @@ __all__ = [
     "Template",
     "apply_template",
     "display_values",
+    "fluorescence_columns",
     "gate_fcs_file",
     "gate_sample",
     "load_template",
@@ -352,6 +353,16 @@ class GatingRun:
     status: dict[str, str] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def not_gated(self) -> list[str]:
+        """Return the gate paths left ungated because their parent held too few events."""
+        return [path for path, status in self.status.items() if status == NOT_GATED]
+
+    def population_stats(self, *, n_total: int, lymphocyte_path: str | None) -> list[PopulationStat]:
+        """Return the statistics of every gate; a gate :attr:`not_gated` (and its children) has NaN frequencies."""
+        stats = population_stats(self.masks, n_total=n_total, lymphocyte_path=lymphocyte_path)
+        return with_unknown_frequencies(stats, self.not_gated)
+
 
 def _marker_of(pns: str) -> str:
     """Return the marker a ``$PnS`` names: its first word (``CD25 BB515`` and ``CD25 (BB515)`` -> ``CD25``)."""
@@ -602,10 +613,16 @@ def gate_sample(
     """
     tpl = template or load_template()
     run = apply_template(events, channels, spillover, tpl, label=label, preprocess=preprocess)
-    stats = population_stats(run.masks, n_total=int(np.asarray(events).shape[0]), lymphocyte_path=tpl.lymphocyte_path)
-    return run.masks, stats
+    return run.masks, run.population_stats(n_total=int(np.asarray(events).shape[0]), lymphocyte_path=tpl.lymphocyte_path)
 
 
+
+
+def fluorescence_columns(template: Template, channels: Channels, *, label: str = "sample") -> list[int]:
+    """Return the columns of ``channels`` holding the fluorescence (not scatter, not time) the template's gates read."""
+    pnn, pns = _channel_names(channels)
+    cols = {_resolve(name, pnn, pns, label=label, population=p.name) for p in template.populations for name in p.channels}
+    return sorted(i for i in cols if not is_scatter_or_time(pnn[i]))
 
 
 def gate_fcs_file(

@@ -20,8 +20,8 @@ The explicit rules for what real files produce (each has a test):
   (``all_negative``), flagged either way. Without any cut in the file, it is negative.
 - a dim or smeared population whose density has no valley is split where a two-component
   Gaussian mixture crosses, when the components are distinct (``mixture``).
-- a parent with fewer than :data:`MIN_PARENT_EVENTS` events: nothing is gated, the population
-  is empty (``too_few_events``, flagged).
+- a parent with fewer than :data:`MIN_PARENT_EVENTS` events: nothing is gated, the mask is
+  empty and the population's frequencies are unknown (NaN, not 0 %) (``too_few_events``, flagged).
 - ``lowest_cluster`` / ``off_main_cluster`` raise :class:`NoValleyError` when no 2-D
   population qualifies: that is the only way these gates fail (``IML-FCS-014``).
 """
@@ -46,6 +46,7 @@ from immunolab.flow.density_gates import (
 __all__ = [
     "MIN_PARENT_EVENTS",
     "MIXTURE_SEPARATION",
+    "NOT_GATED",
     "OFF_MAIN_KERNELS",
     "TAIL_SD",
     "TAIL_SHARE",
@@ -55,8 +56,10 @@ __all__ = [
     "split_values",
 ]
 
-#: below this many parent events no density is estimated: the population is reported empty
+#: below this many parent events no density is estimated: the population is not gated (frequencies unknown)
 MIN_PARENT_EVENTS = 50
+#: the status (and QC flag) of a gate not applied because its parent held fewer than MIN_PARENT_EVENTS events
+NOT_GATED = "too_few_events"
 #: a cluster is "off the main one" when its peak is this many kernel SDs away on both axes
 OFF_MAIN_KERNELS = 2.0
 #: Ashman's D above which two mixture components are distinct populations (Ashman et al. 1994)
@@ -275,8 +278,8 @@ def gate_population(method: str, channels: Sequence[str], values: Sequence[np.nd
     """
     n = len(values[0])
     if n < MIN_PARENT_EVENTS:
-        return Outcome(np.zeros(n, dtype=bool), {}, "too_few_events",
-                       f"the parent holds {n} events (< {MIN_PARENT_EVENTS}); population not gated, reported empty")
+        return Outcome(np.zeros(n, dtype=bool), {}, NOT_GATED,
+                       f"the parent holds {n} events (< {MIN_PARENT_EVENTS}); population not gated, frequencies unknown")
     if method == "mindensity":
         return _mindensity(channels[0], values[0], arguments, file_cut, split)
     if method == "quadrant":

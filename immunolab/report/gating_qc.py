@@ -8,7 +8,7 @@ is checked against the stored counts of its active derivation (``reproduced``); 
 counts differ is named, because its figure would not show what the analysis used.
 
 A sample is *flagged* when its stored gating carries a QC flag (``low_event_count``,
-``low_total_events``), its re-gating raises a template flag (a gate that had to fall back), or
+``low_total_events``, ``too_few_events``, ``uncompensated``), its re-gating raises a template flag (a gate that had to fall back), or
 its gate positions stand out from the panel's other samples
 (:func:`immunolab.flow.gate_plot.gate_outliers`). Samples are named ``patient|Dday``.
 """
@@ -138,10 +138,22 @@ def _map(func: Callable[[Any], T], args: list[Any], jobs: int) -> Iterator[T]:
 
 
 def _stored_flags(pops: pd.DataFrame, gating_flags: list[str], n_events: Any) -> list[str]:
-    out = [f"{rec['population']}: {f} ({int(rec['count'])} events)" for rec in pops.to_dict("records")
-           for f in (list(rec["qc_flags"]) if rec["qc_flags"] is not None else []) if f != "low_total_events"]
+    """Return one line per population flag, and one per flag of the whole file (few events, uncompensated)."""
+    from immunolab.flow.pipeline import UNCOMPENSATED_FLAG
+    from immunolab.flow.template_rules import NOT_GATED
+
+    per_file = ("low_total_events", UNCOMPENSATED_FLAG)
+    out: list[str] = []
+    for rec in pops.to_dict("records"):
+        flags = list(rec["qc_flags"]) if rec["qc_flags"] is not None else []
+        if NOT_GATED in flags:  # its 0 events say nothing: the gate was not applied
+            out.append(f"{rec['population']}: not gated (too few events in its parent)")
+            continue
+        out += [f"{rec['population']}: {f} ({int(rec['count'])} events)" for f in flags if f not in per_file]
     if "low_total_events" in gating_flags:
         out.append(f"low_total_events ({int(n_events):,} events)")
+    if UNCOMPENSATED_FLAG in gating_flags:
+        out.append(f"{UNCOMPENSATED_FLAG} (no spillover matrix: fluorescence gated without compensation)")
     return out
 
 
@@ -177,7 +189,11 @@ def _apply(s: SampleGating, res: dict[str, Any], stored: dict[str, int]) -> None
         s.job = None
         return
     s.thresholds = res["thresholds"]
-    s.flags += [f"{path.rsplit('/', 1)[-1]}: {res['status'].get(path, '')}" for path in res["flags"]]
+    from immunolab.flow.template_rules import NOT_GATED
+
+    # a gate not applied is named by the stored flags already ("not gated"): once is enough
+    s.flags += [f"{path.rsplit('/', 1)[-1]}: {res['status'].get(path, '')}" for path in res["flags"]
+                if res["status"].get(path) != NOT_GATED]
     s.reproduced = all(res["counts"].get(p) == int(c) for p, c in stored.items())
 
 
