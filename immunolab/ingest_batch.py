@@ -249,6 +249,33 @@ class _Committer:
         if plates is not None:
             self.__dict__.setdefault("_runs", set()).update(p for p in plates.column("plate_id").to_pylist() if is_run(p))
 
+    def _refuse_samples_taken_meanwhile(self, ok: list[WorkerResult], since: Sequence[VersionRecord]) -> list[str]:
+        """Fail (IML-ID-013) the files whose sample another writer committed since this batch's snapshot.
+
+        The workers checked each sample against the snapshot; a concurrent ingest (another file of
+        the same new sample, or a second supersede of the same export) or a relabel may have taken
+        it since. Called at the commit point, under the store's lock, and only when other versions
+        were committed meanwhile. Return the ingest ids whose rows are to be dropped.
+        """
+        ours = {str(r.outcome.ingest_id) for r in ok} | set(self.shas.values())
+        if self.opts.replicate or not any(v.kind in ("ingest", "identity") for v in since):
+            return []
+        now = _known_and_taken(open_store(self.opts.loc))[1]
+        moved = {k: v for k, v in now.items() if v[1] not in ours and self.opts.taken.get(k) != v}
+        refused: list[str] = []
+        for r in ok:
+            o = r.outcome
+            clash = next((k for k in r.keys if k in moved), None) if o.status == "OK" else None
+            if clash is None:
+                continue
+            refused.append(str(o.ingest_id))
+            o.status, o.code, o.exit_code = "FAIL", "IML-ID-013", 1
+            o.message = (f"another writer committed sample {moved[clash][0]} (patient {clash[0]}, day {clash[1]}, "
+                         f"panel {clash[3] or '-'}) while this batch ran; this file was not committed")
+            o.hint = ("Run the ingest again: it then says whether this file is a technical replicate (--replicate) "
+                      "or replaces the other one (--supersede INGEST_ID --reason ...).")
+        return refused
+
     def _drop(self, ids: list[str]) -> None:
         """Delete the rows of files another writer committed first (recorded as a store version)."""
         from immunolab.store.versions import append_version, latest_version
@@ -283,6 +310,7 @@ class _Committer:
                 if o.status == "OK" and o.source_sha256 in done:  # another writer committed it first
                     raced.append(str(o.ingest_id))  # our rows of it are dropped below, theirs stay
                     o.status, o.ingest_id = "SKIP", done[o.source_sha256]
+            raced.extend(self._refuse_samples_taken_meanwhile(ok, since))
             ids = [r.outcome.ingest_id for r in ok if r.outcome.status == "OK"] + extra
             attempts = [r.outcome.attempt() for r in chunk if r.outcome.status in ("OK", "FAIL")]
             if not ids and not attempts:

@@ -59,9 +59,16 @@ def test_clean_reason_replaces_dates_record_numbers_and_titled_names() -> None:
         "[name] (DOB [date], MRN [number]) withdrew consent", ["date", "name", "number"])
     assert clean_reason("patient Mrs. Smith asked") == ("patient [name] asked", ["name"])
     for kept in ("Treg gate holds 26 events", "bead aggregate, 12 beads", "Dr said re-run", "12000 events only",
-                 "4PL 1/y per SAP", "lot 1234567.5"):
+                 "4PL 1/y per SAP", "lot 1234567.5", "1,234,567 beads"):
         assert clean_reason(kept) == (kept, [])
     assert clean_reason(None) == (None, [])
+
+
+def test_a_record_number_at_the_end_of_a_sentence_or_before_a_comma_is_replaced() -> None:
+    from immunolab.redact import clean_reason
+
+    assert clean_reason("tube of MRN 1234567.") == ("tube of MRN [number].", ["number"])
+    assert clean_reason("MRN 12345678, see CRF") == ("MRN [number], see CRF", ["number"])
 
 
 
