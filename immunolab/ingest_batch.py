@@ -387,6 +387,8 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
         committed = [str(o.source_sha256) for o in outcomes if o.status == "OK" and o.source_sha256]
         if committed:
             warned = [*warned, *new_samples_after_death(open_store(loc), committed)]
+        if committed and opts.supersede_sha:
+            warned = [*warned, *_samples_left_out(open_store(loc), opts, committed[0])]
     except BaseException:
         batch.abort()
         raise
@@ -394,6 +396,36 @@ def run_batch(files: Sequence[Path], *, loc: StoreLocation, identity: StudyIdent
     report.identity_warnings = warned
     report.derivation_notes = notes
     return report
+
+
+#: the warning's code: a superseding file does not hold every sample of the file it replaces
+LEFT_OUT_CODE = "IML-ID-023"
+
+
+def _samples_left_out(store: Store, opts: IngestOptions, new_sha: str) -> list[Problem]:
+    """Return an IML-ID-023 warning when the superseding file lacks samples the superseded one held.
+
+    Superseding replaces the old file's records whole: a sample the re-export no longer holds
+    (wells left out, a row deleted) leaves the current view and every analysis with it. That may
+    be the correction, or a re-export that lost samples by mistake, so it is said, never silent.
+    """
+    old = {str(r["sample_id"]): r for r in opts.superseded_rows
+           if r.get("status") in ("active", "replicate") and r.get("patient_id") is not None and r.get("sample_id")}
+    if not old:
+        return []
+    new = {str(r["sample_id"]) for r in filter_in(store.table("identity_samples", columns=["source_sha256", "sample_id"]),
+                                                   "source_sha256", [new_sha]).to_pylist() if r["sample_id"]}
+    gone = sorted(set(old) - new)
+    if not gone:
+        return []
+    shown = ", ".join(f"{sid} (patient {old[sid]['patient_id']}, day {old[sid]['visit_day']})" for sid in gone[:10])
+    more = f" and {len(gone) - 10} more" if len(gone) > 10 else ""
+    return [Problem(LEFT_OUT_CODE, "manifest", 0,
+                    f"the new file does not hold {len(gone)} sample(s) of the ingest it supersedes: {shown}{more}; "
+                    "they left the current view and the analyses",
+                    hint="If that is the correction, nothing to do. If the re-export lost them by mistake, export the "
+                    "file again with every sample and supersede this ingest with it (`immunolab log --files` gives "
+                    "its id); the earlier store versions still hold them (`open_store(S, version=N)`).")]
 
 
 def _carry_choices(loc: StoreLocation, opts: IngestOptions, outcomes: list[FileOutcome], versions: list[int]) -> list[str]:

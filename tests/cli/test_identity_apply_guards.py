@@ -301,3 +301,32 @@ def test_a_rerun_that_changes_nothing_reads_no_file_to_compare_bytes(study: Stud
     monkeypatch.setattr("immunolab.store.raw.hash_file", no_read)
     assert plan_identity(s, load_identity(study.manifest, study.subjects), store_key(s.loc), reason=None,
                          files=files).empty
+
+
+def test_superseding_with_a_re_export_that_lost_a_sample_says_which_sample_left(study: Study) -> None:
+    ingest(study)
+    s = immunolab.open_store(study.store)
+    plate = s.to_pandas("samples")
+    old_ingest = plate.loc[plate["sample_id"] == "S0002", "ingest_id"].iloc[0]
+    (study.root / "re").mkdir()
+    re_export = study.root / "re" / "plate1.toy"
+    re_export.write_text("TOYASSAY v1\nPLATE,S0001,A1,5.6\nPLATE,S0001,A2,6.4\n")  # S0002's well is gone
+    r = invoke("ingest", str(re_export), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1",
+               "--supersede", old_ingest, "--reason", "plate re-exported", "--json")
+    assert r.exit_code == 0, r.output
+    (warning,) = [w for w in json.loads(r.stdout)["identity_warnings"] if w["code"] == "IML-ID-023"]
+    assert "S0002 (patient 003, day 6)" in warning["message"] and "S0001" not in warning["message"]
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert "S0002" not in set(m["sample_id"]) and "S0001" in set(m["sample_id"])  # superseding replaced the file whole
+
+
+def test_superseding_with_a_re_export_of_every_sample_is_not_warned(study: Study) -> None:
+    ingest(study)
+    plate = immunolab.open_store(study.store).to_pandas("samples")
+    old_ingest = plate.loc[plate["sample_id"] == "S0002", "ingest_id"].iloc[0]
+    (study.root / "re").mkdir()
+    re_export = study.root / "re" / "plate1.toy"
+    re_export.write_text("TOYASSAY v1\nPLATE,S0001,A1,5.6\nPLATE,S0001,A2,6.4\nPLATE,S0002,B1,12.5\n")
+    r = invoke("ingest", str(re_export), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1",
+               "--supersede", old_ingest, "--reason", "plate re-exported")
+    assert r.exit_code == 0 and "IML-ID-023" not in r.output, r.output
