@@ -123,8 +123,15 @@ class IdentityPlan:
     changes: list[Change] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """Return the change lines (PHI-free: sample ids, patient ids, field values)."""
-        return [c.text for c in self.changes]
+        """Return the change lines (PHI-free: sample ids, patient ids, field values), each once.
+
+        A sample held by several records (a plate sample's wells on two plates, bead-array wells of
+        one aliquot) changes in each: its line is printed once with the number of records.
+        """
+        counts: dict[str, int] = {}
+        for c in self.changes:
+            counts[c.text] = counts.get(c.text, 0) + 1
+        return [text if n == 1 else f"{text} ({n} records)" for text, n in counts.items()]
 
     def records(self, table: str) -> list[dict[str, Any]]:
         """Return the new records for ``table``."""

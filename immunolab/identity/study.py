@@ -194,7 +194,9 @@ class StudyIdentity:
                 path=label,
                 hint="Add one manifest row per plate sample: sample_name (or sample_id) = the name on the plate, "
                 "with sample_id, patient_id and visit_day (and plate = this plate's sample_id when the same name is "
-                "on other plates too).")
+                "on other plates too). A bead-array well's aliquot_of names such a sample too: the manifest must hold "
+                "that sample's row as well, also when the sample came in an earlier batch (keep one manifest for the "
+                "trial, or copy the row).")
         return out
 
     def subject(self, patient_id: str) -> Subject:
