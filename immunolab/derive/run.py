@@ -347,8 +347,10 @@ def activate(store: Store, *, kind: str, scope: str, derivation_id: str, reason:
             lacking = sorted({codes.get(p, str(p)) for p in set(qc["plate_id"])}
                              - {codes.get(p, str(p)) for p in set(qc.loc[qc["derivation_id"] == derivation_id, "plate_id"])})
             if lacking:
-                kept = (f"; {', '.join(lacking)} {'keeps its' if len(lacking) == 1 else 'keep their'} fit "
-                        f"(no {derivation_id} curves computed for {'it' if len(lacking) == 1 else 'them'})")
+                one = len(lacking) == 1
+                kept = (f"; {', '.join(lacking)} {'has' if one else 'have'} no {derivation_id} curves: "
+                        f"{'it uses its' if one else 'they use their'} own plate choice if one was made, else the "
+                        "first fit computed at ingest (`immunolab derive list` shows what is active)")
     if derivation_id not in have:
         raise InputError("IML-DER-002", f"no {kind} derivation {derivation_id!r} is stored",
                          hint=f"Stored: {', '.join(sorted(have)) or 'none'} (`immunolab derive list`).")

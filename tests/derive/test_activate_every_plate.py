@@ -19,5 +19,6 @@ def test_activating_the_instrument_curves_everywhere_names_the_bead_run_that_kee
     rec = activate(immunolab.open_store(store), kind="curves", scope="*", derivation_id="instrument",
                    reason="vendor curves")
     assert rec.summary.startswith("curves of *: instrument is active")
-    assert "BEADRUN-01 keeps its fit (no instrument curves computed for it)" in rec.summary
+    assert "BEADRUN-01 has no instrument curves: it uses its own plate choice if one was made, else the first fit" \
+        in rec.summary  # not "keeps its fit": an earlier '*' choice it followed no longer applies
     assert "PLATE-01" not in rec.summary
