@@ -181,6 +181,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-ID-021": "a sample is relabelled or ingested onto a visit after its patient's recorded death (a warning)",
     "IML-ID-022": "a manifest row's file name is the name of several stored files of different samples: which one is unclear",
     "IML-ID-023": "a superseding file does not hold every sample of the file it replaces: those leave the analysis (a warning)",
+    "IML-ID-024": "another writer changed identity meanwhile and this manifest would undo it: nothing applied",
     # FCS
     "IML-FCS-001": "not an FCS file or unsupported FCS version in HEADER",
     "IML-FCS-002": "HEADER or TEXT offsets are out of range or inconsistent",

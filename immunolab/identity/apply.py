@@ -19,6 +19,7 @@ from immunolab.errors import IdentityError, StoreError
 from immunolab.identity.keys import file_key, sample_key
 from immunolab.identity.model import Problem
 from immunolab.identity.records import (
+    Change,
     IdentityPlan,
     diff_samples,
     diff_subjects,
@@ -428,11 +429,43 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
             except _Stale:
                 pass
         store = open_store(store.loc)
-        update = again(store)
+        first, update = update, again(store)
         require_reason(update, reason)
+        _refuse_undoing_another_writer(first, update, identity)
     raise StoreError("IML-STORE-002", f"could not apply the identity update after {MAX_REPLANS} attempts: other "
                      "writers kept changing identity first", path=store.loc.uri,
                      hint="Re-run later; nothing of this update is visible.")
+
+
+#: the error's code: re-planned after another writer's identity change, the update would undo it
+UNDO_CODE = "IML-ID-024"
+
+
+def _change_key(change: Change) -> tuple[str, ...]:
+    r = change.record
+    if change.table == "identity_subjects":
+        return ("subject", str(r.get("patient_id")))
+    return ("sample", str(r.get("source_sha256")), str(r.get("sample_key")))
+
+
+def _refuse_undoing_another_writer(first: IdentityUpdate, again: IdentityUpdate, identity: StudyIdentity) -> None:
+    """Refuse (IML-ID-024) a re-planned update that changes records the first plan left alone.
+
+    Planned first, those records agreed with this manifest; planned again after another writer's
+    identity change, they differ: that writer changed them meanwhile, and applying now would undo
+    its correction without anyone deciding so. Records both plans change (the same correction
+    applied twice, or a clash on one record) are the existing rules' business.
+    """
+    before = {_change_key(c) for c in first.corrections.changes}
+    undo = [c for c in again.corrections.changes if _change_key(c) not in before]
+    if undo:
+        shown = "; ".join(c.text for c in undo[:5]) + (f"; and {len(undo) - 5} more" if len(undo) > 5 else "")
+        raise IdentityError(
+            UNDO_CODE, f"another writer changed identity while this update was applied, and this manifest would now "
+            f"undo {len(undo)} of its change(s): {shown}; nothing was applied",
+            path=identity.manifest_path.name if identity.manifest_path else None,
+            hint="Look at `immunolab identity history` for those samples or patients. If this manifest is right, "
+            "run the command again: it then lists those changes as its own.")
 
 
 def _secret(store: Store) -> bytes:

@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import immunolab
@@ -330,3 +331,27 @@ def test_superseding_with_a_re_export_of_every_sample_is_not_warned(study: Study
     r = invoke("ingest", str(re_export), "--store", str(study.store), "--manifest", str(study.manifest), "-j", "1",
                "--supersede", old_ingest, "--reason", "plate re-exported")
     assert r.exit_code == 0 and "IML-ID-023" not in r.output, r.output
+
+
+def test_an_update_replanned_after_another_writers_correction_does_not_undo_it(study: Study) -> None:
+    from immunolab.errors import IdentityError
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import commit_identity, plan_identity
+    from immunolab.store.layout import store_key
+
+    ingest(study)
+    snapshot = immunolab.open_store(study.store)
+    mine = MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D006-TBNK,001,6")  # A: 001's tube
+    study.rewrite("manifest", mine)
+    ident_a = load_identity(study.manifest, study.subjects)
+    update_a = plan_identity(snapshot, ident_a, store_key(snapshot.loc), reason="A")
+    assert update_a.corrections.lines() == ["RELABEL 001-D003-TBNK sample 001-D003-TBNK -> 001-D006-TBNK, "
+                                            "visit day 3 -> 6"]
+    theirs = MANIFEST.replace("002_d0.toy,002-D000-TBNK,002,0", "002_d0.toy,002-D010-TBNK,002,10")  # B: 002's tube
+    study.rewrite("manifest", theirs)
+    assert apply(study, "--reason", "B").exit_code == 0  # B commits first
+    with pytest.raises(IdentityError) as info:  # A, planned before B, would now also move 002's tube back
+        commit_identity(snapshot, update_a, reason="A", identity=ident_a, command="test")
+    assert info.value.code == "IML-ID-024" and "002-D010-TBNK" in info.value.message
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    assert set(s.loc[s["sample_id"].str.startswith("002-D0", na=False), "visit_day"]) == {10}  # B's change stands
