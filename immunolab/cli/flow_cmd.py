@@ -110,12 +110,14 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
                    accept_tot_mismatch=accept_tot_mismatch)
     loaded = load_strategy(strategy)
     result = gate_fcs(fcs, loaded, label=label, comp=comp)
-    if result.warnings:
+    # the reader's warnings (non-finite DATA, a spillover without values ...) as ingest prints them, then the gating's
+    warnings = [*fcs.warnings, *result.warnings]
+    if warnings:
         from pathlib import Path
 
         from immunolab.diagnostics import warn_file
 
-        for w in result.warnings:
+        for w in warnings:
             warn_file(Path(fcs_file).name, w)  # WARN IML-FCS-019 <file>: ... on stderr, unless `immunolab -q`
     rows = result.population_rows()
     if plot:
@@ -125,7 +127,8 @@ def gate(fcs_file: str, strategy: str | None, comp: str | None, dataset: int | N
     if as_json:
         echo_json({"strategy_id": result.strategy_id, "strategy": result.strategy_name,
                    "compensation": result.compensation, "n_events": fcs.n_events, "populations": rows,
-                   "qc_flags": result.qc_flags, "not_gated": result.not_gated})
+                   "qc_flags": result.qc_flags, "not_gated": result.not_gated, "warnings": warnings,
+                   "tolerances": fcs.tolerances})
         return
     echo(f"strategy {result.strategy_name} ({result.strategy_id}), {fcs.n_events:,} events, "
                f"compensation: {result.compensation}")
