@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import immunolab
+from immunolab.derive.decisions import decide
 from immunolab.errors import InputError
 from immunolab.ingest import ingest_paths
 from immunolab.store.verify import verify_store
@@ -60,6 +61,9 @@ def test_a_corrected_day0_reparses_the_same_bytes_under_a_new_ingest_and_shifts_
     assert len(list((study["store"] / "raw").rglob(f"{first.source_sha256}*"))) == 1  # the vault keeps one copy
     assert verify_store(study["store"]).ok  # a re-parse with a new Day 0 is no damaged store (IML-STORE-016)
     assert "2020-02" not in "".join(s.to_pandas("clinical_results").astype(str).to_numpy().ravel())
+    with pytest.raises(InputError) as exc:  # the values are the re-parse's: an exclusion names that ingest
+        decide(s, action="exclude", kind="file", target=str(first.ingest_id), analyte=None, reason="x")
+    assert exc.value.code == "IML-DER-003" and f"superseded by ingest {again.ingest_id}" in exc.value.message
 
 
 def test_the_same_bytes_with_the_same_subjects_are_still_skipped_or_refused(study: dict[str, Path]) -> None:
