@@ -154,7 +154,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-IN-009": "a warning without a code of its own (a reader's or derivation's note on a file, a library warning)",
     "IML-IN-010": "an output file or folder holds files immunolab did not write (pass --force or choose another name)",
     "IML-IN-011": "a date lies far outside the trial (study day below -365 or above 3650): study day not stored (a warning)",
-    "IML-IN-012": "--supersede names an ingest of the very same bytes: nothing to correct (identity apply, derive)",
+    "IML-IN-012": "--supersede names an ingest of the very same bytes, parsed with the same subjects file: nothing to correct (identity apply, derive)",
     "IML-IN-013": "a --reason held a date, a record number or a titled name: recorded with that part replaced (a warning)",
     "IML-IN-014": "--out names a file of another kind than the command writes (AnnData: .h5ad)",
     # identity / manifest / subjects
@@ -246,7 +246,7 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-013": "a requested column is not in the table or view",
     "IML-STORE-014": "vacuum would leave store versions unreadable and was not confirmed (--yes, or --keep-version N)",
     "IML-STORE-015": "the requested store version was vacuumed: data files it needs were deleted",
-    "IML-STORE-016": "verify: a file was committed by several ingests (a supersede with its very bytes): "
+    "IML-STORE-016": "verify: a file was committed by several ingests (a supersede with its very bytes and subjects file): "
     "both superseded and current in its identity history; reads count its latest ingest",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",

@@ -78,8 +78,10 @@ def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, rea
                files: Sequence[Path]) -> tuple[str | None, list[dict[str, Any]]]:
     """Return (sha256, identity records) of the ingest ``--supersede`` names, refusing what it cannot replace.
 
-    The same bytes again are refused before anything is committed: they would be the file's
-    facts twice, both superseded and current (IML-IN-012).
+    The same bytes again are refused before anything is committed (IML-IN-012): parsed as before,
+    they would correct nothing. The exception is a subjects file other than the one the file's
+    latest ingest was parsed with (a corrected Day 0): the re-parse can give other study days, so
+    it is accepted and its rows replace the old ones (reads take a file's latest ingest).
     """
     if not ingest_id:
         return None, []
@@ -107,14 +109,32 @@ def _supersede(store: Store, identity: StudyIdentity, ingest_id: str | None, rea
                          path=label,
                          hint=(f"Supersede the ingest that holds the sample now: --supersede {chain[-1]}. "
                                if chain else "") + "`immunolab log --store S --files` lists each file's ingest IDs.")
-    if new == sha:
+    if new == sha and not _parsed_with_other_subjects(store, sha, identity):
         raise InputError("IML-IN-012", f"this file is byte for byte the file of ingest {ingest_id}: superseding it "
                          "with itself corrects nothing", path=label,
                          hint="Nothing was changed. To correct who the sample is (patient, visit, arm), fix the "
                          "manifest or subjects row and run `immunolab identity apply --reason \"...\"`; to "
                          "re-analyse it (gating, curve fit), use `immunolab derive`; to replace the data, "
-                         "export the file again from the instrument.")
+                         "export the file again from the instrument. To apply a corrected Day 0, pass the "
+                         "corrected subjects file with --subjects: these bytes are then parsed again.")
     return sha, rows
+
+
+def _parsed_with_other_subjects(store: Store, sha: str, identity: StudyIdentity) -> bool:
+    """Return True when the latest ingest of ``sha`` was parsed with another subjects file than ``identity``'s.
+
+    Study days of a dated file come from the subjects file's day0_date, which the store never
+    keeps: the SHA-256 of the subjects file each ingest was parsed with (its store version's
+    inputs) is what tells that a re-parse may shift them.
+    """
+    if identity.subjects_sha256 is None:
+        return False
+    src = filter_in(store.table("sources", columns=["source_sha256", "ingest_id"]), "source_sha256", [sha])
+    if src.num_rows == 0:
+        return False
+    version = store.commit_version.get(str(src.column("ingest_id")[0].as_py()))
+    rec = next((r for r in store.versions() if r.store_version == version), None)
+    return rec is not None and rec.inputs.get("subjects_sha256") != identity.subjects_sha256
 
 
 def _successors(store: Store, rows: list[dict[str, Any]]) -> list[str]:

@@ -52,10 +52,48 @@ def _check_target(store: Store, kind: str, target: str) -> tuple[str, str]:
         return "well", f"{codes[pid]}:{well}"
     src = store.to_pandas("sources", columns=["source_sha256", "ingest_id"])
     hit = src[(src["ingest_id"] == target) | (src["source_sha256"] == target)]
-    if hit.empty:
+    reparsed = next((sha for sha, ids in store.repeated_ingests.items() if target in ids[:-1]), None)
+    if hit.empty and reparsed is None:
         raise InputError("IML-DER-003", f"no committed file has ingest id or SHA-256 {target!r}",
                          hint="Ingest ids are listed by `immunolab log --files`.")
-    return "source", str(hit.iloc[0]["ingest_id"])
+    if reparsed is not None:  # the same bytes parsed again (a corrected Day 0): that ingest holds the values
+        now = _current_ingest(store, reparsed)
+        _refuse_retired_file(store, target, store.repeated_ingests[reparsed][-1] if now is None else now)
+    ingest_id = str(hit.iloc[0]["ingest_id"])
+    _refuse_retired_file(store, ingest_id, _current_ingest(store, str(hit.iloc[0]["source_sha256"])))
+    return "source", ingest_id
+
+
+def _current_ingest(store: Store, sha: str) -> str | None:
+    """Return the ingest now holding the sample of file ``sha`` (following supersessions), or None when current."""
+    ident = store.to_pandas("identity_samples", columns=["source_sha256", "sample_key", "status", "superseded_by"])
+    files = ident[ident["sample_key"] == ""].set_index("source_sha256")
+    src = store.to_pandas("sources", columns=["source_sha256", "ingest_id"]).set_index("ingest_id")["source_sha256"]
+    by: str | None = None
+    seen: set[str] = set()
+    while sha in files.index and files.at[sha, "status"] == "superseded" and files.at[sha, "superseded_by"]:
+        by = str(files.at[sha, "superseded_by"])
+        if by in seen or by not in src.index:
+            break
+        seen.add(by)
+        sha = str(src.at[by])
+    if by is None and sha in files.index and files.at[sha, "status"] == "withdrawn":
+        return ""
+    return by
+
+
+def _refuse_retired_file(store: Store, ingest_id: str, now: str | None) -> None:
+    """Raise IML-DER-003 when file ``ingest_id`` is superseded by ingest ``now`` or withdrawn (``now == ""``)."""
+    if now is None:
+        return
+    if now == "":
+        raise InputError("IML-DER-003", f"file {ingest_id} is withdrawn, so the decision would exclude nothing",
+                         hint="A withdrawn file is left out of every analysis already; `immunolab identity history` "
+                              "shows why.")
+    raise InputError("IML-DER-003", f"file {ingest_id} is superseded by ingest {now}, so the decision would exclude "
+                     "nothing (its values left every analysis with it)",
+                     hint=f"Exclude the file that holds its sample now: --file {now}. `immunolab log --store S "
+                          "--files` lists each file's ingest IDs.")
 
 
 def _check_analyte(store: Store, analyte: str) -> None:

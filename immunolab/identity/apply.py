@@ -341,7 +341,8 @@ def new_samples_after_death(store: Store, shas: Iterable[str]) -> list[Problem]:
 DAY0_NOTE = ("NOTE the subjects file differs from the one recorded only in columns the store does not keep "
              "(day0_date) or in its formatting: study days already stored were computed with the earlier Day 0 "
              "(dates never reach the store). If a Day 0 was corrected, re-ingest that patient's dated files "
-             "(clinical tables, FCS tubes, plates) with --supersede INGEST_ID --reason \"...\".")
+             "(clinical tables, FCS tubes, plates) with this subjects file and --supersede INGEST_ID --reason "
+             "\"...\": the same files are parsed again with the new Day 0.")
 
 
 def _unstored_subject_changes(store: Store, identity: StudyIdentity, upd: IdentityUpdate) -> list[str]:

@@ -80,8 +80,9 @@ class Store:
     def repeated_ingests(self) -> dict[str, list[str]]:
         """Return source_sha256 -> its ingest ids, oldest first, of files committed by more than one ingest.
 
-        Only a store damaged by an ``ingest --supersede`` of the very same bytes (refused since,
-        IML-IN-012) holds such files: reads count each once, from its latest ingest.
+        A re-parse with a corrected Day 0 (``ingest --supersede`` of the same bytes with another
+        subjects file) makes them, as did a same-bytes supersede of older releases (refused since,
+        IML-IN-012): reads count each once, from its latest ingest.
         """
         src = self._read("sources", ["source_sha256", "ingest_id", "commit_id"], dedupe=False).to_pylist()
         by_sha: dict[str, list[str]] = {}

@@ -16,7 +16,8 @@ Checks, each reported even when another fails (a read-only or full disk does not
 6. one current result per sample: (patient, visit, specimen, panel) unique among current
    samples, technical replicates aside;
 7. the identity state: no file committed by several ingests (a supersede with its own bytes, which
-   older releases accepted: IML-STORE-016).
+   older releases accepted: IML-STORE-016), unless each ingest after the first was parsed with
+   another subjects file than the one before it (a corrected Day 0 re-parsed).
 
 ``repair=True`` rolls back interrupted batches, deletes orphan rows and stray files, and records
 what it did as a store version (kind ``repair``). When the store cannot be written (read-only,
@@ -29,6 +30,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from immunolab.errors import ImmunolabError
@@ -231,7 +233,10 @@ def _unique(res: VerifyResult, store: Any) -> None:
 def _identity_state(res: VerifyResult, store: Any) -> None:
     labels = dict(zip(*store.table("sources", columns=["source_sha256", "label"]).to_pydict().values(), strict=True))
     code = "IML-STORE-016"
+    subjects = {cid: rec.inputs.get("subjects_sha256") for rec in store.versions() for cid in rec.commit_ids}
     for sha, ids in sorted(store.repeated_ingests.items()):
+        if all(subjects.get(new) != subjects.get(old) for old, new in pairwise(ids)):
+            continue  # each one a re-parse with another subjects file (a corrected Day 0): not damage
         res.problems.append(
             f"{code} file {labels.get(sha) or 'file:' + sha[:12]} (raw/{sha[:12]}...) was committed by "
             f"{len(ids)} ingests ({', '.join(ids)}): an `ingest --supersede` of the very same bytes, so its "

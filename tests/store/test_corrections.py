@@ -196,6 +196,31 @@ def test_a_qc_decision_on_a_misspelt_analyte_is_refused_with_the_name_it_meant(s
     assert set(hit["feature"]) == {"IL-6"}
 
 
+def test_excluding_a_superseded_file_is_refused_naming_the_ingest_that_replaced_it(study: Study) -> None:
+    """`qc exclude --file` on a superseded ingest recorded a decision that excluded 0 values."""
+    from immunolab.derive.decisions import decide
+    from immunolab.errors import InputError
+
+    first = run(study, study.inbox / "002_d0.toy").outcomes[0]
+    _reexport(study)
+    mid = run(study, study.inbox / "002_d0_reexport.toy", supersede=first.ingest_id, reason="re-exported").outcomes[0]
+    study.rewrite("manifest", MANIFEST + "002_d0_third.toy,002-D000-TBNK-3,002,0,PBMC,TBNK\n")
+    study.file("002_d0_third.toy", "Lymphocytes,901\nT cells,501\nB cells,91\n")
+    last = run(study, study.inbox / "002_d0_third.toy", supersede=mid.ingest_id, reason="again").outcomes[0]
+    s = immunolab.open_store(study.store)
+    for old in (first, mid):
+        for target in (old.ingest_id, old.source_sha256):
+            with pytest.raises(InputError) as exc:
+                decide(s, action="exclude", kind="file", target=str(target), analyte=None, reason="x")
+            assert exc.value.code == "IML-DER-003" and "exclude nothing" in exc.value.message
+            assert f"superseded by ingest {last.ingest_id}" in exc.value.message  # the one current now
+            assert f"--file {last.ingest_id}" in (exc.value.hint or "")
+    assert len(immunolab.open_store(study.store).to_pandas("qc_decisions")) == 0
+    decide(s, action="exclude", kind="file", target=str(last.ingest_id), analyte=None, reason="clotted")
+    m = immunolab.open_store(study.store).to_pandas("measurements")
+    assert m["excluded"].all() and len(m)
+
+
 def test_identity_apply_corrects_stored_files_without_their_files(study: Study) -> None:
     from immunolab.identity import load_identity
     from immunolab.identity.apply import commit_identity, plan_identity
