@@ -4,7 +4,10 @@ Model: ``y = X beta + Z b + e`` with ``b ~ N(0, tau2)`` per patient and ``e ~ N(
 so each patient's block of ``V`` is ``sigma2 * I + tau2 * J`` (compound symmetry).
 
 Given the REML estimates ``theta = (tau2, sigma2)`` (taken from statsmodels' MixedLM), this
-module computes, exactly as SAS PROC MIXED ``ddfm=satterthwaite`` and R's lmerTest do:
+module computes the Satterthwaite approximation of SAS PROC MIXED ``ddfm=satterthwaite`` with
+the *expected* REML information (R's lmerTest uses the observed one, from numerical derivatives:
+its df differ a little in unbalanced data, e.g. 27.6 vs 26.7 for a Day 0 contrast of the demo's
+IL-6; in balanced data both are the split-plot ANOVA df):
 
 - ``C(theta) = (X' V^-1 X)^-1``, the model-based covariance of the fixed effects;
 - ``A``, the asymptotic covariance of ``theta``: the inverse of the expected REML information
