@@ -181,8 +181,14 @@ def gate_source(fcs: FcsData, spec: GatingSpec, *, sha: str, label: str, comp: s
         gates = gates.append_column("source_sha256", _constant_strings(sha, gates.num_rows))
         tables["flow_event_gates"] = gates.append_column("derivation_id", _constant_strings(spec.derivation_id,
                                                                                            gates.num_rows))
+    roots = [r.rstrip("/") + "/" for r in result.not_gated]
+    ungated = [names.get(p, p) for p in paths if p in result.not_gated or any(p.startswith(r) for r in roots)]
+    small = [n for n in low if n not in set(ungated)]
     warnings = [*result.warnings,
-                *([f"{len(low)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(low[:4])})"] if low else [])]
+                *([f"{len(small)} population(s) under {MIN_POPULATION_EVENTS} events ({', '.join(small[:4])})"]
+                  if small else []),
+                *([f"{len(ungated)} population(s) not gated: a parent holds under {MIN_POPULATION_EVENTS} events "
+                   f"({', '.join(ungated[:4])}); their frequencies are unknown (NaN), not 0"] if ungated else [])]
     return tables, warnings
 
 

@@ -70,7 +70,15 @@ def small_tube_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run("ingest", str(inbox), "--store", str(tmp / "store"), "--manifest", str(manifest),
               "--subjects", str(subjects), "-j", "1")
     assert res.exit_code == 0, res.output
+    (tmp / "ingest.out").write_text(res.output)
     return tmp / "store"
+
+
+def test_ingest_says_which_populations_were_not_gated_not_that_they_are_small(small_tube_store: Path) -> None:
+    out = (small_tube_store.parent / "ingest.out").read_text()
+    (line,) = [ln for ln in out.splitlines() if "001-D003-PB" in ln and "not gated" in ln]
+    assert "IML-IN-009" in line and "unknown (NaN), not 0" in line
+    assert not [ln for ln in out.splitlines() if "001-D003-PB" in ln and "under 50 events (" in ln and "not gated" not in ln]
 
 
 def test_the_stored_populations_of_a_40_event_tube_have_no_frequency_and_are_flagged(small_tube_store: Path) -> None:
