@@ -43,6 +43,8 @@ class UnrecordedCompaction:
     covers_all: bool = True
     #: active data files an OPTIMIZE commit added that no store version records
     files: set[str] = field(default_factory=set)
+    #: the operations of the unrecorded commits up to ``version``
+    operations: list[str] = field(default_factory=list)
 
 
 def _commit(loc: StoreLocation, name: str, version: int) -> list[dict[str, Any]] | None:
@@ -62,12 +64,15 @@ def _commit(loc: StoreLocation, name: str, version: int) -> list[dict[str, Any]]
     return out
 
 
+def _operation(actions: list[dict[str, Any]] | None) -> str:
+    """Return the operation name a commit's ``commitInfo`` logs ("" when there is none)."""
+    info = next((a["commitInfo"] for a in actions or [] if isinstance(a.get("commitInfo"), dict)), {})
+    return str(info.get("operation") or "")
+
+
 def _changes_no_rows(actions: list[dict[str, Any]] | None) -> bool:
     """Return True when a commit's actions are a compaction or a vacuum: rows unchanged."""
-    if actions is None:
-        return False
-    info = next((a["commitInfo"] for a in actions if isinstance(a.get("commitInfo"), dict)), None)
-    if info is None or info.get("operation") not in _ROWLESS_OPERATIONS:
+    if actions is None or _operation(actions) not in _ROWLESS_OPERATIONS:
         return False
     return all(not a[k].get("dataChange", True) for a in actions for k in ("add", "remove")
                if isinstance(a.get(k), dict))
@@ -99,10 +104,14 @@ def find_unrecorded_compactions(loc: StoreLocation, records: Sequence[VersionRec
         latest = int(dt.version())
         found = UnrecordedCompaction(name)
         for v in range(recorded.get(name, 0) + 1, latest + 1):
-            if not _changes_no_rows(_commit(loc, name, v)):
+            actions = _commit(loc, name, v)
+            if not _changes_no_rows(actions):
                 found.covers_all = False
                 break
             found.version, found.commits = v, found.commits + 1
+            found.operations.append(_operation(actions))
+        if "OPTIMIZE" not in found.operations:  # a killed vacuum alone is verify's note, not a compaction
+            found.version, found.commits, found.operations = None, 0, []
         unrecorded = {f for f in active_files(dt) if (name, f) not in recorded_files}
         if unrecorded:
             found.files = _added_by_compaction(loc, name, unrecorded)
@@ -133,7 +142,9 @@ def adopt_compactions(loc: StoreLocation, *, command: str = "store recover", for
     actions: list[str] = []
     for name, f in sorted(found.items()):
         files.extend(describe_files(loc, name, f.files))
-        what = f"{f.commits} Delta commit(s) up to version {f.version}" if f.version is not None else "no new commit"
+        ops = ", ".join(dict.fromkeys(f.operations))
+        what = f"{f.commits} Delta commit(s) ({ops}) up to version {f.version}" if f.version is not None \
+            else "no new commit"
         actions.append(f"recorded the interrupted compaction of table {name}: {what}, {len(f.files)} data file(s)")
     rec = VersionRecord(0, "recover", summary=f"recorded an interrupted compaction of {len(found)} table(s)",
                         reason="a `store compact` stopped before its store version; compaction changes no rows",

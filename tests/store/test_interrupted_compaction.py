@@ -180,3 +180,40 @@ def test_commits_that_change_rows_are_never_recorded_as_a_compaction(killed: dic
     res = verify_store(store)
     assert any("flow_populations has" in p and "no store version records" in p for p in res.problems), res.problems
     assert not any(p.startswith("IML-STORE-017") for p in res.problems), res.problems
+
+
+_KILLED_VACUUM = textwrap.dedent("""
+    import os, signal, sys
+    import deltalake
+    from immunolab.store import maintenance
+    from immunolab.store.location import location_for
+
+    real = deltalake.DeltaTable.vacuum
+
+    def first_then_die(self, *a, **k):
+        out = real(self, *a, **k)
+        if not k.get("dry_run") and out:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    deltalake.DeltaTable.vacuum = first_then_die
+    maintenance.vacuum(location_for(sys.argv[1]), retain_days=0, accept_unreadable=True)
+""")
+
+
+def test_a_vacuum_killed_after_its_first_table_leaves_a_note_and_is_not_recorded_as_a_compaction(
+        killed: dict, tmp_path: Path) -> None:
+    src, _manifest, _more, before = killed["before its store version"]
+    store = _copy(src, tmp_path / "store")
+    assert CliRunner().invoke(main, ["store", "recover", "--store", str(store)]).exit_code == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", _KILLED_VACUUM, str(store)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    res = verify_store(store)  # vacuum commits change no rows: noted, and every check passes
+    assert res.ok, res.problems
+    assert any("vacuum commit(s) of an earlier `store vacuum`" in n for n in res.notes), res.notes
+    out = CliRunner().invoke(main, ["store", "recover", "--store", str(store)])
+    assert out.exit_code == 0 and "nothing to recover" in out.output, out.output
+    assert _results(store).equals(before)
