@@ -66,7 +66,7 @@ def _commit(loc: StoreLocation, name: str, version: int) -> list[dict[str, Any]]
 
 def _operation(actions: list[dict[str, Any]] | None) -> str:
     """Return the operation name a commit's ``commitInfo`` logs ("" when there is none)."""
-    info = next((a["commitInfo"] for a in actions or [] if isinstance(a.get("commitInfo"), dict)), {})
+    info: dict[str, Any] = next((a["commitInfo"] for a in actions or [] if isinstance(a.get("commitInfo"), dict)), {})
     return str(info.get("operation") or "")
 
 
