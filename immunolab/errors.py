@@ -248,6 +248,8 @@ ERROR_CODES: dict[str, str] = {
     "IML-STORE-015": "the requested store version was vacuumed: data files it needs were deleted",
     "IML-STORE-016": "verify: a file was committed by several ingests (a supersede with its very bytes and subjects file): "
     "both superseded and current in its identity history; reads count its latest ingest",
+    "IML-STORE-017": "verify: an interrupted `store compact` left table commits (no rows changed) that no store "
+    "version records; `store recover` records them",
     # plugins
     "IML-PLUGIN-001": "plugin failed to load",
     "IML-PLUGIN-002": "plugin broke its contract (bad attributes or output)",

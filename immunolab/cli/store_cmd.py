@@ -137,13 +137,15 @@ def vacuum(store: str, storage_options: tuple[str, ...], retain_days: int, keep_
 @json_option
 @handle_errors
 def recover(store: str, storage_options: tuple[str, ...], force: bool, as_json: bool) -> None:
-    """Roll back batches whose writer died before committing, and rows no store version lists (recorded)."""
+    """Roll back batches whose writer died before committing, record killed compactions, drop unlisted rows (recorded)."""
+    from immunolab.store.interrupted import adopt_compactions
     from immunolab.store.location import location_for
     from immunolab.store.maintenance import purge_orphans
     from immunolab.store.writer import recover as run
 
     loc = location_for(store, _opts(storage_options))
     actions = run(loc, force=force, command="store recover")
+    actions += adopt_compactions(loc, command="store recover", force=force)
     actions += purge_orphans(loc).lines()
     if as_json:
         echo_json({"actions": actions})

@@ -2,7 +2,9 @@
 
 * ``compact`` rewrites each table's many small data files into few large ones (Delta
   OPTIMIZE); the rows, and therefore every query result, are unchanged. It is recorded as a
-  store version (kind ``compact``) with each table's new Delta version.
+  store version (kind ``compact``) with each table's new Delta version. A pending marker (kind
+  ``compact``) covers it from the first table to that store version: a compaction killed in
+  between is recorded by the next writer, ``store recover`` or ``verify --repair``.
 * ``vacuum`` deletes data files no table version newer than ``retain_days`` needs (Delta
   VACUUM). It names the store versions that would no longer be readable, refuses to make any
   unreadable unless told to, keeps the files of the store versions asked for (a locked
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from immunolab.errors import InputError, StoreError
+from immunolab.store.interrupted import adopt_compactions
 from immunolab.store.location import StoreLocation
 from immunolab.store.read import Store
 from immunolab.store.tables import (
@@ -36,6 +39,7 @@ from immunolab.store.versions import (
     read_versions,
     version_ranges,
 )
+from immunolab.store.writer import COMPACTION, Batch, new_id, recover
 
 __all__ = ["MaintenanceReport", "compact", "purge_orphans", "vacuum", "versions_reading"]
 
@@ -69,6 +73,9 @@ def files_per_table(loc: StoreLocation) -> dict[str, int]:
 def compact(loc: StoreLocation, *, command: str = "store compact") -> MaintenanceReport:
     """Compact every table's small files (Delta OPTIMIZE) and record it as a store version."""
     rep = MaintenanceReport()
+    recover(loc, command=command)  # the next writer records what a killed compaction committed
+    adopt_compactions(loc, command=command)
+    marker = Batch(loc, COMPACTION, command=command, batch_id=new_id("cmp")).begin()
     versions: dict[str, int] = {}
     files: list[dict[str, Any]] = []
     for name in _tables(loc):
@@ -84,6 +91,8 @@ def compact(loc: StoreLocation, *, command: str = "store compact") -> Maintenanc
             dt.update_incremental()
             new = active_files(dt)
         except Exception as exc:
+            if not versions:
+                marker.finish()  # nothing committed: nothing to recover (else the marker stays for recovery)
             raise delta_error(exc, loc, f"compact table {name}") from None
         if metrics.get("numFilesRemoved", 0):
             versions[name] = int(dt.version())
@@ -94,6 +103,7 @@ def compact(loc: StoreLocation, *, command: str = "store compact") -> Maintenanc
                             actions=rep.lines(), files=files)
         done = append_version(loc, lambda _s: rec, seen=latest_version(loc), command=command)
         rep.store_version = done.store_version if done else None
+    marker.finish()
     return rep
 
 

@@ -124,7 +124,10 @@ _VACUUM_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
 
 
 def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord], live: set[str],
-            dead: set[str]) -> None:
+            dead: set[str], compacting: bool = False) -> None:
+    from immunolab.store.interrupted import find_unrecorded_compactions
+
+    compactions = find_unrecorded_compactions(loc, records)
     recorded_files = {(f["table"], f["path"]): f.get("sha256") for r in records for f in r.files}
     max_version: dict[str, int] = {}
     for r in records:
@@ -134,6 +137,13 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
         dt = open_table(loc, name)
         latest = int(dt.version())
         recorded = max_version.get(name, 0)
+        cmp = compactions.get(name)
+        vacuum_only = latest > recorded and all(h.get("operation") in _VACUUM_OPERATIONS
+                                                for h in dt.history(latest - recorded))
+        if cmp is not None and (cmp.files or (cmp.covers_all and cmp.version == latest)) and not vacuum_only:
+            _compaction(res, name, cmp.commits, len(cmp.files), compacting)
+            if cmp.covers_all and cmp.version == latest:
+                recorded = latest  # reported: the commits change no rows
         if latest > recorded:
             unrecorded = dt.history(latest - recorded)
             batches = {str(h.get("immunolab_batch")) for h in unrecorded if h.get("immunolab_batch")}
@@ -154,6 +164,8 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
         for rel in sorted(active):
             res.data_files += 1
             digest = recorded_files.get((name, rel))
+            if digest is None and cmp is not None and rel in cmp.files:
+                continue  # reported with its compaction
             if digest is None:
                 res.problems.append(f"tables/{name}/{rel} is in the table but no store version recorded it. "
                                     "Restore the table from a backup, or `verify --repair` to drop unrecorded rows.")
@@ -172,6 +184,18 @@ def _tables(res: VerifyResult, loc: StoreLocation, records: list[VersionRecord],
                 continue
             res.problems.append(f"tables/{name}/{rel} is a stray data file no table version references. "
                                 "Remove it (`verify --repair` does, and records it).")
+
+
+def _compaction(res: VerifyResult, name: str, commits: int, files: int, compacting: bool) -> None:
+    """Report what a compaction left in table ``name`` that no store version records yet."""
+    what = f"{commits} Delta commit(s) and {files} data file(s) of a `store compact`"
+    if compacting:
+        res.notes.append(f"table {name}: {what} being committed right now (they change no rows)")
+        return
+    code = "IML-STORE-017"
+    res.problems.append(f"{code} table {name}: {what} that stopped before its store version; no store "
+                        "version records them (they change no rows: every result reads the same). Run `immunolab "
+                        "store recover` (or `verify --repair`) to record them.")
 
 
 def _all_paths(loc: StoreLocation, name: str, dt: Any) -> set[str]:
@@ -259,10 +283,11 @@ def verify_store(store: str | Any, *, repair: bool = False, storage_options: dic
 
     pend = pending_batches(loc)
     live = {str(m.get("batch_id")) for m, alive in pend if alive}
+    compacting = any(alive and m.get("kind") == "compact" for m, alive in pend)
     dead = {str(m.get("batch_id")) for m, alive in pend if not alive}
     records = _check(res, "commit log", lambda r: read_versions(loc)) or []
     _check(res, "commit chain", lambda r: _chain(r, records, int(_open(loc).version())))
-    _check(res, "tables", lambda r: _tables(r, loc, records, live, dead))
+    _check(res, "tables", lambda r: _tables(r, loc, records, live, dead, compacting))
     _check(res, "uncommitted rows", lambda r: _orphans(r, loc))
     _check(res, "older versions", lambda r: _unreadable(r, loc, records))
     st = _check(res, "snapshot", lambda r: open_store(loc))
@@ -304,6 +329,7 @@ def _repair(loc: StoreLocation, res: VerifyResult) -> None:
     A store that cannot be written (read-only, full disk) raises a coded store error; the stray
     files are recorded before they are deleted, so a failed record deletes nothing.
     """
+    from immunolab.store.interrupted import adopt_compactions
     from immunolab.store.layout import os_error
     from immunolab.store.maintenance import purge_orphans
     from immunolab.store.tables import delta_error
@@ -312,6 +338,7 @@ def _repair(loc: StoreLocation, res: VerifyResult) -> None:
 
     try:
         res.actions.extend(recover(loc, command="verify --repair"))
+        res.actions.extend(adopt_compactions(loc, command="verify --repair"))
         res.actions.extend(purge_orphans(loc, command="verify --repair").lines())
         stray: list[tuple[str, str]] = []
         for name in stored_tables(loc):

@@ -38,6 +38,8 @@ from immunolab.store.versions import VersionRecord, append_version, latest_versi
 __all__ = ["Batch", "new_id", "pending_batches", "recover"]
 
 PENDING = "pending"
+#: the ``kind`` of a pending marker a ``store compact`` writes (it commits no rows: recovery records it)
+COMPACTION = "compact"
 #: a pending batch of another host is presumed dead after this long
 STALE_SECONDS = 6 * 3600
 
@@ -228,13 +230,30 @@ def recover(loc: StoreLocation, *, force: bool = False, command: str = "recover"
     Rows of such a batch are deleted from every table with Delta DELETE, its uncommitted data
     files are removed, and a store version of kind ``recover`` records what was done. ``force``
     also rolls back batches whose owner looks alive (use only when you know it is gone).
+
+    A dead ``store compact`` (its marker's ``kind`` is ``compact``) rolls nothing back: the
+    compactions it committed are recorded (see :mod:`immunolab.store.interrupted`), unless another
+    compaction is still running.
     """
     from immunolab.store.read import open_store
 
-    dead = [m for m, alive in pending_batches(loc) if force or not alive]
-    if not dead:
-        return []
-    store = open_store(loc)
+    markers = pending_batches(loc)
+    dead = [m for m, alive in markers if (force or not alive) and m.get("kind") != COMPACTION]
+    compactions = [m for m, alive in markers if (force or not alive) and m.get("kind") == COMPACTION]
+    actions: list[str] = []
+    if dead:
+        actions.extend(_recover_batches(loc, dead, open_store(loc), command))
+    if compactions and (force or not any(alive for m, alive in markers if m.get("kind") == COMPACTION)):
+        from immunolab.store.interrupted import adopt_compactions
+
+        actions.extend(adopt_compactions(loc, command=command, force=True))
+        for marker in compactions:
+            loc.delete(PENDING, f"{marker.get('batch_id')}.json")
+    return actions
+
+
+def _recover_batches(loc: StoreLocation, dead: list[dict[str, Any]], store: Any, command: str) -> list[str]:
+    """Roll back the batches of the ``dead`` markers and record each rollback."""
     committed = set(store.commit_version)
     actions: list[str] = []
     for marker in dead:
