@@ -69,7 +69,11 @@ def active_gating(store: Store, gating: pd.DataFrame, panel_of: dict[str, str | 
     g["chosen"] = g["chosen"].where(g["chosen"].notna(), g["panel"].map(lambda _p: decided.get("*")))
     at_ingest = g["commit_id"] == g["source_sha256"].map(ingest_of)
     keep = (g["derivation_id"] == g["chosen"]) | (g["chosen"].isna() & at_ingest)
-    return g[keep].drop(columns=["chosen"])
+    g = g[keep].drop(columns=["chosen"])
+    # one gating per file and derivation: a file parsed again (a corrected Day 0) is gated again with the
+    # active derivation, and only that latest commit counts (the earlier one would count the tube twice)
+    version = g["commit_id"].map(store.commit_version).fillna(0)
+    return g[version == version.groupby([g["source_sha256"], g["derivation_id"]]).transform("max")]
 
 
 def active_curves(store: Store, results: pd.DataFrame) -> pd.DataFrame:

@@ -198,7 +198,7 @@ def samples(store: Store) -> pa.Table:
         by_sample = excl[(excl["target_kind"] == "sample") & (excl["analyte"] == "")].set_index("target")["reason"]
         by_file: dict[str, Any] = {}
         for row in excl[(excl["target_kind"] == "source") & (excl["analyte"] == "")].itertuples(index=False):
-            for sha in file_exclusion_sources(src, [row.target]):
+            for sha in file_exclusion_sources(src, [row.target], store.repeated_ingests):
                 by_file.setdefault(sha, row.reason)
         # first reason found: by sample, by file (object arrays: fillna would downcast, a FutureWarning)
         reasons = df["sample_id"].map(by_sample).to_numpy(dtype=object)
@@ -322,10 +322,15 @@ def visit_of_day(day: int, visit_days: Sequence[int] | None = None,
     return min(held, key=lambda v: (abs(v - day), v)) if held else None
 
 
-def file_exclusion_sources(sources: pd.DataFrame, targets: Any) -> set[str]:
-    """Return the SHA-256 of the ``sources`` rows that file exclusion ``targets`` name (an ingest ID or a SHA-256)."""
+def file_exclusion_sources(sources: pd.DataFrame, targets: Any, earlier: dict[str, list[str]] | None = None) -> set[str]:
+    """Return the SHA-256 of the ``sources`` rows that file exclusion ``targets`` name (an ingest ID or a SHA-256).
+
+    ``earlier`` (:attr:`Store.repeated_ingests`): the ingest ids of files parsed again (a corrected
+    Day 0): an exclusion of the file by its earlier ingest id still names those bytes.
+    """
     ids = set(targets)
-    return set(sources.loc[sources["ingest_id"].isin(ids) | sources["source_sha256"].isin(ids), "source_sha256"])
+    found = set(sources.loc[sources["ingest_id"].isin(ids) | sources["source_sha256"].isin(ids), "source_sha256"])
+    return found | {sha for sha, ingests in (earlier or {}).items() if ids & set(ingests)}
 
 
 def excluded_sources(store: Store) -> set[str]:
@@ -336,7 +341,8 @@ def excluded_sources(store: Store) -> set[str]:
     ids = set(excl.loc[(excl["target_kind"] == "source") & (excl["analyte"] == ""), "target"])
     if not ids:
         return set()
-    return file_exclusion_sources(store.to_pandas("sources", columns=["source_sha256", "ingest_id"]), ids)
+    return file_exclusion_sources(store.to_pandas("sources", columns=["source_sha256", "ingest_id"]), ids,
+                                  store.repeated_ingests)
 
 
 def current_patient_rows(store: Store, name: str, key: tuple[str, ...], *, values: tuple[str, ...] = (),
@@ -554,7 +560,7 @@ def _apply_exclusions(m: pd.DataFrame, store: Store) -> pd.DataFrame:
 
             hit = on_plate & m["wells"].map(lists_well)
         else:
-            hit = m["source_sha256"].isin(file_exclusion_sources(sources, [row.target]))
+            hit = m["source_sha256"].isin(file_exclusion_sources(sources, [row.target], store.repeated_ingests))
         hit = hit & scope
         m.loc[hit, "excluded"] = True
         m.loc[hit & m["exclusion_reason"].isna(), "exclusion_reason"] = row.reason

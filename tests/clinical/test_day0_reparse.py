@@ -78,3 +78,13 @@ def test_the_same_bytes_with_the_same_subjects_are_still_skipped_or_refused(stud
         _ingest(study, supersede=first.ingest_id, reason="again")  # the first ingest's ID names the same file
     assert exc.value.code == "IML-IN-012"
     assert _crp_days(study)[("001", 3)] == 3
+
+
+def test_a_file_excluded_by_its_earlier_ingest_id_stays_excluded_after_a_day0_reparse(study: dict[str, Path]) -> None:
+    first = _ingest(study).outcomes[0]
+    decide(immunolab.open_store(study["store"]), action="exclude", kind="file", target=str(first.ingest_id),
+           analyte=None, reason="wrong lab")
+    study["subjects"].write_text(_subjects({**DAY0, "001": date_of("001", 1)}))
+    assert _ingest(study, supersede=first.ingest_id, reason="Day 0 corrected").outcomes[0].status == "OK"
+    m = immunolab.open_store(study["store"]).to_pandas("measurements")
+    assert len(m) == 3 and m["excluded"].all() and set(m["exclusion_reason"]) == {"wrong lab"}
