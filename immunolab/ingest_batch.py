@@ -274,8 +274,9 @@ class _Committer:
 
         The workers checked each sample against the snapshot; a concurrent ingest (another file of
         the same new sample, or a second supersede of the same export) or a relabel may have taken
-        it since. Called at the commit point, under the store's lock, and only when other versions
-        were committed meanwhile. Return the ingest ids whose rows are to be dropped.
+        it since. Called by the store version's build step (re-run if another version lands before
+        it is appended), and only when other ingest or identity versions were committed since the
+        snapshot. Return the ingest ids whose rows are to be dropped.
         """
         ours = {str(r.outcome.ingest_id) for r in ok} | set(self.shas.values())
         if self.opts.replicate or not any(v.kind in ("ingest", "identity") for v in since):
@@ -289,6 +290,11 @@ class _Committer:
             if clash is None:
                 continue
             refused.append(str(o.ingest_id))
+            self.shas.pop(str(o.source_sha256), None)  # not committed: a copy later in this run is not a SKIP of it
+            self.labels.pop(str(o.source_sha256), None)
+            for k in r.keys:
+                if self.keys.get(k) == o.label:
+                    self.keys.pop(k)
             o.status, o.code, o.exit_code = "FAIL", "IML-ID-013", 1
             o.message = (f"another writer committed sample {moved[clash][0]} (patient {clash[0]}, day {clash[1]}, "
                          f"panel {clash[3] or '-'}) while this batch ran; this file was not committed")

@@ -133,9 +133,9 @@ def redact_free_text(text: str | None) -> str | None:
     return cleaned or None
 
 
-#: 6+ digits standing alone; a full stop or comma after (end of a sentence, a list) still ends it,
-#: a decimal or thousands part (``1234567.5``, ``1,234,567``) does not
-_LONG_NUMBER = re.compile(r"(?<!\w)(?<!\d[.,])\d{6,}(?!\w)(?![.,]\d)")
+#: 6+ digits standing alone; a full stop or comma after (end of a sentence, a list such as
+#: ``1234567,7654321``) still ends it, a decimal part (``1234567.5``, ``1234567,5``) does not
+_LONG_NUMBER = re.compile(r"(?<!\w)(?<!\d\.)(?<!\d,\d{3})\d{6,}(?!\w)(?!\.\d)(?!,\d{1,3}(?!\d))")
 _TITLED_NAME = re.compile(r"\b(?i:mr|mrs|ms|miss|mx|dr|prof)\.?\s+[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2}")
 
 

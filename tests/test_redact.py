@@ -69,6 +69,8 @@ def test_a_record_number_at_the_end_of_a_sentence_or_before_a_comma_is_replaced(
 
     assert clean_reason("tube of MRN 1234567.") == ("tube of MRN [number].", ["number"])
     assert clean_reason("MRN 12345678, see CRF") == ("MRN [number], see CRF", ["number"])
+    assert clean_reason("MRNs 1234567,7654321") == ("MRNs [number],[number]", ["number"])
+    assert clean_reason("1234567,5 units") == ("1234567,5 units", [])  # a decimal comma
 
 
 

@@ -51,6 +51,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         plan_identity,
         require_reason,
     )
+    from immunolab.identity.records import IdentityPlan
     from immunolab.store.layout import store_key
 
     s = open_store_cli(store, storage_options)
@@ -82,7 +83,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         else:
             for line in [*lines, *update.notes]:
                 echo(safe(line))
-            echo(("no changes" if update.empty else f"{len(lines)} change(s) (dry run: nothing applied)")
+            echo(("no changes" if update.empty else f"{IdentityPlan.count(lines)} change(s) (dry run: nothing applied)")
                  + ("; after dealing with the NOTE, run again with --reason to record it" if update.notes else ""))
         return
     require_reason(update, reason)
@@ -95,7 +96,7 @@ def apply(store: str, storage_options: tuple[str, ...], manifest: str, subjects:
         return
     for line in [*lines, *update.notes]:
         echo(safe(line))
-    echo(f"applied {len(lines)} change(s) as store version {rec.store_version}" if rec is not None
+    echo(f"applied {IdentityPlan.count(lines)} change(s) as store version {rec.store_version}" if rec is not None
          else "no changes: another run applied them first")
 
 

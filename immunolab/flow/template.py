@@ -67,7 +67,9 @@ __all__ = [
 #: Bumped whenever a method's algorithm changes, so strategy IDs change with it. (Display values
 #: became float32 instead of float64 without a bump: identical counts on 201 test files.)
 #: /2: 1-D cuts above the lowest population with a mixture fallback, rule statuses, t: auto.
-ENGINE_VERSION = "immunolab-template/2"
+#: /3: a gate not applied (parent under 50 events) has unknown (NaN) frequencies, not 0 %, and a gating
+#: without compensation is flagged: `derive gating` recomputes files ingested before (their IDs differ).
+ENGINE_VERSION = "immunolab-template/3"
 ROOT = "root"
 
 Channels = Sequence[Any]  # (pnn, pns) pairs, or objects with .pnn / .pns (FcsChannel)

@@ -429,10 +429,11 @@ def commit_identity(store: Store, update: IdentityUpdate, *, reason: str | None,
                 return _commit_once(store, update, reason=reason, identity=identity, command=command)
             except _Stale:
                 pass
+        existed = _record_keys(store)
         store = open_store(store.loc)
         first, update = update, again(store)
         require_reason(update, reason)
-        _refuse_undoing_another_writer(first, update, identity)
+        _refuse_undoing_another_writer(first, update, identity, existed)
     raise StoreError("IML-STORE-002", f"could not apply the identity update after {MAX_REPLANS} attempts: other "
                      "writers kept changing identity first", path=store.loc.uri,
                      hint="Re-run later; nothing of this update is visible.")
@@ -449,16 +450,28 @@ def _change_key(change: Change) -> tuple[str, ...]:
     return ("sample", str(r.get("source_sha256")), str(r.get("sample_key")))
 
 
-def _refuse_undoing_another_writer(first: IdentityUpdate, again: IdentityUpdate, identity: StudyIdentity) -> None:
-    """Refuse (IML-ID-024) a re-planned update that changes records the first plan left alone.
+def _record_keys(store: Store) -> set[tuple[str, ...]]:
+    """Return the keys (:func:`_change_key`) of the identity records ``store`` holds."""
+    samples = store.table("identity_samples", columns=["source_sha256", "sample_key"]).to_pylist()
+    subjects = store.table("identity_subjects", columns=["patient_id"]).to_pylist()
+    return ({("sample", str(r["source_sha256"]), str(r["sample_key"])) for r in samples}
+            | {("subject", str(r["patient_id"])) for r in subjects})
 
-    Planned first, those records agreed with this manifest; planned again after another writer's
-    identity change, they differ: that writer changed them meanwhile, and applying now would undo
-    its correction without anyone deciding so. Records both plans change (the same correction
-    applied twice, or a clash on one record) are the existing rules' business.
+
+def _refuse_undoing_another_writer(first: IdentityUpdate, again: IdentityUpdate, identity: StudyIdentity,
+                                   existed: set[tuple[str, ...]]) -> None:
+    """Refuse (IML-ID-024) a re-planned update that would undo another writer's change of a record.
+
+    A record (``existed`` at the first plan) that the first plan left alone agreed with this
+    manifest then; if the re-plan changes it, another writer changed it meanwhile. A record both
+    plans change but differently (3 -> 6 planned, 10 -> 6 now) was changed meanwhile too. Applying
+    would undo that writer's correction without anyone deciding so. The same change planned twice
+    (one correction applied by two runs) and records new since the first plan (new wells of a
+    sample) pass.
     """
-    before = {_change_key(c) for c in first.corrections.changes}
-    undo = [c for c in again.corrections.changes if _change_key(c) not in before]
+    before = {_change_key(c): c.text for c in first.corrections.changes}
+    undo = [c for c in again.corrections.changes
+            if _change_key(c) in existed and before.get(_change_key(c)) != c.text]
     if undo:
         shown = "; ".join(c.text for c in undo[:5]) + (f"; and {len(undo) - 5} more" if len(undo) > 5 else "")
         raise IdentityError(

@@ -133,6 +133,14 @@ class IdentityPlan:
             counts[c.text] = counts.get(c.text, 0) + 1
         return [text if n == 1 else f"{text} ({n} records)" for text, n in counts.items()]
 
+    @staticmethod
+    def count(lines: Sequence[str]) -> int:
+        """Return how many record changes change ``lines`` (from :meth:`lines`) stand for."""
+        import re
+
+        found = (re.search(r" \((\d+) records\)$", line) for line in lines)
+        return sum(int(m.group(1)) if m else 1 for m in found)
+
     def records(self, table: str) -> list[dict[str, Any]]:
         """Return the new records for ``table``."""
         return [c.record for c in self.changes if c.table == table]

@@ -355,3 +355,37 @@ def test_an_update_replanned_after_another_writers_correction_does_not_undo_it(s
     assert info.value.code == "IML-ID-024" and "002-D010-TBNK" in info.value.message
     s = immunolab.open_store(study.store).to_pandas("samples")
     assert set(s.loc[s["sample_id"].str.startswith("002-D0", na=False), "visit_day"]) == {10}  # B's change stands
+
+
+def test_an_update_replanned_after_another_writer_changed_the_same_record_does_not_undo_it(study: Study) -> None:
+    from immunolab.errors import IdentityError
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import commit_identity, plan_identity
+    from immunolab.store.layout import store_key
+
+    ingest(study)
+    snapshot = immunolab.open_store(study.store)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,6"))
+    ident_a = load_identity(study.manifest, study.subjects)
+    update_a = plan_identity(snapshot, ident_a, store_key(snapshot.loc), reason="A")  # A: day 3 -> 6
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,10"))
+    assert apply(study, "--reason", "B").exit_code == 0  # B: day 3 -> 10, first
+    with pytest.raises(IdentityError) as info:
+        commit_identity(snapshot, update_a, reason="A", identity=ident_a, command="test")  # would be 10 -> 6
+    assert info.value.code == "IML-ID-024" and "10 -> 6" in info.value.message
+    s = immunolab.open_store(study.store).to_pandas("samples")
+    assert set(s.loc[s["sample_id"] == "001-D003-TBNK", "visit_day"]) == {10}
+
+
+def test_one_correction_applied_by_two_runs_is_committed_once_without_iml_id_024(study: Study) -> None:
+    from immunolab.identity import load_identity
+    from immunolab.identity.apply import commit_identity, plan_identity
+    from immunolab.store.layout import store_key
+
+    ingest(study)
+    snapshot = immunolab.open_store(study.store)
+    study.rewrite("manifest", MANIFEST.replace("001_d3.toy,001-D003-TBNK,001,3", "001_d3.toy,001-D003-TBNK,001,6"))
+    ident = load_identity(study.manifest, study.subjects)
+    update = plan_identity(snapshot, ident, store_key(snapshot.loc), reason="A")
+    assert apply(study, "--reason", "B").exit_code == 0  # the same correction, by another run first
+    assert commit_identity(snapshot, update, reason="A", identity=ident, command="test") is None
