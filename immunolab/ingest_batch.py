@@ -290,6 +290,10 @@ class _Committer:
             if clash is None:
                 continue
             refused.append(str(o.ingest_id))
+            if moved[clash][2] == o.source_sha256:  # these very bytes, committed by the other writer: a SKIP
+                o.status, o.ingest_id = "SKIP", moved[clash][1]  # (the store read may be newer than ``since``)
+                self.shas[str(o.source_sha256)] = str(o.ingest_id)
+                continue
             self.shas.pop(str(o.source_sha256), None)  # not committed: a copy later in this run is not a SKIP of it
             self.labels.pop(str(o.source_sha256), None)
             for k in r.keys:
