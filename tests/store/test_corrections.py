@@ -281,7 +281,7 @@ def test_a_file_exclusion_names_the_same_sources_in_the_measurements_and_the_tri
 
     assert flagged("measurements") == flagged("samples") == views.excluded_sources(s) == {src[tube]}
     other = next(i for i in src.index if i != tube)  # a rule that named another file reaches all three
-    monkeypatch.setattr(views, "file_exclusion_sources", lambda sources, targets: {src[other]})
+    monkeypatch.setattr(views, "file_exclusion_sources", lambda sources, targets, earlier=None: {src[other]})
     assert flagged("measurements") == flagged("samples") == views.excluded_sources(s) == {src[other]}
 
 
